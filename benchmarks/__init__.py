@@ -1,0 +1,1 @@
+"""Runnable benchmark scripts; see docs/benchmarks.md for results."""

@@ -1,0 +1,1 @@
+"""Privacy controls: pseudonymisation of identifiers, and disclosure control of published tables."""

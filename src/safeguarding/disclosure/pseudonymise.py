@@ -1,0 +1,65 @@
+"""Keyed pseudonyms for personal identifiers.
+
+Identifiers of reported users (emails, phone numbers, IP addresses, screen names, provider account
+ids) are replaced at ingest by an HMAC-SHA256 under a key kept outside the database. The same
+identifier always gives the same pseudonym, so reports can still be linked, but the store alone
+cannot reverse it, and a different deployment (another key) gives unrelated pseudonyms.
+
+Values are normalised per kind first, so trivial variants (case in an email, spaces in a phone
+number, IPv6 spelling) link as they should.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import re
+from typing import Literal
+
+IdentifierKind = Literal["email", "phone", "ip", "screen_name", "esp_id", "device_id", "token"]
+IDENTIFIER_KINDS: tuple[IdentifierKind, ...] = (
+    "email",
+    "phone",
+    "ip",
+    "screen_name",
+    "esp_id",
+    "device_id",
+    "token",
+)
+PSEUDONYM_LENGTH = 32  # hex characters (128 bits): collisions are not a practical concern
+
+
+def normalise(kind: IdentifierKind, value: str) -> str:
+    """Canonical form of an identifier before it is keyed."""
+    stripped = value.strip()
+    if kind == "email":
+        return stripped.lower()
+    if kind == "phone":
+        digits = re.sub(r"[^\d+]", "", stripped)
+        return "+" + digits.lstrip("+").lstrip("0") if digits.startswith(("+", "00")) else digits
+    if kind == "ip":
+        try:
+            return str(ipaddress.ip_address(stripped))
+        except ValueError:
+            return stripped.lower()
+    if kind == "screen_name":
+        return stripped.lower().lstrip("@")
+    return stripped
+
+
+class Pseudonymiser:
+    """Turns identifiers into keyed pseudonyms; the key never leaves this object."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 32:
+            raise ValueError("pseudonymisation key must be at least 32 bytes")
+        self._key = key
+
+    def __repr__(self) -> str:
+        return "Pseudonymiser(key=<hidden>)"
+
+    def pseudonym(self, kind: IdentifierKind, value: str, *, scope: str = "") -> str:
+        """The pseudonym of ``value``; ``scope`` separates namespaces (an ESP id per service)."""
+        message = f"{kind}\x1f{scope}\x1f{normalise(kind, value)}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:PSEUDONYM_LENGTH]

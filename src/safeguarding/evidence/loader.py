@@ -1,0 +1,340 @@
+"""Published figures as data: loading and validating the evidence files.
+
+Each TOML file in ``evidence/data/`` holds one topic and a list of ``[[figure]]`` tables. A figure
+has a stable id, the statement as published, the years it describes, its source (title and, where
+known, address), a reliability tag and one or more machine-readable values with units:
+
+- **P**: read in the primary source; **S**: from a secondary source citing the primary (shown with
+  its tag); **U**: unverified, usable only as a labelled assumption.
+
+The loader refuses a bad file with the file, the line and the rule broken, because a wrong figure
+silently accepted would propagate into every model and report that cites it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from safeguarding.errors import ValidationError
+
+DATA_DIR = Path(__file__).parent / "data"
+TAGS = {
+    "P": "primary source",
+    "S": "secondary source citing the primary",
+    "U": "unverified: assumption only",
+}
+ID_PATTERN = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
+MIN_YEAR, MAX_YEAR = 1990, 2035
+
+# Units a value may carry. "share" is a fraction in [0, 1]; everything else is a non-negative
+# quantity of the named kind. New kinds of figure add their unit here, deliberately.
+SHARE_UNITS = {"share"}
+QUANTITY_UNITS = {
+    "reports",
+    "files",
+    "incidents",
+    "cases",
+    "offences",
+    "contacts",
+    "people",
+    "accounts",
+    "messages",
+    "messages_per_day",
+    "false_positives_per_day",
+    "links",
+    "officers",
+    "victims",
+    "users",
+    "images",
+    "displays",
+    "requests",
+    "clicks",
+    "respondents",
+    "count",
+    "ratio",
+    "eur",
+    "eur_per_year",
+    "ms",
+    "seconds",
+    "minutes",
+    "hours",
+    "bits",
+    "gigabytes",
+    "years",
+    "reports_per_year",
+    "lookups_per_second",
+}
+UNITS = SHARE_UNITS | QUANTITY_UNITS
+FIGURE_KEYS = {"id", "statement", "years", "source", "url", "tag", "note", "values"}
+VALUE_KEYS = {"name", "value", "unit", "year", "tag", "bound"}
+BOUNDS = {"exact", "at_least", "at_most", "about"}
+
+
+@dataclass(frozen=True)
+class EvidenceValue:
+    """One machine-readable number of a figure, e.g. ``reports`` = 32,059,029 in 2022."""
+
+    name: str
+    value: float
+    unit: str
+    year: int | None = None
+    tag: str | None = None
+    bound: str = "exact"
+
+
+@dataclass(frozen=True)
+class EvidenceFigure:
+    """A published figure: the statement, its source, its tag, and its values."""
+
+    id: str
+    topic: str
+    statement: str
+    years: tuple[int, ...]
+    source: str
+    tag: str
+    values: tuple[EvidenceValue, ...]
+    url: str | None = None
+    note: str | None = None
+    file: str = ""
+    line: int = 0
+
+    def value(self, name: str, year: int | None = None) -> EvidenceValue:
+        """The value called ``name`` (for ``year`` when the figure has one per year)."""
+        for item in self.values:
+            if item.name == name and (year is None or item.year == year):
+                return item
+        wanted = f"{name}" + (f" for {year}" if year is not None else "")
+        known = ", ".join(sorted({v.name for v in self.values}))
+        raise KeyError(f"evidence {self.id} has no value {wanted}; it has: {known}")
+
+    def tag_of(self, value: EvidenceValue) -> str:
+        return value.tag or self.tag
+
+    def citation(self) -> str:
+        """How the figure is cited next to any number derived from it."""
+        return f"{self.id} [{self.tag}] {self.source}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "topic": self.topic,
+            "statement": self.statement,
+            "years": list(self.years),
+            "source": self.source,
+            "url": self.url,
+            "tag": self.tag,
+            "note": self.note,
+            "values": [
+                {k: v for k, v in vars(value).items() if v is not None} for value in self.values
+            ],
+        }
+
+
+@dataclass
+class EvidenceBase:
+    """All figures, looked up by id."""
+
+    figures: dict[str, EvidenceFigure] = field(default_factory=dict)
+    version: str = ""
+
+    def __iter__(self) -> Iterator[EvidenceFigure]:
+        return iter(self.figures.values())
+
+    def __len__(self) -> int:
+        return len(self.figures)
+
+    def __contains__(self, figure_id: object) -> bool:
+        return figure_id in self.figures
+
+    def get(self, figure_id: str) -> EvidenceFigure:
+        try:
+            return self.figures[figure_id]
+        except KeyError:
+            raise KeyError(f"no evidence figure with id {figure_id!r}") from None
+
+    def with_tag(self, tag: str) -> list[EvidenceFigure]:
+        return [figure for figure in self if figure.tag == tag]
+
+
+class _Lines:
+    """Maps figure tables and keys back to line numbers in the TOML text, for error messages."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+        self.headers = [i + 1 for i, line in enumerate(self.lines) if line.strip() == "[[figure]]"]
+
+    def figure(self, index: int) -> int:
+        return self.headers[index] if index < len(self.headers) else 1
+
+    def key(self, index: int, key: str) -> int:
+        start = self.figure(index)
+        end = self.headers[index + 1] if index + 1 < len(self.headers) else len(self.lines) + 1
+        pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+        for number in range(start, end):
+            if pattern.match(self.lines[number - 1]):
+                return number
+        return start
+
+
+def _fail(path: Path, line: int, rule: str) -> ValidationError:
+    return ValidationError(f"{path.name}:{line}: {rule}", location=f"{path}:{line}", rule=rule)
+
+
+def _check_year(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and MIN_YEAR <= value <= MAX_YEAR
+
+
+def _parse_value(raw: Any, path: Path, line: int, figure_id: str) -> EvidenceValue:
+    if not isinstance(raw, dict):
+        raise _fail(path, line, f"figure {figure_id}: each value must be a table")
+    unknown = sorted(set(raw) - VALUE_KEYS)
+    if unknown:
+        raise _fail(path, line, f"figure {figure_id}: unknown value key(s) {', '.join(unknown)}")
+    name, number, unit = raw.get("name"), raw.get("value"), raw.get("unit")
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9_]+", name):
+        raise _fail(path, line, f"figure {figure_id}: value name must be snake_case text")
+    if isinstance(number, bool) or not isinstance(number, int | float):
+        raise _fail(path, line, f"figure {figure_id}: value {name} must be a number")
+    if unit not in UNITS:
+        raise _fail(path, line, f"figure {figure_id}: value {name} has unknown unit {unit!r}")
+    if number < 0:
+        raise _fail(path, line, f"figure {figure_id}: value {name} must not be negative")
+    if unit in SHARE_UNITS and number > 1:
+        raise _fail(path, line, f"figure {figure_id}: share {name} must be between 0 and 1")
+    year = raw.get("year")
+    if year is not None and not _check_year(year):
+        raise _fail(
+            path, line, f"figure {figure_id}: value {name} year must be {MIN_YEAR}-{MAX_YEAR}"
+        )
+    tag = raw.get("tag")
+    if tag is not None and tag not in TAGS:
+        raise _fail(path, line, f"figure {figure_id}: value {name} has unknown tag {tag!r}")
+    bound = raw.get("bound", "exact")
+    if bound not in BOUNDS:
+        raise _fail(path, line, f"figure {figure_id}: value {name} has unknown bound {bound!r}")
+    return EvidenceValue(name=name, value=float(number), unit=unit, year=year, tag=tag, bound=bound)
+
+
+def _parse_figure(raw: Any, index: int, topic: str, path: Path, lines: _Lines) -> EvidenceFigure:
+    line = lines.figure(index)
+    if not isinstance(raw, dict):
+        raise _fail(path, line, "each [[figure]] must be a table")
+    figure_id = raw.get("id")
+    if not isinstance(figure_id, str) or not ID_PATTERN.match(figure_id):
+        raise _fail(
+            path, lines.key(index, "id"), "figure id must be dotted lower-case text, e.g. a.b.c"
+        )
+    unknown = sorted(set(raw) - FIGURE_KEYS)
+    if unknown:
+        raise _fail(
+            path, lines.key(index, unknown[0]), f"figure {figure_id}: unknown key {unknown[0]}"
+        )
+    for key in ("statement", "source"):
+        if not isinstance(raw.get(key), str) or not raw[key].strip():
+            raise _fail(path, lines.key(index, key), f"figure {figure_id}: {key} is required text")
+    tag = raw.get("tag")
+    if tag not in TAGS:
+        raise _fail(
+            path,
+            lines.key(index, "tag"),
+            f"figure {figure_id}: tag must be one of {', '.join(TAGS)} (got {tag!r})",
+        )
+    years = raw.get("years", [])
+    if not isinstance(years, list) or not all(_check_year(y) for y in years) or len(years) > 2:
+        raise _fail(
+            path,
+            lines.key(index, "years"),
+            f"figure {figure_id}: years must be [year] or [from, to] within {MIN_YEAR}-{MAX_YEAR}",
+        )
+    if len(years) == 2 and years[0] > years[1]:
+        raise _fail(path, lines.key(index, "years"), f"figure {figure_id}: years run backwards")
+    url = raw.get("url")
+    if url is not None and (
+        not isinstance(url, str) or not url.startswith(("https://", "http://"))
+    ):
+        raise _fail(path, lines.key(index, "url"), f"figure {figure_id}: url must be http(s)")
+    note = raw.get("note")
+    if note is not None and not isinstance(note, str):
+        raise _fail(path, lines.key(index, "note"), f"figure {figure_id}: note must be text")
+    raw_values = raw.get("values")
+    if not isinstance(raw_values, list) or not raw_values:
+        raise _fail(
+            path, lines.key(index, "values"), f"figure {figure_id}: at least one value is required"
+        )
+    value_line = lines.key(index, "values")
+    values = tuple(_parse_value(v, path, value_line, figure_id) for v in raw_values)
+    names = [(v.name, v.year) for v in values]
+    if len(set(names)) != len(names):
+        raise _fail(path, value_line, f"figure {figure_id}: a value name/year appears twice")
+    return EvidenceFigure(
+        id=figure_id,
+        topic=topic,
+        statement=raw["statement"].strip(),
+        years=tuple(years),
+        source=raw["source"].strip(),
+        tag=tag,
+        values=values,
+        url=url,
+        note=note.strip() if isinstance(note, str) else None,
+        file=path.name,
+        line=line,
+    )
+
+
+def load_file(path: Path) -> list[EvidenceFigure]:
+    """Parse and validate one evidence file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise _fail(path, 1, "file must be UTF-8") from exc
+    except OSError as exc:
+        raise ValidationError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        raise _fail(path, int(match.group(1)) if match else 1, f"not valid TOML: {exc}") from exc
+    lines = _Lines(text)
+    topic = data.get("topic")
+    if not isinstance(topic, str) or not topic.strip():
+        raise _fail(path, 1, 'file must start with topic = "..."')
+    unknown = sorted(set(data) - {"topic", "figure"})
+    if unknown:
+        raise _fail(path, 1, f"unknown top-level key {unknown[0]}")
+    figures = data.get("figure", [])
+    if not isinstance(figures, list) or not figures:
+        raise _fail(path, 1, "file must hold at least one [[figure]]")
+    return [_parse_figure(raw, i, topic, path, lines) for i, raw in enumerate(figures)]
+
+
+def load_evidence(paths: Iterable[Path] | None = None) -> EvidenceBase:
+    """Load and validate evidence files (default: the files shipped with the package)."""
+    files = sorted(DATA_DIR.glob("*.toml")) if paths is None else sorted(paths)
+    base = EvidenceBase()
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.read_bytes())
+        for figure in load_file(path):
+            if figure.id in base.figures:
+                first = base.figures[figure.id]
+                raise _fail(
+                    path,
+                    figure.line,
+                    f"duplicate figure id {figure.id} (first in {first.file}:{first.line})",
+                )
+            base.figures[figure.id] = figure
+    base.version = digest.hexdigest()[:16]
+    return base
+
+
+@cache
+def shipped_evidence() -> EvidenceBase:
+    """The package's own evidence base, loaded once per process."""
+    return load_evidence()

@@ -1,0 +1,45 @@
+"""Small pieces of HTML shared by report sections: escaping, tables, tags and sections."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from html import escape
+from typing import Any
+
+from safeguarding.evidence.loader import TAGS
+
+
+@dataclass(frozen=True)
+class Section:
+    """One area of the monitor report: an anchor, a title, the body HTML and where it came from."""
+
+    anchor: str
+    title: str
+    body: str
+    provenance: str
+
+
+def text(value: Any) -> str:
+    return escape("" if value is None else str(value))
+
+
+def tag_badge(tag: str) -> str:
+    """A reliability tag shown next to a figure: P, S or U with its meaning on hover."""
+    meaning = TAGS.get(tag, "unknown")
+    return f'<span class="tag tag-{text(tag)}" title="{text(meaning)}">{text(tag)}</span>'
+
+
+def table(
+    columns: Sequence[str], rows: Iterable[Sequence[Any]], *, raw_columns: Iterable[int] = ()
+) -> str:
+    """An HTML table; cells are escaped unless their column index is in ``raw_columns``."""
+    raw = set(raw_columns)
+    head = "".join(f"<th>{text(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td>{cell if i in raw else text(cell)}</td>" for i, cell in enumerate(row))
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

@@ -1,0 +1,1 @@
+"""One module per area of the monitor report; each exposes ``build(store) -> Section | None``."""

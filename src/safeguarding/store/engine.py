@@ -1,0 +1,171 @@
+"""Opening the store: engine, sessions, schema version checks and migrations.
+
+A command that needs the store calls ``open_store``; by default it brings the schema up to date
+(every area's Alembic branch to its head) so that a fresh data directory just works. With
+``upgrade=False`` it refuses a database that is behind, naming the command that fixes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from safeguarding.config import Settings
+from safeguarding.errors import StoreError
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def normalise_url(raw: str) -> URL:
+    """Parse a database URL; plain ``postgresql://`` means the psycopg 3 driver we ship."""
+    try:
+        url = make_url(raw)
+    except ArgumentError as exc:
+        raise StoreError(
+            f"bad database URL {raw!r}: expected sqlite:///PATH or "
+            "postgresql+psycopg://USER:PASSWORD@HOST/NAME"
+        ) from exc
+    if url.drivername in {"postgresql", "postgres"}:
+        url = url.set(drivername="postgresql+psycopg")
+    if url.get_backend_name() not in {"sqlite", "postgresql"}:
+        raise StoreError(
+            f"bad database URL {url.render_as_string(hide_password=True)!r}: "
+            "only SQLite and PostgreSQL are supported"
+        )
+    return url
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def make_engine(raw_url: str) -> Engine:
+    """An engine for the URL, with SQLite's WAL and foreign keys switched on."""
+    url = normalise_url(raw_url)
+    kwargs: dict[str, Any] = {"future": True}
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        if database and database != ":memory:":
+            parent = Path(database).expanduser().resolve().parent
+            if not parent.is_dir():
+                raise StoreError(f"database directory {parent} does not exist")
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    else:
+        kwargs["pool_pre_ping"] = True
+    try:
+        engine = create_engine(url, **kwargs)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise StoreError(
+            f"bad database URL {url.render_as_string(hide_password=True)!r}: {exc}"
+        ) from exc
+    if url.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["engine"] = engine
+    return config
+
+
+class Store:
+    """The database behind one data directory: sessions and schema management."""
+
+    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+        self.settings = settings
+        self.engine = engine or make_engine(settings.database_url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def display_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session whose transaction commits on success and rolls back on error."""
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def head_revisions(self) -> set[str]:
+        return set(ScriptDirectory.from_config(alembic_config(self.engine)).get_heads())
+
+    def current_revisions(self) -> set[str]:
+        try:
+            with self.engine.connect() as connection:
+                return set(MigrationContext.configure(connection).get_current_heads())
+        except OperationalError as exc:
+            raise StoreError(
+                f"cannot connect to the database {self.display_url}: {_first_line(exc)}"
+            ) from exc
+
+    def is_current(self) -> bool:
+        return self.current_revisions() == self.head_revisions()
+
+    def upgrade(self) -> list[str]:
+        """Apply every pending migration; returns the revisions applied."""
+        before = self.current_revisions()
+        try:
+            command.upgrade(alembic_config(self.engine), "heads")
+        except OperationalError as exc:
+            raise StoreError(
+                f"cannot migrate the database {self.display_url}: {_first_line(exc)}"
+            ) from exc
+        after = self.current_revisions()
+        return sorted(after - before)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", exc) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+OnOutdated = Literal["upgrade", "refuse", "ignore"]
+
+
+def open_store(settings: Settings, *, on_outdated: OnOutdated = "upgrade") -> Store:
+    """Open the store of ``settings``; upgrade an outdated schema, refuse it, or (for status and
+    upgrade commands) leave it as it is."""
+    if settings.database_url.startswith("sqlite"):
+        settings.ensure_home()
+    store = Store(settings)
+    if on_outdated != "ignore" and not store.is_current():
+        if on_outdated == "refuse":
+            store.dispose()
+            raise StoreError(
+                f"the database {store.display_url} is not at the current schema; "
+                "run: safeguarding db upgrade"
+            )
+        store.upgrade()
+    return store

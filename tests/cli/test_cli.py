@@ -1,0 +1,127 @@
+"""The CLI: --json listings, exit codes 0/1/2, one-line errors, and the demo's monitor report."""
+
+from __future__ import annotations
+
+import json
+import re
+from html import escape
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from safeguarding.evidence import shipped_evidence
+from safeguarding.store import Store
+from tests.cli_runner import invoke
+
+
+def test_evidence_list_json_filters_by_tag(capsys: pytest.CaptureFixture[str], home: Path) -> None:
+    result = invoke(capsys, "evidence", "list", "--tag", "P", "--json")
+    assert result.code == 0
+    figures = json.loads(result.out)
+    expected = {f.id for f in shipped_evidence() if f.tag == "P"}
+    assert {f["id"] for f in figures} == expected
+
+
+def test_evidence_show_and_unknown_id(capsys: pytest.CaptureFixture[str], home: Path) -> None:
+    shown = invoke(capsys, "evidence", "show", "pdq.threshold", "--json")
+    assert shown.code == 0
+    assert json.loads(shown.out)["tag"] == "P"
+    missing = invoke(capsys, "evidence", "show", "no.such")
+    assert missing.code == 1
+    assert missing.err.strip() == "error: no evidence figure with id 'no.such'"
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], home: Path) -> None:
+    assert invoke(capsys, "evidence", "list", "--tag", "Z").code == 2
+    assert invoke(capsys, "no-such-command").code == 2
+
+
+def test_bad_database_url_is_one_line_and_exit_1(
+    capsys: pytest.CaptureFixture[str], home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SAFEGUARDING_DATABASE_URL", "oracle://me:pw@host/db")
+    result = invoke(capsys, "db", "status")
+    assert result.code == 1
+    assert result.err.count("\n") == 1
+    assert result.err.startswith("error: bad database URL") and "pw" not in result.err
+
+
+def test_unwritable_data_directory_is_one_line_and_exit_1(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setenv("SAFEGUARDING_HOME", str(blocker / "home"))
+    monkeypatch.delenv("SAFEGUARDING_DATABASE_URL", raising=False)
+    result = invoke(capsys, "db", "status")
+    assert result.code == 1
+    assert result.err.count("\n") == 1
+    assert "not writable" in result.err
+
+
+def test_malformed_evidence_file_is_one_line_and_exit_1(
+    capsys: pytest.CaptureFixture[str], home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from safeguarding.evidence import loader
+
+    bad = tmp_path / "data"
+    bad.mkdir()
+    (bad / "bad.toml").write_text('topic = "x"\n[[figure]]\nid = "a.b"\n')
+    monkeypatch.setattr(loader, "DATA_DIR", bad)
+    loader.shipped_evidence.cache_clear()
+    try:
+        result = invoke(capsys, "evidence", "list")
+    finally:
+        loader.shipped_evidence.cache_clear()
+    assert result.code == 1
+    assert result.err.strip() == "error: bad.toml:2: figure a.b: statement is required text"
+
+
+def test_debug_shows_the_traceback(capsys: pytest.CaptureFixture[str], home: Path) -> None:
+    result = invoke(capsys, "--debug", "evidence", "show", "no.such")
+    assert result.code == 1
+    assert "Traceback" in result.err
+
+
+def test_db_upgrade_and_status(capsys: pytest.CaptureFixture[str], home: Path) -> None:
+    assert invoke(capsys, "db", "upgrade").code == 0
+    status = invoke(capsys, "db", "status", "--json")
+    assert json.loads(status.out)["up_to_date"] is True
+
+
+class _Collect(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.external: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in {"src", "href"} and value and tag != "a":
+                self.external.append(value)
+
+
+def test_demo_writes_a_monitor_with_every_figure(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, home: Path
+) -> None:
+    out = tmp_path / "demo"
+    result = invoke(capsys, "demo", "--dir", str(out))
+    assert result.code == 0, result.err
+    html = (out / "monitor.html").read_text()
+    for figure in shipped_evidence():
+        row = re.search(rf"<code>{re.escape(figure.id)}</code>.*?</tr>", html, re.S)
+        assert row, figure.id
+        assert f'tag-{figure.tag}"' in row.group(0)
+        assert escape(figure.source) in row.group(0)
+    parser = _Collect()
+    parser.feed(html)
+    assert parser.external == []
+
+
+def test_monitor_command_writes_the_report(
+    capsys: pytest.CaptureFixture[str], store: Store, tmp_path: Path
+) -> None:
+    out = tmp_path / "m.html"
+    result = invoke(capsys, "monitor", "--out", str(out))
+    assert result.code == 0, result.err
+    assert out.read_text().startswith("<!doctype html>")

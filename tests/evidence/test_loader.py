@@ -1,0 +1,96 @@
+"""The evidence loader: the shipped base is valid; a broken rule is named with file and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from safeguarding.errors import ValidationError
+from safeguarding.evidence import load_evidence, shipped_evidence
+
+GOOD = """topic = "Test"
+
+[[figure]]
+id = "a.b"
+statement = "12 reports"
+years = [2020]
+source = "A source"
+tag = "P"
+values = [{ name = "reports", value = 12, unit = "reports", year = 2020 }]
+"""
+
+
+def write(tmp_path: Path, body: str, name: str = "t.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def test_shipped_evidence_is_valid_and_complete() -> None:
+    base = shipped_evidence()
+    assert len(base) >= 50
+    for figure in base:
+        assert figure.source and figure.tag in {"P", "S", "U"}
+        assert figure.values
+
+
+def test_figures_are_looked_up_by_id_and_value() -> None:
+    base = shipped_evidence()
+    threshold = base.get("pdq.threshold")
+    assert threshold.value("max_distance").value == 31
+    assert threshold.value("min_quality").value == 50
+    fedpol = base.get("ch.fedpol.ncmec")
+    assert fedpol.value("forwarded", 2017).value == 428
+    assert fedpol.tag_of(fedpol.value("forwarded", 2024)) == "S"
+    with pytest.raises(KeyError, match="no evidence figure"):
+        base.get("no.such.figure")
+    with pytest.raises(KeyError, match="has no value"):
+        threshold.value("nonsense")
+
+
+def test_a_good_file_loads(tmp_path: Path) -> None:
+    base = load_evidence([write(tmp_path, GOOD)])
+    assert base.get("a.b").value("reports").value == 12
+    assert base.get("a.b").line == 3
+
+
+@pytest.mark.parametrize(
+    ("edit", "line", "rule"),
+    [
+        (('tag = "P"', 'tag = "X"'), 8, "tag must be one of P, S, U"),
+        (("years = [2020]", "years = [1800]"), 6, "years must be"),
+        (('unit = "reports"', 'unit = "furlongs"'), 9, "unknown unit 'furlongs'"),
+        (("value = 12", "value = -12"), 9, "must not be negative"),
+        (('unit = "reports"', 'unit = "share"'), 9, "share reports must be between 0 and 1"),
+        (('source = "A source"', 'source = ""'), 7, "source is required"),
+        (('id = "a.b"', 'id = "Not An Id"'), 4, "figure id must be dotted"),
+        (('statement = "12 reports"', 'statment = "12 reports"'), 5, "unknown key statment"),
+        (("years = [2020]", "years = [2020"), 7, "not valid TOML"),
+    ],
+)
+def test_each_broken_rule_names_file_line_and_rule(
+    tmp_path: Path, edit: tuple[str, str], line: int, rule: str
+) -> None:
+    path = write(tmp_path, GOOD.replace(*edit))
+    with pytest.raises(ValidationError) as caught:
+        load_evidence([path])
+    message = str(caught.value)
+    assert message.startswith(f"t.toml:{line}:"), message
+    assert rule in message
+
+
+def test_duplicate_ids_across_files_name_both_places(tmp_path: Path) -> None:
+    first = write(tmp_path, GOOD, "a.toml")
+    second = write(tmp_path, GOOD, "b.toml")
+    with pytest.raises(
+        ValidationError, match=r"b.toml:3: duplicate figure id a.b \(first in a.toml:3\)"
+    ):
+        load_evidence([first, second])
+
+
+def test_non_utf8_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "t.toml"
+    path.write_bytes(GOOD.encode("utf-8").replace(b"A source", b"A \xff source"))
+    with pytest.raises(ValidationError, match="t.toml:1: file must be UTF-8"):
+        load_evidence([path])

@@ -1,0 +1,93 @@
+"""The store: migrations to every head, SQLite pragmas, clear errors for bad URLs, old schemas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, select, text
+
+from safeguarding.config import Settings, sqlite_url
+from safeguarding.errors import StoreError
+from safeguarding.evidence import shipped_evidence
+from safeguarding.evidence.store_sync import sync_evidence
+from safeguarding.store import Store, open_store
+from safeguarding.store.engine import make_engine
+from safeguarding.store.models import EvidenceFigureRow
+
+
+def test_fresh_store_is_at_every_head(store: Store) -> None:
+    assert store.current_revisions() == store.head_revisions()
+    assert store.head_revisions()
+    assert "evidence_figure" in inspect(store.engine).get_table_names()
+
+
+def test_evidence_round_trips_through_the_store(store: Store) -> None:
+    base = shipped_evidence()
+    with store.session() as session:
+        assert sync_evidence(session, base) == len(base)
+    with store.session() as session:
+        rows = {row.id: row for row in session.scalars(select(EvidenceFigureRow))}
+    assert set(rows) == set(base.figures)
+    for figure in base:
+        row = rows[figure.id]
+        assert (row.source, row.tag, row.statement) == (figure.source, figure.tag, figure.statement)
+        assert row.values == figure.as_dict()["values"]
+
+
+def test_sync_twice_does_not_duplicate(store: Store) -> None:
+    with store.session() as session:
+        sync_evidence(session, shipped_evidence())
+    with store.session() as session:
+        sync_evidence(session, shipped_evidence())
+    with store.session() as session:
+        count = session.scalar(text("SELECT count(*) FROM evidence_figure"))
+    assert count == len(shipped_evidence())
+
+
+def test_session_rolls_back_on_error(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.session() as session:
+        sync_evidence(session, shipped_evidence())
+        raise RuntimeError("boom")
+    with store.session() as session:
+        assert session.scalar(text("SELECT count(*) FROM evidence_figure")) == 0
+
+
+def test_sqlite_runs_with_wal_and_foreign_keys(tmp_path: Path) -> None:
+    engine = make_engine(sqlite_url(tmp_path / "x.db"))
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("not a url", "bad database URL"),
+        ("mysql://u:secret@h/db", "only SQLite and PostgreSQL"),
+    ],
+)
+def test_bad_database_url_is_one_clear_error(url: str, message: str) -> None:
+    with pytest.raises(StoreError, match=message) as caught:
+        make_engine(url)
+    assert "secret" not in str(caught.value)
+
+
+def test_unreachable_postgres_names_the_server_and_hides_the_password(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, database_url="postgresql://user:hunter2@127.0.0.1:1/none")
+    with pytest.raises(StoreError, match="cannot connect to the database") as caught:
+        open_store(settings)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_outdated_schema_is_refused_or_upgraded(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, database_url=sqlite_url(tmp_path / "old.db"))
+    with pytest.raises(StoreError, match="run: safeguarding db upgrade"):
+        open_store(settings, on_outdated="refuse")
+    upgraded = open_store(settings)
+    assert upgraded.is_current()
+    upgraded.dispose()
+    again = open_store(settings, on_outdated="refuse")
+    assert again.is_current()
+    again.dispose()
