@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 
 from safeguarding.config import Settings, sqlite_url
@@ -91,3 +93,14 @@ def test_outdated_schema_is_refused_or_upgraded(tmp_path: Path) -> None:
     again = open_store(settings, on_outdated="refuse")
     assert again.is_current()
     again.dispose()
+
+
+def test_migrations_create_exactly_the_models(store: Store) -> None:
+    """Hand-written migrations and the models must agree, on every backend."""
+    import safeguarding.store.models  # noqa: F401
+    from safeguarding.store.base import Base
+
+    with store.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, Base.metadata)
+    assert differences == []
