@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from safeguarding.evidence import shipped_evidence
 from safeguarding.evidence.store_sync import sync_evidence
+from safeguarding.platforms.workflow import load_sample as load_platform_sample
 from safeguarding.store import Store
 
 
@@ -26,7 +27,10 @@ def _evidence(store: Store, _seed: int) -> str:
     return f"{count} evidence figures"
 
 
-STEPS: tuple[DemoStep, ...] = (DemoStep("evidence base", _evidence),)
+STEPS: tuple[DemoStep, ...] = (
+    DemoStep("evidence base", _evidence),
+    DemoStep("platforms", load_platform_sample),
+)
 
 
 def build_demo(store: Store, seed: int, on_step: Callable[[str, str], None]) -> None:

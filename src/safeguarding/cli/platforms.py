@@ -1,0 +1,339 @@
+"""``safeguarding platforms`` and ``safeguarding cases``: the register, risk, gaps and evidence."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from safeguarding.cli.common import console, err_console, print_json, print_table, store
+from safeguarding.errors import SafeguardingError, ValidationError
+from safeguarding.platforms.cases import stage_matrix, year_trend
+from safeguarding.platforms.export import high_risk_export
+from safeguarding.platforms.regulation import headline
+from safeguarding.platforms.risk import service_factors
+from safeguarding.platforms.storage import load_mentions, load_service, load_services
+from safeguarding.platforms.vocabulary import HARM_LABELS, STAGES
+from safeguarding.platforms.workflow import (
+    ImportSummary,
+    current_gaps,
+    current_run,
+    import_cases_text,
+    import_register_file,
+    load_rules_file,
+    run_assessment,
+)
+
+app = typer.Typer(
+    help="The platform register: services, risk per harm and regulatory gaps.",
+    no_args_is_help=True,
+)
+cases_app = typer.Typer(
+    help="Coded case evidence: platforms by stage S1–S10.", no_args_is_help=True
+)
+
+RULES_OPTION = typer.Option(
+    None, "--rules", help="A risk rules file (YAML); default: the rules shipped with the package."
+)
+
+
+def _report_refused(summary: ImportSummary, what: str) -> None:
+    for error in summary.refused:
+        err_console.print(f"refused {error}", highlight=False, soft_wrap=True)
+    if summary.refused:
+        raise ValidationError(
+            f"{len(summary.refused)} {what} refused (listed above); the valid ones were stored",
+            rule="rows",
+        )
+
+
+@app.command("import")
+def import_register(
+    file: Path = typer.Argument(..., help="Register file: .yaml, .yml or .csv."),
+) -> None:
+    """Import a register of services; bad rows are refused with row and field, the rest kept.
+
+    Example: safeguarding platforms import register.yaml
+    """
+    with store() as opened:
+        summary = import_register_file(opened, file)
+    console.print(
+        f"{file.name}: {summary.new} new, {summary.replaced} replaced service(s)", highlight=False
+    )
+    _report_refused(summary, "row problem(s)")
+
+
+@app.command("list")
+def list_services(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List the registered services.
+
+    Example: safeguarding platforms list --json
+    """
+    with store() as opened, opened.session() as session:
+        services = load_services(session)
+    if json_out:
+        print_json([s.model_dump(mode="json") for s in services])
+        return
+    print_table(
+        f"{len(services)} services",
+        ["id", "name", "type", "size", "EU recipients", "age assurance", "features"],
+        (
+            [
+                s.id,
+                s.name,
+                s.type,
+                s.provider_size or "?",
+                f"{s.eu_monthly_active_recipients.value:,}"
+                if s.eu_monthly_active_recipients
+                else "?",
+                s.age_assurance,
+                len(s.features),
+            ]
+            for s in services
+        ),
+    )
+
+
+@app.command()
+def show(
+    service_id: str = typer.Argument(..., help="The service's id."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show one service: its facts with their sources, and its latest assessment if any.
+
+    Example: safeguarding platforms show example-chat
+    """
+    with store() as opened:
+        with opened.session() as session:
+            service = load_service(session, service_id)
+        try:
+            run = current_run(opened)
+            assessment = next((a for a in run.assessments if a.service_id == service_id), None)
+        except SafeguardingError:
+            assessment = None
+    if json_out:
+        print_json(
+            {
+                "service": service.model_dump(mode="json"),
+                "factors": sorted(service_factors(service)),
+                "assessment": assessment.as_dict() if assessment else None,
+            }
+        )
+        return
+    data = service.model_dump(mode="json", exclude_none=True)
+    for key, value in data.items():
+        console.print(f"{key}: {value}", highlight=False, soft_wrap=True)
+    if assessment is not None:
+        print_table(
+            f"risk (rules {assessment.rules_version}, score {assessment.score})",
+            ["harm", "level", "score", "cases", "drivers"],
+            (
+                [
+                    HARM_LABELS[h.harm],
+                    h.level,
+                    h.score,
+                    h.evidence_cases,
+                    "; ".join(f"{d.kind}: {d.text}" for d in h.drivers),
+                ]
+                for h in assessment.harms
+            ),
+        )
+
+
+@app.command()
+def assess(
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    rules: Path | None = RULES_OPTION,
+) -> None:
+    """Assess every service per harm (negligible/low/medium/high) with the factors and case
+    evidence that drove each level; stores the run with the rules' version.
+
+    Example: safeguarding platforms assess --rules my-rules.yaml --json
+    """
+    loaded = load_rules_file(rules)
+    with store() as opened:
+        run_id, assessments = run_assessment(opened, loaded)
+    if json_out:
+        print_json(
+            {
+                "run": run_id,
+                "rules_version": loaded.rules.version,
+                "rules_file": loaded.file,
+                "assessments": [a.as_dict() for a in assessments],
+            }
+        )
+        return
+    print_table(
+        f"run {run_id}: {len(assessments)} services, rules {loaded.rules.version}",
+        ["service", "type", *(HARM_LABELS[h] for h in HARM_LABELS), "score"],
+        ([a.service_id, a.type, *(h.level for h in a.harms), a.score] for a in assessments),
+    )
+
+
+@app.command()
+def gaps(
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    rules: Path | None = RULES_OPTION,
+) -> None:
+    """Which regimes apply to each service, which measures its risk calls for but it lacks, and
+    the headline list: high-risk services that no regime obliges to act.
+
+    Example: safeguarding platforms gaps --json
+    """
+    loaded = load_rules_file(rules)
+    with store() as opened:
+        run, reports = current_gaps(opened, loaded)
+    top = headline(reports)
+    if json_out:
+        print_json(
+            {
+                "run": run.id,
+                "rules_version": run.rules_version,
+                "headline": [r.service_id for r in top],
+                "services": [r.as_dict() for r in reports],
+            }
+        )
+        return
+    print_table(
+        f"measures lacking (run {run.id}, rules {run.rules_version})",
+        ["service", "DSA tier", "high risk of", "lacks"],
+        (
+            [
+                r.service_id,
+                r.dsa_tier,
+                ", ".join(r.high_harms) or "-",
+                "; ".join(f"{m.label} ({m.reason})" for m in r.missing) or "-",
+            ]
+            for r in reports
+            if r.missing or r.high_harms
+        ),
+    )
+    print_table(
+        f"headline: {len(top)} high-risk service(s) no regime obliges to act",
+        ["service", "type", "DSA tier", "unobliged high risk", "why no duty"],
+        (
+            [
+                r.service_id,
+                r.type,
+                r.dsa_tier,
+                ", ".join(r.unobliged_high_harms),
+                r.why_unobliged,
+            ]
+            for r in top
+        ),
+    )
+
+
+@app.command()
+def export(
+    file: Path = typer.Argument(..., help="Where to write the JSON export."),
+) -> None:
+    """Write the high-risk services of the latest assessment, with their volumes, as JSON for the
+    assessment model (format safeguarding/high-risk-services@1, see docs/formats.md).
+
+    Example: safeguarding platforms export var/high-risk.json
+    """
+    with store() as opened:
+        run = current_run(opened)
+        with opened.session() as session:
+            services = load_services(session)
+    document = high_risk_export(services, run.assessments, run.rules_version)
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    except OSError as exc:
+        raise SafeguardingError(f"{file}: cannot write ({exc.strerror or exc})") from exc
+    console.print(f"wrote {len(document['services'])} high-risk service(s) to {file}")
+
+
+@cases_app.command("import")
+def import_cases(
+    file: Path = typer.Argument(..., help="Case CSV: case,platform,stage,role_pair,year,source."),
+) -> None:
+    """Import coded case mentions; case numbers are pseudonymised, re-imports add nothing twice.
+
+    Example: safeguarding cases import cases-2021.csv
+    """
+    if file.suffix.lower() != ".csv":
+        raise ValidationError(f"{file}: case files are CSV", location=str(file), rule="format")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"{file}: cannot read ({exc})", location=str(file)) from exc
+    with store() as opened:
+        summary = import_cases_text(opened, text, file.name)
+    console.print(
+        f"{file.name}: {summary.new} new mention(s), {summary.replaced} already stored",
+        highlight=False,
+    )
+    _report_refused(summary, "row problem(s)")
+
+
+@cases_app.command()
+def matrix(
+    by: str = typer.Option("platform", "--by", help="Rows: platform or type (service type)."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """The platform × stage matrix of distinct cases, with its denominator (cases with a known
+    platform), cases per million EU recipients where known, and the trend per year.
+
+    Example: safeguarding cases matrix --by type --json
+    """
+    if by not in {"platform", "type"}:
+        raise typer.BadParameter("must be platform or type", param_hint="--by")
+    with store() as opened, opened.session() as session:
+        mentions = load_mentions(session)
+        services = load_services(session)
+    if by == "type":
+        groups: dict[str, str] | None = {s.id: s.type for s in services}
+        audience: dict[str, int] = {}
+    else:
+        groups = None
+        audience = {
+            s.id: s.eu_monthly_active_recipients.value
+            for s in services
+            if s.eu_monthly_active_recipients is not None
+        }
+    result = stage_matrix(mentions, groups=groups, audience=audience, by=by)
+    trend = year_trend(mentions, groups=groups)
+    if json_out:
+        print_json({"matrix": result.as_dict(), "trend": trend.as_dict()})
+        return
+    print_table(
+        f"distinct cases by {by} and stage; denominator: {result.denominator} of "
+        f"{result.total_cases} cases have a known platform",
+        [by, *STAGES, "cases", "per M recipients"],
+        (
+            [
+                row,
+                *(result.counts[row][s] for s in STAGES),
+                result.row_totals[row],
+                result.per_million.get(row, "-"),
+            ]
+            for row in result.rows
+        ),
+    )
+    print_table(
+        "cases per year (share of that year's cases with a known platform)",
+        [by, *(str(y) for y in trend.years)],
+        (
+            [
+                row,
+                *(
+                    f"{trend.counts[row].get(y, 0)} ({trend.share(row, y):.0%})"
+                    for y in trend.years
+                ),
+            ]
+            for row in sorted(trend.counts)
+        ),
+    )
+    console.print(
+        "denominators per year: " + ", ".join(f"{y}: {n}" for y, n in trend.denominators.items()),
+        highlight=False,
+    )
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="platforms")
+    root.add_typer(cases_app, name="cases")

@@ -1,0 +1,383 @@
+"""The register of services: schema, YAML/CSV parsing and row-level validation.
+
+A register row describes one service or part of a service: its type, provider and size, its
+audience (each number with its date and source), its Ofcom-style risk factors, its age assurance
+and its safeguards. Every row names its source, because a risk call is only as good as the facts
+behind it. A bad row is refused with the file, line, row and field and the rule it broke; the
+other rows are kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import ValidationError as PydanticValidationError
+
+from safeguarding.errors import ValidationError
+from safeguarding.platforms.vocabulary import (
+    AGE_ASSURANCE,
+    DSA_ROLES,
+    FEATURES,
+    MEASURES,
+    SAFEGUARD_STATUSES,
+    SERVICE_TYPES,
+    SIZE_CLASSES,
+    AgeAssurance,
+    DsaRole,
+    Feature,
+    Measure,
+    SafeguardStatus,
+    ServiceType,
+    SizeClass,
+)
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,79}$"
+MAX_ROWS = 100_000
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Audience(_Strict):
+    """A user count with the date it refers to and where it was published."""
+
+    value: int = Field(ge=0)
+    date: dt.date | None = None
+    source: str = Field(min_length=1)
+
+
+class VlopDesignation(_Strict):
+    """Whether the Commission designated the service a VLOP (Art. 33 DSA), with the decision."""
+
+    designated: bool
+    date: dt.date | None = None
+    source: str = Field(min_length=1)
+
+
+class Volumes(_Strict):
+    """Daily volumes the assessment model needs for its targeted scenario."""
+
+    daily_messages: float | None = Field(default=None, ge=0)
+    daily_images: float | None = Field(default=None, ge=0)
+    daily_videos: float | None = Field(default=None, ge=0)
+    source: str = Field(min_length=1)
+
+
+class Service(_Strict):
+    """One service (or part of one) as the register holds it."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    name: str = Field(min_length=1, max_length=200)
+    type: ServiceType
+    provider: str = Field(min_length=1, max_length=200)
+    part_of: str | None = Field(default=None, pattern=ID_PATTERN)
+    provider_size: SizeClass | None = None
+    dsa_role: DsaRole | None = None
+    vlop: VlopDesignation | None = None
+    eu_monthly_active_recipients: Audience | None = None
+    uk_monthly_active_users: Audience | None = None
+    features: tuple[Feature, ...] = ()
+    age_assurance: AgeAssurance = "none"
+    adult: bool | None = None
+    safeguards: dict[Measure, SafeguardStatus] = Field(default_factory=dict)
+    report_response_hours: float | None = Field(default=None, ge=0)
+    volumes: Volumes | None = None
+    source: str = Field(min_length=1)
+    synthetic: bool = False
+
+    @field_validator("features")
+    @classmethod
+    def _no_repeats(cls, value: tuple[str, ...], _info: ValidationInfo) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("a feature is listed twice")
+        return tuple(sorted(value))
+
+    @property
+    def is_adult(self) -> bool:
+        """Adult services: sex advertising always; others when the register says so."""
+        return self.adult if self.adult is not None else self.type == "sex_advertising"
+
+    def status(self, measure: str) -> str:
+        """absent, claimed or proven."""
+        return next((s for m, s in self.safeguards.items() if m == measure), "absent")
+
+    def has(self, measure: str) -> bool:
+        return self.status(measure) != "absent"
+
+
+@dataclass(frozen=True)
+class RowError:
+    """A refused row: where it is, which field, and the rule it broke."""
+
+    file: str
+    line: int
+    row: int
+    service_id: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        who = f" ({self.service_id})" if self.service_id else ""
+        return f"{self.file}:{self.line}: row {self.row}{who}: field {self.field}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ParsedRegister:
+    services: list[Service]
+    errors: list[RowError]
+
+
+_ALLOWED = {
+    "type": SERVICE_TYPES,
+    "features": FEATURES,
+    "age_assurance": AGE_ASSURANCE,
+    "safeguards": SAFEGUARD_STATUSES,
+    "provider_size": SIZE_CLASSES,
+    "dsa_role": DSA_ROLES,
+}
+
+
+def _message(error: Any) -> str:
+    kind, loc, given = error["type"], error["loc"], error.get("input")
+    top = str(loc[0]) if loc else ""
+    if kind == "missing":
+        return "is required" + (" (every row names its source)" if loc[-1] == "source" else "")
+    if kind == "literal_error":
+        known = _ALLOWED.get(top, ())
+        what = {"features": "feature", "safeguards": "safeguard status"}.get(top, "value")
+        return f"unknown {what} {given!r}; known: {', '.join(known)}"
+    if kind in {"greater_than_equal", "greater_than"}:
+        return f"must not be negative (got {given!r})"
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "string_pattern_mismatch":
+        return "must be lower-case letters, digits, '.', '_' or '-' (at most 80)"
+    return str(error["msg"])
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1] = f"{parts[-1]}[{item}]" if parts else f"[{item}]"
+        else:
+            parts.append(str(item))
+    field = ".".join(parts)
+    # A key of ``safeguards`` that is not a measure shows up as ``safeguards.<key>.[key]``.
+    return field.replace(".[key]", "")
+
+
+def _validate_row(
+    raw: Any, file: str, line: int, row: int, field_names: dict[str, str] | None = None
+) -> Service | list[RowError]:
+    service_id = str(raw.get("id", "")) if isinstance(raw, dict) else ""
+    if not isinstance(raw, dict):
+        return [RowError(file, line, row, "", "-", "each service must be a mapping of fields")]
+    try:
+        return Service.model_validate(raw)
+    except PydanticValidationError as exc:
+        errors = []
+        for error in exc.errors():
+            field = _field(tuple(error["loc"]))
+            if error["type"] == "literal_error" and str(error["loc"][0]) == "safeguards":
+                given = error.get("input")
+                key = str(error["loc"][1]) if len(error["loc"]) > 1 else ""
+                if key not in MEASURES:
+                    message = f"unknown measure {key!r}; known: {', '.join(MEASURES)}"
+                else:
+                    known = ", ".join(SAFEGUARD_STATUSES)
+                    message = f"unknown safeguard status {given!r}; known: {known}"
+            else:
+                message = _message(error)
+            if field_names:
+                base = re.sub(r"\[\d+\]$", "", field)
+                field = field_names.get(base, base)
+            errors.append(RowError(file, line, row, service_id, field, message))
+        return errors
+
+
+def _collect(
+    rows: list[tuple[int, Any]], file: str, names: dict[str, str] | None
+) -> ParsedRegister:
+    if len(rows) > MAX_ROWS:
+        raise ValidationError(f"{file}: more than {MAX_ROWS} rows", location=file, rule="size")
+    services: list[Service] = []
+    errors: list[RowError] = []
+    seen: dict[str, int] = {}
+    for row, (line, raw) in enumerate(rows, start=1):
+        result = _validate_row(raw, file, line, row, names)
+        if isinstance(result, list):
+            errors.extend(result)
+        elif result.id in seen:
+            errors.append(
+                RowError(
+                    file,
+                    line,
+                    row,
+                    result.id,
+                    "id",
+                    f"duplicate id (first in row {seen[result.id]})",
+                )
+            )
+        else:
+            seen[result.id] = row
+            services.append(result)
+    return ParsedRegister(services, errors)
+
+
+def parse_yaml(text: str, file: str = "register.yaml") -> ParsedRegister:
+    """Parse a YAML register: ``services:`` followed by a list of mappings (or a bare list)."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        raise ValidationError(
+            f"{file}:{line}: not valid YAML ({getattr(exc, 'problem', exc)})",
+            location=f"{file}:{line}",
+            rule="yaml",
+        ) from exc
+    items_node: Any = node
+    if isinstance(data, dict) and node is not None:
+        unknown = sorted(str(k) for k in data if k not in {"services", "description"})
+        if unknown or "services" not in data:
+            raise ValidationError(
+                f"{file}:1: a register holds 'services:' (and optionally 'description:'); "
+                f"found {', '.join(unknown) or 'no services'}",
+                location=f"{file}:1",
+                rule="layout",
+            )
+        items_node = next(v for k, v in node.value if k.value == "services")
+        data = data["services"]
+    if not isinstance(data, list) or not isinstance(items_node, yaml.SequenceNode):
+        raise ValidationError(
+            f"{file}:1: expected a list of services", location=f"{file}:1", rule="layout"
+        )
+    lines = [item.start_mark.line + 1 for item in items_node.value]
+    return _collect(list(zip(lines, data, strict=True)), file, None)
+
+
+# CSV: one flat row per service. Nested fields get their own columns; lists are ';'-separated.
+CSV_COLUMNS: dict[str, str] = {
+    "id": "id",
+    "name": "name",
+    "type": "type",
+    "provider": "provider",
+    "part_of": "part_of",
+    "provider_size": "provider_size",
+    "dsa_role": "dsa_role",
+    "vlop_designated": "vlop.designated",
+    "vlop_date": "vlop.date",
+    "vlop_source": "vlop.source",
+    "eu_monthly_active_recipients": "eu_monthly_active_recipients.value",
+    "eu_mar_date": "eu_monthly_active_recipients.date",
+    "eu_mar_source": "eu_monthly_active_recipients.source",
+    "uk_monthly_active_users": "uk_monthly_active_users.value",
+    "uk_mau_date": "uk_monthly_active_users.date",
+    "uk_mau_source": "uk_monthly_active_users.source",
+    "features": "features",
+    "age_assurance": "age_assurance",
+    "adult": "adult",
+    "safeguards": "safeguards",
+    "report_response_hours": "report_response_hours",
+    "daily_messages": "volumes.daily_messages",
+    "daily_images": "volumes.daily_images",
+    "daily_videos": "volumes.daily_videos",
+    "volumes_source": "volumes.source",
+    "source": "source",
+    "synthetic": "synthetic",
+}
+_FIELD_TO_COLUMN = {field: column for column, field in CSV_COLUMNS.items()}
+_FIELD_TO_COLUMN.update(
+    {"vlop": "vlop_source", "eu_monthly_active_recipients": "eu_mar_source"}
+    | {"uk_monthly_active_users": "uk_mau_source", "volumes": "volumes_source"}
+)
+
+
+def _csv_row(record: dict[str, str]) -> dict[str, Any]:
+    raw: dict[str, Any] = {}
+    for column, value in record.items():
+        value = (value or "").strip()
+        if not value:
+            continue
+        path = CSV_COLUMNS[column].split(".")
+        target = raw
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+        target[path[-1]] = value
+    if "features" in raw:
+        raw["features"] = [f.strip() for f in raw["features"].split(";") if f.strip()]
+    if "safeguards" in raw:
+        pairs: dict[str, str] = {}
+        for item in raw["safeguards"].split(";"):
+            if not item.strip():
+                continue
+            measure, sep, status = item.partition("=")
+            if not sep:
+                raise ValueError(f"write measure=status, e.g. hash_matching=proven (got {item!r})")
+            pairs[measure.strip()] = status.strip()
+        raw["safeguards"] = pairs
+    return raw
+
+
+def parse_csv(text: str, file: str = "register.csv") -> ParsedRegister:
+    """Parse a CSV register with the columns of ``CSV_COLUMNS`` (a header row first)."""
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    unknown = [c for c in header if c not in CSV_COLUMNS]
+    if unknown or "id" not in header:
+        raise ValidationError(
+            f"{file}:1: unknown column(s) {', '.join(unknown) or '(no id column)'}; "
+            f"known: {', '.join(CSV_COLUMNS)}",
+            location=f"{file}:1",
+            rule="header",
+        )
+    rows: list[tuple[int, Any]] = []
+    errors: list[RowError] = []
+    for index, record in enumerate(reader, start=1):
+        line = reader.line_num
+        if None in record:
+            errors.append(
+                RowError(file, line, index, record.get("id") or "", "-", "more cells than columns")
+            )
+            continue
+        try:
+            rows.append((line, _csv_row(record)))
+        except ValueError as exc:
+            errors.append(
+                RowError(file, line, index, record.get("id") or "", "safeguards", str(exc))
+            )
+    parsed = _collect(rows, file, _FIELD_TO_COLUMN)
+    return ParsedRegister(parsed.services, errors + parsed.errors)
+
+
+def read_register(path: Path) -> ParsedRegister:
+    """Read a register file; the suffix says the format (.yaml, .yml or .csv)."""
+    suffix = path.suffix.lower()
+    if suffix not in {".yaml", ".yml", ".csv"}:
+        raise ValidationError(
+            f"{path}: unknown register format {suffix or '(none)'}; use .yaml, .yml or .csv",
+            location=str(path),
+            rule="format",
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(f"{path}: not UTF-8", location=str(path), rule="encoding") from exc
+    except OSError as exc:
+        raise ValidationError(
+            f"{path}: cannot read ({exc.strerror or exc})", location=str(path), rule="read"
+        ) from exc
+    return parse_csv(text, path.name) if suffix == ".csv" else parse_yaml(text, path.name)

@@ -1,0 +1,301 @@
+"""Reading and writing the platform tables: the I/O edge of the register, cases and assessments.
+
+Imports are idempotent: a service is replaced by id (the newest register row wins, its features
+and safeguards with it), a case mention is keyed by a digest of its content, and an assessment
+run is stored whole with the rules' version and digest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from safeguarding.disclosure.pseudonymise import Pseudonymiser
+from safeguarding.errors import SafeguardingError
+from safeguarding.platforms.cases import CaseMention, StoredMention
+from safeguarding.platforms.register import Audience, Service, VlopDesignation, Volumes
+from safeguarding.platforms.risk import Driver, HarmResult, ServiceAssessment
+from safeguarding.platforms.vocabulary import HARMS
+from safeguarding.store.models.platforms import (
+    PlatformAssessmentRow,
+    PlatformAssessmentRunRow,
+    PlatformCaseMentionRow,
+    PlatformFeatureRow,
+    PlatformSafeguardRow,
+    PlatformServiceRow,
+)
+
+_CHUNK = 500
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _service_row(service: Service, file: str, when: datetime) -> PlatformServiceRow:
+    eu, uk, vlop, volumes = (
+        service.eu_monthly_active_recipients,
+        service.uk_monthly_active_users,
+        service.vlop,
+        service.volumes,
+    )
+    return PlatformServiceRow(
+        id=service.id,
+        name=service.name,
+        type=service.type,
+        provider=service.provider,
+        part_of=service.part_of,
+        provider_size=service.provider_size,
+        dsa_role=service.dsa_role,
+        vlop_designated=vlop.designated if vlop else None,
+        vlop_date=vlop.date if vlop else None,
+        vlop_source=vlop.source if vlop else None,
+        eu_recipients=eu.value if eu else None,
+        eu_recipients_date=eu.date if eu else None,
+        eu_recipients_source=eu.source if eu else None,
+        uk_users=uk.value if uk else None,
+        uk_users_date=uk.date if uk else None,
+        uk_users_source=uk.source if uk else None,
+        age_assurance=service.age_assurance,
+        adult=service.adult,
+        report_response_hours=service.report_response_hours,
+        daily_messages=volumes.daily_messages if volumes else None,
+        daily_images=volumes.daily_images if volumes else None,
+        daily_videos=volumes.daily_videos if volumes else None,
+        volumes_source=volumes.source if volumes else None,
+        source=service.source,
+        synthetic=service.synthetic,
+        register_file=file[:255],
+        imported_at=when,
+        features=[PlatformFeatureRow(feature=f) for f in service.features],
+        safeguards=[
+            PlatformSafeguardRow(measure=m, status=s) for m, s in sorted(service.safeguards.items())
+        ],
+    )
+
+
+def service_from_row(row: PlatformServiceRow) -> Service:
+    data: dict[str, Any] = {
+        "id": row.id,
+        "name": row.name,
+        "type": row.type,
+        "provider": row.provider,
+        "part_of": row.part_of,
+        "provider_size": row.provider_size,
+        "dsa_role": row.dsa_role,
+        "age_assurance": row.age_assurance,
+        "adult": row.adult,
+        "report_response_hours": row.report_response_hours,
+        "source": row.source,
+        "synthetic": row.synthetic,
+        "features": [f.feature for f in row.features],
+        "safeguards": {s.measure: s.status for s in row.safeguards},
+    }
+    if row.vlop_source is not None:
+        data["vlop"] = VlopDesignation(
+            designated=bool(row.vlop_designated), date=row.vlop_date, source=row.vlop_source
+        )
+    if row.eu_recipients_source is not None and row.eu_recipients is not None:
+        data["eu_monthly_active_recipients"] = Audience(
+            value=row.eu_recipients, date=row.eu_recipients_date, source=row.eu_recipients_source
+        )
+    if row.uk_users_source is not None and row.uk_users is not None:
+        data["uk_monthly_active_users"] = Audience(
+            value=row.uk_users, date=row.uk_users_date, source=row.uk_users_source
+        )
+    if row.volumes_source is not None:
+        data["volumes"] = Volumes(
+            daily_messages=row.daily_messages,
+            daily_images=row.daily_images,
+            daily_videos=row.daily_videos,
+            source=row.volumes_source,
+        )
+    return Service.model_validate(data)
+
+
+def save_services(session: Session, services: Iterable[Service], file: str) -> tuple[int, int]:
+    """Insert or replace services by id; returns (new, replaced)."""
+    when = _now()
+    new = replaced = 0
+    for service in services:
+        existing = session.get(PlatformServiceRow, service.id)
+        if existing is not None:
+            session.delete(existing)
+            session.flush()
+            replaced += 1
+        else:
+            new += 1
+        session.add(_service_row(service, file, when))
+    session.flush()
+    return new, replaced
+
+
+def load_services(session: Session) -> list[Service]:
+    rows = session.scalars(select(PlatformServiceRow).order_by(PlatformServiceRow.id))
+    return [service_from_row(row) for row in rows]
+
+
+def load_service(session: Session, service_id: str) -> Service:
+    row = session.get(PlatformServiceRow, service_id)
+    if row is None:
+        raise SafeguardingError(
+            f"no service {service_id!r} in the register; see: safeguarding platforms list"
+        )
+    return service_from_row(row)
+
+
+def stored_mention(mention: CaseMention, pseudonymiser: Pseudonymiser) -> StoredMention:
+    return StoredMention(
+        case=pseudonymiser.pseudonym("token", mention.case, scope="platform-case"),
+        platform=mention.platform,
+        stage=mention.stage,
+        role_pair=mention.role_pair,
+        year=mention.year,
+        source=mention.source,
+    )
+
+
+def save_mentions(session: Session, mentions: Sequence[StoredMention]) -> tuple[int, int]:
+    """Store mentions not stored before; returns (new, already present)."""
+    keyed = {m.key: m for m in mentions}
+    keys = list(keyed)
+    present: set[str] = set()
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        present.update(
+            session.scalars(
+                select(PlatformCaseMentionRow.id).where(PlatformCaseMentionRow.id.in_(chunk))
+            )
+        )
+    when = _now()
+    session.add_all(
+        PlatformCaseMentionRow(
+            id=key,
+            case_pseudonym=m.case,
+            platform=m.platform,
+            stage=m.stage,
+            role_pair=m.role_pair,
+            year=m.year,
+            source=m.source,
+            imported_at=when,
+        )
+        for key, m in keyed.items()
+        if key not in present
+    )
+    session.flush()
+    return len(keyed) - len(present), len(mentions) - (len(keyed) - len(present))
+
+
+def load_mentions(session: Session) -> list[StoredMention]:
+    rows = session.execute(
+        select(
+            PlatformCaseMentionRow.case_pseudonym,
+            PlatformCaseMentionRow.platform,
+            PlatformCaseMentionRow.stage,
+            PlatformCaseMentionRow.role_pair,
+            PlatformCaseMentionRow.year,
+            PlatformCaseMentionRow.source,
+        )
+    )
+    return [StoredMention(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class AssessmentRun:
+    id: int
+    rules_version: str
+    rules_digest: str
+    rules_file: str
+    assessed_at: datetime
+    assessments: list[ServiceAssessment]
+
+
+def save_run(
+    session: Session,
+    assessments: Sequence[ServiceAssessment],
+    *,
+    rules_version: str,
+    rules_digest: str,
+    rules_file: str,
+) -> int:
+    run = PlatformAssessmentRunRow(
+        rules_version=rules_version,
+        rules_digest=rules_digest,
+        rules_file=rules_file[:255],
+        assessed_at=_now(),
+        services=len(assessments),
+    )
+    session.add(run)
+    session.flush()
+    session.add_all(
+        PlatformAssessmentRow(
+            run_id=run.id,
+            service_id=a.service_id,
+            harm=h.harm,
+            level=h.level,
+            score=h.score,
+            evidence_cases=h.evidence_cases,
+            cases_per_million=h.cases_per_million,
+            factors=list(h.factors),
+            drivers=[d.as_dict() for d in h.drivers],
+        )
+        for a in assessments
+        for h in a.harms
+    )
+    session.flush()
+    return run.id
+
+
+def latest_run(session: Session) -> AssessmentRun | None:
+    """The newest assessment run with its results, highest score first; None before any run."""
+    run_id = session.scalar(select(func.max(PlatformAssessmentRunRow.id)))
+    if run_id is None:
+        return None
+    run = session.get(PlatformAssessmentRunRow, run_id)
+    if run is None:  # removed between the two statements by another session
+        return None
+    known = session.execute(
+        select(PlatformServiceRow.id, PlatformServiceRow.name, PlatformServiceRow.type)
+    ).all()
+    names = {sid: name for sid, name, _ in known}
+    types = {sid: kind for sid, _, kind in known}
+    grouped: dict[str, list[HarmResult]] = {}
+    rows = session.scalars(
+        select(PlatformAssessmentRow).where(PlatformAssessmentRow.run_id == run_id)
+    )
+    for row in rows:
+        grouped.setdefault(row.service_id, []).append(
+            HarmResult(
+                harm=row.harm,
+                level=row.level,
+                score=row.score,
+                factors=tuple(row.factors),
+                evidence_cases=row.evidence_cases,
+                cases_per_million=row.cases_per_million,
+                drivers=tuple(Driver(**d) for d in row.drivers),
+            )
+        )
+    assessments = [
+        ServiceAssessment(
+            service_id=sid,
+            name=names.get(sid, sid),
+            type=types.get(sid, ""),
+            rules_version=run.rules_version,
+            harms=tuple(sorted(harms, key=lambda h: HARMS.index(h.harm))),
+        )
+        for sid, harms in grouped.items()
+    ]
+    assessments.sort(key=lambda a: (-a.score, a.service_id))
+    return AssessmentRun(
+        id=run.id,
+        rules_version=run.rules_version,
+        rules_digest=run.rules_digest,
+        rules_file=run.rules_file,
+        assessed_at=run.assessed_at,
+        assessments=assessments,
+    )

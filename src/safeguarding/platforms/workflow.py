@@ -1,0 +1,148 @@
+"""The steps the CLI, the demo and the report share: import, assess, and read gaps back.
+
+Each step opens its own session, so a failed step leaves the store as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from safeguarding.disclosure.pseudonymise import Pseudonymiser
+from safeguarding.errors import SafeguardingError
+from safeguarding.platforms.cases import (
+    CaseRowError,
+    cases_by_platform_and_harm,
+    parse_cases_csv,
+)
+from safeguarding.platforms.register import ParsedRegister, RowError, read_register
+from safeguarding.platforms.regulation import GapReport, gap_reports, headline
+from safeguarding.platforms.risk import ServiceAssessment, assess_register, harm_stages
+from safeguarding.platforms.rules import DEFAULT_RULES, RuleSet, parse_rules
+from safeguarding.platforms.sample import SAMPLE_REGISTER, generate_cases
+from safeguarding.platforms.storage import (
+    AssessmentRun,
+    latest_run,
+    load_mentions,
+    load_services,
+    save_mentions,
+    save_run,
+    save_services,
+    stored_mention,
+)
+from safeguarding.store import Store
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    new: int
+    replaced: int
+    refused: list[RowError] | list[CaseRowError]
+
+
+def import_register(store: Store, parsed: ParsedRegister, file: str) -> ImportSummary:
+    """Store the valid services of a parsed register; the refused rows come back for reporting."""
+    with store.session() as session:
+        new, replaced = save_services(session, parsed.services, file)
+    return ImportSummary(new, replaced, parsed.errors)
+
+
+def import_register_file(store: Store, path: Path) -> ImportSummary:
+    return import_register(store, read_register(path), path.name)
+
+
+def import_cases_text(store: Store, text: str, file: str) -> ImportSummary:
+    """Store the valid mentions of a case CSV (case numbers pseudonymised); return the refused."""
+    good, errors = parse_cases_csv(text, file)
+    pseudonymiser = Pseudonymiser(store.settings.secret("pseudonym"))
+    mentions = [stored_mention(m, pseudonymiser) for _, m in good]
+    with store.session() as session:
+        new, present = save_mentions(session, mentions)
+    return ImportSummary(new, present, errors)
+
+
+@dataclass(frozen=True)
+class LoadedRules:
+    rules: RuleSet
+    digest: str
+    file: str
+
+
+def load_rules_file(path: Path | None) -> LoadedRules:
+    """The rules in ``path`` (default: shipped) with the digest that identifies the exact text."""
+    target = path or DEFAULT_RULES
+    try:
+        raw = target.read_bytes()
+        text = raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SafeguardingError(f"{target}: cannot read rules ({exc})") from exc
+    return LoadedRules(
+        parse_rules(text, target.name),
+        hashlib.sha256(raw).hexdigest(),
+        "shipped" if path is None else str(path),
+    )
+
+
+def run_assessment(store: Store, loaded: LoadedRules) -> tuple[int, list[ServiceAssessment]]:
+    """Assess every registered service with its case evidence; store and return the run."""
+    with store.session() as session:
+        services = load_services(session)
+        if not services:
+            raise SafeguardingError(
+                "the register is empty; import one first: safeguarding platforms import FILE"
+            )
+        evidence, denominator = cases_by_platform_and_harm(
+            load_mentions(session), harm_stages(loaded.rules)
+        )
+        assessments = assess_register(loaded.rules, services, evidence, denominator)
+        run_id = save_run(
+            session,
+            assessments,
+            rules_version=loaded.rules.version,
+            rules_digest=loaded.digest,
+            rules_file=loaded.file,
+        )
+    return run_id, assessments
+
+
+def current_run(store: Store) -> AssessmentRun:
+    with store.session() as session:
+        run = latest_run(session)
+    if run is None:
+        raise SafeguardingError("no assessment yet; run: safeguarding platforms assess")
+    return run
+
+
+def current_gaps(store: Store, loaded: LoadedRules) -> tuple[AssessmentRun, list[GapReport]]:
+    """Gap reports of the latest run; the rules must be those the run used."""
+    run = current_run(store)
+    if run.rules_digest != loaded.digest:
+        raise SafeguardingError(
+            f"the latest assessment used other rules ({run.rules_file}, version "
+            f"{run.rules_version}); pass the same --rules, or run: safeguarding platforms assess"
+        )
+    with store.session() as session:
+        services = load_services(session)
+    return run, gap_reports(loaded.rules, services, run.assessments)
+
+
+def load_sample(store: Store, seed: int) -> str:
+    """Demo step: import the fictional register and generated cases, assess, compute gaps."""
+    summary = import_register_file(store, SAMPLE_REGISTER)
+    if summary.refused:
+        raise SafeguardingError(f"sample register refused: {summary.refused[0]}")
+    text = generate_cases(seed)
+    cases_file = store.settings.home / "platform-cases.csv"
+    cases_file.parent.mkdir(parents=True, exist_ok=True)
+    cases_file.write_text(text, encoding="utf-8")
+    imported = import_cases_text(store, text, cases_file.name)
+    loaded = load_rules_file(None)
+    _, assessments = run_assessment(store, loaded)
+    _, reports = current_gaps(store, loaded)
+    high = sum(1 for a in assessments if a.top_level == "high")
+    return (
+        f"{summary.new + summary.replaced} fictional services, {imported.new} case mentions "
+        f"(seed {seed}); rules {loaded.rules.version}: {high} services at high risk, "
+        f"{len(headline(reports))} on the headline gap list"
+    )

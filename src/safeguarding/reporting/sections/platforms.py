@@ -1,0 +1,203 @@
+"""Platforms in the monitor report: the headline gap list, the risk matrix, the platform × stage
+heatmap of case evidence and its trend per year, each with its source."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import altair as alt
+import polars as pl
+
+from safeguarding.errors import SafeguardingError
+from safeguarding.evidence import shipped_evidence
+from safeguarding.platforms.cases import stage_matrix, year_trend
+from safeguarding.platforms.regulation import headline
+from safeguarding.platforms.storage import load_mentions, load_services
+from safeguarding.platforms.vocabulary import HARM_LABELS, LEVELS, STAGE_LABELS, STAGES
+from safeguarding.platforms.workflow import LoadedRules, current_gaps, load_rules_file
+from safeguarding.reporting.charts import to_svg
+from safeguarding.reporting.html import Section, table, tag_badge, text
+from safeguarding.store import Store
+
+LEVEL_COLOURS = ["#e8f1e4", "#c9dfae", "#f4c26b", "#d9534f"]
+REGIME_EVIDENCE = (
+    "dsa.vlop_threshold",
+    "dsa.small_exemption",
+    "ofcom.large_service",
+    "ofcom.c9_threshold",
+)
+CONTEXT_EVIDENCE = ("ckm.nl.2021", "nspcc.sexcomm.2023", "nspcc.sexcomm.2024")
+
+
+def _chart(svg: str) -> str:
+    return f'<div class="chart">{svg}</div>'
+
+
+def _cite(figure_id: str) -> str:
+    figure = shipped_evidence().get(figure_id)
+    return f"<code>{text(figure.id)}</code> {tag_badge(figure.tag)} {text(figure.source)}"
+
+
+def _risk_chart(rows: list[dict[str, Any]]) -> str:
+    chart = (
+        alt.Chart(pl.DataFrame(rows))
+        .mark_rect(stroke="white")
+        .encode(
+            x=alt.X(
+                "harm:N",
+                sort=list(HARM_LABELS.values()),
+                title=None,
+                axis=alt.Axis(labelAngle=0, orient="top", labelLimit=160),
+            ),
+            y=alt.Y("service:N", sort=None, title=None),
+            color=alt.Color(
+                "level:O",
+                sort=list(LEVELS),
+                scale=alt.Scale(domain=list(LEVELS), range=LEVEL_COLOURS),
+                title="level",
+            ),
+            tooltip=["service:N", "harm:N", "level:O"],
+        )
+    )
+    labels = chart.mark_text(fontSize=10).encode(text="level:O", color=alt.value("#1d2329"))
+    return to_svg((chart + labels).properties(width=520, height=18 * (len(rows) // 4 or 1)))
+
+
+def _heatmap(rows: list[dict[str, Any]], platforms: list[str]) -> str:
+    base = alt.Chart(pl.DataFrame(rows)).encode(
+        x=alt.X("stage:O", sort=list(STAGES), title="stage"),
+        y=alt.Y("platform:N", sort=platforms, title=None),
+    )
+    rect = base.mark_rect().encode(
+        color=alt.Color("cases:Q", scale=alt.Scale(scheme="blues"), title="cases"),
+        tooltip=["platform:N", "stage:O", "cases:Q", "share:Q"],
+    )
+    labels = base.mark_text(fontSize=10).encode(text="cases:Q", color=alt.value("#1d2329"))
+    return to_svg((rect + labels).properties(width=520, height=20 * max(len(platforms), 1)))
+
+
+def _trend_chart(rows: list[dict[str, Any]]) -> str:
+    chart = (
+        alt.Chart(pl.DataFrame(rows))
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("year:O", title="year"),
+            y=alt.Y("share:Q", axis=alt.Axis(format="%"), title="share of cases"),
+            color=alt.Color("type:N", title="service type"),
+            tooltip=["type:N", "year:O", "cases:Q", "share:Q"],
+        )
+        .properties(width=520, height=220)
+    )
+    return to_svg(chart)
+
+
+def build(store: Store) -> Section | None:
+    with store.session() as session:
+        services = load_services(session)
+        mentions = load_mentions(session)
+    if not services and not mentions:
+        return None
+    parts: list[str] = []
+    if any(s.synthetic for s in services):
+        parts.append(
+            '<p class="synthetic">The register holds synthetic sample data: fictional services '
+            "and generated case files. No figure below describes a real service.</p>"
+        )
+    provenance = [f"{len(services)} registered services", f"{len(mentions)} case mentions"]
+    loaded: LoadedRules = load_rules_file(None)
+    try:
+        run, reports = current_gaps(store, loaded)
+    except SafeguardingError:  # no run yet, or a run under other rules: show the evidence only
+        run, reports = None, []
+    if run is not None:
+        top = headline(reports)
+        parts.append(
+            f"<h3>Headline: {len(top)} high-risk service(s) that no regime obliges to act</h3>"
+            "<p>High risk of a harm (by risk factors and case evidence) while no binding regime "
+            "imposes a proactive duty for that harm. Regime thresholds: "
+            + "; ".join(_cite(i) for i in REGIME_EVIDENCE)
+            + ".</p>"
+        )
+        parts.append(
+            table(
+                ["service", "type", "DSA tier", "unobliged high risk", "why no duty", "lacks"],
+                (
+                    [
+                        r.name,
+                        r.type,
+                        r.dsa_tier,
+                        ", ".join(HARM_LABELS[h] for h in r.unobliged_high_harms),
+                        r.why_unobliged,
+                        "; ".join(m.label for m in r.missing) or "-",
+                    ]
+                    for r in top
+                ),
+            )
+        )
+        risk_rows = [
+            {"service": a.name, "harm": HARM_LABELS[h.harm], "level": h.level}
+            for a in run.assessments
+            for h in a.harms
+        ]
+        parts.append("<h3>Risk matrix: level per service and harm (highest score first)</h3>")
+        parts.append(_chart(_risk_chart(risk_rows)))
+        parts.append(
+            f"<p class='provenance'>Computed by the risk rules version {text(run.rules_version)} "
+            f"({text(run.rules_file)}, digest {text(run.rules_digest[:12])}) from the register's "
+            "risk factors and safeguards and the case evidence below; levels follow Ofcom-style "
+            "rules, the score is the project's own calibration for ranking.</p>"
+        )
+        provenance.append(f"assessment run {run.id} with rules {run.rules_version}")
+    if mentions:
+        matrix = stage_matrix(mentions)
+        cells = [
+            {
+                "platform": row,
+                "stage": stage,
+                "cases": matrix.counts[row][stage],
+                "share": round(matrix.share(row, stage), 3),
+            }
+            for row in matrix.rows
+            for stage in STAGES
+        ]
+        parts.append("<h3>Platforms by stage in coded case files</h3>")
+        parts.append(_chart(_heatmap(cells, matrix.rows)))
+        parts.append(
+            f"<p class='provenance'>Distinct cases per platform and stage. Denominator: "
+            f"{matrix.denominator} of {matrix.total_cases} cases name at least one platform; "
+            f"{matrix.total_cases - matrix.denominator} name none. Stages: "
+            + "; ".join(f"{s} {text(STAGE_LABELS[s])}" for s in STAGES)
+            + ".</p>"
+        )
+        types = {s.id: s.type for s in services}
+        trend = year_trend(mentions, groups=types)
+        trend_rows = [
+            {
+                "type": row,
+                "year": year,
+                "cases": trend.counts[row].get(year, 0),
+                "share": round(trend.share(row, year), 3),
+            }
+            for row in sorted(trend.counts)
+            for year in trend.years
+        ]
+        parts.append("<h3>Trend: share of cases per service type and year</h3>")
+        parts.append(_chart(_trend_chart(trend_rows)))
+        parts.append(
+            "<p class='provenance'>Share of each year's cases with a known platform; "
+            "denominators: "
+            + ", ".join(f"{y}: {n}" for y, n in trend.denominators.items())
+            + ".</p>"
+        )
+    parts.append(
+        "<h3>Published context</h3><p>Platform shares in published figures are shares of cases "
+        "where the platform is known, which is the minority: "
+        + "; ".join(_cite(i) for i in CONTEXT_EVIDENCE)
+        + ".</p>"
+    )
+    return Section(
+        anchor="platforms",
+        title="Platforms: risk, regulatory gaps and evidence by stage",
+        body="".join(parts),
+        provenance="; ".join(provenance),
+    )
