@@ -102,7 +102,20 @@ def parse_cases_csv(
     text: str, file: str = "cases.csv"
 ) -> tuple[list[tuple[int, CaseMention]], list[CaseRowError]]:
     """Parse a case CSV (columns ``CASE_COLUMNS``): good rows with their lines, and errors."""
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        return _parse_case_rows(reader, file)
+    except csv.Error as exc:
+        raise ValidationError(
+            f"{file}:{reader.line_num}: not valid CSV ({exc})",
+            location=f"{file}:{reader.line_num}",
+            rule="csv",
+        ) from exc
+
+
+def _parse_case_rows(
+    reader: csv.DictReader[str], file: str
+) -> tuple[list[tuple[int, CaseMention]], list[CaseRowError]]:
     header = reader.fieldnames or []
     missing = [c for c in CASE_COLUMNS if c not in header]
     unknown = [c for c in header if c not in CASE_COLUMNS]

@@ -334,7 +334,18 @@ def _csv_row(record: dict[str, str]) -> dict[str, Any]:
 
 def parse_csv(text: str, file: str = "register.csv") -> ParsedRegister:
     """Parse a CSV register with the columns of ``CSV_COLUMNS`` (a header row first)."""
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        return _parse_csv_rows(reader, file)
+    except csv.Error as exc:
+        raise ValidationError(
+            f"{file}:{reader.line_num}: not valid CSV ({exc})",
+            location=f"{file}:{reader.line_num}",
+            rule="csv",
+        ) from exc
+
+
+def _parse_csv_rows(reader: csv.DictReader[str], file: str) -> ParsedRegister:
     header = reader.fieldnames or []
     unknown = [c for c in header if c not in CSV_COLUMNS]
     if unknown or "id" not in header:

@@ -171,6 +171,13 @@ def _check_references(rules: RuleSet) -> list[str]:
         for i, trigger in enumerate(harm.high_triggers):
             factors(f"{where}.high_triggers[{i}].all_of", trigger.all_of)
             sourced(f"{where}.high_triggers[{i}]", trigger)
+            met_all = set(harm.requires_all) <= set(trigger.all_of)
+            met_any = not harm.requires_any or set(harm.requires_any) & set(trigger.all_of)
+            if not (met_all and met_any):
+                problems.append(
+                    f"{where}.high_triggers[{i}].all_of: can never fire alone, it must include "
+                    "requires_all and one of requires_any"
+                )
         if harm.comprehensive_safeguards is not None:
             sourced(f"{where}.comprehensive_safeguards", harm.comprehensive_safeguards)
     for i, measure in enumerate(rules.measures):

@@ -1,0 +1,191 @@
+"""The platform commands end to end on the store (SQLite, and PostgreSQL when configured)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import func, select
+
+from safeguarding.platforms.sample import SAMPLE_REGISTER, generate_cases
+from safeguarding.platforms.vocabulary import HARMS, LEVELS
+from safeguarding.reporting.monitor import render_monitor
+from safeguarding.store import Store
+from safeguarding.store.models.platforms import PlatformCaseMentionRow, PlatformServiceRow
+from tests.cli_runner import invoke
+
+MICRO_AD_SITE = {
+    "id": "tiny-ads",
+    "name": "Tiny Ads (fictional)",
+    "type": "sex_advertising",
+    "provider": "Tiny Ads VOF (fictional)",
+    "provider_size": "micro",
+    "age_assurance": "none",
+    "features": ["direct_messaging", "image_video_sharing"],
+    "volumes": {"daily_messages": 1000.0, "daily_images": 50.0, "source": "test"},
+    "source": "test register",
+}
+
+
+def _register(tmp_path: Path, *rows: dict[str, object]) -> Path:
+    path = tmp_path / "register.yaml"
+    path.write_text(yaml.safe_dump({"services": list(rows)}, sort_keys=False))
+    return path
+
+
+def test_import_refuses_bad_rows_keeps_good_ones_and_never_duplicates(
+    capsys: pytest.CaptureFixture[str], store: Store, tmp_path: Path
+) -> None:
+    bad = {**MICRO_AD_SITE, "id": "bad-ads", "features": ["telepathy"]}
+    path = _register(tmp_path, MICRO_AD_SITE, bad)
+    first = invoke(capsys, "platforms", "import", str(path))
+    assert first.code == 1
+    assert (
+        "refused register.yaml:" in first.err and "row 2 (bad-ads): field features[0]" in first.err
+    )
+    assert "unknown feature 'telepathy'" in first.err
+    assert first.err.strip().endswith("the valid ones were stored")
+    again = invoke(capsys, "platforms", "import", str(_register(tmp_path, MICRO_AD_SITE)))
+    assert again.code == 0 and "0 new, 1 replaced" in again.out
+    with store.session() as session:
+        assert session.scalar(select(func.count()).select_from(PlatformServiceRow)) == 1
+    listed = json.loads(invoke(capsys, "platforms", "list", "--json").out)
+    assert [s["id"] for s in listed] == ["tiny-ads"]
+    assert listed[0]["features"] == ["direct_messaging", "image_video_sharing"]
+
+
+def test_show_unknown_service_is_one_line(capsys: pytest.CaptureFixture[str], store: Store) -> None:
+    result = invoke(capsys, "platforms", "show", "nope")
+    assert result.code == 1
+    assert (
+        result.err == "error: no service 'nope' in the register; see: safeguarding platforms list\n"
+    )
+
+
+def test_assess_gaps_and_export_flag_the_micro_ad_site(
+    capsys: pytest.CaptureFixture[str], store: Store, tmp_path: Path
+) -> None:
+    clean = {
+        **MICRO_AD_SITE,
+        "id": "quiet-notes",
+        "name": "Quiet Notes (fictional)",
+        "type": "forum",
+        "age_assurance": "verification",
+        "features": [],
+        "volumes": None,
+    }
+    clean = {k: v for k, v in clean.items() if v is not None}
+    assert (
+        invoke(capsys, "platforms", "import", str(_register(tmp_path, MICRO_AD_SITE, clean))).code
+        == 0
+    )
+    assessed = json.loads(invoke(capsys, "platforms", "assess", "--json").out)
+    by_id = {a["service"]: a for a in assessed["assessments"]}
+    ads = {h["harm"]: h for h in by_id["tiny-ads"]["harms"]}
+    assert ads["sexual_exploitation"]["level"] == "high"
+    assert any(d["kind"] == "trigger" for d in ads["sexual_exploitation"]["drivers"])
+    assert [h["harm"] for h in by_id["quiet-notes"]["harms"]] == list(HARMS)
+    assert all(h["level"] in LEVELS for h in by_id["quiet-notes"]["harms"])
+
+    gaps = json.loads(invoke(capsys, "platforms", "gaps", "--json").out)
+    assert gaps["headline"] == ["tiny-ads"]
+    ad_gap = next(s for s in gaps["services"] if s["service"] == "tiny-ads")
+    assert "age_verification" in {m["id"] for m in ad_gap["missing_measures"]}
+    assert "Art. 19" in ad_gap["why_unobliged"]
+
+    out = tmp_path / "out" / "high-risk.json"
+    assert invoke(capsys, "platforms", "export", str(out)).code == 0
+    document = json.loads(out.read_text())
+    assert list(document) == ["format", "generated_at", "rules_version", "services"]
+    assert document["format"] == "safeguarding/high-risk-services@1"
+    datetime.fromisoformat(document["generated_at"])
+    assert document["rules_version"] == assessed["rules_version"]
+    [exported] = document["services"]
+    assert list(exported) == [
+        "id",
+        "name",
+        "type",
+        "harms",
+        "risk",
+        "eu_monthly_active_recipients",
+        "daily_messages",
+        "daily_images",
+        "daily_videos",
+        "source",
+    ]
+    assert exported["id"] == "tiny-ads" and exported["risk"] == "high"
+    assert "sexual_exploitation" in exported["harms"]
+    assert exported["eu_monthly_active_recipients"] is None
+    assert (exported["daily_messages"], exported["daily_images"]) == (1000.0, 50.0)
+    assert exported["daily_videos"] is None
+
+
+def test_gaps_before_assess_and_with_other_rules_are_clear_errors(
+    capsys: pytest.CaptureFixture[str], store: Store, tmp_path: Path
+) -> None:
+    assert invoke(capsys, "platforms", "gaps").err.startswith("error: no assessment yet")
+    invoke(capsys, "platforms", "import", str(_register(tmp_path, MICRO_AD_SITE)))
+    rules = tmp_path / "mine.yaml"
+    shipped = Path(__file__).parents[2] / "src/safeguarding/platforms/data/risk-rules.yaml"
+    rules.write_text(shipped.read_text().replace('version: "', 'version: "mine-', 1))
+    mine = json.loads(invoke(capsys, "platforms", "assess", "--json", "--rules", str(rules)).out)
+    assert mine["rules_version"].startswith("mine-")
+    other = invoke(capsys, "platforms", "gaps")
+    assert other.code == 1 and "the latest assessment used other rules" in other.err
+    assert invoke(capsys, "platforms", "gaps", "--rules", str(rules)).code == 0
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(shipped.read_text().replace("several: 3", "several: -1", 1))
+    refused = invoke(capsys, "platforms", "assess", "--rules", str(broken))
+    assert refused.code == 1 and "broken.yaml: field several" in refused.err
+
+
+def test_cases_import_pseudonymises_and_never_duplicates(
+    capsys: pytest.CaptureFixture[str], store: Store, tmp_path: Path
+) -> None:
+    path = tmp_path / "cases.csv"
+    path.write_text(
+        "case,platform,stage,role_pair,year,source\n"
+        "PV-2021-0001,chat,S1,offender-victim,2021,file 1\n"
+        "PV-2021-0001,ads,S6,offender-buyer,2021,file 1\n"
+        "PV-2021-0002,,S1,offender-victim,2021,file 2\n"
+        "PV-2021-0003,chat,S99,offender-victim,2021,file 3\n"
+    )
+    first = invoke(capsys, "cases", "import", str(path))
+    assert first.code == 1 and "cases.csv:5: field stage" in first.err
+    assert "3 new mention(s)" in first.out
+    second = invoke(capsys, "cases", "import", str(path))
+    assert "0 new mention(s), 3 already stored" in second.out
+    with store.session() as session:
+        cases = set(session.scalars(select(PlatformCaseMentionRow.case_pseudonym)))
+    assert len(cases) == 2 and not any("PV-" in c for c in cases)
+    matrix = json.loads(invoke(capsys, "cases", "matrix", "--json").out)["matrix"]
+    assert (matrix["denominator"], matrix["total_cases"]) == (1, 2)
+    chat = next(r for r in matrix["rows"] if r["row"] == "chat")
+    assert chat["counts"]["S1"] == 1 and chat["shares"]["S1"] == 1.0
+    assert invoke(capsys, "cases", "matrix", "--by", "colour").code == 2
+
+
+def test_sample_data_and_the_monitor_section(
+    capsys: pytest.CaptureFixture[str], store: Store, tmp_path: Path
+) -> None:
+    assert invoke(capsys, "platforms", "import", str(SAMPLE_REGISTER)).code == 0
+    cases = tmp_path / "cases.csv"
+    cases.write_text(generate_cases(3))
+    assert invoke(capsys, "cases", "import", str(cases)).code == 0
+    assert invoke(capsys, "platforms", "assess").code == 0
+    gaps = json.loads(invoke(capsys, "platforms", "gaps", "--json").out)
+    assert "example-redlantern" in gaps["headline"]
+    assert "example-nightlistings" in gaps["headline"]
+    assert "example-friendbook" not in gaps["headline"]
+    html = render_monitor(store)
+    section = html[html.index('<section id="platforms">') :]
+    section = section[: section.index("</section>")]
+    assert section.count("<svg") == 3
+    assert "Red Lantern Ads (fictional)" in section
+    for figure in ("dsa.small_exemption", "ofcom.c9_threshold", "ckm.nl.2021"):
+        assert figure in section
+    assert "Denominator:" in section and "synthetic sample data" in section
+    assert "<script" not in section
