@@ -179,6 +179,17 @@ def test_matrix_equals_a_naive_count_for_any_file(rows: list[dict[str, object]])
         for stage in STAGES:
             assert matrix.counts[row][stage] == len(cells.get((row, stage), set()))
             assert 0 <= matrix.share(row, stage) <= 1
+    per_year: dict[int, set[str]] = defaultdict(set)
+    per_row_year: dict[tuple[str, int], set[str]] = defaultdict(set)
+    for r in rows:
+        if r["platform"]:
+            per_year[int(str(r["year"]))].add(str(r["case"]))
+            per_row_year[(str(r["platform"]), int(str(r["year"])))].add(str(r["case"]))
+    trend = year_trend(_mentions(_csv(rows)))
+    assert trend.denominators == {y: len(c) for y, c in sorted(per_year.items())}
+    assert {(row, y): n for row, ys in trend.counts.items() for y, n in ys.items()} == {
+        key: len(c) for key, c in per_row_year.items()
+    }
 
 
 @settings(max_examples=150, deadline=None)

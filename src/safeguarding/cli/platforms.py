@@ -13,13 +13,13 @@ from safeguarding.platforms.cases import stage_matrix, year_trend
 from safeguarding.platforms.export import high_risk_export
 from safeguarding.platforms.regulation import headline
 from safeguarding.platforms.risk import service_factors
-from safeguarding.platforms.storage import load_mentions, load_service, load_services
+from safeguarding.platforms.storage import load_mention_frame, load_service, load_services
 from safeguarding.platforms.vocabulary import HARM_LABELS, STAGES
 from safeguarding.platforms.workflow import (
     ImportSummary,
     current_gaps,
     current_run,
-    import_cases_text,
+    import_cases_file,
     import_register_file,
     load_rules_file,
     run_assessment,
@@ -255,14 +255,8 @@ def import_cases(
 
     Example: safeguarding cases import cases-2021.csv
     """
-    if file.suffix.lower() != ".csv":
-        raise ValidationError(f"{file}: case files are CSV", location=str(file), rule="format")
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"{file}: cannot read ({exc})", location=str(file)) from exc
     with store() as opened:
-        summary = import_cases_text(opened, text, file.name)
+        summary = import_cases_file(opened, file)
     console.print(
         f"{file.name}: {summary.new} new mention(s), {summary.replaced} already stored",
         highlight=False,
@@ -283,7 +277,7 @@ def matrix(
     if by not in {"platform", "type"}:
         raise typer.BadParameter("must be platform or type", param_hint="--by")
     with store() as opened, opened.session() as session:
-        mentions = load_mentions(session)
+        mentions = load_mention_frame(session)
         services = load_services(session)
     if by == "type":
         groups: dict[str, str] | None = {s.id: s.type for s in services}

@@ -17,7 +17,6 @@ import hashlib
 import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -149,31 +148,78 @@ def _parse_case_rows(
     return good, errors
 
 
-def read_cases(path: Path) -> tuple[list[tuple[int, CaseMention]], list[CaseRowError]]:
-    if path.suffix.lower() != ".csv":
-        raise ValidationError(
-            f"{path}: case files are CSV with columns {', '.join(CASE_COLUMNS)}",
-            location=str(path),
-            rule="format",
+MENTION_SCHEMA = {"case": pl.Utf8, "platform": pl.Utf8, "stage": pl.Utf8, "year": pl.Int64}
+Mentions = pl.DataFrame | Iterable[StoredMention]
+
+
+def mention_frame(mentions: Mentions) -> pl.DataFrame:
+    """The columns the matrix needs, built column by column, with each case pseudonym replaced
+    by an integer code (exact: one code per distinct pseudonym) so distinct counts run fast."""
+    if isinstance(mentions, pl.DataFrame):
+        frame = mentions.select(list(MENTION_SCHEMA))
+    else:
+        items = mentions if isinstance(mentions, list | tuple) else list(mentions)
+        frame = pl.DataFrame(
+            {
+                "case": [m.case for m in items],
+                "platform": [m.platform for m in items],
+                "stage": [m.stage for m in items],
+                "year": [m.year for m in items],
+            },
+            schema=MENTION_SCHEMA,
         )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValidationError(f"{path}: not UTF-8", location=str(path), rule="encoding") from exc
-    except OSError as exc:
-        raise ValidationError(
-            f"{path}: cannot read ({exc.strerror or exc})", location=str(path), rule="read"
-        ) from exc
-    return parse_cases_csv(text, path.name)
+    if frame.schema["case"] == pl.Utf8:
+        frame = frame.with_columns(pl.col("case").cast(pl.Categorical).to_physical())
+    return frame.with_columns(pl.col("stage").cast(pl.Enum(list(STAGES))))
 
 
-def _frame(mentions: Iterable[StoredMention], groups: Mapping[str, str] | None) -> pl.DataFrame:
-    rows = [
-        {"case": m.case, "platform": m.platform, "stage": m.stage, "year": m.year} for m in mentions
-    ]
-    frame = pl.DataFrame(
-        rows, schema={"case": pl.Utf8, "platform": pl.Utf8, "stage": pl.Utf8, "year": pl.Int64}
-    )
+_CASE_SPAN = 2**32  # case codes are UInt32
+
+
+@dataclass(frozen=True)
+class _Coded:
+    """Mentions with a known platform (or group), every column an integer code.
+
+    ``g`` indexes ``labels`` (platform or group), ``s`` indexes ``STAGES``, ``y`` is the year
+    minus ``first_year``, ``c`` the case code. Distinct counts then pack (key, case) into one
+    64-bit integer and de-duplicate a single column, which is exact and fast.
+    """
+
+    frame: pl.DataFrame
+    labels: list[str]
+    first_year: int
+    total_cases: int
+
+    def sizes(self) -> dict[str, int]:
+        last = self.frame.select(pl.col("y").max()).item() if self.frame.height else None
+        years = int(last) + 1 if last is not None else 1
+        return {"g": max(len(self.labels), 1), "s": len(STAGES), "y": years}
+
+    def distinct(self, keys: list[str]) -> dict[tuple[int, ...], int]:
+        """Distinct cases per combination of ``keys`` (column names g, s, y)."""
+        sizes = self.sizes()
+        span = 1
+        key = pl.lit(0, dtype=pl.UInt64)
+        for name in keys:
+            key = key * sizes[name] + pl.col(name).cast(pl.UInt64)
+            span *= sizes[name]
+        if span >= _CASE_SPAN:
+            raise ValueError("too many distinct keys to pack with case codes")
+        packed = self.frame.select(key * _CASE_SPAN + pl.col("c")).to_series().unique()
+        counted = (packed // _CASE_SPAN).value_counts()
+        result: dict[tuple[int, ...], int] = {}
+        for code, n in counted.iter_rows():
+            parts = []
+            for name in reversed(keys):
+                code, part = divmod(int(code), sizes[name])
+                parts.append(part)
+            result[tuple(reversed(parts))] = int(n)
+        return result
+
+
+def _coded(mentions: Mentions, groups: Mapping[str, str] | None) -> _Coded:
+    frame = mention_frame(mentions)
+    total = frame.get_column("case").n_unique()
     if groups is not None:
         mapping = pl.DataFrame(
             {"platform": list(groups), "group": list(groups.values())},
@@ -187,7 +233,17 @@ def _frame(mentions: Iterable[StoredMention], groups: Mapping[str, str] | None) 
         )
     else:
         frame = frame.with_columns(pl.col("platform").alias("group"))
-    return frame
+    known = frame.filter(pl.col("group").is_not_null())
+    labels = sorted(str(v) for v in known.get_column("group").unique().to_list())
+    earliest = known.select(pl.col("year").min()).item() if known.height else None
+    first_year = int(earliest) if earliest is not None else 0
+    coded = known.select(
+        pl.col("group").cast(pl.Enum(labels)).to_physical().alias("g"),
+        pl.col("stage").to_physical().alias("s"),
+        (pl.col("year") - first_year).alias("y"),
+        pl.col("case").alias("c"),
+    )
+    return _Coded(coded, labels, first_year, total)
 
 
 @dataclass(frozen=True)
@@ -231,7 +287,7 @@ class StageMatrix:
 
 
 def stage_matrix(
-    mentions: Iterable[StoredMention],
+    mentions: Mentions,
     *,
     groups: Mapping[str, str] | None = None,
     audience: Mapping[str, int] | None = None,
@@ -243,28 +299,24 @@ def stage_matrix(
     not in it fall in "unregistered". ``audience`` (EU monthly active recipients per row label)
     adds cases per million recipients where the audience is known.
     """
-    frame = _frame(mentions, groups)
-    total = frame.get_column("case").n_unique()
-    known = frame.filter(pl.col("group").is_not_null())
-    denominator = known.get_column("case").n_unique()
-    cells = known.group_by(["group", "stage"]).agg(pl.col("case").n_unique().alias("n"))
-    totals = known.group_by("group").agg(pl.col("case").n_unique().alias("n"))
-    stage_totals_frame = known.group_by("stage").agg(pl.col("case").n_unique().alias("n"))
-    row_totals = {str(g): int(n) for g, n in totals.iter_rows()}
+    coded = _coded(mentions, groups)
+    denominator = coded.frame.get_column("c").n_unique()
+    labels = coded.labels
+    row_totals = {labels[g]: n for (g,), n in coded.distinct(["g"]).items()}
     rows = sorted(row_totals, key=lambda r: (-row_totals[r], r))
     counts = {row: dict.fromkeys(STAGES, 0) for row in rows}
-    for group, stage, n in cells.iter_rows():
-        counts[str(group)][str(stage)] = int(n)
+    for (g, stage), n in coded.distinct(["g", "s"]).items():
+        counts[labels[g]][STAGES[stage]] = n
     stage_totals = dict.fromkeys(STAGES, 0)
-    for stage, n in stage_totals_frame.iter_rows():
-        stage_totals[str(stage)] = int(n)
+    for (stage,), n in coded.distinct(["s"]).items():
+        stage_totals[STAGES[stage]] = n
     known_audience = {r: int(a) for r, a in (audience or {}).items() if r in row_totals and a > 0}
     per_million = {r: round(row_totals[r] / (a / 1_000_000), 4) for r, a in known_audience.items()}
     return StageMatrix(
         rows=rows,
         counts=counts,
         denominator=denominator,
-        total_cases=total,
+        total_cases=coded.total_cases,
         row_totals=row_totals,
         stage_totals=stage_totals,
         by=by,
@@ -300,34 +352,32 @@ class YearTrend:
         }
 
 
-def year_trend(
-    mentions: Iterable[StoredMention], *, groups: Mapping[str, str] | None = None
-) -> YearTrend:
+def year_trend(mentions: Mentions, *, groups: Mapping[str, str] | None = None) -> YearTrend:
     """Distinct cases per year and row label, with each year's known-platform denominator."""
-    known = _frame(mentions, groups).filter(pl.col("group").is_not_null())
-    per_year = known.group_by("year").agg(pl.col("case").n_unique().alias("n"))
-    cells = known.group_by(["group", "year"]).agg(pl.col("case").n_unique().alias("n"))
-    denominators = {int(y): int(n) for y, n in sorted(per_year.iter_rows())}
+    coded = _coded(mentions, groups)
+    first = coded.first_year
+    denominators = {first + y: n for (y,), n in sorted(coded.distinct(["y"]).items())}
     counts: dict[str, dict[int, int]] = {}
-    for group, year, n in cells.iter_rows():
-        counts.setdefault(str(group), {})[int(year)] = int(n)
+    for (g, y), n in coded.distinct(["g", "y"]).items():
+        counts.setdefault(coded.labels[g], {})[first + y] = n
     return YearTrend(years=sorted(denominators), denominators=denominators, counts=counts)
 
 
 def cases_by_platform_and_harm(
-    mentions: Iterable[StoredMention], harm_stages: Mapping[str, Iterable[str]]
+    mentions: Mentions, harm_stages: Mapping[str, Iterable[str]]
 ) -> tuple[dict[str, dict[str, int]], int]:
     """Distinct cases per platform in which it was used at a stage linked to each harm, and the
     denominator: distinct cases with a known platform."""
-    frame = _frame(mentions, None).filter(pl.col("platform").is_not_null())
-    denominator = frame.get_column("case").n_unique()
+    coded = _coded(mentions, None)
+    denominator = coded.frame.get_column("c").n_unique()
     result: dict[str, dict[str, int]] = {}
     for harm, stages in harm_stages.items():
-        cells = (
-            frame.filter(pl.col("stage").is_in(list(stages)))
-            .group_by("platform")
-            .agg(pl.col("case").n_unique().alias("n"))
+        wanted = [STAGES.index(stage) for stage in stages]
+        if not wanted:
+            continue
+        subset = _Coded(
+            coded.frame.filter(pl.col("s").is_in(wanted)), coded.labels, coded.first_year, 0
         )
-        for platform, n in cells.iter_rows():
-            result.setdefault(str(platform), {})[harm] = int(n)
+        for (g,), n in subset.distinct(["g"]).items():
+            result.setdefault(coded.labels[g], {})[harm] = n
     return result, denominator

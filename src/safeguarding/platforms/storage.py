@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import polars as pl
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from safeguarding.disclosure.pseudonymise import Pseudonymiser
 from safeguarding.errors import SafeguardingError
-from safeguarding.platforms.cases import CaseMention, StoredMention
+from safeguarding.platforms.cases import MENTION_SCHEMA, CaseMention, StoredMention
 from safeguarding.platforms.register import Audience, Service, VlopDesignation, Volumes
 from safeguarding.platforms.risk import Driver, HarmResult, ServiceAssessment
 from safeguarding.platforms.vocabulary import HARMS
@@ -191,18 +192,17 @@ def save_mentions(session: Session, mentions: Sequence[StoredMention]) -> tuple[
     return len(keyed) - len(present), len(mentions) - (len(keyed) - len(present))
 
 
-def load_mentions(session: Session) -> list[StoredMention]:
+def load_mention_frame(session: Session) -> pl.DataFrame:
+    """The mentions' case, platform, stage and year as a frame, for the matrix and trends."""
     rows = session.execute(
         select(
             PlatformCaseMentionRow.case_pseudonym,
             PlatformCaseMentionRow.platform,
             PlatformCaseMentionRow.stage,
-            PlatformCaseMentionRow.role_pair,
             PlatformCaseMentionRow.year,
-            PlatformCaseMentionRow.source,
         )
-    )
-    return [StoredMention(*row) for row in rows]
+    ).all()
+    return pl.DataFrame([tuple(r) for r in rows], schema=MENTION_SCHEMA, orient="row")
 
 
 @dataclass(frozen=True)

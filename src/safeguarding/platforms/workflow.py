@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from safeguarding.disclosure.pseudonymise import Pseudonymiser
-from safeguarding.errors import SafeguardingError
+from safeguarding.errors import SafeguardingError, ValidationError
 from safeguarding.platforms.cases import (
+    CASE_COLUMNS,
     CaseRowError,
     cases_by_platform_and_harm,
     parse_cases_csv,
@@ -24,7 +25,7 @@ from safeguarding.platforms.sample import SAMPLE_REGISTER, generate_cases
 from safeguarding.platforms.storage import (
     AssessmentRun,
     latest_run,
-    load_mentions,
+    load_mention_frame,
     load_services,
     save_mentions,
     save_run,
@@ -50,6 +51,25 @@ def import_register(store: Store, parsed: ParsedRegister, file: str) -> ImportSu
 
 def import_register_file(store: Store, path: Path) -> ImportSummary:
     return import_register(store, read_register(path), path.name)
+
+
+def import_cases_file(store: Store, path: Path) -> ImportSummary:
+    """Import a case CSV file (see ``import_cases_text``)."""
+    if path.suffix.lower() != ".csv":
+        raise ValidationError(
+            f"{path}: case files are CSV with columns {', '.join(CASE_COLUMNS)}",
+            location=str(path),
+            rule="format",
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(f"{path}: not UTF-8", location=str(path), rule="encoding") from exc
+    except OSError as exc:
+        raise ValidationError(
+            f"{path}: cannot read ({exc.strerror or exc})", location=str(path), rule="read"
+        ) from exc
+    return import_cases_text(store, text, path.name)
 
 
 def import_cases_text(store: Store, text: str, file: str) -> ImportSummary:
@@ -93,7 +113,7 @@ def run_assessment(store: Store, loaded: LoadedRules) -> tuple[int, list[Service
                 "the register is empty; import one first: safeguarding platforms import FILE"
             )
         evidence, denominator = cases_by_platform_and_harm(
-            load_mentions(session), harm_stages(loaded.rules)
+            load_mention_frame(session), harm_stages(loaded.rules)
         )
         assessments = assess_register(loaded.rules, services, evidence, denominator)
         run_id = save_run(

@@ -12,7 +12,7 @@ from safeguarding.errors import SafeguardingError
 from safeguarding.evidence import shipped_evidence
 from safeguarding.platforms.cases import stage_matrix, year_trend
 from safeguarding.platforms.regulation import headline
-from safeguarding.platforms.storage import load_mentions, load_services
+from safeguarding.platforms.storage import load_mention_frame, load_services
 from safeguarding.platforms.vocabulary import HARM_LABELS, LEVELS, STAGE_LABELS, STAGES
 from safeguarding.platforms.workflow import LoadedRules, current_gaps, load_rules_file
 from safeguarding.reporting.charts import to_svg
@@ -94,8 +94,8 @@ def _trend_chart(rows: list[dict[str, Any]]) -> str:
 def build(store: Store) -> Section | None:
     with store.session() as session:
         services = load_services(session)
-        mentions = load_mentions(session)
-    if not services and not mentions:
+        mentions = load_mention_frame(session)
+    if not services and mentions.is_empty():
         return None
     parts: list[str] = []
     if any(s.synthetic for s in services):
@@ -103,7 +103,7 @@ def build(store: Store) -> Section | None:
             '<p class="synthetic">The register holds synthetic sample data: fictional services '
             "and generated case files. No figure below describes a real service.</p>"
         )
-    provenance = [f"{len(services)} registered services", f"{len(mentions)} case mentions"]
+    provenance = [f"{len(services)} registered services", f"{mentions.height} case mentions"]
     loaded: LoadedRules = load_rules_file(None)
     try:
         run, reports = current_gaps(store, loaded)
@@ -148,7 +148,7 @@ def build(store: Store) -> Section | None:
             "rules, the score is the project's own calibration for ranking.</p>"
         )
         provenance.append(f"assessment run {run.id} with rules {run.rules_version}")
-    if mentions:
+    if not mentions.is_empty():
         matrix = stage_matrix(mentions)
         cells = [
             {
