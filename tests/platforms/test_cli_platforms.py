@@ -47,7 +47,9 @@ def test_import_refuses_bad_rows_keeps_good_ones_and_never_duplicates(
         "refused register.yaml:" in first.err and "row 2 (bad-ads): field features[0]" in first.err
     )
     assert "unknown feature 'telepathy'" in first.err
-    assert first.err.strip().endswith("the valid ones were stored")
+    assert first.err.strip().endswith(
+        "1 row(s) refused for 1 problem(s) listed above; the valid rows were stored"
+    )
     again = invoke(capsys, "platforms", "import", str(_register(tmp_path, MICRO_AD_SITE)))
     assert again.code == 0 and "0 new, 1 replaced" in again.out
     with store.session() as session:

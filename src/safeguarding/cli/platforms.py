@@ -38,12 +38,14 @@ RULES_OPTION = typer.Option(
 )
 
 
-def _report_refused(summary: ImportSummary, what: str) -> None:
+def _report_refused(summary: ImportSummary) -> None:
     for error in summary.refused:
         err_console.print(f"refused {error}", highlight=False, soft_wrap=True)
     if summary.refused:
+        rows = len({error.line for error in summary.refused})
         raise ValidationError(
-            f"{len(summary.refused)} {what} refused (listed above); the valid ones were stored",
+            f"{rows} row(s) refused for {len(summary.refused)} problem(s) listed above; "
+            "the valid rows were stored",
             rule="rows",
         )
 
@@ -61,7 +63,7 @@ def import_register(
     console.print(
         f"{file.name}: {summary.new} new, {summary.replaced} replaced service(s)", highlight=False
     )
-    _report_refused(summary, "row problem(s)")
+    _report_refused(summary)
 
 
 @app.command("list")
@@ -95,6 +97,14 @@ def list_services(json_out: bool = typer.Option(False, "--json", help="Print JSO
     )
 
 
+def _plain(value: object) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_plain(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, list):
+        return ", ".join(_plain(v) for v in value) or "-"
+    return str(value)
+
+
 @app.command()
 def show(
     service_id: str = typer.Argument(..., help="The service's id."),
@@ -123,7 +133,7 @@ def show(
         return
     data = service.model_dump(mode="json", exclude_none=True)
     for key, value in data.items():
-        console.print(f"{key}: {value}", highlight=False, soft_wrap=True)
+        console.print(f"{key}: {_plain(value)}", highlight=False, soft_wrap=True)
     if assessment is not None:
         print_table(
             f"risk (rules {assessment.rules_version}, score {assessment.score})",
@@ -261,7 +271,7 @@ def import_cases(
         f"{file.name}: {summary.new} new mention(s), {summary.replaced} already stored",
         highlight=False,
     )
-    _report_refused(summary, "row problem(s)")
+    _report_refused(summary)
 
 
 @cases_app.command()
