@@ -14,7 +14,7 @@ from safeguarding.platforms.export import high_risk_export
 from safeguarding.platforms.regulation import headline
 from safeguarding.platforms.risk import service_factors
 from safeguarding.platforms.storage import load_mention_frame, load_service, load_services
-from safeguarding.platforms.vocabulary import HARM_LABELS, STAGES
+from safeguarding.platforms.vocabulary import HARM_LABELS, HARMS, STAGES
 from safeguarding.platforms.workflow import (
     ImportSummary,
     current_gaps,
@@ -176,7 +176,7 @@ def assess(
         return
     print_table(
         f"run {run_id}: {len(assessments)} services, rules {loaded.rules.version}",
-        ["service", "type", *(HARM_LABELS[h] for h in HARM_LABELS), "score"],
+        ["service", "type", *HARMS, "score"],
         ([a.service_id, a.type, *(h.level for h in a.harms), a.score] for a in assessments),
     )
 
@@ -313,7 +313,7 @@ def matrix(
                 row,
                 *(result.counts[row][s] for s in STAGES),
                 result.row_totals[row],
-                result.per_million.get(row, "-"),
+                f"{result.per_million[row]:.2f}" if row in result.per_million else "-",
             ]
             for row in result.rows
         ),

@@ -179,7 +179,7 @@ def assess_harm(
                 )
             )
         if cases:
-            rate = f", {per_million} per million recipients" if per_million is not None else ""
+            rate = f", {per_million:.2f} per million recipients" if per_million is not None else ""
             drivers.append(
                 Driver(
                     "evidence",
