@@ -14,7 +14,11 @@ from safeguarding.platforms.sample import SAMPLE_REGISTER, generate_cases
 from safeguarding.platforms.vocabulary import HARMS, LEVELS
 from safeguarding.reporting.monitor import render_monitor
 from safeguarding.store import Store
-from safeguarding.store.models.platforms import PlatformCaseMentionRow, PlatformServiceRow
+from safeguarding.store.models.platforms import (
+    PlatformAssessmentRow,
+    PlatformCaseMentionRow,
+    PlatformServiceRow,
+)
 from tests.cli_runner import invoke
 
 MICRO_AD_SITE = {
@@ -51,7 +55,7 @@ def test_import_refuses_bad_rows_keeps_good_ones_and_never_duplicates(
         "1 row(s) refused for 1 problem(s) listed above; the valid rows were stored"
     )
     again = invoke(capsys, "platforms", "import", str(_register(tmp_path, MICRO_AD_SITE)))
-    assert again.code == 0 and "0 new, 1 replaced" in again.out
+    assert again.code == 0 and "0 new, 1 updated" in again.out
     with store.session() as session:
         assert session.scalar(select(func.count()).select_from(PlatformServiceRow)) == 1
     listed = json.loads(invoke(capsys, "platforms", "list", "--json").out)
@@ -191,3 +195,31 @@ def test_sample_data_and_the_monitor_section(
         assert figure in section
     assert "Denominator:" in section and "synthetic sample data" in section
     assert "<script" not in section
+
+
+def test_reimport_updates_in_place_keeps_runs_and_flags_a_stale_assessment(
+    capsys: pytest.CaptureFixture[str], store: Store, tmp_path: Path
+) -> None:
+    invoke(capsys, "platforms", "import", str(_register(tmp_path, MICRO_AD_SITE)))
+    first = json.loads(invoke(capsys, "platforms", "assess", "--json").out)
+    assert invoke(capsys, "platforms", "gaps").err == ""
+    changed = {
+        **MICRO_AD_SITE,
+        "features": ["image_video_sharing", "hyperlinking"],
+        "safeguards": {"hash_matching": "claimed"},
+    }
+    assert invoke(capsys, "platforms", "import", str(_register(tmp_path, changed))).code == 0
+    shown = json.loads(invoke(capsys, "platforms", "show", "tiny-ads", "--json").out)
+    assert shown["service"]["features"] == ["hyperlinking", "image_video_sharing"]
+    assert shown["service"]["safeguards"] == {"hash_matching": "claimed"}
+    assert shown["assessment"]["rules_version"] == first["rules_version"]
+    with store.session() as session:
+        kept = session.scalar(
+            select(func.count())
+            .select_from(PlatformAssessmentRow)
+            .where(PlatformAssessmentRow.run_id == first["run"])
+        )
+    assert kept == len(HARMS)
+    stale = invoke(capsys, "platforms", "gaps")
+    assert stale.code == 0
+    assert "note: 1 service(s) changed after assessment run" in stale.err

@@ -13,7 +13,13 @@ from safeguarding.platforms.cases import stage_matrix, year_trend
 from safeguarding.platforms.export import high_risk_export
 from safeguarding.platforms.regulation import headline
 from safeguarding.platforms.risk import service_factors
-from safeguarding.platforms.storage import load_mention_frame, load_service, load_services
+from safeguarding.platforms.storage import (
+    AssessmentRun,
+    changed_since,
+    load_mention_frame,
+    load_service,
+    load_services,
+)
 from safeguarding.platforms.vocabulary import HARM_LABELS, HARMS, STAGES
 from safeguarding.platforms.workflow import (
     ImportSummary,
@@ -24,6 +30,7 @@ from safeguarding.platforms.workflow import (
     load_rules_file,
     run_assessment,
 )
+from safeguarding.store import Store
 
 app = typer.Typer(
     help="The platform register: services, risk per harm and regulatory gaps.",
@@ -61,7 +68,7 @@ def import_register(
     with store() as opened:
         summary = import_register_file(opened, file)
     console.print(
-        f"{file.name}: {summary.new} new, {summary.replaced} replaced service(s)", highlight=False
+        f"{file.name}: {summary.new} new, {summary.existing} updated service(s)", highlight=False
     )
     _report_refused(summary)
 
@@ -95,6 +102,17 @@ def list_services(json_out: bool = typer.Option(False, "--json", help="Print JSO
             for s in services
         ),
     )
+
+
+def _warn_if_stale(opened: Store, run: AssessmentRun) -> None:
+    with opened.session() as session:
+        changed = changed_since(session, run.assessed_at)
+    if changed:
+        err_console.print(
+            f"note: {changed} service(s) changed after assessment run {run.id}; "
+            "run: safeguarding platforms assess",
+            highlight=False,
+        )
 
 
 def _plain(value: object) -> str:
@@ -194,6 +212,7 @@ def gaps(
     loaded = load_rules_file(rules)
     with store() as opened:
         run, reports = current_gaps(opened, loaded)
+        _warn_if_stale(opened, run)
     top = headline(reports)
     if json_out:
         print_json(
@@ -246,6 +265,7 @@ def export(
     """
     with store() as opened:
         run = current_run(opened)
+        _warn_if_stale(opened, run)
         with opened.session() as session:
             services = load_services(session)
     document = high_risk_export(services, run.assessments, run.rules_version)
@@ -268,7 +288,7 @@ def import_cases(
     with store() as opened:
         summary = import_cases_file(opened, file)
     console.print(
-        f"{file.name}: {summary.new} new mention(s), {summary.replaced} already stored",
+        f"{file.name}: {summary.new} new mention(s), {summary.existing} already stored",
         highlight=False,
     )
     _report_refused(summary)

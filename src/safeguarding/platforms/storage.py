@@ -38,46 +38,42 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _service_row(service: Service, file: str, when: datetime) -> PlatformServiceRow:
+def _service_values(service: Service, file: str, when: datetime) -> dict[str, Any]:
+    """The scalar columns of a service's row."""
     eu, uk, vlop, volumes = (
         service.eu_monthly_active_recipients,
         service.uk_monthly_active_users,
         service.vlop,
         service.volumes,
     )
-    return PlatformServiceRow(
-        id=service.id,
-        name=service.name,
-        type=service.type,
-        provider=service.provider,
-        part_of=service.part_of,
-        provider_size=service.provider_size,
-        dsa_role=service.dsa_role,
-        vlop_designated=vlop.designated if vlop else None,
-        vlop_date=vlop.date if vlop else None,
-        vlop_source=vlop.source if vlop else None,
-        eu_recipients=eu.value if eu else None,
-        eu_recipients_date=eu.date if eu else None,
-        eu_recipients_source=eu.source if eu else None,
-        uk_users=uk.value if uk else None,
-        uk_users_date=uk.date if uk else None,
-        uk_users_source=uk.source if uk else None,
-        age_assurance=service.age_assurance,
-        adult=service.adult,
-        report_response_hours=service.report_response_hours,
-        daily_messages=volumes.daily_messages if volumes else None,
-        daily_images=volumes.daily_images if volumes else None,
-        daily_videos=volumes.daily_videos if volumes else None,
-        volumes_source=volumes.source if volumes else None,
-        source=service.source,
-        synthetic=service.synthetic,
-        register_file=file[:255],
-        imported_at=when,
-        features=[PlatformFeatureRow(feature=f) for f in service.features],
-        safeguards=[
-            PlatformSafeguardRow(measure=m, status=s) for m, s in sorted(service.safeguards.items())
-        ],
-    )
+    return {
+        "name": service.name,
+        "type": service.type,
+        "provider": service.provider,
+        "part_of": service.part_of,
+        "provider_size": service.provider_size,
+        "dsa_role": service.dsa_role,
+        "vlop_designated": vlop.designated if vlop else None,
+        "vlop_date": vlop.date if vlop else None,
+        "vlop_source": vlop.source if vlop else None,
+        "eu_recipients": eu.value if eu else None,
+        "eu_recipients_date": eu.date if eu else None,
+        "eu_recipients_source": eu.source if eu else None,
+        "uk_users": uk.value if uk else None,
+        "uk_users_date": uk.date if uk else None,
+        "uk_users_source": uk.source if uk else None,
+        "age_assurance": service.age_assurance,
+        "adult": service.adult,
+        "report_response_hours": service.report_response_hours,
+        "daily_messages": volumes.daily_messages if volumes else None,
+        "daily_images": volumes.daily_images if volumes else None,
+        "daily_videos": volumes.daily_videos if volumes else None,
+        "volumes_source": volumes.source if volumes else None,
+        "source": service.source,
+        "synthetic": service.synthetic,
+        "register_file": file[:255],
+        "imported_at": when,
+    }
 
 
 def service_from_row(row: PlatformServiceRow) -> Service:
@@ -120,20 +116,40 @@ def service_from_row(row: PlatformServiceRow) -> Service:
 
 
 def save_services(session: Session, services: Iterable[Service], file: str) -> tuple[int, int]:
-    """Insert or replace services by id; returns (new, replaced)."""
+    """Insert services, or update them in place by id; returns (new, updated).
+
+    Updating in place (rather than delete and insert) keeps earlier assessment runs of the
+    service intact: a run is a record of what was assessed, not a view of the register.
+    """
     when = _now()
-    new = replaced = 0
+    new = updated = 0
     for service in services:
-        existing = session.get(PlatformServiceRow, service.id)
-        if existing is not None:
-            session.delete(existing)
-            session.flush()
-            replaced += 1
-        else:
+        values = _service_values(service, file, when)
+        row = session.get(PlatformServiceRow, service.id)
+        if row is None:
+            row = PlatformServiceRow(id=service.id, features=[], safeguards=[])
+            session.add(row)
             new += 1
-        session.add(_service_row(service, file, when))
+        else:
+            updated += 1
+        for column, value in values.items():
+            setattr(row, column, value)
+        wanted = set(service.features)
+        row.features = [f for f in row.features if f.feature in wanted]
+        present = {f.feature for f in row.features}
+        row.features += [PlatformFeatureRow(feature=f) for f in sorted(wanted - present)]
+        statuses: dict[str, str] = {str(m): str(st) for m, st in service.safeguards.items()}
+        row.safeguards = [g for g in row.safeguards if g.measure in statuses]
+        for guard in row.safeguards:
+            guard.status = statuses[guard.measure]
+        present = {g.measure for g in row.safeguards}
+        row.safeguards += [
+            PlatformSafeguardRow(measure=m, status=st)
+            for m, st in sorted(statuses.items())
+            if m not in present
+        ]
     session.flush()
-    return new, replaced
+    return new, updated
 
 
 def load_services(session: Session) -> list[Service]:
@@ -203,6 +219,18 @@ def load_mention_frame(session: Session) -> pl.DataFrame:
         )
     ).all()
     return pl.DataFrame([tuple(r) for r in rows], schema=MENTION_SCHEMA, orient="row")
+
+
+def changed_since(session: Session, when: datetime) -> int:
+    """How many services were imported or updated after ``when`` (e.g. after a run)."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(PlatformServiceRow)
+            .where(PlatformServiceRow.imported_at > when)
+        )
+        or 0
+    )
 
 
 @dataclass(frozen=True)

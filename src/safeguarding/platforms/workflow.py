@@ -38,15 +38,15 @@ from safeguarding.store import Store
 @dataclass(frozen=True)
 class ImportSummary:
     new: int
-    replaced: int
+    existing: int
     refused: list[RowError] | list[CaseRowError]
 
 
 def import_register(store: Store, parsed: ParsedRegister, file: str) -> ImportSummary:
     """Store the valid services of a parsed register; the refused rows come back for reporting."""
     with store.session() as session:
-        new, replaced = save_services(session, parsed.services, file)
-    return ImportSummary(new, replaced, parsed.errors)
+        new, updated = save_services(session, parsed.services, file)
+    return ImportSummary(new, updated, parsed.errors)
 
 
 def import_register_file(store: Store, path: Path) -> ImportSummary:
@@ -162,7 +162,7 @@ def load_sample(store: Store, seed: int) -> str:
     _, reports = current_gaps(store, loaded)
     high = sum(1 for a in assessments if a.top_level == "high")
     return (
-        f"{summary.new + summary.replaced} fictional services, {imported.new} case mentions "
+        f"{summary.new + summary.existing} fictional services, {imported.new} case mentions "
         f"(seed {seed}); rules {loaded.rules.version}: {high} services at high risk, "
         f"{len(headline(reports))} on the headline gap list"
     )
