@@ -223,3 +223,19 @@ def test_reimport_updates_in_place_keeps_runs_and_flags_a_stale_assessment(
     stale = invoke(capsys, "platforms", "gaps")
     assert stale.code == 0
     assert "note: 1 service(s) changed after assessment run" in stale.err
+
+
+def test_monitor_uses_the_rules_of_the_latest_run_and_says_when_they_are_gone(
+    capsys: pytest.CaptureFixture[str], store: Store, tmp_path: Path
+) -> None:
+    invoke(capsys, "platforms", "import", str(_register(tmp_path, MICRO_AD_SITE)))
+    shipped = Path(__file__).parents[2] / "src/safeguarding/platforms/data/risk-rules.yaml"
+    rules = tmp_path / "mine.yaml"
+    rules.write_text(shipped.read_text().replace('version: "', 'version: "mine-', 1))
+    assert invoke(capsys, "platforms", "assess", "--rules", str(rules)).code == 0
+    html = render_monitor(store)
+    assert "Headline: 1 high-risk service(s)" in html and "mine-2026" in html
+    rules.unlink()
+    html = render_monitor(store)
+    assert "No risk assessment shown" in html and "mine.yaml" in html
+    assert "Headline:" not in html

@@ -174,8 +174,10 @@ def assess(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
     rules: Path | None = RULES_OPTION,
 ) -> None:
-    """Assess every service per harm (negligible/low/medium/high) with the factors and case
-    evidence that drove each level; stores the run with the rules' version.
+    """Assess every service per harm: negligible, low, medium or high, and what drove it.
+
+    Combines the register's risk factors and safeguards with the case evidence under the risk
+    rules, and stores the run with the rules' version.
 
     Example: safeguarding platforms assess --rules my-rules.yaml --json
     """
@@ -204,8 +206,10 @@ def gaps(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
     rules: Path | None = RULES_OPTION,
 ) -> None:
-    """Which regimes apply to each service, which measures its risk calls for but it lacks, and
-    the headline list: high-risk services that no regime obliges to act.
+    """Regimes, missing measures, and high-risk services that no regime obliges to act.
+
+    For each service: which regimes apply (DSA tier, Art. 19/28, Ofcom thresholds) and which
+    measures its risk calls for but it lacks; then the headline list.
 
     Example: safeguarding platforms gaps --json
     """
@@ -258,8 +262,9 @@ def gaps(
 def export(
     file: Path = typer.Argument(..., help="Where to write the JSON export."),
 ) -> None:
-    """Write the high-risk services of the latest assessment, with their volumes, as JSON for the
-    assessment model (format safeguarding/high-risk-services@1, see docs/formats.md).
+    """Write the high-risk services of the latest assessment as JSON for the assessment model.
+
+    Format safeguarding/high-risk-services@1 (docs/formats.md), with each service's volumes.
 
     Example: safeguarding platforms export var/high-risk.json
     """
@@ -299,8 +304,10 @@ def matrix(
     by: str = typer.Option("platform", "--by", help="Rows: platform or type (service type)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """The platform × stage matrix of distinct cases, with its denominator (cases with a known
-    platform), cases per million EU recipients where known, and the trend per year.
+    """The platform × stage matrix of distinct cases, with its denominator, and the yearly trend.
+
+    The denominator is the number of cases with a known platform; cases per million EU
+    recipients are shown where the register knows the audience.
 
     Example: safeguarding cases matrix --by type --json
     """

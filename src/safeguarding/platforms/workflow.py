@@ -147,6 +147,13 @@ def current_gaps(store: Store, loaded: LoadedRules) -> tuple[AssessmentRun, list
     return run, gap_reports(loaded.rules, services, run.assessments)
 
 
+def latest_gaps(store: Store) -> tuple[AssessmentRun, list[GapReport]]:
+    """Gap reports of the latest run, under the rules file that run used."""
+    run = current_run(store)
+    path = None if run.rules_file == "shipped" else Path(run.rules_file)
+    return current_gaps(store, load_rules_file(path))
+
+
 def load_sample(store: Store, seed: int) -> str:
     """Demo step: import the fictional register and generated cases, assess, compute gaps."""
     summary = import_register_file(store, SAMPLE_REGISTER)

@@ -14,7 +14,7 @@ from safeguarding.platforms.cases import stage_matrix, year_trend
 from safeguarding.platforms.regulation import headline
 from safeguarding.platforms.storage import load_mention_frame, load_services
 from safeguarding.platforms.vocabulary import HARM_LABELS, LEVELS, STAGE_LABELS, STAGES
-from safeguarding.platforms.workflow import LoadedRules, current_gaps, load_rules_file
+from safeguarding.platforms.workflow import latest_gaps
 from safeguarding.reporting.charts import to_svg
 from safeguarding.reporting.html import Section, table, tag_badge, text
 from safeguarding.store import Store
@@ -104,11 +104,11 @@ def build(store: Store) -> Section | None:
             "and generated case files. No figure below describes a real service.</p>"
         )
     provenance = [f"{len(services)} registered services", f"{mentions.height} case mentions"]
-    loaded: LoadedRules = load_rules_file(None)
     try:
-        run, reports = current_gaps(store, loaded)
-    except SafeguardingError:  # no run yet, or a run under other rules: show the evidence only
+        run, reports = latest_gaps(store)
+    except SafeguardingError as exc:  # no run yet, or its rules file is gone: evidence only
         run, reports = None, []
+        parts.append(f"<p>No risk assessment shown: {text(exc)}</p>")
     if run is not None:
         top = headline(reports)
         parts.append(
