@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from safeguarding.platforms.register import Service
+from safeguarding.platforms.vocabulary import FEATURES
 
 
 def service(**overrides: Any) -> Service:
@@ -21,6 +22,21 @@ def service(**overrides: Any) -> Service:
     }
     data.update(overrides)
     return Service.model_validate(data)
+
+
+def service_with(factors: set[str]) -> Service:
+    """A hand-built service whose derived factors include those in ``factors``."""
+    data: dict[str, Any] = {"features": sorted(f for f in factors if f in FEATURES)}
+    kinds = [f.removeprefix("type.") for f in factors if f.startswith("type.")]
+    if kinds:
+        data["type"] = kinds[0]
+    weak = "weak_age_assurance" in factors
+    data["age_assurance"] = "none" if weak else "verification"
+    if "child_access_possible" in factors and not weak:
+        data["features"] = sorted({*data["features"], "child_users_possible"})
+    if "adult_service" in factors:
+        data["adult"] = True
+    return service(**data)
 
 
 def row(**overrides: Any) -> dict[str, Any]:

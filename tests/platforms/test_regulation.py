@@ -11,7 +11,7 @@ from safeguarding.platforms.register import Service
 from safeguarding.platforms.regulation import GapReport, gap_report, headline
 from safeguarding.platforms.risk import assess_service
 from safeguarding.platforms.rules import load_rules
-from tests.platforms.builders import service
+from tests.platforms.builders import service, service_with
 
 RULES = load_rules()
 
@@ -173,3 +173,23 @@ def test_the_csa_proposal_is_reported_but_never_obliges() -> None:
     report = _gaps(service(type="sex_advertising", provider_size="micro", age_assurance="none"))
     csa = _regime(report, "eu.csa_proposal")
     assert csa.applies is False and csa.obliges_for == () and "not adopted" in csa.text
+
+
+MEASURE_RULES = [m for m in RULES.measures if m.harm != "any"]
+
+
+@pytest.mark.parametrize("rule", MEASURE_RULES, ids=[m.id for m in MEASURE_RULES])
+def test_each_measure_rule_is_called_for_at_its_level_and_satisfied_by_the_safeguard(
+    rule: Any,
+) -> None:
+    trigger = RULES.harms[rule.harm].high_triggers[0]
+    risky = service_with(set(trigger.all_of))
+    assert assess_service(RULES, risky).level(rule.harm) == "high"
+    missing = {m.id: m for m in _gaps(risky).missing}
+    assert rule.id in missing
+    assert f"{rule.harm} at high" in missing[rule.id].reason
+    assert missing[rule.id].source == RULES.source_text(rule.source)
+    guarded = risky.model_copy(update={"safeguards": {**risky.safeguards, rule.id: "claimed"}})
+    assert rule.id not in {m.id for m in _gaps(guarded).missing}
+    calm = service()
+    assert rule.id not in {m.id for m in _gaps(calm).missing}

@@ -21,7 +21,7 @@ from safeguarding.platforms.vocabulary import (
     SERVICE_TYPES,
     level_rank,
 )
-from tests.platforms.builders import service
+from tests.platforms.builders import service, service_with
 
 RULES = load_rules()
 EMPTY: frozenset[str] = frozenset()
@@ -72,29 +72,14 @@ def test_several_factors_give_medium_and_one_fewer_stays_low(harm: str) -> None:
 TRIGGERS = [(harm, t) for harm, spec in RULES.harms.items() for t in spec.high_triggers]
 
 
-def _service_with(factors: set[str]) -> Service:
-    """A hand-built service whose derived factors include exactly what ``factors`` asks for."""
-    data: dict[str, Any] = {"features": sorted(f for f in factors if f in FEATURES)}
-    kinds = [f.removeprefix("type.") for f in factors if f.startswith("type.")]
-    if kinds:
-        data["type"] = kinds[0]
-    weak = "weak_age_assurance" in factors
-    data["age_assurance"] = "none" if weak else "verification"
-    if "child_access_possible" in factors and not weak:
-        data["features"] = sorted({*data["features"], "child_users_possible"})
-    if "adult_service" in factors:
-        data["adult"] = True
-    return service(**data)
-
-
 @pytest.mark.parametrize(("harm", "trigger"), TRIGGERS, ids=[t.id for _, t in TRIGGERS])
 def test_each_high_trigger_makes_its_harm_high(harm: str, trigger: Any) -> None:
-    with_all = _service_with(set(trigger.all_of))
+    with_all = service_with(set(trigger.all_of))
     result = assess_service(RULES, with_all).harms[HARMS.index(harm)]
     assert result.level == "high"
     assert any(d.kind == "trigger" and d.id == trigger.id for d in result.drivers)
     for missing in trigger.all_of:
-        without = _service_with(set(trigger.all_of) - {missing})
+        without = service_with(set(trigger.all_of) - {missing})
         drivers = assess_service(RULES, without).harms[HARMS.index(harm)].drivers
         assert not any(d.kind == "trigger" and d.id == trigger.id for d in drivers), missing
 

@@ -47,7 +47,7 @@ def _risk_chart(rows: list[dict[str, Any]]) -> str:
                 "harm:N",
                 sort=list(HARM_LABELS.values()),
                 title=None,
-                axis=alt.Axis(labelAngle=0, orient="top", labelLimit=160),
+                axis=alt.Axis(labelAngle=0, orient="top", labelLimit=260),
             ),
             y=alt.Y("service:N", sort=None, title=None),
             color=alt.Color(
