@@ -13,7 +13,7 @@ from safeguarding.platforms.risk import assess_service
 from safeguarding.platforms.rules import load_rules
 from tests.platforms.builders import service, service_with
 
-RULES = load_rules()
+RULES = load_rules().rules
 
 
 def _gaps(svc: Service, cases: dict[str, int] | None = None) -> GapReport:

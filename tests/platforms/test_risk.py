@@ -23,7 +23,7 @@ from safeguarding.platforms.vocabulary import (
 )
 from tests.platforms.builders import service, service_with
 
-RULES = load_rules()
+RULES = load_rules().rules
 EMPTY: frozenset[str] = frozenset()
 
 

@@ -13,6 +13,7 @@ from safeguarding.platforms.cases import stage_matrix, year_trend
 from safeguarding.platforms.export import high_risk_export
 from safeguarding.platforms.regulation import headline
 from safeguarding.platforms.risk import service_factors
+from safeguarding.platforms.rules import load_rules
 from safeguarding.platforms.storage import (
     AssessmentRun,
     changed_since,
@@ -27,7 +28,6 @@ from safeguarding.platforms.workflow import (
     current_run,
     import_cases_file,
     import_register_file,
-    load_rules_file,
     run_assessment,
 )
 from safeguarding.store import Store
@@ -181,7 +181,7 @@ def assess(
 
     Example: safeguarding platforms assess --rules my-rules.yaml --json
     """
-    loaded = load_rules_file(rules)
+    loaded = load_rules(rules)
     with store() as opened:
         run_id, assessments = run_assessment(opened, loaded)
     if json_out:
@@ -213,7 +213,7 @@ def gaps(
 
     Example: safeguarding platforms gaps --json
     """
-    loaded = load_rules_file(rules)
+    loaded = load_rules(rules)
     with store() as opened:
         run, reports = current_gaps(opened, loaded)
         _warn_if_stale(opened, run)

@@ -8,6 +8,8 @@ safeguard, harm, stage, source or evidence id is refused with the field that is 
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,7 +31,6 @@ from safeguarding.platforms.vocabulary import (
 )
 
 DEFAULT_RULES = Path(__file__).parent / "data" / "risk-rules.yaml"
-RULES_FORMAT = "safeguarding/platform-risk-rules@1"
 Confidence = Literal["P", "S", "M", "project"]
 
 # Facts derived from the register row rather than listed as features.
@@ -219,11 +220,27 @@ def parse_rules(text: str, file: str = "risk-rules.yaml") -> RuleSet:
     return rules
 
 
-def load_rules(path: Path | None = None) -> RuleSet:
-    """The rules in ``path``, or the shipped rules."""
+@dataclass(frozen=True)
+class LoadedRules:
+    """Rules with the digest of the exact text they came from and the file's name."""
+
+    rules: RuleSet
+    digest: str
+    file: str
+
+
+def load_rules(path: Path | None = None) -> LoadedRules:
+    """The rules in ``path`` (default: the shipped rules, recorded as file "shipped")."""
     target = path or DEFAULT_RULES
     try:
-        text = target.read_text(encoding="utf-8")
+        raw = target.read_bytes()
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"{target}: cannot read rules ({exc})", location=str(target)) from exc
-    return parse_rules(text, target.name)
+        raise ValidationError(
+            f"{target}: cannot read rules ({exc})", location=str(target), rule="read"
+        ) from exc
+    return LoadedRules(
+        parse_rules(text, target.name),
+        hashlib.sha256(raw).hexdigest(),
+        "shipped" if path is None else str(path),
+    )

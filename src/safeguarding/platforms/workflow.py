@@ -5,7 +5,6 @@ Each step opens its own session, so a failed step leaves the store as it was.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from safeguarding.platforms.cases import (
 from safeguarding.platforms.register import ParsedRegister, RowError, read_register
 from safeguarding.platforms.regulation import GapReport, gap_reports, headline
 from safeguarding.platforms.risk import ServiceAssessment, assess_register, harm_stages
-from safeguarding.platforms.rules import DEFAULT_RULES, RuleSet, parse_rules
+from safeguarding.platforms.rules import LoadedRules, load_rules
 from safeguarding.platforms.sample import SAMPLE_REGISTER, generate_cases
 from safeguarding.platforms.storage import (
     AssessmentRun,
@@ -82,28 +81,6 @@ def import_cases_text(store: Store, text: str, file: str) -> ImportSummary:
     return ImportSummary(new, present, errors)
 
 
-@dataclass(frozen=True)
-class LoadedRules:
-    rules: RuleSet
-    digest: str
-    file: str
-
-
-def load_rules_file(path: Path | None) -> LoadedRules:
-    """The rules in ``path`` (default: shipped) with the digest that identifies the exact text."""
-    target = path or DEFAULT_RULES
-    try:
-        raw = target.read_bytes()
-        text = raw.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SafeguardingError(f"{target}: cannot read rules ({exc})") from exc
-    return LoadedRules(
-        parse_rules(text, target.name),
-        hashlib.sha256(raw).hexdigest(),
-        "shipped" if path is None else str(path),
-    )
-
-
 def run_assessment(store: Store, loaded: LoadedRules) -> tuple[int, list[ServiceAssessment]]:
     """Assess every registered service with its case evidence; store and return the run."""
     with store.session() as session:
@@ -151,7 +128,7 @@ def latest_gaps(store: Store) -> tuple[AssessmentRun, list[GapReport]]:
     """Gap reports of the latest run, under the rules file that run used."""
     run = current_run(store)
     path = None if run.rules_file == "shipped" else Path(run.rules_file)
-    return current_gaps(store, load_rules_file(path))
+    return current_gaps(store, load_rules(path))
 
 
 def load_sample(store: Store, seed: int) -> str:
@@ -164,7 +141,7 @@ def load_sample(store: Store, seed: int) -> str:
     cases_file.parent.mkdir(parents=True, exist_ok=True)
     cases_file.write_text(text, encoding="utf-8")
     imported = import_cases_text(store, text, cases_file.name)
-    loaded = load_rules_file(None)
+    loaded = load_rules(None)
     _, assessments = run_assessment(store, loaded)
     _, reports = current_gaps(store, loaded)
     high = sum(1 for a in assessments if a.top_level == "high")
