@@ -11,6 +11,7 @@ from safeguarding.cli.common import console, err_console, print_json, print_tabl
 from safeguarding.errors import SafeguardingError, ValidationError
 from safeguarding.platforms.cases import stage_matrix, year_trend
 from safeguarding.platforms.export import high_risk_export
+from safeguarding.platforms.register import read_register
 from safeguarding.platforms.regulation import headline
 from safeguarding.platforms.risk import service_factors
 from safeguarding.platforms.rules import load_rules
@@ -26,8 +27,9 @@ from safeguarding.platforms.workflow import (
     ImportSummary,
     current_gaps,
     current_run,
-    import_cases_file,
-    import_register_file,
+    import_cases_text,
+    import_register,
+    read_cases_file,
     run_assessment,
 )
 from safeguarding.store import Store
@@ -58,15 +60,16 @@ def _report_refused(summary: ImportSummary) -> None:
 
 
 @app.command("import")
-def import_register(
+def import_services(
     file: Path = typer.Argument(..., help="Register file: .yaml, .yml or .csv."),
 ) -> None:
     """Import a register of services; bad rows are refused with row and field, the rest kept.
 
     Example: safeguarding platforms import register.yaml
     """
+    parsed = read_register(file)
     with store() as opened:
-        summary = import_register_file(opened, file)
+        summary = import_register(opened, parsed, file.name)
     console.print(
         f"{file.name}: {summary.new} new, {summary.existing} updated service(s)", highlight=False
     )
@@ -290,8 +293,9 @@ def import_cases(
 
     Example: safeguarding cases import cases-2021.csv
     """
+    text = read_cases_file(file)
     with store() as opened:
-        summary = import_cases_file(opened, file)
+        summary = import_cases_text(opened, text, file.name)
     console.print(
         f"{file.name}: {summary.new} new mention(s), {summary.existing} already stored",
         highlight=False,

@@ -48,12 +48,8 @@ def import_register(store: Store, parsed: ParsedRegister, file: str) -> ImportSu
     return ImportSummary(new, updated, parsed.errors)
 
 
-def import_register_file(store: Store, path: Path) -> ImportSummary:
-    return import_register(store, read_register(path), path.name)
-
-
-def import_cases_file(store: Store, path: Path) -> ImportSummary:
-    """Import a case CSV file (see ``import_cases_text``)."""
+def read_cases_file(path: Path) -> str:
+    """The text of a case CSV file, or a clear error naming it."""
     if path.suffix.lower() != ".csv":
         raise ValidationError(
             f"{path}: case files are CSV with columns {', '.join(CASE_COLUMNS)}",
@@ -68,7 +64,7 @@ def import_cases_file(store: Store, path: Path) -> ImportSummary:
         raise ValidationError(
             f"{path}: cannot read ({exc.strerror or exc})", location=str(path), rule="read"
         ) from exc
-    return import_cases_text(store, text, path.name)
+    return text
 
 
 def import_cases_text(store: Store, text: str, file: str) -> ImportSummary:
@@ -133,7 +129,7 @@ def latest_gaps(store: Store) -> tuple[AssessmentRun, list[GapReport]]:
 
 def load_sample(store: Store, seed: int) -> str:
     """Demo step: import the fictional register and generated cases, assess, compute gaps."""
-    summary = import_register_file(store, SAMPLE_REGISTER)
+    summary = import_register(store, read_register(SAMPLE_REGISTER), SAMPLE_REGISTER.name)
     if summary.refused:
         raise SafeguardingError(f"sample register refused: {summary.refused[0]}")
     text = generate_cases(seed)
