@@ -172,6 +172,11 @@ def test_cases_import_pseudonymises_and_never_duplicates(
     chat = next(r for r in matrix["rows"] if r["row"] == "chat")
     assert chat["counts"]["S1"] == 1 and chat["shares"]["S1"] == 1.0
     assert invoke(capsys, "cases", "matrix", "--by", "colour").code == 2
+    buyers = json.loads(invoke(capsys, "cases", "matrix", "--role", "offender-buyer", "--json").out)
+    assert buyers["role_pair"] == "offender-buyer"
+    assert [r["row"] for r in buyers["matrix"]["rows"]] == ["ads"]
+    assert buyers["matrix"]["rows"][0]["counts"]["S6"] == 1
+    assert invoke(capsys, "cases", "matrix", "--role", "pimp").code == 2
 
 
 def test_sample_data_and_the_monitor_section(

@@ -9,7 +9,7 @@ import typer
 
 from safeguarding.cli.common import console, err_console, print_json, print_table, store
 from safeguarding.errors import SafeguardingError, ValidationError
-from safeguarding.platforms.cases import stage_matrix, year_trend
+from safeguarding.platforms.cases import only_role, stage_matrix, year_trend
 from safeguarding.platforms.export import high_risk_export
 from safeguarding.platforms.register import read_register
 from safeguarding.platforms.regulation import headline
@@ -22,7 +22,7 @@ from safeguarding.platforms.storage import (
     load_service,
     load_services,
 )
-from safeguarding.platforms.vocabulary import HARM_LABELS, HARMS, STAGES
+from safeguarding.platforms.vocabulary import HARM_LABELS, HARMS, ROLE_PAIRS, STAGES
 from safeguarding.platforms.workflow import (
     ImportSummary,
     current_gaps,
@@ -306,6 +306,9 @@ def import_cases(
 @cases_app.command()
 def matrix(
     by: str = typer.Option("platform", "--by", help="Rows: platform or type (service type)."),
+    role: str | None = typer.Option(
+        None, "--role", help="Only mentions of this role pair, e.g. offender-buyer."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """The platform × stage matrix of distinct cases, with its denominator, and the yearly trend.
@@ -317,9 +320,13 @@ def matrix(
     """
     if by not in {"platform", "type"}:
         raise typer.BadParameter("must be platform or type", param_hint="--by")
+    if role is not None and role not in ROLE_PAIRS:
+        raise typer.BadParameter(f"must be one of {', '.join(ROLE_PAIRS)}", param_hint="--role")
     with store() as opened, opened.session() as session:
         mentions = load_mention_frame(session)
         services = load_services(session)
+    if role is not None:
+        mentions = only_role(mentions, role)
     if by == "type":
         groups: dict[str, str] | None = {s.id: s.type for s in services}
         audience: dict[str, int] = {}
@@ -333,11 +340,11 @@ def matrix(
     result = stage_matrix(mentions, groups=groups, audience=audience, by=by)
     trend = year_trend(mentions, groups=groups)
     if json_out:
-        print_json({"matrix": result.as_dict(), "trend": trend.as_dict()})
+        print_json({"role_pair": role, "matrix": result.as_dict(), "trend": trend.as_dict()})
         return
     print_table(
-        f"distinct cases by {by} and stage; denominator: {result.denominator} of "
-        f"{result.total_cases} cases have a known platform",
+        f"distinct cases by {by} and stage{f' ({role})' if role else ''}; denominator: "
+        f"{result.denominator} of {result.total_cases} cases have a known platform",
         [by, *STAGES, "cases", "per M recipients"],
         (
             [

@@ -148,7 +148,13 @@ def _parse_case_rows(
     return good, errors
 
 
-MENTION_SCHEMA = {"case": pl.Utf8, "platform": pl.Utf8, "stage": pl.Utf8, "year": pl.Int64}
+MENTION_SCHEMA = {
+    "case": pl.Utf8,
+    "platform": pl.Utf8,
+    "stage": pl.Utf8,
+    "role_pair": pl.Utf8,
+    "year": pl.Int64,
+}
 Mentions = pl.DataFrame | Iterable[StoredMention]
 
 
@@ -164,6 +170,7 @@ def mention_frame(mentions: Mentions) -> pl.DataFrame:
                 "case": [m.case for m in items],
                 "platform": [m.platform for m in items],
                 "stage": [m.stage for m in items],
+                "role_pair": [m.role_pair for m in items],
                 "year": [m.year for m in items],
             },
             schema=MENTION_SCHEMA,
@@ -215,6 +222,11 @@ class _Coded:
                 parts.append(part)
             result[tuple(reversed(parts))] = int(n)
         return result
+
+
+def only_role(mentions: Mentions, role_pair: str) -> pl.DataFrame:
+    """The mentions of one role pair (offender-victim, offender-buyer, victim-buyer)."""
+    return mention_frame(mentions).filter(pl.col("role_pair") == role_pair)
 
 
 def _coded(mentions: Mentions, groups: Mapping[str, str] | None) -> _Coded:

@@ -209,12 +209,13 @@ def save_mentions(session: Session, mentions: Sequence[StoredMention]) -> tuple[
 
 
 def load_mention_frame(session: Session) -> pl.DataFrame:
-    """The mentions' case, platform, stage and year as a frame, for the matrix and trends."""
+    """The mentions' case, platform, stage, role pair and year as a frame (matrix, trends)."""
     rows = session.execute(
         select(
             PlatformCaseMentionRow.case_pseudonym,
             PlatformCaseMentionRow.platform,
             PlatformCaseMentionRow.stage,
+            PlatformCaseMentionRow.role_pair,
             PlatformCaseMentionRow.year,
         )
     ).all()
