@@ -136,7 +136,7 @@ def _print_stats(result: HelplineStats) -> None:
         + _cell(unattributed),
         highlight=False,
     )
-    console.print(f"{WITHHELD} = withheld; " + "; ".join(result.notes), highlight=False)
+    console.print(f"{WITHHELD} = withheld; " + "; ".join(result.caveats), highlight=False)
 
 
 @app.command()

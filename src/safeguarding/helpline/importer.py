@@ -256,11 +256,21 @@ def _normalise(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _problems(row: int, line: int, error: PydanticValidationError) -> list[RowProblem]:
+    """Pydantic's errors as row problems; of a union (list or "unknown") keep the list's error."""
+    items = error.errors()
+    fields_with_detail = {
+        str(item["loc"][0])
+        for item in items
+        if len(item["loc"]) > 1 and not str(item["loc"][1]).startswith("literal[")
+    }
     problems = []
-    for item in error.errors():
+    for item in items:
         location = [str(part) for part in item["loc"]]
         name = location[0] if location else "record"
-        detail = f" (item {'.'.join(location[1:])})" if len(location) > 1 else ""
+        if name in fields_with_detail and len(location) > 1 and location[1].startswith("literal["):
+            continue
+        path = [part for part in location[1:] if "[" not in part]
+        detail = f" (item {'.'.join(path)})" if path else ""
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "literal_error":
             message = message.replace("Input should be", "must be")

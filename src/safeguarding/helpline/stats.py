@@ -106,7 +106,9 @@ def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float
     denominator = 1 + z2 / trials
     centre = (p + z2 / (2 * trials)) / denominator
     half = z * math.sqrt(p * (1 - p) / trials + z2 / (4 * trials * trials)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == trials else min(1.0, centre + half)
+    return low, high
 
 
 @dataclass(frozen=True)
@@ -259,12 +261,15 @@ def breakdown(
     """Contacts or callers by one or two dimensions, under disclosure control."""
     frame = facts.contacts if unit == "contacts" else callers(facts.contacts)
     matrix, rows, cols = count_matrix(frame, by)
+    row_labels = [_label(by[0], r) for r in rows]
+    col_labels = [_label(by[1], c) for c in cols] if len(by) == 2 else [unit]
     if matrix.size == 0:
-        matrix, rows, cols = np.zeros((1, 1), dtype=np.int64), ("none",), ("count",)
+        # Nothing to count in this unit: one zero cell rather than an empty table.
+        matrix, row_labels, col_labels = np.zeros((1, 1), dtype=np.int64), ["none"], [unit]
     return protect_table(
         matrix,
-        [_label(by[0], r) for r in rows],
-        [_label(by[1], c) for c in cols] if len(by) == 2 else [unit],
+        row_labels,
+        col_labels,
         title=f"{unit} by {' and '.join(by)}",
         unit=UNITS[unit],
         min_cell=min_cell,
@@ -387,7 +392,7 @@ class HelplineStats:
     tables: tuple[ProtectedTable, ...]
     comparisons: tuple[ShareComparison, ...]
     unattributed_contacts: int | None
-    notes: tuple[str, ...] = field(default=())
+    caveats: tuple[str, ...] = field(default=())
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -395,7 +400,7 @@ class HelplineStats:
             "tables": [t.as_dict() for t in self.tables],
             "comparisons": [c.as_dict() for c in self.comparisons],
             "unattributed_contacts": self.unattributed_contacts,
-            "notes": list(self.notes),
+            "caveats": list(self.caveats),
         }
 
 
@@ -422,15 +427,15 @@ def helpline_stats(
         compare_young_older(facts, name, min_cell=min_cell, rounding_base=rounding_base)
         for name in INDICATORS
     )
-    notes = [
+    caveats = [
         f"cells below {min_cell} and the cells that would reveal them are withheld",
     ]
     if rounding_base:
-        notes.append(f"published counts rounded to base {rounding_base}; totals may not add up")
+        caveats.append(f"published counts rounded to base {rounding_base}; totals may not add up")
     return HelplineStats(
         synthetic=facts.synthetic,
         tables=tables,
         comparisons=comparisons,
         unattributed_contacts=_small_withheld(unattributed(facts.contacts), min_cell),
-        notes=tuple(notes),
+        caveats=tuple(caveats),
     )
