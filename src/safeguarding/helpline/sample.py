@@ -165,7 +165,6 @@ def _people(rng: np.random.Generator, plan: YearPlan) -> dict[str, np.ndarray[An
         "asks": asks,
         "token": rng.random(n) < ASSUMPTIONS["token_share"][0],
         "contacts": extra + 1,
-        "first_month": rng.integers(1, 13, n),
     }
 
 
@@ -200,75 +199,76 @@ def _help_needs(asks: bool, caller_type: str, rng: np.random.Generator) -> list[
     return needs
 
 
+ACTIONS = (
+    (
+        "information",
+        "motivational_conversation",
+        "referral",
+        "safeguarding_escalation",
+        "none",
+        "unknown",
+    ),
+    (0.3, 0.35, 0.3, 0.01, 0.02, 0.02),
+)
+REFERRALS = (
+    ("forensic_outpatient", "mental_health", "general_practitioner", "self_help_online"),
+    (0.5, 0.2, 0.1, 0.2),
+)
+CHANNELS = (("phone", "chat", "email"), (0.45, 0.4, 0.15))
+
+
+def _contact_draws(rng: np.random.Generator, n: int) -> dict[str, np.ndarray[Any, Any]]:
+    """Per-contact codes for ``n`` contacts, drawn at once."""
+    action = _pick(rng, *ACTIONS, n)
+    return {
+        "channel": _pick(rng, *CHANNELS, n),
+        "action": action,
+        "referral": np.where(action == "referral", _pick(rng, *REFERRALS, n), "none"),
+        "risk_recorded": rng.random(n) < ASSUMPTIONS["risk_factors_recorded"][0],
+        "help_recorded": rng.random(n) < ASSUMPTIONS["help_needs_recorded"][0],
+        "note": np.where(
+            rng.random(n) < ASSUMPTIONS["note_share"][0], rng.integers(0, len(_NOTES), n), -1
+        ),
+    }
+
+
 def sample_reports(seed: int) -> list[ContactReport]:
     """The synthetic contacts of every planned year, deterministic for ``seed``."""
     rng = np.random.default_rng(seed)
     reports: list[ContactReport] = []
     for plan in year_plans():
         people = _people(rng, plan)
+        draws = _contact_draws(rng, plan.contacts)
         serial = 0
         for p in range(plan.people):
             token = f"fictional{plan.year % 100}-{p:04d}" if people["token"][p] else None
-            months = np.sort(
-                rng.integers(int(people["first_month"][p]), 13, int(people["contacts"][p]))
-            )
-            months[0] = people["first_month"][p]
+            # Contacts spread over the year; the person's first contact is the earliest.
+            months = np.sort(rng.integers(1, 13, int(people["contacts"][p])))
             is_self = people["caller_type"][p] == "self_concerned"
             for k, month in enumerate(months):
+                c = serial
                 serial += 1
-                action = str(
-                    _pick(
-                        rng,
-                        (
-                            "information",
-                            "motivational_conversation",
-                            "referral",
-                            "safeguarding_escalation",
-                            "none",
-                            "unknown",
-                        ),
-                        (0.3, 0.35, 0.3, 0.01, 0.02, 0.02),
-                        1,
-                    )[0]
-                )
-                referral = (
-                    str(
-                        _pick(
-                            rng,
-                            (
-                                "forensic_outpatient",
-                                "mental_health",
-                                "general_practitioner",
-                                "self_help_online",
-                            ),
-                            (0.5, 0.2, 0.1, 0.2),
-                            1,
-                        )[0]
-                    )
-                    if action == "referral"
-                    else "none"
-                )
                 record: dict[str, Any] = {
                     "contact_id": f"SYNTH-{plan.year}-{serial:05d}",
                     "month": f"{plan.year}-{int(month):02d}",
-                    "channel": str(_pick(rng, ("phone", "chat", "email"), (0.45, 0.4, 0.15), 1)[0]),
+                    "channel": str(draws["channel"][c]),
                     "contact_kind": "first" if k == 0 else "repeat",
                     "caller_token": token,
                     "caller_type": str(people["caller_type"][p]),
                     "concern": str(people["concern"][p]),
                     "age_band": str(people["age"][p]),
                     "gender": str(people["gender"][p]),
-                    "action": action,
-                    "referral": referral,
+                    "action": str(draws["action"][c]),
+                    "referral": str(draws["referral"][c]),
                 }
-                if is_self and rng.random() < ASSUMPTIONS["risk_factors_recorded"][0]:
+                if is_self and draws["risk_recorded"][c]:
                     record["risk_factors"] = _risk_factors(people, p, rng)
-                if rng.random() < ASSUMPTIONS["help_needs_recorded"][0]:
+                if draws["help_recorded"][c]:
                     record["help_needs"] = _help_needs(
                         bool(people["asks"][p]), str(people["caller_type"][p]), rng
                     )
-                if rng.random() < ASSUMPTIONS["note_share"][0]:
-                    record["note"] = _NOTES[int(rng.integers(len(_NOTES)))]
+                if draws["note"][c] >= 0:
+                    record["note"] = _NOTES[int(draws["note"][c])]
                 reports.append(ContactReport.model_validate(record))
     return reports
 

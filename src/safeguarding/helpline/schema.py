@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import lru_cache
 from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -93,6 +94,7 @@ MAX_NOTE_LENGTH = 4000
 _MONTH = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
 
 
+@lru_cache(maxsize=4096)
 def token_problem(token: str) -> str | None:
     """Why a caller-chosen token cannot be used, or None. Tokens must not reach the caller."""
     if find_identifiers(token):

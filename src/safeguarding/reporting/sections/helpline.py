@@ -133,9 +133,13 @@ def _share_chart(comparisons: list[ShareComparison]) -> str:
         if row.share is not None
     ]
     base = alt.Chart(_data(data)).encode(
-        y=alt.Y("group:N", title=None, sort=["<18", "18–26", "≤26", "27+"])
+        y=alt.Y("group:N", title=None, sort=["<18", "18–26", "≤26", "27+"]),
+        yOffset=alt.YOffset("indicator:N"),
+        color=alt.Color(
+            "indicator:N", title=None, legend=alt.Legend(orient="bottom", columns=1, labelLimit=500)
+        ),
     )
-    points = base.mark_point(filled=True, size=60).encode(
+    points = base.mark_point(filled=True, size=50).encode(
         x=alt.X(
             "share:Q",
             title="share of contacts",
@@ -143,12 +147,11 @@ def _share_chart(comparisons: list[ShareComparison]) -> str:
             axis=alt.Axis(format="%"),
         )
     )
-    bars = base.mark_rule().encode(x="low:Q", x2="high:Q")
-    chart = (
-        alt.layer(bars, points, data=_data(data))
-        .properties(width=300, height=110)
-        .facet(row=alt.Row("indicator:N", title=None))
-        .properties(title="Young against older self-concerned callers (95% Wilson intervals)")
+    bars = base.mark_rule(strokeWidth=2).encode(x="low:Q", x2="high:Q")
+    chart = alt.layer(bars, points).properties(
+        width=420,
+        height=220,
+        title="Young against older self-concerned callers (95% Wilson intervals)",
     )
     return to_svg(chart)
 
