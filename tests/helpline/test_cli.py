@@ -56,7 +56,8 @@ def test_stats_json_and_text(
     contacts = document["tables"][0]
     assert contacts["rows"] == ["18–21", "36+"] and contacts["total"] == 40
     assert contacts["cells"] == [[20], [20]]
-    assert document["tables"][1]["unit"].startswith("callers")
+    assert document["tables"][1]["title"] == "callers by age_band and year"
+    assert document["tables"][1]["unit"] == "estimated unique people, counted once per year"
     assert "note 1" not in result.out and "caveats" in result.out
     text = invoke(capsys, "helpline", "stats", "--min-cell", "25", "--by", "age_band")
     assert text.code == 0 and "x = withheld" in text.out

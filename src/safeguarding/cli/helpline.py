@@ -20,6 +20,7 @@ from safeguarding.helpline.notes import purge_expired
 from safeguarding.helpline.stats import (
     Facts,
     HelplineStats,
+    category_label,
     count_matrix,
     helpline_stats,
     load_facts,
@@ -34,7 +35,7 @@ app = typer.Typer(
 )
 
 DP_DATASET = "helpline.contacts"
-DEFAULT_DP_BUDGET = 3.0
+DEFAULT_DP_BUDGET = 1.0
 WITHHELD = "x"
 
 
@@ -72,9 +73,11 @@ def import_command(
         print_json(outcome.as_dict())
     else:
         for warning in outcome.warnings:
-            err_console.print(f"warning: {outcome.file} {warning}", highlight=False)
+            err_console.print(f"warning: {outcome.file} {warning}", highlight=False, soft_wrap=True)
         for problem in outcome.rejected:
-            err_console.print(f"rejected: {outcome.file} {problem}", highlight=False)
+            err_console.print(
+                f"rejected: {outcome.file} {problem}", highlight=False, soft_wrap=True
+            )
         console.print(
             f"{outcome.file}: {outcome.read} rows read, {outcome.imported} imported, "
             f"{outcome.already_present} already present, {outcome.rejected_rows} rejected",
@@ -101,7 +104,7 @@ def _print_protected(table: ProtectedTable) -> None:
         ["total", *(_cell(v) for v in table.col_totals)]
         + ([] if one_column else [_cell(table.total)])
     )
-    print_table(f"{table.title} ({table.unit})", columns, rows)
+    print_table(f"{table.title}: {table.unit}", columns, rows)
 
 
 def _percent(value: float | None) -> str:
@@ -211,8 +214,8 @@ def _dp_release(
         "query": query,
         "data": "SYNTHETIC sample data" if facts.synthetic else "recorded contacts",
         "unit": "contacts (unit of privacy: one contact)",
-        "rows": list(rows),
-        "columns": list(cols),
+        "rows": [category_label(dims[0], r) for r in rows],
+        "columns": [category_label(dims[1], c) for c in cols] if len(dims) == 2 else ["contacts"],
         "noisy_counts": noisy,
         "mechanism": release.mechanism,
         "epsilon": release.epsilon,
@@ -223,11 +226,18 @@ def _dp_release(
         print_json(document)
         return
     print_table(
-        f"{query} — differentially private (epsilon {epsilon:g}); totals are sums of noisy cells",
-        [dims[0], *(c if len(dims) == 2 else "contacts" for c in cols)],
-        ([row, *(f"{v:,}" for v in values)] for row, values in zip(rows, noisy, strict=True)),
+        f"{query}: differentially private, epsilon {epsilon:g}",
+        [
+            " × ".join(dims),
+            *(category_label(dims[1], c) if len(dims) == 2 else "contacts" for c in cols),
+        ],
+        (
+            [category_label(dims[0], row), *(f"{v:,}" for v in values)]
+            for row, values in zip(rows, noisy, strict=True)
+        ),
     )
     console.print(
+        f"noise: {release.mechanism}, scale {release.scale:g}; unit of privacy: one contact\n"
         f"privacy budget {DP_DATASET}: {state.spent:g} of {state.total:g} spent, "
         f"{state.remaining:g} left",
         highlight=False,

@@ -200,8 +200,8 @@ def unattributed(contacts: pl.DataFrame) -> int:
 
 
 UNITS = {
-    "contacts": "contacts",
-    "callers": "callers (estimated unique people, counted once per year)",
+    "contacts": "every coded contact",
+    "callers": "estimated unique people, counted once per year",
 }
 
 
@@ -214,7 +214,8 @@ def _categories(frame: pl.DataFrame, dimension: str) -> tuple[str, ...]:
     return tuple(value for value in order if value in observed)
 
 
-def _label(dimension: str, value: str) -> str:
+def category_label(dimension: str, value: str) -> str:
+    """How a category is shown: age bands as ``<18``, ``18–21`` ...; other codes as they are."""
     return AGE_BAND_LABELS[value] if dimension == "age_band" else value
 
 
@@ -261,8 +262,8 @@ def breakdown(
     """Contacts or callers by one or two dimensions, under disclosure control."""
     frame = facts.contacts if unit == "contacts" else callers(facts.contacts)
     matrix, rows, cols = count_matrix(frame, by)
-    row_labels = [_label(by[0], r) for r in rows]
-    col_labels = [_label(by[1], c) for c in cols] if len(by) == 2 else [unit]
+    row_labels = [category_label(by[0], r) for r in rows]
+    col_labels = [category_label(by[1], c) for c in cols] if len(by) == 2 else [unit]
     if matrix.size == 0:
         # Nothing to count in this unit: one zero cell rather than an empty table.
         matrix, row_labels, col_labels = np.zeros((1, 1), dtype=np.int64), ["none"], [unit]
