@@ -76,6 +76,8 @@ def test_dp_releases_spend_the_budget_until_refused(
     release = json.loads(first.out)
     assert release["budget"]["spent"] == pytest.approx(0.6)
     assert len(release["noisy_counts"]) == 2
+    mixed = invoke(capsys, "helpline", "stats", "--dp", "0.1", "--round", "5")
+    assert mixed.code == 2
     refused = invoke(capsys, "helpline", "stats", "--by", "age_band", "--dp", "0.6")
     assert refused.code == 1 and "privacy budget of 'helpline.contacts' exhausted" in refused.err
     ledger = json.loads(invoke(capsys, "helpline", "budget", "--json").out)

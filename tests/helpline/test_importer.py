@@ -87,6 +87,8 @@ def test_jsonl_errors_and_values(tmp_path: Path, store: Store) -> None:
         + json.dumps([1])
         + "\n"
         + json.dumps({"month": "2023-03", "age_band": 21})
+        + "\n"
+        + json.dumps({"month": "2023-03", "phone": "x"})
         + "\n",
     )
     with store.session() as session:
@@ -97,6 +99,7 @@ def test_jsonl_errors_and_values(tmp_path: Path, store: Store) -> None:
         "row 3 (line 4), field record: each line must be a JSON object",
         "row 4 (line 5), field age_band: must be 'under_18', '18_21', '22_26', '27_35', "
         "'36_plus' or 'unknown'",
+        f"row 5 (line 6), field phone: unknown field; known: {', '.join(FIELDS)}",
     ]
     assert outcome.imported == 1
 

@@ -169,6 +169,11 @@ def stats(
         dims = parse_by(by)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--by") from exc
+    if dp_epsilon is not None and (min_cell is not None or round_to is not None):
+        raise typer.BadParameter(
+            "--dp replaces suppression and rounding; leave out --min-cell and --round",
+            param_hint="--dp",
+        )
     options = settings().section("helpline")
     cell = min_cell or _option_int(options, "min_cell", DEFAULT_MIN_CELL, 1)
     with store() as opened:

@@ -196,7 +196,7 @@ def read_csv(path: Path, text: str) -> Iterator[RawRecord]:
         line = reader.line_num + 1
 
 
-def read_jsonl(path: Path, text: str) -> Iterator[RawRecord]:
+def read_jsonl(text: str) -> Iterator[RawRecord]:
     row = 0
     for number, raw_line in enumerate(text.splitlines(), start=1):
         if not raw_line.strip():
@@ -210,7 +210,6 @@ def read_jsonl(path: Path, text: str) -> Iterator[RawRecord]:
         if not isinstance(data, dict):
             yield RawRecord(row, number, None, "each line must be a JSON object")
             continue
-        _check_columns(path, data, number)
         yield RawRecord(row, number, data)
 
 
@@ -225,7 +224,7 @@ def read_records(path: Path) -> Iterator[RawRecord]:
             rule="file type",
         )
     text = _read_text(path)
-    return read_csv(path, text) if kind == "csv" else read_jsonl(path, text)
+    return read_csv(path, text) if kind == "csv" else read_jsonl(text)
 
 
 def _multi_select(name: str, value: Any) -> Any:
@@ -275,6 +274,8 @@ def _problems(row: int, line: int, error: PydanticValidationError) -> list[RowPr
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "literal_error":
             message = message.replace("Input should be", "must be")
+        elif item["type"] == "extra_forbidden":
+            message = f"unknown field; known: {', '.join(FIELDS)}"
         problems.append(RowProblem(row, line, name, message + detail))
     return problems
 
