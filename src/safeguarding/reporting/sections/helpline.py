@@ -40,21 +40,49 @@ def _cell(value: int | None) -> str:
     return WITHHELD if value is None else f"{value:,}"
 
 
-def _published(year: str) -> tuple[str, str, str]:
-    """Published contacts, people and the citation (id + tag) for a year, where the base has it."""
+def _published(year: str) -> tuple[str, str, str, str]:
+    """Published contacts, people, people aged 26 or younger, and the citation (id + tag)."""
     evidence = shipped_evidence()
     figure_id = f"nl.stopitnow.{year}"
     if figure_id not in evidence:
-        return "", "", ""
+        return "–", "–", "–", ""
     figure = evidence.get(figure_id)
     values = {v.name: v for v in figure.values if v.year == int(year)}
     contacts = values.get("contacts")
     people = values.get("people")
+    young = "–"
+    if "people_aged_26_or_younger" in values:
+        young = f"{values['people_aged_26_or_younger'].value:,.0f}"
+    elif "share_aged_26_or_younger" in values:
+        share = values["share_aged_26_or_younger"]
+        young = f"{'about ' if share.bound == 'about' else ''}{100 * share.value:.0f}%"
     return (
         f"{contacts.value:,.0f}" if contacts else "–",
         f"{people.value:,.0f}" if people else "–",
+        young,
         f"<code>{text(figure.id)}</code> {tag_badge(figure.tag)}",
     )
+
+
+YOUNG_BANDS = ("<18", "18–21", "22–26")
+
+
+def _young_callers(callers: ProtectedTable, column: int) -> str:
+    """Callers aged 26 or younger in one year, as far as the published cells determine it."""
+    values = {
+        label: cells[column] for label, cells in zip(callers.row_labels, callers.cells, strict=True)
+    }
+    total = callers.col_totals[column]
+    young = [values.get(band, 0) for band in YOUNG_BANDS]
+    older = [v for label, v in values.items() if label not in YOUNG_BANDS]
+    if all(v is not None for v in young):
+        count: int | None = sum(v for v in young if v is not None)
+    elif total is not None and all(v is not None for v in older):
+        count = total - sum(v for v in older if v is not None)
+    else:
+        return WITHHELD
+    share = f" ({100 * count / total:.0f}%)" if count is not None and total else ""
+    return f"{count:,}{share}"
 
 
 def _year_table(contacts: ProtectedTable, callers: ProtectedTable) -> str:
@@ -62,18 +90,14 @@ def _year_table(contacts: ProtectedTable, callers: ProtectedTable) -> str:
     rows = []
     for j, year in enumerate(contacts.col_labels):
         published = _published(year)
-        caller_count = (
-            callers.col_totals[callers.col_labels.index(year)]
-            if year in callers.col_labels
-            else None
-        )
+        column = callers.col_labels.index(year) if year in callers.col_labels else None
         rows.append(
             [
                 text(year),
                 _cell(contacts.col_totals[j]),
-                _cell(caller_count),
-                *published[:2],
-                published[2],
+                _cell(callers.col_totals[column]) if column is not None else WITHHELD,
+                _young_callers(callers, column) if column is not None else WITHHELD,
+                *published,
             ]
         )
     return table(
@@ -81,12 +105,14 @@ def _year_table(contacts: ProtectedTable, callers: ProtectedTable) -> str:
             "year",
             "contacts (stored)",
             "callers, estimated (stored)",
+            "callers aged ≤26 (stored)",
             "contacts (published)",
             "people (published)",
+            "people aged ≤26 (published)",
             "source",
         ],
         rows,
-        raw_columns=[5],
+        raw_columns=[7],
     )
 
 
