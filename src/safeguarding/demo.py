@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from safeguarding.evidence import shipped_evidence
 from safeguarding.evidence.store_sync import sync_evidence
+from safeguarding.helpline.importer import IngestKeys, store_contacts
+from safeguarding.helpline.sample import sample_contacts
 from safeguarding.platforms.workflow import load_sample as load_platform_sample
 from safeguarding.store import Store
 
@@ -27,8 +29,16 @@ def _evidence(store: Store, _seed: int) -> str:
     return f"{count} evidence figures"
 
 
+def _helpline(store: Store, seed: int) -> str:
+    keys = IngestKeys.from_settings(store.settings)
+    with store.session() as session:
+        inserted, present = store_contacts(session, sample_contacts(seed, keys), keys)
+    return f"{inserted + present} synthetic helpline contacts ({inserted} new)"
+
+
 STEPS: tuple[DemoStep, ...] = (
     DemoStep("evidence base", _evidence),
+    DemoStep("helpline contacts", _helpline),
     DemoStep("platforms", load_platform_sample),
 )
 

@@ -1,0 +1,118 @@
+"""Finding direct identifiers (emails, phone numbers, IP addresses) in free text.
+
+A helpline is anonymous: a counsellor's note or a caller-chosen token must not carry a way to reach
+or trace the caller. This scanner is a safety net at the boundary, not a guarantee: it finds the
+common written forms (``name@example.org``, ``+31 6 1234 5678``, ``06-12345678``, ``192.0.2.7``,
+``2001:db8::1``) and the importer then refuses the record or redacts the match, as the operator
+chooses. It never returns the matched text to a caller that might log it; findings carry only the
+kind and the position.
+
+Phone numbers are told from other digit runs by length (9–15 digits, or 8 with a leading ``+`` or
+``00``) and by shape: dates (``2023-11-05``, ``05.11.2023``), year ranges and decimal numbers
+are not phone numbers.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+IdentifierKind = Literal["email", "phone", "ipv4", "ipv6"]
+IdentifierPolicy = Literal["refuse", "redact"]
+
+KIND_LABELS: dict[IdentifierKind, str] = {
+    "email": "email address",
+    "phone": "phone number",
+    "ipv4": "IPv4 address",
+    "ipv6": "IPv6 address",
+}
+
+_EMAIL = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"
+)
+_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]*\d)")
+_IPV6 = re.compile(r"(?<![\w:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:%\w+)?(?![\w:])")
+_PHONE = re.compile(r"(?<![\w+(])(?:\+|00|\()?\d[\d \t().\-/]{5,}\d(?!\w)")
+_NOT_PHONE_SHAPES = (
+    re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}"),
+    re.compile(r"\d{1,2}[-./]\d{1,2}[-./]\d{4}"),
+    re.compile(r"\d{4}\s*[-/]\s*\d{4}"),
+    re.compile(r"\d+[.,]\d+"),
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One identifier in a text: its kind and where it is (the text itself is not kept)."""
+
+    kind: IdentifierKind
+    start: int
+    end: int
+
+    @property
+    def label(self) -> str:
+        return KIND_LABELS[self.kind]
+
+
+def _is_phone(candidate: str) -> bool:
+    if any(shape.fullmatch(candidate.strip()) for shape in _NOT_PHONE_SHAPES):
+        return False
+    digits = sum(ch.isdigit() for ch in candidate)
+    international = candidate.startswith(("+", "00"))
+    return 9 <= digits <= 15 or (international and digits == 8)
+
+
+def _is_ip(candidate: str, version: int) -> bool:
+    try:
+        return ipaddress.ip_address(candidate.split("%", 1)[0]).version == version
+    except ValueError:
+        return False
+
+
+def find_identifiers(text: str) -> list[Finding]:
+    """Every email, phone number and IP address in ``text``, in order, without overlaps."""
+    found: list[Finding] = []
+    taken: list[tuple[int, int]] = []
+
+    def add(kind: IdentifierKind, start: int, end: int) -> None:
+        if any(start < b and a < end for a, b in taken):
+            return
+        taken.append((start, end))
+        found.append(Finding(kind, start, end))
+
+    for match in _EMAIL.finditer(text):
+        add("email", match.start(), match.end())
+    for match in _IPV6.finditer(text):
+        if match.group().count(":") >= 2 and _is_ip(match.group(), 6):
+            add("ipv6", match.start(), match.end())
+    for match in _IPV4.finditer(text):
+        if _is_ip(match.group(), 4):
+            add("ipv4", match.start(), match.end())
+    for match in _PHONE.finditer(text):
+        candidate = match.group().rstrip(" \t.-/(")
+        if _is_phone(candidate):
+            add("phone", match.start(), match.start() + len(candidate))
+    return sorted(found, key=lambda f: f.start)
+
+
+def redact(text: str) -> tuple[str, list[Finding]]:
+    """``text`` with every identifier replaced by ``[<kind> removed]``, and what was replaced."""
+    findings = find_identifiers(text)
+    parts: list[str] = []
+    position = 0
+    for finding in findings:
+        parts.append(text[position : finding.start])
+        parts.append(f"[{finding.label} removed]")
+        position = finding.end
+    parts.append(text[position:])
+    return "".join(parts), findings
+
+
+def describe(findings: list[Finding]) -> str:
+    """``"phone number ×2, email address ×1"``: what was found, never the values."""
+    counts: dict[str, int] = {}
+    for finding in findings:
+        counts[finding.label] = counts.get(finding.label, 0) + 1
+    return ", ".join(f"{label} ×{n}" for label, n in counts.items())

@@ -1,0 +1,67 @@
+"""Direct identifiers in free text: found, redacted, and the usual numbers left alone."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from safeguarding.helpline.identifiers import describe, find_identifiers, redact
+
+CRAFTED = [
+    ("bel me op 06-12345678 morgen", ["phone"]),
+    ("mobile +31 6 1234 5678, or 0031612345678", ["phone", "phone"]),
+    ("landline (020) 555-0199.", ["phone"]),
+    ("UK number +44 20 7946 0958", ["phone"]),
+    ("mail jan.jansen@example.nl please", ["email"]),
+    ("chat from 192.0.2.17 and 2001:db8::1", ["ipv4", "ipv6"]),
+    ("link-local fe80::1%eth0 seen", ["ipv6"]),
+    ("he wrote j.doe+hl@mail.example.org at 21:30", ["email"]),
+]
+
+NOT_IDENTIFIERS = [
+    "called on 2023-11-05 and again 05.11.2023",
+    "between 2021-2023 contacts rose",
+    "1,716 contacts from 795 people",
+    "at 12:30:45 for 45 minutes",
+    "a ratio of 3.14159265",
+    "aged 17, since 2019, 3 times",
+    "version 10.2 of the app",
+]
+
+
+@pytest.mark.parametrize(("text", "kinds"), CRAFTED)
+def test_crafted_notes_are_found(text: str, kinds: list[str]) -> None:
+    assert [f.kind for f in find_identifiers(text)] == kinds
+
+
+@pytest.mark.parametrize("text", NOT_IDENTIFIERS)
+def test_dates_counts_and_times_are_not_identifiers(text: str) -> None:
+    assert find_identifiers(text) == []
+
+
+def test_redaction_replaces_only_the_identifier() -> None:
+    text, findings = redact("call 06-12345678 or mail a@b.example now")
+    assert text == "call [phone number removed] or mail [email address removed] now"
+    assert describe(findings) == "phone number ×1, email address ×1"
+
+
+def test_findings_carry_no_value() -> None:
+    finding = find_identifiers("ip 192.0.2.17")[0]
+    assert "192" not in repr(finding)
+
+
+@given(st.emails(), st.text(alphabet=st.characters(categories=["Ll", "Zs"]), max_size=30))
+def test_any_email_in_a_note_is_redacted(email: str, filler: str) -> None:
+    note = f"{filler} {email} {filler}"
+    redacted, findings = redact(note)
+    assert findings and findings[0].kind == "email"
+    assert email not in redacted
+
+
+@given(st.ip_addresses())
+def test_any_ip_address_is_found(address: object) -> None:
+    note = f"seen from {address} yesterday"
+    kinds = {f.kind for f in find_identifiers(note)}
+    assert kinds & {"ipv4", "ipv6"}
+    assert str(address) not in redact(note)[0]
