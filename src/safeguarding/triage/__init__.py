@@ -1,0 +1,1 @@
+"""Triage of provider reports: content and subject clusters, priority, the queue and outcomes."""
