@@ -160,6 +160,8 @@ class ReportedFile(Base):
     """A file of a report (an NCMEC ``<fileDetails>``): flags and classification, never the media.
 
     The file name is dropped (names can carry personal data); only its extension is kept.
+    ``content_digest`` (SHA-256 of the provider's file details) makes re-ingest a no-op and a
+    changed file under the same id a conflict.
     ``media_status``: ``not_supplied`` (hashes from the provider only), ``hashed`` (media read and
     hashed here) or ``unhashable`` with ``unhashable_reason`` (corrupt, truncated, empty, bomb...).
     """
@@ -172,6 +174,7 @@ class ReportedFile(Base):
         ForeignKey("provider_report.id", ondelete="CASCADE"), index=True
     )
     provider_file_id: Mapped[str] = mapped_column(String(64))
+    content_digest: Mapped[str] = mapped_column(String(64))
     extension: Mapped[str | None] = mapped_column(String(16))
     uploaded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     file_relevance: Mapped[str | None] = mapped_column(String(32))

@@ -159,6 +159,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("report_id", sa.Integer(), nullable=False),
         sa.Column("provider_file_id", sa.String(64), nullable=False),
+        sa.Column("content_digest", sa.String(64), nullable=False),
         sa.Column("extension", sa.String(16)),
         sa.Column("uploaded_at", TZ),
         sa.Column("file_relevance", sa.String(32)),
