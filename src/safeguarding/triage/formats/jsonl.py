@@ -252,8 +252,12 @@ def parse_line(raw: bytes, location: str) -> Parsed | None:
 
 
 def _rule(error_type: str, message: str) -> str:
-    if "hash" in message:
+    if "invalid hash" in message:
         return "invalid_hash"
+    if "ISO 8601" in message:
+        return "bad_datetime"
+    if "date-time" in message and "outside" in message:
+        return "datetime_out_of_range"
     return {
         "literal_error": "unknown_enum",
         "string_too_long": "too_long",

@@ -268,11 +268,13 @@ def _report(root: ET.Element, doc: _Doc, name: str) -> ReportRecord:
         )
     reporter = _first(root, "reporter")
     provider = _str(reporter, "espName", f"{path}/reporter") if reporter is not None else None
-    parties = [
-        _party(child, *_PERSON_ELEMENTS[_local(child.tag)], doc, f"{path}/{_local(child.tag)}[{i}]")
-        for i, child in enumerate(children)
-        if _local(child.tag) in _PERSON_ELEMENTS
-    ]
+    parties = []
+    seen: dict[str, int] = {}
+    for child in children:
+        tag = _local(child.tag)
+        if tag in _PERSON_ELEMENTS:
+            index = seen[tag] = seen.get(tag, -1) + 1
+            parties.append(_party(child, *_PERSON_ELEMENTS[tag], doc, f"{path}/{tag}[{index}]"))
     details = [
         _internet_detail(child, doc, f"{path}/internetDetails[{i}]")
         for i, child in enumerate(_all(root, "internetDetails"))
