@@ -1,1 +1,1 @@
-"""Triage of provider reports: content and subject clusters, priority, the queue and outcomes."""
+"""Triage of provider reports: ingest (formats, quarantine), hash lists, matching."""
