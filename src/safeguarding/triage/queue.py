@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from safeguarding.triage.policy import LEVEL_CODE, LEVELS
+from safeguarding.triage.policy import LEVELS
 from safeguarding.triage.unionfind import IntArray, UnionFind
 
 DEFAULT_MINUTES: dict[str, int] = {"P1": 180, "P2": 120, "P3": 60, "informational": 15}
@@ -64,7 +64,8 @@ def work_groups(
     file_cluster: IntArray,
     viral_clusters: IntArray,
 ) -> IntArray:
-    """For every report (by position) the position of the first report of its work item."""
+    """For every report (by position) the position of the first report of its work item: reports
+    are joined by subject and by content cluster, except clusters in ``viral_clusters``."""
     uf = UnionFind(report_subject.shape[0])
     uf.union_groups(np.arange(report_subject.shape[0], dtype=np.int64), report_subject)
     shared = ~np.isin(file_cluster, viral_clusters)
@@ -73,20 +74,21 @@ def work_groups(
 
 
 def build_items(
+    item: IntArray,
     report_id: IntArray,
-    group: IntArray,
     level: np.ndarray,
     score: np.ndarray,
     received_at: IntArray,
     route: np.ndarray,
     estimates: Mapping[str, HandlingEstimate],
 ) -> pl.DataFrame:
-    """One row per work item: reports, level, score, oldest report, route, estimated minutes."""
+    """One row per work item (``item``: the work item id of each report), in queue order: its
+    reports, best level, highest score, oldest report, route and estimated minutes."""
     per_level = np.array([estimates[name].minutes for name in LEVELS], dtype=np.int64)
     minutes = per_level[level.astype(np.int64) - 1]
     frame = pl.DataFrame(
         {
-            "item": report_id[group],
+            "item": item,
             "report_id": report_id,
             "level": level.astype(np.int8),
             "score": score.astype(np.float64),
@@ -162,6 +164,3 @@ def plan_queue(items: pl.DataFrame, capacity_hours: float, period: str) -> Queue
         (start.cast(pl.Float64) / pace if pace > 0 else pl.lit(float("inf"))).alias("wait_days"),
     )
     return QueuePlan(planned, capacity_minutes, period, days)
-
-
-LEVEL_OF = {code: name for name, code in LEVEL_CODE.items()}

@@ -166,3 +166,46 @@ class IdentifierTable:
 
     def __len__(self) -> int:
         return int(self.report.shape[0])
+
+
+def take_files(files: FileTable, rows: IntArray) -> FileTable:
+    """The files at ``rows`` (ascending positions), their exact hashes renumbered to match."""
+    keep = np.zeros(len(files), dtype=np.bool_)
+    keep[rows] = True
+    new_position = np.cumsum(keep) - 1
+    exact = keep[files.exact_file]
+    return FileTable(
+        file_id=files.file_id[rows],
+        report=files.report[rows],
+        position=files.position[rows],
+        seen_at=files.seen_at[rows],
+        pdq=files.pdq[rows],
+        pdq_ok=files.pdq_ok[rows],
+        exact_file=new_position[files.exact_file[exact]],
+        exact_key=files.exact_key[exact],
+        flags={name: column[rows] for name, column in files.flags.items()},
+    )
+
+
+def take_reports(
+    reports: ReportTable, identifiers: IdentifierTable, rows: IntArray
+) -> tuple[ReportTable, IdentifierTable]:
+    """The reports at ``rows`` (ascending positions) and their identifiers, renumbered."""
+    keep = np.zeros(len(reports), dtype=np.bool_)
+    keep[rows] = True
+    new_position = np.cumsum(keep) - 1
+    chosen = keep[identifiers.report]
+    return (
+        ReportTable(
+            report_id=reports.report_id[rows],
+            received_at=reports.received_at[rows],
+            provider=reports.provider[rows],
+            signals={name: column[rows] for name, column in reports.signals.items()},
+        ),
+        IdentifierTable(
+            report=new_position[identifiers.report[chosen]],
+            key=identifiers.key[chosen],
+            is_ip=identifiers.is_ip[chosen],
+            seen_at=identifiers.seen_at[chosen],
+        ),
+    )

@@ -15,9 +15,19 @@ from safeguarding.store.models.triage import (
     ReportInternetDetail,
     ReportParty,
 )
+from safeguarding.store.models.triage_results import (
+    ContentCluster,
+    FileCluster,
+    PriorityDecision,
+    Subject,
+    TriageOutcome,
+    TriageRun,
+)
 
 __all__ = [
+    "ContentCluster",
     "EvidenceFigureRow",
+    "FileCluster",
     "FileHash",
     "FloodFlag",
     "HashList",
@@ -25,9 +35,13 @@ __all__ = [
     "HashMatch",
     "IngestRun",
     "PartyIdentifier",
+    "PriorityDecision",
     "ProviderReport",
     "QuarantineRecord",
     "ReportInternetDetail",
     "ReportParty",
     "ReportedFile",
+    "Subject",
+    "TriageOutcome",
+    "TriageRun",
 ]
