@@ -12,7 +12,7 @@ import traceback
 import typer
 
 from safeguarding import __version__
-from safeguarding.cli import db, demo, evidence, hashlist, ingest, monitor
+from safeguarding.cli import db, demo, evidence, hashlist, ingest, monitor, triage
 from safeguarding.cli.common import err_console
 from safeguarding.errors import SafeguardingError
 
@@ -50,6 +50,8 @@ app.add_typer(db.app, name="db")
 app.add_typer(evidence.app, name="evidence")
 app.add_typer(hashlist.app, name="hashlist")
 ingest.register(app)
+app.add_typer(triage.app, name="triage")
+triage.register(app)
 monitor.register(app)
 demo.register(app)
 

@@ -91,15 +91,15 @@ def _newer(ids: IntArray, assigned: np.ndarray) -> bool:
 
 
 def _content(
-    files: FileTable, previous: IntArray, settings: ContentSettings
+    files: FileTable, previous: IntArray, settings: ContentSettings, index: ContentIndex | None
 ) -> tuple[str, IntArray, dict[int, int]]:
     assigned = previous != UNASSIGNED
     if not _newer(files.file_id, assigned):
         return "full", cluster_content.cluster_files(files, settings), {}
-    old_rows = np.flatnonzero(assigned)
     new_rows = np.flatnonzero(~assigned)
-    old = take_files(files, old_rows)
-    index = ContentIndex.build(old, previous[old_rows])
+    if index is None:
+        old_rows = np.flatnonzero(assigned)
+        index = ContentIndex.build(take_files(files, old_rows), previous[old_rows])
     update = cluster_content.place_files(index, take_files(files, new_rows), settings)
     result = _remap(previous, update.merges)
     result[new_rows] = update.file_cluster
@@ -111,19 +111,21 @@ def _subjects(
     identifiers: IdentifierTable,
     previous: IntArray,
     settings: SubjectSettings,
+    index: SubjectIndex | None,
 ) -> tuple[str, IntArray, dict[int, int]]:
     assigned = previous != UNASSIGNED
     if not _newer(reports.report_id, assigned):
         return "full", cluster_subjects.cluster_reports(reports, identifiers, settings), {}
     new_rows = np.flatnonzero(~assigned)
-    of_old = assigned[identifiers.report]
-    old_identifiers = IdentifierTable(
-        report=identifiers.report[of_old],
-        key=identifiers.key[of_old],
-        is_ip=identifiers.is_ip[of_old],
-        seen_at=identifiers.seen_at[of_old],
-    )
-    index = SubjectIndex.build(old_identifiers, previous)
+    if index is None:
+        of_old = assigned[identifiers.report]
+        old_identifiers = IdentifierTable(
+            report=identifiers.report[of_old],
+            key=identifiers.key[of_old],
+            is_ip=identifiers.is_ip[of_old],
+            seen_at=identifiers.seen_at[of_old],
+        )
+        index = SubjectIndex.build(old_identifiers, previous)
     new_reports, new_identifiers = take_reports(reports, identifiers, new_rows)
     update = cluster_subjects.place_reports(index, new_reports, new_identifiers, settings)
     result = _remap(previous, update.merges)
@@ -139,14 +141,16 @@ def run(
     policy: Policy,
     content_settings: ContentSettings,
     subject_settings: SubjectSettings,
+    content_index: ContentIndex | None = None,
+    subject_index: SubjectIndex | None = None,
 ) -> TriageResult:
-    (
-        content_mode,
-        file_cluster,
-        merged_clusters,
-    ) = _content(files, previous.file_cluster, content_settings)
+    """One pass. ``content_index``/``subject_index``: indexes of the earlier results kept from
+    the previous pass (built from ``previous`` when not given)."""
+    content_mode, file_cluster, merged_clusters = _content(
+        files, previous.file_cluster, content_settings, content_index
+    )
     subject_mode, report_subject, merged_subjects = _subjects(
-        reports, identifiers, previous.report_subject, subject_settings
+        reports, identifiers, previous.report_subject, subject_settings, subject_index
     )
     content_summary = cluster_content.summarise(files, reports, file_cluster, content_settings)
     subject_summary = cluster_subjects.summarise(reports, files, report_subject)
