@@ -239,18 +239,14 @@ def remove_list(store: Store, matcher: Matcher, name: str) -> int:
 def list_summaries(session: Session) -> list[dict[str, Any]]:
     lists = list(session.scalars(select(HashList).order_by(HashList.name)))
     matches = dict(
-        session.execute(select(HashMatch.list_id, func.count()).group_by(HashMatch.list_id))
-        .tuples()
-        .all()
+        session.execute(select(HashMatch.list_id, func.count()).group_by(HashMatch.list_id)).all()
     )
     flags = dict(
         session.execute(
             select(FloodFlag.list_id, func.count())
             .where(FloodFlag.status == "open")
             .group_by(FloodFlag.list_id)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     return [
         {
@@ -273,18 +269,14 @@ def list_detail(session: Session, name: str) -> dict[str, Any]:
             select(HashListEntry.kind, func.count())
             .where(HashListEntry.list_id == list_id)
             .group_by(HashListEntry.kind)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     by_category = dict(
         session.execute(
             select(HashListEntry.category, func.count())
             .where(HashListEntry.list_id == list_id)
             .group_by(HashListEntry.category)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     schemes = sorted(
         session.scalars(
