@@ -126,12 +126,16 @@ def import_list(
             session, sealer, parsed.rejected, source=list_source(name), format=parsed.format,
             source_file=source_file, hash_list_id=hash_list.id,
         )  # fmt: skip
+        _resolve_fixed(session, hash_list.id, parsed, now)
         hash_list.entry_count = (
             session.scalar(select(func.count()).where(HashListEntry.list_id == hash_list.id)) or 0
         )
         hash_list.quarantined_count = (
             session.scalar(
-                select(func.count()).where(QuarantineRecord.hash_list_id == hash_list.id)
+                select(func.count()).where(
+                    QuarantineRecord.hash_list_id == hash_list.id,
+                    QuarantineRecord.status == "open",
+                )
             )
             or 0
         )
