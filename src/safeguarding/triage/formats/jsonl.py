@@ -266,7 +266,7 @@ def _rule(error_type: str, message: str) -> str:
         "datetime_from_date_parsing": "bad_datetime",
         "datetime_parsing": "bad_datetime",
         "value_error": "bad_value",
-    }.get(error_type, error_type)
+    }.get(error_type, "wrong_type" if error_type.endswith("_type") else error_type)
 
 
 def parse_lines(data: bytes, name: str) -> list[Parsed]:
