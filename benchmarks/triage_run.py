@@ -43,23 +43,34 @@ def main() -> None:
     reports, identifiers = take_reports(data.reports, data.identifiers, old_report_rows)
     files = take_files(data.files, old_file_rows)
     distinct_pdq = np.unique(files.pdq[files.pdq_ok], axis=0).shape[0]
-    print(f"generated {total:,} reports, {len(data.files):,} files in "
-          f"{time.perf_counter() - started:.1f} s (not counted)")  # fmt: skip
-    print(f"first pass: {len(reports):,} reports, {len(files):,} files, "
-          f"{distinct_pdq:,} distinct usable PDQ hashes, {len(identifiers):,} identifiers")  # fmt: skip
+    print(
+        f"generated {total:,} reports, {len(data.files):,} files in "
+        f"{time.perf_counter() - started:.1f} s (not counted)"
+    )
+    print(
+        f"first pass: {len(reports):,} reports, {len(files):,} files, "
+        f"{distinct_pdq:,} distinct usable PDQ hashes, {len(identifiers):,} identifiers"
+    )
 
     policy = load_policy()
     content, subjects = ContentSettings(), SubjectSettings()
     started = time.perf_counter()
     first = run(
-        reports, files, identifiers, Previous.none(len(reports), len(files)), policy, content,
+        reports,
+        files,
+        identifiers,
+        Previous.none(len(reports), len(files)),
+        policy,
+        content,
         subjects,
-    )  # fmt: skip
+    )
     full_seconds = time.perf_counter() - started
     levels = np.bincount(first.priorities.level, minlength=5)[1:].tolist()
-    print(f"full pass: {full_seconds:.1f} s  (target <= 120 s)  clusters "
-          f"{first.content_summary.height:,}, subjects {first.subject_summary.height:,}, "
-          f"work items {len(np.unique(first.work_item)):,}, levels P1/P2/P3/info {levels}")  # fmt: skip
+    print(
+        f"full pass: {full_seconds:.1f} s  (target <= 120 s)  clusters "
+        f"{first.content_summary.height:,}, subjects {first.subject_summary.height:,}, "
+        f"work items {len(np.unique(first.work_item)):,}, levels P1/P2/P3/info {levels}"
+    )
 
     new_files = len(data.files) - len(files)
     previous = Previous(
@@ -81,14 +92,23 @@ def main() -> None:
     print(f"indexes of the first pass built in {time.perf_counter() - started:.1f} s")
     started = time.perf_counter()
     second = run(
-        data.reports, data.files, data.identifiers, previous, policy, content, subjects,
-        content_index, subject_index,
-    )  # fmt: skip
+        data.reports,
+        data.files,
+        data.identifiers,
+        previous,
+        policy,
+        content,
+        subjects,
+        content_index,
+        subject_index,
+    )
     incremental_seconds = time.perf_counter() - started
-    print(f"incremental pass ({second.mode}): {args.new:,} new reports, {new_files:,} new files: "
-          f"{incremental_seconds:.2f} s  (target <= 5 s)  merged clusters "
-          f"{len(second.merged_clusters)}, merged subjects {len(second.merged_subjects)}, "
-          f"levels changed {second.changes['changed']:,} of {second.changes['compared']:,}")  # fmt: skip
+    print(
+        f"incremental pass ({second.mode}): {args.new:,} new reports, {new_files:,} new files: "
+        f"{incremental_seconds:.2f} s  (target <= 5 s)  merged clusters "
+        f"{len(second.merged_clusters)}, merged subjects {len(second.merged_subjects)}, "
+        f"levels changed {second.changes['changed']:,} of {second.changes['compared']:,}"
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from safeguarding.evidence import shipped_evidence
 from safeguarding.evidence.store_sync import sync_evidence
 from safeguarding.store import Store
+from safeguarding.triage.operations import demo as triage_demo
 from safeguarding.triage.sample import load_sample
 
 
@@ -31,9 +32,14 @@ def _notifications(store: Store, seed: int) -> str:
     return load_sample(store, seed)
 
 
+def _triage(store: Store, seed: int) -> str:
+    return triage_demo(store, seed)
+
+
 STEPS: tuple[DemoStep, ...] = (
     DemoStep("evidence base", _evidence),
     DemoStep("notifications", _notifications),
+    DemoStep("triage", _triage),
 )
 
 

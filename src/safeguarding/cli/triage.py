@@ -106,7 +106,7 @@ def stats_command(
                     f"{row['actionable_share']['value']:.1%}",
                     f"{row['actionable_share']['low']:.1%}–{row['actionable_share']['high']:.1%}",
                     f"{row['hours']:.1f}",
-                ]  # fmt: skip
+                ]
                 for key, row in result[by].items()
             ],
         )
@@ -162,7 +162,7 @@ def queue(
                 r["minutes"],
                 "yes" if r["handled"] else "no",
                 r["wait_days"],
-            ]  # fmt: skip
+            ]
             for r in rows
         ],
     )
@@ -177,7 +177,7 @@ def queue(
                 r["not_handled"],
                 r["estimated_hours"],
                 r["mean_wait_days"] if r["mean_wait_days"] is not None else "–",
-            ]  # fmt: skip
+            ]
             for r in offender["by_level"]
         ],
     )

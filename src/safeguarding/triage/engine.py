@@ -159,12 +159,16 @@ def run(
     )
     facts = compute_facts(reports, files, file_cluster, content_summary, report_subject, earlier)
     priorities = score_reports(policy, facts)
-    viral = content_summary.filter(pl.col("viral"))["cluster"].to_numpy()
+    # Only new material joins work items: known and allow-listed content was assessed before,
+    # and viral content is shared by many unrelated people.
+    apart = content_summary.filter(
+        pl.col("viral") | (pl.col("known_files") > 0) | (pl.col("allow_files") > 0)
+    )["cluster"].to_numpy()
     groups = work_groups(
         np.unique(report_subject, return_inverse=True)[1].astype(np.int64),
         files.report,
         file_cluster,
-        viral,
+        apart,
     )
     mode = "incremental" if content_mode == subject_mode == "incremental" else "full"
     return TriageResult(

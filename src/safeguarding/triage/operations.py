@@ -24,9 +24,10 @@ from safeguarding.store.models import (
     TriageOutcome,
 )
 from safeguarding.triage import engine, store_io
+from safeguarding.triage.demo_outcomes import synthetic_outcomes
 from safeguarding.triage.outcomes import OutcomeRecord, check_outcome, export_document
 from safeguarding.triage.outcomes import outcome_stats as compute_stats
-from safeguarding.triage.policy import LEVEL_CODE, LEVELS, ROUTES, Policy
+from safeguarding.triage.policy import LEVEL_CODE, LEVELS, ROUTES, Policy, load_policy
 from safeguarding.triage.queue import (
     PERIOD_DAYS,
     QueuePlan,
@@ -296,3 +297,28 @@ def overview(store: Store) -> dict[str, Any] | None:
         "subjects": len(subjects),
         "subjects_with_several_reports": sum(1 for s in subjects if s > 1),
     }
+
+
+def demo(store: Store, seed: int) -> str:
+    """The demo step: a triage run over the sample, synthetic outcomes for part of it, the queue."""
+    summary = run_triage(store, load_policy())
+    with store.session() as session:
+        rows = session.execute(
+            select(PriorityDecision.report_id, PriorityDecision.level).order_by(
+                PriorityDecision.report_id
+            )
+        ).all()
+    recorded = synthetic_outcomes([r[0] for r in rows], [r[1] for r in rows], seed)
+    for item in recorded:
+        record_outcome(
+            store, item.report_id, item.result, item.minutes, item.reason,
+            synthetic=True, recorded_at=item.recorded_at,
+        )  # fmt: skip
+    plan, _plans = queue_plans(store, None, "week")
+    offender = plan["offender_queue"]
+    return (
+        f"{summary['reports']} reports in {summary['content_clusters']} content clusters "
+        f"and {summary['subjects']} subjects; {len(recorded)} synthetic outcomes; "
+        f"queue: {offender['items']} items, {offender['handled_items']} fit in "
+        f"{plan['capacity_hours']:g} h this week"
+    )

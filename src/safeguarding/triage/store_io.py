@@ -176,7 +176,10 @@ def load(session: Session, min_quality: int) -> Loaded:
         )
     ).all()
     exact = [(f, f"{k}:{v.lower()}") for f, k, v, _q in hashes if k in EXACT_KINDS]
-    pdq_rows = [(f, v, q) for f, k, v, q in hashes if k == "pdq" and (q or 0) >= min_quality]
+    # A provider's PDQ comes without a quality: usable; a computed one below the minimum is not.
+    pdq_rows = [
+        (f, v, q) for f, k, v, q in hashes if k == "pdq" and (q is None or q >= min_quality)
+    ]
     pdq = np.zeros((len(file_rows), 4), dtype=np.uint64)
     pdq_ok = np.zeros(len(file_rows), dtype=np.bool_)
     if pdq_rows:
