@@ -5,8 +5,9 @@ not the database: content clustering (exact hashes + PDQ near-duplicates within 
 search), subject clustering (account ids, emails, screen names, IPs within 24 h), content and
 subject summaries, report facts, scoring against the shipped policy and grouping into work items.
 The incremental pass gets the first pass's clusters and subjects as "previous" results and the
-indexes of the first pass (state kept between passes), places the 10,000 new reports and their
-files against them, then recomputes summaries, facts, scores and work items for all reports.
+indexes and summaries of the first pass (state kept between passes), places the 10,000 new
+reports and their files against the indexes, recomputes the summaries of the clusters and subjects
+they touched, then facts, scores and work items for all reports.
 Generation time is reported separately and not counted.
 
 Run: .venv/bin/python benchmarks/triage_run.py [--reports N] [--new N] [--seed S]
@@ -101,6 +102,7 @@ def main() -> None:
         subjects,
         content_index,
         subject_index,
+        (first.content_summary, first.subject_summary),
     )
     incremental_seconds = time.perf_counter() - started
     print(

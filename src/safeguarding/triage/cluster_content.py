@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 
 from safeguarding.triage.pdq_pairs import WordArray, near_pairs, near_pairs_between
-from safeguarding.triage.tables import FileTable, ReportTable
+from safeguarding.triage.tables import FileTable, ReportTable, take_files
 from safeguarding.triage.unionfind import IntArray, UnionFind
 
 DEFAULT_VIRAL_MIN_REPORTS = 50
@@ -51,6 +51,15 @@ def _distinct_rows(words: WordArray) -> tuple[WordArray, IntArray]:
     return ordered[new_group], inverse
 
 
+def _exact_rows(table: WordArray, values: IntArray, rows: WordArray) -> IntArray:
+    """For each of ``rows``, ``values`` of the equal row of ``table``, or -1 when there is none."""
+    names = ["w0", "w1", "w2", "w3"]
+    left = pl.DataFrame(rows, schema=names, orient="row").with_row_index("at")
+    right = pl.DataFrame(table, schema=names, orient="row").with_columns(pl.Series("value", values))
+    joined = left.join(right, on=names, how="left").sort("at")
+    return joined["value"].fill_null(-1).to_numpy().astype(np.int64)
+
+
 def _union_pdq(uf: UnionFind, nodes: IntArray, words: WordArray, max_distance: int) -> None:
     """Unite ``nodes`` whose PDQ hashes are equal or within ``max_distance``."""
     distinct, inverse = _distinct_rows(words)
@@ -72,9 +81,17 @@ def cluster_files(files: FileTable, settings: ContentSettings) -> IntArray:
 
 
 def summarise(
-    files: FileTable, reports: ReportTable, file_cluster: IntArray, settings: ContentSettings
+    files: FileTable,
+    reports: ReportTable,
+    file_cluster: IntArray,
+    settings: ContentSettings,
+    clusters: IntArray | None = None,
 ) -> pl.DataFrame:
-    """One row per cluster: size, reports, first and last seen, providers, matches, viral flags."""
+    """One row per cluster: size, reports, first and last seen, providers, matches, viral flags
+    (only for ``clusters`` when given)."""
+    if clusters is not None:
+        rows = np.flatnonzero(np.isin(file_cluster, clusters)).astype(np.int64)
+        files, file_cluster = take_files(files, rows), file_cluster[rows]
     meme = files.flag("potential_meme") | files.flag("viral")
     batched = reports.signal("batched_meme")[files.report] > 0
     frame = pl.DataFrame(
@@ -138,35 +155,6 @@ class ContentIndex:
         pdq_cluster[inverse] = file_cluster[ok]
         return ContentIndex(keys.astype(np.int64), clusters[first], distinct, pdq_cluster)
 
-    def remapped(self, merges: dict[int, int]) -> ContentIndex:
-        if not merges:
-            return self
-        old = np.fromiter(merges.keys(), dtype=np.int64)
-        new = np.fromiter(merges.values(), dtype=np.int64)
-
-        def apply(clusters: IntArray) -> IntArray:
-            order = np.argsort(old)
-            pos = np.clip(np.searchsorted(old[order], clusters), 0, old.shape[0] - 1)
-            hit = old[order][pos] == clusters
-            return np.where(hit, new[order][pos], clusters)
-
-        return ContentIndex(
-            self.exact_key, apply(self.exact_cluster), self.pdq, apply(self.pdq_cluster)
-        )
-
-    def extended(self, files: FileTable, file_cluster: IntArray) -> ContentIndex:
-        """This index plus ``files`` (already placed in clusters)."""
-        added = ContentIndex.build(files, file_cluster)
-        keys = np.concatenate([self.exact_key, added.exact_key])
-        clusters = np.concatenate([self.exact_cluster, added.exact_cluster])
-        keys, first = np.unique(keys, return_index=True)
-        words = np.concatenate([self.pdq, added.pdq])
-        pdq_clusters = np.concatenate([self.pdq_cluster, added.pdq_cluster])
-        distinct, inverse = _distinct_rows(words)
-        distinct_cluster = np.zeros(distinct.shape[0], dtype=np.int64)
-        distinct_cluster[inverse[::-1]] = pdq_clusters[::-1]
-        return ContentIndex(keys, clusters[first], distinct, distinct_cluster)
-
 
 @dataclass(frozen=True)
 class ContentUpdate:
@@ -201,8 +189,19 @@ def place_files(index: ContentIndex, files: FileTable, settings: ContentSettings
         touched_cluster.append(index.exact_cluster[pos[hit]])
     ok = np.flatnonzero(files.pdq_ok).astype(np.int64)
     if ok.size and index.pdq.shape[0]:
-        q, t = near_pairs_between(files.pdq[ok], index.pdq, settings.max_distance)
-        touched_left.append(ok[q])
+        # Most new files repeat a known hash exactly (evidence meta.duplicates.2020). Such a file
+        # joins that hash's cluster, and needs no near search: anything within the threshold of
+        # it is within the threshold of the indexed hash, so already in that cluster.
+        distinct, inverse = _distinct_rows(files.pdq[ok])
+        representative = np.zeros(distinct.shape[0], dtype=np.int64)
+        representative[inverse[::-1]] = ok[::-1]
+        known = _exact_rows(index.pdq, index.pdq_cluster, distinct)
+        seen = known >= 0
+        touched_left.append(ok[seen[inverse]])
+        touched_cluster.append(known[inverse][seen[inverse]])
+        fresh = np.flatnonzero(~seen)
+        q, t = near_pairs_between(distinct[fresh], index.pdq, settings.max_distance)
+        touched_left.append(representative[fresh[q]])
         touched_cluster.append(index.pdq_cluster[t])
     left = np.concatenate(touched_left) if touched_left else np.zeros(0, np.int64)
     cluster = np.concatenate(touched_cluster) if touched_cluster else np.zeros(0, np.int64)

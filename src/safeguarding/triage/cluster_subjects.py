@@ -89,16 +89,27 @@ def earlier_reports(
     return rank
 
 
-def summarise(reports: ReportTable, files: FileTable, report_subject: IntArray) -> pl.DataFrame:
-    """One row per subject: reports, files, providers, first and last report, priorCTReports."""
+def summarise(
+    reports: ReportTable,
+    files: FileTable,
+    report_subject: IntArray,
+    subjects: IntArray | None = None,
+) -> pl.DataFrame:
+    """One row per subject: reports, files, providers, first and last report, priorCTReports
+    (only for ``subjects`` when given)."""
+    rows = (
+        np.arange(len(reports), dtype=np.int64)
+        if subjects is None
+        else np.flatnonzero(np.isin(report_subject, subjects)).astype(np.int64)
+    )
     file_counts = np.bincount(files.report, minlength=len(reports))
     frame = pl.DataFrame(
         {
-            "subject": report_subject,
-            "received_at": reports.received_at,
-            "provider": reports.provider,
-            "files": file_counts,
-            "prior_ct_reports": reports.signal("prior_ct_reports"),
+            "subject": report_subject[rows],
+            "received_at": reports.received_at[rows],
+            "provider": reports.provider[rows],
+            "files": file_counts[rows],
+            "prior_ct_reports": reports.signal("prior_ct_reports")[rows],
         }
     )
     return (

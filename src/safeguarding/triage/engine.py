@@ -133,6 +133,46 @@ def _subjects(
     return "incremental", result, update.merges
 
 
+def _updated_summaries(
+    summaries: tuple[pl.DataFrame, pl.DataFrame],
+    reports: ReportTable,
+    files: FileTable,
+    previous: Previous,
+    file_cluster: IntArray,
+    report_subject: IntArray,
+    merged_clusters: dict[int, int],
+    merged_subjects: dict[int, int],
+    settings: ContentSettings,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Earlier summaries with the touched clusters and subjects recomputed in full."""
+    content, subjects = summaries
+    touched = np.unique(
+        np.concatenate(
+            [
+                file_cluster[previous.file_cluster == UNASSIGNED],
+                np.fromiter(merged_clusters.values(), dtype=np.int64),
+            ]
+        )
+    )
+    gone = np.concatenate([touched, np.fromiter(merged_clusters, dtype=np.int64)]).tolist()
+    fresh = cluster_content.summarise(files, reports, file_cluster, settings, touched)
+    content = pl.concat([content.filter(~pl.col("cluster").is_in(gone)), fresh]).sort("cluster")
+    touched = np.unique(
+        np.concatenate(
+            [
+                report_subject[previous.report_subject == UNASSIGNED],
+                np.fromiter(merged_subjects.values(), dtype=np.int64),
+            ]
+        )
+    )
+    gone = np.concatenate([touched, np.fromiter(merged_subjects, dtype=np.int64)]).tolist()
+    fresh_subjects = cluster_subjects.summarise(reports, files, report_subject, touched)
+    subjects = pl.concat([subjects.filter(~pl.col("subject").is_in(gone)), fresh_subjects]).sort(
+        "subject"
+    )
+    return content, subjects
+
+
 def run(
     reports: ReportTable,
     files: FileTable,
@@ -143,17 +183,26 @@ def run(
     subject_settings: SubjectSettings,
     content_index: ContentIndex | None = None,
     subject_index: SubjectIndex | None = None,
+    previous_summaries: tuple[pl.DataFrame, pl.DataFrame] | None = None,
 ) -> TriageResult:
     """One pass. ``content_index``/``subject_index``: indexes of the earlier results kept from
-    the previous pass (built from ``previous`` when not given)."""
+    the previous pass (built from ``previous`` when not given); ``previous_summaries``: its
+    content and subject summaries, of which only the clusters and subjects that new files and
+    reports touched are recomputed."""
     content_mode, file_cluster, merged_clusters = _content(
         files, previous.file_cluster, content_settings, content_index
     )
     subject_mode, report_subject, merged_subjects = _subjects(
         reports, identifiers, previous.report_subject, subject_settings, subject_index
     )
-    content_summary = cluster_content.summarise(files, reports, file_cluster, content_settings)
-    subject_summary = cluster_subjects.summarise(reports, files, report_subject)
+    if content_mode == subject_mode == "incremental" and previous_summaries is not None:
+        content_summary, subject_summary = _updated_summaries(
+            previous_summaries, reports, files, previous, file_cluster, report_subject,
+            merged_clusters, merged_subjects, content_settings,
+        )  # fmt: skip
+    else:
+        content_summary = cluster_content.summarise(files, reports, file_cluster, content_settings)
+        subject_summary = cluster_subjects.summarise(reports, files, report_subject)
     earlier = cluster_subjects.earlier_reports(
         report_subject, reports.received_at, reports.report_id
     )

@@ -26,16 +26,6 @@ _VARIANTS = np.concatenate([[0], 1 << np.arange(SEGMENT_BITS)]).astype(np.int64)
 _CHUNK = 4_000_000  # candidate pairs checked at once: bounds memory on skewed data
 
 
-def hex_to_words(hashes: list[str]) -> WordArray:
-    """PDQ hashes as 64 hex characters each → an ``(n, 4)`` array of uint64 words."""
-    if not hashes:
-        return np.zeros((0, 4), dtype=np.uint64)
-    raw = bytes.fromhex("".join(hashes))
-    if len(raw) != 32 * len(hashes):
-        raise ValueError("every PDQ hash must be 64 hexadecimal characters")
-    return np.frombuffer(raw, dtype=">u8").astype(np.uint64).reshape(-1, 4)
-
-
 def distances(words: WordArray, left: IntArray, right: IntArray) -> IntArray:
     """Hamming distance between ``words[left[i]]`` and ``words[right[i]]`` for every ``i``."""
     return distances_between(words, left, words, right)
