@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import text
 
-from safeguarding.config import load_settings
+from safeguarding.config import Settings, load_settings
 from safeguarding.disclosure.pseudonymise import Pseudonymiser
 from safeguarding.hashing.files import hash_file
 from safeguarding.store import Store
@@ -263,3 +264,27 @@ def test_unknown_path_and_format_are_one_line_errors(
     unknown = invoke(capsys, "ingest", str(tmp_path / "x.pdf"))
     assert unknown.code == 1 and "unknown format" in unknown.err
     assert invoke(capsys, "ingest", str(tmp_path), "--media", str(tmp_path / "no")).code == 2
+
+
+def test_parallel_parsing_stores_exactly_what_serial_parsing_stores(
+    capsys: Capsys, store: Store, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = generate(GeneratorConfig(seed=21, reports=200))
+    with zipfile.ZipFile(tmp_path / "in.zip", "w") as archive:
+        for name, data in corpus.documents():
+            archive.writestr(name, data)
+    (home / "config.toml").write_text("[triage]\nparse_workers = 2\n")
+    assert invoke(capsys, "ingest", str(tmp_path / "in.zip")).code == 0
+    parallel = snapshot(store)
+
+    serial_home = tmp_path / "serial"
+    serial_home.mkdir()
+    (serial_home / "config.toml").write_text("[triage]\nparse_workers = 1\n")
+    shutil.copytree(home / "secrets", serial_home / "secrets")
+    url = f"sqlite:///{serial_home / 'safeguarding.db'}"
+    monkeypatch.setenv("SAFEGUARDING_HOME", str(serial_home))
+    monkeypatch.setenv("SAFEGUARDING_DATABASE_URL", url)
+    assert invoke(capsys, "ingest", str(tmp_path / "in.zip")).code == 0
+    serial_store = Store(Settings(home=serial_home, database_url=url))
+    assert snapshot(serial_store) == parallel and len(parallel["reports"]) == 200
+    serial_store.dispose()

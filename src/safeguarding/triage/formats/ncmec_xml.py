@@ -117,7 +117,7 @@ class _RejectError(Exception):
 
 
 def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
+    return tag if tag[:1] != "{" else tag.rsplit("}", 1)[-1]
 
 
 @dataclass
@@ -150,15 +150,29 @@ def _checked(path: str, name: str, check: Callable[..., T], *args: Any) -> T:
         raise _RejectError(f"{path}/{name}", exc.rule, str(exc)) from exc
 
 
+# Children of each element by local name, built once per element while a document is read
+# (cleared after each document; ids are unique while the tree is alive).
+_CHILDREN: dict[int, dict[str, list[ET.Element]]] = {}
+
+
+def _index(element: ET.Element) -> dict[str, list[ET.Element]]:
+    found = _CHILDREN.get(id(element))
+    if found is None:
+        found = {}
+        for child in element:
+            if isinstance(child.tag, str):
+                found.setdefault(_local(child.tag), []).append(child)
+        _CHILDREN[id(element)] = found
+    return found
+
+
 def _first(element: ET.Element, name: str) -> ET.Element | None:
-    for child in element:
-        if isinstance(child.tag, str) and _local(child.tag) == name:
-            return child
-    return None
+    children = _index(element).get(name)
+    return children[0] if children else None
 
 
 def _all(element: ET.Element, name: str) -> list[ET.Element]:
-    return [c for c in element if isinstance(c.tag, str) and _local(c.tag) == name]
+    return _index(element).get(name, [])
 
 
 def _str(element: ET.Element, name: str, path: str) -> str | None:
@@ -219,6 +233,8 @@ def parse_document(
         return replace(_file_details(root, doc), origin=(name, data))
     except _RejectError as exc:
         return _rejected(data, name, exc.path, exc.rule, exc.message, _report_id_of(root))
+    finally:
+        _CHILDREN.clear()
 
 
 def _rejected(
