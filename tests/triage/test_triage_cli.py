@@ -4,8 +4,12 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from safeguarding.reporting.sections import triage as triage_section
 from safeguarding.store import Store
+from safeguarding.store.models import PartyIdentifier, PriorityDecision
+from safeguarding.triage.policy import LEVELS, default_policy_text
 from safeguarding.triage.sample import load_sample
 from tests.cli_runner import invoke
 
@@ -54,3 +58,53 @@ def test_usage_errors(store: Store, capsys: pytest.CaptureFixture[str]) -> None:
     missing = invoke(capsys, "queue")
     assert missing.code == 1 and "triage run" in missing.err
     assert invoke(capsys, "triage", "run", "--policy", "/no/such.toml").code == 1
+
+
+def test_a_policy_change_is_stored_and_relevels(
+    store: Store, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    load_sample(store, 5)
+    assert invoke(capsys, "triage", "run").code == 0
+    with store.session() as session:
+        before = {
+            r.report_id: (r.level, r.reasons) for r in session.scalars(select(PriorityDecision))
+        }
+    # thresholds no score reaches: only the floors of rules (at least P1/P2) keep a report up
+    edited = (
+        default_policy_text()
+        .decode()
+        .replace("P1 = 120\nP2 = 60\nP3 = 20", "P1 = 3000\nP2 = 2000\nP3 = 1000")
+        .replace('version = "2026.11-1"', 'version = "2026.11-test"')
+    )
+    path = tmp_path / "policy.toml"
+    path.write_text(edited)
+    second = json.loads(invoke(capsys, "triage", "run", "--policy", str(path), "--json").out)
+    assert second["policy"].startswith("default@2026.11-test#")
+
+    def expected(reasons: list[dict[str, str]]) -> str:
+        floors = [r["effect"].split()[2].rstrip(",") for r in reasons if "at least" in r["effect"]]
+        return min(floors, default="informational", key=LEVELS.index)
+
+    with store.session() as session:
+        after = {r.report_id: r for r in session.scalars(select(PriorityDecision))}
+    assert {r.policy for r in after.values()} == {second["policy"]}
+    assert {k: r.level for k, r in after.items()} == {
+        k: expected(reasons) for k, (_level, reasons) in before.items()
+    }
+    changed = sum(1 for k, (level, _) in before.items() if after[k].level != level)
+    assert changed > 0
+    assert second["level_changes"]["changed"] == changed
+    assert second["level_changes"]["raised"] == 0
+
+
+def test_monitor_section_shows_counts_without_identifiers(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    load_sample(store, 2)
+    assert invoke(capsys, "triage", "run").code == 0
+    section = triage_section.build(store)
+    assert section is not None
+    assert "Queue against capacity" in section.body and "Reasons" in section.body
+    with store.session() as session:
+        pseudonyms = session.execute(select(PartyIdentifier.pseudonym)).scalars().all()
+    assert pseudonyms and not any(p in section.body for p in pseudonyms)
