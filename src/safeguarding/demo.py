@@ -15,6 +15,8 @@ from safeguarding.helpline.importer import IngestKeys, store_contacts
 from safeguarding.helpline.sample import sample_contacts
 from safeguarding.platforms.workflow import load_sample as load_platform_sample
 from safeguarding.store import Store
+from safeguarding.triage.operations import demo as triage_demo
+from safeguarding.triage.sample import load_sample as load_notifications_sample
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,10 @@ def _helpline(store: Store, seed: int) -> str:
 
 STEPS: tuple[DemoStep, ...] = (
     DemoStep("evidence base", _evidence),
-    DemoStep("helpline contacts", _helpline),
+    DemoStep("notifications", load_notifications_sample),
+    DemoStep("triage", triage_demo),
     DemoStep("platforms", load_platform_sample),
+    DemoStep("helpline contacts", _helpline),
 )
 
 

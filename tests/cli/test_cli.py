@@ -108,8 +108,12 @@ def test_demo_writes_a_monitor_with_every_figure(
     result = invoke(capsys, "demo", "--dir", str(out))
     assert result.code == 0, result.err
     html = (out / "monitor.html").read_text()
+    evidence_section = re.search(r'<section id="evidence">.*?</section>', html, re.S)
+    assert evidence_section
     for figure in shipped_evidence():
-        row = re.search(rf"<code>{re.escape(figure.id)}</code>.*?</tr>", html, re.S)
+        row = re.search(
+            rf"<code>{re.escape(figure.id)}</code>.*?</tr>", evidence_section.group(0), re.S
+        )
         assert row, figure.id
         assert f'tag-{figure.tag}"' in row.group(0)
         assert escape(figure.source) in row.group(0)

@@ -12,7 +12,17 @@ import traceback
 import typer
 
 from safeguarding import __version__
-from safeguarding.cli import db, demo, evidence, helpline, monitor, platforms
+from safeguarding.cli import (
+    db,
+    demo,
+    evidence,
+    hashlist,
+    helpline,
+    ingest,
+    monitor,
+    platforms,
+    triage,
+)
 from safeguarding.cli.common import err_console
 from safeguarding.errors import SafeguardingError
 
@@ -48,7 +58,11 @@ def _root(
 
 app.add_typer(db.app, name="db")
 app.add_typer(evidence.app, name="evidence")
+app.add_typer(hashlist.app, name="hashlist")
+app.add_typer(triage.app, name="triage")
 app.add_typer(helpline.app, name="helpline")
+ingest.register(app)
+triage.register(app)
 monitor.register(app)
 demo.register(app)
 platforms.register(app)

@@ -15,13 +15,19 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from safeguarding import __version__
 from safeguarding.reporting.html import Section
-from safeguarding.reporting.sections import evidence, helpline, platforms
+from safeguarding.reporting.sections import evidence, helpline, notifications, platforms, triage
 from safeguarding.store import Store
 
 SectionBuilder = Callable[[Store], Section | None]
 
 # The order in which areas appear in the report.
-SECTION_BUILDERS: tuple[SectionBuilder, ...] = (evidence.build, platforms.build, helpline.build)
+SECTION_BUILDERS: tuple[SectionBuilder, ...] = (
+    notifications.build,
+    triage.build,
+    platforms.build,
+    helpline.build,
+    evidence.build,
+)
 
 
 def build_sections(store: Store) -> list[Section]:

@@ -7,5 +7,47 @@ compare migrations with models.
 from safeguarding.store.models import helpline as helpline
 from safeguarding.store.models import platforms as platforms
 from safeguarding.store.models.evidence import EvidenceFigureRow
+from safeguarding.store.models.triage import (
+    FileHash,
+    FloodFlag,
+    HashList,
+    HashListEntry,
+    HashMatch,
+    IngestRun,
+    PartyIdentifier,
+    ProviderReport,
+    QuarantineRecord,
+    ReportedFile,
+    ReportInternetDetail,
+    ReportParty,
+)
+from safeguarding.store.models.triage_results import (
+    ContentCluster,
+    FileCluster,
+    PriorityDecision,
+    Subject,
+    TriageOutcome,
+    TriageRun,
+)
 
-__all__ = ["EvidenceFigureRow"]
+__all__ = [
+    "ContentCluster",
+    "EvidenceFigureRow",
+    "FileCluster",
+    "FileHash",
+    "FloodFlag",
+    "HashList",
+    "HashListEntry",
+    "HashMatch",
+    "IngestRun",
+    "PartyIdentifier",
+    "PriorityDecision",
+    "ProviderReport",
+    "QuarantineRecord",
+    "ReportInternetDetail",
+    "ReportParty",
+    "ReportedFile",
+    "Subject",
+    "TriageOutcome",
+    "TriageRun",
+]

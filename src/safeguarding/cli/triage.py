@@ -1,0 +1,224 @@
+"""``safeguarding triage run|stats``, ``safeguarding queue`` and ``safeguarding outcome``."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import typer
+
+from safeguarding.cli.common import console, print_json, print_table, store
+from safeguarding.errors import ValidationError
+from safeguarding.triage import operations
+from safeguarding.triage.outcomes import NOT_CRIMINAL_REASONS, RESULTS
+from safeguarding.triage.policy import LEVELS, load_policy
+from safeguarding.triage.queue import PERIOD_DAYS
+
+app = typer.Typer(
+    help="Cluster and prioritise stored reports; outcome statistics.", no_args_is_help=True
+)
+
+
+@app.command("run")
+def run_command(
+    policy: Path | None = typer.Option(
+        None, "--policy", help="Priority policy TOML (default: the shipped policy)."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Cluster content and subjects, score every report, and say how many levels changed.
+
+    New reports join existing clusters (incremental); re-running with another policy re-levels.
+
+    Example: safeguarding triage run --policy my-policy.toml
+    """
+    chosen = load_policy(policy)
+    with store() as opened:
+        summary = operations.run_triage(opened, chosen)
+    if json_out:
+        print_json(summary)
+        return
+    changes = summary["level_changes"]
+    console.print(
+        f"run {summary['run']} ({summary['mode']}), policy {summary['policy']}: "
+        f"{summary['reports']} reports ({summary['new_reports']} new), "
+        f"{summary['content_clusters']} content clusters ({summary['viral_clusters']} viral), "
+        f"{summary['subjects']} subjects"
+    )
+    print_table(
+        "Levels",
+        ["level", "reports"],
+        [[level, count] for level, count in summary["levels"].items()],
+    )
+    console.print(
+        f"routes: offender {summary['routes']['offender']}, "
+        f"youth care {summary['routes']['youth_care']}"
+    )
+    console.print(
+        f"level changed for {changes['changed']} of {changes['compared']} earlier scored "
+        f"reports ({changes['raised']} raised, {changes['lowered']} lowered)"
+    )
+
+
+@app.command("stats")
+def stats_command(
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    export: Path | None = typer.Option(
+        None, "--export", help="Write the calibration export (triage-outcome-stats@1) here."
+    ),
+    period_from: str | None = typer.Option(None, "--from", help="Export period start, YYYY-MM-DD."),
+    period_to: str | None = typer.Option(None, "--to", help="Export period end, YYYY-MM-DD."),
+) -> None:
+    """Outcome statistics: counts, share actionable (Wilson 95% interval), hours per outcome.
+
+    Example: safeguarding triage stats --export outcome-stats.json
+    """
+    start = _date(period_from, "--from")
+    end = _date(period_to, "--to")
+    with store() as opened:
+        result = operations.stats(opened)
+        document = operations.export(opened, start, end) if export else None
+    if export is not None and document is not None:
+        try:
+            export.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise ValidationError(f"--export {export}: cannot write ({exc.strerror})") from exc
+    if json_out:
+        print_json(result)
+        return
+    overall = result["overall"]
+    share = overall["actionable_share"]
+    console.print(
+        f"{overall['n']} outcomes ({result['synthetic_outcomes']} synthetic); actionable "
+        f"{share['value']:.1%} (95% CI {share['low']:.1%}–{share['high']:.1%}); "
+        f"{overall['hours']:.1f} hours"
+    )
+    for by in ("level", "detection", "provider", "incident_type"):
+        print_table(
+            f"By {by.replace('_', ' ')}",
+            [by, "n", "actionable", "share", "95% CI", "hours"],
+            [
+                [
+                    key,
+                    row["n"],
+                    row["counts"]["actionable"],
+                    f"{row['actionable_share']['value']:.1%}",
+                    f"{row['actionable_share']['low']:.1%}–{row['actionable_share']['high']:.1%}",
+                    f"{row['hours']:.1f}",
+                ]
+                for key, row in result[by].items()
+            ],
+        )
+    if export is not None:
+        console.print(f"export written to {export}")
+
+
+def _date(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{option} {value!r}: expected YYYY-MM-DD") from exc
+
+
+def queue(
+    capacity_hours: float | None = typer.Option(
+        None, "--capacity-hours", min=0, help="Hours of assessment in the period."
+    ),
+    period: str = typer.Option("week", "--period", help="week or month."),
+    limit: int = typer.Option(15, "--limit", min=1, help="Items to list."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """The prioritised work queue against the capacity: handled this period, waiting per level.
+
+    Example: safeguarding queue --capacity-hours 40 --period week
+    """
+    if period not in PERIOD_DAYS:
+        raise typer.BadParameter(f"--period {period!r}: use week or month")
+    with store() as opened:
+        summary, plans = operations.queue_plans(opened, capacity_hours, period)
+    rows = operations.queue_rows(plans["offender"], limit)
+    if json_out:
+        print_json({**summary, "offender_items": rows})
+        return
+    offender = summary["offender_queue"]
+    console.print(
+        f"offender queue: {offender['items']} items, {offender['total_hours']} h estimated; "
+        f"capacity {summary['capacity_hours']:g} h per {period}: {offender['handled_items']} "
+        f"items ({offender['handled_hours']} h) handled this {period}"
+    )
+    print_table(
+        "Queue (first items)",
+        ["#", "item", "reports", "level", "score", "min", "this period", "wait (days)"],
+        [
+            [
+                r["position"],
+                r["item"],
+                len(r["reports"]),
+                r["level"],
+                f"{r['score']:g}",
+                r["minutes"],
+                "yes" if r["handled"] else "no",
+                r["wait_days"],
+            ]
+            for r in rows
+        ],
+    )
+    print_table(
+        "By level",
+        ["level", "items", "handled", "not handled", "hours", "mean wait (days)"],
+        [
+            [
+                r["level"],
+                r["items"],
+                r["handled"],
+                r["not_handled"],
+                r["estimated_hours"],
+                r["mean_wait_days"] if r["mean_wait_days"] is not None else "–",
+            ]
+            for r in offender["by_level"]
+        ],
+    )
+    estimates = summary["estimates_minutes"]
+    console.print(
+        "minutes per report: "
+        + ", ".join(
+            f"{lvl} {estimates[lvl]['minutes']} ({estimates[lvl]['basis']})" for lvl in LEVELS
+        )
+    )
+    youth = summary["youth_care_queue"]
+    console.print(
+        f"youth-care queue (separate route): {youth['items']} items, {youth['total_hours']} h"
+    )
+
+
+def outcome(
+    report: int = typer.Argument(..., help="Report id (as listed by the queue)."),
+    result: str = typer.Option(..., "--result", help=f"One of: {', '.join(RESULTS)}."),
+    minutes: float = typer.Option(..., "--minutes", help="Minutes spent on the report."),
+    reason: str | None = typer.Option(
+        None, "--reason", help=f"For not_criminal: {', '.join(NOT_CRIMINAL_REASONS)}."
+    ),
+    note: str | None = typer.Option(
+        None, "--note", help="Free text; stored sealed (encrypted), never in statistics."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Record what came of an assessed report and the minutes it took.
+
+    Example: safeguarding outcome 42 --result not_criminal --reason adult --minutes 25
+    """
+    with store() as opened:
+        recorded = operations.record_outcome(opened, report, result, minutes, reason, note)
+    if json_out:
+        print_json(recorded)
+        return
+    verb = "replaced" if recorded["replaced"] else "recorded"
+    console.print(f"report {report}: {result} {verb} ({minutes:g} minutes)")
+
+
+def register(root: typer.Typer) -> None:
+    root.command("queue")(queue)
+    root.command("outcome")(outcome)

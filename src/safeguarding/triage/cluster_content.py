@@ -1,0 +1,224 @@
+"""Content clusters: the same picture or video, seen again across reports.
+
+Files are one cluster when they share an exact hash (MD5, SHA-1, SHA-256 of the same kind), or when
+their PDQ hashes are within the match threshold (31 bits of 256, evidence ``pdq.threshold``; only
+hashes of sufficient quality take part). Near-duplicates chain: a resized copy of a cropped copy
+joins the original's cluster. A cluster is named by its oldest file's id, so adding files never
+renames a cluster unless two clusters merge (then the older name survives).
+
+Viral content is recognised three ways, each kept as its own flag so a reason can say which: the
+cluster was reported in many reports (``viral_min_reports``, a setting), a provider annotated a
+copy as potentialMeme or viral, or a copy came in a batched report with reason
+VIRAL_POTENTIAL_MEME. Most people who share viral material do so without malicious intent
+(evidence ``meta.non_malicious.2020``) and most reported content repeats earlier reports
+(``meta.duplicates.2020``); the priority policy uses the flags to lower, not to drop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from safeguarding.triage.pdq_pairs import WordArray, near_pairs, near_pairs_between
+from safeguarding.triage.tables import FileTable, ReportTable, take_files
+from safeguarding.triage.unionfind import IntArray, UnionFind
+
+DEFAULT_VIRAL_MIN_REPORTS = 50
+
+
+@dataclass(frozen=True)
+class ContentSettings:
+    """``max_distance``: PDQ match threshold in bits; ``viral_min_reports``: reports that make a
+    cluster "large" (viral by spread)."""
+
+    max_distance: int = 31
+    viral_min_reports: int = DEFAULT_VIRAL_MIN_REPORTS
+
+
+def _distinct_rows(words: WordArray) -> tuple[WordArray, IntArray]:
+    """Distinct rows of ``words`` and, for every row, the index of its distinct row."""
+    if words.shape[0] == 0:
+        return words, np.zeros(0, dtype=np.int64)
+    order = np.lexsort(words.T[::-1])
+    ordered = words[order]
+    new_group = np.ones(order.shape[0], dtype=np.bool_)
+    new_group[1:] = np.any(ordered[1:] != ordered[:-1], axis=1)
+    group_of_sorted = np.cumsum(new_group) - 1
+    inverse = np.empty(order.shape[0], dtype=np.int64)
+    inverse[order] = group_of_sorted
+    return ordered[new_group], inverse
+
+
+def _exact_rows(table: WordArray, values: IntArray, rows: WordArray) -> IntArray:
+    """For each of ``rows``, ``values`` of the equal row of ``table``, or -1 when there is none."""
+    names = ["w0", "w1", "w2", "w3"]
+    left = pl.DataFrame(rows, schema=names, orient="row").with_row_index("at")
+    right = pl.DataFrame(table, schema=names, orient="row").with_columns(pl.Series("value", values))
+    joined = left.join(right, on=names, how="left").sort("at")
+    return joined["value"].fill_null(-1).to_numpy().astype(np.int64)
+
+
+def _union_pdq(uf: UnionFind, nodes: IntArray, words: WordArray, max_distance: int) -> None:
+    """Unite ``nodes`` whose PDQ hashes are equal or within ``max_distance``."""
+    distinct, inverse = _distinct_rows(words)
+    uf.union_groups(nodes, inverse)
+    left, right = near_pairs(distinct, max_distance)
+    if left.size:
+        first = np.full(distinct.shape[0], -1, dtype=np.int64)
+        first[inverse[::-1]] = nodes[::-1]  # a representative node for every distinct hash
+        uf.union_pairs(first[left], first[right])
+
+
+def cluster_files(files: FileTable, settings: ContentSettings) -> IntArray:
+    """The cluster id (smallest file id in the cluster) of every file."""
+    uf = UnionFind(len(files))
+    uf.union_groups(files.exact_file, files.exact_key)
+    ok = np.flatnonzero(files.pdq_ok)
+    _union_pdq(uf, ok.astype(np.int64), files.pdq[ok], settings.max_distance)
+    return files.file_id[uf.labels()]
+
+
+def summarise(
+    files: FileTable,
+    reports: ReportTable,
+    file_cluster: IntArray,
+    settings: ContentSettings,
+    clusters: IntArray | None = None,
+) -> pl.DataFrame:
+    """One row per cluster: size, reports, first and last seen, providers, matches, viral flags
+    (only for ``clusters`` when given)."""
+    if clusters is not None:
+        rows = np.flatnonzero(np.isin(file_cluster, clusters)).astype(np.int64)
+        files, file_cluster = take_files(files, rows), file_cluster[rows]
+    meme = files.flag("potential_meme") | files.flag("viral")
+    batched = reports.signal("batched_meme")[files.report] > 0
+    frame = pl.DataFrame(
+        {
+            "cluster": file_cluster,
+            "report": files.report,
+            "seen_at": files.seen_at,
+            "provider": reports.provider[files.report],
+            "known": files.flag("known"),
+            "allow": files.flag("allow"),
+            "meme": meme,
+            "batched": batched,
+        }
+    )
+    summary = (
+        frame.group_by("cluster")
+        .agg(
+            pl.len().alias("files"),
+            pl.col("report").n_unique().alias("reports"),
+            pl.col("seen_at").min().alias("first_seen"),
+            pl.col("seen_at").max().alias("last_seen"),
+            pl.col("provider").unique().sort().alias("providers"),
+            pl.col("known").sum().alias("known_files"),
+            pl.col("allow").sum().alias("allow_files"),
+            pl.col("meme").sum().alias("meme_files"),
+            pl.col("batched").sum().alias("batched_files"),
+        )
+        .with_columns(
+            (pl.col("reports") >= settings.viral_min_reports).alias("large"),
+            (pl.col("meme_files") > 0).alias("annotated"),
+            (pl.col("batched_files") > 0).alias("batched"),
+        )
+        .with_columns((pl.col("large") | pl.col("annotated") | pl.col("batched")).alias("viral"))
+        .sort("cluster")
+    )
+    return summary
+
+
+@dataclass(frozen=True)
+class ContentIndex:
+    """What earlier runs leave behind to place new files without reclustering everything: every
+    distinct exact-hash code and every distinct usable PDQ hash, each with its cluster id."""
+
+    exact_key: IntArray
+    exact_cluster: IntArray
+    pdq: WordArray
+    pdq_cluster: IntArray
+
+    @staticmethod
+    def empty() -> ContentIndex:
+        none = np.zeros(0, dtype=np.int64)
+        return ContentIndex(none, none, np.zeros((0, 4), dtype=np.uint64), none)
+
+    @staticmethod
+    def build(files: FileTable, file_cluster: IntArray) -> ContentIndex:
+        clusters = file_cluster[files.exact_file]
+        keys, first = np.unique(files.exact_key, return_index=True)
+        ok = np.flatnonzero(files.pdq_ok)
+        distinct, inverse = _distinct_rows(files.pdq[ok])
+        pdq_cluster = np.zeros(distinct.shape[0], dtype=np.int64)
+        pdq_cluster[inverse] = file_cluster[ok]
+        return ContentIndex(keys.astype(np.int64), clusters[first], distinct, pdq_cluster)
+
+
+@dataclass(frozen=True)
+class ContentUpdate:
+    """Where new files went: their cluster ids, and older clusters merged into others."""
+
+    file_cluster: IntArray
+    merges: dict[int, int]
+
+
+def place_files(index: ContentIndex, files: FileTable, settings: ContentSettings) -> ContentUpdate:
+    """Cluster new files against an index of earlier ones.
+
+    Gives exactly what clustering old and new files together would give, provided every new file
+    id is larger than every earlier one (ids grow with arrival).
+    """
+    k = len(files)
+    if (
+        k
+        and index.exact_cluster.size
+        and int(files.file_id.min())
+        <= int(max(index.exact_cluster.max(initial=0), index.pdq_cluster.max(initial=0)))
+    ):
+        raise ValueError("new file ids must be larger than every clustered file id")
+    touched_left: list[IntArray] = []
+    touched_cluster: list[IntArray] = []
+    if files.exact_key.size and index.exact_key.size:
+        pos = np.clip(
+            np.searchsorted(index.exact_key, files.exact_key), 0, index.exact_key.size - 1
+        )
+        hit = index.exact_key[pos] == files.exact_key
+        touched_left.append(files.exact_file[hit])
+        touched_cluster.append(index.exact_cluster[pos[hit]])
+    ok = np.flatnonzero(files.pdq_ok).astype(np.int64)
+    if ok.size and index.pdq.shape[0]:
+        # Most new files repeat a known hash exactly (evidence meta.duplicates.2020). Such a file
+        # joins that hash's cluster, and needs no near search: anything within the threshold of
+        # it is within the threshold of the indexed hash, so already in that cluster.
+        distinct, inverse = _distinct_rows(files.pdq[ok])
+        representative = np.zeros(distinct.shape[0], dtype=np.int64)
+        representative[inverse[::-1]] = ok[::-1]
+        known = _exact_rows(index.pdq, index.pdq_cluster, distinct)
+        seen = known >= 0
+        touched_left.append(ok[seen[inverse]])
+        touched_cluster.append(known[inverse][seen[inverse]])
+        fresh = np.flatnonzero(~seen)
+        q, t = near_pairs_between(distinct[fresh], index.pdq, settings.max_distance)
+        touched_left.append(representative[fresh[q]])
+        touched_cluster.append(index.pdq_cluster[t])
+    left = np.concatenate(touched_left) if touched_left else np.zeros(0, np.int64)
+    cluster = np.concatenate(touched_cluster) if touched_cluster else np.zeros(0, np.int64)
+    existing, existing_node = np.unique(cluster, return_inverse=True)
+
+    uf = UnionFind(k + existing.shape[0])
+    uf.union_pairs(left, k + existing_node.astype(np.int64))
+    uf.union_groups(files.exact_file, files.exact_key)
+    _union_pdq(uf, ok, files.pdq[ok], settings.max_distance)
+
+    # Label every set by its smallest id: earlier clusters' ids are all smaller than new file ids.
+    value = np.concatenate([files.file_id, existing])
+    roots = uf.roots()
+    smallest = np.full(roots.shape[0], np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(smallest, roots, value)
+    label = smallest[roots]
+    merges = {
+        int(old): int(new) for old, new in zip(existing, label[k:], strict=True) if old != new
+    }
+    return ContentUpdate(file_cluster=label[:k], merges=merges)

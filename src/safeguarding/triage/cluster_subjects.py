@@ -1,0 +1,213 @@
+"""Subjects: reports about the same reported user, linked through pseudonymised identifiers.
+
+Two reports belong to one subject when they share an identifier of the reported user: a provider
+account id (with its service), an email address, a phone number or a screen name; links chain, so
+A–B and B–C put A, B and C together. IP addresses are different: they are reassigned (dynamic
+addresses, carrier-grade NAT), so reports sharing an IP link only when the address was seen within
+``ip_window_hours`` of each other (setting ``[triage] ip_window_hours``, default 24). Sorting the
+IP sightings by address and time and linking neighbours no further apart than the window links
+exactly the sightings a pairwise comparison would, because any two sightings within the window have
+only sightings within the window between them.
+
+A subject is named by its oldest report's id. Each report learns how many earlier reports its
+subject has (the "prior reports" signal a triage policy weighs, KIRAT step 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from safeguarding.triage.tables import FileTable, IdentifierTable, ReportTable
+from safeguarding.triage.unionfind import IntArray, UnionFind
+
+DEFAULT_IP_WINDOW_HOURS = 24.0
+
+
+@dataclass(frozen=True)
+class SubjectSettings:
+    ip_window_hours: float = DEFAULT_IP_WINDOW_HOURS
+
+    @property
+    def window_seconds(self) -> int:
+        return round(self.ip_window_hours * 3600)
+
+
+def _ip_pairs(
+    nodes: IntArray, keys: IntArray, seen_at: IntArray, window: int
+) -> tuple[IntArray, IntArray]:
+    """Neighbouring sightings of the same IP no further apart than ``window`` seconds."""
+    if nodes.size < 2:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    order = np.lexsort((seen_at, keys))
+    k, t, n = keys[order], seen_at[order], nodes[order]
+    close = (k[1:] == k[:-1]) & (t[1:] - t[:-1] <= window)
+    return n[:-1][close], n[1:][close]
+
+
+def link_reports(
+    n_reports: int, identifiers: IdentifierTable, settings: SubjectSettings
+) -> UnionFind:
+    uf = UnionFind(n_reports)
+    plain = ~identifiers.is_ip
+    uf.union_groups(identifiers.report[plain], identifiers.key[plain])
+    ip = identifiers.is_ip
+    left, right = _ip_pairs(
+        identifiers.report[ip],
+        identifiers.key[ip],
+        identifiers.seen_at[ip],
+        settings.window_seconds,
+    )
+    uf.union_pairs(left, right)
+    return uf
+
+
+def cluster_reports(
+    reports: ReportTable, identifiers: IdentifierTable, settings: SubjectSettings
+) -> IntArray:
+    """The subject id (smallest report id of the subject) of every report."""
+    uf = link_reports(len(reports), identifiers, settings)
+    return reports.report_id[uf.labels()]
+
+
+def earlier_reports(
+    report_subject: IntArray, received_at: IntArray, report_id: IntArray
+) -> IntArray:
+    """For every report, how many reports of its subject came before it (time, then id)."""
+    n = report_subject.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    order = np.lexsort((report_id, received_at, report_subject))
+    subjects = report_subject[order]
+    start = np.ones(n, dtype=np.bool_)
+    start[1:] = subjects[1:] != subjects[:-1]
+    group_start = np.maximum.accumulate(np.where(start, np.arange(n), 0))
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n) - group_start
+    return rank
+
+
+def summarise(
+    reports: ReportTable,
+    files: FileTable,
+    report_subject: IntArray,
+    subjects: IntArray | None = None,
+) -> pl.DataFrame:
+    """One row per subject: reports, files, providers, first and last report, priorCTReports
+    (only for ``subjects`` when given)."""
+    rows = (
+        np.arange(len(reports), dtype=np.int64)
+        if subjects is None
+        else np.flatnonzero(np.isin(report_subject, subjects)).astype(np.int64)
+    )
+    file_counts = np.bincount(files.report, minlength=len(reports))
+    frame = pl.DataFrame(
+        {
+            "subject": report_subject[rows],
+            "received_at": reports.received_at[rows],
+            "provider": reports.provider[rows],
+            "files": file_counts[rows],
+            "prior_ct_reports": reports.signal("prior_ct_reports")[rows],
+        }
+    )
+    return (
+        frame.group_by("subject")
+        .agg(
+            pl.len().alias("reports"),
+            pl.col("files").sum().alias("files"),
+            pl.col("provider").unique().sort().alias("providers"),
+            pl.col("received_at").min().alias("first_report"),
+            pl.col("received_at").max().alias("last_report"),
+            pl.col("prior_ct_reports").sum().alias("prior_ct_reports"),
+        )
+        .sort("subject")
+    )
+
+
+@dataclass(frozen=True)
+class SubjectIndex:
+    """What earlier runs leave behind: every plain identifier code with its subject, and every IP
+    sighting (code, time) with its subject."""
+
+    key: IntArray
+    key_subject: IntArray
+    ip_key: IntArray
+    ip_seen_at: IntArray
+    ip_subject: IntArray
+
+    @staticmethod
+    def empty() -> SubjectIndex:
+        none = np.zeros(0, dtype=np.int64)
+        return SubjectIndex(none, none, none, none, none)
+
+    @staticmethod
+    def build(identifiers: IdentifierTable, report_subject: IntArray) -> SubjectIndex:
+        plain = ~identifiers.is_ip
+        keys, first = np.unique(identifiers.key[plain], return_index=True)
+        subjects = report_subject[identifiers.report[plain]][first]
+        ip = identifiers.is_ip
+        return SubjectIndex(
+            keys.astype(np.int64),
+            subjects,
+            identifiers.key[ip],
+            identifiers.seen_at[ip],
+            report_subject[identifiers.report[ip]],
+        )
+
+
+@dataclass(frozen=True)
+class SubjectUpdate:
+    report_subject: IntArray
+    merges: dict[int, int]
+
+
+def place_reports(
+    index: SubjectIndex,
+    reports: ReportTable,
+    identifiers: IdentifierTable,
+    settings: SubjectSettings,
+) -> SubjectUpdate:
+    """Link new reports to earlier subjects and to each other; as clustering everything again
+    would, provided new report ids are larger than every earlier one."""
+    k = len(reports)
+    plain = ~identifiers.is_ip
+    left: list[IntArray] = []
+    subject: list[IntArray] = []
+    if index.key.size and plain.any():
+        keys = identifiers.key[plain]
+        pos = np.clip(np.searchsorted(index.key, keys), 0, index.key.size - 1)
+        hit = index.key[pos] == keys
+        left.append(identifiers.report[plain][hit])
+        subject.append(index.key_subject[pos[hit]])
+    ip = identifiers.is_ip
+    ip_keys = identifiers.key[ip]
+    # Earlier sightings of the same addresses take part in the window linking as nodes of their
+    # subjects; sightings of other addresses cannot link anything new and stay out.
+    relevant = np.isin(index.ip_key, ip_keys)
+    old_subject_of_ip = index.ip_subject[relevant]
+    touched = np.concatenate([*subject, old_subject_of_ip]) if subject else old_subject_of_ip
+    existing, inverse = np.unique(touched, return_inverse=True)
+    n_plain = sum(s.shape[0] for s in subject)
+    uf = UnionFind(k + existing.shape[0])
+    if n_plain:
+        uf.union_pairs(np.concatenate(left), k + inverse[:n_plain].astype(np.int64))
+    uf.union_groups(identifiers.report[plain], identifiers.key[plain])
+    nodes = np.concatenate([identifiers.report[ip], k + inverse[n_plain:].astype(np.int64)])
+    pair_left, pair_right = _ip_pairs(
+        nodes,
+        np.concatenate([ip_keys, index.ip_key[relevant]]),
+        np.concatenate([identifiers.seen_at[ip], index.ip_seen_at[relevant]]),
+        settings.window_seconds,
+    )
+    uf.union_pairs(pair_left, pair_right)
+    value = np.concatenate([reports.report_id, existing])
+    roots = uf.roots()
+    smallest = np.full(roots.shape[0], np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(smallest, roots, value)
+    label = smallest[roots]
+    merges = {
+        int(old): int(new) for old, new in zip(existing, label[k:], strict=True) if old != new
+    }
+    return SubjectUpdate(report_subject=label[:k], merges=merges)

@@ -1,0 +1,206 @@
+"""Report facts: the numbers a priority policy's rules test, with where each came from.
+
+Every fact is a count per report (0 = absent). Facts come from the report itself (a provider's
+escalation request, annotations, the incident type), from its files (annotations, classification,
+matches against known and allow lists, membership of a viral content cluster) or from its subject
+(earlier reports about the same user). Each fact knows how to point at its evidence in one report,
+so a priority reason reads "file 3: fileAnnotations.infant" rather than a bare rule name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import polars as pl
+
+from safeguarding.triage.tables import FileTable, ReportTable
+from safeguarding.triage.unionfind import IntArray
+
+Scope = Literal["report", "file", "subject"]
+
+
+@dataclass(frozen=True)
+class FactSpec:
+    """A fact policies may use: its scope and the field it stands for in a report."""
+
+    name: str
+    scope: Scope
+    field: str
+    description: str
+
+
+_REPORT = [
+    ("escalate", "incidentSummary.escalateToHighPriority present", "provider asked to escalate"),
+    ("enticement", "incidentType Online Enticement of Children", "online enticement"),
+    ("sextortion", "reportAnnotations.sextortion", "sextortion"),
+    ("csam_solicitation", "reportAnnotations.csamSolicitation", "solicitation of material"),
+    (
+        "sadistic_exploitation",
+        "reportAnnotations.sadisticOnlineExploitation",
+        "sadistic online exploitation",
+    ),
+    ("minor_to_minor", "reportAnnotations.minorToMinorInteraction", "minor-to-minor interaction"),
+    ("informational", "reportAnnotations.informational", "provider marked it informational"),
+    ("batched_meme", "batchedReport reason VIRAL_POTENTIAL_MEME", "batched as viral/meme"),
+    ("victim_identified", "victim identified in the report", "an identified victim"),
+    ("access_to_children", "indicator of access to children", "access to children"),
+    ("reported_user_minor", "reported user's age under 18", "the reported user is a minor"),
+    ("prior_ct_reports", "personOrUserReported.priorCTReports", "earlier CyberTipline reports"),
+]
+_FILE = [
+    ("files", "", "reported files"),
+    ("known_files", "match on a known list", "files matching known material"),
+    ("allow_files", "match on an allow list", "files matching allow-listed content"),
+    ("unknown_files", "no match on any list", "new material (no list match)"),
+    ("self_production_files", "fileAnnotations.possibleSelfProduction", "possible self-production"),
+    ("live_streaming_files", "fileAnnotations.liveStreaming", "live streaming"),
+    ("infant_files", "fileAnnotations.infant", "an infant"),
+    ("physical_harm_files", "fileAnnotations.physicalHarm", "physical harm"),
+    ("violence_gore_files", "fileAnnotations.violenceGore", "violence or gore"),
+    ("bestiality_files", "fileAnnotations.bestiality", "bestiality"),
+    ("sex_act_files", "industryClassification A1 or B1", "a sex act (A1/B1)"),
+    ("meme_files", "potentialMeme or fileAnnotations.viral", "annotated as meme or viral"),
+    ("viral_cluster_files", "content cluster recognised as viral", "viral content cluster"),
+]
+_DERIVED = [
+    ("all_allow_listed", "file", "every file on an allow list", "only allow-listed content"),
+    ("viral_content", "file", "viral or meme signal", "viral or meme content"),
+    ("subject_prior_reports", "subject", "earlier reports about the same user", "prior reports"),
+    ("subject_reports", "subject", "reports about the same user", "subject size"),
+]
+
+FACTS: dict[str, FactSpec] = {
+    **{name: FactSpec(name, "report", field, d) for name, field, d in _REPORT},
+    **{name: FactSpec(name, "file", field, d) for name, field, d in _FILE},
+    **{name: FactSpec(name, scope, f, d) for name, scope, f, d in _DERIVED},  # type: ignore[arg-type]
+}
+
+# File facts counted from one file flag each.
+_FILE_FLAG_OF = {
+    "known_files": "known",
+    "allow_files": "allow",
+    "self_production_files": "possible_self_production",
+    "live_streaming_files": "live_streaming",
+    "infant_files": "infant",
+    "physical_harm_files": "physical_harm",
+    "violence_gore_files": "violence_gore",
+    "bestiality_files": "bestiality",
+    "sex_act_files": "sex_act_a1_b1",
+}
+
+
+def file_fact_masks(files: FileTable, viral_file: np.ndarray) -> dict[str, np.ndarray]:
+    """For every file-scoped fact, which files carry it."""
+    masks = {fact: files.flag(flag) for fact, flag in _FILE_FLAG_OF.items()}
+    masks["files"] = np.ones(len(files), dtype=np.bool_)
+    masks["unknown_files"] = ~(files.flag("known") | files.flag("allow"))
+    masks["meme_files"] = files.flag("potential_meme") | files.flag("viral")
+    masks["viral_cluster_files"] = viral_file.astype(np.bool_)
+    return masks
+
+
+@dataclass(frozen=True)
+class ReportFacts:
+    """Every fact as a column over reports, plus what is needed to cite evidence per report."""
+
+    values: Mapping[str, IntArray]
+    file_masks: Mapping[str, np.ndarray]
+    files: FileTable
+    file_cluster: IntArray
+    cluster_reports: Mapping[int, int]
+
+    def __len__(self) -> int:
+        return int(next(iter(self.values.values())).shape[0])
+
+    def value(self, name: str) -> IntArray:
+        return self.values[name]
+
+
+def viral_files(file_cluster: IntArray, content_summary: pl.DataFrame) -> np.ndarray:
+    viral = content_summary.filter(pl.col("viral"))["cluster"].to_numpy()
+    return np.isin(file_cluster, viral)
+
+
+def compute_facts(
+    reports: ReportTable,
+    files: FileTable,
+    file_cluster: IntArray,
+    content_summary: pl.DataFrame,
+    report_subject: IntArray,
+    earlier: IntArray,
+) -> ReportFacts:
+    """All facts of all reports, vectorised (one bincount per file fact)."""
+    n = len(reports)
+    values: dict[str, IntArray] = {name: reports.signal(name) for name, _, _ in _REPORT}
+    viral_file = viral_files(file_cluster, content_summary)
+    masks = file_fact_masks(files, viral_file)
+    for name, mask in masks.items():
+        values[name] = np.bincount(files.report[mask], minlength=n).astype(np.int64)
+    files_count = values["files"]
+    values["all_allow_listed"] = (
+        (files_count > 0) & (values["allow_files"] == files_count)
+    ).astype(np.int64)
+    values["viral_content"] = (
+        (values["batched_meme"] > 0)
+        | (values["meme_files"] > 0)
+        | (values["viral_cluster_files"] > 0)
+    ).astype(np.int64)
+    values["subject_prior_reports"] = earlier.astype(np.int64)
+    subject_size = np.unique(report_subject, return_inverse=True, return_counts=True)
+    values["subject_reports"] = subject_size[2][subject_size[1]].astype(np.int64)
+    viral_summary = content_summary.filter(pl.col("viral"))
+    cluster_reports = dict(
+        zip(
+            viral_summary["cluster"].to_list(),
+            viral_summary["reports"].to_list(),
+            strict=True,
+        )
+    )
+    return ReportFacts(values, masks, files, file_cluster, cluster_reports)
+
+
+def _file_evidence(facts: ReportFacts, report: int, fact: str, file_rows: IntArray) -> list[str]:
+    spec = FACTS[fact]
+    mask = facts.file_masks[fact][file_rows]
+    found = []
+    for row in file_rows[mask]:
+        position = int(facts.files.position[row])
+        if fact == "viral_cluster_files":
+            cluster = int(facts.file_cluster[row])
+            seen = facts.cluster_reports.get(cluster, 0)
+            found.append(f"file {position}: content cluster {cluster} is viral ({seen} reports)")
+        elif spec.field:
+            found.append(f"file {position}: {spec.field}")
+        else:
+            found.append(f"file {position}")
+    return found
+
+
+def evidence(facts: ReportFacts, report: int, fact: str, file_rows: IntArray) -> list[str]:
+    """Where ``fact`` shows in report ``report`` (a position in the report table).
+
+    ``file_rows``: the rows of the report's files in the file table.
+    """
+    value = int(facts.values[fact][report])
+    if fact == "all_allow_listed":
+        return [f"all {len(file_rows)} files match an allow list"] if value else []
+    if fact == "viral_content":
+        found = []
+        if facts.values["batched_meme"][report]:
+            found.append(FACTS["batched_meme"].field)
+        for name in ("meme_files", "viral_cluster_files"):
+            found.extend(_file_evidence(facts, report, name, file_rows))
+        return found
+    spec = FACTS[fact]
+    if spec.scope == "file":
+        return _file_evidence(facts, report, fact, file_rows)
+    if fact == "subject_prior_reports":
+        return [f"{value} earlier report(s) about the same user"] if value else []
+    if fact == "subject_reports":
+        return [f"{value} report(s) about the same user"]
+    if fact == "prior_ct_reports":
+        return [f"{spec.field}: {value} listed"] if value else []
+    return [spec.field] if value else []

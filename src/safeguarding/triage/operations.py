@@ -1,0 +1,324 @@
+"""Triage operations over the store, as the command line and the demo use them.
+
+Each function opens its own transactions, calls the pure core and returns plain dictionaries that
+the CLI prints as tables or JSON; none of them prints.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import UTC, date, datetime
+from typing import Any
+
+import numpy as np
+import polars as pl
+from sqlalchemy import func, select
+
+from safeguarding.errors import ValidationError
+from safeguarding.store import Store
+from safeguarding.store.models import (
+    ContentCluster,
+    PriorityDecision,
+    ProviderReport,
+    Subject,
+    TriageOutcome,
+)
+from safeguarding.triage import engine, store_io
+from safeguarding.triage.demo_outcomes import synthetic_outcomes
+from safeguarding.triage.outcomes import OutcomeRecord, check_outcome, export_document
+from safeguarding.triage.outcomes import outcome_stats as compute_stats
+from safeguarding.triage.policy import LEVEL_CODE, LEVELS, ROUTES, Policy, load_policy
+from safeguarding.triage.queue import (
+    PERIOD_DAYS,
+    QueuePlan,
+    build_items,
+    handling_estimates,
+    plan_queue,
+)
+from safeguarding.triage.run_options import run_options
+from safeguarding.triage.sealing import Sealer
+
+NOTE_PURPOSE = "triage-outcome-note"
+
+
+def run_triage(store: Store, policy: Policy) -> dict[str, Any]:
+    """Cluster and score every stored report; returns what the pass did."""
+    options = run_options(store.settings)
+    started = datetime.now(UTC)
+    with store.session() as session:
+        loaded = store_io.load(session, options.pdq_min_quality)
+    if len(loaded.reports) == 0:
+        raise ValidationError("no reports in the store; run: safeguarding ingest PATH")
+    result = engine.run(
+        loaded.reports, loaded.files, loaded.identifiers, loaded.previous, policy,
+        options.content, options.subjects,
+    )  # fmt: skip
+    with store.session() as session:
+        run = store_io.save(session, loaded, result, policy, started)
+        run_id = run.id
+    levels = Counter(result.priorities.level_name(i) for i in range(len(loaded.reports)))
+    routes = Counter(result.priorities.route_name(i) for i in range(len(loaded.reports)))
+    return {
+        "run": run_id,
+        "mode": result.mode,
+        "policy": policy.label,
+        "reports": len(loaded.reports),
+        "new_reports": result.new_reports,
+        "new_files": result.new_files,
+        "content_clusters": result.content_summary.height,
+        "viral_clusters": int(result.content_summary["viral"].sum()),
+        "subjects": result.subject_summary.height,
+        "merged_clusters": len(result.merged_clusters),
+        "merged_subjects": len(result.merged_subjects),
+        "levels": {level: levels.get(level, 0) for level in LEVELS},
+        "routes": {route: routes.get(route, 0) for route in ROUTES},
+        "level_changes": result.changes,
+    }
+
+
+def _minutes_by_level(store: Store) -> dict[str, list[float]]:
+    with store.session() as session:
+        rows = session.execute(select(TriageOutcome.level, TriageOutcome.minutes)).all()
+    grouped: dict[str, list[float]] = defaultdict(list)
+    for level, minutes in rows:
+        if level:
+            grouped[level].append(float(minutes))
+    return grouped
+
+
+def queue_plans(
+    store: Store, capacity_hours: float | None, period: str
+) -> tuple[dict[str, Any], dict[str, QueuePlan]]:
+    """The offender queue planned against the capacity; the youth-care queue listed apart."""
+    if period not in PERIOD_DAYS:
+        raise ValidationError(f"--period: use one of {', '.join(PERIOD_DAYS)}")
+    options = run_options(store.settings)
+    if capacity_hours is None:
+        capacity_hours = options.capacity_hours_per_week * PERIOD_DAYS[period] / 7
+    with store.session() as session:
+        rows = session.execute(
+            select(
+                PriorityDecision.work_item, PriorityDecision.report_id, PriorityDecision.level,
+                PriorityDecision.score, ProviderReport.received_at, PriorityDecision.route,
+            ).join(ProviderReport, ProviderReport.id == PriorityDecision.report_id)
+            .where(PriorityDecision.report_id.not_in(select(TriageOutcome.report_id)))
+        ).all()  # fmt: skip
+    if not rows:
+        raise ValidationError("nothing to plan: run safeguarding triage run first")
+    estimates = handling_estimates(_minutes_by_level(store))
+    plans = {}
+    for route in ROUTES:
+        part = [r for r in rows if r[5] == route]
+        items = build_items(
+            np.array([r[0] for r in part], dtype=np.int64),
+            np.array([r[1] for r in part], dtype=np.int64),
+            np.array([LEVEL_CODE[r[2]] for r in part], dtype=np.int8),
+            np.array([r[3] for r in part], dtype=np.float64),
+            np.array([store_io.epoch(r[4]) for r in part], dtype=np.int64),
+            np.array([ROUTES.index(r[5]) for r in part], dtype=np.int8),
+            estimates,
+        )
+        plans[route] = plan_queue(items, capacity_hours if route == "offender" else 0.0, period)
+    offender = plans["offender"]
+    youth = plans["youth_care"]
+    summary = {
+        "period": period,
+        "period_days": PERIOD_DAYS[period],
+        "capacity_hours": capacity_hours,
+        "estimates_minutes": {
+            level: {"minutes": e.minutes, "basis": e.basis} for level, e in estimates.items()
+        },
+        "offender_queue": {
+            "items": offender.items.height,
+            "handled_items": int(offender.items["handled"].sum()),
+            "handled_hours": round(offender.handled_minutes / 60, 2),
+            "total_hours": round(float(offender.items["minutes"].sum()) / 60, 2),
+            "by_level": offender.by_level(),
+        },
+        "youth_care_queue": {
+            "items": youth.items.height,
+            "total_hours": round(float(youth.items["minutes"].sum()) / 60, 2),
+        },
+    }
+    return summary, plans
+
+
+def queue_rows(plan: QueuePlan, limit: int) -> list[dict[str, Any]]:
+    rows = []
+    for position, row in enumerate(plan.items.head(limit).iter_rows(named=True), start=1):
+        rows.append(
+            {
+                "position": position,
+                "item": row["item"],
+                "reports": row["reports"],
+                "level": LEVELS[row["level"] - 1],
+                "score": row["score"],
+                "minutes": row["minutes"],
+                "handled": row["handled"],
+                "wait_days": round(row["wait_days"], 2),
+            }
+        )
+    return rows
+
+
+def record_outcome(
+    store: Store,
+    report_id: int,
+    result: str,
+    minutes: float,
+    reason: str | None = None,
+    note: str | None = None,
+    *,
+    synthetic: bool = False,
+    recorded_at: datetime | None = None,
+) -> dict[str, Any]:
+    """Record (or replace) the outcome of a report; the note is sealed, never stored in clear."""
+    check_outcome(result, reason, minutes)
+    sealed = None
+    if note:
+        sealed = Sealer(store.settings.secret("notes")).seal(
+            note.encode(), f"{NOTE_PURPOSE}:{report_id}"
+        )
+    with store.session() as session:
+        if session.get(ProviderReport, report_id) is None:
+            raise ValidationError(
+                f"REPORT: no report with id {report_id} in the store", rule="existing report"
+            )
+        decision = session.get(PriorityDecision, report_id)
+        existing = session.get(TriageOutcome, report_id)
+        values = {
+            "result": result, "reason": reason, "minutes": float(minutes),
+            "level": decision.level if decision else None, "note_sealed": sealed,
+            "synthetic": synthetic, "recorded_at": recorded_at or datetime.now(UTC),
+        }  # fmt: skip
+        if existing is None:
+            session.add(TriageOutcome(report_id=report_id, **values))
+        else:
+            for key, value in values.items():
+                setattr(existing, key, value)
+    return {"report": report_id, "result": result, "reason": reason, "minutes": minutes,
+            "replaced": existing is not None, "note": "sealed" if sealed else None}  # fmt: skip
+
+
+def outcome_records(store: Store) -> list[OutcomeRecord]:
+    with store.session() as session:
+        rows = session.execute(
+            select(
+                TriageOutcome.report_id, TriageOutcome.result, TriageOutcome.reason,
+                TriageOutcome.minutes, TriageOutcome.recorded_at, ProviderReport.provider,
+                ProviderReport.incident_type, PriorityDecision.detection, TriageOutcome.level,
+            )
+            .join(ProviderReport, ProviderReport.id == TriageOutcome.report_id)
+            .outerjoin(PriorityDecision, PriorityDecision.report_id == TriageOutcome.report_id)
+            .order_by(TriageOutcome.report_id)
+        ).all()  # fmt: skip
+    return [
+        OutcomeRecord(
+            report_id=r[0],
+            result=r[1],
+            reason=r[2],
+            minutes=float(r[3]),
+            recorded_at=r[4] if r[4].tzinfo else r[4].replace(tzinfo=UTC),
+            provider=r[5] or "(unknown provider)",
+            incident_type=r[6] or "(none)",
+            detection=r[7] or "(not scored)",
+            level=r[8] or "(not scored)",
+        )
+        for r in rows
+    ]
+
+
+def stats(store: Store) -> dict[str, Any]:
+    records = outcome_records(store)
+    with store.session() as session:
+        synthetic = session.scalar(
+            select(func.count()).select_from(TriageOutcome).where(TriageOutcome.synthetic)
+        )
+    result = compute_stats(records)
+    result["synthetic_outcomes"] = int(synthetic or 0)
+    return result
+
+
+def export(store: Store, period_from: date | None, period_to: date | None) -> dict[str, Any]:
+    records = outcome_records(store)
+    days = [r.recorded_at.date() for r in records]
+    today = datetime.now(UTC).date()
+    start = period_from or (min(days) if days else today)
+    end = period_to or (max(days) if days else today)
+    source = f"safeguarding triage outcomes in {store.display_url}"
+    if records:
+        with store.session() as session:
+            synthetic = session.scalar(
+                select(func.count()).select_from(TriageOutcome).where(TriageOutcome.synthetic)
+            )
+        if synthetic:
+            source += f" ({synthetic} synthetic demo outcomes)"
+    return export_document(
+        records, period_from=start, period_to=end, source=source, generated_at=datetime.now(UTC)
+    )
+
+
+def overview(store: Store) -> dict[str, Any] | None:
+    """What the monitor shows: levels, routes, reason frequencies, viral clusters (no ids)."""
+    with store.session() as session:
+        decisions = session.execute(
+            select(PriorityDecision.level, PriorityDecision.route, PriorityDecision.reasons)
+        ).all()
+        if not decisions:
+            return None
+        clusters = session.execute(
+            select(ContentCluster.files, ContentCluster.reports, ContentCluster.large,
+                   ContentCluster.annotated, ContentCluster.batched, ContentCluster.viral)
+        ).all()  # fmt: skip
+        subjects = session.execute(select(Subject.reports)).scalars().all()
+        policy = session.scalar(select(PriorityDecision.policy).limit(1))
+    frame = pl.DataFrame(
+        [tuple(c) for c in clusters],
+        schema=["files", "reports", "large", "annotated", "batched", "viral"],
+        orient="row",
+    )
+    reasons: Counter[str] = Counter()
+    for _level, _route, items in decisions:
+        reasons.update(item["rule"] for item in items)
+    return {
+        "policy": policy,
+        "reports": len(decisions),
+        "levels": Counter(d[0] for d in decisions),
+        "routes": Counter(d[1] for d in decisions),
+        "reasons": reasons.most_common(),
+        "clusters": frame.height,
+        "viral": {
+            "clusters": int(frame["viral"].sum()),
+            "large": int(frame["large"].sum()),
+            "annotated": int(frame["annotated"].sum()),
+            "batched": int(frame["batched"].sum()),
+            "reports_in_viral": int(frame.filter(pl.col("viral"))["reports"].sum()),
+        },
+        "subjects": len(subjects),
+        "subjects_with_several_reports": sum(1 for s in subjects if s > 1),
+    }
+
+
+def demo(store: Store, seed: int) -> str:
+    """The demo step: a triage run over the sample, synthetic outcomes for part of it, the queue."""
+    summary = run_triage(store, load_policy())
+    with store.session() as session:
+        rows = session.execute(
+            select(PriorityDecision.report_id, PriorityDecision.level).order_by(
+                PriorityDecision.report_id
+            )
+        ).all()
+    recorded = synthetic_outcomes([r[0] for r in rows], [r[1] for r in rows], seed)
+    for item in recorded:
+        record_outcome(
+            store, item.report_id, item.result, item.minutes, item.reason,
+            synthetic=True, recorded_at=item.recorded_at,
+        )  # fmt: skip
+    plan, _plans = queue_plans(store, None, "week")
+    offender = plan["offender_queue"]
+    return (
+        f"{summary['reports']} reports in {summary['content_clusters']} content clusters "
+        f"and {summary['subjects']} subjects; {len(recorded)} synthetic outcomes; "
+        f"queue: {offender['items']} items, {offender['handled_items']} fit in "
+        f"{plan['capacity_hours']:g} h this week"
+    )

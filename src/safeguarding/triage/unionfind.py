@@ -1,0 +1,132 @@
+"""Union-find (disjoint sets) over integer elements, kept in numpy arrays.
+
+Clustering a million reports means uniting millions of pairs; a Python loop per pair is far too
+slow, so ``union_pairs`` unites whole arrays of pairs at once: each round finds the roots of every
+pair (pointer jumping, which also compresses paths), hooks the larger root of each still-separate
+pair under the smallest root it is paired with, and repeats until every pair shares a root. Hooks
+always point from a larger to a smaller root within a round, so no round can create a cycle.
+
+``union`` unites a single pair by size with path compression, for the odd pair added by hand. Both
+keep the same invariant: ``parent`` is a forest whose roots are the representatives.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+IntArray = npt.NDArray[np.int64]
+
+
+class UnionFind:
+    """Disjoint sets over ``0 .. n-1``, growable with ``add``."""
+
+    def __init__(self, n: int = 0) -> None:
+        if n < 0:
+            raise ValueError("number of elements must be non-negative")
+        self.parent: IntArray = np.arange(n, dtype=np.int64)
+        self.size: IntArray = np.ones(n, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return int(self.parent.shape[0])
+
+    def add(self, count: int) -> IntArray:
+        """Add ``count`` new singleton elements; returns their indices."""
+        start = len(self)
+        new = np.arange(start, start + count, dtype=np.int64)
+        self.parent = np.concatenate([self.parent, new])
+        self.size = np.concatenate([self.size, np.ones(count, dtype=np.int64)])
+        return new
+
+    def find(self, x: int) -> int:
+        """Root of ``x``, compressing the path to it."""
+        root = int(x)
+        while self.parent[root] != root:
+            root = int(self.parent[root])
+        node = int(x)
+        while self.parent[node] != root:
+            node, self.parent[node] = int(self.parent[node]), root
+        return root
+
+    def union(self, a: int, b: int) -> int:
+        """Unite the sets of ``a`` and ``b`` (the smaller under the larger); returns the root."""
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return ra
+        if self.size[ra] < self.size[rb]:
+            ra, rb = rb, ra
+        self.parent[rb] = ra
+        self.size[ra] += self.size[rb]
+        return ra
+
+    def compress(self) -> None:
+        """Point every element straight at its root (pointer jumping over the whole array)."""
+        parent = self.parent
+        while True:
+            grand = parent[parent]
+            if np.array_equal(grand, parent):
+                break
+            parent = grand
+        self.parent = parent
+
+    def find_many(self, xs: npt.ArrayLike) -> IntArray:
+        """Roots of many elements at once (the whole forest is compressed first, so every lookup
+        is one step; pointer jumping needs only log2(depth) passes)."""
+        self.compress()
+        return self.parent[np.asarray(xs, dtype=np.int64)]
+
+    def union_pairs(self, a: npt.ArrayLike, b: npt.ArrayLike) -> None:
+        """Unite ``a[i]`` with ``b[i]`` for every ``i``, vectorised."""
+        left = np.asarray(a, dtype=np.int64)
+        right = np.asarray(b, dtype=np.int64)
+        if left.shape != right.shape:
+            raise ValueError("pair arrays must have the same length")
+        while left.size:
+            ra = self.find_many(left)
+            rb = self.find_many(right)
+            apart = ra != rb
+            if not apart.any():
+                break
+            ra, rb = ra[apart], rb[apart]
+            high = np.maximum(ra, rb)
+            low = np.minimum(ra, rb)
+            np.minimum.at(self.parent, high, low)
+            # Sizes are recomputed once at the end; only the pairs still apart go round again.
+            left, right = left[apart], right[apart]
+        self._recount()
+
+    def union_groups(self, members: npt.ArrayLike, keys: npt.ArrayLike) -> None:
+        """Unite all members that share a key (e.g. files with the same hash), vectorised."""
+        nodes = np.asarray(members, dtype=np.int64)
+        codes = np.asarray(keys)
+        if nodes.shape[0] != codes.shape[0]:
+            raise ValueError("members and keys must have the same length")
+        if nodes.size < 2:
+            return
+        order = np.argsort(codes, kind="stable")
+        sorted_codes = codes[order]
+        sorted_nodes = nodes[order]
+        # Star, not chain: every member pairs with the first member of its key, so the trees
+        # stay shallow however large the group.
+        starts = np.ones(order.shape[0], dtype=np.bool_)
+        starts[1:] = sorted_codes[1:] != sorted_codes[:-1]
+        first = sorted_nodes[np.flatnonzero(starts)][np.cumsum(starts) - 1]
+        joined = ~starts
+        self.union_pairs(first[joined], sorted_nodes[joined])
+
+    def roots(self) -> IntArray:
+        """The root of every element (after full compression)."""
+        self.compress()
+        return self.parent.copy()
+
+    def labels(self) -> IntArray:
+        """For every element the smallest element of its set: a label independent of history."""
+        roots = self.roots()
+        smallest = np.full(len(self), np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(smallest, roots, np.arange(len(self), dtype=np.int64))
+        return smallest[roots]
+
+    def _recount(self) -> None:
+        roots = self.roots()
+        counts = np.bincount(roots, minlength=len(self)).astype(np.int64)
+        self.size = np.where(roots == np.arange(len(self)), counts, 1)

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from safeguarding.triage.cluster_content import (
+    ContentIndex,
+    ContentSettings,
+    cluster_files,
+    place_files,
+    summarise,
+)
+from safeguarding.triage.pdq_pairs import distances, near_pairs
+from safeguarding.triage.synthetic import generate
+from safeguarding.triage.tables import take_files
+
+
+def same_partition(found: np.ndarray, truth: np.ndarray) -> bool:
+    frame = pl.DataFrame({"found": found, "truth": truth})
+    per_found = frame.group_by("found").agg(pl.col("truth").n_unique())["truth"].max()
+    per_truth = frame.group_by("truth").agg(pl.col("found").n_unique())["found"].max()
+    return per_found == 1 and per_truth == 1
+
+
+def test_near_duplicate_variants_form_one_cluster_and_unrelated_files_do_not() -> None:
+    data = generate(n_reports=1500, n_families=120, seed=11)
+    clusters = cluster_files(data.files, ContentSettings())
+    assert same_partition(clusters, data.true_family)
+    # the ground truth really holds near-duplicates that differ (not only exact copies)
+    variants = np.unique(data.files.pdq[data.files.pdq_ok], axis=0).shape[0]
+    assert variants > len(np.unique(data.true_family[data.files.pdq_ok]))
+
+
+def test_pdq_pairs_equal_brute_force_at_and_around_the_threshold() -> None:
+    rng = np.random.default_rng(5)
+    base = rng.integers(0, 2**64, size=(60, 4), dtype=np.uint64)
+    words = [base]
+    for bits in (30, 31, 32, 33):  # planted pairs right around the threshold
+        copy = base.copy()
+        for row in range(copy.shape[0]):
+            flip = rng.choice(256, size=bits, replace=False)
+            for bit in flip:
+                copy[row, bit // 64] ^= np.uint64(1) << np.uint64(bit % 64)
+        words.append(copy)
+    table = np.concatenate(words)
+    left, right = near_pairs(table, 31)
+    n = table.shape[0]
+    i, j = np.triu_indices(n, k=1)
+    close = distances(table, i.astype(np.int64), j.astype(np.int64)) <= 31
+    assert set(zip(left.tolist(), right.tolist(), strict=True)) == set(
+        zip(i[close].tolist(), j[close].tolist(), strict=True)
+    )
+    found = distances(table, left, right)
+    assert found.max() <= 31 and 31 in found.tolist()
+
+
+def test_thresholds_beyond_the_exact_search_are_refused() -> None:
+    with pytest.raises(ValueError, match="between 0 and 31"):
+        near_pairs(np.zeros((2, 4), dtype=np.uint64), 32)
+
+
+def test_incremental_placement_equals_clustering_everything() -> None:
+    data = generate(n_reports=1200, n_families=80, seed=3)
+    settings = ContentSettings()
+    whole = cluster_files(data.files, settings)
+    split = len(data.files) * 2 // 3
+    old_rows = np.arange(split, dtype=np.int64)
+    new_rows = np.arange(split, len(data.files), dtype=np.int64)
+    old = take_files(data.files, old_rows)
+    index = ContentIndex.build(old, cluster_files(old, settings))
+    update = place_files(index, take_files(data.files, new_rows), settings)
+    old_after = np.array([update.merges.get(c, c) for c in cluster_files(old, settings)])
+    assert np.array_equal(np.concatenate([old_after, update.file_cluster]), whole)
+
+
+def test_incremental_merge_keeps_the_older_name() -> None:
+    data = generate(n_reports=40, n_families=3, seed=9, variant_bits=0, low_quality_share=0.0)
+    settings = ContentSettings()
+    # two old files of different families stay apart; a new file bridging them merges them
+    words = data.files.pdq[:2].copy()
+    words[1] = words[0]
+    for bit in range(20):
+        words[1, bit // 64] ^= np.uint64(1) << np.uint64(bit % 64)
+    bridge = words[0].copy()
+    for bit in range(10):
+        bridge[bit // 64] ^= np.uint64(1) << np.uint64(bit % 64)
+    assert (
+        distances(np.stack([words[0], words[1], bridge]), np.array([0, 1]), np.array([2, 2])).max()
+        <= 31
+    )
+    index = ContentIndex(
+        exact_key=np.array([100, 200]),
+        exact_cluster=np.array([5, 7]),
+        pdq=words,
+        pdq_cluster=np.array([5, 7]),
+    )
+    new = take_files(data.files, np.array([0]))
+    new = type(new)(**{**new.__dict__, "pdq": bridge[None, :], "file_id": np.array([50])})
+    update = place_files(index, new, settings)
+    assert update.file_cluster.tolist() == [5]
+    assert update.merges == {7: 5}
+
+
+def test_summary_knows_size_reports_providers_matches_and_viral_flags() -> None:
+    data = generate(n_reports=2000, n_families=50, seed=4)
+    settings = ContentSettings(viral_min_reports=100)
+    clusters = cluster_files(data.files, settings)
+    summary = summarise(data.files, data.reports, clusters, settings)
+    biggest = summary.sort("reports", descending=True).row(0, named=True)
+    members = clusters == biggest["cluster"]
+    assert biggest["files"] == int(members.sum())
+    assert biggest["reports"] == len(np.unique(data.files.report[members]))
+    assert biggest["first_seen"] == int(data.files.seen_at[members].min())
+    assert biggest["known_files"] == int(data.files.flag("known")[members].sum())
+    assert biggest["providers"] == sorted(
+        np.unique(data.reports.provider[data.files.report[members]]).tolist()
+    )
+    assert biggest["large"] and biggest["viral"]
+    small = summary.filter(pl.col("reports") < 100)
+    assert (small["viral"] == (small["annotated"] | small["batched"])).all()

@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from safeguarding.errors import ValidationError
+from safeguarding.triage.facts import compute_facts
+from safeguarding.triage.policy import LEVEL_CODE, default_policy_text, load_policy, parse_policy
+from safeguarding.triage.priority import Explainer, level_changes, score_reports
+from safeguarding.triage.tables import FILE_FLAGS, REPORT_SIGNALS
+from tests.triage.helpers import files, reports
+
+POLICY = load_policy()
+EMPTY_SUMMARY = pl.DataFrame(
+    {"cluster": [], "viral": [], "reports": []},
+    schema={"cluster": pl.Int64, "viral": pl.Boolean, "reports": pl.UInt32},
+)
+
+
+def facts_for(report_table, file_table):  # type: ignore[no-untyped-def]
+    n = len(report_table)
+    return compute_facts(
+        report_table,
+        file_table,
+        file_table.file_id,
+        EMPTY_SUMMARY,
+        report_table.report_id,
+        np.zeros(n, dtype=np.int64),
+    )
+
+
+def test_each_reason_names_its_rule_and_the_evidence_in_the_report() -> None:
+    table = reports(2, escalate=[1, 0], sextortion=[0, 1])
+    file_table = files(
+        [0, 0, 0, 1], infant=[False, False, True, False], known=[True, True, True, True]
+    )
+    facts = facts_for(table, file_table)
+    priorities = score_reports(POLICY, facts)
+    explain = Explainer(POLICY, facts, priorities)
+    first = {r.rule: r.evidence for r in explain.reasons(0)}
+    assert first["escalation"] == ("incidentSummary.escalateToHighPriority present",)
+    assert first["infant"] == ("file 3: fileAnnotations.infant",)
+    assert "new_material" not in first  # every file matched a known list
+    assert priorities.level_name(0) == "P1"
+    second = {r.rule: r.evidence for r in explain.reasons(1)}
+    assert second["sextortion"] == ("reportAnnotations.sextortion",)
+    assert set(second) == {"sextortion", "reported_material"}
+    # the score is exactly the sum of the weights of the reasons given
+    for report in (0, 1):
+        total = sum(r.weight for r in explain.reasons(report))
+        assert priorities.score[report] == pytest.approx(total)
+
+
+def test_viral_and_allow_listed_content_lowers_and_floors_win_over_caps() -> None:
+    table = reports(3, batched_meme=[1, 1, 0], escalate=[0, 1, 0])
+    file_table = files([0, 1, 2], allow=[False, False, True])
+    priorities = score_reports(POLICY, facts_for(table, file_table))
+    assert priorities.level_name(0) == "P3"  # new material capped by the meme rule
+    assert priorities.level_name(1) == "P1"  # escalation floor beats the cap
+    assert priorities.level_name(2) == "informational"  # only allow-listed content
+
+
+def test_minor_to_minor_and_self_generated_by_minors_go_to_youth_care() -> None:
+    table = reports(3, minor_to_minor=[1, 0, 0], reported_user_minor=[0, 1, 0])
+    file_table = files([0, 1, 2], possible_self_production=[False, True, True])
+    priorities = score_reports(POLICY, facts_for(table, file_table))
+    assert [priorities.route_name(i) for i in range(3)] == ["youth_care", "youth_care", "offender"]
+
+
+report_cases = st.fixed_dictionaries({name: st.integers(0, 3) for name in REPORT_SIGNALS}).flatmap(
+    lambda signals: st.tuples(
+        st.just(signals),
+        st.lists(st.fixed_dictionaries({f: st.booleans() for f in FILE_FLAGS}), max_size=4),
+        st.sampled_from([r for r in POLICY.rules if r.aggravating]),
+    )
+)
+
+
+@given(report_cases)
+@settings(max_examples=150, deadline=None)
+def test_adding_an_aggravating_signal_never_lowers_score_or_level(case) -> None:  # type: ignore[no-untyped-def]
+    signals, file_flags, rule = case
+    before_files = (
+        files([0] * len(file_flags), **{f: [d[f] for d in file_flags] for f in FILE_FLAGS})
+        if file_flags
+        else files([])
+    )
+    before_reports = reports(1, **{k: [v] for k, v in signals.items()})
+    before = score_reports(POLICY, facts_for(before_reports, before_files))
+    # add the signals the aggravating rule tests for: report signals go up, file flags get a file
+    raised = dict(signals)
+    extra_flags: dict[str, bool] = {}
+    for fact, minimum in rule.when:
+        if fact in REPORT_SIGNALS:
+            raised[fact] = max(raised[fact], minimum)
+        else:
+            flag = {
+                "files": None, "unknown_files": None, "infant_files": "infant",
+                "live_streaming_files": "live_streaming", "physical_harm_files": "physical_harm",
+                "sex_act_files": "sex_act_a1_b1",
+                "self_production_files": "possible_self_production",
+            }.get(fact)  # fmt: skip
+            if flag:
+                extra_flags[flag] = True
+    added = [*file_flags, {f: extra_flags.get(f, False) for f in FILE_FLAGS}]
+    after_files = files([0] * len(added), **{f: [d[f] for d in added] for f in FILE_FLAGS})
+    after = score_reports(
+        POLICY, facts_for(reports(1, **{k: [v] for k, v in raised.items()}), after_files)
+    )
+    assert after.score[0] >= before.score[0]
+    assert after.level[0] <= before.level[0]  # lower code = more urgent
+
+
+def test_a_policy_change_relevels_as_expected(tmp_path: Path) -> None:
+    table = reports(4, sextortion=[1, 0, 0, 0], enticement=[0, 1, 0, 0])
+    file_table = files([2, 3])
+    facts = facts_for(table, file_table)
+    before = score_reports(POLICY, facts)
+    text = default_policy_text().decode()
+    # raise sextortion to P1: exactly report 0 moves, up
+    changed = text.replace('weight = 55\nat_least = "P2"', 'weight = 55\nat_least = "P1"').replace(
+        'version = "2026.11-1"', 'version = "2026.11-2"'
+    )
+    assert changed != text
+    path = tmp_path / "policy.toml"
+    path.write_text(changed)
+    policy = load_policy(path)
+    after = score_reports(policy, facts)
+    assert policy.label != POLICY.label
+    assert after.level.tolist() == [LEVEL_CODE["P1"], *before.level.tolist()[1:]]
+    assert level_changes(before.level.astype(np.int64), after.level.astype(np.int64)) == {
+        "compared": 4, "changed": 1, "raised": 1, "lowered": 0,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("when = { escalate = 1 }", "when = { escalation = 1 }"), "unknown fact 'escalation'"),
+        (("weight = 120", 'weight = "high"'), "weight must be a number"),
+        (("P2 = 60", "P2 = 130"), "thresholds must fall"),
+        (('evidence = "kirat.validation"', 'evidence = "no.such"'), "not in the evidence base"),
+        (("weight = -30", "weight = 30"), "either raises"),
+        (('id = "infant"', 'id = "escalation"'), "unique"),
+    ],
+)
+def test_bad_policies_are_refused_naming_the_rule(edit: tuple[str, str], message: str) -> None:
+    text = default_policy_text().decode().replace(*edit, 1)
+    with pytest.raises(ValidationError, match=message) as info:
+        parse_policy(text.encode(), "edited.toml")
+    assert str(info.value).startswith("edited.toml")

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from safeguarding.triage.queue import (
+    DEFAULT_MINUTES,
+    HandlingEstimate,
+    build_items,
+    handling_estimates,
+    plan_queue,
+    work_groups,
+)
+
+ESTIMATES = {
+    name: HandlingEstimate(minutes, "default") for name, minutes in DEFAULT_MINUTES.items()
+}
+
+
+def items_for(levels: list[int], scores: list[float], received: list[int], item: list[int]):  # type: ignore[no-untyped-def]
+    n = len(levels)
+    return build_items(
+        np.array(item, dtype=np.int64),
+        np.arange(1, n + 1, dtype=np.int64),
+        np.array(levels, dtype=np.int8),
+        np.array(scores),
+        np.array(received, dtype=np.int64),
+        np.zeros(n, dtype=np.int8),
+        ESTIMATES,
+    )
+
+
+def test_order_is_level_then_score_then_age() -> None:
+    items = items_for([2, 1, 2, 2], [50, 10, 80, 50], [5, 9, 9, 1], [1, 2, 3, 4])
+    assert items["item"].to_list() == [2, 3, 4, 1]
+
+
+def test_one_item_per_subject_and_shared_non_viral_content() -> None:
+    subject = np.array([0, 0, 1, 2, 3])
+    file_report = np.array([0, 2, 3, 4, 3])
+    file_cluster = np.array([7, 7, 8, 8, 9])  # report 2 shares cluster 7 with report 0
+    groups = work_groups(subject, file_report, file_cluster, viral_clusters=np.array([8]))
+    assert groups.tolist() == [0, 0, 0, 3, 4]  # cluster 8 is viral: reports 3 and 4 stay apart
+    items = items_for([3, 2, 3, 3, 3], [1, 2, 3, 4, 5], [0] * 5, (groups + 1).tolist())
+    first = items.filter(items["item"] == 1).row(0, named=True)
+    assert first["reports"] == [1, 2, 3]
+    assert first["level"] == 2
+    assert first["minutes"] == 2 * DEFAULT_MINUTES["P3"] + DEFAULT_MINUTES["P2"]
+
+
+def test_capacity_is_respected_exactly() -> None:
+    # 180 + 120 + 60 = 360 minutes = 6 h fit exactly; the next 60 would not
+    items = items_for([1, 2, 3, 3, 4], [0] * 5, [0] * 5, [1, 2, 3, 4, 5])
+    plan = plan_queue(items, capacity_hours=6, period="week")
+    assert plan.items["handled"].to_list() == [True, True, True, False, False]
+    assert plan.handled_minutes == 360
+    smaller = plan_queue(items, capacity_hours=5.99, period="week")
+    assert smaller.items["handled"].to_list() == [True, True, False, False, False]
+
+
+def test_a_big_item_is_not_skipped_for_smaller_ones_behind_it() -> None:
+    items = items_for([1, 4, 4], [0] * 3, [0] * 3, [1, 2, 3])
+    plan = plan_queue(items, capacity_hours=1, period="week")  # P1 needs 3 h: nothing fits
+    assert plan.items["handled"].to_list() == [False, False, False]
+
+
+@given(
+    st.lists(st.integers(1, 4), min_size=0, max_size=40),
+    st.floats(0, 200, allow_nan=False),
+    st.sampled_from(["week", "month"]),
+)
+@settings(max_examples=100, deadline=None)
+def test_handled_items_are_the_longest_prefix_that_fits(
+    levels: list[int], hours: float, period: str
+) -> None:
+    n = len(levels)
+    items = items_for(levels, [0.0] * n, list(range(n)), list(range(1, n + 1)))
+    plan = plan_queue(items, hours, period)
+    handled = plan.items["handled"].to_list()
+    minutes = plan.items["minutes"].to_list()
+    taken = sum(m for m, h in zip(minutes, handled, strict=True) if h)
+    assert taken <= hours * 60
+    k = sum(handled)
+    assert handled == [True] * k + [False] * (n - k)
+    if k < n:
+        assert taken + minutes[k] > hours * 60
+    waits = plan.items["wait_days"].to_list()
+    assert waits == sorted(waits)
+
+
+def test_waiting_time_follows_the_pace_of_the_capacity() -> None:
+    items = items_for([1, 1, 2], [0] * 3, [0] * 3, [1, 2, 3])
+    plan = plan_queue(items, capacity_hours=42, period="week")  # 6 h = 360 minutes a day
+    assert plan.items["wait_days"].to_list() == [0.0, 0.5, 1.0]
+    rows = {row["level"]: row for row in plan.by_level()}
+    assert rows["P1"]["mean_wait_days"] == 0.25 and rows["P2"]["handled"] == 1
+
+
+def test_estimates_come_from_outcomes_with_defaults_otherwise() -> None:
+    estimates = handling_estimates({"P2": [30, 45, 50]})
+    assert estimates["P2"] == HandlingEstimate(42, "outcomes (n=3)")  # ceil(41.67)
+    assert estimates["P1"] == HandlingEstimate(DEFAULT_MINUTES["P1"], "default")
+
+
+def test_bad_planning_input_is_refused() -> None:
+    items = items_for([1], [0], [0], [1])
+    with pytest.raises(ValueError, match="period"):
+        plan_queue(items, 10, "year")
+    with pytest.raises(ValueError, match="non-negative"):
+        plan_queue(items, -1, "week")

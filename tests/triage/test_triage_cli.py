@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from safeguarding.reporting.sections import triage as triage_section
+from safeguarding.store import Store
+from safeguarding.store.models import PartyIdentifier, PriorityDecision
+from safeguarding.triage.policy import LEVELS, default_policy_text
+from safeguarding.triage.sample import load_sample
+from tests.cli_runner import invoke
+
+
+def test_run_queue_outcome_stats_end_to_end(
+    store: Store, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    load_sample(store, 3)
+    first = invoke(capsys, "triage", "run", "--json")
+    assert first.code == 0, first.err
+    summary = json.loads(first.out)
+    assert summary["mode"] == "full" and summary["reports"] == sum(summary["levels"].values())
+    again = json.loads(invoke(capsys, "triage", "run", "--json").out)
+    assert again["mode"] == "incremental" and again["new_reports"] == 0
+    assert again["level_changes"]["changed"] == 0
+    assert again["content_clusters"] == summary["content_clusters"]
+
+    queue = json.loads(invoke(capsys, "queue", "--capacity-hours", "10", "--json").out)
+    handled = [i for i in queue["offender_items"] if i["handled"]]
+    assert sum(i["minutes"] for i in handled) <= 600
+    report = queue["offender_items"][0]["reports"][0]
+
+    bad = invoke(capsys, "outcome", str(report), "--result", "not_criminal", "--minutes", "20")
+    assert bad.code == 1 and "--reason" in bad.err
+    ok = invoke(
+        capsys, "outcome", str(report), "--result", "actionable", "--minutes", "90",
+        "--note", "case file 12",
+    )  # fmt: skip
+    assert ok.code == 0, ok.err
+    export = tmp_path / "stats.json"
+    stats = invoke(capsys, "triage", "stats", "--json", "--export", str(export))
+    assert stats.code == 0, stats.err
+    assert json.loads(stats.out)["overall"]["counts"]["actionable"] == 1
+    document = json.loads(export.read_text())
+    assert document["format"] == "safeguarding/triage-outcome-stats@1"
+    assert document["rates"]["actionable_share"] == {
+        "successes": 1, "n": 1, "value": 1.0, "low": pytest.approx(0.2065, abs=1e-4), "high": 1.0,
+    }  # fmt: skip
+    assert document["hours_per_actionable"] == {"mean": 1.5, "n": 1}
+    # the note is not stored in clear anywhere in the database file or the statistics
+    assert "case file 12" not in stats.out and "case file 12" not in export.read_text()
+
+
+def test_usage_errors(store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    assert invoke(capsys, "queue", "--period", "year").code == 2
+    missing = invoke(capsys, "queue")
+    assert missing.code == 1 and "triage run" in missing.err
+    assert invoke(capsys, "triage", "run", "--policy", "/no/such.toml").code == 1
+
+
+def test_a_policy_change_is_stored_and_relevels(
+    store: Store, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    load_sample(store, 5)
+    assert invoke(capsys, "triage", "run").code == 0
+    with store.session() as session:
+        before = {
+            r.report_id: (r.level, r.reasons) for r in session.scalars(select(PriorityDecision))
+        }
+    # thresholds no score reaches: only the floors of rules (at least P1/P2) keep a report up
+    edited = (
+        default_policy_text()
+        .decode()
+        .replace("P1 = 120\nP2 = 60\nP3 = 20", "P1 = 3000\nP2 = 2000\nP3 = 1000")
+        .replace('version = "2026.11-1"', 'version = "2026.11-test"')
+    )
+    path = tmp_path / "policy.toml"
+    path.write_text(edited)
+    second = json.loads(invoke(capsys, "triage", "run", "--policy", str(path), "--json").out)
+    assert second["policy"].startswith("default@2026.11-test#")
+
+    def expected(reasons: list[dict[str, str]]) -> str:
+        floors = [r["effect"].split()[2].rstrip(",") for r in reasons if "at least" in r["effect"]]
+        return min(floors, default="informational", key=LEVELS.index)
+
+    with store.session() as session:
+        after = {r.report_id: r for r in session.scalars(select(PriorityDecision))}
+    assert {r.policy for r in after.values()} == {second["policy"]}
+    assert {k: r.level for k, r in after.items()} == {
+        k: expected(reasons) for k, (_level, reasons) in before.items()
+    }
+    changed = sum(1 for k, (level, _) in before.items() if after[k].level != level)
+    assert changed > 0
+    assert second["level_changes"]["changed"] == changed
+    assert second["level_changes"]["raised"] == 0
+
+
+def test_monitor_section_shows_counts_without_identifiers(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    load_sample(store, 2)
+    assert invoke(capsys, "triage", "run").code == 0
+    section = triage_section.build(store)
+    assert section is not None
+    assert "Queue against capacity" in section.body and "Reasons" in section.body
+    with store.session() as session:
+        pseudonyms = session.execute(select(PartyIdentifier.pseudonym)).scalars().all()
+    assert pseudonyms and not any(p in section.body for p in pseudonyms)
