@@ -12,7 +12,7 @@ import traceback
 import typer
 
 from safeguarding import __version__
-from safeguarding.cli import db, demo, evidence, monitor
+from safeguarding.cli import assess, db, demo, evidence, monitor
 from safeguarding.cli.common import err_console
 from safeguarding.errors import SafeguardingError
 
@@ -49,6 +49,7 @@ def _root(
 app.add_typer(db.app, name="db")
 app.add_typer(evidence.app, name="evidence")
 monitor.register(app)
+assess.register(app)
 demo.register(app)
 
 
