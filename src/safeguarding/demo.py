@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from safeguarding.assess.demo_run import run_shipped_scenarios
 from safeguarding.evidence import shipped_evidence
 from safeguarding.evidence.store_sync import sync_evidence
 from safeguarding.store import Store
@@ -26,7 +27,10 @@ def _evidence(store: Store, _seed: int) -> str:
     return f"{count} evidence figures"
 
 
-STEPS: tuple[DemoStep, ...] = (DemoStep("evidence base", _evidence),)
+STEPS: tuple[DemoStep, ...] = (
+    DemoStep("evidence base", _evidence),
+    DemoStep("assessment scenarios", run_shipped_scenarios),
+)
 
 
 def build_demo(store: Store, seed: int, on_step: Callable[[str, str], None]) -> None:

@@ -37,7 +37,7 @@ SENSITIVITY_OUTPUTS = ("capacity_share", "ppv_forwarded")
 TORNADO_BARS = 10
 # Above this many notifications a year the queue is simulated for a representative unit that
 # receives this many, with the matching share of the capacity (see docs/assess.md).
-QUEUE_MAX = 200_000
+QUEUE_MAX = 100_000
 
 
 def prepare(

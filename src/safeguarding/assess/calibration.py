@@ -14,6 +14,7 @@ Two kinds of calibration live here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -279,7 +280,7 @@ def scope_to_services(scenario: Scenario, export: ServicesExport) -> Scenario:
         per_user = scenario[f"volume.{kind}_per_user_per_day"]
         if missing and per_user.location == "default":
             raise ValidationError(
-                f"{export.file}: {missing} services have no daily_{kind}; scenario "
+                f"{Path(export.file).name}: {missing} services have no daily_{kind}; scenario "
                 f"{scenario.name} needs volume.{kind}_per_user_per_day (a labelled assumption) "
                 "to estimate their volume from their users",
                 location=export.file,

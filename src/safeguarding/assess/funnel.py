@@ -255,7 +255,8 @@ def _ratio(numerator: Value, denominator: Value) -> FloatArray:
     num = np.asarray(numerator, dtype=np.float64)
     den = np.asarray(denominator, dtype=np.float64)
     out = np.full(np.broadcast(num, den).shape, np.nan)
-    np.divide(num, den, out=out, where=den > 0)
+    with np.errstate(over="ignore"):
+        np.divide(num, den, out=out, where=den > 0)
     return out
 
 
@@ -277,6 +278,7 @@ def run_funnel(p: Mapping[str, Value], size: int | None = None) -> FunnelResult:
     false_kept = p["review.false_confirmed"]
     scanned: Value = 0.0
     positives: Value = 0.0
+    negatives: Value = 0.0
     tp_flagged: Value = 0.0
     fp_flagged: Value = 0.0
     tp_reviewed: Value = 0.0
@@ -285,12 +287,15 @@ def run_funnel(p: Mapping[str, Value], size: int | None = None) -> FunnelResult:
     for tech in TECHNOLOGIES:
         items = messages if tech == "grooming" else visual
         tech_scanned = items * p[f"detection.{tech}.coverage"]
-        tech_pos = tech_scanned * p[f"detection.{tech}.prevalence"]
+        prevalence = p[f"detection.{tech}.prevalence"]
+        tech_pos = tech_scanned * prevalence
+        tech_neg = tech_scanned * (1 - prevalence)
         tech_tp = tech_pos * p[f"detection.{tech}.sensitivity"]
-        tech_fp = (tech_scanned - tech_pos) * p[f"detection.{tech}.false_positive_rate"]
+        tech_fp = tech_neg * p[f"detection.{tech}.false_positive_rate"]
         reviewed = p[f"detection.{tech}.review_share"]
         scanned = scanned + tech_scanned
         positives = positives + tech_pos
+        negatives = negatives + tech_neg
         tp_flagged = tp_flagged + tech_tp
         fp_flagged = fp_flagged + tech_fp
         tp_reviewed = tp_reviewed + tech_tp * (1 - reviewed + reviewed * true_kept)
@@ -346,7 +351,7 @@ def run_funnel(p: Mapping[str, Value], size: int | None = None) -> FunnelResult:
         "investigated": investigated,
     }
     fp = {
-        "scanned": scanned - positives,
+        "scanned": negatives,
         "flagged": fp_flagged,
         "reviewed": fp_reviewed,
         "reported": fp_reported,

@@ -49,7 +49,7 @@ LOGNORMAL_SHARE_MAX = 0.1
 class ParameterSpec:
     """What a parameter means and which values it may take."""
 
-    kind: str  # "share" in [0, 1]; "volume" >= 0; "positive" > 0
+    kind: str  # "share" in [0, 1]; "fraction" in (0, 1]; "volume" >= 0; "positive" > 0
     unit: str
     description: str
     default: float | None = None
@@ -169,7 +169,7 @@ PARAMETERS: dict[str, ParameterSpec] = {
         "one report names one account",
     ),
     "central.bundling_ratio": ParameterSpec(
-        "share", "reports/incident", "reports the central body keeps per incident after bundling"
+        "fraction", "reports/incident", "reports the central body keeps per incident after bundling"
     ),
     "central.unfounded_removed": ParameterSpec(
         "share",
@@ -410,6 +410,9 @@ def _check_kind(spec: ParameterSpec, dist: Distribution) -> str | None:
             return f"a probability or share must be at most 1 (got {max(values):g})"
         if any(v < 0 for v in values):
             return f"a probability or share must not be negative (got {min(values):g})"
+    elif spec.kind == "fraction":
+        if low <= 0 or any(v > 1 for v in values) or dist.kind == "lognormal":
+            return "must be greater than 0 and at most 1"
     elif spec.kind == "volume":
         if low < 0:
             return f"a volume or count must not be negative (got {low:g})"
