@@ -99,7 +99,10 @@ def interval(values: FloatArray) -> Interval:
     finite = values if np.isfinite(values).all() else values[np.isfinite(values)]
     if finite.size == 0:
         return Interval(float("nan"), float("nan"), float("nan"))
-    low, median, high = np.percentile(finite, [INTERVAL[0], 50.0, INTERVAL[1]])
+    # Empirical quantiles (no interpolation): as exact as the draws, and half the selection work.
+    low, median, high = np.percentile(
+        finite, [INTERVAL[0], 50.0, INTERVAL[1]], method="inverted_cdf"
+    )
     return Interval(float(median), float(low), float(high))
 
 
