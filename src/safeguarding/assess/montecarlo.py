@@ -121,8 +121,18 @@ class Summary:
         """The parameters and evidence ids ``output`` is computed from."""
         names = sorted(output_inputs(output))
         evidence = sorted({e for n in names for e in self.scenario[n].source.evidence})
-        assumptions = [n for n in names if self.scenario[n].source.label == "assumption"]
-        return {"parameters": names, "evidence": evidence, "assumptions": assumptions}
+        cited = [n for n in names if self.scenario[n].source.evidence]
+        assumed = [
+            n
+            for n in names
+            if not self.scenario[n].source.evidence and not self.scenario[n].source.data
+        ]
+        return {
+            "parameters": names,
+            "evidence": evidence,
+            "citing_evidence": cited,
+            "assumptions_only": assumed,
+        }
 
     def as_dict(self) -> dict[str, Any]:
         scenario = self.scenario

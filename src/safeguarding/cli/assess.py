@@ -25,7 +25,9 @@ def human(value: float | None, unit: str = "") -> str:
     if value is None or not math.isfinite(value):
         return "–"
     if unit in SHARE_UNITS:
-        return f"{value:.1%}" if value < 10 else f"{value:,.0f}×"
+        return f"{value:.1%}"
+    if unit == "ratio":
+        return f"{value:.3g}×"
     magnitude = abs(value)
     for size, suffix in ((1e12, " tn"), (1e9, " bn"), (1e6, " M"), (1e3, " k")):
         if magnitude >= size:
@@ -55,8 +57,9 @@ def _print_scenario(result: dict[str, Any]) -> None:
                 cell(out),
                 out["unit"],
                 f"{len(out['inputs']['parameters'])} parameters: "
-                f"{len(out['inputs']['evidence'])} evidence ids, "
-                f"{len(out['inputs']['assumptions'])} assumptions",
+                f"{len(out['inputs']['citing_evidence'])} cite evidence "
+                f"({len(out['inputs']['evidence'])} ids), "
+                f"{len(out['inputs']['assumptions_only'])} assumptions only",
             ]
             for name, out in outputs.items()
         ),
