@@ -252,9 +252,9 @@ class FunnelResult:
 
 
 def _ratio(numerator: Value, denominator: Value) -> FloatArray:
-    num = np.asarray(numerator, dtype=np.float64)
-    den = np.asarray(denominator, dtype=np.float64)
-    out = np.full(np.broadcast(num, den).shape, np.nan)
+    num, den = np.asarray(numerator), np.asarray(denominator)
+    dtype = np.result_type(num, den, np.float32)  # float32 draws stay float32
+    out = np.full(np.broadcast(num, den).shape, np.nan, dtype=dtype)
     with np.errstate(over="ignore"):
         np.divide(num, den, out=out, where=den > 0)
     return out

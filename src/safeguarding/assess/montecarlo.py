@@ -28,7 +28,7 @@ from safeguarding.assess.funnel import (
 from safeguarding.assess.scenario import Scenario
 
 INTERVAL = (5.0, 95.0)  # the 90% interval
-POOL = 1 << 16
+POOL = 1 << 16  # indices into the pool fit in 16 bits
 THREADS = 2
 
 
@@ -81,7 +81,7 @@ def draw(scenario: Scenario, draws: int, seed: int) -> dict[str, Value]:
         if parameter.spec.kind == "share" and dist.kind == "lognormal":
             np.minimum(values, 1.0, out=values)
         if draws > POOL:
-            values = values[stream.integers(0, POOL, draws, dtype=np.int32)]
+            values = values[stream.integers(0, POOL, draws, dtype=np.uint16)]
         samples[parameter.name] = values
     return samples
 
