@@ -174,3 +174,19 @@ def test_not_json_names_the_line(tmp_path: Path) -> None:
     path.write_text('{\n  "format": \n}', encoding="utf-8")
     with pytest.raises(ValidationError, match=r"^broken\.json:3: not valid JSON"):
         read_triage_stats(path)
+
+
+def test_a_scenario_can_name_its_services_file(tmp_path: Path) -> None:
+    (tmp_path / "services.json").write_text(SERVICES.read_text(encoding="utf-8"), "utf-8")
+    path = tmp_path / "mine.toml"
+    path.write_text(
+        '[scenario]\nextends = "eu-targeted"\ntitle = "t"\nservices = "services.json"\n', "utf-8"
+    )
+    scoped = prepare(load_scenario(path))
+    assert scoped["volume.messages_per_day"].dist.mean() == 60_000_000.0
+    assert scoped["volume.messages_per_day"].source.label == "data"
+    path.write_text(
+        '[scenario]\nextends = "eu-status-quo"\ntitle = "t"\nservices = "services.json"\n', "utf-8"
+    )
+    with pytest.raises(ValidationError, match=r"^mine\.toml:4: scenario\.services: .*high-risk"):
+        load_scenario(path)

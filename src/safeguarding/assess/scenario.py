@@ -518,9 +518,18 @@ def _resolve(reference: str, relative_to: Path) -> Path:
     return shipped
 
 
+MEASURE_ORDER = ("status-quo", "detection-orders", "known-only", "targeted", "proactive")
+
+
+def _shipped_order(name: str) -> tuple[str, int, str]:
+    region, _, measure = name.partition("-")
+    rank = MEASURE_ORDER.index(measure) if measure in MEASURE_ORDER else len(MEASURE_ORDER)
+    return region, rank, name
+
+
 def shipped_scenarios() -> list[str]:
-    """Names of the scenarios shipped with the package (bases starting with ``_`` left out)."""
-    return sorted(p.stem for p in SCENARIO_DIR.glob("*.toml") if not p.stem.startswith("_"))
+    """Names of the shipped scenarios, by region, the status quo first in each."""
+    return sorted((p.stem for p in SCENARIO_DIR.glob("*.toml")), key=_shipped_order)
 
 
 def scenario_path(reference: str) -> Path:

@@ -37,8 +37,8 @@ def human(value: float | None, unit: str = "") -> str:
 
 def cell(output: dict[str, Any]) -> str:
     unit = output.get("unit", "")
-    if unit == "share" and output["median"] is not None and output["median"] > 1:
-        unit = "ratio"
+    if unit == "share" and (output["high"] or 0) > 1:
+        unit = "ratio"  # capacity consumed can exceed the capacity
     return (
         f"{human(output['median'], unit)} "
         f"[{human(output['low'], unit)}–{human(output['high'], unit)}]"
