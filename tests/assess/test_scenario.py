@@ -107,6 +107,11 @@ def test_evidence_reference_takes_the_published_value(tmp_path: Path) -> None:
             "has no value nothing",
         ),
         (
+            'messages_per_day = { value = 5, evidence = "ie.garda.2020.actionable" }',
+            "volume.messages_per_day",
+            "unverified (tag U)",
+        ),
+        (
             'messages_per_day = { dist = "pert", low = 3, mode = 1, high = 2, assumption = "x" }',
             "volume.messages_per_day",
             "low <= mode <= high",

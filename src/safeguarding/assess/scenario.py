@@ -491,6 +491,13 @@ def _parameter(name: str, raw: Any, reader: _Reader) -> Parameter:
             name,
             'missing source: give evidence = "<evidence id>" or assumption = "<reasoning>"',
         )
+    unverified = [ident for ident in ids if base.get(ident).tag == "U"]
+    if unverified and assumption is None:
+        raise reader.fail(
+            name,
+            f"evidence {unverified[0]} is unverified (tag U): cite it only with an "
+            'assumption = "<reasoning>" that labels the parameter an assumption',
+        )
     note = raw.get("note")
     if note is not None and not isinstance(note, str):
         raise reader.fail(f"{name}.note", "note must be text")

@@ -153,7 +153,9 @@ def assess(
         None, help="Scenario files or shipped scenario names (see --list)."
     ),
     draws: int = typer.Option(20_000, "--draws", min=100, help="Monte Carlo draws per scenario."),
-    seed: int = typer.Option(1, "--seed", help="Random seed: the same seed, the same results."),
+    seed: int = typer.Option(
+        1, "--seed", min=0, help="Random seed: the same seed, the same results."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
     out: Path | None = typer.Option(None, "--out", help="Write charts (SVG) and JSON here."),
     calibrate: Path | None = typer.Option(
