@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from safeguarding.assess.scenario import (
     PARAMETERS,
@@ -187,3 +190,39 @@ def test_a_cycle_of_extends_is_refused(tmp_path: Path) -> None:
 def test_unknown_scenario_name_lists_the_shipped_ones() -> None:
     with pytest.raises(ValidationError, match="eu-status-quo"):
         load_scenario("no-such-scenario")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    # Queue shares also have to add up to at most 1 together; tested separately.
+    st.sampled_from(
+        sorted(n for n, s in PARAMETERS.items() if s.kind == "share" and "queue" not in n)
+    ),
+    st.lists(st.floats(0.0, 1.0), min_size=3, max_size=3),
+    st.integers(0, 5),
+)
+def test_written_shares_load_back_and_shares_above_one_are_refused(
+    tmp_path_factory: pytest.TempPathFactory, name: str, values: list[float], blank: int
+) -> None:
+    low, mode, high = sorted(values)
+    table, key = name.rsplit(".", 1)
+    head = '[scenario]\nextends = "eu-status-quo"\ntitle = "t"\n' + "\n" * blank
+    line = 6 + blank
+    spec = f'dist = "pert", low = {low!r}, mode = {mode!r}, high = {high!r}, assumption = "x"'
+    good = f"{head}\n[{table}]\n{key} = {{ {spec} }}\n"
+    path = tmp_path_factory.mktemp("s") / "s.toml"
+    path.write_text(good, encoding="utf-8")
+    loaded = load_scenario(path)[name]
+    assert loaded.dist.fields == {"low": low, "mode": mode, "high": high}
+    assert loaded.location == f"s.toml:{line}"
+    path.write_text(good.replace(f"high = {high!r}", f"high = {high + 1.5!r}"), "utf-8")
+    with pytest.raises(ValidationError, match=rf"^s\.toml:{line}: {re.escape(name)}: .*at most 1"):
+        load_scenario(path)
+
+
+def test_queue_shares_above_one_together_are_refused(tmp_path: Path) -> None:
+    body = '[scenario]\nextends = "eu-status-quo"\ntitle = "t"\n\n[queue]\n' + "".join(
+        f'p{i}_share = {{ value = 0.4, assumption = "x" }}\n' for i in (1, 2, 3)
+    )
+    with pytest.raises(ValidationError, match=r"^s\.toml:5: queue: .*add up to 1\.2"):
+        load_scenario(_write(tmp_path, body))
