@@ -50,6 +50,9 @@ def test_two_scenarios_as_json_with_charts(
     assert [s["scenario"] for s in data["scenarios"]] == ["nl-status-quo", "nl-known-only"]
     first = data["scenarios"][0]
     assert first["draws"] == 500 and first["seed"] == 4
+    assert data["scenarios"][1]["technologies"] == [
+        "known-material hash matching (images and videos)"
+    ]
     assert first["outputs"]["capacity_share"]["inputs"]["evidence"]
     assert {row["output"] for row in data["comparison"]} >= {"capacity_share", "ppv_forwarded"}
     svgs = sorted(p.name for p in out.glob("*.svg"))

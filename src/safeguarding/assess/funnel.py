@@ -63,7 +63,6 @@ STAGE_TITLES = {
     "actionable": "actionable",
     "investigated": "investigated",
 }
-PPV_STAGES = ("flagged", "reviewed", "reported", "forwarded")
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from safeguarding.assess.funnel import (
     output_inputs,
     run_funnel,
 )
-from safeguarding.assess.scenario import Scenario
+from safeguarding.assess.scenario import TECHNOLOGIES, TECHNOLOGY_TITLES, Scenario
 
 INTERVAL = (5.0, 95.0)  # the 90% interval
 POOL = 1 << 16  # indices into the pool fit in 16 bits
@@ -141,6 +141,8 @@ class Summary:
             "title": scenario.title,
             "region": scenario.region,
             "description": scenario.description,
+            "technologies": [TECHNOLOGY_TITLES[t] for t in TECHNOLOGIES if scenario.deployed(t)],
+            "scope": scenario.scope,
             "file": scenario.file,
             "draws": self.draws,
             "seed": self.seed,

@@ -146,8 +146,11 @@ def build(store: Store) -> Section | None:
         raw_columns=range(2, 2 + len(names)),
     )
     legend = table(
-        ["scenario", "region", "title"],
-        ([r["scenario"], r["region"], r["title"]] for r in results),
+        ["scenario", "region", "title", "detection"],
+        (
+            [r["scenario"], r["region"], r["title"], "; ".join(r["technologies"]) or "none"]
+            for r in results
+        ),
     )
     body = "".join(
         [
