@@ -74,6 +74,12 @@ def test_triage_statistics_replace_the_parameters_they_measure() -> None:
     assert calibrated["police.actionable_share"].source.label == "data"
     summary = run(calibrated, 2000, 1).as_dict()
     assert {r["name"] for r in summary["replaced"]} == set(replaced)
+    (observed,) = summary["observed"]
+    assert observed["output"] == "ppv_forwarded"
+    assert observed["value"] == pytest.approx(0.75)
+    assert (observed["low"], observed["high"]) == pytest.approx((1 - 0.2947, 1 - 0.2101))
+    model = summary["outputs"]["ppv_forwarded"]
+    assert observed["model"] == {k: model[k] for k in ("median", "low", "high")}
     # Fewer minutes than the default's mode range changes the hours needed.
     assert (
         summary["outputs"]["police_hours_needed"]

@@ -13,7 +13,7 @@ Two kinds of calibration live here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,7 @@ from safeguarding.assess.distributions import Distribution, beta_from_counts, be
 from safeguarding.assess.exports import ServicesExport, TriageStats
 from safeguarding.assess.funnel import DAYS_PER_YEAR, Value, run_funnel
 from safeguarding.assess.montecarlo import interval, parameter_stream
-from safeguarding.assess.scenario import PARAMETERS, Scenario, Source
+from safeguarding.assess.scenario import PARAMETERS, Observation, Scenario, Source
 from safeguarding.errors import ValidationError
 from safeguarding.evidence import shipped_evidence
 
@@ -224,11 +224,23 @@ def calibrate(scenario: Scenario, stats: TriageStats) -> Scenario:
     - ``police.minutes_per_notification``: the observed mean minutes per report.
     - ``police.hours_per_investigation``: the observed mean hours per actionable report.
 
-    A measure with no observations (n = 0) leaves its parameter as it was.
+    A measure with no observations (n = 0) leaves its parameter as it was. The observed share
+    with criminal content (1 − not criminal) is kept as an observation of ``ppv_forwarded``, to
+    be set beside the model's interval rather than replace anything: it checks the detection and
+    filtering stages the outcome statistics cannot measure.
     """
     origin = stats.describe()
     actionable = stats.rates["actionable_share"]
     not_criminal = stats.rates["not_criminal_share"]
+    if not_criminal.n > 0:
+        observation = Observation(
+            "ppv_forwarded",
+            1 - not_criminal.value,
+            1 - not_criminal.high,
+            1 - not_criminal.low,
+            f"{origin}: 1 − not_criminal_share",
+        )
+        scenario = replace(scenario, observed=(*scenario.observed, observation))
     criminal = actionable.n - not_criminal.successes
     if criminal > 0 and actionable.successes <= criminal:
         scenario = scenario.replace_parameter(

@@ -166,6 +166,10 @@ class Summary:
             ],
             "parameters": [p.as_dict() for p in scenario],
             "replaced": [r.as_dict() for r in scenario.replaced],
+            "observed": [
+                {**o.as_dict(), "model": self.outputs[o.output].as_dict()}
+                for o in scenario.observed
+            ],
             "evidence": scenario.evidence_ids(),
         }
 

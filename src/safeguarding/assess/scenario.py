@@ -301,6 +301,20 @@ class Replacement:
 
 
 @dataclass(frozen=True)
+class Observation:
+    """An output observed in practice, to be set beside what the model makes of it."""
+
+    output: str
+    value: float
+    low: float
+    high: float
+    source: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A complete, validated set of parameters for the funnel."""
 
@@ -313,6 +327,7 @@ class Scenario:
     services: Path | None = None
     scope: str = "all"
     replaced: tuple[Replacement, ...] = field(default_factory=tuple)
+    observed: tuple[Observation, ...] = field(default_factory=tuple)
 
     def __iter__(self) -> Iterator[Parameter]:
         return iter(self.parameters.values())

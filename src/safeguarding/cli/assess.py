@@ -64,6 +64,12 @@ def _print_scenario(result: dict[str, Any]) -> None:
             for name, out in outputs.items()
         ),
     )
+    for seen in result["observed"]:
+        console.print(
+            f"[cyan]observed[/cyan] {seen['output']}: {human(seen['value'], 'share')} "
+            f"[{human(seen['low'], 'share')}–{human(seen['high'], 'share')}] ({seen['source']}); "
+            f"model: {cell({**seen['model'], 'unit': 'share'})}"
+        )
     for replaced in result["replaced"]:
         console.print(
             f"[yellow]replaced[/yellow] {replaced['name']}: {replaced['before']} → "

@@ -95,6 +95,24 @@ def _scenario_details(result: dict[str, Any]) -> str:
             "explains alone):</p>"
             + table(["parameter", "first-order index"], ([k, f"{v:.2f}"] for k, v in indices))
         )
+    if result["observed"]:
+        parts.append(
+            table(
+                ["observed output", "observed", "source", "model"],
+                (
+                    [
+                        o["output"],
+                        f"{_number(o['value'], 'share')} [{_number(o['low'], 'share')}–"
+                        f"{_number(o['high'], 'share')}]",
+                        o["source"],
+                        f"{_number(o['model']['median'], 'share')} "
+                        f"[{_number(o['model']['low'], 'share')}–"
+                        f"{_number(o['model']['high'], 'share')}]",
+                    ]
+                    for o in result["observed"]
+                ),
+            )
+        )
     if result["replaced"]:
         parts.append(
             table(
