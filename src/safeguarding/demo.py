@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from safeguarding.assess.demo_run import run_shipped_scenarios
 from safeguarding.evidence import shipped_evidence
 from safeguarding.evidence.store_sync import sync_evidence
 from safeguarding.helpline.importer import IngestKeys, store_contacts
@@ -44,6 +45,7 @@ STEPS: tuple[DemoStep, ...] = (
     DemoStep("triage", triage_demo),
     DemoStep("platforms", load_platform_sample),
     DemoStep("helpline contacts", _helpline),
+    DemoStep("assessment scenarios", run_shipped_scenarios),
 )
 
 

@@ -13,6 +13,7 @@ import typer
 
 from safeguarding import __version__
 from safeguarding.cli import (
+    assess,
     db,
     demo,
     evidence,
@@ -64,6 +65,7 @@ app.add_typer(helpline.app, name="helpline")
 ingest.register(app)
 triage.register(app)
 monitor.register(app)
+assess.register(app)
 demo.register(app)
 platforms.register(app)
 

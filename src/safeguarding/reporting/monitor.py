@@ -15,7 +15,14 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from safeguarding import __version__
 from safeguarding.reporting.html import Section
-from safeguarding.reporting.sections import evidence, helpline, notifications, platforms, triage
+from safeguarding.reporting.sections import (
+    assess,
+    evidence,
+    helpline,
+    notifications,
+    platforms,
+    triage,
+)
 from safeguarding.store import Store
 
 SectionBuilder = Callable[[Store], Section | None]
@@ -24,6 +31,7 @@ SectionBuilder = Callable[[Store], Section | None]
 SECTION_BUILDERS: tuple[SectionBuilder, ...] = (
     notifications.build,
     triage.build,
+    assess.build,
     platforms.build,
     helpline.build,
     evidence.build,

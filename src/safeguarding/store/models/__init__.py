@@ -6,6 +6,7 @@ compare migrations with models.
 
 from safeguarding.store.models import helpline as helpline
 from safeguarding.store.models import platforms as platforms
+from safeguarding.store.models.assess import AssessResultRow
 from safeguarding.store.models.evidence import EvidenceFigureRow
 from safeguarding.store.models.triage import (
     FileHash,
@@ -31,6 +32,7 @@ from safeguarding.store.models.triage_results import (
 )
 
 __all__ = [
+    "AssessResultRow",
     "ContentCluster",
     "EvidenceFigureRow",
     "FileCluster",

@@ -1,0 +1,141 @@
+"""One assessment: scenarios run side by side, with sensitivity and the queue, as plain data.
+
+This is what the command line prints, what the store keeps and what the monitor report and the web
+app show: a JSON-ready dict per scenario, so every consumer reads the same numbers and none of them
+needs to re-run the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from safeguarding.assess import queue_sim
+from safeguarding.assess.calibration import calibrate, scope_to_services
+from safeguarding.assess.exports import ServicesExport, TriageStats, read_services
+from safeguarding.assess.montecarlo import Summary, simulate, summarise
+from safeguarding.assess.scenario import Scenario
+from safeguarding.assess.sensitivity import first_order_indices, tornado
+
+# The outputs the comparison and the sensitivity analysis are about.
+KEY_OUTPUTS = (
+    "notifications",
+    "forwarded",
+    "ppv_forwarded",
+    "people_wrongly_reported",
+    "innocent_items_seen",
+    "police_hours_needed",
+    "police_hours_available",
+    "capacity_share",
+    "backlog_growth",
+    "investigated",
+    "proactive_hours_displaced",
+    "proactive_cases_foregone",
+    "cases_total",
+)
+SENSITIVITY_OUTPUTS = ("capacity_share", "ppv_forwarded")
+TORNADO_BARS = 10
+# Above this many notifications a year the queue is simulated for a representative unit that
+# receives this many, with the matching share of the capacity (see docs/assess.md).
+QUEUE_MAX = 100_000
+
+
+def prepare(
+    scenario: Scenario,
+    *,
+    stats: TriageStats | None = None,
+    services: ServicesExport | None = None,
+) -> Scenario:
+    """Apply observed rates (triage outcomes) and, for a targeted scenario, the services in scope.
+
+    A services export given here wins over one named in the scenario file; scenarios that are
+    not targeted (scope "all") are left as they are.
+    """
+    if scenario.scope == "high-risk":
+        export = services or (read_services(scenario.services) if scenario.services else None)
+        if export is not None:
+            scenario = scope_to_services(scenario, export)
+    if stats is not None:
+        scenario = calibrate(scenario, stats)
+    return scenario
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    """One scenario's summary plus its sensitivity analysis and queue, ready to serialise."""
+
+    summary: Summary
+    sensitivity: dict[str, Any]
+    queue: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.summary.as_dict(), "sensitivity": self.sensitivity, "queue": self.queue}
+
+
+def _mean(scenario: Scenario, name: str) -> float:
+    """The mean of a parameter (the queue runs at central values, not over draws)."""
+    values = scenario[name].dist
+    return float(values.mean()) if not values.is_fixed else values.support()[0]
+
+
+def queue_for(summary: Summary, seed: int, cap: int = QUEUE_MAX) -> dict[str, Any]:
+    """Waiting times under FIFO and priority at several multiples of the forwarded volume."""
+    scenario = summary.scenario
+    per_year = max(summary.outputs["forwarded"].median, 0.0)
+    capacity = summary.outputs["police_hours_available"].median
+    if per_year <= 0 or capacity <= 0:
+        return {"simulated": False, "reason": "no notifications or no capacity"}
+    unit = min(1.0, cap / per_year)
+    shares = (
+        _mean(scenario, "queue.p1_share"),
+        _mean(scenario, "queue.p2_share"),
+        _mean(scenario, "queue.p3_share"),
+    )
+    minutes = _mean(scenario, "police.minutes_per_notification")
+    runs = queue_sim.growth_runs(per_year * unit, shares, minutes, capacity * unit, seed)
+    return {
+        "simulated": True,
+        "notifications_per_year": per_year,
+        "unit_share": unit,
+        "capacity_hours": capacity,
+        "minutes_per_notification": minutes,
+        "level_shares": dict(zip(queue_sim.LEVELS[:3], shares, strict=True)),
+        "runs": [run.as_dict() for run in runs],
+    }
+
+
+def assess_scenario(
+    scenario: Scenario, draws: int, seed: int, *, sensitivity_draws: int = 20_000
+) -> ScenarioResult:
+    """Run one scenario: Monte Carlo summary, tornado and first-order indices, the queue."""
+    simulation = simulate(scenario, draws, seed)
+    summary = summarise(simulation)
+    probe = (
+        simulation if draws <= sensitivity_draws else simulate(scenario, sensitivity_draws, seed)
+    )
+    sensitivity = {
+        output: {
+            "tornado": [
+                {**vars(bar), "swing": bar.swing}
+                for bar in tornado(probe, output, top=TORNADO_BARS)
+            ],
+            "first_order": first_order_indices(probe, output),
+        }
+        for output in SENSITIVITY_OUTPUTS
+    }
+    return ScenarioResult(summary, sensitivity, queue_for(summary, seed))
+
+
+def comparison(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Key outputs side by side: one row per output, one cell per scenario."""
+    return [
+        {
+            "output": name,
+            "unit": results[0]["outputs"][name]["unit"] if results else "",
+            "scenarios": {
+                r["scenario"]: {k: r["outputs"][name][k] for k in ("median", "low", "high")}
+                for r in results
+            },
+        }
+        for name in KEY_OUTPUTS
+    ]

@@ -1,0 +1,320 @@
+"""Calibration: the model against published figures, and the model fed with observed rates.
+
+Two kinds of calibration live here.
+
+1. **Checks against published figures.** Each check builds funnel inputs from values in the
+   evidence base, runs the real funnel, and compares what comes out with what was published, within
+   a stated tolerance. Nothing is copied: change an evidence value and the check follows.
+2. **Observed rates replace defaults.** ``calibrate`` takes triage's outcome statistics and replaces
+   the parameters they measure; ``scope_to_services`` takes the platform register's high-risk
+   export and replaces the volumes. Each replacement is recorded on the scenario with what it
+   replaced and why, so every output can say where its inputs came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from safeguarding.assess.distributions import Distribution, beta_from_counts, beta_from_moments
+from safeguarding.assess.exports import ServicesExport, TriageStats
+from safeguarding.assess.funnel import DAYS_PER_YEAR, Value, run_funnel
+from safeguarding.assess.montecarlo import interval, parameter_stream
+from safeguarding.assess.scenario import PARAMETERS, Observation, Scenario, Source
+from safeguarding.errors import ValidationError
+from safeguarding.evidence import shipped_evidence
+
+CHECK_DRAWS = 20_000
+
+
+@dataclass(frozen=True)
+class Check:
+    """One published figure and what the model makes of the inputs it came with."""
+
+    name: str
+    evidence: str
+    published: float
+    model: float
+    low: float
+    high: float
+    tolerance: str
+    passed: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(vars(self))
+
+
+def passthrough(notifications: Value, ppv: Value) -> dict[str, Value]:
+    """Funnel inputs that deliver ``notifications`` a year with the given PPV to the central body.
+
+    Every detection and review stage is switched to identity, so the central and police stages can
+    be compared with what central bodies publish about the notifications they receive.
+    """
+    params: dict[str, Value] = {name: 0.0 for name in PARAMETERS}
+    params |= {
+        "volume.images_per_day": np.asarray(notifications, dtype=np.float64) / DAYS_PER_YEAR,
+        "volume.scope_share": 1.0,
+        "detection.known.coverage": 1.0,
+        "detection.known.prevalence": ppv,
+        "detection.known.sensitivity": 1.0,
+        "detection.known.false_positive_rate": 1.0,
+        "review.items_per_report": 1.0,
+        "review.accounts_per_report": 1.0,
+        "central.bundling_ratio": 1.0,
+        "central.unfounded_removed": 1.0,
+        "central.jurisdiction_share": 1.0,
+        "police.minutes_per_notification": 1.0,
+        "police.hours_per_investigation": 1.0,
+    }
+    return params
+
+
+def scientists_example() -> Check:
+    """140 bn messages a day, 1 in 100 tested at 0.1% false positives: 1.4 M a day."""
+    figure = shipped_evidence().get("scientists.whatsapp.2024")
+    params: dict[str, Value] = {name: 0.0 for name in PARAMETERS}
+    params |= {
+        "volume.messages_per_day": figure.value("messages_per_day").value,
+        "volume.scope_share": 1.0,
+        "detection.grooming.coverage": figure.value("tested_share").value,
+        "detection.grooming.false_positive_rate": figure.value("false_positive_rate").value,
+        "review.items_per_report": 1.0,
+        "review.accounts_per_report": 1.0,
+        "central.bundling_ratio": 1.0,
+        "police.minutes_per_notification": 1.0,
+        "police.hours_per_investigation": 1.0,
+    }
+    per_day = float(run_funnel(params, size=1).outputs["false_items_flagged"][0]) / DAYS_PER_YEAR
+    published = figure.value("false_positives_per_day").value
+    return Check(
+        "false positives a day (scientists' example)",
+        figure.id,
+        published,
+        per_day,
+        per_day,
+        per_day,
+        "within 0.5%",
+        abs(per_day - published) <= 0.005 * published,
+    )
+
+
+def yearly_shares(figure_id: str, part: str) -> dict[int, tuple[float, float]]:
+    """{year: (received, part)} for a figure with per-year ``received`` and ``part`` values."""
+    figure = shipped_evidence().get(figure_id)
+    years = sorted({v.year for v in figure.values if v.name == part and v.year is not None})
+    return {y: (figure.value("received", y).value, figure.value(part, y).value) for y in years}
+
+
+def fedpol_share_distribution() -> Distribution:
+    """The forwarded share fedpol applies, as a beta fitted to its yearly shares (moments)."""
+    shares = np.array([f / r for r, f in yearly_shares("ch.fedpol.ncmec", "forwarded").values()])
+    return beta_from_moments(float(shares.mean()), float(shares.var(ddof=1)))
+
+
+def fedpol_forwarded(seed: int = 1) -> list[Check]:
+    """Each year's forwarded cases within the model's 90% interval, given that year's reports."""
+    share = fedpol_share_distribution()
+    draws = share.sample(parameter_stream(seed, "fedpol"), CHECK_DRAWS)
+    checks = []
+    for year, (received, forwarded) in yearly_shares("ch.fedpol.ncmec", "forwarded").items():
+        result = run_funnel(passthrough(received, draws), size=CHECK_DRAWS)
+        found = interval(result.outputs["forwarded"])
+        checks.append(
+            Check(
+                f"fedpol cases forwarded {year}",
+                "ch.fedpol.ncmec",
+                forwarded,
+                found.median,
+                found.low,
+                found.high,
+                "inside the 90% interval",
+                found.low <= forwarded <= found.high,
+            )
+        )
+    figure = shipped_evidence().get("ch.fedpol.ncmec")
+    low = figure.value("forwarded_share_low").value
+    high = figure.value("forwarded_share_high").value
+    mean = share.mean()
+    checks.append(
+        Check(
+            "fedpol mean forwarded share within the published 7–20%",
+            "ch.fedpol.ncmec",
+            (low + high) / 2,
+            mean,
+            low,
+            high,
+            "between the published bounds",
+            low <= mean <= high,
+        )
+    )
+    return checks
+
+
+def bka_relevant(seed: int = 1) -> list[Check]:
+    """BKA's criminally relevant share per year, from its counts, against the published share."""
+    figure = shipped_evidence().get("de.bka.ncmec")
+    checks = []
+    for year, (received, relevant) in yearly_shares("de.bka.ncmec", "criminally_relevant").items():
+        share = beta_from_counts(int(relevant), int(received))
+        draws = share.sample(parameter_stream(seed, f"bka{year}"), CHECK_DRAWS)
+        result = run_funnel(passthrough(received, draws), size=CHECK_DRAWS)
+        found = interval(result.outputs["forwarded"] / received)
+        published = figure.value("criminally_relevant_share", year).value
+        checks.append(
+            Check(
+                f"BKA criminally relevant share {year}",
+                figure.id,
+                published,
+                found.median,
+                found.low,
+                found.high,
+                "median within 0.001 (the published rounding)",
+                abs(found.median - published) <= 0.001,
+            )
+        )
+    return checks
+
+
+def ncmec_bundling() -> list[Check]:
+    """NCMEC 2024: 29.2 M incidents bundled at ratio 0.70 give about 20.5 M reports, and back."""
+    figure = shipped_evidence().get("ncmec.bundling.2024")
+    incidents = figure.value("incidents").value
+    reports = figure.value("reports").value
+    ratio = figure.value("ratio").value
+    params = passthrough(incidents, 1.0) | {"central.bundling_ratio": ratio}
+    modelled = float(run_funnel(params, size=1).outputs["notifications"][0])
+    implied = reports / incidents
+    return [
+        Check(
+            "NCMEC 2024 reports from incidents × bundling ratio",
+            figure.id,
+            reports,
+            modelled,
+            modelled,
+            modelled,
+            "within 1% (the published counts are rounded)",
+            abs(modelled - reports) <= 0.01 * reports,
+        ),
+        Check(
+            "NCMEC 2024 bundling ratio from reports / incidents",
+            figure.id,
+            ratio,
+            implied,
+            implied,
+            implied,
+            "within 0.01",
+            abs(implied - ratio) <= 0.01,
+        ),
+    ]
+
+
+def published_checks(seed: int = 1) -> list[Check]:
+    """Every check against published figures."""
+    return [scientists_example(), *fedpol_forwarded(seed), *bka_relevant(seed), *ncmec_bundling()]
+
+
+def calibrate(scenario: Scenario, stats: TriageStats) -> Scenario:
+    """Replace the parameters triage's outcome statistics measure, recording each replacement.
+
+    - ``police.actionable_share`` (share of notifications with criminal content that are
+      actionable): Beta(s + 1, n − s + 1) with s = actionable and n = reports with an outcome
+      minus those found not criminal.
+    - ``police.minutes_per_notification``: the observed mean minutes per report.
+    - ``police.hours_per_investigation``: the observed mean hours per actionable report.
+
+    A measure with no observations (n = 0) leaves its parameter as it was. The observed share
+    with criminal content (1 − not criminal) is kept as an observation of ``ppv_forwarded``, to
+    be set beside the model's interval rather than replace anything: it checks the detection and
+    filtering stages the outcome statistics cannot measure.
+    """
+    origin = stats.describe()
+    actionable = stats.rates["actionable_share"]
+    not_criminal = stats.rates["not_criminal_share"]
+    if not_criminal.n > 0:
+        observation = Observation(
+            "ppv_forwarded",
+            1 - not_criminal.value,
+            1 - not_criminal.high,
+            1 - not_criminal.low,
+            f"{origin}: 1 − not_criminal_share",
+        )
+        scenario = replace(scenario, observed=(*scenario.observed, observation))
+    criminal = actionable.n - not_criminal.successes
+    if criminal > 0 and actionable.successes <= criminal:
+        scenario = scenario.replace_parameter(
+            "police.actionable_share",
+            beta_from_counts(actionable.successes, criminal),
+            Source(data=origin),
+            f"observed {actionable.successes} actionable of {criminal} reports with criminal "
+            f"content ({actionable.n} with an outcome, {not_criminal.successes} not criminal)",
+        )
+    if stats.minutes_per_report.n > 0 and stats.minutes_per_report.mean > 0:
+        scenario = scenario.replace_parameter(
+            "police.minutes_per_notification",
+            Distribution.fixed(stats.minutes_per_report.mean),
+            Source(data=origin),
+            f"observed mean of {stats.minutes_per_report.n} reports",
+        )
+    if stats.hours_per_actionable.n > 0 and stats.hours_per_actionable.mean > 0:
+        scenario = scenario.replace_parameter(
+            "police.hours_per_investigation",
+            Distribution.fixed(stats.hours_per_actionable.mean),
+            Source(data=origin),
+            f"observed mean of {stats.hours_per_actionable.n} actionable reports",
+        )
+    return scenario
+
+
+def scope_to_services(scenario: Scenario, export: ServicesExport) -> Scenario:
+    """Scope detection to the exported high-risk services: their volumes replace the defaults.
+
+    Known daily volumes are summed; for a service without a volume, its monthly active recipients
+    enter ``volume.<kind>_users`` and are multiplied by the scenario's per-user assumption.
+    """
+    origin = export.describe()
+    for kind, users_param in (
+        ("messages", "volume.message_users"),
+        ("images", "volume.image_users"),
+        ("videos", "volume.video_users"),
+    ):
+        known = [getattr(s, f"daily_{kind}") for s in export.services]
+        total = float(sum(v for v in known if v is not None))
+        users = float(
+            sum(
+                s.monthly_active_recipients or 0
+                for s, v in zip(export.services, known, strict=True)
+                if v is None
+            )
+        )
+        missing = sum(v is None for v in known)
+        per_user = scenario[f"volume.{kind}_per_user_per_day"]
+        if missing and per_user.location == "default":
+            raise ValidationError(
+                f"{Path(export.file).name}: {missing} services have no daily_{kind}; scenario "
+                f"{scenario.name} needs volume.{kind}_per_user_per_day (a labelled assumption) "
+                "to estimate their volume from their users",
+                location=export.file,
+                rule="volume or per-user assumption",
+            )
+        scenario = scenario.replace_parameter(
+            f"volume.{kind}_per_day",
+            Distribution.fixed(total),
+            Source(data=origin),
+            f"sum of daily {kind} of {len(known) - missing} services that report it",
+        )
+        if missing:
+            scenario = scenario.replace_parameter(
+                users_param,
+                Distribution.fixed(users),
+                Source(data=origin),
+                f"monthly active recipients of {missing} services without daily {kind}, "
+                f"times volume.{kind}_per_user_per_day",
+            )
+    return scenario.replace_parameter(
+        "volume.scope_share",
+        Distribution.fixed(1.0),
+        Source(data=origin),
+        "detection scoped to exactly the services in the file",
+    )

@@ -1,0 +1,284 @@
+"""Readers for the files other parts of the system hand to the assessment model.
+
+- ``safeguarding/triage-outcome-stats@1``: what triage observed about notifications it handled
+  (shares with their counts and intervals, minutes per report, hours per actionable report).
+- ``safeguarding/high-risk-services@1``: the services the platform register rates high-risk, with
+  their volumes where known.
+
+Both formats are documented in docs/formats.md. A reader refuses a file with the file name, the
+field (as a JSON path) and the rule, and never guesses a missing value.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from safeguarding.errors import ValidationError
+
+TRIAGE_FORMAT = "safeguarding/triage-outcome-stats@1"
+SERVICES_FORMAT = "safeguarding/high-risk-services@1"
+RATE_NAMES = (
+    "actionable_share",
+    "not_criminal_share",
+    "duplicate_share",
+    "insufficient_information_share",
+    "youth_care_share",
+)
+
+
+class _Json:
+    """Typed access to a parsed JSON document, failing with file and field path."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValidationError(f"{path}: cannot read ({exc})", location=str(path)) from exc
+        try:
+            self.data: Any = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(
+                f"{path.name}:{exc.lineno}: not valid JSON ({exc.msg})",
+                location=f"{path}:{exc.lineno}",
+                rule="valid JSON",
+            ) from exc
+        if not isinstance(self.data, dict):
+            raise self.fail("$", "the document must be a JSON object")
+
+    def fail(self, field: str, rule: str) -> ValidationError:
+        return ValidationError(
+            f"{self.path.name}: {field}: {rule}", location=f"{self.path}#{field}", rule=rule
+        )
+
+    def get(self, obj: Any, key: str, where: str) -> Any:
+        if not isinstance(obj, dict) or key not in obj:
+            raise self.fail(f"{where}.{key}" if where else key, "is required")
+        return obj[key]
+
+    def text(self, obj: Any, key: str, where: str = "") -> str:
+        value = self.get(obj, key, where)
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(f"{where}.{key}" if where else key, "must be non-empty text")
+        return value
+
+    def integer(self, obj: Any, key: str, where: str = "", *, nullable: bool = False) -> int | None:
+        value = self.get(obj, key, where)
+        if value is None and nullable:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise self.fail(f"{where}.{key}" if where else key, "must be a whole number >= 0")
+        return value
+
+    def number(
+        self, obj: Any, key: str, where: str = "", *, nullable: bool = False
+    ) -> float | None:
+        value = self.get(obj, key, where)
+        if value is None and nullable:
+            return None
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value < 0
+        ):
+            raise self.fail(f"{where}.{key}" if where else key, "must be a number >= 0")
+        return float(value)
+
+    def check_format(self, expected: str) -> None:
+        found = self.data.get("format")
+        if found != expected:
+            raise self.fail("format", f"must be {expected!r} (got {found!r})")
+
+    def timestamp(self, key: str) -> str:
+        value = self.text(self.data, key)
+        try:
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise self.fail(key, "must be an ISO-8601 date and time") from exc
+        return value
+
+
+@dataclass(frozen=True)
+class Rate:
+    """An observed share: successes out of n, its value and its interval."""
+
+    successes: int
+    n: int
+    value: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class Mean:
+    mean: float
+    n: int
+
+
+@dataclass(frozen=True)
+class TriageStats:
+    """The triage outcome-statistics export."""
+
+    file: str
+    generated_at: str
+    source: str
+    period_from: date
+    period_to: date
+    reports_with_outcome: int
+    rates: dict[str, Rate]
+    minutes_per_report: Mean
+    hours_per_actionable: Mean
+
+    def describe(self) -> str:
+        return (
+            f"triage outcomes {Path(self.file).name} ({self.source}, "
+            f"{self.period_from}–{self.period_to}, {self.reports_with_outcome} reports)"
+        )
+
+
+def read_triage_stats(path: Path) -> TriageStats:
+    """Read and validate a ``safeguarding/triage-outcome-stats@1`` file."""
+    doc = _Json(path)
+    doc.check_format(TRIAGE_FORMAT)
+    data = doc.data
+    generated_at = doc.timestamp("generated_at")
+    source = doc.text(data, "source")
+    period = doc.get(data, "period", "")
+    dates = []
+    for key in ("from", "to"):
+        raw = doc.text(period, key, "period")
+        try:
+            dates.append(date.fromisoformat(raw))
+        except ValueError as exc:
+            raise doc.fail(f"period.{key}", "must be a date YYYY-MM-DD") from exc
+    if dates[0] > dates[1]:
+        raise doc.fail("period", "from must not be after to")
+    total = doc.integer(data, "reports_with_outcome") or 0
+    raw_rates = doc.get(data, "rates", "")
+    if not isinstance(raw_rates, dict):
+        raise doc.fail("rates", "must be an object")
+    unknown = sorted(set(raw_rates) - set(RATE_NAMES))
+    if unknown:
+        raise doc.fail(f"rates.{unknown[0]}", f"unknown rate; known: {', '.join(RATE_NAMES)}")
+    rates: dict[str, Rate] = {}
+    for name in RATE_NAMES:
+        where = f"rates.{name}"
+        raw = doc.get(raw_rates, name, "rates")
+        successes = doc.integer(raw, "successes", where) or 0
+        n = doc.integer(raw, "n", where) or 0
+        value = doc.number(raw, "value", where) or 0.0
+        low = doc.number(raw, "low", where) or 0.0
+        high = doc.number(raw, "high", where) or 0.0
+        if successes > n:
+            raise doc.fail(f"{where}.successes", f"must not exceed n ({successes} > {n})")
+        if n > total:
+            raise doc.fail(f"{where}.n", f"must not exceed reports_with_outcome ({n} > {total})")
+        if n and abs(value - successes / n) > 5e-4:
+            raise doc.fail(f"{where}.value", f"must equal successes/n ({successes / n:.4f})")
+        if not (0 <= low <= value <= high <= 1):
+            raise doc.fail(where, "needs 0 <= low <= value <= high <= 1")
+        rates[name] = Rate(successes, n, value, low, high)
+    means = []
+    for key in ("minutes_per_report", "hours_per_actionable"):
+        raw = doc.get(data, key, "")
+        means.append(Mean(doc.number(raw, "mean", key) or 0.0, doc.integer(raw, "n", key) or 0))
+    return TriageStats(
+        file=str(path),
+        generated_at=generated_at,
+        source=source,
+        period_from=dates[0],
+        period_to=dates[1],
+        reports_with_outcome=total,
+        rates=rates,
+        minutes_per_report=means[0],
+        hours_per_actionable=means[1],
+    )
+
+
+@dataclass(frozen=True)
+class Service:
+    """One high-risk service with whatever volumes the register knows."""
+
+    id: str
+    name: str
+    type: str
+    harms: tuple[str, ...]
+    monthly_active_recipients: int | None
+    daily_messages: float | None
+    daily_images: float | None
+    daily_videos: float | None
+    source: str
+
+
+@dataclass(frozen=True)
+class ServicesExport:
+    """The platform register's high-risk services export."""
+
+    file: str
+    generated_at: str
+    rules_version: str
+    services: tuple[Service, ...]
+
+    def describe(self) -> str:
+        return (
+            f"high-risk services {Path(self.file).name} (rules {self.rules_version}, "
+            f"{len(self.services)} services)"
+        )
+
+
+def read_services(path: Path) -> ServicesExport:
+    """Read and validate a ``safeguarding/high-risk-services@1`` file."""
+    doc = _Json(path)
+    doc.check_format(SERVICES_FORMAT)
+    data = doc.data
+    generated_at = doc.timestamp("generated_at")
+    rules_version = doc.text(data, "rules_version")
+    raw_services = doc.get(data, "services", "")
+    if not isinstance(raw_services, list) or not raw_services:
+        raise doc.fail("services", "must be a non-empty list")
+    services = []
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_services):
+        where = f"services[{index}]"
+        ident = doc.text(raw, "id", where)
+        if ident in seen:
+            raise doc.fail(f"{where}.id", f"duplicate service id {ident!r}")
+        seen.add(ident)
+        if doc.get(raw, "risk", where) != "high":
+            raise doc.fail(f"{where}.risk", "must be 'high' (the export lists high-risk services)")
+        harms = doc.get(raw, "harms", where)
+        if not isinstance(harms, list) or not all(isinstance(h, str) for h in harms):
+            raise doc.fail(f"{where}.harms", "must be a list of text")
+        services.append(
+            Service(
+                id=ident,
+                name=doc.text(raw, "name", where),
+                type=doc.text(raw, "type", where),
+                harms=tuple(harms),
+                monthly_active_recipients=doc.integer(
+                    raw, "eu_monthly_active_recipients", where, nullable=True
+                ),
+                daily_messages=doc.number(raw, "daily_messages", where, nullable=True),
+                daily_images=doc.number(raw, "daily_images", where, nullable=True),
+                daily_videos=doc.number(raw, "daily_videos", where, nullable=True),
+                source=doc.text(raw, "source", where),
+            )
+        )
+        for kind in ("messages", "images", "videos"):
+            service = services[-1]
+            if (
+                getattr(service, f"daily_{kind}") is None
+                and service.monthly_active_recipients is None
+            ):
+                raise doc.fail(
+                    where,
+                    f"has neither daily_{kind} nor eu_monthly_active_recipients; "
+                    "one is needed to estimate its volume",
+                )
+    return ServicesExport(str(path), generated_at, rules_version, tuple(services))

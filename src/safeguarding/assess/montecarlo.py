@@ -1,0 +1,203 @@
+"""Monte Carlo over a scenario: seeded draws of every parameter, the funnel, medians and intervals.
+
+Each parameter draws from its own random stream, derived from the seed and the parameter's name,
+so the same seed gives identical results and adding a parameter does not shift the draws of the
+others. Fixed parameters are passed as scalars (numpy broadcasts them), which keeps a million draws
+of the whole funnel within one pass over a few dozen arrays.
+"""
+
+from __future__ import annotations
+
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from safeguarding.assess.funnel import (
+    OUTPUT_BY_NAME,
+    OUTPUTS,
+    STAGES,
+    FloatArray,
+    FunnelResult,
+    Value,
+    output_inputs,
+    run_funnel,
+)
+from safeguarding.assess.scenario import TECHNOLOGIES, TECHNOLOGY_TITLES, Scenario
+
+INTERVAL = (5.0, 95.0)  # the 90% interval
+POOL = 1 << 16  # indices into the pool fit in 16 bits
+THREADS = 2
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Median and 90% interval of an output over the draws."""
+
+    median: float
+    low: float
+    high: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {"median": self.median, "low": self.low, "high": self.high}
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """The draws of every parameter and the funnel evaluated on them."""
+
+    scenario: Scenario
+    draws: int
+    seed: int
+    samples: dict[str, Value]
+    result: FunnelResult
+
+
+def parameter_stream(seed: int, name: str) -> np.random.Generator:
+    """The random stream of one parameter: depends only on the seed and the parameter's name."""
+    return np.random.default_rng([seed, zlib.crc32(name.encode())])
+
+
+def draw(scenario: Scenario, draws: int, seed: int) -> dict[str, Value]:
+    """``draws`` values of every parameter (a scalar for fixed ones), as float32.
+
+    Up to ``POOL`` draws are taken exactly from each distribution. Beyond that, each parameter's
+    draws are resampled with replacement from ``POOL`` exact draws (its empirical distribution):
+    draws stay independent across parameters and the marginal is exact to 1/POOL in probability,
+    at a fraction of the cost of generating a million beta variates per parameter.
+    """
+    if draws < 1:
+        raise ValueError("draws must be at least 1")
+    samples: dict[str, Value] = {}
+    for parameter in scenario:
+        dist = parameter.dist
+        if dist.is_fixed:
+            samples[parameter.name] = float(dist.support()[0])
+            continue
+        stream = parameter_stream(seed, parameter.name)
+        values = dist.sample(stream, min(draws, POOL)).astype(np.float32)
+        if parameter.spec.kind == "share" and dist.kind == "lognormal":
+            np.minimum(values, 1.0, out=values)
+        if draws > POOL:
+            values = values[stream.integers(0, POOL, draws, dtype=np.uint16)]
+        samples[parameter.name] = values
+    return samples
+
+
+def simulate(scenario: Scenario, draws: int = 10_000, seed: int = 1) -> Simulation:
+    samples = draw(scenario, draws, seed)
+    return Simulation(scenario, draws, seed, samples, run_funnel(samples, size=draws))
+
+
+def interval(values: FloatArray) -> Interval:
+    """Median and 90% interval of the finite values (NaN where there are none)."""
+    if values.size and values.strides == (0,):  # a broadcast constant
+        value = float(values[0])
+        return Interval(value, value, value) if np.isfinite(value) else interval(values[:0])
+    finite = values if np.isfinite(values).all() else values[np.isfinite(values)]
+    if finite.size == 0:
+        return Interval(float("nan"), float("nan"), float("nan"))
+    # Empirical quantiles (no interpolation): as exact as the draws, and half the selection work.
+    low, median, high = np.percentile(
+        finite, [INTERVAL[0], 50.0, INTERVAL[1]], method="inverted_cdf"
+    )
+    return Interval(float(median), float(low), float(high))
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a run of one scenario says: every output and stage as a median with its interval."""
+
+    scenario: Scenario
+    draws: int
+    seed: int
+    outputs: dict[str, Interval]
+    stages_tp: dict[str, Interval]
+    stages_fp: dict[str, Interval]
+
+    def traces(self, output: str) -> dict[str, Any]:
+        """The parameters and evidence ids ``output`` is computed from."""
+        names = sorted(output_inputs(output))
+        evidence = sorted({e for n in names for e in self.scenario[n].source.evidence})
+        cited = [n for n in names if self.scenario[n].source.evidence]
+        assumed = [
+            n
+            for n in names
+            if not self.scenario[n].source.evidence and not self.scenario[n].source.data
+        ]
+        return {
+            "parameters": names,
+            "evidence": evidence,
+            "citing_evidence": cited,
+            "assumptions_only": assumed,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        scenario = self.scenario
+        return {
+            "scenario": scenario.name,
+            "title": scenario.title,
+            "region": scenario.region,
+            "description": scenario.description,
+            "technologies": [TECHNOLOGY_TITLES[t] for t in TECHNOLOGIES if scenario.deployed(t)],
+            "scope": scenario.scope,
+            "file": scenario.file,
+            "draws": self.draws,
+            "seed": self.seed,
+            "interval": "90% (5th to 95th percentile)",
+            "outputs": {
+                name: {
+                    **value.as_dict(),
+                    "unit": OUTPUT_BY_NAME[name].unit,
+                    "description": OUTPUT_BY_NAME[name].description,
+                    "inputs": self.traces(name),
+                }
+                for name, value in self.outputs.items()
+            },
+            "stages": [
+                {
+                    "stage": stage,
+                    "true_positives": self.stages_tp[stage].as_dict(),
+                    "false_positives": self.stages_fp[stage].as_dict(),
+                }
+                for stage in STAGES
+            ],
+            "parameters": [p.as_dict() for p in scenario],
+            "replaced": [r.as_dict() for r in scenario.replaced],
+            "observed": [
+                {**o.as_dict(), "model": self.outputs[o.output].as_dict()}
+                for o in scenario.observed
+            ],
+            "evidence": scenario.evidence_ids(),
+        }
+
+
+def summarise(simulation: Simulation) -> Summary:
+    """Intervals of every output and stage; each distinct array is summarised once, in threads."""
+    result = simulation.result
+    named = (
+        [("o", o.name, result.outputs[o.name]) for o in OUTPUTS]
+        + [("tp", s, result.tp[s]) for s in STAGES]
+        + [("fp", s, result.fp[s]) for s in STAGES]
+    )
+    distinct = {id(array): array for _, _, array in named}
+    with ThreadPoolExecutor(THREADS) as pool:
+        found = dict(zip(distinct, pool.map(interval, distinct.values()), strict=True))
+    by_kind: dict[str, dict[str, Interval]] = {"o": {}, "tp": {}, "fp": {}}
+    for kind, name, array in named:
+        by_kind[kind][name] = found[id(array)]
+    return Summary(
+        scenario=simulation.scenario,
+        draws=simulation.draws,
+        seed=simulation.seed,
+        outputs=by_kind["o"],
+        stages_tp=by_kind["tp"],
+        stages_fp=by_kind["fp"],
+    )
+
+
+def run(scenario: Scenario, draws: int = 10_000, seed: int = 1) -> Summary:
+    """Simulate and summarise one scenario."""
+    return summarise(simulate(scenario, draws, seed))

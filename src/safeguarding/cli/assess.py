@@ -1,0 +1,236 @@
+"""``safeguarding assess``: what a detection measure costs and yields, with uncertainty."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from safeguarding.assess.assessment import KEY_OUTPUTS, assess_scenario, comparison, prepare
+from safeguarding.assess.calibration import published_checks
+from safeguarding.assess.exports import read_services, read_triage_stats
+from safeguarding.assess.scenario import load_scenario, shipped_scenarios
+from safeguarding.assess.stored import json_safe, save_run
+from safeguarding.cli.common import console, print_json, print_table, progress, store
+from safeguarding.errors import SafeguardingError
+
+SHARE_UNITS = {"share"}
+
+
+def human(value: float | None, unit: str = "") -> str:
+    """A number for people: shares as percentages, large counts with k, M, bn."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    if unit in SHARE_UNITS:
+        return f"{value:.1%}"
+    if unit == "ratio":
+        return f"{value:.3g}×"
+    magnitude = abs(value)
+    for size, suffix in ((1e12, " tn"), (1e9, " bn"), (1e6, " M"), (1e3, " k")):
+        if magnitude >= size:
+            return f"{value / size:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
+def cell(output: dict[str, Any]) -> str:
+    unit = output.get("unit", "")
+    if unit == "share" and (output["high"] or 0) > 1:
+        unit = "ratio"  # capacity consumed can exceed the capacity
+    return (
+        f"{human(output['median'], unit)} "
+        f"[{human(output['low'], unit)}–{human(output['high'], unit)}]"
+    )
+
+
+def _print_scenario(result: dict[str, Any]) -> None:
+    outputs = result["outputs"]
+    print_table(
+        f"{result['title']}  ({result['scenario']}, {result['draws']:,} draws, seed "
+        f"{result['seed']}; median [90% interval])",
+        ["output", "median [90% interval]", "unit", "computed from"],
+        (
+            [
+                name,
+                cell(out),
+                out["unit"],
+                f"{len(out['inputs']['parameters'])} parameters: "
+                f"{len(out['inputs']['citing_evidence'])} cite evidence "
+                f"({len(out['inputs']['evidence'])} ids), "
+                f"{len(out['inputs']['assumptions_only'])} assumptions only",
+            ]
+            for name, out in outputs.items()
+        ),
+    )
+    for seen in result["observed"]:
+        console.print(
+            f"[cyan]observed[/cyan] {seen['output']}: {human(seen['value'], 'share')} "
+            f"[{human(seen['low'], 'share')}–{human(seen['high'], 'share')}] ({seen['source']}); "
+            f"model: {cell({**seen['model'], 'unit': 'share'})}"
+        )
+    for replaced in result["replaced"]:
+        console.print(
+            f"[yellow]replaced[/yellow] {replaced['name']}: {replaced['before']} → "
+            f"{replaced['after']} ({replaced['reason']})"
+        )
+
+
+def _write_charts(results: list[dict[str, Any]], out: Path) -> list[Path]:
+    from safeguarding.reporting.assess_charts import (
+        capacity_chart,
+        funnel_chart,
+        tornado_chart,
+        waiting_chart,
+    )
+    from safeguarding.reporting.charts import to_svg
+
+    out.mkdir(parents=True, exist_ok=True)
+    charts = {"capacity.svg": capacity_chart(results), "waiting.svg": waiting_chart(results)}
+    for result in results:
+        name = result["scenario"]
+        charts[f"funnel-{name}.svg"] = funnel_chart(result)
+        for output, data in result["sensitivity"].items():
+            charts[f"tornado-{name}-{output}.svg"] = tornado_chart(
+                data["tornado"], output, f"{result['title']}: what drives {output}"
+            )
+    written = []
+    for file_name, chart in charts.items():
+        path = out / file_name
+        path.write_text(to_svg(chart), encoding="utf-8")
+        written.append(path)
+    data_path = out / "assessment.json"
+    data_path.write_text(
+        json.dumps(
+            {"scenarios": json_safe(results), "comparison": json_safe(comparison(results))},
+            indent=2,
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
+    written.append(data_path)
+    return written
+
+
+def _list(json_out: bool) -> None:
+    rows = []
+    for name in shipped_scenarios():
+        scenario = load_scenario(name)
+        rows.append({"name": name, "region": scenario.region, "title": scenario.title})
+    if json_out:
+        print_json(rows)
+        return
+    print_table(
+        f"{len(rows)} shipped scenarios",
+        ["name", "region", "title"],
+        ([r["name"], r["region"], r["title"]] for r in rows),
+    )
+
+
+def _checks(json_out: bool, seed: int) -> None:
+    checks = published_checks(seed)
+    if json_out:
+        print_json([c.as_dict() for c in checks])
+    else:
+        print_table(
+            "The model against published figures",
+            ["check", "evidence", "published", "model (median)", "90% interval", "tolerance", "ok"],
+            (
+                [
+                    c.name,
+                    c.evidence,
+                    f"{c.published:,.4g}",
+                    f"{c.model:,.4g}",
+                    f"{c.low:,.4g}–{c.high:,.4g}",
+                    c.tolerance,
+                    "yes" if c.passed else "NO",
+                ]
+                for c in checks
+            ),
+        )
+    failed = [c.name for c in checks if not c.passed]
+    if failed:
+        raise SafeguardingError(f"{len(failed)} calibration checks failed: {', '.join(failed)}")
+
+
+def assess(
+    scenarios: list[str] = typer.Argument(
+        None, help="Scenario files or shipped scenario names (see --list)."
+    ),
+    draws: int = typer.Option(20_000, "--draws", min=100, help="Monte Carlo draws per scenario."),
+    seed: int = typer.Option(
+        1, "--seed", min=0, help="Random seed: the same seed, the same results."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    out: Path | None = typer.Option(None, "--out", help="Write charts (SVG) and JSON here."),
+    calibrate: Path | None = typer.Option(
+        None, "--calibrate", help="Triage outcome statistics (JSON) to replace defaults with."
+    ),
+    services: Path | None = typer.Option(
+        None, "--services", help="High-risk services export (JSON) for targeted scenarios."
+    ),
+    save: bool = typer.Option(False, "--save", help="Keep the results in the store."),
+    list_only: bool = typer.Option(False, "--list", help="List the shipped scenarios."),
+    checks: bool = typer.Option(False, "--checks", help="Run the model against published figures."),
+) -> None:
+    """Run detection scenarios through the funnel model and compare them.
+
+    Each scenario gives every output as a median with its 90% interval, and names the evidence
+    it rests on. Parameters replaced by --calibrate or --services are listed.
+
+    Example: safeguarding assess nl-status-quo nl-detection-orders --draws 20000 --out var/assess
+    """
+    if list_only:
+        _list(json_out)
+        return
+    if checks:
+        _checks(json_out, seed)
+        return
+    if not scenarios:
+        raise typer.BadParameter("give at least one scenario (or --list)", param_hint="SCENARIO")
+    stats = read_triage_stats(calibrate) if calibrate else None
+    export = read_services(services) if services else None
+    loaded = [prepare(load_scenario(ref), stats=stats, services=export) for ref in scenarios]
+    if export is not None and not any(s.scope == "high-risk" for s in loaded):
+        raise typer.BadParameter(
+            '--services scopes targeted scenarios (scope = "high-risk"), and none is given',
+            param_hint="--services",
+        )
+    results = []
+    with progress() as bar:
+        task = bar.add_task("assessing", total=len(loaded))
+        for scenario in loaded:
+            results.append(json_safe(assess_scenario(scenario, draws, seed).as_dict()))
+            bar.advance(task)
+    written = _write_charts(results, out) if out else []
+    run_id = None
+    if save:
+        with store() as opened, opened.session() as session:
+            run_id = save_run(session, results, draws=draws, seed=seed)
+    if json_out:
+        print_json(
+            {
+                "scenarios": results,
+                "comparison": json_safe(comparison(results)),
+                "written": [str(p) for p in written],
+                "run": run_id,
+            }
+        )
+        return
+    for result in results:
+        _print_scenario(result)
+    if len(results) > 1:
+        print_table(
+            "Comparison (median [90% interval], per year)",
+            ["output", *[r["scenario"] for r in results]],
+            ([name, *[cell(r["outputs"][name]) for r in results]] for name in KEY_OUTPUTS),
+        )
+    for path in written:
+        console.print(f"wrote {path}")
+    if run_id:
+        console.print(f"stored as run {run_id}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(assess)

@@ -1,0 +1,198 @@
+"""Calibration: published figures reproduced from evidence; observed rates replace defaults."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from safeguarding.assess.assessment import prepare
+from safeguarding.assess.calibration import (
+    bka_relevant,
+    calibrate,
+    fedpol_forwarded,
+    ncmec_bundling,
+    scientists_example,
+    scope_to_services,
+)
+from safeguarding.assess.exports import read_services, read_triage_stats
+from safeguarding.assess.montecarlo import run
+from safeguarding.assess.scenario import load_scenario
+from safeguarding.errors import ValidationError
+
+DATA = Path(__file__).parent.parent / "data"
+TRIAGE = DATA / "triage-outcome-stats.json"
+SERVICES = DATA / "high-risk-services.json"
+
+
+def test_scientists_example_gives_1_4_million_false_positives_a_day() -> None:
+    check = scientists_example()
+    assert check.passed
+    assert check.model == pytest.approx(1.4e6, rel=0.005)
+
+
+def test_fedpol_forwarded_cases_fall_in_the_model_interval_every_year() -> None:
+    checks = fedpol_forwarded()
+    years = [c for c in checks if c.name.startswith("fedpol cases forwarded")]
+    assert len(years) == 8  # 2017–2024
+    assert all(c.passed for c in checks), [c for c in checks if not c.passed]
+    for c in years:
+        assert c.low < c.model < c.high
+
+
+def test_bka_criminally_relevant_shares_are_reproduced() -> None:
+    checks = bka_relevant()
+    assert [c.name[-4:] for c in checks] == ["2022", "2023"]
+    assert all(c.passed for c in checks)
+    assert checks[0].model == pytest.approx(0.658, abs=0.001)
+    assert checks[1].model == pytest.approx(0.496, abs=0.001)
+
+
+def test_ncmec_bundling_ratio_is_reproduced() -> None:
+    reports, ratio = ncmec_bundling()
+    assert reports.passed and ratio.passed
+    assert ratio.model == pytest.approx(0.70, abs=0.01)
+
+
+def test_triage_statistics_replace_the_parameters_they_measure() -> None:
+    stats = read_triage_stats(TRIAGE)
+    base = load_scenario("nl-status-quo")
+    calibrated = calibrate(base, stats)
+    replaced = {r.name: r for r in calibrated.replaced}
+    assert set(replaced) == {
+        "police.actionable_share",
+        "police.minutes_per_notification",
+        "police.hours_per_investigation",
+    }
+    share = calibrated["police.actionable_share"].dist
+    assert (share["alpha"], share["beta"]) == (61.0, 241.0)  # 60 of 400 - 100 not criminal
+    assert calibrated["police.minutes_per_notification"].dist.mean() == 42.5
+    assert calibrated["police.hours_per_investigation"].dist.mean() == 95.0
+    assert "triage-outcome-stats.json" in replaced["police.actionable_share"].after
+    assert "pert" in replaced["police.actionable_share"].before
+    assert calibrated["police.actionable_share"].source.label == "data"
+    summary = run(calibrated, 2000, 1).as_dict()
+    assert {r["name"] for r in summary["replaced"]} == set(replaced)
+    (observed,) = summary["observed"]
+    assert observed["output"] == "ppv_forwarded"
+    assert observed["value"] == pytest.approx(0.75)
+    assert (observed["low"], observed["high"]) == pytest.approx((1 - 0.2947, 1 - 0.2101))
+    model = summary["outputs"]["ppv_forwarded"]
+    assert observed["model"] == {k: model[k] for k in ("median", "low", "high")}
+    # Fewer minutes than the default's mode range changes the hours needed.
+    assert (
+        summary["outputs"]["police_hours_needed"]
+        != run(base, 2000, 1).as_dict()["outputs"]["police_hours_needed"]
+    )
+
+
+def test_services_export_scopes_a_targeted_scenario() -> None:
+    export = read_services(SERVICES)
+    targeted = load_scenario("eu-targeted")
+    scoped = scope_to_services(targeted, export)
+    assert scoped["volume.messages_per_day"].dist.mean() == 60_000_000.0
+    assert scoped["volume.images_per_day"].dist.mean() == 4_250_000.0
+    assert scoped["volume.videos_per_day"].dist.mean() == 80_000.0
+    # Example Chat has no video volume: its 2 M users times the per-user assumption.
+    assert scoped["volume.video_users"].dist.mean() == 2_000_000.0
+    assert scoped["volume.message_users"].dist.mean() == 500_000.0
+    assert scoped["volume.image_users"].location == "default"
+    assert scoped["volume.scope_share"].dist.mean() == 1.0
+    names = {r.name for r in scoped.replaced}
+    assert "volume.video_users" in names and "volume.image_users" not in names
+    # Untargeted scenarios are left alone by prepare.
+    assert not prepare(load_scenario("eu-status-quo"), services=export).replaced
+
+
+def test_services_without_volume_need_a_per_user_assumption() -> None:
+    with pytest.raises(
+        ValidationError,
+        match=r"^high-risk-services\.json: 1 services .*messages_per_user_per_day",
+    ):
+        scope_to_services(load_scenario("eu-status-quo"), read_services(SERVICES))
+
+
+DELETE = object()
+
+
+def _mutated(tmp_path: Path, source: Path, change: dict[str, object]) -> Path:
+    data = json.loads(source.read_text(encoding="utf-8"))
+    for dotted, value in change.items():
+        target = data
+        *parents, last = dotted.split(".")
+        for key in parents:
+            target = target[int(key)] if key.isdigit() else target[key]
+        if value is DELETE:
+            del target[last]
+        else:
+            target[last] = value
+    path = tmp_path / source.name
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "rule"),
+    [
+        ({"format": "other@1"}, "format", "must be"),
+        ({"rates.actionable_share.successes": 500}, "rates.actionable_share.successes", "exceed n"),
+        ({"rates.duplicate_share.value": 0.9}, "rates.duplicate_share.value", "successes/n"),
+        ({"rates.youth_care_share": DELETE}, "rates.youth_care_share", "is required"),
+        ({"minutes_per_report.mean": -1}, "minutes_per_report.mean", ">= 0"),
+        ({"period.from": "2026-13-01"}, "period.from", "YYYY-MM-DD"),
+        ({"generated_at": "yesterday"}, "generated_at", "ISO-8601"),
+    ],
+)
+def test_bad_triage_statistics_name_the_field(
+    tmp_path: Path, change: dict[str, object], field: str, rule: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        read_triage_stats(_mutated(tmp_path, TRIAGE, change))
+    assert str(caught.value).startswith(f"triage-outcome-stats.json: {field}: ")
+    assert rule in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "rule"),
+    [
+        ({"services.0.risk": "medium"}, "services[0].risk", "must be 'high'"),
+        ({"services.1.id": "example-chat"}, "services[1].id", "duplicate"),
+        (
+            {"services.1.eu_monthly_active_recipients": None},
+            "services[1]",
+            "neither daily_messages",
+        ),
+        ({"services.0.daily_images": "many"}, "services[0].daily_images", "number"),
+    ],
+)
+def test_bad_services_exports_name_the_field(
+    tmp_path: Path, change: dict[str, object], field: str, rule: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        read_services(_mutated(tmp_path, SERVICES, change))
+    assert str(caught.value).startswith(f"high-risk-services.json: {field}: ")
+    assert rule in str(caught.value)
+
+
+def test_not_json_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text('{\n  "format": \n}', encoding="utf-8")
+    with pytest.raises(ValidationError, match=r"^broken\.json:3: not valid JSON"):
+        read_triage_stats(path)
+
+
+def test_a_scenario_can_name_its_services_file(tmp_path: Path) -> None:
+    (tmp_path / "services.json").write_text(SERVICES.read_text(encoding="utf-8"), "utf-8")
+    path = tmp_path / "mine.toml"
+    path.write_text(
+        '[scenario]\nextends = "eu-targeted"\ntitle = "t"\nservices = "services.json"\n', "utf-8"
+    )
+    scoped = prepare(load_scenario(path))
+    assert scoped["volume.messages_per_day"].dist.mean() == 60_000_000.0
+    assert scoped["volume.messages_per_day"].source.label == "data"
+    path.write_text(
+        '[scenario]\nextends = "eu-status-quo"\ntitle = "t"\nservices = "services.json"\n', "utf-8"
+    )
+    with pytest.raises(ValidationError, match=r"^mine\.toml:4: scenario\.services: .*high-risk"):
+        load_scenario(path)

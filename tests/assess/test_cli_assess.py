@@ -1,0 +1,152 @@
+"""``safeguarding assess`` end to end: tables, JSON, charts, errors, calibration and the store."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from safeguarding.assess.stored import json_safe, latest_run, save_run
+from safeguarding.reporting.monitor import render_monitor
+from safeguarding.reporting.sections import assess as section
+from safeguarding.store import Store
+from tests.cli_runner import invoke
+
+DATA = Path(__file__).parent.parent / "data"
+
+
+def test_list_shows_the_shipped_scenarios(capsys: pytest.CaptureFixture[str], home: Path) -> None:
+    result = invoke(capsys, "assess", "--list", "--json")
+    assert result.code == 0
+    names = {row["name"] for row in json.loads(result.out)}
+    assert {"eu-status-quo", "nl-detection-orders", "nl-proactive"} <= names
+
+
+def test_checks_pass_and_print(capsys: pytest.CaptureFixture[str], home: Path) -> None:
+    result = invoke(capsys, "assess", "--checks", "--json")
+    assert result.code == 0, result.err
+    checks = json.loads(result.out)
+    assert all(c["passed"] for c in checks)
+    assert {c["evidence"] for c in checks} == {
+        "scientists.whatsapp.2024",
+        "ch.fedpol.ncmec",
+        "de.bka.ncmec",
+        "ncmec.bundling.2024",
+    }
+    table = invoke(capsys, "assess", "--checks")
+    assert table.code == 0 and "published figures" in table.out
+
+
+def test_two_scenarios_as_json_with_charts(
+    capsys: pytest.CaptureFixture[str], home: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "charts"
+    args = ["assess", "nl-status-quo", "nl-known-only", "--draws", "500", "--seed", "4"]
+    result = invoke(capsys, *args, "--json", "--out", str(out))
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert [s["scenario"] for s in data["scenarios"]] == ["nl-status-quo", "nl-known-only"]
+    first = data["scenarios"][0]
+    assert first["draws"] == 500 and first["seed"] == 4
+    assert data["scenarios"][1]["technologies"] == [
+        "known-material hash matching (images and videos)"
+    ]
+    assert first["outputs"]["capacity_share"]["inputs"]["evidence"]
+    assert {row["output"] for row in data["comparison"]} >= {"capacity_share", "ppv_forwarded"}
+    svgs = sorted(p.name for p in out.glob("*.svg"))
+    assert "capacity.svg" in svgs and "waiting.svg" in svgs
+    assert "funnel-nl-status-quo.svg" in svgs
+    assert "tornado-nl-known-only-capacity_share.svg" in svgs
+    assert (out / "capacity.svg").read_text(encoding="utf-8").startswith("<svg")
+    again = json.loads(invoke(capsys, *args, "--json").out)
+    assert again["scenarios"] == data["scenarios"]
+
+
+def test_table_output_has_a_comparison(capsys: pytest.CaptureFixture[str], home: Path) -> None:
+    result = invoke(capsys, "assess", "nl-status-quo", "nl-proactive", "--draws", "300")
+    assert result.code == 0, result.err
+    assert "Comparison" in result.out and "capacity_share" in result.out
+
+
+def test_calibrate_says_what_it_replaced(capsys: pytest.CaptureFixture[str], home: Path) -> None:
+    result = invoke(
+        capsys,
+        "assess",
+        "nl-status-quo",
+        "--draws",
+        "300",
+        "--calibrate",
+        str(DATA / "triage-outcome-stats.json"),
+    )
+    assert result.code == 0, result.err
+    assert "replaced police.actionable_share" in result.out
+    assert "replaced police.minutes_per_notification" in result.out
+    assert "observed ppv_forwarded: 75.0% [70.5%–79.0%]" in result.out
+
+
+def test_services_scope_the_targeted_scenario(
+    capsys: pytest.CaptureFixture[str], home: Path
+) -> None:
+    services = str(DATA / "high-risk-services.json")
+    result = invoke(
+        capsys, "assess", "eu-targeted", "--draws", "300", "--services", services, "--json"
+    )
+    assert result.code == 0, result.err
+    replaced = {r["name"] for r in json.loads(result.out)["scenarios"][0]["replaced"]}
+    assert "volume.messages_per_day" in replaced
+    wrong = invoke(capsys, "assess", "eu-status-quo", "--draws", "300", "--services", services)
+    assert wrong.code == 2
+    assert "targeted" in wrong.err
+
+
+def test_a_bad_scenario_is_one_line_with_key_and_line(
+    capsys: pytest.CaptureFixture[str], home: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        '[scenario]\nextends = "eu-status-quo"\ntitle = "t"\n[police]\n'
+        'capacity_hours = { value = -3, assumption = "x" }\n',
+        encoding="utf-8",
+    )
+    result = invoke(capsys, "assess", str(path))
+    assert result.code == 1
+    assert result.err.strip() == (
+        "error: bad.toml:5: police.capacity_hours: a volume or count must not be negative (got -3)"
+    )
+    assert invoke(capsys, "assess").code == 2
+
+
+def test_save_stores_the_run_and_the_report_shows_it(
+    capsys: pytest.CaptureFixture[str], store: Store
+) -> None:
+    result = invoke(
+        capsys, "assess", "nl-status-quo", "nl-detection-orders", "--draws", "300", "--save"
+    )
+    assert result.code == 0, result.err
+    with store.session() as session:
+        stored = latest_run(session)
+    assert [r["scenario"] for r in stored] == ["nl-status-quo", "nl-detection-orders"]
+    built = section.build(store)
+    assert built is not None
+    assert "nl-detection-orders" in built.body and "<svg" in built.body
+    assert "assumption" in built.body and "scientists.whatsapp.2024" in built.body
+    assert "300 draws" in built.provenance
+    assert "Assessment of detection measures" in render_monitor(store)
+
+
+def test_store_round_trip_keeps_the_latest_run(store: Store) -> None:
+    results = [
+        {"scenario": "a", "title": "A", "region": "EU", "x": float("nan"), "nested": [1.5]},
+        {"scenario": "b", "title": "B", "region": "NL", "x": 2.0, "nested": []},
+    ]
+    with store.session() as session:
+        save_run(session, results[:1], draws=10, seed=1, now=datetime(2026, 1, 1, tzinfo=UTC))
+        run = save_run(session, results, draws=20, seed=2, now=datetime(2026, 2, 1, tzinfo=UTC))
+    with store.session() as session:
+        latest = latest_run(session)
+    assert [r["scenario"] for r in latest] == ["a", "b"]
+    assert latest[0]["run"] == run
+    assert latest[0]["x"] is None and latest[1]["x"] == 2.0
+    assert latest[0]["nested"] == json_safe(results[0])["nested"]
