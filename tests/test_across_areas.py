@@ -1,0 +1,47 @@
+"""The areas work together: exports of platforms and triage feed the assessment model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.cli_runner import invoke
+
+
+def test_platform_and_triage_exports_calibrate_the_assessment(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    demo_dir = tmp_path / "demo"
+    assert invoke(capsys, "demo", "--dir", str(demo_dir), "--seed", "7").code == 0
+    monkeypatch.setenv("SAFEGUARDING_HOME", str(demo_dir))
+    monkeypatch.delenv("SAFEGUARDING_DATABASE_URL", raising=False)
+
+    services, outcomes = tmp_path / "services.json", tmp_path / "outcomes.json"
+    assert invoke(capsys, "platforms", "export", str(services)).code == 0
+    assert invoke(capsys, "triage", "stats", "--export", str(outcomes)).code == 0
+    exported = json.loads(outcomes.read_text())
+    assert exported["reports_with_outcome"] > 0
+
+    result = invoke(
+        capsys,
+        "assess",
+        "nl-targeted",
+        "--services",
+        str(services),
+        "--calibrate",
+        str(outcomes),
+        "--draws",
+        "2000",
+        "--json",
+    )
+    assert result.code == 0, result.err
+    scenario = json.loads(result.out)["scenarios"][0]
+    replaced = {item["name"]: item for item in scenario["replaced"]}
+    assert {"police.actionable_share", "police.minutes_per_notification"} <= set(replaced)
+    assert "volume.messages_per_day" in replaced
+    assert "outcomes.json" in replaced["police.actionable_share"]["after"]
+    assert "services.json" in replaced["volume.messages_per_day"]["after"]
+    minutes = exported["minutes_per_report"]["mean"]
+    assert f"{minutes:.6g}" in replaced["police.minutes_per_notification"]["after"]
