@@ -12,7 +12,7 @@ import traceback
 import typer
 
 from safeguarding import __version__
-from safeguarding.cli import db, demo, evidence, monitor
+from safeguarding.cli import db, demo, evidence, monitor, users
 from safeguarding.cli.common import err_console
 from safeguarding.errors import SafeguardingError
 
@@ -50,6 +50,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(evidence.app, name="evidence")
 monitor.register(app)
 demo.register(app)
+users.register(app)
 
 
 def run(argv: list[str] | None = None) -> int:
