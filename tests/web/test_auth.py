@@ -272,7 +272,7 @@ def test_pages_load_nothing_from_elsewhere(client: TestClient, analyst: str) -> 
     for path in ("/", "/evidence", "/evidence/ncmec.bundling.2024", "/login"):
         html = client.get(path).text
         for reference in re.findall(r'(?:src|href|action)="([^"]*)"', html):
-            assert reference.startswith("/"), (path, reference)
+            assert reference.startswith("/") or reference == "data:,", (path, reference)
         assert "<script>" not in html and "style=" not in html
 
 
