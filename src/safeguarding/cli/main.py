@@ -12,7 +12,7 @@ import traceback
 import typer
 
 from safeguarding import __version__
-from safeguarding.cli import db, demo, evidence, monitor, users
+from safeguarding.cli import db, demo, evidence, hashlist, ingest, monitor, users
 from safeguarding.cli.common import err_console
 from safeguarding.errors import SafeguardingError
 
@@ -48,6 +48,8 @@ def _root(
 
 app.add_typer(db.app, name="db")
 app.add_typer(evidence.app, name="evidence")
+app.add_typer(hashlist.app, name="hashlist")
+ingest.register(app)
 monitor.register(app)
 demo.register(app)
 users.register(app)

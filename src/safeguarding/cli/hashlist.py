@@ -1,0 +1,138 @@
+"""``safeguarding hashlist``: import, list, show and remove hash lists."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import typer
+
+from safeguarding.cli.common import console, print_json, print_table, store
+from safeguarding.hashing.kinds import parse_kind
+from safeguarding.triage.context import intake_context
+from safeguarding.triage.hashlists import (
+    LIST_KINDS,
+    import_list,
+    list_detail,
+    list_summaries,
+    read_list_file,
+    remove_list,
+)
+from safeguarding.triage.listformats import Scheme
+
+app = typer.Typer(help="Hash lists of known and allowed content.", no_args_is_help=True)
+_SCHEMES: dict[str, Scheme] = {"us": "vics_us", "dhs": "vics_dhs", "none": "none"}
+
+
+@app.command("import")
+def import_command(
+    path: Path = typer.Argument(..., help="VICS JSON, CSV or plain-text list."),
+    name: str = typer.Option(..., "--name", help="Name of the list in the store."),
+    kind: str = typer.Option("known", "--kind", help="known (abuse material) or allow."),
+    format: str | None = typer.Option(
+        None, "--format", help="vics or csv (default: by extension)."
+    ),
+    hash_type: str | None = typer.Option(
+        None,
+        "--hash-type",
+        help="Hash type of a list without a type column: md5, sha1, sha256, pdq.",
+    ),
+    scheme: str | None = typer.Option(
+        None, "--scheme", help="Category scheme: us, dhs or none (default: as the file declares)."
+    ),
+    pdq_threshold: int | None = typer.Option(
+        None, "--pdq-threshold", help="Maximum PDQ distance for this list (default: pdq.threshold)."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Import a hash list (or update it); bad entries are quarantined, the rest imports.
+
+    Example: safeguarding hashlist import known.json --name vics-2026 --kind known
+    """
+    if kind not in LIST_KINDS:
+        raise typer.BadParameter("--kind must be known or allow")
+    if format not in (None, "vics", "csv"):
+        raise typer.BadParameter("--format must be vics or csv")
+    declared = parse_kind(hash_type) if hash_type else None
+    if hash_type and declared in (None, "photodna"):
+        raise typer.BadParameter("--hash-type must be md5, sha1, sha256 or pdq")
+    if scheme is not None and scheme not in _SCHEMES:
+        raise typer.BadParameter("--scheme must be us, dhs or none")
+    if not name.strip() or len(name) > 120:
+        raise typer.BadParameter("--name must be 1 to 120 characters")
+    if pdq_threshold is not None and not 0 <= pdq_threshold <= 128:
+        raise typer.BadParameter("--pdq-threshold must be 0 to 128")
+    parsed = read_list_file(
+        path, format, hash_type=declared, scheme=_SCHEMES[scheme] if scheme else None
+    )
+    with store() as opened:
+        context = intake_context(opened)
+        summary = import_list(
+            opened, context.matcher, context.sealer, parsed,
+            name=name, kind=kind, source_file=path.name,
+            pdq_threshold=(
+                pdq_threshold if pdq_threshold is not None else context.options.pdq_threshold
+            ),
+            flood_share=context.options.flood_share,
+        )  # fmt: skip
+    if json_out:
+        print_json(asdict(summary))
+        return
+    state = f"now version {summary.version}" if summary.changed else "unchanged"
+    console.print(
+        f"list {summary.name!r} {state}: {summary.entries} entries "
+        f"(+{summary.added} −{summary.removed}, {summary.recategorised} recategorised), "
+        f"{summary.quarantined} entries newly quarantined, {summary.matches} matches"
+    )
+
+
+@app.command("list")
+def list_command(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List hash lists with their size, matches and open flood flags.
+
+    Example: safeguarding hashlist list --json
+    """
+    with store() as opened, opened.session() as session:
+        rows = list_summaries(session)
+    if json_out:
+        print_json(rows)
+        return
+    print_table(
+        "hash lists",
+        ["name", "kind", "format", "version", "entries", "quarantined", "pdq", "matches", "flood"],
+        (
+            [r["name"], r["kind"], f"{r['format']} {r['format_version'] or ''}".strip(),
+             r["version"], r["entries"], r["quarantined"], r["pdq_threshold"], r["matches"],
+             r["flood_flags"]]
+            for r in rows
+        ),
+    )  # fmt: skip
+
+
+@app.command("show")
+def show_command(
+    name: str = typer.Argument(..., help="List name."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show one list: entries by hash kind and by category, source schemes, matches.
+
+    Example: safeguarding hashlist show vics-2026
+    """
+    with store() as opened, opened.session() as session:
+        detail = list_detail(session, name)
+    if json_out:
+        print_json(detail)
+        return
+    for key, value in detail.items():
+        console.print(f"{key}: {value}", markup=False, highlight=False)
+
+
+@app.command("remove")
+def remove_command(name: str = typer.Argument(..., help="List name.")) -> None:
+    """Remove a list with its entries and matches (its index segment goes too).
+
+    Example: safeguarding hashlist remove vics-2026
+    """
+    with store() as opened:
+        count = remove_list(opened, intake_context(opened).matcher, name)
+    console.print(f"removed list {name!r} ({count} entries)")

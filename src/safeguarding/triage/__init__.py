@@ -1,0 +1,1 @@
+"""Triage of provider reports: ingest (formats, quarantine), hash lists, matching."""

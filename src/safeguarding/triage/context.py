@@ -1,0 +1,53 @@
+"""Everything an intake command needs, built once from the settings: options, keys, the matcher.
+
+Keys come from the data directory's secrets (``pseudonym`` for identifiers, ``notes`` for sealed
+raw input), never from the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from safeguarding.disclosure.pseudonymise import Pseudonymiser
+from safeguarding.hashing.pdq_index import PDQIndex
+from safeguarding.store import Store
+from safeguarding.triage.ingest import media_lookup
+from safeguarding.triage.matching import Matcher
+from safeguarding.triage.options import TriageOptions, index_directory, triage_options
+from safeguarding.triage.sealing import Sealer
+from safeguarding.triage.writer import Writer
+
+
+@dataclass
+class IntakeContext:
+    store: Store
+    options: TriageOptions
+    pseudonymiser: Pseudonymiser
+    sealer: Sealer
+    matcher: Matcher
+
+    def writer(
+        self, source: str, run_id: int | None, received_at: datetime, media: Path | None = None
+    ) -> Writer:
+        return Writer(
+            source,
+            self.pseudonymiser,
+            self.sealer,
+            received_at=received_at,
+            run_id=run_id,
+            media=media_lookup(media, self.options.max_image_pixels) if media else None,
+        )
+
+
+def intake_context(store: Store) -> IntakeContext:
+    settings = store.settings
+    options = triage_options(settings)
+    return IntakeContext(
+        store=store,
+        options=options,
+        pseudonymiser=Pseudonymiser(settings.secret("pseudonym")),
+        sealer=Sealer(settings.secret("notes")),
+        matcher=Matcher(PDQIndex(index_directory(settings)), options),
+    )

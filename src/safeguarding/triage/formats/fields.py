@@ -1,0 +1,116 @@
+"""Field rules shared by the readers: lengths, dates, booleans and enumerations.
+
+Each check raises ``FieldError`` naming the rule; the reader adds the file and the path. Maximum
+lengths follow the CyberTipline schema where it states them and are generous elsewhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+MAX_LENGTHS: dict[str, int] = {
+    "reportId": 64,
+    "fileId": 64,
+    "platform": 256,
+    "espName": 256,
+    "espService": 256,
+    "espIdentifier": 255,
+    "screenName": 255,
+    "email": 255,
+    "phone": 64,
+    "ipAddress": 64,
+    "idType": 64,
+    "idValue": 255,
+    "fileName": 2048,
+    "url": 2048,
+    "countryCode": 8,
+    "country": 8,
+    "region": 64,
+    "chatClient": 256,
+    "gameName": 256,
+    "client": 256,
+    "escalateToHighPriority": 3000,
+    "incidentDateTimeDescription": 3000,
+}
+DEFAULT_MAX_LENGTH = 3000
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+FUTURE_TOLERANCE = timedelta(days=1)
+TRUE_WORDS = frozenset({"true", "1", "yes", ""})
+FALSE_WORDS = frozenset({"false", "0", "no"})
+
+
+class FieldError(ValueError):
+    def __init__(self, message: str, rule: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
+def bounded(name: str, value: str) -> str:
+    """``value`` stripped, if it fits the field's maximum length."""
+    text = value.strip()
+    limit = MAX_LENGTHS.get(name, DEFAULT_MAX_LENGTH)
+    if len(text) > limit:
+        raise FieldError(f"{name} has {len(text)} characters, at most {limit} allowed", "too_long")
+    return text
+
+
+def parse_datetime(name: str, value: str, *, now: datetime | None = None) -> datetime:
+    """An ISO 8601 date-time (``xs:dateTime``); without an offset it is taken as UTC."""
+    text = value.strip()
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise FieldError(
+            f"{name} is not an ISO 8601 date-time: {text[:40]!r}", "bad_datetime"
+        ) from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    parsed = parsed.astimezone(UTC)
+    latest = (now or datetime.now(UTC)) + FUTURE_TOLERANCE
+    if not EARLIEST <= parsed <= latest:
+        raise FieldError(
+            f"{name} {text[:40]!r} is outside {EARLIEST.year} … today", "datetime_out_of_range"
+        )
+    return parsed
+
+
+def parse_bool(name: str, value: str) -> bool:
+    word = value.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise FieldError(f"{name} is not true or false: {value[:40]!r}", "bad_boolean")
+
+
+def parse_int(name: str, value: str, low: int = 0, high: int = 10**12) -> int:
+    try:
+        number = int(value.strip())
+    except ValueError as exc:
+        raise FieldError(f"{name} is not a whole number: {value[:40]!r}", "bad_number") from exc
+    if not low <= number <= high:
+        raise FieldError(f"{name} {number} is outside {low}…{high}", "number_out_of_range")
+    return number
+
+
+def enum(name: str, value: str, allowed: Iterable[str]) -> str:
+    text = value.strip()
+    options = tuple(allowed)
+    if text not in options:
+        shown = ", ".join(repr(o) for o in options[:8])
+        raise FieldError(f"{name} {text[:60]!r} is not one of {shown}", "unknown_enum")
+    return text
+
+
+def url_host(value: str) -> str | None:
+    """The host name of a URL, lower-case; paths and queries (which can name people) dropped."""
+    text = value.strip()
+    if "://" not in text:
+        text = "//" + text
+    try:
+        host = urlsplit(text).hostname
+    except ValueError:
+        return None
+    return host.lower() if host else None

@@ -1,0 +1,275 @@
+"""The project's own report format: JSON Lines, one report per line, files included.
+
+The schema (documented in docs/formats.md) says everything the NCMEC XML reader keeps, with
+plain names. It is strict: an unknown field is an error (a typo must not silently drop data).
+Each line is validated on its own: a bad line is rejected with its line number and field path,
+the other lines are read.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from pydantic import ValidationError as PydanticError
+
+from safeguarding.hashing.kinds import HashKind, InvalidHashError, normalise_hash
+from safeguarding.triage.formats.fields import FieldError, parse_datetime
+from safeguarding.triage.records import (
+    BATCHED_REASONS,
+    FILE_ANNOTATIONS,
+    FILE_RELEVANCE,
+    INCIDENT_TYPES,
+    INDUSTRY_CLASSIFICATIONS,
+    INTERNET_DETAIL_KINDS,
+    REPORT_ANNOTATIONS,
+    FileRecord,
+    HashValue,
+    Identifier,
+    InternetDetail,
+    Parsed,
+    Party,
+    Rejected,
+    ReportRecord,
+    Role,
+)
+
+Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+MAX_LINE_BYTES = 1_000_000
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _when(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            return parse_datetime("date-time", value)
+        except FieldError as exc:
+            raise ValueError(str(exc)) from exc
+    return value
+
+
+class IdentifierIn(_Strict):
+    kind: Literal["email", "phone", "ip", "screen_name", "esp_id", "device_id"]
+    value: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+    scope: Annotated[str, StringConstraints(max_length=128)] = ""
+    event_name: Annotated[str, StringConstraints(max_length=32)] | None = None
+    event_time: datetime | None = None
+
+    _time = field_validator("event_time", mode="before")(_when)
+
+
+class PartyIn(_Strict):
+    esp_service: Short | None = None
+    age: Annotated[int, Field(ge=0, le=130)] | None = None
+    compromised_account: bool | None = None
+    account_temporarily_disabled: bool | None = None
+    account_permanently_disabled: bool | None = None
+    prior_ct_reports: Annotated[int, Field(ge=0, le=100_000)] = 0
+    country: Annotated[str, StringConstraints(max_length=8)] | None = None
+    region: Annotated[str, StringConstraints(max_length=64)] | None = None
+    identifiers: list[IdentifierIn] = []
+    associated_accounts: list[PartyIn] = []
+
+    def record(self, role: Role) -> Party:
+        return Party(
+            role=role,
+            esp_service=self.esp_service,
+            age=self.age,
+            compromised_account=self.compromised_account,
+            account_temporarily_disabled=self.account_temporarily_disabled,
+            account_permanently_disabled=self.account_permanently_disabled,
+            prior_ct_reports_count=self.prior_ct_reports,
+            location_country=self.country.upper() if self.country else None,
+            location_region=self.region,
+            identifiers=tuple(_identifier(i) for i in self.identifiers),
+            associated=tuple(a.record("associated_account") for a in self.associated_accounts),
+        )
+
+
+class InternetDetailIn(_Strict):
+    kind: Literal[INTERNET_DETAIL_KINDS]  # type: ignore[valid-type]
+    client: Short | None = None
+    url_hosts: list[Short] = []
+    third_party_hosted: bool | None = None
+    identifiers: list[IdentifierIn] = []
+
+
+class HashIn(_Strict):
+    kind: Literal["md5", "sha1", "sha256", "pdq", "photodna"]
+    value: Annotated[str, StringConstraints(max_length=512)]
+    quality: Annotated[int, Field(ge=0, le=100)] | None = None
+
+    @model_validator(mode="after")
+    def _valid(self) -> HashIn:
+        try:
+            normalise_hash(self.kind, self.value)
+        except InvalidHashError as exc:
+            raise ValueError(f"invalid hash: {exc}") from exc
+        return self
+
+    def normalised(self) -> HashValue:
+        kind: HashKind = self.kind
+        return HashValue(kind, normalise_hash(kind, self.value), self.quality)
+
+
+class FileIn(_Strict):
+    file_id: Id
+    file_name: Annotated[str, StringConstraints(max_length=2048)] | None = None
+    uploaded_at: datetime | None = None
+    relevance: Literal[FILE_RELEVANCE] | None = None  # type: ignore[valid-type]
+    viewed_by_esp: bool | None = None
+    exif_viewed_by_esp: bool | None = None
+    publicly_available: bool | None = None
+    annotations: list[Literal[FILE_ANNOTATIONS]] = []  # type: ignore[valid-type]
+    industry_classification: Literal[INDUSTRY_CLASSIFICATIONS] | None = None  # type: ignore[valid-type]
+    hashes: list[HashIn] = []
+
+    _time = field_validator("uploaded_at", mode="before")(_when)
+
+
+class ReportIn(_Strict):
+    report_id: Id
+    incident_type: Literal[INCIDENT_TYPES]  # type: ignore[valid-type]
+    incident_time: datetime
+    provider: Short | None = None
+    platform: Short | None = None
+    escalate_to_high_priority: Annotated[str, StringConstraints(max_length=3000)] | None = None
+    annotations: list[Literal[REPORT_ANNOTATIONS]] = []  # type: ignore[valid-type]
+    batched_reason: Literal[BATCHED_REASONS] | None = None  # type: ignore[valid-type]
+    reported_user: PartyIn | None = None
+    victims: list[PartyIn] = []
+    intended_recipients: list[PartyIn] = []
+    internet_details: list[InternetDetailIn] = []
+    files: list[FileIn] = []
+
+    _time = field_validator("incident_time", mode="before")(_when)
+
+
+def _identifier(item: IdentifierIn) -> Identifier:
+    return Identifier(item.kind, item.value, item.scope, item.event_name, item.event_time)
+
+
+def _file(item: FileIn) -> FileRecord:
+    return FileRecord(
+        provider_file_id=item.file_id,
+        file_name=item.file_name,
+        uploaded_at=item.uploaded_at,
+        file_relevance=item.relevance,
+        viewed_by_esp=item.viewed_by_esp,
+        exif_viewed_by_esp=item.exif_viewed_by_esp,
+        publicly_available=item.publicly_available,
+        annotations=frozenset(item.annotations),
+        industry_classification=item.industry_classification,
+        hashes=tuple(h.normalised() for h in item.hashes),
+    )
+
+
+def report_record(item: ReportIn) -> ReportRecord:
+    parties = [item.reported_user.record("reported_user")] if item.reported_user else []
+    parties += [v.record("victim") for v in item.victims]
+    parties += [r.record("intended_recipient") for r in item.intended_recipients]
+    return ReportRecord(
+        provider_report_id=item.report_id,
+        format="jsonl",
+        incident_type=item.incident_type,
+        incident_time=item.incident_time,
+        provider=item.provider,
+        platform=item.platform,
+        escalation_text_length=(
+            len(item.escalate_to_high_priority)
+            if item.escalate_to_high_priority is not None
+            else None
+        ),
+        escalated=item.escalate_to_high_priority is not None,
+        annotations=frozenset(item.annotations),
+        batched_reason=item.batched_reason,
+        parties=tuple(parties),
+        internet_details=tuple(
+            InternetDetail(
+                d.kind,
+                d.client,
+                tuple(sorted({h.lower() for h in d.url_hosts})),
+                d.third_party_hosted,
+                tuple(_identifier(i) for i in d.identifiers),
+            )
+            for d in item.internet_details
+        ),
+        files=tuple(_file(f) for f in item.files),
+    )
+
+
+def parse_line(raw: bytes, location: str) -> Parsed | None:
+    """One line: a report, a rejection, or None for a blank line."""
+    if not raw.strip():
+        return None
+    if len(raw) > MAX_LINE_BYTES:
+        return Rejected(
+            location,
+            "line_too_long",
+            f"{location}: line over {MAX_LINE_BYTES} bytes",
+            raw[:MAX_LINE_BYTES],
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Rejected(
+            location, "not_utf8", f"{location}: not UTF-8 ({exc.reason} at byte {exc.start})", raw
+        )
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return Rejected(
+            location, "bad_json", f"{location}: not JSON ({exc.msg} at column {exc.colno})", raw
+        )
+    report_id = data.get("report_id") if isinstance(data, dict) else None
+    try:
+        return replace(report_record(ReportIn.model_validate(data)), origin=(location, raw))
+    except PydanticError as exc:
+        error = exc.errors()[0]
+        path = ".".join(str(p) for p in error["loc"])
+        rule = _rule(error["type"], str(error.get("msg", "")))
+        return Rejected(
+            f"{location}:{path}",
+            rule,
+            f"{location}: {path}: {error['msg']}",
+            raw,
+            provider_report_id=str(report_id)[:64] if report_id is not None else None,
+        )
+
+
+def _rule(error_type: str, message: str) -> str:
+    if "hash" in message:
+        return "invalid_hash"
+    return {
+        "literal_error": "unknown_enum",
+        "string_too_long": "too_long",
+        "extra_forbidden": "unknown_field",
+        "missing": "missing_field",
+        "datetime_from_date_parsing": "bad_datetime",
+        "datetime_parsing": "bad_datetime",
+        "value_error": "bad_value",
+    }.get(error_type, error_type)
+
+
+def parse_lines(data: bytes, name: str) -> list[Parsed]:
+    """Every line of a JSON Lines document."""
+    parsed = []
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        item = parse_line(line, f"{name}:{number}")
+        if item is not None:
+            parsed.append(item)
+    return parsed

@@ -1,0 +1,506 @@
+"""NCMEC CyberTipline XML: ``<report>`` and ``<fileDetails>`` documents.
+
+Parsed only through defusedxml with DTDs forbidden: no entities, no external references, so
+billion-laughs and external-entity documents are rejected before anything is expanded. A document
+larger than the limit is rejected unread. Every field read is checked (length, date, enumeration,
+hash form); the first broken rule rejects the document with its element path. Elements the schema
+does not name are kept raw (sealed by the writer) and counted, never a crash.
+
+The report id is taken from ``<reportId>`` (as in NCMEC exports and in ``<fileDetails>``), else
+from the document's file name. The reporting provider is ``<reporter><espName>`` when present.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import PurePath
+from typing import Any, TypeVar
+
+import defusedxml.ElementTree as SafeET
+from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
+
+from safeguarding.disclosure.pseudonymise import IdentifierKind
+from safeguarding.hashing.kinds import InvalidHashError, normalise_hash, parse_kind
+from safeguarding.triage.formats.fields import (
+    FieldError,
+    bounded,
+    enum,
+    parse_bool,
+    parse_datetime,
+    parse_int,
+    url_host,
+)
+from safeguarding.triage.records import (
+    BATCHED_REASONS,
+    FILE_ANNOTATIONS,
+    FILE_RELEVANCE,
+    INCIDENT_TYPES,
+    INDUSTRY_CLASSIFICATIONS,
+    IP_EVENTS,
+    REPORT_ANNOTATIONS,
+    FileDetailsRecord,
+    FileRecord,
+    HashValue,
+    Identifier,
+    InternetDetail,
+    Parsed,
+    Party,
+    Rejected,
+    ReportRecord,
+    Role,
+)
+
+T = TypeVar("T")
+
+DEFAULT_MAX_DOCUMENT_BYTES = 5_000_000
+ROOTS = ("report", "fileDetails")
+
+_REPORT_CHILDREN = {
+    "reportId", "batchedReport", "incidentSummary", "internetDetails", "lawEnforcement",
+    "reporter", "personOrUserReported", "intendedRecipient", "victim", "additionalInfo",
+}  # fmt: skip
+_SUMMARY_CHILDREN = {
+    "incidentType", "platform", "escalateToHighPriority", "reportAnnotations",
+    "incidentDateTime", "incidentDateTimeDescription",
+}  # fmt: skip
+_IDENTITY_CHILDREN = {
+    "personOrUserReportedPerson", "victimPerson", "intendedRecipientPerson", "vehicleDescription",
+    "espIdentifier", "espService", "compromisedAccount", "screenName", "displayName", "profileUrl",
+    "profileBio", "ipCaptureEvent", "deviceId", "thirdPartyUserReported", "priorCTReports",
+    "priorCTReport", "groupIdentifier", "accountTemporarilyDisabled", "accountPermanentlyDisabled",
+    "estimatedLocation", "allEmailsReported", "associatedAccount", "additionalInfo", "schoolName",
+    "platform", "names", "firstName", "lastName", "approximateAge", "dateOfBirth", "phone",
+    "email", "age",
+}  # fmt: skip
+_FILE_CHILDREN = {
+    "reportId", "fileId", "fileName", "originalFileName", "uploadedToEspTimestamp",
+    "locationOfFile", "fileViewedByEsp", "exifViewedByEsp", "publiclyAvailable", "fileRelevance",
+    "potentialMeme", "fileAnnotations", "industryClassification", "originalFileHash",
+    "ipCaptureEvent", "deviceId", "details", "additionalInfo",
+}  # fmt: skip
+_PERSON_ELEMENTS: dict[str, tuple[Role, str]] = {
+    "personOrUserReported": ("reported_user", "personOrUserReportedPerson"),
+    "victim": ("victim", "victimPerson"),
+    "intendedRecipient": ("intended_recipient", "intendedRecipientPerson"),
+}
+_INTERNET_KINDS = {
+    "webPageIncident": "web_page",
+    "emailIncident": "email",
+    "newsgroupIncident": "newsgroup",
+    "chatImIncident": "chat_im",
+    "onlineGamingIncident": "online_gaming",
+    "cellPhoneIncident": "cell_phone",
+    "nonInternetIncident": "non_internet",
+    "peer2peerIncident": "peer2peer",
+}
+_CLIENT_ELEMENTS = ("chatClient", "gameName", "client")
+_ROOT_SNIFF = re.compile(rb"<\s*(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)[\s/>]")
+
+
+def sniff_root(data: bytes) -> str | None:
+    """The root element name of an XML document, read from its first bytes without parsing
+    (comments, processing instructions and a DOCTYPE are skipped); None if none is found."""
+    head = data[:4096]
+    head = re.sub(rb"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>", b"", head, flags=re.DOTALL)
+    found = _ROOT_SNIFF.search(head)
+    return found.group(1).decode("ascii", "replace") if found else None
+
+
+class _RejectError(Exception):
+    def __init__(self, path: str, rule: str, message: str) -> None:
+        super().__init__(message)
+        self.path, self.rule, self.message = path, rule, message
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+@dataclass
+class _Doc:
+    """Reading state of one document: the unknown elements met so far."""
+
+    unknown: list[tuple[str, bytes]] = field(default_factory=list)
+
+    def children(self, element: ET.Element, path: str, known: set[str]) -> list[ET.Element]:
+        kept = []
+        for child in element:
+            if not isinstance(child.tag, str):
+                continue
+            if _local(child.tag) in known:
+                kept.append(child)
+            else:
+                self.unknown.append((f"{path}/{_local(child.tag)}", ET.tostring(child)))
+        return kept
+
+
+def _text(element: ET.Element) -> str:
+    return "".join(element.itertext())
+
+
+def _checked(path: str, name: str, check: Callable[..., T], *args: Any) -> T:
+    """``check(*args)``, with a broken field rule turned into a rejection at ``path/name``."""
+    try:
+        return check(*args)
+    except FieldError as exc:
+        raise _RejectError(f"{path}/{name}", exc.rule, str(exc)) from exc
+
+
+def _first(element: ET.Element, name: str) -> ET.Element | None:
+    for child in element:
+        if isinstance(child.tag, str) and _local(child.tag) == name:
+            return child
+    return None
+
+
+def _all(element: ET.Element, name: str) -> list[ET.Element]:
+    return [c for c in element if isinstance(c.tag, str) and _local(c.tag) == name]
+
+
+def _str(element: ET.Element, name: str, path: str) -> str | None:
+    found = _first(element, name)
+    if found is None:
+        return None
+    return _checked(path, name, bounded, name, _text(found)) or None
+
+
+def _bool(element: ET.Element, name: str, path: str) -> bool | None:
+    found = _first(element, name)
+    if found is None:
+        return None
+    return _checked(path, name, parse_bool, name, _text(found))
+
+
+def _datetime_of(element: ET.Element, name: str, path: str) -> datetime | None:
+    found = _first(element, name)
+    if found is None:
+        return None
+    return _checked(path, name, parse_datetime, name, _text(found))
+
+
+def parse_document(
+    data: bytes, name: str, *, max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
+) -> Parsed:
+    """One XML document (``name`` is its file or zip member name) as a record or a rejection."""
+    if len(data) > max_bytes:
+        return Rejected(
+            name,
+            "document_too_large",
+            f"{name}: document has {len(data)} bytes, at most {max_bytes} allowed",
+            data[:max_bytes],
+        )
+    try:
+        root = SafeET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DTDForbidden:
+        return _rejected(data, name, "", "xml_dtd_forbidden", "DTDs are not accepted (XML bombs)")
+    except EntitiesForbidden:
+        return _rejected(data, name, "", "xml_entities_forbidden", "entity declarations refused")
+    except ExternalReferenceForbidden:
+        return _rejected(data, name, "", "xml_external_reference", "external references refused")
+    except ET.ParseError as exc:
+        line, column = exc.position
+        return _rejected(
+            data, f"{name}:{line}:{column}", "", "xml_malformed", f"not well-formed XML ({exc})"
+        )
+    root_name = _local(root.tag)
+    if root_name not in ROOTS:
+        return _rejected(
+            data, name, f"/{root_name}", "wrong_root",
+            f"root element is <{root_name}>, expected <report> or <fileDetails>",
+        )  # fmt: skip
+    doc = _Doc()
+    try:
+        if root_name == "report":
+            return replace(_report(root, doc, name), origin=(name, data))
+        return replace(_file_details(root, doc), origin=(name, data))
+    except _RejectError as exc:
+        return _rejected(data, name, exc.path, exc.rule, exc.message, _report_id_of(root))
+
+
+def _rejected(
+    data: bytes, name: str, path: str, rule: str, message: str, report_id: str | None = None
+) -> Rejected:
+    location = f"{name}:{path}" if path else name
+    kind = "file_details" if sniff_root(data) == "fileDetails" else "report"
+    return Rejected(location, rule, f"{location}: {message}", data, kind, report_id)
+
+
+def _report_id_of(root: ET.Element) -> str | None:
+    found = _first(root, "reportId")
+    return _text(found).strip()[:64] if found is not None else None
+
+
+def _report(root: ET.Element, doc: _Doc, name: str) -> ReportRecord:
+    path = "/report"
+    children = doc.children(root, path, _REPORT_CHILDREN)
+    report_id = _str(root, "reportId", path) or PurePath(name).stem
+    if len(report_id) > 64:
+        raise _RejectError(f"{path}/reportId", "too_long", "report id longer than 64 characters")
+    summary = _first(root, "incidentSummary")
+    if summary is None:
+        raise _RejectError(
+            f"{path}/incidentSummary", "missing_element", "<incidentSummary> missing"
+        )
+    spath = f"{path}/incidentSummary"
+    doc.children(summary, spath, _SUMMARY_CHILDREN)
+    incident_type = _str(summary, "incidentType", spath)
+    if incident_type is not None:
+        _checked(spath, "incidentType", enum, "incidentType", incident_type, INCIDENT_TYPES)
+    if _first(summary, "incidentDateTime") is None:
+        raise _RejectError(
+            f"{spath}/incidentDateTime", "missing_element", "<incidentDateTime> missing"
+        )
+    incident_time = _datetime_of(summary, "incidentDateTime", spath)
+    escalation = _str(summary, "escalateToHighPriority", spath)
+    escalated = _first(summary, "escalateToHighPriority") is not None
+    _str(summary, "incidentDateTimeDescription", spath)
+    annotations = _annotations(summary, doc, spath)
+    batched = _first(root, "batchedReport")
+    batched_reason = None
+    if batched is not None:
+        reason = batched.get("reason", "")
+        batched_reason = _checked(
+            f"{path}/batchedReport", "@reason", enum, "reason", reason, BATCHED_REASONS
+        )
+    reporter = _first(root, "reporter")
+    provider = _str(reporter, "espName", f"{path}/reporter") if reporter is not None else None
+    parties = [
+        _party(child, *_PERSON_ELEMENTS[_local(child.tag)], doc, f"{path}/{_local(child.tag)}[{i}]")
+        for i, child in enumerate(children)
+        if _local(child.tag) in _PERSON_ELEMENTS
+    ]
+    details = [
+        _internet_detail(child, doc, f"{path}/internetDetails[{i}]")
+        for i, child in enumerate(_all(root, "internetDetails"))
+    ]
+    return ReportRecord(
+        provider_report_id=report_id,
+        format="ncmec_xml",
+        incident_type=incident_type,
+        incident_time=incident_time,
+        provider=provider,
+        platform=_str(summary, "platform", spath),
+        escalation_text_length=len(escalation) if escalation is not None else None,
+        escalated=escalated,
+        annotations=annotations,
+        batched_reason=batched_reason,
+        parties=tuple(parties),
+        internet_details=tuple(d for d in details if d is not None),
+        unknown_elements=tuple(doc.unknown),
+    )
+
+
+def _annotations(summary: ET.Element, doc: _Doc, spath: str) -> frozenset[str]:
+    block = _first(summary, "reportAnnotations")
+    if block is None:
+        return frozenset()
+    apath = f"{spath}/reportAnnotations"
+    found = set()
+    for child in doc.children(block, apath, set(REPORT_ANNOTATIONS)):
+        name = _local(child.tag)
+        if _checked(apath, name, parse_bool, name, _text(child)):
+            found.add(name)
+    return frozenset(found)
+
+
+def _ip_events(element: ET.Element, path: str) -> list[Identifier]:
+    events = []
+    for i, capture in enumerate(_all(element, "ipCaptureEvent")):
+        cpath = f"{path}/ipCaptureEvent[{i}]"
+        address = _str(capture, "ipAddress", cpath)
+        if address is None:
+            continue
+        event = _str(capture, "eventName", cpath)
+        if event is not None:
+            _checked(cpath, "eventName", enum, "eventName", event, IP_EVENTS)
+        when = _datetime_of(capture, "dateTime", cpath)
+        events.append(Identifier("ip", address, "", event, when))
+    return events
+
+
+def _device_ids(element: ET.Element, path: str) -> list[Identifier]:
+    found = []
+    for i, device in enumerate(_all(element, "deviceId")):
+        dpath = f"{path}/deviceId[{i}]"
+        value = _str(device, "idValue", dpath)
+        if value is None:
+            continue
+        when = _datetime_of(device, "dateTime", dpath)
+        scope = (_str(device, "idType", dpath) or "").upper()
+        found.append(Identifier("device_id", value, scope, _str(device, "eventName", dpath), when))
+    return found
+
+
+def _contact_identifiers(element: ET.Element, path: str) -> list[Identifier]:
+    found: list[Identifier] = []
+    kinds: tuple[tuple[str, IdentifierKind], ...] = (("email", "email"), ("phone", "phone"))
+    for tag, kind in kinds:
+        for i, item in enumerate(_all(element, tag)):
+            value = _checked(path, f"{tag}[{i}]", bounded, tag, _text(item))
+            if value:
+                found.append(Identifier(kind, value))
+    return found
+
+
+def _party(element: ET.Element, role: Role, person_tag: str, doc: _Doc, path: str) -> Party:
+    doc.children(element, path, _IDENTITY_CHILDREN)
+    service = _str(element, "espService", path) or ""
+    identifiers: list[Identifier] = []
+    age: int | None = None
+    person = _first(element, person_tag)
+    if person is not None:
+        ppath = f"{path}/{person_tag}"
+        identifiers += _contact_identifiers(person, ppath)
+        age_text = _str(person, "age", ppath)
+        if age_text is not None:
+            age = _checked(ppath, "age", parse_int, "age", age_text, 0, 130)
+    identifiers += _contact_identifiers(element, path)
+    scoped: tuple[tuple[str, IdentifierKind], ...] = (
+        ("espIdentifier", "esp_id"),
+        ("screenName", "screen_name"),
+    )
+    for tag, kind in scoped:
+        value = _str(element, tag, path)
+        if value is not None:
+            identifiers.append(Identifier(kind, value, service))
+    identifiers += _ip_events(element, path) + _device_ids(element, path)
+    prior = _all(element, "priorCTReports") + _all(element, "priorCTReport")
+    for i, item in enumerate(prior):
+        _checked(path, f"priorCTReports[{i}]", parse_int, "priorCTReports", _text(item))
+    country = region = None
+    location = _first(element, "estimatedLocation")
+    if location is not None:
+        lpath = f"{path}/estimatedLocation"
+        country = _str(location, "countryCode", lpath)
+        region = _str(location, "region", lpath)
+        country = country.upper() if country else None
+    associated = tuple(
+        _party(child, "associated_account", "", doc, f"{path}/associatedAccount[{i}]")
+        for i, child in enumerate(_all(element, "associatedAccount"))
+    )
+    if age is None and (approximate := _str(element, "approximateAge", path)) is not None:
+        age = _checked(path, "approximateAge", parse_int, "approximateAge", approximate, 0, 130)
+    return Party(
+        role=role,
+        esp_service=service or None,
+        age=age,
+        compromised_account=_bool(element, "compromisedAccount", path),
+        account_temporarily_disabled=_bool(element, "accountTemporarilyDisabled", path),
+        account_permanently_disabled=_bool(element, "accountPermanentlyDisabled", path),
+        prior_ct_reports_count=len(prior),
+        location_country=country,
+        location_region=region,
+        identifiers=tuple(identifiers),
+        associated=associated,
+    )
+
+
+def _internet_detail(element: ET.Element, doc: _Doc, path: str) -> InternetDetail | None:
+    inner = doc.children(element, path, set(_INTERNET_KINDS))
+    if not inner:
+        return None
+    child = inner[0]
+    kind = _INTERNET_KINDS[_local(child.tag)]
+    cpath = f"{path}/{_local(child.tag)}"
+    client = next(
+        (v for tag in _CLIENT_ELEMENTS if (v := _str(child, tag, cpath)) is not None), None
+    )
+    hosts = []
+    for i, url in enumerate(_all(child, "url")):
+        host = url_host(_checked(cpath, f"url[{i}]", bounded, "url", _text(url)))
+        if host:
+            hosts.append(host)
+    identifiers = [
+        Identifier("email", _checked(cpath, "emailAddress", bounded, "email", _text(e)))
+        for e in _all(child, "emailAddress")
+        if _text(e).strip()
+    ]
+    phone = _str(child, "phoneNumber", cpath)
+    if phone:
+        identifiers.append(Identifier("phone", phone))
+    identifiers += _ip_events(child, cpath)
+    third_party = child.get("thirdPartyHostedContent")
+    return InternetDetail(
+        kind=kind,
+        client=client,
+        url_hosts=tuple(sorted(set(hosts))),
+        third_party_hosted=(
+            _checked(cpath, "@thirdPartyHostedContent", parse_bool, "third party", third_party)
+            if third_party is not None
+            else None
+        ),
+        identifiers=tuple(identifiers),
+    )
+
+
+def _hashes(root: ET.Element, doc: _Doc, path: str) -> list[HashValue]:
+    hashes: list[HashValue] = []
+    candidates: list[tuple[str, str, str]] = []
+    for i, item in enumerate(_all(root, "originalFileHash")):
+        candidates.append((f"{path}/originalFileHash[{i}]", item.get("hashType", ""), _text(item)))
+    for i, block in enumerate(_all(root, "details")):
+        if block.get("type", "").upper() != "HASH":
+            continue
+        for j, pair in enumerate(_all(block, "nameValuePair")):
+            name_el, value_el = _first(pair, "name"), _first(pair, "value")
+            if name_el is not None and value_el is not None:
+                loc = f"{path}/details[{i}]/nameValuePair[{j}]"
+                candidates.append((loc, _text(name_el), _text(value_el)))
+    for loc, type_name, value in candidates:
+        kind = parse_kind(type_name)
+        if kind is None:
+            doc.unknown.append((f"{loc}[@hashType={type_name[:32]}]", value.encode()[:512]))
+            continue
+        try:
+            hashes.append(HashValue(kind, normalise_hash(kind, value)))
+        except InvalidHashError as exc:
+            raise _RejectError(loc, exc.rule, str(exc)) from exc
+    return hashes
+
+
+def _file_details(root: ET.Element, doc: _Doc) -> FileDetailsRecord:
+    path = "/fileDetails"
+    doc.children(root, path, _FILE_CHILDREN)
+    report_id = _str(root, "reportId", path)
+    file_id = _str(root, "fileId", path)
+    if report_id is None:
+        raise _RejectError(f"{path}/reportId", "missing_element", "<reportId> missing")
+    if file_id is None:
+        raise _RejectError(f"{path}/fileId", "missing_element", "<fileId> missing")
+    relevance = _str(root, "fileRelevance", path)
+    if relevance is not None:
+        _checked(path, "fileRelevance", enum, "fileRelevance", relevance, FILE_RELEVANCE)
+    classification = _str(root, "industryClassification", path)
+    if classification is not None:
+        _checked(
+            path, "industryClassification", enum, "industryClassification", classification,
+            INDUSTRY_CLASSIFICATIONS,
+        )  # fmt: skip
+    annotations: set[str] = set()
+    block = _first(root, "fileAnnotations")
+    if block is not None:
+        apath = f"{path}/fileAnnotations"
+        for child in doc.children(block, apath, set(FILE_ANNOTATIONS)):
+            name = _local(child.tag)
+            if _checked(apath, name, parse_bool, name, _text(child)):
+                annotations.add(name)
+    if _bool(root, "potentialMeme", path):
+        annotations.add("potentialMeme")
+    record = FileRecord(
+        provider_file_id=file_id,
+        file_name=_str(root, "fileName", path),
+        uploaded_at=_datetime_of(root, "uploadedToEspTimestamp", path),
+        file_relevance=relevance,
+        viewed_by_esp=_bool(root, "fileViewedByEsp", path),
+        exif_viewed_by_esp=_bool(root, "exifViewedByEsp", path),
+        publicly_available=_bool(root, "publiclyAvailable", path),
+        annotations=frozenset(annotations),
+        industry_classification=classification,
+        hashes=tuple(_hashes(root, doc, path)),
+        identifiers=tuple(_ip_events(root, path) + _device_ids(root, path)),
+    )
+    return FileDetailsRecord(report_id, record, tuple(doc.unknown))

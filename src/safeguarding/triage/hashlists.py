@@ -1,0 +1,294 @@
+"""Hash lists in the store: import (new or updated), list, show, remove; retroactive matching.
+
+An import makes the stored list equal to the file: new entries are added, entries no longer in the
+file removed (with their matches), changed categories updated. Re-importing the same file changes
+nothing (same version). When the list changed, its PDQ index segment is rebuilt (that list only)
+and every stored file is matched against it again, all in the import's transaction; bad entries
+go to quarantine and the rest imports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from safeguarding.errors import SafeguardingError, ValidationError
+from safeguarding.hashing.kinds import HashKind
+from safeguarding.hashing.pdq_bits import hex_to_words
+from safeguarding.store import Store
+from safeguarding.store.models import (
+    FloodFlag,
+    HashList,
+    HashListEntry,
+    HashMatch,
+    QuarantineRecord,
+)
+from safeguarding.triage.listformats import ParsedList, Scheme, read_hash_csv, read_vics
+from safeguarding.triage.matching import Matcher, segment_name
+from safeguarding.triage.quarantine import raw_digest, record_rejections
+from safeguarding.triage.sealing import Sealer
+
+LIST_KINDS = ("known", "allow")
+MAX_LIST_BYTES = 2_000_000_000
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    name: str
+    list_id: int
+    version: int
+    changed: bool
+    added: int
+    removed: int
+    recategorised: int
+    entries: int
+    quarantined: int
+    matches: int
+
+
+def list_source(name: str) -> str:
+    return f"hashlist:{name}"
+
+
+def read_list_file(
+    path: Path, format: str | None, *, hash_type: HashKind | None, scheme: Scheme | None
+) -> ParsedList:
+    try:
+        size = path.stat().st_size
+        if size > MAX_LIST_BYTES:
+            raise ValidationError(
+                f"{path}: {size} bytes, lists up to {MAX_LIST_BYTES} bytes are accepted",
+                location=str(path),
+                rule="file_too_large",
+            )
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SafeguardingError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    chosen = format or ("vics" if path.suffix.lower() == ".json" else "csv")
+    if chosen == "vics":
+        return read_vics(data, path.name, scheme)
+    return read_hash_csv(data, path.name, hash_type=hash_type, scheme=scheme or "none")
+
+
+def import_list(
+    store: Store,
+    matcher: Matcher,
+    sealer: Sealer,
+    parsed: ParsedList,
+    *,
+    name: str,
+    kind: str,
+    source_file: str,
+    pdq_threshold: int,
+    flood_share: float,
+) -> ImportSummary:
+    """Make the stored list ``name`` equal to ``parsed`` and match it against stored files."""
+    if kind not in LIST_KINDS:
+        raise ValidationError(f"list kind {kind!r}: known or allow", rule="unknown_enum")
+    if parsed.format == "vics" and parsed.format_version is None and not parsed.entries:
+        first = parsed.rejected[0] if parsed.rejected else None
+        raise ValidationError(
+            first.message if first else f"{source_file}: no entries",
+            location=source_file,
+            rule=first.rule if first else "empty_list",
+        )
+    with store.session() as session:
+        hash_list = session.scalar(select(HashList).where(HashList.name == name))
+        now = datetime.now(UTC)
+        if hash_list is None:
+            hash_list = HashList(
+                name=name, kind=kind, format=parsed.format, format_version=parsed.format_version,
+                source_file=source_file[:256], imported_at=now, version=0,
+                pdq_threshold=pdq_threshold, flood_share=flood_share,
+                entry_count=0, quarantined_count=0,
+            )  # fmt: skip
+            session.add(hash_list)
+            session.flush()
+        added, removed, recategorised = _apply_entries(session, hash_list.id, parsed)
+        settings_changed = (hash_list.kind, hash_list.pdq_threshold, hash_list.flood_share) != (
+            kind, pdq_threshold, flood_share,
+        )  # fmt: skip
+        changed = bool(added or removed or recategorised) or hash_list.version == 0
+        if changed or settings_changed:
+            hash_list.version += 1
+        hash_list.kind, hash_list.pdq_threshold, hash_list.flood_share = (
+            kind, pdq_threshold, flood_share,
+        )  # fmt: skip
+        hash_list.format, hash_list.format_version = parsed.format, parsed.format_version
+        hash_list.source_file, hash_list.imported_at = source_file[:256], now
+        quarantined = record_rejections(
+            session, sealer, parsed.rejected, source=list_source(name), format=parsed.format,
+            source_file=source_file, hash_list_id=hash_list.id,
+        )  # fmt: skip
+        hash_list.entry_count = (
+            session.scalar(select(func.count()).where(HashListEntry.list_id == hash_list.id)) or 0
+        )
+        hash_list.quarantined_count = (
+            session.scalar(
+                select(func.count()).where(QuarantineRecord.hash_list_id == hash_list.id)
+            )
+            or 0
+        )
+        session.flush()
+        matches = session.scalar(select(func.count()).where(HashMatch.list_id == hash_list.id)) or 0
+        if changed or settings_changed:
+            _index_list(session, matcher, hash_list)
+            matches = matcher.rematch_list(session, hash_list.id)
+        summary = ImportSummary(
+            name, hash_list.id, hash_list.version, changed or settings_changed, added, removed,
+            recategorised, hash_list.entry_count, quarantined, matches,
+        )  # fmt: skip
+    matcher_sync(store, matcher)
+    return summary
+
+
+def _resolve_fixed(session: Session, list_id: int, parsed: ParsedList, now: datetime) -> None:
+    """Open quarantine records of this list that the new file no longer produces are resolved."""
+    current = {(r.location[:512], raw_digest(r.raw)) for r in parsed.rejected}
+    for record in session.scalars(
+        select(QuarantineRecord).where(
+            QuarantineRecord.hash_list_id == list_id, QuarantineRecord.status == "open"
+        )
+    ):
+        if (record.location, record.raw_digest) not in current:
+            record.status, record.resolved_at = "resolved", now
+
+
+def matcher_sync(store: Store, matcher: Matcher) -> None:
+    with store.session() as session:
+        matcher.sync(session)
+
+
+def _index_list(session: Session, matcher: Matcher, hash_list: HashList) -> None:
+    rows = session.execute(
+        select(HashListEntry.id, HashListEntry.value).where(
+            HashListEntry.list_id == hash_list.id, HashListEntry.kind == "pdq"
+        )
+    ).all()
+    matcher.index.add_segment(
+        segment_name(hash_list.id, hash_list.version),
+        np.array([r[0] for r in rows], dtype=np.int64),
+        hex_to_words([r[1] for r in rows]),
+    )
+    matcher.sync(session)
+
+
+def _apply_entries(session: Session, list_id: int, parsed: ParsedList) -> tuple[int, int, int]:
+    wanted = {(e.kind, e.value): e for e in parsed.entries}
+    stored = {
+        (kind, value): (entry_id, category, source_category)
+        for entry_id, kind, value, category, source_category in session.execute(
+            select(
+                HashListEntry.id, HashListEntry.kind, HashListEntry.value,
+                HashListEntry.category, HashListEntry.source_category,
+            ).where(HashListEntry.list_id == list_id)
+        )
+    }  # fmt: skip
+    gone = [stored[key][0] for key in stored.keys() - wanted.keys()]
+    for begin in range(0, len(gone), 1000):
+        session.execute(
+            delete(HashListEntry).where(HashListEntry.id.in_(gone[begin : begin + 1000]))
+        )
+    new_rows: list[dict[str, Any]] = [
+        {
+            "list_id": list_id, "kind": e.kind, "value": e.value, "category": e.category,
+            "source_category": e.source_category, "source_scheme": e.source_scheme,
+            "source_media_id": e.source_media_id,
+        }
+        for key, e in wanted.items()
+        if key not in stored
+    ]  # fmt: skip
+    for begin in range(0, len(new_rows), 5000):
+        session.execute(insert(HashListEntry), new_rows[begin : begin + 5000])
+    recategorised = 0
+    for key, entry in wanted.items():
+        found = stored.get(key)
+        if found and (found[1], found[2]) != (entry.category, entry.source_category):
+            session.execute(
+                update(HashListEntry)
+                .where(HashListEntry.id == found[0])
+                .values(category=entry.category, source_category=entry.source_category,
+                        source_scheme=entry.source_scheme)
+            )  # fmt: skip
+            recategorised += 1
+    return len(new_rows), len(gone), recategorised
+
+
+def remove_list(store: Store, matcher: Matcher, name: str) -> int:
+    """Delete a list with its entries, matches, flood flags and quarantined entries."""
+    with store.session() as session:
+        hash_list = session.scalar(select(HashList).where(HashList.name == name))
+        if hash_list is None:
+            raise SafeguardingError(f"no hash list named {name!r}; see: safeguarding hashlist list")
+        list_id, count = hash_list.id, hash_list.entry_count
+        for model in (HashMatch, FloodFlag):
+            session.execute(delete(model).where(model.list_id == list_id))
+        session.execute(delete(QuarantineRecord).where(QuarantineRecord.hash_list_id == list_id))
+        session.execute(delete(HashListEntry).where(HashListEntry.list_id == list_id))
+        session.execute(delete(HashList).where(HashList.id == list_id))
+    matcher_sync(store, matcher)
+    return count
+
+
+def list_summaries(session: Session) -> list[dict[str, Any]]:
+    lists = list(session.scalars(select(HashList).order_by(HashList.name)))
+    matches = dict(
+        session.execute(select(HashMatch.list_id, func.count()).group_by(HashMatch.list_id))
+        .tuples()
+        .all()
+    )
+    flags = dict(
+        session.execute(
+            select(FloodFlag.list_id, func.count())
+            .where(FloodFlag.status == "open")
+            .group_by(FloodFlag.list_id)
+        )
+        .tuples()
+        .all()
+    )
+    return [
+        {
+            "name": h.name, "kind": h.kind, "format": h.format, "format_version": h.format_version,
+            "version": h.version, "entries": h.entry_count, "quarantined": h.quarantined_count,
+            "pdq_threshold": h.pdq_threshold, "matches": matches.get(h.id, 0),
+            "flood_flags": flags.get(h.id, 0), "imported_at": h.imported_at,
+        }
+        for h in lists
+    ]  # fmt: skip
+
+
+def list_detail(session: Session, name: str) -> dict[str, Any]:
+    found = [s for s in list_summaries(session) if s["name"] == name]
+    if not found:
+        raise SafeguardingError(f"no hash list named {name!r}; see: safeguarding hashlist list")
+    list_id = session.scalar(select(HashList.id).where(HashList.name == name))
+    by_kind = dict(
+        session.execute(
+            select(HashListEntry.kind, func.count())
+            .where(HashListEntry.list_id == list_id)
+            .group_by(HashListEntry.kind)
+        )
+        .tuples()
+        .all()
+    )
+    by_category = dict(
+        session.execute(
+            select(HashListEntry.category, func.count())
+            .where(HashListEntry.list_id == list_id)
+            .group_by(HashListEntry.category)
+        )
+        .tuples()
+        .all()
+    )
+    schemes = sorted(
+        session.scalars(
+            select(HashListEntry.source_scheme).where(HashListEntry.list_id == list_id).distinct()
+        )
+    )
+    return {**found[0], "by_kind": by_kind, "by_category": by_category, "source_schemes": schemes}

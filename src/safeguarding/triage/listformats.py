@@ -1,0 +1,240 @@
+"""Reading hash lists: Project VIC / VICS JSON, and CSV or plain-text lists.
+
+VICS JSON comes in two shapes (a case export with ``value[].Media[]``, or a flat hash set with
+``value[]`` of media) and two generations (``odata.metadata`` 1.x from ICMEC, ``@odata.context``
+2.0 from VICSDATAMODEL). Category numbers mean different things in the two schemes in use:
+
+====  ==========================  ==========================
+code  Project VIC US scheme       legacy DHS scheme
+====  ==========================  ==========================
+0     non-pertinent               uncategorised
+1     child abuse material        child exploitation (illegal)
+2     exploitive / age difficult  non-illegal / age difficult
+3     CGI / animation             CGI / animation
+4     comparison                  exemplar / comparison
+5     (not used)                  non-pertinent
+null  uncategorised               uncategorised
+====  ==========================  ==========================
+
+Both map to one internal set; the scheme and code as given are kept with every entry. The scheme
+is the one the file declares (a ``/US/`` 2.0 context → US; a 1.x file → DHS) unless the importer
+names it. MD5, SHA-1 and PDQ are matched; PhotoDNA is stored and never matched.
+
+A malformed entry (bad hash, unknown category) is rejected with its location and reason; the rest of
+the list is read. One bad line never breaks a list.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from safeguarding.hashing.kinds import HashKind, InvalidHashError, normalise_hash, parse_kind
+from safeguarding.triage.records import Rejected
+
+Scheme = Literal["vics_us", "vics_dhs", "none"]
+INTERNAL_CATEGORIES = (
+    "abuse_material",
+    "exploitive_age_difficult",
+    "cgi_animation",
+    "comparison",
+    "non_pertinent",
+    "uncategorised",
+)
+_SCHEMES: dict[str, dict[int, str]] = {
+    "vics_us": {
+        0: "non_pertinent",
+        1: "abuse_material",
+        2: "exploitive_age_difficult",
+        3: "cgi_animation",
+        4: "comparison",
+    },
+    "vics_dhs": {
+        0: "uncategorised",
+        1: "abuse_material",
+        2: "exploitive_age_difficult",
+        3: "cgi_animation",
+        4: "comparison",
+        5: "non_pertinent",
+    },
+}
+_VICS_HASH_FIELDS: tuple[tuple[str, HashKind], ...] = (
+    ("MD5", "md5"),
+    ("SHA1", "sha1"),
+    ("SHA256", "sha256"),
+    ("PDQ", "pdq"),
+    ("PhotoDNA", "photodna"),
+)
+_VERSION_1 = re.compile(r"DataModels/(1\.\d+)\.xml")
+_VERSION_2 = re.compile(r"DataModels/(\d+\.\d+)\.xml/\w+/")
+
+
+@dataclass(frozen=True)
+class EntryIn:
+    kind: HashKind
+    value: str
+    category: str
+    source_category: str | None
+    source_scheme: Scheme
+    source_media_id: str | None = None
+
+
+@dataclass
+class ParsedList:
+    format: str
+    format_version: str | None
+    entries: list[EntryIn] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def _reject(location: str, rule: str, message: str, raw: Any) -> Rejected:
+    data = raw if isinstance(raw, bytes) else json.dumps(raw, default=str).encode()
+    return Rejected(location, rule, f"{location}: {message}", data, kind="hash_entry")
+
+
+def category_of(code: Any, scheme: Scheme) -> tuple[str, str | None]:
+    """(internal category, code as given); raises ``ValueError`` for a code the scheme lacks."""
+    if code is None or code == "":
+        return "uncategorised", None
+    if scheme == "none":
+        return "uncategorised", str(code)[:16]
+    try:
+        number = int(str(code).strip())
+    except ValueError as exc:
+        raise ValueError(f"category {str(code)[:20]!r} is not a number") from exc
+    mapped = _SCHEMES[scheme].get(number)
+    if mapped is None:
+        raise ValueError(f"category {number} is not in the {scheme} scheme")
+    return mapped, str(number)
+
+
+def read_vics(data: bytes, name: str, scheme: Scheme | None = None) -> ParsedList:
+    """Entries of a VICS JSON document; the whole file is refused only if it is not VICS."""
+    try:
+        document = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return ParsedList(
+            "vics", None, rejected=[_reject(name, "bad_json", f"not JSON ({exc})", data[:4096])]
+        )
+    if not isinstance(document, dict) or not isinstance(document.get("value"), list):
+        return ParsedList(
+            "vics", None,
+            rejected=[_reject(name, "not_vics", "no top-level 'value' list", data[:4096])],
+        )  # fmt: skip
+    version, declared = _version(document)
+    chosen: Scheme = scheme or declared
+    parsed = ParsedList("vics", version)
+    for i, item in enumerate(document["value"]):
+        if isinstance(item, dict) and isinstance(item.get("Media"), list):
+            for j, media in enumerate(item["Media"]):
+                _media(parsed, media, f"{name}:value[{i}].Media[{j}]", chosen)
+        else:
+            _media(parsed, item, f"{name}:value[{i}]", chosen)
+    return parsed
+
+
+def _version(document: dict[str, Any]) -> tuple[str | None, Scheme]:
+    context = str(document.get("@odata.context") or "")
+    metadata = str(document.get("odata.metadata") or "")
+    if found := _VERSION_2.search(context):
+        # 2.0 contexts (US, UK, Default, CUSTOM) use the Project VIC numbering.
+        return found.group(1), "vics_us"
+    if found := _VERSION_1.search(metadata):
+        return found.group(1), "vics_dhs"
+    return None, "vics_us"
+
+
+def _media(parsed: ParsedList, media: Any, location: str, scheme: Scheme) -> None:
+    if not isinstance(media, dict):
+        parsed.rejected.append(
+            _reject(location, "not_an_object", "media entry is not an object", media)
+        )
+        return
+    try:
+        category, code = category_of(media.get("Category"), scheme)
+    except ValueError as exc:
+        parsed.rejected.append(_reject(f"{location}.Category", "unknown_category", str(exc), media))
+        return
+    media_id = media.get("MediaID")
+    found = 0
+    for field_name, kind in _VICS_HASH_FIELDS:
+        value = media.get(field_name)
+        if value in (None, ""):
+            continue
+        try:
+            normalised = normalise_hash(kind, str(value))
+        except InvalidHashError as exc:
+            parsed.rejected.append(_reject(f"{location}.{field_name}", exc.rule, str(exc), media))
+            continue
+        found += 1
+        parsed.entries.append(
+            EntryIn(kind, normalised, category, code, scheme,
+                    str(media_id)[:64] if media_id is not None else None)
+        )  # fmt: skip
+    if found == 0 and not any(media.get(f) for f, _ in _VICS_HASH_FIELDS):
+        parsed.rejected.append(_reject(location, "no_hash", "media entry has no hash", media))
+
+
+def read_hash_csv(
+    data: bytes, name: str, *, hash_type: HashKind | None = None, scheme: Scheme = "none"
+) -> ParsedList:
+    """A CSV list with a header (``hash`` or ``value``, optional ``type``/``hash_type`` and
+    ``category``), or a plain list of one hash a line with ``hash_type`` declared."""
+    parsed = ParsedList("csv", None)
+    lines = data.split(b"\n")
+    header: list[str] | None = None
+    for number, raw in enumerate(lines, start=1):
+        raw = raw.rstrip(b"\r")
+        location = f"{name}:{number}"
+        try:
+            text = raw.decode("utf-8-sig" if number == 1 else "utf-8").strip()
+        except UnicodeDecodeError as exc:
+            parsed.rejected.append(_reject(location, "not_utf8", f"not UTF-8 ({exc.reason})", raw))
+            continue
+        if not text or text.startswith("#"):
+            continue
+        cells = [c.strip() for c in next(csv.reader([text]))]
+        if number == 1 and header is None and _is_header(cells):
+            header = [c.lower() for c in cells]
+            continue
+        row = dict(zip(header, cells, strict=False)) if header else {"hash": cells[0]}
+        _csv_entry(parsed, row, location, raw, hash_type, scheme)
+    return parsed
+
+
+def _is_header(cells: list[str]) -> bool:
+    return any(c.lower() in ("hash", "value") for c in cells)
+
+
+def _csv_entry(
+    parsed: ParsedList,
+    row: dict[str, str],
+    location: str,
+    raw: bytes,
+    hash_type: HashKind | None,
+    scheme: Scheme,
+) -> None:
+    value = row.get("hash") or row.get("value") or ""
+    type_name = row.get("hash_type") or row.get("type") or ""
+    kind = parse_kind(type_name) if type_name else hash_type
+    if kind is None:
+        rule, why = (
+            ("unknown_hash_type", f"hash type {type_name[:20]!r} unknown")
+            if type_name
+            else ("missing_hash_type", "no hash type column and none declared (--hash-type)")
+        )
+        parsed.rejected.append(_reject(location, rule, why, raw))
+        return
+    try:
+        normalised = normalise_hash(kind, value)
+        category, code = category_of(row.get("category"), scheme)
+    except InvalidHashError as exc:
+        parsed.rejected.append(_reject(location, exc.rule, str(exc), raw))
+        return
+    except ValueError as exc:
+        parsed.rejected.append(_reject(location, "unknown_category", str(exc), raw))
+        return
+    parsed.entries.append(EntryIn(kind, normalised, category, code, scheme))

@@ -1,0 +1,195 @@
+"""Matching reported files against hash lists: exact for MD5/SHA-1/SHA-256, PDQ by distance.
+
+Exact kinds are a join on ``(kind, value)`` in the store. PDQ goes through the project's own index
+(``hashing.pdq_index``): one segment per list version, searched with that list's threshold, and
+only for file hashes of known quality >= the minimum (a provider's hash without a stated quality is
+matched: the provider computed it from the media). PhotoDNA is stored, never matched.
+
+``Matcher.sync`` keeps the index in step with the lists in the store: a new or changed list gets
+its segment built, a removed list loses its segment; other lists are untouched. It runs whenever a
+matcher is opened, so an index left behind by a crash heals itself.
+
+Flood guard: after a matching pass, an entry that matched more than its list's ``flood_share`` of
+the files checked (at least ``flood_min_files`` files) is flagged for review; its matches are kept.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+from sqlalchemy import delete, insert, or_, select
+from sqlalchemy.orm import Session
+
+from safeguarding.hashing.kinds import EXACT_KINDS
+from safeguarding.hashing.pdq_bits import hex_to_words
+from safeguarding.hashing.pdq_index import PDQIndex
+from safeguarding.store.models import FileHash, FloodFlag, HashList, HashListEntry, HashMatch
+from safeguarding.triage.options import TriageOptions
+
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class FoundMatch:
+    file_id: int
+    list_id: int
+    entry_id: int
+    hash_kind: str
+    distance: int
+
+
+def segment_name(list_id: int, version: int) -> str:
+    return f"list-{list_id}-v{version}"
+
+
+class Matcher:
+    """Matches files against every list; owns the PDQ index of one store."""
+
+    def __init__(self, index: PDQIndex, options: TriageOptions) -> None:
+        self.index = index
+        self.options = options
+        self._lists: dict[int, HashList] = {}
+
+    def sync(self, session: Session) -> list[str]:
+        """Bring the index in step with the lists; returns the segments built."""
+        lists = {row.id: row for row in session.scalars(select(HashList))}
+        self._lists = lists
+        wanted = {segment_name(row.id, row.version): row.id for row in lists.values()}
+        for name in self.index.segment_names:
+            if name not in wanted:
+                self.index.remove_segment(name)
+        built = []
+        for name, list_id in wanted.items():
+            if name in self.index.segment_names:
+                continue
+            rows = session.execute(
+                select(HashListEntry.id, HashListEntry.value).where(
+                    HashListEntry.list_id == list_id, HashListEntry.kind == "pdq"
+                )
+            ).all()
+            ids = np.array([r[0] for r in rows], dtype=np.int64)
+            self.index.add_segment(name, ids, hex_to_words([r[1] for r in rows]))
+            built.append(name)
+        return built
+
+    def _radii(self, list_ids: Sequence[int] | None = None) -> dict[str, int]:
+        return {
+            segment_name(row.id, row.version): row.pdq_threshold
+            for row in self._lists.values()
+            if list_ids is None or row.id in list_ids
+        }
+
+    def find(
+        self, session: Session, file_ids: Sequence[int], list_ids: Sequence[int] | None = None
+    ) -> list[FoundMatch]:
+        """Matches of the given files against all lists (or the given ones)."""
+        found: list[FoundMatch] = []
+        for begin in range(0, len(file_ids), _CHUNK):
+            chunk = list(file_ids[begin : begin + _CHUNK])
+            found += self._exact(session, chunk, list_ids)
+            found += self._pdq(session, chunk, list_ids)
+        return found
+
+    def _exact(
+        self, session: Session, file_ids: list[int], list_ids: Sequence[int] | None
+    ) -> list[FoundMatch]:
+        query = (
+            select(FileHash.file_id, HashListEntry.list_id, HashListEntry.id, FileHash.kind)
+            .join(
+                HashListEntry,
+                (HashListEntry.kind == FileHash.kind) & (HashListEntry.value == FileHash.value),
+            )
+            .where(FileHash.file_id.in_(file_ids), FileHash.kind.in_(EXACT_KINDS))
+        )
+        if list_ids is not None:
+            query = query.where(HashListEntry.list_id.in_(list_ids))
+        return [FoundMatch(f, lst, e, k, 0) for f, lst, e, k in session.execute(query)]
+
+    def _pdq(
+        self, session: Session, file_ids: list[int], list_ids: Sequence[int] | None
+    ) -> list[FoundMatch]:
+        radii = self._radii(list_ids)
+        if not radii:
+            return []
+        rows = session.execute(
+            select(FileHash.file_id, FileHash.value).where(
+                FileHash.file_id.in_(file_ids),
+                FileHash.kind == "pdq",
+                or_(FileHash.quality.is_(None), FileHash.quality >= self.options.pdq_min_quality),
+            )
+        ).all()
+        if not rows:
+            return []
+        hits = self.index.search(hex_to_words([r[1] for r in rows]), radii)
+        list_of = {segment_name(row.id, row.version): row.id for row in self._lists.values()}
+        return [
+            FoundMatch(rows[q][0], list_of[s], int(e), "pdq", int(d))
+            for q, s, e, d in zip(
+                hits.query.tolist(), hits.segment, hits.ids.tolist(), hits.distance.tolist(),
+                strict=True,
+            )
+        ]  # fmt: skip
+
+    def store(self, session: Session, found: Sequence[FoundMatch], checked_files: int) -> int:
+        """Insert matches (one per file, entry and kind) and apply the flood guard."""
+        now = datetime.now(UTC)
+        unique = {(m.file_id, m.entry_id, m.hash_kind): m for m in found}
+        if unique:
+            session.execute(
+                insert(HashMatch),
+                [
+                    {
+                        "file_id": m.file_id,
+                        "list_id": m.list_id,
+                        "entry_id": m.entry_id,
+                        "hash_kind": m.hash_kind,
+                        "distance": m.distance,
+                        "matched_at": now,
+                    }
+                    for m in unique.values()
+                ],
+            )
+        self._flood_guard(session, list(unique.values()), checked_files, now)
+        return len(unique)
+
+    def _flood_guard(
+        self, session: Session, found: list[FoundMatch], checked: int, now: datetime
+    ) -> None:
+        if checked < self.options.flood_min_files:
+            return
+        files_per_entry = Counter(entry for entry, _ in {(m.entry_id, m.file_id) for m in found})
+        list_of = {m.entry_id: m.list_id for m in found}
+        flagged = set(
+            session.scalars(
+                select(FloodFlag.entry_id).where(FloodFlag.entry_id.in_(list(files_per_entry)))
+            )
+        )
+        for entry_id, count in files_per_entry.items():
+            hash_list = self._lists.get(list_of[entry_id])
+            limit = hash_list.flood_share if hash_list else self.options.flood_share
+            share = count / checked
+            if share <= limit or entry_id in flagged:
+                continue
+            session.add(
+                FloodFlag(
+                    entry_id=entry_id,
+                    list_id=list_of[entry_id],
+                    matched_files=count,
+                    checked_files=checked,
+                    share=share,
+                    flagged_at=now,
+                    status="open",
+                )
+            )
+        session.flush()
+
+    def rematch_list(self, session: Session, list_id: int) -> int:
+        """Retroactive matching: every stored file against one (new or changed) list."""
+        session.execute(delete(HashMatch).where(HashMatch.list_id == list_id))
+        file_ids = list(session.scalars(select(FileHash.file_id).distinct()))
+        found = self.find(session, file_ids, [list_id])
+        return self.store(session, found, len(file_ids))

@@ -1,0 +1,178 @@
+"""Parsed reports as plain values: what every format reader produces and the store writer takes.
+
+Identifiers are still raw here; they are pseudonymised when written (``triage.writer``), so the
+readers stay pure and need no key. Free text is already reduced to what is kept (the length of an
+escalation text); file names are kept only long enough to find the media and take the extension.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from safeguarding.disclosure.pseudonymise import IdentifierKind
+from safeguarding.hashing.kinds import HashKind
+
+# Where a record came from: its location (file, line or member) and its raw input, kept so that a
+# record refused later (a conflict, a missing report) goes to quarantine with its raw input.
+Origin = tuple[str, bytes]
+
+Role = Literal["reported_user", "victim", "intended_recipient", "associated_account"]
+
+INCIDENT_TYPES = (
+    "Child Pornography (possession, manufacture, and distribution)",
+    "Child Sex Trafficking",
+    "Child Sex Tourism",
+    "Child Sexual Molestation",
+    "Misleading Domain Name",
+    "Misleading Words or Digital Images on the Internet",
+    "Online Enticement of Children for Sexual Acts",
+    "Unsolicited Obscene Material Sent to a Child",
+)
+REPORT_ANNOTATIONS = (
+    "sextortion",
+    "csamSolicitation",
+    "minorToMinorInteraction",
+    "spam",
+    "sadisticOnlineExploitation",
+    "informational",
+)
+FILE_ANNOTATIONS = (
+    "animeDrawingVirtualHentai",
+    "potentialMeme",
+    "viral",
+    "possibleSelfProduction",
+    "physicalHarm",
+    "violenceGore",
+    "bestiality",
+    "liveStreaming",
+    "infant",
+    "generativeAi",
+)
+BATCHED_REASONS = ("VIRAL_POTENTIAL_MEME",)
+INDUSTRY_CLASSIFICATIONS = ("A1", "A2", "B1", "B2")
+FILE_RELEVANCE = ("Reported", "Supplemental Reported")
+IP_EVENTS = ("Login", "Registration", "Purchase", "Upload", "Other", "Unknown")
+INTERNET_DETAIL_KINDS = (
+    "web_page",
+    "email",
+    "newsgroup",
+    "chat_im",
+    "online_gaming",
+    "cell_phone",
+    "non_internet",
+    "peer2peer",
+)
+
+
+@dataclass(frozen=True)
+class Identifier:
+    """A raw identifier of a party; ``scope`` is the ESP service or device id type."""
+
+    kind: IdentifierKind
+    value: str
+    scope: str = ""
+    event_name: str | None = None
+    event_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Party:
+    role: Role
+    esp_service: str | None = None
+    age: int | None = None
+    compromised_account: bool | None = None
+    account_temporarily_disabled: bool | None = None
+    account_permanently_disabled: bool | None = None
+    prior_ct_reports_count: int = 0
+    location_country: str | None = None
+    location_region: str | None = None
+    identifiers: tuple[Identifier, ...] = ()
+    associated: tuple[Party, ...] = ()
+
+
+@dataclass(frozen=True)
+class InternetDetail:
+    kind: str
+    client: str | None = None
+    url_hosts: tuple[str, ...] = ()
+    third_party_hosted: bool | None = None
+    identifiers: tuple[Identifier, ...] = ()
+
+
+@dataclass(frozen=True)
+class HashValue:
+    kind: HashKind
+    value: str
+    quality: int | None = None
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One file of a report (an NCMEC ``<fileDetails>`` or a file of a JSON line / CSV row)."""
+
+    provider_file_id: str
+    file_name: str | None = None
+    uploaded_at: datetime | None = None
+    file_relevance: str | None = None
+    viewed_by_esp: bool | None = None
+    exif_viewed_by_esp: bool | None = None
+    publicly_available: bool | None = None
+    annotations: frozenset[str] = frozenset()
+    industry_classification: str | None = None
+    hashes: tuple[HashValue, ...] = ()
+    identifiers: tuple[Identifier, ...] = ()
+
+    @property
+    def extension(self) -> str | None:
+        if not self.file_name or "." not in self.file_name:
+            return None
+        suffix = self.file_name.rsplit(".", 1)[1].lower()
+        return f".{suffix}" if 0 < len(suffix) <= 15 and suffix.isalnum() else None
+
+
+@dataclass(frozen=True)
+class ReportRecord:
+    """One report; ``files`` holds files given with it (JSON Lines, CSV), not NCMEC fileDetails."""
+
+    provider_report_id: str
+    format: str
+    incident_type: str | None = None
+    incident_time: datetime | None = None
+    provider: str | None = None
+    platform: str | None = None
+    escalation_text_length: int | None = None
+    escalated: bool = False
+    annotations: frozenset[str] = frozenset()
+    batched_reason: str | None = None
+    parties: tuple[Party, ...] = ()
+    internet_details: tuple[InternetDetail, ...] = ()
+    files: tuple[FileRecord, ...] = ()
+    unknown_elements: tuple[tuple[str, bytes], ...] = field(default=(), compare=False)
+    origin: Origin = field(default=("", b""), compare=False)
+
+
+@dataclass(frozen=True)
+class FileDetailsRecord:
+    """An NCMEC ``<fileDetails>`` document: a file that belongs to the report ``report_id``."""
+
+    provider_report_id: str
+    file: FileRecord
+    unknown_elements: tuple[tuple[str, bytes], ...] = field(default=(), compare=False)
+    origin: Origin = field(default=("", b""), compare=False)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """Input that broke a rule: where (file, line or element path), the rule, and the raw input."""
+
+    location: str
+    rule: str
+    message: str
+    raw: bytes
+    kind: str = "report"
+    provider_report_id: str | None = None
+
+
+Parsed = ReportRecord | FileDetailsRecord | Rejected

@@ -1,0 +1,92 @@
+"""Retrying quarantined records: open the sealed raw input, read it again, store what now passes.
+
+A record passes when its reader accepts it and the writer stores it (or finds it already stored
+with the same content). File details whose report has arrived since pass; a conflicting duplicate
+stays a conflict; an invalid document stays invalid. Hash-list entries are fixed by importing the
+corrected list, which resolves the entries that no longer fail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from safeguarding.errors import SafeguardingError
+from safeguarding.store.models import QuarantineRecord
+from safeguarding.triage.context import IntakeContext
+from safeguarding.triage.formats import csv as csv_format
+from safeguarding.triage.formats import jsonl, ncmec_xml
+from safeguarding.triage.quarantine import open_raw
+from safeguarding.triage.records import FileDetailsRecord, Parsed, Rejected, ReportRecord
+
+
+@dataclass(frozen=True)
+class RetryOutcome:
+    record_id: int
+    resolved: bool
+    message: str
+
+
+def _reparse(record: QuarantineRecord, raw: bytes) -> list[Parsed]:
+    if record.format == "ncmec_xml":
+        return [ncmec_xml.parse_document(raw, record.source_file)]
+    if record.format == "jsonl":
+        item = jsonl.parse_line(
+            raw, record.location.rsplit(":", 1)[0] if ":" in record.location else record.location
+        )
+        return [item] if item is not None else []
+    if record.format == "csv":
+        return csv_format.parse_csv(raw, record.source_file)
+    raise SafeguardingError(
+        f"quarantine record {record.id}: {record.kind} entries are fixed by importing the "
+        "corrected list again"
+    )
+
+
+def retry(context: IntakeContext, record_ids: list[int] | None = None) -> list[RetryOutcome]:
+    """Retry the given open records (all open report records when None)."""
+    outcomes = []
+    with context.store.session() as session:
+        query = select(QuarantineRecord).where(QuarantineRecord.status == "open")
+        if record_ids is not None:
+            query = query.where(QuarantineRecord.id.in_(record_ids))
+        else:
+            query = query.where(QuarantineRecord.kind != "hash_entry")
+        records = list(session.scalars(query.order_by(QuarantineRecord.id)))
+        context.matcher.sync(session)
+    if record_ids is not None:
+        missing = sorted(set(record_ids) - {r.id for r in records})
+        if missing:
+            raise SafeguardingError(
+                f"no open quarantine record {', '.join(map(str, missing))}; "
+                "see: safeguarding quarantine list"
+            )
+    for record in records:
+        outcomes.append(_retry_one(context, record))
+    return outcomes
+
+
+def _retry_one(context: IntakeContext, record: QuarantineRecord) -> RetryOutcome:
+    raw = open_raw(context.sealer, record)
+    parsed = _reparse(record, raw)
+    failures = [p for p in parsed if isinstance(p, Rejected)]
+    if failures:
+        return RetryOutcome(record.id, False, f"{failures[0].rule}: {failures[0].message}")
+    reports = [p for p in parsed if isinstance(p, ReportRecord)]
+    details = [p for p in parsed if isinstance(p, FileDetailsRecord)]
+    with context.store.session() as session:
+        writer = context.writer(record.source, None, datetime.now(UTC))
+        result = writer.write(session, reports, details)
+        if result.rejected:
+            first = result.rejected[0]
+            session.rollback()
+            return RetryOutcome(record.id, False, f"{first.rule}: {first.message}")
+        found = context.matcher.find(session, result.new_file_ids)
+        context.matcher.store(session, found, len(result.new_file_ids))
+        stored = session.get(QuarantineRecord, record.id)
+        assert stored is not None
+        stored.status, stored.resolved_at = "resolved", datetime.now(UTC)
+    what = f"{result.reports_stored} report(s), {result.files_stored} file(s) stored"
+    return RetryOutcome(record.id, True, what)

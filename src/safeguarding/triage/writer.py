@@ -1,0 +1,478 @@
+"""Writing parsed reports and files into the store: pseudonymise, deduplicate, detect conflicts.
+
+One call writes one batch inside the caller's transaction. A report already stored under the
+same source and id with the same content digest is skipped; with a different digest it is a
+conflict and goes to quarantine; the stored report is never overwritten. Files work the same way,
+keyed by report and file id. File details whose report is not stored (yet) are quarantined as
+``unknown_report`` and can be retried once the report has come in.
+
+Rows are inserted in bulk (one statement per table per batch) with ``RETURNING`` ids, so a batch
+of thousands of reports costs a handful of round trips.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, tuple_
+from sqlalchemy.orm import Session
+
+from safeguarding.disclosure.pseudonymise import Pseudonymiser
+from safeguarding.hashing.files import FileDigest
+from safeguarding.store.models import (
+    FileHash,
+    PartyIdentifier,
+    ProviderReport,
+    ReportedFile,
+    ReportInternetDetail,
+    ReportParty,
+)
+from safeguarding.triage.records import (
+    FileDetailsRecord,
+    FileRecord,
+    Identifier,
+    Origin,
+    Party,
+    Rejected,
+    ReportRecord,
+)
+from safeguarding.triage.sealing import Sealer
+
+_REPORT_FLAGS = {
+    "sextortion": "annotation_sextortion",
+    "csamSolicitation": "annotation_csam_solicitation",
+    "minorToMinorInteraction": "annotation_minor_to_minor",
+    "spam": "annotation_spam",
+    "sadisticOnlineExploitation": "annotation_sadistic_online_exploitation",
+    "informational": "annotation_informational",
+}
+_FILE_FLAGS = {
+    "animeDrawingVirtualHentai": "annotation_anime_drawing",
+    "viral": "annotation_viral",
+    "possibleSelfProduction": "annotation_possible_self_production",
+    "physicalHarm": "annotation_physical_harm",
+    "violenceGore": "annotation_violence_gore",
+    "bestiality": "annotation_bestiality",
+    "liveStreaming": "annotation_live_streaming",
+    "infant": "annotation_infant",
+    "generativeAi": "annotation_generative_ai",
+}
+MediaLookup = Callable[[FileRecord], FileDigest | None]
+
+
+@dataclass
+class BatchResult:
+    """What a batch did; ``new_file_ids`` are the stored files to match."""
+
+    reports_stored: int = 0
+    reports_unchanged: int = 0
+    files_stored: int = 0
+    files_unchanged: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+    new_file_ids: list[int] = field(default_factory=list)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, frozenset | set):
+        return sorted(value)
+    if isinstance(value, bytes):
+        return hashlib.sha256(value).hexdigest()
+    raise TypeError(type(value).__name__)
+
+
+def _digest(data: Any) -> str:
+    text = json.dumps(data, sort_keys=True, default=_json_default, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Writer:
+    """Writes batches for one source; holds the keys for pseudonyms and sealing."""
+
+    def __init__(
+        self,
+        source: str,
+        pseudonymiser: Pseudonymiser,
+        sealer: Sealer,
+        *,
+        received_at: datetime,
+        run_id: int | None = None,
+        media: MediaLookup | None = None,
+    ) -> None:
+        self.source = source
+        self._pseudonymiser = pseudonymiser
+        self._sealer = sealer
+        self.received_at = received_at
+        self.run_id = run_id
+        self._media = media
+
+    @property
+    def sealer(self) -> Sealer:
+        return self._sealer
+
+    # --- digests (over pseudonymised content, so no raw identifier is ever hashed unkeyed) ---
+
+    def _identifier_key(self, item: Identifier) -> dict[str, Any]:
+        return {
+            "kind": item.kind,
+            "pseudonym": self._pseudonymiser.pseudonym(item.kind, item.value, scope=item.scope),
+            "scope": item.scope,
+            "event_name": item.event_name,
+            "event_time": item.event_time,
+        }
+
+    def _party_key(self, party: Party) -> dict[str, Any]:
+        data = asdict(party)
+        data["identifiers"] = [self._identifier_key(i) for i in party.identifiers]
+        data["associated"] = [self._party_key(a) for a in party.associated]
+        return data
+
+    def report_digest(self, report: ReportRecord) -> str:
+        data = {
+            name: getattr(report, name)
+            for name in (
+                "provider_report_id", "format", "incident_type", "incident_time", "provider",
+                "platform", "escalation_text_length", "escalated", "annotations", "batched_reason",
+            )
+        }  # fmt: skip
+        data["parties"] = [self._party_key(p) for p in report.parties]
+        data["internet_details"] = [
+            {**asdict(d), "identifiers": [self._identifier_key(i) for i in d.identifiers]}
+            for d in report.internet_details
+        ]
+        data["unknown"] = [(path, raw) for path, raw in report.unknown_elements]
+        return _digest(data)
+
+    def file_digest(self, file: FileRecord) -> str:
+        data = asdict(file)
+        data["identifiers"] = [self._identifier_key(i) for i in file.identifiers]
+        return _digest(data)
+
+    # --- the batch ------------------------------------------------------------------------
+
+    def write(
+        self,
+        session: Session,
+        reports: Sequence[ReportRecord],
+        details: Sequence[FileDetailsRecord],
+    ) -> BatchResult:
+        result = BatchResult()
+        stored = self._write_reports(session, reports, result)
+        files: list[tuple[str, FileRecord, Origin]] = [
+            (r.provider_report_id, f, r.origin) for r in reports for f in r.files
+        ]
+        files += [(d.provider_report_id, d.file, d.origin) for d in details]
+        self._write_files(session, files, stored, result)
+        return result
+
+    def _write_reports(
+        self, session: Session, reports: Sequence[ReportRecord], result: BatchResult
+    ) -> dict[str, int]:
+        """Store new reports; returns report id → row id of every report of the batch that is
+        stored now (new or unchanged), so its files can be attached."""
+        wanted: dict[str, tuple[ReportRecord, str]] = {}
+        for report in reports:
+            digest = self.report_digest(report)
+            seen = wanted.get(report.provider_report_id)
+            if seen is not None and seen[1] != digest:
+                result.rejected.append(
+                    _conflict(report.origin, report.provider_report_id, "report")
+                )
+                continue
+            wanted[report.provider_report_id] = (report, digest)
+        existing = _existing_reports(session, self.source, list(wanted))
+        ids: dict[str, int] = {}
+        new: list[tuple[ReportRecord, str]] = []
+        for report_id, (report, digest) in wanted.items():
+            if report_id in existing:
+                row_id, stored_digest = existing[report_id]
+                if stored_digest == digest:
+                    ids[report_id] = row_id
+                    result.reports_unchanged += 1
+                else:
+                    result.rejected.append(_conflict(report.origin, report_id, "report"))
+            else:
+                new.append((report, digest))
+        if new:
+            rows = [self._report_row(report, digest) for report, digest in new]
+            returned = session.execute(
+                insert(ProviderReport).returning(ProviderReport.id, sort_by_parameter_order=True),
+                rows,
+            ).scalars()
+            new_ids = list(returned)
+            for (report, _), row_id in zip(new, new_ids, strict=True):
+                ids[report.provider_report_id] = row_id
+            self._write_parties(session, [(ids[r.provider_report_id], r) for r, _ in new])
+            result.reports_stored += len(new)
+        return ids
+
+    def _report_row(self, report: ReportRecord, digest: str) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "source": self.source,
+            "provider_report_id": report.provider_report_id,
+            "content_digest": digest,
+            "format": report.format,
+            "ingest_run_id": self.run_id,
+            "incident_type": report.incident_type,
+            "incident_time": report.incident_time,
+            "provider": report.provider,
+            "platform": report.platform,
+            "escalated": report.escalated,
+            "escalation_text_length": report.escalation_text_length,
+            "batched_reason": report.batched_reason,
+            "received_at": self.received_at,
+            "unknown_element_count": len(report.unknown_elements),
+            "unknown_element_names": [path for path, _ in report.unknown_elements],
+            "unknown_elements_sealed": self._seal_unknown(report.unknown_elements),
+        }
+        for name, column in _REPORT_FLAGS.items():
+            row[column] = name in report.annotations
+        return row
+
+    def _seal_unknown(self, unknown: tuple[tuple[str, bytes], ...]) -> bytes | None:
+        if not unknown:
+            return None
+        payload = json.dumps([[path, raw.decode("utf-8", "replace")] for path, raw in unknown])
+        return self._sealer.seal(payload.encode(), "unknown-elements")
+
+    def _write_parties(self, session: Session, reports: list[tuple[int, ReportRecord]]) -> None:
+        level: list[tuple[int, int | None, Party]] = [
+            (report_id, None, party) for report_id, report in reports for party in report.parties
+        ]
+        identifiers: list[dict[str, Any]] = []
+        while level:
+            rows = [
+                {
+                    "report_id": report_id,
+                    "parent_id": parent,
+                    "role": party.role,
+                    "esp_service": party.esp_service,
+                    "age": party.age,
+                    "compromised_account": party.compromised_account,
+                    "account_temporarily_disabled": party.account_temporarily_disabled,
+                    "account_permanently_disabled": party.account_permanently_disabled,
+                    "prior_ct_reports_count": party.prior_ct_reports_count,
+                    "location_country": party.location_country,
+                    "location_region": party.location_region,
+                }
+                for report_id, parent, party in level
+            ]
+            party_ids = list(
+                session.execute(
+                    insert(ReportParty).returning(ReportParty.id, sort_by_parameter_order=True),
+                    rows,
+                ).scalars()
+            )
+            following: list[tuple[int, int | None, Party]] = []
+            for (report_id, _, party), party_id in zip(level, party_ids, strict=True):
+                identifiers += [
+                    self._identifier_row(report_id, party_id, i) for i in party.identifiers
+                ]
+                following += [(report_id, party_id, a) for a in party.associated]
+            level = following
+        details = []
+        for report_id, report in reports:
+            for detail in report.internet_details:
+                details.append(
+                    {
+                        "report_id": report_id,
+                        "kind": detail.kind,
+                        "client": detail.client,
+                        "url_hosts": list(detail.url_hosts),
+                        "third_party_hosted": detail.third_party_hosted,
+                    }
+                )
+                identifiers += [
+                    self._identifier_row(report_id, None, i) for i in detail.identifiers
+                ]
+        if details:
+            session.execute(insert(ReportInternetDetail), details)
+        if identifiers:
+            session.execute(insert(PartyIdentifier), identifiers)
+
+    def _identifier_row(
+        self, report_id: int, party_id: int | None, item: Identifier
+    ) -> dict[str, Any]:
+        return {
+            "report_id": report_id,
+            "party_id": party_id,
+            "kind": item.kind,
+            "pseudonym": self._pseudonymiser.pseudonym(item.kind, item.value, scope=item.scope),
+            "scope": item.scope[:128],
+            "event_name": item.event_name,
+            "event_time": item.event_time,
+        }
+
+    def _write_files(
+        self,
+        session: Session,
+        files: list[tuple[str, FileRecord, Origin]],
+        batch_reports: dict[str, int],
+        result: BatchResult,
+    ) -> None:
+        if not files:
+            return
+        report_ids = dict(batch_reports)
+        missing = sorted({r for r, _, _ in files} - set(report_ids))
+        if missing:
+            for report_id, (stored_id, _) in _existing_reports(
+                session, self.source, missing
+            ).items():
+                report_ids[report_id] = stored_id
+        keyed: dict[tuple[int, str], tuple[FileRecord, str, str, Origin]] = {}
+        for report_id, file, origin in files:
+            found = report_ids.get(report_id)
+            if found is None:
+                result.rejected.append(
+                    Rejected(
+                        origin[0],
+                        "unknown_report",
+                        f"{origin[0]}: file {file.provider_file_id}: report {report_id} of source "
+                        f"{self.source!r} is not stored (yet); retry after ingesting it",
+                        origin[1],
+                        kind="file_details",
+                        provider_report_id=report_id,
+                    )
+                )
+                continue
+            digest = self.file_digest(file)
+            key = (found, file.provider_file_id)
+            seen = keyed.get(key)
+            if seen is not None and seen[1] != digest:
+                result.rejected.append(
+                    _conflict(origin, report_id, "file_details", file.provider_file_id)
+                )
+                continue
+            keyed[key] = (file, digest, report_id, origin)
+        existing = _existing_files(session, list(keyed))
+        new: list[tuple[int, FileRecord, str]] = []
+        for (row_id, file_id), (file, digest, report_id, origin) in keyed.items():
+            stored = existing.get((row_id, file_id))
+            if stored is None:
+                new.append((row_id, file, digest))
+            elif stored == digest:
+                result.files_unchanged += 1
+            else:
+                result.rejected.append(_conflict(origin, report_id, "file_details", file_id))
+        if not new:
+            return
+        digests = [self._media(file) if self._media else None for _, file, _ in new]
+        rows = [
+            self._file_row(row_id, file, digest, media)
+            for (row_id, file, digest), media in zip(new, digests, strict=True)
+        ]
+        file_ids = list(
+            session.execute(
+                insert(ReportedFile).returning(ReportedFile.id, sort_by_parameter_order=True), rows
+            ).scalars()
+        )
+        hash_rows: list[dict[str, Any]] = []
+        identifier_rows: list[dict[str, Any]] = []
+        for stored_file, (owner, file, _), media in zip(file_ids, new, digests, strict=True):
+            hash_rows += _hash_rows(stored_file, file, media)
+            identifier_rows += [self._identifier_row(owner, None, i) for i in file.identifiers]
+        if hash_rows:
+            session.execute(insert(FileHash), hash_rows)
+        if identifier_rows:
+            session.execute(insert(PartyIdentifier), identifier_rows)
+        result.files_stored += len(new)
+        result.new_file_ids += file_ids
+
+    def _file_row(
+        self, report_id: int, file: FileRecord, digest: str, media: FileDigest | None
+    ) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "report_id": report_id,
+            "provider_file_id": file.provider_file_id,
+            "content_digest": digest,
+            "extension": file.extension,
+            "uploaded_at": file.uploaded_at,
+            "file_relevance": file.file_relevance,
+            "viewed_by_esp": file.viewed_by_esp,
+            "exif_viewed_by_esp": file.exif_viewed_by_esp,
+            "publicly_available": file.publicly_available,
+            "potential_meme": "potentialMeme" in file.annotations,
+            "industry_classification": file.industry_classification,
+            "media_status": (
+                "not_supplied"
+                if media is None
+                else ("unhashable" if media.unhashable_reason else "hashed")
+            ),
+            "unhashable_reason": media.unhashable_reason if media else None,
+        }
+        for name, column in _FILE_FLAGS.items():
+            row[column] = name in file.annotations
+        return row
+
+
+def _hash_rows(file_id: int, file: FileRecord, media: FileDigest | None) -> list[dict[str, Any]]:
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for item in file.hashes:
+        rows[(item.kind, item.value)] = {
+            "file_id": file_id,
+            "kind": item.kind,
+            "value": item.value,
+            "quality": item.quality,
+            "origin": "provider",
+        }
+    if media is not None:
+        for kind, value in media.hashes.items():
+            rows.setdefault(
+                (kind, value),
+                {
+                    "file_id": file_id,
+                    "kind": kind,
+                    "value": value,
+                    "quality": media.pdq_quality if kind == "pdq" else None,
+                    "origin": "computed",
+                },
+            )
+    return list(rows.values())
+
+
+def _conflict(origin: Origin, report_id: str, kind: str, file_id: str | None = None) -> Rejected:
+    what = f"file {file_id} of report {report_id}" if file_id else f"report {report_id}"
+    return Rejected(
+        origin[0] or what,
+        "conflicting_duplicate",
+        f"{origin[0]}: {what} is already stored with different content; the stored one is kept",
+        origin[1],
+        kind=kind,
+        provider_report_id=report_id,
+    )
+
+
+def _existing_reports(
+    session: Session, source: str, report_ids: list[str]
+) -> dict[str, tuple[int, str]]:
+    found: dict[str, tuple[int, str]] = {}
+    for begin in range(0, len(report_ids), 500):
+        chunk = report_ids[begin : begin + 500]
+        rows = session.execute(
+            select(
+                ProviderReport.provider_report_id, ProviderReport.id, ProviderReport.content_digest
+            ).where(ProviderReport.source == source, ProviderReport.provider_report_id.in_(chunk))
+        )
+        for report_id, row_id, digest in rows:
+            found[report_id] = (row_id, digest)
+    return found
+
+
+def _existing_files(session: Session, keys: list[tuple[int, str]]) -> dict[tuple[int, str], str]:
+    found: dict[tuple[int, str], str] = {}
+    for begin in range(0, len(keys), 500):
+        chunk = keys[begin : begin + 500]
+        rows = session.execute(
+            select(
+                ReportedFile.report_id, ReportedFile.provider_file_id, ReportedFile.content_digest
+            ).where(tuple_(ReportedFile.report_id, ReportedFile.provider_file_id).in_(chunk))
+        )
+        for report_id, file_id, digest in rows:
+            found[(report_id, file_id)] = digest
+    return found
