@@ -23,6 +23,7 @@ from safeguarding.access.roles import PERMISSIONS, Role
 from safeguarding.store import Store
 from safeguarding.web.roles import Require
 from tests.web.conftest import Account, make_app, session_cookie
+from tests.web.test_submit import report_json
 
 ALL = frozenset(r.value for r in Role)
 READERS = frozenset({"analyst", "supervisor", "researcher"})
@@ -56,6 +57,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/tokens"): ADMIN,
     ("POST", "/api/users/{name}/tokens"): ADMIN,
     ("POST", "/api/tokens/{token_id}/revoke"): ADMIN,
+    ("POST", "/api/reports"): frozenset({"provider"}),
 }
 OPEN = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz")}
 
@@ -132,7 +134,9 @@ def _call(
     unique = f"new-{next(_counter)}"
     kwargs: dict[str, Any] = {"headers": dict(headers), "follow_redirects": False}
     if method == "POST":
-        if path.startswith("/api/"):
+        if path == "/api/reports":
+            kwargs["json"] = report_json(unique)
+        elif path.startswith("/api/"):
             kwargs["json"] = (
                 {"name": unique, "role": "analyst"} if path == "/api/users" else {"label": "x"}
             )

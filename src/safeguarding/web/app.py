@@ -24,7 +24,7 @@ from safeguarding.store import Store
 from safeguarding.web.auth import AuthState, ForbiddenError, NotSignedInError, is_api
 from safeguarding.web.options import WebOptions
 from safeguarding.web.roles import require
-from safeguarding.web.routers import account, audit, evidence, monitor, users
+from safeguarding.web.routers import account, audit, evidence, monitor, submit, users
 from safeguarding.web.security import SecurityHeaders
 from safeguarding.web.templating import render
 
@@ -99,6 +99,13 @@ def create_app(store: Store, options: WebOptions | None = None) -> FastAPI:
             routes=app.routes,
         )
 
-    for router in (account.router, evidence.router, audit.router, users.router, monitor.router):
+    for router in (
+        account.router,
+        evidence.router,
+        audit.router,
+        users.router,
+        monitor.router,
+        submit.router,
+    ):
         app.include_router(router)
     return app
