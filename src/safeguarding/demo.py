@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from safeguarding.evidence import shipped_evidence
 from safeguarding.evidence.store_sync import sync_evidence
 from safeguarding.store import Store
+from safeguarding.triage.sample import load_sample
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,14 @@ def _evidence(store: Store, _seed: int) -> str:
     return f"{count} evidence figures"
 
 
-STEPS: tuple[DemoStep, ...] = (DemoStep("evidence base", _evidence),)
+def _notifications(store: Store, seed: int) -> str:
+    return load_sample(store, seed)
+
+
+STEPS: tuple[DemoStep, ...] = (
+    DemoStep("evidence base", _evidence),
+    DemoStep("notifications", _notifications),
+)
 
 
 def build_demo(store: Store, seed: int, on_step: Callable[[str, str], None]) -> None:

@@ -125,9 +125,7 @@ def quarantine_list(
                 select(QuarantineRecord.rule, func.count())
                 .where(QuarantineRecord.status == "open")
                 .group_by(QuarantineRecord.rule)
-            )
-            .tuples()
-            .all()
+            ).all()
         )
     if json_out:
         print_json({"records": rows, "open_by_rule": by_rule})

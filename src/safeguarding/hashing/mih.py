@@ -154,18 +154,19 @@ def search_segment(
     probes = (addresses[:, chunk_of] ^ masks) + chunk_of * row  # (q, probes)
     flat_offsets = segment.offsets.reshape(-1)
     starts = flat_offsets[probes].astype(np.int64)
-    counts = (flat_offsets[probes + 1].astype(np.int64) - starts).ravel()
-    total = int(counts.sum())
+    counts = flat_offsets[probes + 1].astype(np.int64) - starts  # (q, probes)
+    per_query = counts.sum(axis=1)
+    total = int(per_query.sum())
     if total == 0:
         return empty, empty, empty
     # Positions in the flat order array: each probe's bucket, in the row of its chunk.
+    counts = counts.ravel()
     bucket_base = (starts + chunk_of * segment.size).ravel()
     ends = np.cumsum(counts)
     flat_positions = np.repeat(bucket_base - (ends - counts), counts) + np.arange(total)
     positions = segment.order.reshape(-1)[flat_positions].astype(np.int64)
-    owners = np.repeat(np.arange(len(queries), dtype=np.int64), masks.size)
-    owners = np.repeat(owners, counts)
-    distance = _distances(segment.words, positions, queries, owners)
+    owners = np.repeat(np.arange(len(queries), dtype=np.int64), per_query)
+    distance = _distances(segment.words, positions, queries, per_query)
     keep = distance <= radius
     owners, positions, distance = owners[keep], positions[keep], distance[keep]
     if segment.deleted.any():
@@ -180,11 +181,12 @@ def search_segment(
 _ROW = np.dtype((np.void, 32))
 
 
-def _distances(words: Words, positions: IntArray, queries: Words, owners: IntArray) -> IntArray:
-    """Hamming distance of ``words[positions[i]]`` to ``queries[owners[i]]``: rows gathered as
-    32-byte records (one cache line each), popcounts summed per word column."""
+def _distances(words: Words, positions: IntArray, queries: Words, per_query: IntArray) -> IntArray:
+    """Hamming distance of each candidate ``words[positions[i]]`` to its query (candidates come
+    grouped by query, ``per_query`` of each): rows gathered as 32-byte records (one cache line
+    each), popcounts summed per word column."""
     gathered = np.take(words.view(_ROW).reshape(-1), positions).view(np.uint64).reshape(-1, 4)
-    asked = np.ascontiguousarray(queries).view(_ROW).reshape(-1)[owners]
+    asked = np.repeat(np.ascontiguousarray(queries).view(_ROW).reshape(-1), per_query)
     xor = gathered ^ asked.view(np.uint64).reshape(-1, 4)
     counts = np.bitwise_count(xor)
     total: IntArray = counts[:, 0].astype(np.int64)

@@ -15,13 +15,13 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from safeguarding import __version__
 from safeguarding.reporting.html import Section
-from safeguarding.reporting.sections import evidence
+from safeguarding.reporting.sections import evidence, notifications
 from safeguarding.store import Store
 
 SectionBuilder = Callable[[Store], Section | None]
 
 # The order in which areas appear in the report.
-SECTION_BUILDERS: tuple[SectionBuilder, ...] = (evidence.build,)
+SECTION_BUILDERS: tuple[SectionBuilder, ...] = (evidence.build, notifications.build)
 
 
 def build_sections(store: Store) -> list[Section]:

@@ -126,12 +126,16 @@ def import_list(
             session, sealer, parsed.rejected, source=list_source(name), format=parsed.format,
             source_file=source_file, hash_list_id=hash_list.id,
         )  # fmt: skip
+        _resolve_fixed(session, hash_list.id, parsed, now)
         hash_list.entry_count = (
             session.scalar(select(func.count()).where(HashListEntry.list_id == hash_list.id)) or 0
         )
         hash_list.quarantined_count = (
             session.scalar(
-                select(func.count()).where(QuarantineRecord.hash_list_id == hash_list.id)
+                select(func.count()).where(
+                    QuarantineRecord.hash_list_id == hash_list.id,
+                    QuarantineRecord.status == "open",
+                )
             )
             or 0
         )
@@ -239,18 +243,14 @@ def remove_list(store: Store, matcher: Matcher, name: str) -> int:
 def list_summaries(session: Session) -> list[dict[str, Any]]:
     lists = list(session.scalars(select(HashList).order_by(HashList.name)))
     matches = dict(
-        session.execute(select(HashMatch.list_id, func.count()).group_by(HashMatch.list_id))
-        .tuples()
-        .all()
+        session.execute(select(HashMatch.list_id, func.count()).group_by(HashMatch.list_id)).all()
     )
     flags = dict(
         session.execute(
             select(FloodFlag.list_id, func.count())
             .where(FloodFlag.status == "open")
             .group_by(FloodFlag.list_id)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     return [
         {
@@ -273,18 +273,14 @@ def list_detail(session: Session, name: str) -> dict[str, Any]:
             select(HashListEntry.kind, func.count())
             .where(HashListEntry.list_id == list_id)
             .group_by(HashListEntry.kind)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     by_category = dict(
         session.execute(
             select(HashListEntry.category, func.count())
             .where(HashListEntry.list_id == list_id)
             .group_by(HashListEntry.category)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     schemes = sorted(
         session.scalars(

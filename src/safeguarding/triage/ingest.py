@@ -13,10 +13,13 @@ the same state as an uninterrupted run.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path, PurePath
 
 from sqlalchemy import update
@@ -39,18 +42,37 @@ from safeguarding.triage.records import (
 )
 from safeguarding.triage.writer import Writer
 
+_PARALLEL_FROM = 500
 FORMATS = {".xml": "ncmec_xml", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 MAX_ARCHIVE_MEMBERS = 1_000_000
 
 
 @dataclass(frozen=True)
 class Document:
-    """One input document: where it is (``location``), its format, and how to read it."""
+    """One input document: where it is, its format and size. Plain values, so that worker
+    processes can read and parse documents in parallel."""
 
     location: str
     format: str
-    read: Callable[[], bytes]
+    path: str
+    member: str | None
     size: int
+
+    def read(self, limit: int | None = None) -> bytes:
+        """The document's bytes (at most ``limit``; a zip member at most its declared size + 1,
+        so a member that lies about its size is cut off and refused as too large)."""
+        if self.member is None:
+            with open(self.path, "rb") as handle:
+                return handle.read(-1 if limit is None else limit)
+        archive = _ARCHIVES.get(self.path)
+        if archive is None:
+            archive = _ARCHIVES[self.path] = zipfile.ZipFile(self.path)
+        with archive.open(self.member) as handle:
+            return handle.read(self.size + 1 if limit is None else limit)
+
+
+# Open archives of this process (workers open their own).
+_ARCHIVES: dict[str, zipfile.ZipFile] = {}
 
 
 @dataclass
@@ -73,17 +95,17 @@ def _file_document(path: Path) -> Document | None:
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         return None
-    return Document(str(path), fmt, path.read_bytes, path.stat().st_size)
+    return Document(str(path), fmt, str(path), None, path.stat().st_size)
 
 
 def _archive_documents(path: Path, skipped: list[str]) -> Iterator[Document]:
     try:
-        archive = zipfile.ZipFile(path)
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.infolist() if not m.is_dir()]
     except (zipfile.BadZipFile, OSError) as exc:
         raise ValidationError(
             f"{path}: not a readable zip archive ({exc})", rule="bad_archive"
         ) from exc
-    members = [m for m in archive.infolist() if not m.is_dir()]
     if len(members) > MAX_ARCHIVE_MEMBERS:
         raise ValidationError(
             f"{path}: {len(members)} members, at most {MAX_ARCHIVE_MEMBERS}",
@@ -95,14 +117,7 @@ def _archive_documents(path: Path, skipped: list[str]) -> Iterator[Document]:
         if fmt is None:
             skipped.append(location)
             continue
-
-        def read(member: zipfile.ZipInfo = member) -> bytes:
-            with archive.open(member) as handle:
-                # Read one byte past the declared size: a member that lies about it is cut off
-                # and refused as too large by the reader, never read without bound.
-                return handle.read(member.file_size + 1)
-
-        yield Document(location, fmt, read, member.file_size)
+        yield Document(location, fmt, str(path), member.filename, member.file_size)
 
 
 def discover(paths: list[Path]) -> tuple[list[Document], list[str]]:
@@ -113,7 +128,10 @@ def discover(paths: list[Path]) -> tuple[list[Document], list[str]]:
         if not path.exists():
             raise ValidationError(f"{path}: no such file or directory", rule="missing_path")
         candidates = (
-            sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            sorted(
+                (p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")),
+                key=str,
+            )
             if path.is_dir()
             else [path]
         )
@@ -157,8 +175,9 @@ def _reports_first(documents: list[Document]) -> list[Document]:
     first: list[Document] = []
     later: list[Document] = []
     for document in documents:
-        is_details = document.format == "ncmec_xml" and (
-            document.size <= 4096 * 1024 and ncmec_xml.sniff_root(document.read()) == "fileDetails"
+        is_details = (
+            document.format == "ncmec_xml"
+            and ncmec_xml.sniff_root(document.read(4096)) == "fileDetails"
         )
         (later if is_details else first).append(document)
     return first + later
@@ -217,8 +236,8 @@ def ingest(
     summary = IngestSummary(run_id=run_id, source=source, skipped=skipped)
     writer = writer_factory(run_id, started)
     batch = _Batch()
-    for number, document in enumerate(documents, start=1):
-        for item in parse(document, options):
+    for number, (document, parsed) in enumerate(_parsed(documents, options), start=1):
+        for item in parsed:
             if isinstance(item, ReportRecord):
                 batch.reports.append(item)
             elif isinstance(item, FileDetailsRecord):
@@ -243,6 +262,23 @@ def ingest(
             )
         )  # fmt: skip
     return summary
+
+
+def _parsed(
+    documents: list[Document], options: TriageOptions
+) -> Iterator[tuple[Document, list[Parsed]]]:
+    """Each document with what it parsed to, in order; parsed by worker processes when there are
+    enough documents to be worth it (the parent keeps writing to the store meanwhile)."""
+    workers = min(options.parse_workers, os.cpu_count() or 1)
+    if workers <= 1 or len(documents) < _PARALLEL_FROM:
+        for document in documents:
+            yield document, parse(document, options)
+        return
+    context = multiprocessing.get_context("fork")
+    # Workers forget the parent's open archives: a shared file offset must not be raced on.
+    with context.Pool(workers, initializer=_ARCHIVES.clear) as pool:
+        results = pool.imap(partial(parse, options=options), documents, chunksize=64)
+        yield from zip(documents, results, strict=True)
 
 
 def _flush(

@@ -35,6 +35,7 @@ class TriageOptions:
     batch_size: int = 500
     max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
     max_image_pixels: int = DEFAULT_MAX_PIXELS
+    parse_workers: int = 2
 
 
 _INT_RANGES = {
@@ -44,6 +45,7 @@ _INT_RANGES = {
     "batch_size": (1, 100_000),
     "max_document_bytes": (1_000, 10**9),
     "max_image_pixels": (1, 10**10),
+    "parse_workers": (1, 64),
 }
 
 

@@ -40,14 +40,15 @@ def record_rejections(
     if not rejected:
         return 0
     keys = {(r.location[:512], raw_digest(r.raw)): r for r in rejected}
-    existing = set(
-        session.execute(
+    existing = {
+        (location, digest)
+        for location, digest in session.execute(
             select(QuarantineRecord.location, QuarantineRecord.raw_digest).where(
                 QuarantineRecord.source == source,
                 QuarantineRecord.raw_digest.in_({digest for _, digest in keys}),
             )
-        ).tuples()
-    )
+        )
+    }
     now = datetime.now(UTC)
     added = 0
     for (location, digest), item in keys.items():

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -77,6 +77,20 @@ class BatchResult:
     new_file_ids: list[int] = field(default_factory=list)
 
 
+def _insert_returning(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> list[int]:
+    """Bulk insert through the table (Core, batched multi-row VALUES), ids in row order."""
+    table = model.__table__
+    result = session.execute(
+        insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+    )
+    return [row[0] for row in result]
+
+
+def _insert(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(model.__table__), rows)
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
@@ -111,6 +125,7 @@ class Writer:
         self.received_at = received_at
         self.run_id = run_id
         self._media = media
+        self._pseudonyms: dict[tuple[str, str, str], str] = {}
 
     @property
     def sealer(self) -> Sealer:
@@ -118,41 +133,56 @@ class Writer:
 
     # --- digests (over pseudonymised content, so no raw identifier is ever hashed unkeyed) ---
 
-    def _identifier_key(self, item: Identifier) -> dict[str, Any]:
-        return {
-            "kind": item.kind,
-            "pseudonym": self._pseudonymiser.pseudonym(item.kind, item.value, scope=item.scope),
-            "scope": item.scope,
-            "event_name": item.event_name,
-            "event_time": item.event_time,
-        }
+    def _pseudonym(self, item: Identifier) -> str:
+        key = (item.kind, item.scope, item.value)
+        found = self._pseudonyms.get(key)
+        if found is None:
+            if len(self._pseudonyms) > 200_000:
+                self._pseudonyms.clear()
+            found = self._pseudonymiser.pseudonym(item.kind, item.value, scope=item.scope)
+            self._pseudonyms[key] = found
+        return found
 
-    def _party_key(self, party: Party) -> dict[str, Any]:
-        data = asdict(party)
-        data["identifiers"] = [self._identifier_key(i) for i in party.identifiers]
-        data["associated"] = [self._party_key(a) for a in party.associated]
-        return data
+    def _identifier_key(self, item: Identifier) -> tuple[Any, ...]:
+        return (item.kind, self._pseudonym(item), item.scope, item.event_name, item.event_time)
+
+    def _party_key(self, party: Party) -> tuple[Any, ...]:
+        return (
+            party.role, party.esp_service, party.age, party.compromised_account,
+            party.account_temporarily_disabled, party.account_permanently_disabled,
+            party.prior_ct_reports_count, party.location_country, party.location_region,
+            [self._identifier_key(i) for i in party.identifiers],
+            [self._party_key(a) for a in party.associated],
+        )  # fmt: skip
 
     def report_digest(self, report: ReportRecord) -> str:
-        data = {
-            name: getattr(report, name)
-            for name in (
-                "provider_report_id", "format", "incident_type", "incident_time", "provider",
-                "platform", "escalation_text_length", "escalated", "annotations", "batched_reason",
-            )
-        }  # fmt: skip
-        data["parties"] = [self._party_key(p) for p in report.parties]
-        data["internet_details"] = [
-            {**asdict(d), "identifiers": [self._identifier_key(i) for i in d.identifiers]}
-            for d in report.internet_details
-        ]
-        data["unknown"] = [(path, raw) for path, raw in report.unknown_elements]
-        return _digest(data)
+        """SHA-256 over the report as stored: pseudonyms, never raw identifiers, are hashed."""
+        return _digest(
+            [
+                report.provider_report_id, report.format, report.incident_type,
+                report.incident_time, report.provider, report.platform,
+                report.escalation_text_length, report.escalated, sorted(report.annotations),
+                report.batched_reason,
+                [self._party_key(p) for p in report.parties],
+                [
+                    (d.kind, d.client, d.url_hosts, d.third_party_hosted,
+                     [self._identifier_key(i) for i in d.identifiers])
+                    for d in report.internet_details
+                ],
+                [(path, raw) for path, raw in report.unknown_elements],
+            ]
+        )  # fmt: skip
 
     def file_digest(self, file: FileRecord) -> str:
-        data = asdict(file)
-        data["identifiers"] = [self._identifier_key(i) for i in file.identifiers]
-        return _digest(data)
+        return _digest(
+            [
+                file.provider_file_id, file.file_name, file.uploaded_at, file.file_relevance,
+                file.viewed_by_esp, file.exif_viewed_by_esp, file.publicly_available,
+                sorted(file.annotations), file.industry_classification,
+                [(h.kind, h.value, h.quality) for h in file.hashes],
+                [self._identifier_key(i) for i in file.identifiers],
+            ]
+        )  # fmt: skip
 
     # --- the batch ------------------------------------------------------------------------
 
@@ -263,12 +293,7 @@ class Writer:
                 }
                 for report_id, parent, party in level
             ]
-            party_ids = list(
-                session.execute(
-                    insert(ReportParty).returning(ReportParty.id, sort_by_parameter_order=True),
-                    rows,
-                ).scalars()
-            )
+            party_ids = _insert_returning(session, ReportParty, rows)
             following: list[tuple[int, int | None, Party]] = []
             for (report_id, _, party), party_id in zip(level, party_ids, strict=True):
                 identifiers += [
@@ -291,10 +316,8 @@ class Writer:
                 identifiers += [
                     self._identifier_row(report_id, None, i) for i in detail.identifiers
                 ]
-        if details:
-            session.execute(insert(ReportInternetDetail), details)
-        if identifiers:
-            session.execute(insert(PartyIdentifier), identifiers)
+        _insert(session, ReportInternetDetail, details)
+        _insert(session, PartyIdentifier, identifiers)
 
     def _identifier_row(
         self, report_id: int, party_id: int | None, item: Identifier
@@ -303,7 +326,7 @@ class Writer:
             "report_id": report_id,
             "party_id": party_id,
             "kind": item.kind,
-            "pseudonym": self._pseudonymiser.pseudonym(item.kind, item.value, scope=item.scope),
+            "pseudonym": self._pseudonym(item),
             "scope": item.scope[:128],
             "event_name": item.event_name,
             "event_time": item.event_time,
@@ -367,20 +390,14 @@ class Writer:
             self._file_row(row_id, file, digest, media)
             for (row_id, file, digest), media in zip(new, digests, strict=True)
         ]
-        file_ids = list(
-            session.execute(
-                insert(ReportedFile).returning(ReportedFile.id, sort_by_parameter_order=True), rows
-            ).scalars()
-        )
+        file_ids = _insert_returning(session, ReportedFile, rows)
         hash_rows: list[dict[str, Any]] = []
         identifier_rows: list[dict[str, Any]] = []
         for stored_file, (owner, file, _), media in zip(file_ids, new, digests, strict=True):
             hash_rows += _hash_rows(stored_file, file, media)
             identifier_rows += [self._identifier_row(owner, None, i) for i in file.identifiers]
-        if hash_rows:
-            session.execute(insert(FileHash), hash_rows)
-        if identifier_rows:
-            session.execute(insert(PartyIdentifier), identifier_rows)
+        _insert(session, FileHash, hash_rows)
+        _insert(session, PartyIdentifier, identifier_rows)
         result.files_stored += len(new)
         result.new_file_ids += file_ids
 

@@ -252,8 +252,12 @@ def parse_line(raw: bytes, location: str) -> Parsed | None:
 
 
 def _rule(error_type: str, message: str) -> str:
-    if "hash" in message:
+    if "invalid hash" in message:
         return "invalid_hash"
+    if "ISO 8601" in message:
+        return "bad_datetime"
+    if "date-time" in message and "outside" in message:
+        return "datetime_out_of_range"
     return {
         "literal_error": "unknown_enum",
         "string_too_long": "too_long",
@@ -262,7 +266,7 @@ def _rule(error_type: str, message: str) -> str:
         "datetime_from_date_parsing": "bad_datetime",
         "datetime_parsing": "bad_datetime",
         "value_error": "bad_value",
-    }.get(error_type, error_type)
+    }.get(error_type, "wrong_type" if error_type.endswith("_type") else error_type)
 
 
 def parse_lines(data: bytes, name: str) -> list[Parsed]:

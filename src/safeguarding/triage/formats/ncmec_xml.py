@@ -117,7 +117,7 @@ class _RejectError(Exception):
 
 
 def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
+    return tag if tag[:1] != "{" else tag.rsplit("}", 1)[-1]
 
 
 @dataclass
@@ -150,15 +150,29 @@ def _checked(path: str, name: str, check: Callable[..., T], *args: Any) -> T:
         raise _RejectError(f"{path}/{name}", exc.rule, str(exc)) from exc
 
 
+# Children of each element by local name, built once per element while a document is read
+# (cleared after each document; ids are unique while the tree is alive).
+_CHILDREN: dict[int, dict[str, list[ET.Element]]] = {}
+
+
+def _index(element: ET.Element) -> dict[str, list[ET.Element]]:
+    found = _CHILDREN.get(id(element))
+    if found is None:
+        found = {}
+        for child in element:
+            if isinstance(child.tag, str):
+                found.setdefault(_local(child.tag), []).append(child)
+        _CHILDREN[id(element)] = found
+    return found
+
+
 def _first(element: ET.Element, name: str) -> ET.Element | None:
-    for child in element:
-        if isinstance(child.tag, str) and _local(child.tag) == name:
-            return child
-    return None
+    children = _index(element).get(name)
+    return children[0] if children else None
 
 
 def _all(element: ET.Element, name: str) -> list[ET.Element]:
-    return [c for c in element if isinstance(c.tag, str) and _local(c.tag) == name]
+    return _index(element).get(name, [])
 
 
 def _str(element: ET.Element, name: str, path: str) -> str | None:
@@ -219,6 +233,8 @@ def parse_document(
         return replace(_file_details(root, doc), origin=(name, data))
     except _RejectError as exc:
         return _rejected(data, name, exc.path, exc.rule, exc.message, _report_id_of(root))
+    finally:
+        _CHILDREN.clear()
 
 
 def _rejected(
@@ -268,11 +284,13 @@ def _report(root: ET.Element, doc: _Doc, name: str) -> ReportRecord:
         )
     reporter = _first(root, "reporter")
     provider = _str(reporter, "espName", f"{path}/reporter") if reporter is not None else None
-    parties = [
-        _party(child, *_PERSON_ELEMENTS[_local(child.tag)], doc, f"{path}/{_local(child.tag)}[{i}]")
-        for i, child in enumerate(children)
-        if _local(child.tag) in _PERSON_ELEMENTS
-    ]
+    parties = []
+    seen: dict[str, int] = {}
+    for child in children:
+        tag = _local(child.tag)
+        if tag in _PERSON_ELEMENTS:
+            index = seen[tag] = seen.get(tag, -1) + 1
+            parties.append(_party(child, *_PERSON_ELEMENTS[tag], doc, f"{path}/{tag}[{index}]"))
     details = [
         _internet_detail(child, doc, f"{path}/internetDetails[{i}]")
         for i, child in enumerate(_all(root, "internetDetails"))

@@ -1,0 +1,127 @@
+"""The PDQ index is exact: for any data and radius it returns what brute force returns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from safeguarding.hashing.mih import chunk_layout, extract_chunk
+from safeguarding.hashing.pdq_bits import distances, hex_to_words, words_to_hex
+from safeguarding.hashing.pdq_index import PDQIndex
+from safeguarding.triage.generate import flip_bits, random_pdq
+
+
+def _brute(
+    db: np.ndarray, ids: np.ndarray, queries: np.ndarray, radius: int
+) -> set[tuple[int, int, int]]:
+    found = set()
+    for q, query in enumerate(queries):
+        d = distances(db, query[None, :])
+        for position in np.flatnonzero(d <= radius):
+            found.add((q, int(ids[position]), int(d[position])))
+    return found
+
+
+def _hits(index: PDQIndex, queries: np.ndarray, radius: int) -> set[tuple[int, int, int]]:
+    hits = index.search(queries, radius)
+    return set(zip(hits.query.tolist(), hits.ids.tolist(), hits.distance.tolist(), strict=True))
+
+
+def _near(db: np.ndarray, seed: int, count: int, max_bits: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    picks = db[rng.integers(0, len(db), size=count)]
+    flips = rng.integers(0, max_bits + 1, size=count)
+    return hex_to_words(flip_bits(words_to_hex(picks), flips, rng))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    size=st.integers(1, 3000),
+    seed=st.integers(0, 2**31),
+    radius=st.integers(0, 48),
+)
+def test_index_equals_brute_force(size: int, seed: int, radius: int) -> None:
+    db = random_pdq(size, seed)
+    ids = np.arange(size, dtype=np.int64) * 7 + 3
+    queries = np.concatenate([_near(db, seed + 1, 20, 40), random_pdq(5, seed + 2)])
+    index = PDQIndex()
+    index.add_segment("s", ids, db)
+    assert _hits(index, queries, radius) == _brute(db, ids, queries, radius)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**31), duplicates=st.integers(1, 50))
+def test_clustered_and_duplicate_hashes_are_all_found(seed: int, duplicates: int) -> None:
+    # Real lists hold clusters of near-identical hashes: buckets get crowded, never missed.
+    base = random_pdq(20, seed)
+    db = np.concatenate([base] * duplicates + [_near(base, seed, 200, 10)])
+    ids = np.arange(len(db), dtype=np.int64)
+    queries = _near(base, seed + 9, 10, 31)
+    index = PDQIndex()
+    index.add_segment("s", ids, db)
+    assert _hits(index, queries, 31) == _brute(db, ids, queries, 31)
+
+
+def test_boundary_distance_31_found_32_not() -> None:
+    db = random_pdq(5000, 11)
+    rng = np.random.default_rng(5)
+    at_31 = hex_to_words(flip_bits(words_to_hex(db[:50]), np.full(50, 31), rng))
+    at_32 = hex_to_words(flip_bits(words_to_hex(db[50:100]), np.full(50, 32), rng))
+    index = PDQIndex()
+    index.add_segment("s", np.arange(5000), db)
+    found_31 = index.search(at_31, 31)
+    assert sorted(zip(found_31.query.tolist(), found_31.ids.tolist(), strict=True)) == [
+        (i, i) for i in range(50)
+    ]
+    assert set(found_31.distance.tolist()) == {31}
+    assert len(index.search(at_32, 31)) == 0
+
+
+def test_segments_persist_memory_mapped_and_update_incrementally(tmp_path: Path) -> None:
+    first, second = random_pdq(2000, 1), random_pdq(1000, 2)
+    index = PDQIndex(tmp_path / "idx")
+    index.add_segment("list-1-v1", np.arange(2000), first)
+    index.add_segment("list-2-v1", np.arange(5000, 6000), second)
+    stamp = (tmp_path / "idx" / "list-1-v1" / "words.npy").stat().st_mtime_ns
+    queries = np.concatenate([first[:5], second[:5]])
+
+    reopened = PDQIndex(tmp_path / "idx")
+    assert isinstance(reopened.segment("list-1-v1").words, np.memmap)
+    assert _hits(reopened, queries, 31) == _hits(index, queries, 31)
+    assert len(reopened) == 3000
+
+    reopened.remove_segment("list-2-v1")
+    assert reopened.segment_names == ["list-1-v1"]
+    # Removing one list left the other's files untouched: nothing rebuilt.
+    assert (tmp_path / "idx" / "list-1-v1" / "words.npy").stat().st_mtime_ns == stamp
+    assert not (tmp_path / "idx" / "list-2-v1").exists()
+
+    assert reopened.remove_ids("list-1-v1", np.array([0, 1])) == 2
+    again = PDQIndex(tmp_path / "idx")
+    hits = again.search(first[:5], 0)
+    assert sorted(hits.ids.tolist()) == [2, 3, 4]
+    assert len(again) == 1998
+
+
+def test_per_segment_radius() -> None:
+    db = random_pdq(100, 3)
+    rng = np.random.default_rng(1)
+    query = hex_to_words(flip_bits(words_to_hex(db[:1]), np.array([20]), rng))
+    index = PDQIndex()
+    index.add_segment("strict", np.arange(100), db)
+    index.add_segment("loose", np.arange(100, 200), db)
+    hits = index.search(query, {"strict": 10, "loose": 31})
+    assert hits.segment == ["loose"] and hits.ids.tolist() == [100]
+
+
+@given(st.binary(min_size=32, max_size=32), st.integers(0, 10))
+def test_chunks_reassemble_the_hash(raw: bytes, _unused: int) -> None:
+    words = hex_to_words([raw.hex()])
+    bits = "".join(
+        format(int(extract_chunk(words, start, width)[0]), f"0{width}b")
+        for start, width in chunk_layout()
+    )
+    assert bits == format(int(raw.hex(), 16), "0256b")

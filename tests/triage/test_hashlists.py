@@ -1,0 +1,243 @@
+"""Hash lists: VICS shapes, versions and schemes, CSV/TXT lists, bad entries, updates, matching."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+
+from safeguarding.store import Store
+from safeguarding.triage.generate import (
+    GeneratorConfig,
+    ListEntry,
+    flip_bits,
+    generate,
+    known_list,
+    vics_json,
+)
+from safeguarding.triage.listformats import read_hash_csv, read_vics
+from tests.cli_runner import invoke
+
+Capsys = pytest.CaptureFixture[str]
+MD5 = "0123456789ABCDEF0123456789ABCDEF"
+PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
+
+
+def _json(capsys: Capsys, *args: str) -> Any:
+    result = invoke(capsys, *args, "--json")
+    assert result.code == 0, result.err
+    return json.loads(result.out)
+
+
+@pytest.mark.parametrize("shape", ["hashset", "case"])
+@pytest.mark.parametrize("version", ["2.0", "1.3"])
+def test_vics_both_shapes_and_generations(shape: str, version: str) -> None:
+    entries = [ListEntry(md5=MD5, pdq=PDQ, category=1), ListEntry(md5=MD5[::-1], pdq=None,
+                                                                  category=None)]  # fmt: skip
+    parsed = read_vics(vics_json(entries, shape=shape, version=version), "l.json")  # type: ignore[arg-type]
+    assert parsed.format_version == version and not parsed.rejected
+    assert {(e.kind, e.value, e.category) for e in parsed.entries} == {
+        ("md5", MD5.lower(), "abuse_material"),
+        ("pdq", PDQ, "abuse_material"),
+        ("md5", MD5[::-1].lower(), "uncategorised"),
+    }
+    assert {e.source_scheme for e in parsed.entries} == (
+        {"vics_us"} if version == "2.0" else {"vics_dhs"}
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "us", "dhs"),
+    [
+        (0, "non_pertinent", "uncategorised"),
+        (1, "abuse_material", "abuse_material"),
+        (2, "exploitive_age_difficult", "exploitive_age_difficult"),
+        (3, "cgi_animation", "cgi_animation"),
+        (4, "comparison", "comparison"),
+        (5, None, "non_pertinent"),
+    ],
+)
+def test_both_category_schemes_map_to_one_set(code: int, us: str | None, dhs: str) -> None:
+    data = vics_json([ListEntry(md5=MD5, pdq=None, category=code)])
+    for scheme, expected in (("vics_us", us), ("vics_dhs", dhs)):
+        parsed = read_vics(data, "l.json", scheme)  # type: ignore[arg-type]
+        if expected is None:
+            assert parsed.rejected[0].rule == "unknown_category" and not parsed.entries
+        else:
+            (entry,) = parsed.entries
+            assert (entry.category, entry.source_category, entry.source_scheme) == (
+                expected, str(code), scheme,
+            )  # fmt: skip
+
+
+def test_bad_vics_entries_are_rejected_and_the_rest_reads() -> None:
+    document = {
+        "@odata.context": "http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/US/$metadata#Media",
+        "value": [
+            {"MediaID": 1, "Category": 1, "MD5": MD5},
+            {"MediaID": 2, "Category": 1, "MD5": "ABC"},
+            {"MediaID": 3, "Category": "x", "MD5": MD5[::-1]},
+            {"MediaID": 4, "Category": 1, "SHA1": "Z" * 40, "PDQ": PDQ},
+            "not an object",
+            {"MediaID": 6, "Category": 1, "PhotoDNA": "AAAA"},
+        ],
+    }  # fmt: skip
+    parsed = read_vics(json.dumps(document).encode(), "l.json")
+    assert [(e.kind, e.source_media_id) for e in parsed.entries] == [("md5", "1"), ("pdq", "4")]
+    assert [(r.location, r.rule) for r in parsed.rejected] == [
+        ("l.json:value[1].MD5", "hash_length"),
+        ("l.json:value[2].Category", "unknown_category"),
+        ("l.json:value[3].SHA1", "hash_not_hex"),
+        ("l.json:value[4]", "not_an_object"),
+        ("l.json:value[5].PhotoDNA", "hash_length"),
+    ]
+
+
+def test_csv_and_text_lists() -> None:
+    data = f"hash,type,category\n{MD5},MD5,\n{PDQ},PDQ,\nabc,MD5,\n{MD5},NETCLEAN,\n".encode()
+    parsed = read_hash_csv(data + b"\xff\xfe,MD5,\n", "l.csv")
+    assert [e.kind for e in parsed.entries] == ["md5", "pdq"]
+    assert [(r.location, r.rule) for r in parsed.rejected] == [
+        ("l.csv:4", "hash_length"), ("l.csv:5", "unknown_hash_type"), ("l.csv:6", "not_utf8"),
+    ]  # fmt: skip
+    plain = read_hash_csv(f"# md5 list\n{MD5}\n\n{MD5[:-1]}\n".encode(), "l.txt", hash_type="md5")
+    assert len(plain.entries) == 1 and plain.rejected[0].location == "l.txt:4"
+    undeclared = read_hash_csv(f"{MD5}\n".encode(), "l.txt")
+    assert undeclared.rejected[0].rule == "missing_hash_type"
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.one_of(st.binary(min_size=16, max_size=16).map(bytes.hex), st.text(max_size=40)),
+                max_size=30))  # fmt: skip
+def test_every_line_is_either_an_entry_or_a_named_rejection(lines: list[str]) -> None:
+    clean = [line.replace("\n", " ").replace("\r", " ").replace(",", " ") for line in lines]
+    parsed = read_hash_csv("\n".join(clean).encode(), "p.txt", hash_type="md5")
+    meaningful = [c for c in clean if c.strip() and not c.strip().startswith("#")]
+    assert len(parsed.entries) + len(parsed.rejected) == len(meaningful)
+
+
+def test_import_update_remove_and_retroactive_matching(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    corpus = generate(GeneratorConfig(seed=4, reports=20, families=10))
+    corpus.write_ncmec(tmp_path / "in")
+    assert _json(capsys, "ingest", str(tmp_path / "in"))["matches"] == 0
+
+    path = tmp_path / "known.json"
+    bad = {"MediaID": 99, "Category": 1, "MD5": "NOT-HEX"}
+    document = json.loads(vics_json(known_list(corpus, families=2, seed=1)))
+    document["value"].append(bad)
+    path.write_text(json.dumps(document))
+    first = _json(capsys, "hashlist", "import", str(path), "--name", "known")
+    files = [f for r in corpus.reports for f in r.files]
+    in_two = sum(f.family < 2 for f in files) + sum(
+        f.family < 2 and f.md5 == corpus.family_md5[f.family] for f in files
+    )
+    assert (first["entries"], first["quarantined"], first["matches"]) == (4, 1, in_two)
+
+    again = _json(capsys, "hashlist", "import", str(path), "--name", "known")
+    assert (again["changed"], again["version"], again["quarantined"]) == (False, 1, 0)
+
+    document = json.loads(vics_json(known_list(corpus, families=4, seed=1)))
+    path.write_text(json.dumps(document))
+    grown = _json(capsys, "hashlist", "import", str(path), "--name", "known")
+    in_four = sum(f.family < 4 for f in files) + sum(
+        f.family < 4 and f.md5 == corpus.family_md5[f.family] for f in files
+    )
+    assert (grown["version"], grown["added"], grown["matches"]) == (2, 4, in_four)
+    listed = _json(capsys, "hashlist", "list")
+    assert listed[0]["quarantined"] == 0  # the corrected file resolved the bad entry
+
+    shown = _json(capsys, "hashlist", "show", "known")
+    assert shown["by_kind"] == {"md5": 4, "pdq": 4} and shown["source_schemes"] == ["vics_us"]
+
+    assert invoke(capsys, "hashlist", "remove", "known").code == 0
+    with store.engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM hash_match")).scalar_one() == 0
+        assert connection.execute(text("SELECT count(*) FROM hash_list_entry")).scalar_one() == 0
+    missing = invoke(capsys, "hashlist", "remove", "known")
+    assert missing.code == 1 and "no hash list named 'known'" in missing.err
+
+
+def test_allow_list_matches_are_kept_apart(capsys: Capsys, store: Store, tmp_path: Path) -> None:
+    corpus = generate(GeneratorConfig(seed=6, reports=10, families=5))
+    corpus.write_ncmec(tmp_path / "in")
+    (tmp_path / "meme.json").write_bytes(
+        vics_json(known_list(corpus, families=1, seed=0, category=0))
+    )
+    _json(
+        capsys,
+        "hashlist",
+        "import",
+        str(tmp_path / "meme.json"),
+        "--name",
+        "memes",
+        "--kind",
+        "allow",
+    )
+    _json(capsys, "ingest", str(tmp_path / "in"))
+    with store.engine.connect() as connection:
+        kinds = connection.execute(
+            text("SELECT DISTINCT l.kind, e.category FROM hash_match m "
+                 "JOIN hash_list l ON l.id = m.list_id JOIN hash_list_entry e ON e.id = m.entry_id")
+        ).all()  # fmt: skip
+    assert [tuple(k) for k in kinds] == [("allow", "non_pertinent")]
+
+
+def test_flood_guard_flags_an_entry_matching_too_much(
+    capsys: Capsys, store: Store, tmp_path: Path, home: Path
+) -> None:
+    corpus = generate(GeneratorConfig(seed=8, reports=60, families=30))
+    corpus.write_ncmec(tmp_path / "in")
+    # One entry is the base hash of the biggest content family: it matches more than half the
+    # share of files its family holds, so with the flood share set to half that, it is flagged.
+    files = [f for r in corpus.reports for f in r.files]
+    popular = max(range(30), key=lambda family: sum(f.family == family for f in files))
+    share = sum(f.family == popular for f in files) / len(files)
+    (home / "config.toml").write_text(
+        f"[triage]\nflood_share = {share / 2:.4f}\nflood_min_files = 20\n"
+    )
+    entries = [ListEntry(md5=None, pdq=corpus.family_pdq[popular], category=1)]
+    (tmp_path / "l.json").write_bytes(vics_json(entries))
+    _json(capsys, "hashlist", "import", str(tmp_path / "l.json"), "--name", "l")
+    _json(capsys, "ingest", str(tmp_path / "in"))
+    listed = _json(capsys, "hashlist", "list")
+    assert listed[0]["flood_flags"] == 1
+    with store.engine.connect() as connection:
+        matched, checked = connection.execute(
+            text("SELECT matched_files, checked_files FROM flood_flag")
+        ).one()
+    assert checked >= 20 and matched / checked > share / 2
+
+
+def test_pdq_threshold_per_list_and_quality(capsys: Capsys, store: Store, tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    near = flip_bits([PDQ, PDQ, PDQ], np.array([20, 31, 32]), rng)
+    files = [
+        {"file_id": f"F-{i}", "hashes": [{"kind": "pdq", "value": v, "quality": q}]}
+        for i, (v, q) in enumerate([(near[0], 90), (near[1], 90), (near[2], 90), (near[0], 40)])
+    ]
+    report = {"report_id": "T-1", "incident_type": "Child Sex Trafficking",
+              "incident_time": "2026-01-01T00:00:00Z", "files": files}  # fmt: skip
+    (tmp_path / "r.jsonl").write_text(json.dumps(report))
+    (tmp_path / "l.csv").write_text(f"hash,type\n{PDQ},PDQ\n")
+    _json(capsys, "hashlist", "import", str(tmp_path / "l.csv"), "--name", "default")
+    _json(capsys, "hashlist", "import", str(tmp_path / "l.csv"), "--name", "strict",
+          "--pdq-threshold", "25")  # fmt: skip
+    _json(capsys, "ingest", str(tmp_path / "r.jsonl"))
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT f.provider_file_id, l.name, m.distance FROM hash_match m "
+                 "JOIN reported_file f ON f.id = m.file_id JOIN hash_list l ON l.id = m.list_id")
+        ).all()  # fmt: skip
+    assert sorted(tuple(r) for r in rows) == [
+        ("F-0", "default", 20),
+        ("F-0", "strict", 20),
+        ("F-1", "default", 31),
+    ]  # F-2 at 32 bits never matches; F-3 has quality 40 (< 50): not matched

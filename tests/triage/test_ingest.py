@@ -1,0 +1,290 @@
+"""Ingest end to end through the CLI: every format, idempotence, conflicts, quarantine, media."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from sqlalchemy import text
+
+from safeguarding.config import Settings, load_settings
+from safeguarding.disclosure.pseudonymise import Pseudonymiser
+from safeguarding.hashing.files import hash_file
+from safeguarding.store import Store
+from safeguarding.triage.generate import (
+    GeneratorConfig,
+    benign_image,
+    generate,
+    image_variant,
+    known_list,
+    vics_json,
+)
+from tests.cli_runner import invoke
+from tests.triage.snapshot import snapshot
+from tests.triage.test_jsonl_csv import HEADER, ROW, jsonl_report
+from tests.triage.xml_samples import BILLION_LAUGHS, EXTERNAL_ENTITY, FILE_DETAILS, REPORT
+
+Capsys = pytest.CaptureFixture[str]
+
+
+def _json(capsys: Capsys, *args: str) -> object:
+    result = invoke(capsys, *args, "--json")
+    assert result.code == 0, result.err
+    return json.loads(result.out)
+
+
+def _count(store: Store, table: str) -> int:
+    with store.engine.connect() as connection:
+        return int(connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+def test_ncmec_directory_is_stored_and_matched_and_reingest_is_a_no_op(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    corpus = generate(GeneratorConfig(seed=5, reports=12, families=8, subjects=4))
+    corpus.write_ncmec(tmp_path / "in")
+    listed = known_list(corpus, families=3, seed=1)
+    (tmp_path / "known.json").write_bytes(vics_json(listed))
+    _json(capsys, "hashlist", "import", str(tmp_path / "known.json"), "--name", "known")
+
+    first = _json(capsys, "ingest", str(tmp_path / "in"), "--source", "ncmec")
+    assert isinstance(first, dict)
+    assert (first["reports_stored"], first["files_stored"], first["rejected"]) == (12, 24, 0)
+    # Ground truth: every file of a listed family matches by PDQ (variants are <= 16 bits away),
+    # and exact re-sends of a listed family also match by MD5.
+    files = [f for r in corpus.reports for f in r.files]
+    expected_pdq = sum(f.family < 3 for f in files)
+    expected_md5 = sum(f.family < 3 and f.md5 == corpus.family_md5[f.family] for f in files)
+    assert first["matches"] == expected_pdq + expected_md5
+    state = snapshot(store)
+
+    again = _json(capsys, "ingest", str(tmp_path / "in"), "--source", "ncmec")
+    assert isinstance(again, dict)
+    assert (again["reports_stored"], again["reports_unchanged"]) == (0, 12)
+    assert (again["files_stored"], again["files_unchanged"]) == (0, 24)
+    assert snapshot(store) == state
+
+
+def test_zip_archive_gives_the_same_state_as_the_directory(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    corpus = generate(GeneratorConfig(seed=2, reports=5))
+    with zipfile.ZipFile(tmp_path / "batch.zip", "w") as archive:
+        for name, data in corpus.documents():
+            archive.writestr(f"export/{name}", data)
+        archive.writestr("export/readme.txt", "not a report")
+    result = _json(capsys, "ingest", str(tmp_path / "batch.zip"), "--source", "s")
+    assert isinstance(result, dict)
+    assert (result["reports_stored"], result["files_stored"]) == (5, 10)
+    assert result["skipped"] == [f"{tmp_path / 'batch.zip'}!export/readme.txt"]
+
+
+def test_identifiers_are_pseudonymised_and_free_text_not_stored(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    (tmp_path / "r.xml").write_text(REPORT)
+    _json(capsys, "ingest", str(tmp_path / "r.xml"))
+    with store.engine.connect() as connection:
+        dump = " ".join(
+            str(value)
+            for table in ("provider_report", "report_party", "party_identifier",
+                          "report_internet_detail")
+            for row in connection.execute(text(f"SELECT * FROM {table}"))
+            for value in row
+        )  # fmt: skip
+        pseudonyms = set(
+            connection.execute(text("SELECT pseudonym FROM party_identifier")).scalars()
+        )
+    for raw in ("Someone@Example.org", "someone@example.org", "acct-42", "fictional_42",
+                "192.0.2.7", "Fictional", "danger now", "secret-name", "kept sealed"):  # fmt: skip
+        assert raw not in dump
+    key = Pseudonymiser(load_settings().secret("pseudonym"))
+    assert key.pseudonym("email", "someone@example.org") in pseudonyms
+    assert key.pseudonym("esp_id", "acct-42", scope="Example Chat") in pseudonyms
+
+
+BAD_DOCUMENTS = {
+    "billion-laughs.xml": (BILLION_LAUGHS, "xml_dtd_forbidden"),
+    "external-entity.xml": (EXTERNAL_ENTITY, "xml_dtd_forbidden"),
+    "truncated.xml": (REPORT[:700], "xml_malformed"),
+    "wrong-root.xml": ("<invoice/>", "wrong_root"),
+    "long.xml": (REPORT.replace("R-1", "L-1").replace(
+        "<platform>Example Chat</platform>", f"<platform>{'p' * 300}</platform>"), "too_long"),
+    "bad-date.xml": (REPORT.replace("R-1", "D-1").replace("2026-03-01T10:00:00Z", "31-02-2026"),
+                     "bad_datetime"),
+    "bad-enum.xml": (REPORT.replace("R-1", "E-1").replace(
+        "Online Enticement of Children for Sexual Acts", "Other"), "unknown_enum"),
+    "bad-hash.xml": (FILE_DETAILS.replace("0123456789ABCDEF0123456789ABCDEF", "XYZ"),
+                     "hash_not_hex"),
+}  # fmt: skip
+
+
+def test_bad_documents_are_quarantined_with_rule_and_valid_ones_survive(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    directory = tmp_path / "mixed"
+    directory.mkdir()
+    for name, (content, _) in BAD_DOCUMENTS.items():
+        (directory / name).write_text(content)
+    corpus = generate(GeneratorConfig(seed=9, reports=3))
+    corpus.write_ncmec(directory)
+    result = invoke(capsys, "ingest", str(directory), "--source", "mixed")
+    assert result.code == 0
+    assert "reports 3 stored" in result.out
+    listing = _json(capsys, "quarantine", "list")
+    assert isinstance(listing, dict)
+    by_file = {Path(r["source_file"]).name: r for r in listing["records"]}
+    assert {name: r["rule"] for name, r in by_file.items()} == {
+        name: rule for name, (_, rule) in BAD_DOCUMENTS.items()
+    }
+    assert by_file["long.xml"]["location"].endswith("long.xml:/report/incidentSummary/platform")
+    assert _count(store, "provider_report") == 3 and _count(store, "reported_file") == 6
+
+    # The raw input is kept sealed and comes back intact; a re-run quarantines nothing twice.
+    shown = _json(capsys, "quarantine", "show", str(by_file["bad-enum.xml"]["id"]), "--raw")
+    assert isinstance(shown, dict) and shown["raw"] == BAD_DOCUMENTS["bad-enum.xml"][0]
+    with store.engine.connect() as connection:
+        sealed = connection.execute(text("SELECT raw_sealed FROM quarantine_record")).scalars()
+        assert all(b"Online Enticement" not in bytes(value) for value in sealed)
+    invoke(capsys, "ingest", str(directory), "--source", "mixed")
+    assert _count(store, "quarantine_record") == len(BAD_DOCUMENTS)
+
+
+def test_conflicting_duplicate_goes_to_quarantine_and_never_overwrites(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    (tmp_path / "a.xml").write_text(REPORT)
+    _json(capsys, "ingest", str(tmp_path / "a.xml"), "--source", "p")
+    before = snapshot(store)
+    changed = tmp_path / "b.xml"
+    changed.write_text(
+        REPORT.replace("<platform>Example Chat</platform>", "<platform>X</platform>")
+    )
+    result = _json(capsys, "ingest", str(changed), "--source", "p")
+    assert isinstance(result, dict) and result["rules"] == {"conflicting_duplicate": 1}
+    after = snapshot(store)
+    assert after["reports"] == before["reports"]
+    (record,) = after["quarantine"]
+    assert record[2] == "conflicting_duplicate"
+    # The same id from another source is another report, not a conflict.
+    other = _json(capsys, "ingest", str(changed), "--source", "q")
+    assert isinstance(other, dict) and other["reports_stored"] == 1
+
+
+def test_file_details_before_their_report_wait_in_quarantine_then_retry(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    (tmp_path / "f.xml").write_text(FILE_DETAILS)
+    first = _json(capsys, "ingest", str(tmp_path / "f.xml"))
+    assert isinstance(first, dict) and first["rules"] == {"unknown_report": 1}
+    (tmp_path / "r.xml").write_text(REPORT)
+    _json(capsys, "ingest", str(tmp_path / "r.xml"))
+    outcome = _json(capsys, "quarantine", "retry")
+    assert isinstance(outcome, list) and [o["resolved"] for o in outcome] == [True]
+    assert _count(store, "reported_file") == 1 and _count(store, "file_hash") == 2
+    listing = _json(capsys, "quarantine", "list")
+    assert isinstance(listing, dict) and listing["records"] == []
+
+
+def test_jsonl_and_csv_end_to_end(capsys: Capsys, store: Store, tmp_path: Path) -> None:
+    lines = [json.dumps(jsonl_report(report_id=f"J-{i}")) for i in range(3)]
+    (tmp_path / "in.jsonl").write_text("\n".join([*lines, '{"report_id": "only"}']) + "\n")
+    (tmp_path / "in.csv").write_bytes(f"{HEADER}\n{ROW}\n".encode() + b"\xff\n")
+    result = _json(capsys, "ingest", str(tmp_path / "in.jsonl"), str(tmp_path / "in.csv"))
+    assert isinstance(result, dict)
+    assert (result["reports_stored"], result["files_stored"]) == (4, 4)
+    assert result["rules"] == {"missing_field": 1, "not_utf8": 1}
+    with store.engine.connect() as connection:
+        formats = sorted(connection.execute(text("SELECT format FROM provider_report")).scalars())
+    assert formats == ["csv", "jsonl", "jsonl", "jsonl"]
+
+
+def test_media_are_hashed_and_broken_images_are_recorded_unhashable(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    media = tmp_path / "media"
+    media.mkdir()
+    benign_image(1).save(media / "good.png")
+    image_variant(benign_image(1), 2).save(media / "listed.jpg")
+    (media / "empty.jpg").write_bytes(b"")
+    (media / "corrupt.jpg").write_bytes(b"garbage" * 50)
+    buffer = io.BytesIO()
+    benign_image(3).save(buffer, "JPEG")
+    (media / "cut.jpg").write_bytes(buffer.getvalue()[:900])
+    Image.new("1", (15_000, 15_000)).save(media / "bomb.png")
+    names = ["good.png", "empty.jpg", "corrupt.jpg", "cut.jpg", "bomb.png", "missing.jpg"]
+    report = jsonl_report(
+        files=[{"file_id": f"F-{i}", "file_name": n} for i, n in enumerate(names)]
+    )
+    (tmp_path / "r.jsonl").write_text(json.dumps(report))
+    listed = hash_file(media / "listed.jpg")
+    assert listed.pdq is not None
+    (tmp_path / "list.csv").write_text(f"hash,type\n{listed.pdq},PDQ\n")
+    _json(capsys, "hashlist", "import", str(tmp_path / "list.csv"), "--name", "near")
+    (tmp_path / "config.toml").write_text("[triage]\nmax_image_pixels = 100000000\n")
+    result = _json(capsys, "ingest", str(tmp_path / "r.jsonl"), "--media", str(media))
+    assert isinstance(result, dict) and result["files_stored"] == 6
+    with store.engine.connect() as connection:
+        status = dict(
+            connection.execute(
+                text("SELECT provider_file_id, coalesce(unhashable_reason, media_status) "
+                     "FROM reported_file")
+            ).all()
+        )  # fmt: skip
+        matched = connection.execute(text("SELECT distance FROM hash_match")).scalars().all()
+    assert status == {
+        "F-0": "hashed", "F-1": "empty_file", "F-2": "corrupt_image", "F-3": "truncated_image",
+        "F-4": "decompression_bomb", "F-5": "not_supplied",
+    }  # fmt: skip
+    assert len(matched) == 1 and 0 < matched[0] <= 31  # the near-duplicate of good.png
+
+
+def test_hash_command_reports_every_file(capsys: Capsys, home: Path, tmp_path: Path) -> None:
+    benign_image(5).save(tmp_path / "a.png")
+    (tmp_path / "z.jpg").write_bytes(b"")
+    rows = _json(capsys, "hash", str(tmp_path / "a.png"), str(tmp_path / "z.jpg"))
+    assert isinstance(rows, list)
+    assert rows[0]["pdq"] and rows[0]["pdq_quality"] >= 50 and rows[0]["unhashable_reason"] is None
+    assert rows[1]["unhashable_reason"] == "empty_file"
+    missing = invoke(capsys, "hash", str(tmp_path / "nope.png"))
+    assert missing.code == 1 and "no such file" in missing.err
+
+
+def test_unknown_path_and_format_are_one_line_errors(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    missing = invoke(capsys, "ingest", str(tmp_path / "none"))
+    assert missing.code == 1 and "no such file or directory" in missing.err
+    (tmp_path / "x.pdf").write_bytes(b"%PDF")
+    unknown = invoke(capsys, "ingest", str(tmp_path / "x.pdf"))
+    assert unknown.code == 1 and "unknown format" in unknown.err
+    assert invoke(capsys, "ingest", str(tmp_path), "--media", str(tmp_path / "no")).code == 2
+
+
+def test_parallel_parsing_stores_exactly_what_serial_parsing_stores(
+    capsys: Capsys, store: Store, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = generate(GeneratorConfig(seed=21, reports=200))
+    with zipfile.ZipFile(tmp_path / "in.zip", "w") as archive:
+        for name, data in corpus.documents():
+            archive.writestr(name, data)
+    (home / "config.toml").write_text("[triage]\nparse_workers = 2\n")
+    assert invoke(capsys, "ingest", str(tmp_path / "in.zip")).code == 0
+    parallel = snapshot(store)
+
+    serial_home = tmp_path / "serial"
+    serial_home.mkdir()
+    (serial_home / "config.toml").write_text("[triage]\nparse_workers = 1\n")
+    shutil.copytree(home / "secrets", serial_home / "secrets")
+    url = f"sqlite:///{serial_home / 'safeguarding.db'}"
+    monkeypatch.setenv("SAFEGUARDING_HOME", str(serial_home))
+    monkeypatch.setenv("SAFEGUARDING_DATABASE_URL", url)
+    assert invoke(capsys, "ingest", str(tmp_path / "in.zip")).code == 0
+    serial_store = Store(Settings(home=serial_home, database_url=url))
+    assert snapshot(serial_store) == parallel and len(parallel["reports"]) == 200
+    serial_store.dispose()

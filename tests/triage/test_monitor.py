@@ -1,0 +1,59 @@
+"""The demo's notifications: sample reports and lists ingested, their matches in the monitor."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from safeguarding.reporting.sections.notifications import build
+from safeguarding.store import Store
+from safeguarding.triage.sample import load_sample
+from tests.cli_runner import invoke
+
+
+def _rows(html: str) -> list[list[str]]:
+    return [
+        [re.sub(r"<[^>]+>", "", cell) for cell in re.findall(r"<td>(.*?)</td>", row)]
+        for row in re.findall(r"<tr>(.*?)</tr>", html)
+    ]
+
+
+def test_section_counts_equal_the_store_and_show_no_identifiers(store: Store) -> None:
+    assert build(store) is None  # nothing in yet: the section is left out
+    load_sample(store, seed=3, reports=40)
+    section = build(store)
+    assert section is not None
+    rows = _rows(section.body)
+    with store.engine.connect() as connection:
+        reports = connection.execute(text("SELECT count(*) FROM provider_report")).scalar_one()
+        per_list = dict(
+            connection.execute(
+                text("SELECT l.name, count(*) FROM hash_match m JOIN hash_list l "
+                     "ON l.id = m.list_id GROUP BY l.name")
+            ).all()
+        )  # fmt: skip
+    assert ["sample-ncmec", "ncmec_xml", str(reports)] in rows
+    shown = {}
+    for row in rows:
+        if len(row) == 9:
+            shown[row[0]] = shown.get(row[0], 0) + int(row[7])
+    assert shown == per_list and per_list["sample-known"] > 0
+    assert {r[0] for r in rows if len(r) == 3 and r[1] == "report"} == {
+        "xml_dtd_forbidden", "unknown_enum",
+    }  # fmt: skip
+    assert "pdq.threshold" in section.provenance
+    for identifier in ("@example.org", "acct-", "fictional_user", "192.0.2."):
+        assert identifier not in section.body
+
+
+def test_demo_monitor_has_the_notifications_section(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    result = invoke(capsys, "demo", "--dir", str(tmp_path / "demo"), "--seed", "7")
+    assert result.code == 0, result.err
+    assert "notifications:" in result.out
+    html = (tmp_path / "demo" / "monitor.html").read_text()
+    assert 'id="notifications"' in html and "sample-known" in html
