@@ -23,9 +23,9 @@ from safeguarding.access import audit
 from safeguarding.access.audit import Actor
 from safeguarding.store import Store
 from safeguarding.triage.context import IntakeContext, intake_context
-from safeguarding.triage.ingest import Document, parse
+from safeguarding.triage.formats import jsonl, ncmec_xml
 from safeguarding.triage.quarantine import record_rejections
-from safeguarding.triage.records import FileDetailsRecord, Rejected, ReportRecord
+from safeguarding.triage.records import FileDetailsRecord, Parsed, Rejected, ReportRecord
 
 SubmissionFormat = Literal["ncmec_xml", "jsonl"]
 CONTENT_TYPES: dict[str, SubmissionFormat] = {
@@ -85,12 +85,18 @@ class Submitter:
             threading.Lock() if store.dialect == "sqlite" else nullcontext()
         )
 
+    def parse(self, body: bytes, fmt: SubmissionFormat, location: str) -> list[Parsed]:
+        """The intake's readers over the body, as ``safeguarding ingest`` reads a file."""
+        if fmt == "ncmec_xml":
+            limit = self.context.options.max_document_bytes
+            return [ncmec_xml.parse_document(body, location, max_bytes=limit)]
+        return jsonl.parse_lines(body, location)
+
     def submit(
         self, body: bytes, fmt: SubmissionFormat, actor: Actor, *, location: str
     ) -> SubmissionResult:
         """Read, validate, store and quarantine one document, and audit it, in one transaction."""
-        document = Document(location=location, format=fmt, read=lambda: body, size=len(body))
-        parsed = parse(document, self.context.options)
+        parsed = self.parse(body, fmt, location)
         reports = [p for p in parsed if isinstance(p, ReportRecord)]
         details = [p for p in parsed if isinstance(p, FileDetailsRecord)]
         rejected = [p for p in parsed if isinstance(p, Rejected)]
