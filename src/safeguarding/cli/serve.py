@@ -8,6 +8,7 @@ import uvicorn
 from safeguarding.cli.common import console, settings
 from safeguarding.store import open_store
 from safeguarding.web.app import create_app
+from safeguarding.web.options import WebOptions
 
 
 def serve(
@@ -20,8 +21,14 @@ def serve(
     """
     store = open_store(settings())
     try:
-        app = create_app(store)
+        options = WebOptions.from_section(store.settings.section("web"))
+        app = create_app(store, options)
         console.print(f"serving on http://{host}:{port} (database {store.display_url})")
+        if options.secure_cookies:
+            console.print(
+                "cookies are Secure: sign in through an HTTPS proxy, or set "
+                "[web] secure_cookies = false for plain HTTP on loopback"
+            )
         uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)
     finally:
         store.dispose()

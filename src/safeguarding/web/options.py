@@ -41,5 +41,7 @@ class WebOptions:
                     raise ConfigError(f"[web] {name}: must be true or false")
             elif not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
                 raise ConfigError(f"[web] {name}: must be a positive number")
+            elif isinstance(default, int) and not isinstance(value, int):
+                raise ConfigError(f"[web] {name}: must be a whole number")
             values[name] = type(default)(value)
         return cls(**values)
