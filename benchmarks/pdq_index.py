@@ -129,7 +129,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=20_000)
     parser.add_argument("--te-queries", type=int, default=200)
     parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-te", action="store_true")
     args = parser.parse_args()
