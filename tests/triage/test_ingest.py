@@ -288,3 +288,16 @@ def test_parallel_parsing_stores_exactly_what_serial_parsing_stores(
     serial_store = Store(Settings(home=serial_home, database_url=url))
     assert snapshot(serial_store) == parallel and len(parallel["reports"]) == 200
     serial_store.dispose()
+
+
+def test_oversized_documents_in_an_archive_are_refused_unread(
+    capsys: Capsys, store: Store, home: Path, tmp_path: Path
+) -> None:
+    (home / "config.toml").write_text("[triage]\nmax_document_bytes = 2000\n")
+    padded = REPORT.replace("<report>", "<report>" + "<!-- padding -->" * 200)
+    with zipfile.ZipFile(tmp_path / "in.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("big.xml", padded)
+        archive.writestr("ok.xml", REPORT)
+    result = _json(capsys, "ingest", str(tmp_path / "in.zip"))
+    assert isinstance(result, dict)
+    assert result["rules"] == {"document_too_large": 1} and result["reports_stored"] == 1
