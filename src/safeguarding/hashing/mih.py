@@ -152,9 +152,15 @@ def search_segment(
     row = (1 << bits) + 1
     # Flat index into offsets: chunk row + (query address of that chunk XOR probe mask).
     probes = (addresses[:, chunk_of] ^ masks) + chunk_of * row  # (q, probes)
-    flat_offsets = segment.offsets.reshape(-1)
-    starts = flat_offsets[probes].astype(np.int64)
-    counts = flat_offsets[probes + 1].astype(np.int64) - starts  # (q, probes)
+    # One gather reads a bucket's start and the next bucket's start: the offsets seen through
+    # overlapping 8-byte windows (little-endian: low half = start, high half = end).
+    flat_offsets = np.ascontiguousarray(segment.offsets, dtype="<u4").reshape(-1)
+    windows = np.ndarray(
+        shape=(flat_offsets.size - 1,), dtype="<u8", buffer=flat_offsets, strides=(4,)
+    )
+    pairs = windows[probes]
+    starts = (pairs & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    counts = (pairs >> np.uint64(32)).astype(np.int64) - starts  # (q, probes)
     per_query = counts.sum(axis=1)
     total = int(per_query.sum())
     if total == 0:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from safeguarding.errors import SafeguardingError, ValidationError
@@ -33,6 +33,7 @@ from safeguarding.triage.listformats import ParsedList, Scheme, read_hash_csv, r
 from safeguarding.triage.matching import Matcher, segment_name
 from safeguarding.triage.quarantine import raw_digest, record_rejections
 from safeguarding.triage.sealing import Sealer
+from safeguarding.triage.writer import insert_rows
 
 LIST_KINDS = ("known", "allow")
 MAX_LIST_BYTES = 2_000_000_000
@@ -209,7 +210,7 @@ def _apply_entries(session: Session, list_id: int, parsed: ParsedList) -> tuple[
         if key not in stored
     ]  # fmt: skip
     for begin in range(0, len(new_rows), 5000):
-        session.execute(insert(HashListEntry), new_rows[begin : begin + 5000])
+        insert_rows(session, HashListEntry, new_rows[begin : begin + 5000])
     recategorised = 0
     for key, entry in wanted.items():
         found = stored.get(key)

@@ -86,7 +86,8 @@ def _insert_returning(session: Session, model: type[Any], rows: list[dict[str, A
     return [row[0] for row in result]
 
 
-def _insert(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
+def insert_rows(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
+    """Bulk insert through the table (Core executemany), skipping the ORM's per-row work."""
     if rows:
         session.execute(insert(model.__table__), rows)
 
@@ -194,8 +195,14 @@ class Writer:
     ) -> BatchResult:
         result = BatchResult()
         stored = self._write_reports(session, reports, result)
+        # Files given with a report go in only with it: a conflicting report's files are part of
+        # the conflict (quarantined with it), never attached to the stored version.
+        refused = {r.provider_report_id for r in result.rejected}
         files: list[tuple[str, FileRecord, Origin]] = [
-            (r.provider_report_id, f, r.origin) for r in reports for f in r.files
+            (r.provider_report_id, f, r.origin)
+            for r in reports
+            if r.provider_report_id not in refused
+            for f in r.files
         ]
         files += [(d.provider_report_id, d.file, d.origin) for d in details]
         self._write_files(session, files, stored, result)
@@ -316,8 +323,8 @@ class Writer:
                 identifiers += [
                     self._identifier_row(report_id, None, i) for i in detail.identifiers
                 ]
-        _insert(session, ReportInternetDetail, details)
-        _insert(session, PartyIdentifier, identifiers)
+        insert_rows(session, ReportInternetDetail, details)
+        insert_rows(session, PartyIdentifier, identifiers)
 
     def _identifier_row(
         self, report_id: int, party_id: int | None, item: Identifier
@@ -396,8 +403,8 @@ class Writer:
         for stored_file, (owner, file, _), media in zip(file_ids, new, digests, strict=True):
             hash_rows += _hash_rows(stored_file, file, media)
             identifier_rows += [self._identifier_row(owner, None, i) for i in file.identifiers]
-        _insert(session, FileHash, hash_rows)
-        _insert(session, PartyIdentifier, identifier_rows)
+        insert_rows(session, FileHash, hash_rows)
+        insert_rows(session, PartyIdentifier, identifier_rows)
         result.files_stored += len(new)
         result.new_file_ids += file_ids
 

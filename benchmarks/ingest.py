@@ -1,0 +1,115 @@
+"""End-to-end ingest: generated NCMEC XML reports against a large PDQ list and a large MD5 list.
+
+    .venv/bin/python benchmarks/ingest.py [--reports 100000] [--list-size 1000000]
+
+Writes ``--reports`` synthetic reports (one ``<report>`` and two ``<fileDetails>`` documents each,
+hashes given in the XML) into one zip archive, imports a PDQ list and an MD5 list of
+``--list-size`` entries each (the base hashes of some content families plus random fill), then
+times ``ingest`` (parse, validate, pseudonymise, store, match) into a fresh SQLite store and prints
+reports per second. List import is timed separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from safeguarding.config import Settings, sqlite_url
+from safeguarding.hashing.pdq_bits import words_to_hex
+from safeguarding.store import open_store
+from safeguarding.triage.context import intake_context
+from safeguarding.triage.generate import GeneratorConfig, generate, random_pdq
+from safeguarding.triage.hashlists import import_list
+from safeguarding.triage.ingest import ingest
+from safeguarding.triage.listformats import read_hash_csv
+
+
+def write_lists(directory: Path, corpus_pdq: list[str], corpus_md5: list[str], size: int) -> None:
+    listed = len(corpus_pdq) // 10
+    pdq = corpus_pdq[:listed] + words_to_hex(random_pdq(size - listed, 99))
+    rng = np.random.default_rng(98)
+    fill = rng.integers(0, 256, size=(size - listed, 16), dtype=np.uint8)
+    md5 = corpus_md5[:listed] + [row.tobytes().hex() for row in fill]
+    (directory / "pdq.csv").write_text("hash,type\n" + "".join(f"{h},PDQ\n" for h in pdq))
+    (directory / "md5.csv").write_text("hash,type\n" + "".join(f"{h},MD5\n" for h in md5))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--reports", type=int, default=100_000)
+    parser.add_argument("--list-size", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    print(f"{os.cpu_count()} cores, load {os.getloadavg()}")
+    with tempfile.TemporaryDirectory(prefix="ingest-bench-") as tmp:
+        root = Path(tmp)
+        start = time.perf_counter()
+        corpus = generate(
+            GeneratorConfig(
+                seed=args.seed, reports=args.reports, families=args.reports // 5,
+                subjects=args.reports // 3,
+            )
+        )  # fmt: skip
+        # One zip archive, as batches arrive: 300,000 small files would measure the file system.
+        with zipfile.ZipFile(root / "reports.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, data in corpus.documents():
+                archive.writestr(name, data)
+        write_lists(root, corpus.family_pdq, corpus.family_md5, args.list_size)
+        print(f"generated {args.reports} reports in {time.perf_counter() - start:.1f} s")
+
+        settings = Settings(home=root / "home", database_url=sqlite_url(root / "home" / "s.db"))
+        store = open_store(settings)
+        context = intake_context(store)
+        start = time.perf_counter()
+        for name, hash_type in (("pdq", "pdq"), ("md5", "md5")):
+            data = (root / f"{name}.csv").read_bytes()
+            import_list(
+                store, context.matcher, context.sealer,
+                read_hash_csv(data, f"{name}.csv", hash_type=hash_type),  # type: ignore[arg-type]
+                name=name, kind="known", source_file=f"{name}.csv",
+                pdq_threshold=context.options.pdq_threshold,
+                flood_share=context.options.flood_share,
+            )  # fmt: skip
+        print(
+            f"imported 2 lists of {args.list_size:,} entries in {time.perf_counter() - start:.1f} s"
+        )
+
+        start = time.perf_counter()
+        cpu_before = _cpu()
+        summary = ingest(
+            store,
+            [root / "reports.zip"],
+            source="bench",
+            writer_factory=lambda run_id, at: context.writer("bench", run_id, at),
+            matcher=context.matcher,
+            options=context.options,
+        )
+        elapsed = time.perf_counter() - start
+        cpu = _cpu() - cpu_before
+        store.dispose()
+    assert summary.reports_stored == args.reports, summary
+    print(
+        f"ingest: {summary.reports_stored:,} reports, {summary.files_stored:,} files, "
+        f"{summary.matches:,} matches in {elapsed:.1f} s: "
+        f"{summary.reports_stored / elapsed:,.0f} reports/s wall; "
+        f"{cpu:.1f} CPU-seconds (parent and parsers): "
+        f"{summary.reports_stored / cpu:,.0f} reports per CPU-second"
+    )
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (the parse workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+if __name__ == "__main__":
+    main()
