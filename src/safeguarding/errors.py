@@ -25,3 +25,7 @@ class ValidationError(SafeguardingError):
         super().__init__(message)
         self.location = location
         self.rule = rule
+
+
+class NotFoundError(SafeguardingError):
+    """The named record does not exist (the web app answers 404)."""

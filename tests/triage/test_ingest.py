@@ -288,3 +288,30 @@ def test_parallel_parsing_stores_exactly_what_serial_parsing_stores(
     serial_store = Store(Settings(home=serial_home, database_url=url))
     assert snapshot(serial_store) == parallel and len(parallel["reports"]) == 200
     serial_store.dispose()
+
+
+def test_oversized_documents_in_an_archive_are_refused_unread(
+    capsys: Capsys, store: Store, home: Path, tmp_path: Path
+) -> None:
+    (home / "config.toml").write_text("[triage]\nmax_document_bytes = 2000\n")
+    padded = REPORT.replace("<report>", "<report>" + "<!-- padding -->" * 200)
+    with zipfile.ZipFile(tmp_path / "in.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("big.xml", padded)
+        archive.writestr("ok.xml", REPORT)
+    result = _json(capsys, "ingest", str(tmp_path / "in.zip"))
+    assert isinstance(result, dict)
+    assert result["rules"] == {"document_too_large": 1} and result["reports_stored"] == 1
+
+
+def test_files_of_a_conflicting_report_are_not_attached_to_the_stored_one(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    (tmp_path / "a.jsonl").write_text(json.dumps(jsonl_report(report_id="K-1")))
+    _json(capsys, "ingest", str(tmp_path / "a.jsonl"))
+    changed = jsonl_report(report_id="K-1", platform="Other", files=[{"file_id": "F-new"}])
+    (tmp_path / "b.jsonl").write_text(json.dumps(changed))
+    result = _json(capsys, "ingest", str(tmp_path / "b.jsonl"))
+    assert isinstance(result, dict) and result["rules"] == {"conflicting_duplicate": 1}
+    with store.engine.connect() as connection:
+        files = connection.execute(text("SELECT provider_file_id FROM reported_file")).scalars()
+        assert list(files) == ["F-1"]

@@ -23,6 +23,7 @@ from safeguarding.cli import (
     monitor,
     platforms,
     triage,
+    users,
 )
 from safeguarding.cli.common import err_console
 from safeguarding.errors import SafeguardingError
@@ -68,6 +69,7 @@ monitor.register(app)
 assess.register(app)
 demo.register(app)
 platforms.register(app)
+users.register(app)
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -30,7 +30,7 @@ from safeguarding.hashing.pdq_bits import Words
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 _ARRAYS = ("words", "ids", "order", "offsets", "deleted")
-DEFAULT_BATCH = 32
+DEFAULT_BATCH = 256
 
 
 @dataclass(frozen=True)

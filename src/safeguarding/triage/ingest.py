@@ -45,6 +45,7 @@ from safeguarding.triage.writer import Writer
 _PARALLEL_FROM = 500
 FORMATS = {".xml": "ncmec_xml", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 MAX_ARCHIVE_MEMBERS = 1_000_000
+MAX_TABULAR_BYTES = 2_000_000_000
 
 
 @dataclass(frozen=True)
@@ -152,12 +153,14 @@ def discover(paths: list[Path]) -> tuple[list[Document], list[str]]:
 
 
 def parse(document: Document, options: TriageOptions) -> list[Parsed]:
-    if document.size > options.max_document_bytes and document.format == "ncmec_xml":
+    """What one document holds; a document over its size limit is refused unread (an XML
+    document is one report; JSON Lines and CSV files hold many and may be larger)."""
+    limit = options.max_document_bytes if document.format == "ncmec_xml" else MAX_TABULAR_BYTES
+    if document.size > limit:
         return [
             Rejected(
                 document.location, "document_too_large",
-                f"{document.location}: {document.size} bytes, at most "
-                f"{options.max_document_bytes} allowed", b"",
+                f"{document.location}: {document.size} bytes, at most {limit} allowed", b"",
             )
         ]  # fmt: skip
     data = document.read()

@@ -195,8 +195,14 @@ class Writer:
     ) -> BatchResult:
         result = BatchResult()
         stored = self._write_reports(session, reports, result)
+        # Files given with a report go in only with it: a conflicting report's files are part of
+        # the conflict (quarantined with it), never attached to the stored version.
+        refused = {r.provider_report_id for r in result.rejected}
         files: list[tuple[str, FileRecord, Origin]] = [
-            (r.provider_report_id, f, r.origin) for r in reports for f in r.files
+            (r.provider_report_id, f, r.origin)
+            for r in reports
+            if r.provider_report_id not in refused
+            for f in r.files
         ]
         files += [(d.provider_report_id, d.file, d.origin) for d in details]
         self._write_files(session, files, stored, result)

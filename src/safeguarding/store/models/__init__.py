@@ -6,6 +6,13 @@ compare migrations with models.
 
 from safeguarding.store.models import helpline as helpline
 from safeguarding.store.models import platforms as platforms
+from safeguarding.store.models.access import (
+    ApiTokenRow,
+    AuditEventRow,
+    AuditHeadRow,
+    UserRow,
+    WebSessionRow,
+)
 from safeguarding.store.models.assess import AssessResultRow
 from safeguarding.store.models.evidence import EvidenceFigureRow
 from safeguarding.store.models.triage import (
@@ -32,7 +39,10 @@ from safeguarding.store.models.triage_results import (
 )
 
 __all__ = [
+    "ApiTokenRow",
     "AssessResultRow",
+    "AuditEventRow",
+    "AuditHeadRow",
     "ContentCluster",
     "EvidenceFigureRow",
     "FileCluster",
@@ -52,4 +62,6 @@ __all__ = [
     "Subject",
     "TriageOutcome",
     "TriageRun",
+    "UserRow",
+    "WebSessionRow",
 ]

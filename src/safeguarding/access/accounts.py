@@ -1,0 +1,217 @@
+"""Accounts and API tokens: creating, listing, disabling, and checking credentials.
+
+Passwords are hashed with argon2id (argon2-cffi's defaults); API tokens are 256-bit random strings
+of which only the SHA-256 is stored, and the token itself is returned once, at creation. Every
+change is recorded in the audit log in the same transaction, with the actor who made it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from safeguarding.access import audit
+from safeguarding.access.audit import Actor
+from safeguarding.access.roles import Role, parse_role
+from safeguarding.errors import NotFoundError, SafeguardingError, ValidationError
+from safeguarding.store.models.access import ApiTokenRow, UserRow, WebSessionRow
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+MIN_PASSWORD = 12
+MAX_PASSWORD = 1024
+TOKEN_PREFIX = "sgt_"  # noqa: S105  (a public prefix, not a secret)
+# A token's last use is written at most this often, so busy API clients do not write per call.
+LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+_hasher = PasswordHasher()
+# Verified against when the account does not exist, so a wrong name costs as long as a wrong
+# password and response times do not reveal which accounts exist.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def sha256_hex(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def check_name(name: str) -> str:
+    if not NAME_PATTERN.match(name):
+        raise ValidationError(
+            f"account name {name!r}: 2–64 characters, lower-case letters, digits, '.', '_' or '-',"
+            " starting with a letter or digit",
+            location="name",
+            rule="account-name",
+        )
+    return name
+
+
+def check_password(password: str) -> str:
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise ValidationError(
+            f"password: must be {MIN_PASSWORD} to {MAX_PASSWORD} characters",
+            location="password",
+            rule="password-length",
+        )
+    return password
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(check_password(password))
+
+
+def password_matches(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def find_user(session: Session, name: str) -> UserRow | None:
+    return session.scalar(select(UserRow).where(UserRow.name == name))
+
+
+def get_user(session: Session, name: str) -> UserRow:
+    user = find_user(session, name)
+    if user is None:
+        raise NotFoundError(f"no account named {name!r}")
+    return user
+
+
+def add_user(session: Session, name: str, role: str, password: str | None, actor: Actor) -> UserRow:
+    """Create an account; without a password it can use API tokens but not sign in."""
+    check_name(name)
+    try:
+        parsed = parse_role(role)
+    except ValueError as exc:
+        raise ValidationError(str(exc), location="role", rule="known-role") from None
+    if find_user(session, name) is not None:
+        raise ValidationError(
+            f"account {name!r} already exists", location="name", rule="unique-name"
+        )
+    user = UserRow(
+        name=name,
+        role=parsed.value,
+        password_hash=hash_password(password) if password is not None else None,
+        disabled=False,
+        created=now(),
+    )
+    session.add(user)
+    session.flush()
+    audit.record(session, actor, "user.add", "user", name, {"role": parsed.value})
+    return user
+
+
+def list_users(session: Session) -> list[UserRow]:
+    return list(session.scalars(select(UserRow).order_by(UserRow.name)))
+
+
+def disable_user(session: Session, name: str, actor: Actor) -> UserRow:
+    """Disable an account: it can no longer sign in, its sessions end, its tokens stop working."""
+    user = get_user(session, name)
+    if not user.disabled:
+        user.disabled = True
+        session.execute(
+            update(WebSessionRow)
+            .where(WebSessionRow.user_id == user.id, WebSessionRow.ended.is_(None))
+            .values(ended=now())
+        )
+        audit.record(session, actor, "user.disable", "user", name)
+    return user
+
+
+def set_password(session: Session, name: str, password: str, actor: Actor) -> UserRow:
+    user = get_user(session, name)
+    user.password_hash = hash_password(password)
+    audit.record(session, actor, "user.password", "user", name)
+    return user
+
+
+def authenticate_password(session: Session, name: str, password: str) -> UserRow | None:
+    """The enabled account with this name and password, or None (same cost either way)."""
+    user = find_user(session, name)
+    matches = password_matches(user.password_hash if user else None, password)
+    if user is None or user.disabled or not matches:
+        return None
+    return user
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A newly created token: ``secret`` is shown once and never stored."""
+
+    id: int
+    user: str
+    label: str
+    secret: str
+
+
+def create_token(session: Session, name: str, label: str, actor: Actor) -> IssuedToken:
+    user = get_user(session, name)
+    if user.disabled:
+        raise SafeguardingError(f"account {name!r} is disabled")
+    label = label.strip()
+    if not 1 <= len(label) <= 120:
+        raise ValidationError(
+            "token label: 1 to 120 characters", location="label", rule="label-length"
+        )
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiTokenRow(token_hash=sha256_hex(secret), user_id=user.id, label=label, created=now())
+    session.add(row)
+    session.flush()
+    audit.record(session, actor, "token.create", "token", str(row.id), {"user": name})
+    return IssuedToken(id=row.id, user=name, label=label, secret=secret)
+
+
+def revoke_token(session: Session, token_id: int, actor: Actor) -> ApiTokenRow:
+    row = session.get(ApiTokenRow, token_id)
+    if row is None:
+        raise NotFoundError(f"no API token with id {token_id}")
+    if row.revoked is None:
+        row.revoked = now()
+        audit.record(session, actor, "token.revoke", "token", str(token_id))
+    return row
+
+
+def list_tokens(session: Session, name: str | None = None) -> list[tuple[ApiTokenRow, str]]:
+    query = select(ApiTokenRow, UserRow.name).join(UserRow, UserRow.id == ApiTokenRow.user_id)
+    if name is not None:
+        query = query.where(UserRow.name == name)
+    return [(row, owner) for row, owner in session.execute(query.order_by(ApiTokenRow.id))]
+
+
+def authenticate_token(session: Session, secret: str) -> UserRow | None:
+    """The enabled account owning this unrevoked token, or None."""
+    if not secret.startswith(TOKEN_PREFIX) or len(secret) > 128:
+        return None
+    found = session.execute(
+        select(ApiTokenRow, UserRow)
+        .join(UserRow, UserRow.id == ApiTokenRow.user_id)
+        .where(ApiTokenRow.token_hash == sha256_hex(secret))
+    ).one_or_none()
+    if found is None:
+        return None
+    token, user = found
+    if token.revoked is not None or user.disabled:
+        return None
+    moment = now()
+    last = token.last_used
+    if last is not None and last.tzinfo is None:
+        last = last.replace(tzinfo=UTC)
+    if last is None or moment - last > LAST_USED_GRANULARITY:
+        token.last_used = moment
+    return user
+
+
+def role_of(user: UserRow) -> Role:
+    return Role(user.role)

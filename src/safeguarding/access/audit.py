@@ -1,0 +1,247 @@
+"""The audit log: who did or saw what, when, and from where, append-only and tamper-evident.
+
+Every read of a sensitive record (a report, a subject) and every change is one event. Events form a
+hash chain: event *n* stores ``sha256(hash(n-1) + canonical(n))``, and the single ``audit_head`` row
+stores the last sequence number and hash. Appending locks the head row first, so concurrent writers
+(web workers, CLI commands) queue up and the chain never forks. ``verify`` recomputes the chain and
+names each event that was edited or removed behind the system's back; it cannot stop someone with
+write access to the database from rewriting the whole chain, which is why ``export`` exists: an
+exported copy (or just the head hash) kept elsewhere pins the history up to that point.
+"""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal, TextIO, cast
+
+from sqlalchemy import Table, func, select
+from sqlalchemy.orm import Session
+
+from safeguarding.errors import StoreError
+from safeguarding.store.models.access import AuditEventRow, AuditHeadRow
+
+GENESIS = "0" * 64
+HEAD_ID = 1
+EXPORT_FIELDS = (
+    "seq",
+    "at",
+    "actor",
+    "role",
+    "action",
+    "target_kind",
+    "target_id",
+    "ip",
+    "detail",
+    "prev_hash",
+    "hash",
+)
+ExportFormat = Literal["jsonl", "csv"]
+_HEAD = cast(Table, AuditHeadRow.__table__)
+_EVENTS = cast(Table, AuditEventRow.__table__)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: an account name and role, and the address the request came from."""
+
+    name: str
+    role: str
+    ip: str
+
+
+def cli_actor() -> Actor:
+    """The operating-system user running a command on this machine."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return Actor(name=f"os:{user}", role="cli", ip="local")
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical(event: Mapping[str, object]) -> str:
+    """The hashed form of an event: its content fields as compact JSON with sorted keys."""
+    content = {name: event[name] for name in EXPORT_FIELDS if name not in {"prev_hash", "hash"}}
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def chain_hash(prev_hash: str, event: Mapping[str, object]) -> str:
+    return hashlib.sha256((prev_hash + canonical(event)).encode("utf-8")).hexdigest()
+
+
+def _row_dict(row: AuditEventRow) -> dict[str, object]:
+    return {name: getattr(row, name) for name in EXPORT_FIELDS}
+
+
+def record(
+    session: Session,
+    actor: Actor,
+    action: str,
+    target_kind: str = "",
+    target_id: str = "",
+    detail: Mapping[str, str] | None = None,
+) -> str:
+    """Append one event in ``session``'s transaction (it commits or rolls back with the change);
+    returns the event's hash.
+
+    The head row is updated first, which takes the write lock (a row lock on PostgreSQL, the
+    database lock on SQLite) before the previous hash is read, so appenders are serialised. Plain
+    Core statements on the session's connection: three round trips, no ORM bookkeeping, because
+    every audited request pays for them.
+    """
+    connection = session.connection()
+    locked = connection.execute(
+        _HEAD.update()
+        .where(_HEAD.c.id == HEAD_ID)
+        .values(seq=_HEAD.c.seq + 1)
+        .returning(_HEAD.c.seq, _HEAD.c.hash)
+    ).one_or_none()
+    if locked is None:
+        raise StoreError("the audit log has no head row; run: safeguarding db upgrade")
+    seq, prev_hash = int(locked[0]), str(locked[1])
+    event: dict[str, object] = {
+        "seq": seq,
+        "at": _now(),
+        "actor": actor.name[:120],
+        "role": actor.role[:32],
+        "action": action[:64],
+        "target_kind": target_kind[:32],
+        "target_id": target_id[:200],
+        "ip": actor.ip[:64],
+        "detail": json.dumps(
+            dict(detail or {}), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ),
+    }
+    digest = chain_hash(prev_hash, event)
+    connection.execute(_EVENTS.insert().values(**event, prev_hash=prev_hash, hash=digest))
+    connection.execute(_HEAD.update().where(_HEAD.c.id == HEAD_ID).values(hash=digest))
+    return digest
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One break in the chain, naming the event (sequence number) it concerns."""
+
+    seq: int
+    kind: Literal["edited", "deleted", "relinked", "truncated"]
+    message: str
+
+
+@dataclass(frozen=True)
+class Verification:
+    checked: int
+    head_seq: int
+    problems: tuple[Problem, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify(session: Session, *, batch: int = 5000) -> Verification:
+    """Recompute the chain from the first event and report every edited or missing event."""
+    problems: list[Problem] = []
+    head = session.get(AuditHeadRow, HEAD_ID)
+    if head is None:
+        raise StoreError("the audit log has no head row; run: safeguarding db upgrade")
+    expected_seq, prev_hash, checked = 1, GENESIS, 0
+    rows = session.execute(select(AuditEventRow).order_by(AuditEventRow.seq)).scalars()
+    for row in rows.yield_per(batch):
+        checked += 1
+        if row.seq != expected_seq:
+            missing = (
+                f"event {expected_seq}"
+                if row.seq == expected_seq + 1
+                else f"events {expected_seq}–{row.seq - 1}"
+            )
+            problems.append(
+                Problem(
+                    expected_seq, "deleted", f"{missing} deleted (the chain jumps to {row.seq})"
+                )
+            )
+        elif row.prev_hash != prev_hash:
+            problems.append(
+                Problem(
+                    row.seq,
+                    "relinked",
+                    f"event {row.seq} does not link to event {row.seq - 1}: "
+                    f"its previous-hash or event {row.seq - 1}'s hash was changed",
+                )
+            )
+        if chain_hash(row.prev_hash, _row_dict(row)) != row.hash:
+            problems.append(
+                Problem(
+                    row.seq,
+                    "edited",
+                    f"event {row.seq} was edited: its content does not match its hash",
+                )
+            )
+        expected_seq, prev_hash = row.seq + 1, row.hash
+    last = expected_seq - 1
+    if head.seq > last:
+        missing = f"event {head.seq}" if head.seq == last + 1 else f"events {last + 1}–{head.seq}"
+        problems.append(
+            Problem(last + 1, "truncated", f"{missing} deleted (the chain head names {head.seq})")
+        )
+    elif head.seq == last and head.hash != prev_hash:
+        problems.append(
+            Problem(last, "edited", f"event {last} does not match the hash held by the chain head")
+        )
+    return Verification(checked=checked, head_seq=head.seq, problems=tuple(problems))
+
+
+def events(
+    session: Session,
+    *,
+    before_seq: int | None = None,
+    limit: int = 100,
+    actor: str | None = None,
+    action: str | None = None,
+    target: str | None = None,
+) -> list[AuditEventRow]:
+    """The newest events first, optionally before a sequence number and filtered."""
+    query = select(AuditEventRow).order_by(AuditEventRow.seq.desc()).limit(limit)
+    if before_seq is not None:
+        query = query.where(AuditEventRow.seq < before_seq)
+    if actor:
+        query = query.where(AuditEventRow.actor == actor)
+    if action:
+        query = query.where(AuditEventRow.action == action)
+    if target:
+        query = query.where(AuditEventRow.target_id == target)
+    return list(session.scalars(query))
+
+
+def count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(AuditEventRow)) or 0)
+
+
+def iter_all(session: Session, *, batch: int = 5000) -> Iterator[dict[str, object]]:
+    rows = session.execute(select(AuditEventRow).order_by(AuditEventRow.seq)).scalars()
+    for row in rows.yield_per(batch):
+        yield _row_dict(row)
+
+
+def export(session: Session, out: TextIO, fmt: ExportFormat = "jsonl") -> int:
+    """Write every event, oldest first, with its hashes; returns the number written."""
+    written = 0
+    if fmt == "csv":
+        writer = csv.DictWriter(out, fieldnames=list(EXPORT_FIELDS))
+        writer.writeheader()
+        for event in iter_all(session):
+            writer.writerow(event)
+            written += 1
+        return written
+    for event in iter_all(session):
+        out.write(json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n")
+        written += 1
+    return written

@@ -1,0 +1,111 @@
+"""The application factory: ``create_app(store)`` wires routers, security and error handling.
+
+Every route declares its permission with ``require`` (``web/roles.py``); only ``/login``,
+``/static`` and ``/healthz`` are open. The OpenAPI description of the JSON API is served at
+``/api/openapi.json`` to signed-in accounts; no documentation UI is served, since the usual ones
+load scripts from CDNs, which the Content-Security-Policy forbids.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from safeguarding import __version__
+from safeguarding.errors import NotFoundError, SafeguardingError, ValidationError
+from safeguarding.store import Store
+from safeguarding.web.auth import AuthState, ForbiddenError, NotSignedInError, is_api
+from safeguarding.web.options import WebOptions
+from safeguarding.web.roles import require
+from safeguarding.web.routers import account, audit, evidence, monitor, submit, users
+from safeguarding.web.security import SecurityHeaders
+from safeguarding.web.templating import render
+
+STATIC_DIR = Path(__file__).parent / "static"
+OPEN_PATHS = ("/login", "/static", "/healthz")
+
+
+def _not_signed_in(request: Request, _exc: Exception) -> Response:
+    if is_api(request):
+        return JSONResponse(
+            {"detail": "not signed in: send Authorization: Bearer <token>"},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+
+def _forbidden(request: Request, exc: Exception) -> Response:
+    reason = exc.reason if isinstance(exc, ForbiddenError) else "forbidden"
+    if is_api(request):
+        return JSONResponse({"detail": reason}, status_code=403)
+    return render(request, "error.html", {"title": "Not allowed", "message": reason}, status=403)
+
+
+def _invalid(request: Request, exc: Exception) -> Response:
+    message = str(exc)
+    body: dict[str, Any] = {"detail": message}
+    if isinstance(exc, ValidationError):
+        body |= {"rule": exc.rule, "location": exc.location}
+    status, title = (404, "Not found") if isinstance(exc, NotFoundError) else (422, "Not accepted")
+    if is_api(request):
+        return JSONResponse(body, status_code=status)
+    return render(request, "error.html", {"title": title, "message": message}, status=status)
+
+
+def create_app(store: Store, options: WebOptions | None = None) -> FastAPI:
+    """The web app over ``store``; ``options`` default to the ``[web]`` settings section."""
+    opts = options or WebOptions.from_section(store.settings.section("web"))
+    app = FastAPI(
+        title="safeguarding",
+        version=__version__,
+        description=(
+            "Triage of provider reports, published evidence and the audit log. Authenticate with "
+            "`Authorization: Bearer <token>` (tokens: `safeguarding token create`)."
+        ),
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.auth = AuthState.build(store, opts)
+    app.add_middleware(SecurityHeaders, hsts=opts.secure_cookies)
+    app.add_exception_handler(NotSignedInError, _not_signed_in)
+    app.add_exception_handler(ForbiddenError, _forbidden)
+    app.add_exception_handler(SafeguardingError, _invalid)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/api/openapi.json",
+        dependencies=[Depends(require("account.self"))],
+        include_in_schema=False,
+    )
+    def openapi() -> dict[str, Any]:
+        return get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+
+    for router in (
+        account.router,
+        evidence.router,
+        audit.router,
+        users.router,
+        monitor.router,
+        submit.router,
+    ):
+        app.include_router(router)
+    return app

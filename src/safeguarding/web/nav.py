@@ -1,0 +1,33 @@
+"""The navigation bar: each entry names the permission it needs, so a role sees only its pages.
+
+An area that adds pages adds its entry here, with the same permission its router requires.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from safeguarding.access.roles import allowed
+from safeguarding.web.auth import Principal
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    href: str
+    permission: str
+
+
+NAV: tuple[NavItem, ...] = (
+    NavItem("Home", "/", "account.self"),
+    NavItem("Evidence base", "/evidence", "evidence.read"),
+    NavItem("Monitor report", "/monitor", "aggregates.read"),
+    NavItem("Audit log", "/audit", "audit.read"),
+    NavItem("Users", "/users", "users.manage"),
+)
+
+
+def nav_for(principal: Principal | None) -> list[NavItem]:
+    if principal is None:
+        return []
+    return [item for item in NAV if allowed(principal.role, item.permission)]

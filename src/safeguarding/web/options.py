@@ -1,0 +1,47 @@
+"""The web app's settings: the ``[web]`` section of the settings file, checked once at start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from safeguarding.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class WebOptions:
+    """Cookie, session and rate-limit settings.
+
+    ``secure_cookies`` marks cookies Secure (HTTPS only); switch it off only for plain HTTP on the
+    loopback interface. Rate limits are token buckets: ``*_burst`` requests at once, refilled at
+    ``*_per_minute`` (login, per account and address) or ``*_per_second`` (submission, per account
+    and address).
+    """
+
+    secure_cookies: bool = True
+    session_hours: float = 8.0
+    login_burst: int = 5
+    login_per_minute: float = 5.0
+    submit_burst: int = 200
+    submit_per_second: float = 100.0
+
+    @classmethod
+    def from_section(cls, section: dict[str, Any]) -> WebOptions:
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(section) - set(known))
+        if unknown:
+            raise ConfigError(
+                f"[web]: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        values: dict[str, Any] = {}
+        for name, value in section.items():
+            default = getattr(cls, name)
+            if isinstance(default, bool):
+                if not isinstance(value, bool):
+                    raise ConfigError(f"[web] {name}: must be true or false")
+            elif not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+                raise ConfigError(f"[web] {name}: must be a positive number")
+            elif isinstance(default, int) and not isinstance(value, int):
+                raise ConfigError(f"[web] {name}: must be a whole number")
+            values[name] = type(default)(value)
+        return cls(**values)

@@ -1,0 +1,38 @@
+"""Helpers the routers share: the store of the app, and auditing an action of the request."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+
+from safeguarding.access import audit
+from safeguarding.store import Store
+from safeguarding.web.auth import Principal, auth_state
+
+
+def store_of(request: Request) -> Store:
+    return auth_state(request).store
+
+
+def record_read(
+    request: Request,
+    principal: Principal,
+    target_kind: str,
+    target_id: str,
+    detail: Mapping[str, str] | None = None,
+    *,
+    session: Session | None = None,
+) -> None:
+    """Audit that ``principal`` saw a sensitive record (a report, a subject ...).
+
+    Pass the request's ``session`` to commit the event with the read; otherwise it is written in a
+    transaction of its own before the page is sent.
+    """
+    action = f"{target_kind}.read"
+    if session is not None:
+        audit.record(session, principal.actor(), action, target_kind, target_id, detail)
+        return
+    with store_of(request).session() as own:
+        audit.record(own, principal.actor(), action, target_kind, target_id, detail)

@@ -1,0 +1,98 @@
+"""The permission table, accounts and tokens, and their commands."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from safeguarding.access import accounts
+from safeguarding.access.roles import PERMISSIONS, Role, allowed
+from safeguarding.errors import NotFoundError, ValidationError
+from safeguarding.store import Store
+from tests.cli_runner import invoke
+from tests.web.conftest import SETUP
+
+
+def test_unknown_roles_and_permissions_are_denied() -> None:
+    assert not allowed("superuser", "users.manage")
+    assert not allowed(Role.ADMIN, "no.such.permission")
+    assert allowed(Role.ADMIN, "users.manage")
+
+
+def test_providers_and_counsellors_hold_only_their_one_job() -> None:
+    for role, only in ((Role.PROVIDER, "report.submit"), (Role.COUNSELLOR, "helpline.entry")):
+        held = {p for p in PERMISSIONS if allowed(role, p)}
+        assert held == {"account.self", only}
+
+
+def test_researchers_see_no_individual_records() -> None:
+    for permission in ("report.read", "subject.read", "queue.read", "hashlist.read"):
+        assert not allowed(Role.RESEARCHER, permission)
+
+
+@given(st.text(max_size=80))
+def test_account_names_follow_the_rule(name: str) -> None:
+    valid = accounts.NAME_PATTERN.fullmatch(name) is not None and not name.endswith("\n")
+    try:
+        accounts.check_name(name)
+        accepted = True
+    except ValidationError as exc:
+        assert exc.rule == "account-name"
+        accepted = False
+    assert accepted == valid
+
+
+def test_duplicate_names_short_passwords_and_unknown_roles_are_refused(store: Store) -> None:
+    with store.session() as db:
+        accounts.add_user(db, "ana", "analyst", None, SETUP)
+    for name, role, password, rule in (
+        ("ana", "analyst", None, "unique-name"),
+        ("bob", "analyst", "short", "password-length"),
+        ("bob", "wizard", None, "known-role"),
+        ("Bob", "analyst", None, "account-name"),
+    ):
+        with pytest.raises(ValidationError) as caught, store.session() as db:
+            accounts.add_user(db, name, role, password, SETUP)
+        assert caught.value.rule == rule
+    with pytest.raises(NotFoundError), store.session() as db:
+        accounts.disable_user(db, "nobody", SETUP)
+
+
+def test_user_and_token_commands(
+    store: Store, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+    added = invoke(capsys, "user", "add", "ana", "--role", "analyst", "--password-stdin")
+    assert added.code == 0 and "added ana (analyst, can sign in)" in added.out
+    assert invoke(capsys, "user", "add", "prov", "--role", "provider").code == 0
+    bad = invoke(capsys, "user", "add", "eve", "--role", "wizard")
+    assert bad.code == 2 and "--role" in bad.err
+    again = invoke(capsys, "user", "add", "ana", "--role", "analyst")
+    assert again.code == 1 and "already exists" in again.err
+    listed = json.loads(invoke(capsys, "user", "list", "--json").out)
+    assert [(u["name"], u["role"], u["can_sign_in"]) for u in listed] == [
+        ("ana", "analyst", True),
+        ("prov", "provider", False),
+    ]
+    created = invoke(capsys, "token", "create", "prov", "--label", "nightly upload")
+    assert created.code == 0
+    secret = created.out.strip().splitlines()[-1]
+    assert secret.startswith("sgt_") and len(secret) > 40
+    with store.session() as db:
+        user = accounts.authenticate_token(db, secret)
+        assert user is not None and user.name == "prov"
+    tokens = json.loads(invoke(capsys, "token", "list", "--json").out)
+    assert [(t["id"], t["user"], t["label"]) for t in tokens] == [(1, "prov", "nightly upload")]
+    assert secret not in json.dumps(tokens)
+    assert invoke(capsys, "token", "revoke", "1").code == 0
+    with store.session() as db:
+        assert accounts.authenticate_token(db, secret) is None
+    assert invoke(capsys, "token", "revoke", "9").code == 1
+    assert invoke(capsys, "user", "disable", "ana").code == 0
+    assert json.loads(invoke(capsys, "user", "list", "--json").out)[0]["disabled"] is True
+    log = json.loads(invoke(capsys, "audit", "verify", "--json").out)
+    assert log["ok"] and log["checked"] == 5  # 2 adds, token create, revoke, disable

@@ -1,0 +1,168 @@
+"""Report submission over HTTP: stored durably before the answer, idempotent, conflicts and invalid
+input quarantined with the rule named, by the intake's own readers and writer."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from safeguarding.access import accounts, audit
+from safeguarding.store import Store
+from safeguarding.store.models import ProviderReport, QuarantineRecord, ReportedFile
+from safeguarding.triage.generate import GeneratorConfig, generate
+from tests.web.conftest import SETUP, make_app
+
+INCIDENT = "Child Pornography (possession, manufacture, and distribution)"
+
+
+def report_json(report_id: str, **extra: object) -> dict[str, object]:
+    return {
+        "report_id": report_id,
+        "incident_type": INCIDENT,
+        "incident_time": "2026-02-01T10:00:00Z",
+        "provider": "Example Provider 1",
+        "reported_user": {
+            "identifiers": [{"kind": "email", "value": "someone@example.org"}],
+        },
+        "files": [
+            {"file_id": "F1", "hashes": [{"kind": "md5", "value": "0" * 31 + "1"}]},
+        ],
+        **extra,
+    }
+
+
+@pytest.fixture
+def provider(store: Store) -> dict[str, str]:
+    with store.session() as db:
+        accounts.add_user(db, "prov", "provider", None, SETUP)
+        token = accounts.create_token(db, "prov", "upload", SETUP).secret
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _count(store: Store, model: type) -> int:
+    with store.session() as db:
+        return int(db.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_a_json_report_is_stored_once_and_resending_it_is_a_no_op(
+    store: Store, provider: dict[str, str]
+) -> None:
+    with TestClient(make_app(store), base_url="http://127.0.0.1") as client:
+        first = client.post("/api/reports", json=report_json("R-1"), headers=provider)
+        assert first.status_code == 201, first.text
+        assert first.json()["report_ids"] == ["R-1"]
+        assert first.json()["files_stored"] == 1
+        again = client.post("/api/reports", json=report_json("R-1"), headers=provider)
+        assert again.status_code == 200 and again.json()["status"] == "unchanged"
+    with store.session() as db:
+        report = db.scalar(select(ProviderReport))
+        assert report is not None
+        assert (report.source, report.provider_report_id) == ("api:prov", "R-1")
+        events = audit.events(db, action="report.submit")
+        assert [json.loads(e.detail)["status"] for e in events] == ["unchanged", "stored"]
+        assert {e.actor for e in events} == {"prov"}
+        assert audit.verify(db).ok
+    assert _count(store, ReportedFile) == 1
+
+
+def test_the_same_id_with_other_content_is_a_quarantined_conflict(
+    store: Store, provider: dict[str, str]
+) -> None:
+    with TestClient(make_app(store), base_url="http://127.0.0.1") as client:
+        assert client.post("/api/reports", json=report_json("R-2"), headers=provider).is_success
+        changed = report_json("R-2", platform="Example Chat")
+        response = client.post("/api/reports", json=changed, headers=provider)
+    assert response.status_code == 409
+    assert response.json()["rule"] == "conflicting_duplicate"
+    with store.session() as db:
+        stored = db.scalar(select(ProviderReport))
+        assert stored is not None and stored.platform is None  # never overwritten
+        rules = list(db.scalars(select(QuarantineRecord.rule)))
+    assert rules == ["conflicting_duplicate"]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "rule"),
+    [
+        ("application/json", b'{"report_id": "R-3"', "bad_json"),
+        ("application/json", json.dumps(report_json("R-3", incident_type="x")).encode(), None),
+        ("application/xml", b"<report><reportId>R-3</reportId>", None),
+        (
+            "application/xml",
+            b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;">]>'
+            b"<report>&b;</report>",
+            None,
+        ),
+        ("application/xml", b"<notAReport/>", None),
+    ],
+)
+def test_invalid_input_is_refused_with_its_rule_and_quarantined(
+    store: Store, provider: dict[str, str], content_type: str, body: bytes, rule: str | None
+) -> None:
+    with TestClient(make_app(store), base_url="http://127.0.0.1") as client:
+        response = client.post(
+            "/api/reports", content=body, headers={**provider, "Content-Type": content_type}
+        )
+    assert response.status_code == 422, response.text
+    answer = response.json()
+    assert answer["rule"] and answer["detail"]
+    if rule is not None:
+        assert answer["rule"] == rule
+    assert answer["location"].startswith("http:prov")
+    with store.session() as db:
+        assert list(db.scalars(select(QuarantineRecord.rule))) == [answer["rule"]]
+    assert _count(store, ProviderReport) == 0
+
+
+def test_ncmec_xml_report_and_file_details(store: Store, provider: dict[str, str]) -> None:
+    corpus = generate(GeneratorConfig(seed=3, reports=2, files_per_report=2))
+    with TestClient(make_app(store), base_url="http://127.0.0.1") as client:
+        xml = {**provider, "Content-Type": "application/xml"}
+        for report in corpus.reports:
+            response = client.post("/api/reports", content=corpus.report_xml(report), headers=xml)
+            assert response.status_code == 201, response.text
+            for file in report.files:
+                details = corpus.file_details_xml(report, file)
+                assert client.post("/api/reports", content=details, headers=xml).status_code == 201
+    assert _count(store, ProviderReport) == 2
+    assert _count(store, ReportedFile) == 4
+
+
+def test_json_lines_store_the_valid_and_quarantine_the_rest(
+    store: Store, provider: dict[str, str]
+) -> None:
+    lines = [json.dumps(report_json(f"L-{i}")) for i in range(3)] + ['{"report_id": 5}']
+    with TestClient(make_app(store), base_url="http://127.0.0.1") as client:
+        response = client.post(
+            "/api/reports",
+            content="\n".join(lines).encode(),
+            headers={**provider, "Content-Type": "application/x-ndjson"},
+        )
+    assert response.status_code == 422
+    assert response.json()["status"] == "partial"
+    assert response.json()["reports_stored"] == 3
+    assert [r["location"] for r in response.json()["rejected"]] == ["http:prov:4:report_id"]
+    assert _count(store, ProviderReport) == 3
+
+
+def test_wrong_type_too_large_and_rate_limited_submissions(
+    store: Store, provider: dict[str, str]
+) -> None:
+    app = make_app(store, submit_burst=2, submit_per_second=0.5)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        plain = client.post(
+            "/api/reports", content=b"x", headers={**provider, "Content-Type": "text/plain"}
+        )
+        assert plain.status_code == 415
+        huge = b"<report>" + b" " * 20_000_000 + b"</report>"
+        big = client.post(
+            "/api/reports", content=huge, headers={**provider, "Content-Type": "application/xml"}
+        )
+        assert big.status_code == 413 and big.json()["rule"] == "document_too_large"
+        limited = client.post("/api/reports", json=report_json("R-9"), headers=provider)
+        assert limited.status_code == 429
+        assert int(limited.headers["retry-after"]) >= 1
+    assert _count(store, ProviderReport) == 0
