@@ -383,12 +383,17 @@ def read_register(path: Path) -> ParsedRegister:
             location=str(path),
             rule="format",
         )
+    text = read_utf8(path)
+    return parse_csv(text, path.name) if suffix == ".csv" else parse_yaml(text, path.name)
+
+
+def read_utf8(path: Path) -> str:
+    """The text of an input file, or one clear error naming it (not UTF-8, unreadable)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ValidationError(f"{path}: not UTF-8", location=str(path), rule="encoding") from exc
     except OSError as exc:
         raise ValidationError(
             f"{path}: cannot read ({exc.strerror or exc})", location=str(path), rule="read"
         ) from exc
-    return parse_csv(text, path.name) if suffix == ".csv" else parse_yaml(text, path.name)

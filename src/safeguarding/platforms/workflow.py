@@ -16,7 +16,7 @@ from safeguarding.platforms.cases import (
     cases_by_platform_and_harm,
     parse_cases_csv,
 )
-from safeguarding.platforms.register import ParsedRegister, RowError, read_register
+from safeguarding.platforms.register import ParsedRegister, RowError, read_register, read_utf8
 from safeguarding.platforms.regulation import GapReport, gap_reports, headline
 from safeguarding.platforms.risk import ServiceAssessment, assess_register, harm_stages
 from safeguarding.platforms.rules import LoadedRules, load_rules
@@ -56,15 +56,7 @@ def read_cases_file(path: Path) -> str:
             location=str(path),
             rule="format",
         )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValidationError(f"{path}: not UTF-8", location=str(path), rule="encoding") from exc
-    except OSError as exc:
-        raise ValidationError(
-            f"{path}: cannot read ({exc.strerror or exc})", location=str(path), rule="read"
-        ) from exc
-    return text
+    return read_utf8(path)
 
 
 def import_cases_text(store: Store, text: str, file: str) -> ImportSummary:
