@@ -27,6 +27,7 @@ from safeguarding.store.models import (
 from safeguarding.store.models.access import AuditEventRow
 from safeguarding.triage import operations
 from safeguarding.triage.policy import default_policy_text
+from tests.cli_runner import invoke
 from tests.web.conftest import Account, make_app, session_cookie
 from tests.web.triage_data import LIST_CSV, Seeded, seed_triage
 
@@ -304,3 +305,15 @@ def test_pages_render_and_the_outcome_form_needs_its_csrf_token(
         assert "actionable, 12.0 minutes" in client.get(done.headers["location"]).text
     with store.session() as db:
         assert audit.verify(db).ok
+
+
+def test_the_command_line_outcome_is_audited_as_the_web_one_is(
+    store: Store, seeded: Seeded, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = invoke(
+        capsys, "outcome", str(seeded.report), "--result", "duplicate", "--minutes", "5"
+    )
+    assert result.code == 0, result.err
+    (event,) = _events(store, "outcome.record")
+    assert (event.role, event.target_id, event.ip) == ("cli", str(seeded.report), "local")
+    assert '"result":"duplicate"' in event.detail
