@@ -24,6 +24,11 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Monitor report", "/monitor", "aggregates.read"),
     NavItem("Audit log", "/audit", "audit.read"),
     NavItem("Users", "/users", "users.manage"),
+    NavItem("Queue", "/queue", "queue.read"),
+    NavItem("Subjects", "/subjects", "subject.read"),
+    NavItem("Content clusters", "/clusters", "report.read"),
+    NavItem("Hash lists", "/hashlists", "hashlist.read"),
+    NavItem("Triage run", "/triage/run", "policy.manage"),
 )
 
 
