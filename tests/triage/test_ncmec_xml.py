@@ -177,3 +177,19 @@ def test_damaged_reports_are_rejected_or_read_never_crash(cut: int, junk: str) -
     parsed = parse_document((REPORT[:cut] + junk + REPORT[cut:]).encode(), "d.xml")
     if isinstance(parsed, Rejected):
         assert parsed.rule and parsed.message.startswith("d.xml")
+
+
+def test_namespaced_report_reads_as_plain_and_keeps_unknown_elements_well_formed() -> None:
+    plain = _report(REPORT)
+    namespaced = _report(
+        REPORT.replace("<report>", '<report xmlns="urn:example:cybertip">', 1).replace(
+            "<someFutureElement", '<someFutureElement xmlns:x="urn:example:x" x:note="n"', 1
+        )
+    )
+    assert namespaced.parties == plain.parties
+    assert namespaced.internet_details == plain.internet_details
+    assert [p for p, _ in namespaced.unknown_elements] == [p for p, _ in plain.unknown_elements]
+    raw = namespaced.unknown_elements[0][1]
+    kept = parse_document(b"<wrapper>" + raw + b"</wrapper>", "kept.xml")
+    assert isinstance(kept, Rejected) and kept.rule == "wrong_root"  # well-formed, so read
+    assert b"urn:example:cybertip" in raw and b"urn:example:x" in raw

@@ -17,9 +17,11 @@ import multiprocessing
 import os
 import zipfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
+from multiprocessing.pool import Pool
 from pathlib import Path, PurePath
 
 from sqlalchemy import update
@@ -173,15 +175,24 @@ def parse(document: Document, options: TriageOptions) -> list[Parsed]:
     return csv_format.parse_csv(data, document.location)
 
 
-def _reports_first(documents: list[Document]) -> list[Document]:
-    """Report documents before file details (sniffed from the first bytes of each XML file)."""
+def _is_details(document: Document) -> bool:
+    """Whether a document is an XML ``<fileDetails>`` (sniffed from its first bytes)."""
+    return (
+        document.format == "ncmec_xml"
+        and ncmec_xml.sniff_root(document.read(4096)) == "fileDetails"
+    )
+
+
+def _reports_first(documents: list[Document], pool: Pool | None) -> list[Document]:
+    """Report documents before file details (the sniffing is shared by the workers, if any)."""
+    details = (
+        pool.imap(_is_details, documents, chunksize=256)
+        if pool is not None
+        else map(_is_details, documents)
+    )
     first: list[Document] = []
     later: list[Document] = []
-    for document in documents:
-        is_details = (
-            document.format == "ncmec_xml"
-            and ncmec_xml.sniff_root(document.read(4096)) == "fileDetails"
-        )
+    for document, is_details in zip(documents, details, strict=True):
         (later if is_details else first).append(document)
     return first + later
 
@@ -225,7 +236,24 @@ def ingest(
 ) -> IngestSummary:
     """Read every document under ``paths`` and store it; returns what happened."""
     documents, skipped = discover(paths)
-    documents = _reports_first(documents)
+    with _workers(len(documents), options) as pool:
+        return _ingest(store, documents, skipped, source, writer_factory, matcher, options,
+                       on_document, pool)  # fmt: skip
+
+
+def _ingest(
+    store: Store,
+    documents: list[Document],
+    skipped: list[str],
+    source: str,
+    writer_factory: Callable[[int, datetime], Writer],
+    matcher: Matcher,
+    options: TriageOptions,
+    on_document: Callable[[int, int], None] | None,
+    pool: Pool | None,
+) -> IngestSummary:
+    """``ingest`` with the worker pool (or None) open."""
+    documents = _reports_first(documents, pool)
     started = datetime.now(UTC)
     with store.session() as session:
         run = IngestRun(
@@ -239,7 +267,7 @@ def ingest(
     summary = IngestSummary(run_id=run_id, source=source, skipped=skipped)
     writer = writer_factory(run_id, started)
     batch = _Batch()
-    for number, (document, parsed) in enumerate(_parsed(documents, options), start=1):
+    for number, (document, parsed) in enumerate(_parsed(documents, options, pool), start=1):
         for item in parsed:
             if isinstance(item, ReportRecord):
                 batch.reports.append(item)
@@ -267,21 +295,27 @@ def ingest(
     return summary
 
 
-def _parsed(
-    documents: list[Document], options: TriageOptions
-) -> Iterator[tuple[Document, list[Parsed]]]:
-    """Each document with what it parsed to, in order; parsed by worker processes when there are
-    enough documents to be worth it (the parent keeps writing to the store meanwhile)."""
+@contextmanager
+def _workers(documents: int, options: TriageOptions) -> Iterator[Pool | None]:
+    """Worker processes that sniff and parse documents, when there are enough documents to be
+    worth it (the parent keeps writing to the store meanwhile); None otherwise."""
     workers = min(options.parse_workers, os.cpu_count() or 1)
-    if workers <= 1 or len(documents) < _PARALLEL_FROM:
-        for document in documents:
-            yield document, parse(document, options)
+    if workers <= 1 or documents < _PARALLEL_FROM:
+        yield None
         return
     context = multiprocessing.get_context("fork")
     # Workers forget the parent's open archives: a shared file offset must not be raced on.
     with context.Pool(workers, initializer=_ARCHIVES.clear) as pool:
-        results = pool.imap(partial(parse, options=options), documents, chunksize=64)
-        yield from zip(documents, results, strict=True)
+        yield pool
+
+
+def _parsed(
+    documents: list[Document], options: TriageOptions, pool: Pool | None
+) -> Iterator[tuple[Document, list[Parsed]]]:
+    """Each document with what it parsed to, in order."""
+    read = partial(parse, options=options)
+    results = pool.imap(read, documents, chunksize=64) if pool is not None else map(read, documents)
+    yield from zip(documents, results, strict=True)
 
 
 def _flush(

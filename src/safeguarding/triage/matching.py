@@ -30,7 +30,7 @@ from safeguarding.hashing.pdq_index import PDQIndex
 from safeguarding.store.models import FileHash, FloodFlag, HashList, HashListEntry, HashMatch
 from safeguarding.triage.options import TriageOptions
 
-_CHUNK = 500
+_CHUNK = 2_000  # files per index query: the PDQ search costs a fixed overhead per call
 
 
 @dataclass(frozen=True)
