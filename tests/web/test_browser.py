@@ -117,7 +117,15 @@ def test_sign_in_with_the_right_password_and_out_again(live: Live) -> None:
     expect(page.get_by_role("heading", name="Welcome, sam")).to_be_visible()
     nav = page.get_by_role("navigation", name="main")
     expect(nav.get_by_role("link")).to_have_text(
-        ["Home", "Evidence base", "Monitor report", "Audit log"]
+        [
+            "Home",
+            "Evidence base",
+            "Monitor report",
+            "Audit log",
+            "Platforms",
+            "Assessment",
+            "Helpline statistics",
+        ]
     )
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()

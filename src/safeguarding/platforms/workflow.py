@@ -50,21 +50,33 @@ def import_register(store: Store, parsed: ParsedRegister, file: str) -> ImportSu
 
 def read_cases_file(path: Path) -> str:
     """The text of a case CSV file, or a clear error naming it."""
-    if path.suffix.lower() != ".csv":
-        raise ValidationError(
-            f"{path}: case files are CSV with columns {', '.join(CASE_COLUMNS)}",
-            location=str(path),
-            rule="format",
-        )
+    _cases_suffix(path.name, str(path))
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValidationError(f"{path}: not UTF-8", location=str(path), rule="encoding") from exc
+        data = path.read_bytes()
     except OSError as exc:
         raise ValidationError(
             f"{path}: cannot read ({exc.strerror or exc})", location=str(path), rule="read"
         ) from exc
-    return text
+    return cases_text(data, path.name, where=str(path))
+
+
+def _cases_suffix(name: str, where: str) -> None:
+    if Path(name).suffix.lower() != ".csv":
+        raise ValidationError(
+            f"{where}: case files are CSV with columns {', '.join(CASE_COLUMNS)}",
+            location=where,
+            rule="format",
+        )
+
+
+def cases_text(data: bytes, name: str, *, where: str | None = None) -> str:
+    """The text of a case CSV given as bytes (a file or an upload called ``name``), checked."""
+    label = where or name
+    _cases_suffix(name, label)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(f"{label}: not UTF-8", location=label, rule="encoding") from exc
 
 
 def import_cases_text(store: Store, text: str, file: str) -> ImportSummary:

@@ -24,6 +24,10 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Monitor report", "/monitor", "aggregates.read"),
     NavItem("Audit log", "/audit", "audit.read"),
     NavItem("Users", "/users", "users.manage"),
+    NavItem("Platforms", "/platforms", "aggregates.read"),
+    NavItem("Assessment", "/assess", "aggregates.read"),
+    NavItem("Helpline entry", "/helpline/entry", "helpline.entry"),
+    NavItem("Helpline statistics", "/helpline/stats", "aggregates.read"),
 )
 
 
