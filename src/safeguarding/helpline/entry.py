@@ -88,7 +88,11 @@ def enter_contact(
     outcome = ImportOutcome(file="entry")
     prepared = prepare([RawRecord(1, 1, data)], keys, policy, outcome)
     if not prepared:
-        return EntryOutcome(None, False, None, outcome.rejected, outcome.warnings)
+        problems = [
+            RowProblem(p.row, p.line, p.field, p.rule.replace("import with --redact", "redact it"))
+            for p in outcome.rejected
+        ]
+        return EntryOutcome(None, False, None, problems, outcome.warnings)
     report = prepared[0].report
     key = entry_import_key(keys, report, entry_key)
     inserted, _ = store_contacts(session, [PreparedContact(report, key)], keys)

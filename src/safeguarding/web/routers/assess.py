@@ -3,7 +3,7 @@ scenario's charts and parameter sources, and running chosen scenarios on request
 
 A run on request is bounded (``MAX_DRAWS`` draws, ``MAX_SCENARIOS`` scenarios) so the request
 stays fast, and is shown, not stored: the stored comparison stays the one ``safeguarding assess
-run --save`` (or the demo) wrote, with its draws and seed. Charts are the monitor report's Altair
+SCENARIO... --save`` (or the demo) wrote, with its draws and seed. Charts are the monitor report's Altair
 charts rendered to inline SVG on the server.
 """
 
