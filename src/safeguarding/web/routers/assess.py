@@ -2,9 +2,9 @@
 scenario's charts and parameter sources, and running chosen scenarios on request.
 
 A run on request is bounded (``MAX_DRAWS`` draws, ``MAX_SCENARIOS`` scenarios) so the request
-stays fast, and is shown, not stored: the stored comparison stays the one ``safeguarding assess
-SCENARIO... --save`` (or the demo) wrote, with its draws and seed. Charts are the monitor report's Altair
-charts rendered to inline SVG on the server.
+stays fast, and is shown, not stored: the stored comparison stays the one
+``safeguarding assess SCENARIO... --save`` (or the demo) wrote, with its draws and seed. Charts
+are the monitor report's Altair charts rendered to inline SVG on the server.
 """
 
 from __future__ import annotations
