@@ -8,6 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
+from safeguarding.access import audit
+from safeguarding.access.audit import Actor
 from safeguarding.disclosure.pseudonymise import Pseudonymiser
 from safeguarding.errors import SafeguardingError, ValidationError
 from safeguarding.platforms.cases import (
@@ -41,11 +45,34 @@ class ImportSummary:
     refused: list[RowError] | list[CaseRowError]
 
 
-def import_register(store: Store, parsed: ParsedRegister, file: str) -> ImportSummary:
-    """Store the valid services of a parsed register; the refused rows come back for reporting."""
+def import_register(
+    store: Store, parsed: ParsedRegister, file: str, *, audit_as: Actor | None = None
+) -> ImportSummary:
+    """Store the valid services of a parsed register; the refused rows come back for reporting.
+
+    With ``audit_as`` the import is an audit event in the transaction that stores the rows.
+    """
     with store.session() as session:
         new, updated = save_services(session, parsed.services, file)
-    return ImportSummary(new, updated, parsed.errors)
+        summary = ImportSummary(new, updated, parsed.errors)
+        if audit_as is not None:
+            _audit(session, audit_as, "register", file, summary)
+    return summary
+
+
+def _audit(session: Session, actor: Actor, kind: str, file: str, summary: ImportSummary) -> None:
+    audit.record(
+        session,
+        actor,
+        f"platforms.import.{kind}",
+        "platforms_file",
+        file,
+        {
+            "new": str(summary.new),
+            "existing": str(summary.existing),
+            "refused": str(len(summary.refused)),
+        },
+    )
 
 
 def read_cases_file(path: Path) -> str:
@@ -79,14 +106,22 @@ def cases_text(data: bytes, name: str, *, where: str | None = None) -> str:
         raise ValidationError(f"{label}: not UTF-8", location=label, rule="encoding") from exc
 
 
-def import_cases_text(store: Store, text: str, file: str) -> ImportSummary:
-    """Store the valid mentions of a case CSV (case numbers pseudonymised); return the refused."""
+def import_cases_text(
+    store: Store, text: str, file: str, *, audit_as: Actor | None = None
+) -> ImportSummary:
+    """Store the valid mentions of a case CSV (case numbers pseudonymised); return the refused.
+
+    With ``audit_as`` the import is an audit event in the transaction that stores the rows.
+    """
     good, errors = parse_cases_csv(text, file)
     pseudonymiser = Pseudonymiser(store.settings.secret("pseudonym"))
     mentions = [stored_mention(m, pseudonymiser) for _, m in good]
     with store.session() as session:
         new, present = save_mentions(session, mentions)
-    return ImportSummary(new, present, errors)
+        summary = ImportSummary(new, present, errors)
+        if audit_as is not None:
+            _audit(session, audit_as, "cases", file, summary)
+    return summary
 
 
 def run_assessment(store: Store, loaded: LoadedRules) -> tuple[int, list[ServiceAssessment]]:

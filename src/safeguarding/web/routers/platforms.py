@@ -15,7 +15,6 @@ from fastapi import APIRouter, Depends, Query
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from safeguarding.access import audit
 from safeguarding.access.roles import allowed
 from safeguarding.errors import SafeguardingError, ValidationError
 from safeguarding.platforms.cases import CaseRowError, stage_matrix, year_trend
@@ -266,9 +265,9 @@ def import_upload(
 ) -> dict[str, Any]:
     """Validate and store an uploaded register or case file as the CLI does; audit the change.
 
-    The audit event is written after the rows commit, naming the file and the counts; a file that
-    fails as a whole (wrong type, not UTF-8, not YAML) raises ``ValidationError`` and changes
-    nothing.
+    The audit event (the file and the counts) is written in the transaction that stores the rows;
+    a file that fails as a whole (wrong type, not UTF-8, not YAML) raises ``ValidationError`` and
+    changes nothing.
     """
     if len(data) > MAX_UPLOAD_BYTES:
         raise ValidationError(
@@ -276,10 +275,12 @@ def import_upload(
             location=name,
             rule="size",
         )
+    actor = principal.actor()
     if kind == "register":
-        summary = import_register(store, parse_register_bytes(data, name), name)
+        parsed = parse_register_bytes(data, name)
+        summary = import_register(store, parsed, name, audit_as=actor)
     else:
-        summary = import_cases_text(store, cases_text(data, name), name)
+        summary = import_cases_text(store, cases_text(data, name), name, audit_as=actor)
     refused = _refused(summary)
     result = {
         "kind": kind,
@@ -289,19 +290,6 @@ def import_upload(
         "refused": refused,
         "status": "partial" if refused else "stored",
     }
-    with store.session() as session:
-        audit.record(
-            session,
-            principal.actor(),
-            f"platforms.import.{kind}",
-            "platforms_file",
-            name,
-            {
-                "new": str(summary.new),
-                "existing": str(summary.existing),
-                "refused": str(len(refused)),
-            },
-        )
     return result
 
 
