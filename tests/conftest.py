@@ -7,6 +7,8 @@ for each test, so every test starts from an empty store at the current schema.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 import uuid
@@ -92,3 +94,20 @@ def store(
     opened.dispose()
     if cleanup is not None:
         cleanup()
+
+
+@pytest.fixture(scope="session")
+def demo_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The main job, run once through the real CLI: the demo directory and what it printed.
+
+    Tests that read the demo (never change it) share this build; they carry
+    ``@pytest.mark.xdist_group("demo")`` so one worker builds it once.
+    """
+    from safeguarding.cli.main import run
+
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = run(["demo", "--dir", str(out)])
+    assert code == 0, stdout.getvalue()
+    return out, stdout.getvalue()

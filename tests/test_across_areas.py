@@ -10,11 +10,14 @@ import pytest
 from tests.cli_runner import invoke
 
 
+@pytest.mark.xdist_group("demo")
 def test_platform_and_triage_exports_calibrate_the_assessment(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    demo_build: tuple[Path, str],
 ) -> None:
-    demo_dir = tmp_path / "demo"
-    assert invoke(capsys, "demo", "--dir", str(demo_dir), "--seed", "7").code == 0
+    demo_dir, _ = demo_build
     monkeypatch.setenv("SAFEGUARDING_HOME", str(demo_dir))
     monkeypatch.delenv("SAFEGUARDING_DATABASE_URL", raising=False)
 

@@ -101,12 +101,9 @@ class _Collect(HTMLParser):
                 self.external.append(value)
 
 
-def test_demo_writes_a_monitor_with_every_figure(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, home: Path
-) -> None:
-    out = tmp_path / "demo"
-    result = invoke(capsys, "demo", "--dir", str(out))
-    assert result.code == 0, result.err
+@pytest.mark.xdist_group("demo")
+def test_demo_writes_a_monitor_with_every_figure(demo_build: tuple[Path, str]) -> None:
+    out, _ = demo_build
     html = (out / "monitor.html").read_text()
     evidence_section = re.search(r'<section id="evidence">.*?</section>', html, re.S)
     assert evidence_section

@@ -94,12 +94,11 @@ def test_list_shows_no_notes(
     assert "note 1" not in result.out
 
 
-def test_demo_puts_helpline_statistics_in_the_monitor(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, home: Path
-) -> None:
-    result = invoke(capsys, "demo", "--dir", str(tmp_path / "demo"), "--seed", "5")
-    assert result.code == 0 and "3371 synthetic helpline contacts" in result.out
-    html = (tmp_path / "demo" / "monitor.html").read_text()
+@pytest.mark.xdist_group("demo")
+def test_demo_puts_helpline_statistics_in_the_monitor(demo_build: tuple[Path, str]) -> None:
+    directory, output = demo_build
+    assert "3371 synthetic helpline contacts" in output
+    html = (directory / "monitor.html").read_text()
     assert 'id="helpline"' in html or "Helpline contacts" in html
     assert "SYNTHETIC sample data" in html
     assert "nl.stopitnow.2023" in html and "nl.rapporteur.young.2023" in html

@@ -11,7 +11,6 @@ from sqlalchemy import text
 from safeguarding.reporting.sections.notifications import build
 from safeguarding.store import Store
 from safeguarding.triage.sample import load_sample
-from tests.cli_runner import invoke
 
 
 def _rows(html: str) -> list[list[str]]:
@@ -49,11 +48,9 @@ def test_section_counts_equal_the_store_and_show_no_identifiers(store: Store) ->
         assert identifier not in section.body
 
 
-def test_demo_monitor_has_the_notifications_section(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
-    result = invoke(capsys, "demo", "--dir", str(tmp_path / "demo"), "--seed", "7")
-    assert result.code == 0, result.err
-    assert "notifications:" in result.out
-    html = (tmp_path / "demo" / "monitor.html").read_text()
+@pytest.mark.xdist_group("demo")
+def test_demo_monitor_has_the_notifications_section(demo_build: tuple[Path, str]) -> None:
+    directory, output = demo_build
+    assert "notifications:" in output
+    html = (directory / "monitor.html").read_text()
     assert 'id="notifications"' in html and "sample-known" in html

@@ -21,7 +21,7 @@ def test_an_area_router_gets_roles_and_audited_reads(
 ) -> None:
     router = APIRouter()
 
-    @router.get("/api/reports/{report_id}")
+    @router.get("/api/example-area/{report_id}")
     def read_report(
         request: Request, report_id: str, principal: Principal = Depends(require("report.read"))
     ) -> dict[str, str]:
@@ -35,7 +35,7 @@ def test_an_area_router_gets_roles_and_audited_reads(
     with TestClient(app, base_url="http://127.0.0.1") as client:
         for role, account in accounts_by_role.items():
             status = client.get(
-                "/api/reports/R1", headers={"Authorization": f"Bearer {account.token}"}
+                "/api/example-area/R1", headers={"Authorization": f"Bearer {account.token}"}
             ).status_code
             assert status == (200 if role in {Role.ANALYST, Role.SUPERVISOR} else 403), role
     with store.session() as db:

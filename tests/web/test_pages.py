@@ -46,6 +46,8 @@ def test_navigation_shows_only_what_the_role_may_see(
         Role.SUPERVISOR: {"/evidence", "/monitor", "/audit"},
         Role.ADMIN: {"/audit", "/users"},
     }
+    expected[Role.ANALYST] |= {"/queue", "/subjects", "/clusters"}
+    expected[Role.SUPERVISOR] |= {"/queue", "/subjects", "/clusters", "/hashlists", "/triage/run"}
     areas = {"/platforms", "/assess", "/helpline/stats"}
     expected[Role.RESEARCHER] |= areas
     expected[Role.SUPERVISOR] |= areas

@@ -27,6 +27,7 @@ from safeguarding.store import Store
 from safeguarding.web.roles import Require
 from tests.web.conftest import Account, make_app, session_cookie
 from tests.web.test_submit import report_json
+from tests.web.triage_data import TRIAGE_EXPECTED, Seeded, seed_triage, triage_call
 
 ALL = frozenset(r.value for r in Role)
 READERS = frozenset({"analyst", "supervisor", "researcher"})
@@ -89,6 +90,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/helpline/stats"): AGGREGATES,
     ("GET", "/api/helpline/stats"): AGGREGATES,
 }
+EXPECTED.update(TRIAGE_EXPECTED)
 OPEN = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz")}
 
 # Request bodies of the platform, assessment and helpline routes that change or compute.
@@ -166,8 +168,13 @@ def _call(
     *,
     headers: dict[str, str],
     csrf: str | None,
+    seeded: Seeded | None = None,
 ) -> int:
     """Make the request a real user would for this route, with valid parameters and body."""
+    if seeded is not None:
+        path, body = triage_call(method, template, seeded, csrf)
+        response = client.request(method, path, headers=headers, follow_redirects=False, **body)
+        return response.status_code
     path = (
         template.replace("{figure_id}", "ncmec.bundling.2024")
         .replace("{name}", "victim")
@@ -220,6 +227,7 @@ def test_each_role_is_let_through_or_refused(
     with store.session() as db:
         accounts.add_user(db, "victim", "analyst", None, SETUP)
         assert accounts.create_token(db, "victim", "t", SETUP).id > 0
+    seeded = seed_triage(store) if (method, template) in TRIAGE_EXPECTED else None
     if "{service_id}" in template:
         import_register(store, read_register(SAMPLE_REGISTER), SAMPLE_REGISTER.name)
     api = template.startswith("/api/")
@@ -233,9 +241,11 @@ def test_each_role_is_let_through_or_refused(
                 cookie, csrf = session_cookie(app, store, account.name)
                 client.cookies.set("sg_session", cookie)
                 headers = {}
-            outcomes[role.value] = _call(client, method, template, headers=headers, csrf=csrf)
+            outcomes[role.value] = _call(
+                client, method, template, headers=headers, csrf=csrf, seeded=seeded
+            )
         client.cookies.clear()
-        anonymous = _call(client, method, template, headers={}, csrf=None)
+        anonymous = _call(client, method, template, headers={}, csrf=None, seeded=seeded)
     allowed = {role for role, status in outcomes.items() if status < 400}
     refused = {role for role, status in outcomes.items() if status == 403}
     assert allowed == EXPECTED[(method, template)], outcomes

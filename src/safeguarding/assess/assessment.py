@@ -105,9 +105,18 @@ def queue_for(summary: Summary, seed: int, cap: int = QUEUE_MAX) -> dict[str, An
 
 
 def assess_scenario(
-    scenario: Scenario, draws: int, seed: int, *, sensitivity_draws: int = 20_000
+    scenario: Scenario,
+    draws: int,
+    seed: int,
+    *,
+    sensitivity_draws: int = 20_000,
+    queue_cap: int = QUEUE_MAX,
 ) -> ScenarioResult:
-    """Run one scenario: Monte Carlo summary, tornado and first-order indices, the queue."""
+    """Run one scenario: Monte Carlo summary, tornado and first-order indices, the queue.
+
+    ``queue_cap`` bounds the notifications the queue simulation follows one by one (a
+    representative share of the year above it, with the same share of capacity).
+    """
     simulation = simulate(scenario, draws, seed)
     summary = summarise(simulation)
     probe = (
@@ -123,7 +132,7 @@ def assess_scenario(
         }
         for output in SENSITIVITY_OUTPUTS
     }
-    return ScenarioResult(summary, sensitivity, queue_for(summary, seed))
+    return ScenarioResult(summary, sensitivity, queue_for(summary, seed, queue_cap))
 
 
 def comparison(results: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ levels and assessment times (common random numbers), so their difference is the 
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,31 +98,31 @@ def fifo_start(arrivals: Arrivals) -> FloatArray:
 
 
 def priority_start(arrivals: Arrivals, horizon: float = DAYS) -> FloatArray:
-    """Start day of every notification under priority order (inf when not started by horizon)."""
+    """Start day of every notification under priority order (inf when not started by horizon).
+
+    Non-preemptive: when the team finishes an item it takes the highest-priority waiting one,
+    first come first served within a level. Waiting items sit in a heap keyed by (level, arrival
+    order), so each item costs two heap operations however long the backlog grows; a scan over
+    per-level queues slowed down badly exactly when capacity is short, the case that matters.
+    """
     day = arrivals.day.tolist()
     service = arrivals.service.tolist()
-    queues = [np.flatnonzero(arrivals.level == i).tolist() for i in range(len(LEVELS))]
-    heads = [0] * len(queues)
-    start = [float("inf")] * len(day)
-    clock = 0.0
-    while clock <= horizon:
-        chosen = -1
-        next_arrival = float("inf")
-        for index, queue in enumerate(queues):
-            head = heads[index]
-            if head < len(queue):
-                arrival = day[queue[head]]
-                if arrival <= clock:
-                    chosen = index
-                    break
-                next_arrival = min(next_arrival, arrival)
-        if chosen < 0:
-            if next_arrival == float("inf"):
+    level = arrivals.level.tolist()
+    count = len(day)
+    start = [float("inf")] * count
+    waiting: list[tuple[int, int]] = []
+    following, clock = 0, 0.0
+    while True:
+        if not waiting:
+            if following >= count:
                 break
-            clock = next_arrival
-            continue
-        item = queues[chosen][heads[chosen]]
-        heads[chosen] += 1
+            clock = max(clock, day[following])
+        if clock > horizon:
+            break
+        while following < count and day[following] <= clock:
+            heapq.heappush(waiting, (level[following], following))
+            following += 1
+        _, item = heapq.heappop(waiting)
         start[item] = clock
         clock += service[item]
     return np.asarray(start, dtype=np.float64)

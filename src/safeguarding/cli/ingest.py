@@ -8,7 +8,14 @@ from pathlib import Path
 import typer
 from sqlalchemy import func, select
 
-from safeguarding.cli.common import console, print_json, print_table, progress, store
+from safeguarding.cli.common import (
+    console,
+    print_json,
+    print_table,
+    progress,
+    settings,
+    store,
+)
 from safeguarding.errors import SafeguardingError
 from safeguarding.hashing.files import hash_file
 from safeguarding.store.models import QuarantineRecord
@@ -79,8 +86,7 @@ def hash_command(
 
     Example: safeguarding hash photo.jpg --json
     """
-    with store() as opened:
-        max_pixels = triage_options(opened.settings).max_image_pixels
+    max_pixels = triage_options(settings()).max_image_pixels
     rows = []
     for path in files:
         if not path.is_file():

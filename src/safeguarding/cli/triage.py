@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from safeguarding.access import audit
 from safeguarding.cli.common import console, print_json, print_table, store
 from safeguarding.errors import ValidationError
 from safeguarding.triage import operations
@@ -211,7 +212,9 @@ def outcome(
     Example: safeguarding outcome 42 --result not_criminal --reason adult --minutes 25
     """
     with store() as opened:
-        recorded = operations.record_outcome(opened, report, result, minutes, reason, note)
+        recorded = operations.record_outcome(
+            opened, report, result, minutes, reason, note, actor=audit.cli_actor()
+        )
     if json_out:
         print_json(recorded)
         return

@@ -172,7 +172,14 @@ def search_segment(
     flat_positions = np.repeat(bucket_base - (ends - counts), counts) + np.arange(total)
     positions = segment.order.reshape(-1)[flat_positions].astype(np.int64)
     owners = np.repeat(np.arange(len(queries), dtype=np.int64), per_query)
-    distance = _distances(segment.words, positions, queries, per_query)
+    # Two stages: the first 128 bits already exceed the radius for nearly every candidate that
+    # is not a match (a partial distance never exceeds the whole), so only survivors are
+    # compared on all 256 bits.
+    close = _half_distance(segment.words, positions, queries, per_query) <= radius
+    owners, positions = owners[close], positions[close]
+    distance = np.bitwise_count(segment.words[positions] ^ queries[owners]).sum(
+        axis=1, dtype=np.int64
+    )
     keep = distance <= radius
     owners, positions, distance = owners[keep], positions[keep], distance[keep]
     if segment.deleted.any():
@@ -184,19 +191,16 @@ def search_segment(
     return owners[first], positions[first], distance[first]
 
 
-_ROW = np.dtype((np.void, 32))
-
-
-def _distances(words: Words, positions: IntArray, queries: Words, per_query: IntArray) -> IntArray:
-    """Hamming distance of each candidate ``words[positions[i]]`` to its query (candidates come
-    grouped by query, ``per_query`` of each): rows gathered as 32-byte records (one cache line
-    each), popcounts summed per word column."""
-    gathered = np.take(words.view(_ROW).reshape(-1), positions).view(np.uint64).reshape(-1, 4)
-    asked = np.repeat(np.ascontiguousarray(queries).view(_ROW).reshape(-1), per_query)
-    xor = gathered ^ asked.view(np.uint64).reshape(-1, 4)
-    counts = np.bitwise_count(xor)
+def _half_distance(
+    words: Words, positions: IntArray, queries: Words, per_query: IntArray
+) -> IntArray:
+    """Distance over the first two words (128 bits) of each candidate ``words[positions[i]]`` to
+    its query (candidates come grouped by query, ``per_query`` of each). The two words are read
+    as one 16-byte record per candidate: one cache line, one gather."""
+    halves = np.ndarray(shape=(words.shape[0],), dtype="V16", buffer=words, strides=(32,))
+    gathered = np.take(halves, positions).view(np.uint64).reshape(-1, 2)
+    asked = np.repeat(np.ascontiguousarray(queries[:, :2]).view("V16").reshape(-1), per_query)
+    counts = np.bitwise_count(gathered ^ asked.view(np.uint64).reshape(-1, 2))
     total: IntArray = counts[:, 0].astype(np.int64)
     total += counts[:, 1]
-    total += counts[:, 2]
-    total += counts[:, 3]
     return total

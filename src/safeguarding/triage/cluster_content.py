@@ -23,7 +23,7 @@ import polars as pl
 
 from safeguarding.triage.pdq_pairs import WordArray, near_pairs, near_pairs_between
 from safeguarding.triage.tables import FileTable, ReportTable, take_files
-from safeguarding.triage.unionfind import IntArray, UnionFind
+from safeguarding.triage.unionfind import IntArray, UnionFind, merged_ids
 
 DEFAULT_VIRAL_MIN_REPORTS = 50
 
@@ -213,12 +213,6 @@ def place_files(index: ContentIndex, files: FileTable, settings: ContentSettings
     _union_pdq(uf, ok, files.pdq[ok], settings.max_distance)
 
     # Label every set by its smallest id: earlier clusters' ids are all smaller than new file ids.
-    value = np.concatenate([files.file_id, existing])
-    roots = uf.roots()
-    smallest = np.full(roots.shape[0], np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(smallest, roots, value)
-    label = smallest[roots]
-    merges = {
-        int(old): int(new) for old, new in zip(existing, label[k:], strict=True) if old != new
-    }
+    label = uf.labels(np.concatenate([files.file_id, existing]))
+    merges = merged_ids(existing, label[k:])
     return ContentUpdate(file_cluster=label[:k], merges=merges)

@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from safeguarding.triage.tables import FileTable, IdentifierTable, ReportTable
-from safeguarding.triage.unionfind import IntArray, UnionFind
+from safeguarding.triage.unionfind import IntArray, UnionFind, merged_ids
 
 DEFAULT_IP_WINDOW_HOURS = 24.0
 
@@ -202,12 +202,6 @@ def place_reports(
         settings.window_seconds,
     )
     uf.union_pairs(pair_left, pair_right)
-    value = np.concatenate([reports.report_id, existing])
-    roots = uf.roots()
-    smallest = np.full(roots.shape[0], np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(smallest, roots, value)
-    label = smallest[roots]
-    merges = {
-        int(old): int(new) for old, new in zip(existing, label[k:], strict=True) if old != new
-    }
+    label = uf.labels(np.concatenate([reports.report_id, existing]))
+    merges = merged_ids(existing, label[k:])
     return SubjectUpdate(report_subject=label[:k], merges=merges)

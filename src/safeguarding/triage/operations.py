@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 from sqlalchemy import func, select
 
+from safeguarding.access import audit
 from safeguarding.errors import ValidationError
 from safeguarding.store import Store
 from safeguarding.store.models import (
@@ -171,8 +172,12 @@ def record_outcome(
     *,
     synthetic: bool = False,
     recorded_at: datetime | None = None,
+    actor: audit.Actor | None = None,
 ) -> dict[str, Any]:
-    """Record (or replace) the outcome of a report; the note is sealed, never stored in clear."""
+    """Record (or replace) the outcome of a report; the note is sealed, never stored in clear.
+
+    With ``actor`` the change is written to the audit log in the same transaction.
+    """
     check_outcome(result, reason, minutes)
     sealed = None
     if note:
@@ -196,6 +201,15 @@ def record_outcome(
         else:
             for key, value in values.items():
                 setattr(existing, key, value)
+        if actor is not None:
+            detail = {
+                "result": result,
+                "minutes": f"{minutes:g}",
+                "reason": reason or "",
+                "replaced": str(existing is not None).lower(),
+                "note": "sealed" if sealed else "",
+            }
+            audit.record(session, actor, "outcome.record", "report", str(report_id), detail)
     return {"report": report_id, "result": result, "reason": reason, "minutes": minutes,
             "replaced": existing is not None, "note": "sealed" if sealed else None}  # fmt: skip
 

@@ -119,14 +119,28 @@ class UnionFind:
         self.compress()
         return self.parent.copy()
 
-    def labels(self) -> IntArray:
-        """For every element the smallest element of its set: a label independent of history."""
+    def labels(self, values: npt.ArrayLike | None = None) -> IntArray:
+        """For every element the smallest value in its set (default: the smallest element).
+
+        A label independent of the order of unions; with stored cluster ids as ``values``,
+        an existing cluster keeps its id unless it merges with one of smaller id.
+        """
+        value = (
+            np.arange(len(self), dtype=np.int64)
+            if values is None
+            else np.asarray(values, dtype=np.int64)
+        )
         roots = self.roots()
         smallest = np.full(len(self), np.iinfo(np.int64).max, dtype=np.int64)
-        np.minimum.at(smallest, roots, np.arange(len(self), dtype=np.int64))
+        np.minimum.at(smallest, roots, value)
         return smallest[roots]
 
     def _recount(self) -> None:
         roots = self.roots()
         counts = np.bincount(roots, minlength=len(self)).astype(np.int64)
         self.size = np.where(roots == np.arange(len(self)), counts, 1)
+
+
+def merged_ids(existing: IntArray, labels: IntArray) -> dict[int, int]:
+    """Stored cluster ids whose new label differs: old id → the id it merged into."""
+    return {int(old): int(new) for old, new in zip(existing, labels, strict=True) if old != new}

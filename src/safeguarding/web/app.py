@@ -28,6 +28,7 @@ from safeguarding.web.auth import AuthState, ForbiddenError, NotSignedInError, i
 from safeguarding.web.options import WebOptions
 from safeguarding.web.roles import require
 from safeguarding.web.routers import account, audit, evidence, monitor, submit, users
+from safeguarding.web.routers import triage as triage_router
 from safeguarding.web.security import SecurityHeaders
 from safeguarding.web.templating import render
 
@@ -111,6 +112,7 @@ def create_app(store: Store, options: WebOptions | None = None) -> FastAPI:
         submit.router,
     ):
         app.include_router(router)
+    app.include_router(triage_router.router)
     app.include_router(platform_pages.router)
     app.include_router(assess_pages.router)
     app.include_router(helpline_pages.router)

@@ -1,0 +1,466 @@
+"""Triage pages and API: the queue, reports with their outcome form, subjects, content clusters,
+hash lists and re-running the triage.
+
+Each route declares its permission (``access/roles.py``): analysts and supervisors read the queue,
+reports, subjects and clusters and record outcomes; supervisors alone manage hash lists and re-run
+the triage under a policy; researchers see only the aggregate overview. Every view of a report or
+subject is audited with the read, every change with the change. The operations are the command
+line's (``triage.operations``, ``triage.hashlists``), so the web and the CLI cannot disagree.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import PurePath
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from safeguarding.access import audit
+from safeguarding.errors import ValidationError
+from safeguarding.hashing.kinds import parse_kind
+from safeguarding.store import Store
+from safeguarding.store.models import TriageRun
+from safeguarding.triage import hashlists, operations
+from safeguarding.triage.context import intake_context
+from safeguarding.triage.listformats import ParsedList, Scheme, read_hash_csv, read_vics
+from safeguarding.triage.outcomes import NOT_CRIMINAL_REASONS, RESULT_MEANING, RESULTS
+from safeguarding.triage.policy import load_policy, parse_policy
+from safeguarding.triage.queue import PERIOD_DAYS
+from safeguarding.web import triage_views as views
+from safeguarding.web.auth import Principal
+from safeguarding.web.queue_cache import QueueCache, default_capacity, page_rows, summary
+from safeguarding.web.roles import require
+from safeguarding.web.routers.common import record_read, store_of
+from safeguarding.web.templating import render
+
+router = APIRouter()
+QUEUE = require("queue.read")
+REPORT = require("report.read")
+SUBJECT = require("subject.read")
+OUTCOME = require("outcome.record")
+POLICY = require("policy.manage")
+LISTS = require("hashlist.read")
+MANAGE_LISTS = require("hashlist.manage")
+AGGREGATES = require("aggregates.read")
+PAGE = 50
+MAX_UPLOAD = 64 * 1024 * 1024
+SCHEMES: dict[str, Scheme] = {"us": "vics_us", "dhs": "vics_dhs", "none": "none"}
+Period = Literal["week", "month"]
+Route = Literal["offender", "youth_care"]
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no infinity: a wait that never ends (no capacity) is null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _cache(request: Request) -> QueueCache:
+    cache: QueueCache | None = getattr(request.app.state, "triage_queue", None)
+    if cache is None:
+        cache = QueueCache()
+        request.app.state.triage_queue = cache
+    return cache
+
+
+def _queue(
+    request: Request, route: str, capacity_hours: float | None, period: str, page: int
+) -> dict[str, Any]:
+    store = store_of(request)
+    capacity = default_capacity(store, period) if capacity_hours is None else capacity_hours
+    items, plan = _cache(request).plan(store, route, capacity, period)
+    rows = page_rows(plan, (page - 1) * PAGE, PAGE)
+    with store.session() as db:
+        links = views.item_links(db, [r for row in rows for r in row["reports"]])
+    for row in rows:
+        row["subjects"] = sorted({s for r in row["reports"] for s in links[r]["subjects"]})
+        row["clusters"] = sorted({c for r in row["reports"] for c in links[r]["clusters"]})
+    total = plan.items.height
+    result: dict[str, Any] = _finite(
+        {
+            "summary": summary(items, plan, route),
+            "page": page,
+            "pages": max(1, math.ceil(total / PAGE)),
+            "items": rows,
+        }
+    )
+    return result
+
+
+CapacityQuery = Query(None, ge=0, le=100_000, description="Hours (default: the settings').")
+
+
+@router.get("/queue", include_in_schema=False, dependencies=[Depends(QUEUE)])
+def queue_page(
+    request: Request,
+    route: Route = Query("offender"),
+    capacity_hours: float | None = CapacityQuery,
+    period: Period = Query("week"),
+    page: int = Query(1, ge=1, le=1_000_000),
+) -> Response:
+    plan = _queue(request, route, capacity_hours, period, page)
+    context = {**plan, "route": route, "period": period, "periods": PERIOD_DAYS}
+    return render(request, "triage/queue.html", context)
+
+
+@router.get("/api/queue", tags=["triage"], summary="The work queue planned against capacity")
+def queue_api(
+    request: Request,
+    route: Route = Query("offender", description="offender (planned) or youth_care (listed)."),
+    capacity_hours: float | None = CapacityQuery,
+    period: Period = Query("week"),
+    page: int = Query(1, ge=1, le=1_000_000),
+    _principal: Principal = Depends(QUEUE),
+) -> dict[str, Any]:
+    """Work items in queue order (50 a page) with whether each fits in the period's capacity, its
+    expected wait, reports, subjects and content clusters; the summary per level."""
+    return _queue(request, route, capacity_hours, period, page)
+
+
+def _report(request: Request, principal: Principal, report_id: int) -> dict[str, Any]:
+    with store_of(request).session() as db:
+        detail = views.report_detail(db, report_id)
+        record_read(request, principal, "report", str(report_id), session=db)
+    return detail
+
+
+@router.get("/reports/{report_id}", include_in_schema=False)
+def report_page(
+    request: Request, report_id: int, principal: Principal = Depends(REPORT)
+) -> Response:
+    context = {
+        "report": _report(request, principal, report_id),
+        "results": RESULT_MEANING,
+        "reasons": NOT_CRIMINAL_REASONS,
+        "recorded": request.query_params.get("recorded") == "1",
+    }
+    return render(request, "triage/report.html", context)
+
+
+@router.get("/api/reports/{report_id}", tags=["triage"], summary="One report, without media")
+def report_api(
+    request: Request, report_id: int, principal: Principal = Depends(REPORT)
+) -> dict[str, Any]:
+    """Files with hashes, list matches (list, entry, kind, distance) and content cluster; the
+    reported user's pseudonyms (shortened); priority with reasons; the outcome. The read is
+    audited."""
+    return _report(request, principal, report_id)
+
+
+class OutcomeIn(BaseModel):
+    result: str = Field(description=", ".join(RESULTS))
+    minutes: float
+    reason: str | None = Field(
+        None, description="For not_criminal: " + ", ".join(NOT_CRIMINAL_REASONS)
+    )
+    note: str | None = Field(None, max_length=4000, description="Sealed; never shown again.")
+
+
+def _record(store: Store, principal: Principal, report_id: int, body: OutcomeIn) -> dict[str, Any]:
+    return operations.record_outcome(
+        store, report_id, body.result, body.minutes, body.reason or None, body.note or None,
+        actor=principal.actor(),
+    )  # fmt: skip
+
+
+@router.post("/reports/{report_id}/outcome", include_in_schema=False)
+def outcome_form(
+    request: Request,
+    report_id: int,
+    result: str = Form(..., max_length=32),
+    minutes: float = Form(...),
+    reason: str = Form("", max_length=32),
+    note: str = Form("", max_length=4000),
+    principal: Principal = Depends(OUTCOME),
+) -> Response:
+    body = OutcomeIn(result=result, minutes=minutes, reason=reason or None, note=note or None)
+    _record(store_of(request), principal, report_id, body)
+    return RedirectResponse(f"/reports/{report_id}?recorded=1", status_code=303)
+
+
+@router.post("/api/reports/{report_id}/outcome", tags=["triage"], summary="Record an outcome")
+def outcome_api(
+    request: Request, report_id: int, body: OutcomeIn, principal: Principal = Depends(OUTCOME)
+) -> dict[str, Any]:
+    """The same operation as ``safeguarding outcome``; replaces an earlier outcome; audited."""
+    return _record(store_of(request), principal, report_id, body)
+
+
+def _paged(total: int, page: int, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"total": total, "page": page, "pages": max(1, math.ceil(total / PAGE)), "rows": rows}
+
+
+PageQuery = Query(1, ge=1, le=1_000_000)
+
+
+@router.get("/subjects", include_in_schema=False, dependencies=[Depends(SUBJECT)])
+def subjects_page(request: Request, page: int = PageQuery) -> Response:
+    with store_of(request).session() as db:
+        total, rows = views.subjects_page(db, (page - 1) * PAGE, PAGE)
+    return render(request, "triage/subjects.html", _paged(total, page, rows))
+
+
+@router.get("/api/subjects", tags=["triage"], summary="Subjects, most reports first")
+def subjects_api(
+    request: Request, page: int = PageQuery, _principal: Principal = Depends(SUBJECT)
+) -> dict[str, Any]:
+    with store_of(request).session() as db:
+        total, rows = views.subjects_page(db, (page - 1) * PAGE, PAGE)
+    return _paged(total, page, rows)
+
+
+def _subject(request: Request, principal: Principal, subject_id: int) -> dict[str, Any]:
+    with store_of(request).session() as db:
+        detail = views.subject_detail(db, subject_id)
+        record_read(request, principal, "subject", str(subject_id), session=db)
+    return detail
+
+
+@router.get("/subjects/{subject_id}", include_in_schema=False)
+def subject_page(
+    request: Request, subject_id: int, principal: Principal = Depends(SUBJECT)
+) -> Response:
+    return render(
+        request, "triage/subject.html", {"subject": _subject(request, principal, subject_id)}
+    )
+
+
+@router.get("/api/subjects/{subject_id}", tags=["triage"], summary="One subject; audited")
+def subject_api(
+    request: Request, subject_id: int, principal: Principal = Depends(SUBJECT)
+) -> dict[str, Any]:
+    return _subject(request, principal, subject_id)
+
+
+@router.get("/clusters", include_in_schema=False, dependencies=[Depends(REPORT)])
+def clusters_page(
+    request: Request, page: int = PageQuery, viral: bool | None = Query(None)
+) -> Response:
+    with store_of(request).session() as db:
+        total, rows = views.clusters_page(db, (page - 1) * PAGE, PAGE, viral)
+    return render(request, "triage/clusters.html", {**_paged(total, page, rows), "viral": viral})
+
+
+@router.get("/api/clusters", tags=["triage"], summary="Content clusters, most reports first")
+def clusters_api(
+    request: Request,
+    page: int = PageQuery,
+    viral: bool | None = Query(None),
+    _principal: Principal = Depends(REPORT),
+) -> dict[str, Any]:
+    with store_of(request).session() as db:
+        total, rows = views.clusters_page(db, (page - 1) * PAGE, PAGE, viral)
+    return _paged(total, page, rows)
+
+
+@router.get("/clusters/{cluster_id}", include_in_schema=False, dependencies=[Depends(REPORT)])
+def cluster_page(request: Request, cluster_id: int) -> Response:
+    with store_of(request).session() as db:
+        cluster = views.cluster_detail(db, cluster_id)
+    return render(request, "triage/cluster.html", {"cluster": cluster})
+
+
+@router.get("/api/clusters/{cluster_id}", tags=["triage"], summary="One content cluster")
+def cluster_api(
+    request: Request, cluster_id: int, _principal: Principal = Depends(REPORT)
+) -> dict[str, Any]:
+    with store_of(request).session() as db:
+        return views.cluster_detail(db, cluster_id)
+
+
+def _lists(request: Request) -> list[dict[str, Any]]:
+    with store_of(request).session() as db:
+        return hashlists.list_summaries(db)
+
+
+@router.get("/hashlists", include_in_schema=False, dependencies=[Depends(LISTS)])
+def hashlists_page(request: Request) -> Response:
+    return render(request, "triage/hashlists.html", {"lists": _lists(request), "imported": None})
+
+
+@router.get("/api/hashlists", tags=["triage"], summary="Hash lists with counts and flood flags")
+def hashlists_api(request: Request, _principal: Principal = Depends(LISTS)) -> list[dict[str, Any]]:
+    return _lists(request)
+
+
+async def _read_upload(upload: UploadFile, what: str) -> tuple[bytes, str]:
+    data = await upload.read(MAX_UPLOAD + 1)
+    name = PurePath(upload.filename or what).name[:256] or what
+    if len(data) > MAX_UPLOAD:
+        raise ValidationError(
+            f"{name}: larger than {MAX_UPLOAD} bytes; import it with the command line",
+            location=name,
+            rule="file_too_large",
+        )
+    return data, name
+
+
+def _parse_list(data: bytes, filename: str, format: str, hash_type: str, scheme: str) -> ParsedList:
+    """Read an uploaded list with the command line's readers and its option rules."""
+    declared = parse_kind(hash_type) if hash_type else None
+    if hash_type and declared in (None, "photodna"):
+        raise ValidationError(
+            "hash_type: md5, sha1, sha256 or pdq", location="hash_type", rule="unknown_enum"
+        )
+    if scheme and scheme not in SCHEMES:
+        raise ValidationError("scheme: us, dhs or none", location="scheme", rule="unknown_enum")
+    chosen = format or ("vics" if filename.lower().endswith(".json") else "csv")
+    if chosen == "vics":
+        return read_vics(data, filename, SCHEMES[scheme] if scheme else None)
+    return read_hash_csv(data, filename, hash_type=declared, scheme=SCHEMES[scheme or "none"])
+
+
+def _import(
+    store: Store, principal: Principal, parsed: ParsedList, name: str, kind: str, filename: str
+) -> dict[str, Any]:
+    name = name.strip()
+    if not name or len(name) > 120:
+        raise ValidationError("name: 1 to 120 characters", location="name", rule="name_length")
+    context = intake_context(store)
+    result = hashlists.import_list(
+        store, context.matcher, context.sealer, parsed, name=name, kind=kind,
+        source_file=filename, pdq_threshold=context.options.pdq_threshold,
+        flood_share=context.options.flood_share,
+    )  # fmt: skip
+    detail = {"file": filename, "kind": kind, "version": str(result.version),
+              "entries": str(result.entries), "quarantined": str(result.quarantined)}  # fmt: skip
+    with store.session() as db:
+        audit.record(db, principal.actor(), "hashlist.import", "hashlist", name, detail)
+    return {
+        "name": result.name, "version": result.version, "changed": result.changed,
+        "added": result.added, "removed": result.removed, "recategorised": result.recategorised,
+        "entries": result.entries, "quarantined": result.quarantined, "matches": result.matches,
+    }  # fmt: skip
+
+
+ListKind = Literal["known", "allow"]
+ListFormat = Literal["", "vics", "csv"]
+
+
+@router.post("/hashlists", include_in_schema=False)
+async def hashlist_import_form(
+    request: Request,
+    file: UploadFile = File(...),
+    name: str = Form(..., max_length=120),
+    kind: ListKind = Form("known"),
+    format: ListFormat = Form(""),
+    hash_type: str = Form("", max_length=16),
+    scheme: str = Form("", max_length=8),
+    principal: Principal = Depends(MANAGE_LISTS),
+) -> Response:
+    data, filename = await _read_upload(file, "upload")
+    parsed = _parse_list(data, filename, format, hash_type, scheme)
+    store = store_of(request)
+    imported = await run_in_threadpool(_import, store, principal, parsed, name, kind, filename)
+    context = {"lists": _lists(request), "imported": imported}
+    return render(request, "triage/hashlists.html", context)
+
+
+@router.post("/api/hashlists", tags=["triage"], summary="Import or update a hash list")
+async def hashlist_import_api(
+    request: Request,
+    file: UploadFile = File(..., description="VICS JSON, CSV or plain-text list."),
+    name: str = Form(..., max_length=120),
+    kind: ListKind = Form("known"),
+    format: ListFormat = Form(""),
+    hash_type: str = Form("", max_length=16),
+    scheme: str = Form("", max_length=8),
+    principal: Principal = Depends(MANAGE_LISTS),
+) -> dict[str, Any]:
+    """The command line's importer: bad entries are quarantined and the rest imports; re-importing
+    the same file changes nothing. Audited."""
+    data, filename = await _read_upload(file, "upload")
+    parsed = _parse_list(data, filename, format, hash_type, scheme)
+    return await run_in_threadpool(
+        _import, store_of(request), principal, parsed, name, kind, filename
+    )
+
+
+def _remove(store: Store, principal: Principal, name: str) -> dict[str, Any]:
+    entries = hashlists.remove_list(store, intake_context(store).matcher, name)
+    with store.session() as db:
+        audit.record(
+            db, principal.actor(), "hashlist.remove", "hashlist", name, {"entries": str(entries)}
+        )
+    return {"name": name, "removed_entries": entries}
+
+
+@router.post("/hashlists/{name}/remove", include_in_schema=False)
+def hashlist_remove_form(
+    request: Request, name: str, principal: Principal = Depends(MANAGE_LISTS)
+) -> Response:
+    _remove(store_of(request), principal, name)
+    return RedirectResponse("/hashlists", status_code=303)
+
+
+@router.delete("/api/hashlists/{name}", tags=["triage"], summary="Remove a hash list")
+def hashlist_remove_api(
+    request: Request, name: str, principal: Principal = Depends(MANAGE_LISTS)
+) -> dict[str, Any]:
+    """Removes the list with its entries, matches and flood flags. Audited."""
+    return _remove(store_of(request), principal, name)
+
+
+def _runs(request: Request) -> list[TriageRun]:
+    with store_of(request).session() as db:
+        rows = db.scalars(select(TriageRun).order_by(TriageRun.id.desc()).limit(10)).all()
+        db.expunge_all()
+    return list(rows)
+
+
+def _run(store: Store, principal: Principal, policy_text: bytes, filename: str) -> dict[str, Any]:
+    policy = parse_policy(policy_text, filename) if policy_text else load_policy()
+    result = operations.run_triage(store, policy)
+    detail = {"policy": result["policy"], "reports": str(result["reports"]),
+              "changed": str(result["level_changes"].get("changed", 0))}  # fmt: skip
+    with store.session() as db:
+        audit.record(db, principal.actor(), "triage.run", "triage_run", str(result["run"]), detail)
+    return result
+
+
+@router.get("/triage/run", include_in_schema=False, dependencies=[Depends(POLICY)])
+def run_page(request: Request) -> Response:
+    return render(request, "triage/run.html", {"runs": _runs(request), "result": None})
+
+
+@router.post("/triage/run", include_in_schema=False)
+async def run_form(
+    request: Request,
+    policy: UploadFile | None = File(None),
+    principal: Principal = Depends(POLICY),
+) -> Response:
+    data, filename = await _read_upload(policy, "policy.toml") if policy else (b"", "")
+    result = await run_in_threadpool(_run, store_of(request), principal, data, filename)
+    return render(request, "triage/run.html", {"runs": _runs(request), "result": result})
+
+
+@router.post("/api/triage/run", tags=["triage"], summary="Re-run the triage under a policy")
+async def run_api(
+    request: Request,
+    policy: UploadFile | None = File(None, description="A policy TOML; default: the shipped."),
+    principal: Principal = Depends(POLICY),
+) -> dict[str, Any]:
+    """Cluster and score every report again (as ``safeguarding triage run``); ``level_changes``
+    says how many earlier scored reports changed level. Audited."""
+    data, filename = await _read_upload(policy, "policy.toml") if policy else (b"", "")
+    return await run_in_threadpool(_run, store_of(request), principal, data, filename)
+
+
+@router.get("/api/triage/overview", tags=["triage"], summary="Aggregate counts, no records")
+def overview_api(request: Request, _principal: Principal = Depends(AGGREGATES)) -> dict[str, Any]:
+    """Reports per level and route, rule frequencies, clusters and subjects: counts only."""
+    found = operations.overview(store_of(request))
+    if found is None:
+        return {"reports": 0}
+    return {**found, "levels": dict(found["levels"]), "routes": dict(found["routes"])}

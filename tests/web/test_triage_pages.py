@@ -1,0 +1,319 @@
+"""The triage pages and API over a small synthetic store: what they show, what they change, what
+they audit, and that they never show an identifier in clear."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from safeguarding.access import audit
+from safeguarding.access.roles import Role
+from safeguarding.store import Store
+from safeguarding.store.models import (
+    ContentCluster,
+    FileCluster,
+    HashList,
+    HashMatch,
+    PartyIdentifier,
+    PriorityDecision,
+    ReportedFile,
+    Subject,
+    TriageOutcome,
+)
+from safeguarding.store.models.access import AuditEventRow
+from safeguarding.triage import operations
+from safeguarding.triage.policy import default_policy_text
+from tests.cli_runner import invoke
+from tests.web.conftest import Account, make_app, session_cookie
+from tests.web.triage_data import LIST_CSV, Seeded, seed_triage
+
+
+@pytest.fixture
+def seeded(store: Store) -> Seeded:
+    return seed_triage(store, reports=30)
+
+
+@pytest.fixture
+def api(
+    store: Store, accounts_by_role: dict[Role, Account], seeded: Seeded
+) -> Iterator[dict[Role, TestClient]]:
+    """An API client per role (bearer tokens), over the same app."""
+    app = make_app(store)
+    clients = {}
+    for role, account in accounts_by_role.items():
+        client = TestClient(app, base_url="http://127.0.0.1")
+        client.headers["Authorization"] = f"Bearer {account.token}"
+        clients[role] = client
+    yield clients
+    for client in clients.values():
+        client.close()
+
+
+def _events(store: Store, action: str) -> list[AuditEventRow]:
+    with store.session() as db:
+        rows = list(db.scalars(select(AuditEventRow).where(AuditEventRow.action == action)))
+        db.expunge_all()
+    return rows
+
+
+def test_the_queue_api_plans_as_the_command_line_does(
+    store: Store, api: dict[Role, TestClient]
+) -> None:
+    answer = api[Role.ANALYST].get("/api/queue", params={"capacity_hours": 10}).json()
+    cli_summary, cli_plans = operations.queue_plans(store, 10.0, "week")
+    expected = cli_summary["offender_queue"]
+    got = answer["summary"]
+    assert got["items"] == expected["items"]
+    assert got["handled_items"] == expected["handled_items"]
+    assert got["handled_hours"] == expected["handled_hours"]
+    assert got["by_level"] == expected["by_level"]
+    items = answer["items"]
+    assert [row["position"] for row in items] == list(range(1, len(items) + 1))
+    assert [row["item"] for row in items] == cli_plans["offender"].items["item"].to_list()[:50]
+    # The capacity rule: handled items come first, and their minutes fit in the capacity.
+    handled = [row["handled"] for row in items]
+    assert handled == sorted(handled, reverse=True)
+    assert sum(row["minutes"] for row in items if row["handled"]) <= 10 * 60
+    with store.session() as db:
+        decided = dict(
+            db.execute(select(PriorityDecision.report_id, PriorityDecision.subject_id)).all()
+        )
+    for row in items:
+        assert set(row["subjects"]) == {decided[r] for r in row["reports"]}
+
+
+def test_queue_parameters_change_the_plan_and_bad_ones_are_refused(
+    api: dict[Role, TestClient],
+) -> None:
+    client = api[Role.SUPERVISOR]
+    none = client.get("/api/queue", params={"capacity_hours": 0}).json()["summary"]
+    assert none["handled_items"] == 0
+    assert all(level["mean_wait_days"] is None for level in none["by_level"] if level["items"])
+    month = client.get("/api/queue", params={"capacity_hours": 40, "period": "month"}).json()
+    week = client.get("/api/queue", params={"capacity_hours": 40, "period": "week"}).json()
+    assert month["summary"]["period_days"] == 30 and week["summary"]["period_days"] == 7
+    youth = client.get("/api/queue", params={"route": "youth_care"}).json()["summary"]
+    assert youth["route"] == "youth_care" and youth["handled_items"] == 0
+    for bad in ({"period": "year"}, {"capacity_hours": -1}, {"page": 0}, {"route": "x"}):
+        assert client.get("/api/queue", params=bad).status_code == 422, bad
+
+
+def test_an_outcome_takes_a_report_off_the_queue_and_is_stored_and_audited(
+    store: Store, api: dict[Role, TestClient]
+) -> None:
+    client = api[Role.ANALYST]
+    first = client.get("/api/queue").json()
+    report = first["items"][0]["reports"][0]
+    answer = client.post(
+        f"/api/reports/{report}/outcome",
+        json={"result": "not_criminal", "reason": "adult", "minutes": 25, "note": "secret words"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["replaced"] is False
+    with store.session() as db:
+        stored = db.get(TriageOutcome, report)
+        assert stored is not None and stored.result == "not_criminal" and stored.minutes == 25
+        assert stored.note_sealed and b"secret words" not in stored.note_sealed
+    (event,) = _events(store, "outcome.record")
+    assert (event.actor, event.target_id) == ("analyst-one", str(report))
+    assert "secret words" not in event.detail
+    after = client.get("/api/queue").json()
+    assert all(report not in row["reports"] for row in after["items"])
+    assert after["summary"]["reports"] == first["summary"]["reports"] - 1
+    again = client.post(
+        f"/api/reports/{report}/outcome", json={"result": "duplicate", "minutes": 5}
+    )
+    assert again.json()["replaced"] is True
+    assert len(_events(store, "outcome.record")) == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "rule"),
+    [
+        ({"result": "maybe", "minutes": 5}, "known result"),
+        ({"result": "not_criminal", "minutes": 5}, "reason for not criminal"),
+        ({"result": "actionable", "reason": "adult", "minutes": 5}, "reason only for not criminal"),
+        ({"result": "actionable", "minutes": 0}, "minutes in range"),
+    ],
+)
+def test_a_wrong_outcome_is_refused_with_its_rule(
+    store: Store, api: dict[Role, TestClient], seeded: Seeded, body: dict[str, Any], rule: str
+) -> None:
+    answer = api[Role.ANALYST].post(f"/api/reports/{seeded.report}/outcome", json=body)
+    assert answer.status_code == 422 and answer.json()["rule"] == rule
+    with store.session() as db:
+        assert db.get(TriageOutcome, seeded.report) is None
+    assert _events(store, "outcome.record") == []
+
+
+def test_a_report_shows_hashes_matches_priority_and_no_identifier_in_clear(
+    store: Store, api: dict[Role, TestClient]
+) -> None:
+    with store.session() as db:
+        report = db.scalar(
+            select(ReportedFile.report_id)
+            .join(HashMatch, HashMatch.file_id == ReportedFile.id)
+            .order_by(ReportedFile.report_id)
+            .limit(1)
+        )
+        pseudonyms = set(db.scalars(select(PartyIdentifier.pseudonym)))
+        decision = db.get(PriorityDecision, report)
+        assert decision is not None
+        level, reasons = decision.level, decision.reasons
+    response = api[Role.SUPERVISOR].get(f"/api/reports/{report}")
+    detail = response.json()
+    assert detail["priority"]["level"] == level and detail["priority"]["reasons"] == reasons
+    matched = [m for f in detail["files"] for m in f["matches"]]
+    assert matched and all({"list", "entry", "hash_kind", "distance"} <= set(m) for m in matched)
+    assert all(f["hashes"] and f["cluster"] is not None for f in detail["files"])
+    assert detail["reported_user"], "the sample's reported users have identifiers"
+    assert all(i["pseudonym"].endswith("…") for i in detail["reported_user"])
+    assert not any(p in response.text for p in pseudonyms)
+    (event,) = _events(store, "report.read")
+    assert (event.actor, event.role, event.target_id) == (
+        "supervisor-one",
+        "supervisor",
+        str(report),
+    )
+    assert api[Role.ANALYST].get("/api/reports/999999").status_code == 404
+
+
+def test_subjects_and_clusters_list_and_open_and_subject_reads_are_audited(
+    store: Store, api: dict[Role, TestClient]
+) -> None:
+    client = api[Role.ANALYST]
+    with store.session() as db:
+        subjects = {s.id: s.reports for s in db.scalars(select(Subject))}
+        clusters = {c.id: c.viral for c in db.scalars(select(ContentCluster))}
+    listed = client.get("/api/subjects").json()
+    assert listed["total"] == len(subjects)
+    counts = [row["reports"] for row in listed["rows"]]
+    assert counts == sorted(counts, reverse=True)
+    biggest = listed["rows"][0]["id"]
+    subject = client.get(f"/api/subjects/{biggest}").json()
+    assert len(subject["report_list"]) == subjects[biggest]
+    assert _events(store, "subject.read")[0].target_id == str(biggest)
+    viral = client.get("/api/clusters", params={"viral": "true"}).json()
+    assert viral["total"] == sum(clusters.values())
+    assert all(row["viral"] for row in viral["rows"])
+    cluster = client.get(f"/api/clusters/{listed['rows'][0]['id']}")
+    assert cluster.status_code in (200, 404)
+    some = client.get("/api/clusters").json()["rows"][0]
+    with store.session() as db:
+        members = set(
+            db.scalars(
+                select(ReportedFile.report_id)
+                .join(FileCluster, FileCluster.file_id == ReportedFile.id)
+                .where(FileCluster.cluster_id == some["id"])
+            )
+        )
+    shown = client.get(f"/api/clusters/{some['id']}").json()["report_list"]
+    assert {r["id"] for r in shown} == members
+
+
+def test_hash_list_upload_quarantines_bad_entries_reimports_idempotently_and_removes(
+    store: Store, api: dict[Role, TestClient]
+) -> None:
+    client = api[Role.SUPERVISOR]
+    upload = LIST_CSV + b"not-a-hash,MD5\n"
+    form = {"name": "web-list", "kind": "known"}
+    first = client.post("/api/hashlists", data=form, files={"file": ("web.csv", upload)}).json()
+    assert (first["entries"], first["quarantined"], first["version"]) == (1, 1, 1)
+    again = client.post("/api/hashlists", data=form, files={"file": ("web.csv", upload)}).json()
+    assert (again["changed"], again["version"], again["entries"]) == (False, 1, 1)
+    listed = {row["name"]: row for row in client.get("/api/hashlists").json()}
+    assert listed["web-list"]["quarantined"] == 1 and "flood_flags" in listed["web-list"]
+    assert [e.target_id for e in _events(store, "hashlist.import")] == ["web-list", "web-list"]
+    removed = client.delete("/api/hashlists/web-list")
+    assert removed.json() == {"name": "web-list", "removed_entries": 1}
+    with store.session() as db:
+        assert db.scalar(select(HashList).where(HashList.name == "web-list")) is None
+    assert _events(store, "hashlist.remove")[0].target_id == "web-list"
+    assert client.delete("/api/hashlists/web-list").status_code == 422
+    bad = client.post(
+        "/api/hashlists",
+        data={"name": "x", "hash_type": "photodna"},
+        files={"file": ("a.csv", b"")},
+    )
+    assert bad.status_code == 422 and bad.json()["location"] == "hash_type"
+
+
+def _levels(store: Store) -> dict[int, str]:
+    with store.session() as db:
+        return dict(db.execute(select(PriorityDecision.report_id, PriorityDecision.level)).all())
+
+
+def test_a_rerun_under_an_uploaded_policy_says_how_many_reports_changed_level(
+    store: Store, api: dict[Role, TestClient]
+) -> None:
+    client = api[Role.SUPERVISOR]
+    before = _levels(store)
+    same = client.post("/api/triage/run").json()
+    assert same["level_changes"]["changed"] == 0 and same["reports"] == len(before)
+    stricter = (
+        default_policy_text()
+        .decode()
+        .replace('version = "2026.11-1"', 'version = "test-strict"')
+        .replace("P1 = 120\nP2 = 60\nP3 = 20", "P1 = 3000\nP2 = 2000\nP3 = 1000")
+    )
+    answer = client.post("/api/triage/run", files={"policy": ("strict.toml", stricter.encode())})
+    assert answer.status_code == 200, answer.text
+    after = _levels(store)
+    changed = sum(1 for r in before if before[r] != after[r])
+    assert changed > 0 and answer.json()["level_changes"]["changed"] == changed
+    assert "test-strict" in answer.json()["policy"]
+    assert [e.action for e in _events(store, "triage.run")] == ["triage.run", "triage.run"]
+    broken = client.post("/api/triage/run", files={"policy": ("bad.toml", b"[policy]\nname=1")})
+    assert broken.status_code == 422 and _levels(store) == after
+
+
+def test_researchers_see_only_aggregate_counts(
+    store: Store, api: dict[Role, TestClient], seeded: Seeded
+) -> None:
+    overview = api[Role.RESEARCHER].get("/api/triage/overview").json()
+    assert overview["reports"] == len(_levels(store))
+    assert sum(overview["levels"].values()) == overview["reports"]
+    assert api[Role.RESEARCHER].get(f"/api/reports/{seeded.report}").status_code == 403
+    assert api[Role.RESEARCHER].get("/api/queue").status_code == 403
+
+
+def test_pages_render_and_the_outcome_form_needs_its_csrf_token(
+    store: Store, accounts_by_role: dict[Role, Account], seeded: Seeded
+) -> None:
+    app = make_app(store)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        cookie, csrf = session_cookie(app, store, accounts_by_role[Role.SUPERVISOR].name)
+        client.cookies.set("sg_session", cookie)
+        for path in ("/queue", "/subjects", "/clusters", "/hashlists", "/triage/run",
+                     f"/subjects/{seeded.subject}", f"/clusters/{seeded.cluster}"):  # fmt: skip
+            assert client.get(path).status_code == 200, path
+        page = client.get(f"/reports/{seeded.report}").text
+        assert 'id="outcome-form"' in page and "<img" not in page
+        form = {"result": "actionable", "minutes": "12"}
+        refused = client.post(f"/reports/{seeded.report}/outcome", data=form)
+        assert refused.status_code == 403
+        done = client.post(
+            f"/reports/{seeded.report}/outcome",
+            data=form | {"csrf_token": csrf},
+            follow_redirects=False,
+        )
+        assert done.status_code == 303
+        assert "actionable, 12.0 minutes" in client.get(done.headers["location"]).text
+    with store.session() as db:
+        assert audit.verify(db).ok
+
+
+def test_the_command_line_outcome_is_audited_as_the_web_one_is(
+    store: Store, seeded: Seeded, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = invoke(
+        capsys, "outcome", str(seeded.report), "--result", "duplicate", "--minutes", "5"
+    )
+    assert result.code == 0, result.err
+    (event,) = _events(store, "outcome.record")
+    assert (event.role, event.target_id, event.ip) == ("cli", str(seeded.report), "local")
+    assert '"result":"duplicate"' in event.detail
