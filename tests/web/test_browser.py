@@ -127,6 +127,9 @@ def test_sign_in_with_the_right_password_and_out_again(live: Live) -> None:
             "Content clusters",
             "Hash lists",
             "Triage run",
+            "Platforms",
+            "Assessment",
+            "Helpline statistics",
         ]
     )
     page.get_by_role("button", name="Sign out").click()

@@ -48,6 +48,10 @@ def test_navigation_shows_only_what_the_role_may_see(
     }
     expected[Role.ANALYST] |= {"/queue", "/subjects", "/clusters"}
     expected[Role.SUPERVISOR] |= {"/queue", "/subjects", "/clusters", "/hashlists", "/triage/run"}
+    areas = {"/platforms", "/assess", "/helpline/stats"}
+    expected[Role.RESEARCHER] |= areas
+    expected[Role.SUPERVISOR] |= areas
+    expected[Role.COUNSELLOR] |= {"/helpline/entry"}
     for role, (client, _) in as_role.items():
         nav = client.get("/").text.split('<nav aria-label="main">')[1].split("</nav>")[0]
         links = set(re.findall(r'href="([^"]+)"', nav)) - {"/"}

@@ -20,6 +20,9 @@ from fastapi.testclient import TestClient
 from starlette.routing import Mount
 
 from safeguarding.access.roles import PERMISSIONS, Role
+from safeguarding.platforms.register import read_register
+from safeguarding.platforms.sample import SAMPLE_REGISTER
+from safeguarding.platforms.workflow import import_register
 from safeguarding.store import Store
 from safeguarding.web.roles import Require
 from tests.web.conftest import Account, make_app, session_cookie
@@ -59,9 +62,48 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/users/{name}/tokens"): ADMIN,
     ("POST", "/api/tokens/{token_id}/revoke"): ADMIN,
     ("POST", "/api/reports"): frozenset({"provider"}),
+    # Platforms: aggregates for supervisors and researchers; importing files for supervisors
+    ("GET", "/platforms"): AGGREGATES,
+    ("GET", "/platforms/services/{service_id}"): AGGREGATES,
+    ("GET", "/platforms/risk"): AGGREGATES,
+    ("GET", "/platforms/gaps"): AGGREGATES,
+    ("GET", "/platforms/stages"): AGGREGATES,
+    ("GET", "/api/platforms/services"): AGGREGATES,
+    ("GET", "/api/platforms/services/{service_id}"): AGGREGATES,
+    ("GET", "/api/platforms/risk"): AGGREGATES,
+    ("GET", "/api/platforms/gaps"): AGGREGATES,
+    ("GET", "/api/platforms/stages"): AGGREGATES,
+    ("POST", "/platforms/import"): frozenset({"supervisor"}),
+    ("POST", "/api/platforms/import"): frozenset({"supervisor"}),
+    # Assessment scenarios: aggregates, and running them on request
+    ("GET", "/assess"): AGGREGATES,
+    ("GET", "/assess/scenarios/{scenario}"): AGGREGATES,
+    ("POST", "/assess/run"): AGGREGATES,
+    ("GET", "/api/assess/scenarios"): AGGREGATES,
+    ("GET", "/api/assess/scenarios/{scenario}"): AGGREGATES,
+    ("GET", "/api/assess/latest"): AGGREGATES,
+    ("POST", "/api/assess/run"): AGGREGATES,
+    # Helpline: entry for counsellors only; statistics are aggregates
+    ("GET", "/helpline/entry"): frozenset({"counsellor"}),
+    ("POST", "/helpline/entry"): frozenset({"counsellor"}),
+    ("POST", "/api/helpline/contacts"): frozenset({"counsellor"}),
+    ("GET", "/helpline/stats"): AGGREGATES,
+    ("GET", "/api/helpline/stats"): AGGREGATES,
 }
 EXPECTED.update(TRIAGE_EXPECTED)
 OPEN = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz")}
+
+# Request bodies of the platform, assessment and helpline routes that change or compute.
+SAMPLE_REGISTER_BYTES = SAMPLE_REGISTER.read_bytes()
+AREA_FORMS: dict[str, dict[str, Any]] = {
+    "/platforms/import": {"kind": "register"},
+    "/assess/run": {"scenarios": "nl-status-quo", "draws": "100", "seed": "1"},
+    "/helpline/entry": {"month": "2025-03", "caller_type": "self_concerned"},
+}
+AREA_JSON: dict[str, dict[str, Any]] = {
+    "/api/assess/run": {"scenarios": ["nl-status-quo"], "draws": 100, "seed": 1},
+    "/api/helpline/contacts": {"month": "2025-03", "caller_type": "professional"},
+}
 
 
 def _declared(route: APIRoute) -> list[str]:
@@ -137,6 +179,8 @@ def _call(
         template.replace("{figure_id}", "ncmec.bundling.2024")
         .replace("{name}", "victim")
         .replace("{token_id}", "1")
+        .replace("{service_id}", "example-chat")
+        .replace("{scenario}", "nl-status-quo")
     )
     unique = f"new-{next(_counter)}"
     kwargs: dict[str, Any] = {"headers": dict(headers), "follow_redirects": False}
@@ -152,6 +196,20 @@ def _call(
             if csrf is not None:
                 form["csrf_token"] = csrf
             kwargs["data"] = form
+    if path in AREA_JSON:
+        kwargs["json"] = AREA_JSON[path] | (
+            {"entry_key": f"entry-key-{unique}-0000"} if "helpline" in path else {}
+        )
+    elif path == "/api/platforms/import":
+        kwargs.pop("json")
+        kwargs["params"] = {"kind": "register", "filename": SAMPLE_REGISTER.name}
+        kwargs["content"] = SAMPLE_REGISTER_BYTES
+    elif method == "POST" and path in AREA_FORMS:
+        kwargs["data"] = AREA_FORMS[path] | {"entry_key": f"entry-key-{unique}-0000"}
+        if csrf is not None:
+            kwargs["data"]["csrf_token"] = csrf
+        if path == "/platforms/import":
+            kwargs["files"] = {"file": (SAMPLE_REGISTER.name, SAMPLE_REGISTER_BYTES)}
     return client.request(method, path, **kwargs).status_code
 
 
@@ -170,6 +228,8 @@ def test_each_role_is_let_through_or_refused(
         accounts.add_user(db, "victim", "analyst", None, SETUP)
         assert accounts.create_token(db, "victim", "t", SETUP).id > 0
     seeded = seed_triage(store) if (method, template) in TRIAGE_EXPECTED else None
+    if "{service_id}" in template:
+        import_register(store, read_register(SAMPLE_REGISTER), SAMPLE_REGISTER.name)
     api = template.startswith("/api/")
     outcomes: dict[str, int] = {}
     with TestClient(app, base_url="http://127.0.0.1") as client:

@@ -63,6 +63,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # Administration and oversight
     "users.manage": frozenset({ADM}),
     "audit.read": frozenset({S, ADM}),
+    # Platforms: importing a register or case file (supervisors only)
+    "platforms.import": frozenset({S}),
+    # Assessment: running scenarios on request (aggregates only; nothing is stored)
+    "assess.run": frozenset({S, R}),
 }
 
 

@@ -376,24 +376,34 @@ def _parse_csv_rows(reader: csv.DictReader[str], file: str) -> ParsedRegister:
 
 def read_register(path: Path) -> ParsedRegister:
     """Read a register file; the suffix says the format (.yaml, .yml or .csv)."""
-    suffix = path.suffix.lower()
-    if suffix not in {".yaml", ".yml", ".csv"}:
-        raise ValidationError(
-            f"{path}: unknown register format {suffix or '(none)'}; use .yaml, .yml or .csv",
-            location=str(path),
-            rule="format",
-        )
-    text = read_utf8(path)
-    return parse_csv(text, path.name) if suffix == ".csv" else parse_yaml(text, path.name)
-
-
-def read_utf8(path: Path) -> str:
-    """The text of an input file, or one clear error naming it (not UTF-8, unreadable)."""
+    _register_suffix(path.name, str(path))
     try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValidationError(f"{path}: not UTF-8", location=str(path), rule="encoding") from exc
+        data = path.read_bytes()
     except OSError as exc:
         raise ValidationError(
             f"{path}: cannot read ({exc.strerror or exc})", location=str(path), rule="read"
         ) from exc
+    return parse_register_bytes(data, path.name, where=str(path))
+
+
+def _register_suffix(name: str, where: str) -> str:
+    suffix = Path(name).suffix.lower()
+    if suffix not in {".yaml", ".yml", ".csv"}:
+        raise ValidationError(
+            f"{where}: unknown register format {suffix or '(none)'}; use .yaml, .yml or .csv",
+            location=where,
+            rule="format",
+        )
+    return suffix
+
+
+def parse_register_bytes(data: bytes, name: str, *, where: str | None = None) -> ParsedRegister:
+    """Parse the bytes of a register file called ``name`` (a path or an upload), suffix first."""
+    label = where or name
+    suffix = _register_suffix(name, label)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(f"{label}: not UTF-8", location=label, rule="encoding") from exc
+    file = Path(name).name
+    return parse_csv(text, file) if suffix == ".csv" else parse_yaml(text, file)

@@ -8,6 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
+from safeguarding.access import audit
+from safeguarding.access.audit import Actor
 from safeguarding.disclosure.pseudonymise import Pseudonymiser
 from safeguarding.errors import SafeguardingError, ValidationError
 from safeguarding.platforms.cases import (
@@ -16,7 +20,7 @@ from safeguarding.platforms.cases import (
     cases_by_platform_and_harm,
     parse_cases_csv,
 )
-from safeguarding.platforms.register import ParsedRegister, RowError, read_register, read_utf8
+from safeguarding.platforms.register import ParsedRegister, RowError, read_register
 from safeguarding.platforms.regulation import GapReport, gap_reports, headline
 from safeguarding.platforms.risk import ServiceAssessment, assess_register, harm_stages
 from safeguarding.platforms.rules import LoadedRules, load_rules
@@ -41,32 +45,83 @@ class ImportSummary:
     refused: list[RowError] | list[CaseRowError]
 
 
-def import_register(store: Store, parsed: ParsedRegister, file: str) -> ImportSummary:
-    """Store the valid services of a parsed register; the refused rows come back for reporting."""
+def import_register(
+    store: Store, parsed: ParsedRegister, file: str, *, audit_as: Actor | None = None
+) -> ImportSummary:
+    """Store the valid services of a parsed register; the refused rows come back for reporting.
+
+    With ``audit_as`` the import is an audit event in the transaction that stores the rows.
+    """
     with store.session() as session:
         new, updated = save_services(session, parsed.services, file)
-    return ImportSummary(new, updated, parsed.errors)
+        summary = ImportSummary(new, updated, parsed.errors)
+        if audit_as is not None:
+            _audit(session, audit_as, "register", file, summary)
+    return summary
+
+
+def _audit(session: Session, actor: Actor, kind: str, file: str, summary: ImportSummary) -> None:
+    audit.record(
+        session,
+        actor,
+        f"platforms.import.{kind}",
+        "platforms_file",
+        file,
+        {
+            "new": str(summary.new),
+            "existing": str(summary.existing),
+            "refused": str(len(summary.refused)),
+        },
+    )
 
 
 def read_cases_file(path: Path) -> str:
     """The text of a case CSV file, or a clear error naming it."""
-    if path.suffix.lower() != ".csv":
+    _cases_suffix(path.name, str(path))
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
         raise ValidationError(
-            f"{path}: case files are CSV with columns {', '.join(CASE_COLUMNS)}",
-            location=str(path),
+            f"{path}: cannot read ({exc.strerror or exc})", location=str(path), rule="read"
+        ) from exc
+    return cases_text(data, path.name, where=str(path))
+
+
+def _cases_suffix(name: str, where: str) -> None:
+    if Path(name).suffix.lower() != ".csv":
+        raise ValidationError(
+            f"{where}: case files are CSV with columns {', '.join(CASE_COLUMNS)}",
+            location=where,
             rule="format",
         )
-    return read_utf8(path)
 
 
-def import_cases_text(store: Store, text: str, file: str) -> ImportSummary:
-    """Store the valid mentions of a case CSV (case numbers pseudonymised); return the refused."""
+def cases_text(data: bytes, name: str, *, where: str | None = None) -> str:
+    """The text of a case CSV given as bytes (a file or an upload called ``name``), checked."""
+    label = where or name
+    _cases_suffix(name, label)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(f"{label}: not UTF-8", location=label, rule="encoding") from exc
+
+
+def import_cases_text(
+    store: Store, text: str, file: str, *, audit_as: Actor | None = None
+) -> ImportSummary:
+    """Store the valid mentions of a case CSV (case numbers pseudonymised); return the refused.
+
+    With ``audit_as`` the import is an audit event in the transaction that stores the rows.
+    """
     good, errors = parse_cases_csv(text, file)
     pseudonymiser = Pseudonymiser(store.settings.secret("pseudonym"))
     mentions = [stored_mention(m, pseudonymiser) for _, m in good]
     with store.session() as session:
         new, present = save_mentions(session, mentions)
-    return ImportSummary(new, present, errors)
+        summary = ImportSummary(new, present, errors)
+        if audit_as is not None:
+            _audit(session, audit_as, "cases", file, summary)
+    return summary
 
 
 def run_assessment(store: Store, loaded: LoadedRules) -> tuple[int, list[ServiceAssessment]]:

@@ -18,6 +18,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+import safeguarding.web.routers.assess as assess_pages
+import safeguarding.web.routers.helpline as helpline_pages
+import safeguarding.web.routers.platforms as platform_pages
 from safeguarding import __version__
 from safeguarding.errors import NotFoundError, SafeguardingError, ValidationError
 from safeguarding.store import Store
@@ -110,4 +113,7 @@ def create_app(store: Store, options: WebOptions | None = None) -> FastAPI:
     ):
         app.include_router(router)
     app.include_router(triage_router.router)
+    app.include_router(platform_pages.router)
+    app.include_router(assess_pages.router)
+    app.include_router(helpline_pages.router)
     return app

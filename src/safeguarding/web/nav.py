@@ -29,6 +29,10 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Content clusters", "/clusters", "report.read"),
     NavItem("Hash lists", "/hashlists", "hashlist.read"),
     NavItem("Triage run", "/triage/run", "policy.manage"),
+    NavItem("Platforms", "/platforms", "aggregates.read"),
+    NavItem("Assessment", "/assess", "aggregates.read"),
+    NavItem("Helpline entry", "/helpline/entry", "helpline.entry"),
+    NavItem("Helpline statistics", "/helpline/stats", "aggregates.read"),
 )
 
 

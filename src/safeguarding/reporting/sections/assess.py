@@ -34,7 +34,7 @@ def _number(value: float | None, unit: str) -> str:
     return f"{value:.3g}"
 
 
-def _cell(output: dict[str, Any]) -> str:
+def interval_cell(output: dict[str, Any]) -> str:
     unit = output["unit"]
     if unit == "share" and (output["high"] or 0) > 1:
         unit = "ratio"  # capacity consumed can exceed the capacity: 3.7× reads better than 370%
@@ -64,7 +64,7 @@ def _source(source: dict[str, Any]) -> str:
     return "<br>".join(parts)
 
 
-def _parameters(result: dict[str, Any]) -> str:
+def parameters_table(result: dict[str, Any]) -> str:
     return table(
         ["parameter", "unit", "distribution", "source", "written at"],
         (
@@ -120,12 +120,12 @@ def _scenario_details(result: dict[str, Any]) -> str:
                 ([r["name"], r["before"], r["after"], r["reason"]] for r in result["replaced"]),
             )
         )
-    parts.append(_parameters(result))
+    parts.append(parameters_table(result))
     parts.append("</details>")
     return "".join(parts)
 
 
-def _checks() -> str:
+def published_checks_table() -> str:
     return table(
         ["check", "evidence", "published", "model", "90% interval", "tolerance", "holds"],
         (
@@ -157,7 +157,7 @@ def build(store: Store) -> Section | None:
             [
                 text(name),
                 text(results[0]["outputs"][name]["unit"]),
-                *[_cell(r["outputs"][name]) for r in results],
+                *[interval_cell(r["outputs"][name]) for r in results],
             ]
             for name in KEY_OUTPUTS
         ),
@@ -182,7 +182,7 @@ def build(store: Store) -> Section | None:
             to_svg(capacity_chart(results)),
             to_svg(waiting_chart(results)),
             "<h3>The model against published figures</h3>",
-            _checks(),
+            published_checks_table(),
             "<h3>Scenarios, sensitivity and parameter sources</h3>",
             *(_scenario_details(r) for r in results),
         ]

@@ -33,12 +33,12 @@ def _chart(svg: str) -> str:
     return f'<div class="chart">{svg}</div>'
 
 
-def _cite(figure_id: str) -> str:
+def cite(figure_id: str) -> str:
     figure = shipped_evidence().get(figure_id)
     return f"<code>{text(figure.id)}</code> {tag_badge(figure.tag)} {text(figure.source)}"
 
 
-def _risk_chart(rows: list[dict[str, Any]]) -> str:
+def risk_chart(rows: list[dict[str, Any]]) -> str:
     chart = (
         alt.Chart(pl.DataFrame(rows))
         .mark_rect(stroke="white")
@@ -63,7 +63,7 @@ def _risk_chart(rows: list[dict[str, Any]]) -> str:
     return to_svg((chart + labels).properties(width=520, height=18 * (len(rows) // 4 or 1)))
 
 
-def _heatmap(rows: list[dict[str, Any]], platforms: list[str]) -> str:
+def stage_heatmap(rows: list[dict[str, Any]], platforms: list[str]) -> str:
     base = alt.Chart(pl.DataFrame(rows)).encode(
         x=alt.X("stage:O", sort=list(STAGES), title="stage"),
         y=alt.Y("platform:N", sort=platforms, title=None),
@@ -76,7 +76,7 @@ def _heatmap(rows: list[dict[str, Any]], platforms: list[str]) -> str:
     return to_svg((rect + labels).properties(width=520, height=20 * max(len(platforms), 1)))
 
 
-def _trend_chart(rows: list[dict[str, Any]]) -> str:
+def trend_chart(rows: list[dict[str, Any]]) -> str:
     chart = (
         alt.Chart(pl.DataFrame(rows))
         .mark_line(point=True)
@@ -115,7 +115,7 @@ def build(store: Store) -> Section | None:
             f"<h3>Headline: {len(top)} high-risk service(s) that no regime obliges to act</h3>"
             "<p>High risk of a harm (by risk factors and case evidence) while no binding regime "
             "imposes a proactive duty for that harm. Regime thresholds: "
-            + "; ".join(_cite(i) for i in REGIME_EVIDENCE)
+            + "; ".join(cite(i) for i in REGIME_EVIDENCE)
             + ".</p>"
         )
         parts.append(
@@ -140,7 +140,7 @@ def build(store: Store) -> Section | None:
             for h in a.harms
         ]
         parts.append("<h3>Risk matrix: level per service and harm (highest score first)</h3>")
-        parts.append(_chart(_risk_chart(risk_rows)))
+        parts.append(_chart(risk_chart(risk_rows)))
         parts.append(
             f"<p class='provenance'>Computed by the risk rules version {text(run.rules_version)} "
             f"({text(run.rules_file)}, digest {text(run.rules_digest[:12])}) from the register's "
@@ -161,7 +161,7 @@ def build(store: Store) -> Section | None:
             for stage in STAGES
         ]
         parts.append("<h3>Platforms by stage in coded case files</h3>")
-        parts.append(_chart(_heatmap(cells, matrix.rows)))
+        parts.append(_chart(stage_heatmap(cells, matrix.rows)))
         parts.append(
             f"<p class='provenance'>Distinct cases per platform and stage. Denominator: "
             f"{matrix.denominator} of {matrix.total_cases} cases name at least one platform; "
@@ -182,7 +182,7 @@ def build(store: Store) -> Section | None:
             for year in trend.years
         ]
         parts.append("<h3>Trend: share of cases per service type and year</h3>")
-        parts.append(_chart(_trend_chart(trend_rows)))
+        parts.append(_chart(trend_chart(trend_rows)))
         parts.append(
             "<p class='provenance'>Share of each year's cases with a known platform; "
             "denominators: "
@@ -192,7 +192,7 @@ def build(store: Store) -> Section | None:
     parts.append(
         "<h3>Published context</h3><p>Platform shares in published figures are shares of cases "
         "where the platform is known, which is the minority: "
-        + "; ".join(_cite(i) for i in CONTEXT_EVIDENCE)
+        + "; ".join(cite(i) for i in CONTEXT_EVIDENCE)
         + ".</p>"
     )
     return Section(

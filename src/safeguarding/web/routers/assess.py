@@ -1,0 +1,247 @@
+"""The assessment of detection measures: shipped scenarios, the latest stored comparison, each
+scenario's charts and parameter sources, and running chosen scenarios on request.
+
+A run on request is bounded (``MAX_DRAWS`` draws, ``MAX_SCENARIOS`` scenarios) so the request
+stays fast, and is shown, not stored: the stored comparison stays the one
+``safeguarding assess SCENARIO... --save`` (or the demo) wrote, with its draws and seed. Charts
+are the monitor report's Altair charts rendered to inline SVG on the server.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from safeguarding.access.roles import allowed
+from safeguarding.assess.assessment import KEY_OUTPUTS, assess_scenario, comparison
+from safeguarding.assess.scenario import load_scenario, shipped_scenarios
+from safeguarding.assess.stored import json_safe, latest_run
+from safeguarding.errors import NotFoundError, ValidationError
+from safeguarding.reporting.assess_charts import (
+    capacity_chart,
+    funnel_chart,
+    tornado_chart,
+    waiting_chart,
+)
+from safeguarding.reporting.charts import to_svg
+from safeguarding.reporting.sections.assess import interval_cell, parameters_table
+from safeguarding.store import Store
+from safeguarding.web.roles import require
+from safeguarding.web.routers.common import store_of
+from safeguarding.web.templating import render
+
+router = APIRouter()
+READ = [Depends(require("aggregates.read"))]
+RUN = [Depends(require("assess.run"))]
+MAX_DRAWS = 2_000
+MIN_DRAWS = 100
+MAX_SCENARIOS = 3
+
+
+class RunRequest(BaseModel):
+    """Scenarios to run now, with the number of Monte Carlo draws and the seed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scenarios: list[str] = Field(min_length=1, max_length=MAX_SCENARIOS)
+    draws: int = Field(1_000, ge=MIN_DRAWS, le=MAX_DRAWS)
+    seed: int = Field(1, ge=0, le=2**32 - 1)
+
+
+@lru_cache(maxsize=1)
+def _shipped() -> tuple[dict[str, Any], ...]:
+    """Name, title, region, description and parameters of each shipped scenario (files fixed)."""
+    found = []
+    for name in shipped_scenarios():
+        scenario = load_scenario(name)
+        found.append(
+            {
+                "scenario": name,
+                "title": scenario.title,
+                "region": scenario.region,
+                "description": scenario.description,
+                "scope": scenario.scope,
+                "parameters": [p.as_dict() for p in scenario],
+            }
+        )
+    return tuple(found)
+
+
+def _shipped_one(name: str) -> dict[str, Any]:
+    for scenario in _shipped():
+        if scenario["scenario"] == name:
+            return scenario
+    known = ", ".join(s["scenario"] for s in _shipped())
+    raise NotFoundError(f"no shipped scenario {name!r}; shipped: {known}")
+
+
+def _latest(store: Store) -> list[dict[str, Any]]:
+    with store.session() as session:
+        return latest_run(session)
+
+
+def _comparison_rows(results: list[dict[str, Any]]) -> list[list[str]]:
+    """Key outputs as rows of HTML cells: output, unit, then median [90% interval] per scenario."""
+    return [
+        [
+            name,
+            results[0]["outputs"][name]["unit"],
+            *(interval_cell(r["outputs"][name]) for r in results),
+        ]
+        for name in KEY_OUTPUTS
+    ]
+
+
+def _overview_charts(results: list[dict[str, Any]]) -> dict[str, str]:
+    return {
+        "capacity": to_svg(capacity_chart(results)),
+        "waiting": to_svg(waiting_chart(results)),
+    }
+
+
+def _scenario_charts(result: dict[str, Any]) -> dict[str, str]:
+    charts = {"funnel": to_svg(funnel_chart(result))}
+    charts |= {f"{k}": v for k, v in _overview_charts([result]).items()}
+    for output, data in result["sensitivity"].items():
+        charts[f"tornado-{output}"] = to_svg(
+            tornado_chart(data["tornado"], output, f"What drives {output}")
+        )
+    return charts
+
+
+def _run(request: RunRequest) -> list[dict[str, Any]]:
+    shipped = {s["scenario"] for s in _shipped()}
+    unknown = [name for name in request.scenarios if name not in shipped]
+    if unknown:
+        raise ValidationError(
+            f"unknown scenario(s) {', '.join(unknown)}; shipped: {', '.join(sorted(shipped))}",
+            location="scenarios",
+            rule="shipped scenario",
+        )
+    names = list(dict.fromkeys(request.scenarios))
+    return [
+        json_safe(
+            assess_scenario(
+                load_scenario(name),
+                request.draws,
+                request.seed,
+                sensitivity_draws=request.draws,
+            ).as_dict()
+        )
+        for name in names
+    ]
+
+
+# ---------------------------------------------------------------------------------------- pages
+
+
+@router.get("/assess", dependencies=READ, include_in_schema=False)
+def assess_page(request: Request) -> Response:
+    results = _latest(store_of(request))
+    context: dict[str, Any] = {
+        "shipped": _shipped(),
+        "results": results,
+        "max_draws": MAX_DRAWS,
+        "min_draws": MIN_DRAWS,
+        "max_scenarios": MAX_SCENARIOS,
+        "can_run": allowed(request.state.principal.role, "assess.run"),
+    }
+    if results:
+        context["rows"] = _comparison_rows(results)
+        context["charts"] = _overview_charts(results)
+    return render(request, "assess/list.html", context)
+
+
+@router.get("/assess/scenarios/{scenario}", dependencies=READ, include_in_schema=False)
+def scenario_page(request: Request, scenario: str) -> Response:
+    shipped = _shipped_one(scenario)
+    stored = next((r for r in _latest(store_of(request)) if r["scenario"] == scenario), None)
+    context: dict[str, Any] = {"scenario": shipped, "result": stored}
+    context["parameters"] = parameters_table(stored or shipped)
+    if stored is not None:
+        context["charts"] = _scenario_charts(stored)
+        context["rows"] = _comparison_rows([stored])
+    return render(request, "assess/scenario.html", context)
+
+
+@router.post("/assess/run", dependencies=RUN, include_in_schema=False)
+async def run_page(request: Request) -> Response:
+    form = await request.form()
+    try:
+        run = RunRequest(
+            scenarios=[str(v) for v in form.getlist("scenarios")],
+            draws=int(str(form.get("draws", "1000"))),
+            seed=int(str(form.get("seed", "1"))),
+        )
+    except (ValueError, TypeError) as exc:
+        message = str(exc).splitlines()
+        raise ValidationError(
+            f"choose 1-{MAX_SCENARIOS} scenarios, {MIN_DRAWS}-{MAX_DRAWS} draws and a seed "
+            f"of 0 or more ({message[-1].strip() if message else 'invalid'})",
+            rule="run form",
+        ) from None
+    results = await run_in_threadpool(_run, run)
+    context: dict[str, Any] = {
+        "results": results,
+        "request_": run,
+        "rows": _comparison_rows(results),
+        "charts": _overview_charts(results),
+        "scenario_charts": {r["scenario"]: _scenario_charts(r) for r in results},
+    }
+    return render(request, "assess/run.html", context)
+
+
+# ------------------------------------------------------------------------------------------ API
+
+
+@router.get("/api/assess/scenarios", dependencies=READ, tags=["assess"], summary="Scenarios")
+def api_scenarios() -> list[dict[str, Any]]:
+    """The shipped scenarios with their parameters and sources (evidence ids or assumptions)."""
+    return list(_shipped())
+
+
+@router.get(
+    "/api/assess/scenarios/{scenario}", dependencies=READ, tags=["assess"], summary="One scenario"
+)
+def api_scenario(request: Request, scenario: str) -> dict[str, Any]:
+    """One shipped scenario and, when the latest stored run holds it, its full result."""
+    shipped = _shipped_one(scenario)
+    stored = next((r for r in _latest(store_of(request)) if r["scenario"] == scenario), None)
+    return {**shipped, "result": json_safe(stored)}
+
+
+@router.get(
+    "/api/assess/latest", dependencies=READ, tags=["assess"], summary="Latest stored comparison"
+)
+def api_latest(request: Request) -> dict[str, Any]:
+    """Medians and 90% intervals of the key outputs per scenario, from the latest stored run."""
+    results = _latest(store_of(request))
+    if not results:
+        return {"run": None, "comparison": []}
+    first = results[0]
+    return {
+        "run": first["run"],
+        "draws": first["draws"],
+        "seed": first["seed"],
+        "scenarios": [r["scenario"] for r in results],
+        "comparison": comparison(results),
+    }
+
+
+@router.post("/api/assess/run", dependencies=RUN, tags=["assess"], summary="Run scenarios")
+async def api_run(run: RunRequest) -> dict[str, Any]:
+    """Run 1-3 shipped scenarios with up to 2,000 draws; the results are returned, not stored."""
+    results = await run_in_threadpool(_run, run)
+    return {
+        "draws": run.draws,
+        "seed": run.seed,
+        "scenarios": [r["scenario"] for r in results],
+        "comparison": comparison(results),
+        "results": results,
+    }

@@ -1,0 +1,375 @@
+"""The platform, assessment and helpline pages and API routes: what each shows and does.
+
+Data comes from the areas' own sample loaders (fictional register, generated cases, a short
+assessment run, a slice of the synthetic helpline sample); answers are checked against the store
+and against the invariants the pages promise (intervals around medians, withheld small cells,
+notes encrypted and never shown, every change audited).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from safeguarding.access import audit
+from safeguarding.access.roles import Role
+from safeguarding.assess.scenario import shipped_scenarios
+from safeguarding.helpline.importer import IngestKeys
+from safeguarding.helpline.notes import read_note
+from safeguarding.platforms.register import read_register
+from safeguarding.platforms.sample import SAMPLE_REGISTER
+from safeguarding.store import Store
+from safeguarding.store.models.access import AuditEventRow
+from safeguarding.store.models.helpline import (
+    HelplineContactRow,
+    HelplineNoteRow,
+    HelplineRiskFactorRow,
+)
+from tests.web.areas_data import ASSESS_SCENARIOS, load_all
+from tests.web.conftest import Account, make_app, session_cookie
+
+
+@pytest.fixture
+def loaded(store: Store, accounts_by_role: dict[Role, Account]) -> Store:
+    """The store with sample data and one account per role (``<role>-one``)."""
+    assert accounts_by_role
+    load_all(store)
+    return store
+
+
+@pytest.fixture
+def api(loaded: Store, accounts_by_role: dict[Role, Account]) -> Iterator[dict[Role, TestClient]]:
+    """An API client per role, authenticated with its bearer token."""
+    app = make_app(loaded)
+    clients = {
+        role: TestClient(
+            app,
+            base_url="http://127.0.0.1",
+            headers={"Authorization": f"Bearer {account.token}"},
+        )
+        for role, account in accounts_by_role.items()
+    }
+    yield clients
+    for client in clients.values():
+        client.close()
+
+
+def _page(store: Store, name: str) -> tuple[TestClient, str]:
+    app = make_app(store)
+    client = TestClient(app, base_url="http://127.0.0.1")
+    cookie, csrf = session_cookie(app, store, name)
+    client.cookies.set("sg_session", cookie)
+    return client, csrf
+
+
+def _events(store: Store, action: str) -> list[AuditEventRow]:
+    with store.session() as db:
+        rows = list(db.scalars(select(AuditEventRow).where(AuditEventRow.action == action)))
+        db.expunge_all()
+    return rows
+
+
+# ------------------------------------------------------------------------------------ platforms
+
+
+def test_the_register_and_a_service_with_its_sources_and_drivers(
+    api: dict[Role, TestClient],
+) -> None:
+    client = api[Role.RESEARCHER]
+    register = read_register(SAMPLE_REGISTER).services
+    listed = client.get("/api/platforms/services").json()
+    assert sorted(s["id"] for s in listed) == sorted(s.id for s in register)
+    detail = client.get("/api/platforms/services/example-chat").json()
+    assert detail["service"]["name"] == "Example Chat (fictional)"
+    assert {"fact": "volumes", "source": "synthetic sample"} in detail["sources"]
+    assert "direct_messaging" in detail["service"]["features"]
+    harms = detail["assessment"]["harms"]
+    assert harms and all(h["level"] in {"negligible", "low", "medium", "high"} for h in harms)
+    assert any(h["drivers"] for h in harms)
+    assert all(d["source"] for h in harms for d in h["drivers"])
+    missing = client.get("/api/platforms/services/no-such-service")
+    assert missing.status_code == 422 and "no-such-service" in missing.json()["detail"]
+
+
+def test_the_risk_matrix_gaps_and_stage_heatmap_agree_with_each_other(
+    api: dict[Role, TestClient],
+) -> None:
+    client = api[Role.SUPERVISOR]
+    risk = client.get("/api/platforms/risk").json()
+    assert risk["run"]["rules_version"] and risk["problem"] is None
+    high = {s["service"] for s in risk["services"] if s["top_level"] == "high"}
+    gaps = client.get("/api/platforms/gaps").json()
+    assert set(gaps["headline"]) <= high
+    headline_only = client.get("/api/platforms/gaps", params={"headline_only": "true"}).json()
+    assert [s["service"] for s in headline_only["services"]] == gaps["headline"]
+    assert all(s["why_unobliged"] for s in headline_only["services"])
+    stages = client.get("/api/platforms/stages").json()
+    matrix = stages["matrix"]
+    assert matrix["denominator"] <= matrix["total_cases"]
+    assert matrix["rows"]
+    for row in matrix["rows"]:
+        assert all(0 <= n <= row["cases"] <= matrix["denominator"] for n in row["counts"].values())
+
+
+def test_the_platform_pages_show_the_charts_and_the_drivers(loaded: Store) -> None:
+    client, _ = _page(loaded, "supervisor-one")
+    register = client.get("/platforms").text
+    assert (
+        "synthetic sample data" in register
+        and 'href="/platforms/services/example-chat"' in register
+    )
+    risk = client.get("/platforms/risk").text
+    assert re.search(r'<figure class="chart" id="risk-chart"><svg', risk)
+    assert "confidence" in risk
+    assert "<svg" in client.get("/platforms/stages").text
+    gaps = client.get("/platforms/gaps").text
+    assert "Headline:" in gaps and "dsa.vlop_threshold" in gaps
+    service = client.get("/platforms/services/example-chat").text
+    assert "encrypted_messaging" in service and "synthetic sample register" in service
+
+
+def test_a_supervisor_imports_a_register_with_row_and_field_errors_audited(
+    api: dict[Role, TestClient], loaded: Store
+) -> None:
+    client = api[Role.SUPERVISOR]
+    good = SAMPLE_REGISTER.read_bytes()
+    again = client.post(
+        "/api/platforms/import",
+        params={"kind": "register", "filename": "register.yaml"},
+        content=good,
+    )
+    assert again.status_code == 200, again.text
+    count = len(read_register(SAMPLE_REGISTER).services)
+    assert again.json() | {"refused": []} == {
+        "kind": "register",
+        "file": "register.yaml",
+        "new": 0,
+        "existing": count,
+        "refused": [],
+        "status": "stored",
+    }
+    bad_csv = (
+        "case,platform,stage,role_pair,year,source\n"
+        "C-1,example-chat,S2,offender-victim,2024,file 1\n"
+        "C-2,example-chat,S99,offender-victim,2024,file 2\n"
+    )
+    answer = client.post(
+        "/api/platforms/import",
+        params={"kind": "cases", "filename": "cases.csv"},
+        content=bad_csv.encode(),
+    )
+    assert answer.status_code == 422
+    body = answer.json()
+    assert body["new"] == 1 and body["status"] == "partial"
+    assert [(r["line"], r["field"]) for r in body["refused"]] == [(3, "stage")]
+    wrong = client.post(
+        "/api/platforms/import",
+        params={"kind": "register", "filename": "register.txt"},
+        content=good,
+    )
+    assert wrong.status_code == 422 and wrong.json()["rule"] == "format"
+    events = _events(loaded, "platforms.import.cases")
+    assert [(e.actor, e.target_id) for e in events] == [("supervisor-one", "cases.csv")]
+    assert json.loads(events[0].detail) == {"new": "1", "existing": "0", "refused": "1"}
+    with loaded.session() as db:
+        assert audit.verify(db).ok
+
+
+def test_the_upload_form_lists_refused_rows(loaded: Store) -> None:
+    client, csrf = _page(loaded, "supervisor-one")
+    page = client.post(
+        "/platforms/import",
+        data={"kind": "cases", "csrf_token": csrf},
+        files={
+            "file": ("cases.csv", b"case,platform,stage,role_pair,year,source\nC-9,x,S1,y,1800,z\n")
+        },
+    )
+    assert page.status_code == 422
+    assert "<td>role_pair</td>" in page.text or "<td>year</td>" in page.text
+    forged = client.post(
+        "/platforms/import",
+        data={"kind": "cases", "csrf_token": "forged"},
+        files={"file": ("cases.csv", b"x")},
+    )
+    assert forged.status_code == 403
+
+
+# ------------------------------------------------------------------------------------- assess
+
+
+def test_the_scenarios_and_the_latest_comparison(api: dict[Role, TestClient]) -> None:
+    client = api[Role.RESEARCHER]
+    scenarios = client.get("/api/assess/scenarios").json()
+    assert [s["scenario"] for s in scenarios] == shipped_scenarios()
+    for scenario in scenarios:
+        for parameter in scenario["parameters"]:
+            source = parameter["source"]
+            assert source["evidence"] or source["assumption"] or source["data"], parameter
+    latest = client.get("/api/assess/latest").json()
+    assert latest["scenarios"] == list(ASSESS_SCENARIOS)
+    for row in latest["comparison"]:
+        for cell in row["scenarios"].values():
+            if cell["median"] is not None:
+                assert cell["low"] <= cell["median"] <= cell["high"], row["output"]
+    one = client.get("/api/assess/scenarios/nl-targeted").json()
+    assert one["result"]["scenario"] == "nl-targeted" and one["result"]["sensitivity"]
+    not_run = client.get("/api/assess/scenarios/eu-proactive").json()
+    assert not_run["result"] is None and not_run["parameters"]
+    assert client.get("/api/assess/scenarios/nope").status_code == 404
+
+
+def test_running_scenarios_is_bounded_and_reproducible(api: dict[Role, TestClient]) -> None:
+    client = api[Role.SUPERVISOR]
+    too_many = client.post(
+        "/api/assess/run", json={"scenarios": ["nl-status-quo"], "draws": 1_000_000}
+    )
+    assert too_many.status_code == 422
+    unknown = client.post("/api/assess/run", json={"scenarios": ["nl-nothing"], "draws": 100})
+    assert unknown.status_code == 422 and "nl-nothing" in unknown.json()["detail"]
+    body = {"scenarios": ["nl-status-quo"], "draws": 100, "seed": 5}
+    first = client.post("/api/assess/run", json=body).json()
+    assert first["draws"] == 100 and first["results"][0]["draws"] == 100
+    second = client.post("/api/assess/run", json=body).json()
+    assert first["comparison"] == second["comparison"]
+
+
+def test_the_assessment_pages_carry_charts_and_labelled_sources(loaded: Store) -> None:
+    client, csrf = _page(loaded, "researcher-one")
+    overview = client.get("/assess").text
+    assert 'id="capacity-chart"><svg' in overview and 'id="waiting-chart"><svg' in overview
+    scenario = client.get("/assess/scenarios/nl-targeted").text
+    for chart in ("funnel", "capacity", "tornado-capacity_share", "waiting"):
+        assert f'id="{chart}-nl-targeted"><svg' in scenario, chart
+    assert "<b>assumption</b>" in scenario and 'class="tag tag-' in scenario
+    refused = client.post(
+        "/assess/run", data={"scenarios": "nl-status-quo", "draws": "99999", "csrf_token": csrf}
+    )
+    assert refused.status_code == 422
+
+
+# ----------------------------------------------------------------------------------- helpline
+
+
+def _contact(**fields: Any) -> dict[str, Any]:
+    return {
+        "month": "2025-04",
+        "channel": "chat",
+        "caller_type": "self_concerned",
+        "age_band": "18_21",
+        "risk_factors": [{"factor": "substance_use", "basis": "stated"}],
+        "help_needs": ["wants_to_stop"],
+        **fields,
+    }
+
+
+def test_a_counsellor_enters_a_contact_once_with_its_note_encrypted(
+    api: dict[Role, TestClient], loaded: Store
+) -> None:
+    client = api[Role.COUNSELLOR]
+    body = _contact(note="Worried about his thoughts; talked it through.", entry_key="k" * 20)
+    stored = client.post("/api/helpline/contacts", json=body)
+    assert stored.status_code == 201, stored.text
+    contact_id = stored.json()["contact"]
+    assert stored.json()["coded"]["risk_factors"] == [
+        {"factor": "substance_use", "basis": "stated"}
+    ]
+    again = client.post("/api/helpline/contacts", json=body)
+    assert again.status_code == 200 and again.json() == stored.json() | {"status": "unchanged"}
+    keys = IngestKeys.from_settings(loaded.settings)
+    with loaded.session() as db:
+        row = db.get(HelplineContactRow, contact_id)
+        assert row is not None and (row.year, row.month, row.age_band) == (2025, 4, "18_21")
+        factors = db.scalars(
+            select(HelplineRiskFactorRow.factor).where(
+                HelplineRiskFactorRow.contact_id == contact_id
+            )
+        ).all()
+        assert factors == ["substance_use"]
+        note = db.scalar(select(HelplineNoteRow).where(HelplineNoteRow.contact_id == contact_id))
+        assert note is not None and b"thoughts" not in note.ciphertext
+        assert read_note(db, keys.cipher, contact_id) == body["note"]
+    events = _events(loaded, "helpline.contact.add")
+    assert [(e.actor, e.target_id) for e in events] == [("counsellor-one", str(contact_id))]
+    assert "thoughts" not in events[0].detail
+
+
+def test_an_identifier_in_the_note_is_refused_or_redacted(
+    api: dict[Role, TestClient], loaded: Store
+) -> None:
+    client = api[Role.COUNSELLOR]
+    with loaded.session() as db:
+        before = db.scalar(select(func.count()).select_from(HelplineContactRow))
+    refused = client.post(
+        "/api/helpline/contacts", json=_contact(note="call him on +31 6 1234 5678")
+    )
+    assert refused.status_code == 422
+    assert [p["field"] for p in refused.json()["problems"]] == ["note"]
+    assert "phone number" in refused.json()["problems"][0]["rule"]
+    assert "1234" not in refused.text
+    redacted = client.post(
+        "/api/helpline/contacts",
+        json=_contact(note="mail x@example.org later", on_identifier="redact"),
+    )
+    assert redacted.status_code == 201
+    assert redacted.json()["warnings"] == [{"field": "note", "rule": "redacted email address ×1"}]
+    keys = IngestKeys.from_settings(loaded.settings)
+    with loaded.session() as db:
+        after = db.scalar(select(func.count()).select_from(HelplineContactRow))
+        note = read_note(db, keys.cipher, redacted.json()["contact"])
+    assert after == (before or 0) + 1
+    assert note == "mail [email address removed] later"
+    invalid = client.post("/api/helpline/contacts", json=_contact(age_band="teen"))
+    assert invalid.status_code == 422
+    assert invalid.json()["problems"][0]["field"] == "age_band"
+
+
+def test_the_entry_form_needs_its_csrf_token_and_keeps_values_on_refusal(loaded: Store) -> None:
+    client, csrf = _page(loaded, "counsellor-one")
+    form = client.get("/helpline/entry").text
+    key = re.search(r'name="entry_key" value="([^"]+)"', form)
+    assert key
+    fields = {
+        "entry_key": key.group(1),
+        "month": "2025-05",
+        "caller_type": "self_concerned",
+        "risk_assessed": "escalating_pornography",
+        "note": "reach me at 192.0.2.7",
+    }
+    assert client.post("/helpline/entry", data=fields).status_code == 403
+    refused = client.post("/helpline/entry", data=fields | {"csrf_token": csrf})
+    assert refused.status_code == 422
+    assert "IPv4 address" in refused.text and 'value="2025-05"' in refused.text
+    assert '<option value="escalating_pornography" selected>' in refused.text
+
+
+def test_statistics_are_protected_and_never_read_notes(api: dict[Role, TestClient]) -> None:
+    client = api[Role.RESEARCHER]
+    stats = client.get("/api/helpline/stats", params={"by": "year,age_band"}).json()
+    min_cell = stats["min_cell"]
+    units = [t["unit"] for t in stats["tables"]]
+    assert len(units) == 2 and units[0] != units[1]
+    for table in stats["tables"]:
+        for row in table["cells"]:
+            assert all(v is None or v == 0 or v >= min_cell for v in row), table["title"]
+    for comparison in stats["comparisons"]:
+        assert comparison["interval"] == "95% Wilson score"
+        for group in comparison["groups"]:
+            if group["share"] is not None:
+                assert 0 <= group["low"] <= group["share"] <= group["high"] <= 1
+    assert "note" not in json.dumps(stats).lower().replace("notes never", "")
+    bad = client.get("/api/helpline/stats", params={"by": "note"})
+    assert bad.status_code == 422 and bad.json()["location"] == "by"
+
+
+def test_the_statistics_page_shows_both_units_and_charts(loaded: Store) -> None:
+    client, _ = _page(loaded, "researcher-one")
+    page = client.get("/helpline/stats").text
+    assert "SYNTHETIC sample data" in page
+    assert "contacts (stored)" in page and "callers, estimated (stored)" in page
+    assert page.count("<svg") >= 3
