@@ -167,7 +167,9 @@ def _run_kernel(
     radius: int,
 ) -> tuple[IntArray, IntArray, IntArray]:
     """The compiled probe-and-verify loop, with output room grown until every hit fits."""
-    capacity = max(64, 4 * len(queries))
+    # A match within the radius is usually reached through several chunks (once per chunk),
+    # so leave room for a few dozen reports per query; running out costs a second pass.
+    capacity = 32 * len(queries) + 1024
     while True:
         owners = np.empty(capacity, dtype=np.int64)
         positions = np.empty(capacity, dtype=np.int64)

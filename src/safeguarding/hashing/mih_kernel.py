@@ -56,38 +56,53 @@ def _probe_and_verify(
     found = 0
     limit = np.uint64(radius)
     probes = chunk_of.shape[0]
-    starts = np.empty(probes, dtype=np.int64)
-    ends = np.empty(probes, dtype=np.int64)
-    candidates = np.empty(16 * probes, dtype=np.int64)
+    # Flat arrays indexed with unsigned offsets: no negative-index handling in the inner loops.
+    flat_offsets = offsets.ravel()
+    flat_order = order.ravel()
+    flat_words = words.ravel()
+    row = np.uint64(offsets.shape[1])
+    size = np.uint64(order.shape[1])
+    one = np.uint64(1)
+    offsets_base = np.empty(probes, dtype=np.uint64)
+    order_base = np.empty(probes, dtype=np.uint64)
+    probe_masks = np.empty(probes, dtype=np.uint64)
+    for k in range(probes):
+        offsets_base[k] = np.uint64(chunk_of[k]) * row
+        order_base[k] = np.uint64(chunk_of[k]) * size
+        probe_masks[k] = np.uint64(masks[k])
+    starts = np.empty(probes, dtype=np.uint64)
+    ends = np.empty(probes, dtype=np.uint64)
+    candidates = np.empty(16 * probes, dtype=np.uint64)
     for q in range(queries.shape[0]):
         # Each phase is a tight loop of independent reads, so the CPU keeps many cache misses
         # in flight at once instead of waiting for each bucket, position and hash in turn.
-        total = 0
+        total = np.uint64(0)
         for k in range(probes):
-            chunk = chunk_of[k]
-            address = addresses[q, chunk] ^ masks[k]
-            starts[k] = offsets[chunk, address]
-            ends[k] = offsets[chunk, address + 1]
-        for k in range(probes):
-            total += ends[k] - starts[k]
+            slot = offsets_base[k] + (np.uint64(addresses[q, chunk_of[k]]) ^ probe_masks[k])
+            start = np.uint64(flat_offsets[slot])
+            end = np.uint64(flat_offsets[slot + one])
+            starts[k] = order_base[k] + start
+            ends[k] = order_base[k] + end
+            total += end - start
         if total > candidates.shape[0]:
-            candidates = np.empty(2 * total, dtype=np.int64)
+            candidates = np.empty(2 * total, dtype=np.uint64)
         filled = 0
         for k in range(probes):
-            chunk = chunk_of[k]
             for slot in range(starts[k], ends[k]):
-                candidates[filled] = order[chunk, slot]
+                candidates[filled] = np.uint64(flat_order[slot]) * np.uint64(4)
                 filled += 1
         q0 = queries[q, 0]
         q1 = queries[q, 1]
         q2 = queries[q, 2]
         q3 = queries[q, 3]
         for c in range(filled):
-            position = candidates[c]
-            distance = _popcount(words[position, 0] ^ q0) + _popcount(words[position, 1] ^ q1)
+            first = candidates[c]
+            distance = _popcount(flat_words[first] ^ q0) + _popcount(flat_words[first + one] ^ q1)
             if distance > limit:
                 continue
-            distance += _popcount(words[position, 2] ^ q2) + _popcount(words[position, 3] ^ q3)
+            distance += _popcount(flat_words[first + np.uint64(2)] ^ q2)
+            distance += _popcount(flat_words[first + np.uint64(3)] ^ q3)
+            position = first >> np.uint64(2)
             if distance > limit or deleted[position]:
                 continue
             if found < capacity:
