@@ -106,6 +106,26 @@ def test_segments_persist_memory_mapped_and_update_incrementally(tmp_path: Path)
     assert len(again) == 1998
 
 
+def test_batches_searched_on_threads_give_the_single_thread_answer() -> None:
+    first, second = random_pdq(1500, 21), random_pdq(700, 22)
+    queries = np.concatenate([_near(first, 23, 60, 35), _near(second, 24, 40, 35)])
+    index = PDQIndex()
+    index.add_segment("a", np.arange(1500), first)
+    index.add_segment("b", np.arange(2000, 2700), second)
+    threaded = index.search(queries, 31, batch=9, threads=3)
+    serial = index.search(queries, 31, batch=9, threads=1)
+    assert threaded.query.tolist() == serial.query.tolist()
+    assert threaded.ids.tolist() == serial.ids.tolist()
+    assert threaded.segment == serial.segment
+    brute = _brute(first, np.arange(1500), queries, 31) | _brute(
+        second, np.arange(2000, 2700), queries, 31
+    )
+    found = zip(
+        threaded.query.tolist(), threaded.ids.tolist(), threaded.distance.tolist(), strict=True
+    )
+    assert set(found) == brute
+
+
 def test_per_segment_radius() -> None:
     db = random_pdq(100, 3)
     rng = np.random.default_rng(1)

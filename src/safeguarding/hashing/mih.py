@@ -11,7 +11,8 @@ compare it with brute force).
 A ``Segment`` is immutable and holds, per chunk, the positions of its hashes sorted by bucket
 (``order``) and the bucket boundaries (``offsets``, a direct-address table of ``2**table_bits + 1``
 entries). All arrays are plain numpy arrays, so a segment can be memory-mapped from ``.npy`` files.
-Queries run in batches, vectorised: no Python loop per candidate.
+Queries run in batches through a compiled probe-and-verify loop (``mih_kernel``): no Python loop
+per candidate, no intermediate arrays.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from itertools import combinations
 import numpy as np
 import numpy.typing as npt
 
+from safeguarding.hashing.mih_kernel import probe_and_verify
 from safeguarding.hashing.pdq_bits import PDQ_BITS, Words
 
 CHUNKS = 11
@@ -149,58 +151,43 @@ def search_segment(
         ],
         axis=1,
     )  # (q, chunks)
-    row = (1 << bits) + 1
-    # Flat index into offsets: chunk row + (query address of that chunk XOR probe mask).
-    probes = (addresses[:, chunk_of] ^ masks) + chunk_of * row  # (q, probes)
-    # One gather reads a bucket's start and the next bucket's start: the offsets seen through
-    # overlapping 8-byte windows (little-endian: low half = start, high half = end).
-    flat_offsets = np.ascontiguousarray(segment.offsets, dtype="<u4").reshape(-1)
-    windows = np.ndarray(
-        shape=(flat_offsets.size - 1,), dtype="<u8", buffer=flat_offsets, strides=(4,)
-    )
-    pairs = windows[probes]
-    starts = (pairs & np.uint64(0xFFFFFFFF)).astype(np.int64)
-    counts = (pairs >> np.uint64(32)).astype(np.int64) - starts  # (q, probes)
-    per_query = counts.sum(axis=1)
-    total = int(per_query.sum())
-    if total == 0:
-        return empty, empty, empty
-    # Positions in the flat order array: each probe's bucket, in the row of its chunk.
-    counts = counts.ravel()
-    bucket_base = (starts + chunk_of * segment.size).ravel()
-    ends = np.cumsum(counts)
-    flat_positions = np.repeat(bucket_base - (ends - counts), counts) + np.arange(total)
-    positions = segment.order.reshape(-1)[flat_positions].astype(np.int64)
-    owners = np.repeat(np.arange(len(queries), dtype=np.int64), per_query)
-    # Two stages: the first 128 bits already exceed the radius for nearly every candidate that
-    # is not a match (a partial distance never exceeds the whole), so only survivors are
-    # compared on all 256 bits.
-    close = _half_distance(segment.words, positions, queries, per_query) <= radius
-    owners, positions = owners[close], positions[close]
-    distance = np.bitwise_count(segment.words[positions] ^ queries[owners]).sum(
-        axis=1, dtype=np.int64
-    )
-    keep = distance <= radius
-    owners, positions, distance = owners[keep], positions[keep], distance[keep]
-    if segment.deleted.any():
-        alive = ~segment.deleted[positions]
-        owners, positions, distance = owners[alive], positions[alive], distance[alive]
+    owners, positions, distance = _run_kernel(segment, queries, addresses, chunk_of, masks, radius)
     # A hash close in two chunks is found twice: keep one of each (query, position).
     key = owners * segment.size + positions
     _, first = np.unique(key, return_index=True)
     return owners[first], positions[first], distance[first]
 
 
-def _half_distance(
-    words: Words, positions: IntArray, queries: Words, per_query: IntArray
-) -> IntArray:
-    """Distance over the first two words (128 bits) of each candidate ``words[positions[i]]`` to
-    its query (candidates come grouped by query, ``per_query`` of each). The two words are read
-    as one 16-byte record per candidate: one cache line, one gather."""
-    halves = np.ndarray(shape=(words.shape[0],), dtype="V16", buffer=words, strides=(32,))
-    gathered = np.take(halves, positions).view(np.uint64).reshape(-1, 2)
-    asked = np.repeat(np.ascontiguousarray(queries[:, :2]).view("V16").reshape(-1), per_query)
-    counts = np.bitwise_count(gathered ^ asked.view(np.uint64).reshape(-1, 2))
-    total: IntArray = counts[:, 0].astype(np.int64)
-    total += counts[:, 1]
-    return total
+def _run_kernel(
+    segment: Segment,
+    queries: Words,
+    addresses: IntArray,
+    chunk_of: IntArray,
+    masks: IntArray,
+    radius: int,
+) -> tuple[IntArray, IntArray, IntArray]:
+    """The compiled probe-and-verify loop, with output room grown until every hit fits."""
+    # A match within the radius is usually reached through several chunks (once per chunk),
+    # so leave room for a few dozen reports per query; running out costs a second pass.
+    capacity = 32 * len(queries) + 1024
+    while True:
+        owners = np.empty(capacity, dtype=np.int64)
+        positions = np.empty(capacity, dtype=np.int64)
+        distance = np.empty(capacity, dtype=np.int64)
+        found = probe_and_verify(
+            np.asarray(segment.words),
+            np.asarray(segment.order),
+            np.asarray(segment.offsets),
+            segment.deleted,
+            queries,
+            addresses,
+            chunk_of,
+            masks,
+            radius,
+            owners,
+            positions,
+            distance,
+        )
+        if found <= capacity:
+            return owners[:found], positions[:found], distance[:found]
+        capacity = found

@@ -18,6 +18,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,25 +99,42 @@ class PDQIndex:
         return int(hit.sum())
 
     def search(
-        self, queries: Words, radius: int | Mapping[str, int], *, batch: int = DEFAULT_BATCH
+        self,
+        queries: Words,
+        radius: int | Mapping[str, int],
+        *,
+        batch: int = DEFAULT_BATCH,
+        threads: int | None = None,
     ) -> Hits:
-        """Every indexed hash within ``radius`` (per segment if a mapping) of each query."""
+        """Every indexed hash within ``radius`` (per segment if a mapping) of each query.
+
+        Batches of queries are searched on ``threads`` threads (default: one per usable core);
+        the compiled search releases the GIL, so they run in parallel."""
         queries = np.ascontiguousarray(queries, dtype=np.uint64)
+        tasks = [
+            (name, limit, begin)
+            for name in self.segment_names
+            if (limit := radius if isinstance(radius, int) else radius.get(name)) is not None
+            for begin in range(0, len(queries), batch)
+        ]
+
+        def run(task: tuple[str, int, int]) -> tuple[IntArray, IntArray, IntArray]:
+            name, limit, begin = task
+            return search_segment(self._segments[name], queries[begin : begin + batch], limit)
+
+        workers = min(len(tasks), threads or len(os.sched_getaffinity(0)))
+        if workers > 1:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                results = list(pool.map(run, tasks))
+        else:
+            results = [run(task) for task in tasks]
         q_parts, s_parts, i_parts, d_parts = [], [], [], []
-        for name in self.segment_names:
-            limit = radius if isinstance(radius, int) else radius.get(name)
-            if limit is None:
-                continue
-            segment = self._segments[name]
-            for begin in range(0, len(queries), batch):
-                owners, positions, distance = search_segment(
-                    segment, queries[begin : begin + batch], limit
-                )
-                if owners.size:
-                    q_parts.append(owners + begin)
-                    i_parts.append(segment.ids[positions])
-                    d_parts.append(distance)
-                    s_parts.extend([name] * owners.size)
+        for (name, _, begin), (owners, positions, distance) in zip(tasks, results, strict=True):
+            if owners.size:
+                q_parts.append(owners + begin)
+                i_parts.append(self._segments[name].ids[positions])
+                d_parts.append(distance)
+                s_parts.extend([name] * owners.size)
         if not q_parts:
             empty = np.zeros(0, dtype=np.int64)
             return Hits(empty, [], empty, empty)
