@@ -46,5 +46,12 @@ def test_platform_and_triage_exports_calibrate_the_assessment(
     assert "volume.messages_per_day" in replaced
     assert "outcomes.json" in replaced["police.actionable_share"]["after"]
     assert "services.json" in replaced["volume.messages_per_day"]["after"]
+    shares = exported["levels"]["shares"]
+    assert abs(sum(shares.values()) - 1) < 1e-9 and exported["levels"]["policy"].startswith(
+        "default@"
+    )
+    for level in ("P1", "P2", "P3"):
+        assert scenario["queue"]["level_shares"][level] == shares[level]
+        assert f"queue.{level.lower()}_share" in replaced
     minutes = exported["minutes_per_report"]["mean"]
     assert f"{minutes:.6g}" in replaced["police.minutes_per_notification"]["after"]

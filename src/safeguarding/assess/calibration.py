@@ -223,6 +223,9 @@ def calibrate(scenario: Scenario, stats: TriageStats) -> Scenario:
       minus those found not criminal.
     - ``police.minutes_per_notification``: the observed mean minutes per report.
     - ``police.hours_per_investigation``: the observed mean hours per actionable report.
+    - ``queue.p1_share`` … ``queue.p3_share``: the offender queue's level mix under the triage
+      policy that set it, when the export carries one, so the queue simulation prioritises
+      what triage prioritises.
 
     A measure with no observations (n = 0) leaves its parameter as it was. The observed share
     with criminal content (1 − not criminal) is kept as an observation of ``ppv_forwarded``, to
@@ -257,6 +260,15 @@ def calibrate(scenario: Scenario, stats: TriageStats) -> Scenario:
             Source(data=origin),
             f"observed mean of {stats.minutes_per_report.n} reports",
         )
+    if stats.levels is not None and stats.levels.reports > 0:
+        mix = stats.levels
+        for level in ("P1", "P2", "P3"):
+            scenario = scenario.replace_parameter(
+                f"queue.{level.lower()}_share",
+                Distribution.fixed(mix.shares[level]),
+                Source(data=f"{origin}, levels under triage policy {mix.policy}"),
+                f"share of {mix.reports} reports in the offender queue at {level}",
+            )
     if stats.hours_per_actionable.n > 0 and stats.hours_per_actionable.mean > 0:
         scenario = scenario.replace_parameter(
             "police.hours_per_investigation",

@@ -21,6 +21,7 @@ from typing import Any
 from safeguarding.errors import ValidationError
 
 TRIAGE_FORMAT = "safeguarding/triage-outcome-stats@1"
+QUEUE_LEVELS = ("P1", "P2", "P3", "informational")
 SERVICES_FORMAT = "safeguarding/high-risk-services@1"
 RATE_NAMES = (
     "actionable_share",
@@ -122,6 +123,15 @@ class Mean:
 
 
 @dataclass(frozen=True)
+class LevelMix:
+    """The offender queue's share of reports at each priority level, under one triage policy."""
+
+    policy: str
+    reports: int
+    shares: dict[str, float]
+
+
+@dataclass(frozen=True)
 class TriageStats:
     """The triage outcome-statistics export."""
 
@@ -134,6 +144,7 @@ class TriageStats:
     rates: dict[str, Rate]
     minutes_per_report: Mean
     hours_per_actionable: Mean
+    levels: LevelMix | None = None
 
     def describe(self) -> str:
         return (
@@ -189,6 +200,7 @@ def read_triage_stats(path: Path) -> TriageStats:
         raw = doc.get(data, key, "")
         means.append(Mean(doc.number(raw, "mean", key) or 0.0, doc.integer(raw, "n", key) or 0))
     return TriageStats(
+        levels=_level_mix(doc, data["levels"]) if "levels" in data else None,
         file=str(path),
         generated_at=generated_at,
         source=source,
@@ -199,6 +211,25 @@ def read_triage_stats(path: Path) -> TriageStats:
         minutes_per_report=means[0],
         hours_per_actionable=means[1],
     )
+
+
+def _level_mix(doc: _Json, raw: Any) -> LevelMix:
+    """The optional ``levels`` block: shares of P1, P2, P3 and informational adding up to 1."""
+    if not isinstance(raw, dict):
+        raise doc.fail("levels", "must be an object")
+    policy = doc.text(raw, "policy", "levels")
+    reports = doc.integer(raw, "reports", "levels") or 0
+    raw_shares = doc.get(raw, "shares", "levels")
+    if not isinstance(raw_shares, dict) or set(raw_shares) != set(QUEUE_LEVELS):
+        raise doc.fail("levels.shares", f"needs exactly the levels {', '.join(QUEUE_LEVELS)}")
+    shares = {
+        level: doc.number(raw_shares, level, "levels.shares") or 0.0 for level in QUEUE_LEVELS
+    }
+    if any(not 0 <= share <= 1 for share in shares.values()):
+        raise doc.fail("levels.shares", "each share must be between 0 and 1")
+    if reports and abs(sum(shares.values()) - 1) > 1e-6:
+        raise doc.fail("levels.shares", "shares must add up to 1")
+    return LevelMix(policy, reports, shares)
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,16 @@ from safeguarding.store.models import (
     ProviderReport,
     Subject,
     TriageOutcome,
+    TriageRun,
 )
 from safeguarding.triage import engine, store_io
 from safeguarding.triage.demo_outcomes import synthetic_outcomes
-from safeguarding.triage.outcomes import OutcomeRecord, check_outcome, export_document
+from safeguarding.triage.outcomes import (
+    OutcomeRecord,
+    check_outcome,
+    export_document,
+    level_mix,
+)
 from safeguarding.triage.outcomes import outcome_stats as compute_stats
 from safeguarding.triage.policy import LEVEL_CODE, LEVELS, ROUTES, Policy, load_policy
 from safeguarding.triage.queue import (
@@ -267,8 +273,22 @@ def export(store: Store, period_from: date | None, period_to: date | None) -> di
             )
         if synthetic:
             source += f" ({synthetic} synthetic demo outcomes)"
+    with store.session() as session:
+        counts = dict(
+            session.execute(
+                select(PriorityDecision.level, func.count())
+                .where(PriorityDecision.route == "offender")
+                .group_by(PriorityDecision.level)
+            ).all()
+        )
+        policy = session.scalar(select(TriageRun.policy).order_by(TriageRun.id.desc()).limit(1))
     return export_document(
-        records, period_from=start, period_to=end, source=source, generated_at=datetime.now(UTC)
+        records,
+        period_from=start,
+        period_to=end,
+        source=source,
+        generated_at=datetime.now(UTC),
+        levels=level_mix(counts, policy or "", LEVELS) if policy else None,
     )
 
 

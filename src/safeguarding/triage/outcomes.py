@@ -140,8 +140,13 @@ def export_document(
     period_to: date,
     source: str,
     generated_at: datetime,
+    levels: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The calibration export: outcomes recorded from ``period_from`` to ``period_to`` inclusive."""
+    """The calibration export: outcomes recorded from ``period_from`` to ``period_to`` inclusive.
+
+    ``levels`` (from ``level_mix``) adds the offender queue's mix of priority levels under the
+    policy that set them, so the assessment's queue simulation prioritises as triage does.
+    """
     if period_to < period_from:
         raise ValidationError(
             f"period: end {period_to} is before start {period_from}", rule="period order"
@@ -161,4 +166,17 @@ def export_document(
         "rates": rates,
         "minutes_per_report": _mean([r.minutes for r in chosen]),
         "hours_per_actionable": _mean([r.minutes / 60 for r in chosen if r.result == "actionable"]),
+        **({"levels": levels} if levels is not None else {}),
+    }
+
+
+def level_mix(counts: dict[str, int], policy: str, levels: Sequence[str]) -> dict[str, Any] | None:
+    """Share of the offender queue at each level (all levels present), or None with no reports."""
+    reports = sum(counts.get(level, 0) for level in levels)
+    if reports == 0:
+        return None
+    return {
+        "policy": policy,
+        "reports": reports,
+        "shares": {level: counts.get(level, 0) / reports for level in levels},
     }
