@@ -1,17 +1,21 @@
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from safeguarding.triage.policy import LEVELS
 from safeguarding.triage.queue import (
     DEFAULT_MINUTES,
     HandlingEstimate,
-    build_items,
+    QueueColumns,
     handling_estimates,
     plan_queue,
     work_groups,
+    work_items,
 )
 
 ESTIMATES = {
@@ -21,20 +25,20 @@ ESTIMATES = {
 
 def items_for(levels: list[int], scores: list[float], received: list[int], item: list[int]):  # type: ignore[no-untyped-def]
     n = len(levels)
-    return build_items(
+    columns = QueueColumns.from_decisions(
         np.array(item, dtype=np.int64),
         np.arange(1, n + 1, dtype=np.int64),
         np.array(levels, dtype=np.int8),
         np.array(scores),
         np.array(received, dtype=np.int64),
         np.zeros(n, dtype=np.int8),
-        ESTIMATES,
     )
+    return work_items(columns, ESTIMATES)
 
 
 def test_order_is_level_then_score_then_age() -> None:
     items = items_for([2, 1, 2, 2], [50, 10, 80, 50], [5, 9, 9, 1], [1, 2, 3, 4])
-    assert items["item"].to_list() == [2, 3, 4, 1]
+    assert items.frame["item"].to_list() == [2, 3, 4, 1]
 
 
 def test_one_item_per_subject_and_shared_non_viral_content() -> None:
@@ -44,8 +48,9 @@ def test_one_item_per_subject_and_shared_non_viral_content() -> None:
     groups = work_groups(subject, file_report, file_cluster, viral_clusters=np.array([8]))
     assert groups.tolist() == [0, 0, 0, 3, 4]  # cluster 8 is viral: reports 3 and 4 stay apart
     items = items_for([3, 2, 3, 3, 3], [1, 2, 3, 4, 5], [0] * 5, (groups + 1).tolist())
-    first = items.filter(items["item"] == 1).row(0, named=True)
-    assert first["reports"] == [1, 2, 3]
+    plan = plan_queue(items, capacity_hours=0, period="week")
+    first = plan.items.filter(plan.items["item"] == 1).row(0, named=True)
+    assert plan.reports_of(first) == [1, 2, 3]
     assert first["level"] == 2
     assert first["minutes"] == 2 * DEFAULT_MINUTES["P3"] + DEFAULT_MINUTES["P2"]
 
@@ -110,3 +115,70 @@ def test_bad_planning_input_is_refused() -> None:
         plan_queue(items, 10, "year")
     with pytest.raises(ValueError, match="non-negative"):
         plan_queue(items, -1, "week")
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 6),
+            st.integers(1, 4),
+            st.floats(0, 100, allow_nan=False),
+            st.integers(0, 10**9),
+            st.integers(0, 1),
+        ),
+        max_size=60,
+    )
+)
+@settings(max_examples=100, deadline=None)
+def test_work_items_equal_a_group_by_over_the_reports(
+    rows: list[tuple[int, int, float, int, int]],
+) -> None:
+    n = len(rows)
+    item = np.array([r[0] for r in rows], dtype=np.int64)
+    level = np.array([r[1] for r in rows], dtype=np.int8)
+    score = np.array([r[2] for r in rows], dtype=np.float64)
+    received = np.array([r[3] for r in rows], dtype=np.int64)
+    route = np.array([r[4] for r in rows], dtype=np.int8)
+    report = np.arange(100, 100 + n, dtype=np.int64)[::-1].copy()  # ids not in table order
+    columns = QueueColumns.from_decisions(item, report, level, score, received, route)
+    plan = plan_queue(work_items(columns, ESTIMATES), 0, "week")
+    minutes = {code: ESTIMATES[name].minutes for code, name in enumerate(LEVELS, start=1)}
+    expected = {}
+    for key in set(item.tolist()):
+        at = np.flatnonzero(item == key)
+        expected[key] = (
+            sorted(report[at].tolist()), int(level[at].min()), float(score[at].max()),
+            int(received[at].min()), int(route[at].min()), sum(minutes[int(v)] for v in level[at]),
+        )  # fmt: skip
+    got = {
+        row["item"]: (
+            plan.reports_of(row), row["level"], row["score"], row["oldest"], row["route"],
+            row["minutes"],
+        )
+        for row in plan.items.iter_rows(named=True)
+    }  # fmt: skip
+    assert got == expected
+    order = [(e[1], -e[2], e[3], key) for key, e in expected.items()]
+    assert plan.items["item"].to_list() == [key for *_, key in sorted(order)]
+
+
+def test_queue_columns_round_trip_and_refuse_other_archives() -> None:
+    columns = QueueColumns.from_decisions(
+        np.array([3, 1, 3]), np.array([7, 8, 9]), np.array([1, 2, 3]),
+        np.array([0.5, 1.5, 2.5]), np.array([10, 20, 30]), np.array([0, 1, 0]),
+    )  # fmt: skip
+    back = QueueColumns.from_bytes(columns.to_bytes())
+    assert back.item.tolist() == [1, 3, 3] and back.report.tolist() == [8, 7, 9]
+    assert back.without(np.array([7])).report.tolist() == [8, 9]
+    with pytest.raises(ValueError, match="expected"):
+        buffer = io.BytesIO()
+        np.savez(buffer, item=np.zeros(1))
+        QueueColumns.from_bytes(buffer.getvalue())
+    with pytest.raises(ValueError, match="level must be int8"):
+        buffer = io.BytesIO()
+        arrays = {
+            name: getattr(columns, name)
+            for name in ("item", "report", "score", "received_at", "route")
+        }
+        np.savez(buffer, level=columns.level.astype(np.int64), **arrays)
+        QueueColumns.from_bytes(buffer.getvalue())

@@ -4,12 +4,14 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from safeguarding.reporting.sections import triage as triage_section
 from safeguarding.store import Store
-from safeguarding.store.models import PartyIdentifier, PriorityDecision
-from safeguarding.triage.policy import LEVELS, default_policy_text
+from safeguarding.store.models import PartyIdentifier, PriorityDecision, ProviderReport
+from safeguarding.triage import store_io
+from safeguarding.triage.generate import GeneratorConfig, generate
+from safeguarding.triage.policy import LEVELS, ROUTES, default_policy_text
 from safeguarding.triage.sample import load_sample
 from tests.cli_runner import invoke
 
@@ -108,3 +110,68 @@ def test_monitor_section_shows_counts_without_identifiers(
     with store.session() as session:
         pseudonyms = session.execute(select(PartyIdentifier.pseudonym)).scalars().all()
     assert pseudonyms and not any(p in section.body for p in pseudonyms)
+
+
+def _decision_rows(store: Store) -> dict[int, tuple[object, ...]]:
+    with store.session() as session:
+        return {
+            d.report_id: (
+                d.subject_id, d.work_item, d.level, d.score, d.route, d.detection, d.reasons,
+                d.policy, d.policy_digest,
+            )
+            for d in session.scalars(select(PriorityDecision))
+        }  # fmt: skip
+
+
+def test_a_run_rewrites_only_what_changed_and_ends_as_a_full_rewrite(
+    store: Store, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    load_sample(store, 3)
+    first = json.loads(invoke(capsys, "triage", "run", "--json").out)
+    assert first["decisions_written"] == first["reports"]
+    with store.session() as session:
+        stamps = dict(
+            session.execute(select(PriorityDecision.report_id, PriorityDecision.run_id)).all()
+        )
+    again = json.loads(invoke(capsys, "triage", "run", "--json").out)
+    assert again["decisions_written"] == 0
+    with store.session() as session:
+        assert (
+            dict(session.execute(select(PriorityDecision.report_id, PriorityDecision.run_id)).all())
+            == stamps
+        )
+
+    # New reports (some about the same users, sharing content) change a part of the old ones.
+    corpus = generate(GeneratorConfig(seed=4, reports=40, families=40, subjects=50))
+    corpus.write_ncmec(tmp_path / "more")
+    assert invoke(capsys, "ingest", str(tmp_path / "more"), "--source", "second").code == 0
+    third = json.loads(invoke(capsys, "triage", "run", "--json").out)
+    assert third["new_reports"] == 40
+    assert 40 <= third["decisions_written"] < third["reports"]
+    kept = _decision_rows(store)
+    assert len(kept) == third["reports"]
+
+    # Forgetting every fingerprint forces a full rewrite: it must store exactly the same rows.
+    with store.session() as session:
+        session.execute(update(PriorityDecision).values(fingerprint=None))
+    full = json.loads(invoke(capsys, "triage", "run", "--json").out)
+    assert full["decisions_written"] == full["reports"]
+    assert _decision_rows(store) == kept
+
+    # The queue's stored input is the decisions of the last run.
+    with store.session() as session:
+        _run, columns = store_io.queue_columns(session)
+        received = dict(
+            session.execute(select(ProviderReport.id, ProviderReport.received_at)).all()
+        )
+    stored = {
+        int(r): (int(i), LEVELS[int(lv) - 1], float(s), ROUTES[int(ro)], int(t))
+        for i, r, lv, s, t, ro in zip(
+            columns.item, columns.report, columns.level, columns.score, columns.received_at,
+            columns.route, strict=True,
+        )
+    }  # fmt: skip
+    assert stored == {
+        report: (row[1], row[2], row[3], row[4], store_io.epoch(received[report]))
+        for report, row in kept.items()
+    }

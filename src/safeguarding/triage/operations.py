@@ -34,13 +34,13 @@ from safeguarding.triage.outcomes import (
     level_mix,
 )
 from safeguarding.triage.outcomes import outcome_stats as compute_stats
-from safeguarding.triage.policy import LEVEL_CODE, LEVELS, ROUTES, Policy, load_policy
+from safeguarding.triage.policy import LEVELS, ROUTES, Policy, load_policy
 from safeguarding.triage.queue import (
     PERIOD_DAYS,
     QueuePlan,
-    build_items,
     handling_estimates,
     plan_queue,
+    work_items,
 )
 from safeguarding.triage.run_options import run_options
 from safeguarding.triage.sealing import Sealer
@@ -61,7 +61,7 @@ def run_triage(store: Store, policy: Policy) -> dict[str, Any]:
         options.content, options.subjects,
     )  # fmt: skip
     with store.session() as session:
-        run = store_io.save(session, loaded, result, policy, started)
+        run, written = store_io.save(session, loaded, result, policy, started)
         run_id = run.id
     levels = Counter(result.priorities.level_name(i) for i in range(len(loaded.reports)))
     routes = Counter(result.priorities.route_name(i) for i in range(len(loaded.reports)))
@@ -80,6 +80,7 @@ def run_triage(store: Store, policy: Policy) -> dict[str, Any]:
         "levels": {level: levels.get(level, 0) for level in LEVELS},
         "routes": {route: routes.get(route, 0) for route in ROUTES},
         "level_changes": result.changes,
+        "decisions_written": written,
     }
 
 
@@ -103,28 +104,13 @@ def queue_plans(
     if capacity_hours is None:
         capacity_hours = options.capacity_hours_per_week * PERIOD_DAYS[period] / 7
     with store.session() as session:
-        rows = session.execute(
-            select(
-                PriorityDecision.work_item, PriorityDecision.report_id, PriorityDecision.level,
-                PriorityDecision.score, ProviderReport.received_at, PriorityDecision.route,
-            ).join(ProviderReport, ProviderReport.id == PriorityDecision.report_id)
-            .where(PriorityDecision.report_id.not_in(select(TriageOutcome.report_id)))
-        ).all()  # fmt: skip
-    if not rows:
-        raise ValidationError("nothing to plan: run safeguarding triage run first")
+        _run, columns = store_io.queue_columns(session)
+        done = np.asarray(session.scalars(select(TriageOutcome.report_id)).all(), dtype=np.int64)
+    open_columns = columns.without(done)
     estimates = handling_estimates(_minutes_by_level(store))
     plans = {}
-    for route in ROUTES:
-        part = [r for r in rows if r[5] == route]
-        items = build_items(
-            np.array([r[0] for r in part], dtype=np.int64),
-            np.array([r[1] for r in part], dtype=np.int64),
-            np.array([LEVEL_CODE[r[2]] for r in part], dtype=np.int8),
-            np.array([r[3] for r in part], dtype=np.float64),
-            np.array([store_io.epoch(r[4]) for r in part], dtype=np.int64),
-            np.array([ROUTES.index(r[5]) for r in part], dtype=np.int8),
-            estimates,
-        )
+    for code, route in enumerate(ROUTES):
+        items = work_items(open_columns.select(open_columns.route == code), estimates)
         plans[route] = plan_queue(items, capacity_hours if route == "offender" else 0.0, period)
     offender = plans["offender"]
     youth = plans["youth_care"]
@@ -157,7 +143,7 @@ def queue_rows(plan: QueuePlan, limit: int) -> list[dict[str, Any]]:
             {
                 "position": position,
                 "item": row["item"],
-                "reports": row["reports"],
+                "reports": plan.reports_of(row),
                 "level": LEVELS[row["level"] - 1],
                 "score": row["score"],
                 "minutes": row["minutes"],

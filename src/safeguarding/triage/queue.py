@@ -22,11 +22,13 @@ real waits are longer for low levels because new P1 work jumps ahead.
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from safeguarding.triage.policy import LEVELS
@@ -73,42 +75,129 @@ def work_groups(
     return uf.labels()
 
 
-def build_items(
-    item: IntArray,
-    report_id: IntArray,
-    level: np.ndarray,
-    score: np.ndarray,
-    received_at: IntArray,
-    route: np.ndarray,
-    estimates: Mapping[str, HandlingEstimate],
-) -> pl.DataFrame:
-    """One row per work item (``item``: the work item id of each report), in queue order: its
-    reports, best level, highest score, oldest report, route and estimated minutes."""
+@dataclass(frozen=True)
+class QueueColumns:
+    """The decisions the queue is built from, one entry per report, grouped by work item.
+
+    Sorted by (item, report): every item's reports are one contiguous run, so work items are
+    reductions over runs instead of a group-by. ``triage run`` stores these columns with the run
+    (``to_bytes``), so a queue over a million reports is built without reading a million rows.
+    """
+
+    item: IntArray
+    report: IntArray
+    level: npt.NDArray[np.int8]
+    score: npt.NDArray[np.float64]
+    received_at: IntArray
+    route: npt.NDArray[np.int8]
+
+    @classmethod
+    def from_decisions(
+        cls,
+        item: IntArray,
+        report_id: IntArray,
+        level: np.ndarray,
+        score: np.ndarray,
+        received_at: IntArray,
+        route: np.ndarray,
+    ) -> QueueColumns:
+        order = np.lexsort((report_id, item))
+        return cls(
+            np.asarray(item, dtype=np.int64)[order],
+            np.asarray(report_id, dtype=np.int64)[order],
+            np.asarray(level, dtype=np.int8)[order],
+            np.asarray(score, dtype=np.float64)[order],
+            np.asarray(received_at, dtype=np.int64)[order],
+            np.asarray(route, dtype=np.int8)[order],
+        )
+
+    def __len__(self) -> int:
+        return int(self.item.shape[0])
+
+    def select(self, mask: npt.NDArray[np.bool_]) -> QueueColumns:
+        """The reports where ``mask`` holds, still grouped by item."""
+        return QueueColumns(
+            self.item[mask], self.report[mask], self.level[mask], self.score[mask],
+            self.received_at[mask], self.route[mask],
+        )  # fmt: skip
+
+    def without(self, reports: IntArray) -> QueueColumns:
+        """The columns minus ``reports`` (the reports that have an outcome)."""
+        if reports.size == 0:
+            return self
+        return self.select(~np.isin(self.report, reports))
+
+    def to_bytes(self) -> bytes:
+        """A plain ``.npz`` archive (numpy arrays only; read back without pickle)."""
+        buffer = io.BytesIO()
+        np.savez(buffer, **{name: getattr(self, name) for name in _COLUMN_TYPES})
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> QueueColumns:
+        """Read ``to_bytes`` output back; anything else is refused with the reason."""
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            if sorted(archive.files) != sorted(_COLUMN_TYPES):
+                raise ValueError(f"queue columns: expected {sorted(_COLUMN_TYPES)}")
+            arrays = {name: archive[name] for name in _COLUMN_TYPES}
+        lengths = {array.shape for array in arrays.values()}
+        if len(lengths) != 1 or len(next(iter(lengths))) != 1:
+            raise ValueError("queue columns: every column must be one-dimensional, of one length")
+        for name, dtype in _COLUMN_TYPES.items():
+            if arrays[name].dtype != dtype:
+                raise ValueError(f"queue columns: {name} must be {np.dtype(dtype).name}")
+        return cls(**arrays)
+
+
+_COLUMN_TYPES = {
+    "item": np.int64, "report": np.int64, "level": np.int8, "score": np.float64,
+    "received_at": np.int64, "route": np.int8,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class WorkItems:
+    """One row per work item in queue order, and the reports behind the rows.
+
+    ``frame``: item, level (best), score (highest), oldest (first received), route, minutes
+    (estimated), reports (how many) and first (where its reports start in ``report_ids``).
+    """
+
+    frame: pl.DataFrame
+    report_ids: IntArray
+
+
+def work_items(columns: QueueColumns, estimates: Mapping[str, HandlingEstimate]) -> WorkItems:
+    """Work items of ``columns`` (grouped by item) in queue order, with estimated minutes."""
     per_level = np.array([estimates[name].minutes for name in LEVELS], dtype=np.int64)
-    minutes = per_level[level.astype(np.int64) - 1]
+    n = len(columns)
+    if n == 0:
+        starts = np.zeros(0, dtype=np.int64)
+    else:
+        starts = np.flatnonzero(np.r_[True, columns.item[1:] != columns.item[:-1]])
+    counts = np.diff(np.r_[starts, n]).astype(np.int64)
+
+    def reduce(ufunc: np.ufunc, values: np.ndarray) -> np.ndarray:
+        return ufunc.reduceat(values, starts) if n else values[:0]
+
+    level = reduce(np.minimum, columns.level)
+    score = reduce(np.maximum, columns.score)
+    oldest = reduce(np.minimum, columns.received_at)
+    item = columns.item[starts]
+    order = np.lexsort((item, oldest, -score, level))
     frame = pl.DataFrame(
         {
-            "item": item,
-            "report_id": report_id,
-            "level": level.astype(np.int8),
-            "score": score.astype(np.float64),
-            "received_at": received_at,
-            "route": route.astype(np.int8),
-            "minutes": minutes,
+            "item": item[order],
+            "level": level[order].astype(np.int8),
+            "score": score[order].astype(np.float64),
+            "oldest": oldest[order].astype(np.int64),
+            "route": reduce(np.minimum, columns.route)[order].astype(np.int8),
+            "minutes": reduce(np.add, per_level[columns.level.astype(np.int64) - 1])[order],
+            "reports": counts[order],
+            "first": starts[order].astype(np.int64),
         }
     )
-    return (
-        frame.group_by("item")
-        .agg(
-            pl.col("report_id").sort().alias("reports"),
-            pl.col("level").min(),
-            pl.col("score").max(),
-            pl.col("received_at").min().alias("oldest"),
-            pl.col("route").min(),
-            pl.col("minutes").sum(),
-        )
-        .sort(["level", "score", "oldest", "item"], descending=[False, True, False, False])
-    )
+    return WorkItems(frame, columns.report)
 
 
 @dataclass(frozen=True)
@@ -116,6 +205,7 @@ class QueuePlan:
     """Items in queue order with ``handled``, ``start_minutes`` and ``wait_days`` columns."""
 
     items: pl.DataFrame
+    report_ids: IntArray
     capacity_minutes: float
     period: str
     period_days: int
@@ -123,6 +213,11 @@ class QueuePlan:
     @property
     def handled_minutes(self) -> int:
         return int(self.items.filter(pl.col("handled"))["minutes"].sum())
+
+    def reports_of(self, row: Mapping[str, int]) -> list[int]:
+        """The report ids of one item row of ``items``."""
+        first, count = int(row["first"]), int(row["reports"])
+        return [int(r) for r in self.report_ids[first : first + count]]
 
     def by_level(self) -> list[dict[str, object]]:
         rows = []
@@ -134,7 +229,7 @@ class QueuePlan:
                 {
                     "level": name,
                     "items": part.height,
-                    "reports": int(part["reports"].list.len().sum()) if part.height else 0,
+                    "reports": int(part["reports"].sum()) if part.height else 0,
                     "handled": handled.height,
                     "not_handled": part.height - handled.height,
                     "estimated_hours": round(float(part["minutes"].sum()) / 60, 2),
@@ -145,12 +240,13 @@ class QueuePlan:
         return rows
 
 
-def plan_queue(items: pl.DataFrame, capacity_hours: float, period: str) -> QueuePlan:
+def plan_queue(work: WorkItems, capacity_hours: float, period: str) -> QueuePlan:
     """Mark which items (already in queue order) fit in ``capacity_hours`` for the period."""
     if period not in PERIOD_DAYS:
         raise ValueError(f"period must be one of {', '.join(PERIOD_DAYS)}")
     if not capacity_hours >= 0 or math.isinf(capacity_hours):
         raise ValueError("capacity hours must be a non-negative number")
+    items = work.frame
     if items.height and int(items["minutes"].min()) < 1:  # type: ignore[arg-type]
         raise ValueError("every item needs an estimate of at least one minute")
     capacity_minutes = capacity_hours * 60
@@ -163,4 +259,4 @@ def plan_queue(items: pl.DataFrame, capacity_hours: float, period: str) -> Queue
         start.alias("start_minutes"),
         (start.cast(pl.Float64) / pace if pace > 0 else pl.lit(float("inf"))).alias("wait_days"),
     )
-    return QueuePlan(planned, capacity_minutes, period, days)
+    return QueuePlan(planned, work.report_ids, capacity_minutes, period, days)

@@ -20,6 +20,7 @@ import polars as pl
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from safeguarding.errors import ValidationError
 from safeguarding.hashing.pdq_bits import hex_to_words
 from safeguarding.store.models import (
     ContentCluster,
@@ -30,14 +31,17 @@ from safeguarding.store.models import (
     PartyIdentifier,
     PriorityDecision,
     ProviderReport,
+    QueueSnapshot,
     ReportedFile,
     ReportParty,
     Subject,
     TriageRun,
 )
 from safeguarding.triage.engine import UNASSIGNED, Previous, TriageResult
+from safeguarding.triage.fingerprint import fingerprints
 from safeguarding.triage.policy import LEVEL_CODE, Policy
 from safeguarding.triage.priority import Explainer
+from safeguarding.triage.queue import QueueColumns
 from safeguarding.triage.tables import FileTable, IdentifierTable, ReportTable, codes
 from safeguarding.triage.unionfind import IntArray
 
@@ -69,6 +73,9 @@ class Loaded:
     provider_names: list[str]
     incident_types: list[str | None]
     received_at: IntArray
+    # The stored decisions' fingerprints (``fingerprint.fingerprints``); ``decided``: has a row.
+    decided: np.ndarray
+    decided_fingerprint: IntArray
 
 
 def _frame(rows: list[Any], columns: list[str]) -> pl.DataFrame:
@@ -225,13 +232,21 @@ def load(session: Session, min_quality: int) -> Loaded:
         previous_cluster[np.searchsorted(file_id, ids)] = [c for _, c in assigned]
     previous_subject = np.full(n, UNASSIGNED, dtype=np.int64)
     previous_level = np.zeros(n, dtype=np.int64)
+    has_decision = np.zeros(n, dtype=np.bool_)
+    decided_fingerprint = np.zeros(n, dtype=np.int64)
     decided = session.execute(
-        select(PriorityDecision.report_id, PriorityDecision.subject_id, PriorityDecision.level)
-    ).all()
+        select(
+            PriorityDecision.report_id, PriorityDecision.subject_id, PriorityDecision.level,
+            PriorityDecision.fingerprint,
+        )
+    ).all()  # fmt: skip
     if decided:
         rows = position([d[0] for d in decided])
         previous_subject[rows] = [d[1] for d in decided]
         previous_level[rows] = [LEVEL_CODE[d[2]] for d in decided]
+        # A row from before fingerprints (NULL) counts as not decided: it is rewritten.
+        has_decision[rows] = [d[3] is not None for d in decided]
+        decided_fingerprint[rows] = [d[3] or 0 for d in decided]
     return Loaded(
         reports,
         files,
@@ -240,27 +255,22 @@ def load(session: Session, min_quality: int) -> Loaded:
         sorted(set(providers)),
         incident_types,
         received,
+        has_decision,
+        decided_fingerprint,
     )
 
 
-def detection(result: TriageResult) -> list[str]:
-    """How each report's material was detected, as far as the report shows."""
+DETECTIONS = ("known_match", "allow_list", "no_list_match", "no_files")
+
+
+def detection(result: TriageResult) -> IntArray:
+    """How each report's material was detected, as far as the report shows (``DETECTIONS``)."""
     values = result.facts.values
-    return [
-        "known_match"
-        if known
-        else "allow_list"
-        if allowed
-        else "no_list_match"
-        if n
-        else "no_files"
-        for known, allowed, n in zip(
-            values["known_files"].tolist(),
-            values["all_allow_listed"].tolist(),
-            values["files"].tolist(),
-            strict=True,
-        )
-    ]
+    return np.select(
+        [values["known_files"] > 0, values["all_allow_listed"] > 0, values["files"] > 0],
+        [0, 1, 2],
+        3,
+    ).astype(np.int64)
 
 
 def _providers(codes_list: list[int], names: list[str]) -> list[str]:
@@ -278,8 +288,9 @@ def save(
     result: TriageResult,
     policy: Policy,
     started: datetime,
-) -> TriageRun:
-    """Write the pass's results; earlier summaries and decisions are replaced."""
+) -> tuple[TriageRun, int]:
+    """Write the pass's results: summaries replaced, decisions rewritten where they changed, the
+    queue's snapshot replaced. Returns the run and how many decisions were written."""
     now = datetime.now(UTC)
     run = TriageRun(
         started_at=started, finished_at=now, mode=result.mode, policy=policy.label,
@@ -348,29 +359,72 @@ def save(
             for row in result.subject_summary.iter_rows(named=True)
         ],
     )
-    session.execute(delete(PriorityDecision))
-    explainer = Explainer(policy, result.facts, result.priorities)
+    written = _save_decisions(session, loaded, result, policy, run.id, now)
+    columns = QueueColumns.from_decisions(
+        result.work_item, loaded.reports.report_id, result.priorities.level,
+        result.priorities.score, loaded.received_at, result.priorities.route,
+    )  # fmt: skip
+    session.execute(delete(QueueSnapshot))
+    session.add(QueueSnapshot(run_id=run.id, reports=len(columns), columns=columns.to_bytes()))
+    return run, written
+
+
+def queue_columns(session: Session) -> tuple[int, QueueColumns]:
+    """The latest run and the queue's input it stored."""
+    row = session.execute(
+        select(QueueSnapshot.run_id, QueueSnapshot.columns).order_by(QueueSnapshot.run_id.desc())
+    ).first()
+    if row is None:
+        raise ValidationError("nothing to plan: run safeguarding triage run first")
+    return int(row[0]), QueueColumns.from_bytes(row[1])
+
+
+def _save_decisions(
+    session: Session,
+    loaded: Loaded,
+    result: TriageResult,
+    policy: Policy,
+    run_id: int,
+    now: datetime,
+) -> int:
+    """Write the decisions whose fingerprint moved (new reports included); returns how many."""
     detected = detection(result)
     priorities = result.priorities
+    fingerprint = fingerprints(
+        f"{policy.label}\x1f{policy.digest}", result.facts, priorities,
+        result.report_subject, result.work_item, detected,
+    )  # fmt: skip
+    changed = ~loaded.decided | (loaded.decided_fingerprint != fingerprint)
+    report_ids = loaded.reports.report_id
+    stale = report_ids[changed].tolist()
+    for start in range(0, len(stale), _CHUNK):
+        session.execute(
+            delete(PriorityDecision).where(
+                PriorityDecision.report_id.in_(stale[start : start + _CHUNK])
+            )
+        )
+    explainer = Explainer(policy, result.facts, priorities)
+    rows = np.flatnonzero(changed).tolist()
     _insert(
         session,
         PriorityDecision,
         [
             {
-                "report_id": int(loaded.reports.report_id[i]),
+                "report_id": int(report_ids[i]),
                 "subject_id": int(result.report_subject[i]),
                 "work_item": int(result.work_item[i]),
                 "level": priorities.level_name(i),
                 "score": float(priorities.score[i]),
                 "route": priorities.route_name(i),
-                "detection": detected[i],
+                "detection": DETECTIONS[detected[i]],
                 "reasons": [reason.as_dict() for reason in explainer.reasons(i)],
                 "policy": policy.label,
                 "policy_digest": policy.digest,
-                "run_id": run.id,
+                "run_id": run_id,
                 "decided_at": now,
+                "fingerprint": int(fingerprint[i]),
             }
-            for i in range(len(loaded.reports))
+            for i in rows
         ],
     )
-    return run
+    return len(rows)

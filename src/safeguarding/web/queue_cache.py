@@ -1,13 +1,13 @@
 """The triage queue for the web, kept between requests so a page over a million reports is fast.
 
-Reading every priority decision (one row per report) is the expensive part; it is done once per
-triage run and kept as columns. The work items are built from those columns minus the reports
-with an outcome (one integer column read), again whenever the outcomes change: the state is the
-last run plus a fingerprint of the outcomes (count, latest time, total minutes), read with three
-aggregate queries on every request. While the state is unchanged, a request only plans the cached
-items against its capacity and period (a cumulative sum over the items, cached too) and slices
-one page. The items and the
-plan are the ones ``safeguarding queue`` computes (``triage.queue``), from the same rows.
+Each triage run stores the queue's input (per report: work item, level, score, arrival, route)
+as one archive; it is read once per run and kept. The work items are built from those columns
+minus the reports with an outcome (one integer column read) by reductions over runs of sorted
+columns, again whenever the outcomes change: the state is the last run plus a fingerprint of the
+outcomes (count, latest time, total minutes), read with three aggregate queries on every request.
+While the state is unchanged, a request only plans the cached items against its capacity and
+period (a cumulative sum over the items, cached too) and slices one page. The items and the plan
+are the ones ``safeguarding queue`` computes (``triage.queue``), from the same snapshot.
 """
 
 from __future__ import annotations
@@ -18,21 +18,23 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import polars as pl
 from sqlalchemy import func, select
 
 from safeguarding.errors import ValidationError
 from safeguarding.store import Store
-from safeguarding.store.models import PriorityDecision, ProviderReport, TriageOutcome, TriageRun
+from safeguarding.store.models import TriageOutcome, TriageRun
+from safeguarding.triage import store_io
 from safeguarding.triage.operations import _minutes_by_level
-from safeguarding.triage.policy import LEVEL_CODE, LEVELS, ROUTES
+from safeguarding.triage.policy import LEVELS, ROUTES
 from safeguarding.triage.queue import (
     PERIOD_DAYS,
     HandlingEstimate,
+    QueueColumns,
     QueuePlan,
-    build_items,
+    WorkItems,
     handling_estimates,
     plan_queue,
+    work_items,
 )
 from safeguarding.triage.run_options import run_options
 
@@ -46,7 +48,7 @@ class QueueItems:
 
     key: StateKey
     run_id: int
-    items: dict[str, pl.DataFrame]
+    items: dict[str, WorkItems]
     estimates: dict[str, HandlingEstimate]
 
 
@@ -64,47 +66,22 @@ def state_key(store: Store) -> StateKey:
     return (run_id, count, str(latest), float(minutes or 0.0))
 
 
-def load_decisions(store: Store) -> pl.DataFrame:
-    """Every priority decision of the last run, one row per report (the expensive read)."""
+def load_columns(store: Store) -> tuple[int, QueueColumns]:
+    """The queue's input stored by the last run (one archive read, not a row per report)."""
     with store.session() as db:
-        rows = db.execute(
-            select(
-                PriorityDecision.work_item, PriorityDecision.report_id, PriorityDecision.level,
-                PriorityDecision.score, ProviderReport.received_at, PriorityDecision.route,
-            ).join(ProviderReport, ProviderReport.id == PriorityDecision.report_id)
-        ).all()  # fmt: skip
-    columns: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [()] * 6
-    received = pl.Series("received", columns[4], dtype=pl.Datetime("us", "UTC"), strict=False)
-    return pl.DataFrame(
-        {
-            "item": np.asarray(columns[0], dtype=np.int64),
-            "report": np.asarray(columns[1], dtype=np.int64),
-            "level": pl.Series(columns[2], dtype=pl.String).replace_strict(
-                LEVEL_CODE, return_dtype=pl.Int8
-            ),
-            "score": np.asarray(columns[3], dtype=np.float64),
-            "received": received.dt.epoch("s").fill_null(0),
-            "route": pl.Series(columns[5], dtype=pl.String).replace_strict(
-                {name: code for code, name in enumerate(ROUTES)}, return_dtype=pl.Int8
-            ),
-        }
-    )
+        return store_io.queue_columns(db)
 
 
-def build_queue(store: Store, key: StateKey, decisions: pl.DataFrame) -> QueueItems:
+def build_queue(store: Store, key: StateKey, columns: QueueColumns) -> QueueItems:
     """Work items of both routes from the decisions of reports without an outcome."""
     with store.session() as db:
         done = np.asarray(db.scalars(select(TriageOutcome.report_id)).all(), dtype=np.int64)
     estimates = handling_estimates(_minutes_by_level(store))
-    frame = decisions.filter(~pl.col("report").is_in(done)) if done.size else decisions
-    items = {}
-    for code, route in enumerate(ROUTES):
-        part = frame.filter(pl.col("route") == code)
-        items[route] = build_items(
-            part["item"].to_numpy(), part["report"].to_numpy(), part["level"].to_numpy(),
-            part["score"].to_numpy(), part["received"].to_numpy(), part["route"].to_numpy(),
-            estimates,
-        )  # fmt: skip
+    open_columns = columns.without(done)
+    items = {
+        route: work_items(open_columns.select(open_columns.route == code), estimates)
+        for code, route in enumerate(ROUTES)
+    }
     return QueueItems(key, int(key[0]), items, estimates)
 
 
@@ -114,7 +91,7 @@ class QueueCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._items: QueueItems | None = None
-        self._decisions: tuple[int, pl.DataFrame] | None = None
+        self._columns: tuple[int, QueueColumns] | None = None
         self._plans: OrderedDict[tuple[StateKey, str, float, str], QueuePlan] = OrderedDict()
 
     def items(self, store: Store) -> QueueItems:
@@ -123,9 +100,9 @@ class QueueCache:
             raise ValidationError("nothing to plan: no triage run yet (run the triage first)")
         with self._lock:
             if self._items is None or self._items.key != key:
-                if self._decisions is None or self._decisions[0] != key[0]:
-                    self._decisions = (key[0], load_decisions(store))
-                self._items = build_queue(store, key, self._decisions[1])
+                if self._columns is None or self._columns[0] != key[0]:
+                    self._columns = load_columns(store)
+                self._items = build_queue(store, key, self._columns[1])
                 self._plans.clear()
             return self._items
 
@@ -173,7 +150,7 @@ def summary(items: QueueItems, plan: QueuePlan, route: str) -> dict[str, Any]:
             level: {"minutes": e.minutes, "basis": e.basis} for level, e in items.estimates.items()
         },
         "items": frame.height,
-        "reports": int(frame["reports"].list.len().sum()) if frame.height else 0,
+        "reports": int(frame["reports"].sum()) if frame.height else 0,
         "handled_items": int(frame["handled"].sum()),
         "not_handled_items": frame.height - int(frame["handled"].sum()),
         "handled_hours": round(plan.handled_minutes / 60, 2),
@@ -191,7 +168,7 @@ def page_rows(plan: QueuePlan, offset: int, limit: int) -> list[dict[str, Any]]:
             {
                 "position": position,
                 "item": row["item"],
-                "reports": row["reports"],
+                "reports": plan.reports_of(row),
                 "level": LEVELS[row["level"] - 1],
                 "score": round(row["score"], 2),
                 "minutes": row["minutes"],

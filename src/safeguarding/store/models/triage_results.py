@@ -12,7 +12,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from safeguarding.store.base import Base
@@ -107,6 +117,23 @@ class PriorityDecision(Base):
     policy_digest: Mapped[str] = mapped_column(String(64))
     run_id: Mapped[int] = mapped_column(ForeignKey("triage_run.id", ondelete="CASCADE"), index=True)
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # A 64-bit digest of everything the decision and its reasons were made from: a run rewrites
+    # only the decisions whose fingerprint moved (NULL: from before fingerprints, rewritten).
+    fingerprint: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class QueueSnapshot(Base):
+    """The queue's input as of a run: per report its work item, level, score, arrival and route,
+    as a numpy archive (``triage.queue.QueueColumns``). Only the latest run's is kept; the queue
+    is built from it minus the reports with an outcome, without reading every decision row."""
+
+    __tablename__ = "triage_queue_snapshot"
+
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("triage_run.id", ondelete="CASCADE"), primary_key=True
+    )
+    reports: Mapped[int] = mapped_column(Integer)
+    columns: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class TriageOutcome(Base):

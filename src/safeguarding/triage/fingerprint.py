@@ -1,0 +1,93 @@
+"""A 64-bit fingerprint per decision, so a run rewrites only the decisions that changed.
+
+A stored decision is its level, score, route, subject, work item and detection, and reasons built
+from the policy, the rules fired and the report's facts (counts, and per file its position, the
+file facts it shows and, for viral content, its cluster and that cluster's size). The fingerprint
+mixes exactly these inputs, vectorised over all reports: equal fingerprints mean the stored row
+would be written again unchanged (up to a 2**-64 chance of a collision per changed report), so it
+is left as it is, with the run that first decided it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import numpy.typing as npt
+
+from safeguarding.triage.facts import ReportFacts
+from safeguarding.triage.priority import Priorities
+from safeguarding.triage.unionfind import IntArray
+
+U64 = npt.NDArray[np.uint64]
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(x: U64) -> U64:
+    """splitmix64's finaliser: every input bit moves about half the output bits."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    result: U64 = x ^ (x >> np.uint64(31))
+    return result
+
+
+def _chain(columns: list[np.ndarray], seed: U64) -> U64:
+    """Mix ``columns`` (equal length) into ``seed`` one after another, order-sensitively."""
+    h = seed.copy()
+    for k, column in enumerate(columns, start=1):
+        value = np.ascontiguousarray(column)
+        bits = value.view(np.uint64) if value.dtype == np.float64 else value.astype(np.uint64)
+        h = _mix(h ^ _mix(bits + _GOLDEN * np.uint64(k)))
+    return h
+
+
+def _constant(text: str) -> np.uint64:
+    return np.uint64(int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little"))
+
+
+def fingerprints(
+    policy_identity: str,
+    facts: ReportFacts,
+    priorities: Priorities,
+    subject: IntArray,
+    work_item: IntArray,
+    detection: IntArray,
+) -> IntArray:
+    """One signed 64-bit fingerprint per report (a column the store keeps as BIGINT)."""
+    n = len(facts)
+    with np.errstate(over="ignore"):
+        seed = np.full(n, _constant(policy_identity), dtype=np.uint64)
+        names = sorted(facts.values)
+        h = _chain(
+            [
+                priorities.level, priorities.score, priorities.route, priorities.fired,
+                subject, work_item, detection, *(facts.values[name] for name in names),
+            ],
+            seed,
+        )  # fmt: skip
+        files = facts.files
+        if files.report.size:
+            masks = sorted(facts.file_masks)
+            bits = np.zeros(files.report.size, dtype=np.uint64)
+            for k, name in enumerate(masks):
+                bits |= facts.file_masks[name].astype(np.uint64) << np.uint64(k)
+            cluster = facts.file_cluster
+            viral = np.fromiter(facts.cluster_reports.keys(), dtype=np.int64)
+            sizes = np.fromiter(facts.cluster_reports.values(), dtype=np.int64)
+            size = np.zeros(files.report.size, dtype=np.int64)
+            if viral.size:
+                order = np.argsort(viral)
+                at = np.clip(np.searchsorted(viral[order], cluster), 0, viral.size - 1)
+                hit = viral[order][at] == cluster
+                size = np.where(hit, sizes[order][at], 0)
+                cluster = np.where(hit, cluster, -1)
+            else:
+                cluster = np.full(files.report.size, -1, dtype=np.int64)
+            per_file = _chain(
+                [files.position, bits, cluster, size], np.full(bits.size, _GOLDEN, np.uint64)
+            )
+            # A sum is blind to the order of files in the table; positions keep them apart.
+            file_sum = np.zeros(n, dtype=np.uint64)
+            np.add.at(file_sum, files.report, per_file)
+            h = _mix(h ^ _mix(file_sum + _GOLDEN))
+    return h.view(np.int64)
