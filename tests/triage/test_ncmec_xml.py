@@ -193,3 +193,11 @@ def test_namespaced_report_reads_as_plain_and_keeps_unknown_elements_well_formed
     kept = parse_document(b"<wrapper>" + raw + b"</wrapper>", "kept.xml")
     assert isinstance(kept, Rejected) and kept.rule == "wrong_root"  # well-formed, so read
     assert b"urn:example:cybertip" in raw and b"urn:example:x" in raw
+
+
+def test_an_unknown_declared_encoding_is_rejected_with_the_reason() -> None:
+    declared = REPORT.replace('encoding="UTF-8"', 'encoding="U0TF-8"', 1)
+    assert declared != REPORT
+    parsed = parse_document(declared.encode(), "odd.xml")
+    assert isinstance(parsed, Rejected)
+    assert parsed.message.startswith("odd.xml") and "unknown encoding" in parsed.message

@@ -3,7 +3,8 @@ they audit, and that they never show an identifier in clear."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -26,7 +27,8 @@ from safeguarding.store.models import (
 )
 from safeguarding.store.models.access import AuditEventRow
 from safeguarding.triage import operations
-from safeguarding.triage.policy import default_policy_text
+from safeguarding.triage.policy import default_policy_text, load_policy
+from safeguarding.web.queue_cache import QueueCache, state_key
 from tests.cli_runner import invoke
 from tests.web.conftest import Account, make_app, session_cookie
 from tests.web.triage_data import LIST_CSV, Seeded, seed_triage
@@ -317,3 +319,40 @@ def test_the_command_line_outcome_is_audited_as_the_web_one_is(
     (event,) = _events(store, "outcome.record")
     assert (event.role, event.target_id, event.ip) == ("cli", str(seeded.report), "local")
     assert '"result":"duplicate"' in event.detail
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float = 30.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def test_the_served_queue_is_rebuilt_after_changes_before_any_page_asks(
+    store: Store, accounts_by_role: dict[Role, Account], seeded: Seeded
+) -> None:
+    app = make_app(store, queue_refresh_seconds=0.1)
+    cache: QueueCache = app.state.triage_queue
+    with TestClient(app, base_url="http://127.0.0.1") as client:  # starts the refresher
+        client.headers["Authorization"] = f"Bearer {accounts_by_role[Role.ANALYST].token}"
+        assert _wait_for(lambda: cache.cached_key == state_key(store))
+        # An outcome through the API: the queue without the report is built before the answer.
+        report = client.get("/api/queue").json()["items"][0]["reports"][0]
+        answer = client.post(f"/api/reports/{report}/outcome", json={"result": "duplicate",
+                                                                     "minutes": 5})  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        assert cache.cached_key == state_key(store)
+        # A run and an outcome from elsewhere (the command line): the refresher picks them up.
+        run = operations.run_triage(store, load_policy())
+        with store.session() as db:
+            other = db.scalar(
+                select(PriorityDecision.report_id).where(PriorityDecision.report_id != report)
+            )
+        assert other is not None
+        operations.record_outcome(store, other, "duplicate", 4)
+        assert _wait_for(lambda: cache.cached_key == state_key(store))
+        assert cache.cached_key is not None and cache.cached_key[0] == run["run"]
+        listed = client.get("/api/queue").json()
+        assert all(other not in row["reports"] for row in listed["items"])

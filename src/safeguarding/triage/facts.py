@@ -110,7 +110,6 @@ class ReportFacts:
     file_masks: Mapping[str, np.ndarray]
     files: FileTable
     file_cluster: IntArray
-    cluster_reports: Mapping[int, int]
 
     def __len__(self) -> int:
         return int(next(iter(self.values.values())).shape[0])
@@ -151,15 +150,7 @@ def compute_facts(
     values["subject_prior_reports"] = earlier.astype(np.int64)
     subject_size = np.unique(report_subject, return_inverse=True, return_counts=True)
     values["subject_reports"] = subject_size[2][subject_size[1]].astype(np.int64)
-    viral_summary = content_summary.filter(pl.col("viral"))
-    cluster_reports = dict(
-        zip(
-            viral_summary["cluster"].to_list(),
-            viral_summary["reports"].to_list(),
-            strict=True,
-        )
-    )
-    return ReportFacts(values, masks, files, file_cluster, cluster_reports)
+    return ReportFacts(values, masks, files, file_cluster)
 
 
 def _file_evidence(facts: ReportFacts, report: int, fact: str, file_rows: IntArray) -> list[str]:
@@ -169,9 +160,9 @@ def _file_evidence(facts: ReportFacts, report: int, fact: str, file_rows: IntArr
     for row in file_rows[mask]:
         position = int(facts.files.position[row])
         if fact == "viral_cluster_files":
+            # The cluster's size is left out: it grows with every sharer, the fact does not.
             cluster = int(facts.file_cluster[row])
-            seen = facts.cluster_reports.get(cluster, 0)
-            found.append(f"file {position}: content cluster {cluster} is viral ({seen} reports)")
+            found.append(f"file {position}: content cluster {cluster} is viral")
         elif spec.field:
             found.append(f"file {position}: {spec.field}")
         else:

@@ -2,7 +2,7 @@
 
 A stored decision is its level, score, route, subject, work item and detection, and reasons built
 from the policy, the rules fired and the report's facts (counts, and per file its position, the
-file facts it shows and, for viral content, its cluster and that cluster's size). The fingerprint
+file facts it shows and, for viral content, its cluster). The fingerprint
 mixes exactly these inputs, vectorised over all reports: equal fingerprints mean the stored row
 would be written again unchanged (up to a 2**-64 chance of a collision per changed report), so it
 is left as it is, with the run that first decided it.
@@ -71,20 +71,11 @@ def fingerprints(
             bits = np.zeros(files.report.size, dtype=np.uint64)
             for k, name in enumerate(masks):
                 bits |= facts.file_masks[name].astype(np.uint64) << np.uint64(k)
-            cluster = facts.file_cluster
-            viral = np.fromiter(facts.cluster_reports.keys(), dtype=np.int64)
-            sizes = np.fromiter(facts.cluster_reports.values(), dtype=np.int64)
-            size = np.zeros(files.report.size, dtype=np.int64)
-            if viral.size:
-                order = np.argsort(viral)
-                at = np.clip(np.searchsorted(viral[order], cluster), 0, viral.size - 1)
-                hit = viral[order][at] == cluster
-                size = np.where(hit, sizes[order][at], 0)
-                cluster = np.where(hit, cluster, -1)
-            else:
-                cluster = np.full(files.report.size, -1, dtype=np.int64)
+            # Cluster ids show in the reasons only for files of viral clusters.
+            viral = facts.file_masks["viral_cluster_files"]
+            cluster = np.where(viral, facts.file_cluster, -1)
             per_file = _chain(
-                [files.position, bits, cluster, size], np.full(bits.size, _GOLDEN, np.uint64)
+                [files.position, bits, cluster], np.full(bits.size, _GOLDEN, np.uint64)
             )
             # A sum is blind to the order of files in the table; positions keep them apart.
             file_sum = np.zeros(n, dtype=np.uint64)

@@ -8,6 +8,8 @@ load scripts from CDNs, which the Content-Security-Policy forbids.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -26,6 +28,7 @@ from safeguarding.errors import NotFoundError, SafeguardingError, ValidationErro
 from safeguarding.store import Store
 from safeguarding.web.auth import AuthState, ForbiddenError, NotSignedInError, is_api
 from safeguarding.web.options import WebOptions
+from safeguarding.web.queue_cache import QueueCache, QueueRefresher
 from safeguarding.web.roles import require
 from safeguarding.web.routers import account, audit, evidence, monitor, submit, users
 from safeguarding.web.routers import triage as triage_router
@@ -68,7 +71,19 @@ def _invalid(request: Request, exc: Exception) -> Response:
 def create_app(store: Store, options: WebOptions | None = None) -> FastAPI:
     """The web app over ``store``; ``options`` default to the ``[web]`` settings section."""
     opts = options or WebOptions.from_section(store.settings.section("web"))
+    queue = QueueCache()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        refresher = QueueRefresher(queue, store, opts.queue_refresh_seconds)
+        refresher.start()
+        try:
+            yield
+        finally:
+            refresher.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="safeguarding",
         version=__version__,
         description=(
@@ -80,6 +95,7 @@ def create_app(store: Store, options: WebOptions | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.auth = AuthState.build(store, opts)
+    app.state.triage_queue = queue
     app.add_middleware(SecurityHeaders, hsts=opts.secure_cookies)
     app.add_exception_handler(NotSignedInError, _not_signed_in)
     app.add_exception_handler(ForbiddenError, _forbidden)

@@ -15,7 +15,8 @@ class WebOptions:
     ``secure_cookies`` marks cookies Secure (HTTPS only); switch it off only for plain HTTP on the
     loopback interface. Rate limits are token buckets: ``*_burst`` requests at once, refilled at
     ``*_per_minute`` (login, per account and address) or ``*_per_second`` (submission, per account
-    and address).
+    and address). ``queue_refresh_seconds``: how often the served queue checks for a triage run or
+    outcomes recorded elsewhere and rebuilds itself ahead of the next page request.
     """
 
     secure_cookies: bool = True
@@ -24,6 +25,7 @@ class WebOptions:
     login_per_minute: float = 5.0
     submit_burst: int = 200
     submit_per_second: float = 100.0
+    queue_refresh_seconds: float = 5.0
 
     @classmethod
     def from_section(cls, section: dict[str, Any]) -> WebOptions:

@@ -142,6 +142,10 @@ def _safe_tree(data: bytes) -> ET.Element:
         error = ET.ParseError(str(exc))
         error.position = (exc.lineno, exc.offset)
         raise error from exc
+    except LookupError as exc:  # an encoding Python does not know, named in the declaration
+        error = ET.ParseError(f"unknown encoding in the XML declaration: {exc}")
+        error.position = (1, 0)
+        raise error from exc
     return builder.close()
 
 

@@ -67,10 +67,7 @@ def _finite(value: Any) -> Any:
 
 
 def _cache(request: Request) -> QueueCache:
-    cache: QueueCache | None = getattr(request.app.state, "triage_queue", None)
-    if cache is None:
-        cache = QueueCache()
-        request.app.state.triage_queue = cache
+    cache: QueueCache = request.app.state.triage_queue
     return cache
 
 
@@ -167,11 +164,16 @@ class OutcomeIn(BaseModel):
     note: str | None = Field(None, max_length=4000, description="Sealed; never shown again.")
 
 
-def _record(store: Store, principal: Principal, report_id: int, body: OutcomeIn) -> dict[str, Any]:
-    return operations.record_outcome(
+def _record(
+    request: Request, principal: Principal, report_id: int, body: OutcomeIn
+) -> dict[str, Any]:
+    store = store_of(request)
+    recorded = operations.record_outcome(
         store, report_id, body.result, body.minutes, body.reason or None, body.note or None,
         actor=principal.actor(),
     )  # fmt: skip
+    _cache(request).refresh(store)  # the queue without this report is ready for the next page
+    return recorded
 
 
 @router.post("/reports/{report_id}/outcome", include_in_schema=False)
@@ -185,7 +187,7 @@ def outcome_form(
     principal: Principal = Depends(OUTCOME),
 ) -> Response:
     body = OutcomeIn(result=result, minutes=minutes, reason=reason or None, note=note or None)
-    _record(store_of(request), principal, report_id, body)
+    _record(request, principal, report_id, body)
     return RedirectResponse(f"/reports/{report_id}?recorded=1", status_code=303)
 
 
@@ -194,7 +196,7 @@ def outcome_api(
     request: Request, report_id: int, body: OutcomeIn, principal: Principal = Depends(OUTCOME)
 ) -> dict[str, Any]:
     """The same operation as ``safeguarding outcome``; replaces an earlier outcome; audited."""
-    return _record(store_of(request), principal, report_id, body)
+    return _record(request, principal, report_id, body)
 
 
 def _paged(total: int, page: int, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -419,13 +421,17 @@ def _runs(request: Request) -> list[TriageRun]:
     return list(rows)
 
 
-def _run(store: Store, principal: Principal, policy_text: bytes, filename: str) -> dict[str, Any]:
+def _run(
+    request: Request, principal: Principal, policy_text: bytes, filename: str
+) -> dict[str, Any]:
+    store = store_of(request)
     policy = parse_policy(policy_text, filename) if policy_text else load_policy()
     result = operations.run_triage(store, policy)
     detail = {"policy": result["policy"], "reports": str(result["reports"]),
               "changed": str(result["level_changes"].get("changed", 0))}  # fmt: skip
     with store.session() as db:
         audit.record(db, principal.actor(), "triage.run", "triage_run", str(result["run"]), detail)
+    _cache(request).refresh(store)  # the new run's queue is ready for the next page
     return result
 
 
@@ -441,7 +447,7 @@ async def run_form(
     principal: Principal = Depends(POLICY),
 ) -> Response:
     data, filename = await _read_upload(policy, "policy.toml") if policy else (b"", "")
-    result = await run_in_threadpool(_run, store_of(request), principal, data, filename)
+    result = await run_in_threadpool(_run, request, principal, data, filename)
     return render(request, "triage/run.html", {"runs": _runs(request), "result": result})
 
 
@@ -454,7 +460,7 @@ async def run_api(
     """Cluster and score every report again (as ``safeguarding triage run``); ``level_changes``
     says how many earlier scored reports changed level. Audited."""
     data, filename = await _read_upload(policy, "policy.toml") if policy else (b"", "")
-    return await run_in_threadpool(_run, store_of(request), principal, data, filename)
+    return await run_in_threadpool(_run, request, principal, data, filename)
 
 
 @router.get("/api/triage/overview", tags=["triage"], summary="Aggregate counts, no records")
