@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import BigInteger, cast, delete, extract, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from safeguarding.errors import ValidationError
@@ -78,120 +78,161 @@ class Loaded:
     decided_fingerprint: IntArray
 
 
-def _frame(rows: list[Any], columns: list[str]) -> pl.DataFrame:
-    return pl.DataFrame([tuple(r) for r in rows], schema=columns, orient="row")
+_NO_TIME = -(2**62)  # stands for NULL in an epoch column read from the store
+
+
+def _epoch_sql(session: Session, column: Any) -> Any:
+    """``column`` (a timestamp) as whole epoch seconds computed by the database, ``_NO_TIME`` when
+    NULL: converting a million timestamps row by row in Python costs more than reading them."""
+    if session.get_bind().dialect.name == "sqlite":  # stored as UTC text
+        seconds: Any = cast(func.strftime("%s", column), BigInteger)
+    else:
+        seconds = cast(func.floor(extract("epoch", column)), BigInteger)
+    return func.coalesce(seconds, _NO_TIME)
+
+
+def _read(session: Session, statement: Any, names: list[str]) -> pl.DataFrame:
+    """The statement's rows as a frame with ``names`` for columns (Core rows, no ORM objects)."""
+    rows = session.connection().execute(statement).all()
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    return pl.DataFrame(
+        {name: pl.Series(name, values, strict=False) for name, values in zip(names, columns,
+                                                                             strict=True)}
+    )  # fmt: skip
+
+
+def _ints(frame: pl.DataFrame, name: str) -> IntArray:
+    return frame[name].fill_null(0).cast(pl.Int64).to_numpy().astype(np.int64)
+
+
+def _flags(frame: pl.DataFrame, name: str) -> np.ndarray:
+    return frame[name].fill_null(False).cast(pl.Boolean).to_numpy().astype(np.bool_)
 
 
 def load(session: Session, min_quality: int) -> Loaded:
-    report_rows = session.execute(
+    report = _read(
+        session,
         select(
-            ProviderReport.id, ProviderReport.received_at, ProviderReport.incident_time,
-            ProviderReport.provider, ProviderReport.incident_type, ProviderReport.escalated,
+            ProviderReport.id, _epoch_sql(session, ProviderReport.received_at),
+            _epoch_sql(session, ProviderReport.incident_time), ProviderReport.provider,
+            ProviderReport.incident_type, ProviderReport.escalated,
             ProviderReport.annotation_sextortion, ProviderReport.annotation_csam_solicitation,
             ProviderReport.annotation_sadistic_online_exploitation,
             ProviderReport.annotation_minor_to_minor, ProviderReport.annotation_informational,
             ProviderReport.batched_reason,
-        ).order_by(ProviderReport.id)
-    ).all()  # fmt: skip
-    n = len(report_rows)
-    report_id = np.array([r[0] for r in report_rows], dtype=np.int64)
-    received = np.array([epoch(r[1]) for r in report_rows], dtype=np.int64)
-    happened = np.array([epoch(r[2] or r[1]) for r in report_rows], dtype=np.int64)
-    providers = [r[3] or "(unknown provider)" for r in report_rows]
-    incident_types = [r[4] for r in report_rows]
+        ).order_by(ProviderReport.id),
+        ["id", "received", "incident", "provider", "incident_type", "escalated", "sextortion",
+         "csam_solicitation", "sadistic", "minor_to_minor", "informational", "batched"],
+    )  # fmt: skip
+    n = report.height
+    report_id = _ints(report, "id")
+    received = _ints(report, "received")
+    incident = _ints(report, "incident")
+    happened = np.where(incident == _NO_TIME, received, incident)
+    providers = report["provider"].cast(pl.String).fill_null("(unknown provider)")
+    incident_type = report["incident_type"].cast(pl.String)
 
-    def column(values: list[Any]) -> IntArray:
-        return np.array([int(bool(v)) for v in values], dtype=np.int64)
+    def position(ids: IntArray) -> IntArray:
+        return np.searchsorted(report_id, ids).astype(np.int64)
 
-    def position(ids: list[int]) -> IntArray:
-        return np.searchsorted(report_id, np.array(ids, dtype=np.int64)).astype(np.int64)
+    def matches(series: pl.Series, value: str) -> IntArray:
+        return (series == value).fill_null(False).cast(pl.Int64).to_numpy().astype(np.int64)
 
     signals = {
-        "escalate": column([r[5] for r in report_rows]),
-        "enticement": column([r[4] == ENTICEMENT for r in report_rows]),
-        "sextortion": column([r[6] for r in report_rows]),
-        "csam_solicitation": column([r[7] for r in report_rows]),
-        "sadistic_exploitation": column([r[8] for r in report_rows]),
-        "minor_to_minor": column([r[9] for r in report_rows]),
-        "informational": column([r[10] for r in report_rows]),
-        "batched_meme": column([r[11] == "VIRAL_POTENTIAL_MEME" for r in report_rows]),
-        "access_to_children": column([r[4] == CONTACT_OFFENCE for r in report_rows]),
+        "escalate": _ints(report, "escalated"),
+        "enticement": matches(incident_type, ENTICEMENT),
+        "sextortion": _ints(report, "sextortion"),
+        "csam_solicitation": _ints(report, "csam_solicitation"),
+        "sadistic_exploitation": _ints(report, "sadistic"),
+        "minor_to_minor": _ints(report, "minor_to_minor"),
+        "informational": _ints(report, "informational"),
+        "batched_meme": matches(report["batched"].cast(pl.String), "VIRAL_POTENTIAL_MEME"),
+        "access_to_children": matches(incident_type, CONTACT_OFFENCE),
     }
-    parties = session.execute(
+    parties = _read(
+        session,
         select(ReportParty.report_id, ReportParty.role, ReportParty.age,
-               ReportParty.prior_ct_reports_count).where(ReportParty.parent_id.is_(None))
-    ).all()  # fmt: skip
+               ReportParty.prior_ct_reports_count).where(ReportParty.parent_id.is_(None)),
+        ["report", "role", "age", "prior"],
+    )  # fmt: skip
+    party_at = position(_ints(parties, "report"))
+    role = parties["role"].cast(pl.String)
     victim = np.zeros(n, dtype=np.int64)
+    victim[party_at[matches(role, "victim") == 1]] = 1
+    user = matches(role, "reported_user") == 1
+    age = parties["age"].cast(pl.Int64)
+    minor_user = user & (age < 18).fill_null(False).to_numpy().astype(np.bool_)
     minor = np.zeros(n, dtype=np.int64)
-    prior = np.zeros(n, dtype=np.int64)
-    for report, role, age, prior_count in parties:
-        at = int(np.searchsorted(report_id, report))
-        if role == "victim":
-            victim[at] = 1
-        elif role == "reported_user":
-            minor[at] |= int(age is not None and age < 18)
-            prior[at] += int(prior_count or 0)
+    minor[party_at[minor_user]] = 1
+    prior = np.bincount(party_at[user], weights=_ints(parties, "prior")[user], minlength=n)
     signals |= {
         "victim_identified": victim,
         "reported_user_minor": minor,
-        "prior_ct_reports": prior,
+        "prior_ct_reports": prior.astype(np.int64),
     }
     reports = ReportTable(report_id, happened, codes(providers), signals)
 
-    file_rows = session.execute(
+    file = _read(
+        session,
         select(
-            ReportedFile.id, ReportedFile.report_id, ReportedFile.uploaded_at,
-            ReportedFile.potential_meme, ReportedFile.annotation_viral,
-            ReportedFile.annotation_possible_self_production,
+            ReportedFile.id, ReportedFile.report_id,
+            _epoch_sql(session, ReportedFile.uploaded_at), ReportedFile.potential_meme,
+            ReportedFile.annotation_viral, ReportedFile.annotation_possible_self_production,
             ReportedFile.annotation_live_streaming, ReportedFile.annotation_infant,
             ReportedFile.annotation_physical_harm, ReportedFile.annotation_violence_gore,
             ReportedFile.annotation_bestiality, ReportedFile.industry_classification,
-        ).order_by(ReportedFile.id)
-    ).all()  # fmt: skip
-    file_id = np.array([r[0] for r in file_rows], dtype=np.int64)
-    file_report = position([r[1] for r in file_rows])
-    ranks = _frame([(i, r) for i, r in enumerate(file_report.tolist())], ["row", "report"])
+        ).order_by(ReportedFile.id),
+        ["id", "report", "uploaded", "potential_meme", "viral", "possible_self_production",
+         "live_streaming", "infant", "physical_harm", "violence_gore", "bestiality", "class"],
+    )  # fmt: skip
+    file_id = _ints(file, "id")
+    file_report = position(_ints(file, "report"))
     file_position = (
-        ranks.with_columns(pl.col("row").rank("ordinal").over("report").alias("p"))["p"]
+        pl.DataFrame({"report": file_report})
+        .with_row_index("row")
+        .select(pl.col("row").rank("ordinal").over("report"))["row"]
         .to_numpy()
         .astype(np.int64)
-        if file_rows
-        else np.zeros(0, dtype=np.int64)
     )
-    seen = np.array(
-        [epoch(r[2]) if r[2] else happened[p] for r, p in zip(file_rows, file_report, strict=True)],
-        dtype=np.int64,
+    uploaded = _ints(file, "uploaded")
+    seen = np.where(uploaded == _NO_TIME, happened[file_report], uploaded)
+    matched = _read(
+        session,
+        select(HashMatch.file_id, HashList.kind).join(HashList, HashList.id == HashMatch.list_id),
+        ["file", "kind"],
     )
-    matches = session.execute(
-        select(HashMatch.file_id, HashList.kind).join(HashList, HashList.id == HashMatch.list_id)
-    ).all()
-    known = np.isin(file_id, [f for f, kind in matches if kind == "known"])
-    allow = np.isin(file_id, [f for f, kind in matches if kind == "allow"]) & ~known
-
-    def flag(index: int) -> np.ndarray:
-        return np.array([bool(r[index]) for r in file_rows], dtype=np.bool_)
-
-    flags = {
-        "known": known, "allow": allow, "potential_meme": flag(3), "viral": flag(4),
-        "possible_self_production": flag(5), "live_streaming": flag(6), "infant": flag(7),
-        "physical_harm": flag(8), "violence_gore": flag(9), "bestiality": flag(10),
-        "sex_act_a1_b1": np.array([r[11] in ("A1", "B1") for r in file_rows], dtype=np.bool_),
+    matched_kind = matched["kind"].cast(pl.String)
+    known = np.isin(file_id, _ints(matched, "file")[matches(matched_kind, "known") == 1])
+    allow = np.isin(file_id, _ints(matched, "file")[matches(matched_kind, "allow") == 1]) & ~known
+    flags = {name: _flags(file, name) for name in (
+        "potential_meme", "viral", "possible_self_production", "live_streaming", "infant",
+        "physical_harm", "violence_gore", "bestiality",
+    )} | {
+        "known": known, "allow": allow,
+        "sex_act_a1_b1": file["class"].cast(pl.String).is_in(["A1", "B1"]).fill_null(False)
+        .to_numpy().astype(np.bool_),
     }  # fmt: skip
-    hashes = session.execute(
+    hashes = _read(
+        session,
         select(FileHash.file_id, FileHash.kind, FileHash.value, FileHash.quality).where(
             FileHash.kind.in_((*EXACT_KINDS, "pdq"))
-        )
-    ).all()
-    exact = [(f, f"{k}:{v.lower()}") for f, k, v, _q in hashes if k in EXACT_KINDS]
+        ),
+        ["file", "kind", "value", "quality"],
+    )
+    hashes = hashes.with_columns(
+        pl.col("kind").cast(pl.String), pl.col("value").cast(pl.String).str.to_lowercase()
+    )
+    exact = hashes.filter(pl.col("kind").is_in(EXACT_KINDS))
     # A provider's PDQ comes without a quality: usable; a computed one below the minimum is not.
-    pdq_rows = [
-        (f, v, q) for f, k, v, q in hashes if k == "pdq" and (q is None or q >= min_quality)
-    ]
-    pdq = np.zeros((len(file_rows), 4), dtype=np.uint64)
-    pdq_ok = np.zeros(len(file_rows), dtype=np.bool_)
-    if pdq_rows:
-        rows = np.searchsorted(file_id, np.array([f for f, _v, _q in pdq_rows], dtype=np.int64))
-        pdq[rows] = hex_to_words([v.lower() for _f, v, _q in pdq_rows])
+    pdq_rows = hashes.filter(
+        (pl.col("kind") == "pdq")
+        & (pl.col("quality").is_null() | (pl.col("quality").cast(pl.Int64) >= min_quality))
+    )
+    pdq = np.zeros((n_files := file.height, 4), dtype=np.uint64)
+    pdq_ok = np.zeros(n_files, dtype=np.bool_)
+    if pdq_rows.height:
+        rows = np.searchsorted(file_id, _ints(pdq_rows, "file"))
+        pdq[rows] = hex_to_words(pdq_rows["value"].to_list())
         pdq_ok[rows] = True
     files = FileTable(
         file_id=file_id,
@@ -200,60 +241,73 @@ def load(session: Session, min_quality: int) -> Loaded:
         seen_at=seen,
         pdq=pdq,
         pdq_ok=pdq_ok,
-        exact_file=np.searchsorted(file_id, np.array([f for f, _ in exact], dtype=np.int64)),
-        exact_key=codes([key for _, key in exact]),
+        exact_file=np.searchsorted(file_id, _ints(exact, "file")),
+        exact_key=codes(exact.select(pl.concat_str(["kind", "value"], separator=":")).to_series()),
         flags=flags,
     )
 
-    identifier_rows = session.execute(
+    identifier = _read(
+        session,
         select(
             PartyIdentifier.report_id, PartyIdentifier.kind, PartyIdentifier.scope,
-            PartyIdentifier.pseudonym, PartyIdentifier.event_time,
+            PartyIdentifier.pseudonym, _epoch_sql(session, PartyIdentifier.event_time),
         )
         .join(ReportParty, ReportParty.id == PartyIdentifier.party_id)
-        .where(ReportParty.role == "reported_user", PartyIdentifier.kind.in_(LINKING_KINDS))
-    ).all()  # fmt: skip
-    id_report = position([r[0] for r in identifier_rows])
+        .where(ReportParty.role == "reported_user", PartyIdentifier.kind.in_(LINKING_KINDS)),
+        ["report", "kind", "scope", "pseudonym", "event"],
+    )  # fmt: skip
+    id_report = position(_ints(identifier, "report"))
+    event = _ints(identifier, "event")
+    keys = identifier.select(
+        pl.concat_str(
+            [pl.col("kind").cast(pl.String), pl.col("scope").cast(pl.String).fill_null(""),
+             pl.col("pseudonym").cast(pl.String)],
+            separator="\x1f",
+        )
+    ).to_series()  # fmt: skip
     identifiers = IdentifierTable(
         report=id_report,
-        key=codes([f"{r[1]}\x1f{r[2] or ''}\x1f{r[3]}" for r in identifier_rows]),
-        is_ip=np.array([r[1] == "ip" for r in identifier_rows], dtype=np.bool_),
-        seen_at=np.array(
-            [epoch(r[4]) if r[4] else happened[p] for r, p in zip(identifier_rows, id_report,
-                                                                   strict=True)],
-            dtype=np.int64,
-        ),
-    )  # fmt: skip
+        key=codes(keys),
+        is_ip=matches(identifier["kind"].cast(pl.String), "ip").astype(np.bool_),
+        seen_at=np.where(event == _NO_TIME, happened[id_report], event).astype(np.int64),
+    )
 
-    previous_cluster = np.full(len(file_rows), UNASSIGNED, dtype=np.int64)
-    assigned = session.execute(select(FileCluster.file_id, FileCluster.cluster_id)).all()
-    if assigned:
-        ids = np.array([a for a, _ in assigned], dtype=np.int64)
-        previous_cluster[np.searchsorted(file_id, ids)] = [c for _, c in assigned]
+    previous_cluster = np.full(n_files, UNASSIGNED, dtype=np.int64)
+    assigned = _read(
+        session, select(FileCluster.file_id, FileCluster.cluster_id), ["file", "cluster"]
+    )
+    if assigned.height:
+        previous_cluster[np.searchsorted(file_id, _ints(assigned, "file"))] = _ints(
+            assigned, "cluster"
+        )
     previous_subject = np.full(n, UNASSIGNED, dtype=np.int64)
     previous_level = np.zeros(n, dtype=np.int64)
     has_decision = np.zeros(n, dtype=np.bool_)
     decided_fingerprint = np.zeros(n, dtype=np.int64)
-    decided = session.execute(
+    decided = _read(
+        session,
         select(
             PriorityDecision.report_id, PriorityDecision.subject_id, PriorityDecision.level,
             PriorityDecision.fingerprint,
-        )
-    ).all()  # fmt: skip
-    if decided:
-        rows = position([d[0] for d in decided])
-        previous_subject[rows] = [d[1] for d in decided]
-        previous_level[rows] = [LEVEL_CODE[d[2]] for d in decided]
+        ),
+        ["report", "subject", "level", "fingerprint"],
+    )  # fmt: skip
+    if decided.height:
+        rows = position(_ints(decided, "report"))
+        previous_subject[rows] = _ints(decided, "subject")
+        previous_level[rows] = (
+            decided["level"].cast(pl.String).replace_strict(LEVEL_CODE, return_dtype=pl.Int64)
+        ).to_numpy()
         # A row from before fingerprints (NULL) counts as not decided: it is rewritten.
-        has_decision[rows] = [d[3] is not None for d in decided]
-        decided_fingerprint[rows] = [d[3] or 0 for d in decided]
+        has_decision[rows] = decided["fingerprint"].is_not_null().to_numpy()
+        decided_fingerprint[rows] = _ints(decided, "fingerprint")
     return Loaded(
         reports,
         files,
         identifiers,
         Previous(previous_cluster, previous_subject, previous_level),
-        sorted(set(providers)),
-        incident_types,
+        sorted(set(providers.to_list())),
+        incident_type.to_list(),
         received,
         has_decision,
         decided_fingerprint,
