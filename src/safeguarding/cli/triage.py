@@ -58,7 +58,8 @@ def run_command(
     )
     console.print(
         f"level changed for {changes['changed']} of {changes['compared']} earlier scored "
-        f"reports ({changes['raised']} raised, {changes['lowered']} lowered)"
+        f"reports ({changes['raised']} raised, {changes['lowered']} lowered); "
+        f"{summary['decisions_written']} decisions written, the others unchanged"
     )
 
 
