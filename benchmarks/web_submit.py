@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -165,8 +166,15 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--kill-after", type=float, default=5.0)
     args = parser.parse_args()
-
     home = Path(tempfile.mkdtemp(prefix="sg-bench-"))
+    try:
+        run(args, home)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, home: Path) -> None:
+    """Measure on a fresh data directory ``home`` (removed afterwards by ``main``)."""
     url = args.database_url or sqlite_url(home / "safeguarding.db")
     (home / "config.toml").write_text(
         "[web]\nsecure_cookies = false\nsubmit_burst = 1000000\nsubmit_per_second = 1000000\n"
