@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -24,6 +26,7 @@ from safeguarding.store.models import HashMatch, ProviderReport, QuarantineRecor
 from safeguarding.triage.generate import GeneratorConfig, generate
 from safeguarding.triage.hashlists import import_list
 from safeguarding.triage.listformats import read_hash_csv
+from safeguarding.web import submission
 from safeguarding.web.submission import Pending, SubmissionResult, Submitter
 from tests.web.conftest import SETUP, make_app
 from tests.web.test_submit import report_json
@@ -292,3 +295,23 @@ def test_concurrent_requests_are_each_answered_after_their_commit(store: Store) 
             ["stored"] * 26 + ["unchanged", "conflict"]
         )
         assert audit.verify(db).ok
+
+
+def test_the_writer_thread_ends_when_idle_and_starts_again_for_the_next_submission(
+    store: Store, submitter: Submitter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(submission, "IDLE_SECONDS", 0.05)
+
+    def writer_alive() -> bool:
+        return any(t.name == submitter.thread_name for t in threading.enumerate())
+
+    for round_ in range(3):
+        queued = submitter.enqueue(body(f"I-{round_}"), "jsonl", actor("prov"), location="http:p")
+        result = queued.result(timeout=30)  # a writer that failed to start would time out
+        assert result.status == "stored"
+        deadline = time.monotonic() + 10
+        while writer_alive():
+            assert time.monotonic() < deadline, "the writer thread did not end when idle"
+            time.sleep(0.01)
+    with store.session() as db:
+        assert db.scalar(select(func.count()).select_from(ProviderReport)) == 3

@@ -146,6 +146,7 @@ class Submitter:
         self._queue: deque[Pending] = deque()
         self._wake = threading.Condition()
         self._running = False
+        self.thread_name = f"submission-writer-{id(self):x}"
 
     def parse(self, body: bytes, fmt: SubmissionFormat, location: str) -> list[Parsed]:
         """The intake's readers over the body, as ``safeguarding ingest`` reads a file."""
@@ -179,15 +180,8 @@ class Submitter:
                 self._wake.notify()
             else:
                 self._running = True
-                threading.Thread(target=self._run, name="submission-writer", daemon=True).start()
+                threading.Thread(target=self._run, name=self.thread_name, daemon=True).start()
         return pending.future
-
-    def submit(
-        self, body: bytes, fmt: SubmissionFormat, actor: Actor, *, location: str
-    ) -> SubmissionResult:
-        """Read, validate, store and quarantine one document, and audit it; returns once the
-        transaction holding it has committed."""
-        return self.enqueue(body, fmt, actor, location=location).result()
 
     # --- the writer thread ----------------------------------------------------------------
 
@@ -343,10 +337,8 @@ def _result(pending: Pending, written: BatchResult) -> SubmissionResult:
 
 def _write_alone(session: Session, writer: Writer, pending: Pending) -> _Written:
     written = writer.write(session, pending.reports, pending.details)
-    return _Written(
-        pending, _result(pending, written), pending.rejected + written.rejected,
-        written.new_file_ids,
-    )  # fmt: skip
+    rejected = pending.rejected + written.rejected
+    return _Written(pending, _result(pending, written), rejected, written.new_file_ids)
 
 
 def _write_shared(session: Session, writer: Writer, shared: Sequence[Pending]) -> list[_Written]:
@@ -387,14 +379,14 @@ def _write_shared(session: Session, writer: Writer, shared: Sequence[Pending]) -
                 share.new_file_ids,
             )
         )
+    split = (sum(w.result.reports_stored for w in out), begin, 0, 0, begin)
     totals = (
-        sum(w.result.reports_stored for w in out), begin, written.reports_unchanged,
-        written.files_unchanged, bool(refused),
+        written.reports_stored, written.files_stored, written.reports_unchanged,
+        written.files_unchanged, len(written.new_file_ids),
     )  # fmt: skip
-    expected = (written.reports_stored, len(written.new_file_ids), 0, 0, False)
-    if totals != expected or written.files_stored != begin:
+    if split != totals or refused:
         raise AttributionError(
-            f"shared write of {len(shared)} submissions: split {totals}, writer {expected}"
+            f"shared write of {len(shared)} submissions: split {split}, writer {totals}"
         )
     return out
 
