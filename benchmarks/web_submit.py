@@ -7,6 +7,9 @@ Starts ``safeguarding serve`` in a subprocess on a fresh data directory (SQLite,
 each acknowledged (201) id is remembered. Then the server is killed with SIGKILL while requests
 are in flight, and the store is opened again: every acknowledged report must be in it.
 
+Besides rate and latency it prints the CPU time the server process used per report, the figure
+that holds whatever else the machine is doing, and the load average before and after.
+
 Run: .venv/bin/python benchmarks/web_submit.py --seconds 60
 """
 
@@ -16,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -130,6 +134,12 @@ async def drive(
     return load, time.perf_counter() - started
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process and its threads so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     server = subprocess.Popen(
         [str(Path(sys.executable).with_name("safeguarding")), "serve", "--port", str(port)],
@@ -156,8 +166,15 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--kill-after", type=float, default=5.0)
     args = parser.parse_args()
-
     home = Path(tempfile.mkdtemp(prefix="sg-bench-"))
+    try:
+        run(args, home)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, home: Path) -> None:
+    """Measure on a fresh data directory ``home`` (removed afterwards by ``main``)."""
     url = args.database_url or sqlite_url(home / "safeguarding.db")
     (home / "config.toml").write_text(
         "[web]\nsecure_cookies = false\nsubmit_burst = 1000000\nsubmit_per_second = 1000000\n"
@@ -171,12 +188,15 @@ def main() -> None:
     env = {**os.environ, "SAFEGUARDING_HOME": str(home), "SAFEGUARDING_DATABASE_URL": url}
 
     port = free_port()
+    load_before = f"{os.getloadavg()[0]:.2f}"
     server = start_server(env, port)
+    cpu_before = cpu_seconds(server.pid)
     try:
         load, elapsed = asyncio.run(
             drive(port, token, connections=args.connections, seconds=args.seconds,
                   batch=args.batch, prefix="S")
         )  # fmt: skip
+        server_cpu = cpu_seconds(server.pid) - cpu_before
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
@@ -187,6 +207,12 @@ def main() -> None:
           f"= {rate:,.0f} reports/s ({len(load.latencies) / elapsed:,.0f} requests/s)")  # fmt: skip
     print(f"latency per request: p50 {np.percentile(latencies, 50):.1f} ms, "
           f"p99 {np.percentile(latencies, 99):.1f} ms; statuses {load.statuses}")  # fmt: skip
+    # CPU the server spent, whatever share of the machine it got: the figure that does not
+    # depend on what else the machine was doing.
+    per_report = server_cpu / max(len(load.acknowledged), 1) * 1000
+    print(f"server CPU: {server_cpu:.1f} s = {per_report:.2f} ms per report "
+          f"({len(load.acknowledged) / max(server_cpu, 1e-9):,.0f} reports per CPU-second); "
+          f"load average before/after: {load_before} / {os.getloadavg()[0]:.2f}")  # fmt: skip
 
     # Kill -9 while requests are in flight, then count what survived.
     port = free_port()

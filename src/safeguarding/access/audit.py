@@ -15,7 +15,7 @@ import csv
 import getpass
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, TextIO, cast
@@ -82,6 +82,17 @@ def _row_dict(row: AuditEventRow) -> dict[str, object]:
     return {name: getattr(row, name) for name in EXPORT_FIELDS}
 
 
+@dataclass(frozen=True)
+class Event:
+    """One event to append: who did what to which record, with a few details."""
+
+    actor: Actor
+    action: str
+    target_kind: str = ""
+    target_id: str = ""
+    detail: Mapping[str, str] | None = None
+
+
 def record(
     session: Session,
     actor: Actor,
@@ -91,40 +102,53 @@ def record(
     detail: Mapping[str, str] | None = None,
 ) -> str:
     """Append one event in ``session``'s transaction (it commits or rolls back with the change);
-    returns the event's hash.
+    returns the event's hash."""
+    return record_many(session, [Event(actor, action, target_kind, target_id, detail)])[0]
+
+
+def record_many(session: Session, events: Sequence[Event]) -> list[str]:
+    """Append events in order in ``session``'s transaction, each chained to the one before;
+    returns their hashes.
 
     The head row is updated first, which takes the write lock (a row lock on PostgreSQL, the
     database lock on SQLite) before the previous hash is read, so appenders are serialised. Plain
-    Core statements on the session's connection: three round trips, no ORM bookkeeping, because
-    every audited request pays for them.
+    Core statements on the session's connection: three round trips however many events, because
+    every audited request pays for them and a group of submissions appends one event each.
     """
+    if not events:
+        return []
     connection = session.connection()
     locked = connection.execute(
         _HEAD.update()
         .where(_HEAD.c.id == HEAD_ID)
-        .values(seq=_HEAD.c.seq + 1)
+        .values(seq=_HEAD.c.seq + len(events))
         .returning(_HEAD.c.seq, _HEAD.c.hash)
     ).one_or_none()
     if locked is None:
         raise StoreError("the audit log has no head row; run: safeguarding db upgrade")
-    seq, prev_hash = int(locked[0]), str(locked[1])
-    event: dict[str, object] = {
-        "seq": seq,
-        "at": _now(),
-        "actor": actor.name[:120],
-        "role": actor.role[:32],
-        "action": action[:64],
-        "target_kind": target_kind[:32],
-        "target_id": target_id[:200],
-        "ip": actor.ip[:64],
-        "detail": json.dumps(
-            dict(detail or {}), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        ),
-    }
-    digest = chain_hash(prev_hash, event)
-    connection.execute(_EVENTS.insert().values(**event, prev_hash=prev_hash, hash=digest))
-    connection.execute(_HEAD.update().where(_HEAD.c.id == HEAD_ID).values(hash=digest))
-    return digest
+    seq, prev_hash = int(locked[0]) - len(events), str(locked[1])
+    rows: list[dict[str, object]] = []
+    for item in events:
+        seq += 1
+        event: dict[str, object] = {
+            "seq": seq,
+            "at": _now(),
+            "actor": item.actor.name[:120],
+            "role": item.actor.role[:32],
+            "action": item.action[:64],
+            "target_kind": item.target_kind[:32],
+            "target_id": item.target_id[:200],
+            "ip": item.actor.ip[:64],
+            "detail": json.dumps(
+                dict(item.detail or {}), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            ),
+        }
+        digest = chain_hash(prev_hash, event)
+        rows.append({**event, "prev_hash": prev_hash, "hash": digest})
+        prev_hash = digest
+    connection.execute(_EVENTS.insert(), rows)
+    connection.execute(_HEAD.update().where(_HEAD.c.id == HEAD_ID).values(hash=prev_hash))
+    return [str(row["hash"]) for row in rows]
 
 
 @dataclass(frozen=True)

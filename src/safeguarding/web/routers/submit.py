@@ -1,7 +1,12 @@
-"""``POST /api/reports``: providers submit reports; the answer comes after the commit."""
+"""``POST /api/reports``: providers submit reports; the answer comes after the commit.
+
+The body is read on a worker thread and queued for the submitter's writer, which commits it with
+whatever other submissions are waiting; the request awaits that commit without holding a thread.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Any
 
@@ -120,9 +125,10 @@ async def submit_report(
             {"detail": f"body larger than {limit} bytes", "rule": "document_too_large"},
             status_code=413,
         )
-    result = await run_in_threadpool(
-        target.submit, body, fmt, principal.actor(), location=f"http:{principal.name}"
+    queued = await run_in_threadpool(
+        target.enqueue, body, fmt, principal.actor(), location=f"http:{principal.name}"
     )
+    result = await asyncio.wrap_future(queued)
     payload = _body(result)
     if result.rejected:
         first = result.rejected[0]
