@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,10 @@ def test_monitor_section_shows_counts_without_identifiers(
     assert pseudonyms and not any(p in section.body for p in pseudonyms)
 
 
+def _epoch(moment: datetime) -> int:
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
+
+
 def _decision_rows(store: Store) -> dict[int, tuple[object, ...]]:
     with store.session() as session:
         return {
@@ -172,6 +177,6 @@ def test_a_run_rewrites_only_what_changed_and_ends_as_a_full_rewrite(
         )
     }  # fmt: skip
     assert stored == {
-        report: (row[1], row[2], row[3], row[4], store_io.epoch(received[report]))
+        report: (row[1], row[2], row[3], row[4], _epoch(received[report]))
         for report, row in kept.items()
     }

@@ -2,10 +2,10 @@
 
 A stored decision is its level, score, route, subject, work item and detection, and reasons built
 from the policy, the rules fired and the report's facts (counts, and per file its position, the
-file facts it shows and, for viral content, its cluster). The fingerprint
-mixes exactly these inputs, vectorised over all reports: equal fingerprints mean the stored row
-would be written again unchanged (up to a 2**-64 chance of a collision per changed report), so it
-is left as it is, with the run that first decided it.
+file facts it shows and, for viral content, its cluster). The fingerprint mixes exactly these
+inputs, vectorised over all reports: equal fingerprints mean the stored row would be written
+again unchanged (up to a 2**-64 chance of a collision per changed report), so it is left as it
+is, with the run that first decided it.
 """
 
 from __future__ import annotations

@@ -52,14 +52,6 @@ EXACT_KINDS = ("md5", "sha1", "sha256")
 _CHUNK = 5_000
 
 
-def epoch(value: datetime | None) -> int:
-    if value is None:
-        return 0
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return int(value.timestamp())
-
-
 def from_epoch(seconds: int) -> datetime:
     return datetime.fromtimestamp(int(seconds), tz=UTC)
 
@@ -71,7 +63,6 @@ class Loaded:
     identifiers: IdentifierTable
     previous: Previous
     provider_names: list[str]
-    incident_types: list[str | None]
     received_at: IntArray
     # The stored decisions' fingerprints (``fingerprint.fingerprints``); ``decided``: has a row.
     decided: np.ndarray
@@ -307,7 +298,6 @@ def load(session: Session, min_quality: int) -> Loaded:
         identifiers,
         Previous(previous_cluster, previous_subject, previous_level),
         sorted(set(providers.to_list())),
-        incident_type.to_list(),
         received,
         has_decision,
         decided_fingerprint,
