@@ -27,7 +27,10 @@ def _brute(
 
 def _hits(index: PDQIndex, queries: np.ndarray, radius: int) -> set[tuple[int, int, int]]:
     hits = index.search(queries, radius)
-    return set(zip(hits.query.tolist(), hits.ids.tolist(), hits.distance.tolist(), strict=True))
+    found = set(zip(hits.query.tolist(), hits.ids.tolist(), hits.distance.tolist(), strict=True))
+    # A hash close to a query in several chunks is still reported once.
+    assert len(found) == len(hits)
+    return found
 
 
 def _near(db: np.ndarray, seed: int, count: int, max_bits: int) -> np.ndarray:

@@ -118,20 +118,42 @@ def build_segment(ids: IntArray, words: Words, chunks: int = CHUNKS) -> Segment:
     )
 
 
-def _probe_plan(chunks: int, table_bits: int, radius: int) -> tuple[IntArray, IntArray]:
-    """Per probe: its chunk and its address mask, over all chunks. Chunk radii ``s_j`` are
-    chosen with ``sum(s_j + 1) > radius``: if every chunk differed in more than ``s_j`` bits the
-    total would exceed the radius, so each hash within it is reached by some probe."""
+@dataclass(frozen=True)
+class ProbePlan:
+    """The probes of a search: per probe its chunk and bucket-address mask; per chunk the most
+    address bits a probe flips (-1: chunk not probed) and where its address bits sit in the four
+    words (the kernel uses these to report a hit only from the first chunk that reaches it)."""
+
+    chunk_of: IntArray
+    masks: IntArray
+    flips: IntArray
+    address_bits: npt.NDArray[np.uint64]  # (chunks, 4)
+
+
+@cache
+def probe_plan(chunks: int, table_bits: int, radius: int) -> ProbePlan:
+    """Chunk radii ``s_j`` are chosen with ``sum(s_j + 1) > radius``: if every chunk differed
+    in more than ``s_j`` bits the total would exceed the radius, so each hash within it is
+    reached by some probe.
+
+    Within a chunk the probes run in bit-reversed mask order. Masks in numeric order put a
+    dozen consecutive probes into the same cache line of the bucket table (they differ only in
+    low address bits), so the CPU waits on one memory read at a time; bit-reversed, consecutive
+    probes fall into different lines and their reads overlap."""
     base, extra = divmod(radius + 1, chunks)
-    chunk_of, masks = [], []
-    for j, (_, width) in enumerate(chunk_layout(chunks)):
-        flips = base + (1 if j < extra else 0) - 1
-        if flips < 0:
+    chunk_of, masks, flips = [], [], []
+    address_bits = np.zeros((chunks, 4), dtype=np.uint64)
+    for j, (start, width) in enumerate(chunk_layout(chunks)):
+        flips.append(base + (1 if j < extra else 0) - 1)
+        for bit in range(start, start + table_bits):
+            address_bits[j, bit // 64] |= np.uint64(1 << (63 - bit % 64))
+        if flips[j] < 0:
             continue
-        found = probe_masks(width, table_bits, flips)
+        found = probe_masks(width, table_bits, flips[j])
+        reversed_order = [int(format(int(m), f"0{table_bits}b")[::-1], 2) for m in found]
         chunk_of.append(np.full(len(found), j, dtype=np.int64))
-        masks.append(found)
-    return np.concatenate(chunk_of), np.concatenate(masks)
+        masks.append(found[np.argsort(reversed_order, kind="stable")])
+    return ProbePlan(np.concatenate(chunk_of), np.concatenate(masks), np.array(flips), address_bits)
 
 
 def search_segment(
@@ -143,7 +165,7 @@ def search_segment(
         return empty, empty, empty
     chunks = segment.order.shape[0]
     bits = segment.table_bits
-    chunk_of, masks = _probe_plan(chunks, bits, radius)
+    plan = probe_plan(chunks, bits, radius)
     addresses = np.stack(
         [
             (extract_chunk(queries, start, width) >> np.uint64(width - bits)).astype(np.int64)
@@ -151,25 +173,17 @@ def search_segment(
         ],
         axis=1,
     )  # (q, chunks)
-    owners, positions, distance = _run_kernel(segment, queries, addresses, chunk_of, masks, radius)
-    # A hash close in two chunks is found twice: keep one of each (query, position).
-    key = owners * segment.size + positions
-    _, first = np.unique(key, return_index=True)
-    return owners[first], positions[first], distance[first]
+    owners, positions, distance = _run_kernel(segment, queries, addresses, plan, radius)
+    # The kernel reports each pair once, query by query; within a query, sort by position.
+    ordered = np.lexsort((positions, owners))
+    return owners[ordered], positions[ordered], distance[ordered]
 
 
 def _run_kernel(
-    segment: Segment,
-    queries: Words,
-    addresses: IntArray,
-    chunk_of: IntArray,
-    masks: IntArray,
-    radius: int,
+    segment: Segment, queries: Words, addresses: IntArray, plan: ProbePlan, radius: int
 ) -> tuple[IntArray, IntArray, IntArray]:
     """The compiled probe-and-verify loop, with output room grown until every hit fits."""
-    # A match within the radius is usually reached through several chunks (once per chunk),
-    # so leave room for a few dozen reports per query; running out costs a second pass.
-    capacity = 32 * len(queries) + 1024
+    capacity = 4 * len(queries) + 1024
     while True:
         owners = np.empty(capacity, dtype=np.int64)
         positions = np.empty(capacity, dtype=np.int64)
@@ -181,8 +195,10 @@ def _run_kernel(
             segment.deleted,
             queries,
             addresses,
-            chunk_of,
-            masks,
+            plan.chunk_of,
+            plan.masks,
+            plan.address_bits,
+            plan.flips,
             radius,
             owners,
             positions,

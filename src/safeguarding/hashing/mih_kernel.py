@@ -44,14 +44,22 @@ def _probe_and_verify(
     addresses: Any,
     chunk_of: Any,
     masks: Any,
+    address_bits: Any,
+    flips: Any,
     radius: int,
     out_query: Any,
     out_position: Any,
     out_distance: Any,
 ) -> int:
-    """Writes every ``(query, position, distance)`` within ``radius`` into the ``out_`` arrays
-    (a hash reached through several chunks once per chunk) and returns how many there are; if
-    that exceeds the arrays' length only the first ones are written and the caller retries."""
+    """Writes every ``(query, position, distance)`` within ``radius`` into the ``out_`` arrays,
+    each pair once, and returns how many there are; if that exceeds the arrays' length only the
+    first ones are written and the caller retries.
+
+    A hash close to the query is usually in a probed bucket of several chunks. It is reported
+    only from the first chunk whose probes reach it: chunk ``j`` reaches it when the query and
+    the hash differ in at most ``flips[j]`` of that chunk's address bits (``address_bits[j]``,
+    one mask per word), so a hit found through chunk ``k`` is dropped if an earlier chunk
+    reaches it too. The probes of ``chunk_of`` must be grouped by chunk in ascending order."""
     capacity = out_query.shape[0]
     found = 0
     limit = np.uint64(radius)
@@ -73,6 +81,7 @@ def _probe_and_verify(
     starts = np.empty(probes, dtype=np.uint64)
     ends = np.empty(probes, dtype=np.uint64)
     candidates = np.empty(16 * probes, dtype=np.uint64)
+    found_by = np.empty(16 * probes, dtype=np.int64)
     for q in range(queries.shape[0]):
         # Each phase is a tight loop of independent reads, so the CPU keeps many cache misses
         # in flight at once instead of waiting for each bucket, position and hash in turn.
@@ -86,10 +95,12 @@ def _probe_and_verify(
             total += end - start
         if total > candidates.shape[0]:
             candidates = np.empty(2 * total, dtype=np.uint64)
+            found_by = np.empty(2 * total, dtype=np.int64)
         filled = 0
         for k in range(probes):
             for slot in range(starts[k], ends[k]):
                 candidates[filled] = np.uint64(flat_order[slot]) * np.uint64(4)
+                found_by[filled] = k
                 filled += 1
         q0 = queries[q, 0]
         q1 = queries[q, 1]
@@ -100,10 +111,26 @@ def _probe_and_verify(
             distance = _popcount(flat_words[first] ^ q0) + _popcount(flat_words[first + one] ^ q1)
             if distance > limit:
                 continue
-            distance += _popcount(flat_words[first + np.uint64(2)] ^ q2)
-            distance += _popcount(flat_words[first + np.uint64(3)] ^ q3)
+            x0 = flat_words[first] ^ q0
+            x1 = flat_words[first + one] ^ q1
+            x2 = flat_words[first + np.uint64(2)] ^ q2
+            x3 = flat_words[first + np.uint64(3)] ^ q3
+            distance += _popcount(x2) + _popcount(x3)
             position = first >> np.uint64(2)
             if distance > limit or deleted[position]:
+                continue
+            reached_before = False
+            for j in range(chunk_of[found_by[c]]):
+                differing = (
+                    _popcount(x0 & address_bits[j, 0])
+                    + _popcount(x1 & address_bits[j, 1])
+                    + _popcount(x2 & address_bits[j, 2])
+                    + _popcount(x3 & address_bits[j, 3])
+                )
+                if np.int64(differing) <= flips[j]:
+                    reached_before = True
+                    break
+            if reached_before:
                 continue
             if found < capacity:
                 out_query[found] = q
