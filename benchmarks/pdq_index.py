@@ -49,6 +49,18 @@ def make_queries(db: np.ndarray, count: int, seed: int) -> tuple[np.ndarray, np.
     return queries, truth
 
 
+def _load() -> str:
+    """Load average now: other work on the machine takes CPU from both indexes."""
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
 def _rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -142,7 +154,8 @@ def main() -> None:
     parser.add_argument("--skip-te", action="store_true")
     args = parser.parse_args()
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()}")
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    print(f"{started}; machine: {_cpu_model()}, {os.cpu_count()} cores; {_load()}")
     # Other work on the machine takes CPU from both indexes; CPU-seconds show what each needs.
     db = random_pdq(args.hashes, args.seed)
     queries, truth = make_queries(db, args.queries, args.seed + 10)
@@ -180,7 +193,7 @@ def main() -> None:
         f"ours: {len(queries)} queries, {args.processes} processes x {args.threads} threads: "
         f"{ours_qps:,.0f} queries/s "
         f"wall, {ours_per_cpu:,.0f} queries per CPU-second, recall {recall(found, truth):.4f}, "
-        f"worker RSS {ours_rss:,.0f} MiB"
+        f"worker RSS {ours_rss:,.0f} MiB; {_load()}"
     )
     if args.skip_te:
         return
@@ -192,7 +205,8 @@ def main() -> None:
     print(
         f"threatexchange PDQIndex: build {te['build']:.1f} s, {subset} queries: "
         f"{te_qps:,.1f} queries/s wall, {te_per_cpu:,.1f} per CPU-second, "
-        f"recall {recall(te_found, truth[:subset]):.4f}, max RSS {te['max_rss_mb']:,.0f} MiB"
+        f"recall {recall(te_found, truth[:subset]):.4f}, max RSS {te['max_rss_mb']:,.0f} MiB; "
+        f"{_load()}"
     )
     print(
         f"ratio ours / threatexchange: {ours_qps / te_qps:,.0f}x wall, "
