@@ -205,3 +205,15 @@ def test_every_hash_sits_once_in_its_bucket_of_every_chunk(
             strict=True,
         )
         assert sorted(stored) == sorted(expected)
+
+
+def test_empty_and_single_hash_segments_persist(tmp_path: Path) -> None:
+    # A list without PDQ entries still gets a segment; it must load and search empty.
+    one = random_pdq(1, 8)
+    index = PDQIndex(tmp_path / "idx")
+    index.add_segment("empty", np.zeros(0, dtype=np.int64), np.zeros((0, 4), dtype=np.uint64))
+    index.add_segment("one", np.array([42]), one)
+    reopened = PDQIndex(tmp_path / "idx")
+    assert reopened.segment_names == ["empty", "one"] and len(reopened) == 1
+    hits = reopened.search(np.concatenate([one, random_pdq(3, 9)]), 31)
+    assert (hits.query.tolist(), hits.segment, hits.ids.tolist()) == ([0], ["one"], [42])
