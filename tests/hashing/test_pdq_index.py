@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import mmap
 from pathlib import Path
 
 import numpy as np
@@ -96,7 +97,9 @@ def test_segments_persist_memory_mapped_and_update_incrementally(tmp_path: Path)
     queries = np.concatenate([first[:5], second[:5]])
 
     reopened = PDQIndex(tmp_path / "idx")
-    assert isinstance(reopened.segment("list-1-v1").words, np.memmap)
+    # Opened memory-mapped, read-only: nothing copied, pages shared between processes.
+    words = reopened.segment("list-1-v1").words
+    assert isinstance(words.base, mmap.mmap) and not words.flags.writeable
     assert _hits(reopened, queries, 31) == _hits(index, queries, 31)
     assert len(reopened) == 3000
 

@@ -16,6 +16,8 @@ so a crash leaves either the old or the new index, never a half-written one.
 from __future__ import annotations
 
 import json
+import math
+import mmap
 import os
 import shutil
 import tempfile
@@ -212,10 +214,7 @@ def _save_array(path: Path, array: np.ndarray) -> None:
 def _read_segment(directory: Path) -> Segment:
     try:
         meta = json.loads((directory / "meta.json").read_text())
-        arrays = {
-            name: np.load(directory / f"{name}.npy", mmap_mode="r", allow_pickle=False)
-            for name in _ARRAYS
-        }
+        arrays = {name: _map_array(directory / f"{name}.npy") for name in _ARRAYS}
     except (OSError, ValueError) as exc:
         raise SafeguardingError(f"{directory}: unreadable PDQ index segment ({exc})") from exc
     return Segment(
@@ -226,4 +225,33 @@ def _read_segment(directory: Path) -> Segment:
         overflow_starts=np.array(arrays["overflow_starts"]),
         table_bits=int(meta["table_bits"]),
         deleted=np.array(arrays["deleted"]),
+    )
+
+
+def _map_array(path: Path) -> np.ndarray:
+    """The array in ``path`` (``.npy``), memory-mapped read-only, with huge pages asked for.
+
+    The search reads a few thousand random cache lines of the index per query. With 4 KiB
+    pages nearly each one also misses the address-translation caches, and on a busy machine
+    the page-table walk misses the CPU caches too; with 2 MiB pages the page tables of a
+    gigabyte fit in the caches. ``MADV_HUGEPAGE`` is asked before the first read, so the
+    kernel can map the file's page cache in 2 MiB pages where the file system allows it."""
+    with path.open("rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+        else:
+            raise ValueError(f".npy format {version} not supported")
+        if dtype.hasobject:
+            raise ValueError("object arrays are not supported")
+        offset = handle.tell()
+        if math.prod(shape) == 0:
+            return np.zeros(shape, dtype=dtype)
+        mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    if hasattr(mmap, "MADV_HUGEPAGE"):
+        mapping.madvise(mmap.MADV_HUGEPAGE)
+    return np.ndarray(
+        shape, dtype=dtype, buffer=mapping, offset=offset, order="F" if fortran else "C"
     )
