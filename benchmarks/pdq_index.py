@@ -6,8 +6,9 @@
 Data: ``--hashes`` uniformly random 256-bit hashes (seeded). Queries alternate between a hash of
 the index with 0–31 random bits flipped (a planted match) and a fresh random hash. Recall is the
 share of planted (query, entry) pairs found; exactness is also checked against brute force on a
-few queries. Ours runs in ``--processes`` worker processes sharing the memory-mapped index, each
-searching batches on ``--threads`` threads (the compiled search releases the GIL);
+few queries. Ours runs in ``--processes`` worker processes sharing the memory-mapped index (its
+files first dropped from the page cache, as after a restart), each searching batches on
+``--threads`` threads (the compiled search releases the GIL);
 threatexchange's ``PDQIndex`` (faiss multi-hash, HMA's default) is built from the same hashes in a
 child process and queried one hash at a time, as HMA does, on the first ``--te-queries`` queries
 of the same list (it is too slow for all of them). Needs the ``bench`` extra for threatexchange.
@@ -47,6 +48,16 @@ def make_queries(db: np.ndarray, count: int, seed: int) -> tuple[np.ndarray, np.
     queries[0::2], truth[0::2] = near, sources
     queries[1::2] = random
     return queries, truth
+
+
+def _drop_page_cache(directory: Path) -> None:
+    """Evict the (clean, unmapped) cached pages of the index files under ``directory``."""
+    for path in directory.rglob("*.npy"):
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(descriptor)
 
 
 def _load() -> str:
@@ -175,6 +186,8 @@ def main() -> None:
             hits = reopened.search(queries[q : q + 1], RADIUS)
             assert set(hits.ids.tolist()) == brute, f"query {q}: index differs from brute force"
         del reopened
+        # Searched as after a restart: the index's files come from disk, read at random.
+        _drop_page_cache(Path(directory))
         warm = run_ours(
             Path(directory),
             queries[: min(4000, len(queries))],
