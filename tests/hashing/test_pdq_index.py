@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import mmap
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from safeguarding.hashing.mih import chunk_layout, extract_chunk
+from safeguarding.errors import SafeguardingError
+from safeguarding.hashing.mih import build_segment, chunk_layout, extract_chunk, position_bits
+from safeguarding.hashing.mih_kernel import EMPTY, OVERFLOW
 from safeguarding.hashing.pdq_bits import distances, hex_to_words, words_to_hex
-from safeguarding.hashing.pdq_index import PDQIndex
+from safeguarding.hashing.pdq_index import FORMAT_VERSION, PDQIndex
 from safeguarding.triage.generate import flip_bits, random_pdq
 
 
@@ -27,7 +32,10 @@ def _brute(
 
 def _hits(index: PDQIndex, queries: np.ndarray, radius: int) -> set[tuple[int, int, int]]:
     hits = index.search(queries, radius)
-    return set(zip(hits.query.tolist(), hits.ids.tolist(), hits.distance.tolist(), strict=True))
+    found = set(zip(hits.query.tolist(), hits.ids.tolist(), hits.distance.tolist(), strict=True))
+    # A hash close to a query in several chunks is still reported once.
+    assert len(found) == len(hits)
+    return found
 
 
 def _near(db: np.ndarray, seed: int, count: int, max_bits: int) -> np.ndarray:
@@ -89,7 +97,9 @@ def test_segments_persist_memory_mapped_and_update_incrementally(tmp_path: Path)
     queries = np.concatenate([first[:5], second[:5]])
 
     reopened = PDQIndex(tmp_path / "idx")
-    assert isinstance(reopened.segment("list-1-v1").words, np.memmap)
+    # Opened memory-mapped, read-only: nothing copied, pages shared between processes.
+    words = reopened.segment("list-1-v1").words
+    assert isinstance(words.base, mmap.mmap) and not words.flags.writeable
     assert _hits(reopened, queries, 31) == _hits(index, queries, 31)
     assert len(reopened) == 3000
 
@@ -145,3 +155,68 @@ def test_chunks_reassemble_the_hash(raw: bytes, _unused: int) -> None:
         for start, width in chunk_layout()
     )
     assert bits == format(int(raw.hex(), 16), "0256b")
+
+
+def test_an_index_in_an_older_layout_opens_empty_and_is_rebuilt(tmp_path: Path) -> None:
+    db = random_pdq(300, 4)
+    index = PDQIndex(tmp_path / "idx")
+    index.add_segment("list-1-v1", np.arange(300), db)
+    manifest = tmp_path / "idx" / "manifest.json"
+    older = json.loads(manifest.read_text()) | {"format": FORMAT_VERSION - 1}
+    manifest.write_text(json.dumps(older))
+
+    reopened = PDQIndex(tmp_path / "idx")
+    assert reopened.segment_names == [] and len(reopened.search(db[:3], 31)) == 0
+    assert not (tmp_path / "idx" / "list-1-v1").exists()
+    reopened.add_segment("list-1-v1", np.arange(300), db)
+    assert PDQIndex(tmp_path / "idx").search(db[:3], 0).ids.tolist() == [0, 1, 2]
+
+
+def test_an_index_in_an_unknown_layout_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "idx").mkdir()
+    (tmp_path / "idx" / "manifest.json").write_text(json.dumps({"format": FORMAT_VERSION + 1}))
+    with pytest.raises(SafeguardingError, match="PDQ index format"):
+        PDQIndex(tmp_path / "idx")
+
+
+@settings(max_examples=20, deadline=None)
+@given(size=st.integers(1, 2000), seed=st.integers(0, 2**31), copies=st.integers(1, 6))
+def test_every_hash_sits_once_in_its_bucket_of_every_chunk(
+    size: int, seed: int, copies: int
+) -> None:
+    # Repeated hashes crowd buckets past their two inline slots into the overflow blocks.
+    db = np.concatenate([random_pdq(size, seed)] * copies)
+    segment = build_segment(np.arange(len(db)), db)
+    bits = segment.table_bits
+    for j, (start, width) in enumerate(chunk_layout()):
+        shift = position_bits(width, bits)
+        blocks = segment.overflow[segment.overflow_starts[j] : segment.overflow_starts[j + 1]]
+        stored = []
+        for bucket, (first, second) in enumerate(segment.slots[j].tolist()):
+            if first == OVERFLOW:
+                entries = blocks[second + 1 : second + 1 + blocks[second]].tolist()
+                assert len(entries) > 2
+            else:
+                entries = [e for e in (first, second) if e != EMPTY]
+            stored += [(bucket, e >> shift, e & ((1 << shift) - 1)) for e in entries]
+        value = extract_chunk(db, start, width)
+        low = width - bits
+        expected = zip(
+            (value >> np.uint64(low)).tolist(),
+            (value & np.uint64((1 << low) - 1)).tolist(),
+            range(len(db)),
+            strict=True,
+        )
+        assert sorted(stored) == sorted(expected)
+
+
+def test_empty_and_single_hash_segments_persist(tmp_path: Path) -> None:
+    # A list without PDQ entries still gets a segment; it must load and search empty.
+    one = random_pdq(1, 8)
+    index = PDQIndex(tmp_path / "idx")
+    index.add_segment("empty", np.zeros(0, dtype=np.int64), np.zeros((0, 4), dtype=np.uint64))
+    index.add_segment("one", np.array([42]), one)
+    reopened = PDQIndex(tmp_path / "idx")
+    assert reopened.segment_names == ["empty", "one"] and len(reopened) == 1
+    hits = reopened.search(np.concatenate([one, random_pdq(3, 9)]), 31)
+    assert (hits.query.tolist(), hits.segment, hits.ids.tolist()) == ([0], ["one"], [42])

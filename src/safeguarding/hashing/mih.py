@@ -8,9 +8,12 @@ chunk: 1 + 23 + 253 = 277 probes a chunk, about 3,000 a query. With about one ha
 popcount over four 64-bit words. The search is exact: nothing within ``r`` is missed (the tests
 compare it with brute force).
 
-A ``Segment`` is immutable and holds, per chunk, the positions of its hashes sorted by bucket
-(``order``) and the bucket boundaries (``offsets``, a direct-address table of ``2**table_bits + 1``
-entries). All arrays are plain numpy arrays, so a segment can be memory-mapped from ``.npy`` files.
+A ``Segment`` is immutable and holds, per chunk, a direct-address table of ``2**table_bits``
+buckets (table bits ≈ log2 n, so about one hash a bucket). A bucket's two slots hold its entries
+when it has at most two, as most do, so a probe is one memory read; larger buckets point to a
+block in an overflow array. An entry holds the hash's position and the chunk bits below the
+bucket address, so entries too far from the query in their chunk are dropped before their hash
+is read. All arrays are plain numpy arrays, so a segment can be memory-mapped from ``.npy`` files.
 Queries run in batches through a compiled probe-and-verify loop (``mih_kernel``): no Python loop
 per candidate, no intermediate arrays.
 """
@@ -25,7 +28,7 @@ from itertools import combinations
 import numpy as np
 import numpy.typing as npt
 
-from safeguarding.hashing.mih_kernel import probe_and_verify
+from safeguarding.hashing.mih_kernel import EMPTY, OVERFLOW, probe_and_verify
 from safeguarding.hashing.pdq_bits import PDQ_BITS, Words
 
 CHUNKS = 11
@@ -76,12 +79,19 @@ def probe_masks(width: int, table_bits: int, flips: int) -> npt.NDArray[np.int64
 
 @dataclass(frozen=True)
 class Segment:
-    """An immutable block of hashes with its chunk tables; ``deleted`` marks removed entries."""
+    """An immutable block of hashes with its chunk tables; ``deleted`` marks removed entries.
+
+    Per chunk, bucket ``b`` (the chunk's top ``table_bits`` bits) has two uint32 slots in
+    ``slots[chunk, b]``: its entries if it has at most two (``EMPTY`` where there is none), else
+    ``OVERFLOW`` and the start of its block in that chunk's part of ``overflow`` (from
+    ``overflow_starts[chunk]``): the entry count, then the entries. An entry is a position,
+    with the chunk's bits below the bucket address above ``position_bits`` of them."""
 
     words: Words  # (n, 4) uint64
     ids: IntArray  # (n,) caller's ids
-    order: npt.NDArray[np.uint32]  # (m, n) positions sorted by bucket, per chunk
-    offsets: npt.NDArray[np.uint32]  # (m, 2**table_bits + 1) bucket starts, per chunk
+    slots: npt.NDArray[np.uint32]  # (m, 2**table_bits, 2)
+    overflow: npt.NDArray[np.uint32]  # blocks of the buckets with more than two entries
+    overflow_starts: IntArray  # (m + 1,) where each chunk's blocks start in ``overflow``
     table_bits: int
     deleted: npt.NDArray[np.bool_]  # (n,)
 
@@ -94,44 +104,128 @@ class Segment:
         return self.size - int(np.count_nonzero(self.deleted))
 
 
+def position_bits(width: int, table_bits: int) -> int:
+    """Bits of an entry that hold the position: the rest (below ``EMPTY`` and ``OVERFLOW``,
+    so the top bit stays clear) holds the chunk's ``width - table_bits`` low bits."""
+    return 31 - (width - table_bits)
+
+
 def build_segment(ids: IntArray, words: Words, chunks: int = CHUNKS) -> Segment:
-    """Chunk tables for ``words``: a counting sort of positions by bucket address, per chunk."""
+    """Chunk tables for ``words``: per chunk, positions sorted by bucket address, put into the
+    buckets' slots or, for buckets of more than two, into overflow blocks."""
     words = np.ascontiguousarray(words, dtype=np.uint64)
     n = words.shape[0]
     layout = chunk_layout(chunks)
     bits = min(table_bits_for(n, width) for _, width in layout)
-    order = np.empty((chunks, n), dtype=np.uint32)
-    offsets = np.empty((chunks, (1 << bits) + 1), dtype=np.uint32)
+    limit = min(position_bits(width, bits) for _, width in layout)
+    if n > 1 << limit:
+        raise ValueError(f"{n} hashes in one segment: at most {1 << limit}")
+    slots = np.empty((chunks, 1 << bits, 2), dtype=np.uint32)
+    blocks = []
     for j, (start, width) in enumerate(layout):
-        address = (extract_chunk(words, start, width) >> np.uint64(width - bits)).astype(np.int64)
-        order[j] = np.argsort(address, kind="stable").astype(np.uint32)
-        counts = np.bincount(address, minlength=1 << bits)
-        offsets[j, 0] = 0
-        np.cumsum(counts, out=offsets[j, 1:])
+        slots[j], block = _chunk_table(extract_chunk(words, start, width), width, bits)
+        blocks.append(block)
     return Segment(
         words=words,
         ids=np.ascontiguousarray(ids, dtype=np.int64),
-        order=order,
-        offsets=offsets,
+        slots=slots,
+        overflow=np.concatenate(blocks),
+        overflow_starts=np.concatenate([[0], np.cumsum([len(b) for b in blocks])]).astype(np.int64),
         table_bits=bits,
         deleted=np.zeros(n, dtype=np.bool_),
     )
 
 
-def _probe_plan(chunks: int, table_bits: int, radius: int) -> tuple[IntArray, IntArray]:
-    """Per probe: its chunk and its address mask, over all chunks. Chunk radii ``s_j`` are
-    chosen with ``sum(s_j + 1) > radius``: if every chunk differed in more than ``s_j`` bits the
-    total would exceed the radius, so each hash within it is reached by some probe."""
+def _chunk_table(
+    value: npt.NDArray[np.uint64], width: int, bits: int
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
+    """The bucket slots and overflow blocks of one chunk (``value``: the chunk of each hash)."""
+    n = value.shape[0]
+    low = np.uint64(width - bits)
+    address = (value >> low).astype(np.int64)
+    entry = (
+        (value & ((np.uint64(1) << low) - np.uint64(1))) << np.uint64(position_bits(width, bits))
+    ) | np.arange(n, dtype=np.uint64)
+    order = np.argsort(address, kind="stable")
+    entries = entry[order].astype(np.uint32)
+    counts = np.bincount(address, minlength=1 << bits)
+    starts = np.zeros(counts.shape[0], dtype=np.int64)
+    np.cumsum(counts[:-1], out=starts[1:])
+    slots = np.full((counts.shape[0], 2), EMPTY, dtype=np.uint32)
+    inline = (counts >= 1) & (counts <= 2)
+    slots[inline, 0] = entries[starts[inline]]
+    pair = counts == 2
+    slots[pair, 1] = entries[starts[pair] + 1]
+    big = np.flatnonzero(counts > 2)
+    sizes = counts[big] + 1
+    block_starts = np.zeros(big.shape[0], dtype=np.int64)
+    np.cumsum(sizes[:-1], out=block_starts[1:])
+    block = np.empty(int(sizes.sum()), dtype=np.uint32)
+    block[block_starts] = counts[big]
+    first_entry = np.zeros(counts.shape[0], dtype=np.int64)
+    first_entry[big] = block_starts + 1
+    member = np.repeat(counts > 2, counts)
+    rank = np.arange(n, dtype=np.int64) - np.repeat(starts, counts)
+    block[np.repeat(first_entry, counts)[member] + rank[member]] = entries[member]
+    slots[big, 0] = OVERFLOW
+    slots[big, 1] = block_starts
+    return slots, block
+
+
+@dataclass(frozen=True)
+class ProbePlan:
+    """The probes of a search. Per probe: its chunk, its bucket-address mask and how many more
+    bits the chunk's low bits may differ in (``budgets``). Per chunk: the most bits the chunk
+    may differ in (``flips``, -1: chunk not probed), where its bits sit in the four words
+    (``chunk_bits``; the kernel reports a hit only from the first chunk that reaches it) and
+    where an entry's position ends (``position_bits``)."""
+
+    chunk_of: IntArray
+    masks: IntArray
+    budgets: IntArray
+    flips: IntArray
+    chunk_bits: npt.NDArray[np.uint64]  # (chunks, 4)
+    position_bits: IntArray
+
+
+@cache
+def probe_plan(chunks: int, table_bits: int, radius: int) -> ProbePlan:
+    """Chunk radii ``s_j`` are chosen with ``sum(s_j + 1) > radius``: if every chunk differed
+    in more than ``s_j`` bits the total would exceed the radius, so each hash within it is
+    reached by some probe: through the bucket whose address differs from the query's in the
+    same bits, where its low bits differ in the rest.
+
+    Within a chunk the probes run in bit-reversed mask order. Masks in numeric order put many
+    consecutive probes into the same cache line of the bucket table (they differ only in low
+    address bits), so the CPU waits on few memory reads at a time; bit-reversed, consecutive
+    probes fall into different lines and their reads overlap."""
     base, extra = divmod(radius + 1, chunks)
-    chunk_of, masks = [], []
-    for j, (_, width) in enumerate(chunk_layout(chunks)):
-        flips = base + (1 if j < extra else 0) - 1
-        if flips < 0:
+    chunk_of, masks, budgets, flips, positions = [], [], [], [], []
+    chunk_bits = np.zeros((chunks, 4), dtype=np.uint64)
+    for j, (start, width) in enumerate(chunk_layout(chunks)):
+        flips.append(base + (1 if j < extra else 0) - 1)
+        positions.append(position_bits(width, table_bits))
+        for bit in range(start, start + width):
+            chunk_bits[j, bit // 64] |= np.uint64(1 << (63 - bit % 64))
+        if flips[j] < 0:
             continue
-        found = probe_masks(width, table_bits, flips)
+        found = probe_masks(width, table_bits, flips[j])
+        found = found[np.argsort([_reversed(int(m), table_bits) for m in found], kind="stable")]
         chunk_of.append(np.full(len(found), j, dtype=np.int64))
         masks.append(found)
-    return np.concatenate(chunk_of), np.concatenate(masks)
+        budgets.append(flips[j] - np.bitwise_count(found).astype(np.int64))
+    return ProbePlan(
+        chunk_of=np.concatenate(chunk_of),
+        masks=np.concatenate(masks),
+        budgets=np.concatenate(budgets),
+        flips=np.array(flips, dtype=np.int64),
+        chunk_bits=chunk_bits,
+        position_bits=np.array(positions, dtype=np.int64),
+    )
+
+
+def _reversed(value: int, bits: int) -> int:
+    return int(format(value, f"0{bits}b")[::-1], 2)
 
 
 def search_segment(
@@ -141,48 +235,54 @@ def search_segment(
     empty = np.zeros(0, dtype=np.int64)
     if segment.size == 0 or len(queries) == 0 or radius < 0:
         return empty, empty, empty
-    chunks = segment.order.shape[0]
+    chunks = segment.slots.shape[0]
     bits = segment.table_bits
-    chunk_of, masks = _probe_plan(chunks, bits, radius)
-    addresses = np.stack(
+    plan = probe_plan(chunks, bits, radius)
+    values = [extract_chunk(queries, start, width) for start, width in chunk_layout(chunks)]
+    low = [np.uint64(width - bits) for _, width in chunk_layout(chunks)]
+    addresses = np.stack([(v >> s).astype(np.int64) for v, s in zip(values, low, strict=True)], 1)
+    lows = np.stack(
         [
-            (extract_chunk(queries, start, width) >> np.uint64(width - bits)).astype(np.int64)
-            for start, width in chunk_layout(chunks)
+            (v & ((np.uint64(1) << s) - np.uint64(1))).astype(np.int64)
+            for v, s in zip(values, low, strict=True)
         ],
-        axis=1,
-    )  # (q, chunks)
-    owners, positions, distance = _run_kernel(segment, queries, addresses, chunk_of, masks, radius)
-    # A hash close in two chunks is found twice: keep one of each (query, position).
-    key = owners * segment.size + positions
-    _, first = np.unique(key, return_index=True)
-    return owners[first], positions[first], distance[first]
+        1,
+    )
+    owners, positions, distance = _run_kernel(segment, queries, addresses, lows, plan, radius)
+    # The kernel reports each pair once, query by query; within a query, sort by position.
+    ordered = np.lexsort((positions, owners))
+    return owners[ordered], positions[ordered], distance[ordered]
 
 
 def _run_kernel(
     segment: Segment,
     queries: Words,
     addresses: IntArray,
-    chunk_of: IntArray,
-    masks: IntArray,
+    lows: IntArray,
+    plan: ProbePlan,
     radius: int,
 ) -> tuple[IntArray, IntArray, IntArray]:
     """The compiled probe-and-verify loop, with output room grown until every hit fits."""
-    # A match within the radius is usually reached through several chunks (once per chunk),
-    # so leave room for a few dozen reports per query; running out costs a second pass.
-    capacity = 32 * len(queries) + 1024
+    capacity = 4 * len(queries) + 1024
     while True:
         owners = np.empty(capacity, dtype=np.int64)
         positions = np.empty(capacity, dtype=np.int64)
         distance = np.empty(capacity, dtype=np.int64)
         found = probe_and_verify(
             np.asarray(segment.words),
-            np.asarray(segment.order),
-            np.asarray(segment.offsets),
+            np.asarray(segment.slots),
+            np.asarray(segment.overflow),
+            np.asarray(segment.overflow_starts),
             segment.deleted,
             queries,
             addresses,
-            chunk_of,
-            masks,
+            lows,
+            plan.chunk_of,
+            plan.masks,
+            plan.budgets,
+            plan.position_bits,
+            plan.chunk_bits,
+            plan.flips,
             radius,
             owners,
             positions,
