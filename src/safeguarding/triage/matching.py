@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
-from sqlalchemy import delete, insert, or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from safeguarding.hashing.kinds import EXACT_KINDS
 from safeguarding.hashing.pdq_bits import hex_to_words
 from safeguarding.hashing.pdq_index import PDQIndex
 from safeguarding.store.models import FileHash, FloodFlag, HashList, HashListEntry, HashMatch
+from safeguarding.triage.bulk import insert_rows
 from safeguarding.triage.options import TriageOptions
 
 _CHUNK = 2_000  # files per index query: the PDQ search costs a fixed overhead per call
@@ -139,8 +140,9 @@ class Matcher:
         now = datetime.now(UTC)
         unique = {(m.file_id, m.entry_id, m.hash_kind): m for m in found}
         if unique:
-            session.execute(
-                insert(HashMatch),
+            insert_rows(
+                session,
+                HashMatch,
                 [
                     {
                         "file_id": m.file_id,

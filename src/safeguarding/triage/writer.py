@@ -6,8 +6,9 @@ conflict and goes to quarantine; the stored report is never overwritten. Files w
 keyed by report and file id. File details whose report is not stored (yet) are quarantined as
 ``unknown_report`` and can be retried once the report has come in.
 
-Rows are inserted in bulk (one statement per table per batch) with ``RETURNING`` ids, so a batch
-of thousands of reports costs a handful of round trips.
+Rows are inserted in bulk through the driver (``triage.bulk``: one ``executemany`` per table per
+batch, ids drawn from the database), so a batch of thousands of reports costs a handful of round
+trips and no per-row statement machinery.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from safeguarding.disclosure.pseudonymise import Pseudonymiser
@@ -32,6 +33,8 @@ from safeguarding.store.models import (
     ReportInternetDetail,
     ReportParty,
 )
+from safeguarding.triage.bulk import insert_returning_ids
+from safeguarding.triage.bulk import insert_rows as insert_rows  # the list import uses it
 from safeguarding.triage.records import (
     FileDetailsRecord,
     FileRecord,
@@ -75,21 +78,6 @@ class BatchResult:
     files_unchanged: int = 0
     rejected: list[Rejected] = field(default_factory=list)
     new_file_ids: list[int] = field(default_factory=list)
-
-
-def _insert_returning(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> list[int]:
-    """Bulk insert through the table (Core, batched multi-row VALUES), ids in row order."""
-    table = model.__table__
-    result = session.execute(
-        insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
-    )
-    return [row[0] for row in result]
-
-
-def insert_rows(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
-    """Bulk insert through the table (Core executemany), skipping the ORM's per-row work."""
-    if rows:
-        session.execute(insert(model.__table__), rows)
 
 
 def _json_default(value: Any) -> Any:
@@ -238,11 +226,7 @@ class Writer:
                 new.append((report, digest))
         if new:
             rows = [self._report_row(report, digest) for report, digest in new]
-            returned = session.execute(
-                insert(ProviderReport).returning(ProviderReport.id, sort_by_parameter_order=True),
-                rows,
-            ).scalars()
-            new_ids = list(returned)
+            new_ids = insert_returning_ids(session, ProviderReport, rows)
             for (report, _), row_id in zip(new, new_ids, strict=True):
                 ids[report.provider_report_id] = row_id
             self._write_parties(session, [(ids[r.provider_report_id], r) for r, _ in new])
@@ -300,7 +284,7 @@ class Writer:
                 }
                 for report_id, parent, party in level
             ]
-            party_ids = _insert_returning(session, ReportParty, rows)
+            party_ids = insert_returning_ids(session, ReportParty, rows)
             following: list[tuple[int, int | None, Party]] = []
             for (report_id, _, party), party_id in zip(level, party_ids, strict=True):
                 identifiers += [
@@ -397,7 +381,7 @@ class Writer:
             self._file_row(row_id, file, digest, media)
             for (row_id, file, digest), media in zip(new, digests, strict=True)
         ]
-        file_ids = _insert_returning(session, ReportedFile, rows)
+        file_ids = insert_returning_ids(session, ReportedFile, rows)
         hash_rows: list[dict[str, Any]] = []
         identifier_rows: list[dict[str, Any]] = []
         for stored_file, (owner, file, _), media in zip(file_ids, new, digests, strict=True):
