@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Boolean, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
@@ -54,6 +54,8 @@ def _plan(dialect: Dialect, table: Table, columns: tuple[str, ...], with_id: boo
     processors = []
     for position, name in enumerate(names):
         column_type = table.c[name].type
+        if isinstance(column_type, Boolean) and dialect.name == "sqlite":
+            continue  # sqlite3 stores a Python bool as 1 or 0, as the processor would
         processor = column_type.dialect_impl(dialect).bind_processor(dialect)
         if processor is not None:
             processors.append((position, processor))
@@ -141,3 +143,23 @@ def insert_returning_ids(
         return ids
     finally:
         cursor.close()
+
+
+def fetch_in(
+    session: Session, statement: str, keys: Sequence[Any], fixed: Sequence[Any] = ()
+) -> list[Any]:
+    """The rows of ``statement`` (``?`` placeholders; ``{keys}`` where the placeholders of a
+    chunk of ``keys`` go, after the ``fixed`` parameters) for all ``keys``, 500 at a time."""
+    connection = session.connection()
+    marker = "?" if connection.dialect.name == "sqlite" else "%s"
+    cursor = connection.connection.cursor()
+    rows: list[Any] = []
+    try:
+        for begin in range(0, len(keys), 500):
+            chunk = list(keys[begin : begin + 500])
+            text = statement.replace("?", marker).format(keys=", ".join([marker] * len(chunk)))
+            cursor.execute(text, [*fixed, *chunk])
+            rows += cursor.fetchall()
+    finally:
+        cursor.close()
+    return rows

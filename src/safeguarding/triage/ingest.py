@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import posixpath
+import struct
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +26,7 @@ from datetime import UTC, datetime
 from functools import partial
 from multiprocessing.pool import Pool
 from pathlib import Path, PurePath
+from typing import NamedTuple
 
 from sqlalchemy import update
 
@@ -42,12 +46,35 @@ from safeguarding.triage.records import (
     Rejected,
     ReportRecord,
 )
-from safeguarding.triage.writer import Writer
+from safeguarding.triage.writer import Pseudonyms, Writer
 
 _PARALLEL_FROM = 500
 FORMATS = {".xml": "ncmec_xml", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 MAX_ARCHIVE_MEMBERS = 1_000_000
 MAX_TABULAR_BYTES = 2_000_000_000
+
+
+class MemberEntry(NamedTuple):
+    """Where a stored or deflated (unencrypted) zip member's data is, from the archive's central
+    directory: read once by the parent, so that parse workers need no ``ZipFile`` of their own
+    (building one reads every entry of the directory again)."""
+
+    header_offset: int
+    compress_size: int
+    file_size: int
+    compress_type: int
+    crc: int
+
+    @classmethod
+    def of(cls, info: zipfile.ZipInfo) -> MemberEntry | None:
+        if info.flag_bits & 0x1 or info.compress_type not in (
+            zipfile.ZIP_STORED,
+            zipfile.ZIP_DEFLATED,
+        ):
+            return None
+        return cls(
+            info.header_offset, info.compress_size, info.file_size, info.compress_type, info.CRC
+        )
 
 
 @dataclass(frozen=True)
@@ -60,6 +87,7 @@ class Document:
     path: str
     member: str | None
     size: int
+    entry: MemberEntry | None = None
 
     def read(self, limit: int | None = None) -> bytes:
         """The document's bytes (at most ``limit``; a zip member at most its declared size + 1,
@@ -67,15 +95,54 @@ class Document:
         if self.member is None:
             with open(self.path, "rb") as handle:
                 return handle.read(-1 if limit is None else limit)
+        wanted = self.size + 1 if limit is None else limit
+        if self.entry is not None:
+            descriptor = _DESCRIPTORS.get(self.path)
+            if descriptor is None:
+                descriptor = _DESCRIPTORS[self.path] = os.open(self.path, os.O_RDONLY)
+            return member_bytes(descriptor, self.entry, self.member, wanted)
         archive = _ARCHIVES.get(self.path)
         if archive is None:
             archive = _ARCHIVES[self.path] = zipfile.ZipFile(self.path)
         with archive.open(self.member) as handle:
-            return handle.read(self.size + 1 if limit is None else limit)
+            return handle.read(wanted)
 
 
-# Open archives of this process (workers open their own).
+# Open archives of this process (workers open their own), and archive files open for positioned
+# reads (``os.pread`` keeps no file offset, so forked workers can share them).
 _ARCHIVES: dict[str, zipfile.ZipFile] = {}
+_DESCRIPTORS: dict[str, int] = {}
+_LOCAL_HEADER = struct.Struct("<4s22xHH")
+
+
+def member_bytes(descriptor: int, entry: MemberEntry, member: str, limit: int) -> bytes:
+    """At most ``limit`` bytes of an archive member, as ``ZipFile.open(member).read(limit)``
+    gives them (never more than the member's declared size; the CRC is checked whenever the
+    whole member is read), with two positioned reads and one ``zlib`` call: ``zipfile``'s file
+    object per member cost more than parsing the XML of a small document."""
+    header = os.pread(descriptor, _LOCAL_HEADER.size, entry.header_offset)
+    if len(header) != _LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile(f"{member}: bad local file header")
+    _, name_length, extra_length = _LOCAL_HEADER.unpack(header)
+    start = entry.header_offset + _LOCAL_HEADER.size + name_length + extra_length
+    raw = os.pread(descriptor, entry.compress_size, start)
+    if len(raw) != entry.compress_size:
+        raise zipfile.BadZipFile(f"{member}: archive ends inside the member")
+    wanted = min(limit, entry.file_size)
+    if wanted <= 0:
+        return b""
+    if entry.compress_type == zipfile.ZIP_STORED:
+        data = raw[:wanted]
+    else:
+        try:
+            data = zlib.decompressobj(-zlib.MAX_WBITS).decompress(raw, wanted)
+        except zlib.error as exc:
+            raise zipfile.BadZipFile(f"{member}: corrupt compressed data ({exc})") from exc
+    if len(data) != wanted:
+        raise zipfile.BadZipFile(f"{member}: member ends before its declared size")
+    if wanted == entry.file_size and zlib.crc32(data) != entry.crc:
+        raise zipfile.BadZipFile(f"Bad CRC-32 for file {member!r}")
+    return data
 
 
 @dataclass
@@ -115,12 +182,14 @@ def _archive_documents(path: Path, skipped: list[str]) -> Iterator[Document]:
             rule="archive_too_large",
         )
     for member in sorted(members, key=lambda m: m.filename):
-        fmt = FORMATS.get(PurePath(member.filename).suffix.lower())
+        fmt = FORMATS.get(posixpath.splitext(member.filename)[1].lower())
         location = f"{path}!{member.filename}"
         if fmt is None:
             skipped.append(location)
             continue
-        yield Document(location, fmt, str(path), member.filename, member.file_size)
+        yield Document(
+            location, fmt, str(path), member.filename, member.file_size, MemberEntry.of(member)
+        )
 
 
 def discover(paths: list[Path]) -> tuple[list[Document], list[str]]:
@@ -236,24 +305,6 @@ def ingest(
 ) -> IngestSummary:
     """Read every document under ``paths`` and store it; returns what happened."""
     documents, skipped = discover(paths)
-    with _workers(len(documents), options) as pool:
-        return _ingest(store, documents, skipped, source, writer_factory, matcher, options,
-                       on_document, pool)  # fmt: skip
-
-
-def _ingest(
-    store: Store,
-    documents: list[Document],
-    skipped: list[str],
-    source: str,
-    writer_factory: Callable[[int, datetime], Writer],
-    matcher: Matcher,
-    options: TriageOptions,
-    on_document: Callable[[int, int], None] | None,
-    pool: Pool | None,
-) -> IngestSummary:
-    """``ingest`` with the worker pool (or None) open."""
-    documents = _reports_first(documents, pool)
     started = datetime.now(UTC)
     with store.session() as session:
         run = IngestRun(
@@ -266,8 +317,38 @@ def _ingest(
         matcher.sync(session)
     summary = IngestSummary(run_id=run_id, source=source, skipped=skipped)
     writer = writer_factory(run_id, started)
+    with _workers(len(documents), options, writer) as pool:
+        _ingest(store, documents, summary, writer, matcher, options, on_document, pool)
+    with store.session() as session:
+        session.execute(
+            update(IngestRun)
+            .where(IngestRun.id == run_id)
+            .values(
+                finished_at=datetime.now(UTC), reports_stored=summary.reports_stored,
+                reports_unchanged=summary.reports_unchanged, files_stored=summary.files_stored,
+                quarantined=summary.quarantined, matches=summary.matches,
+            )
+        )  # fmt: skip
+    return summary
+
+
+def _ingest(
+    store: Store,
+    documents: list[Document],
+    summary: IngestSummary,
+    writer: Writer,
+    matcher: Matcher,
+    options: TriageOptions,
+    on_document: Callable[[int, int], None] | None,
+    pool: Pool | None,
+) -> None:
+    """The documents read (by the worker pool, if any) and stored batch by batch."""
+    documents = _reports_first(documents, pool)
     batch = _Batch()
-    for number, (document, parsed) in enumerate(_parsed(documents, options, pool), start=1):
+    for number, (document, (parsed, pseudonyms)) in enumerate(
+        _parsed(documents, options, pool), start=1
+    ):
+        writer.adopt(pseudonyms)
         for item in parsed:
             if isinstance(item, ReportRecord):
                 batch.reports.append(item)
@@ -282,38 +363,46 @@ def _ingest(
         if on_document is not None:
             on_document(number, len(documents))
     _flush(store, writer, matcher, batch, summary)
-    with store.session() as session:
-        session.execute(
-            update(IngestRun)
-            .where(IngestRun.id == run_id)
-            .values(
-                finished_at=datetime.now(UTC), reports_stored=summary.reports_stored,
-                reports_unchanged=summary.reports_unchanged, files_stored=summary.files_stored,
-                quarantined=summary.quarantined, matches=summary.matches,
-            )
-        )  # fmt: skip
-    return summary
+
+
+# The writer of the run, in a parse worker (set when the worker starts): the worker computes the
+# records' digests and pseudonyms with it, so the one writing process does not have to.
+_WORKER_WRITER: list[Writer] = []
+
+
+def _start_worker(writer: Writer) -> None:
+    # Workers forget the parent's open archives: a shared file offset must not be raced on.
+    _ARCHIVES.clear()
+    _WORKER_WRITER[:] = [writer]
 
 
 @contextmanager
-def _workers(documents: int, options: TriageOptions) -> Iterator[Pool | None]:
-    """Worker processes that sniff and parse documents, when there are enough documents to be
-    worth it (the parent keeps writing to the store meanwhile); None otherwise."""
+def _workers(documents: int, options: TriageOptions, writer: Writer) -> Iterator[Pool | None]:
+    """Worker processes that sniff, parse and prepare documents, when there are enough
+    documents to be worth it (the parent keeps writing to the store meanwhile); None
+    otherwise. The workers are forked, so the writer's keys reach them without being sent."""
     workers = min(options.parse_workers, os.cpu_count() or 1)
     if workers <= 1 or documents < _PARALLEL_FROM:
         yield None
         return
     context = multiprocessing.get_context("fork")
-    # Workers forget the parent's open archives: a shared file offset must not be raced on.
-    with context.Pool(workers, initializer=_ARCHIVES.clear) as pool:
+    with context.Pool(workers, initializer=_start_worker, initargs=(writer,)) as pool:
         yield pool
+
+
+def _read(document: Document, options: TriageOptions) -> tuple[list[Parsed], Pseudonyms]:
+    """One document parsed, and prepared for the writer in a worker."""
+    parsed = parse(document, options)
+    if not _WORKER_WRITER:
+        return parsed, {}
+    return _WORKER_WRITER[0].prepare(parsed)
 
 
 def _parsed(
     documents: list[Document], options: TriageOptions, pool: Pool | None
-) -> Iterator[tuple[Document, list[Parsed]]]:
-    """Each document with what it parsed to, in order."""
-    read = partial(parse, options=options)
+) -> Iterator[tuple[Document, tuple[list[Parsed], Pseudonyms]]]:
+    """Each document with what it parsed to (and the pseudonyms computed), in order."""
+    read = partial(_read, options=options)
     results = pool.imap(read, documents, chunksize=64) if pool is not None else map(read, documents)
     yield from zip(documents, results, strict=True)
 

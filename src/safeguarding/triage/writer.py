@@ -16,11 +16,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from safeguarding.disclosure.pseudonymise import Pseudonymiser
@@ -33,13 +32,14 @@ from safeguarding.store.models import (
     ReportInternetDetail,
     ReportParty,
 )
-from safeguarding.triage.bulk import insert_returning_ids
+from safeguarding.triage.bulk import fetch_in, insert_returning_ids
 from safeguarding.triage.bulk import insert_rows as insert_rows  # the list import uses it
 from safeguarding.triage.records import (
     FileDetailsRecord,
     FileRecord,
     Identifier,
     Origin,
+    Parsed,
     Party,
     Rejected,
     ReportRecord,
@@ -66,6 +66,7 @@ _FILE_FLAGS = {
     "generativeAi": "annotation_generative_ai",
 }
 MediaLookup = Callable[[FileRecord], FileDigest | None]
+Pseudonyms = dict[tuple[str, str, str], str]
 
 
 @dataclass
@@ -146,6 +147,8 @@ class Writer:
 
     def report_digest(self, report: ReportRecord) -> str:
         """SHA-256 over the report as stored: pseudonyms, never raw identifiers, are hashed."""
+        if report.digest is not None:
+            return report.digest
         return _digest(
             [
                 report.provider_report_id, report.format, report.incident_type,
@@ -163,6 +166,8 @@ class Writer:
         )  # fmt: skip
 
     def file_digest(self, file: FileRecord) -> str:
+        if file.digest is not None:
+            return file.digest
         return _digest(
             [
                 file.provider_file_id, file.file_name, file.uploaded_at, file.file_relevance,
@@ -172,6 +177,29 @@ class Writer:
                 [self._identifier_key(i) for i in file.identifiers],
             ]
         )  # fmt: skip
+
+    def prepare(self, parsed: Sequence[Parsed]) -> tuple[list[Parsed], Pseudonyms]:
+        """The records with their digests, and the pseudonyms of their identifiers. A parse worker
+        (holding the same key) runs this next to the parsing, so the one writing process only
+        looks the pseudonyms up (``adopt``) and stores the records."""
+        records: list[Parsed] = []
+        identifiers: list[Identifier] = []
+        for item in parsed:
+            if isinstance(item, ReportRecord):
+                files = tuple(replace(f, digest=self.file_digest(f)) for f in item.files)
+                item = replace(item, files=files, digest=self.report_digest(item))
+                identifiers += _report_identifiers(item)
+            elif isinstance(item, FileDetailsRecord):
+                item = replace(item, file=replace(item.file, digest=self.file_digest(item.file)))
+                identifiers += item.file.identifiers
+            records.append(item)
+        return records, {(i.kind, i.scope, i.value): self._pseudonym(i) for i in identifiers}
+
+    def adopt(self, pseudonyms: Pseudonyms) -> None:
+        """Take pseudonyms computed by ``prepare`` (under the same key) into the cache."""
+        if len(self._pseudonyms) + len(pseudonyms) > 200_000:
+            self._pseudonyms.clear()
+        self._pseudonyms.update(pseudonyms)
 
     # --- the batch ------------------------------------------------------------------------
 
@@ -419,6 +447,20 @@ class Writer:
         return row
 
 
+def _report_identifiers(report: ReportRecord) -> list[Identifier]:
+    found: list[Identifier] = []
+    parties = list(report.parties)
+    while parties:
+        party = parties.pop()
+        found += party.identifiers
+        parties += party.associated
+    for detail in report.internet_details:
+        found += detail.identifiers
+    for file in report.files:
+        found += file.identifiers
+    return found
+
+
 def _hash_rows(file_id: int, file: FileRecord, media: FileDigest | None) -> list[dict[str, Any]]:
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for item in file.hashes:
@@ -459,28 +501,24 @@ def _conflict(origin: Origin, report_id: str, kind: str, file_id: str | None = N
 def _existing_reports(
     session: Session, source: str, report_ids: list[str]
 ) -> dict[str, tuple[int, str]]:
-    found: dict[str, tuple[int, str]] = {}
-    for begin in range(0, len(report_ids), 500):
-        chunk = report_ids[begin : begin + 500]
-        rows = session.execute(
-            select(
-                ProviderReport.provider_report_id, ProviderReport.id, ProviderReport.content_digest
-            ).where(ProviderReport.source == source, ProviderReport.provider_report_id.in_(chunk))
-        )
-        for report_id, row_id, digest in rows:
-            found[report_id] = (row_id, digest)
-    return found
+    rows = fetch_in(
+        session,
+        "SELECT provider_report_id, id, content_digest FROM provider_report"
+        " WHERE source = ? AND provider_report_id IN ({keys})",
+        report_ids,
+        (source,),
+    )
+    return {report_id: (row_id, digest) for report_id, row_id, digest in rows}
 
 
 def _existing_files(session: Session, keys: list[tuple[int, str]]) -> dict[tuple[int, str], str]:
-    found: dict[tuple[int, str], str] = {}
-    for begin in range(0, len(keys), 500):
-        chunk = keys[begin : begin + 500]
-        rows = session.execute(
-            select(
-                ReportedFile.report_id, ReportedFile.provider_file_id, ReportedFile.content_digest
-            ).where(tuple_(ReportedFile.report_id, ReportedFile.provider_file_id).in_(chunk))
-        )
-        for report_id, file_id, digest in rows:
-            found[(report_id, file_id)] = digest
-    return found
+    """Digests of the stored files among ``keys`` (report row id, file id): every file of those
+    reports is read (one indexed lookup per report) and the keys picked out."""
+    wanted = set(keys)
+    rows = fetch_in(
+        session,
+        "SELECT report_id, provider_file_id, content_digest FROM reported_file"
+        " WHERE report_id IN ({keys})",
+        sorted({report_id for report_id, _ in keys}),
+    )
+    return {(r, f): digest for r, f, digest in rows if (r, f) in wanted}
