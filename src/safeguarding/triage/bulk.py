@@ -68,19 +68,18 @@ def _plan(dialect: Dialect, table: Table, columns: tuple[str, ...], with_id: boo
     return found
 
 
-def _tuples(plan: _Plan, rows: Sequence[dict[str, Any]], ids: Sequence[int] | None) -> list[Any]:
-    """The rows as driver parameter lists, in the plan's column order, bind-processed."""
-    columns = plan.columns[1:] if ids is not None else plan.columns
-    out: list[Any] = []
-    for index, row in enumerate(rows):
-        values = [row[name] for name in columns]
-        if ids is not None:
-            values.insert(0, ids[index])
-        for position, processor in plan.processors:
+def _processed(plan: _Plan, rows: Sequence[Sequence[Any]], ids: Sequence[int] | None) -> list[Any]:
+    """The rows as driver parameter lists (with their ids first, if given), bind-processed."""
+    out: list[Any] = (
+        [[row_id, *row] for row_id, row in zip(ids, rows, strict=True)]
+        if ids is not None
+        else [list(row) for row in rows]
+    )
+    for position, processor in plan.processors:
+        for values in out:
             value = values[position]
             if value is not None:
                 values[position] = processor(value)
-        out.append(values)
     return out
 
 
@@ -95,16 +94,9 @@ def _columns(table: Table, rows: Sequence[dict[str, Any]]) -> tuple[str, ...]:
 
 def insert_rows(session: Session, model: type[Any], rows: Sequence[dict[str, Any]]) -> None:
     """Insert ``rows`` (dictionaries with the same keys) into ``model``'s table."""
-    if not rows:
-        return
-    table: Table = model.__table__
-    connection = session.connection()
-    plan = _plan(connection.dialect, table, _columns(table, rows), with_id=False)
-    cursor = connection.connection.cursor()
-    try:
-        cursor.executemany(plan.statement, _tuples(plan, rows, None))
-    finally:
-        cursor.close()
+    if rows:
+        columns = _columns(model.__table__, rows)
+        insert_values(session, model, columns, [[row[c] for c in columns] for row in rows])
 
 
 def insert_returning_ids(
@@ -113,10 +105,37 @@ def insert_returning_ids(
     """Insert ``rows`` into ``model``'s table; returns their new ids, in row order."""
     if not rows:
         return []
+    columns = _columns(model.__table__, rows)
+    return insert_values_returning_ids(
+        session, model, columns, [[row[c] for c in columns] for row in rows]
+    )
+
+
+def insert_values(
+    session: Session, model: type[Any], columns: tuple[str, ...], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Insert ``rows`` (values in the order of ``columns``) into ``model``'s table."""
+    if not rows:
+        return
+    connection = session.connection()
+    plan = _plan(connection.dialect, model.__table__, columns, with_id=False)
+    cursor = connection.connection.cursor()
+    try:
+        cursor.executemany(plan.statement, _processed(plan, rows, None))
+    finally:
+        cursor.close()
+
+
+def insert_values_returning_ids(
+    session: Session, model: type[Any], columns: tuple[str, ...], rows: Sequence[Sequence[Any]]
+) -> list[int]:
+    """Insert ``rows`` (values in the order of ``columns``) into ``model``'s table; returns their
+    new ids, in row order."""
+    if not rows:
+        return []
     table: Table = model.__table__
     connection = session.connection()
     dialect = connection.dialect
-    columns = _columns(table, rows)
     cursor = connection.connection.cursor()
     try:
         if dialect.name == "postgresql":
@@ -126,14 +145,14 @@ def insert_returning_ids(
             )
             ids = [row[0] for row in cursor.fetchall()]
             plan = _plan(dialect, table, columns, with_id=True)
-            cursor.executemany(plan.statement, _tuples(plan, rows, ids))
+            cursor.executemany(plan.statement, _processed(plan, rows, ids))
             return ids
         plan = _plan(dialect, table, columns, with_id=False)
         per_statement = max(1, _SQLITE_MAX_PARAMETERS // len(columns))
         ids = []
         for begin in range(0, len(rows), per_statement):
             chunk = rows[begin : begin + per_statement]
-            flat = [value for values in _tuples(plan, chunk, None) for value in values]
+            flat = [value for values in _processed(plan, chunk, None) for value in values]
             statement = plan.head + ", ".join([plan.placeholders] * len(chunk)) + " RETURNING id"
             cursor.execute(statement, flat)
             returned = sorted(row[0] for row in cursor.fetchall())

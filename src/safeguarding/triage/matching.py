@@ -78,10 +78,17 @@ class Matcher:
         return built
 
     def _radii(self, list_ids: Sequence[int] | None = None) -> dict[str, int]:
-        return {
+        """The search radius of each list's segment (lists without PDQ entries are left out)."""
+        present = set(self.index.segment_names)
+        radii = {
             segment_name(row.id, row.version): row.pdq_threshold
             for row in self._lists.values()
             if list_ids is None or row.id in list_ids
+        }
+        return {
+            name: radius
+            for name, radius in radii.items()
+            if name in present and self.index.segment(name).live
         }
 
     def find(
@@ -125,14 +132,20 @@ class Matcher:
         ).all()
         if not rows:
             return []
-        hits = self.index.search(hex_to_words([r[1] for r in rows]), radii)
+        # Each distinct hash is searched once (the same image reported again, or by many files).
+        files_of: dict[str, list[int]] = {}
+        for file_id, value in rows:
+            files_of.setdefault(value, []).append(file_id)
+        values = list(files_of)
+        hits = self.index.search(hex_to_words(values), radii)
         list_of = {segment_name(row.id, row.version): row.id for row in self._lists.values()}
         return [
-            FoundMatch(rows[q][0], list_of[s], int(e), "pdq", int(d))
+            FoundMatch(file_id, list_of[s], int(e), "pdq", int(d))
             for q, s, e, d in zip(
                 hits.query.tolist(), hits.segment, hits.ids.tolist(), hits.distance.tolist(),
                 strict=True,
             )
+            for file_id in files_of[values[q]]
         ]  # fmt: skip
 
     def store(self, session: Session, found: Sequence[FoundMatch], checked_files: int) -> int:
