@@ -36,7 +36,7 @@ from safeguarding.store import Store
 from safeguarding.store.models import IngestRun
 from safeguarding.triage.formats import csv as csv_format
 from safeguarding.triage.formats import jsonl, ncmec_xml
-from safeguarding.triage.matching import Matcher
+from safeguarding.triage.matching import Matcher, PDQHits
 from safeguarding.triage.options import TriageOptions
 from safeguarding.triage.quarantine import record_rejections
 from safeguarding.triage.records import (
@@ -289,6 +289,7 @@ class _Batch:
     reports: list[ReportRecord] = field(default_factory=list)
     details: list[FileDetailsRecord] = field(default_factory=list)
     rejected: list[tuple[Rejected, str, str]] = field(default_factory=list)
+    pdq_hits: PDQHits = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.reports) + len(self.details) + len(self.rejected)
@@ -318,7 +319,7 @@ def ingest(
         matcher.sync(session)
     summary = IngestSummary(run_id=run_id, source=source, skipped=skipped)
     writer = writer_factory(run_id, started)
-    with _workers(len(documents), options, writer) as pool:
+    with _workers(len(documents), options, writer, matcher) as pool:
         _ingest(store, documents, summary, writer, matcher, options, on_document, pool)
     with store.session() as session:
         session.execute(
@@ -346,66 +347,102 @@ def _ingest(
     """The documents read (by the worker pool, if any) and stored batch by batch."""
     documents = _reports_first(documents, pool)
     batch = _Batch()
-    for number, (document, (parsed, pseudonyms)) in enumerate(
-        _parsed(documents, options, pool), start=1
-    ):
+    number = 0
+    for chunk, (results, pseudonyms, hits) in _parsed(documents, options, pool):
         writer.adopt(pseudonyms)
-        for item in parsed:
-            if isinstance(item, ReportRecord):
-                batch.reports.append(item)
-            elif isinstance(item, FileDetailsRecord):
-                batch.details.append(item)
-            else:
-                batch.rejected.append((item, document.format, document.location))
-        summary.documents += 1
-        if len(batch) >= options.batch_size:
-            _flush(store, writer, matcher, batch, summary)
-            batch = _Batch()
-        if on_document is not None:
-            on_document(number, len(documents))
+        batch.pdq_hits.update(hits)
+        for document, parsed in zip(chunk, results, strict=True):
+            for item in parsed:
+                if isinstance(item, ReportRecord):
+                    batch.reports.append(item)
+                elif isinstance(item, FileDetailsRecord):
+                    batch.details.append(item)
+                else:
+                    batch.rejected.append((item, document.format, document.location))
+            summary.documents += 1
+            if len(batch) >= options.batch_size:
+                _flush(store, writer, matcher, batch, summary)
+                batch = _Batch(pdq_hits=dict(hits))  # the rest of the chunk comes next
+            number += 1
+            if on_document is not None:
+                on_document(number, len(documents))
     _flush(store, writer, matcher, batch, summary)
 
 
-# The writer of the run, in a parse worker (set when the worker starts): the worker computes the
-# records' digests and pseudonyms with it, so the one writing process does not have to.
-_WORKER_WRITER: list[Writer] = []
+# The writer and matcher of the run, in a parse worker (set when the worker starts): the worker
+# computes the records' digests and pseudonyms and searches their PDQ hashes with them, so the one
+# writing process does not have to.
+_WORKER_STATE: list[tuple[Writer, Matcher]] = []
+_CHUNK = 64  # documents per task of a worker
 
 
-def _start_worker(writer: Writer) -> None:
+def _start_worker(writer: Writer, matcher: Matcher) -> None:
     # Workers forget the parent's open archives: a shared file offset must not be raced on.
     _ARCHIVES.clear()
-    _WORKER_WRITER[:] = [writer]
+    _WORKER_STATE[:] = [(writer, matcher)]
 
 
 @contextmanager
-def _workers(documents: int, options: TriageOptions, writer: Writer) -> Iterator[Pool | None]:
+def _workers(
+    documents: int, options: TriageOptions, writer: Writer, matcher: Matcher
+) -> Iterator[Pool | None]:
     """Worker processes that sniff, parse and prepare documents, when there are enough
     documents to be worth it (the parent keeps writing to the store meanwhile); None
-    otherwise. The workers are forked, so the writer's keys reach them without being sent."""
+    otherwise. The workers are forked after the matcher is in step with the lists, so the
+    writer's keys and the PDQ index (memory-mapped, shared) reach them without being sent."""
     workers = min(options.parse_workers, os.cpu_count() or 1)
     if workers <= 1 or documents < _PARALLEL_FROM:
         yield None
         return
     context = multiprocessing.get_context("fork")
-    with context.Pool(workers, initializer=_start_worker, initargs=(writer,)) as pool:
+    with context.Pool(workers, initializer=_start_worker, initargs=(writer, matcher)) as pool:
         yield pool
 
 
-def _read(document: Document, options: TriageOptions) -> tuple[list[Parsed], Pseudonyms]:
-    """One document parsed, and prepared for the writer in a worker."""
-    parsed = parse(document, options)
-    if not _WORKER_WRITER:
-        return parsed, {}
-    return _WORKER_WRITER[0].prepare(parsed)
+ChunkResult = tuple[list[list[Parsed]], Pseudonyms, PDQHits]
+
+
+def _read_chunk(documents: list[Document], options: TriageOptions) -> ChunkResult:
+    """Documents parsed; in a worker also prepared for the writer, and the PDQ hashes of their
+    files searched (all at once: the index costs a fixed overhead per search)."""
+    results = [parse(document, options) for document in documents]
+    if not _WORKER_STATE:
+        return results, {}, {}
+    writer, matcher = _WORKER_STATE[0]
+    pseudonyms: Pseudonyms = {}
+    values: list[str] = []
+    for index, parsed in enumerate(results):
+        results[index], found = writer.prepare(parsed)
+        pseudonyms.update(found)
+        for item in results[index]:
+            values += _pdq_values(item, matcher.options.pdq_min_quality)
+    return results, pseudonyms, matcher.search_pdq(values, threads=1)
+
+
+def _pdq_values(item: Parsed, min_quality: int) -> list[str]:
+    """The PDQ hashes of a record's files that are matched (quality unknown or high enough)."""
+    if isinstance(item, FileDetailsRecord):
+        files: tuple[FileRecord, ...] = (item.file,)
+    elif isinstance(item, ReportRecord):
+        files = item.files
+    else:
+        return []
+    return [
+        h.value
+        for f in files
+        for h in f.hashes
+        if h.kind == "pdq" and (h.quality is None or h.quality >= min_quality)
+    ]
 
 
 def _parsed(
     documents: list[Document], options: TriageOptions, pool: Pool | None
-) -> Iterator[tuple[Document, tuple[list[Parsed], Pseudonyms]]]:
-    """Each document with what it parsed to (and the pseudonyms computed), in order."""
-    read = partial(_read, options=options)
-    results = pool.imap(read, documents, chunksize=64) if pool is not None else map(read, documents)
-    yield from zip(documents, results, strict=True)
+) -> Iterator[tuple[list[Document], ChunkResult]]:
+    """The documents in chunks, each with what its documents parsed to, in order."""
+    chunks = [documents[begin : begin + _CHUNK] for begin in range(0, len(documents), _CHUNK)]
+    read = partial(_read_chunk, options=options)
+    results = pool.imap(read, chunks) if pool is not None else map(read, chunks)
+    yield from zip(chunks, results, strict=True)
 
 
 def _flush(
@@ -432,7 +469,7 @@ def _flush(
                 session, writer.sealer, [item], source=writer.source, format=fmt,
                 source_file=location,
             )  # fmt: skip
-        found = matcher.find(session, result.new_file_ids)
+        found = matcher.find(session, result.new_file_ids, pdq_hits=batch.pdq_hits)
         summary.matches += matcher.store(session, found, len(result.new_file_ids))
     summary.reports_stored += result.reports_stored
     summary.reports_unchanged += result.reports_unchanged

@@ -16,7 +16,7 @@ the files checked (at least ``flood_min_files`` files) is flagged for review; it
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -32,6 +32,8 @@ from safeguarding.triage.bulk import insert_rows
 from safeguarding.triage.options import TriageOptions
 
 _CHUNK = 2_000  # files per index query: the PDQ search costs a fixed overhead per call
+# PDQ hits by hash value (lower-case hex, as stored): (list id, entry id, distance) each.
+PDQHits = dict[str, list[tuple[int, int, int]]]
 
 
 @dataclass(frozen=True)
@@ -92,14 +94,44 @@ class Matcher:
         }
 
     def find(
-        self, session: Session, file_ids: Sequence[int], list_ids: Sequence[int] | None = None
+        self,
+        session: Session,
+        file_ids: Sequence[int],
+        list_ids: Sequence[int] | None = None,
+        *,
+        pdq_hits: Mapping[str, list[tuple[int, int, int]]] | None = None,
     ) -> list[FoundMatch]:
-        """Matches of the given files against all lists (or the given ones)."""
+        """Matches of the given files against all lists (or the given ones). ``pdq_hits``
+        (from ``search_pdq`` against all lists, by the same index) saves searching again."""
         found: list[FoundMatch] = []
+        known = pdq_hits if list_ids is None else None
         for begin in range(0, len(file_ids), _CHUNK):
             chunk = list(file_ids[begin : begin + _CHUNK])
             found += self._exact(session, chunk, list_ids)
-            found += self._pdq(session, chunk, list_ids)
+            found += self._pdq(session, chunk, list_ids, known or {})
+        return found
+
+    def search_pdq(
+        self,
+        values: Sequence[str],
+        *,
+        list_ids: Sequence[int] | None = None,
+        threads: int | None = None,
+    ) -> PDQHits:
+        """Every entry of every list (or the given ones) within the list's radius of each PDQ
+        hash (each distinct value searched once)."""
+        distinct = list(dict.fromkeys(values))
+        found: PDQHits = {value: [] for value in distinct}
+        radii = self._radii(list_ids)
+        if not radii or not distinct:
+            return found
+        hits = self.index.search(hex_to_words(distinct), radii, threads=threads)
+        list_of = {segment_name(row.id, row.version): row.id for row in self._lists.values()}
+        for q, s, e, d in zip(
+            hits.query.tolist(), hits.segment, hits.ids.tolist(), hits.distance.tolist(),
+            strict=True,
+        ):  # fmt: skip
+            found[distinct[q]].append((list_of[s], e, d))
         return found
 
     def _exact(
@@ -118,7 +150,11 @@ class Matcher:
         return [FoundMatch(f, lst, e, k, 0) for f, lst, e, k in session.execute(query)]
 
     def _pdq(
-        self, session: Session, file_ids: list[int], list_ids: Sequence[int] | None
+        self,
+        session: Session,
+        file_ids: list[int],
+        list_ids: Sequence[int] | None,
+        known: Mapping[str, list[tuple[int, int, int]]],
     ) -> list[FoundMatch]:
         radii = self._radii(list_ids)
         if not radii:
@@ -132,21 +168,15 @@ class Matcher:
         ).all()
         if not rows:
             return []
-        # Each distinct hash is searched once (the same image reported again, or by many files).
-        files_of: dict[str, list[int]] = {}
-        for file_id, value in rows:
-            files_of.setdefault(value, []).append(file_id)
-        values = list(files_of)
-        hits = self.index.search(hex_to_words(values), radii)
-        list_of = {segment_name(row.id, row.version): row.id for row in self._lists.values()}
+        hits = dict(known)
+        missing = [value for _, value in rows if value not in hits]
+        if missing:
+            hits.update(self.search_pdq(missing, list_ids=list_ids))
         return [
-            FoundMatch(file_id, list_of[s], int(e), "pdq", int(d))
-            for q, s, e, d in zip(
-                hits.query.tolist(), hits.segment, hits.ids.tolist(), hits.distance.tolist(),
-                strict=True,
-            )
-            for file_id in files_of[values[q]]
-        ]  # fmt: skip
+            FoundMatch(file_id, list_id, entry_id, "pdq", distance)
+            for file_id, value in rows
+            for list_id, entry_id, distance in hits[value]
+        ]
 
     def store(self, session: Session, found: Sequence[FoundMatch], checked_files: int) -> int:
         """Insert matches (one per file, entry and kind) and apply the flood guard."""
