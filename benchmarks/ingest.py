@@ -83,6 +83,7 @@ def main() -> None:
 
         start = time.perf_counter()
         cpu_before = _cpu()
+        parent_before = _cpu(children=False)
         summary = ingest(
             store,
             [root / "reports.zip"],
@@ -93,6 +94,7 @@ def main() -> None:
         )
         elapsed = time.perf_counter() - start
         cpu = _cpu() - cpu_before
+        parent = _cpu(children=False) - parent_before
         store.dispose()
     assert summary.reports_stored == args.reports, summary
     print(
@@ -102,13 +104,21 @@ def main() -> None:
         f"{cpu:.1f} CPU-seconds (parent and parsers): "
         f"{summary.reports_stored / cpu:,.0f} reports per CPU-second"
     )
+    print(
+        f"of which the writing process (store, match, PDQ search threads) {parent:.1f} CPU-s, "
+        f"the parse workers {cpu - parent:.1f} CPU-s; load {os.getloadavg()}"
+    )
 
 
-def _cpu() -> float:
-    """CPU seconds of this process and its finished children (the parse workers)."""
+def _cpu(*, children: bool = True) -> float:
+    """CPU seconds of this process and (unless told not to) its finished children (the parse
+    workers)."""
     own = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    total = own.ru_utime + own.ru_stime
+    if children:
+        done = resource.getrusage(resource.RUSAGE_CHILDREN)
+        total += done.ru_utime + done.ru_stime
+    return total
 
 
 if __name__ == "__main__":

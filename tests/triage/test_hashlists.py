@@ -221,7 +221,9 @@ def test_pdq_threshold_per_list_and_quality(capsys: Capsys, store: Store, tmp_pa
     near = flip_bits([PDQ, PDQ, PDQ], np.array([20, 31, 32]), rng)
     files = [
         {"file_id": f"F-{i}", "hashes": [{"kind": "pdq", "value": v, "quality": q}]}
-        for i, (v, q) in enumerate([(near[0], 90), (near[1], 90), (near[2], 90), (near[0], 40)])
+        for i, (v, q) in enumerate(
+            [(near[0], 90), (near[1], 90), (near[2], 90), (near[0], 40), (near[1], 60)]
+        )
     ]
     report = {"report_id": "T-1", "incident_type": "Child Sex Trafficking",
               "incident_time": "2026-01-01T00:00:00Z", "files": files}  # fmt: skip
@@ -240,4 +242,6 @@ def test_pdq_threshold_per_list_and_quality(capsys: Capsys, store: Store, tmp_pa
         ("F-0", "default", 20),
         ("F-0", "strict", 20),
         ("F-1", "default", 31),
-    ]  # F-2 at 32 bits never matches; F-3 has quality 40 (< 50): not matched
+        ("F-4", "default", 31),
+    ]  # F-2 at 32 bits never matches; F-3 has quality 40 (< 50): not matched; F-4 has the hash
+    # of F-1 (searched once) and matches as F-1 does

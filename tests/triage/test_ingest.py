@@ -273,9 +273,14 @@ def test_parallel_parsing_stores_exactly_what_serial_parsing_stores(
     with zipfile.ZipFile(tmp_path / "in.zip", "w") as archive:
         for name, data in corpus.documents():
             archive.writestr(name, data)
+    known = tmp_path / "known.json"
+    known.write_bytes(vics_json(known_list(corpus, families=15, seed=3, extra=50)))
     (home / "config.toml").write_text("[triage]\nparse_workers = 2\n")
+    # The workers search the PDQ index themselves: the matches must be the writer's own.
+    assert invoke(capsys, "hashlist", "import", str(known), "--name", "known").code == 0
     assert invoke(capsys, "ingest", str(tmp_path / "in.zip")).code == 0
     parallel = snapshot(store)
+    assert {kind for _, _, kind, _, _ in parallel["matches"]} == {"md5", "pdq"}
 
     serial_home = tmp_path / "serial"
     serial_home.mkdir()
@@ -284,6 +289,7 @@ def test_parallel_parsing_stores_exactly_what_serial_parsing_stores(
     url = f"sqlite:///{serial_home / 'safeguarding.db'}"
     monkeypatch.setenv("SAFEGUARDING_HOME", str(serial_home))
     monkeypatch.setenv("SAFEGUARDING_DATABASE_URL", url)
+    assert invoke(capsys, "hashlist", "import", str(known), "--name", "known").code == 0
     assert invoke(capsys, "ingest", str(tmp_path / "in.zip")).code == 0
     serial_store = Store(Settings(home=serial_home, database_url=url))
     assert snapshot(serial_store) == parallel and len(parallel["reports"]) == 200

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import posixpath
+import struct
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +26,7 @@ from datetime import UTC, datetime
 from functools import partial
 from multiprocessing.pool import Pool
 from pathlib import Path, PurePath
+from typing import NamedTuple
 
 from sqlalchemy import update
 
@@ -32,7 +36,7 @@ from safeguarding.store import Store
 from safeguarding.store.models import IngestRun
 from safeguarding.triage.formats import csv as csv_format
 from safeguarding.triage.formats import jsonl, ncmec_xml
-from safeguarding.triage.matching import Matcher
+from safeguarding.triage.matching import Matcher, PDQHits
 from safeguarding.triage.options import TriageOptions
 from safeguarding.triage.quarantine import record_rejections
 from safeguarding.triage.records import (
@@ -42,12 +46,36 @@ from safeguarding.triage.records import (
     Rejected,
     ReportRecord,
 )
-from safeguarding.triage.writer import Writer
+from safeguarding.triage.writer import Pseudonyms, Writer
 
 _PARALLEL_FROM = 500
+_SQLITE_CACHE_KIB = 131_072
 FORMATS = {".xml": "ncmec_xml", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 MAX_ARCHIVE_MEMBERS = 1_000_000
 MAX_TABULAR_BYTES = 2_000_000_000
+
+
+class MemberEntry(NamedTuple):
+    """Where a stored or deflated (unencrypted) zip member's data is, from the archive's central
+    directory: read once by the parent, so that parse workers need no ``ZipFile`` of their own
+    (building one reads every entry of the directory again)."""
+
+    header_offset: int
+    compress_size: int
+    file_size: int
+    compress_type: int
+    crc: int
+
+    @classmethod
+    def of(cls, info: zipfile.ZipInfo) -> MemberEntry | None:
+        if info.flag_bits & 0x1 or info.compress_type not in (
+            zipfile.ZIP_STORED,
+            zipfile.ZIP_DEFLATED,
+        ):
+            return None
+        return cls(
+            info.header_offset, info.compress_size, info.file_size, info.compress_type, info.CRC
+        )
 
 
 @dataclass(frozen=True)
@@ -60,6 +88,7 @@ class Document:
     path: str
     member: str | None
     size: int
+    entry: MemberEntry | None = None
 
     def read(self, limit: int | None = None) -> bytes:
         """The document's bytes (at most ``limit``; a zip member at most its declared size + 1,
@@ -67,15 +96,54 @@ class Document:
         if self.member is None:
             with open(self.path, "rb") as handle:
                 return handle.read(-1 if limit is None else limit)
+        wanted = self.size + 1 if limit is None else limit
+        if self.entry is not None:
+            descriptor = _DESCRIPTORS.get(self.path)
+            if descriptor is None:
+                descriptor = _DESCRIPTORS[self.path] = os.open(self.path, os.O_RDONLY)
+            return member_bytes(descriptor, self.entry, self.member, wanted)
         archive = _ARCHIVES.get(self.path)
         if archive is None:
             archive = _ARCHIVES[self.path] = zipfile.ZipFile(self.path)
         with archive.open(self.member) as handle:
-            return handle.read(self.size + 1 if limit is None else limit)
+            return handle.read(wanted)
 
 
-# Open archives of this process (workers open their own).
+# Open archives of this process (workers open their own), and archive files open for positioned
+# reads (``os.pread`` keeps no file offset, so forked workers can share them).
 _ARCHIVES: dict[str, zipfile.ZipFile] = {}
+_DESCRIPTORS: dict[str, int] = {}
+_LOCAL_HEADER = struct.Struct("<4s22xHH")
+
+
+def member_bytes(descriptor: int, entry: MemberEntry, member: str, limit: int) -> bytes:
+    """At most ``limit`` bytes of an archive member, as ``ZipFile.open(member).read(limit)``
+    gives them (never more than the member's declared size; the CRC is checked whenever the
+    whole member is read), with two positioned reads and one ``zlib`` call: ``zipfile``'s file
+    object per member cost more than parsing the XML of a small document."""
+    header = os.pread(descriptor, _LOCAL_HEADER.size, entry.header_offset)
+    if len(header) != _LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile(f"{member}: bad local file header")
+    _, name_length, extra_length = _LOCAL_HEADER.unpack(header)
+    start = entry.header_offset + _LOCAL_HEADER.size + name_length + extra_length
+    raw = os.pread(descriptor, entry.compress_size, start)
+    if len(raw) != entry.compress_size:
+        raise zipfile.BadZipFile(f"{member}: archive ends inside the member")
+    wanted = min(limit, entry.file_size)
+    if wanted <= 0:
+        return b""
+    if entry.compress_type == zipfile.ZIP_STORED:
+        data = raw[:wanted]
+    else:
+        try:
+            data = zlib.decompressobj(-zlib.MAX_WBITS).decompress(raw, wanted)
+        except zlib.error as exc:
+            raise zipfile.BadZipFile(f"{member}: corrupt compressed data ({exc})") from exc
+    if len(data) != wanted:
+        raise zipfile.BadZipFile(f"{member}: member ends before its declared size")
+    if wanted == entry.file_size and zlib.crc32(data) != entry.crc:
+        raise zipfile.BadZipFile(f"Bad CRC-32 for file {member!r}")
+    return data
 
 
 @dataclass
@@ -115,12 +183,14 @@ def _archive_documents(path: Path, skipped: list[str]) -> Iterator[Document]:
             rule="archive_too_large",
         )
     for member in sorted(members, key=lambda m: m.filename):
-        fmt = FORMATS.get(PurePath(member.filename).suffix.lower())
+        fmt = FORMATS.get(posixpath.splitext(member.filename)[1].lower())
         location = f"{path}!{member.filename}"
         if fmt is None:
             skipped.append(location)
             continue
-        yield Document(location, fmt, str(path), member.filename, member.file_size)
+        yield Document(
+            location, fmt, str(path), member.filename, member.file_size, MemberEntry.of(member)
+        )
 
 
 def discover(paths: list[Path]) -> tuple[list[Document], list[str]]:
@@ -219,6 +289,7 @@ class _Batch:
     reports: list[ReportRecord] = field(default_factory=list)
     details: list[FileDetailsRecord] = field(default_factory=list)
     rejected: list[tuple[Rejected, str, str]] = field(default_factory=list)
+    pdq_hits: PDQHits = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.reports) + len(self.details) + len(self.rejected)
@@ -236,24 +307,6 @@ def ingest(
 ) -> IngestSummary:
     """Read every document under ``paths`` and store it; returns what happened."""
     documents, skipped = discover(paths)
-    with _workers(len(documents), options) as pool:
-        return _ingest(store, documents, skipped, source, writer_factory, matcher, options,
-                       on_document, pool)  # fmt: skip
-
-
-def _ingest(
-    store: Store,
-    documents: list[Document],
-    skipped: list[str],
-    source: str,
-    writer_factory: Callable[[int, datetime], Writer],
-    matcher: Matcher,
-    options: TriageOptions,
-    on_document: Callable[[int, int], None] | None,
-    pool: Pool | None,
-) -> IngestSummary:
-    """``ingest`` with the worker pool (or None) open."""
-    documents = _reports_first(documents, pool)
     started = datetime.now(UTC)
     with store.session() as session:
         run = IngestRun(
@@ -266,22 +319,8 @@ def _ingest(
         matcher.sync(session)
     summary = IngestSummary(run_id=run_id, source=source, skipped=skipped)
     writer = writer_factory(run_id, started)
-    batch = _Batch()
-    for number, (document, parsed) in enumerate(_parsed(documents, options, pool), start=1):
-        for item in parsed:
-            if isinstance(item, ReportRecord):
-                batch.reports.append(item)
-            elif isinstance(item, FileDetailsRecord):
-                batch.details.append(item)
-            else:
-                batch.rejected.append((item, document.format, document.location))
-        summary.documents += 1
-        if len(batch) >= options.batch_size:
-            _flush(store, writer, matcher, batch, summary)
-            batch = _Batch()
-        if on_document is not None:
-            on_document(number, len(documents))
-    _flush(store, writer, matcher, batch, summary)
+    with _workers(len(documents), options, writer, matcher) as pool:
+        _ingest(store, documents, summary, writer, matcher, options, on_document, pool)
     with store.session() as session:
         session.execute(
             update(IngestRun)
@@ -295,27 +334,115 @@ def _ingest(
     return summary
 
 
+def _ingest(
+    store: Store,
+    documents: list[Document],
+    summary: IngestSummary,
+    writer: Writer,
+    matcher: Matcher,
+    options: TriageOptions,
+    on_document: Callable[[int, int], None] | None,
+    pool: Pool | None,
+) -> None:
+    """The documents read (by the worker pool, if any) and stored batch by batch."""
+    documents = _reports_first(documents, pool)
+    batch = _Batch()
+    number = 0
+    for chunk, (results, pseudonyms, hits) in _parsed(documents, options, pool):
+        writer.adopt(pseudonyms)
+        batch.pdq_hits.update(hits)
+        for document, parsed in zip(chunk, results, strict=True):
+            for item in parsed:
+                if isinstance(item, ReportRecord):
+                    batch.reports.append(item)
+                elif isinstance(item, FileDetailsRecord):
+                    batch.details.append(item)
+                else:
+                    batch.rejected.append((item, document.format, document.location))
+            summary.documents += 1
+            if len(batch) >= options.batch_size:
+                _flush(store, writer, matcher, batch, summary)
+                batch = _Batch(pdq_hits=dict(hits))  # the rest of the chunk comes next
+            number += 1
+            if on_document is not None:
+                on_document(number, len(documents))
+    _flush(store, writer, matcher, batch, summary)
+
+
+# The writer and matcher of the run, in a parse worker (set when the worker starts): the worker
+# computes the records' digests and pseudonyms and searches their PDQ hashes with them, so the one
+# writing process does not have to.
+_WORKER_STATE: list[tuple[Writer, Matcher]] = []
+_CHUNK = 64  # documents per task of a worker
+
+
+def _start_worker(writer: Writer, matcher: Matcher) -> None:
+    # Workers forget the parent's open archives: a shared file offset must not be raced on.
+    _ARCHIVES.clear()
+    _WORKER_STATE[:] = [(writer, matcher)]
+
+
 @contextmanager
-def _workers(documents: int, options: TriageOptions) -> Iterator[Pool | None]:
-    """Worker processes that sniff and parse documents, when there are enough documents to be
-    worth it (the parent keeps writing to the store meanwhile); None otherwise."""
+def _workers(
+    documents: int, options: TriageOptions, writer: Writer, matcher: Matcher
+) -> Iterator[Pool | None]:
+    """Worker processes that sniff, parse and prepare documents, when there are enough
+    documents to be worth it (the parent keeps writing to the store meanwhile); None
+    otherwise. The workers are forked after the matcher is in step with the lists, so the
+    writer's keys and the PDQ index (memory-mapped, shared) reach them without being sent."""
     workers = min(options.parse_workers, os.cpu_count() or 1)
     if workers <= 1 or documents < _PARALLEL_FROM:
         yield None
         return
     context = multiprocessing.get_context("fork")
-    # Workers forget the parent's open archives: a shared file offset must not be raced on.
-    with context.Pool(workers, initializer=_ARCHIVES.clear) as pool:
+    with context.Pool(workers, initializer=_start_worker, initargs=(writer, matcher)) as pool:
         yield pool
+
+
+ChunkResult = tuple[list[list[Parsed]], Pseudonyms, PDQHits]
+
+
+def _read_chunk(documents: list[Document], options: TriageOptions) -> ChunkResult:
+    """Documents parsed; in a worker also prepared for the writer, and the PDQ hashes of their
+    files searched (all at once: the index costs a fixed overhead per search)."""
+    results = [parse(document, options) for document in documents]
+    if not _WORKER_STATE:
+        return results, {}, {}
+    writer, matcher = _WORKER_STATE[0]
+    pseudonyms: Pseudonyms = {}
+    values: list[str] = []
+    for index, parsed in enumerate(results):
+        results[index], found = writer.prepare(parsed)
+        pseudonyms.update(found)
+        for item in results[index]:
+            values += _pdq_values(item, matcher.options.pdq_min_quality)
+    return results, pseudonyms, matcher.search_pdq(values, threads=1)
+
+
+def _pdq_values(item: Parsed, min_quality: int) -> list[str]:
+    """The PDQ hashes of a record's files that are matched (quality unknown or high enough)."""
+    if isinstance(item, FileDetailsRecord):
+        files: tuple[FileRecord, ...] = (item.file,)
+    elif isinstance(item, ReportRecord):
+        files = item.files
+    else:
+        return []
+    return [
+        h.value
+        for f in files
+        for h in f.hashes
+        if h.kind == "pdq" and (h.quality is None or h.quality >= min_quality)
+    ]
 
 
 def _parsed(
     documents: list[Document], options: TriageOptions, pool: Pool | None
-) -> Iterator[tuple[Document, list[Parsed]]]:
-    """Each document with what it parsed to, in order."""
-    read = partial(parse, options=options)
-    results = pool.imap(read, documents, chunksize=64) if pool is not None else map(read, documents)
-    yield from zip(documents, results, strict=True)
+) -> Iterator[tuple[list[Document], ChunkResult]]:
+    """The documents in chunks, each with what its documents parsed to, in order."""
+    chunks = [documents[begin : begin + _CHUNK] for begin in range(0, len(documents), _CHUNK)]
+    read = partial(_read_chunk, options=options)
+    results = pool.imap(read, chunks) if pool is not None else map(read, chunks)
+    yield from zip(chunks, results, strict=True)
 
 
 def _flush(
@@ -324,6 +451,11 @@ def _flush(
     if not len(batch):
         return
     with store.session() as session:
+        if store.dialect == "sqlite":
+            # A bulk intake inserts into indexes keyed by hash values and pseudonyms, i.e. at
+            # random places; SQLite's default page cache (2 MB) then rereads index pages for
+            # most rows. Durability is the journal's business and unchanged.
+            session.connection().exec_driver_sql(f"PRAGMA cache_size = -{_SQLITE_CACHE_KIB}")
         result = writer.write(session, batch.reports, batch.details)
         rejected = list(batch.rejected)
         formats = {r.origin[0]: r.format for r in batch.reports}
@@ -337,7 +469,7 @@ def _flush(
                 session, writer.sealer, [item], source=writer.source, format=fmt,
                 source_file=location,
             )  # fmt: skip
-        found = matcher.find(session, result.new_file_ids)
+        found = matcher.find(session, result.new_file_ids, pdq_hits=batch.pdq_hits)
         summary.matches += matcher.store(session, found, len(result.new_file_ids))
     summary.reports_stored += result.reports_stored
     summary.reports_unchanged += result.reports_unchanged

@@ -16,21 +16,24 @@ the files checked (at least ``flood_min_files`` files) is flagged for review; it
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
-from sqlalchemy import delete, insert, or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from safeguarding.hashing.kinds import EXACT_KINDS
 from safeguarding.hashing.pdq_bits import hex_to_words
 from safeguarding.hashing.pdq_index import PDQIndex
 from safeguarding.store.models import FileHash, FloodFlag, HashList, HashListEntry, HashMatch
+from safeguarding.triage.bulk import insert_rows
 from safeguarding.triage.options import TriageOptions
 
 _CHUNK = 2_000  # files per index query: the PDQ search costs a fixed overhead per call
+# PDQ hits by hash value (lower-case hex, as stored): (list id, entry id, distance) each.
+PDQHits = dict[str, list[tuple[int, int, int]]]
 
 
 @dataclass(frozen=True)
@@ -77,21 +80,58 @@ class Matcher:
         return built
 
     def _radii(self, list_ids: Sequence[int] | None = None) -> dict[str, int]:
-        return {
+        """The search radius of each list's segment (lists without PDQ entries are left out)."""
+        present = set(self.index.segment_names)
+        radii = {
             segment_name(row.id, row.version): row.pdq_threshold
             for row in self._lists.values()
             if list_ids is None or row.id in list_ids
         }
+        return {
+            name: radius
+            for name, radius in radii.items()
+            if name in present and self.index.segment(name).live
+        }
 
     def find(
-        self, session: Session, file_ids: Sequence[int], list_ids: Sequence[int] | None = None
+        self,
+        session: Session,
+        file_ids: Sequence[int],
+        list_ids: Sequence[int] | None = None,
+        *,
+        pdq_hits: Mapping[str, list[tuple[int, int, int]]] | None = None,
     ) -> list[FoundMatch]:
-        """Matches of the given files against all lists (or the given ones)."""
+        """Matches of the given files against all lists (or the given ones). ``pdq_hits``
+        (from ``search_pdq`` against all lists, by the same index) saves searching again."""
         found: list[FoundMatch] = []
+        known = pdq_hits if list_ids is None else None
         for begin in range(0, len(file_ids), _CHUNK):
             chunk = list(file_ids[begin : begin + _CHUNK])
             found += self._exact(session, chunk, list_ids)
-            found += self._pdq(session, chunk, list_ids)
+            found += self._pdq(session, chunk, list_ids, known or {})
+        return found
+
+    def search_pdq(
+        self,
+        values: Sequence[str],
+        *,
+        list_ids: Sequence[int] | None = None,
+        threads: int | None = None,
+    ) -> PDQHits:
+        """Every entry of every list (or the given ones) within the list's radius of each PDQ
+        hash (each distinct value searched once)."""
+        distinct = list(dict.fromkeys(values))
+        found: PDQHits = {value: [] for value in distinct}
+        radii = self._radii(list_ids)
+        if not radii or not distinct:
+            return found
+        hits = self.index.search(hex_to_words(distinct), radii, threads=threads)
+        list_of = {segment_name(row.id, row.version): row.id for row in self._lists.values()}
+        for q, s, e, d in zip(
+            hits.query.tolist(), hits.segment, hits.ids.tolist(), hits.distance.tolist(),
+            strict=True,
+        ):  # fmt: skip
+            found[distinct[q]].append((list_of[s], e, d))
         return found
 
     def _exact(
@@ -110,7 +150,11 @@ class Matcher:
         return [FoundMatch(f, lst, e, k, 0) for f, lst, e, k in session.execute(query)]
 
     def _pdq(
-        self, session: Session, file_ids: list[int], list_ids: Sequence[int] | None
+        self,
+        session: Session,
+        file_ids: list[int],
+        list_ids: Sequence[int] | None,
+        known: Mapping[str, list[tuple[int, int, int]]],
     ) -> list[FoundMatch]:
         radii = self._radii(list_ids)
         if not radii:
@@ -124,23 +168,24 @@ class Matcher:
         ).all()
         if not rows:
             return []
-        hits = self.index.search(hex_to_words([r[1] for r in rows]), radii)
-        list_of = {segment_name(row.id, row.version): row.id for row in self._lists.values()}
+        hits = dict(known)
+        missing = [value for _, value in rows if value not in hits]
+        if missing:
+            hits.update(self.search_pdq(missing, list_ids=list_ids))
         return [
-            FoundMatch(rows[q][0], list_of[s], int(e), "pdq", int(d))
-            for q, s, e, d in zip(
-                hits.query.tolist(), hits.segment, hits.ids.tolist(), hits.distance.tolist(),
-                strict=True,
-            )
-        ]  # fmt: skip
+            FoundMatch(file_id, list_id, entry_id, "pdq", distance)
+            for file_id, value in rows
+            for list_id, entry_id, distance in hits[value]
+        ]
 
     def store(self, session: Session, found: Sequence[FoundMatch], checked_files: int) -> int:
         """Insert matches (one per file, entry and kind) and apply the flood guard."""
         now = datetime.now(UTC)
         unique = {(m.file_id, m.entry_id, m.hash_kind): m for m in found}
         if unique:
-            session.execute(
-                insert(HashMatch),
+            insert_rows(
+                session,
+                HashMatch,
                 [
                     {
                         "file_id": m.file_id,

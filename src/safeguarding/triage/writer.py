@@ -6,8 +6,9 @@ conflict and goes to quarantine; the stored report is never overwritten. Files w
 keyed by report and file id. File details whose report is not stored (yet) are quarantined as
 ``unknown_report`` and can be retried once the report has come in.
 
-Rows are inserted in bulk (one statement per table per batch) with ``RETURNING`` ids, so a batch
-of thousands of reports costs a handful of round trips.
+Rows are inserted in bulk through the driver (``triage.bulk``: one ``executemany`` per table per
+batch, ids drawn from the database), so a batch of thousands of reports costs a handful of round
+trips and no per-row statement machinery.
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from safeguarding.disclosure.pseudonymise import Pseudonymiser
@@ -32,11 +32,14 @@ from safeguarding.store.models import (
     ReportInternetDetail,
     ReportParty,
 )
+from safeguarding.triage.bulk import fetch_in, insert_values, insert_values_returning_ids
+from safeguarding.triage.bulk import insert_rows as insert_rows  # the list import uses it
 from safeguarding.triage.records import (
     FileDetailsRecord,
     FileRecord,
     Identifier,
     Origin,
+    Parsed,
     Party,
     Rejected,
     ReportRecord,
@@ -63,6 +66,30 @@ _FILE_FLAGS = {
     "generativeAi": "annotation_generative_ai",
 }
 MediaLookup = Callable[[FileRecord], FileDigest | None]
+# Rows are built as value lists in these column orders (``triage.bulk.insert_values``).
+_REPORT_COLUMNS = (
+    "source", "provider_report_id", "content_digest", "format", "ingest_run_id", "incident_type",
+    "incident_time", "provider", "platform", "escalated", "escalation_text_length",
+    "batched_reason", "received_at", "unknown_element_count", "unknown_element_names",
+    "unknown_elements_sealed", *_REPORT_FLAGS.values(),
+)  # fmt: skip
+_PARTY_COLUMNS = (
+    "report_id", "parent_id", "role", "esp_service", "age", "compromised_account",
+    "account_temporarily_disabled", "account_permanently_disabled", "prior_ct_reports_count",
+    "location_country", "location_region",
+)  # fmt: skip
+_IDENTIFIER_COLUMNS = (
+    "report_id", "party_id", "kind", "pseudonym", "scope", "event_name", "event_time",
+)  # fmt: skip
+_DETAIL_COLUMNS = ("report_id", "kind", "client", "url_hosts", "third_party_hosted")
+_FILE_COLUMNS = (
+    "report_id", "provider_file_id", "content_digest", "extension", "uploaded_at",
+    "file_relevance", "viewed_by_esp", "exif_viewed_by_esp", "publicly_available",
+    "potential_meme", "industry_classification", "media_status", "unhashable_reason",
+    *_FILE_FLAGS.values(),
+)  # fmt: skip
+_HASH_COLUMNS = ("file_id", "kind", "value", "quality", "origin")
+Pseudonyms = dict[tuple[str, str, str], str]
 
 
 @dataclass
@@ -75,21 +102,6 @@ class BatchResult:
     files_unchanged: int = 0
     rejected: list[Rejected] = field(default_factory=list)
     new_file_ids: list[int] = field(default_factory=list)
-
-
-def _insert_returning(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> list[int]:
-    """Bulk insert through the table (Core, batched multi-row VALUES), ids in row order."""
-    table = model.__table__
-    result = session.execute(
-        insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
-    )
-    return [row[0] for row in result]
-
-
-def insert_rows(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
-    """Bulk insert through the table (Core executemany), skipping the ORM's per-row work."""
-    if rows:
-        session.execute(insert(model.__table__), rows)
 
 
 def _json_default(value: Any) -> Any:
@@ -158,6 +170,8 @@ class Writer:
 
     def report_digest(self, report: ReportRecord) -> str:
         """SHA-256 over the report as stored: pseudonyms, never raw identifiers, are hashed."""
+        if report.digest is not None:
+            return report.digest
         return _digest(
             [
                 report.provider_report_id, report.format, report.incident_type,
@@ -175,6 +189,8 @@ class Writer:
         )  # fmt: skip
 
     def file_digest(self, file: FileRecord) -> str:
+        if file.digest is not None:
+            return file.digest
         return _digest(
             [
                 file.provider_file_id, file.file_name, file.uploaded_at, file.file_relevance,
@@ -184,6 +200,29 @@ class Writer:
                 [self._identifier_key(i) for i in file.identifiers],
             ]
         )  # fmt: skip
+
+    def prepare(self, parsed: Sequence[Parsed]) -> tuple[list[Parsed], Pseudonyms]:
+        """The records with their digests, and the pseudonyms of their identifiers. A parse worker
+        (holding the same key) runs this next to the parsing, so the one writing process only
+        looks the pseudonyms up (``adopt``) and stores the records."""
+        records: list[Parsed] = []
+        identifiers: list[Identifier] = []
+        for item in parsed:
+            if isinstance(item, ReportRecord):
+                files = tuple(replace(f, digest=self.file_digest(f)) for f in item.files)
+                item = replace(item, files=files, digest=self.report_digest(item))
+                identifiers += _report_identifiers(item)
+            elif isinstance(item, FileDetailsRecord):
+                item = replace(item, file=replace(item.file, digest=self.file_digest(item.file)))
+                identifiers += item.file.identifiers
+            records.append(item)
+        return records, {(i.kind, i.scope, i.value): self._pseudonym(i) for i in identifiers}
+
+    def adopt(self, pseudonyms: Pseudonyms) -> None:
+        """Take pseudonyms computed by ``prepare`` (under the same key) into the cache."""
+        if len(self._pseudonyms) + len(pseudonyms) > 200_000:
+            self._pseudonyms.clear()
+        self._pseudonyms.update(pseudonyms)
 
     # --- the batch ------------------------------------------------------------------------
 
@@ -238,39 +277,24 @@ class Writer:
                 new.append((report, digest))
         if new:
             rows = [self._report_row(report, digest) for report, digest in new]
-            returned = session.execute(
-                insert(ProviderReport).returning(ProviderReport.id, sort_by_parameter_order=True),
-                rows,
-            ).scalars()
-            new_ids = list(returned)
+            new_ids = insert_values_returning_ids(session, ProviderReport, _REPORT_COLUMNS, rows)
             for (report, _), row_id in zip(new, new_ids, strict=True):
                 ids[report.provider_report_id] = row_id
             self._write_parties(session, [(ids[r.provider_report_id], r) for r, _ in new])
             result.reports_stored += len(new)
         return ids
 
-    def _report_row(self, report: ReportRecord, digest: str) -> dict[str, Any]:
-        row: dict[str, Any] = {
-            "source": self.source,
-            "provider_report_id": report.provider_report_id,
-            "content_digest": digest,
-            "format": report.format,
-            "ingest_run_id": self.run_id,
-            "incident_type": report.incident_type,
-            "incident_time": report.incident_time,
-            "provider": report.provider,
-            "platform": report.platform,
-            "escalated": report.escalated,
-            "escalation_text_length": report.escalation_text_length,
-            "batched_reason": report.batched_reason,
-            "received_at": self.received_at,
-            "unknown_element_count": len(report.unknown_elements),
-            "unknown_element_names": [path for path, _ in report.unknown_elements],
-            "unknown_elements_sealed": self._seal_unknown(report.unknown_elements),
-        }
-        for name, column in _REPORT_FLAGS.items():
-            row[column] = name in report.annotations
-        return row
+    def _report_row(self, report: ReportRecord, digest: str) -> list[Any]:
+        annotations = report.annotations
+        return [
+            self.source, report.provider_report_id, digest, report.format, self.run_id,
+            report.incident_type, report.incident_time, report.provider, report.platform,
+            report.escalated, report.escalation_text_length, report.batched_reason,
+            self.received_at, len(report.unknown_elements),
+            [path for path, _ in report.unknown_elements],
+            self._seal_unknown(report.unknown_elements),
+            *[name in annotations for name in _REPORT_FLAGS],
+        ]  # fmt: skip
 
     def _seal_unknown(self, unknown: tuple[tuple[str, bytes], ...]) -> bytes | None:
         if not unknown:
@@ -282,25 +306,18 @@ class Writer:
         level: list[tuple[int, int | None, Party]] = [
             (report_id, None, party) for report_id, report in reports for party in report.parties
         ]
-        identifiers: list[dict[str, Any]] = []
+        identifiers: list[list[Any]] = []
         while level:
             rows = [
-                {
-                    "report_id": report_id,
-                    "parent_id": parent,
-                    "role": party.role,
-                    "esp_service": party.esp_service,
-                    "age": party.age,
-                    "compromised_account": party.compromised_account,
-                    "account_temporarily_disabled": party.account_temporarily_disabled,
-                    "account_permanently_disabled": party.account_permanently_disabled,
-                    "prior_ct_reports_count": party.prior_ct_reports_count,
-                    "location_country": party.location_country,
-                    "location_region": party.location_region,
-                }
+                [
+                    report_id, parent, party.role, party.esp_service, party.age,
+                    party.compromised_account, party.account_temporarily_disabled,
+                    party.account_permanently_disabled, party.prior_ct_reports_count,
+                    party.location_country, party.location_region,
+                ]
                 for report_id, parent, party in level
-            ]
-            party_ids = _insert_returning(session, ReportParty, rows)
+            ]  # fmt: skip
+            party_ids = insert_values_returning_ids(session, ReportParty, _PARTY_COLUMNS, rows)
             following: list[tuple[int, int | None, Party]] = []
             for (report_id, _, party), party_id in zip(level, party_ids, strict=True):
                 identifiers += [
@@ -308,36 +325,26 @@ class Writer:
                 ]
                 following += [(report_id, party_id, a) for a in party.associated]
             level = following
-        details = []
+        details: list[list[Any]] = []
         for report_id, report in reports:
             for detail in report.internet_details:
                 details.append(
-                    {
-                        "report_id": report_id,
-                        "kind": detail.kind,
-                        "client": detail.client,
-                        "url_hosts": list(detail.url_hosts),
-                        "third_party_hosted": detail.third_party_hosted,
-                    }
-                )
+                    [
+                        report_id, detail.kind, detail.client, list(detail.url_hosts),
+                        detail.third_party_hosted,
+                    ]
+                )  # fmt: skip
                 identifiers += [
                     self._identifier_row(report_id, None, i) for i in detail.identifiers
                 ]
-        insert_rows(session, ReportInternetDetail, details)
-        insert_rows(session, PartyIdentifier, identifiers)
+        insert_values(session, ReportInternetDetail, _DETAIL_COLUMNS, details)
+        insert_values(session, PartyIdentifier, _IDENTIFIER_COLUMNS, identifiers)
 
-    def _identifier_row(
-        self, report_id: int, party_id: int | None, item: Identifier
-    ) -> dict[str, Any]:
-        return {
-            "report_id": report_id,
-            "party_id": party_id,
-            "kind": item.kind,
-            "pseudonym": self._pseudonym(item),
-            "scope": item.scope[:128],
-            "event_name": item.event_name,
-            "event_time": item.event_time,
-        }
+    def _identifier_row(self, report_id: int, party_id: int | None, item: Identifier) -> list[Any]:
+        return [
+            report_id, party_id, item.kind, self._pseudonym(item), item.scope[:128],
+            item.event_name, item.event_time,
+        ]  # fmt: skip
 
     def _write_files(
         self,
@@ -397,66 +404,58 @@ class Writer:
             self._file_row(row_id, file, digest, media)
             for (row_id, file, digest), media in zip(new, digests, strict=True)
         ]
-        file_ids = _insert_returning(session, ReportedFile, rows)
-        hash_rows: list[dict[str, Any]] = []
-        identifier_rows: list[dict[str, Any]] = []
+        file_ids = insert_values_returning_ids(session, ReportedFile, _FILE_COLUMNS, rows)
+        hash_rows: list[list[Any]] = []
+        identifier_rows: list[list[Any]] = []
         for stored_file, (owner, file, _), media in zip(file_ids, new, digests, strict=True):
             hash_rows += _hash_rows(stored_file, file, media)
             identifier_rows += [self._identifier_row(owner, None, i) for i in file.identifiers]
-        insert_rows(session, FileHash, hash_rows)
-        insert_rows(session, PartyIdentifier, identifier_rows)
+        insert_values(session, FileHash, _HASH_COLUMNS, hash_rows)
+        insert_values(session, PartyIdentifier, _IDENTIFIER_COLUMNS, identifier_rows)
         result.files_stored += len(new)
         result.new_file_ids += file_ids
 
     def _file_row(
         self, report_id: int, file: FileRecord, digest: str, media: FileDigest | None
-    ) -> dict[str, Any]:
-        row: dict[str, Any] = {
-            "report_id": report_id,
-            "provider_file_id": file.provider_file_id,
-            "content_digest": digest,
-            "extension": file.extension,
-            "uploaded_at": file.uploaded_at,
-            "file_relevance": file.file_relevance,
-            "viewed_by_esp": file.viewed_by_esp,
-            "exif_viewed_by_esp": file.exif_viewed_by_esp,
-            "publicly_available": file.publicly_available,
-            "potential_meme": "potentialMeme" in file.annotations,
-            "industry_classification": file.industry_classification,
-            "media_status": (
-                "not_supplied"
-                if media is None
-                else ("unhashable" if media.unhashable_reason else "hashed")
-            ),
-            "unhashable_reason": media.unhashable_reason if media else None,
-        }
-        for name, column in _FILE_FLAGS.items():
-            row[column] = name in file.annotations
-        return row
+    ) -> list[Any]:
+        annotations = file.annotations
+        status = (
+            "not_supplied"
+            if media is None
+            else ("unhashable" if media.unhashable_reason else "hashed")
+        )
+        return [
+            report_id, file.provider_file_id, digest, file.extension, file.uploaded_at,
+            file.file_relevance, file.viewed_by_esp, file.exif_viewed_by_esp,
+            file.publicly_available, "potentialMeme" in annotations,
+            file.industry_classification, status, media.unhashable_reason if media else None,
+            *[name in annotations for name in _FILE_FLAGS],
+        ]  # fmt: skip
 
 
-def _hash_rows(file_id: int, file: FileRecord, media: FileDigest | None) -> list[dict[str, Any]]:
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-    for item in file.hashes:
-        rows[(item.kind, item.value)] = {
-            "file_id": file_id,
-            "kind": item.kind,
-            "value": item.value,
-            "quality": item.quality,
-            "origin": "provider",
-        }
+def _report_identifiers(report: ReportRecord) -> list[Identifier]:
+    found: list[Identifier] = []
+    parties = list(report.parties)
+    while parties:
+        party = parties.pop()
+        found += party.identifiers
+        parties += party.associated
+    for detail in report.internet_details:
+        found += detail.identifiers
+    for file in report.files:
+        found += file.identifiers
+    return found
+
+
+def _hash_rows(file_id: int, file: FileRecord, media: FileDigest | None) -> list[list[Any]]:
+    rows: dict[tuple[str, str], list[Any]] = {
+        (item.kind, item.value): [file_id, item.kind, item.value, item.quality, "provider"]
+        for item in file.hashes
+    }
     if media is not None:
         for kind, value in media.hashes.items():
-            rows.setdefault(
-                (kind, value),
-                {
-                    "file_id": file_id,
-                    "kind": kind,
-                    "value": value,
-                    "quality": media.pdq_quality if kind == "pdq" else None,
-                    "origin": "computed",
-                },
-            )
+            quality = media.pdq_quality if kind == "pdq" else None
+            rows.setdefault((kind, value), [file_id, kind, value, quality, "computed"])
     return list(rows.values())
 
 
@@ -475,28 +474,24 @@ def _conflict(origin: Origin, report_id: str, kind: str, file_id: str | None = N
 def _existing_reports(
     session: Session, source: str, report_ids: list[str]
 ) -> dict[str, tuple[int, str]]:
-    found: dict[str, tuple[int, str]] = {}
-    for begin in range(0, len(report_ids), 500):
-        chunk = report_ids[begin : begin + 500]
-        rows = session.execute(
-            select(
-                ProviderReport.provider_report_id, ProviderReport.id, ProviderReport.content_digest
-            ).where(ProviderReport.source == source, ProviderReport.provider_report_id.in_(chunk))
-        )
-        for report_id, row_id, digest in rows:
-            found[report_id] = (row_id, digest)
-    return found
+    rows = fetch_in(
+        session,
+        "SELECT provider_report_id, id, content_digest FROM provider_report"
+        " WHERE source = ? AND provider_report_id IN ({keys})",
+        report_ids,
+        (source,),
+    )
+    return {report_id: (row_id, digest) for report_id, row_id, digest in rows}
 
 
 def _existing_files(session: Session, keys: list[tuple[int, str]]) -> dict[tuple[int, str], str]:
-    found: dict[tuple[int, str], str] = {}
-    for begin in range(0, len(keys), 500):
-        chunk = keys[begin : begin + 500]
-        rows = session.execute(
-            select(
-                ReportedFile.report_id, ReportedFile.provider_file_id, ReportedFile.content_digest
-            ).where(tuple_(ReportedFile.report_id, ReportedFile.provider_file_id).in_(chunk))
-        )
-        for report_id, file_id, digest in rows:
-            found[(report_id, file_id)] = digest
-    return found
+    """Digests of the stored files among ``keys`` (report row id, file id): every file of those
+    reports is read (one indexed lookup per report) and the keys picked out."""
+    wanted = set(keys)
+    rows = fetch_in(
+        session,
+        "SELECT report_id, provider_file_id, content_digest FROM reported_file"
+        " WHERE report_id IN ({keys})",
+        sorted({report_id for report_id, _ in keys}),
+    )
+    return {(r, f): digest for r, f, digest in rows if (r, f) in wanted}

@@ -15,7 +15,8 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import PurePath
 from typing import Any, TypeVar
@@ -48,6 +49,7 @@ from safeguarding.triage.records import (
     HashValue,
     Identifier,
     InternetDetail,
+    Origin,
     Parsed,
     Party,
     Rejected,
@@ -98,6 +100,9 @@ _INTERNET_KINDS = {
     "nonInternetIncident": "non_internet",
     "peer2peerIncident": "peer2peer",
 }
+_INTERNET_KIND_SET = frozenset(_INTERNET_KINDS)
+_REPORT_ANNOTATION_SET = frozenset(REPORT_ANNOTATIONS)
+_FILE_ANNOTATION_SET = frozenset(FILE_ANNOTATIONS)
 _CLIENT_ELEMENTS = ("chatClient", "gameName", "client")
 _ROOT_SNIFF = re.compile(rb"<\s*(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)[\s/>]")
 
@@ -149,11 +154,25 @@ def _safe_tree(data: bytes) -> ET.Element:
     return builder.close()
 
 
-def _raw(element: ET.Element) -> bytes:
+def _localise(root: ET.Element) -> dict[int, str]:
+    """Give every element of a namespaced document its local name (the readers look children up
+    by local name with ElementTree's compiled ``find``); returns the qualified names by element,
+    so that unknown elements can be kept as written."""
+    qualified: dict[int, str] = {}
+    for item in root.iter():
+        if "}" in item.tag:
+            qualified[id(item)] = item.tag
+            item.tag = _local(item.tag)
+    return qualified
+
+
+def _raw(element: ET.Element, qualified: dict[int, str]) -> bytes:
     """An element as XML text, its namespaced names given back their ``{uri}`` form."""
     for item in element.iter():
-        if isinstance(item.tag, str) and "}" in item.tag and item.tag[:1] != "{":
-            item.tag = "{" + item.tag
+        tag = qualified.get(id(item), item.tag)
+        if "}" in tag and tag[:1] != "{":
+            tag = "{" + tag
+        item.tag = tag
         for name in [n for n in item.attrib if "}" in n and n[:1] != "{"]:
             item.attrib["{" + name] = item.attrib.pop(name)
     return ET.tostring(element)
@@ -161,23 +180,25 @@ def _raw(element: ET.Element) -> bytes:
 
 @dataclass
 class _Doc:
-    """Reading state of one document: the unknown elements met so far."""
+    """Reading state of one document: the unknown elements met so far, and the qualified names
+    of a namespaced document's elements."""
 
     unknown: list[tuple[str, bytes]] = field(default_factory=list)
+    qualified: dict[int, str] = field(default_factory=dict)
 
-    def children(self, element: ET.Element, path: str, known: set[str]) -> list[ET.Element]:
+    def children(self, element: ET.Element, path: str, known: AbstractSet[str]) -> list[ET.Element]:
         kept = []
         for child in element:
-            if not isinstance(child.tag, str):
-                continue
-            if _local(child.tag) in known:
+            if child.tag in known:
                 kept.append(child)
             else:
-                self.unknown.append((f"{path}/{_local(child.tag)}", _raw(child)))
+                self.unknown.append((f"{path}/{child.tag}", _raw(child, self.qualified)))
         return kept
 
 
 def _text(element: ET.Element) -> str:
+    if not len(element):
+        return element.text or ""
     return "".join(element.itertext())
 
 
@@ -189,47 +210,25 @@ def _checked(path: str, name: str, check: Callable[..., T], *args: Any) -> T:
         raise _RejectError(f"{path}/{name}", exc.rule, str(exc)) from exc
 
 
-# Children of each element by local name, built once per element while a document is read
-# (cleared after each document; ids are unique while the tree is alive).
-_CHILDREN: dict[int, dict[str, list[ET.Element]]] = {}
-
-
-def _index(element: ET.Element) -> dict[str, list[ET.Element]]:
-    found = _CHILDREN.get(id(element))
-    if found is None:
-        found = {}
-        for child in element:
-            if isinstance(child.tag, str):
-                found.setdefault(_local(child.tag), []).append(child)
-        _CHILDREN[id(element)] = found
-    return found
-
-
-def _first(element: ET.Element, name: str) -> ET.Element | None:
-    children = _index(element).get(name)
-    return children[0] if children else None
-
-
-def _all(element: ET.Element, name: str) -> list[ET.Element]:
-    return _index(element).get(name, [])
-
-
 def _str(element: ET.Element, name: str, path: str) -> str | None:
-    found = _first(element, name)
+    found = element.find(name)
     if found is None:
         return None
-    return _checked(path, name, bounded, name, _text(found)) or None
+    try:
+        return bounded(name, _text(found)) or None
+    except FieldError as exc:
+        raise _RejectError(f"{path}/{name}", exc.rule, str(exc)) from exc
 
 
 def _bool(element: ET.Element, name: str, path: str) -> bool | None:
-    found = _first(element, name)
+    found = element.find(name)
     if found is None:
         return None
     return _checked(path, name, parse_bool, name, _text(found))
 
 
 def _datetime_of(element: ET.Element, name: str, path: str) -> datetime | None:
-    found = _first(element, name)
+    found = element.find(name)
     if found is None:
         return None
     return _checked(path, name, parse_datetime, name, _text(found))
@@ -259,21 +258,20 @@ def parse_document(
         return _rejected(
             data, f"{name}:{line}:{column}", "", "xml_malformed", f"not well-formed XML ({exc})"
         )
-    root_name = _local(root.tag)
+    qualified = _localise(root) if b"xmlns" in data else {}
+    root_name = root.tag
     if root_name not in ROOTS:
         return _rejected(
             data, name, f"/{root_name}", "wrong_root",
             f"root element is <{root_name}>, expected <report> or <fileDetails>",
         )  # fmt: skip
-    doc = _Doc()
+    doc = _Doc(qualified=qualified)
     try:
         if root_name == "report":
-            return replace(_report(root, doc, name), origin=(name, data))
-        return replace(_file_details(root, doc), origin=(name, data))
+            return _report(root, doc, name, (name, data))
+        return _file_details(root, doc, (name, data))
     except _RejectError as exc:
         return _rejected(data, name, exc.path, exc.rule, exc.message, _report_id_of(root))
-    finally:
-        _CHILDREN.clear()
 
 
 def _rejected(
@@ -285,17 +283,17 @@ def _rejected(
 
 
 def _report_id_of(root: ET.Element) -> str | None:
-    found = _first(root, "reportId")
+    found = root.find("reportId")
     return _text(found).strip()[:64] if found is not None else None
 
 
-def _report(root: ET.Element, doc: _Doc, name: str) -> ReportRecord:
+def _report(root: ET.Element, doc: _Doc, name: str, origin: Origin) -> ReportRecord:
     path = "/report"
     children = doc.children(root, path, _REPORT_CHILDREN)
     report_id = _str(root, "reportId", path) or PurePath(name).stem
     if len(report_id) > 64:
         raise _RejectError(f"{path}/reportId", "too_long", "report id longer than 64 characters")
-    summary = _first(root, "incidentSummary")
+    summary = root.find("incidentSummary")
     if summary is None:
         raise _RejectError(
             f"{path}/incidentSummary", "missing_element", "<incidentSummary> missing"
@@ -305,34 +303,34 @@ def _report(root: ET.Element, doc: _Doc, name: str) -> ReportRecord:
     incident_type = _str(summary, "incidentType", spath)
     if incident_type is not None:
         _checked(spath, "incidentType", enum, "incidentType", incident_type, INCIDENT_TYPES)
-    if _first(summary, "incidentDateTime") is None:
+    if summary.find("incidentDateTime") is None:
         raise _RejectError(
             f"{spath}/incidentDateTime", "missing_element", "<incidentDateTime> missing"
         )
     incident_time = _datetime_of(summary, "incidentDateTime", spath)
     escalation = _str(summary, "escalateToHighPriority", spath)
-    escalated = _first(summary, "escalateToHighPriority") is not None
+    escalated = summary.find("escalateToHighPriority") is not None
     _str(summary, "incidentDateTimeDescription", spath)
     annotations = _annotations(summary, doc, spath)
-    batched = _first(root, "batchedReport")
+    batched = root.find("batchedReport")
     batched_reason = None
     if batched is not None:
         reason = batched.get("reason", "")
         batched_reason = _checked(
             f"{path}/batchedReport", "@reason", enum, "reason", reason, BATCHED_REASONS
         )
-    reporter = _first(root, "reporter")
+    reporter = root.find("reporter")
     provider = _str(reporter, "espName", f"{path}/reporter") if reporter is not None else None
     parties = []
     seen: dict[str, int] = {}
     for child in children:
-        tag = _local(child.tag)
+        tag = child.tag
         if tag in _PERSON_ELEMENTS:
             index = seen[tag] = seen.get(tag, -1) + 1
             parties.append(_party(child, *_PERSON_ELEMENTS[tag], doc, f"{path}/{tag}[{index}]"))
     details = [
         _internet_detail(child, doc, f"{path}/internetDetails[{i}]")
-        for i, child in enumerate(_all(root, "internetDetails"))
+        for i, child in enumerate(root.findall("internetDetails"))
     ]
     return ReportRecord(
         provider_report_id=report_id,
@@ -348,17 +346,18 @@ def _report(root: ET.Element, doc: _Doc, name: str) -> ReportRecord:
         parties=tuple(parties),
         internet_details=tuple(d for d in details if d is not None),
         unknown_elements=tuple(doc.unknown),
+        origin=origin,
     )
 
 
 def _annotations(summary: ET.Element, doc: _Doc, spath: str) -> frozenset[str]:
-    block = _first(summary, "reportAnnotations")
+    block = summary.find("reportAnnotations")
     if block is None:
         return frozenset()
     apath = f"{spath}/reportAnnotations"
     found = set()
-    for child in doc.children(block, apath, set(REPORT_ANNOTATIONS)):
-        name = _local(child.tag)
+    for child in doc.children(block, apath, _REPORT_ANNOTATION_SET):
+        name = child.tag
         if _checked(apath, name, parse_bool, name, _text(child)):
             found.add(name)
     return frozenset(found)
@@ -366,7 +365,7 @@ def _annotations(summary: ET.Element, doc: _Doc, spath: str) -> frozenset[str]:
 
 def _ip_events(element: ET.Element, path: str) -> list[Identifier]:
     events = []
-    for i, capture in enumerate(_all(element, "ipCaptureEvent")):
+    for i, capture in enumerate(element.findall("ipCaptureEvent")):
         cpath = f"{path}/ipCaptureEvent[{i}]"
         address = _str(capture, "ipAddress", cpath)
         if address is None:
@@ -381,7 +380,7 @@ def _ip_events(element: ET.Element, path: str) -> list[Identifier]:
 
 def _device_ids(element: ET.Element, path: str) -> list[Identifier]:
     found = []
-    for i, device in enumerate(_all(element, "deviceId")):
+    for i, device in enumerate(element.findall("deviceId")):
         dpath = f"{path}/deviceId[{i}]"
         value = _str(device, "idValue", dpath)
         if value is None:
@@ -396,7 +395,7 @@ def _contact_identifiers(element: ET.Element, path: str) -> list[Identifier]:
     found: list[Identifier] = []
     kinds: tuple[tuple[str, IdentifierKind], ...] = (("email", "email"), ("phone", "phone"))
     for tag, kind in kinds:
-        for i, item in enumerate(_all(element, tag)):
+        for i, item in enumerate(element.findall(tag)):
             value = _checked(path, f"{tag}[{i}]", bounded, tag, _text(item))
             if value:
                 found.append(Identifier(kind, value))
@@ -408,7 +407,7 @@ def _party(element: ET.Element, role: Role, person_tag: str, doc: _Doc, path: st
     service = _str(element, "espService", path) or ""
     identifiers: list[Identifier] = []
     age: int | None = None
-    person = _first(element, person_tag)
+    person = element.find(person_tag) if person_tag else None
     if person is not None:
         ppath = f"{path}/{person_tag}"
         identifiers += _contact_identifiers(person, ppath)
@@ -425,11 +424,11 @@ def _party(element: ET.Element, role: Role, person_tag: str, doc: _Doc, path: st
         if value is not None:
             identifiers.append(Identifier(kind, value, service))
     identifiers += _ip_events(element, path) + _device_ids(element, path)
-    prior = _all(element, "priorCTReports") + _all(element, "priorCTReport")
+    prior = element.findall("priorCTReports") + element.findall("priorCTReport")
     for i, item in enumerate(prior):
         _checked(path, f"priorCTReports[{i}]", parse_int, "priorCTReports", _text(item))
     country = region = None
-    location = _first(element, "estimatedLocation")
+    location = element.find("estimatedLocation")
     if location is not None:
         lpath = f"{path}/estimatedLocation"
         country = _str(location, "countryCode", lpath)
@@ -437,7 +436,7 @@ def _party(element: ET.Element, role: Role, person_tag: str, doc: _Doc, path: st
         country = country.upper() if country else None
     associated = tuple(
         _party(child, "associated_account", "", doc, f"{path}/associatedAccount[{i}]")
-        for i, child in enumerate(_all(element, "associatedAccount"))
+        for i, child in enumerate(element.findall("associatedAccount"))
     )
     if age is None and (approximate := _str(element, "approximateAge", path)) is not None:
         age = _checked(path, "approximateAge", parse_int, "approximateAge", approximate, 0, 130)
@@ -457,23 +456,23 @@ def _party(element: ET.Element, role: Role, person_tag: str, doc: _Doc, path: st
 
 
 def _internet_detail(element: ET.Element, doc: _Doc, path: str) -> InternetDetail | None:
-    inner = doc.children(element, path, set(_INTERNET_KINDS))
+    inner = doc.children(element, path, _INTERNET_KIND_SET)
     if not inner:
         return None
     child = inner[0]
-    kind = _INTERNET_KINDS[_local(child.tag)]
-    cpath = f"{path}/{_local(child.tag)}"
+    kind = _INTERNET_KINDS[child.tag]
+    cpath = f"{path}/{child.tag}"
     client = next(
         (v for tag in _CLIENT_ELEMENTS if (v := _str(child, tag, cpath)) is not None), None
     )
     hosts = []
-    for i, url in enumerate(_all(child, "url")):
+    for i, url in enumerate(child.findall("url")):
         host = url_host(_checked(cpath, f"url[{i}]", bounded, "url", _text(url)))
         if host:
             hosts.append(host)
     identifiers = [
         Identifier("email", _checked(cpath, "emailAddress", bounded, "email", _text(e)))
-        for e in _all(child, "emailAddress")
+        for e in child.findall("emailAddress")
         if _text(e).strip()
     ]
     phone = _str(child, "phoneNumber", cpath)
@@ -497,13 +496,13 @@ def _internet_detail(element: ET.Element, doc: _Doc, path: str) -> InternetDetai
 def _hashes(root: ET.Element, doc: _Doc, path: str) -> list[HashValue]:
     hashes: list[HashValue] = []
     candidates: list[tuple[str, str, str]] = []
-    for i, item in enumerate(_all(root, "originalFileHash")):
+    for i, item in enumerate(root.findall("originalFileHash")):
         candidates.append((f"{path}/originalFileHash[{i}]", item.get("hashType", ""), _text(item)))
-    for i, block in enumerate(_all(root, "details")):
+    for i, block in enumerate(root.findall("details")):
         if block.get("type", "").upper() != "HASH":
             continue
-        for j, pair in enumerate(_all(block, "nameValuePair")):
-            name_el, value_el = _first(pair, "name"), _first(pair, "value")
+        for j, pair in enumerate(block.findall("nameValuePair")):
+            name_el, value_el = pair.find("name"), pair.find("value")
             if name_el is not None and value_el is not None:
                 loc = f"{path}/details[{i}]/nameValuePair[{j}]"
                 candidates.append((loc, _text(name_el), _text(value_el)))
@@ -519,7 +518,7 @@ def _hashes(root: ET.Element, doc: _Doc, path: str) -> list[HashValue]:
     return hashes
 
 
-def _file_details(root: ET.Element, doc: _Doc) -> FileDetailsRecord:
+def _file_details(root: ET.Element, doc: _Doc, origin: Origin) -> FileDetailsRecord:
     path = "/fileDetails"
     doc.children(root, path, _FILE_CHILDREN)
     report_id = _str(root, "reportId", path)
@@ -538,11 +537,11 @@ def _file_details(root: ET.Element, doc: _Doc) -> FileDetailsRecord:
             INDUSTRY_CLASSIFICATIONS,
         )  # fmt: skip
     annotations: set[str] = set()
-    block = _first(root, "fileAnnotations")
+    block = root.find("fileAnnotations")
     if block is not None:
         apath = f"{path}/fileAnnotations"
-        for child in doc.children(block, apath, set(FILE_ANNOTATIONS)):
-            name = _local(child.tag)
+        for child in doc.children(block, apath, _FILE_ANNOTATION_SET):
+            name = child.tag
             if _checked(apath, name, parse_bool, name, _text(child)):
                 annotations.add(name)
     if _bool(root, "potentialMeme", path):
@@ -560,4 +559,4 @@ def _file_details(root: ET.Element, doc: _Doc) -> FileDetailsRecord:
         hashes=tuple(_hashes(root, doc, path)),
         identifiers=tuple(_ip_events(root, path) + _device_ids(root, path)),
     )
-    return FileDetailsRecord(report_id, record, tuple(doc.unknown))
+    return FileDetailsRecord(report_id, record, tuple(doc.unknown), origin)

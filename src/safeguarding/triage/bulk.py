@@ -1,0 +1,184 @@
+"""Bulk inserts through the DB-API cursor, inside the session's transaction.
+
+SQLAlchemy's Core ``executemany`` builds a parameter dictionary per row and runs every value
+through the column's bind processing on each call; at thousands of rows per batch that cost more
+than the database's own work. Here each table's statement and its columns' bind processors (the
+same ones SQLAlchemy would apply, so values are stored exactly as the ORM stores them) are built
+once per dialect, and rows go to the driver's ``executemany`` as plain tuples.
+
+Row ids, where the caller needs them, come from the database, never from a guess:
+
+- PostgreSQL: ids are drawn from the table's sequence (``nextval``) first, then the rows are
+  inserted with those ids, so concurrent writers can never collide.
+- SQLite: multi-row ``INSERT ... VALUES ... RETURNING id``; SQLite assigns ascending ids in the
+  order of the ``VALUES`` rows, and the writer holds the database's write lock from the first row
+  to the end of the transaction, so the returned ids, sorted, are the rows' ids in order (the same
+  rule SQLAlchemy's own bulk ``RETURNING`` relies on for SQLite).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Boolean, Table
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
+
+# SQLite allows 32,766 bound parameters per statement (since 3.32); stay well below it.
+_SQLITE_MAX_PARAMETERS = 30_000
+Processor = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """One table's insert for one set of columns on one dialect."""
+
+    columns: tuple[str, ...]
+    processors: tuple[tuple[int, Processor], ...]
+    statement: str
+    head: str
+    placeholders: str
+
+
+_PLANS: dict[tuple[str, tuple[str, ...], str, bool], _Plan] = {}
+
+
+def _plan(dialect: Dialect, table: Table, columns: tuple[str, ...], with_id: bool) -> _Plan:
+    key = (table.name, columns, dialect.name, with_id)
+    found = _PLANS.get(key)
+    if found is not None:
+        return found
+    names = (("id",) if with_id else ()) + columns
+    processors = []
+    for position, name in enumerate(names):
+        column_type = table.c[name].type
+        if isinstance(column_type, Boolean) and dialect.name == "sqlite":
+            continue  # sqlite3 stores a Python bool as 1 or 0, as the processor would
+        processor = column_type.dialect_impl(dialect).bind_processor(dialect)
+        if processor is not None:
+            processors.append((position, processor))
+    quote = dialect.identifier_preparer.quote
+    marker = "?" if dialect.name == "sqlite" else "%s"
+    placeholders = "(" + ", ".join([marker] * len(names)) + ")"
+    # Table and column names come from the models, quoted by the dialect; values are bound.
+    head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) VALUES "  # noqa: S608
+    found = _PLANS[key] = _Plan(names, tuple(processors), head + placeholders, head, placeholders)
+    return found
+
+
+def _processed(plan: _Plan, rows: Sequence[Sequence[Any]], ids: Sequence[int] | None) -> list[Any]:
+    """The rows as driver parameter lists (with their ids first, if given), bind-processed."""
+    out: list[Any] = (
+        [[row_id, *row] for row_id, row in zip(ids, rows, strict=True)]
+        if ids is not None
+        else [list(row) for row in rows]
+    )
+    for position, processor in plan.processors:
+        for values in out:
+            value = values[position]
+            if value is not None:
+                values[position] = processor(value)
+    return out
+
+
+def _columns(table: Table, rows: Sequence[dict[str, Any]]) -> tuple[str, ...]:
+    """The columns the rows give (all rows give the same keys); ``id`` is the database's."""
+    columns = tuple(name for name in rows[0] if name != "id")
+    unknown = [name for name in columns if name not in table.c]
+    if unknown:
+        raise ValueError(f"{table.name}: no column {unknown[0]!r}")
+    return columns
+
+
+def insert_rows(session: Session, model: type[Any], rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``rows`` (dictionaries with the same keys) into ``model``'s table."""
+    if rows:
+        columns = _columns(model.__table__, rows)
+        insert_values(session, model, columns, [[row[c] for c in columns] for row in rows])
+
+
+def insert_returning_ids(
+    session: Session, model: type[Any], rows: Sequence[dict[str, Any]]
+) -> list[int]:
+    """Insert ``rows`` into ``model``'s table; returns their new ids, in row order."""
+    if not rows:
+        return []
+    columns = _columns(model.__table__, rows)
+    return insert_values_returning_ids(
+        session, model, columns, [[row[c] for c in columns] for row in rows]
+    )
+
+
+def insert_values(
+    session: Session, model: type[Any], columns: tuple[str, ...], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Insert ``rows`` (values in the order of ``columns``) into ``model``'s table."""
+    if not rows:
+        return
+    connection = session.connection()
+    plan = _plan(connection.dialect, model.__table__, columns, with_id=False)
+    cursor = connection.connection.cursor()
+    try:
+        cursor.executemany(plan.statement, _processed(plan, rows, None))
+    finally:
+        cursor.close()
+
+
+def insert_values_returning_ids(
+    session: Session, model: type[Any], columns: tuple[str, ...], rows: Sequence[Sequence[Any]]
+) -> list[int]:
+    """Insert ``rows`` (values in the order of ``columns``) into ``model``'s table; returns their
+    new ids, in row order."""
+    if not rows:
+        return []
+    table: Table = model.__table__
+    connection = session.connection()
+    dialect = connection.dialect
+    cursor = connection.connection.cursor()
+    try:
+        if dialect.name == "postgresql":
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                (table.name, len(rows)),
+            )
+            ids = [row[0] for row in cursor.fetchall()]
+            plan = _plan(dialect, table, columns, with_id=True)
+            cursor.executemany(plan.statement, _processed(plan, rows, ids))
+            return ids
+        plan = _plan(dialect, table, columns, with_id=False)
+        per_statement = max(1, _SQLITE_MAX_PARAMETERS // len(columns))
+        ids = []
+        for begin in range(0, len(rows), per_statement):
+            chunk = rows[begin : begin + per_statement]
+            flat = [value for values in _processed(plan, chunk, None) for value in values]
+            statement = plan.head + ", ".join([plan.placeholders] * len(chunk)) + " RETURNING id"
+            cursor.execute(statement, flat)
+            returned = sorted(row[0] for row in cursor.fetchall())
+            if len(returned) != len(chunk):
+                raise RuntimeError(f"{table.name}: {len(chunk)} rows inserted, {len(returned)} ids")
+            ids += returned
+        return ids
+    finally:
+        cursor.close()
+
+
+def fetch_in(
+    session: Session, statement: str, keys: Sequence[Any], fixed: Sequence[Any] = ()
+) -> list[Any]:
+    """The rows of ``statement`` (``?`` placeholders; ``{keys}`` where the placeholders of a
+    chunk of ``keys`` go, after the ``fixed`` parameters) for all ``keys``, 500 at a time."""
+    connection = session.connection()
+    marker = "?" if connection.dialect.name == "sqlite" else "%s"
+    cursor = connection.connection.cursor()
+    rows: list[Any] = []
+    try:
+        for begin in range(0, len(keys), 500):
+            chunk = list(keys[begin : begin + 500])
+            text = statement.replace("?", marker).format(keys=", ".join([marker] * len(chunk)))
+            cursor.execute(text, [*fixed, *chunk])
+            rows += cursor.fetchall()
+    finally:
+        cursor.close()
+    return rows
