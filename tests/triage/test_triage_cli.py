@@ -5,11 +5,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from safeguarding.reporting.sections import triage as triage_section
 from safeguarding.store import Store
-from safeguarding.store.models import PartyIdentifier, PriorityDecision, ProviderReport
+from safeguarding.store.models import (
+    PartyIdentifier,
+    PriorityDecision,
+    ProviderReport,
+    QueueSnapshot,
+)
 from safeguarding.triage import store_io
 from safeguarding.triage.generate import GeneratorConfig, generate
 from safeguarding.triage.policy import LEVELS, ROUTES, default_policy_text
@@ -180,3 +185,16 @@ def test_a_run_rewrites_only_what_changed_and_ends_as_a_full_rewrite(
         report: (row[1], row[2], row[3], row[4], _epoch(received[report]))
         for report, row in kept.items()
     }
+
+
+def test_a_store_from_before_queue_snapshots_asks_for_a_new_run(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    load_sample(store, 3, reports=20)
+    assert invoke(capsys, "triage", "run").code == 0
+    with store.session() as session:  # as an upgraded store: decisions, but no queue input
+        session.execute(delete(QueueSnapshot))
+    refused = invoke(capsys, "queue")
+    assert refused.code == 1 and "older version" in refused.err
+    assert invoke(capsys, "triage", "run").code == 0
+    assert invoke(capsys, "queue").code == 0

@@ -421,6 +421,11 @@ def queue_columns(session: Session) -> tuple[int, QueueColumns]:
         select(QueueSnapshot.run_id, QueueSnapshot.columns).order_by(QueueSnapshot.run_id.desc())
     ).first()
     if row is None:
+        if session.scalar(select(func.count(TriageRun.id))):
+            raise ValidationError(
+                "nothing to plan: the last triage run was made by an older version that kept no "
+                "queue input; run safeguarding triage run again"
+            )
         raise ValidationError("nothing to plan: run safeguarding triage run first")
     return int(row[0]), QueueColumns.from_bytes(row[1])
 
