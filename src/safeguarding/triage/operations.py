@@ -37,7 +37,10 @@ from safeguarding.triage.outcomes import outcome_stats as compute_stats
 from safeguarding.triage.policy import LEVELS, ROUTES, Policy, load_policy
 from safeguarding.triage.queue import (
     PERIOD_DAYS,
+    HandlingEstimate,
+    QueueColumns,
     QueuePlan,
+    WorkItems,
     handling_estimates,
     plan_queue,
     work_items,
@@ -94,6 +97,22 @@ def _minutes_by_level(store: Store) -> dict[str, list[float]]:
     return grouped
 
 
+def open_work_items(
+    store: Store, columns: QueueColumns
+) -> tuple[dict[str, WorkItems], dict[str, HandlingEstimate]]:
+    """Work items of each route from a run's queue input minus the reports with an outcome,
+    estimated with the minutes outcomes recorded (the queue command's and the web page's)."""
+    with store.session() as session:
+        done = np.asarray(session.scalars(select(TriageOutcome.report_id)).all(), dtype=np.int64)
+    estimates = handling_estimates(_minutes_by_level(store))
+    open_columns = columns.without(done)
+    items = {
+        route: work_items(open_columns.select(open_columns.route == code), estimates)
+        for code, route in enumerate(ROUTES)
+    }
+    return items, estimates
+
+
 def queue_plans(
     store: Store, capacity_hours: float | None, period: str
 ) -> tuple[dict[str, Any], dict[str, QueuePlan]]:
@@ -105,13 +124,11 @@ def queue_plans(
         capacity_hours = options.capacity_hours_per_week * PERIOD_DAYS[period] / 7
     with store.session() as session:
         _run, columns = store_io.queue_columns(session)
-        done = np.asarray(session.scalars(select(TriageOutcome.report_id)).all(), dtype=np.int64)
-    open_columns = columns.without(done)
-    estimates = handling_estimates(_minutes_by_level(store))
-    plans = {}
-    for code, route in enumerate(ROUTES):
-        items = work_items(open_columns.select(open_columns.route == code), estimates)
-        plans[route] = plan_queue(items, capacity_hours if route == "offender" else 0.0, period)
+    items, estimates = open_work_items(store, columns)
+    plans = {
+        route: plan_queue(items[route], capacity_hours if route == "offender" else 0.0, period)
+        for route in ROUTES
+    }
     offender = plans["offender"]
     youth = plans["youth_care"]
     summary = {

@@ -18,14 +18,13 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from sqlalchemy import func, select
 
 from safeguarding.errors import ValidationError
 from safeguarding.store import Store
 from safeguarding.store.models import TriageOutcome, TriageRun
 from safeguarding.triage import store_io
-from safeguarding.triage.operations import _minutes_by_level
+from safeguarding.triage.operations import open_work_items
 from safeguarding.triage.policy import LEVELS, ROUTES
 from safeguarding.triage.queue import (
     PERIOD_DAYS,
@@ -33,9 +32,7 @@ from safeguarding.triage.queue import (
     QueueColumns,
     QueuePlan,
     WorkItems,
-    handling_estimates,
     plan_queue,
-    work_items,
 )
 from safeguarding.triage.run_options import run_options
 
@@ -76,14 +73,7 @@ def load_columns(store: Store) -> tuple[int, QueueColumns]:
 
 def build_queue(store: Store, key: StateKey, columns: QueueColumns) -> QueueItems:
     """Work items of both routes from the decisions of reports without an outcome."""
-    with store.session() as db:
-        done = np.asarray(db.scalars(select(TriageOutcome.report_id)).all(), dtype=np.int64)
-    estimates = handling_estimates(_minutes_by_level(store))
-    open_columns = columns.without(done)
-    items = {
-        route: work_items(open_columns.select(open_columns.route == code), estimates)
-        for code, route in enumerate(ROUTES)
-    }
+    items, estimates = open_work_items(store, columns)
     return QueueItems(key, int(key[0]), items, estimates)
 
 
