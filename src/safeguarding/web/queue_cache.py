@@ -87,7 +87,9 @@ class QueueCache:
         self._plans: OrderedDict[tuple[StateKey, str, float, str], QueuePlan] = OrderedDict()
 
     def items(self, store: Store) -> QueueItems:
-        key = state_key(store)
+        return self._items_at(store, state_key(store))
+
+    def _items_at(self, store: Store, key: StateKey) -> QueueItems:
         if key[0] is None:
             raise ValidationError("nothing to plan: no triage run yet (run the triage first)")
         with self._lock:
@@ -106,8 +108,9 @@ class QueueCache:
 
     def refresh(self, store: Store) -> None:
         """Bring the items up to date now (after a change), so no page request waits for it."""
-        if state_key(store)[0] is not None:
-            self.items(store)
+        key = state_key(store)
+        if key[0] is not None:
+            self._items_at(store, key)
 
     def plan(
         self, store: Store, route: str, capacity_hours: float, period: str
