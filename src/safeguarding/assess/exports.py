@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from safeguarding.errors import ValidationError
+from safeguarding.input_files import read_input
 
 TRIAGE_FORMAT = "safeguarding/triage-outcome-stats@1"
 QUEUE_LEVELS = ("P1", "P2", "P3", "informational")
@@ -37,10 +38,13 @@ class _Json:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        raw = read_input(path)
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ValidationError(f"{path}: cannot read ({exc})", location=str(path)) from exc
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValidationError(
+                f"{path}: not UTF-8 text (byte {exc.start})", location=str(path), rule="utf-8"
+            ) from exc
         try:
             self.data: Any = json.loads(text)
         except json.JSONDecodeError as exc:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from safeguarding.errors import ValidationError
+from safeguarding.input_files import read_input
 
 DATA_DIR = Path(__file__).parent / "data"
 TAGS = {
@@ -290,12 +291,11 @@ def _parse_figure(raw: Any, index: int, topic: str, path: Path, lines: _Lines) -
 
 def load_file(path: Path) -> list[EvidenceFigure]:
     """Parse and validate one evidence file."""
+    raw = read_input(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _fail(path, 1, "file must be UTF-8") from exc
-    except OSError as exc:
-        raise ValidationError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

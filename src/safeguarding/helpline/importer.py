@@ -43,6 +43,7 @@ from safeguarding.errors import ValidationError
 from safeguarding.helpline.identifiers import IdentifierPolicy, describe, redact
 from safeguarding.helpline.notes import NoteCipher, expiry, note_row, retention_days
 from safeguarding.helpline.schema import ContactReport
+from safeguarding.input_files import read_input
 from safeguarding.store.base import Base
 from safeguarding.store.models.helpline import (
     HelplineContactRow,
@@ -145,14 +146,13 @@ class RawRecord:
 
 
 def _read_text(path: Path) -> str:
+    raw = read_input(path)
     try:
-        return path.read_text(encoding="utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ValidationError(
             f"{path.name}: not UTF-8 text (byte {exc.start})", location=str(path), rule="utf-8"
         ) from exc
-    except OSError as exc:
-        raise ValidationError(f"{path}: cannot read ({exc.strerror or exc})") from exc
 
 
 def _check_columns(path: Path, columns: Iterable[str], line: int) -> None:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pydantic import ValidationError as PydanticValidationError
 
 from safeguarding.errors import ValidationError
+from safeguarding.input_files import read_input
 from safeguarding.platforms.vocabulary import (
     AGE_ASSURANCE,
     DSA_ROLES,
@@ -377,13 +378,7 @@ def _parse_csv_rows(reader: csv.DictReader[str], file: str) -> ParsedRegister:
 def read_register(path: Path) -> ParsedRegister:
     """Read a register file; the suffix says the format (.yaml, .yml or .csv)."""
     _register_suffix(path.name, str(path))
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ValidationError(
-            f"{path}: cannot read ({exc.strerror or exc})", location=str(path), rule="read"
-        ) from exc
-    return parse_register_bytes(data, path.name, where=str(path))
+    return parse_register_bytes(read_input(path), path.name, where=str(path))
 
 
 def _register_suffix(name: str, where: str) -> str:

@@ -14,6 +14,7 @@ from safeguarding.access import audit
 from safeguarding.access.audit import Actor
 from safeguarding.disclosure.pseudonymise import Pseudonymiser
 from safeguarding.errors import SafeguardingError, ValidationError
+from safeguarding.input_files import read_input
 from safeguarding.platforms.cases import (
     CASE_COLUMNS,
     CaseRowError,
@@ -78,13 +79,7 @@ def _audit(session: Session, actor: Actor, kind: str, file: str, summary: Import
 def read_cases_file(path: Path) -> str:
     """The text of a case CSV file, or a clear error naming it."""
     _cases_suffix(path.name, str(path))
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ValidationError(
-            f"{path}: cannot read ({exc.strerror or exc})", location=str(path), rule="read"
-        ) from exc
-    return cases_text(data, path.name, where=str(path))
+    return cases_text(read_input(path), path.name, where=str(path))
 
 
 def _cases_suffix(name: str, where: str) -> None:

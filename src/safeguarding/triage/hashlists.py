@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from safeguarding.errors import SafeguardingError, ValidationError
 from safeguarding.hashing.kinds import HashKind
 from safeguarding.hashing.pdq_bits import hex_to_words
+from safeguarding.input_files import read_input
 from safeguarding.store import Store
 from safeguarding.store.models import (
     FloodFlag,
@@ -60,17 +61,7 @@ def list_source(name: str) -> str:
 def read_list_file(
     path: Path, format: str | None, *, hash_type: HashKind | None, scheme: Scheme | None
 ) -> ParsedList:
-    try:
-        size = path.stat().st_size
-        if size > MAX_LIST_BYTES:
-            raise ValidationError(
-                f"{path}: {size} bytes, lists up to {MAX_LIST_BYTES} bytes are accepted",
-                location=str(path),
-                rule="file_too_large",
-            )
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SafeguardingError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    data = read_input(path, max_bytes=MAX_LIST_BYTES)
     chosen = format or ("vics" if path.suffix.lower() == ".json" else "csv")
     if chosen == "vics":
         return read_vics(data, path.name, scheme)

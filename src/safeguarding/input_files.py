@@ -1,0 +1,26 @@
+"""Reading the files users hand to the system, with one clear error when a file cannot be read.
+
+Every importer (registers, case files, hash lists, evidence, helpline exports, scenarios) starts
+by reading a path given on the command line; a missing file, a directory or a permission problem
+must come back as the same one-line error naming the file, not as a traceback.
+"""
+
+from pathlib import Path
+
+from safeguarding.errors import ValidationError
+
+
+def read_input(path: Path, *, max_bytes: int | None = None) -> bytes:
+    """The whole file; ``max_bytes`` refuses larger files before reading them."""
+    try:
+        if max_bytes is not None and (size := path.stat().st_size) > max_bytes:
+            raise ValidationError(
+                f"{path}: {size} bytes, files up to {max_bytes} bytes are accepted",
+                location=str(path),
+                rule="file_too_large",
+            )
+        return path.read_bytes()
+    except OSError as exc:
+        raise ValidationError(
+            f"{path}: cannot read ({exc.strerror or exc})", location=str(path), rule="read"
+        ) from exc

@@ -1,0 +1,56 @@
+"""Files handed to importers that cannot be read give one clear error naming the file."""
+
+from pathlib import Path
+
+import pytest
+
+from safeguarding.errors import ValidationError
+from safeguarding.input_files import read_input
+from tests.cli_runner import invoke
+
+
+def test_reads_a_file_whole(tmp_path: Path) -> None:
+    path = tmp_path / "list.csv"
+    path.write_bytes(b"md5\n" + bytes(range(256)))
+    assert read_input(path) == b"md5\n" + bytes(range(256))
+    assert read_input(path, max_bytes=260) == path.read_bytes()
+
+
+@pytest.mark.parametrize("kind", ["missing", "directory"])
+def test_unreadable_paths_name_the_file_and_the_rule(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "input.csv"
+    if kind == "directory":
+        path.mkdir()
+    with pytest.raises(ValidationError) as caught:
+        read_input(path)
+    assert str(caught.value).startswith(f"{path}: cannot read (")
+    assert caught.value.rule == "read" and caught.value.location == str(path)
+
+
+def test_a_file_over_the_limit_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    path.write_bytes(b"x" * 101)
+    with pytest.raises(ValidationError) as caught:
+        read_input(path, max_bytes=100)
+    assert caught.value.rule == "file_too_large"
+    assert str(caught.value) == f"{path}: 101 bytes, files up to 100 bytes are accepted"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("hashlist", "import", "{dir}", "--name", "known"),
+        ("platforms", "import", "{dir}"),
+        ("cases", "import", "{dir}"),
+    ],
+)
+def test_commands_answer_a_directory_with_the_clear_error(
+    store: object, tmp_path: Path, capsys: pytest.CaptureFixture[str], args: tuple[str, ...]
+) -> None:
+    suffix = ".csv" if args[0] != "platforms" else ".yaml"
+    directory = tmp_path / f"input{suffix}"
+    directory.mkdir()
+    result = invoke(capsys, *(a.replace("{dir}", str(directory)) for a in args))
+    assert result.code == 1
+    assert f"{directory}: cannot read (" in result.err
+    assert "Traceback" not in result.err
