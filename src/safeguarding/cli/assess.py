@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -11,38 +10,17 @@ import typer
 
 from safeguarding.assess.assessment import KEY_OUTPUTS, assess_scenario, comparison, prepare
 from safeguarding.assess.calibration import published_checks
+from safeguarding.assess.display import human, interval
 from safeguarding.assess.exports import read_services, read_triage_stats
 from safeguarding.assess.scenario import load_scenario, shipped_scenarios
 from safeguarding.assess.stored import json_safe, save_run
 from safeguarding.cli.common import console, print_json, print_table, progress, store
 from safeguarding.errors import SafeguardingError
 
-SHARE_UNITS = {"share"}
-
-
-def human(value: float | None, unit: str = "") -> str:
-    """A number for people: shares as percentages, large counts with k, M, bn."""
-    if value is None or not math.isfinite(value):
-        return "–"
-    if unit in SHARE_UNITS:
-        return f"{value:.1%}"
-    if unit == "ratio":
-        return f"{value:.3g}×"
-    magnitude = abs(value)
-    for size, suffix in ((1e12, " tn"), (1e9, " bn"), (1e6, " M"), (1e3, " k")):
-        if magnitude >= size:
-            return f"{value / size:.3g}{suffix}"
-    return f"{value:.3g}"
-
 
 def cell(output: dict[str, Any]) -> str:
-    unit = output.get("unit", "")
-    if unit == "share" and (output["high"] or 0) > 1:
-        unit = "ratio"  # capacity consumed can exceed the capacity
-    return (
-        f"{human(output['median'], unit)} "
-        f"[{human(output['low'], unit)}–{human(output['high'], unit)}]"
-    )
+    median, low, high = interval(output)
+    return f"{median} [{low}–{high}]"
 
 
 def _print_scenario(result: dict[str, Any]) -> None:

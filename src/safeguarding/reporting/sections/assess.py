@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from safeguarding.assess.assessment import KEY_OUTPUTS
 from safeguarding.assess.calibration import published_checks
+from safeguarding.assess.display import human, interval
 from safeguarding.assess.stored import latest_run
 from safeguarding.evidence import shipped_evidence
 from safeguarding.reporting.assess_charts import (
@@ -20,28 +20,9 @@ from safeguarding.reporting.html import Section, table, tag_badge, text
 from safeguarding.store import Store
 
 
-def _number(value: float | None, unit: str) -> str:
-    if value is None or not math.isfinite(value):
-        return "–"
-    if unit == "share":
-        return f"{value:.1%}"
-    if unit == "ratio":
-        return f"{value:.3g}×"
-    magnitude = abs(value)
-    for size, suffix in ((1e12, " tn"), (1e9, " bn"), (1e6, " M"), (1e3, " k")):
-        if magnitude >= size:
-            return f"{value / size:.3g}{suffix}"
-    return f"{value:.3g}"
-
-
 def interval_cell(output: dict[str, Any]) -> str:
-    unit = output["unit"]
-    if unit == "share" and (output["high"] or 0) > 1:
-        unit = "ratio"  # capacity consumed can exceed the capacity: 3.7× reads better than 370%
-    return (
-        f"{_number(output['median'], unit)} "
-        f"<small>[{_number(output['low'], unit)}–{_number(output['high'], unit)}]</small>"
-    )
+    median, low, high = interval(output)
+    return f"{median} <small>[{low}–{high}]</small>"
 
 
 def _evidence(ids: list[str]) -> str:
@@ -102,12 +83,12 @@ def _scenario_details(result: dict[str, Any]) -> str:
                 (
                     [
                         o["output"],
-                        f"{_number(o['value'], 'share')} [{_number(o['low'], 'share')}–"
-                        f"{_number(o['high'], 'share')}]",
+                        f"{human(o['value'], 'share')} [{human(o['low'], 'share')}–"
+                        f"{human(o['high'], 'share')}]",
                         o["source"],
-                        f"{_number(o['model']['median'], 'share')} "
-                        f"[{_number(o['model']['low'], 'share')}–"
-                        f"{_number(o['model']['high'], 'share')}]",
+                        f"{human(o['model']['median'], 'share')} "
+                        f"[{human(o['model']['low'], 'share')}–"
+                        f"{human(o['model']['high'], 'share')}]",
                     ]
                     for o in result["observed"]
                 ),
