@@ -82,6 +82,21 @@ def test_trend_per_year_with_its_denominators() -> None:
     assert trend.share("ads", 2021) == pytest.approx(0.5)
 
 
+def test_chart_cells_cover_every_row_and_stage_or_year_once() -> None:
+    matrix = stage_matrix(_mentions(HAND_FILE))
+    cells = matrix.cells()
+    assert len(cells) == len(matrix.rows) * len(STAGES)
+    assert {(c["platform"], c["stage"]) for c in cells} == {
+        (row, stage) for row in matrix.rows for stage in STAGES
+    }
+    assert {"platform": "chat", "stage": "S1", "cases": 2, "share": 0.667} in cells
+    trend = year_trend(_mentions(HAND_FILE))
+    assert {"type": "ads", "year": 2021, "cases": 1, "share": 0.5} in trend.cells()
+    assert sum(c["cases"] for c in trend.cells()) == sum(
+        sum(years.values()) for years in trend.counts.values()
+    )
+
+
 def test_cases_per_harm_follow_the_stage_mapping() -> None:
     per_harm, denominator = cases_by_platform_and_harm(
         _mentions(HAND_FILE), {"grooming": ["S1", "S2", "S3"], "sexual_exploitation": ["S6", "S7"]}

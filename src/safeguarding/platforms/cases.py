@@ -275,6 +275,19 @@ class StageMatrix:
     def share(self, row: str, stage: str) -> float:
         return self.counts[row][stage] / self.denominator if self.denominator else 0.0
 
+    def cells(self) -> list[dict[str, Any]]:
+        """One record per (row, stage) with its cases and share: what the heatmaps draw."""
+        return [
+            {
+                "platform": row,
+                "stage": stage,
+                "cases": self.counts[row][stage],
+                "share": round(self.share(row, stage), 3),
+            }
+            for row in self.rows
+            for stage in STAGES
+        ]
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "by": self.by,
@@ -348,6 +361,19 @@ class YearTrend:
     def share(self, row: str, year: int) -> float:
         d = self.denominators.get(year, 0)
         return self.counts[row].get(year, 0) / d if d else 0.0
+
+    def cells(self) -> list[dict[str, Any]]:
+        """One record per (row, year) with its cases and share: what the trend charts draw."""
+        return [
+            {
+                "type": row,
+                "year": year,
+                "cases": self.counts[row].get(year, 0),
+                "share": round(self.share(row, year), 3),
+            }
+            for row in sorted(self.counts)
+            for year in self.years
+        ]
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -150,18 +150,8 @@ def build(store: Store) -> Section | None:
         provenance.append(f"assessment run {run.id} with rules {run.rules_version}")
     if not mentions.is_empty():
         matrix = stage_matrix(mentions)
-        cells = [
-            {
-                "platform": row,
-                "stage": stage,
-                "cases": matrix.counts[row][stage],
-                "share": round(matrix.share(row, stage), 3),
-            }
-            for row in matrix.rows
-            for stage in STAGES
-        ]
         parts.append("<h3>Platforms by stage in coded case files</h3>")
-        parts.append(_chart(stage_heatmap(cells, matrix.rows)))
+        parts.append(_chart(stage_heatmap(matrix.cells(), matrix.rows)))
         parts.append(
             f"<p class='provenance'>Distinct cases per platform and stage. Denominator: "
             f"{matrix.denominator} of {matrix.total_cases} cases name at least one platform; "
@@ -171,18 +161,8 @@ def build(store: Store) -> Section | None:
         )
         types = {s.id: s.type for s in services}
         trend = year_trend(mentions, groups=types)
-        trend_rows = [
-            {
-                "type": row,
-                "year": year,
-                "cases": trend.counts[row].get(year, 0),
-                "share": round(trend.share(row, year), 3),
-            }
-            for row in sorted(trend.counts)
-            for year in trend.years
-        ]
         parts.append("<h3>Trend: share of cases per service type and year</h3>")
-        parts.append(_chart(trend_chart(trend_rows)))
+        parts.append(_chart(trend_chart(trend.cells())))
         parts.append(
             "<p class='provenance'>Share of each year's cases with a known platform; "
             "denominators: "

@@ -27,7 +27,7 @@ from safeguarding.platforms.storage import (
     load_service,
     load_services,
 )
-from safeguarding.platforms.vocabulary import HARM_LABELS, STAGE_LABELS, STAGES
+from safeguarding.platforms.vocabulary import HARM_LABELS, STAGE_LABELS
 from safeguarding.platforms.workflow import (
     ImportSummary,
     cases_text,
@@ -121,26 +121,8 @@ def _stage_cells(store: Store, services: list[Service]) -> dict[str, Any] | None
     return {
         "matrix": matrix,
         "trend": trend,
-        "cells": [
-            {
-                "platform": row,
-                "stage": stage,
-                "cases": matrix.counts[row][stage],
-                "share": round(matrix.share(row, stage), 3),
-            }
-            for row in matrix.rows
-            for stage in STAGES
-        ],
-        "trend_rows": [
-            {
-                "type": row,
-                "year": year,
-                "cases": trend.counts[row].get(year, 0),
-                "share": round(trend.share(row, year), 3),
-            }
-            for row in sorted(trend.counts)
-            for year in trend.years
-        ],
+        "cells": matrix.cells(),
+        "trend_rows": trend.cells(),
     }
 
 
