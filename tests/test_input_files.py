@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from safeguarding.errors import ValidationError
-from safeguarding.input_files import read_input
+from safeguarding.input_files import read_input, read_input_text
 from tests.cli_runner import invoke
 
 
@@ -34,6 +34,17 @@ def test_a_file_over_the_limit_is_refused_before_it_is_read(tmp_path: Path) -> N
         read_input(path, max_bytes=100)
     assert caught.value.rule == "file_too_large"
     assert str(caught.value) == f"{path}: 101 bytes, files up to 100 bytes are accepted"
+
+
+def test_text_must_be_utf8_and_a_bom_is_dropped_where_asked(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_bytes(b"\xef\xbb\xbfcolumn\n")
+    assert read_input_text(path, encoding="utf-8-sig") == "column\n"
+    path.write_bytes(b"caf\xe9\n")
+    with pytest.raises(ValidationError) as caught:
+        read_input_text(path)
+    assert str(caught.value) == f"{path}: not UTF-8 text (byte 3)"
+    assert caught.value.rule == "utf-8"
 
 
 @pytest.mark.parametrize(

@@ -24,3 +24,15 @@ def read_input(path: Path, *, max_bytes: int | None = None) -> bytes:
         raise ValidationError(
             f"{path}: cannot read ({exc.strerror or exc})", location=str(path), rule="read"
         ) from exc
+
+
+def read_input_text(path: Path, *, encoding: str = "utf-8") -> str:
+    """The whole file as text; bytes that are not UTF-8 are refused with their offset.
+
+    ``encoding`` is ``utf-8`` or ``utf-8-sig`` (exports from spreadsheets start with a BOM)."""
+    try:
+        return read_input(path).decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise ValidationError(
+            f"{path}: not UTF-8 text (byte {exc.start})", location=str(path), rule="utf-8"
+        ) from exc

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from safeguarding.errors import ValidationError
-from safeguarding.input_files import read_input
+from safeguarding.input_files import read_input_text
 
 TRIAGE_FORMAT = "safeguarding/triage-outcome-stats@1"
 QUEUE_LEVELS = ("P1", "P2", "P3", "informational")
@@ -38,13 +38,7 @@ class _Json:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        raw = read_input(path)
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ValidationError(
-                f"{path}: not UTF-8 text (byte {exc.start})", location=str(path), rule="utf-8"
-            ) from exc
+        text = read_input_text(path)
         try:
             self.data: Any = json.loads(text)
         except json.JSONDecodeError as exc:

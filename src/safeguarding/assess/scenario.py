@@ -31,7 +31,7 @@ from typing import Any
 from safeguarding.assess.distributions import KIND_FIELDS, Distribution, check
 from safeguarding.errors import ValidationError
 from safeguarding.evidence import shipped_evidence
-from safeguarding.input_files import read_input
+from safeguarding.input_files import read_input_text
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 TECHNOLOGIES = ("known", "new", "grooming")
@@ -575,13 +575,7 @@ def load_scenario(reference: str | Path, *, _chain: tuple[Path, ...] = ()) -> Sc
     path = scenario_path(str(reference)).resolve()
     if path in _chain:
         raise ValidationError(f"{path.name}: extends itself through {_chain[-1].name}")
-    raw = read_input(path)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValidationError(
-            f"{path}: not UTF-8 text (byte {exc.start})", location=str(path), rule="utf-8"
-        ) from exc
+    text = read_input_text(path)
     reader = _Reader(path, text)
     try:
         data = tomllib.loads(text)

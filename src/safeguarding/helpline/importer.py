@@ -43,7 +43,7 @@ from safeguarding.errors import ValidationError
 from safeguarding.helpline.identifiers import IdentifierPolicy, describe, redact
 from safeguarding.helpline.notes import NoteCipher, expiry, note_row, retention_days
 from safeguarding.helpline.schema import ContactReport
-from safeguarding.input_files import read_input
+from safeguarding.input_files import read_input_text
 from safeguarding.store.base import Base
 from safeguarding.store.models.helpline import (
     HelplineContactRow,
@@ -145,16 +145,6 @@ class RawRecord:
     problem: str = ""
 
 
-def _read_text(path: Path) -> str:
-    raw = read_input(path)
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValidationError(
-            f"{path.name}: not UTF-8 text (byte {exc.start})", location=str(path), rule="utf-8"
-        ) from exc
-
-
 def _check_columns(path: Path, columns: Iterable[str], line: int) -> None:
     unknown = sorted(set(columns) - set(FIELDS))
     if unknown:
@@ -223,7 +213,7 @@ def read_records(path: Path) -> Iterator[RawRecord]:
             location=str(path),
             rule="file type",
         )
-    text = _read_text(path)
+    text = read_input_text(path, encoding="utf-8-sig")
     return read_csv(path, text) if kind == "csv" else read_jsonl(text)
 
 
