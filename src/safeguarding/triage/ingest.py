@@ -38,15 +38,10 @@ from safeguarding.triage.formats import csv as csv_format
 from safeguarding.triage.formats import jsonl, ncmec_xml
 from safeguarding.triage.matching import Matcher, PDQHits
 from safeguarding.triage.options import TriageOptions
+from safeguarding.triage.prepare import Prepared, PreparedFile, PreparedReport, pdq_values
 from safeguarding.triage.quarantine import record_rejections
-from safeguarding.triage.records import (
-    FileDetailsRecord,
-    FileRecord,
-    Parsed,
-    Rejected,
-    ReportRecord,
-)
-from safeguarding.triage.writer import Pseudonyms, Writer
+from safeguarding.triage.records import FileRecord, Parsed, Rejected
+from safeguarding.triage.writer import Writer
 
 _PARALLEL_FROM = 500
 _SQLITE_CACHE_KIB = 131_072
@@ -286,8 +281,8 @@ def media_lookup(directory: Path, max_pixels: int) -> Callable[[FileRecord], Fil
 
 @dataclass
 class _Batch:
-    reports: list[ReportRecord] = field(default_factory=list)
-    details: list[FileDetailsRecord] = field(default_factory=list)
+    reports: list[PreparedReport] = field(default_factory=list)
+    details: list[PreparedFile] = field(default_factory=list)
     rejected: list[tuple[Rejected, str, str]] = field(default_factory=list)
     pdq_hits: PDQHits = field(default_factory=dict)
 
@@ -348,14 +343,13 @@ def _ingest(
     documents = _reports_first(documents, pool)
     batch = _Batch()
     number = 0
-    for chunk, (results, pseudonyms, hits) in _parsed(documents, options, pool):
-        writer.adopt(pseudonyms)
+    for chunk, (results, hits) in _parsed(documents, options, pool, writer, matcher):
         batch.pdq_hits.update(hits)
-        for document, parsed in zip(chunk, results, strict=True):
-            for item in parsed:
-                if isinstance(item, ReportRecord):
+        for document, prepared in zip(chunk, results, strict=True):
+            for item in prepared:
+                if isinstance(item, PreparedReport):
                     batch.reports.append(item)
-                elif isinstance(item, FileDetailsRecord):
+                elif isinstance(item, PreparedFile):
                     batch.details.append(item)
                 else:
                     batch.rejected.append((item, document.format, document.location))
@@ -370,8 +364,8 @@ def _ingest(
 
 
 # The writer and matcher of the run, in a parse worker (set when the worker starts): the worker
-# computes the records' digests and pseudonyms and searches their PDQ hashes with them, so the one
-# writing process does not have to.
+# turns its records into rows (digests, pseudonyms, values) and searches their PDQ hashes, so the
+# one writing process does not have to.
 _WORKER_STATE: list[tuple[Writer, Matcher]] = []
 _CHUNK = 64  # documents per task of a worker
 
@@ -399,49 +393,49 @@ def _workers(
         yield pool
 
 
-ChunkResult = tuple[list[list[Parsed]], Pseudonyms, PDQHits]
+ChunkResult = tuple[list[list[Prepared]], PDQHits]
+
+
+def _prepare_chunk(
+    documents: list[Document],
+    options: TriageOptions,
+    writer: Writer,
+    matcher: Matcher,
+    threads: int | None,
+) -> ChunkResult:
+    """Documents parsed and prepared as rows for the writer, and the PDQ hashes of their files
+    searched (all at once: the index costs a fixed overhead per search)."""
+    results = [writer.prepare(parse(document, options)) for document in documents]
+    minimum = matcher.options.pdq_min_quality
+    values = [
+        value for prepared in results for item in prepared for value in pdq_values(item, minimum)
+    ]
+    return results, matcher.search_pdq(values, threads=threads)
 
 
 def _read_chunk(documents: list[Document], options: TriageOptions) -> ChunkResult:
-    """Documents parsed; in a worker also prepared for the writer, and the PDQ hashes of their
-    files searched (all at once: the index costs a fixed overhead per search)."""
-    results = [parse(document, options) for document in documents]
-    if not _WORKER_STATE:
-        return results, {}, {}
+    """``_prepare_chunk`` in a parse worker, with the run's writer and matcher."""
     writer, matcher = _WORKER_STATE[0]
-    pseudonyms: Pseudonyms = {}
-    values: list[str] = []
-    for index, parsed in enumerate(results):
-        results[index], found = writer.prepare(parsed)
-        pseudonyms.update(found)
-        for item in results[index]:
-            values += _pdq_values(item, matcher.options.pdq_min_quality)
-    return results, pseudonyms, matcher.search_pdq(values, threads=1)
-
-
-def _pdq_values(item: Parsed, min_quality: int) -> list[str]:
-    """The PDQ hashes of a record's files that are matched (quality unknown or high enough)."""
-    if isinstance(item, FileDetailsRecord):
-        files: tuple[FileRecord, ...] = (item.file,)
-    elif isinstance(item, ReportRecord):
-        files = item.files
-    else:
-        return []
-    return [
-        h.value
-        for f in files
-        for h in f.hashes
-        if h.kind == "pdq" and (h.quality is None or h.quality >= min_quality)
-    ]
+    return _prepare_chunk(documents, options, writer, matcher, threads=1)
 
 
 def _parsed(
-    documents: list[Document], options: TriageOptions, pool: Pool | None
+    documents: list[Document],
+    options: TriageOptions,
+    pool: Pool | None,
+    writer: Writer,
+    matcher: Matcher,
 ) -> Iterator[tuple[list[Document], ChunkResult]]:
-    """The documents in chunks, each with what its documents parsed to, in order."""
+    """The documents in chunks, each with what its documents were prepared to, in order."""
     chunks = [documents[begin : begin + _CHUNK] for begin in range(0, len(documents), _CHUNK)]
-    read = partial(_read_chunk, options=options)
-    results = pool.imap(read, chunks) if pool is not None else map(read, chunks)
+    results = (
+        pool.imap(partial(_read_chunk, options=options), chunks)
+        if pool is not None
+        else map(
+            partial(_prepare_chunk, options=options, writer=writer, matcher=matcher, threads=None),
+            chunks,
+        )
+    )
     yield from zip(chunks, results, strict=True)
 
 
@@ -456,7 +450,7 @@ def _flush(
             # random places; SQLite's default page cache (2 MB) then rereads index pages for
             # most rows. Durability is the journal's business and unchanged.
             session.connection().exec_driver_sql(f"PRAGMA cache_size = -{_SQLITE_CACHE_KIB}")
-        result = writer.write(session, batch.reports, batch.details)
+        result = writer.write_prepared(session, batch.reports, batch.details)
         rejected = list(batch.rejected)
         formats = {r.origin[0]: r.format for r in batch.reports}
         for item in result.rejected:
