@@ -4,7 +4,9 @@ at insert time, and the writer links them by the ids the database gives, across 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
+import pytest
 from sqlalchemy import select, text
 
 from safeguarding.store import Store
@@ -15,8 +17,10 @@ from safeguarding.triage.bulk import (
     row_binder,
 )
 from safeguarding.triage.context import intake_context
+from safeguarding.triage.generate import GeneratorConfig, generate, known_list, vics_json
 from safeguarding.triage.prepare import REPORT_COLUMNS
 from safeguarding.triage.records import Identifier, Party, ReportRecord
+from tests.cli_runner import invoke
 
 WHEN = datetime(2026, 3, 4, 5, 6, 7, 890_000, tzinfo=UTC)
 
@@ -112,3 +116,26 @@ def test_parties_and_identifiers_keep_their_parents_across_batches(store: Store)
         value = f"{service}-a" if kind == "screen_name" else f"{service}@x"
         assert pseudonym == context.pseudonymiser.pseudonym(kind, value, scope=scope)
         assert scope == (service if kind == "screen_name" else "")
+
+
+def test_matching_the_hashes_in_hand_finds_what_reading_them_back_finds(
+    capsys: pytest.CaptureFixture[str], store: Store, tmp_path: Path
+) -> None:
+    corpus = generate(GeneratorConfig(seed=8, reports=30, families=10, subjects=6))
+    corpus.write_ncmec(tmp_path / "in")
+    (tmp_path / "known.json").write_bytes(vics_json(known_list(corpus, families=4, seed=2)))
+    assert (
+        invoke(capsys, "hashlist", "import", str(tmp_path / "known.json"), "--name", "k").code == 0
+    )
+    assert invoke(capsys, "ingest", str(tmp_path / "in")).code == 0
+    context = intake_context(store)
+    with store.session() as session:
+        context.matcher.sync(session)
+        hashes = [
+            tuple(row)
+            for row in session.execute(text("SELECT file_id, kind, value, quality FROM file_hash"))
+        ]
+        read_back = set(context.matcher.find(session, sorted({row[0] for row in hashes})))
+        in_hand = context.matcher.find_hashes(session, hashes)
+    assert {m.hash_kind for m in read_back} == {"md5", "pdq"}
+    assert len(in_hand) == len(read_back) and set(in_hand) == read_back

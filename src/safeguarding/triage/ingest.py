@@ -463,7 +463,7 @@ def _flush(
                 session, writer.sealer, [item], source=writer.source, format=fmt,
                 source_file=location,
             )  # fmt: skip
-        found = matcher.find(session, result.new_file_ids, pdq_hits=batch.pdq_hits)
+        found = matcher.find_hashes(session, result.new_hashes, pdq_hits=batch.pdq_hits)
         summary.matches += matcher.store(session, found, len(result.new_file_ids))
     summary.reports_stored += result.reports_stored
     summary.reports_unchanged += result.reports_unchanged

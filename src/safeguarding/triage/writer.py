@@ -52,7 +52,8 @@ from safeguarding.triage.sealing import Sealer
 
 @dataclass
 class BatchResult:
-    """What a batch did; ``new_file_ids`` are the stored files to match."""
+    """What a batch did; ``new_file_ids`` are the stored files to match, ``new_hashes`` their
+    hashes as inserted (``HASH_COLUMNS`` rows)."""
 
     reports_stored: int = 0
     reports_unchanged: int = 0
@@ -60,6 +61,7 @@ class BatchResult:
     files_unchanged: int = 0
     rejected: list[Rejected] = field(default_factory=list)
     new_file_ids: list[int] = field(default_factory=list)
+    new_hashes: list[Row] = field(default_factory=list)
 
 
 class Writer:
@@ -229,6 +231,7 @@ class Writer:
         insert_bound(session, PartyIdentifier, IDENTIFIER_COLUMNS, identifier_rows)
         result.files_stored += len(new)
         result.new_file_ids += file_ids
+        result.new_hashes += hash_rows
 
 
 def _write_parties(session: Session, reports: list[tuple[int, PreparedReport]]) -> None:
