@@ -367,7 +367,9 @@ def _ingest(
 # turns its records into rows (digests, pseudonyms, values) and searches their PDQ hashes, so the
 # one writing process does not have to.
 _WORKER_STATE: list[tuple[Writer, Matcher]] = []
-_CHUNK = 64  # documents per task of a worker
+# Documents per task of a worker: the PDQ index costs a fixed overhead per search (at 1 M
+# entries about 59 us per hash searched in groups of 43, 48 us in groups of 500 or more).
+_CHUNK = 256
 
 
 def _start_worker(writer: Writer, matcher: Matcher) -> None:
