@@ -95,6 +95,8 @@ def row_binder(
     ``dialect`` as ``insert_values`` would: rows bound where they are built (a parse worker) go
     to ``insert_bound`` with no per-value work left for the writing process."""
     processors = _plan(dialect, model.__table__, columns, with_id=False).processors
+    if not processors:
+        return tuple
 
     def bind(values: Sequence[Any]) -> tuple[Any, ...]:
         out = list(values)

@@ -248,17 +248,25 @@ def _is_details(document: Document) -> bool:
     )
 
 
-def _reports_first(documents: list[Document], pool: Pool | None) -> list[Document]:
-    """Report documents before file details (the sniffing is shared by the workers, if any)."""
+def _is_details_at(position: int) -> bool:
+    """``_is_details`` of the run's document at ``position``, in a parse worker."""
+    return _is_details(_WORKER_STATE[0][2][position])
+
+
+def _reports_first(documents: list[Document], pool: Pool | None) -> list[int]:
+    """The documents' positions, report documents before file details (the sniffing is shared
+    by the workers, if any)."""
     details = (
-        pool.imap(_is_details, documents, chunksize=256)
+        pool.imap(_is_details_at, range(len(documents)), chunksize=256)
         if pool is not None
         else map(_is_details, documents)
     )
-    first: list[Document] = []
-    later: list[Document] = []
-    for document, is_details in zip(documents, details, strict=True):
-        (later if is_details else first).append(document)
+    first: list[int] = []
+    later: list[int] = []
+    for position, is_details in enumerate(details):
+        (later if is_details else first).append(position)
+    if len(first) + len(later) != len(documents):
+        raise RuntimeError(f"{len(documents)} documents, {len(first) + len(later)} sniffed")
     return first + later
 
 
@@ -314,7 +322,7 @@ def ingest(
         matcher.sync(session)
     summary = IngestSummary(run_id=run_id, source=source, skipped=skipped)
     writer = writer_factory(run_id, started)
-    with _workers(len(documents), options, writer, matcher) as pool:
+    with _workers(documents, options, writer, matcher) as pool:
         _ingest(store, documents, summary, writer, matcher, options, on_document, pool)
     with store.session() as session:
         session.execute(
@@ -340,10 +348,10 @@ def _ingest(
     pool: Pool | None,
 ) -> None:
     """The documents read (by the worker pool, if any) and stored batch by batch."""
-    documents = _reports_first(documents, pool)
+    order = _reports_first(documents, pool)
     batch = _Batch()
     number = 0
-    for chunk, (results, hits) in _parsed(documents, options, pool, writer, matcher):
+    for chunk, (results, hits) in _parsed(documents, order, options, pool, writer, matcher):
         batch.pdq_hits.update(hits)
         for document, prepared in zip(chunk, results, strict=True):
             for item in prepared:
@@ -363,35 +371,38 @@ def _ingest(
     _flush(store, writer, matcher, batch, summary)
 
 
-# The writer and matcher of the run, in a parse worker (set when the worker starts): the worker
-# turns its records into rows (digests, pseudonyms, values) and searches their PDQ hashes, so the
-# one writing process does not have to.
-_WORKER_STATE: list[tuple[Writer, Matcher]] = []
+# The writer, matcher and documents of the run, in a parse worker (set when the worker starts):
+# the worker turns its records into rows (digests, pseudonyms, values) and searches their PDQ
+# hashes, so the one writing process does not have to. Tasks name documents by position.
+_WORKER_STATE: list[tuple[Writer, Matcher, list[Document]]] = []
 # Documents per task of a worker: the PDQ index costs a fixed overhead per search (at 1 M
 # entries about 59 us per hash searched in groups of 43, 48 us in groups of 500 or more).
 _CHUNK = 256
 
 
-def _start_worker(writer: Writer, matcher: Matcher) -> None:
+def _start_worker(writer: Writer, matcher: Matcher, documents: list[Document]) -> None:
     # Workers forget the parent's open archives: a shared file offset must not be raced on.
     _ARCHIVES.clear()
-    _WORKER_STATE[:] = [(writer, matcher)]
+    _WORKER_STATE[:] = [(writer, matcher, documents)]
 
 
 @contextmanager
 def _workers(
-    documents: int, options: TriageOptions, writer: Writer, matcher: Matcher
+    documents: list[Document], options: TriageOptions, writer: Writer, matcher: Matcher
 ) -> Iterator[Pool | None]:
     """Worker processes that sniff, parse and prepare documents, when there are enough
     documents to be worth it (the parent keeps writing to the store meanwhile); None
     otherwise. The workers are forked after the matcher is in step with the lists, so the
-    writer's keys and the PDQ index (memory-mapped, shared) reach them without being sent."""
+    writer's keys, the PDQ index (memory-mapped, shared) and the list of documents reach them
+    without being sent."""
     workers = min(options.parse_workers, os.cpu_count() or 1)
-    if workers <= 1 or documents < _PARALLEL_FROM:
+    if workers <= 1 or len(documents) < _PARALLEL_FROM:
         yield None
         return
     context = multiprocessing.get_context("fork")
-    with context.Pool(workers, initializer=_start_worker, initargs=(writer, matcher)) as pool:
+    with context.Pool(
+        workers, initializer=_start_worker, initargs=(writer, matcher, documents)
+    ) as pool:
         yield pool
 
 
@@ -415,30 +426,30 @@ def _prepare_chunk(
     return results, matcher.search_pdq(values, threads=threads)
 
 
-def _read_chunk(documents: list[Document], options: TriageOptions) -> ChunkResult:
-    """``_prepare_chunk`` in a parse worker, with the run's writer and matcher."""
-    writer, matcher = _WORKER_STATE[0]
-    return _prepare_chunk(documents, options, writer, matcher, threads=1)
+def _read_chunk(positions: list[int], options: TriageOptions) -> ChunkResult:
+    """``_prepare_chunk`` in a parse worker, of the run's documents at ``positions``."""
+    writer, matcher, documents = _WORKER_STATE[0]
+    return _prepare_chunk([documents[p] for p in positions], options, writer, matcher, threads=1)
 
 
 def _parsed(
     documents: list[Document],
+    order: list[int],
     options: TriageOptions,
     pool: Pool | None,
     writer: Writer,
     matcher: Matcher,
 ) -> Iterator[tuple[list[Document], ChunkResult]]:
-    """The documents in chunks, each with what its documents were prepared to, in order."""
-    chunks = [documents[begin : begin + _CHUNK] for begin in range(0, len(documents), _CHUNK)]
+    """The documents in ``order``, in chunks, each with what its documents were prepared to."""
+    chunks = [order[begin : begin + _CHUNK] for begin in range(0, len(order), _CHUNK)]
+    prepare = partial(_prepare_chunk, options=options, writer=writer, matcher=matcher, threads=None)
     results = (
         pool.imap(partial(_read_chunk, options=options), chunks)
         if pool is not None
-        else map(
-            partial(_prepare_chunk, options=options, writer=writer, matcher=matcher, threads=None),
-            chunks,
-        )
+        else (prepare([documents[p] for p in chunk]) for chunk in chunks)
     )
-    yield from zip(chunks, results, strict=True)
+    for chunk, result in zip(chunks, results, strict=True):
+        yield [documents[p] for p in chunk], result
 
 
 def _flush(
