@@ -73,10 +73,10 @@ class MemberEntry(NamedTuple):
         )
 
 
-@dataclass(frozen=True)
-class Document:
+class Document(NamedTuple):
     """One input document: where it is, its format and size. Plain values, so that worker
-    processes can read and parse documents in parallel."""
+    processes can read and parse documents in parallel (a tuple: an archive can hold hundreds of
+    thousands, each built once by the parent before any work starts)."""
 
     location: str
     format: str
@@ -177,15 +177,17 @@ def _archive_documents(path: Path, skipped: list[str]) -> Iterator[Document]:
             f"{path}: {len(members)} members, at most {MAX_ARCHIVE_MEMBERS}",
             rule="archive_too_large",
         )
+    archive_path = str(path)
     for member in sorted(members, key=lambda m: m.filename):
-        fmt = FORMATS.get(posixpath.splitext(member.filename)[1].lower())
-        location = f"{path}!{member.filename}"
+        name = member.filename
+        fmt = FORMATS.get(posixpath.splitext(name)[1].lower())
         if fmt is None:
-            skipped.append(location)
+            skipped.append(f"{archive_path}!{name}")
             continue
         yield Document(
-            location, fmt, str(path), member.filename, member.file_size, MemberEntry.of(member)
-        )
+            f"{archive_path}!{name}", fmt, archive_path, name, member.file_size,
+            MemberEntry.of(member),
+        )  # fmt: skip
 
 
 def discover(paths: list[Path]) -> tuple[list[Document], list[str]]:
