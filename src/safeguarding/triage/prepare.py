@@ -239,9 +239,10 @@ class Preparer:
 
     def report(self, report: ReportRecord) -> PreparedReport:
         annotations = report.annotations
+        digest = self.report_digest(report)
         values = self._report_row(
             (
-                self.source, report.provider_report_id, self.report_digest(report),
+                self.source, report.provider_report_id, digest,
                 report.format, self.run_id, report.incident_type, report.incident_time,
                 report.provider, report.platform, report.escalated,
                 report.escalation_text_length, report.batched_reason, self.received_at,
@@ -285,7 +286,7 @@ class Preparer:
             )
             identifiers += [(-1, self._identifier(i)) for i in detail.identifiers]
         return PreparedReport(
-            report.provider_report_id, values[2], report.origin, report.format, values,
+            report.provider_report_id, digest, report.origin, report.format, values,
             tuple(parties), tuple(identifiers), tuple(details),
             tuple(self.file(report.provider_report_id, f, report.origin) for f in report.files),
         )  # fmt: skip
