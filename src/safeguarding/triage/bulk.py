@@ -68,19 +68,45 @@ def _plan(dialect: Dialect, table: Table, columns: tuple[str, ...], with_id: boo
     return found
 
 
-def _processed(plan: _Plan, rows: Sequence[Sequence[Any]], ids: Sequence[int] | None) -> list[Any]:
-    """The rows as driver parameter lists (with their ids first, if given), bind-processed."""
+def _processed(
+    plan: _Plan, rows: Sequence[Sequence[Any]], ids: Sequence[int] | None, *, bound: bool = False
+) -> list[Any]:
+    """The rows as driver parameter lists (with their ids first, if given), bind-processed unless
+    they are ``bound`` already (``row_binder``)."""
     out: list[Any] = (
         [[row_id, *row] for row_id, row in zip(ids, rows, strict=True)]
         if ids is not None
         else [list(row) for row in rows]
     )
+    if bound:
+        return out
     for position, processor in plan.processors:
         for values in out:
             value = values[position]
             if value is not None:
                 values[position] = processor(value)
     return out
+
+
+def row_binder(
+    dialect: Dialect, model: type[Any], columns: tuple[str, ...]
+) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """A function that bind-processes one row of values (in the order of ``columns``) for
+    ``dialect`` as ``insert_values`` would: rows bound where they are built (a parse worker) go
+    to ``insert_bound`` with no per-value work left for the writing process."""
+    processors = _plan(dialect, model.__table__, columns, with_id=False).processors
+    if not processors:
+        return tuple
+
+    def bind(values: Sequence[Any]) -> tuple[Any, ...]:
+        out = list(values)
+        for position, processor in processors:
+            value = out[position]
+            if value is not None:
+                out[position] = processor(value)
+        return tuple(out)
+
+    return bind
 
 
 def _columns(table: Table, rows: Sequence[dict[str, Any]]) -> tuple[str, ...]:
@@ -115,13 +141,31 @@ def insert_values(
     session: Session, model: type[Any], columns: tuple[str, ...], rows: Sequence[Sequence[Any]]
 ) -> None:
     """Insert ``rows`` (values in the order of ``columns``) into ``model``'s table."""
+    _insert(session, model, columns, rows, bound=False)
+
+
+def insert_bound(
+    session: Session, model: type[Any], columns: tuple[str, ...], rows: Sequence[Sequence[Any]]
+) -> None:
+    """``insert_values`` for rows whose values are bind-processed already (``row_binder``)."""
+    _insert(session, model, columns, rows, bound=True)
+
+
+def _insert(
+    session: Session,
+    model: type[Any],
+    columns: tuple[str, ...],
+    rows: Sequence[Sequence[Any]],
+    *,
+    bound: bool,
+) -> None:
     if not rows:
         return
     connection = session.connection()
     plan = _plan(connection.dialect, model.__table__, columns, with_id=False)
     cursor = connection.connection.cursor()
     try:
-        cursor.executemany(plan.statement, _processed(plan, rows, None))
+        cursor.executemany(plan.statement, rows if bound else _processed(plan, rows, None))
     finally:
         cursor.close()
 
@@ -131,6 +175,24 @@ def insert_values_returning_ids(
 ) -> list[int]:
     """Insert ``rows`` (values in the order of ``columns``) into ``model``'s table; returns their
     new ids, in row order."""
+    return _insert_returning_ids(session, model, columns, rows, bound=False)
+
+
+def insert_bound_returning_ids(
+    session: Session, model: type[Any], columns: tuple[str, ...], rows: Sequence[Sequence[Any]]
+) -> list[int]:
+    """``insert_values_returning_ids`` for rows bind-processed already (``row_binder``)."""
+    return _insert_returning_ids(session, model, columns, rows, bound=True)
+
+
+def _insert_returning_ids(
+    session: Session,
+    model: type[Any],
+    columns: tuple[str, ...],
+    rows: Sequence[Sequence[Any]],
+    *,
+    bound: bool,
+) -> list[int]:
     if not rows:
         return []
     table: Table = model.__table__
@@ -145,14 +207,18 @@ def insert_values_returning_ids(
             )
             ids = [row[0] for row in cursor.fetchall()]
             plan = _plan(dialect, table, columns, with_id=True)
-            cursor.executemany(plan.statement, _processed(plan, rows, ids))
+            cursor.executemany(plan.statement, _processed(plan, rows, ids, bound=bound))
             return ids
         plan = _plan(dialect, table, columns, with_id=False)
         per_statement = max(1, _SQLITE_MAX_PARAMETERS // len(columns))
         ids = []
         for begin in range(0, len(rows), per_statement):
             chunk = rows[begin : begin + per_statement]
-            flat = [value for values in _processed(plan, chunk, None) for value in values]
+            flat = (
+                [value for values in chunk for value in values]
+                if bound
+                else [value for values in _processed(plan, chunk, None) for value in values]
+            )
             statement = plan.head + ", ".join([plan.placeholders] * len(chunk)) + " RETURNING id"
             cursor.execute(statement, flat)
             returned = sorted(row[0] for row in cursor.fetchall())

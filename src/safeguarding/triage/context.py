@@ -35,6 +35,7 @@ class IntakeContext:
             source,
             self.pseudonymiser,
             self.sealer,
+            self.store.engine.dialect,
             received_at=received_at,
             run_id=run_id,
             media=media_lookup(media, self.options.max_image_pixels) if media else None,

@@ -38,15 +38,10 @@ from safeguarding.triage.formats import csv as csv_format
 from safeguarding.triage.formats import jsonl, ncmec_xml
 from safeguarding.triage.matching import Matcher, PDQHits
 from safeguarding.triage.options import TriageOptions
+from safeguarding.triage.prepare import Prepared, PreparedFile, PreparedReport, pdq_values
 from safeguarding.triage.quarantine import record_rejections
-from safeguarding.triage.records import (
-    FileDetailsRecord,
-    FileRecord,
-    Parsed,
-    Rejected,
-    ReportRecord,
-)
-from safeguarding.triage.writer import Pseudonyms, Writer
+from safeguarding.triage.records import FileRecord, Parsed, Rejected
+from safeguarding.triage.writer import Writer
 
 _PARALLEL_FROM = 500
 _SQLITE_CACHE_KIB = 131_072
@@ -78,10 +73,10 @@ class MemberEntry(NamedTuple):
         )
 
 
-@dataclass(frozen=True)
-class Document:
+class Document(NamedTuple):
     """One input document: where it is, its format and size. Plain values, so that worker
-    processes can read and parse documents in parallel."""
+    processes can read and parse documents in parallel (a tuple: an archive can hold hundreds of
+    thousands, each built once by the parent before any work starts)."""
 
     location: str
     format: str
@@ -182,15 +177,17 @@ def _archive_documents(path: Path, skipped: list[str]) -> Iterator[Document]:
             f"{path}: {len(members)} members, at most {MAX_ARCHIVE_MEMBERS}",
             rule="archive_too_large",
         )
+    archive_path = str(path)
     for member in sorted(members, key=lambda m: m.filename):
-        fmt = FORMATS.get(posixpath.splitext(member.filename)[1].lower())
-        location = f"{path}!{member.filename}"
+        name = member.filename
+        fmt = FORMATS.get(posixpath.splitext(name)[1].lower())
         if fmt is None:
-            skipped.append(location)
+            skipped.append(f"{archive_path}!{name}")
             continue
         yield Document(
-            location, fmt, str(path), member.filename, member.file_size, MemberEntry.of(member)
-        )
+            f"{archive_path}!{name}", fmt, archive_path, name, member.file_size,
+            MemberEntry.of(member),
+        )  # fmt: skip
 
 
 def discover(paths: list[Path]) -> tuple[list[Document], list[str]]:
@@ -253,17 +250,25 @@ def _is_details(document: Document) -> bool:
     )
 
 
-def _reports_first(documents: list[Document], pool: Pool | None) -> list[Document]:
-    """Report documents before file details (the sniffing is shared by the workers, if any)."""
+def _is_details_at(position: int) -> bool:
+    """``_is_details`` of the run's document at ``position``, in a parse worker."""
+    return _is_details(_WORKER_STATE[0][2][position])
+
+
+def _reports_first(documents: list[Document], pool: Pool | None) -> list[int]:
+    """The documents' positions, report documents before file details (the sniffing is shared
+    by the workers, if any)."""
     details = (
-        pool.imap(_is_details, documents, chunksize=256)
+        pool.imap(_is_details_at, range(len(documents)), chunksize=256)
         if pool is not None
         else map(_is_details, documents)
     )
-    first: list[Document] = []
-    later: list[Document] = []
-    for document, is_details in zip(documents, details, strict=True):
-        (later if is_details else first).append(document)
+    first: list[int] = []
+    later: list[int] = []
+    for position, is_details in enumerate(details):
+        (later if is_details else first).append(position)
+    if len(first) + len(later) != len(documents):
+        raise RuntimeError(f"{len(documents)} documents, {len(first) + len(later)} sniffed")
     return first + later
 
 
@@ -286,8 +291,8 @@ def media_lookup(directory: Path, max_pixels: int) -> Callable[[FileRecord], Fil
 
 @dataclass
 class _Batch:
-    reports: list[ReportRecord] = field(default_factory=list)
-    details: list[FileDetailsRecord] = field(default_factory=list)
+    reports: list[PreparedReport] = field(default_factory=list)
+    details: list[PreparedFile] = field(default_factory=list)
     rejected: list[tuple[Rejected, str, str]] = field(default_factory=list)
     pdq_hits: PDQHits = field(default_factory=dict)
 
@@ -319,7 +324,7 @@ def ingest(
         matcher.sync(session)
     summary = IngestSummary(run_id=run_id, source=source, skipped=skipped)
     writer = writer_factory(run_id, started)
-    with _workers(len(documents), options, writer, matcher) as pool:
+    with _workers(documents, options, writer, matcher) as pool:
         _ingest(store, documents, summary, writer, matcher, options, on_document, pool)
     with store.session() as session:
         session.execute(
@@ -345,17 +350,16 @@ def _ingest(
     pool: Pool | None,
 ) -> None:
     """The documents read (by the worker pool, if any) and stored batch by batch."""
-    documents = _reports_first(documents, pool)
+    order = _reports_first(documents, pool)
     batch = _Batch()
     number = 0
-    for chunk, (results, pseudonyms, hits) in _parsed(documents, options, pool):
-        writer.adopt(pseudonyms)
+    for chunk, (results, hits) in _parsed(documents, order, options, pool, writer, matcher):
         batch.pdq_hits.update(hits)
-        for document, parsed in zip(chunk, results, strict=True):
-            for item in parsed:
-                if isinstance(item, ReportRecord):
+        for document, prepared in zip(chunk, results, strict=True):
+            for item in prepared:
+                if isinstance(item, PreparedReport):
                     batch.reports.append(item)
-                elif isinstance(item, FileDetailsRecord):
+                elif isinstance(item, PreparedFile):
                     batch.details.append(item)
                 else:
                     batch.rejected.append((item, document.format, document.location))
@@ -369,80 +373,85 @@ def _ingest(
     _flush(store, writer, matcher, batch, summary)
 
 
-# The writer and matcher of the run, in a parse worker (set when the worker starts): the worker
-# computes the records' digests and pseudonyms and searches their PDQ hashes with them, so the one
-# writing process does not have to.
-_WORKER_STATE: list[tuple[Writer, Matcher]] = []
-_CHUNK = 64  # documents per task of a worker
+# The writer, matcher and documents of the run, in a parse worker (set when the worker starts):
+# the worker turns its records into rows (digests, pseudonyms, values) and searches their PDQ
+# hashes, so the one writing process does not have to. Tasks name documents by position.
+_WORKER_STATE: list[tuple[Writer, Matcher, list[Document]]] = []
+# Documents per task of a worker: the PDQ index costs a fixed overhead per search (at 1 M
+# entries about 59 us per hash searched in groups of 43, 48 us in groups of 500 or more).
+_CHUNK = 256
 
 
-def _start_worker(writer: Writer, matcher: Matcher) -> None:
+def _start_worker(writer: Writer, matcher: Matcher, documents: list[Document]) -> None:
     # Workers forget the parent's open archives: a shared file offset must not be raced on.
     _ARCHIVES.clear()
-    _WORKER_STATE[:] = [(writer, matcher)]
+    _WORKER_STATE[:] = [(writer, matcher, documents)]
 
 
 @contextmanager
 def _workers(
-    documents: int, options: TriageOptions, writer: Writer, matcher: Matcher
+    documents: list[Document], options: TriageOptions, writer: Writer, matcher: Matcher
 ) -> Iterator[Pool | None]:
     """Worker processes that sniff, parse and prepare documents, when there are enough
     documents to be worth it (the parent keeps writing to the store meanwhile); None
     otherwise. The workers are forked after the matcher is in step with the lists, so the
-    writer's keys and the PDQ index (memory-mapped, shared) reach them without being sent."""
+    writer's keys, the PDQ index (memory-mapped, shared) and the list of documents reach them
+    without being sent."""
     workers = min(options.parse_workers, os.cpu_count() or 1)
-    if workers <= 1 or documents < _PARALLEL_FROM:
+    if workers <= 1 or len(documents) < _PARALLEL_FROM:
         yield None
         return
     context = multiprocessing.get_context("fork")
-    with context.Pool(workers, initializer=_start_worker, initargs=(writer, matcher)) as pool:
+    with context.Pool(
+        workers, initializer=_start_worker, initargs=(writer, matcher, documents)
+    ) as pool:
         yield pool
 
 
-ChunkResult = tuple[list[list[Parsed]], Pseudonyms, PDQHits]
+ChunkResult = tuple[list[list[Prepared]], PDQHits]
 
 
-def _read_chunk(documents: list[Document], options: TriageOptions) -> ChunkResult:
-    """Documents parsed; in a worker also prepared for the writer, and the PDQ hashes of their
-    files searched (all at once: the index costs a fixed overhead per search)."""
-    results = [parse(document, options) for document in documents]
-    if not _WORKER_STATE:
-        return results, {}, {}
-    writer, matcher = _WORKER_STATE[0]
-    pseudonyms: Pseudonyms = {}
-    values: list[str] = []
-    for index, parsed in enumerate(results):
-        results[index], found = writer.prepare(parsed)
-        pseudonyms.update(found)
-        for item in results[index]:
-            values += _pdq_values(item, matcher.options.pdq_min_quality)
-    return results, pseudonyms, matcher.search_pdq(values, threads=1)
-
-
-def _pdq_values(item: Parsed, min_quality: int) -> list[str]:
-    """The PDQ hashes of a record's files that are matched (quality unknown or high enough)."""
-    if isinstance(item, FileDetailsRecord):
-        files: tuple[FileRecord, ...] = (item.file,)
-    elif isinstance(item, ReportRecord):
-        files = item.files
-    else:
-        return []
-    return [
-        h.value
-        for f in files
-        for h in f.hashes
-        if h.kind == "pdq" and (h.quality is None or h.quality >= min_quality)
+def _prepare_chunk(
+    documents: list[Document],
+    options: TriageOptions,
+    writer: Writer,
+    matcher: Matcher,
+    threads: int | None,
+) -> ChunkResult:
+    """Documents parsed and prepared as rows for the writer, and the PDQ hashes of their files
+    searched (all at once: the index costs a fixed overhead per search)."""
+    results = [writer.prepare(parse(document, options)) for document in documents]
+    minimum = matcher.options.pdq_min_quality
+    values = [
+        value for prepared in results for item in prepared for value in pdq_values(item, minimum)
     ]
+    return results, matcher.search_pdq(values, threads=threads)
+
+
+def _read_chunk(positions: list[int], options: TriageOptions) -> ChunkResult:
+    """``_prepare_chunk`` in a parse worker, of the run's documents at ``positions``."""
+    writer, matcher, documents = _WORKER_STATE[0]
+    return _prepare_chunk([documents[p] for p in positions], options, writer, matcher, threads=1)
 
 
 def _parsed(
-    documents: list[Document], options: TriageOptions, pool: Pool | None
+    documents: list[Document],
+    order: list[int],
+    options: TriageOptions,
+    pool: Pool | None,
+    writer: Writer,
+    matcher: Matcher,
 ) -> Iterator[tuple[list[Document], ChunkResult]]:
-    """The documents in chunks, each with what its documents parsed to, in order."""
-    chunks = [documents[begin : begin + _CHUNK] for begin in range(0, len(documents), _CHUNK)]
-    read = partial(_read_chunk, options=options)
-    results = pool.imap(read, chunks) if pool is not None else map(read, chunks)
-    yield from zip(chunks, results, strict=True)
+    """The documents in ``order``, in chunks, each with what its documents were prepared to."""
+    chunks = [order[begin : begin + _CHUNK] for begin in range(0, len(order), _CHUNK)]
+    prepare = partial(_prepare_chunk, options=options, writer=writer, matcher=matcher, threads=None)
+    results = (
+        pool.imap(partial(_read_chunk, options=options), chunks)
+        if pool is not None
+        else (prepare([documents[p] for p in chunk]) for chunk in chunks)
+    )
+    for chunk, result in zip(chunks, results, strict=True):
+        yield [documents[p] for p in chunk], result
 
 
 def _flush(
@@ -456,7 +465,7 @@ def _flush(
             # random places; SQLite's default page cache (2 MB) then rereads index pages for
             # most rows. Durability is the journal's business and unchanged.
             session.connection().exec_driver_sql(f"PRAGMA cache_size = -{_SQLITE_CACHE_KIB}")
-        result = writer.write(session, batch.reports, batch.details)
+        result = writer.write_prepared(session, batch.reports, batch.details)
         rejected = list(batch.rejected)
         formats = {r.origin[0]: r.format for r in batch.reports}
         for item in result.rejected:
@@ -469,7 +478,7 @@ def _flush(
                 session, writer.sealer, [item], source=writer.source, format=fmt,
                 source_file=location,
             )  # fmt: skip
-        found = matcher.find(session, result.new_file_ids, pdq_hits=batch.pdq_hits)
+        found = matcher.find_hashes(session, result.new_hashes, pdq_hits=batch.pdq_hits)
         summary.matches += matcher.store(session, found, len(result.new_file_ids))
     summary.reports_stored += result.reports_stored
     summary.reports_unchanged += result.reports_unchanged

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, or_, select
@@ -28,12 +29,14 @@ from safeguarding.hashing.kinds import EXACT_KINDS
 from safeguarding.hashing.pdq_bits import hex_to_words
 from safeguarding.hashing.pdq_index import PDQIndex
 from safeguarding.store.models import FileHash, FloodFlag, HashList, HashListEntry, HashMatch
-from safeguarding.triage.bulk import insert_rows
+from safeguarding.triage.bulk import fetch_in, insert_rows
 from safeguarding.triage.options import TriageOptions
 
 _CHUNK = 2_000  # files per index query: the PDQ search costs a fixed overhead per call
 # PDQ hits by hash value (lower-case hex, as stored): (list id, entry id, distance) each.
 PDQHits = dict[str, list[tuple[int, int, int]]]
+# A stored file's hash as inserted: (file id, kind, value, quality, ...) (``file_hash`` columns).
+StoredHash = tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,52 @@ class Matcher:
             found += self._exact(session, chunk, list_ids)
             found += self._pdq(session, chunk, list_ids, known or {})
         return found
+
+    def find_hashes(
+        self,
+        session: Session,
+        hashes: Sequence[StoredHash],
+        *,
+        pdq_hits: Mapping[str, list[tuple[int, int, int]]] | None = None,
+    ) -> list[FoundMatch]:
+        """Matches against all lists of file hashes just stored, given as their rows (what
+        ``find`` would read back from ``file_hash``): exact kinds looked up by value in the
+        lists' ``(kind, value)`` index, PDQ from ``pdq_hits`` or searched."""
+        found: list[FoundMatch] = []
+        for kind in EXACT_KINDS:
+            values = sorted({row[2] for row in hashes if row[1] == kind})
+            entries: dict[str, list[tuple[int, int]]] = {}
+            for value, list_id, entry_id in fetch_in(
+                session,
+                "SELECT value, list_id, id FROM hash_list_entry"
+                " WHERE kind = ? AND value IN ({keys})",
+                values,
+                (kind,),
+            ):
+                entries.setdefault(value, []).append((list_id, entry_id))
+            found += [
+                FoundMatch(row[0], list_id, entry_id, kind, 0)
+                for row in hashes
+                if row[1] == kind
+                for list_id, entry_id in entries.get(row[2], ())
+            ]
+        if not self._radii():
+            return found
+        minimum = self.options.pdq_min_quality
+        pdq = [
+            (row[0], row[2])
+            for row in hashes
+            if row[1] == "pdq" and (row[3] is None or row[3] >= minimum)
+        ]
+        hits = dict(pdq_hits or {})
+        missing = [value for _, value in pdq if value not in hits]
+        if missing:
+            hits.update(self.search_pdq(missing))
+        return found + [
+            FoundMatch(file_id, list_id, entry_id, "pdq", distance)
+            for file_id, value in pdq
+            for list_id, entry_id, distance in hits[value]
+        ]
 
     def search_pdq(
         self,

@@ -144,8 +144,6 @@ class FileRecord:
     industry_classification: str | None = None
     hashes: tuple[HashValue, ...] = ()
     identifiers: tuple[Identifier, ...] = ()
-    # The writer's content digest, when a parse worker computed it already (``Writer.prepare``).
-    digest: str | None = field(default=None, compare=False)
 
     @property
     def extension(self) -> str | None:
@@ -175,8 +173,6 @@ class ReportRecord:
     files: tuple[FileRecord, ...] = ()
     unknown_elements: tuple[tuple[str, bytes], ...] = field(default=(), compare=False)
     origin: Origin = field(default=("", b""), compare=False)
-    # The writer's content digest, when a parse worker computed it already (``Writer.prepare``).
-    digest: str | None = field(default=None, compare=False)
 
 
 @_pickled_as_fields

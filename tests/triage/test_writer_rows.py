@@ -1,0 +1,141 @@
+"""Rows prepared away from the database (``triage.prepare``) are stored exactly as rows processed
+at insert time, and the writer links them by the ids the database gives, across batches."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+
+from safeguarding.store import Store
+from safeguarding.store.models import ProviderReport
+from safeguarding.triage.bulk import (
+    insert_bound_returning_ids,
+    insert_values_returning_ids,
+    row_binder,
+)
+from safeguarding.triage.context import intake_context
+from safeguarding.triage.generate import GeneratorConfig, generate, known_list, vics_json
+from safeguarding.triage.prepare import REPORT_COLUMNS
+from safeguarding.triage.records import Identifier, Party, ReportRecord
+from tests.cli_runner import invoke
+
+WHEN = datetime(2026, 3, 4, 5, 6, 7, 890_000, tzinfo=UTC)
+
+
+def _report_values(report_id: str, when: datetime | None, names: list[str]) -> tuple[object, ...]:
+    flags = [report_id.endswith("1"), False, True, False, False, report_id.endswith("2")]
+    return (
+        "src", report_id, "d" * 64, "jsonl", None, None, when, "Example", None, True, 12, None,
+        WHEN, len(names), names, b"\x00sealed" if names else None, *flags,
+    )  # fmt: skip
+
+
+def test_bound_rows_are_stored_as_processed_rows_and_ids_follow_row_order(store: Store) -> None:
+    rows = [
+        _report_values(f"r{i}", WHEN if i % 2 else None, ["/report/x"] * (i % 3)) for i in range(7)
+    ]
+    with store.session() as session:
+        processed_ids = insert_values_returning_ids(
+            session, ProviderReport, REPORT_COLUMNS, [("a", *row[1:]) for row in rows]
+        )
+        bind = row_binder(session.connection().dialect, ProviderReport, REPORT_COLUMNS)
+        bound_ids = insert_bound_returning_ids(
+            session, ProviderReport, REPORT_COLUMNS, [bind(("b", *row[1:])) for row in rows]
+        )
+    assert len(set(processed_ids + bound_ids)) == 2 * len(rows)
+    columns = [c for c in REPORT_COLUMNS if c != "source"]
+    with store.session() as session:
+        stored = {r.id: r for r in session.scalars(select(ProviderReport))}
+        for processed_id, bound_id, row in zip(processed_ids, bound_ids, rows, strict=True):
+            a, b = stored[processed_id], stored[bound_id]
+            assert (a.source, b.source) == ("a", "b")
+            assert a.provider_report_id == row[1]
+            assert [getattr(a, c) for c in columns] == [getattr(b, c) for c in columns]
+            assert a.unknown_element_names == row[14]
+
+
+def _party(role: str, name: str, associated: tuple[Party, ...] = ()) -> Party:
+    return Party(
+        role,  # type: ignore[arg-type]
+        esp_service=name,
+        identifiers=(
+            Identifier("screen_name", f"{name}-a", name),
+            Identifier("email", f"{name}@x"),
+        ),
+        associated=associated,
+    )
+
+
+def _report(number: int) -> ReportRecord:
+    tag = f"r{number}"
+    user = _party(
+        "reported_user",
+        f"{tag}-user",
+        (
+            _party(
+                "associated_account", f"{tag}-alt", (_party("associated_account", f"{tag}-alt2"),)
+            ),
+        ),
+    )
+    parties = (user, _party("victim", f"{tag}-victim")) if number % 2 else (user,)
+    return ReportRecord(f"{tag}", "jsonl", incident_time=WHEN, parties=parties)
+
+
+def test_parties_and_identifiers_keep_their_parents_across_batches(store: Store) -> None:
+    context = intake_context(store)
+    writer = context.writer("src", None, WHEN)
+    for batch in ([_report(i) for i in range(5)], [_report(i) for i in range(5, 9)]):
+        with store.session() as session:
+            assert writer.write(session, batch, []).reports_stored == len(batch)
+    with store.engine.connect() as connection:
+        parties = connection.execute(
+            text(
+                "SELECT p.id, p.esp_service, p.parent_id, r.provider_report_id"
+                " FROM report_party p JOIN provider_report r ON r.id = p.report_id"
+            )
+        ).all()
+        identifiers = connection.execute(
+            text("SELECT party_id, kind, pseudonym, scope FROM party_identifier")
+        ).all()
+    by_id = {party_id: (service, parent, report) for party_id, service, parent, report in parties}
+    assert len(by_id) == sum(4 if i % 2 else 3 for i in range(9))
+    for service, parent, report in by_id.values():
+        assert service.startswith(f"{report}-")
+        expected_parent = {"alt": "user", "alt2": "alt"}.get(service.split("-", 1)[1])
+        if expected_parent is None:
+            assert parent is None
+        else:
+            assert by_id[parent][0] == f"{report}-{expected_parent}"
+            assert by_id[parent][2] == report
+    assert len(identifiers) == 2 * len(by_id)
+    for party_id, kind, pseudonym, scope in identifiers:
+        service = by_id[party_id][0]
+        value = f"{service}-a" if kind == "screen_name" else f"{service}@x"
+        assert pseudonym == context.pseudonymiser.pseudonym(kind, value, scope=scope)
+        assert scope == (service if kind == "screen_name" else "")
+
+
+def test_matching_the_hashes_in_hand_finds_what_reading_them_back_finds(
+    capsys: pytest.CaptureFixture[str], store: Store, tmp_path: Path
+) -> None:
+    corpus = generate(GeneratorConfig(seed=8, reports=30, families=10, subjects=6))
+    corpus.write_ncmec(tmp_path / "in")
+    (tmp_path / "known.json").write_bytes(vics_json(known_list(corpus, families=4, seed=2)))
+    assert (
+        invoke(capsys, "hashlist", "import", str(tmp_path / "known.json"), "--name", "k").code == 0
+    )
+    assert invoke(capsys, "ingest", str(tmp_path / "in")).code == 0
+    context = intake_context(store)
+    with store.session() as session:
+        context.matcher.sync(session)
+        hashes = [
+            tuple(row)
+            for row in session.execute(text("SELECT file_id, kind, value, quality FROM file_hash"))
+        ]
+        read_back = set(context.matcher.find(session, sorted({row[0] for row in hashes})))
+        in_hand = context.matcher.find_hashes(session, hashes)
+    assert {m.hash_kind for m in read_back} == {"md5", "pdq"}
+    assert len(in_hand) == len(read_back) and set(in_hand) == read_back
