@@ -56,12 +56,13 @@ def run_triage(store: Store, policy: Policy) -> dict[str, Any]:
     options = run_options(store.settings)
     started = datetime.now(UTC)
     with store.session() as session:
-        loaded = store_io.load(session, options.pdq_min_quality)
+        loaded = store_io.load(session, options)
     if len(loaded.reports) == 0:
         raise ValidationError("no reports in the store; run: safeguarding ingest PATH")
     result = engine.run(
         loaded.reports, loaded.files, loaded.identifiers, loaded.previous, policy,
-        options.content, options.subjects,
+        options.content, options.subjects, loaded.content_index, loaded.subject_index,
+        loaded.summaries, recluster=loaded.read == "full", changed_files=loaded.changed_files,
     )  # fmt: skip
     with store.session() as session:
         run, written = store_io.save(session, loaded, result, policy, started)
@@ -71,6 +72,7 @@ def run_triage(store: Store, policy: Policy) -> dict[str, Any]:
     return {
         "run": run_id,
         "mode": result.mode,
+        "read": loaded.read if not loaded.reason else f"{loaded.read} ({loaded.reason})",
         "policy": policy.label,
         "reports": len(loaded.reports),
         "new_reports": result.new_reports,
