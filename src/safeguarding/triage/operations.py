@@ -67,8 +67,8 @@ def run_triage(store: Store, policy: Policy) -> dict[str, Any]:
     with store.session() as session:
         run, written = store_io.save(session, loaded, result, policy, started)
         run_id = run.id
-    levels = Counter(result.priorities.level_name(i) for i in range(len(loaded.reports)))
-    routes = Counter(result.priorities.route_name(i) for i in range(len(loaded.reports)))
+    levels = np.bincount(result.priorities.level, minlength=len(LEVELS) + 1)
+    routes = np.bincount(result.priorities.route, minlength=len(ROUTES))
     return {
         "run": run_id,
         "mode": result.mode,
@@ -82,8 +82,8 @@ def run_triage(store: Store, policy: Policy) -> dict[str, Any]:
         "subjects": result.subject_summary.height,
         "merged_clusters": len(result.merged_clusters),
         "merged_subjects": len(result.merged_subjects),
-        "levels": {level: levels.get(level, 0) for level in LEVELS},
-        "routes": {route: routes.get(route, 0) for route in ROUTES},
+        "levels": {level: int(levels[code]) for code, level in enumerate(LEVELS, start=1)},
+        "routes": {route: int(routes[code]) for code, route in enumerate(ROUTES)},
         "level_changes": result.changes,
         "decisions_written": written,
     }

@@ -439,14 +439,15 @@ def _new_identifiers(
 def _list_flags(session: Session, file_id: IntArray) -> tuple[np.ndarray, np.ndarray]:
     """Which files match a known list, and which (only) an allow list: read whole every run."""
     kinds = dict(session.execute(select(HashList.id, HashList.kind)).all())
-    matched = session.connection().execute(select(HashMatch.file_id, HashMatch.list_id)).all()
+    matched = _read(session, select(HashMatch.file_id, HashMatch.list_id), ["file", "list"])
     known = np.zeros(file_id.shape[0], dtype=np.bool_)
     allow = np.zeros(file_id.shape[0], dtype=np.bool_)
-    if matched:
-        pairs = np.asarray(matched, dtype=np.int64)
-        list_kind = np.array([kinds.get(int(i), "") for i in np.unique(pairs[:, 1])])
-        kind = list_kind[np.searchsorted(np.unique(pairs[:, 1]), pairs[:, 1])]
-        at, present = _positions(file_id, pairs[:, 0])
+    if matched.height:
+        list_ids = _ints(matched, "list")
+        lists = np.unique(list_ids)
+        list_kind = np.array([kinds.get(int(i), "") for i in lists.tolist()])
+        kind = list_kind[np.searchsorted(lists, list_ids)]
+        at, present = _positions(file_id, _ints(matched, "file"))
         known[at[present & (kind == "known")]] = True
         allow[at[present & (kind == "allow")]] = True
     return known, allow & ~known
