@@ -31,9 +31,9 @@ from safeguarding.triage import bulk
 from safeguarding.triage.engine import UNASSIGNED, TriageResult
 from safeguarding.triage.fingerprint import fingerprints
 from safeguarding.triage.input_cache import write_cache
-from safeguarding.triage.policy import Policy
-from safeguarding.triage.priority import Explainer
+from safeguarding.triage.policy import LEVELS, ROUTES, Policy
 from safeguarding.triage.queue import QueueColumns
+from safeguarding.triage.reasons import reasons_of
 from safeguarding.triage.store_read import CONTACT_OFFENCE, ENTICEMENT, Loaded, load
 from safeguarding.triage.unionfind import IntArray
 
@@ -272,28 +272,27 @@ def _save_decisions(
     # After a full read, rows from before fingerprints (not counted as decided) exist too.
     stale = changed & loaded.decided if loaded.cache is not None else changed
     _delete_in(session, PriorityDecision.report_id, report_ids[stale].tolist())
-    explainer = Explainer(policy, result.facts, priorities)
-    rows = np.flatnonzero(changed).tolist()
+    rows = np.flatnonzero(changed)
+    reasons = reasons_of(policy, result.facts, priorities, rows)
+    levels = [LEVELS[code - 1] for code in priorities.level[rows].tolist()]
+    routes = [ROUTES[code] for code in priorities.route[rows].tolist()]
+    columns = zip(
+        report_ids[rows].tolist(), result.report_subject[rows].tolist(),
+        result.work_item[rows].tolist(), levels, priorities.score[rows].tolist(), routes,
+        [DETECTIONS[d] for d in detected[rows].tolist()], reasons,
+        fingerprint[rows].tolist(), strict=True,
+    )  # fmt: skip
     _insert(
         session,
         PriorityDecision,
         [
             {
-                "report_id": int(report_ids[i]),
-                "subject_id": int(result.report_subject[i]),
-                "work_item": int(result.work_item[i]),
-                "level": priorities.level_name(i),
-                "score": float(priorities.score[i]),
-                "route": priorities.route_name(i),
-                "detection": DETECTIONS[detected[i]],
-                "reasons": [reason.as_dict() for reason in explainer.reasons(i)],
-                "policy": policy.label,
-                "policy_digest": policy.digest,
-                "run_id": run_id,
-                "decided_at": now,
-                "fingerprint": int(fingerprint[i]),
+                "report_id": report, "subject_id": subject, "work_item": item, "level": level,
+                "score": score, "route": route, "detection": detected_by, "reasons": why,
+                "policy": policy.label, "policy_digest": policy.digest, "run_id": run_id,
+                "decided_at": now, "fingerprint": print_,
             }
-            for i in rows
+            for report, subject, item, level, score, route, detected_by, why, print_ in columns
         ],
-    )
-    return len(rows), fingerprint
+    )  # fmt: skip
+    return int(rows.shape[0]), fingerprint
