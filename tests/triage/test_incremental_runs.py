@@ -84,12 +84,14 @@ def _same_as_from_scratch(store: Store, capsys: Capsys, *options: str) -> None:
     assert _snapshot(store) == kept
 
 
-def _ingest(capsys: Capsys, directory: Path, documents: dict[str, bytes]) -> None:
+def _ingest(capsys: Capsys, directory: Path, documents: dict[str, bytes]) -> dict[str, Any]:
     directory.mkdir()
     for name, data in documents.items():
         (directory / name).write_bytes(data)
-    result = invoke(capsys, "ingest", str(directory), "--source", directory.name)
+    result = invoke(capsys, "ingest", str(directory), "--source", directory.name, "--json")
     assert result.code == 0, result.err
+    summary: dict[str, Any] = json.loads(result.out)
+    return summary
 
 
 def _documents(corpus: Corpus, reports: list[SyntheticReport]) -> dict[str, bytes]:
@@ -144,9 +146,9 @@ def test_incremental_runs_store_what_a_run_from_scratch_stores(
     assert (second["mode"], second["read"], second["new_reports"]) == (
         "incremental", "incremental", 15,
     )  # fmt: skip
-    _ingest(capsys, tmp_path / "third", _documents(corpus, reports[55:]))
+    _ingest(capsys, tmp_path / "third", _documents(corpus, reports[55:62]))
     third = _run(capsys)
-    assert (third["read"], third["new_reports"]) == ("incremental", 15)
+    assert (third["read"], third["new_reports"]) == ("incremental", 7)
     _same_as_from_scratch(store, capsys)
 
     # A report that links two subjects and two content clusters.
@@ -171,6 +173,11 @@ def test_incremental_runs_store_what_a_run_from_scratch_stores(
     assert imported.code == 0 and json.loads(imported.out)["matches"] > 0
     listed = _run(capsys)
     assert listed["read"] == "incremental" and listed["decisions_written"] > 0
+    _same_as_from_scratch(store, capsys)
+    # Reports ingested while the list is there: their files are matched as they come in.
+    assert _ingest(capsys, tmp_path / "fourth", _documents(corpus, reports[62:]))["matches"] > 0
+    with_list = _run(capsys)
+    assert (with_list["read"], with_list["new_reports"]) == ("incremental", 8)
     _same_as_from_scratch(store, capsys)
 
     assert invoke(capsys, "hashlist", "remove", "known").code == 0

@@ -231,6 +231,7 @@ def _save_cache(
     meta = {
         "digest": loaded.digest, "run": run_id, "providers": loaded.provider_names,
         "marks": {name: list(mark) for name, mark in loaded.marks.items()},
+        "lists": loaded.lists,
     }  # fmt: skip
     frames = {"content": result.content_summary, "subjects": result.subject_summary}
     write_cache(session, arrays, frames, meta, loaded.cache)

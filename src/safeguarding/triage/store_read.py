@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import BigInteger, case, cast, extract, func, select
+from sqlalchemy import BigInteger, cast, extract, func, select
 from sqlalchemy.orm import Session
 
 from safeguarding.hashing.pdq_bits import hex_to_words
@@ -133,6 +133,7 @@ class Loaded:
     subject_index: SubjectIndex | None = None
     summaries: tuple[pl.DataFrame, pl.DataFrame] | None = None
     changed_files: IntArray | None = None
+    lists: list[list[Any]] | None = None
 
 
 def settings_digest(session: Session, options: RunOptions) -> str:
@@ -155,18 +156,21 @@ def _marks(session: Session, since: Mapping[str, int]) -> dict[str, tuple[int, i
     """Per source table: highest id, row count and rows above ``since``, in one statement (one
     snapshot of the database)."""
     parts = []
-    for name, model in SOURCES.items():
-        above = since.get(name, 0)
+    tables = {**SOURCES, "match": HashMatch}
+    for name, model in tables.items():
         parts += [
             select(func.coalesce(func.max(model.id), 0)).scalar_subquery(),
             select(func.count()).select_from(model).scalar_subquery(),
-            select(func.count(case((model.id > above, 1)))).scalar_subquery(),
+            select(func.count())
+            .select_from(model)
+            .where(model.id > since.get(name, 0))
+            .scalar_subquery(),
         ]
     parts.append(select(func.coalesce(func.max(TriageRun.id), 0)).scalar_subquery())
     row = session.execute(select(*parts)).one()
     result = {
         name: (int(row[3 * k]), int(row[3 * k + 1]), int(row[3 * k + 2]))
-        for k, name in enumerate(SOURCES)
+        for k, name in enumerate(tables)
     }
     result["run"] = (int(row[-1]), 0, 0)
     return result
@@ -221,8 +225,8 @@ def _cached_base(cache: StoredColumns, digest: str, last_run: int) -> _Base:
         list(meta["providers"]),
         KeyDictionary(arrays["dx_high"], arrays["dx_low"]),
         KeyDictionary(arrays["di_high"], arrays["di_low"]),
-        {name: int(marks[name][0]) for name in SOURCES},
-        {name: int(marks[name][1]) for name in SOURCES},
+        {name: int(marks[name][0]) for name in (*SOURCES, "match")},
+        {name: int(marks[name][1]) for name in (*SOURCES, "match")},
     )
 
 
@@ -436,12 +440,28 @@ def _new_identifiers(
     }, grown
 
 
-def _list_flags(session: Session, file_id: IntArray) -> tuple[np.ndarray, np.ndarray]:
-    """Which files match a known list, and which (only) an allow list: read whole every run."""
+def list_signature(session: Session) -> list[list[Any]]:
+    """Every list's id, name, kind, version and import time: importing or removing a list (the
+    only ways matches of stored files are replaced or removed) changes it."""
+    rows = session.execute(
+        select(HashList.id, HashList.name, HashList.kind, HashList.version, HashList.imported_at)
+        .order_by(HashList.id)
+    ).all()  # fmt: skip
+    return [[int(i), str(n), str(k), int(v), str(at)] for i, n, k, v, at in rows]
+
+
+def _list_flags(
+    session: Session, file_id: IntArray, between: Any, start: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which files match a known list, and which (only) an allow list: the matches in
+    ``between`` added to ``start`` (earlier known and allow flags, shorter or equal)."""
     kinds = dict(session.execute(select(HashList.id, HashList.kind)).all())
-    matched = _read(session, select(HashMatch.file_id, HashMatch.list_id), ["file", "list"])
+    statement = select(HashMatch.file_id, HashMatch.list_id).where(between(HashMatch, "match"))
+    matched = _read(session, statement, ["file", "list"])
     known = np.zeros(file_id.shape[0], dtype=np.bool_)
     allow = np.zeros(file_id.shape[0], dtype=np.bool_)
+    known[: start[0].shape[0]] = start[0]
+    allow[: start[1].shape[0]] = start[1]
     if matched.height:
         list_ids = _ints(matched, "list")
         lists = np.unique(list_ids)
@@ -633,12 +653,29 @@ def load(session: Session, options: RunOptions, *, use_cache: bool = True) -> Lo
             marks = _marks(session, {})
     if cache is None:
         columns, providers = _read_rows(session, base, marks, options.pdq_min_quality, False)
-    known, allow = _list_flags(session, columns["f_id"])
+    lists = list_signature(session)
+    top, rows, above = marks["match"]
+    if (
+        cache is not None
+        and cache.meta.get("lists") == lists
+        and rows == base.counts["match"] + above
+        and top >= base.since["match"]
+    ):
+        # Only matches of new files were added since: the earlier flags plus the new matches.
+        since, start = base.since, (cache.arrays["p_known"], cache.arrays["p_allow"])
+    else:  # lists imported or removed: every match is read again (a cheap part of the store)
+        empty = np.zeros(0, dtype=np.bool_)
+        since, start = {}, (empty, empty)
+
+    def matches_between(model: Any, name: str) -> Any:
+        return _between(model, since, marks, name)
+
+    known, allow = _list_flags(session, columns["f_id"], matches_between, start)
     reports, files, identifiers = _tables(columns, known, allow)
-    mark_values = {name: (marks[name][0], marks[name][1]) for name in SOURCES}
+    mark_values = {name: (marks[name][0], marks[name][1]) for name in (*SOURCES, "match")}
     common: dict[str, Any] = {
         "provider_names": providers, "received_at": columns["r_received"], "columns": columns,
-        "marks": mark_values, "digest": digest,
+        "marks": mark_values, "digest": digest, "lists": lists,
     }  # fmt: skip
     if cache is None:
         previous, decided, fingerprint = _stored_results(session, reports.report_id, files.file_id)
