@@ -219,6 +219,13 @@ def _cached_base(cache: StoredColumns, digest: str, last_run: int) -> _Base:
     for name, dtype in _INPUT_DTYPES.items():
         if arrays[name].dtype != dtype:
             raise CacheUnusableError(f"input cache damaged: column {name} is not {np.dtype(dtype)}")
+    try:
+        return _base_of(meta, arrays)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise CacheUnusableError(f"input cache unreadable ({type(exc).__name__})") from exc
+
+
+def _base_of(meta: Mapping[str, Any], arrays: dict[str, np.ndarray]) -> _Base:
     marks = meta["marks"]
     return _Base(
         arrays,
