@@ -31,6 +31,7 @@ def run_command(
     """Cluster content and subjects, score every report, and say how many levels changed.
 
     New reports join existing clusters (incremental); re-running with another policy re-levels.
+    The store is read in full only when the input cache the last run left cannot be used.
 
     Example: safeguarding triage run --policy my-policy.toml
     """
@@ -47,6 +48,7 @@ def run_command(
         f"{summary['content_clusters']} content clusters ({summary['viral_clusters']} viral), "
         f"{summary['subjects']} subjects"
     )
+    console.print(f"store read: {summary['read']}")
     print_table(
         "Levels",
         ["level", "reports"],
