@@ -67,6 +67,20 @@ def _frame_bytes(frame: pl.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
+def _array(data: bytes) -> np.ndarray:
+    """A ``.npy`` part as an array over ``data`` itself (read-only, no copy); no pickles."""
+    buffer = io.BytesIO(data)
+    version = np.lib.format.read_magic(buffer)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(buffer)
+    else:
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(buffer)
+    count = int(np.prod(shape, dtype=np.int64))
+    if dtype.hasobject or fortran or len(data) - buffer.tell() != count * dtype.itemsize:
+        raise ValueError("not a plain array")
+    return np.frombuffer(data, dtype=dtype, count=count, offset=buffer.tell()).reshape(shape)
+
+
 def read_cache(session: Session) -> StoredColumns:
     """The stored columns; ``CacheUnusableError`` when there are none or they are not whole."""
     rows = session.execute(
@@ -93,9 +107,7 @@ def read_cache(session: Session) -> StoredColumns:
             if name.startswith(FRAME_PREFIX)
         }
         arrays = {
-            name: np.concatenate(
-                [np.lib.format.read_array(io.BytesIO(p), allow_pickle=False) for p in parts]
-            )
+            name: np.concatenate([_array(p) for p in parts]) if len(parts) > 1 else _array(parts[0])
             for name, parts in chunks.items()
             if not name.startswith(FRAME_PREFIX)
         }
