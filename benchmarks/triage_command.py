@@ -229,14 +229,16 @@ def timed_run(store: Store, label: str) -> dict[str, Any]:
             loaded.summaries, recluster=loaded.read == "full", changed_files=loaded.changed_files,
         )  # fmt: skip
     with phase("write results", timings), store.session() as session:
-        _run, written = store_io.save(session, loaded, result, policy, started)
+        _run, written, cache_bytes = store_io.save(session, loaded, result, policy, started)
     total_wall = sum(w for w, _ in timings.values())
     total_cpu = sum(c for _, c in timings.values())
     print(
         f"{label}: {len(loaded.reports):,} reports ({result.new_reports:,} new), "
         f"{len(loaded.files):,} files, {result.content_summary.height:,} content clusters, "
         f"{result.subject_summary.height:,} subjects; {written:,} decisions written; "
-        f"read: {loaded.read}{f' ({loaded.reason})' if loaded.reason else ''}"
+        f"read: {loaded.read}{f' ({loaded.reason})' if loaded.reason else ''}; input cache "
+        f"{cache_bytes.get('appended', 0) / 1e6:,.1f} MB appended, "
+        f"{cache_bytes.get('rewritten', 0) / 1e6:,.1f} MB rewritten"
     )
     for name, (wall, cpu) in timings.items():
         print(f"  {name:<24} {wall:8.2f} s wall  {cpu:8.2f} s CPU")

@@ -65,7 +65,7 @@ def run_triage(store: Store, policy: Policy) -> dict[str, Any]:
         loaded.summaries, recluster=loaded.read == "full", changed_files=loaded.changed_files,
     )  # fmt: skip
     with store.session() as session:
-        run, written = store_io.save(session, loaded, result, policy, started)
+        run, written, _cache = store_io.save(session, loaded, result, policy, started)
         run_id = run.id
     levels = np.bincount(result.priorities.level, minlength=len(LEVELS) + 1)
     routes = np.bincount(result.priorities.route, minlength=len(ROUTES))

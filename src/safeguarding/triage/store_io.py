@@ -181,9 +181,9 @@ def save(
     result: TriageResult,
     policy: Policy,
     started: datetime,
-) -> tuple[TriageRun, int]:
+) -> tuple[TriageRun, int, dict[str, int]]:
     """Write the pass's results (only what changed) and the input cache for the next run.
-    Returns the run and how many decisions were written."""
+    Returns the run, how many decisions were written and the cache's bytes written."""
     now = datetime.now(UTC)
     run = TriageRun(
         started_at=started, finished_at=now, mode=result.mode, policy=policy.label,
@@ -206,16 +206,16 @@ def save(
     session.execute(delete(QueueSnapshot))
     session.add(QueueSnapshot(run_id=run.id, reports=len(columns), columns=columns.to_bytes()))
     session.flush()
-    _save_cache(session, loaded, result, fingerprint, run.id)
-    return run, written
+    cache_bytes = _save_cache(session, loaded, result, fingerprint, run.id)
+    return run, written, cache_bytes
 
 
 def _save_cache(
     session: Session, loaded: Loaded, result: TriageResult, fingerprint: IntArray, run_id: int
-) -> None:
+) -> dict[str, int]:
     """The columns the next run starts from, with this run's results and watermarks."""
     if loaded.columns is None or loaded.marks is None:
-        return
+        return {}
     content, subjects = result.content_index, result.subject_index
     known, allow = loaded.files.flag("known"), loaded.files.flag("allow")
     arrays = dict(loaded.columns) | {
@@ -234,7 +234,7 @@ def _save_cache(
         "lists": loaded.lists,
     }  # fmt: skip
     frames = {"content": result.content_summary, "subjects": result.subject_summary}
-    write_cache(session, arrays, frames, meta, loaded.cache)
+    return write_cache(session, arrays, frames, meta, loaded.cache)
 
 
 def queue_columns(session: Session) -> tuple[int, QueueColumns]:

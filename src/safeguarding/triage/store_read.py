@@ -384,13 +384,15 @@ def _new_hashes(
 ) -> tuple[IntArray, IntArray, KeyDictionary]:  # fmt: skip
     """Hashes above the watermark: PDQ into ``files`` (the new files, from position ``offset``),
     exact ones returned as (file position, key code) with the grown key dictionary."""
+    # Kinds are filtered here, not in SQL: a kind condition lets SQLite scan every hash of those
+    # kinds through their index instead of taking the id range.
     hashes = _read(
         session,
         select(FileHash.file_id, FileHash.kind, FileHash.value, FileHash.quality).where(
-            FileHash.kind.in_((*EXACT_KINDS, "pdq")), between(FileHash, "hash")
+            between(FileHash, "hash")
         ),
         ["file", "kind", "value", "quality"],
-    )
+    ).filter(pl.col("kind").cast(pl.String).is_in((*EXACT_KINDS, "pdq")))
     at, present = _positions(files["f_id"], _ints(hashes, "file"))
     if incremental and not present.all():
         raise _MovedError("a hash was added to an earlier file")
@@ -424,10 +426,9 @@ def _new_identifiers(
             PartyIdentifier.pseudonym, _epoch_sql(session, PartyIdentifier.event_time),
         )
         .join(ReportParty, ReportParty.id == PartyIdentifier.party_id)
-        .where(ReportParty.role == "reported_user", PartyIdentifier.kind.in_(LINKING_KINDS),
-               between(PartyIdentifier, "identifier")),
+        .where(ReportParty.role == "reported_user", between(PartyIdentifier, "identifier")),
         ["report", "kind", "scope", "pseudonym", "event"],
-    )  # fmt: skip
+    ).filter(pl.col("kind").cast(pl.String).is_in(LINKING_KINDS))  # as for hashes  # fmt: skip
     at, present = _positions(report_ids, _ints(identifier, "report"))
     if incremental and not present.all():
         raise _MovedError("an identifier was added to an earlier report")
