@@ -34,6 +34,14 @@ def test_columns_that_grow_are_appended_and_the_rest_rewritten(
         write_cache(session, first, {"content": frame}, {"run": 1}, None)
     with store.session() as session:
         stored = read_cache(session)
+    # Nothing changed: only the meta data is written again.
+    with store.session() as session:
+        assert write_cache(session, first, {"content": frame}, {"run": 1}, stored) == {
+            "appended": 0, "rewritten": 0,
+        }  # fmt: skip
+    with store.session() as session:
+        stored = read_cache(session)
+    assert_frame_equal(stored.frames["content"], frame)
     grown = {
         "ids": np.arange(8),
         "words": np.ones((8, 4), np.uint64),

@@ -135,12 +135,17 @@ def write_cache(
     new rows as one more part. Returns the bytes written per kind ("appended", "rewritten")."""
     written = {"appended": 0, "rewritten": 0}
     rows: list[list[Any]] = []
+    same: set[str] = set()
     kept = dict(previous.arrays) if previous is not None else {}
     if previous is None:
         session.execute(delete(TriageInputCache))
     else:
+        same = {
+            name for name, frame in frames.items()
+            if name in previous.frames and frame.equals(previous.frames[name])
+        }  # fmt: skip
         stale = (set(previous.arrays) - set(arrays)) | {
-            FRAME_PREFIX + name for name in previous.frames
+            FRAME_PREFIX + name for name in previous.frames if name not in same
         }
         stale.add(META)
         _delete_names(session, sorted(stale))
@@ -169,6 +174,8 @@ def write_cache(
         written["rewritten"] += len(data)
     _delete_names(session, rewrite)
     for name, frame in frames.items():
+        if name in same:
+            continue
         data = _frame_bytes(frame)
         rows.append([FRAME_PREFIX + name, 0, data])
         written["rewritten"] += len(data)
