@@ -236,3 +236,6 @@ def test_a_damaged_or_missing_cache_means_a_full_read(
     assert _run(capsys)["read"] == "full (input cache unreadable (KeyError))"
     assert _run(capsys)["read"] == "incremental"
     _same_as_from_scratch(store, capsys)
+    kept = _snapshot(store)
+    assert _run(capsys, "--full")["read"] == "full (asked for)"
+    assert _snapshot(store) == kept

@@ -51,12 +51,13 @@ from safeguarding.triage.sealing import Sealer
 NOTE_PURPOSE = "triage-outcome-note"
 
 
-def run_triage(store: Store, policy: Policy) -> dict[str, Any]:
-    """Cluster and score every stored report; returns what the pass did."""
+def run_triage(store: Store, policy: Policy, *, full: bool = False) -> dict[str, Any]:
+    """Cluster and score every stored report; returns what the pass did. ``full``: read the
+    whole store and cluster afresh instead of starting from the input cache."""
     options = run_options(store.settings)
     started = datetime.now(UTC)
     with store.session() as session:
-        loaded = store_io.load(session, options)
+        loaded = store_io.load(session, options, use_cache=not full)
     if len(loaded.reports) == 0:
         raise ValidationError("no reports in the store; run: safeguarding ingest PATH")
     result = engine.run(

@@ -633,7 +633,7 @@ def load(session: Session, options: RunOptions, *, use_cache: bool = True) -> Lo
     digest = settings_digest(session, options)
     cache: StoredColumns | None = None
     base = _empty_base()
-    reason = "input cache not used"
+    reason = "asked for"
     if use_cache:
         try:
             cache = read_cache(session)
