@@ -189,13 +189,14 @@ class _Base:
 
 
 _INPUT_DTYPES: dict[str, Any] = {
+    # Positions and counts fit 32 bits: the columns are read back every run, so kept narrow.
     "r_id": np.int64, "r_happened": np.int64, "r_received": np.int64, "r_provider": np.int32,
-    **{f"sig_{name}": np.int64 for name in REPORT_SIGNALS},
-    "f_id": np.int64, "f_report": np.int64, "f_position": np.int32, "f_seen": np.int64,
+    **{f"sig_{name}": np.int32 for name in REPORT_SIGNALS},
+    "f_id": np.int64, "f_report": np.int32, "f_position": np.int32, "f_seen": np.int64,
     "f_pdq": np.uint64, "f_pdq_ok": np.bool_,
     **{f"flag_{name}": np.bool_ for name in STORED_FILE_FLAGS},
-    "e_file": np.int64, "e_key": np.int64,
-    "i_report": np.int64, "i_key": np.int64, "i_is_ip": np.bool_, "i_seen": np.int64,
+    "e_file": np.int32, "e_key": np.int64,
+    "i_report": np.int32, "i_key": np.int64, "i_is_ip": np.bool_, "i_seen": np.int64,
     "dx_high": np.uint64, "dx_low": np.uint64, "di_high": np.uint64, "di_low": np.uint64,
 }  # fmt: skip
 
@@ -482,8 +483,11 @@ def _list_flags(
 
 
 def _grow(base: _Base, new: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The base's columns with the new rows appended (the base's own arrays when none)."""
     return {
         name: np.concatenate([base.arrays[name], np.asarray(new[name], dtype=dtype)])
+        if len(new[name])
+        else base.arrays[name]
         for name, dtype in _INPUT_DTYPES.items()
     }
 
@@ -516,7 +520,8 @@ def _read_rows(
         "di_high": keys.high[len(base.identifiers) :], "di_low": keys.low[len(base.identifiers) :],
     }  # fmt: skip
     grown = _grow(base, new)
-    grown["f_pdq"] = np.concatenate([base.arrays["f_pdq"], files["f_pdq"]])
+    if len(files["f_pdq"]):
+        grown["f_pdq"] = np.concatenate([base.arrays["f_pdq"], files["f_pdq"]])
     return grown, providers
 
 
@@ -527,22 +532,25 @@ def _tables(
         columns["r_id"],
         columns["r_happened"],
         columns["r_provider"].astype(np.int64),
-        {name: columns[f"sig_{name}"] for name in REPORT_SIGNALS},
+        {name: columns[f"sig_{name}"].astype(np.int64) for name in REPORT_SIGNALS},
     )
     flags = {name: columns[f"flag_{name}"] for name in STORED_FILE_FLAGS}
     files = FileTable(
         file_id=columns["f_id"],
-        report=columns["f_report"],
+        report=columns["f_report"].astype(np.int64),
         position=columns["f_position"].astype(np.int64),
         seen_at=columns["f_seen"],
         pdq=columns["f_pdq"],
         pdq_ok=columns["f_pdq_ok"],
-        exact_file=columns["e_file"],
+        exact_file=columns["e_file"].astype(np.int64),
         exact_key=columns["e_key"],
         flags=flags | {"known": known, "allow": allow},
     )
     identifiers = IdentifierTable(
-        columns["i_report"], columns["i_key"], columns["i_is_ip"], columns["i_seen"]
+        columns["i_report"].astype(np.int64),
+        columns["i_key"],
+        columns["i_is_ip"],
+        columns["i_seen"],
     )
     return reports, files, identifiers
 
