@@ -4,9 +4,12 @@ Incremental when earlier results exist and every unclustered file and report is 
 id) than every clustered one: new files and reports are then placed against indexes of the earlier
 ones (``place_files``, ``place_reports``), which gives the same clusters as starting over. When
 that does not hold (say a file was added to an old report) the pass starts over; the answer is the
-same either way, only the work differs. Summaries, facts and scores are always recomputed for all
-reports: a new report can make an old cluster viral or an old subject larger, and scoring a
-million reports takes about a second.
+same either way, only the work differs. The indexes and summaries a pass leaves
+(``TriageResult.content_index``/``subject_index``, the summaries) are what the next pass starts
+from: only the clusters and subjects new files and reports touched (or whose list matches
+changed) are summarised again. Facts and scores are recomputed for all reports: a new report can
+make an old cluster viral or an old subject larger, and scoring a million reports takes about a
+second.
 """
 
 from __future__ import annotations
