@@ -91,16 +91,16 @@ class KeyDictionary:
         distinct = query.unique(subset=["h", "l"], keep="first", maintain_order=True)
         # A hash-set probe on the high word narrows a million known keys to the few candidates
         # cheaply; the exact join on both words then runs on small frames.
-        candidates = (
-            pl.DataFrame({"h": self.high, "l": self.low})
-            .with_row_index("code")
-            .filter(pl.col("h").is_in(distinct["h"].implode()))
+        hit = pl.Series(self.high).is_in(distinct["h"].implode()).to_numpy()
+        at = np.flatnonzero(hit)
+        candidates = pl.DataFrame(
+            {"h": self.high[at], "l": self.low[at], "code": at.astype(np.int64)}
         )
         joined = distinct.join(candidates, on=["h", "l"], how="left", maintain_order="left")
         missing = joined["code"].is_null().to_numpy()
         fresh_high = joined["h"].to_numpy()[missing].astype(np.uint64)
         fresh_low = joined["l"].to_numpy()[missing].astype(np.uint64)
-        codes = joined["code"].cast(pl.Int64).fill_null(-1).to_numpy().astype(np.int64)
+        codes = joined["code"].fill_null(-1).to_numpy().astype(np.int64)
         codes[missing] = len(self) + np.arange(int(missing.sum()), dtype=np.int64)
         coded = distinct.select("h", "l").with_columns(pl.Series("code", codes))
         result = query.join(coded, on=["h", "l"], how="left", maintain_order="left")["code"]

@@ -155,7 +155,7 @@ def reasons_of(
                 "description": templates[k][1],
                 "weight": templates[k][2],
                 "effect": templates[k][3],
-                "evidence": list(found) if found is not None else [],
+                "evidence": found if found is not None else [],  # a fresh list per row
             }
             for k, found in zip(rules, texts_of, strict=True)
         ]
