@@ -10,11 +10,14 @@ Incremental read: the last run left its columns in the input cache (``triage.inp
 watermarks, the highest id and the row count of every source table. Stored rows are only ever
 added, with growing ids; so when every table's count equals the cached count plus the rows above
 its watermark, and every new file, hash, party and identifier belongs to a new report or file,
-the cache plus the new rows is exactly what a full read would give. List matches change when
-lists are imported or removed (retroactive matching), so they are read whole every run (a few
-hundred thousand rows at a million reports). Anything else (a row deleted, a row added to an
-earlier report, other settings, another schema version, a cache missing, damaged or older than
-the last run) makes the run read everything, say why, and cluster afresh.
+the cache plus the new rows is exactly what a full read would give. Matches of stored files
+change when a list is imported or removed (retroactive matching), which changes the lists' ids,
+versions or import times (``list_signature``): then every match is read again (a cheap part of
+the store), otherwise only the matches above their watermark, those of newly ingested files.
+Anything else (a row deleted, a row added to an earlier report, other settings, another schema
+version, a cache missing, damaged or older than the last run) makes the run read everything, say
+why, and cluster afresh. Ids are assumed never to be reused for other rows (the application never
+deletes reports, files, hashes or identifiers; a deletion shows in the counts).
 """
 
 from __future__ import annotations
