@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from safeguarding.triage.cluster_content import ContentIndex, ContentSettings
@@ -50,3 +54,77 @@ def test_an_incremental_pass_gives_what_a_full_pass_gives(kept_state: bool) -> N
     assert np.array_equal(again.priorities.level, full.priorities.level)
     assert np.array_equal(again.work_item, full.work_item)
     assert again.changes["compared"] == 1200
+
+
+def _as_mapping(index: ContentIndex | SubjectIndex) -> dict[str, object]:
+    """An index as what it says (key → cluster or subject), whatever the order of its rows."""
+    if isinstance(index, ContentIndex):
+        return {
+            "exact": dict(zip(index.exact_key.tolist(), index.exact_cluster.tolist(), strict=True)),
+            "pdq": sorted(
+                (tuple(row), int(c))
+                for row, c in zip(index.pdq.tolist(), index.pdq_cluster.tolist(), strict=True)
+            ),
+        }
+    return {
+        "plain": dict(zip(index.key.tolist(), index.key_subject.tolist(), strict=True)),
+        "ip": sorted(
+            zip(index.ip_key.tolist(), index.ip_seen_at.tolist(), index.ip_subject.tolist(),
+                strict=True)
+        ),
+    }  # fmt: skip
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    cuts=st.lists(st.integers(1, 299), min_size=1, max_size=3, unique=True),
+    relisted=st.integers(0, 40),
+)
+def test_chained_passes_with_kept_indexes_equal_one_full_pass(
+    seed: int, cuts: list[int], relisted: int
+) -> None:
+    """Passes over growing prefixes, each starting from the indexes, summaries and results the
+    last one left (with list matches of some earlier files changing between passes), end where
+    one pass over everything ends, indexes included."""
+    data = generate(n_reports=300, n_families=12, n_subjects=60, seed=seed)
+    args = (load_policy(), ContentSettings(viral_min_reports=8), SubjectSettings())
+    rng = np.random.default_rng(seed)
+    flipped = rng.choice(len(data.files), size=relisted, replace=False)
+    known = data.files.flag("known").copy()
+    known[flipped] = ~known[flipped]
+    files_now = dataclasses.replace(data.files, flags={**data.files.flags, "known": known})
+    full = run(data.reports, files_now, data.identifiers, Previous.none(300, len(data.files)),
+               *args)  # fmt: skip
+    kept = None
+    for end in [*sorted(cuts), 300]:
+        reports, identifiers = take_reports(data.reports, data.identifiers, np.arange(end))
+        rows = np.flatnonzero(data.files.report < end)
+        last = end == 300
+        files = take_files(files_now if last else data.files, rows)
+        if kept is None:
+            result = run(reports, files, identifiers, Previous.none(end, len(files)), *args)
+        else:
+            n_files, n_reports = len(kept.file_cluster), len(kept.report_subject)
+            previous = Previous(
+                np.r_[kept.file_cluster, np.full(len(files) - n_files, UNASSIGNED)],
+                np.r_[kept.report_subject, np.full(end - n_reports, UNASSIGNED)],
+                np.r_[kept.priorities.level.astype(np.int64), np.zeros(end - n_reports, np.int64)],
+            )
+            changed = flipped[flipped < n_files] if last else np.zeros(0, np.int64)
+            result = run(
+                reports, files, identifiers, previous, *args, kept.content_index,
+                kept.subject_index, (kept.content_summary, kept.subject_summary),
+                changed_files=np.sort(changed).astype(np.int64),
+            )  # fmt: skip
+            assert result.mode == "incremental"
+        kept = result
+    assert kept is not None
+    assert np.array_equal(kept.file_cluster, full.file_cluster)
+    assert np.array_equal(kept.report_subject, full.report_subject)
+    assert_frame_equal(kept.content_summary, full.content_summary, check_dtypes=False)
+    assert_frame_equal(kept.subject_summary, full.subject_summary, check_dtypes=False)
+    assert np.array_equal(kept.priorities.level, full.priorities.level)
+    assert np.array_equal(kept.work_item, full.work_item)
+    assert _as_mapping(kept.content_index) == _as_mapping(full.content_index)
+    assert _as_mapping(kept.subject_index) == _as_mapping(full.subject_index)

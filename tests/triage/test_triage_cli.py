@@ -14,6 +14,7 @@ from safeguarding.store.models import (
     PriorityDecision,
     ProviderReport,
     QueueSnapshot,
+    TriageInputCache,
 )
 from safeguarding.triage import store_io
 from safeguarding.triage.generate import GeneratorConfig, generate
@@ -161,10 +162,13 @@ def test_a_run_rewrites_only_what_changed_and_ends_as_a_full_rewrite(
     kept = _decision_rows(store)
     assert len(kept) == third["reports"]
 
-    # Forgetting every fingerprint forces a full rewrite: it must store exactly the same rows.
+    # Forgetting every fingerprint (and the input cache, which keeps them too) forces a full
+    # rewrite: it must store exactly the same rows.
     with store.session() as session:
         session.execute(update(PriorityDecision).values(fingerprint=None))
+        session.execute(delete(TriageInputCache))
     full = json.loads(invoke(capsys, "triage", "run", "--json").out)
+    assert full["read"] == "full (no input cache)"
     assert full["decisions_written"] == full["reports"]
     assert _decision_rows(store) == kept
 

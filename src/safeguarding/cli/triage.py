@@ -26,17 +26,22 @@ def run_command(
     policy: Path | None = typer.Option(
         None, "--policy", help="Priority policy TOML (default: the shipped policy)."
     ),
+    full: bool = typer.Option(
+        False, "--full", help="Read the whole store and cluster afresh (ignore the input cache)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Cluster content and subjects, score every report, and say how many levels changed.
 
     New reports join existing clusters (incremental); re-running with another policy re-levels.
+    The store is read in full only with --full or when the input cache the last run left
+    cannot be used (the output says which).
 
     Example: safeguarding triage run --policy my-policy.toml
     """
     chosen = load_policy(policy)
     with store() as opened:
-        summary = operations.run_triage(opened, chosen)
+        summary = operations.run_triage(opened, chosen, full=full)
     if json_out:
         print_json(summary)
         return
@@ -47,6 +52,7 @@ def run_command(
         f"{summary['content_clusters']} content clusters ({summary['viral_clusters']} viral), "
         f"{summary['subjects']} subjects"
     )
+    console.print(f"store read: {summary['read']}")
     print_table(
         "Levels",
         ["level", "reports"],

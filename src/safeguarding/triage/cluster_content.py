@@ -23,7 +23,7 @@ import polars as pl
 
 from safeguarding.triage.pdq_pairs import WordArray, near_pairs, near_pairs_between
 from safeguarding.triage.tables import FileTable, ReportTable, take_files
-from safeguarding.triage.unionfind import IntArray, UnionFind, merged_ids
+from safeguarding.triage.unionfind import IntArray, UnionFind, merged_ids, remap
 
 DEFAULT_VIRAL_MIN_REPORTS = 50
 
@@ -154,6 +154,38 @@ class ContentIndex:
         pdq_cluster = np.zeros(distinct.shape[0], dtype=np.int64)
         pdq_cluster[inverse] = file_cluster[ok]
         return ContentIndex(keys.astype(np.int64), clusters[first], distinct, pdq_cluster)
+
+    def updated(
+        self, files: FileTable, file_cluster: IntArray, new_rows: IntArray, merges: dict[int, int]
+    ) -> ContentIndex:
+        """The index after a pass that placed the files at ``new_rows`` (``file_cluster``: every
+        file's cluster after the pass; ``merges``: earlier clusters merged into others). Keys and
+        hashes seen before keep their place; new ones are appended (kept sorted for exact keys,
+        whose new codes come after the earlier ones when handed out by a ``KeyDictionary``)."""
+        new = take_files(files, new_rows)
+        new_cluster = file_cluster[new_rows]
+        exact_cluster = remap(self.exact_cluster, merges)
+        keys, first = np.unique(new.exact_key, return_index=True)
+        fresh = ~np.isin(keys, self.exact_key)
+        exact_key = np.concatenate([self.exact_key, keys[fresh]])
+        exact_cluster = np.concatenate([exact_cluster, new_cluster[new.exact_file[first[fresh]]]])
+        if exact_key.size > 1 and not bool(np.all(np.diff(exact_key) > 0)):
+            order = np.argsort(exact_key, kind="stable")
+            exact_key, exact_cluster = exact_key[order], exact_cluster[order]
+        pdq_cluster = remap(self.pdq_cluster, merges)
+        ok = np.flatnonzero(new.pdq_ok)
+        distinct, inverse = _distinct_rows(new.pdq[ok])
+        cluster_of = np.zeros(distinct.shape[0], dtype=np.int64)
+        cluster_of[inverse] = new_cluster[ok]
+        unseen = _exact_rows(self.pdq, pdq_cluster, distinct) < 0 if self.pdq.shape[0] else (
+            np.ones(distinct.shape[0], dtype=np.bool_)
+        )  # fmt: skip
+        return ContentIndex(
+            exact_key.astype(np.int64),
+            exact_cluster.astype(np.int64),
+            np.concatenate([self.pdq, distinct[unseen]]),
+            np.concatenate([pdq_cluster, cluster_of[unseen]]).astype(np.int64),
+        )
 
 
 @dataclass(frozen=True)

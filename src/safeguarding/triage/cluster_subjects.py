@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from safeguarding.triage.tables import FileTable, IdentifierTable, ReportTable
-from safeguarding.triage.unionfind import IntArray, UnionFind, merged_ids
+from safeguarding.triage.unionfind import IntArray, UnionFind, merged_ids, remap
 
 DEFAULT_IP_WINDOW_HOURS = 24.0
 
@@ -154,6 +154,37 @@ class SubjectIndex:
             identifiers.key[ip],
             identifiers.seen_at[ip],
             report_subject[identifiers.report[ip]],
+        )
+
+    def updated(
+        self,
+        identifiers: IdentifierTable,
+        report_subject: IntArray,
+        new_reports: np.ndarray,
+        merges: dict[int, int],
+    ) -> SubjectIndex:
+        """The index after a pass that placed the reports where ``new_reports`` holds (a mask
+        over reports; ``report_subject``: every report's subject after the pass; ``merges``:
+        earlier subjects merged into others). New identifier codes are appended (kept sorted)."""
+        of_new = new_reports[identifiers.report]
+        plain = of_new & ~identifiers.is_ip
+        keys, first = np.unique(identifiers.key[plain], return_index=True)
+        subjects = report_subject[identifiers.report[plain]][first]
+        fresh = ~np.isin(keys, self.key)
+        key = np.concatenate([self.key, keys[fresh]])
+        key_subject = np.concatenate([remap(self.key_subject, merges), subjects[fresh]])
+        if key.size > 1 and not bool(np.all(np.diff(key) > 0)):
+            order = np.argsort(key, kind="stable")
+            key, key_subject = key[order], key_subject[order]
+        ip = of_new & identifiers.is_ip
+        return SubjectIndex(
+            key.astype(np.int64),
+            key_subject.astype(np.int64),
+            np.concatenate([self.ip_key, identifiers.key[ip]]),
+            np.concatenate([self.ip_seen_at, identifiers.seen_at[ip]]),
+            np.concatenate(
+                [remap(self.ip_subject, merges), report_subject[identifiers.report[ip]]]
+            ).astype(np.int64),
         )
 
 

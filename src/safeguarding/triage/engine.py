@@ -4,9 +4,12 @@ Incremental when earlier results exist and every unclustered file and report is 
 id) than every clustered one: new files and reports are then placed against indexes of the earlier
 ones (``place_files``, ``place_reports``), which gives the same clusters as starting over. When
 that does not hold (say a file was added to an old report) the pass starts over; the answer is the
-same either way, only the work differs. Summaries, facts and scores are always recomputed for all
-reports: a new report can make an old cluster viral or an old subject larger, and scoring a
-million reports takes about a second.
+same either way, only the work differs. The indexes and summaries a pass leaves
+(``TriageResult.content_index``/``subject_index``, the summaries) are what the next pass starts
+from: only the clusters and subjects new files and reports touched (or whose list matches
+changed) are summarised again. Facts and scores are recomputed for all reports: a new report can
+make an old cluster viral or an old subject larger, and scoring a million reports takes about a
+second.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from safeguarding.triage.tables import (
     take_files,
     take_reports,
 )
-from safeguarding.triage.unionfind import IntArray
+from safeguarding.triage.unionfind import IntArray, remap
 
 UNASSIGNED = -1
 
@@ -68,17 +71,8 @@ class TriageResult:
     merged_subjects: dict[int, int]
     new_files: int
     new_reports: int
-
-
-def _remap(values: IntArray, merges: dict[int, int]) -> IntArray:
-    if not merges:
-        return values.copy()
-    old = np.fromiter(merges.keys(), dtype=np.int64)
-    new = np.fromiter(merges.values(), dtype=np.int64)
-    order = np.argsort(old)
-    pos = np.clip(np.searchsorted(old[order], values), 0, old.size - 1)
-    hit = old[order][pos] == values
-    return np.where(hit, new[order][pos], values)
+    content_index: ContentIndex
+    subject_index: SubjectIndex
 
 
 def _newer(ids: IntArray, assigned: np.ndarray) -> bool:
@@ -91,17 +85,21 @@ def _newer(ids: IntArray, assigned: np.ndarray) -> bool:
 
 
 def _content(
-    files: FileTable, previous: IntArray, settings: ContentSettings, index: ContentIndex | None
+    files: FileTable,
+    previous: IntArray,
+    settings: ContentSettings,
+    index: ContentIndex | None,
+    recluster: bool,
 ) -> tuple[str, IntArray, dict[int, int]]:
     assigned = previous != UNASSIGNED
-    if not _newer(files.file_id, assigned):
+    if recluster or not _newer(files.file_id, assigned):
         return "full", cluster_content.cluster_files(files, settings), {}
     new_rows = np.flatnonzero(~assigned)
     if index is None:
         old_rows = np.flatnonzero(assigned)
         index = ContentIndex.build(take_files(files, old_rows), previous[old_rows])
     update = cluster_content.place_files(index, take_files(files, new_rows), settings)
-    result = _remap(previous, update.merges)
+    result = remap(previous, update.merges)
     result[new_rows] = update.file_cluster
     return "incremental", result, update.merges
 
@@ -112,9 +110,10 @@ def _subjects(
     previous: IntArray,
     settings: SubjectSettings,
     index: SubjectIndex | None,
+    recluster: bool,
 ) -> tuple[str, IntArray, dict[int, int]]:
     assigned = previous != UNASSIGNED
-    if not _newer(reports.report_id, assigned):
+    if recluster or not _newer(reports.report_id, assigned):
         return "full", cluster_subjects.cluster_reports(reports, identifiers, settings), {}
     new_rows = np.flatnonzero(~assigned)
     if index is None:
@@ -128,7 +127,7 @@ def _subjects(
         index = SubjectIndex.build(old_identifiers, previous)
     new_reports, new_identifiers = take_reports(reports, identifiers, new_rows)
     update = cluster_subjects.place_reports(index, new_reports, new_identifiers, settings)
-    result = _remap(previous, update.merges)
+    result = remap(previous, update.merges)
     result[new_rows] = update.report_subject
     return "incremental", result, update.merges
 
@@ -143,6 +142,7 @@ def _updated_summaries(
     merged_clusters: dict[int, int],
     merged_subjects: dict[int, int],
     settings: ContentSettings,
+    changed_files: IntArray,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Earlier summaries with the touched clusters and subjects recomputed in full."""
     content, subjects = summaries
@@ -150,6 +150,7 @@ def _updated_summaries(
         np.concatenate(
             [
                 file_cluster[previous.file_cluster == UNASSIGNED],
+                file_cluster[changed_files],
                 np.fromiter(merged_clusters.values(), dtype=np.int64),
             ]
         )
@@ -184,21 +185,28 @@ def run(
     content_index: ContentIndex | None = None,
     subject_index: SubjectIndex | None = None,
     previous_summaries: tuple[pl.DataFrame, pl.DataFrame] | None = None,
+    *,
+    recluster: bool = False,
+    changed_files: IntArray | None = None,
 ) -> TriageResult:
     """One pass. ``content_index``/``subject_index``: indexes of the earlier results kept from
     the previous pass (built from ``previous`` when not given); ``previous_summaries``: its
     content and subject summaries, of which only the clusters and subjects that new files and
-    reports touched are recomputed."""
+    reports touched are recomputed, and the clusters of ``changed_files`` (earlier files whose
+    list matches changed). ``recluster``: cluster everything afresh (after a change of settings
+    the earlier clusters may no longer hold); ``previous`` then only serves to count changes."""
     content_mode, file_cluster, merged_clusters = _content(
-        files, previous.file_cluster, content_settings, content_index
+        files, previous.file_cluster, content_settings, content_index, recluster
     )
     subject_mode, report_subject, merged_subjects = _subjects(
-        reports, identifiers, previous.report_subject, subject_settings, subject_index
+        reports, identifiers, previous.report_subject, subject_settings, subject_index, recluster
     )
-    if content_mode == subject_mode == "incremental" and previous_summaries is not None:
+    incremental = content_mode == subject_mode == "incremental"
+    if incremental and previous_summaries is not None:
         content_summary, subject_summary = _updated_summaries(
             previous_summaries, reports, files, previous, file_cluster, report_subject,
             merged_clusters, merged_subjects, content_settings,
+            np.zeros(0, np.int64) if changed_files is None else changed_files,
         )  # fmt: skip
     else:
         content_summary = cluster_content.summarise(files, reports, file_cluster, content_settings)
@@ -219,9 +227,22 @@ def run(
         file_cluster,
         apart,
     )
-    mode = "incremental" if content_mode == subject_mode == "incremental" else "full"
+    new_files = previous.file_cluster == UNASSIGNED
+    new_reports = previous.report_subject == UNASSIGNED
+    if content_mode == "incremental" and content_index is not None:
+        content_index = content_index.updated(
+            files, file_cluster, np.flatnonzero(new_files), merged_clusters
+        )
+    else:
+        content_index = ContentIndex.build(files, file_cluster)
+    if subject_mode == "incremental" and subject_index is not None:
+        subject_index = subject_index.updated(
+            identifiers, report_subject, new_reports, merged_subjects
+        )
+    else:
+        subject_index = SubjectIndex.build(identifiers, report_subject)
     return TriageResult(
-        mode=mode,
+        mode="incremental" if incremental else "full",
         file_cluster=file_cluster,
         report_subject=report_subject,
         content_summary=content_summary,
@@ -232,6 +253,8 @@ def run(
         changes=level_changes(previous.level, priorities.level.astype(np.int64)),
         merged_clusters=merged_clusters,
         merged_subjects=merged_subjects,
-        new_files=int((previous.file_cluster == UNASSIGNED).sum()),
-        new_reports=int((previous.report_subject == UNASSIGNED).sum()),
+        new_files=int(new_files.sum()),
+        new_reports=int(new_reports.sum()),
+        content_index=content_index,
+        subject_index=subject_index,
     )

@@ -51,26 +51,29 @@ from safeguarding.triage.sealing import Sealer
 NOTE_PURPOSE = "triage-outcome-note"
 
 
-def run_triage(store: Store, policy: Policy) -> dict[str, Any]:
-    """Cluster and score every stored report; returns what the pass did."""
+def run_triage(store: Store, policy: Policy, *, full: bool = False) -> dict[str, Any]:
+    """Cluster and score every stored report; returns what the pass did. ``full``: read the
+    whole store and cluster afresh instead of starting from the input cache."""
     options = run_options(store.settings)
     started = datetime.now(UTC)
     with store.session() as session:
-        loaded = store_io.load(session, options.pdq_min_quality)
+        loaded = store_io.load(session, options, use_cache=not full)
     if len(loaded.reports) == 0:
         raise ValidationError("no reports in the store; run: safeguarding ingest PATH")
     result = engine.run(
         loaded.reports, loaded.files, loaded.identifiers, loaded.previous, policy,
-        options.content, options.subjects,
+        options.content, options.subjects, loaded.content_index, loaded.subject_index,
+        loaded.summaries, recluster=loaded.read == "full", changed_files=loaded.changed_files,
     )  # fmt: skip
     with store.session() as session:
-        run, written = store_io.save(session, loaded, result, policy, started)
+        run, written, _cache = store_io.save(session, loaded, result, policy, started)
         run_id = run.id
-    levels = Counter(result.priorities.level_name(i) for i in range(len(loaded.reports)))
-    routes = Counter(result.priorities.route_name(i) for i in range(len(loaded.reports)))
+    levels = np.bincount(result.priorities.level, minlength=len(LEVELS) + 1)
+    routes = np.bincount(result.priorities.route, minlength=len(ROUTES))
     return {
         "run": run_id,
         "mode": result.mode,
+        "read": loaded.read if not loaded.reason else f"{loaded.read} ({loaded.reason})",
         "policy": policy.label,
         "reports": len(loaded.reports),
         "new_reports": result.new_reports,
@@ -80,8 +83,8 @@ def run_triage(store: Store, policy: Policy) -> dict[str, Any]:
         "subjects": result.subject_summary.height,
         "merged_clusters": len(result.merged_clusters),
         "merged_subjects": len(result.merged_subjects),
-        "levels": {level: levels.get(level, 0) for level in LEVELS},
-        "routes": {route: routes.get(route, 0) for route in ROUTES},
+        "levels": {level: int(levels[code]) for code, level in enumerate(LEVELS, start=1)},
+        "routes": {route: int(routes[code]) for code, route in enumerate(ROUTES)},
         "level_changes": result.changes,
         "decisions_written": written,
     }

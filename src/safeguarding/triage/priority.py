@@ -102,7 +102,7 @@ class Reason:
         return f"{self.rule} ({self.weight:+g}): {'; '.join(self.evidence)}"
 
 
-def _effect(policy: Policy, index: int) -> str:
+def effect(policy: Policy, index: int) -> str:
     rule = policy.rules[index]
     parts = []
     if rule.at_least:
@@ -145,7 +145,7 @@ class Explainer:
                     rule.description,
                     rule.weight,
                     tuple(found),
-                    _effect(self.policy, index),
+                    effect(self.policy, index),
                 )
             )
         return result

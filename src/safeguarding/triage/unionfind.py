@@ -144,3 +144,16 @@ class UnionFind:
 def merged_ids(existing: IntArray, labels: IntArray) -> dict[int, int]:
     """Stored cluster ids whose new label differs: old id → the id it merged into."""
     return {int(old): int(new) for old, new in zip(existing, labels, strict=True) if old != new}
+
+
+def remap(values: IntArray, merges: dict[int, int]) -> IntArray:
+    """``values`` with every id that merged replaced by the id it merged into."""
+    if not merges:
+        return values.copy()
+    old = np.fromiter(merges.keys(), dtype=np.int64)
+    new = np.fromiter(merges.values(), dtype=np.int64)
+    order = np.argsort(old)
+    pos = np.clip(np.searchsorted(old[order], values), 0, old.size - 1)
+    hit = old[order][pos] == values
+    result: IntArray = np.where(hit, new[order][pos], values)
+    return result

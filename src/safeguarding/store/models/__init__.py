@@ -35,6 +35,7 @@ from safeguarding.store.models.triage_results import (
     PriorityDecision,
     QueueSnapshot,
     Subject,
+    TriageInputCache,
     TriageOutcome,
     TriageRun,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "ReportParty",
     "ReportedFile",
     "Subject",
+    "TriageInputCache",
     "TriageOutcome",
     "TriageRun",
     "UserRow",

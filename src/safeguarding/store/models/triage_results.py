@@ -152,3 +152,16 @@ class TriageOutcome(Base):
     note_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class TriageInputCache(Base):
+    """The last run's inputs and results as columns (``triage.input_cache``), so the next run
+    reads only the rows stored since. Each column is one or more numpy arrays (``part`` 0, 1 …,
+    concatenated in order: columns that only grow get one part per run). Derived entirely from
+    the other tables: deleting every row only makes the next run read the store in full."""
+
+    __tablename__ = "triage_input_cache"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    part: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

@@ -1,0 +1,241 @@
+"""Runs that read only what is new store exactly what a run from scratch stores.
+
+One store goes through what happens to a real one: batches of reports (joining earlier clusters
+and subjects, and bridging two clusters and two subjects), a known list imported afterwards
+(retroactive matches), the list removed, a new policy, a stricter minimum PDQ quality, a damaged
+and a missing input cache. After each step the run's stored results (cluster assignments, content
+clusters, subjects, decisions, the queue's input) are compared with those of a run from scratch:
+every result table and the cache emptied, then ``triage run`` again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, select, update
+
+from safeguarding.store import Store
+from safeguarding.store.models import (
+    ContentCluster,
+    FileCluster,
+    FileHash,
+    PriorityDecision,
+    QueueSnapshot,
+    Subject,
+    TriageInputCache,
+)
+from safeguarding.triage import store_io
+from safeguarding.triage.generate import (
+    Corpus,
+    GeneratorConfig,
+    SyntheticReport,
+    generate,
+    known_list,
+    vics_json,
+)
+from safeguarding.triage.policy import default_policy_text
+from tests.cli_runner import invoke
+
+Capsys = pytest.CaptureFixture[str]
+RESULTS = (FileCluster, ContentCluster, Subject, PriorityDecision, QueueSnapshot)
+
+
+def _snapshot(store: Store) -> dict[str, Any]:
+    with store.session() as session:
+        tables = {
+            model.__tablename__: sorted(
+                tuple(row) for row in session.execute(select(*model.__table__.c)).all()
+            )
+            for model in (FileCluster, ContentCluster, Subject)
+        }
+        tables["decisions"] = sorted(
+            (
+                d.report_id, d.subject_id, d.work_item, d.level, d.score, d.route, d.detection,
+                json.dumps(d.reasons), d.policy, d.policy_digest, d.fingerprint,
+            )
+            for d in session.scalars(select(PriorityDecision))
+        )  # fmt: skip
+        _run, columns = store_io.queue_columns(session)
+    tables["queue"] = {
+        name: getattr(columns, name).tolist()
+        for name in ("item", "report", "level", "score", "received_at", "route")
+    }
+    return tables
+
+
+def _run(capsys: Capsys, *options: str) -> dict[str, Any]:
+    result = invoke(capsys, "triage", "run", "--json", *options)
+    assert result.code == 0, result.err
+    summary: dict[str, Any] = json.loads(result.out)
+    return summary
+
+
+def _same_as_from_scratch(store: Store, capsys: Capsys, *options: str) -> None:
+    kept = _snapshot(store)
+    with store.session() as session:
+        for model in (*RESULTS, TriageInputCache):
+            session.execute(delete(model))
+    again = _run(capsys, *options)
+    assert again["read"] == "full (no input cache)"
+    assert _snapshot(store) == kept
+
+
+def _ingest(capsys: Capsys, directory: Path, documents: dict[str, bytes]) -> dict[str, Any]:
+    directory.mkdir()
+    for name, data in documents.items():
+        (directory / name).write_bytes(data)
+    result = invoke(capsys, "ingest", str(directory), "--source", directory.name, "--json")
+    assert result.code == 0, result.err
+    summary: dict[str, Any] = json.loads(result.out)
+    return summary
+
+
+def _documents(corpus: Corpus, reports: list[SyntheticReport]) -> dict[str, bytes]:
+    documents = {}
+    for report in reports:
+        documents[f"{report.report_id}.xml"] = corpus.report_xml(report)
+        for file in report.files:
+            documents[f"{report.report_id}-{file.file_id}.xml"] = corpus.file_details_xml(
+                report, file
+            )
+    return documents
+
+
+def _bridge(corpus: Corpus, first: SyntheticReport, second: SyntheticReport) -> dict[str, bytes]:
+    """A report about ``first``'s user that also gives ``second``'s user's email (linking both
+    subjects), with a file carrying the MD5 of ``first``'s first file and the PDQ of
+    ``second``'s (linking both content clusters)."""
+    a, b = first.files[0], second.files[0]
+    bridge_file = dataclasses.replace(
+        a, file_id="bridge-file", file_name="bridge.jpg", sha1="0" * 40, sha256="0" * 64,
+        pdq=b.pdq,
+    )  # fmt: skip
+    report = dataclasses.replace(first, report_id="bridge", files=(bridge_file,))
+    text = corpus.report_xml(report).replace(
+        f"subject{first.subject}@example.org".encode(),
+        f"subject{second.subject}@example.org".encode(),
+    )
+    return {"bridge.xml": text, "bridge-f.xml": corpus.file_details_xml(report, bridge_file)}
+
+
+def test_incremental_runs_store_what_a_run_from_scratch_stores(
+    store: Store, capsys: Capsys, home: Path, tmp_path: Path
+) -> None:
+    corpus = generate(GeneratorConfig(seed=11, reports=70, families=25, subjects=30))
+    reports = corpus.reports
+    _ingest(capsys, tmp_path / "first", _documents(corpus, reports[:40]))
+    # Part of the PDQ hashes as if computed here with a middling quality: usable at the default
+    # minimum, not at a stricter one.
+    with store.session() as session:
+        ids = session.scalars(select(FileHash.id).where(FileHash.kind == "pdq")).all()
+        session.execute(update(FileHash).where(FileHash.id.in_(ids[::3])).values(quality=60))
+    first = _run(capsys)
+    assert (first["mode"], first["read"]) == ("full", "full (no input cache)")
+    nothing = _run(capsys)
+    assert (nothing["read"], nothing["new_reports"], nothing["decisions_written"]) == (
+        "incremental", 0, 0,
+    )  # fmt: skip
+
+    # New reports about earlier users and content, twice without a run from scratch between.
+    _ingest(capsys, tmp_path / "second", _documents(corpus, reports[40:55]))
+    second = _run(capsys)
+    assert (second["mode"], second["read"], second["new_reports"]) == (
+        "incremental", "incremental", 15,
+    )  # fmt: skip
+    _ingest(capsys, tmp_path / "third", _documents(corpus, reports[55:62]))
+    third = _run(capsys)
+    assert (third["read"], third["new_reports"]) == ("incremental", 7)
+    _same_as_from_scratch(store, capsys)
+
+    # A report that links two subjects and two content clusters.
+    one = reports[0]
+    other = next(
+        r for r in reports
+        if r.subject != one.subject and r.files and r.files[0].family != one.files[0].family
+    )  # fmt: skip
+    with store.session() as session:
+        clusters_before = len(session.scalars(select(ContentCluster.id)).all())
+    _ingest(capsys, tmp_path / "bridge", _bridge(corpus, one, other))
+    merged = _run(capsys)
+    assert merged["read"] == "incremental"
+    assert merged["merged_subjects"] == 1 and merged["merged_clusters"] == 1
+    assert merged["content_clusters"] == clusters_before - 1
+    _same_as_from_scratch(store, capsys)
+
+    # A known list imported after the reports: its matches are made retroactively.
+    (tmp_path / "known.json").write_bytes(vics_json(known_list(corpus, families=5, seed=2)))
+    imported = invoke(capsys, "hashlist", "import", str(tmp_path / "known.json"),
+                      "--name", "known", "--json")  # fmt: skip
+    assert imported.code == 0 and json.loads(imported.out)["matches"] > 0
+    listed = _run(capsys)
+    assert listed["read"] == "incremental" and listed["decisions_written"] > 0
+    _same_as_from_scratch(store, capsys)
+    # Reports ingested while the list is there: their files are matched as they come in.
+    assert _ingest(capsys, tmp_path / "fourth", _documents(corpus, reports[62:]))["matches"] > 0
+    with_list = _run(capsys)
+    assert (with_list["read"], with_list["new_reports"]) == ("incremental", 8)
+    _same_as_from_scratch(store, capsys)
+
+    assert invoke(capsys, "hashlist", "remove", "known").code == 0
+    removed = _run(capsys)
+    assert removed["read"] == "incremental" and removed["decisions_written"] > 0
+    _same_as_from_scratch(store, capsys)
+
+    # A new policy re-levels from the cache; every decision names it.
+    policy = tmp_path / "policy.toml"
+    policy.write_text(
+        default_policy_text()
+        .decode()
+        .replace("P1 = 120\nP2 = 60\nP3 = 20", "P1 = 90\nP2 = 40\nP3 = 10")
+        .replace('version = "2026.11-1"', 'version = "2026.11-test"')
+    )
+    relevelled = _run(capsys, "--policy", str(policy))
+    assert relevelled["read"] == "incremental"
+    assert relevelled["decisions_written"] == relevelled["reports"]
+    _same_as_from_scratch(store, capsys, "--policy", str(policy))
+
+    # A stricter minimum quality drops the middling PDQ hashes: clusters may split, so the run
+    # reads everything and clusters afresh.
+    (home / "config.toml").write_text("[triage]\npdq_min_quality = 70\n")
+    stricter = _run(capsys)
+    assert stricter["read"] == ("full (settings or schema changed since the input cache was kept)")
+    assert stricter["content_clusters"] > merged["content_clusters"]
+    _same_as_from_scratch(store, capsys)
+
+
+def test_a_damaged_or_missing_cache_means_a_full_read(
+    store: Store, capsys: Capsys, tmp_path: Path
+) -> None:
+    corpus = generate(GeneratorConfig(seed=12, reports=30, families=10, subjects=12))
+    _ingest(capsys, tmp_path / "first", _documents(corpus, corpus.reports[:20]))
+    _run(capsys)
+    _ingest(capsys, tmp_path / "second", _documents(corpus, corpus.reports[20:]))
+    with store.session() as session:
+        session.execute(
+            update(TriageInputCache)
+            .where(TriageInputCache.name == "f_id")
+            .values(data=b"\x93NUMPY not an array")
+        )
+    damaged = _run(capsys)
+    assert damaged["read"] == "full (input cache unreadable (ValueError))"
+    assert damaged["new_reports"] == 10
+    _same_as_from_scratch(store, capsys)
+
+    with store.session() as session:
+        session.execute(delete(TriageInputCache).where(TriageInputCache.name == "r_id"))
+    assert _run(capsys)["read"] == (
+        "full (input cache damaged: columns do not match their recorded lengths)"
+    )
+    # A run of an older version leaves no cache behind: the cache is older than that run.
+    with store.session() as session:
+        session.execute(delete(TriageInputCache).where(TriageInputCache.name == "meta"))
+    assert _run(capsys)["read"] == "full (input cache unreadable (KeyError))"
+    assert _run(capsys)["read"] == "incremental"
+    _same_as_from_scratch(store, capsys)
+    kept = _snapshot(store)
+    assert _run(capsys, "--full")["read"] == "full (asked for)"
+    assert _snapshot(store) == kept

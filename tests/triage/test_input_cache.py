@@ -1,0 +1,103 @@
+"""The input cache's storage and the summary diff written after a run."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+from sqlalchemy import select
+
+from safeguarding.store import Store
+from safeguarding.store.models import TriageInputCache
+from safeguarding.triage import input_cache
+from safeguarding.triage.input_cache import CacheUnusableError, read_cache, write_cache
+from safeguarding.triage.store_io import changed_rows
+
+
+def _parts(store: Store) -> dict[str, int]:
+    with store.session() as session:
+        names = session.scalars(select(TriageInputCache.name)).all()
+    return {name: names.count(name) for name in set(names)}
+
+
+def test_columns_that_grow_are_appended_and_the_rest_rewritten(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with store.session() as session, pytest.raises(CacheUnusableError, match="no input cache"):
+        read_cache(session)
+    frame = pl.DataFrame({"cluster": [1, 2], "providers": [[0], [0, 1]]})
+    first = {"ids": np.arange(5), "words": np.ones((5, 4), np.uint64), "level": np.ones(5, np.int8)}
+    with store.session() as session:
+        write_cache(session, first, {"content": frame}, {"run": 1}, None)
+    with store.session() as session:
+        stored = read_cache(session)
+    # Nothing changed: only the meta data is written again.
+    with store.session() as session:
+        assert write_cache(session, first, {"content": frame}, {"run": 1}, stored) == {
+            "appended": 0, "rewritten": 0,
+        }  # fmt: skip
+    with store.session() as session:
+        stored = read_cache(session)
+    assert_frame_equal(stored.frames["content"], frame)
+    grown = {
+        "ids": np.arange(8),
+        "words": np.ones((8, 4), np.uint64),
+        "level": np.r_[np.full(5, 2, np.int8), np.ones(3, np.int8)],  # earlier rows changed
+    }
+    with store.session() as session:
+        written = write_cache(session, grown, {"content": frame}, {"run": 2}, stored)
+    assert written["appended"] > 0 and written["rewritten"] > 0
+    assert _parts(store) == {"ids": 2, "words": 2, "level": 1, "frame.content": 1, "meta": 1}
+    with store.session() as session:
+        again = read_cache(session)
+    assert again.meta["run"] == 2
+    for name, array in grown.items():
+        assert np.array_equal(again.arrays[name], array) and again.arrays[name].dtype == array.dtype
+    assert_frame_equal(again.frames["content"], frame)
+
+    # After MAX_PARTS parts a growing column is written again as one.
+    monkeypatch.setattr(input_cache, "MAX_PARTS", 2)
+    more = grown | {"ids": np.arange(9)}
+    with store.session() as session:
+        write_cache(session, more, {"content": frame}, {"run": 3}, again)
+    assert _parts(store)["ids"] == 1
+    with store.session() as session:
+        assert np.array_equal(read_cache(session).arrays["ids"], np.arange(9))
+
+
+ROWS = st.dictionaries(
+    st.integers(0, 30),
+    st.tuples(st.integers(0, 3), st.lists(st.integers(0, 3), max_size=3)),
+    max_size=20,
+)
+
+
+def _frame(rows: dict[int, tuple[int, list[int]]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "cluster": list(rows),
+            "files": [v[0] for v in rows.values()],
+            "providers": [v[1] for v in rows.values()],
+        },
+        schema={"cluster": pl.Int64, "files": pl.Int64, "providers": pl.List(pl.Int64)},
+    )
+
+
+@settings(max_examples=80, deadline=None)
+@given(before=ROWS, after=ROWS)
+def test_the_summary_diff_turns_the_stored_rows_into_the_new_ones(
+    before: dict[int, tuple[int, list[int]]], after: dict[int, tuple[int, list[int]]]
+) -> None:
+    gone, fresh = changed_rows(_frame(before), _frame(after), "cluster")
+    stored = {k: v for k, v in before.items() if k not in gone}
+    assert not set(fresh["cluster"].to_list()) & set(stored)
+    for row in fresh.iter_rows(named=True):
+        stored[row["cluster"]] = (row["files"], row["providers"])
+    assert stored == after
+    # Only what differs is touched.
+    assert set(gone) | set(fresh["cluster"].to_list()) == {
+        k for k in set(before) | set(after) if before.get(k) != after.get(k)
+    }

@@ -1,0 +1,46 @@
+"""Reasons built for many reports at once equal those built one report at a time."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from safeguarding.triage.cluster_content import ContentSettings
+from safeguarding.triage.cluster_subjects import SubjectSettings
+from safeguarding.triage.engine import Previous, run
+from safeguarding.triage.policy import load_policy
+from safeguarding.triage.priority import Explainer
+from safeguarding.triage.reasons import reasons_of
+from safeguarding.triage.synthetic import generate
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 10_000), share=st.floats(0.05, 1.0))
+def test_reasons_of_many_reports_equal_the_explainers(seed: int, share: float) -> None:
+    data = generate(n_reports=400, n_families=15, n_subjects=80, seed=seed)
+    policy = load_policy()
+    result = run(
+        data.reports, data.files, data.identifiers, Previous.none(400, len(data.files)), policy,
+        ContentSettings(viral_min_reports=6), SubjectSettings(),
+    )  # fmt: skip
+    rng = np.random.default_rng(seed)
+    rows = np.flatnonzero(rng.random(400) < share).astype(np.int64)
+    explainer = Explainer(policy, result.facts, result.priorities)
+    expected = [[reason.as_dict() for reason in explainer.reasons(int(i))] for i in rows]
+    assert reasons_of(policy, result.facts, result.priorities, rows) == expected
+    # Every kind of evidence is exercised somewhere in the whole table.
+    if share == 1.0:
+        texts = {e for reasons in expected for reason in reasons for e in reason["evidence"]}
+        assert any("is viral" in t for t in texts) and any("same user" in t for t in texts)
+
+
+def test_no_reports_no_reasons() -> None:
+    data = generate(n_reports=20, n_families=3, seed=1)
+    policy = load_policy()
+    result = run(
+        data.reports, data.files, data.identifiers, Previous.none(20, len(data.files)), policy,
+        ContentSettings(), SubjectSettings(),
+    )  # fmt: skip
+    empty = np.zeros(0, dtype=np.int64)
+    assert reasons_of(policy, result.facts, result.priorities, empty) == []
