@@ -2,8 +2,9 @@
 
 Paths may be files, directories (read recursively, in name order) or .zip archives. The format
 follows the extension: ``.xml`` NCMEC CyberTipline, ``.jsonl``/``.ndjson`` the project's JSON
-Lines, ``.csv`` simple CSV. Report documents are read before ``<fileDetails>`` documents, so a file
-always finds its report, whatever the order of the names.
+Lines, ``.csv`` simple CSV. Each document is read once, in name order; a ``<fileDetails>`` read
+before its report is held back until the report is read, so a file always finds its report,
+whatever the order of the names.
 
 Each batch (``batch_size`` records) is one transaction: its reports, files, hashes, matches and
 quarantine records commit together or not at all. A run that is killed keeps the batches it
@@ -242,36 +243,6 @@ def parse(document: Document, options: TriageOptions) -> list[Parsed]:
     return csv_format.parse_csv(data, document.location)
 
 
-def _is_details(document: Document) -> bool:
-    """Whether a document is an XML ``<fileDetails>`` (sniffed from its first bytes)."""
-    return (
-        document.format == "ncmec_xml"
-        and ncmec_xml.sniff_root(document.read(4096)) == "fileDetails"
-    )
-
-
-def _is_details_at(position: int) -> bool:
-    """``_is_details`` of the run's document at ``position``, in a parse worker."""
-    return _is_details(_WORKER_STATE[0][2][position])
-
-
-def _reports_first(documents: list[Document], pool: Pool | None) -> list[int]:
-    """The documents' positions, report documents before file details (the sniffing is shared
-    by the workers, if any)."""
-    details = (
-        pool.imap(_is_details_at, range(len(documents)), chunksize=256)
-        if pool is not None
-        else map(_is_details, documents)
-    )
-    first: list[int] = []
-    later: list[int] = []
-    for position, is_details in enumerate(details):
-        (later if is_details else first).append(position)
-    if len(first) + len(later) != len(documents):
-        raise RuntimeError(f"{len(documents)} documents, {len(first) + len(later)} sniffed")
-    return first + later
-
-
 def media_lookup(directory: Path, max_pixels: int) -> Callable[[FileRecord], FileDigest | None]:
     """Finds a file's media in ``directory`` by its file name or its file id, and hashes it."""
     root = directory.resolve()
@@ -298,6 +269,31 @@ class _Batch:
 
     def __len__(self) -> int:
         return len(self.reports) + len(self.details) + len(self.rejected)
+
+
+@dataclass
+class _Waiting:
+    """File details read before their report: each is held until a report of its id is read,
+    then goes into the batch right after it, so a file always finds its report whatever the
+    order of the documents' names (documents are read once, in name order, no longer sniffed
+    first). Details whose report is not read in this run (stored by an earlier run, or
+    missing) go last."""
+
+    seen: set[str] = field(default_factory=set)
+    held: dict[str, list[PreparedFile]] = field(default_factory=dict)
+
+    def report(self, report: PreparedReport, batch: _Batch) -> None:
+        self.seen.add(report.provider_report_id)
+        batch.details += self.held.pop(report.provider_report_id, ())
+
+    def file(self, file: PreparedFile, batch: _Batch) -> None:
+        if file.provider_report_id in self.seen:
+            batch.details.append(file)
+        else:
+            self.held.setdefault(file.provider_report_id, []).append(file)
+
+    def rest(self) -> list[PreparedFile]:
+        return [file for files in self.held.values() for file in files]
 
 
 def ingest(
@@ -349,27 +345,35 @@ def _ingest(
     on_document: Callable[[int, int], None] | None,
     pool: Pool | None,
 ) -> None:
-    """The documents read (by the worker pool, if any) and stored batch by batch."""
-    order = _reports_first(documents, pool)
-    batch = _Batch()
+    """The documents read (by the worker pool, if any) in name order and stored batch by
+    batch, file details after their report."""
+    hits: PDQHits = {}  # the workers' PDQ hits of the run, also for details held back
+    waiting = _Waiting()
+    batch = _Batch(pdq_hits=hits)
     number = 0
-    for chunk, (results, hits) in _parsed(documents, order, options, pool, writer, matcher):
-        batch.pdq_hits.update(hits)
+    for chunk, (results, chunk_hits) in _parsed(documents, options, pool, writer, matcher):
+        hits.update(chunk_hits)
         for document, prepared in zip(chunk, results, strict=True):
             for item in prepared:
                 if isinstance(item, PreparedReport):
                     batch.reports.append(item)
+                    waiting.report(item, batch)
                 elif isinstance(item, PreparedFile):
-                    batch.details.append(item)
+                    waiting.file(item, batch)
                 else:
                     batch.rejected.append((item, document.format, document.location))
             summary.documents += 1
             if len(batch) >= options.batch_size:
                 _flush(store, writer, matcher, batch, summary)
-                batch = _Batch(pdq_hits=dict(hits))  # the rest of the chunk comes next
+                batch = _Batch(pdq_hits=hits)
             number += 1
             if on_document is not None:
                 on_document(number, len(documents))
+    for file in waiting.rest():
+        batch.details.append(file)
+        if len(batch) >= options.batch_size:
+            _flush(store, writer, matcher, batch, summary)
+            batch = _Batch(pdq_hits=hits)
     _flush(store, writer, matcher, batch, summary)
 
 
@@ -392,7 +396,7 @@ def _start_worker(writer: Writer, matcher: Matcher, documents: list[Document]) -
 def _workers(
     documents: list[Document], options: TriageOptions, writer: Writer, matcher: Matcher
 ) -> Iterator[Pool | None]:
-    """Worker processes that sniff, parse and prepare documents, when there are enough
+    """Worker processes that parse and prepare documents, when there are enough
     documents to be worth it (the parent keeps writing to the store meanwhile); None
     otherwise. The workers are forked after the matcher is in step with the lists, so the
     writer's keys, the PDQ index (memory-mapped, shared) and the list of documents reach them
@@ -436,14 +440,14 @@ def _read_chunk(positions: list[int], options: TriageOptions) -> ChunkResult:
 
 def _parsed(
     documents: list[Document],
-    order: list[int],
     options: TriageOptions,
     pool: Pool | None,
     writer: Writer,
     matcher: Matcher,
 ) -> Iterator[tuple[list[Document], ChunkResult]]:
-    """The documents in ``order``, in chunks, each with what its documents were prepared to."""
-    chunks = [order[begin : begin + _CHUNK] for begin in range(0, len(order), _CHUNK)]
+    """The documents in chunks, each with what its documents were prepared to."""
+    positions = list(range(len(documents)))
+    chunks = [positions[begin : begin + _CHUNK] for begin in range(0, len(documents), _CHUNK)]
     prepare = partial(_prepare_chunk, options=options, writer=writer, matcher=matcher, threads=None)
     results = (
         pool.imap(partial(_read_chunk, options=options), chunks)
