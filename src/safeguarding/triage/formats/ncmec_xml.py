@@ -28,6 +28,8 @@ from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidd
 from safeguarding.disclosure.pseudonymise import IdentifierKind
 from safeguarding.hashing.kinds import InvalidHashError, normalise_hash, parse_kind
 from safeguarding.triage.formats.fields import (
+    DEFAULT_MAX_LENGTH,
+    MAX_LENGTHS,
     FieldError,
     bounded,
     enum,
@@ -231,10 +233,10 @@ def _str(element: ET.Element, name: str, path: str) -> str | None:
     found = element.find(name)
     if found is None:
         return None
-    try:
-        return bounded(name, _text(found)) or None
-    except FieldError as exc:
-        raise _RejectError(f"{path}/{name}", exc.rule, str(exc)) from exc
+    text = (found.text or "" if not len(found) else "".join(found.itertext())).strip()
+    if len(text) > MAX_LENGTHS.get(name, DEFAULT_MAX_LENGTH):
+        _checked(path, name, bounded, name, text)  # raises the field's length rule
+    return text or None
 
 
 def _bool(element: ET.Element, name: str, path: str) -> bool | None:
