@@ -16,6 +16,7 @@ from safeguarding.config import Settings, load_settings
 from safeguarding.disclosure.pseudonymise import Pseudonymiser
 from safeguarding.hashing.files import hash_file
 from safeguarding.store import Store
+from safeguarding.triage import ingest as ingest_module
 from safeguarding.triage.generate import (
     GeneratorConfig,
     benign_image,
@@ -191,9 +192,17 @@ def test_file_details_before_their_report_wait_in_quarantine_then_retry(
     assert isinstance(listing, dict) and listing["records"] == []
 
 
+@pytest.mark.parametrize("held", [ingest_module.MAX_HELD_FILES, 1])
 def test_file_details_named_before_their_report_find_it_in_a_later_batch(
-    capsys: Capsys, store: Store, home: Path, tmp_path: Path
+    capsys: Capsys,
+    store: Store,
+    home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    held: int,
 ) -> None:
+    # With room for one waiting file only, the other documents are read again at the end.
+    monkeypatch.setattr(ingest_module, "MAX_HELD_FILES", held)
     (home / "config.toml").write_text("[triage]\nbatch_size = 1\n")
     other = FILE_DETAILS.replace("F-1", "F-2")
     orphan = FILE_DETAILS.replace("R-1", "R-404")

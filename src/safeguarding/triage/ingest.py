@@ -271,29 +271,48 @@ class _Batch:
         return len(self.reports) + len(self.details) + len(self.rejected)
 
 
+# File details held in memory at most while they wait for their report (about 1.5 kB each with
+# their raw document, measured on generated fileDetails); an XML document (one record) beyond
+# that is remembered by its position and read again at the end.
+MAX_HELD_FILES = 250_000
+
+
 @dataclass
 class _Waiting:
     """File details read before their report: each is held until a report of its id is read,
     then goes into the batch right after it, so a file always finds its report whatever the
     order of the documents' names (documents are read once, in name order, no longer sniffed
     first). Details whose report is not read in this run (stored by an earlier run, or
-    missing) go last."""
+    missing) go last, and so do XML documents read again because ``limit`` details were held
+    (``limit`` None: every report has been read, nothing waits)."""
 
+    limit: int | None
     seen: set[str] = field(default_factory=set)
     held: dict[str, list[PreparedFile]] = field(default_factory=dict)
+    count: int = 0
+    reread: list[int] = field(default_factory=list)
 
     def report(self, report: PreparedReport, batch: _Batch) -> None:
         self.seen.add(report.provider_report_id)
-        batch.details += self.held.pop(report.provider_report_id, ())
+        files = self.held.pop(report.provider_report_id, ())
+        self.count -= len(files)
+        batch.details += files
 
-    def file(self, file: PreparedFile, batch: _Batch) -> None:
-        if file.provider_report_id in self.seen:
+    def file(self, file: PreparedFile, batch: _Batch, position: int | None) -> None:
+        if self.limit is None or file.provider_report_id in self.seen:
             batch.details.append(file)
+        elif self.count >= self.limit and position is not None:
+            self.reread.append(position)
         else:
             self.held.setdefault(file.provider_report_id, []).append(file)
+            self.count += 1
 
     def rest(self) -> list[PreparedFile]:
-        return [file for files in self.held.values() for file in files]
+        """The details still held (their report was not read), emptied."""
+        files = [file for files in self.held.values() for file in files]
+        self.held.clear()
+        self.count = 0
+        return files
 
 
 def ingest(
@@ -347,34 +366,68 @@ def _ingest(
 ) -> None:
     """The documents read (by the worker pool, if any) in name order and stored batch by
     batch, file details after their report."""
-    hits: PDQHits = {}  # the workers' PDQ hits of the run, also for details held back
-    waiting = _Waiting()
-    batch = _Batch(pdq_hits=hits)
-    number = 0
-    for chunk, (results, chunk_hits) in _parsed(documents, options, pool, writer, matcher):
-        hits.update(chunk_hits)
-        for document, prepared in zip(chunk, results, strict=True):
+    intake = _Intake(store, documents, summary, writer, matcher, options, on_document)
+    everything = list(range(len(documents)))
+    for chunk, result in _parsed(documents, everything, options, pool, writer, matcher):
+        intake.take(chunk, result)
+    intake.waiting.limit = None  # every report has been read: nothing waits any more
+    for file in intake.waiting.rest():
+        intake.add_file(file, None)
+    for chunk, result in _parsed(documents, intake.waiting.reread, options, pool, writer, matcher):
+        intake.take(chunk, result, again=True)
+    intake.flush()
+
+
+@dataclass
+class _Intake:
+    """The records of a run on their way to the store: the batch being filled and the file
+    details waiting for their report."""
+
+    store: Store
+    documents: list[Document]
+    summary: IngestSummary
+    writer: Writer
+    matcher: Matcher
+    options: TriageOptions
+    on_document: Callable[[int, int], None] | None
+    hits: PDQHits = field(default_factory=dict)  # the workers' PDQ hits of the run
+    waiting: _Waiting = field(default_factory=lambda: _Waiting(limit=MAX_HELD_FILES))
+    batch: _Batch = field(default_factory=_Batch)
+    number: int = 0
+
+    def take(self, chunk: list[int], result: ChunkResult, *, again: bool = False) -> None:
+        """Puts what the documents at ``chunk`` were prepared to into batches (documents read
+        ``again`` are not counted twice)."""
+        results, hits = result
+        self.hits.update(hits)
+        for position, prepared in zip(chunk, results, strict=True):
+            document = self.documents[position]
             for item in prepared:
                 if isinstance(item, PreparedReport):
-                    batch.reports.append(item)
-                    waiting.report(item, batch)
+                    self.batch.reports.append(item)
+                    self.waiting.report(item, self.batch)
                 elif isinstance(item, PreparedFile):
-                    waiting.file(item, batch)
+                    self.add_file(item, position if document.format == "ncmec_xml" else None)
                 else:
-                    batch.rejected.append((item, document.format, document.location))
-            summary.documents += 1
-            if len(batch) >= options.batch_size:
-                _flush(store, writer, matcher, batch, summary)
-                batch = _Batch(pdq_hits=hits)
-            number += 1
-            if on_document is not None:
-                on_document(number, len(documents))
-    for file in waiting.rest():
-        batch.details.append(file)
-        if len(batch) >= options.batch_size:
-            _flush(store, writer, matcher, batch, summary)
-            batch = _Batch(pdq_hits=hits)
-    _flush(store, writer, matcher, batch, summary)
+                    self.batch.rejected.append((item, document.format, document.location))
+            if not again:
+                self.summary.documents += 1
+                self.number += 1
+                if self.on_document is not None:
+                    self.on_document(self.number, len(self.documents))
+            if len(self.batch) >= self.options.batch_size:
+                self.flush()
+
+    def add_file(self, file: PreparedFile, position: int | None) -> None:
+        """``position``: the file's document, if it can be read again (it holds one record)."""
+        self.waiting.file(file, self.batch, position)
+        if len(self.batch) >= self.options.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        self.batch.pdq_hits = self.hits
+        _flush(self.store, self.writer, self.matcher, self.batch, self.summary)
+        self.batch = _Batch()
 
 
 # The writer, matcher and documents of the run, in a parse worker (set when the worker starts):
@@ -440,22 +493,22 @@ def _read_chunk(positions: list[int], options: TriageOptions) -> ChunkResult:
 
 def _parsed(
     documents: list[Document],
+    positions: list[int],
     options: TriageOptions,
     pool: Pool | None,
     writer: Writer,
     matcher: Matcher,
-) -> Iterator[tuple[list[Document], ChunkResult]]:
-    """The documents in chunks, each with what its documents were prepared to."""
-    positions = list(range(len(documents)))
-    chunks = [positions[begin : begin + _CHUNK] for begin in range(0, len(documents), _CHUNK)]
+) -> Iterator[tuple[list[int], ChunkResult]]:
+    """The documents at ``positions`` in chunks, each with what its documents were prepared
+    to."""
+    chunks = [positions[begin : begin + _CHUNK] for begin in range(0, len(positions), _CHUNK)]
     prepare = partial(_prepare_chunk, options=options, writer=writer, matcher=matcher, threads=None)
     results = (
         pool.imap(partial(_read_chunk, options=options), chunks)
         if pool is not None
         else (prepare([documents[p] for p in chunk]) for chunk in chunks)
     )
-    for chunk, result in zip(chunks, results, strict=True):
-        yield [documents[p] for p in chunk], result
+    yield from zip(chunks, results, strict=True)
 
 
 def _flush(
