@@ -108,6 +108,8 @@ def main() -> None:
         f"of which the writing process (store, match, PDQ search threads) {parent:.1f} CPU-s, "
         f"the parse workers {cpu - parent:.1f} CPU-s; load {os.getloadavg()}"
     )
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak resident memory of the writing process (whole benchmark): {peak:,.0f} MiB")
 
 
 def _cpu(*, children: bool = True) -> float:

@@ -16,6 +16,7 @@ from safeguarding.config import Settings, load_settings
 from safeguarding.disclosure.pseudonymise import Pseudonymiser
 from safeguarding.hashing.files import hash_file
 from safeguarding.store import Store
+from safeguarding.triage import ingest as ingest_module
 from safeguarding.triage.generate import (
     GeneratorConfig,
     benign_image,
@@ -189,6 +190,36 @@ def test_file_details_before_their_report_wait_in_quarantine_then_retry(
     assert _count(store, "reported_file") == 1 and _count(store, "file_hash") == 2
     listing = _json(capsys, "quarantine", "list")
     assert isinstance(listing, dict) and listing["records"] == []
+
+
+@pytest.mark.parametrize("held", [ingest_module.MAX_HELD_FILES, 1])
+def test_file_details_named_before_their_report_find_it_in_a_later_batch(
+    capsys: Capsys,
+    store: Store,
+    home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    held: int,
+) -> None:
+    # With room for one waiting file only, the other documents are read again at the end.
+    monkeypatch.setattr(ingest_module, "MAX_HELD_FILES", held)
+    (home / "config.toml").write_text("[triage]\nbatch_size = 1\n")
+    other = FILE_DETAILS.replace("F-1", "F-2")
+    orphan = FILE_DETAILS.replace("R-1", "R-404")
+    for name, text_ in (("a-f1.xml", FILE_DETAILS), ("b-f2.xml", other), ("c-f3.xml", orphan)):
+        (tmp_path / name).write_text(text_)
+    (tmp_path / "z-report.xml").write_text(REPORT)
+    result = _json(capsys, "ingest", str(tmp_path))
+    assert isinstance(result, dict) and result["rules"] == {"unknown_report": 1}
+    assert result["reports_stored"] == 1 and result["files_stored"] == 2
+    with store.engine.connect() as connection:
+        files = connection.execute(
+            text("SELECT provider_file_id FROM reported_file ORDER BY provider_file_id")
+        ).scalars()
+        assert list(files) == ["F-1", "F-2"]
+    again = _json(capsys, "ingest", str(tmp_path))
+    assert isinstance(again, dict) and again["reports_unchanged"] == 1
+    assert again["files_stored"] == 0 and _count(store, "reported_file") == 2
 
 
 def test_jsonl_and_csv_end_to_end(capsys: Capsys, store: Store, tmp_path: Path) -> None:

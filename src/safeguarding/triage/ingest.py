@@ -2,8 +2,9 @@
 
 Paths may be files, directories (read recursively, in name order) or .zip archives. The format
 follows the extension: ``.xml`` NCMEC CyberTipline, ``.jsonl``/``.ndjson`` the project's JSON
-Lines, ``.csv`` simple CSV. Report documents are read before ``<fileDetails>`` documents, so a file
-always finds its report, whatever the order of the names.
+Lines, ``.csv`` simple CSV. Each document is read once, in name order; a ``<fileDetails>`` read
+before its report is held back until the report is read, so a file always finds its report,
+whatever the order of the names.
 
 Each batch (``batch_size`` records) is one transaction: its reports, files, hashes, matches and
 quarantine records commit together or not at all. A run that is killed keeps the batches it
@@ -242,36 +243,6 @@ def parse(document: Document, options: TriageOptions) -> list[Parsed]:
     return csv_format.parse_csv(data, document.location)
 
 
-def _is_details(document: Document) -> bool:
-    """Whether a document is an XML ``<fileDetails>`` (sniffed from its first bytes)."""
-    return (
-        document.format == "ncmec_xml"
-        and ncmec_xml.sniff_root(document.read(4096)) == "fileDetails"
-    )
-
-
-def _is_details_at(position: int) -> bool:
-    """``_is_details`` of the run's document at ``position``, in a parse worker."""
-    return _is_details(_WORKER_STATE[0][2][position])
-
-
-def _reports_first(documents: list[Document], pool: Pool | None) -> list[int]:
-    """The documents' positions, report documents before file details (the sniffing is shared
-    by the workers, if any)."""
-    details = (
-        pool.imap(_is_details_at, range(len(documents)), chunksize=256)
-        if pool is not None
-        else map(_is_details, documents)
-    )
-    first: list[int] = []
-    later: list[int] = []
-    for position, is_details in enumerate(details):
-        (later if is_details else first).append(position)
-    if len(first) + len(later) != len(documents):
-        raise RuntimeError(f"{len(documents)} documents, {len(first) + len(later)} sniffed")
-    return first + later
-
-
 def media_lookup(directory: Path, max_pixels: int) -> Callable[[FileRecord], FileDigest | None]:
     """Finds a file's media in ``directory`` by its file name or its file id, and hashes it."""
     root = directory.resolve()
@@ -298,6 +269,50 @@ class _Batch:
 
     def __len__(self) -> int:
         return len(self.reports) + len(self.details) + len(self.rejected)
+
+
+# File details held in memory at most while they wait for their report (about 1.5 kB each with
+# their raw document, measured on generated fileDetails); an XML document (one record) beyond
+# that is remembered by its position and read again at the end.
+MAX_HELD_FILES = 250_000
+
+
+@dataclass
+class _Waiting:
+    """File details read before their report: each is held until a report of its id is read,
+    then goes into the batch right after it, so a file always finds its report whatever the
+    order of the documents' names (documents are read once, in name order, no longer sniffed
+    first). Details whose report is not read in this run (stored by an earlier run, or
+    missing) go last, and so do XML documents read again because ``limit`` details were held
+    (``limit`` None: every report has been read, nothing waits)."""
+
+    limit: int | None
+    seen: set[str] = field(default_factory=set)
+    held: dict[str, list[PreparedFile]] = field(default_factory=dict)
+    count: int = 0
+    reread: list[int] = field(default_factory=list)
+
+    def report(self, report: PreparedReport, batch: _Batch) -> None:
+        self.seen.add(report.provider_report_id)
+        files = self.held.pop(report.provider_report_id, ())
+        self.count -= len(files)
+        batch.details += files
+
+    def file(self, file: PreparedFile, batch: _Batch, position: int | None) -> None:
+        if self.limit is None or file.provider_report_id in self.seen:
+            batch.details.append(file)
+        elif self.count >= self.limit and position is not None:
+            self.reread.append(position)
+        else:
+            self.held.setdefault(file.provider_report_id, []).append(file)
+            self.count += 1
+
+    def rest(self) -> list[PreparedFile]:
+        """The details still held (their report was not read), emptied."""
+        files = [file for files in self.held.values() for file in files]
+        self.held.clear()
+        self.count = 0
+        return files
 
 
 def ingest(
@@ -349,28 +364,70 @@ def _ingest(
     on_document: Callable[[int, int], None] | None,
     pool: Pool | None,
 ) -> None:
-    """The documents read (by the worker pool, if any) and stored batch by batch."""
-    order = _reports_first(documents, pool)
-    batch = _Batch()
-    number = 0
-    for chunk, (results, hits) in _parsed(documents, order, options, pool, writer, matcher):
-        batch.pdq_hits.update(hits)
-        for document, prepared in zip(chunk, results, strict=True):
+    """The documents read (by the worker pool, if any) in name order and stored batch by
+    batch, file details after their report."""
+    intake = _Intake(store, documents, summary, writer, matcher, options, on_document)
+    everything = list(range(len(documents)))
+    for chunk, result in _parsed(documents, everything, options, pool, writer, matcher):
+        intake.take(chunk, result)
+    intake.waiting.limit = None  # every report has been read: nothing waits any more
+    for file in intake.waiting.rest():
+        intake.add_file(file, None)
+    for chunk, result in _parsed(documents, intake.waiting.reread, options, pool, writer, matcher):
+        intake.take(chunk, result, again=True)
+    intake.flush()
+
+
+@dataclass
+class _Intake:
+    """The records of a run on their way to the store: the batch being filled and the file
+    details waiting for their report."""
+
+    store: Store
+    documents: list[Document]
+    summary: IngestSummary
+    writer: Writer
+    matcher: Matcher
+    options: TriageOptions
+    on_document: Callable[[int, int], None] | None
+    hits: PDQHits = field(default_factory=dict)  # the workers' PDQ hits of the run
+    waiting: _Waiting = field(default_factory=lambda: _Waiting(limit=MAX_HELD_FILES))
+    batch: _Batch = field(default_factory=_Batch)
+    number: int = 0
+
+    def take(self, chunk: list[int], result: ChunkResult, *, again: bool = False) -> None:
+        """Puts what the documents at ``chunk`` were prepared to into batches (documents read
+        ``again`` are not counted twice)."""
+        results, hits = result
+        self.hits.update(hits)
+        for position, prepared in zip(chunk, results, strict=True):
+            document = self.documents[position]
             for item in prepared:
                 if isinstance(item, PreparedReport):
-                    batch.reports.append(item)
+                    self.batch.reports.append(item)
+                    self.waiting.report(item, self.batch)
                 elif isinstance(item, PreparedFile):
-                    batch.details.append(item)
+                    self.add_file(item, position if document.format == "ncmec_xml" else None)
                 else:
-                    batch.rejected.append((item, document.format, document.location))
-            summary.documents += 1
-            if len(batch) >= options.batch_size:
-                _flush(store, writer, matcher, batch, summary)
-                batch = _Batch(pdq_hits=dict(hits))  # the rest of the chunk comes next
-            number += 1
-            if on_document is not None:
-                on_document(number, len(documents))
-    _flush(store, writer, matcher, batch, summary)
+                    self.batch.rejected.append((item, document.format, document.location))
+            if not again:
+                self.summary.documents += 1
+                self.number += 1
+                if self.on_document is not None:
+                    self.on_document(self.number, len(self.documents))
+            if len(self.batch) >= self.options.batch_size:
+                self.flush()
+
+    def add_file(self, file: PreparedFile, position: int | None) -> None:
+        """``position``: the file's document, if it can be read again (it holds one record)."""
+        self.waiting.file(file, self.batch, position)
+        if len(self.batch) >= self.options.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        self.batch.pdq_hits = self.hits
+        _flush(self.store, self.writer, self.matcher, self.batch, self.summary)
+        self.batch = _Batch()
 
 
 # The writer, matcher and documents of the run, in a parse worker (set when the worker starts):
@@ -392,7 +449,7 @@ def _start_worker(writer: Writer, matcher: Matcher, documents: list[Document]) -
 def _workers(
     documents: list[Document], options: TriageOptions, writer: Writer, matcher: Matcher
 ) -> Iterator[Pool | None]:
-    """Worker processes that sniff, parse and prepare documents, when there are enough
+    """Worker processes that parse and prepare documents, when there are enough
     documents to be worth it (the parent keeps writing to the store meanwhile); None
     otherwise. The workers are forked after the matcher is in step with the lists, so the
     writer's keys, the PDQ index (memory-mapped, shared) and the list of documents reach them
@@ -436,22 +493,22 @@ def _read_chunk(positions: list[int], options: TriageOptions) -> ChunkResult:
 
 def _parsed(
     documents: list[Document],
-    order: list[int],
+    positions: list[int],
     options: TriageOptions,
     pool: Pool | None,
     writer: Writer,
     matcher: Matcher,
-) -> Iterator[tuple[list[Document], ChunkResult]]:
-    """The documents in ``order``, in chunks, each with what its documents were prepared to."""
-    chunks = [order[begin : begin + _CHUNK] for begin in range(0, len(order), _CHUNK)]
+) -> Iterator[tuple[list[int], ChunkResult]]:
+    """The documents at ``positions`` in chunks, each with what its documents were prepared
+    to."""
+    chunks = [positions[begin : begin + _CHUNK] for begin in range(0, len(positions), _CHUNK)]
     prepare = partial(_prepare_chunk, options=options, writer=writer, matcher=matcher, threads=None)
     results = (
         pool.imap(partial(_read_chunk, options=options), chunks)
         if pool is not None
         else (prepare([documents[p] for p in chunk]) for chunk in chunks)
     )
-    for chunk, result in zip(chunks, results, strict=True):
-        yield [documents[p] for p in chunk], result
+    yield from zip(chunks, results, strict=True)
 
 
 def _flush(

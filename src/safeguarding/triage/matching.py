@@ -150,14 +150,14 @@ class Matcher:
             for row in hashes
             if row[1] == "pdq" and (row[3] is None or row[3] >= minimum)
         ]
-        hits = dict(pdq_hits or {})
-        missing = [value for _, value in pdq if value not in hits]
-        if missing:
-            hits.update(self.search_pdq(missing))
+        # The given hits may be a whole run's: looked up, never copied.
+        given = pdq_hits or {}
+        missing = [value for _, value in pdq if value not in given]
+        searched = self.search_pdq(missing) if missing else {}
         return found + [
             FoundMatch(file_id, list_id, entry_id, "pdq", distance)
             for file_id, value in pdq
-            for list_id, entry_id, distance in hits[value]
+            for list_id, entry_id, distance in (given[value] if value in given else searched[value])
         ]
 
     def search_pdq(

@@ -28,6 +28,8 @@ from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidd
 from safeguarding.disclosure.pseudonymise import IdentifierKind
 from safeguarding.hashing.kinds import InvalidHashError, normalise_hash, parse_kind
 from safeguarding.triage.formats.fields import (
+    DEFAULT_MAX_LENGTH,
+    MAX_LENGTHS,
     FieldError,
     bounded,
     enum,
@@ -126,18 +128,35 @@ def _local(tag: str) -> str:
     return tag.rpartition("}")[2]
 
 
+# defusedxml's hardened parser, built once per process for its refusal handlers: they only raise
+# (DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden) and keep no state, so each
+# document's own expat parser gets exactly these. Building the whole hardened parser per document
+# (defusedxml's pure-Python ``XMLParser`` and its tree builder) cost more than parsing a small
+# document.
+_HARDENED = SafeET.DefusedXMLParser(
+    target=ET.TreeBuilder(), forbid_dtd=True, forbid_entities=True, forbid_external=True
+).parser
+_REFUSALS = (
+    "StartDoctypeDeclHandler",
+    "EntityDeclHandler",
+    "UnparsedEntityDeclHandler",
+    "ExternalEntityRefHandler",
+)
+_REFUSAL_HANDLERS = tuple((name, getattr(_HARDENED, name)) for name in _REFUSALS)
+
+
 def _safe_tree(data: bytes) -> ET.Element:
-    """The document's element tree, read by defusedxml's hardened expat parser (its handlers
-    refuse DTDs, entity declarations and external references while the document is read), with
-    the elements built by the C ``TreeBuilder`` straight from expat's callbacks: the pure-Python
-    tree building defusedxml otherwise does per element costs twice the parse itself. Namespaced
-    tags arrive as ``uri}local`` (expat's form); ``_local`` reads both forms."""
-    hardened = SafeET.DefusedXMLParser(
-        target=ET.TreeBuilder(), forbid_dtd=True, forbid_entities=True, forbid_external=True
-    )
+    """The document's element tree, read by an expat parser set up as defusedxml's hardened
+    parser is (the same namespace form, and defusedxml's handlers that refuse DTDs, entity
+    declarations and external references while the document is read), with the elements built
+    by the C ``TreeBuilder`` straight from expat's callbacks: the pure-Python tree building
+    defusedxml otherwise does per element costs twice the parse itself. Namespaced tags arrive
+    as ``uri}local`` (expat's form); ``_local`` reads both forms."""
     builder = ET.TreeBuilder()
-    parser = hardened.parser
-    parser.ordered_attributes = False
+    parser = expat.ParserCreate(None, "}")
+    for name, handler in _REFUSAL_HANDLERS:
+        setattr(parser, name, handler)
+    parser.buffer_text = True
     parser.StartElementHandler = builder.start
     parser.EndElementHandler = builder.end
     parser.CharacterDataHandler = builder.data
@@ -214,10 +233,10 @@ def _str(element: ET.Element, name: str, path: str) -> str | None:
     found = element.find(name)
     if found is None:
         return None
-    try:
-        return bounded(name, _text(found)) or None
-    except FieldError as exc:
-        raise _RejectError(f"{path}/{name}", exc.rule, str(exc)) from exc
+    text = (found.text or "" if not len(found) else "".join(found.itertext())).strip()
+    if len(text) > MAX_LENGTHS.get(name, DEFAULT_MAX_LENGTH):
+        _checked(path, name, bounded, name, text)  # raises the field's length rule
+    return text or None
 
 
 def _bool(element: ET.Element, name: str, path: str) -> bool | None:
