@@ -33,7 +33,7 @@ from safeguarding.triage.fingerprint import fingerprints
 from safeguarding.triage.input_cache import write_cache
 from safeguarding.triage.policy import LEVELS, ROUTES, Policy
 from safeguarding.triage.queue import QueueColumns
-from safeguarding.triage.reasons import reasons_of
+from safeguarding.triage.reasons import reasons_json
 from safeguarding.triage.store_read import CONTACT_OFFENCE, ENTICEMENT, Loaded, load
 from safeguarding.triage.unionfind import IntArray
 
@@ -270,30 +270,28 @@ def _save_decisions(
     )  # fmt: skip
     changed = ~loaded.decided | (loaded.decided_fingerprint != fingerprint)
     report_ids = loaded.reports.report_id
-    # After a full read, rows from before fingerprints (not counted as decided) exist too.
-    stale = changed & loaded.decided if loaded.cache is not None else changed
-    _delete_in(session, PriorityDecision.report_id, report_ids[stale].tolist())
     rows = np.flatnonzero(changed)
-    reasons = reasons_of(policy, result.facts, priorities, rows)
-    levels = [LEVELS[code - 1] for code in priorities.level[rows].tolist()]
-    routes = [ROUTES[code] for code in priorities.route[rows].tolist()]
-    columns = zip(
+    # Rows of the reports decided before are replaced in place (an upsert): after a full read
+    # that includes rows from before fingerprints (not counted as decided).
+    columns = (
+        "report_id", "subject_id", "work_item", "level", "score", "route", "detection",
+        "reasons", "policy", "policy_digest", "run_id", "decided_at", "fingerprint",
+    )  # fmt: skip
+    level_names = np.array(LEVELS, dtype=object)[priorities.level[rows].astype(np.int64) - 1]
+    route_names = np.array(ROUTES, dtype=object)[priorities.route[rows].astype(np.int64)]
+    detected_names = np.array(DETECTIONS, dtype=object)[detected[rows]]
+    size = rows.shape[0]
+    decided_at = bulk.bound_value(session, PriorityDecision, "decided_at", now)
+    values = zip(
         report_ids[rows].tolist(), result.report_subject[rows].tolist(),
-        result.work_item[rows].tolist(), levels, priorities.score[rows].tolist(), routes,
-        [DETECTIONS[d] for d in detected[rows].tolist()], reasons,
+        result.work_item[rows].tolist(), level_names.tolist(), priorities.score[rows].tolist(),
+        route_names.tolist(), detected_names.tolist(),
+        reasons_json(policy, result.facts, priorities, rows),
+        [policy.label] * size, [policy.digest] * size, [run_id] * size, [decided_at] * size,
         fingerprint[rows].tolist(), strict=True,
     )  # fmt: skip
-    _insert(
-        session,
-        PriorityDecision,
-        [
-            {
-                "report_id": report, "subject_id": subject, "work_item": item, "level": level,
-                "score": score, "route": route, "detection": detected_by, "reasons": why,
-                "policy": policy.label, "policy_digest": policy.digest, "run_id": run_id,
-                "decided_at": now, "fingerprint": print_,
-            }
-            for report, subject, item, level, score, route, detected_by, why, print_ in columns
-        ],
+    bulk.upsert_values(
+        session, PriorityDecision, columns, list(values), key=("report_id",),
+        bound_columns=frozenset({"reasons", "decided_at"}),
     )  # fmt: skip
     return int(rows.shape[0]), fingerprint
