@@ -28,6 +28,7 @@ from safeguarding.store.models import (
     TriageRun,
 )
 from safeguarding.triage import bulk
+from safeguarding.triage.affected import affected_reports
 from safeguarding.triage.engine import UNASSIGNED, TriageResult
 from safeguarding.triage.fingerprint import fingerprints
 from safeguarding.triage.input_cache import write_cache
@@ -206,12 +207,17 @@ def save(
     session.execute(delete(QueueSnapshot))
     session.add(QueueSnapshot(run_id=run.id, reports=len(columns), columns=columns.to_bytes()))
     session.flush()
-    cache_bytes = _save_cache(session, loaded, result, fingerprint, run.id)
+    cache_bytes = _save_cache(session, loaded, result, policy, fingerprint, run.id)
     return run, written, cache_bytes
 
 
 def _save_cache(
-    session: Session, loaded: Loaded, result: TriageResult, fingerprint: IntArray, run_id: int
+    session: Session,
+    loaded: Loaded,
+    result: TriageResult,
+    policy: Policy,
+    fingerprint: IntArray,
+    run_id: int,
 ) -> dict[str, int]:
     """The columns the next run starts from, with this run's results and watermarks."""
     if loaded.columns is None or loaded.marks is None:
@@ -221,6 +227,7 @@ def _save_cache(
     arrays = dict(loaded.columns) | {
         "p_file_cluster": result.file_cluster, "p_report_subject": result.report_subject,
         "p_level": result.priorities.level, "p_fingerprint": fingerprint,
+        "p_work_item": result.work_item,
         "p_known": known, "p_allow": allow,
         "ci_exact_key": content.exact_key, "ci_exact_cluster": content.exact_cluster,
         "ci_pdq": content.pdq, "ci_pdq_cluster": content.pdq_cluster,
@@ -231,7 +238,7 @@ def _save_cache(
     meta = {
         "digest": loaded.digest, "run": run_id, "providers": loaded.provider_names,
         "marks": {name: list(mark) for name, mark in loaded.marks.items()},
-        "lists": loaded.lists,
+        "lists": loaded.lists, "policy": policy_identity(policy),
     }  # fmt: skip
     frames = {"content": result.content_summary, "subjects": result.subject_summary}
     return write_cache(session, arrays, frames, meta, loaded.cache)
@@ -252,6 +259,11 @@ def queue_columns(session: Session) -> tuple[int, QueueColumns]:
     return int(row[0]), QueueColumns.from_bytes(row[1])
 
 
+def policy_identity(policy: Policy) -> str:
+    """What a decision's fingerprint starts from: the policy's label and whole digest."""
+    return f"{policy.label}\x1f{policy.digest}"
+
+
 def _save_decisions(
     session: Session,
     loaded: Loaded,
@@ -264,10 +276,26 @@ def _save_decisions(
     every report's fingerprint."""
     detected = detection(result)
     priorities = result.priorities
-    fingerprint = fingerprints(
-        f"{policy.label}\x1f{policy.digest}", result.facts, priorities,
-        result.report_subject, result.work_item, detected,
-    )  # fmt: skip
+    identity = policy_identity(policy)
+    inputs = (result.facts, priorities, result.report_subject, result.work_item, detected)
+    cache = loaded.cache
+    if (
+        cache is not None
+        and result.mode == "incremental"
+        and cache.meta.get("policy") == identity
+        and "p_work_item" in cache.arrays
+        and loaded.changed_files is not None
+    ):
+        # Same policy, clusters placed incrementally: only the reports the new ones can have
+        # affected are fingerprinted again; the others keep the fingerprint the cache holds.
+        subset = affected_reports(
+            loaded.previous, result, loaded.files.report, loaded.changed_files,
+            cache.arrays["p_work_item"].astype(np.int64),
+        )  # fmt: skip
+        fingerprint = loaded.decided_fingerprint.copy()
+        fingerprint[subset] = fingerprints(identity, *inputs, rows=subset)
+    else:
+        fingerprint = fingerprints(identity, *inputs)
     changed = ~loaded.decided | (loaded.decided_fingerprint != fingerprint)
     report_ids = loaded.reports.report_id
     rows = np.flatnonzero(changed)
