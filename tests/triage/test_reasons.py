@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,7 +14,7 @@ from safeguarding.triage.cluster_subjects import SubjectSettings
 from safeguarding.triage.engine import Previous, run
 from safeguarding.triage.policy import load_policy
 from safeguarding.triage.priority import Explainer
-from safeguarding.triage.reasons import reasons_of
+from safeguarding.triage.reasons import reasons_json, reasons_of
 from safeguarding.triage.synthetic import generate
 
 
@@ -29,6 +32,9 @@ def test_reasons_of_many_reports_equal_the_explainers(seed: int, share: float) -
     explainer = Explainer(policy, result.facts, result.priorities)
     expected = [[reason.as_dict() for reason in explainer.reasons(int(i))] for i in rows]
     assert reasons_of(policy, result.facts, result.priorities, rows) == expected
+    # The stored form is exactly what serialising each list gives.
+    texts_stored = reasons_json(policy, result.facts, result.priorities, rows)
+    assert texts_stored == [json.dumps(reasons) for reasons in expected]
     # Every kind of evidence is exercised somewhere in the whole table.
     if share == 1.0:
         texts = {e for reasons in expected for reason in reasons for e in reason["evidence"]}
@@ -44,3 +50,23 @@ def test_no_reports_no_reasons() -> None:
     )  # fmt: skip
     empty = np.zeros(0, dtype=np.int64)
     assert reasons_of(policy, result.facts, result.priorities, empty) == []
+    assert reasons_json(policy, result.facts, result.priorities, empty) == []
+
+
+def test_policy_text_with_quotes_and_backslashes_stays_valid_json() -> None:
+    data = generate(n_reports=60, n_families=4, seed=3)
+    policy = load_policy()
+    result = run(
+        data.reports, data.files, data.identifiers, Previous.none(60, len(data.files)), policy,
+        ContentSettings(), SubjectSettings(),
+    )  # fmt: skip
+    rows = np.arange(60, dtype=np.int64)
+    # Descriptions are the policy author's text: quotes, backslashes and accents survive.
+    rules = [
+        dataclasses.replace(rule, description=f'say "{rule.id}" \\ caf\u00e9')
+        for rule in policy.rules
+    ]
+    tricky = dataclasses.replace(policy, rules=tuple(rules))
+    expected = reasons_of(tricky, result.facts, result.priorities, rows)
+    stored = reasons_json(tricky, result.facts, result.priorities, rows)
+    assert [json.loads(text) for text in stored] == expected

@@ -18,6 +18,7 @@ Row ids, where the caller needs them, come from the database, never from a guess
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -248,3 +249,48 @@ def fetch_in(
     finally:
         cursor.close()
     return rows
+
+
+def upsert_values(
+    session: Session,
+    model: type[Any],
+    columns: tuple[str, ...],
+    rows: Sequence[Sequence[Any]],
+    *,
+    key: tuple[str, ...],
+    bound_columns: frozenset[str] = frozenset(),
+) -> None:
+    """Insert ``rows`` (values in the order of ``columns``), replacing the stored row with the
+    same ``key`` (``ON CONFLICT ... DO UPDATE``, SQLite and PostgreSQL alike): one statement per
+    row instead of a delete and an insert, and the indexes of columns whose value stays are left
+    alone. ``bound_columns``: columns whose values are in the driver's form already (say JSON
+    text built as columns, or one timestamp bound once for all rows)."""
+    if not rows:
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    plan = _plan(dialect, model.__table__, columns, with_id=False)
+    quote = dialect.identifier_preparer.quote
+    updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in columns if c not in key)
+    statement = (
+        f"{plan.statement} ON CONFLICT ({', '.join(quote(c) for c in key)}) DO UPDATE SET {updates}"
+    )
+    skip = {columns.index(name) for name in bound_columns}
+    processors = tuple((at, p) for at, p in plan.processors if at not in skip)
+    cursor = connection.connection.cursor()
+    try:
+        if processors:
+            values = _processed(dataclasses.replace(plan, processors=processors), rows, None)
+            cursor.executemany(statement, values)
+        else:
+            cursor.executemany(statement, rows)
+    finally:
+        cursor.close()
+
+
+def bound_value(session: Session, model: type[Any], column: str, value: Any) -> Any:
+    """``value`` as the driver receives it for ``model``'s ``column`` (bind-processed once, for
+    a value every row of a bulk write shares)."""
+    dialect = session.connection().dialect
+    processor = model.__table__.c[column].type.dialect_impl(dialect).bind_processor(dialect)
+    return value if processor is None or value is None else processor(value)

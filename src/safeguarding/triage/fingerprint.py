@@ -52,33 +52,38 @@ def fingerprints(
     subject: IntArray,
     work_item: IntArray,
     detection: IntArray,
+    rows: IntArray | None = None,
 ) -> IntArray:
-    """One signed 64-bit fingerprint per report (a column the store keeps as BIGINT)."""
+    """One signed 64-bit fingerprint per report (a column the store keeps as BIGINT), or per
+    report at ``rows`` (positions) only: the same values, computed for those alone."""
     n = len(facts)
+    at = np.arange(n, dtype=np.int64) if rows is None else rows
     with np.errstate(over="ignore"):
-        seed = np.full(n, _constant(policy_identity), dtype=np.uint64)
+        seed = np.full(at.shape[0], _constant(policy_identity), dtype=np.uint64)
         names = sorted(facts.values)
-        h = _chain(
-            [
-                priorities.level, priorities.score, priorities.route, priorities.fired,
-                subject, work_item, detection, *(facts.values[name] for name in names),
-            ],
-            seed,
-        )  # fmt: skip
+        columns: list[np.ndarray] = [
+            priorities.level, priorities.score, priorities.route, priorities.fired,
+            subject, work_item, detection, *(facts.values[name] for name in names),
+        ]  # fmt: skip
+        h = _chain([column[at] for column in columns], seed)
         files = facts.files
-        if files.report.size:
+        # Each chosen report's files, and the report's place among the chosen.
+        place = np.full(n, -1, dtype=np.int64)
+        place[at] = np.arange(at.shape[0], dtype=np.int64)
+        file_rows = np.flatnonzero(place[files.report] >= 0)
+        if files.report.size:  # as for all reports: a report without files mixes in 0
             masks = sorted(facts.file_masks)
-            bits = np.zeros(files.report.size, dtype=np.uint64)
+            bits = np.zeros(file_rows.size, dtype=np.uint64)
             for k, name in enumerate(masks):
-                bits |= facts.file_masks[name].astype(np.uint64) << np.uint64(k)
+                bits |= facts.file_masks[name][file_rows].astype(np.uint64) << np.uint64(k)
             # Cluster ids show in the reasons only for files of viral clusters.
-            viral = facts.file_masks["viral_cluster_files"]
-            cluster = np.where(viral, facts.file_cluster, -1)
+            viral = facts.file_masks["viral_cluster_files"][file_rows]
+            cluster = np.where(viral, facts.file_cluster[file_rows], -1)
             per_file = _chain(
-                [files.position, bits, cluster], np.full(bits.size, _GOLDEN, np.uint64)
+                [files.position[file_rows], bits, cluster], np.full(bits.size, _GOLDEN, np.uint64)
             )
             # A sum is blind to the order of files in the table; positions keep them apart.
-            file_sum = np.zeros(n, dtype=np.uint64)
-            np.add.at(file_sum, files.report, per_file)
+            file_sum = np.zeros(at.shape[0], dtype=np.uint64)
+            np.add.at(file_sum, place[files.report[file_rows]], per_file)
             h = _mix(h ^ _mix(file_sum + _GOLDEN))
     return h.view(np.int64)

@@ -10,6 +10,7 @@ fired, and only the final lists are assembled per report. The result equals
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -100,10 +101,11 @@ class _Evidence:
         return self._reports(value != 0, spec.field)
 
 
-def reasons_of(
+def _fired(
     policy: Policy, facts: ReportFacts, priorities: Priorities, rows: IntArray
-) -> list[list[dict[str, Any]]]:
-    """The reasons (as stored: ``Reason.as_dict``) of the reports at ``rows`` (positions)."""
+) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+    """The rules the reports at ``rows`` fired (report, rule) and the evidence entries of those
+    rules (report, rule, part, seq, text); None when no rule fired."""
     n = len(facts)
     chosen = np.zeros(n, dtype=np.bool_)
     chosen[rows] = True
@@ -124,21 +126,29 @@ def reasons_of(
                     pl.lit(k, pl.Int64).alias("rule"), pl.lit(j, pl.Int64).alias("part")
                 )
             )
-    result: list[list[dict[str, Any]]] = [[] for _ in range(rows.shape[0])]
     if not pairs:
+        return None
+    schema = {"report": pl.Int64, "seq": pl.Int64, "text": pl.String, "rule": pl.Int64}
+    texts = pl.concat(entries) if entries else pl.DataFrame(schema=schema | {"part": pl.Int64})
+    return pl.concat(pairs).with_columns(pl.col("rule").cast(pl.Int64)), texts
+
+
+def reasons_of(
+    policy: Policy, facts: ReportFacts, priorities: Priorities, rows: IntArray
+) -> list[list[dict[str, Any]]]:
+    """The reasons (as stored: ``Reason.as_dict``) of the reports at ``rows`` (positions)."""
+    result: list[list[dict[str, Any]]] = [[] for _ in range(rows.shape[0])]
+    fired = _fired(policy, facts, priorities, rows)
+    if fired is None:
         return result
+    pairs, entries = fired
     texts = (
-        pl.concat(entries)
-        .sort("report", "rule", "part", "seq")
+        entries.sort("report", "rule", "part", "seq")
         .group_by("report", "rule", maintain_order=True)
         .agg(pl.col("text"))
-        if entries
-        else pl.DataFrame(schema={"report": pl.Int64, "rule": pl.Int64, "text": pl.List(pl.String)})
     )
     grouped = (
-        pl.concat(pairs)
-        .with_columns(pl.col("rule").cast(pl.Int64))
-        .join(texts, on=["report", "rule"], how="left")
+        pairs.join(texts, on=["report", "rule"], how="left")
         .sort("report", "rule")
         .group_by("report", maintain_order=True)
         .agg(pl.col("rule"), pl.col("text"))
@@ -160,3 +170,59 @@ def reasons_of(
             for k, found in zip(rules, texts_of, strict=True)
         ]
     return result
+
+
+def _quoted(text: pl.Expr) -> pl.Expr:
+    """A JSON string literal of ``text`` (evidence is built from field names and numbers: only
+    backslashes and quotes need escaping)."""
+    escaped = text.str.replace_all("\\", "\\\\", literal=True).str.replace_all(
+        '"', '\\"', literal=True
+    )
+    return pl.lit('"') + escaped + pl.lit('"')
+
+
+def reasons_json(
+    policy: Policy, facts: ReportFacts, priorities: Priorities, rows: IntArray
+) -> list[str]:
+    """``reasons_of`` as the JSON text the store keeps (what ``json.dumps`` makes of each list),
+    built as columns: a run writes tens of thousands of decisions, and building their reasons as
+    dictionaries and serialising them one by one took most of the time spent writing them."""
+    empty = "[]"
+    fired = _fired(policy, facts, priorities, rows)
+    if fired is None:
+        return [empty] * rows.shape[0]
+    pairs, entries = fired
+    texts = (
+        entries.sort("report", "rule", "part", "seq")
+        .group_by("report", "rule", maintain_order=True)
+        .agg(_quoted(pl.col("text")).str.join(", ").alias("evidence"))
+    )
+    # Each rule's fixed part, serialised once; the evidence list closes the object.
+    heads = [
+        json.dumps(
+            {"rule": rule.id, "description": rule.description, "weight": rule.weight,
+             "effect": effect(policy, k), "evidence": None}
+        )[: -len("null}")]
+        for k, rule in enumerate(policy.rules)
+    ]  # fmt: skip
+    objects = (
+        pairs.join(texts, on=["report", "rule"], how="left")
+        .sort("report", "rule")
+        .select(
+            "report",
+            (
+                pl.col("rule").replace_strict(
+                    list(range(len(heads))), heads, return_dtype=pl.String
+                )
+                + pl.lit("[")
+                + pl.col("evidence").fill_null("")
+                + pl.lit("]}")
+            ).alias("reason"),
+        )
+        .group_by("report", maintain_order=True)
+        .agg((pl.lit("[") + pl.col("reason").str.join(", ") + pl.lit("]")).alias("reasons"))
+    )
+    result = pl.DataFrame({"report": rows.astype(np.int64)}).join(
+        objects, on="report", how="left", maintain_order="left"
+    )
+    return result["reasons"].fill_null(empty).to_list()

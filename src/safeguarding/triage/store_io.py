@@ -28,12 +28,13 @@ from safeguarding.store.models import (
     TriageRun,
 )
 from safeguarding.triage import bulk
+from safeguarding.triage.affected import affected_reports
 from safeguarding.triage.engine import UNASSIGNED, TriageResult
 from safeguarding.triage.fingerprint import fingerprints
 from safeguarding.triage.input_cache import write_cache
 from safeguarding.triage.policy import LEVELS, ROUTES, Policy
 from safeguarding.triage.queue import QueueColumns
-from safeguarding.triage.reasons import reasons_of
+from safeguarding.triage.reasons import reasons_json
 from safeguarding.triage.store_read import CONTACT_OFFENCE, ENTICEMENT, Loaded, load
 from safeguarding.triage.unionfind import IntArray
 
@@ -206,12 +207,17 @@ def save(
     session.execute(delete(QueueSnapshot))
     session.add(QueueSnapshot(run_id=run.id, reports=len(columns), columns=columns.to_bytes()))
     session.flush()
-    cache_bytes = _save_cache(session, loaded, result, fingerprint, run.id)
+    cache_bytes = _save_cache(session, loaded, result, policy, fingerprint, run.id)
     return run, written, cache_bytes
 
 
 def _save_cache(
-    session: Session, loaded: Loaded, result: TriageResult, fingerprint: IntArray, run_id: int
+    session: Session,
+    loaded: Loaded,
+    result: TriageResult,
+    policy: Policy,
+    fingerprint: IntArray,
+    run_id: int,
 ) -> dict[str, int]:
     """The columns the next run starts from, with this run's results and watermarks."""
     if loaded.columns is None or loaded.marks is None:
@@ -221,6 +227,7 @@ def _save_cache(
     arrays = dict(loaded.columns) | {
         "p_file_cluster": result.file_cluster, "p_report_subject": result.report_subject,
         "p_level": result.priorities.level, "p_fingerprint": fingerprint,
+        "p_work_item": result.work_item,
         "p_known": known, "p_allow": allow,
         "ci_exact_key": content.exact_key, "ci_exact_cluster": content.exact_cluster,
         "ci_pdq": content.pdq, "ci_pdq_cluster": content.pdq_cluster,
@@ -231,7 +238,7 @@ def _save_cache(
     meta = {
         "digest": loaded.digest, "run": run_id, "providers": loaded.provider_names,
         "marks": {name: list(mark) for name, mark in loaded.marks.items()},
-        "lists": loaded.lists,
+        "lists": loaded.lists, "policy": policy_identity(policy),
     }  # fmt: skip
     frames = {"content": result.content_summary, "subjects": result.subject_summary}
     return write_cache(session, arrays, frames, meta, loaded.cache)
@@ -252,6 +259,11 @@ def queue_columns(session: Session) -> tuple[int, QueueColumns]:
     return int(row[0]), QueueColumns.from_bytes(row[1])
 
 
+def policy_identity(policy: Policy) -> str:
+    """What a decision's fingerprint starts from: the policy's label and whole digest."""
+    return f"{policy.label}\x1f{policy.digest}"
+
+
 def _save_decisions(
     session: Session,
     loaded: Loaded,
@@ -264,36 +276,50 @@ def _save_decisions(
     every report's fingerprint."""
     detected = detection(result)
     priorities = result.priorities
-    fingerprint = fingerprints(
-        f"{policy.label}\x1f{policy.digest}", result.facts, priorities,
-        result.report_subject, result.work_item, detected,
-    )  # fmt: skip
+    identity = policy_identity(policy)
+    inputs = (result.facts, priorities, result.report_subject, result.work_item, detected)
+    cache = loaded.cache
+    if (
+        cache is not None
+        and result.mode == "incremental"
+        and cache.meta.get("policy") == identity
+        and "p_work_item" in cache.arrays
+        and loaded.changed_files is not None
+    ):
+        # Same policy, clusters placed incrementally: only the reports the new ones can have
+        # affected are fingerprinted again; the others keep the fingerprint the cache holds.
+        subset = affected_reports(
+            loaded.previous, result, loaded.files.report, loaded.changed_files,
+            cache.arrays["p_work_item"].astype(np.int64),
+        )  # fmt: skip
+        fingerprint = loaded.decided_fingerprint.copy()
+        fingerprint[subset] = fingerprints(identity, *inputs, rows=subset)
+    else:
+        fingerprint = fingerprints(identity, *inputs)
     changed = ~loaded.decided | (loaded.decided_fingerprint != fingerprint)
     report_ids = loaded.reports.report_id
-    # After a full read, rows from before fingerprints (not counted as decided) exist too.
-    stale = changed & loaded.decided if loaded.cache is not None else changed
-    _delete_in(session, PriorityDecision.report_id, report_ids[stale].tolist())
     rows = np.flatnonzero(changed)
-    reasons = reasons_of(policy, result.facts, priorities, rows)
-    levels = [LEVELS[code - 1] for code in priorities.level[rows].tolist()]
-    routes = [ROUTES[code] for code in priorities.route[rows].tolist()]
-    columns = zip(
+    # Rows of the reports decided before are replaced in place (an upsert): after a full read
+    # that includes rows from before fingerprints (not counted as decided).
+    columns = (
+        "report_id", "subject_id", "work_item", "level", "score", "route", "detection",
+        "reasons", "policy", "policy_digest", "run_id", "decided_at", "fingerprint",
+    )  # fmt: skip
+    level_names = np.array(LEVELS, dtype=object)[priorities.level[rows].astype(np.int64) - 1]
+    route_names = np.array(ROUTES, dtype=object)[priorities.route[rows].astype(np.int64)]
+    detected_names = np.array(DETECTIONS, dtype=object)[detected[rows]]
+    size = rows.shape[0]
+    decided_at = bulk.bound_value(session, PriorityDecision, "decided_at", now)
+    values = zip(
         report_ids[rows].tolist(), result.report_subject[rows].tolist(),
-        result.work_item[rows].tolist(), levels, priorities.score[rows].tolist(), routes,
-        [DETECTIONS[d] for d in detected[rows].tolist()], reasons,
+        result.work_item[rows].tolist(), level_names.tolist(), priorities.score[rows].tolist(),
+        route_names.tolist(), detected_names.tolist(),
+        reasons_json(policy, result.facts, priorities, rows),
+        [policy.label] * size, [policy.digest] * size, [run_id] * size, [decided_at] * size,
         fingerprint[rows].tolist(), strict=True,
     )  # fmt: skip
-    _insert(
-        session,
-        PriorityDecision,
-        [
-            {
-                "report_id": report, "subject_id": subject, "work_item": item, "level": level,
-                "score": score, "route": route, "detection": detected_by, "reasons": why,
-                "policy": policy.label, "policy_digest": policy.digest, "run_id": run_id,
-                "decided_at": now, "fingerprint": print_,
-            }
-            for report, subject, item, level, score, route, detected_by, why, print_ in columns
-        ],
+    bulk.upsert_values(
+        session, PriorityDecision, columns, list(values), key=("report_id",),
+        bound_columns=frozenset({"reasons", "decided_at"}),
     )  # fmt: skip
     return int(rows.shape[0]), fingerprint

@@ -1,0 +1,53 @@
+"""Which reports' decisions a pass can have moved, so only those are fingerprinted again.
+
+A decision is made from the report's own fields, its files (flags, list matches, positions, and
+for viral content the cluster), its content clusters' viral status, its subject (size, earlier
+reports), its work item and the policy. After an incremental pass (same policy) these can differ
+from the last pass only for:
+
+- new reports, and reports with new files;
+- reports whose subject is one that new reports joined or that merged (its size and earlier
+  reports moved; its reports' subject id may have moved);
+- reports with a file in a content cluster that gained files, merged, or holds a file whose list
+  matches changed (only those clusters are summarised again, so only they can turn viral);
+- reports whose work item moved (work items join subjects and clusters across the whole table).
+
+Every other report's fingerprint is the one stored (tested: an unaffected report's fingerprint
+computed afresh equals the earlier one).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from safeguarding.triage.engine import UNASSIGNED, Previous, TriageResult
+from safeguarding.triage.unionfind import IntArray
+
+
+def affected_reports(
+    previous: Previous,
+    result: TriageResult,
+    file_report: IntArray,
+    changed_files: IntArray,
+    previous_work_item: IntArray,
+) -> IntArray:
+    """Positions of the reports whose decision may differ from the last pass's.
+
+    ``previous``: the last pass's results grown to this pass's tables; ``file_report``: each
+    file's report (position); ``changed_files``: earlier files whose list matches changed;
+    ``previous_work_item``: the last pass's work item of each of its reports."""
+    n = previous.report_subject.shape[0]
+    new_file = previous.file_cluster == UNASSIGNED
+    moved_file = new_file | (previous.file_cluster != result.file_cluster)
+    moved_file[changed_files] = True
+    touched_clusters = np.unique(result.file_cluster[moved_file])
+    hit = np.zeros(n, dtype=np.bool_)
+    hit[file_report[np.isin(result.file_cluster, touched_clusters)]] = True
+    moved_report = (previous.report_subject == UNASSIGNED) | (
+        previous.report_subject != result.report_subject
+    )
+    hit |= np.isin(result.report_subject, np.unique(result.report_subject[moved_report]))
+    n_old = previous_work_item.shape[0]
+    hit[:n_old] |= previous_work_item != result.work_item[:n_old]
+    hit[n_old:] = True
+    return np.flatnonzero(hit).astype(np.int64)

@@ -1,0 +1,80 @@
+"""Reports outside the affected set keep their fingerprint: reusing it is exact."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from safeguarding.triage.affected import affected_reports
+from safeguarding.triage.cluster_content import ContentSettings
+from safeguarding.triage.cluster_subjects import SubjectSettings
+from safeguarding.triage.engine import UNASSIGNED, Previous, TriageResult, run
+from safeguarding.triage.fingerprint import fingerprints
+from safeguarding.triage.policy import load_policy
+from safeguarding.triage.store_io import detection
+from safeguarding.triage.synthetic import generate
+from safeguarding.triage.tables import take_files, take_reports
+
+
+def _fingerprints(result: TriageResult, rows: np.ndarray | None = None) -> np.ndarray:
+    return fingerprints(
+        "policy", result.facts, result.priorities, result.report_subject, result.work_item,
+        detection(result), rows,
+    )  # fmt: skip
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    cut=st.integers(150, 295),
+    relisted=st.integers(0, 30),
+    viral_min=st.sampled_from([4, 8, 1000]),
+    families=st.integers(12, 80),
+    subjects=st.integers(60, 250),
+)
+def test_unaffected_reports_keep_their_fingerprint(
+    seed: int, cut: int, relisted: int, viral_min: int, families: int, subjects: int
+) -> None:
+    """Among the cases: subjects and clusters bridged by new reports (decisions move), viral
+    clusters (kept apart from work items) or none (work items join many subjects)."""
+    data = generate(n_reports=300, n_families=families, n_subjects=subjects, seed=seed)
+    args = (load_policy(), ContentSettings(viral_min_reports=viral_min), SubjectSettings())
+    rng = np.random.default_rng(seed)
+    reports, identifiers = take_reports(data.reports, data.identifiers, np.arange(cut))
+    old_files = np.flatnonzero(data.files.report < cut)
+    files = take_files(data.files, old_files)
+    earlier = run(reports, files, identifiers, Previous.none(cut, len(files)), *args)
+    # Some earlier files' list matches change before the next pass.
+    flipped = np.sort(rng.choice(len(files), size=min(relisted, len(files)), replace=False))
+    known = data.files.flag("known").copy()
+    known[old_files[flipped]] = ~known[old_files[flipped]]
+    files_now = dataclasses.replace(data.files, flags={**data.files.flags, "known": known})
+    n_new_files = len(data.files) - len(files)
+    previous = Previous(
+        np.r_[earlier.file_cluster, np.full(n_new_files, UNASSIGNED)],
+        np.r_[earlier.report_subject, np.full(300 - cut, UNASSIGNED)],
+        np.r_[earlier.priorities.level.astype(np.int64), np.zeros(300 - cut, np.int64)],
+    )
+    changed = flipped.astype(np.int64)
+    result = run(
+        data.reports, files_now, data.identifiers, previous, *args, earlier.content_index,
+        earlier.subject_index, (earlier.content_summary, earlier.subject_summary),
+        changed_files=changed,
+    )  # fmt: skip
+    assert result.mode == "incremental"
+    subset = affected_reports(previous, result, files_now.report, changed, earlier.work_item)
+    now = _fingerprints(result)
+    before = _fingerprints(earlier)
+    unaffected = np.ones(300, dtype=np.bool_)
+    unaffected[subset] = False
+    # Outside the set nothing moved; inside it every new report is included.
+    assert np.array_equal(now[:cut][unaffected[:cut]], before[unaffected[:cut]])
+    assert set(range(cut, 300)) <= set(subset.tolist())
+    # Fingerprints of a subset are those of the whole table at those rows.
+    assert np.array_equal(_fingerprints(result, subset), now[subset])
+    # Said the other way round: every report whose fingerprint moved is in the set.
+    moved = np.flatnonzero(now[:cut] != before)
+    assert set(moved.tolist()) <= set(subset.tolist())
