@@ -16,6 +16,7 @@ from safeguarding.store import Store
 from safeguarding.triage.ingest import media_lookup
 from safeguarding.triage.matching import Matcher
 from safeguarding.triage.options import TriageOptions, index_directory, triage_options
+from safeguarding.triage.prepare import Preparer
 from safeguarding.triage.sealing import Sealer
 from safeguarding.triage.writer import Writer
 
@@ -32,13 +33,15 @@ class IntakeContext:
         self, source: str, run_id: int | None, received_at: datetime, media: Path | None = None
     ) -> Writer:
         return Writer(
-            source,
-            self.pseudonymiser,
-            self.sealer,
-            self.store.engine.dialect,
-            received_at=received_at,
-            run_id=run_id,
-            media=media_lookup(media, self.options.max_image_pixels) if media else None,
+            Preparer(
+                source,
+                self.pseudonymiser,
+                self.sealer,
+                self.store.engine.dialect,
+                received_at=received_at,
+                run_id=run_id,
+                media=media_lookup(media, self.options.max_image_pixels) if media else None,
+            )
         )
 
 

@@ -157,7 +157,7 @@ class Preparer:
     ) -> None:
         self.source = source
         self._pseudonymiser = pseudonymiser
-        self._sealer = sealer
+        self.sealer = sealer
         self.dialect = dialect
         self.received_at = received_at
         self.run_id = run_id
@@ -326,7 +326,7 @@ class Preparer:
         if not unknown:
             return None
         payload = json.dumps([[path, raw.decode("utf-8", "replace")] for path, raw in unknown])
-        return self._sealer.seal(payload.encode(), "unknown-elements")
+        return self.sealer.seal(payload.encode(), "unknown-elements")
 
 
 def _hashes(file: FileRecord, media: FileDigest | None) -> list[Row]:

@@ -253,6 +253,26 @@ def _positions(ids: IntArray, wanted: IntArray) -> tuple[IntArray, np.ndarray]:
     return at, ids[at] == wanted
 
 
+def _owners(
+    ids: IntArray, owner: IntArray, incremental: bool, moved: str
+) -> tuple[IntArray, np.ndarray]:
+    """``_positions`` of new rows' owners (reports or files); in an incremental read every owner
+    must be known, else a row was ``moved`` into an earlier report or file and the cache's
+    columns no longer describe the store."""
+    at, present = _positions(ids, owner)
+    if incremental and not present.all():
+        raise _MovedError(moved)
+    return at, present
+
+
+def _present(
+    frame: pl.DataFrame, at: IntArray, present: np.ndarray
+) -> tuple[pl.DataFrame, IntArray]:
+    """The rows whose owner is known, with their owners' positions."""
+    keep = np.flatnonzero(present)
+    return (frame[keep.tolist()] if keep.size != frame.height else frame), at[keep]
+
+
 def _new_reports(
     session: Session, base: _Base, between: Any
 ) -> tuple[dict[str, np.ndarray], list[str]]:
@@ -313,9 +333,9 @@ def _party_signals(
         .where(ReportParty.parent_id.is_(None), between(ReportParty, "party")),
         ["report", "role", "age", "prior"],
     )  # fmt: skip
-    at, present = _positions(report_ids, _ints(parties, "report"))
-    if incremental and not present.all():
-        raise _MovedError("a party was added to an earlier report")
+    at, present = _owners(
+        report_ids, _ints(parties, "report"), incremental, "a party was added to an earlier report"
+    )
     n = report_ids.shape[0]
     role = parties["role"].cast(pl.String)
     victim = np.zeros(n, dtype=np.int64)
@@ -351,12 +371,10 @@ def _new_files(
         ["id", "report", "uploaded", "potential_meme", "viral", "possible_self_production",
          "live_streaming", "infant", "physical_harm", "violence_gore", "bestiality", "class"],
     )  # fmt: skip
-    at, present = _positions(report_ids, _ints(file, "report"))
-    if incremental and not present.all():
-        raise _MovedError("a file was added to an earlier report")
-    keep = np.flatnonzero(present)
-    file = file[keep.tolist()] if keep.size != file.height else file
-    at = at[keep]
+    at, present = _owners(
+        report_ids, _ints(file, "report"), incremental, "a file was added to an earlier report"
+    )
+    file, at = _present(file, at, present)
     position = (
         pl.DataFrame({"report": at})
         .with_row_index("row")
@@ -397,9 +415,9 @@ def _new_hashes(
         ),
         ["file", "kind", "value", "quality"],
     ).filter(pl.col("kind").cast(pl.String).is_in((*EXACT_KINDS, "pdq")))
-    at, present = _positions(files["f_id"], _ints(hashes, "file"))
-    if incremental and not present.all():
-        raise _MovedError("a hash was added to an earlier file")
+    at, present = _owners(
+        files["f_id"], _ints(hashes, "file"), incremental, "a hash was added to an earlier file"
+    )
     hashes = hashes.with_columns(
         pl.Series("at", at), pl.Series("present", present),
         pl.col("kind").cast(pl.String), pl.col("value").cast(pl.String).str.to_lowercase(),
@@ -433,12 +451,13 @@ def _new_identifiers(
         .where(ReportParty.role == "reported_user", between(PartyIdentifier, "identifier")),
         ["report", "kind", "scope", "pseudonym", "event"],
     ).filter(pl.col("kind").cast(pl.String).is_in(LINKING_KINDS))  # as for hashes  # fmt: skip
-    at, present = _positions(report_ids, _ints(identifier, "report"))
-    if incremental and not present.all():
-        raise _MovedError("an identifier was added to an earlier report")
-    keep = np.flatnonzero(present)
-    identifier = identifier[keep.tolist()] if keep.size != identifier.height else identifier
-    at = at[keep]
+    at, present = _owners(
+        report_ids,
+        _ints(identifier, "report"),
+        incremental,
+        "an identifier was added to an earlier report",
+    )
+    identifier, at = _present(identifier, at, present)
     event = _ints(identifier, "event")
     kind = identifier["kind"].cast(pl.String)
     space = kind + "\x1f" + identifier["scope"].cast(pl.String).fill_null("")

@@ -16,12 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
-from safeguarding.disclosure.pseudonymise import Pseudonymiser
 from safeguarding.store.models import (
     FileHash,
     PartyIdentifier,
@@ -39,7 +36,6 @@ from safeguarding.triage.prepare import (
     IDENTIFIER_COLUMNS,
     PARTY_COLUMNS,
     REPORT_COLUMNS,
-    MediaLookup,
     Prepared,
     PreparedFile,
     PreparedReport,
@@ -68,27 +64,13 @@ class Writer:
     """Writes batches for one source; its ``Preparer`` holds the keys for pseudonyms and
     sealing."""
 
-    def __init__(
-        self,
-        source: str,
-        pseudonymiser: Pseudonymiser,
-        sealer: Sealer,
-        dialect: Dialect,
-        *,
-        received_at: datetime,
-        run_id: int | None = None,
-        media: MediaLookup | None = None,
-    ) -> None:
-        self.source = source
-        self._sealer = sealer
-        self.preparer = Preparer(
-            source, pseudonymiser, sealer, dialect, received_at=received_at, run_id=run_id,
-            media=media,
-        )  # fmt: skip
+    def __init__(self, preparer: Preparer) -> None:
+        self.preparer = preparer
+        self.source = preparer.source
 
     @property
     def sealer(self) -> Sealer:
-        return self._sealer
+        return self.preparer.sealer
 
     def prepare(self, parsed: Sequence[Parsed]) -> list[Prepared]:
         """The records as rows for ``write_prepared`` (a parse worker runs this)."""
