@@ -1,12 +1,14 @@
 """End-to-end ingest: generated NCMEC XML reports against a large PDQ list and a large MD5 list.
 
-    .venv/bin/python benchmarks/ingest.py [--reports 100000] [--list-size 1000000]
+    .venv/bin/python benchmarks/ingest.py [--reports 100000] [--list-size 1000000] [--keep DIR]
 
 Writes ``--reports`` synthetic reports (one ``<report>`` and two ``<fileDetails>`` documents each,
 hashes given in the XML) into one zip archive, imports a PDQ list and an MD5 list of
 ``--list-size`` entries each (the base hashes of some content families plus random fill), then
 times ``ingest`` (parse, validate, pseudonymise, store, match) into a fresh SQLite store and prints
-reports per second. List import is timed separately.
+reports per second. List import is timed separately. With ``--keep DIR`` the archive and the
+home holding the imported lists (store, index, keys) are kept in ``DIR`` and reused by later runs
+of the same sizes and seed (the home is copied: every run ingests into the same starting state).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import tempfile
 import time
 import zipfile
@@ -46,47 +49,33 @@ def main() -> None:
     parser.add_argument("--reports", type=int, default=100_000)
     parser.add_argument("--list-size", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep", type=Path, help="directory that keeps the archive and lists")
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores, load {os.getloadavg()}")
     with tempfile.TemporaryDirectory(prefix="ingest-bench-") as tmp:
         root = Path(tmp)
-        start = time.perf_counter()
-        corpus = generate(
-            GeneratorConfig(
-                seed=args.seed, reports=args.reports, families=args.reports // 5,
-                subjects=args.reports // 3,
-            )
-        )  # fmt: skip
-        # One zip archive, as batches arrive: 300,000 small files would measure the file system.
-        with zipfile.ZipFile(root / "reports.zip", "w", zipfile.ZIP_DEFLATED) as archive:
-            for name, data in corpus.documents():
-                archive.writestr(name, data)
-        write_lists(root, corpus.family_pdq, corpus.family_md5, args.list_size)
-        print(f"generated {args.reports} reports in {time.perf_counter() - start:.1f} s")
-
+        name = f"ingest-{args.reports}-{args.list_size}-{args.seed}"
+        kept = args.keep / name if args.keep else None
+        if kept is not None and (kept / "home").exists():
+            shutil.copytree(kept / "home", root / "home")
+            archive_path = kept / "reports.zip"
+            print(f"reusing the archive and lists kept in {kept}")
+        else:
+            archive_path = prepare(root, args)
+            if kept is not None:
+                kept.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(archive_path, kept / "reports.zip")
+                shutil.copytree(root / "home", kept / "home")
         settings = Settings(home=root / "home", database_url=sqlite_url(root / "home" / "s.db"))
         store = open_store(settings)
         context = intake_context(store)
-        start = time.perf_counter()
-        for name, hash_type in (("pdq", "pdq"), ("md5", "md5")):
-            data = (root / f"{name}.csv").read_bytes()
-            import_list(
-                store, context.matcher, context.sealer,
-                read_hash_csv(data, f"{name}.csv", hash_type=hash_type),  # type: ignore[arg-type]
-                name=name, kind="known", source_file=f"{name}.csv",
-                pdq_threshold=context.options.pdq_threshold,
-                flood_share=context.options.flood_share,
-            )  # fmt: skip
-        print(
-            f"imported 2 lists of {args.list_size:,} entries in {time.perf_counter() - start:.1f} s"
-        )
 
         start = time.perf_counter()
         cpu_before = _cpu()
         parent_before = _cpu(children=False)
         summary = ingest(
             store,
-            [root / "reports.zip"],
+            [archive_path],
             source="bench",
             writer_factory=lambda run_id, at: context.writer("bench", run_id, at),
             matcher=context.matcher,
@@ -110,6 +99,41 @@ def main() -> None:
     )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory of the writing process (whole benchmark): {peak:,.0f} MiB")
+
+
+def prepare(root: Path, args: argparse.Namespace) -> Path:
+    """Writes the archive and lists under ``root`` and imports the lists into a new store at
+    ``root/home/s.db``; returns the archive's path."""
+    start = time.perf_counter()
+    corpus = generate(
+        GeneratorConfig(
+            seed=args.seed, reports=args.reports, families=args.reports // 5,
+            subjects=args.reports // 3,
+        )
+    )  # fmt: skip
+    # One zip archive, as batches arrive: 300,000 small files would measure the file system.
+    with zipfile.ZipFile(root / "reports.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in corpus.documents():
+            archive.writestr(name, data)
+    write_lists(root, corpus.family_pdq, corpus.family_md5, args.list_size)
+    print(f"generated {args.reports} reports in {time.perf_counter() - start:.1f} s")
+
+    settings = Settings(home=root / "home", database_url=sqlite_url(root / "home" / "s.db"))
+    store = open_store(settings)
+    context = intake_context(store)
+    start = time.perf_counter()
+    for name, hash_type in (("pdq", "pdq"), ("md5", "md5")):
+        data = (root / f"{name}.csv").read_bytes()
+        import_list(
+            store, context.matcher, context.sealer,
+            read_hash_csv(data, f"{name}.csv", hash_type=hash_type),  # type: ignore[arg-type]
+            name=name, kind="known", source_file=f"{name}.csv",
+            pdq_threshold=context.options.pdq_threshold,
+            flood_share=context.options.flood_share,
+        )  # fmt: skip
+    print(f"imported 2 lists of {args.list_size:,} entries in {time.perf_counter() - start:.1f} s")
+    store.dispose()
+    return root / "reports.zip"
 
 
 def _cpu(*, children: bool = True) -> float:

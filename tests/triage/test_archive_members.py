@@ -1,4 +1,4 @@
-"""Archive members read by the intake: the same bytes as ``zipfile`` gives, corruption refused."""
+"""Archives read by the intake: the same listing and bytes as ``zipfile`` gives, damage refused."""
 
 from __future__ import annotations
 
@@ -11,7 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from safeguarding.triage.ingest import MemberEntry, member_bytes
+from safeguarding.errors import ValidationError
+from safeguarding.triage import archives
+from safeguarding.triage.archives import (
+    Member,
+    MemberEntry,
+    list_members,
+    member_bytes,
+    member_head,
+)
 
 
 @settings(max_examples=40, deadline=None)
@@ -67,3 +75,120 @@ def test_a_damaged_member_is_refused_as_zipfile_refuses_it(tmp_path: Path, metho
         with pytest.raises((zipfile.BadZipFile, zlib.error)):
             archive.read("doc.xml")
         assert _read(path, archive, "other.xml", 100) == b"<fileDetails/>"
+
+
+_NAMES = st.lists(
+    st.text(
+        alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
+    ).filter(lambda name: 0 < len(name) < 60),
+    min_size=0,
+    max_size=8,
+    unique=True,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    names=_NAMES,
+    methods=st.lists(st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]), min_size=8),
+    comment=st.binary(max_size=300),
+    prefix=st.binary(max_size=200),
+    directory=st.booleans(),
+)
+def test_the_listing_is_the_one_zipfile_gives(
+    tmp_path_factory: pytest.TempPathFactory,
+    names: list[str],
+    methods: list[int],
+    comment: bytes,
+    prefix: bytes,
+    directory: bool,
+) -> None:
+    # Data before the archive (as in a self-extracting one) moves every offset; a comment
+    # moves the end record; directories are left out.
+    path = tmp_path_factory.mktemp("zip") / "a.zip"
+    with open(path, "wb") as handle:
+        handle.write(prefix)
+        with zipfile.ZipFile(handle, "w") as archive:
+            if directory:
+                archive.mkdir("folder")
+            for name, method in zip(names, methods, strict=False):
+                archive.writestr(name, name.encode() * 3, compress_type=method)
+            archive.comment = comment
+    try:
+        expected = _zipfile_listing(path)
+    except zipfile.BadZipFile:  # a comment can hide the end record from zipfile too
+        with pytest.raises(ValidationError) as refused:
+            list_members(path)
+        assert refused.value.rule == "bad_archive"
+        return
+    assert list_members(path) == expected
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        for member in list_members(path):
+            assert member.entry is not None
+            data = member_bytes(descriptor, member.entry, member.name, member.file_size)
+            assert data == member.name.encode() * 3
+            head = member_head(descriptor, member.entry, 16)
+            assert data.startswith(head) and len(head) >= min(16, len(data))
+    finally:
+        os.close(descriptor)
+
+
+def test_zip64_archives_are_listed_as_zipfile_lists_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Archives past 4 GB or 65,535 members: zipfile writes ZIP64 records past these limits.
+    path = tmp_path / "a.zip"
+    with monkeypatch.context() as limits:
+        limits.setattr(zipfile, "ZIP64_LIMIT", 4)
+        limits.setattr(zipfile, "ZIP_FILECOUNT_LIMIT", 1)
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("big.xml", b"<report/>")
+            archive.writestr("small.xml", b"<fileDetails/>")
+    raw = path.read_bytes()
+    assert b"PK\x06\x06" in raw and b"\xff\xff\xff\xff" in raw[raw.index(b"PK\x01\x02") :]
+    listing = list_members(path)
+    assert listing == _zipfile_listing(path)
+    assert [(m.name, m.file_size) for m in listing] == [("big.xml", 9), ("small.xml", 14)]
+
+
+def test_encrypted_members_are_left_to_zipfile(tmp_path: Path) -> None:
+    path = tmp_path / "a.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("a.xml", b"<report/>")
+    raw = bytearray(path.read_bytes())
+    central = raw.rindex(b"PK\x01\x02")
+    raw[central + 8] |= 0x1  # the encryption flag, in the central directory only
+    path.write_bytes(bytes(raw))
+    assert list_members(path) == [Member("a.xml", 9, None)]
+
+
+def test_archives_that_are_not_archives_or_too_large_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "bad.zip").write_bytes(b"PK\x03\x04 not really")
+    with pytest.raises(ValidationError, match=r"bad\.zip: not a readable zip archive") as bad:
+        list_members(tmp_path / "bad.zip")
+    assert bad.value.rule == "bad_archive"
+    path = tmp_path / "a.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for number in range(3):
+            archive.writestr(f"{number}.xml", b"<report/>")
+    cut = path.read_bytes()
+    (tmp_path / "cut.zip").write_bytes(cut[: cut.rindex(b"PK\x01\x02") + 20] + cut[-22:])
+    with pytest.raises(ValidationError) as damaged:
+        list_members(tmp_path / "cut.zip")
+    assert damaged.value.rule == "bad_archive"
+    monkeypatch.setattr(archives, "MAX_ARCHIVE_MEMBERS", 2)
+    with pytest.raises(ValidationError, match="3 members, at most 2") as large:
+        list_members(path)
+    assert large.value.rule == "archive_too_large"
+
+
+def _zipfile_listing(path: Path) -> list[Member]:
+    with zipfile.ZipFile(path) as archive:
+        return [
+            Member(info.filename, info.file_size, MemberEntry.of(info))
+            for info in archive.infolist()
+            if not info.is_dir()
+        ]

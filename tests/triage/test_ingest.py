@@ -6,6 +6,8 @@ import io
 import json
 import shutil
 import zipfile
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from safeguarding.disclosure.pseudonymise import Pseudonymiser
 from safeguarding.hashing.files import hash_file
 from safeguarding.store import Store
 from safeguarding.triage import ingest as ingest_module
+from safeguarding.triage.context import intake_context
 from safeguarding.triage.generate import (
     GeneratorConfig,
     benign_image,
@@ -352,3 +355,31 @@ def test_files_of_a_conflicting_report_are_not_attached_to_the_stored_one(
     with store.engine.connect() as connection:
         files = connection.execute(text("SELECT provider_file_id FROM reported_file")).scalars()
         assert list(files) == ["F-1"]
+
+
+def test_with_parse_workers_reports_are_read_before_file_details(
+    store: Store, tmp_path: Path
+) -> None:
+    # File details named before their reports are read after them, so that the writing
+    # process stores reports while the workers parse; every other document keeps its place.
+    corpus = generate(GeneratorConfig(seed=4, reports=300))
+    path = tmp_path / "in.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in corpus.documents():
+            archive.writestr(name, data)
+        archive.writestr("m-broken.xml", b"<fileDet")
+        archive.writestr("m-commented.xml", b"<!-- <fileDetails> --><report/>")
+        archive.writestr("m-lines.jsonl", json.dumps(jsonl_report(report_id="J-1")))
+    documents, _ = ingest_module.discover([path])
+    context = intake_context(store)
+    options = replace(context.options, parse_workers=2)
+    with ingest_module._workers(
+        documents, options, context.writer("test", 1, datetime.now(UTC)), context.matcher
+    ) as pool:
+        assert pool is not None
+        order = ingest_module._reading_order(documents, pool)
+    names = [str(documents[position].member) for position in order]
+    details = [name for name in names if name.startswith("file-")]
+    assert sorted(order) == list(range(len(documents))) and len(details) == 600
+    assert names == [name for name in sorted(names) if not name.startswith("file-")] + details
+    assert details == sorted(details)

@@ -1,0 +1,217 @@
+"""Zip archives of provider reports: members listed from the central directory, read by position.
+
+A day's reports arrive as one archive of hundreds of thousands of small documents. ``zipfile``
+builds a ``ZipInfo`` object per member when it opens an archive and a file object per member read,
+which cost about as much as parsing a small document; the intake needs only where each member's
+data is. So the central directory is read here with one ``struct`` call per member, and members are
+read with positioned reads (``os.pread`` keeps no file offset, so forked parse workers can share a
+descriptor). Archives this reader does not handle in full (ZIP64 fields, a damaged directory) are
+listed by ``zipfile`` instead, so the listing is always the one ``zipfile`` gives.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zipfile
+import zlib
+from pathlib import Path
+from typing import NamedTuple
+
+from safeguarding.errors import ValidationError
+
+MAX_ARCHIVE_MEMBERS = 1_000_000
+
+_END = struct.Struct("<4s4H2LH")  # end of central directory record
+_END_SIGNATURE = b"PK\x05\x06"
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")
+_ZIP64_LOCATOR_SIGNATURE = b"PK\x06\x07"
+_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")  # central directory file header
+_CENTRAL_SIGNATURE = b"PK\x01\x02"
+_LOCAL_HEADER = struct.Struct("<4s22xHH")
+_UTF8_NAME = 0x800
+_ENCRYPTED = 0x1
+_ZIP64_MARK = 0xFFFFFFFF
+_MAX_EXTRACT_VERSION = 63  # zipfile refuses later versions
+
+
+class MemberEntry(NamedTuple):
+    """Where a stored or deflated (unencrypted) member's data is, from the central directory:
+    read once by the parent, so that parse workers need no ``ZipFile`` of their own."""
+
+    header_offset: int
+    compress_size: int
+    file_size: int
+    compress_type: int
+    crc: int
+
+    @classmethod
+    def of(cls, info: zipfile.ZipInfo) -> MemberEntry | None:
+        if info.flag_bits & _ENCRYPTED or info.compress_type not in (
+            zipfile.ZIP_STORED,
+            zipfile.ZIP_DEFLATED,
+        ):
+            return None
+        return cls(
+            info.header_offset, info.compress_size, info.file_size, info.compress_type, info.CRC
+        )
+
+
+class Member(NamedTuple):
+    """A file member of an archive: its name, declared size and, if positioned reads can read
+    it, where its data is (None: read it through ``zipfile``)."""
+
+    name: str
+    file_size: int
+    entry: MemberEntry | None
+
+
+def list_members(path: Path) -> list[Member]:
+    """The file members (not directories) of the archive at ``path``, in directory order, as
+    ``zipfile`` lists them; a ValidationError if it is not a readable archive or has more than
+    ``MAX_ARCHIVE_MEMBERS`` members."""
+    try:
+        with open(path, "rb") as handle:
+            members = _central_directory(handle.fileno(), os.fstat(handle.fileno()).st_size)
+        if members is None:
+            with zipfile.ZipFile(path) as archive:
+                infos = archive.infolist()
+            if len(infos) > MAX_ARCHIVE_MEMBERS:
+                raise _TooManyMembersError(len(infos))
+            members = [
+                Member(i.filename, i.file_size, MemberEntry.of(i)) for i in infos if not i.is_dir()
+            ]
+    except (zipfile.BadZipFile, OSError, NotImplementedError, UnicodeDecodeError) as exc:
+        raise ValidationError(
+            f"{path}: not a readable zip archive ({exc})", rule="bad_archive"
+        ) from exc
+    except _TooManyMembersError as exc:
+        raise ValidationError(
+            f"{path}: {exc.count} members, at most {MAX_ARCHIVE_MEMBERS}",
+            rule="archive_too_large",
+        ) from None
+    return members
+
+
+class _TooManyMembersError(Exception):
+    def __init__(self, count: int) -> None:
+        super().__init__(count)
+        self.count = count
+
+
+def _central_directory(descriptor: int, size: int) -> list[Member] | None:
+    """The members, read from the central directory as ``zipfile`` reads it; None where this
+    reader leaves the archive to ``zipfile`` (ZIP64, no end record found where expected, a
+    directory that does not parse), which then lists it or says what is wrong."""
+    tail_size = min(size, _END.size + 65_535)
+    tail = os.pread(descriptor, tail_size, size - tail_size)
+    at = tail.rfind(_END_SIGNATURE)
+    if at < 0 or len(tail) - at < _END.size:
+        return None
+    end_at = size - tail_size + at
+    _, disk, _, _, count, directory_size, directory_offset, _ = _END.unpack_from(tail, at)
+    locator_at = at - _ZIP64_LOCATOR.size
+    if (
+        disk != 0
+        or directory_offset == _ZIP64_MARK
+        or (locator_at >= 0 and tail[locator_at : locator_at + 4] == _ZIP64_LOCATOR_SIGNATURE)
+    ):
+        return None
+    if count > MAX_ARCHIVE_MEMBERS:
+        raise _TooManyMembersError(count)
+    concat = end_at - directory_size - directory_offset  # bytes before the archive itself
+    if concat < 0:
+        return None
+    directory = os.pread(descriptor, directory_size, directory_offset + concat)
+    if len(directory) != directory_size:
+        return None
+    members: list[Member] = []
+    position = entries = 0
+    unpack = _CENTRAL.unpack_from
+    header_size = _CENTRAL.size
+    while position < directory_size:
+        if position + header_size > directory_size:
+            return None
+        (
+            signature, _, _, version, _, flags, method, _, _, crc, compress_size, file_size,
+            name_length, extra_length, comment_length, _, _, _, header_offset,
+        ) = unpack(directory, position)  # fmt: skip
+        if (
+            signature != _CENTRAL_SIGNATURE
+            or version > _MAX_EXTRACT_VERSION
+            or _ZIP64_MARK in (compress_size, file_size, header_offset)
+        ):
+            return None
+        position += header_size
+        raw_name = directory[position : position + name_length]
+        position += name_length + extra_length + comment_length
+        name = raw_name.decode("utf-8" if flags & _UTF8_NAME else "cp437")
+        if "\x00" in name:
+            name = name[: name.index("\x00")]
+        entries += 1
+        if entries > MAX_ARCHIVE_MEMBERS:
+            raise _TooManyMembersError(entries)
+        if name.endswith("/"):
+            continue
+        entry = (
+            MemberEntry(header_offset + concat, compress_size, file_size, method, crc)
+            if not flags & _ENCRYPTED and method in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+            else None
+        )
+        members.append(Member(name, file_size, entry))
+    return members
+
+
+def member_bytes(descriptor: int, entry: MemberEntry, member: str, limit: int) -> bytes:
+    """At most ``limit`` bytes of an archive member, as ``ZipFile.open(member).read(limit)``
+    gives them (never more than the member's declared size; the CRC is checked whenever the
+    whole member is read), with two positioned reads and one ``zlib`` call."""
+    header = os.pread(descriptor, _LOCAL_HEADER.size, entry.header_offset)
+    if len(header) != _LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile(f"{member}: bad local file header")
+    _, name_length, extra_length = _LOCAL_HEADER.unpack(header)
+    start = entry.header_offset + _LOCAL_HEADER.size + name_length + extra_length
+    raw = os.pread(descriptor, entry.compress_size, start)
+    if len(raw) != entry.compress_size:
+        raise zipfile.BadZipFile(f"{member}: archive ends inside the member")
+    wanted = min(limit, entry.file_size)
+    if wanted <= 0:
+        return b""
+    if entry.compress_type == zipfile.ZIP_STORED:
+        data = raw[:wanted]
+    else:
+        try:
+            data = zlib.decompressobj(-zlib.MAX_WBITS).decompress(raw, wanted)
+        except zlib.error as exc:
+            raise zipfile.BadZipFile(f"{member}: corrupt compressed data ({exc})") from exc
+    if len(data) != wanted:
+        raise zipfile.BadZipFile(f"{member}: member ends before its declared size")
+    if wanted == entry.file_size and zlib.crc32(data) != entry.crc:
+        raise zipfile.BadZipFile(f"Bad CRC-32 for file {member!r}")
+    return data
+
+
+def member_head(descriptor: int, entry: MemberEntry, size: int) -> bytes:
+    """The first ``size`` bytes of a member (fewer if it is shorter), cheaply: one positioned
+    read, the start of the data inflated, no CRC. To tell what a document is before reading it;
+    b"" where that fails (the local header's name or extra field longer than the room left for
+    it, damage): a guess, never a check, the member's full read checks it."""
+    compressed = min(entry.compress_size, size + _DEFLATE_SLACK)
+    block = os.pread(descriptor, _LOCAL_HEADER.size + _NAME_ROOM + compressed, entry.header_offset)
+    if len(block) < _LOCAL_HEADER.size or block[:4] != b"PK\x03\x04":
+        return b""
+    _, name_length, extra_length = _LOCAL_HEADER.unpack_from(block)
+    start = _LOCAL_HEADER.size + name_length + extra_length
+    raw = block[start : start + compressed]
+    if entry.compress_type == zipfile.ZIP_STORED:
+        return raw[: min(size, entry.file_size)]
+    try:
+        return zlib.decompressobj(-zlib.MAX_WBITS).decompress(raw, size)
+    except zlib.error:
+        return b""
+
+
+# Room read for the local header's name and extra field, and compressed bytes read beyond the
+# wanted size: the largest header of a deflate block (its code lengths) is under 300 bytes.
+_NAME_ROOM = 1024
+_DEFLATE_SLACK = 1024
