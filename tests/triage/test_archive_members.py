@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import posixpath
 import zipfile
 import zlib
 from pathlib import Path
@@ -20,6 +21,7 @@ from safeguarding.triage.archives import (
     member_bytes,
     member_head,
 )
+from safeguarding.triage.ingest import _extension
 
 
 @settings(max_examples=40, deadline=None)
@@ -192,3 +194,8 @@ def _zipfile_listing(path: Path) -> list[Member]:
             for info in archive.infolist()
             if not info.is_dir()
         ]
+
+
+@given(name=st.text(alphabet="ab./X", max_size=14))
+def test_member_extensions_are_the_ones_splitext_gives(name: str) -> None:
+    assert _extension(name) == posixpath.splitext(name)[1].lower()

@@ -5,8 +5,8 @@ builds a ``ZipInfo`` object per member when it opens an archive and a file objec
 which cost about as much as parsing a small document; the intake needs only where each member's
 data is. So the central directory is read here with one ``struct`` call per member, and members are
 read with positioned reads (``os.pread`` keeps no file offset, so forked parse workers can share a
-descriptor). Archives this reader does not handle in full (ZIP64 fields, a damaged directory) are
-listed by ``zipfile`` instead, so the listing is always the one ``zipfile`` gives.
+descriptor). Archives this reader does not handle in full (members past 4 GB, a damaged
+directory) are listed by ``zipfile`` instead, so the listing is always the one ``zipfile`` gives.
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ import zlib
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
+import numpy.typing as npt
+
 from safeguarding.errors import ValidationError
 
 MAX_ARCHIVE_MEMBERS = 1_000_000
@@ -25,6 +28,8 @@ MAX_ARCHIVE_MEMBERS = 1_000_000
 _END = struct.Struct("<4s4H2LH")  # end of central directory record
 _END_SIGNATURE = b"PK\x05\x06"
 _ZIP64_LOCATOR = struct.Struct("<4sLQL")
+_END64 = struct.Struct("<4sQ2H2L4Q")  # ZIP64 end of central directory record
+_END64_SIGNATURE = b"PK\x06\x06"
 _ZIP64_LOCATOR_SIGNATURE = b"PK\x06\x07"
 _CENTRAL = struct.Struct("<4s4B4HL2L5H2L")  # central directory file header
 _CENTRAL_SIGNATURE = b"PK\x01\x02"
@@ -101,8 +106,9 @@ class _TooManyMembersError(Exception):
 
 def _central_directory(descriptor: int, size: int) -> list[Member] | None:
     """The members, read from the central directory as ``zipfile`` reads it; None where this
-    reader leaves the archive to ``zipfile`` (ZIP64, no end record found where expected, a
-    directory that does not parse), which then lists it or says what is wrong."""
+    reader leaves the archive to ``zipfile`` (a member with ZIP64 sizes or offset, archives on
+    several disks, no end record found where expected, a directory that does not parse), which
+    then lists it or says what is wrong."""
     tail_size = min(size, _END.size + 65_535)
     tail = os.pread(descriptor, tail_size, size - tail_size)
     at = tail.rfind(_END_SIGNATURE)
@@ -110,55 +116,98 @@ def _central_directory(descriptor: int, size: int) -> list[Member] | None:
         return None
     end_at = size - tail_size + at
     _, disk, _, _, count, directory_size, directory_offset, _ = _END.unpack_from(tail, at)
-    locator_at = at - _ZIP64_LOCATOR.size
-    if (
-        disk != 0
-        or directory_offset == _ZIP64_MARK
-        or (locator_at >= 0 and tail[locator_at : locator_at + 4] == _ZIP64_LOCATOR_SIGNATURE)
-    ):
+    if disk != 0:
         return None
+    concat = end_at - directory_size - directory_offset  # bytes before the archive itself
+    locator_at = end_at - _ZIP64_LOCATOR.size
+    locator = os.pread(descriptor, _ZIP64_LOCATOR.size, locator_at) if locator_at >= 0 else b""
+    if locator[:4] == _ZIP64_LOCATOR_SIGNATURE:
+        # More than 65,535 members or 4 GB: the counts are in the ZIP64 end record, which
+        # zipfile expects right before its locator.
+        _, record_disk, _, disks = _ZIP64_LOCATOR.unpack(locator)
+        record_at = end_at - _ZIP64_LOCATOR.size - _END64.size
+        record = os.pread(descriptor, _END64.size, record_at) if record_at >= 0 else b""
+        if record_disk != 0 or disks > 1:
+            return None
+        if len(record) == _END64.size and record[:4] == _END64_SIGNATURE:
+            _, _, _, _, disk, _, _, count, directory_size, directory_offset = _END64.unpack(record)
+            if disk != 0:
+                return None
+            concat = record_at - directory_size - directory_offset
     if count > MAX_ARCHIVE_MEMBERS:
         raise _TooManyMembersError(count)
-    concat = end_at - directory_size - directory_offset  # bytes before the archive itself
     if concat < 0:
         return None
     directory = os.pread(descriptor, directory_size, directory_offset + concat)
     if len(directory) != directory_size:
         return None
+    return _members(directory, concat)
+
+
+def _members(directory: bytes, concat: int) -> list[Member] | None:
+    """The members of a central directory, its fields read for all entries at once (numpy):
+    a loop with one ``struct`` call per entry took 3 us each, 0.8 s for a day's archive. Entries
+    are found by their signature and must chain exactly (each ends where the next begins); a
+    signature inside a name breaks the chain and leaves the archive to ``zipfile``."""
+    size = len(directory)
+    if size == 0:
+        return []
+    raw = np.frombuffer(directory, dtype=np.uint8)
+    signature = np.frombuffer(_CENTRAL_SIGNATURE, dtype=np.uint8)
+    found = raw[: size - 3] == signature[0]
+    for shift in (1, 2, 3):
+        found &= raw[shift : size - 3 + shift] == signature[shift]
+    starts = np.flatnonzero(found)
+    starts = starts[starts + _CENTRAL.size <= size].astype(np.int64)
+    if not len(starts) or starts[0] != 0:
+        return None
+    if len(starts) > MAX_ARCHIVE_MEMBERS:
+        raise _TooManyMembersError(len(starts))
+
+    def field(offset: int, width: int) -> npt.NDArray[np.int64]:
+        value = np.zeros(len(starts), dtype=np.int64)
+        for byte in range(width):
+            value |= raw[starts + offset + byte].astype(np.int64) << (8 * byte)
+        return value
+
+    name_length = field(28, 2)
+    ends = starts + _CENTRAL.size + name_length + field(30, 2) + field(32, 2)
+    if (ends[:-1] != starts[1:]).any() or ends[-1] != size:
+        return None
+    compress_size, file_size, header_offset = field(20, 4), field(24, 4), field(42, 4)
+    if (
+        (raw[starts + 6] > _MAX_EXTRACT_VERSION).any()
+        or (compress_size == _ZIP64_MARK).any()
+        or (file_size == _ZIP64_MARK).any()
+        or (header_offset == _ZIP64_MARK).any()
+    ):
+        return None
+    flags, method = field(8, 2), field(10, 2)
+    readable = ((flags & _ENCRYPTED) == 0) & (
+        (method == zipfile.ZIP_STORED) | (method == zipfile.ZIP_DEFLATED)
+    )
+    entries = zip(
+        (header_offset + concat).tolist(), compress_size.tolist(), file_size.tolist(),
+        method.tolist(), field(16, 4).tolist(), strict=True,
+    )  # fmt: skip
     members: list[Member] = []
-    position = entries = 0
-    unpack = _CENTRAL.unpack_from
-    header_size = _CENTRAL.size
-    while position < directory_size:
-        if position + header_size > directory_size:
-            return None
-        (
-            signature, _, _, version, _, flags, method, _, _, crc, compress_size, file_size,
-            name_length, extra_length, comment_length, _, _, _, header_offset,
-        ) = unpack(directory, position)  # fmt: skip
-        if (
-            signature != _CENTRAL_SIGNATURE
-            or version > _MAX_EXTRACT_VERSION
-            or _ZIP64_MARK in (compress_size, file_size, header_offset)
-        ):
-            return None
-        position += header_size
-        raw_name = directory[position : position + name_length]
-        position += name_length + extra_length + comment_length
-        name = raw_name.decode("utf-8" if flags & _UTF8_NAME else "cp437")
+    for begin, length, flag, can_read, entry in zip(
+        (starts + _CENTRAL.size).tolist(),
+        name_length.tolist(),
+        flags.tolist(),
+        readable.tolist(),
+        entries,
+        strict=True,
+    ):
+        raw_name = directory[begin : begin + length]
+        if raw_name.isascii():  # the same in UTF-8 and cp437, and decoded much faster
+            name = raw_name.decode("ascii")
+        else:
+            name = raw_name.decode("utf-8" if flag & _UTF8_NAME else "cp437")
         if "\x00" in name:
             name = name[: name.index("\x00")]
-        entries += 1
-        if entries > MAX_ARCHIVE_MEMBERS:
-            raise _TooManyMembersError(entries)
-        if name.endswith("/"):
-            continue
-        entry = (
-            MemberEntry(header_offset + concat, compress_size, file_size, method, crc)
-            if not flags & _ENCRYPTED and method in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
-            else None
-        )
-        members.append(Member(name, file_size, entry))
+        if not name.endswith("/"):
+            members.append(Member(name, entry[2], MemberEntry(*entry) if can_read else None))
     return members
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
-import posixpath
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from multiprocessing.pool import Pool
+from operator import itemgetter
 from pathlib import Path, PurePath
 from typing import NamedTuple
 
@@ -109,7 +109,7 @@ def _rare_collections() -> Iterator[None]:
     """The cyclic garbage collector run rarely for the length of a run: the intake makes
     millions of short-lived tuples and few cycles, and a collection every 700 new objects cost
     the writing process about a tenth of its time. What exists before is frozen (never
-    scanned), so forked workers also leave the pages they share with the parent untouched."""
+    scanned)."""
     thresholds = gc.get_threshold()
     gc.freeze()
     gc.set_threshold(_COLLECT_AFTER, *thresholds[1:])
@@ -155,12 +155,23 @@ def _file_document(path: Path) -> Document | None:
 
 def _archive_documents(path: Path, skipped: list[str]) -> Iterator[Document]:
     archive_path = str(path)
-    for name, file_size, entry in sorted(list_members(path), key=lambda m: m.name):
-        fmt = FORMATS.get(posixpath.splitext(name)[1].lower())
+    for name, file_size, entry in sorted(list_members(path), key=itemgetter(0)):
+        fmt = FORMATS.get(_extension(name))
         if fmt is None:
             skipped.append(f"{archive_path}!{name}")
             continue
         yield Document(f"{archive_path}!{name}", fmt, archive_path, name, file_size, entry)
+
+
+def _extension(name: str) -> str:
+    """``posixpath.splitext(name)[1].lower()`` for the last part of a member's name (a name
+    that is only dots and an extension, as ``.xml``, has none), without its calls: an archive
+    can hold a million names."""
+    dot = name.rfind(".")
+    base = name.rfind("/") + 1
+    if dot <= base or not name[base:dot].strip("."):
+        return ""
+    return name[dot:].lower()
 
 
 def discover(paths: list[Path]) -> tuple[list[Document], list[str]]:
@@ -298,6 +309,19 @@ def ingest(
     on_document: Callable[[int, int], None] | None = None,
 ) -> IngestSummary:
     """Read every document under ``paths`` and store it; returns what happened."""
+    with _rare_collections():
+        return _run(store, paths, source, writer_factory, matcher, options, on_document)
+
+
+def _run(
+    store: Store,
+    paths: list[Path],
+    source: str,
+    writer_factory: Callable[[int, datetime], Writer],
+    matcher: Matcher,
+    options: TriageOptions,
+    on_document: Callable[[int, int], None] | None,
+) -> IngestSummary:
     documents, skipped = discover(paths)
     started = datetime.now(UTC)
     with store.session() as session:
@@ -312,7 +336,7 @@ def ingest(
     summary = IngestSummary(run_id=run_id, source=source, skipped=skipped)
     writer = writer_factory(run_id, started)
     try:
-        with _rare_collections(), _workers(documents, options, writer, matcher) as pool:
+        with _workers(documents, options, writer, matcher) as pool:
             _ingest(store, documents, summary, writer, matcher, options, on_document, pool)
     finally:
         _close_archives()
@@ -439,6 +463,7 @@ def _workers(
     if workers <= 1 or len(documents) < _PARALLEL_FROM:
         yield None
         return
+    gc.freeze()  # the documents too: the workers never scan (and so copy) their pages
     context = multiprocessing.get_context("fork")
     with context.Pool(
         workers, initializer=_start_worker, initargs=(writer, matcher, documents)
