@@ -33,6 +33,7 @@ from sqlalchemy import update
 from safeguarding.errors import ValidationError
 from safeguarding.hashing.files import FileDigest, hash_file
 from safeguarding.store import Store
+from safeguarding.store.bulk_writes import Transactions, bulk_transactions
 from safeguarding.store.models import IngestRun
 from safeguarding.triage.archives import MemberEntry, list_members, member_bytes, member_head
 from safeguarding.triage.formats import csv as csv_format
@@ -45,7 +46,6 @@ from safeguarding.triage.records import FileRecord, Parsed, Rejected
 from safeguarding.triage.writer import Writer
 
 _PARALLEL_FROM = 500
-_SQLITE_CACHE_KIB = 131_072
 FORMATS = {".xml": "ncmec_xml", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 MAX_TABULAR_BYTES = 2_000_000_000
 
@@ -336,8 +336,11 @@ def _run(
     summary = IngestSummary(run_id=run_id, source=source, skipped=skipped)
     writer = writer_factory(run_id, started)
     try:
-        with _workers(documents, options, writer, matcher) as pool:
-            _ingest(store, documents, summary, writer, matcher, options, on_document, pool)
+        with (
+            _workers(documents, options, writer, matcher) as pool,
+            bulk_transactions(store) as transaction,
+        ):
+            _ingest(transaction, documents, summary, writer, matcher, options, on_document, pool)
     finally:
         _close_archives()
     with store.session() as session:
@@ -354,7 +357,7 @@ def _run(
 
 
 def _ingest(
-    store: Store,
+    transaction: Transactions,
     documents: list[Document],
     summary: IngestSummary,
     writer: Writer,
@@ -365,7 +368,7 @@ def _ingest(
 ) -> None:
     """The documents read (by the worker pool, if any) in ``_reading_order`` and stored batch
     by batch, file details after their report."""
-    intake = _Intake(store, documents, summary, writer, matcher, options, on_document)
+    intake = _Intake(transaction, documents, summary, writer, matcher, options, on_document)
     order = _reading_order(documents, pool)
     for chunk, result in _parsed(documents, order, options, pool, writer, matcher):
         intake.take(chunk, result)
@@ -382,7 +385,7 @@ class _Intake:
     """The records of a run on their way to the store: the batch being filled and the file
     details waiting for their report."""
 
-    store: Store
+    transaction: Transactions
     documents: list[Document]
     summary: IngestSummary
     writer: Writer
@@ -425,7 +428,7 @@ class _Intake:
 
     def flush(self) -> None:
         self.batch.pdq_hits = self.hits
-        _flush(self.store, self.writer, self.matcher, self.batch, self.summary)
+        _flush(self.transaction, self.writer, self.matcher, self.batch, self.summary)
         self.batch = _Batch()
 
 
@@ -552,16 +555,15 @@ def _parsed(
 
 
 def _flush(
-    store: Store, writer: Writer, matcher: Matcher, batch: _Batch, summary: IngestSummary
+    transaction: Transactions,
+    writer: Writer,
+    matcher: Matcher,
+    batch: _Batch,
+    summary: IngestSummary,
 ) -> None:
     if not len(batch):
         return
-    with store.session() as session:
-        if store.dialect == "sqlite":
-            # A bulk intake inserts into indexes keyed by hash values and pseudonyms, i.e. at
-            # random places; SQLite's default page cache (2 MB) then rereads index pages for
-            # most rows. Durability is the journal's business and unchanged.
-            session.connection().exec_driver_sql(f"PRAGMA cache_size = -{_SQLITE_CACHE_KIB}")
+    with transaction() as session:
         result = writer.write_prepared(session, batch.reports, batch.details)
         rejected = list(batch.rejected)
         formats = {r.origin[0]: r.format for r in batch.reports}
