@@ -466,6 +466,7 @@ def _workers(
     if workers <= 1 or len(documents) < _PARALLEL_FROM:
         yield None
         return
+    matcher.load_search()
     gc.freeze()  # the documents too: the workers never scan (and so copy) their pages
     context = multiprocessing.get_context("fork")
     with context.Pool(

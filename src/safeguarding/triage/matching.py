@@ -183,6 +183,12 @@ class Matcher:
             found[distinct[q]].append((list_of[s], e, d))
         return found
 
+    def load_search(self) -> None:
+        """Loads the compiled search code now (about 0.8 s: numba's cache and the libraries it
+        imports) by searching one hash: a process about to fork parse workers does it once,
+        and the workers inherit it instead of each loading it again."""
+        self.search_pdq(["0" * 64], threads=1)
+
     def _exact(
         self, session: Session, file_ids: list[int], list_ids: Sequence[int] | None
     ) -> list[FoundMatch]:

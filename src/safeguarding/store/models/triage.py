@@ -70,9 +70,9 @@ class ProviderReport(Base):
     ingest_run_id: Mapped[int | None] = mapped_column(
         ForeignKey("ingest_run.id", ondelete="SET NULL"), index=True
     )
-    incident_type: Mapped[str | None] = mapped_column(String(80), index=True)
+    incident_type: Mapped[str | None] = mapped_column(String(80))
     incident_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    provider: Mapped[str | None] = mapped_column(String(256), index=True)
+    provider: Mapped[str | None] = mapped_column(String(256))
     platform: Mapped[str | None] = mapped_column(String(256))
     escalated: Mapped[bool] = mapped_column(Boolean, default=False)
     escalation_text_length: Mapped[int | None] = mapped_column(Integer)
@@ -83,7 +83,7 @@ class ProviderReport(Base):
     annotation_sadistic_online_exploitation: Mapped[bool] = mapped_column(Boolean, default=False)
     annotation_informational: Mapped[bool] = mapped_column(Boolean, default=False)
     batched_reason: Mapped[str | None] = mapped_column(String(64))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     unknown_element_count: Mapped[int] = mapped_column(Integer, default=0)
     unknown_element_names: Mapped[list[str]] = mapped_column(JSON, default=list)
     unknown_elements_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
@@ -167,12 +167,11 @@ class ReportedFile(Base):
     """
 
     __tablename__ = "reported_file"
+    # Also the index of the files of a report (its leading column).
     __table_args__ = (UniqueConstraint("report_id", "provider_file_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    report_id: Mapped[int] = mapped_column(
-        ForeignKey("provider_report.id", ondelete="CASCADE"), index=True
-    )
+    report_id: Mapped[int] = mapped_column(ForeignKey("provider_report.id", ondelete="CASCADE"))
     provider_file_id: Mapped[str] = mapped_column(String(64))
     content_digest: Mapped[str] = mapped_column(String(64))
     extension: Mapped[str | None] = mapped_column(String(16))
@@ -268,12 +267,11 @@ class HashMatch(Base):
     """A file hash found on a list: exact (distance 0) or PDQ within the list's threshold."""
 
     __tablename__ = "hash_match"
+    # Also the index of the matches of a file (its leading column).
     __table_args__ = (UniqueConstraint("file_id", "entry_id", "hash_kind"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    file_id: Mapped[int] = mapped_column(
-        ForeignKey("reported_file.id", ondelete="CASCADE"), index=True
-    )
+    file_id: Mapped[int] = mapped_column(ForeignKey("reported_file.id", ondelete="CASCADE"))
     list_id: Mapped[int] = mapped_column(ForeignKey("hash_list.id", ondelete="CASCADE"), index=True)
     entry_id: Mapped[int] = mapped_column(
         ForeignKey("hash_list_entry.id", ondelete="CASCADE"), index=True
