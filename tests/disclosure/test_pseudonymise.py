@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from safeguarding.disclosure.pseudonymise import Pseudonymiser
+from safeguarding.disclosure.pseudonymise import Pseudonymiser, normalise
 
 KEY = b"k" * 32
 OTHER_KEY = b"o" * 32
@@ -35,3 +37,19 @@ def test_pseudonym_depends_on_key_and_hides_the_value(email: str) -> None:
     assert len(a) == 32 and all(c in "0123456789abcdef" for c in a)
     assert email.lower() not in a
     assert "key" not in repr(Pseudonymiser(KEY)).replace("key=<hidden>", "")
+
+
+@given(
+    text=st.one_of(
+        st.tuples(*[st.integers(0, 300)] * 4).map(lambda o: ".".join(map(str, o))),
+        st.ip_addresses(v=4).map(str),
+        st.from_regex(r"\A[0-9.]{1,16}\Z"),
+        st.ip_addresses(v=6).map(lambda a: a.exploded.upper()),
+    )
+)
+def test_ip_addresses_are_normalised_as_ipaddress_writes_them(text: str) -> None:
+    try:
+        expected = str(ipaddress.ip_address(text))
+    except ValueError:
+        expected = text.lower()
+    assert normalise("ip", text) == expected

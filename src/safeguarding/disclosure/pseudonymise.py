@@ -28,6 +28,8 @@ IDENTIFIER_KINDS: tuple[IdentifierKind, ...] = (
     "token",
 )
 PSEUDONYM_LENGTH = 32  # hex characters (128 bits): collisions are not a practical concern
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_CANONICAL_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}", re.ASCII)
 
 
 def normalise(kind: IdentifierKind, value: str) -> str:
@@ -39,6 +41,8 @@ def normalise(kind: IdentifierKind, value: str) -> str:
         digits = re.sub(r"[^\d+]", "", stripped)
         return "+" + digits.lstrip("+").lstrip("0") if digits.startswith(("+", "00")) else digits
     if kind == "ip":
+        if _CANONICAL_IPV4.fullmatch(stripped):  # as ipaddress writes it: a tenth of the time
+            return stripped
         try:
             return str(ipaddress.ip_address(stripped))
         except ValueError:
