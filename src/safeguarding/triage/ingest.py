@@ -2,9 +2,10 @@
 
 Paths may be files, directories (read recursively, in name order) or .zip archives. The format
 follows the extension: ``.xml`` NCMEC CyberTipline, ``.jsonl``/``.ndjson`` the project's JSON
-Lines, ``.csv`` simple CSV. Each document is read once, in name order; a ``<fileDetails>`` read
-before its report is held back until the report is read, so a file always finds its report,
-whatever the order of the names.
+Lines, ``.csv`` simple CSV. Each document is parsed once, in name order, except that with parse
+workers XML file details are parsed after all other documents (``_reading_order``); a
+``<fileDetails>`` read before its report is held back until the report is read, so a file always
+finds its report, whatever the order of the names.
 
 Each batch (``batch_size`` records) is one transaction: its reports, files, hashes, matches and
 quarantine records commit together or not at all. A run that is killed keeps the batches it
@@ -264,10 +265,9 @@ MAX_HELD_FILES = 250_000
 class _Waiting:
     """File details read before their report: each is held until a report of its id is read,
     then goes into the batch right after it, so a file always finds its report whatever the
-    order of the documents' names (documents are read once, in name order, no longer sniffed
-    first). Details whose report is not read in this run (stored by an earlier run, or
-    missing) go last, and so do XML documents read again because ``limit`` details were held
-    (``limit`` None: every report has been read, nothing waits)."""
+    order of the documents (each is parsed once). Details whose report is not read in this run
+    (stored by an earlier run, or missing) go last, and so do XML documents read again because
+    ``limit`` details were held (``limit`` None: every report has been read, nothing waits)."""
 
     limit: int | None
     seen: set[str] = field(default_factory=set)
