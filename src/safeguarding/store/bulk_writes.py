@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from safeguarding.store.engine import Store
@@ -35,8 +35,9 @@ def bulk_transactions(store: Store) -> Iterator[Transactions]:
     """A factory of transactions (each a session that commits on success and rolls back on
     error) on one connection, for as long as the block runs."""
     with store.engine.connect() as connection:
-        if store.dialect != "sqlite":
-            yield _transactions_on(connection)
+        database = store.engine.url.database
+        if store.dialect != "sqlite" or not database or database == ":memory:":
+            yield _transactions_on(connection)  # a database in memory has no log to checkpoint
             return
         before = {name: _pragma(connection, name) for name in ("cache_size", "wal_autocheckpoint")}
         _set(connection, cache_size=-_CACHE_KIB, wal_autocheckpoint=0)
@@ -79,8 +80,13 @@ def _set(connection: Connection, **values: int) -> None:
 
 def _checkpoint_until(engine: Engine, stop: threading.Event) -> None:
     """Passive checkpoints (they never wait for the writer) every ``_CHECKPOINT_EVERY`` seconds
-    until ``stop`` is set. One that finds the log busy is simply tried again next time."""
-    with engine.connect() as connection:
+    until ``stop`` is set. One that finds the log busy is simply tried again next time; without
+    a connection of its own the log just grows until the writer's checkpointing is restored."""
+    try:
+        connection = engine.connect()
+    except SQLAlchemyError:
+        return
+    with connection:
         while not stop.wait(_CHECKPOINT_EVERY):
             with suppress(OperationalError):
                 connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").all()
