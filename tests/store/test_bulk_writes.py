@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import Connection, func, select
 
-from safeguarding.store import Store
+from safeguarding.store import Store, bulk_writes
 from safeguarding.store.bulk_writes import bulk_transactions
 from safeguarding.store.models import IngestRun
 
@@ -42,8 +42,9 @@ def _pragma(connection: Connection, name: str) -> int:
 
 @pytest.mark.parametrize("store", ["sqlite"], indirect=True)
 def test_sqlite_log_is_checkpointed_in_the_background_and_settings_restored(
-    store: Store,
+    store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(bulk_writes, "_CHECKPOINT_EVERY", 0.2)
     database = store.engine.url.database
     assert database is not None
     with store.engine.connect() as connection:

@@ -32,7 +32,7 @@ class TriageOptions:
     pdq_min_quality: int
     flood_share: float = 0.05
     flood_min_files: int = 50
-    batch_size: int = 2_000
+    batch_size: int = 10_000
     max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
     max_image_pixels: int = DEFAULT_MAX_PIXELS
     parse_workers: int = 2
