@@ -18,6 +18,7 @@ from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import PurePath
 from typing import Any, TypeVar
 from xml.parsers import expat
@@ -514,27 +515,38 @@ def _internet_detail(element: ET.Element, doc: _Doc, path: str) -> InternetDetai
 
 def _hashes(root: ET.Element, doc: _Doc, path: str) -> list[HashValue]:
     hashes: list[HashValue] = []
-    candidates: list[tuple[str, str, str]] = []
-    for i, item in enumerate(root.findall("originalFileHash")):
-        candidates.append((f"{path}/originalFileHash[{i}]", item.get("hashType", ""), _text(item)))
+    # (where: a function, as the location is written out only for a refusal, type, value)
+    candidates: list[tuple[Callable[[], str], str, str]] = [
+        (partial(_hash_location, path, i), item.get("hashType", ""), _text(item))
+        for i, item in enumerate(root.findall("originalFileHash"))
+    ]
     for i, block in enumerate(root.findall("details")):
         if block.get("type", "").upper() != "HASH":
             continue
         for j, pair in enumerate(block.findall("nameValuePair")):
             name_el, value_el = pair.find("name"), pair.find("value")
             if name_el is not None and value_el is not None:
-                loc = f"{path}/details[{i}]/nameValuePair[{j}]"
-                candidates.append((loc, _text(name_el), _text(value_el)))
-    for loc, type_name, value in candidates:
+                candidates.append(
+                    (partial(_pair_location, path, i, j), _text(name_el), _text(value_el))
+                )
+    for where, type_name, value in candidates:
         kind = parse_kind(type_name)
         if kind is None:
-            doc.unknown.append((f"{loc}[@hashType={type_name[:32]}]", value.encode()[:512]))
+            doc.unknown.append((f"{where()}[@hashType={type_name[:32]}]", value.encode()[:512]))
             continue
         try:
             hashes.append(HashValue(kind, normalise_hash(kind, value)))
         except InvalidHashError as exc:
-            raise _RejectError(loc, exc.rule, str(exc)) from exc
+            raise _RejectError(where(), exc.rule, str(exc)) from exc
     return hashes
+
+
+def _hash_location(path: str, index: int) -> str:
+    return f"{path}/originalFileHash[{index}]"
+
+
+def _pair_location(path: str, block: int, pair: int) -> str:
+    return f"{path}/details[{block}]/nameValuePair[{pair}]"
 
 
 def _file_details(root: ET.Element, doc: _Doc, origin: Origin) -> FileDetailsRecord:
