@@ -20,34 +20,48 @@ from __future__ import annotations
 
 import numpy as np
 
-from safeguarding.triage.engine import UNASSIGNED, Previous, TriageResult
+from safeguarding.triage.tables import UNASSIGNED
 from safeguarding.triage.unionfind import IntArray
 
 
+def _members(labels: IntArray, chosen: IntArray) -> np.ndarray:
+    """Which entries of ``labels`` (non-negative ids) are among ``chosen``."""
+    if labels.size == 0:
+        return np.zeros(0, dtype=np.bool_)
+    marked = np.zeros(int(labels.max()) + 1, dtype=np.bool_)
+    marked[chosen] = True
+    result: np.ndarray = marked[labels]
+    return result
+
+
 def affected_reports(
-    previous: Previous,
-    result: TriageResult,
+    previous_file_cluster: IntArray,
+    previous_report_subject: IntArray,
+    file_cluster: IntArray,
+    report_subject: IntArray,
+    work_item: IntArray,
     file_report: IntArray,
     changed_files: IntArray,
     previous_work_item: IntArray,
 ) -> IntArray:
     """Positions of the reports whose decision may differ from the last pass's.
 
-    ``previous``: the last pass's results grown to this pass's tables; ``file_report``: each
-    file's report (position); ``changed_files``: earlier files whose list matches changed;
-    ``previous_work_item``: the last pass's work item of each of its reports."""
-    n = previous.report_subject.shape[0]
-    new_file = previous.file_cluster == UNASSIGNED
-    moved_file = new_file | (previous.file_cluster != result.file_cluster)
+    ``previous_*``: the last pass's clusters and subjects grown to this pass's tables
+    (``UNASSIGNED`` for new files and reports); ``file_cluster``, ``report_subject``,
+    ``work_item``: this pass's; ``file_report``: each file's report (position);
+    ``changed_files``: earlier files whose list matches changed; ``previous_work_item``: the last
+    pass's work item of each of its reports."""
+    n = previous_report_subject.shape[0]
+    new_file = previous_file_cluster == UNASSIGNED
+    moved_file = new_file | (previous_file_cluster != file_cluster)
     moved_file[changed_files] = True
-    touched_clusters = np.unique(result.file_cluster[moved_file])
     hit = np.zeros(n, dtype=np.bool_)
-    hit[file_report[np.isin(result.file_cluster, touched_clusters)]] = True
-    moved_report = (previous.report_subject == UNASSIGNED) | (
-        previous.report_subject != result.report_subject
+    hit[file_report[_members(file_cluster, file_cluster[moved_file])]] = True
+    moved_report = (previous_report_subject == UNASSIGNED) | (
+        previous_report_subject != report_subject
     )
-    hit |= np.isin(result.report_subject, np.unique(result.report_subject[moved_report]))
+    hit |= _members(report_subject, report_subject[moved_report])
     n_old = previous_work_item.shape[0]
-    hit[:n_old] |= previous_work_item != result.work_item[:n_old]
+    hit[:n_old] |= previous_work_item != work_item[:n_old]
     hit[n_old:] = True
     return np.flatnonzero(hit).astype(np.int64)

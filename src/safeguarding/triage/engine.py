@@ -7,26 +7,34 @@ that does not hold (say a file was added to an old report) the pass starts over;
 same either way, only the work differs. The indexes and summaries a pass leaves
 (``TriageResult.content_index``/``subject_index``, the summaries) are what the next pass starts
 from: only the clusters and subjects new files and reports touched (or whose list matches
-changed) are summarised again. Facts and scores are recomputed for all reports: a new report can
-make an old cluster viral or an old subject larger, and scoring a million reports takes about a
-second.
+changed) are summarised again. Facts and scores are computed for the reports the new ones can have
+affected (``affected.affected_reports``: new reports, their subjects, the content clusters that
+changed, moved work items) when the earlier decisions are kept (``Previous.kept``, made under the
+same policy); every other report keeps its level, score, route and rules fired, which are what
+its facts would give again. Otherwise (a full pass, another policy) every report is scored.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from safeguarding.triage import cluster_content, cluster_subjects
+from safeguarding.triage.affected import affected_reports
 from safeguarding.triage.cluster_content import ContentIndex, ContentSettings
 from safeguarding.triage.cluster_subjects import SubjectIndex, SubjectSettings
 from safeguarding.triage.facts import ReportFacts, compute_facts
+from safeguarding.triage.fingerprint import policy_identity
 from safeguarding.triage.policy import Policy
-from safeguarding.triage.priority import Priorities, level_changes, score_reports
+from safeguarding.triage.priority import FloatArray, Priorities, level_changes, score_reports
 from safeguarding.triage.queue import work_groups
 from safeguarding.triage.tables import (
+    UNASSIGNED,
     FileTable,
     IdentifierTable,
     ReportTable,
@@ -35,17 +43,29 @@ from safeguarding.triage.tables import (
 )
 from safeguarding.triage.unionfind import IntArray, remap
 
-UNASSIGNED = -1
+
+@dataclass(frozen=True)
+class Kept:
+    """The last pass's decisions of its reports (the first ``len(score)`` of this pass's), made
+    under the policy ``policy`` (``fingerprint.policy_identity``): kept for the reports this pass
+    cannot have changed."""
+
+    policy: str
+    score: FloatArray
+    route: npt.NDArray[np.int8]
+    fired: npt.NDArray[np.uint64]
+    work_item: IntArray
 
 
 @dataclass(frozen=True)
 class Previous:
     """Earlier results per file and report: cluster, subject (``UNASSIGNED`` when new) and level
-    code (0 when never scored)."""
+    code (0 when never scored); ``kept``: the earlier decisions, when known."""
 
     file_cluster: IntArray
     report_subject: IntArray
     level: IntArray
+    kept: Kept | None = None
 
     @staticmethod
     def none(n_reports: int, n_files: int) -> Previous:
@@ -63,6 +83,9 @@ class TriageResult:
     report_subject: IntArray
     content_summary: pl.DataFrame
     subject_summary: pl.DataFrame
+    # ``facts`` are those of the reports at ``scored`` (ascending positions; all reports unless
+    # earlier decisions were kept), in that order; ``priorities`` are every report's.
+    scored: IntArray
     facts: ReportFacts
     priorities: Priorities
     work_item: IntArray
@@ -174,6 +197,63 @@ def _updated_summaries(
     return content, subjects
 
 
+def _score_some(
+    policy: Policy,
+    reports: ReportTable,
+    files: FileTable,
+    file_cluster: IntArray,
+    content_summary: pl.DataFrame,
+    report_subject: IntArray,
+    scored: IntArray,
+    level: IntArray,
+    kept: Kept,
+) -> tuple[ReportFacts, Priorities]:
+    """Facts of the reports at ``scored`` and every report's priorities: those computed for
+    ``scored``, the kept ones for the others."""
+    n = len(reports)
+    chosen = np.zeros(n, dtype=np.bool_)
+    chosen[scored] = True
+    at = np.cumsum(chosen) - 1  # a chosen report's place among the chosen
+    file_rows = np.flatnonzero(chosen[files.report]).astype(np.int64)
+    some_files = take_files(files, file_rows)
+    some_files = dataclasses.replace(some_files, report=at[some_files.report])
+    # Earlier reports and size count over the whole subjects of the chosen reports.
+    subject_size = np.bincount(report_subject)
+    of_subjects = np.zeros(subject_size.shape[0], dtype=np.bool_)
+    of_subjects[report_subject[scored]] = True
+    members = np.flatnonzero(of_subjects[report_subject])
+    earlier = np.zeros(n, dtype=np.int64)
+    earlier[members] = cluster_subjects.earlier_reports(
+        report_subject[members], reports.received_at[members], reports.report_id[members]
+    )
+    some_reports = ReportTable(
+        report_id=reports.report_id[scored], received_at=reports.received_at[scored],
+        provider=reports.provider[scored],
+        signals={name: column[scored] for name, column in reports.signals.items()},
+    )  # fmt: skip
+    subjects = report_subject[scored]
+    facts = compute_facts(
+        some_reports, some_files, file_cluster[file_rows], content_summary, subjects,
+        earlier[scored], subject_size[subjects],
+    )  # fmt: skip
+    some = score_reports(policy, facts)
+    n_old = kept.score.shape[0]
+
+    def merged(old: np.ndarray, new: np.ndarray, dtype: Any) -> np.ndarray:
+        column = np.zeros(n, dtype=dtype)
+        column[:n_old] = old
+        column[scored] = new
+        return column
+
+    priorities = Priorities(
+        level=merged(level[:n_old], some.level, np.int8),
+        score=merged(kept.score, some.score, np.float64),
+        route=merged(kept.route, some.route, np.int8),
+        fired=merged(kept.fired, some.fired, np.uint64),
+    )
+    return facts, priorities
+
+
 def run(
     reports: ReportTable,
     files: FileTable,
@@ -211,11 +291,6 @@ def run(
     else:
         content_summary = cluster_content.summarise(files, reports, file_cluster, content_settings)
         subject_summary = cluster_subjects.summarise(reports, files, report_subject)
-    earlier = cluster_subjects.earlier_reports(
-        report_subject, reports.received_at, reports.report_id
-    )
-    facts = compute_facts(reports, files, file_cluster, content_summary, report_subject, earlier)
-    priorities = score_reports(policy, facts)
     # Only new material joins work items: known and allow-listed content was assessed before,
     # and viral content is shared by many unrelated people.
     apart = content_summary.filter(
@@ -227,6 +302,27 @@ def run(
         file_cluster,
         apart,
     )
+    work_item = reports.report_id[groups]
+    kept = previous.kept
+    if incremental and kept is not None and kept.policy == policy_identity(policy):
+        scored = affected_reports(
+            previous.file_cluster, previous.report_subject, file_cluster, report_subject,
+            work_item, files.report,
+            np.zeros(0, np.int64) if changed_files is None else changed_files, kept.work_item,
+        )  # fmt: skip
+        facts, priorities = _score_some(
+            policy, reports, files, file_cluster, content_summary, report_subject, scored,
+            previous.level, kept,
+        )  # fmt: skip
+    else:
+        scored = np.arange(len(reports), dtype=np.int64)
+        earlier = cluster_subjects.earlier_reports(
+            report_subject, reports.received_at, reports.report_id
+        )
+        facts = compute_facts(
+            reports, files, file_cluster, content_summary, report_subject, earlier
+        )
+        priorities = score_reports(policy, facts)
     new_files = previous.file_cluster == UNASSIGNED
     new_reports = previous.report_subject == UNASSIGNED
     if content_mode == "incremental" and content_index is not None:
@@ -247,9 +343,10 @@ def run(
         report_subject=report_subject,
         content_summary=content_summary,
         subject_summary=subject_summary,
+        scored=scored,
         facts=facts,
         priorities=priorities,
-        work_item=reports.report_id[groups],
+        work_item=work_item,
         changes=level_changes(previous.level, priorities.level.astype(np.int64)),
         merged_clusters=merged_clusters,
         merged_subjects=merged_subjects,

@@ -28,14 +28,14 @@ from safeguarding.store.models import (
     TriageRun,
 )
 from safeguarding.triage import bulk
-from safeguarding.triage.affected import affected_reports
-from safeguarding.triage.engine import UNASSIGNED, TriageResult
-from safeguarding.triage.fingerprint import fingerprints
+from safeguarding.triage.engine import TriageResult
+from safeguarding.triage.fingerprint import fingerprints, policy_identity
 from safeguarding.triage.input_cache import write_cache
 from safeguarding.triage.policy import LEVELS, ROUTES, Policy
 from safeguarding.triage.queue import QueueColumns
 from safeguarding.triage.reasons import reasons_json
 from safeguarding.triage.store_read import CONTACT_OFFENCE, ENTICEMENT, Loaded, load
+from safeguarding.triage.tables import UNASSIGNED
 from safeguarding.triage.unionfind import IntArray
 
 __all__ = ["CONTACT_OFFENCE", "ENTICEMENT", "Loaded", "load", "queue_columns", "save"]
@@ -51,7 +51,8 @@ DETECTIONS = ("known_match", "allow_list", "no_list_match", "no_files")
 
 
 def detection(result: TriageResult) -> IntArray:
-    """How each report's material was detected, as far as the report shows (``DETECTIONS``)."""
+    """How each scored report's material was detected, as far as the report shows
+    (``DETECTIONS``), in the order of ``TriageResult.scored``."""
     values = result.facts.values
     return np.select(
         [values["known_files"] > 0, values["all_allow_listed"] > 0, values["files"] > 0],
@@ -227,7 +228,8 @@ def _save_cache(
     arrays = dict(loaded.columns) | {
         "p_file_cluster": result.file_cluster, "p_report_subject": result.report_subject,
         "p_level": result.priorities.level, "p_fingerprint": fingerprint,
-        "p_work_item": result.work_item,
+        "p_work_item": result.work_item, "p_score": result.priorities.score,
+        "p_route": result.priorities.route, "p_fired": result.priorities.fired,
         "p_known": known, "p_allow": allow,
         "ci_exact_key": content.exact_key, "ci_exact_cluster": content.exact_cluster,
         "ci_pdq": content.pdq, "ci_pdq_cluster": content.pdq_cluster,
@@ -259,11 +261,6 @@ def queue_columns(session: Session) -> tuple[int, QueueColumns]:
     return int(row[0]), QueueColumns.from_bytes(row[1])
 
 
-def policy_identity(policy: Policy) -> str:
-    """What a decision's fingerprint starts from: the policy's label and whole digest."""
-    return f"{policy.label}\x1f{policy.digest}"
-
-
 def _save_decisions(
     session: Session,
     loaded: Loaded,
@@ -273,48 +270,41 @@ def _save_decisions(
     now: datetime,
 ) -> tuple[int, IntArray]:
     """Write the decisions whose fingerprint moved (new reports included); returns how many, and
-    every report's fingerprint."""
+    every report's fingerprint. Only the reports the pass scored (``TriageResult.scored``) are
+    fingerprinted; the others keep their decisions and the fingerprints the cache holds."""
+    scored = result.scored
     detected = detection(result)
-    priorities = result.priorities
-    identity = policy_identity(policy)
-    inputs = (result.facts, priorities, result.report_subject, result.work_item, detected)
-    cache = loaded.cache
-    if (
-        cache is not None
-        and result.mode == "incremental"
-        and cache.meta.get("policy") == identity
-        and "p_work_item" in cache.arrays
-        and loaded.changed_files is not None
-    ):
-        # Same policy, clusters placed incrementally: only the reports the new ones can have
-        # affected are fingerprinted again; the others keep the fingerprint the cache holds.
-        subset = affected_reports(
-            loaded.previous, result, loaded.files.report, loaded.changed_files,
-            cache.arrays["p_work_item"].astype(np.int64),
-        )  # fmt: skip
-        fingerprint = loaded.decided_fingerprint.copy()
-        fingerprint[subset] = fingerprints(identity, *inputs, rows=subset)
+    priorities = result.priorities.take(scored)
+    fingerprint_scored = fingerprints(
+        policy_identity(policy), result.facts, priorities, result.report_subject[scored],
+        result.work_item[scored], detected,
+    )  # fmt: skip
+    if scored.shape[0] == len(loaded.reports):
+        fingerprint = fingerprint_scored
     else:
-        fingerprint = fingerprints(identity, *inputs)
-    changed = ~loaded.decided | (loaded.decided_fingerprint != fingerprint)
+        fingerprint = loaded.decided_fingerprint.copy()
+        fingerprint[scored] = fingerprint_scored
+    # Positions among the scored reports of those to write: new, or fingerprint moved.
+    changed = ~loaded.decided[scored] | (loaded.decided_fingerprint[scored] != fingerprint_scored)
+    at = np.flatnonzero(changed).astype(np.int64)
+    rows = scored[at]
     report_ids = loaded.reports.report_id
-    rows = np.flatnonzero(changed)
     # Rows of the reports decided before are replaced in place (an upsert): after a full read
     # that includes rows from before fingerprints (not counted as decided).
     columns = (
         "report_id", "subject_id", "work_item", "level", "score", "route", "detection",
         "reasons", "policy", "policy_digest", "run_id", "decided_at", "fingerprint",
     )  # fmt: skip
-    level_names = np.array(LEVELS, dtype=object)[priorities.level[rows].astype(np.int64) - 1]
-    route_names = np.array(ROUTES, dtype=object)[priorities.route[rows].astype(np.int64)]
-    detected_names = np.array(DETECTIONS, dtype=object)[detected[rows]]
+    level_names = np.array(LEVELS, dtype=object)[priorities.level[at].astype(np.int64) - 1]
+    route_names = np.array(ROUTES, dtype=object)[priorities.route[at].astype(np.int64)]
+    detected_names = np.array(DETECTIONS, dtype=object)[detected[at]]
     size = rows.shape[0]
     decided_at = bulk.bound_value(session, PriorityDecision, "decided_at", now)
     values = zip(
         report_ids[rows].tolist(), result.report_subject[rows].tolist(),
-        result.work_item[rows].tolist(), level_names.tolist(), priorities.score[rows].tolist(),
+        result.work_item[rows].tolist(), level_names.tolist(), priorities.score[at].tolist(),
         route_names.tolist(), detected_names.tolist(),
-        reasons_json(policy, result.facts, priorities, rows),
+        reasons_json(policy, result.facts, priorities, at),
         [policy.label] * size, [policy.digest] * size, [run_id] * size, [decided_at] * size,
         fingerprint[rows].tolist(), strict=True,
     )  # fmt: skip
@@ -322,4 +312,4 @@ def _save_decisions(
         session, PriorityDecision, columns, list(values), key=("report_id",),
         bound_columns=frozenset({"reasons", "decided_at"}),
     )  # fmt: skip
-    return int(rows.shape[0]), fingerprint
+    return int(size), fingerprint
