@@ -21,17 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from safeguarding.triage.tables import UNASSIGNED
-from safeguarding.triage.unionfind import IntArray
-
-
-def _members(labels: IntArray, chosen: IntArray) -> np.ndarray:
-    """Which entries of ``labels`` (non-negative ids) are among ``chosen``."""
-    if labels.size == 0:
-        return np.zeros(0, dtype=np.bool_)
-    marked = np.zeros(int(labels.max()) + 1, dtype=np.bool_)
-    marked[chosen] = True
-    result: np.ndarray = marked[labels]
-    return result
+from safeguarding.triage.unionfind import IntArray, members
 
 
 def affected_reports(
@@ -56,11 +46,11 @@ def affected_reports(
     moved_file = new_file | (previous_file_cluster != file_cluster)
     moved_file[changed_files] = True
     hit = np.zeros(n, dtype=np.bool_)
-    hit[file_report[_members(file_cluster, file_cluster[moved_file])]] = True
+    hit[file_report[members(file_cluster, file_cluster[moved_file])]] = True
     moved_report = (previous_report_subject == UNASSIGNED) | (
         previous_report_subject != report_subject
     )
-    hit |= _members(report_subject, report_subject[moved_report])
+    hit |= members(report_subject, report_subject[moved_report])
     n_old = previous_work_item.shape[0]
     hit[:n_old] |= previous_work_item != work_item[:n_old]
     hit[n_old:] = True

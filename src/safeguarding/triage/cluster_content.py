@@ -23,7 +23,7 @@ import polars as pl
 
 from safeguarding.triage.pdq_pairs import WordArray, near_pairs, near_pairs_between
 from safeguarding.triage.tables import FileTable, ReportTable, take_files
-from safeguarding.triage.unionfind import IntArray, UnionFind, merged_ids, remap
+from safeguarding.triage.unionfind import IntArray, UnionFind, members, merged_ids, remap
 
 DEFAULT_VIRAL_MIN_REPORTS = 50
 
@@ -90,7 +90,7 @@ def summarise(
     """One row per cluster: size, reports, first and last seen, providers, matches, viral flags
     (only for ``clusters`` when given)."""
     if clusters is not None:
-        rows = np.flatnonzero(np.isin(file_cluster, clusters)).astype(np.int64)
+        rows = np.flatnonzero(members(file_cluster, clusters)).astype(np.int64)
         files, file_cluster = take_files(files, rows), file_cluster[rows]
     meme = files.flag("potential_meme") | files.flag("viral")
     batched = reports.signal("batched_meme")[files.report] > 0

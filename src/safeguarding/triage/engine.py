@@ -83,6 +83,9 @@ class TriageResult:
     report_subject: IntArray
     content_summary: pl.DataFrame
     subject_summary: pl.DataFrame
+    # Ids of the clusters and subjects whose summary rows may differ from the earlier ones
+    # (replaced or dropped); None when everything was summarised afresh.
+    resummarised: tuple[IntArray, IntArray] | None
     # ``facts`` are those of the reports at ``scored`` (ascending positions; all reports unless
     # earlier decisions were kept), in that order; ``priorities`` are every report's.
     scored: IntArray
@@ -166,8 +169,9 @@ def _updated_summaries(
     merged_subjects: dict[int, int],
     settings: ContentSettings,
     changed_files: IntArray,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Earlier summaries with the touched clusters and subjects recomputed in full."""
+) -> tuple[pl.DataFrame, pl.DataFrame, tuple[IntArray, IntArray]]:
+    """Earlier summaries with the touched clusters and subjects recomputed in full, and the ids
+    of the clusters and subjects whose rows were replaced or dropped."""
     content, subjects = summaries
     touched = np.unique(
         np.concatenate(
@@ -178,7 +182,8 @@ def _updated_summaries(
             ]
         )
     )
-    gone = np.concatenate([touched, np.fromiter(merged_clusters, dtype=np.int64)]).tolist()
+    content_gone = np.concatenate([touched, np.fromiter(merged_clusters, dtype=np.int64)])
+    gone = content_gone.tolist()
     fresh = cluster_content.summarise(files, reports, file_cluster, settings, touched)
     content = pl.concat([content.filter(~pl.col("cluster").is_in(gone)), fresh]).sort("cluster")
     touched = np.unique(
@@ -189,12 +194,13 @@ def _updated_summaries(
             ]
         )
     )
-    gone = np.concatenate([touched, np.fromiter(merged_subjects, dtype=np.int64)]).tolist()
+    subjects_gone = np.concatenate([touched, np.fromiter(merged_subjects, dtype=np.int64)])
+    gone = subjects_gone.tolist()
     fresh_subjects = cluster_subjects.summarise(reports, files, report_subject, touched)
     subjects = pl.concat([subjects.filter(~pl.col("subject").is_in(gone)), fresh_subjects]).sort(
         "subject"
     )
-    return content, subjects
+    return content, subjects, (content_gone, subjects_gone)
 
 
 def _score_some(
@@ -282,8 +288,9 @@ def run(
         reports, identifiers, previous.report_subject, subject_settings, subject_index, recluster
     )
     incremental = content_mode == subject_mode == "incremental"
+    resummarised: tuple[IntArray, IntArray] | None = None
     if incremental and previous_summaries is not None:
-        content_summary, subject_summary = _updated_summaries(
+        content_summary, subject_summary, resummarised = _updated_summaries(
             previous_summaries, reports, files, previous, file_cluster, report_subject,
             merged_clusters, merged_subjects, content_settings,
             np.zeros(0, np.int64) if changed_files is None else changed_files,
@@ -343,6 +350,7 @@ def run(
         report_subject=report_subject,
         content_summary=content_summary,
         subject_summary=subject_summary,
+        resummarised=resummarised,
         scored=scored,
         facts=facts,
         priorities=priorities,

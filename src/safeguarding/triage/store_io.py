@@ -78,12 +78,19 @@ def _delete_in(session: Session, column: Any, ids: list[int]) -> None:
 
 
 def changed_rows(
-    previous: pl.DataFrame | None, current: pl.DataFrame, key: str
+    previous: pl.DataFrame | None,
+    current: pl.DataFrame,
+    key: str,
+    candidates: IntArray | None = None,
 ) -> tuple[list[int], pl.DataFrame]:
     """Summary rows to delete (ids gone or changed) and to insert (new or changed) to turn the
-    stored ``previous`` summary into ``current``; everything when there is no ``previous``."""
+    stored ``previous`` summary into ``current``; everything when there is no ``previous``.
+    ``candidates``: the only ids whose rows can differ, when known."""
     if previous is None:
         return [], current
+    if candidates is not None:
+        only = pl.col(key).is_in(pl.Series(candidates).implode())
+        previous, current = previous.filter(only), current.filter(only)
     joined = current.join(previous, on=key, how="left", suffix="__before")
     differs = pl.lit(False)
     for name in current.columns:
@@ -128,8 +135,9 @@ def _save_summaries(session: Session, loaded: Loaded, result: TriageResult) -> N
     if before is None:
         session.execute(delete(ContentCluster))
         session.execute(delete(Subject))
+    candidates = result.resummarised or (None, None)
     gone, content = changed_rows(
-        None if before is None else before[0], result.content_summary, "cluster"
+        None if before is None else before[0], result.content_summary, "cluster", candidates[0]
     )
     _delete_in(session, ContentCluster.id, gone)
     _insert(
@@ -156,7 +164,7 @@ def _save_summaries(session: Session, loaded: Loaded, result: TriageResult) -> N
         ],
     )
     gone, subjects = changed_rows(
-        None if before is None else before[1], result.subject_summary, "subject"
+        None if before is None else before[1], result.subject_summary, "subject", candidates[1]
     )
     _delete_in(session, Subject.id, gone)
     _insert(
