@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,6 +26,10 @@ def _fingerprints(result: TriageResult, rows: np.ndarray | None = None) -> np.nd
         "policy", result.facts, result.priorities, result.report_subject, result.work_item,
         detection(result), rows,
     )  # fmt: skip
+
+
+def _viral(result: TriageResult) -> np.ndarray:
+    return result.content_summary.filter(pl.col("viral"))["cluster"].to_numpy()
 
 
 @settings(max_examples=25, deadline=None)
@@ -69,6 +74,7 @@ def test_unaffected_reports_keep_their_fingerprint(
     subset = affected_reports(
         previous.file_cluster, previous.report_subject, result.file_cluster,
         result.report_subject, result.work_item, files_now.report, changed, earlier.work_item,
+        np.setxor1d(_viral(earlier), _viral(result)).astype(np.int64),
     )  # fmt: skip
     now = _fingerprints(result)
     before = _fingerprints(earlier)

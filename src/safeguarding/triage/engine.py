@@ -311,11 +311,19 @@ def run(
     )
     work_item = reports.report_id[groups]
     kept = previous.kept
-    if incremental and kept is not None and kept.policy == policy_identity(policy):
+    if (
+        resummarised is not None
+        and previous_summaries is not None
+        and kept is not None
+        and kept.policy == policy_identity(policy)
+    ):
+        viral_before = previous_summaries[0].filter(pl.col("viral"))["cluster"].to_numpy()
+        viral_now = content_summary.filter(pl.col("viral"))["cluster"].to_numpy()
         scored = affected_reports(
             previous.file_cluster, previous.report_subject, file_cluster, report_subject,
             work_item, files.report,
             np.zeros(0, np.int64) if changed_files is None else changed_files, kept.work_item,
+            np.setxor1d(viral_before, viral_now).astype(np.int64),
         )  # fmt: skip
         facts, priorities = _score_some(
             policy, reports, files, file_cluster, content_summary, report_subject, scored,
