@@ -170,22 +170,37 @@ def _updated_summaries(
     settings: ContentSettings,
     changed_files: IntArray,
 ) -> tuple[pl.DataFrame, pl.DataFrame, tuple[IntArray, IntArray]]:
-    """Earlier summaries with the touched clusters and subjects recomputed in full, and the ids
-    of the clusters and subjects whose rows were replaced or dropped."""
+    """Earlier summaries with the touched clusters and subjects summarised again, and the ids of
+    the clusters and subjects whose rows were replaced or dropped. Clusters that only gained new
+    files (of new reports) add the new files' summary to their row; clusters that merged or hold
+    a file whose list matches changed are summarised again from all their files."""
     content, subjects = summaries
-    touched = np.unique(
+    new_files = np.flatnonzero(previous.file_cluster == UNASSIGNED)
+    # A new file of an earlier report would count that report twice: its cluster is redone.
+    of_earlier = new_files[previous.report_subject[files.report[new_files]] != UNASSIGNED]
+    redo = np.unique(
         np.concatenate(
             [
-                file_cluster[previous.file_cluster == UNASSIGNED],
                 file_cluster[changed_files],
+                file_cluster[of_earlier],
                 np.fromiter(merged_clusters.values(), dtype=np.int64),
             ]
         )
     )
-    content_gone = np.concatenate([touched, np.fromiter(merged_clusters, dtype=np.int64)])
-    gone = content_gone.tolist()
-    fresh = cluster_content.summarise(files, reports, file_cluster, settings, touched)
-    content = pl.concat([content.filter(~pl.col("cluster").is_in(gone)), fresh]).sort("cluster")
+    grown = np.setdiff1d(np.unique(file_cluster[new_files]), redo)
+    content_gone = np.concatenate([redo, grown, np.fromiter(merged_clusters, dtype=np.int64)])
+    gone = pl.Series(content_gone).implode()
+    fresh = cluster_content.summarise(files, reports, file_cluster, settings, redo)
+    added = cluster_content.with_files(
+        content.filter(pl.col("cluster").is_in(pl.Series(grown).implode())),
+        cluster_content.summarise(
+            take_files(files, new_files), reports, file_cluster[new_files], settings, grown
+        ),
+        settings,
+    )
+    content = pl.concat([content.filter(~pl.col("cluster").is_in(gone)), fresh, added]).sort(
+        "cluster"
+    )
     touched = np.unique(
         np.concatenate(
             [
