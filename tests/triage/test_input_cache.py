@@ -168,8 +168,10 @@ def test_the_summary_diff_turns_the_stored_rows_into_the_new_ones(
     before: dict[int, tuple[int, list[int]]], after: dict[int, tuple[int, list[int]]]
 ) -> None:
     gone, fresh = changed_rows(_frame(before), _frame(after), "cluster")
+    assert not set(gone) & set(after)  # only rows gone are deleted; the rest are replaced
     stored = {k: v for k, v in before.items() if k not in gone}
-    assert not set(fresh["cluster"].to_list()) & set(stored)
+    unchanged = set(stored) - set(fresh["cluster"].to_list())
+    assert all(stored[k] == after[k] for k in unchanged)
     for row in fresh.iter_rows(named=True):
         stored[row["cluster"]] = (row["files"], row["providers"])
     assert stored == after

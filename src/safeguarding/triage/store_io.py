@@ -43,10 +43,6 @@ __all__ = ["CONTACT_OFFENCE", "ENTICEMENT", "Loaded", "load", "queue_columns", "
 _CHUNK = 5_000
 
 
-def from_epoch(seconds: int) -> datetime:
-    return datetime.fromtimestamp(int(seconds), tz=UTC)
-
-
 DETECTIONS = ("known_match", "allow_list", "no_list_match", "no_files")
 
 
@@ -83,8 +79,8 @@ def changed_rows(
     key: str,
     candidates: IntArray | None = None,
 ) -> tuple[list[int], pl.DataFrame]:
-    """Summary rows to delete (ids gone or changed) and to insert (new or changed) to turn the
-    stored ``previous`` summary into ``current``; everything when there is no ``previous``.
+    """Summary rows to delete (ids gone) and to write (new or changed) to turn the stored
+    ``previous`` summary into ``current``; everything when there is no ``previous``.
     ``candidates``: the only ids whose rows can differ, when known."""
     if previous is None:
         return [], current
@@ -98,8 +94,7 @@ def changed_rows(
             differs = differs | pl.col(name).ne_missing(pl.col(f"{name}__before"))
     changed = joined.filter(differs).select(current.columns)
     gone = previous.filter(~pl.col(key).is_in(current[key].implode()))[key]
-    ids = sorted(set(gone.to_list()) | set(changed[key].to_list()))
-    return ids, changed
+    return sorted(gone.to_list()), changed
 
 
 def _save_assignments(session: Session, loaded: Loaded, result: TriageResult) -> None:
@@ -128,6 +123,62 @@ def _save_assignments(session: Session, loaded: Loaded, result: TriageResult) ->
     )
 
 
+def _provider_texts(
+    session: Session, model: Any, providers: pl.Series, names: list[str]
+) -> list[Any]:
+    """Each row's providers (codes) as the driver receives the JSON column of their sorted
+    names; bound once per distinct set (rows share a few hundred sets)."""
+    rows = providers.to_list()
+    bound = {
+        key: bulk.bound_value(session, model, "providers", _providers(list(key), names))
+        for key in {tuple(codes) for codes in rows}
+    }
+    return [bound[tuple(codes)] for codes in rows]
+
+
+def _write_summary(
+    session: Session,
+    model: Any,
+    gone: list[int],
+    rows: pl.DataFrame,
+    columns: dict[str, str],
+    times: tuple[str, ...],
+    names: list[str],
+) -> None:
+    """Delete the summary rows ``gone``, insert or replace ``rows`` (an upsert on the id), their
+    timestamps and providers bound as whole columns. ``columns``: model column -> frame column."""
+    _delete_in(session, model.id, gone)
+    if rows.height == 0:
+        return
+    values = {
+        column: (
+            bulk.bound_epochs(session, model, column, rows[source].to_numpy())
+            if column in times
+            else _provider_texts(session, model, rows[source], names)
+            if column == "providers"
+            else rows[source].to_list()
+        )
+        for column, source in columns.items()
+    }
+    bulk.upsert_values(
+        session, model, tuple(values), list(zip(*values.values(), strict=True)), key=("id",),
+        bound_columns=frozenset({"providers", *times}),
+    )  # fmt: skip
+
+
+_CONTENT_COLUMNS = {
+    "id": "cluster", "files": "files", "reports": "reports", "first_seen": "first_seen",
+    "last_seen": "last_seen", "providers": "providers", "known_files": "known_files",
+    "allow_files": "allow_files", "meme_files": "meme_files", "batched_files": "batched_files",
+    "large": "large", "annotated": "annotated", "batched": "batched", "viral": "viral",
+}  # fmt: skip
+_SUBJECT_COLUMNS = {
+    "id": "subject", "reports": "reports", "files": "files", "providers": "providers",
+    "first_report": "first_report", "last_report": "last_report",
+    "prior_ct_reports": "prior_ct_reports",
+}  # fmt: skip
+
+
 def _save_summaries(session: Session, loaded: Loaded, result: TriageResult) -> None:
     """Content cluster and subject summaries that differ from the stored ones."""
     names = loaded.provider_names
@@ -139,49 +190,15 @@ def _save_summaries(session: Session, loaded: Loaded, result: TriageResult) -> N
     gone, content = changed_rows(
         None if before is None else before[0], result.content_summary, "cluster", candidates[0]
     )
-    _delete_in(session, ContentCluster.id, gone)
-    _insert(
-        session,
-        ContentCluster,
-        [
-            {
-                "id": row["cluster"],
-                "files": row["files"],
-                "reports": row["reports"],
-                "first_seen": from_epoch(row["first_seen"]),
-                "last_seen": from_epoch(row["last_seen"]),
-                "providers": _providers(row["providers"], names),
-                "known_files": row["known_files"],
-                "allow_files": row["allow_files"],
-                "meme_files": row["meme_files"],
-                "batched_files": row["batched_files"],
-                "large": row["large"],
-                "annotated": row["annotated"],
-                "batched": row["batched"],
-                "viral": row["viral"],
-            }
-            for row in content.iter_rows(named=True)
-        ],
-    )
+    _write_summary(
+        session, ContentCluster, gone, content, _CONTENT_COLUMNS, ("first_seen", "last_seen"),
+        names,
+    )  # fmt: skip
     gone, subjects = changed_rows(
         None if before is None else before[1], result.subject_summary, "subject", candidates[1]
     )
-    _delete_in(session, Subject.id, gone)
-    _insert(
-        session,
-        Subject,
-        [
-            {
-                "id": row["subject"],
-                "reports": row["reports"],
-                "files": row["files"],
-                "providers": _providers(row["providers"], names),
-                "first_report": from_epoch(row["first_report"]),
-                "last_report": from_epoch(row["last_report"]),
-                "prior_ct_reports": row["prior_ct_reports"],
-            }
-            for row in subjects.iter_rows(named=True)
-        ],
+    _write_summary(
+        session, Subject, gone, subjects, _SUBJECT_COLUMNS, ("first_report", "last_report"), names
     )
 
 
