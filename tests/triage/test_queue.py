@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -182,3 +183,19 @@ def test_queue_columns_round_trip_and_refuse_other_archives() -> None:
         }
         np.savez(buffer, level=columns.level.astype(np.int64), **arrays)
         QueueColumns.from_bytes(buffer.getvalue())
+    # The plain archive earlier versions stored still reads back the same.
+    buffer = io.BytesIO()
+    np.savez(buffer, **{name: getattr(columns, name) for name in arrays | {"level": 0}})
+    earlier = QueueColumns.from_bytes(buffer.getvalue())
+    assert earlier.report.tolist() == back.report.tolist() and earlier.level.dtype == np.int8
+    # Arrow files with other columns or types are refused as well.
+    with pytest.raises(ValueError, match="expected"):
+        buffer = io.BytesIO()
+        pl.DataFrame({"item": [1]}).write_ipc(buffer)
+        QueueColumns.from_bytes(buffer.getvalue())
+    with pytest.raises(ValueError, match="score must be float64"):
+        buffer = io.BytesIO()
+        pl.DataFrame(arrays | {"level": columns.level, "score": [1, 2, 3]}).write_ipc(buffer)
+        QueueColumns.from_bytes(buffer.getvalue())
+    with pytest.raises(ValueError, match="unreadable"):
+        QueueColumns.from_bytes(columns.to_bytes()[:40])
