@@ -172,9 +172,12 @@ def write_cache(
     frames: Mapping[str, pl.DataFrame],
     meta: Mapping[str, Any],
     previous: StoredColumns | None,
+    grown: frozenset[str] = frozenset(),
 ) -> dict[str, int]:
     """Store the columns; a column whose earlier value is a prefix of the new one gets only its
-    new rows as one more part. Returns the bytes written per kind ("appended", "rewritten")."""
+    new rows as one more part, one with a few values changed a patch. ``grown``: columns known
+    to start with their earlier value (built by appending to it), not compared again. Returns
+    the bytes written per kind ("appended", "rewritten")."""
     written = {"appended": 0, "rewritten": 0}
     rows: list[list[Any]] = []
     same: set[str] = set()
@@ -205,7 +208,7 @@ def write_cache(
             and parts < MAX_PARTS
         ):
             before = _patches(previous, name)
-            moved = _moved(old, array[:n_old])
+            moved = np.zeros(0, np.int64) if name in grown else _moved(old, array[:n_old])
             if (
                 moved is not None
                 and moved.size

@@ -128,11 +128,12 @@ class QueueColumns:
         return self.select(~np.isin(self.report, reports))
 
     def to_bytes(self) -> bytes:
-        """An Arrow IPC file, zstd-compressed: a run writes the columns of every report, and
-        compressed they take a quarter of the plain arrays' 34 bytes per report."""
+        """An Arrow IPC file, LZ4-compressed: a run writes the columns of every report, and
+        compressed they take about half the plain arrays' 34 bytes per report, for a few
+        hundredths of a second."""
         buffer = io.BytesIO()
         pl.DataFrame({name: getattr(self, name) for name in _COLUMN_TYPES}).write_ipc(
-            buffer, compression="zstd"
+            buffer, compression="lz4"
         )
         return buffer.getvalue()
 

@@ -268,7 +268,9 @@ def _save_cache(
         "lists": loaded.lists, "policy": policy_identity(policy),
     }  # fmt: skip
     frames = {"content": result.content_summary, "subjects": result.subject_summary}
-    return write_cache(session, arrays, frames, meta, loaded.cache)
+    # After an incremental read the input columns are the cached ones with the new rows appended.
+    grown = frozenset(loaded.columns) if loaded.read == "incremental" else frozenset()
+    return write_cache(session, arrays, frames, meta, loaded.cache, grown)
 
 
 def queue_columns(session: Session) -> tuple[int, QueueColumns]:

@@ -93,8 +93,23 @@ def _epoch_sql(session: Session, column: Any) -> Any:
 
 
 def _read(session: Session, statement: Any, names: list[str]) -> pl.DataFrame:
-    """The statement's rows as a frame with ``names`` for columns (Core rows, no ORM objects)."""
-    rows = session.connection().execute(statement).all()
+    """The statement's rows as a frame with ``names`` for columns: run on the driver's cursor,
+    rows as the driver gives them (no result objects per row; the columns read are numbers,
+    text and flags, converted by the frame)."""
+    connection = session.connection()
+    compiled = statement.compile(dialect=connection.dialect)
+    params = compiled.construct_params()
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(
+            str(compiled),
+            [params[name] for name in compiled.positiontup or ()]
+            if compiled.positional
+            else params,
+        )
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
     return pl.DataFrame(
         {name: pl.Series(name, values, strict=False) for name, values in zip(names, columns,
