@@ -13,6 +13,7 @@ from safeguarding.triage.queue import (
     DEFAULT_MINUTES,
     HandlingEstimate,
     QueueColumns,
+    grown_work_groups,
     handling_estimates,
     plan_queue,
     work_groups,
@@ -199,3 +200,37 @@ def test_queue_columns_round_trip_and_refuse_other_archives() -> None:
         QueueColumns.from_bytes(buffer.getvalue())
     with pytest.raises(ValueError, match="unreadable"):
         QueueColumns.from_bytes(columns.to_bytes()[:40])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n_old=st.integers(0, 40),
+    n_new=st.integers(0, 15),
+    seed=st.integers(0, 10_000),
+)
+def test_groups_grown_by_new_reports_equal_groups_formed_afresh(
+    n_old: int, n_new: int, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    n = n_old + n_new
+    # Subjects are numbered by their first report; each report belongs to one at or before it.
+    subject = np.arange(n, dtype=np.int64)
+    for r in range(n):
+        if r and rng.random() < 0.6:
+            subject[r] = subject[rng.integers(0, r)]
+    per_report = rng.integers(0, 3, n)
+    file_report = np.repeat(np.arange(n, dtype=np.int64), per_report)
+    cluster = np.arange(file_report.size, dtype=np.int64)  # clusters numbered by first file
+    for f in range(file_report.size):
+        if f and rng.random() < 0.5:
+            cluster[f] = cluster[rng.integers(0, f)]
+    apart = np.unique(cluster[rng.random(cluster.size) < 0.2])
+    old_files = file_report < n_old
+    before = work_groups(subject[:n_old], file_report[old_files], cluster[old_files], apart)
+    new_files = np.flatnonzero(~old_files)
+    joining = new_files[~np.isin(cluster[new_files], apart)]
+    grown = grown_work_groups(
+        before, n, np.r_[np.arange(n_old, n), file_report[joining]].astype(np.int64),
+        np.r_[subject[n_old:], file_report[cluster[joining]]].astype(np.int64),
+    )  # fmt: skip
+    assert grown.tolist() == work_groups(subject, file_report, cluster, apart).tolist()

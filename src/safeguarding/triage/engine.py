@@ -32,7 +32,7 @@ from safeguarding.triage.facts import ReportFacts, compute_facts
 from safeguarding.triage.fingerprint import policy_identity
 from safeguarding.triage.policy import Policy
 from safeguarding.triage.priority import FloatArray, Priorities, level_changes, score_reports
-from safeguarding.triage.queue import work_groups
+from safeguarding.triage.queue import grown_work_groups, work_groups
 from safeguarding.triage.tables import (
     UNASSIGNED,
     FileTable,
@@ -41,7 +41,7 @@ from safeguarding.triage.tables import (
     take_files,
     take_reports,
 )
-from safeguarding.triage.unionfind import IntArray, remap
+from safeguarding.triage.unionfind import IntArray, members, remap
 
 
 @dataclass(frozen=True)
@@ -218,6 +218,49 @@ def _updated_summaries(
     return content, subjects, (content_gone, subjects_gone)
 
 
+def _apart(content_summary: pl.DataFrame) -> IntArray:
+    """Clusters that do not join work items: only new material does (known and allow-listed
+    content was assessed before, and viral content is shared by many unrelated people)."""
+    apart: IntArray = content_summary.filter(
+        pl.col("viral") | (pl.col("known_files") > 0) | (pl.col("allow_files") > 0)
+    )["cluster"].to_numpy()
+    return apart
+
+
+def _grown_groups(
+    previous: Previous,
+    kept: Kept | None,
+    reports: ReportTable,
+    files: FileTable,
+    file_cluster: IntArray,
+    report_subject: IntArray,
+    content_summary: pl.DataFrame,
+    previous_summaries: tuple[pl.DataFrame, pl.DataFrame] | None,
+) -> IntArray | None:
+    """Work groups grown from the kept ones (``queue.grown_work_groups``) when new reports and
+    files only added links (an incremental pass without merges, every earlier cluster as apart as
+    before); None when they must be formed afresh."""
+    if kept is None or previous_summaries is None:
+        return None
+    before = previous_summaries[0]["cluster"].to_numpy()
+    apart = _apart(content_summary)
+    if not np.array_equal(np.intersect1d(apart, before), np.sort(_apart(previous_summaries[0]))):
+        return None
+    n_old = kept.work_item.shape[0]
+    new_reports = np.arange(n_old, len(reports), dtype=np.int64)
+    new_files = np.flatnonzero(previous.file_cluster == UNASSIGNED)
+    joining = new_files[~members(file_cluster[new_files], apart)]
+    # Subject and cluster ids are those of their first report and file.
+    first_report = np.searchsorted(reports.report_id, report_subject[new_reports])
+    first_file = np.searchsorted(files.file_id, file_cluster[joining])
+    return grown_work_groups(
+        np.searchsorted(reports.report_id[:n_old], kept.work_item).astype(np.int64),
+        len(reports),
+        np.concatenate([new_reports, files.report[joining]]).astype(np.int64),
+        np.concatenate([first_report, files.report[first_file]]).astype(np.int64),
+    )
+
+
 def _score_some(
     policy: Policy,
     reports: ReportTable,
@@ -313,19 +356,19 @@ def run(
     else:
         content_summary = cluster_content.summarise(files, reports, file_cluster, content_settings)
         subject_summary = cluster_subjects.summarise(reports, files, report_subject)
-    # Only new material joins work items: known and allow-listed content was assessed before,
-    # and viral content is shared by many unrelated people.
-    apart = content_summary.filter(
-        pl.col("viral") | (pl.col("known_files") > 0) | (pl.col("allow_files") > 0)
-    )["cluster"].to_numpy()
-    groups = work_groups(
-        np.unique(report_subject, return_inverse=True)[1].astype(np.int64),
-        files.report,
-        file_cluster,
-        apart,
-    )
-    work_item = reports.report_id[groups]
     kept = previous.kept
+    groups = _grown_groups(
+        previous, kept, reports, files, file_cluster, report_subject, content_summary,
+        previous_summaries if incremental and not merged_clusters and not merged_subjects else None,
+    )  # fmt: skip
+    if groups is None:
+        groups = work_groups(
+            np.unique(report_subject, return_inverse=True)[1].astype(np.int64),
+            files.report,
+            file_cluster,
+            _apart(content_summary),
+        )
+    work_item = reports.report_id[groups]
     if (
         resummarised is not None
         and previous_summaries is not None

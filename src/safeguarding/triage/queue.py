@@ -32,7 +32,7 @@ import numpy.typing as npt
 import polars as pl
 
 from safeguarding.triage.policy import LEVELS
-from safeguarding.triage.unionfind import IntArray, UnionFind
+from safeguarding.triage.unionfind import IntArray, UnionFind, remap
 
 DEFAULT_MINUTES: dict[str, int] = {"P1": 180, "P2": 120, "P3": 60, "informational": 15}
 PERIOD_DAYS: dict[str, int] = {"week": 7, "month": 30}
@@ -73,6 +73,27 @@ def work_groups(
     shared = ~np.isin(file_cluster, viral_clusters)
     uf.union_groups(file_report[shared], file_cluster[shared])
     return uf.labels()
+
+
+def grown_work_groups(previous: IntArray, n: int, a: IntArray, b: IntArray) -> IntArray:
+    """``work_groups`` after reports were added, from the earlier groups: ``previous`` is the
+    first report (position) of the work item of each of the first ``len(previous)`` reports,
+    the reports after those are new; ``a[i]`` and ``b[i]`` are reports the new ones link (a new
+    report and its subject's first report, a new file's report and the report of the first file
+    of its cluster, where that cluster joins items). Items only merge: the same groups as
+    ``work_groups`` over everything, as long as no earlier link went away (no cluster became or
+    stopped being apart, nothing merged), at the cost of the links instead of every report."""
+    group = np.concatenate([previous, np.arange(previous.shape[0], n, dtype=np.int64)])
+    ends = np.concatenate([group[a], group[b]])
+    if ends.size == 0:
+        return group
+    nodes, inverse = np.unique(ends, return_inverse=True)
+    uf = UnionFind(nodes.shape[0])
+    uf.union_pairs(inverse[: a.shape[0]], inverse[a.shape[0] :])
+    # Nodes are ascending positions: the smallest index of a set is its first report.
+    first = nodes[uf.labels()]
+    moved = first != nodes
+    return remap(group, dict(zip(nodes[moved].tolist(), first[moved].tolist(), strict=True)))
 
 
 @dataclass(frozen=True)
