@@ -237,16 +237,24 @@ def _grown_groups(
     content_summary: pl.DataFrame,
     previous_summaries: tuple[pl.DataFrame, pl.DataFrame] | None,
 ) -> IntArray | None:
-    """Work groups grown from the kept ones (``queue.grown_work_groups``) when new reports and
-    files only added links (an incremental pass without merges, every earlier cluster as apart as
-    before); None when they must be formed afresh."""
+    """Work groups grown from the kept ones (``queue.grown_work_groups``) after an incremental
+    pass without merges: the items with a cluster that became or stopped being apart are formed
+    again, the others only merge along the new reports' links. None when they must be formed
+    afresh."""
     if kept is None or previous_summaries is None:
         return None
+    n_old = kept.work_item.shape[0]
     before = previous_summaries[0]["cluster"].to_numpy()
     apart = _apart(content_summary)
-    if not np.array_equal(np.intersect1d(apart, before), np.sort(_apart(previous_summaries[0]))):
-        return None
-    n_old = kept.work_item.shape[0]
+    flipped = np.setxor1d(np.intersect1d(apart, before), _apart(previous_summaries[0]))
+    previous_group = np.searchsorted(reports.report_id[:n_old], kept.work_item).astype(np.int64)
+    old_files = np.flatnonzero(previous.file_cluster != UNASSIGNED)
+    redo = np.unique(
+        previous_group[files.report[old_files[members(file_cluster[old_files], flipped)]]]
+    )
+    again = np.flatnonzero(members(previous_group, redo))
+    again_files = np.flatnonzero(members(files.report, again))
+    again_files = again_files[~members(file_cluster[again_files], apart)]
     new_reports = np.arange(n_old, len(reports), dtype=np.int64)
     new_files = np.flatnonzero(previous.file_cluster == UNASSIGNED)
     joining = new_files[~members(file_cluster[new_files], apart)]
@@ -254,11 +262,16 @@ def _grown_groups(
     first_report = np.searchsorted(reports.report_id, report_subject[new_reports])
     first_file = np.searchsorted(files.file_id, file_cluster[joining])
     return grown_work_groups(
-        np.searchsorted(reports.report_id[:n_old], kept.work_item).astype(np.int64),
+        previous_group,
         len(reports),
         np.concatenate([new_reports, files.report[joining]]).astype(np.int64),
         np.concatenate([first_report, files.report[first_file]]).astype(np.int64),
-    )
+        redo,
+        (
+            again, report_subject[again], files.report[again_files].astype(np.int64),
+            file_cluster[again_files],
+        ),
+    )  # fmt: skip
 
 
 def _score_some(

@@ -32,7 +32,7 @@ import numpy.typing as npt
 import polars as pl
 
 from safeguarding.triage.policy import LEVELS
-from safeguarding.triage.unionfind import IntArray, UnionFind, remap
+from safeguarding.triage.unionfind import IntArray, UnionFind, members, remap
 
 DEFAULT_MINUTES: dict[str, int] = {"P1": 180, "P2": 120, "P3": 60, "informational": 15}
 PERIOD_DAYS: dict[str, int] = {"week": 7, "month": 30}
@@ -75,21 +75,51 @@ def work_groups(
     return uf.labels()
 
 
-def grown_work_groups(previous: IntArray, n: int, a: IntArray, b: IntArray) -> IntArray:
+def _star(members: IntArray, keys: IntArray) -> tuple[IntArray, IntArray]:
+    """Pairs joining every member to the first member with its key (as ``union_groups``)."""
+    order = np.argsort(keys, kind="stable")
+    sorted_keys, sorted_members = keys[order], members[order]
+    starts = np.ones(order.shape[0], dtype=np.bool_)
+    starts[1:] = sorted_keys[1:] != sorted_keys[:-1]
+    first = sorted_members[np.flatnonzero(starts)][np.cumsum(starts) - 1]
+    return first[~starts], sorted_members[~starts]
+
+
+def grown_work_groups(
+    previous: IntArray,
+    n: int,
+    a: IntArray,
+    b: IntArray,
+    redo: IntArray | None = None,
+    links: tuple[IntArray, IntArray, IntArray, IntArray] | None = None,
+) -> IntArray:
     """``work_groups`` after reports were added, from the earlier groups: ``previous`` is the
     first report (position) of the work item of each of the first ``len(previous)`` reports,
     the reports after those are new; ``a[i]`` and ``b[i]`` are reports the new ones link (a new
     report and its subject's first report, a new file's report and the report of the first file
-    of its cluster, where that cluster joins items). Items only merge: the same groups as
-    ``work_groups`` over everything, as long as no earlier link went away (no cluster became or
-    stopped being apart, nothing merged), at the cost of the links instead of every report."""
+    of its cluster, where that cluster joins items).
+
+    Earlier items whose links may have gone (a cluster of theirs became apart, or stopped being
+    apart) are formed again: ``redo`` their earliest reports' positions and ``links`` their
+    reports' (report, subject) and (file's report, cluster) of clusters that join items, as
+    arrays ``(report, subject, file_report, cluster)``. Every other earlier item kept all its
+    links, so items only merge. Nothing may have merged. The result equals ``work_groups`` over
+    everything, at the cost of the links and the items formed again."""
     group = np.concatenate([previous, np.arange(previous.shape[0], n, dtype=np.int64)])
-    ends = np.concatenate([group[a], group[b]])
-    if ends.size == 0:
+    pairs = [(group[a], group[b])]
+    if redo is not None and links is not None and redo.size:
+        again = np.flatnonzero(members(group, redo))
+        group[again] = again  # apart again, then joined by the links they still have
+        report, subject, file_report, cluster = links
+        pairs += [_star(report, subject), _star(file_report, cluster)]
+        pairs = [(group[x], group[y]) for x, y in [(a, b), *pairs[1:]]]
+    left = np.concatenate([x for x, _ in pairs])
+    right = np.concatenate([y for _, y in pairs])
+    if left.size == 0:
         return group
-    nodes, inverse = np.unique(ends, return_inverse=True)
+    nodes, inverse = np.unique(np.concatenate([left, right]), return_inverse=True)
     uf = UnionFind(nodes.shape[0])
-    uf.union_pairs(inverse[: a.shape[0]], inverse[a.shape[0] :])
+    uf.union_pairs(inverse[: left.shape[0]], inverse[left.shape[0] :])
     # Nodes are ascending positions: the smallest index of a set is its first report.
     first = nodes[uf.labels()]
     moved = first != nodes
