@@ -97,7 +97,9 @@ def _read(session: Session, statement: Any, names: list[str]) -> pl.DataFrame:
     rows as the driver gives them (no result objects per row; the columns read are numbers,
     text and flags, converted by the frame)."""
     connection = session.connection()
-    compiled = statement.compile(dialect=connection.dialect)
+    compiled = statement.compile(
+        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+    )
     params = compiled.construct_params()
     cursor = connection.connection.cursor()
     try:
