@@ -242,3 +242,18 @@ def test_groups_grown_by_new_reports_equal_groups_formed_afresh(
         (again, subject[again], file_report[again_files], cluster[again_files]),
     )  # fmt: skip
     assert grown.tolist() == work_groups(subject, file_report, cluster, apart).tolist()
+
+
+@settings(max_examples=50, deadline=None)
+@given(items=st.lists(st.integers(0, 6), max_size=30), shuffled=st.booleans())
+def test_queue_columns_are_grouped_by_item_then_report(items: list[int], shuffled: bool) -> None:
+    n = len(items)
+    report = np.arange(10, 10 + n, dtype=np.int64)
+    if shuffled:  # report ids in any order take the general sort
+        report = report[::-1].copy()
+    zeros = np.zeros(n, dtype=np.int64)
+    columns = QueueColumns.from_decisions(
+        np.array(items, dtype=np.int64), report, zeros + 1, zeros.astype(np.float64), zeros, zeros
+    )
+    pairs = list(zip(columns.item.tolist(), columns.report.tolist(), strict=True))
+    assert pairs == sorted(zip(items, report.tolist(), strict=True))

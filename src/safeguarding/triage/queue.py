@@ -152,7 +152,16 @@ class QueueColumns:
         received_at: IntArray,
         route: np.ndarray,
     ) -> QueueColumns:
-        order = np.lexsort((report_id, item))
+        ascending = report_id.shape[0] < 2 or bool(np.all(np.diff(report_id) > 0))
+        if ascending:  # as the store's reports come: a stable sort by item alone is enough
+            order = (
+                pl.DataFrame({"item": np.asarray(item, dtype=np.int64)})
+                .with_row_index("at")
+                .sort("item", maintain_order=True)["at"]
+                .to_numpy()
+            )
+        else:
+            order = np.lexsort((report_id, item))
         return cls(
             np.asarray(item, dtype=np.int64)[order],
             np.asarray(report_id, dtype=np.int64)[order],
