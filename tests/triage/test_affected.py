@@ -1,22 +1,24 @@
-"""Reports outside the affected set keep their fingerprint: reusing it is exact."""
+"""Reports outside the affected set keep their fingerprint and their priority: reusing them is
+exact, and a pass that scores only the affected reports decides every report as one scoring all."""
 
 from __future__ import annotations
 
 import dataclasses
 
 import numpy as np
+import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from safeguarding.triage.affected import affected_reports
 from safeguarding.triage.cluster_content import ContentSettings
 from safeguarding.triage.cluster_subjects import SubjectSettings
-from safeguarding.triage.engine import UNASSIGNED, Previous, TriageResult, run
-from safeguarding.triage.fingerprint import fingerprints
+from safeguarding.triage.engine import Kept, Previous, TriageResult, run
+from safeguarding.triage.fingerprint import fingerprints, policy_identity
 from safeguarding.triage.policy import load_policy
 from safeguarding.triage.store_io import detection
 from safeguarding.triage.synthetic import generate
-from safeguarding.triage.tables import take_files, take_reports
+from safeguarding.triage.tables import UNASSIGNED, take_files, take_reports
 
 
 def _fingerprints(result: TriageResult, rows: np.ndarray | None = None) -> np.ndarray:
@@ -24,6 +26,10 @@ def _fingerprints(result: TriageResult, rows: np.ndarray | None = None) -> np.nd
         "policy", result.facts, result.priorities, result.report_subject, result.work_item,
         detection(result), rows,
     )  # fmt: skip
+
+
+def _viral(result: TriageResult) -> np.ndarray:
+    return result.content_summary.filter(pl.col("viral"))["cluster"].to_numpy()
 
 
 @settings(max_examples=25, deadline=None)
@@ -65,7 +71,11 @@ def test_unaffected_reports_keep_their_fingerprint(
         changed_files=changed,
     )  # fmt: skip
     assert result.mode == "incremental"
-    subset = affected_reports(previous, result, files_now.report, changed, earlier.work_item)
+    subset = affected_reports(
+        previous.file_cluster, previous.report_subject, result.file_cluster,
+        result.report_subject, result.work_item, files_now.report, changed, earlier.work_item,
+        np.setxor1d(_viral(earlier), _viral(result)).astype(np.int64),
+    )  # fmt: skip
     now = _fingerprints(result)
     before = _fingerprints(earlier)
     unaffected = np.ones(300, dtype=np.bool_)
@@ -78,3 +88,34 @@ def test_unaffected_reports_keep_their_fingerprint(
     # Said the other way round: every report whose fingerprint moved is in the set.
     moved = np.flatnonzero(now[:cut] != before)
     assert set(moved.tolist()) <= set(subset.tolist())
+
+    # Scoring only the affected reports, the earlier decisions kept for the others: every
+    # report's priority equals the one scoring all gives, and so do the affected fingerprints.
+    policy = args[0]
+    kept = Kept(
+        policy_identity(policy), earlier.priorities.score, earlier.priorities.route,
+        earlier.priorities.fired, earlier.work_item,
+    )  # fmt: skip
+    partial = run(
+        data.reports, files_now, data.identifiers, dataclasses.replace(previous, kept=kept),
+        *args, earlier.content_index, earlier.subject_index,
+        (earlier.content_summary, earlier.subject_summary), changed_files=changed,
+    )  # fmt: skip
+    assert np.array_equal(partial.scored, subset)
+    for name in ("level", "score", "route", "fired"):
+        assert np.array_equal(getattr(partial.priorities, name), getattr(result.priorities, name))
+    assert np.array_equal(partial.work_item, result.work_item)
+    assert partial.changes == result.changes
+    scored_prints = fingerprints(
+        "policy", partial.facts, partial.priorities.take(subset), partial.report_subject[subset],
+        partial.work_item[subset], detection(partial),
+    )  # fmt: skip
+    assert np.array_equal(scored_prints, now[subset])
+    # Under another policy nothing is kept: every report is scored.
+    other = dataclasses.replace(kept, policy="another policy")
+    again = run(
+        data.reports, files_now, data.identifiers, dataclasses.replace(previous, kept=other),
+        *args, earlier.content_index, earlier.subject_index,
+        (earlier.content_summary, earlier.subject_summary), changed_files=changed,
+    )  # fmt: skip
+    assert np.array_equal(again.scored, np.arange(300))

@@ -53,3 +53,18 @@ def test_upsert_inserts_then_replaces_by_key(store: Store) -> None:
         (2, 5, ["D"], later.replace(tzinfo=None), True),
         (3, 1, [], later.replace(tzinfo=None), False),
     ]
+
+
+def test_epochs_bound_as_a_column_equal_the_processors_values_and_read_back(store: Store) -> None:
+    epochs = [0, 1, 1_764_000_000, 1_764_000_001, 2_000_000_000, -86_400]
+    stamps = [datetime.fromtimestamp(e, tz=UTC) for e in epochs]
+    with store.session() as session:
+        bound = bulk.bound_epochs(session, ContentCluster, "first_seen", epochs)
+        one_by_one = [bulk.bound_value(session, ContentCluster, "first_seen", s) for s in stamps]
+        assert bound == one_by_one
+        rows = [_row(i, 1, ["A"], value) for i, value in enumerate(bound, start=1)]
+        bulk.upsert_values(
+            session, ContentCluster, COLUMNS, rows, key=("id",),
+            bound_columns=frozenset({"first_seen", "last_seen"}),
+        )  # fmt: skip
+    assert [row[3] for row in _stored(store)] == [s.replace(tzinfo=None) for s in stamps]

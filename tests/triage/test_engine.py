@@ -10,10 +10,10 @@ from polars.testing import assert_frame_equal
 
 from safeguarding.triage.cluster_content import ContentIndex, ContentSettings
 from safeguarding.triage.cluster_subjects import SubjectIndex, SubjectSettings
-from safeguarding.triage.engine import UNASSIGNED, Previous, run
+from safeguarding.triage.engine import Previous, run
 from safeguarding.triage.policy import load_policy
 from safeguarding.triage.synthetic import generate
-from safeguarding.triage.tables import take_files, take_reports
+from safeguarding.triage.tables import UNASSIGNED, take_files, take_reports
 
 
 @pytest.mark.parametrize("kept_state", [False, True])

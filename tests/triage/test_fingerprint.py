@@ -47,7 +47,7 @@ def test_one_changed_fact_or_file_changes_that_report_only() -> None:
     result = _result()
     before = _of(result)
     values = {name: column.copy() for name, column in result.facts.values.items()}
-    values["subject_reports"][7] += 1
+    values["subject_prior_reports"][7] += 1
     changed = dataclasses.replace(result, facts=dataclasses.replace(result.facts, values=values))
     after = _of(changed)
     assert np.flatnonzero(before != after).tolist() == [7]
@@ -58,3 +58,20 @@ def test_one_changed_fact_or_file_changes_that_report_only() -> None:
     masks["infant_files"][row] = not masks["infant_files"][row]
     flipped = dataclasses.replace(result, facts=dataclasses.replace(result.facts, file_masks=masks))
     assert np.flatnonzero(before != _of(flipped)).tolist() == [report]
+
+
+def test_a_grown_subject_alone_leaves_the_fingerprint_but_a_rule_it_fires_moves_it() -> None:
+    result = _result()
+    before = _of(result)
+    values = {name: column.copy() for name, column in result.facts.values.items()}
+    # The reasons refer to the subject for its size: a larger count alone is not a new decision.
+    values["subject_reports"] += 3
+    grown = dataclasses.replace(result, facts=dataclasses.replace(result.facts, values=values))
+    assert np.array_equal(before, _of(grown))
+    # Crossing a rule's threshold fires the rule: score and rules fired move, so does the print.
+    fired = result.priorities.fired.copy()
+    fired[11] ^= np.uint64(1)
+    moved = dataclasses.replace(
+        result, priorities=dataclasses.replace(result.priorities, fired=fired)
+    )
+    assert np.flatnonzero(before != _of(moved)).tolist() == [11]

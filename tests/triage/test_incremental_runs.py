@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from safeguarding.store.models import (
     FileCluster,
     FileHash,
     PriorityDecision,
+    ProviderReport,
     QueueSnapshot,
     Subject,
     TriageInputCache,
@@ -38,6 +40,7 @@ from safeguarding.triage.generate import (
     vics_json,
 )
 from safeguarding.triage.policy import default_policy_text
+from safeguarding.web import triage_views
 from tests.cli_runner import invoke
 
 Capsys = pytest.CaptureFixture[str]
@@ -239,3 +242,58 @@ def test_a_damaged_or_missing_cache_means_a_full_read(
     kept = _snapshot(store)
     assert _run(capsys, "--full")["read"] == "full (asked for)"
     assert _snapshot(store) == kept
+
+
+def test_an_earlier_decision_is_kept_when_only_its_subject_grew_and_shows_the_new_count(
+    store: Store, capsys: Capsys, tmp_path: Path
+) -> None:
+    corpus = generate(GeneratorConfig(seed=13, reports=40, families=12, subjects=5))
+    _ingest(capsys, tmp_path / "first", _documents(corpus, corpus.reports))
+    _run(capsys)
+    with store.session() as session:
+        subject, size = session.execute(
+            select(Subject.id, Subject.reports).order_by(Subject.reports.desc()).limit(1)
+        ).one()
+        before = {
+            d.report_id: (d.run_id, d.fingerprint, d.reasons)
+            for d in session.scalars(
+                select(PriorityDecision).where(PriorityDecision.subject_id == subject)
+            )
+        }
+    assert size == len(before) >= 5  # the large_subject rule fires on each of them
+    # The stored evidence names the subject, not its size.
+    (cited,) = [
+        r["evidence"] for r in next(iter(before.values()))[2] if r["rule"] == "large_subject"
+    ]
+    assert cited == [f"{{subject:{subject}:reports}} report(s) about the same user"]
+
+    # One more report about the same user, later than all and without files: the subject grows,
+    # nothing else moves (earlier reports keep their count of reports before them).
+    with store.session() as session:
+        first_of_subject = session.scalar(
+            select(ProviderReport.provider_report_id).where(ProviderReport.id == min(before))
+        )
+    model = next(r for r in corpus.reports if r.report_id == first_of_subject)
+    latest = max(r.incident_time for r in corpus.reports)
+    later = dataclasses.replace(
+        model, report_id="later", files=(), incident_time=latest + timedelta(days=1)
+    )
+    _ingest(capsys, tmp_path / "second", {"later.xml": corpus.report_xml(later)})
+    grown = _run(capsys)
+    assert (grown["read"], grown["new_reports"], grown["decisions_written"]) == (
+        "incremental", 1, 1,
+    )  # fmt: skip
+    with store.session() as session:
+        assert session.get(Subject, subject).reports == size + 1  # type: ignore[union-attr]
+        after = {
+            d.report_id: (d.run_id, d.fingerprint, d.reasons)
+            for d in session.scalars(
+                select(PriorityDecision).where(PriorityDecision.subject_id == subject)
+            )
+        }
+        assert {r: after[r] for r in before} == before  # not rewritten: same run, same row
+        # As shown (web page and API): the count read from the subject as it is now.
+        shown = triage_views.report_detail(session, min(before))["priority"]["reasons"]
+    (evidence,) = [r["evidence"] for r in shown if r["rule"] == "large_subject"]
+    assert evidence == [f"{size + 1} report(s) about the same user"]
+    _same_as_from_scratch(store, capsys)

@@ -68,6 +68,82 @@ def test_columns_that_grow_are_appended_and_the_rest_rewritten(
         assert np.array_equal(read_cache(session).arrays["ids"], np.arange(9))
 
 
+def test_columns_with_few_changed_values_get_patches_read_back_exactly(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(4)
+    n = 400
+    current = {
+        "score": rng.random(n),  # float: compared bit for bit
+        "level": rng.integers(1, 5, n).astype(np.int8),
+        "words": np.ones((n, 4), np.uint64),  # not one value per row: never patched
+    }
+    with store.session() as session:
+        write_cache(session, current, {}, {"run": 1}, None)
+    for run in range(2, 8):
+        with store.session() as session:
+            stored = read_cache(session)
+        for name, array in current.items():
+            assert np.array_equal(stored.arrays[name], array) and stored.arrays[name].dtype == (
+                array.dtype
+            )
+        grown = n + 10 * run
+        score = np.r_[stored.arrays["score"], rng.random(grown - len(stored.arrays["score"]))]
+        level = np.r_[stored.arrays["level"], np.ones(grown - len(score) + 10 * run, np.int8)]
+        level = level[:grown]
+        changed = rng.choice(len(stored.arrays["level"]), size=7, replace=False)
+        score[changed] = -score[changed]
+        level[changed[:3]] = 9  # some positions again in later runs: the last value wins
+        level[:2] = run
+        current = {"score": score, "level": level, "words": np.ones((grown, 4), np.uint64)}
+        with store.session() as session:
+            written = write_cache(session, current, {}, {"run": run}, stored)
+        # Seven changed values and ten new rows per column: appended, nothing rewritten.
+        assert written["rewritten"] == 0 and written["appended"] > 0
+    parts = _parts(store)
+    assert (
+        parts["patch_at.score"] == parts["patch_value.level"] == 6 and "patch_at.words" not in parts
+    )
+    with store.session() as session:
+        final = read_cache(session)
+    for name, array in current.items():
+        assert np.array_equal(final.arrays[name], array)
+    assert not any(name.startswith("patch_") for name in final.arrays)
+
+    # Once the patches hold more than MAX_PATCHED of a column's values it is rewritten whole.
+    monkeypatch.setattr(input_cache, "MAX_PATCHED", 0.01)
+    score = final.arrays["score"].copy()
+    score[:10] += 1
+    with store.session() as session:
+        written = write_cache(session, current | {"score": score}, {}, {"run": 8}, final)
+    assert written["rewritten"] > 0
+    parts = _parts(store)
+    assert parts["score"] == 1 and "patch_at.score" not in parts and "patch_at.level" in parts
+    with store.session() as session:
+        assert np.array_equal(read_cache(session).arrays["score"], score)
+
+    # A patch that points outside its column makes the cache unusable, not a wrong column.
+    monkeypatch.undo()
+    with store.session() as session:
+        stored = read_cache(session)
+        level = stored.arrays["level"].copy()
+        level[0] += 1
+        write_cache(session, current | {"score": score, "level": level}, {}, {"run": 9}, stored)
+    with store.session() as session:
+        row = session.scalars(
+            select(TriageInputCache)
+            .where(TriageInputCache.name == "patch_at.level")
+            .order_by(TriageInputCache.part.desc())
+            .limit(1)
+        ).one()
+        row.data = input_cache._array_bytes(np.array([10**6], dtype=np.int64))
+    with (
+        store.session() as session,
+        pytest.raises(CacheUnusableError, match="a patch does not fit"),
+    ):
+        read_cache(session)
+
+
 ROWS = st.dictionaries(
     st.integers(0, 30),
     st.tuples(st.integers(0, 3), st.lists(st.integers(0, 3), max_size=3)),
@@ -92,8 +168,10 @@ def test_the_summary_diff_turns_the_stored_rows_into_the_new_ones(
     before: dict[int, tuple[int, list[int]]], after: dict[int, tuple[int, list[int]]]
 ) -> None:
     gone, fresh = changed_rows(_frame(before), _frame(after), "cluster")
+    assert not set(gone) & set(after)  # only rows gone are deleted; the rest are replaced
     stored = {k: v for k, v in before.items() if k not in gone}
-    assert not set(fresh["cluster"].to_list()) & set(stored)
+    unchanged = set(stored) - set(fresh["cluster"].to_list())
+    assert all(stored[k] == after[k] for k in unchanged)
     for row in fresh.iter_rows(named=True):
         stored[row["cluster"]] = (row["files"], row["providers"])
     assert stored == after

@@ -50,3 +50,17 @@ def test_a_hex_key_is_its_digest_prefix_under_the_namespace_constant() -> None:
     sha_high, _ = keys128(pl.Series(["sha1"]), pl.Series([digest]))
     other_high, _ = keys128(pl.Series(["md5", "sha1"]), pl.Series(["f" * 32, "f" * 32]))
     assert md5_high[0] ^ sha_high[0] == other_high[0] ^ other_high[1]
+
+
+def test_keys_sharing_one_half_are_told_apart_and_keep_their_codes() -> None:
+    # Short numbers as zero-padded hex: every key's high word is the same; low words differ.
+    values = pl.Series([f"{n:032x}" for n in (5, 9, 5, 12, 9)])
+    high, low = keys128(pl.Series(["md5"] * 5), values)
+    assert len(set(high.tolist())) == 1
+    codes, dictionary = KeyDictionary.empty().encode(high, low)
+    assert codes.tolist() == [0, 1, 0, 2, 1] and len(dictionary) == 3
+    more_high, more_low = keys128(
+        pl.Series(["md5"] * 3), pl.Series([f"{n:032x}" for n in (12, 7, 5)])
+    )
+    again, grown = dictionary.encode(more_high, more_low)
+    assert again.tolist() == [2, 3, 0] and len(grown) == 4

@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,6 +13,7 @@ from safeguarding.triage.queue import (
     DEFAULT_MINUTES,
     HandlingEstimate,
     QueueColumns,
+    grown_work_groups,
     handling_estimates,
     plan_queue,
     work_groups,
@@ -182,3 +184,76 @@ def test_queue_columns_round_trip_and_refuse_other_archives() -> None:
         }
         np.savez(buffer, level=columns.level.astype(np.int64), **arrays)
         QueueColumns.from_bytes(buffer.getvalue())
+    # The plain archive earlier versions stored still reads back the same.
+    buffer = io.BytesIO()
+    np.savez(buffer, **{name: getattr(columns, name) for name in arrays | {"level": 0}})
+    earlier = QueueColumns.from_bytes(buffer.getvalue())
+    assert earlier.report.tolist() == back.report.tolist() and earlier.level.dtype == np.int8
+    # Arrow files with other columns or types are refused as well.
+    with pytest.raises(ValueError, match="expected"):
+        buffer = io.BytesIO()
+        pl.DataFrame({"item": [1]}).write_ipc(buffer)
+        QueueColumns.from_bytes(buffer.getvalue())
+    with pytest.raises(ValueError, match="score must be float64"):
+        buffer = io.BytesIO()
+        pl.DataFrame(arrays | {"level": columns.level, "score": [1, 2, 3]}).write_ipc(buffer)
+        QueueColumns.from_bytes(buffer.getvalue())
+    with pytest.raises(ValueError, match="unreadable"):
+        QueueColumns.from_bytes(columns.to_bytes()[:40])
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    n_old=st.integers(0, 40),
+    n_new=st.integers(0, 15),
+    seed=st.integers(0, 10_000),
+)
+def test_groups_grown_by_new_reports_equal_groups_formed_afresh(
+    n_old: int, n_new: int, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    n = n_old + n_new
+    # Subjects are numbered by their first report; each report belongs to one at or before it.
+    subject = np.arange(n, dtype=np.int64)
+    for r in range(n):
+        if r and rng.random() < 0.6:
+            subject[r] = subject[rng.integers(0, r)]
+    per_report = rng.integers(0, 3, n)
+    file_report = np.repeat(np.arange(n, dtype=np.int64), per_report)
+    cluster = np.arange(file_report.size, dtype=np.int64)  # clusters numbered by first file
+    for f in range(file_report.size):
+        if f and rng.random() < 0.5:
+            cluster[f] = cluster[rng.integers(0, f)]
+    apart = np.unique(cluster[rng.random(cluster.size) < 0.2])
+    old_files = file_report < n_old
+    # Some earlier clusters became apart or stopped being apart since.
+    flip = np.unique(cluster[old_files][rng.random(int(old_files.sum())) < 0.1])
+    apart_before = np.setxor1d(apart, flip)
+    before = work_groups(subject[:n_old], file_report[old_files], cluster[old_files], apart_before)
+    # The items holding a flipped cluster are formed again from their links.
+    redo = np.unique(before[file_report[old_files & np.isin(cluster, flip)]])
+    again = np.flatnonzero(np.isin(before, redo))
+    again_files = np.flatnonzero(np.isin(file_report, again) & ~np.isin(cluster, apart))
+    new_files = np.flatnonzero(~old_files)
+    joining = new_files[~np.isin(cluster[new_files], apart)]
+    grown = grown_work_groups(
+        before, n, np.r_[np.arange(n_old, n), file_report[joining]].astype(np.int64),
+        np.r_[subject[n_old:], file_report[cluster[joining]]].astype(np.int64), redo,
+        (again, subject[again], file_report[again_files], cluster[again_files]),
+    )  # fmt: skip
+    assert grown.tolist() == work_groups(subject, file_report, cluster, apart).tolist()
+
+
+@settings(max_examples=50, deadline=None)
+@given(items=st.lists(st.integers(0, 6), max_size=30), shuffled=st.booleans())
+def test_queue_columns_are_grouped_by_item_then_report(items: list[int], shuffled: bool) -> None:
+    n = len(items)
+    report = np.arange(10, 10 + n, dtype=np.int64)
+    if shuffled:  # report ids in any order take the general sort
+        report = report[::-1].copy()
+    zeros = np.zeros(n, dtype=np.int64)
+    columns = QueueColumns.from_decisions(
+        np.array(items, dtype=np.int64), report, zeros + 1, zeros.astype(np.float64), zeros, zeros
+    )
+    pairs = list(zip(columns.item.tolist(), columns.report.tolist(), strict=True))
+    assert pairs == sorted(zip(items, report.tolist(), strict=True))

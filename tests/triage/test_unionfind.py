@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from safeguarding.triage.unionfind import UnionFind
+from safeguarding.triage.unionfind import UnionFind, members
 
 
 def naive_components(n: int, pairs: list[tuple[int, int]]) -> list[int]:
@@ -95,3 +95,13 @@ def test_mismatched_pair_arrays_are_refused() -> None:
         assert "same length" in str(exc)
     else:
         raise AssertionError("expected a ValueError")
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    labels=st.lists(st.integers(0, 60), max_size=80),
+    chosen=st.lists(st.integers(0, 90), max_size=20),
+)
+def test_members_agrees_with_isin(labels: list[int], chosen: list[int]) -> None:
+    got = members(np.array(labels, dtype=np.int64), np.array(chosen, dtype=np.int64))
+    assert got.tolist() == np.isin(labels, chosen).tolist()

@@ -3,6 +3,7 @@ they audit, and that they never show an identifier in clear."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -166,9 +167,16 @@ def test_a_report_shows_hashes_matches_priority_and_no_identifier_in_clear(
         decision = db.get(PriorityDecision, report)
         assert decision is not None
         level, reasons = decision.level, decision.reasons
+        subject = db.get(Subject, decision.subject_id)
+        assert subject is not None
+        # As shown: a reference to the subject's size reads the subject's row.
+        expected = json.loads(
+            json.dumps(reasons).replace(f"{{subject:{subject.id}:reports}}", str(subject.reports))
+        )
     response = api[Role.SUPERVISOR].get(f"/api/reports/{report}")
     detail = response.json()
-    assert detail["priority"]["level"] == level and detail["priority"]["reasons"] == reasons
+    assert detail["priority"]["level"] == level and detail["priority"]["reasons"] == expected
+    assert "{subject:" not in response.text
     matched = [m for f in detail["files"] for m in f["matches"]]
     assert matched and all({"list", "entry", "hash_kind", "distance"} <= set(m) for m in matched)
     assert all(f["hashes"] and f["cluster"] is not None for f in detail["files"])

@@ -1,4 +1,5 @@
-"""Which reports' decisions a pass can have moved, so only those are fingerprinted again.
+"""Which reports' decisions a pass can have moved, so only those are scored and fingerprinted
+again.
 
 A decision is made from the report's own fields, its files (flags, list matches, positions, and
 for viral content the cluster), its content clusters' viral status, its subject (size, earlier
@@ -8,8 +9,9 @@ from the last pass only for:
 - new reports, and reports with new files;
 - reports whose subject is one that new reports joined or that merged (its size and earlier
   reports moved; its reports' subject id may have moved);
-- reports with a file in a content cluster that gained files, merged, or holds a file whose list
-  matches changed (only those clusters are summarised again, so only they can turn viral);
+- reports with a file whose cluster id moved (a merge) or whose list matches changed;
+- reports with a file in a content cluster that turned viral or stopped being viral (a cluster
+  that grew but stayed as it was changes no decision: its id shows only for viral content);
 - reports whose work item moved (work items join subjects and clusters across the whole table).
 
 Every other report's fingerprint is the one stored (tested: an unaffected report's fingerprint
@@ -20,34 +22,41 @@ from __future__ import annotations
 
 import numpy as np
 
-from safeguarding.triage.engine import UNASSIGNED, Previous, TriageResult
-from safeguarding.triage.unionfind import IntArray
+from safeguarding.triage.tables import UNASSIGNED
+from safeguarding.triage.unionfind import IntArray, members
 
 
 def affected_reports(
-    previous: Previous,
-    result: TriageResult,
+    previous_file_cluster: IntArray,
+    previous_report_subject: IntArray,
+    file_cluster: IntArray,
+    report_subject: IntArray,
+    work_item: IntArray,
     file_report: IntArray,
     changed_files: IntArray,
     previous_work_item: IntArray,
+    viral_flipped: IntArray,
 ) -> IntArray:
     """Positions of the reports whose decision may differ from the last pass's.
 
-    ``previous``: the last pass's results grown to this pass's tables; ``file_report``: each
-    file's report (position); ``changed_files``: earlier files whose list matches changed;
-    ``previous_work_item``: the last pass's work item of each of its reports."""
-    n = previous.report_subject.shape[0]
-    new_file = previous.file_cluster == UNASSIGNED
-    moved_file = new_file | (previous.file_cluster != result.file_cluster)
+    ``previous_*``: the last pass's clusters and subjects grown to this pass's tables
+    (``UNASSIGNED`` for new files and reports); ``file_cluster``, ``report_subject``,
+    ``work_item``: this pass's; ``file_report``: each file's report (position);
+    ``changed_files``: earlier files whose list matches changed; ``previous_work_item``: the last
+    pass's work item of each of its reports; ``viral_flipped``: clusters viral in one pass and
+    not in the other."""
+    n = previous_report_subject.shape[0]
+    new_file = previous_file_cluster == UNASSIGNED
+    moved_file = new_file | (previous_file_cluster != file_cluster)
     moved_file[changed_files] = True
-    touched_clusters = np.unique(result.file_cluster[moved_file])
     hit = np.zeros(n, dtype=np.bool_)
-    hit[file_report[np.isin(result.file_cluster, touched_clusters)]] = True
-    moved_report = (previous.report_subject == UNASSIGNED) | (
-        previous.report_subject != result.report_subject
+    hit[file_report[moved_file]] = True
+    hit[file_report[members(file_cluster, viral_flipped)]] = True
+    moved_report = (previous_report_subject == UNASSIGNED) | (
+        previous_report_subject != report_subject
     )
-    hit |= np.isin(result.report_subject, np.unique(result.report_subject[moved_report]))
+    hit |= members(report_subject, report_subject[moved_report])
     n_old = previous_work_item.shape[0]
-    hit[:n_old] |= previous_work_item != result.work_item[:n_old]
+    hit[:n_old] |= previous_work_item != work_item[:n_old]
     hit[n_old:] = True
     return np.flatnonzero(hit).astype(np.int64)

@@ -21,8 +21,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Boolean, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
@@ -294,3 +296,19 @@ def bound_value(session: Session, model: type[Any], column: str, value: Any) -> 
     dialect = session.connection().dialect
     processor = model.__table__.c[column].type.dialect_impl(dialect).bind_processor(dialect)
     return value if processor is None or value is None else processor(value)
+
+
+def bound_epochs(
+    session: Session, model: type[Any], column: str, epochs: Sequence[int] | np.ndarray
+) -> list[Any]:
+    """Whole epoch seconds (UTC) as the driver receives them for ``model``'s timestamp
+    ``column``: what ``bind_processor(datetime)`` gives, built as one column on SQLite (its
+    processor's text, ``YYYY-MM-DD HH:MM:SS.ffffff``) instead of one call per value."""
+    dialect = session.connection().dialect
+    processor = model.__table__.c[column].type.dialect_impl(dialect).bind_processor(dialect)
+    values = np.asarray(epochs, dtype=np.int64)
+    if dialect.name == "sqlite" and processor is not None:
+        text = np.datetime_as_string(values.astype("datetime64[s]").astype("datetime64[us]"))
+        return [t.replace("T", " ") for t in text.tolist()]
+    stamps = [datetime.fromtimestamp(v, tz=UTC) for v in values.tolist()]
+    return stamps if processor is None else [processor(v) for v in stamps]

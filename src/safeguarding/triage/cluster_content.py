@@ -17,13 +17,14 @@ VIRAL_POTENTIAL_MEME. Most people who share viral material do so without malicio
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from safeguarding.triage.pdq_pairs import WordArray, near_pairs, near_pairs_between
 from safeguarding.triage.tables import FileTable, ReportTable, take_files
-from safeguarding.triage.unionfind import IntArray, UnionFind, merged_ids, remap
+from safeguarding.triage.unionfind import IntArray, UnionFind, members, merged_ids, remap
 
 DEFAULT_VIRAL_MIN_REPORTS = 50
 
@@ -80,6 +81,9 @@ def cluster_files(files: FileTable, settings: ContentSettings) -> IntArray:
     return files.file_id[uf.labels()]
 
 
+_COUNTED = ("known_files", "allow_files", "meme_files", "batched_files")
+
+
 def summarise(
     files: FileTable,
     reports: ReportTable,
@@ -90,7 +94,7 @@ def summarise(
     """One row per cluster: size, reports, first and last seen, providers, matches, viral flags
     (only for ``clusters`` when given)."""
     if clusters is not None:
-        rows = np.flatnonzero(np.isin(file_cluster, clusters)).astype(np.int64)
+        rows = np.flatnonzero(members(file_cluster, clusters)).astype(np.int64)
         files, file_cluster = take_files(files, rows), file_cluster[rows]
     meme = files.flag("potential_meme") | files.flag("viral")
     batched = reports.signal("batched_meme")[files.report] > 0
@@ -128,6 +132,43 @@ def summarise(
         .sort("cluster")
     )
     return summary
+
+
+def with_files(
+    summary: pl.DataFrame, addition: pl.DataFrame, settings: ContentSettings
+) -> pl.DataFrame:
+    """``summary`` rows (``summarise``) with the summary of files added to their clusters since
+    (``addition``, of the added files alone, of reports not counted in ``summary``): what
+    summarising each cluster's files again gives. A cluster only in ``addition`` is new."""
+    both = addition.join(summary, on="cluster", how="left", suffix="_before")
+
+    def before(name: str, empty: Any) -> pl.Expr:
+        return pl.col(f"{name}_before").fill_null(empty)
+
+    combined = both.select(
+        "cluster",
+        pl.col("files") + before("files", 0),
+        pl.col("reports") + before("reports", 0),
+        pl.min_horizontal("first_seen", "first_seen_before"),
+        pl.max_horizontal("last_seen", "last_seen_before"),
+        pl.concat_list("providers", before("providers", []))
+        .list.unique()
+        .list.sort()
+        .alias("providers"),
+        *(pl.col(name) + before(name, 0) for name in _COUNTED),
+    ).with_columns(
+        (pl.col("reports") >= settings.viral_min_reports).alias("large"),
+        (pl.col("meme_files") > 0).alias("annotated"),
+        (pl.col("batched_files") > 0).alias("batched"),
+    )
+    return (
+        combined.with_columns(
+            (pl.col("large") | pl.col("annotated") | pl.col("batched")).alias("viral")
+        )
+        .select(addition.columns)
+        .cast(addition.schema)
+        .sort("cluster")
+    )
 
 
 @dataclass(frozen=True)

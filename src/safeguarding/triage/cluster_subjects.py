@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from safeguarding.triage.tables import FileTable, IdentifierTable, ReportTable
-from safeguarding.triage.unionfind import IntArray, UnionFind, merged_ids, remap
+from safeguarding.triage.unionfind import IntArray, UnionFind, members, merged_ids, remap
 
 DEFAULT_IP_WINDOW_HOURS = 24.0
 
@@ -100,7 +100,7 @@ def summarise(
     rows = (
         np.arange(len(reports), dtype=np.int64)
         if subjects is None
-        else np.flatnonzero(np.isin(report_subject, subjects)).astype(np.int64)
+        else np.flatnonzero(members(report_subject, subjects)).astype(np.int64)
     )
     file_counts = np.bincount(files.report, minlength=len(reports))
     frame = pl.DataFrame(

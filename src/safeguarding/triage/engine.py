@@ -7,45 +7,65 @@ that does not hold (say a file was added to an old report) the pass starts over;
 same either way, only the work differs. The indexes and summaries a pass leaves
 (``TriageResult.content_index``/``subject_index``, the summaries) are what the next pass starts
 from: only the clusters and subjects new files and reports touched (or whose list matches
-changed) are summarised again. Facts and scores are recomputed for all reports: a new report can
-make an old cluster viral or an old subject larger, and scoring a million reports takes about a
-second.
+changed) are summarised again. Facts and scores are computed for the reports the new ones can have
+affected (``affected.affected_reports``: new reports, their subjects, the content clusters that
+changed, moved work items) when the earlier decisions are kept (``Previous.kept``, made under the
+same policy); every other report keeps its level, score, route and rules fired, which are what
+its facts would give again. Otherwise (a full pass, another policy) every report is scored.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from safeguarding.triage import cluster_content, cluster_subjects
+from safeguarding.triage.affected import affected_reports
 from safeguarding.triage.cluster_content import ContentIndex, ContentSettings
 from safeguarding.triage.cluster_subjects import SubjectIndex, SubjectSettings
 from safeguarding.triage.facts import ReportFacts, compute_facts
+from safeguarding.triage.fingerprint import policy_identity
 from safeguarding.triage.policy import Policy
-from safeguarding.triage.priority import Priorities, level_changes, score_reports
-from safeguarding.triage.queue import work_groups
+from safeguarding.triage.priority import FloatArray, Priorities, level_changes, score_reports
+from safeguarding.triage.queue import grown_work_groups, work_groups
 from safeguarding.triage.tables import (
+    UNASSIGNED,
     FileTable,
     IdentifierTable,
     ReportTable,
     take_files,
     take_reports,
 )
-from safeguarding.triage.unionfind import IntArray, remap
+from safeguarding.triage.unionfind import IntArray, members, remap
 
-UNASSIGNED = -1
+
+@dataclass(frozen=True)
+class Kept:
+    """The last pass's decisions of its reports (the first ``len(score)`` of this pass's), made
+    under the policy ``policy`` (``fingerprint.policy_identity``): kept for the reports this pass
+    cannot have changed."""
+
+    policy: str
+    score: FloatArray
+    route: npt.NDArray[np.int8]
+    fired: npt.NDArray[np.uint64]
+    work_item: IntArray
 
 
 @dataclass(frozen=True)
 class Previous:
     """Earlier results per file and report: cluster, subject (``UNASSIGNED`` when new) and level
-    code (0 when never scored)."""
+    code (0 when never scored); ``kept``: the earlier decisions, when known."""
 
     file_cluster: IntArray
     report_subject: IntArray
     level: IntArray
+    kept: Kept | None = None
 
     @staticmethod
     def none(n_reports: int, n_files: int) -> Previous:
@@ -63,6 +83,12 @@ class TriageResult:
     report_subject: IntArray
     content_summary: pl.DataFrame
     subject_summary: pl.DataFrame
+    # Ids of the clusters and subjects whose summary rows may differ from the earlier ones
+    # (replaced or dropped); None when everything was summarised afresh.
+    resummarised: tuple[IntArray, IntArray] | None
+    # ``facts`` are those of the reports at ``scored`` (ascending positions; all reports unless
+    # earlier decisions were kept), in that order; ``priorities`` are every report's.
+    scored: IntArray
     facts: ReportFacts
     priorities: Priorities
     work_item: IntArray
@@ -143,21 +169,38 @@ def _updated_summaries(
     merged_subjects: dict[int, int],
     settings: ContentSettings,
     changed_files: IntArray,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Earlier summaries with the touched clusters and subjects recomputed in full."""
+) -> tuple[pl.DataFrame, pl.DataFrame, tuple[IntArray, IntArray]]:
+    """Earlier summaries with the touched clusters and subjects summarised again, and the ids of
+    the clusters and subjects whose rows were replaced or dropped. Clusters that only gained new
+    files (of new reports) add the new files' summary to their row; clusters that merged or hold
+    a file whose list matches changed are summarised again from all their files."""
     content, subjects = summaries
-    touched = np.unique(
+    new_files = np.flatnonzero(previous.file_cluster == UNASSIGNED)
+    # A new file of an earlier report would count that report twice: its cluster is redone.
+    of_earlier = new_files[previous.report_subject[files.report[new_files]] != UNASSIGNED]
+    redo = np.unique(
         np.concatenate(
             [
-                file_cluster[previous.file_cluster == UNASSIGNED],
                 file_cluster[changed_files],
+                file_cluster[of_earlier],
                 np.fromiter(merged_clusters.values(), dtype=np.int64),
             ]
         )
     )
-    gone = np.concatenate([touched, np.fromiter(merged_clusters, dtype=np.int64)]).tolist()
-    fresh = cluster_content.summarise(files, reports, file_cluster, settings, touched)
-    content = pl.concat([content.filter(~pl.col("cluster").is_in(gone)), fresh]).sort("cluster")
+    grown = np.setdiff1d(np.unique(file_cluster[new_files]), redo)
+    content_gone = np.concatenate([redo, grown, np.fromiter(merged_clusters, dtype=np.int64)])
+    gone = pl.Series(content_gone).implode()
+    fresh = cluster_content.summarise(files, reports, file_cluster, settings, redo)
+    added = cluster_content.with_files(
+        content.filter(pl.col("cluster").is_in(pl.Series(grown).implode())),
+        cluster_content.summarise(
+            take_files(files, new_files), reports, file_cluster[new_files], settings, grown
+        ),
+        settings,
+    )
+    content = pl.concat([content.filter(~pl.col("cluster").is_in(gone)), fresh, added]).sort(
+        "cluster"
+    )
     touched = np.unique(
         np.concatenate(
             [
@@ -166,12 +209,126 @@ def _updated_summaries(
             ]
         )
     )
-    gone = np.concatenate([touched, np.fromiter(merged_subjects, dtype=np.int64)]).tolist()
+    subjects_gone = np.concatenate([touched, np.fromiter(merged_subjects, dtype=np.int64)])
+    gone = subjects_gone.tolist()
     fresh_subjects = cluster_subjects.summarise(reports, files, report_subject, touched)
     subjects = pl.concat([subjects.filter(~pl.col("subject").is_in(gone)), fresh_subjects]).sort(
         "subject"
     )
-    return content, subjects
+    return content, subjects, (content_gone, subjects_gone)
+
+
+def _apart(content_summary: pl.DataFrame) -> IntArray:
+    """Clusters that do not join work items: only new material does (known and allow-listed
+    content was assessed before, and viral content is shared by many unrelated people)."""
+    apart: IntArray = content_summary.filter(
+        pl.col("viral") | (pl.col("known_files") > 0) | (pl.col("allow_files") > 0)
+    )["cluster"].to_numpy()
+    return apart
+
+
+def _grown_groups(
+    previous: Previous,
+    kept: Kept | None,
+    reports: ReportTable,
+    files: FileTable,
+    file_cluster: IntArray,
+    report_subject: IntArray,
+    content_summary: pl.DataFrame,
+    previous_summaries: tuple[pl.DataFrame, pl.DataFrame] | None,
+) -> IntArray | None:
+    """Work groups grown from the kept ones (``queue.grown_work_groups``) after an incremental
+    pass without merges: the items with a cluster that became or stopped being apart are formed
+    again, the others only merge along the new reports' links. None when they must be formed
+    afresh."""
+    if kept is None or previous_summaries is None:
+        return None
+    n_old = kept.work_item.shape[0]
+    before = previous_summaries[0]["cluster"].to_numpy()
+    apart = _apart(content_summary)
+    flipped = np.setxor1d(np.intersect1d(apart, before), _apart(previous_summaries[0]))
+    previous_group = np.searchsorted(reports.report_id[:n_old], kept.work_item).astype(np.int64)
+    old_files = np.flatnonzero(previous.file_cluster != UNASSIGNED)
+    redo = np.unique(
+        previous_group[files.report[old_files[members(file_cluster[old_files], flipped)]]]
+    )
+    again = np.flatnonzero(members(previous_group, redo))
+    again_files = np.flatnonzero(members(files.report, again))
+    again_files = again_files[~members(file_cluster[again_files], apart)]
+    new_reports = np.arange(n_old, len(reports), dtype=np.int64)
+    new_files = np.flatnonzero(previous.file_cluster == UNASSIGNED)
+    joining = new_files[~members(file_cluster[new_files], apart)]
+    # Subject and cluster ids are those of their first report and file.
+    first_report = np.searchsorted(reports.report_id, report_subject[new_reports])
+    first_file = np.searchsorted(files.file_id, file_cluster[joining])
+    return grown_work_groups(
+        previous_group,
+        len(reports),
+        np.concatenate([new_reports, files.report[joining]]).astype(np.int64),
+        np.concatenate([first_report, files.report[first_file]]).astype(np.int64),
+        redo,
+        (
+            again, report_subject[again], files.report[again_files].astype(np.int64),
+            file_cluster[again_files],
+        ),
+    )  # fmt: skip
+
+
+def _score_some(
+    policy: Policy,
+    reports: ReportTable,
+    files: FileTable,
+    file_cluster: IntArray,
+    content_summary: pl.DataFrame,
+    report_subject: IntArray,
+    scored: IntArray,
+    level: IntArray,
+    kept: Kept,
+) -> tuple[ReportFacts, Priorities]:
+    """Facts of the reports at ``scored`` and every report's priorities: those computed for
+    ``scored``, the kept ones for the others."""
+    n = len(reports)
+    chosen = np.zeros(n, dtype=np.bool_)
+    chosen[scored] = True
+    at = np.cumsum(chosen) - 1  # a chosen report's place among the chosen
+    file_rows = np.flatnonzero(chosen[files.report]).astype(np.int64)
+    some_files = take_files(files, file_rows)
+    some_files = dataclasses.replace(some_files, report=at[some_files.report])
+    # Earlier reports and size count over the whole subjects of the chosen reports.
+    subject_size = np.bincount(report_subject)
+    of_subjects = np.zeros(subject_size.shape[0], dtype=np.bool_)
+    of_subjects[report_subject[scored]] = True
+    members = np.flatnonzero(of_subjects[report_subject])
+    earlier = np.zeros(n, dtype=np.int64)
+    earlier[members] = cluster_subjects.earlier_reports(
+        report_subject[members], reports.received_at[members], reports.report_id[members]
+    )
+    some_reports = ReportTable(
+        report_id=reports.report_id[scored], received_at=reports.received_at[scored],
+        provider=reports.provider[scored],
+        signals={name: column[scored] for name, column in reports.signals.items()},
+    )  # fmt: skip
+    subjects = report_subject[scored]
+    facts = compute_facts(
+        some_reports, some_files, file_cluster[file_rows], content_summary, subjects,
+        earlier[scored], subject_size[subjects],
+    )  # fmt: skip
+    some = score_reports(policy, facts)
+    n_old = kept.score.shape[0]
+
+    def merged(old: np.ndarray, new: np.ndarray, dtype: Any) -> np.ndarray:
+        column = np.zeros(n, dtype=dtype)
+        column[:n_old] = old
+        column[scored] = new
+        return column
+
+    priorities = Priorities(
+        level=merged(level[:n_old], some.level, np.int8),
+        score=merged(kept.score, some.score, np.float64),
+        route=merged(kept.route, some.route, np.int8),
+        fired=merged(kept.fired, some.fired, np.uint64),
+    )
+    return facts, priorities
 
 
 def run(
@@ -202,8 +359,9 @@ def run(
         reports, identifiers, previous.report_subject, subject_settings, subject_index, recluster
     )
     incremental = content_mode == subject_mode == "incremental"
+    resummarised: tuple[IntArray, IntArray] | None = None
     if incremental and previous_summaries is not None:
-        content_summary, subject_summary = _updated_summaries(
+        content_summary, subject_summary, resummarised = _updated_summaries(
             previous_summaries, reports, files, previous, file_cluster, report_subject,
             merged_clusters, merged_subjects, content_settings,
             np.zeros(0, np.int64) if changed_files is None else changed_files,
@@ -211,22 +369,46 @@ def run(
     else:
         content_summary = cluster_content.summarise(files, reports, file_cluster, content_settings)
         subject_summary = cluster_subjects.summarise(reports, files, report_subject)
-    earlier = cluster_subjects.earlier_reports(
-        report_subject, reports.received_at, reports.report_id
-    )
-    facts = compute_facts(reports, files, file_cluster, content_summary, report_subject, earlier)
-    priorities = score_reports(policy, facts)
-    # Only new material joins work items: known and allow-listed content was assessed before,
-    # and viral content is shared by many unrelated people.
-    apart = content_summary.filter(
-        pl.col("viral") | (pl.col("known_files") > 0) | (pl.col("allow_files") > 0)
-    )["cluster"].to_numpy()
-    groups = work_groups(
-        np.unique(report_subject, return_inverse=True)[1].astype(np.int64),
-        files.report,
-        file_cluster,
-        apart,
-    )
+    kept = previous.kept
+    groups = _grown_groups(
+        previous, kept, reports, files, file_cluster, report_subject, content_summary,
+        previous_summaries if incremental and not merged_clusters and not merged_subjects else None,
+    )  # fmt: skip
+    if groups is None:
+        groups = work_groups(
+            np.unique(report_subject, return_inverse=True)[1].astype(np.int64),
+            files.report,
+            file_cluster,
+            _apart(content_summary),
+        )
+    work_item = reports.report_id[groups]
+    if (
+        resummarised is not None
+        and previous_summaries is not None
+        and kept is not None
+        and kept.policy == policy_identity(policy)
+    ):
+        viral_before = previous_summaries[0].filter(pl.col("viral"))["cluster"].to_numpy()
+        viral_now = content_summary.filter(pl.col("viral"))["cluster"].to_numpy()
+        scored = affected_reports(
+            previous.file_cluster, previous.report_subject, file_cluster, report_subject,
+            work_item, files.report,
+            np.zeros(0, np.int64) if changed_files is None else changed_files, kept.work_item,
+            np.setxor1d(viral_before, viral_now).astype(np.int64),
+        )  # fmt: skip
+        facts, priorities = _score_some(
+            policy, reports, files, file_cluster, content_summary, report_subject, scored,
+            previous.level, kept,
+        )  # fmt: skip
+    else:
+        scored = np.arange(len(reports), dtype=np.int64)
+        earlier = cluster_subjects.earlier_reports(
+            report_subject, reports.received_at, reports.report_id
+        )
+        facts = compute_facts(
+            reports, files, file_cluster, content_summary, report_subject, earlier
+        )
+        priorities = score_reports(policy, facts)
     new_files = previous.file_cluster == UNASSIGNED
     new_reports = previous.report_subject == UNASSIGNED
     if content_mode == "incremental" and content_index is not None:
@@ -247,9 +429,11 @@ def run(
         report_subject=report_subject,
         content_summary=content_summary,
         subject_summary=subject_summary,
+        resummarised=resummarised,
+        scored=scored,
         facts=facts,
         priorities=priorities,
-        work_item=reports.report_id[groups],
+        work_item=work_item,
         changes=level_changes(previous.level, priorities.level.astype(np.int64)),
         merged_clusters=merged_clusters,
         merged_subjects=merged_subjects,

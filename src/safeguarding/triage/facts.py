@@ -5,6 +5,11 @@ escalation request, annotations, the incident type), from its files (annotations
 matches against known and allow lists, membership of a viral content cluster) or from its subject
 (earlier reports about the same user). Each fact knows how to point at its evidence in one report,
 so a priority reason reads "file 3: fileAnnotations.infant" rather than a bare rule name.
+
+A subject's size grows with every report about the same user, while the decisions of its earlier
+reports need not change: their evidence refers to the subject by its id (``subject_reference``)
+and the count is read from the subject's row when a reason is shown (``reasons.shown``), so a
+decision is not rewritten only because its subject grew.
 """
 
 from __future__ import annotations
@@ -78,6 +83,16 @@ FACTS: dict[str, FactSpec] = {
     **{name: FactSpec(name, scope, f, d) for name, scope, f, d in _DERIVED},  # type: ignore[arg-type]
 }
 
+# Facts whose evidence names the subject instead of quoting the count: the count is read from the
+# subject's row when shown, so the stored decision does not depend on it (only on the rules fired).
+READ_WHEN_SHOWN = frozenset({"subject_reports"})
+
+
+def subject_reference(subject: int) -> str:
+    """The evidence of ``subject_reports`` as stored: the subject's report count by reference."""
+    return f"{{subject:{subject}:reports}} report(s) about the same user"
+
+
 # File facts counted from one file flag each.
 _FILE_FLAG_OF = {
     "known_files": "known",
@@ -110,6 +125,7 @@ class ReportFacts:
     file_masks: Mapping[str, np.ndarray]
     files: FileTable
     file_cluster: IntArray
+    report_subject: IntArray
 
     def __len__(self) -> int:
         return int(next(iter(self.values.values())).shape[0])
@@ -130,8 +146,12 @@ def compute_facts(
     content_summary: pl.DataFrame,
     report_subject: IntArray,
     earlier: IntArray,
+    subject_size: IntArray | None = None,
 ) -> ReportFacts:
-    """All facts of all reports, vectorised (one bincount per file fact)."""
+    """All facts of the given reports, vectorised (one bincount per file fact). ``earlier``: each
+    report's earlier reports about the same user; ``subject_size``: its subject's report count,
+    counted in ``report_subject`` when not given (give it when the reports are not all of the
+    subjects' reports)."""
     n = len(reports)
     values: dict[str, IntArray] = {name: reports.signal(name) for name, _, _ in _REPORT}
     viral_file = viral_files(file_cluster, content_summary)
@@ -148,9 +168,11 @@ def compute_facts(
         | (values["viral_cluster_files"] > 0)
     ).astype(np.int64)
     values["subject_prior_reports"] = earlier.astype(np.int64)
-    subject_size = np.unique(report_subject, return_inverse=True, return_counts=True)
-    values["subject_reports"] = subject_size[2][subject_size[1]].astype(np.int64)
-    return ReportFacts(values, masks, files, file_cluster)
+    if subject_size is None:
+        _, inverse, counts = np.unique(report_subject, return_inverse=True, return_counts=True)
+        subject_size = counts[inverse]
+    values["subject_reports"] = np.asarray(subject_size, dtype=np.int64)
+    return ReportFacts(values, masks, files, file_cluster, report_subject)
 
 
 def _file_evidence(facts: ReportFacts, report: int, fact: str, file_rows: IntArray) -> list[str]:
@@ -191,7 +213,7 @@ def evidence(facts: ReportFacts, report: int, fact: str, file_rows: IntArray) ->
     if fact == "subject_prior_reports":
         return [f"{value} earlier report(s) about the same user"] if value else []
     if fact == "subject_reports":
-        return [f"{value} report(s) about the same user"]
+        return [subject_reference(int(facts.report_subject[report]))]
     if fact == "prior_ct_reports":
         return [f"{spec.field}: {value} listed"] if value else []
     return [spec.field] if value else []

@@ -2,10 +2,12 @@
 
 A stored decision is its level, score, route, subject, work item and detection, and reasons built
 from the policy, the rules fired and the report's facts (counts, and per file its position, the
-file facts it shows and, for viral content, its cluster). The fingerprint mixes exactly these
-inputs, vectorised over all reports: equal fingerprints mean the stored row would be written
-again unchanged (up to a 2**-64 chance of a collision per changed report), so it is left as it
-is, with the run that first decided it.
+file facts it shows and, for viral content, its cluster). The subject's report count is not among
+them: the reasons refer to the subject for it (``facts.READ_WHEN_SHOWN``), so a subject that
+grew changes its earlier reports' decisions only where a rule's outcome moved. The fingerprint
+mixes exactly these inputs, vectorised over all reports: equal fingerprints mean the stored row
+would be written again unchanged (up to a 2**-64 chance of a collision per changed report), so it
+is left as it is, with the run that first decided it.
 """
 
 from __future__ import annotations
@@ -15,12 +17,24 @@ import hashlib
 import numpy as np
 import numpy.typing as npt
 
-from safeguarding.triage.facts import ReportFacts
+from safeguarding.triage.facts import READ_WHEN_SHOWN, ReportFacts
+from safeguarding.triage.policy import Policy
 from safeguarding.triage.priority import Priorities
 from safeguarding.triage.unionfind import IntArray
 
 U64 = npt.NDArray[np.uint64]
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+# The form stored decisions take: 2 since reasons refer to the subject's report count. A new form
+# changes every fingerprint, so the first run of a new version rewrites every decision once.
+DECISION_FORM = 2
+
+
+def policy_identity(policy: Policy) -> str:
+    """What a decision's fingerprint starts from: the policy's label and whole digest, and the
+    form decisions are stored in."""
+    return f"{policy.label}\x1f{policy.digest}\x1f{DECISION_FORM}"
 
 
 def _mix(x: U64) -> U64:
@@ -60,7 +74,7 @@ def fingerprints(
     at = np.arange(n, dtype=np.int64) if rows is None else rows
     with np.errstate(over="ignore"):
         seed = np.full(at.shape[0], _constant(policy_identity), dtype=np.uint64)
-        names = sorted(facts.values)
+        names = sorted(set(facts.values) - READ_WHEN_SHOWN)
         columns: list[np.ndarray] = [
             priorities.level, priorities.score, priorities.route, priorities.fired,
             subject, work_item, detection, *(facts.values[name] for name in names),

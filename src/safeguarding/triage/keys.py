@@ -89,9 +89,13 @@ class KeyDictionary:
             return np.zeros(0, dtype=np.int64), self
         query = pl.DataFrame({"h": high, "l": low}).with_row_index("at")
         distinct = query.unique(subset=["h", "l"], keep="first", maintain_order=True)
-        # A hash-set probe on the high word narrows a million known keys to the few candidates
-        # cheaply; the exact join on both words then runs on small frames.
-        hit = pl.Series(self.high).is_in(distinct["h"].implode()).to_numpy()
+        # A hash-set probe on one word mixing both halves narrows a million known keys to the
+        # few candidates cheaply (either half alone can be the same for all keys: values that
+        # are short numbers padded with zeros); the exact join on both words then runs on small
+        # frames.
+        probe = pl.Series(self.high ^ self.low)
+        wanted = pl.Series(distinct["h"].to_numpy() ^ distinct["l"].to_numpy())
+        hit = probe.is_in(wanted.implode()).to_numpy()
         at = np.flatnonzero(hit)
         candidates = pl.DataFrame(
             {"h": self.high[at], "l": self.low[at], "code": at.astype(np.int64)}

@@ -35,6 +35,10 @@ class Priorities:
     route: npt.NDArray[np.int8]
     fired: npt.NDArray[np.uint64]
 
+    def take(self, rows: IntArray) -> Priorities:
+        """The priorities of the reports at ``rows`` (positions), in that order."""
+        return Priorities(self.level[rows], self.score[rows], self.route[rows], self.fired[rows])
+
     def level_name(self, index: int) -> str:
         return LEVELS[int(self.level[index]) - 1]
 

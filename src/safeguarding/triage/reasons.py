@@ -6,11 +6,17 @@ fact in the report and its files) took longer than the rest of the run. Here the
 every fact is built as text columns for all the reports at once, joined to the rules each report
 fired, and only the final lists are assembled per report. The result equals
 ``Explainer.reasons(i).as_dict()`` for every report (tested against it).
+
+Stored evidence may refer to a subject's report count instead of quoting it
+(``{subject:ID:reports}``, ``facts.subject_reference``); ``shown`` puts the count from the
+subject's row in its place when a reason is shown, so what a reader sees still names the count.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -60,9 +66,10 @@ class _Evidence:
         value = self.facts.values
         rows = self.reports[present[self.reports]]
         frame = pl.DataFrame(
-            {"report": rows, "seq": np.zeros(rows.size, np.int64)}
+            {"report": rows, "seq": np.zeros(rows.size, np.int64),
+             "subject": self.facts.report_subject[rows].astype(np.int64)}
             | {name: value[name][rows] for name in ("files", "subject_prior_reports",
-                                                    "subject_reports", "prior_ct_reports")}
+                                                    "prior_ct_reports")}
         )  # fmt: skip
         return frame.select("report", "seq", (pl.lit(text) if isinstance(text, str) else text)
                             .alias("text"))  # fmt: skip
@@ -92,8 +99,9 @@ class _Evidence:
         if fact == "subject_prior_reports":
             text = pl.col(fact).cast(pl.String) + pl.lit(" earlier report(s) about the same user")
             return self._reports(value != 0, text)
-        if fact == "subject_reports":
-            text = pl.col(fact).cast(pl.String) + pl.lit(" report(s) about the same user")
+        if fact == "subject_reports":  # as ``facts.subject_reference``
+            text = pl.lit("{subject:") + pl.col("subject").cast(pl.String)
+            text = text + pl.lit(":reports} report(s) about the same user")
             return self._reports(np.ones(value.shape[0], np.bool_), text)
         if fact == "prior_ct_reports":
             text = pl.lit(f"{spec.field}: ") + pl.col(fact).cast(pl.String) + pl.lit(" listed")
@@ -226,3 +234,32 @@ def reasons_json(
         objects, on="report", how="left", maintain_order="left"
     )
     return result["reasons"].fill_null(empty).to_list()
+
+
+_SUBJECT_REPORTS = re.compile(r"\{subject:(-?\d+):reports\}")
+
+
+def subjects_referred(reasons: Iterable[Mapping[str, Any]]) -> set[int]:
+    """The subjects whose report count the stored ``reasons`` refer to."""
+    return {
+        int(found)
+        for reason in reasons
+        for text in reason.get("evidence", [])
+        for found in _SUBJECT_REPORTS.findall(str(text))
+    }
+
+
+def shown(
+    reasons: Iterable[Mapping[str, Any]], subject_reports: Mapping[int, int]
+) -> list[dict[str, Any]]:
+    """Stored reasons as shown: each reference to a subject's report count replaced by the
+    count in ``subject_reports`` (subject id -> reports; "?" for a subject not there)."""
+
+    def count(match: re.Match[str]) -> str:
+        return str(subject_reports.get(int(match.group(1)), "?"))
+
+    return [
+        {**reason, "evidence": [_SUBJECT_REPORTS.sub(count, str(text))
+                                for text in reason.get("evidence", [])]}
+        for reason in reasons
+    ]  # fmt: skip

@@ -28,14 +28,14 @@ from safeguarding.store.models import (
     TriageRun,
 )
 from safeguarding.triage import bulk
-from safeguarding.triage.affected import affected_reports
-from safeguarding.triage.engine import UNASSIGNED, TriageResult
-from safeguarding.triage.fingerprint import fingerprints
+from safeguarding.triage.engine import TriageResult
+from safeguarding.triage.fingerprint import fingerprints, policy_identity
 from safeguarding.triage.input_cache import write_cache
 from safeguarding.triage.policy import LEVELS, ROUTES, Policy
 from safeguarding.triage.queue import QueueColumns
 from safeguarding.triage.reasons import reasons_json
 from safeguarding.triage.store_read import CONTACT_OFFENCE, ENTICEMENT, Loaded, load
+from safeguarding.triage.tables import UNASSIGNED
 from safeguarding.triage.unionfind import IntArray
 
 __all__ = ["CONTACT_OFFENCE", "ENTICEMENT", "Loaded", "load", "queue_columns", "save"]
@@ -43,15 +43,12 @@ __all__ = ["CONTACT_OFFENCE", "ENTICEMENT", "Loaded", "load", "queue_columns", "
 _CHUNK = 5_000
 
 
-def from_epoch(seconds: int) -> datetime:
-    return datetime.fromtimestamp(int(seconds), tz=UTC)
-
-
 DETECTIONS = ("known_match", "allow_list", "no_list_match", "no_files")
 
 
 def detection(result: TriageResult) -> IntArray:
-    """How each report's material was detected, as far as the report shows (``DETECTIONS``)."""
+    """How each scored report's material was detected, as far as the report shows
+    (``DETECTIONS``), in the order of ``TriageResult.scored``."""
     values = result.facts.values
     return np.select(
         [values["known_files"] > 0, values["all_allow_listed"] > 0, values["files"] > 0],
@@ -77,12 +74,19 @@ def _delete_in(session: Session, column: Any, ids: list[int]) -> None:
 
 
 def changed_rows(
-    previous: pl.DataFrame | None, current: pl.DataFrame, key: str
+    previous: pl.DataFrame | None,
+    current: pl.DataFrame,
+    key: str,
+    candidates: IntArray | None = None,
 ) -> tuple[list[int], pl.DataFrame]:
-    """Summary rows to delete (ids gone or changed) and to insert (new or changed) to turn the
-    stored ``previous`` summary into ``current``; everything when there is no ``previous``."""
+    """Summary rows to delete (ids gone) and to write (new or changed) to turn the stored
+    ``previous`` summary into ``current``; everything when there is no ``previous``.
+    ``candidates``: the only ids whose rows can differ, when known."""
     if previous is None:
         return [], current
+    if candidates is not None:
+        only = pl.col(key).is_in(pl.Series(candidates).implode())
+        previous, current = previous.filter(only), current.filter(only)
     joined = current.join(previous, on=key, how="left", suffix="__before")
     differs = pl.lit(False)
     for name in current.columns:
@@ -90,8 +94,7 @@ def changed_rows(
             differs = differs | pl.col(name).ne_missing(pl.col(f"{name}__before"))
     changed = joined.filter(differs).select(current.columns)
     gone = previous.filter(~pl.col(key).is_in(current[key].implode()))[key]
-    ids = sorted(set(gone.to_list()) | set(changed[key].to_list()))
-    return ids, changed
+    return sorted(gone.to_list()), changed
 
 
 def _save_assignments(session: Session, loaded: Loaded, result: TriageResult) -> None:
@@ -120,6 +123,62 @@ def _save_assignments(session: Session, loaded: Loaded, result: TriageResult) ->
     )
 
 
+def _provider_texts(
+    session: Session, model: Any, providers: pl.Series, names: list[str]
+) -> list[Any]:
+    """Each row's providers (codes) as the driver receives the JSON column of their sorted
+    names; bound once per distinct set (rows share a few hundred sets)."""
+    rows = providers.to_list()
+    bound = {
+        key: bulk.bound_value(session, model, "providers", _providers(list(key), names))
+        for key in {tuple(codes) for codes in rows}
+    }
+    return [bound[tuple(codes)] for codes in rows]
+
+
+def _write_summary(
+    session: Session,
+    model: Any,
+    gone: list[int],
+    rows: pl.DataFrame,
+    columns: dict[str, str],
+    times: tuple[str, ...],
+    names: list[str],
+) -> None:
+    """Delete the summary rows ``gone``, insert or replace ``rows`` (an upsert on the id), their
+    timestamps and providers bound as whole columns. ``columns``: model column -> frame column."""
+    _delete_in(session, model.id, gone)
+    if rows.height == 0:
+        return
+    values = {
+        column: (
+            bulk.bound_epochs(session, model, column, rows[source].to_numpy())
+            if column in times
+            else _provider_texts(session, model, rows[source], names)
+            if column == "providers"
+            else rows[source].to_list()
+        )
+        for column, source in columns.items()
+    }
+    bulk.upsert_values(
+        session, model, tuple(values), list(zip(*values.values(), strict=True)), key=("id",),
+        bound_columns=frozenset({"providers", *times}),
+    )  # fmt: skip
+
+
+_CONTENT_COLUMNS = {
+    "id": "cluster", "files": "files", "reports": "reports", "first_seen": "first_seen",
+    "last_seen": "last_seen", "providers": "providers", "known_files": "known_files",
+    "allow_files": "allow_files", "meme_files": "meme_files", "batched_files": "batched_files",
+    "large": "large", "annotated": "annotated", "batched": "batched", "viral": "viral",
+}  # fmt: skip
+_SUBJECT_COLUMNS = {
+    "id": "subject", "reports": "reports", "files": "files", "providers": "providers",
+    "first_report": "first_report", "last_report": "last_report",
+    "prior_ct_reports": "prior_ct_reports",
+}  # fmt: skip
+
+
 def _save_summaries(session: Session, loaded: Loaded, result: TriageResult) -> None:
     """Content cluster and subject summaries that differ from the stored ones."""
     names = loaded.provider_names
@@ -127,52 +186,19 @@ def _save_summaries(session: Session, loaded: Loaded, result: TriageResult) -> N
     if before is None:
         session.execute(delete(ContentCluster))
         session.execute(delete(Subject))
+    candidates = result.resummarised or (None, None)
     gone, content = changed_rows(
-        None if before is None else before[0], result.content_summary, "cluster"
+        None if before is None else before[0], result.content_summary, "cluster", candidates[0]
     )
-    _delete_in(session, ContentCluster.id, gone)
-    _insert(
-        session,
-        ContentCluster,
-        [
-            {
-                "id": row["cluster"],
-                "files": row["files"],
-                "reports": row["reports"],
-                "first_seen": from_epoch(row["first_seen"]),
-                "last_seen": from_epoch(row["last_seen"]),
-                "providers": _providers(row["providers"], names),
-                "known_files": row["known_files"],
-                "allow_files": row["allow_files"],
-                "meme_files": row["meme_files"],
-                "batched_files": row["batched_files"],
-                "large": row["large"],
-                "annotated": row["annotated"],
-                "batched": row["batched"],
-                "viral": row["viral"],
-            }
-            for row in content.iter_rows(named=True)
-        ],
-    )
+    _write_summary(
+        session, ContentCluster, gone, content, _CONTENT_COLUMNS, ("first_seen", "last_seen"),
+        names,
+    )  # fmt: skip
     gone, subjects = changed_rows(
-        None if before is None else before[1], result.subject_summary, "subject"
+        None if before is None else before[1], result.subject_summary, "subject", candidates[1]
     )
-    _delete_in(session, Subject.id, gone)
-    _insert(
-        session,
-        Subject,
-        [
-            {
-                "id": row["subject"],
-                "reports": row["reports"],
-                "files": row["files"],
-                "providers": _providers(row["providers"], names),
-                "first_report": from_epoch(row["first_report"]),
-                "last_report": from_epoch(row["last_report"]),
-                "prior_ct_reports": row["prior_ct_reports"],
-            }
-            for row in subjects.iter_rows(named=True)
-        ],
+    _write_summary(
+        session, Subject, gone, subjects, _SUBJECT_COLUMNS, ("first_report", "last_report"), names
     )
 
 
@@ -227,7 +253,8 @@ def _save_cache(
     arrays = dict(loaded.columns) | {
         "p_file_cluster": result.file_cluster, "p_report_subject": result.report_subject,
         "p_level": result.priorities.level, "p_fingerprint": fingerprint,
-        "p_work_item": result.work_item,
+        "p_work_item": result.work_item, "p_score": result.priorities.score,
+        "p_route": result.priorities.route, "p_fired": result.priorities.fired,
         "p_known": known, "p_allow": allow,
         "ci_exact_key": content.exact_key, "ci_exact_cluster": content.exact_cluster,
         "ci_pdq": content.pdq, "ci_pdq_cluster": content.pdq_cluster,
@@ -241,7 +268,9 @@ def _save_cache(
         "lists": loaded.lists, "policy": policy_identity(policy),
     }  # fmt: skip
     frames = {"content": result.content_summary, "subjects": result.subject_summary}
-    return write_cache(session, arrays, frames, meta, loaded.cache)
+    # After an incremental read the input columns are the cached ones with the new rows appended.
+    grown = frozenset(loaded.columns) if loaded.read == "incremental" else frozenset()
+    return write_cache(session, arrays, frames, meta, loaded.cache, grown)
 
 
 def queue_columns(session: Session) -> tuple[int, QueueColumns]:
@@ -259,11 +288,6 @@ def queue_columns(session: Session) -> tuple[int, QueueColumns]:
     return int(row[0]), QueueColumns.from_bytes(row[1])
 
 
-def policy_identity(policy: Policy) -> str:
-    """What a decision's fingerprint starts from: the policy's label and whole digest."""
-    return f"{policy.label}\x1f{policy.digest}"
-
-
 def _save_decisions(
     session: Session,
     loaded: Loaded,
@@ -273,48 +297,41 @@ def _save_decisions(
     now: datetime,
 ) -> tuple[int, IntArray]:
     """Write the decisions whose fingerprint moved (new reports included); returns how many, and
-    every report's fingerprint."""
+    every report's fingerprint. Only the reports the pass scored (``TriageResult.scored``) are
+    fingerprinted; the others keep their decisions and the fingerprints the cache holds."""
+    scored = result.scored
     detected = detection(result)
-    priorities = result.priorities
-    identity = policy_identity(policy)
-    inputs = (result.facts, priorities, result.report_subject, result.work_item, detected)
-    cache = loaded.cache
-    if (
-        cache is not None
-        and result.mode == "incremental"
-        and cache.meta.get("policy") == identity
-        and "p_work_item" in cache.arrays
-        and loaded.changed_files is not None
-    ):
-        # Same policy, clusters placed incrementally: only the reports the new ones can have
-        # affected are fingerprinted again; the others keep the fingerprint the cache holds.
-        subset = affected_reports(
-            loaded.previous, result, loaded.files.report, loaded.changed_files,
-            cache.arrays["p_work_item"].astype(np.int64),
-        )  # fmt: skip
-        fingerprint = loaded.decided_fingerprint.copy()
-        fingerprint[subset] = fingerprints(identity, *inputs, rows=subset)
+    priorities = result.priorities.take(scored)
+    fingerprint_scored = fingerprints(
+        policy_identity(policy), result.facts, priorities, result.report_subject[scored],
+        result.work_item[scored], detected,
+    )  # fmt: skip
+    if scored.shape[0] == len(loaded.reports):
+        fingerprint = fingerprint_scored
     else:
-        fingerprint = fingerprints(identity, *inputs)
-    changed = ~loaded.decided | (loaded.decided_fingerprint != fingerprint)
+        fingerprint = loaded.decided_fingerprint.copy()
+        fingerprint[scored] = fingerprint_scored
+    # Positions among the scored reports of those to write: new, or fingerprint moved.
+    changed = ~loaded.decided[scored] | (loaded.decided_fingerprint[scored] != fingerprint_scored)
+    at = np.flatnonzero(changed).astype(np.int64)
+    rows = scored[at]
     report_ids = loaded.reports.report_id
-    rows = np.flatnonzero(changed)
     # Rows of the reports decided before are replaced in place (an upsert): after a full read
     # that includes rows from before fingerprints (not counted as decided).
     columns = (
         "report_id", "subject_id", "work_item", "level", "score", "route", "detection",
         "reasons", "policy", "policy_digest", "run_id", "decided_at", "fingerprint",
     )  # fmt: skip
-    level_names = np.array(LEVELS, dtype=object)[priorities.level[rows].astype(np.int64) - 1]
-    route_names = np.array(ROUTES, dtype=object)[priorities.route[rows].astype(np.int64)]
-    detected_names = np.array(DETECTIONS, dtype=object)[detected[rows]]
+    level_names = np.array(LEVELS, dtype=object)[priorities.level[at].astype(np.int64) - 1]
+    route_names = np.array(ROUTES, dtype=object)[priorities.route[at].astype(np.int64)]
+    detected_names = np.array(DETECTIONS, dtype=object)[detected[at]]
     size = rows.shape[0]
     decided_at = bulk.bound_value(session, PriorityDecision, "decided_at", now)
     values = zip(
         report_ids[rows].tolist(), result.report_subject[rows].tolist(),
-        result.work_item[rows].tolist(), level_names.tolist(), priorities.score[rows].tolist(),
+        result.work_item[rows].tolist(), level_names.tolist(), priorities.score[at].tolist(),
         route_names.tolist(), detected_names.tolist(),
-        reasons_json(policy, result.facts, priorities, rows),
+        reasons_json(policy, result.facts, priorities, at),
         [policy.label] * size, [policy.digest] * size, [run_id] * size, [decided_at] * size,
         fingerprint[rows].tolist(), strict=True,
     )  # fmt: skip
@@ -322,4 +339,4 @@ def _save_decisions(
         session, PriorityDecision, columns, list(values), key=("report_id",),
         bound_columns=frozenset({"reasons", "decided_at"}),
     )  # fmt: skip
-    return int(rows.shape[0]), fingerprint
+    return int(size), fingerprint

@@ -49,12 +49,18 @@ from safeguarding.store.models import (
 )
 from safeguarding.triage.cluster_content import ContentIndex
 from safeguarding.triage.cluster_subjects import SubjectIndex
-from safeguarding.triage.engine import UNASSIGNED, Previous
+from safeguarding.triage.engine import Kept, Previous
 from safeguarding.triage.input_cache import CacheUnusableError, StoredColumns, read_cache
 from safeguarding.triage.keys import KeyDictionary, keys128
 from safeguarding.triage.policy import LEVEL_CODE
 from safeguarding.triage.run_options import RunOptions
-from safeguarding.triage.tables import REPORT_SIGNALS, FileTable, IdentifierTable, ReportTable
+from safeguarding.triage.tables import (
+    REPORT_SIGNALS,
+    UNASSIGNED,
+    FileTable,
+    IdentifierTable,
+    ReportTable,
+)
 from safeguarding.triage.unionfind import IntArray
 
 ENTICEMENT = "Online Enticement of Children for Sexual Acts"
@@ -87,8 +93,25 @@ def _epoch_sql(session: Session, column: Any) -> Any:
 
 
 def _read(session: Session, statement: Any, names: list[str]) -> pl.DataFrame:
-    """The statement's rows as a frame with ``names`` for columns (Core rows, no ORM objects)."""
-    rows = session.connection().execute(statement).all()
+    """The statement's rows as a frame with ``names`` for columns: run on the driver's cursor,
+    rows as the driver gives them (no result objects per row; the columns read are numbers,
+    text and flags, converted by the frame)."""
+    connection = session.connection()
+    compiled = statement.compile(
+        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+    )
+    params = compiled.construct_params()
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(
+            str(compiled),
+            [params[name] for name in compiled.positiontup or ()]
+            if compiled.positional
+            else params,
+        )
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
     return pl.DataFrame(
         {name: pl.Series(name, values, strict=False) for name, values in zip(names, columns,
@@ -628,11 +651,20 @@ def _cached_results(
 
     decided = np.zeros(n_reports, dtype=np.bool_)
     decided[: arrays["p_fingerprint"].shape[0]] = True
+    kept = None
+    if {"p_score", "p_route", "p_fired", "p_work_item"} <= set(arrays) and isinstance(
+        cache.meta.get("policy"), str
+    ):
+        kept = Kept(
+            cache.meta["policy"], arrays["p_score"], arrays["p_route"], arrays["p_fired"],
+            arrays["p_work_item"].astype(np.int64),
+        )  # fmt: skip
     return (
         Previous(
             grown("p_file_cluster", n_files, UNASSIGNED),
             grown("p_report_subject", n_reports, UNASSIGNED),
             grown("p_level", n_reports, 0),
+            kept,
         ),
         decided,
         grown("p_fingerprint", n_reports, 0),

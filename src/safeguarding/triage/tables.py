@@ -56,6 +56,10 @@ REPORT_SIGNALS: tuple[str, ...] = (
 )
 
 
+# The cluster or subject of a file or report not placed yet.
+UNASSIGNED = -1
+
+
 def _check_length(name: str, column: np.ndarray, length: int) -> None:
     if column.shape[0] != length:
         raise ValueError(f"column {name} has {column.shape[0]} entries, expected {length}")

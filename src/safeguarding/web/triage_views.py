@@ -30,6 +30,7 @@ from safeguarding.store.models import (
     Subject,
     TriageOutcome,
 )
+from safeguarding.triage.reasons import shown, subjects_referred
 
 PSEUDONYM_SHOWN = 10
 ANNOTATIONS = (
@@ -65,12 +66,21 @@ def _outcome(row: TriageOutcome | None) -> dict[str, Any] | None:
     }  # fmt: skip
 
 
-def _priority(row: PriorityDecision | None) -> dict[str, Any] | None:
+def _priority(db: Session, row: PriorityDecision | None) -> dict[str, Any] | None:
+    """The decision with its reasons as shown: counts the reasons refer to (a subject's reports)
+    read from the subject rows as they are now."""
     if row is None:
         return None
+    referred = sorted(subjects_referred(row.reasons))
+    counts = {
+        subject: reports
+        for subject, reports in db.execute(
+            select(Subject.id, Subject.reports).where(Subject.id.in_(referred))
+        )
+    }
     return {
         "level": row.level, "score": round(row.score, 2), "route": row.route,
-        "detection": row.detection, "reasons": row.reasons, "policy": row.policy,
+        "detection": row.detection, "reasons": shown(row.reasons, counts), "policy": row.policy,
         "decided_at": row.decided_at, "run": row.run_id, "subject": row.subject_id,
         "work_item": row.work_item,
     }  # fmt: skip
@@ -152,7 +162,7 @@ def report_detail(db: Session, report_id: int) -> dict[str, Any]:
             for f in files
         ],
         "reported_user": _identifiers(db, [report_id]),
-        "priority": _priority(db.get(PriorityDecision, report_id)),
+        "priority": _priority(db, db.get(PriorityDecision, report_id)),
         "outcome": _outcome(db.get(TriageOutcome, report_id)),
     }
 
