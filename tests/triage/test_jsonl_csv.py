@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from safeguarding.triage.formats.csv import parse_csv
@@ -145,7 +145,21 @@ def test_csv_rows_of_one_report_must_agree_and_header_must_be_known() -> None:
     assert isinstance(bad, Rejected) and bad.rule == "bad_header"
 
 
+def test_a_line_csv_cannot_split_is_refused_with_its_number_and_the_others_kept() -> None:
+    broken = ROW.replace("F-1", "F\r-9").replace("C-1", "C-2")
+    parsed = parse_csv(f"{HEADER}\n{broken}\n{ROW}\n".encode(), "in.csv")
+    rejected = [p for p in parsed if isinstance(p, Rejected)]
+    assert [(r.location, r.rule) for r in rejected] == [("in.csv:2", "malformed_csv")]
+    assert [p.provider_report_id for p in parsed if isinstance(p, ReportRecord)] == ["C-1"]
+    (header,) = parse_csv(b"\r\x00", "in.csv")
+    assert isinstance(header, Rejected) and (header.location, header.rule) == (
+        "in.csv:1",
+        "malformed_csv",
+    )
+
+
 @settings(max_examples=50, deadline=None)
+@example(b"\r\x00")
 @given(st.binary(max_size=300))
 def test_readers_never_crash(data: bytes) -> None:
     for parsed in parse_lines(data, "f.jsonl") + parse_csv(data, "f.csv"):

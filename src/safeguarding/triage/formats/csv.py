@@ -110,7 +110,10 @@ def parse_csv(data: bytes, name: str) -> list[Parsed]:
     if not decoded or decoded[0][0] != 1:
         return [Rejected(name, "missing_header", f"{name}: no readable header line", data[:4096])]
     header_raw = decoded[0][1]
-    header = [h.strip() for h in next(csv.reader([decoded[0][2]]))]
+    fields = _fields(decoded[0][2])
+    if isinstance(fields, str):
+        return [Rejected(f"{name}:1", "malformed_csv", f"{name}:1: {fields}", header_raw)]
+    header = [h.strip() for h in fields]
     unknown = sorted(set(header) - set(COLUMNS))
     missing = [c for c in REQUIRED if c not in header]
     if unknown or missing:
@@ -120,7 +123,12 @@ def parse_csv(data: bytes, name: str) -> list[Parsed]:
     for number, raw, text in decoded[1:]:
         if not text.strip():
             continue
-        values = next(csv.reader([text]))
+        values = _fields(text)
+        if isinstance(values, str):
+            rejected.append(
+                Rejected(f"{name}:{number}", "malformed_csv", f"{name}:{number}: {values}", raw)
+            )
+            continue
         if len(values) != len(header):
             rejected.append(
                 Rejected(
@@ -137,6 +145,15 @@ def parse_csv(data: bytes, name: str) -> list[Parsed]:
     for report_id, rows in groups.items():
         records.append(_report(report_id, rows, name, header_raw))
     return rejected + records
+
+
+def _fields(text: str) -> list[str] | str:
+    """The fields of one line, or what is wrong with it (a carriage return or NUL inside an
+    unquoted field, which ``csv`` refuses)."""
+    try:
+        return next(csv.reader([text]), [])
+    except csv.Error as exc:
+        return f"not a CSV line ({exc})"
 
 
 def _report(
