@@ -112,6 +112,20 @@ def test_csv_and_text_lists() -> None:
     assert undeclared.rejected[0].rule == "missing_hash_type"
 
 
+def test_a_line_csv_cannot_split_is_refused_and_the_rest_of_the_list_imports() -> None:
+    data = f"hash,type\n{MD5[:10]}\r{MD5[10:]},MD5\n{MD5},MD5\n".encode()
+    parsed = read_hash_csv(data, "l.csv")
+    assert [(r.location, r.rule) for r in parsed.rejected] == [("l.csv:2", "malformed_csv")]
+    assert [e.value for e in parsed.entries] == [MD5.lower()]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes_never_break_a_csv_list(data: bytes) -> None:
+    parsed = read_hash_csv(data, "l.csv", hash_type="md5")
+    assert all(r.location.startswith("l.csv:") and r.rule for r in parsed.rejected)
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.one_of(st.binary(min_size=16, max_size=16).map(bytes.hex), st.text(max_size=40)),
                 max_size=30))  # fmt: skip

@@ -196,7 +196,13 @@ def read_hash_csv(
             continue
         if not text or text.startswith("#"):
             continue
-        cells = [c.strip() for c in next(csv.reader([text]))]
+        try:
+            cells = [c.strip() for c in next(csv.reader([text]))]
+        except csv.Error as exc:  # a carriage return or NUL inside an unquoted field
+            parsed.rejected.append(
+                _reject(location, "malformed_csv", f"not a CSV line ({exc})", raw)
+            )
+            continue
         if number == 1 and header is None and _is_header(cells):
             header = [c.lower() for c in cells]
             continue
