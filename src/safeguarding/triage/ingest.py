@@ -298,6 +298,7 @@ class _Waiting:
         return files
 
 
+@_rare_collections()
 def ingest(
     store: Store,
     paths: list[Path],
@@ -309,19 +310,6 @@ def ingest(
     on_document: Callable[[int, int], None] | None = None,
 ) -> IngestSummary:
     """Read every document under ``paths`` and store it; returns what happened."""
-    with _rare_collections():
-        return _run(store, paths, source, writer_factory, matcher, options, on_document)
-
-
-def _run(
-    store: Store,
-    paths: list[Path],
-    source: str,
-    writer_factory: Callable[[int, datetime], Writer],
-    matcher: Matcher,
-    options: TriageOptions,
-    on_document: Callable[[int, int], None] | None,
-) -> IngestSummary:
     documents, skipped = discover(paths)
     started = datetime.now(UTC)
     with store.session() as session:
