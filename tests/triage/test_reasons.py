@@ -11,22 +11,29 @@ from hypothesis import strategies as st
 
 from safeguarding.triage.cluster_content import ContentSettings
 from safeguarding.triage.cluster_subjects import SubjectSettings
-from safeguarding.triage.engine import Previous, run
+from safeguarding.triage.engine import Previous, TriageResult, run
 from safeguarding.triage.policy import load_policy
 from safeguarding.triage.priority import Explainer
 from safeguarding.triage.reasons import reasons_json, reasons_of
 from safeguarding.triage.synthetic import generate
 
 
+def _scored(
+    reports: int, families: int, seed: int, content: ContentSettings, subjects: int | None = None
+) -> TriageResult:
+    """A run from scratch over generated reports under the shipped policy."""
+    data = generate(n_reports=reports, n_families=families, n_subjects=subjects, seed=seed)
+    return run(
+        data.reports, data.files, data.identifiers, Previous.none(reports, len(data.files)),
+        load_policy(), content, SubjectSettings(),
+    )  # fmt: skip
+
+
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 10_000), share=st.floats(0.05, 1.0))
 def test_reasons_of_many_reports_equal_the_explainers(seed: int, share: float) -> None:
-    data = generate(n_reports=400, n_families=15, n_subjects=80, seed=seed)
     policy = load_policy()
-    result = run(
-        data.reports, data.files, data.identifiers, Previous.none(400, len(data.files)), policy,
-        ContentSettings(viral_min_reports=6), SubjectSettings(),
-    )  # fmt: skip
+    result = _scored(400, 15, seed, ContentSettings(viral_min_reports=6), subjects=80)
     rng = np.random.default_rng(seed)
     rows = np.flatnonzero(rng.random(400) < share).astype(np.int64)
     explainer = Explainer(policy, result.facts, result.priorities)
@@ -42,24 +49,16 @@ def test_reasons_of_many_reports_equal_the_explainers(seed: int, share: float) -
 
 
 def test_no_reports_no_reasons() -> None:
-    data = generate(n_reports=20, n_families=3, seed=1)
     policy = load_policy()
-    result = run(
-        data.reports, data.files, data.identifiers, Previous.none(20, len(data.files)), policy,
-        ContentSettings(), SubjectSettings(),
-    )  # fmt: skip
+    result = _scored(20, 3, 1, ContentSettings())
     empty = np.zeros(0, dtype=np.int64)
     assert reasons_of(policy, result.facts, result.priorities, empty) == []
     assert reasons_json(policy, result.facts, result.priorities, empty) == []
 
 
 def test_policy_text_with_quotes_and_backslashes_stays_valid_json() -> None:
-    data = generate(n_reports=60, n_families=4, seed=3)
     policy = load_policy()
-    result = run(
-        data.reports, data.files, data.identifiers, Previous.none(60, len(data.files)), policy,
-        ContentSettings(), SubjectSettings(),
-    )  # fmt: skip
+    result = _scored(60, 4, 3, ContentSettings())
     rows = np.arange(60, dtype=np.int64)
     # Descriptions are the policy author's text: quotes, backslashes and accents survive.
     rules = [

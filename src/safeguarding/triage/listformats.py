@@ -26,13 +26,13 @@ the list is read. One bad line never breaks a list.
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from safeguarding.hashing.kinds import HashKind, InvalidHashError, normalise_hash, parse_kind
+from safeguarding.triage.formats.fields import csv_line
 from safeguarding.triage.records import Rejected
 
 Scheme = Literal["vics_us", "vics_dhs", "none"]
@@ -196,13 +196,11 @@ def read_hash_csv(
             continue
         if not text or text.startswith("#"):
             continue
-        try:
-            cells = [c.strip() for c in next(csv.reader([text]))]
-        except csv.Error as exc:  # a carriage return or NUL inside an unquoted field
-            parsed.rejected.append(
-                _reject(location, "malformed_csv", f"not a CSV line ({exc})", raw)
-            )
+        fields = csv_line(text)
+        if isinstance(fields, str):
+            parsed.rejected.append(_reject(location, "malformed_csv", fields, raw))
             continue
+        cells = [c.strip() for c in fields]
         if number == 1 and header is None and _is_header(cells):
             header = [c.lower() for c in cells]
             continue

@@ -12,7 +12,6 @@ number and the rest is read. Fields may not contain line breaks.
 
 from __future__ import annotations
 
-import csv
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
@@ -22,6 +21,7 @@ from safeguarding.hashing.kinds import HashKind, InvalidHashError, normalise_has
 from safeguarding.triage.formats.fields import (
     FieldError,
     bounded,
+    csv_line,
     enum,
     parse_bool,
     parse_datetime,
@@ -110,7 +110,7 @@ def parse_csv(data: bytes, name: str) -> list[Parsed]:
     if not decoded or decoded[0][0] != 1:
         return [Rejected(name, "missing_header", f"{name}: no readable header line", data[:4096])]
     header_raw = decoded[0][1]
-    fields = _fields(decoded[0][2])
+    fields = csv_line(decoded[0][2])
     if isinstance(fields, str):
         return [Rejected(f"{name}:1", "malformed_csv", f"{name}:1: {fields}", header_raw)]
     header = [h.strip() for h in fields]
@@ -123,7 +123,7 @@ def parse_csv(data: bytes, name: str) -> list[Parsed]:
     for number, raw, text in decoded[1:]:
         if not text.strip():
             continue
-        values = _fields(text)
+        values = csv_line(text)
         if isinstance(values, str):
             rejected.append(
                 Rejected(f"{name}:{number}", "malformed_csv", f"{name}:{number}: {values}", raw)
@@ -145,15 +145,6 @@ def parse_csv(data: bytes, name: str) -> list[Parsed]:
     for report_id, rows in groups.items():
         records.append(_report(report_id, rows, name, header_raw))
     return rejected + records
-
-
-def _fields(text: str) -> list[str] | str:
-    """The fields of one line, or what is wrong with it (a carriage return or NUL inside an
-    unquoted field, which ``csv`` refuses)."""
-    try:
-        return next(csv.reader([text]), [])
-    except csv.Error as exc:
-        return f"not a CSV line ({exc})"
 
 
 def _report(

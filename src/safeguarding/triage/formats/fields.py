@@ -6,6 +6,7 @@ lengths follow the CyberTipline schema where it states them and are generous els
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
@@ -114,3 +115,12 @@ def url_host(value: str) -> str | None:
     except ValueError:
         return None
     return host.lower() if host else None
+
+
+def csv_line(text: str) -> list[str] | str:
+    """The fields of one CSV line, or what is wrong with it (a carriage return or NUL inside an
+    unquoted field, which ``csv`` refuses): the caller rejects that one line and keeps the rest."""
+    try:
+        return next(csv.reader([text]), [])
+    except csv.Error as exc:
+        return f"not a CSV line ({exc})"
