@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import shutil
@@ -383,3 +384,20 @@ def test_with_parse_workers_reports_are_read_before_file_details(
     assert sorted(order) == list(range(len(documents))) and len(details) == 600
     assert names == [name for name in sorted(names) if not name.startswith("file-")] + details
     assert details == sorted(details)
+
+
+def test_an_ingest_leaves_the_garbage_collector_as_it_found_it(
+    capsys: Capsys, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # During a run no collection starts by itself; afterwards the caller's settings hold again.
+    (tmp_path / "a.jsonl").write_text(json.dumps(jsonl_report(report_id="G-1")))
+    before = (gc.isenabled(), gc.get_threshold(), gc.get_freeze_count())
+    seen: list[bool] = []
+    flush = ingest_module._Intake.flush
+    monkeypatch.setattr(
+        ingest_module._Intake, "flush", lambda self: (seen.append(gc.isenabled()), flush(self))
+    )
+    result = _json(capsys, "ingest", str(tmp_path / "a.jsonl"))
+    assert isinstance(result, dict) and result["reports_stored"] == 1
+    assert seen == [False]
+    assert (gc.isenabled(), gc.get_threshold(), gc.get_freeze_count()) == before
