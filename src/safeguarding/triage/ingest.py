@@ -472,29 +472,59 @@ def _workers(
         yield pool
 
 
-# Bytes of an XML document looked at to tell file details from reports, and documents looked at
-# per task of a worker.
+# Bytes of an XML document looked at to tell file details from reports, documents looked at per
+# task of a worker, and documents looked at per name shape before the shape is trusted.
 _HEAD_BYTES = 256
 _LOOK_CHUNK = 4096
+_SAMPLE = 16
+_NO_DIGITS = str.maketrans("", "", "0123456789")
 
 
 def _reading_order(documents: list[Document], pool: Pool | None) -> list[int]:
     """The positions of the documents in the order they are read: with parse workers, NCMEC
-    file details after every other document (each part in name order), told apart by a look at
-    each XML document's first bytes in the workers (about 5 us each). Reports are then stored
+    file details after every other document (each part in name order). Reports are then stored
     while the workers parse, and file details find their report stored. In name order the
     writing process would wait idle while the workers parse details named before their reports
-    (``file-…`` before ``report-…``), then store everything alone. A wrong guess costs time,
-    never correctness: a detail read before its report waits for it."""
+    (``file-…`` before ``report-…``), then store everything alone.
+
+    File details are told apart by a look at a document's first bytes in the workers (about
+    5 us each, but a second or more for an archive of 300,000 while the writing process waits).
+    Exports name their documents by kind and number, so documents whose names differ only in
+    their digits are taken to be of one kind when a sample of ``_SAMPLE`` of them agrees; where
+    the sample is mixed, each is looked at. A wrong guess costs time, never correctness: a
+    detail read before its report waits for it."""
     everything = range(len(documents))
     if pool is None:
         return list(everything)
-    xml = [position for position in everything if documents[position].format == "ncmec_xml"]
-    chunks = [xml[begin : begin + _LOOK_CHUNK] for begin in range(0, len(xml), _LOOK_CHUNK)]
+    shapes: dict[str, list[int]] = {}
+    xml = []
+    for position in everything:
+        document = documents[position]
+        if document.format == "ncmec_xml":
+            shapes.setdefault(document.location.translate(_NO_DIGITS), []).append(position)
+            xml.append(position)
+    samples = [group[:: -(-len(group) // _SAMPLE)] for group in shapes.values()]
+    details = _details_among([position for sample in samples for position in sample], pool)
+    mixed: list[int] = []
+    for group, sample in zip(shapes.values(), samples, strict=True):
+        agreeing = sum(position in details for position in sample)
+        if agreeing == len(sample):
+            details.update(group)
+        elif agreeing:
+            mixed += group
+    details.update(_details_among(mixed, pool))
+    return [p for p in everything if p not in details] + [p for p in xml if p in details]
+
+
+def _details_among(positions: list[int], pool: Pool) -> set[int]:
+    """The positions, among ``positions``, of XML documents that look like file details."""
+    chunks = [
+        positions[begin : begin + _LOOK_CHUNK] for begin in range(0, len(positions), _LOOK_CHUNK)
+    ]
     details: set[int] = set()
     for chunk, kinds in zip(chunks, pool.imap(_look_chunk, chunks), strict=True):
         details.update(position for position, kind in zip(chunk, kinds, strict=True) if kind)
-    return [p for p in everything if p not in details] + [p for p in xml if p in details]
+    return details
 
 
 def _look_chunk(positions: list[int]) -> bytes:
