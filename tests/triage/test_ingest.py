@@ -392,6 +392,7 @@ def test_an_ingest_leaves_the_garbage_collector_as_it_found_it(
 ) -> None:
     # During a run no collection starts by itself; afterwards the caller's settings hold again.
     (tmp_path / "a.jsonl").write_text(json.dumps(jsonl_report(report_id="G-1")))
+    gc.unfreeze()  # whatever an earlier test froze: nothing is frozen before this run
     before = (gc.isenabled(), gc.get_threshold(), gc.get_freeze_count())
     seen: list[bool] = []
     flush = ingest_module._Intake.flush

@@ -113,9 +113,11 @@ def _batched_collections() -> Iterator[None]:
     result thread has just unpickled: about 3 % of a run's CPU); the young generations are
     collected after each stored batch instead, when the batch is gone. Parse
     workers collect by themselves, every ``_COLLECT_AFTER`` new objects. What exists before
-    the run is frozen (never scanned)."""
+    the run is frozen (never scanned), and unfrozen after it unless the caller had frozen
+    objects itself (its own unfreeze then releases them all)."""
     thresholds = gc.get_threshold()
     enabled = gc.isenabled()
+    frozen = gc.get_freeze_count()
     gc.freeze()
     gc.set_threshold(_COLLECT_AFTER, *thresholds[1:])
     gc.disable()
@@ -125,7 +127,8 @@ def _batched_collections() -> Iterator[None]:
         if enabled:
             gc.enable()
         gc.set_threshold(*thresholds)
-        gc.unfreeze()
+        if not frozen:
+            gc.unfreeze()
 
 
 _COLLECT_AFTER = 100_000  # new container objects between a parse worker's young collections
