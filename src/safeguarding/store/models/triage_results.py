@@ -107,15 +107,15 @@ class PriorityDecision(Base):
         ForeignKey("provider_report.id", ondelete="CASCADE"), primary_key=True
     )
     subject_id: Mapped[int] = mapped_column(Integer, index=True)
-    work_item: Mapped[int] = mapped_column(Integer, index=True)
-    level: Mapped[str] = mapped_column(String(16), index=True)
+    work_item: Mapped[int] = mapped_column(Integer)
+    level: Mapped[str] = mapped_column(String(16))
     score: Mapped[float] = mapped_column(Float)
     route: Mapped[str] = mapped_column(String(16))
     detection: Mapped[str] = mapped_column(String(24))
     reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     policy: Mapped[str] = mapped_column(String(160))
     policy_digest: Mapped[str] = mapped_column(String(64))
-    run_id: Mapped[int] = mapped_column(ForeignKey("triage_run.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("triage_run.id", ondelete="CASCADE"))
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # A 64-bit digest of everything the decision and its reasons were made from: a run rewrites
     # only the decisions whose fingerprint moved (NULL: from before fingerprints, rewritten).
