@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from html import escape
 from html.parser import HTMLParser
 from pathlib import Path
@@ -126,3 +128,16 @@ def test_monitor_command_writes_the_report(
     result = invoke(capsys, "monitor", "--out", str(out))
     assert result.code == 0, result.err
     assert out.read_text().startswith("<!doctype html>")
+
+
+def test_the_command_line_loads_the_web_stack_charts_and_opendp_only_when_used() -> None:
+    # Every command starts a process: loading them for nothing cost each about 2 s of start-up.
+    heavy = ("fastapi", "uvicorn", "altair", "opendp", "safeguarding.web.app")
+    code = (
+        "import sys, safeguarding.cli.main\n"
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == ""

@@ -12,6 +12,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -32,9 +33,20 @@ TOKEN_PREFIX = "sgt_"  # noqa: S105  (a public prefix, not a secret)
 LAST_USED_GRANULARITY = timedelta(minutes=1)
 
 _hasher = PasswordHasher()
-# Verified against when the account does not exist, so a wrong name costs as long as a wrong
-# password and response times do not reveal which accounts exist.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the account does not exist, so a wrong name costs as long as a
+    wrong password and response times do not reveal which accounts exist. Made at the first
+    sign-in, not at import: an argon2 hash costs every command a fifth of a second."""
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
+def prepare_sign_in() -> None:
+    """Makes the stand-in hash now (the web app does, when it is created), so that even the
+    first failed sign-in of a process takes as long as the others."""
+    _dummy_hash()
 
 
 def now() -> datetime:
@@ -72,7 +84,8 @@ def hash_password(password: str) -> str:
 
 def password_matches(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        matched = _hasher.verify(password_hash or _dummy_hash(), password)
+        return matched and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -9,8 +9,6 @@ import typer
 
 from safeguarding.cli.common import console
 from safeguarding.config import Settings, sqlite_url
-from safeguarding.demo import build_demo
-from safeguarding.reporting.monitor import write_monitor
 from safeguarding.store import open_store
 
 
@@ -24,6 +22,11 @@ def demo(
 
     Example: safeguarding demo --dir var/demo --seed 1
     """
+    # Every area and the report's charts are imported here, not with the command line: every
+    # other command would pay their start-up for nothing.
+    from safeguarding.demo import build_demo
+    from safeguarding.reporting.monitor import write_monitor
+
     if directory.exists():
         shutil.rmtree(directory)
     settings = Settings(home=directory, database_url=sqlite_url(directory / "safeguarding.db"))

@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from safeguarding.cli.common import console, store
-from safeguarding.reporting.monitor import write_monitor
 
 
 def monitor(
@@ -17,6 +16,10 @@ def monitor(
 
     Example: safeguarding monitor --out var/monitor.html
     """
+    # The report's chart library is imported here, not with the command line: every other
+    # command would pay its start-up for nothing.
+    from safeguarding.reporting.monitor import write_monitor
+
     with store() as opened:
         path = write_monitor(opened, out)
     console.print(f"wrote {path}")

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import typer
-import uvicorn
 
 from safeguarding.cli.common import console, settings
 from safeguarding.store import open_store
-from safeguarding.web.app import create_app
-from safeguarding.web.options import WebOptions
 
 
 def serve(
@@ -19,6 +16,13 @@ def serve(
 
     Example: safeguarding serve --host 127.0.0.1 --port 8000
     """
+    # The web stack is imported here, not with the command line: every other command would pay
+    # its start-up (about half a second) for nothing.
+    import uvicorn
+
+    from safeguarding.web.app import create_app
+    from safeguarding.web.options import WebOptions
+
     store = open_store(settings())
     try:
         options = WebOptions.from_section(store.settings.section("web"))

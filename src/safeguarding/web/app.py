@@ -24,6 +24,7 @@ import safeguarding.web.routers.assess as assess_pages
 import safeguarding.web.routers.helpline as helpline_pages
 import safeguarding.web.routers.platforms as platform_pages
 from safeguarding import __version__
+from safeguarding.access import accounts
 from safeguarding.errors import NotFoundError, SafeguardingError, ValidationError
 from safeguarding.store import Store
 from safeguarding.web.auth import AuthState, ForbiddenError, NotSignedInError, is_api
@@ -95,6 +96,7 @@ def create_app(store: Store, options: WebOptions | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.auth = AuthState.build(store, opts)
+    accounts.prepare_sign_in()
     app.state.triage_queue = queue
     app.add_middleware(SecurityHeaders, hsts=opts.secure_cookies)
     app.add_exception_handler(NotSignedInError, _not_signed_in)
