@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from safeguarding.allocator import reuse_freed_memory
 from safeguarding.config import Settings, sqlite_url
 from safeguarding.hashing.pdq_bits import words_to_hex
 from safeguarding.store import open_store
@@ -45,6 +46,7 @@ def write_lists(directory: Path, corpus_pdq: list[str], corpus_md5: list[str], s
 
 
 def main() -> None:
+    reuse_freed_memory()  # as the command line does
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reports", type=int, default=100_000)
     parser.add_argument("--list-size", type=int, default=1_000_000)

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from safeguarding.allocator import reuse_freed_memory
 from safeguarding.config import Settings, sqlite_url
 from safeguarding.store import Store, open_store
 from safeguarding.triage import engine, operations, store_io
@@ -248,6 +249,7 @@ def timed_run(store: Store, label: str) -> dict[str, Any]:
 
 
 def main() -> None:
+    reuse_freed_memory()  # as the command line does
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reports", type=int, default=1_000_000)
     parser.add_argument("--new", type=int, default=10_000)

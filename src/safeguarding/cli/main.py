@@ -12,6 +12,7 @@ import traceback
 import typer
 
 from safeguarding import __version__
+from safeguarding.allocator import reuse_freed_memory
 from safeguarding.cli import (
     assess,
     db,
@@ -112,4 +113,5 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main() -> None:
+    reuse_freed_memory()
     sys.exit(run())
