@@ -12,8 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from safeguarding.errors import SafeguardingError
-from safeguarding.hashing.mih import build_segment, chunk_layout, extract_chunk, position_bits
-from safeguarding.hashing.mih_kernel import EMPTY, OVERFLOW
+from safeguarding.hashing.mih import (
+    EMPTY,
+    OVERFLOW,
+    build_segment,
+    chunk_layout,
+    extract_chunk,
+    position_bits,
+)
 from safeguarding.hashing.pdq_bits import distances, hex_to_words, words_to_hex
 from safeguarding.hashing.pdq_index import FORMAT_VERSION, PDQIndex
 from safeguarding.triage.generate import flip_bits, random_pdq

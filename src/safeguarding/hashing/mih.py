@@ -28,10 +28,12 @@ from itertools import combinations
 import numpy as np
 import numpy.typing as npt
 
-from safeguarding.hashing.mih_kernel import EMPTY, OVERFLOW, probe_and_verify
 from safeguarding.hashing.pdq_bits import PDQ_BITS, Words
 
 CHUNKS = 11
+EMPTY = 0xFFFFFFFF  # a bucket slot without an entry
+OVERFLOW = 0xFFFFFFFE  # first slot of a bucket with more than two entries; the second slot
+# then holds where its block (count, then entries) starts in the chunk's overflow array
 MIN_TABLE_BITS = 4
 
 IntArray = npt.NDArray[np.int64]
@@ -263,6 +265,8 @@ def _run_kernel(
     radius: int,
 ) -> tuple[IntArray, IntArray, IntArray]:
     """The compiled probe-and-verify loop, with output room grown until every hit fits."""
+    from safeguarding.hashing.mih_kernel import probe_and_verify  # numba: by the first search
+
     capacity = 4 * len(queries) + 1024
     while True:
         owners = np.empty(capacity, dtype=np.int64)

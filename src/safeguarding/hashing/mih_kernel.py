@@ -8,7 +8,9 @@ reads and to make as few as it can: a bucket's entries sit in its slots (no buck
 to read first), and a candidate costs one cache line of hash. The loop holds no Python objects
 and releases the GIL, so threads search query batches on all cores at once.
 
-Compiled once per machine (``cache=True`` keeps the machine code next to this module).
+Compiled once per machine (``cache=True`` keeps the machine code next to this module). Imported
+by the first search (``mih._run_kernel``), not with the index: numba takes a third of a second to
+load, which commands that never search would pay for nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic
 
+from safeguarding.hashing.mih import EMPTY, OVERFLOW
 from safeguarding.hashing.pdq_bits import Words
 
 
@@ -34,11 +37,6 @@ def _popcount_typing(typingctx: Any, value: Any) -> Any:
 
 
 _popcount = cast(Callable[[Any], Any], intrinsic(_popcount_typing))
-
-
-EMPTY = 0xFFFFFFFF  # a bucket slot without an entry
-OVERFLOW = 0xFFFFFFFE  # first slot of a bucket with more than two entries; the second slot
-# then holds where its block (count, then entries) starts in the chunk's overflow array
 
 
 def _probe_and_verify(
