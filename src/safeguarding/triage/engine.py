@@ -227,6 +227,15 @@ def _apart(content_summary: pl.DataFrame) -> IntArray:
     return apart
 
 
+def sorted_positions(ascending: IntArray, values: IntArray) -> IntArray:
+    """``np.searchsorted(ascending, values)``, each distinct value searched once and in order: a
+    million binary searches for unordered values (every earlier report's work item) wander the
+    whole array and took 0.25–0.5 s; sorting the values first and searching the distinct ones
+    in order takes a fifth of that."""
+    distinct, inverse = np.unique(values, return_inverse=True)
+    return np.searchsorted(ascending, distinct).astype(np.int64)[inverse.reshape(-1)]
+
+
 def _grown_groups(
     previous: Previous,
     kept: Kept | None,
@@ -247,7 +256,7 @@ def _grown_groups(
     before = previous_summaries[0]["cluster"].to_numpy()
     apart = _apart(content_summary)
     flipped = np.setxor1d(np.intersect1d(apart, before), _apart(previous_summaries[0]))
-    previous_group = np.searchsorted(reports.report_id[:n_old], kept.work_item).astype(np.int64)
+    previous_group = sorted_positions(reports.report_id[:n_old], kept.work_item)
     old_files = np.flatnonzero(previous.file_cluster != UNASSIGNED)
     redo = np.unique(
         previous_group[files.report[old_files[members(file_cluster[old_files], flipped)]]]
