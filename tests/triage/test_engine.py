@@ -10,7 +10,7 @@ from polars.testing import assert_frame_equal
 
 from safeguarding.triage.cluster_content import ContentIndex, ContentSettings
 from safeguarding.triage.cluster_subjects import SubjectIndex, SubjectSettings
-from safeguarding.triage.engine import Previous, run, sorted_positions
+from safeguarding.triage.engine import Previous, run
 from safeguarding.triage.policy import load_policy
 from safeguarding.triage.synthetic import generate
 from safeguarding.triage.tables import UNASSIGNED, take_files, take_reports
@@ -128,15 +128,3 @@ def test_chained_passes_with_kept_indexes_equal_one_full_pass(
     assert np.array_equal(kept.work_item, full.work_item)
     assert _as_mapping(kept.content_index) == _as_mapping(full.content_index)
     assert _as_mapping(kept.subject_index) == _as_mapping(full.subject_index)
-
-
-@given(
-    st.lists(st.integers(-50, 50), max_size=40, unique=True),
-    st.lists(st.integers(-60, 60), max_size=60),
-)
-def test_sorted_positions_are_searchsorted(ids: list[int], values: list[int]) -> None:
-    ascending = np.array(sorted(ids), dtype=np.int64)
-    wanted = np.array(values, dtype=np.int64)
-    found = sorted_positions(ascending, wanted)
-    assert found.dtype == np.int64
-    assert np.array_equal(found, np.searchsorted(ascending, wanted))

@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from safeguarding.triage.unionfind import UnionFind, members
+from safeguarding.triage.unionfind import UnionFind, members, sorted_positions
 
 
 def naive_components(n: int, pairs: list[tuple[int, int]]) -> list[int]:
@@ -105,3 +105,15 @@ def test_mismatched_pair_arrays_are_refused() -> None:
 def test_members_agrees_with_isin(labels: list[int], chosen: list[int]) -> None:
     got = members(np.array(labels, dtype=np.int64), np.array(chosen, dtype=np.int64))
     assert got.tolist() == np.isin(labels, chosen).tolist()
+
+
+@given(
+    st.lists(st.integers(-50, 50), max_size=40, unique=True),
+    st.lists(st.integers(-60, 60), max_size=60),
+)
+def test_sorted_positions_are_searchsorted(ids: list[int], values: list[int]) -> None:
+    ascending = np.array(sorted(ids), dtype=np.int64)
+    wanted = np.array(values, dtype=np.int64)
+    found = sorted_positions(ascending, wanted)
+    assert found.dtype == np.int64
+    assert np.array_equal(found, np.searchsorted(ascending, wanted))

@@ -88,9 +88,13 @@ FACTS: dict[str, FactSpec] = {
 READ_WHEN_SHOWN = frozenset({"subject_reports"})
 
 
+# The stored stand-in for a subject's report count: opening, the subject id, closing.
+SUBJECT_COUNT = ("{subject:", ":reports}")
+
+
 def subject_reference(subject: int) -> str:
     """The evidence of ``subject_reports`` as stored: the subject's report count by reference."""
-    return f"{{subject:{subject}:reports}} report(s) about the same user"
+    return f"{SUBJECT_COUNT[0]}{subject}{SUBJECT_COUNT[1]} report(s) about the same user"
 
 
 # File facts counted from one file flag each.

@@ -516,7 +516,8 @@ def _reading_order(documents: list[Document], pool: Pool | None) -> list[int]:
         if agreeing == len(sample):
             details.update(group)
         elif agreeing:
-            mixed += group
+            looked = set(sample)
+            mixed += [position for position in group if position not in looked]
     details.update(_details_among(mixed, pool))
     return [p for p in everything if p not in details] + [p for p in xml if p in details]
 

@@ -32,7 +32,7 @@ import numpy.typing as npt
 import polars as pl
 
 from safeguarding.triage.policy import LEVELS
-from safeguarding.triage.unionfind import IntArray, UnionFind, members, remap
+from safeguarding.triage.unionfind import IntArray, UnionFind, members, remap, star_pairs
 
 DEFAULT_MINUTES: dict[str, int] = {"P1": 180, "P2": 120, "P3": 60, "informational": 15}
 PERIOD_DAYS: dict[str, int] = {"week": 7, "month": 30}
@@ -75,16 +75,6 @@ def work_groups(
     return uf.labels()
 
 
-def _star(members: IntArray, keys: IntArray) -> tuple[IntArray, IntArray]:
-    """Pairs joining every member to the first member with its key (as ``union_groups``)."""
-    order = np.argsort(keys, kind="stable")
-    sorted_keys, sorted_members = keys[order], members[order]
-    starts = np.ones(order.shape[0], dtype=np.bool_)
-    starts[1:] = sorted_keys[1:] != sorted_keys[:-1]
-    first = sorted_members[np.flatnonzero(starts)][np.cumsum(starts) - 1]
-    return first[~starts], sorted_members[~starts]
-
-
 def grown_work_groups(
     previous: IntArray,
     n: int,
@@ -111,7 +101,7 @@ def grown_work_groups(
         again = np.flatnonzero(members(group, redo))
         group[again] = again  # apart again, then joined by the links they still have
         report, subject, file_report, cluster = links
-        pairs += [_star(report, subject), _star(file_report, cluster)]
+        pairs += [star_pairs(report, subject), star_pairs(file_report, cluster)]
         pairs = [(group[x], group[y]) for x, y in [(a, b), *pairs[1:]]]
     left = np.concatenate([x for x, _ in pairs])
     right = np.concatenate([y for _, y in pairs])

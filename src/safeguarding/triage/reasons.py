@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from safeguarding.triage.facts import FACTS, ReportFacts
+from safeguarding.triage.facts import FACTS, SUBJECT_COUNT, ReportFacts
 from safeguarding.triage.policy import Policy
 from safeguarding.triage.priority import Priorities, effect
 from safeguarding.triage.unionfind import IntArray
@@ -100,8 +100,8 @@ class _Evidence:
             text = pl.col(fact).cast(pl.String) + pl.lit(" earlier report(s) about the same user")
             return self._reports(value != 0, text)
         if fact == "subject_reports":  # as ``facts.subject_reference``
-            text = pl.lit("{subject:") + pl.col("subject").cast(pl.String)
-            text = text + pl.lit(":reports} report(s) about the same user")
+            text = pl.lit(SUBJECT_COUNT[0]) + pl.col("subject").cast(pl.String)
+            text = text + pl.lit(f"{SUBJECT_COUNT[1]} report(s) about the same user")
             return self._reports(np.ones(value.shape[0], np.bool_), text)
         if fact == "prior_ct_reports":
             text = pl.lit(f"{spec.field}: ") + pl.col(fact).cast(pl.String) + pl.lit(" listed")
@@ -236,7 +236,9 @@ def reasons_json(
     return result["reasons"].fill_null(empty).to_list()
 
 
-_SUBJECT_REPORTS = re.compile(r"\{subject:(-?\d+):reports\}")
+_SUBJECT_REPORTS = re.compile(
+    re.escape(SUBJECT_COUNT[0]) + r"(-?\d+)" + re.escape(SUBJECT_COUNT[1])
+)
 
 
 def subjects_referred(reasons: Iterable[Mapping[str, Any]]) -> set[int]:

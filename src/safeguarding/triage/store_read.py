@@ -61,7 +61,7 @@ from safeguarding.triage.tables import (
     IdentifierTable,
     ReportTable,
 )
-from safeguarding.triage.unionfind import IntArray
+from safeguarding.triage.unionfind import IntArray, sorted_positions
 
 ENTICEMENT = "Online Enticement of Children for Sexual Acts"
 CONTACT_OFFENCE = "Child Sexual Molestation"  # hands-on abuse: the user has access to a child
@@ -272,7 +272,7 @@ def _positions(ids: IntArray, wanted: IntArray) -> tuple[IntArray, np.ndarray]:
     """Positions of ``wanted`` in the ascending ``ids`` and whether each is there."""
     if ids.size == 0:
         return np.zeros(wanted.shape[0], dtype=np.int64), np.zeros(wanted.shape[0], np.bool_)
-    at = np.clip(np.searchsorted(ids, wanted), 0, ids.size - 1).astype(np.int64)
+    at = np.clip(sorted_positions(ids, wanted), 0, ids.size - 1)
     return at, ids[at] == wanted
 
 

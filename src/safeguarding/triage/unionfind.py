@@ -103,16 +103,7 @@ class UnionFind:
             raise ValueError("members and keys must have the same length")
         if nodes.size < 2:
             return
-        order = np.argsort(codes, kind="stable")
-        sorted_codes = codes[order]
-        sorted_nodes = nodes[order]
-        # Star, not chain: every member pairs with the first member of its key, so the trees
-        # stay shallow however large the group.
-        starts = np.ones(order.shape[0], dtype=np.bool_)
-        starts[1:] = sorted_codes[1:] != sorted_codes[:-1]
-        first = sorted_nodes[np.flatnonzero(starts)][np.cumsum(starts) - 1]
-        joined = ~starts
-        self.union_pairs(first[joined], sorted_nodes[joined])
+        self.union_pairs(*star_pairs(nodes, codes))
 
     def roots(self) -> IntArray:
         """The root of every element (after full compression)."""
@@ -139,6 +130,26 @@ class UnionFind:
         roots = self.roots()
         counts = np.bincount(roots, minlength=len(self)).astype(np.int64)
         self.size = np.where(roots == np.arange(len(self)), counts, 1)
+
+
+def star_pairs(members: IntArray, keys: np.ndarray) -> tuple[IntArray, IntArray]:
+    """Pairs joining every member to the first member (in the given order) with its key. A
+    star, not a chain: united, the trees stay shallow however large the group."""
+    order = np.argsort(keys, kind="stable")
+    sorted_keys, sorted_members = keys[order], members[order]
+    starts = np.ones(order.shape[0], dtype=np.bool_)
+    starts[1:] = sorted_keys[1:] != sorted_keys[:-1]
+    first = sorted_members[np.flatnonzero(starts)][np.cumsum(starts) - 1]
+    return first[~starts], sorted_members[~starts]
+
+
+def sorted_positions(ascending: IntArray, values: IntArray) -> IntArray:
+    """``np.searchsorted(ascending, values)``, each distinct value searched once and in order: a
+    million binary searches for unordered values (every earlier report's work item) wander the
+    whole array and took 0.25–0.5 s; sorting the values first and searching the distinct ones
+    in order takes a fifth of that."""
+    distinct, inverse = np.unique(values, return_inverse=True)
+    return np.searchsorted(ascending, distinct).astype(np.int64)[inverse.reshape(-1)]
 
 
 def merged_ids(existing: IntArray, labels: IntArray) -> dict[int, int]:
