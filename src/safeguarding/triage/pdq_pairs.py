@@ -34,15 +34,32 @@ def distances(words: WordArray, left: IntArray, right: IntArray) -> IntArray:
 def distances_between(
     a_words: WordArray, left: IntArray, b_words: WordArray, right: IntArray
 ) -> IntArray:
-    xor = np.bitwise_xor(a_words[left], b_words[right])
-    counts: IntArray = np.bitwise_count(xor).sum(axis=1, dtype=np.int64)
-    return counts
+    """Hamming distance between ``a_words[left[i]]`` and ``b_words[right[i]]`` for every ``i``."""
+    return _column_distances(_columns(a_words), left, _columns(b_words), right).astype(np.int64)
 
 
-def _segment(words: WordArray, index: int) -> IntArray:
+def _columns(words: WordArray) -> list[WordArray]:
+    """The four words of every hash as four contiguous columns."""
+    return [np.ascontiguousarray(words[:, w]) for w in range(words.shape[1])]
+
+
+def _column_distances(
+    a: list[WordArray], left: IntArray, b: list[WordArray], right: IntArray
+) -> npt.NDArray[np.int16]:
+    """Distances word by word: gathering one column at a time and adding the counts in 16 bits
+    is about three times as fast as gathering whole rows and summing along them."""
+    total: npt.NDArray[np.int16] = np.bitwise_count(a[0][left] ^ b[0][right]).astype(np.int16)
+    for word in range(1, len(a)):
+        total += np.bitwise_count(a[word][left] ^ b[word][right])
+    return total
+
+
+def _segment(words: WordArray, index: int) -> npt.NDArray[np.uint16]:
+    """Segment ``index`` of every hash, as 16-bit values: numpy sorts those stably by radix,
+    several times faster than the same values as 64-bit integers."""
     word, part = divmod(index, 4)
     shift = np.uint64(SEGMENT_BITS * (3 - part))
-    return ((words[:, word] >> shift) & np.uint64(0xFFFF)).astype(np.int64)
+    return ((words[:, word] >> shift) & np.uint64(0xFFFF)).astype(np.uint16)
 
 
 def _expand(lo: IntArray, hi: IntArray) -> tuple[IntArray, IntArray]:
@@ -56,8 +73,8 @@ def _expand(lo: IntArray, hi: IntArray) -> tuple[IntArray, IntArray]:
 
 
 def _check(
-    a_words: WordArray,
-    b_words: WordArray,
+    a: list[WordArray],
+    b: list[WordArray],
     left: IntArray,
     right: IntArray,
     max_distance: int,
@@ -66,7 +83,7 @@ def _check(
     keep_right: list[IntArray] = []
     for start in range(0, left.shape[0], _CHUNK):
         lc, rc = left[start : start + _CHUNK], right[start : start + _CHUNK]
-        close = distances_between(a_words, lc, b_words, rc) <= max_distance
+        close = _column_distances(a, lc, b, rc) <= max_distance
         keep_left.append(lc[close])
         keep_right.append(rc[close])
     if not keep_left:
@@ -92,6 +109,7 @@ def near_pairs_between(
     if queries.shape[0] == 0 or targets.shape[0] == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     flips = _VARIANTS if max_distance >= SEGMENTS else _VARIANTS[:1]
+    query_columns, target_columns = _columns(queries), _columns(targets)
     for index in range(SEGMENTS):
         # Segment values are 16-bit: a counting table gives each value's range in the sorted
         # targets directly, with no binary search.
@@ -103,7 +121,7 @@ def near_pairs_between(
         for flip in flips:
             wanted = query_values ^ flip
             q, positions = _expand(bounds[wanted], bounds[wanted + 1])
-            left, right = _check(queries, targets, q, order[positions], max_distance)
+            left, right = _check(query_columns, target_columns, q, order[positions], max_distance)
             found_left.append(left)
             found_right.append(right)
     return _dedupe(np.concatenate(found_left), np.concatenate(found_right), targets.shape[0])
