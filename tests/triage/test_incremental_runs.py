@@ -236,7 +236,7 @@ def test_a_damaged_or_missing_cache_means_a_full_read(
     # A run of an older version leaves no cache behind: the cache is older than that run.
     with store.session() as session:
         session.execute(delete(TriageInputCache).where(TriageInputCache.name == "meta"))
-    assert _run(capsys)["read"] == "full (input cache unreadable (KeyError))"
+    assert _run(capsys)["read"] == "full (input cache damaged: no meta data)"
     assert _run(capsys)["read"] == "incremental"
     _same_as_from_scratch(store, capsys)
     kept = _snapshot(store)

@@ -179,3 +179,60 @@ def test_the_summary_diff_turns_the_stored_rows_into_the_new_ones(
     assert set(gone) | set(fresh["cluster"].to_list()) == {
         k for k in set(before) | set(after) if before.get(k) != after.get(k)
     }
+
+
+def test_a_column_read_with_room_grows_in_place_once_and_exactly(store: Store) -> None:
+    first = {"ids": np.arange(5), "words": np.arange(20, dtype=np.uint64).reshape(5, 4)}
+    with store.session() as session:
+        write_cache(session, first, {}, {"run": 1}, None)
+    with store.session() as session:
+        stored = read_cache(session)
+    more = {"ids": np.arange(9), "words": np.arange(36, dtype=np.uint64).reshape(9, 4)}
+    with store.session() as session:
+        write_cache(session, more, {}, {"run": 2}, stored)
+    assert _parts(store)["ids"] == 2  # two parts, put together into one array with room
+    with store.session() as session:
+        meta = input_cache.read_meta(session)
+        stored = read_cache(session, meta, {"ids": 3, "words": 2})
+    assert not stored.arrays["ids"].flags.writeable
+    grown = stored.grown("ids", np.array([9, 10, 11]))
+    assert grown.tolist() == list(range(12)) and not grown.flags.writeable
+    assert np.shares_memory(grown, stored.arrays["ids"])  # the stored rows were not copied
+    assert stored.arrays["ids"].tolist() == list(range(9))  # the stored column is unchanged
+    # A second growth of the same column cannot use the room again: it gets a new array.
+    again = stored.grown("ids", np.array([-1]))
+    assert again.tolist() == [*range(9), -1] and grown.tolist() == list(range(12))
+    # More rows than the room: a new array, the same values.
+    words = stored.grown("words", np.full((3, 4), 7, np.uint64))
+    assert not np.shares_memory(words, stored.arrays["words"])
+    assert np.array_equal(words, np.r_[more["words"], np.full((3, 4), 7, np.uint64)])
+
+
+def test_a_cache_replaced_between_its_meta_data_and_its_columns_is_not_used(store: Store) -> None:
+    with store.session() as session:
+        write_cache(session, {"ids": np.arange(3)}, {}, {"run": 1}, None)
+    with store.session() as session:
+        meta = input_cache.read_meta(session)
+    with store.session() as session:
+        write_cache(session, {"ids": np.arange(3)}, {}, {"run": 2}, read_cache(session))
+    with store.session() as session, pytest.raises(CacheUnusableError, match="replaced"):
+        read_cache(session, meta)
+
+
+def test_a_patch_before_the_start_of_its_column_makes_the_cache_unusable(store: Store) -> None:
+    level = np.ones(10, np.int8)
+    with store.session() as session:
+        write_cache(session, {"level": level}, {}, {"run": 1}, None)
+    with store.session() as session:
+        stored = read_cache(session)
+        write_cache(session, {"level": np.r_[2, level[1:]].astype(np.int8)}, {}, {"run": 2}, stored)
+    with store.session() as session:
+        row = session.scalars(
+            select(TriageInputCache).where(TriageInputCache.name == "patch_at.level")
+        ).one()
+        row.data = input_cache._array_bytes(np.array([-1], dtype=np.int64))
+    with (
+        store.session() as session,
+        pytest.raises(CacheUnusableError, match="a patch does not fit"),
+    ):
+        read_cache(session)

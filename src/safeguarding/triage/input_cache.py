@@ -55,12 +55,35 @@ class CacheUnusableError(Exception):
 
 @dataclass(frozen=True)
 class StoredColumns:
-    """What a run left: named arrays, named frames, its meta data and each column's part count."""
+    """What a run left: named arrays, named frames, its meta data and each column's part count.
+
+    The arrays are read-only. A column read with room after its rows (``read_cache``) can be
+    grown once in place (``grown``)."""
 
     arrays: Mapping[str, np.ndarray]
     frames: Mapping[str, pl.DataFrame]
     meta: Mapping[str, Any]
     parts: Mapping[str, int] = field(default_factory=dict)
+    room: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def grown(self, name: str, new: np.ndarray) -> np.ndarray:
+        """Column ``name`` followed by the rows ``new`` (read-only). The first call per column
+        writes them into the room left after the stored rows when they fit, so the stored rows
+        (hundreds of megabytes at a million reports) are not copied; otherwise, or when called
+        again, the two are concatenated."""
+        old = self.arrays[name]
+        buffer = self.room.pop(name, None)
+        end = old.shape[0] + new.shape[0]
+        if buffer is None or end > buffer.shape[0] or buffer.shape[1:] != new.shape[1:]:
+            return np.concatenate([old, new.astype(old.dtype, copy=False)])
+        buffer[old.shape[0] : end] = new
+        return _read_only(buffer[:end])
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 def _array_bytes(array: np.ndarray) -> bytes:
@@ -90,56 +113,136 @@ def _array(data: bytes) -> np.ndarray:
     return np.frombuffer(data, dtype=dtype, count=count, offset=buffer.tell()).reshape(shape)
 
 
-def read_cache(session: Session) -> StoredColumns:
-    """The stored columns; ``CacheUnusableError`` when there are none or they are not whole."""
-    rows = session.execute(
-        select(TriageInputCache.name, TriageInputCache.part, TriageInputCache.data).order_by(
-            TriageInputCache.name, TriageInputCache.part
+def read_meta(session: Session) -> dict[str, Any]:
+    """The cache's meta data (watermarks, settings digest, run, column lengths), read on its
+    own so that a run can size the room it needs before the columns are read."""
+    data = session.scalar(
+        select(TriageInputCache.data).where(
+            TriageInputCache.name == META, TriageInputCache.part == 0
         )
-    ).all()
-    if not rows:
+    )
+    if data is None:
+        if session.scalar(select(TriageInputCache.name).limit(1)) is not None:
+            raise CacheUnusableError("input cache damaged: no meta data")
         raise CacheUnusableError("no input cache")
-    chunks: dict[str, list[bytes]] = {}
-    for name, part, data in rows:
-        chunks.setdefault(name, [])
-        if part != len(chunks[name]):
-            missing = len(chunks[name])
-            raise CacheUnusableError(f"input cache damaged: column {name} lacks part {missing}")
-        chunks[name].append(bytes(data))
     try:
-        meta = json.loads(chunks.pop(META)[0])
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise CacheUnusableError("input cache from another version")
-        frames = {
-            name.removeprefix(FRAME_PREFIX): pl.read_ipc(io.BytesIO(parts[0]))
-            for name, parts in chunks.items()
-            if name.startswith(FRAME_PREFIX)
-        }
-        arrays = {
-            name: np.concatenate([_array(p) for p in parts]) if len(parts) > 1 else _array(parts[0])
-            for name, parts in chunks.items()
-            if not name.startswith(FRAME_PREFIX)
-        }
-        lengths = meta["lengths"]
-    except CacheUnusableError:
-        raise
-    except (KeyError, IndexError, TypeError, ValueError, OSError, pl.exceptions.PolarsError) as exc:
+        meta = json.loads(bytes(data))
+    except ValueError as exc:
         raise CacheUnusableError(f"input cache unreadable ({type(exc).__name__})") from exc
-    if sorted(lengths) != sorted(arrays) or any(
-        int(arrays[name].shape[0]) != int(lengths[name]) for name in arrays
-    ):
-        raise CacheUnusableError("input cache damaged: columns do not match their recorded lengths")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CacheUnusableError("input cache from another version")
+    if not isinstance(meta.get("lengths"), dict):
+        raise CacheUnusableError("input cache unreadable (no column lengths)")
+    return meta
+
+
+class _Assembly:
+    """Columns put together part by part, as the rows arrive, into arrays of their recorded
+    length plus the room asked for: each part is copied once and then dropped, so reading
+    never holds the cache twice."""
+
+    def __init__(self, lengths: Mapping[str, int], room: Mapping[str, int]) -> None:
+        self.lengths = {name: int(length) for name, length in lengths.items()}
+        self.room = room
+        self.buffers: dict[str, np.ndarray] = {}
+        self.filled: dict[str, int] = {}
+        self.parts: dict[str, int] = {}
+
+    def add(self, name: str, part: int, data: bytes) -> None:
+        expected = self.parts.get(name, 0)
+        if part != expected:
+            raise CacheUnusableError(f"input cache damaged: column {name} lacks part {expected}")
+        if name not in self.lengths:
+            raise CacheUnusableError(f"input cache damaged: column {name} has no recorded length")
+        try:
+            array = _array(data)
+        except (ValueError, OSError) as exc:
+            raise CacheUnusableError(f"input cache unreadable ({type(exc).__name__})") from exc
+        if part == 0:
+            size = self.lengths[name] + max(0, int(self.room.get(name, 0)))
+            self.buffers[name] = np.empty((size, *array.shape[1:]), dtype=array.dtype)
+            self.filled[name] = 0
+        buffer, start = self.buffers[name], self.filled[name]
+        end = start + array.shape[0]
+        if array.dtype != buffer.dtype or array.shape[1:] != buffer.shape[1:]:
+            raise CacheUnusableError(f"input cache damaged: parts of column {name} differ")
+        if end > self.lengths[name]:
+            raise CacheUnusableError(_LENGTHS_DIFFER)
+        buffer[start:end] = array
+        self.filled[name] = end
+        self.parts[name] = expected + 1
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """Every column at its recorded length (views of the buffers, room after them)."""
+        if sorted(self.lengths) != sorted(self.buffers) or any(
+            self.filled[name] != length for name, length in self.lengths.items()
+        ):
+            raise CacheUnusableError(_LENGTHS_DIFFER)
+        return {name: self.buffers[name][: self.lengths[name]] for name in self.buffers}
+
+
+_LENGTHS_DIFFER = "input cache damaged: columns do not match their recorded lengths"
+
+
+def read_cache(
+    session: Session, meta: Mapping[str, Any] | None = None, room: Mapping[str, int] | None = None
+) -> StoredColumns:
+    """The stored columns; ``CacheUnusableError`` when there are none or they are not whole.
+    ``meta``: the meta data ``read_meta`` gave (read here when not given); the cache must still
+    hold it, else another run replaced the cache in between. ``room``: rows to leave free after
+    the stored rows of each named column, for ``StoredColumns.grown``."""
+    if meta is None:
+        meta = read_meta(session)
+    assembly = _Assembly(meta["lengths"], room or {})
+    frames: dict[str, pl.DataFrame] = {}
+    meta_seen = False
+    # Rows one at a time (a Core statement: an ORM one would fetch every row first).
+    rows = session.connection().execute(
+        select(TriageInputCache.name, TriageInputCache.part, TriageInputCache.data)
+        .order_by(TriageInputCache.name, TriageInputCache.part)
+        .execution_options(stream_results=True, max_row_buffer=2)
+    )
+    for name, part, data in rows:
+        if name == META:
+            meta_seen = meta_seen or (part == 0 and _same_meta(bytes(data), meta))
+        elif name.startswith(FRAME_PREFIX):
+            if part != 0:
+                raise CacheUnusableError(f"input cache damaged: frame {name} has parts")
+            try:
+                frames[name.removeprefix(FRAME_PREFIX)] = pl.read_ipc(io.BytesIO(bytes(data)))
+            except (OSError, pl.exceptions.PolarsError) as exc:
+                raise CacheUnusableError(f"input cache unreadable ({type(exc).__name__})") from exc
+        else:
+            assembly.add(name, part, bytes(data))
+        del data  # the part is copied: its memory is reused for the next one
+    if not meta_seen:
+        raise CacheUnusableError("input cache replaced while it was read")
+    buffers = assembly.columns()
     try:
-        arrays = _patched(arrays)
+        arrays = _patched(buffers)
     except (KeyError, IndexError, ValueError) as exc:
         raise CacheUnusableError(f"input cache damaged: a patch does not fit ({exc})") from exc
-    parts = {name: len(chunks[name]) for name in chunks}
-    return StoredColumns(arrays, frames, meta, parts)
+    parts = dict(assembly.parts)
+    room_left = {
+        name: assembly.buffers[name]
+        for name in arrays
+        if assembly.buffers[name].shape[0] > arrays[name].shape[0]
+    }
+    return StoredColumns(
+        {name: _read_only(array) for name, array in arrays.items()}, frames, meta, parts, room_left
+    )
+
+
+def _same_meta(data: bytes, meta: Mapping[str, Any]) -> bool:
+    try:
+        return bool(json.loads(data) == meta)
+    except ValueError:
+        return False
 
 
 def _patched(stored: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The columns with their patches applied (a later patch of a position wins), patches
-    themselves left out."""
+    """The columns with their patches applied in place (a later patch of a position wins),
+    patches themselves left out."""
     arrays = {name: a for name, a in stored.items() if not name.startswith((PATCH_AT, PATCH_VALUE))}
     for name in stored:
         if not name.startswith(PATCH_AT):
@@ -148,11 +251,11 @@ def _patched(stored: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         at, value = stored[name].astype(np.int64), stored[PATCH_VALUE + column]
         if at.shape != value.shape or column not in arrays:
             raise ValueError(f"patch of {column}")
+        if at.size and (int(at.min()) < 0 or int(at.max()) >= arrays[column].shape[0]):
+            raise IndexError(f"patch of {column} outside the column")
         # The last value given for each position, as applying the patches one by one would.
         last = at.shape[0] - 1 - np.unique(at[::-1], return_index=True)[1]
-        result = np.array(arrays[column])
-        result[at[last]] = value[last]
-        arrays[column] = result
+        arrays[column][at[last]] = value[last]
     return arrays
 
 

@@ -50,7 +50,12 @@ from safeguarding.store.models import (
 from safeguarding.triage.cluster_content import ContentIndex
 from safeguarding.triage.cluster_subjects import SubjectIndex
 from safeguarding.triage.engine import Kept, Previous
-from safeguarding.triage.input_cache import CacheUnusableError, StoredColumns, read_cache
+from safeguarding.triage.input_cache import (
+    CacheUnusableError,
+    StoredColumns,
+    read_cache,
+    read_meta,
+)
 from safeguarding.triage.keys import KeyDictionary, keys128
 from safeguarding.triage.policy import LEVEL_CODE
 from safeguarding.triage.run_options import RunOptions
@@ -212,6 +217,17 @@ class _Base:
     identifiers: KeyDictionary
     since: dict[str, int]
     counts: dict[str, int]
+    cache: StoredColumns | None = None
+
+    def grown(self, name: str, new: np.ndarray) -> np.ndarray:
+        """Column ``name`` with the rows ``new`` after it (in the cache's room when it has some)."""
+        if not len(new):
+            return self.arrays[name]
+        if not len(self.arrays[name]):
+            return new
+        if self.cache is None:
+            return np.concatenate([self.arrays[name], new.astype(self.arrays[name].dtype)])
+        return self.cache.grown(name, new)
 
 
 _INPUT_DTYPES: dict[str, Any] = {
@@ -233,12 +249,42 @@ def _empty_base() -> _Base:
     return _Base(arrays, [], KeyDictionary.empty(), KeyDictionary.empty(), {}, {})
 
 
-def _cached_base(cache: StoredColumns, digest: str, last_run: int) -> _Base:
-    meta = cache.meta
+def _check_meta(meta: Mapping[str, Any], digest: str, last_run: int) -> dict[str, int]:
+    """The watermarks of a cache kept with these settings by the last run."""
     if meta.get("digest") != digest:
         raise CacheUnusableError("settings or schema changed since the input cache was kept")
     if meta.get("run") != last_run:
         raise CacheUnusableError("input cache is older than the last run")
+    try:
+        return {name: int(meta["marks"][name][0]) for name in (*SOURCES, "match")}
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise CacheUnusableError(f"input cache unreadable ({type(exc).__name__})") from exc
+
+
+# The table whose new rows can grow each cached column (at most one row per row above its
+# watermark): the room a cache read leaves after the column.
+_GROWN_BY = {
+    **dict.fromkeys(
+        ["r_id", "r_happened", "r_received", "r_provider",
+         *(f"sig_{name}" for name in REPORT_SIGNALS), "p_report_subject", "p_fingerprint"],
+        "report",
+    ),
+    **dict.fromkeys(
+        ["f_id", "f_report", "f_position", "f_seen", "f_pdq", "f_pdq_ok",
+         *(f"flag_{name}" for name in STORED_FILE_FLAGS), "p_file_cluster"],
+        "file",
+    ),
+    **dict.fromkeys(["e_file", "e_key", "dx_high", "dx_low"], "hash"),
+    **dict.fromkeys(["i_report", "i_key", "i_is_ip", "i_seen", "di_high", "di_low"], "identifier"),
+}  # fmt: skip
+
+
+def _room(marks: Mapping[str, tuple[int, int, int]]) -> dict[str, int]:
+    return {name: marks[table][2] for name, table in _GROWN_BY.items()}
+
+
+def _cached_base(cache: StoredColumns) -> _Base:
+    meta = cache.meta
     missing = sorted(set(_INPUT_DTYPES) - set(cache.arrays))
     if missing:
         raise CacheUnusableError(f"input cache damaged: no column {missing[0]}")
@@ -247,21 +293,18 @@ def _cached_base(cache: StoredColumns, digest: str, last_run: int) -> _Base:
         if arrays[name].dtype != dtype:
             raise CacheUnusableError(f"input cache damaged: column {name} is not {np.dtype(dtype)}")
     try:
-        return _base_of(meta, arrays)
+        marks = meta["marks"]
+        return _Base(
+            arrays,
+            list(meta["providers"]),
+            KeyDictionary(arrays["dx_high"], arrays["dx_low"]),
+            KeyDictionary(arrays["di_high"], arrays["di_low"]),
+            {name: int(marks[name][0]) for name in (*SOURCES, "match")},
+            {name: int(marks[name][1]) for name in (*SOURCES, "match")},
+            cache,
+        )
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise CacheUnusableError(f"input cache unreadable ({type(exc).__name__})") from exc
-
-
-def _base_of(meta: Mapping[str, Any], arrays: dict[str, np.ndarray]) -> _Base:
-    marks = meta["marks"]
-    return _Base(
-        arrays,
-        list(meta["providers"]),
-        KeyDictionary(arrays["dx_high"], arrays["dx_low"]),
-        KeyDictionary(arrays["di_high"], arrays["di_low"]),
-        {name: int(marks[name][0]) for name in (*SOURCES, "match")},
-        {name: int(marks[name][1]) for name in (*SOURCES, "match")},
-    )
 
 
 def _between(model: Any, since: Mapping[str, int], marks: Mapping[str, Any], name: str) -> Any:
@@ -530,9 +573,7 @@ def _list_flags(
 def _grow(base: _Base, new: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The base's columns with the new rows appended (the base's own arrays when none)."""
     return {
-        name: np.concatenate([base.arrays[name], np.asarray(new[name], dtype=dtype)])
-        if len(new[name])
-        else base.arrays[name]
+        name: base.grown(name, np.asarray(new[name], dtype=dtype))
         for name, dtype in _INPUT_DTYPES.items()
     }
 
@@ -564,10 +605,7 @@ def _read_rows(
         "dx_high": exact.high[len(base.exact) :], "dx_low": exact.low[len(base.exact) :],
         "di_high": keys.high[len(base.identifiers) :], "di_low": keys.low[len(base.identifiers) :],
     }  # fmt: skip
-    grown = _grow(base, new)
-    if len(files["f_pdq"]):
-        grown["f_pdq"] = np.concatenate([base.arrays["f_pdq"], files["f_pdq"]])
-    return grown, providers
+    return _grow(base, new), providers
 
 
 def _tables(
@@ -646,8 +684,11 @@ def _cached_results(
     arrays = cache.arrays
 
     def grown(name: str, length: int, fill: int) -> IntArray:
-        old = arrays[name].astype(np.int64)
-        return np.concatenate([old, np.full(length - old.shape[0], fill, dtype=np.int64)])
+        old = arrays[name]
+        added = np.full(length - old.shape[0], fill, dtype=np.int64)
+        if old.dtype == np.int64:
+            return cache.grown(name, added)
+        return np.concatenate([old.astype(np.int64), added])
 
     decided = np.zeros(n_reports, dtype=np.bool_)
     decided[: arrays["p_fingerprint"].shape[0]] = True
@@ -696,17 +737,23 @@ def load(session: Session, options: RunOptions, *, use_cache: bool = True) -> Lo
     cache: StoredColumns | None = None
     base = _empty_base()
     reason = "asked for"
+    marks: dict[str, tuple[int, int, int]] | None = None
     if use_cache:
         try:
-            cache = read_cache(session)
+            meta = read_meta(session)
             last_run = int(session.scalar(select(func.coalesce(func.max(TriageRun.id), 0))) or 0)
-            base = _cached_base(cache, digest, last_run)
+            marks = _marks(session, _check_meta(meta, digest, last_run))
+            # Room after each column for the rows above the watermarks: they are read into it.
+            cache = read_cache(session, meta, _room(marks))
+            base = _cached_base(cache)
             missing = sorted(set(RESULT_COLUMNS) - set(cache.arrays))
             if missing or set(cache.frames) != {"content", "subjects"}:
                 raise CacheUnusableError("input cache damaged: results missing")
         except CacheUnusableError as exc:
             cache, base, reason = None, _empty_base(), str(exc)
-    marks = _marks(session, base.since)
+            marks = None
+    if marks is None:
+        marks = _marks(session, base.since)
     if cache is not None:
         for name in SOURCES:
             top, rows, above = marks[name]
