@@ -35,13 +35,13 @@ from safeguarding.access import accounts
 from safeguarding.access.audit import cli_actor
 from safeguarding.config import Settings, sqlite_url
 from safeguarding.store import Store, open_store
-from safeguarding.store.models import PriorityDecision, ProviderReport, QueueSnapshot, TriageRun
+from safeguarding.store.models import PriorityDecision, ProviderReport, TriageRun
 from safeguarding.store.models.access import UserRow
 from safeguarding.triage.cluster_content import ContentSettings
 from safeguarding.triage.cluster_subjects import SubjectSettings
 from safeguarding.triage.engine import Previous, run
+from safeguarding.triage.input_cache import write_cache
 from safeguarding.triage.policy import load_policy
-from safeguarding.triage.queue import QueueColumns
 from safeguarding.triage.synthetic import generate
 from safeguarding.web.app import create_app
 from safeguarding.web.auth import SESSION_COOKIE, start_session
@@ -107,11 +107,13 @@ def fill(store: Store, n_reports: int, seed: int) -> dict[str, float]:
         with store.session() as db:
             db.execute(insert(ProviderReport), reports)
             db.execute(insert(PriorityDecision), decisions)
-    columns = QueueColumns.from_decisions(
-        result.work_item, ids, priorities.level, priorities.score, received, priorities.route
-    )
+    # The columns a run leaves in the input cache that the queue is built from.
+    queue_input = {
+        "p_work_item": result.work_item, "r_id": ids, "p_level": priorities.level,
+        "p_score": priorities.score, "r_received": received, "p_route": priorities.route,
+    }  # fmt: skip
     with store.session() as db:
-        db.add(QueueSnapshot(run_id=run_id, reports=len(columns), columns=columns.to_bytes()))
+        write_cache(db, queue_input, {}, {"run": run_id}, None)
     timings["bulk insert"] = time.perf_counter() - started
     return timings
 

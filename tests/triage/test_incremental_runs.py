@@ -26,7 +26,6 @@ from safeguarding.store.models import (
     FileHash,
     PriorityDecision,
     ProviderReport,
-    QueueSnapshot,
     Subject,
     TriageInputCache,
 )
@@ -44,7 +43,7 @@ from safeguarding.web import triage_views
 from tests.cli_runner import invoke
 
 Capsys = pytest.CaptureFixture[str]
-RESULTS = (FileCluster, ContentCluster, Subject, PriorityDecision, QueueSnapshot)
+RESULTS = (FileCluster, ContentCluster, Subject, PriorityDecision)
 
 
 def _snapshot(store: Store) -> dict[str, Any]:

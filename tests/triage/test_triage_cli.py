@@ -13,7 +13,6 @@ from safeguarding.store.models import (
     PartyIdentifier,
     PriorityDecision,
     ProviderReport,
-    QueueSnapshot,
     TriageInputCache,
 )
 from safeguarding.triage import store_io
@@ -191,14 +190,16 @@ def test_a_run_rewrites_only_what_changed_and_ends_as_a_full_rewrite(
     }
 
 
-def test_a_store_from_before_queue_snapshots_asks_for_a_new_run(
+def test_a_queue_without_readable_run_columns_asks_for_a_new_run(
     store: Store, capsys: pytest.CaptureFixture[str]
 ) -> None:
     load_sample(store, 3, reports=20)
     assert invoke(capsys, "triage", "run").code == 0
-    with store.session() as session:  # as an upgraded store: decisions, but no queue input
-        session.execute(delete(QueueSnapshot))
+    with store.session() as session:  # as a store from before, or one whose cache was lost
+        session.execute(delete(TriageInputCache))
     refused = invoke(capsys, "queue")
-    assert refused.code == 1 and "older version" in refused.err
+    assert refused.code == 1
+    assert "columns cannot be read (no input cache)" in refused.err
+    assert "run safeguarding triage run again" in refused.err
     assert invoke(capsys, "triage", "run").code == 0
     assert invoke(capsys, "queue").code == 0

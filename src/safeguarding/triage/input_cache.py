@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,22 +185,36 @@ _LENGTHS_DIFFER = "input cache damaged: columns do not match their recorded leng
 
 
 def read_cache(
-    session: Session, meta: Mapping[str, Any] | None = None, room: Mapping[str, int] | None = None
+    session: Session,
+    meta: Mapping[str, Any] | None = None,
+    room: Mapping[str, int] | None = None,
+    only: Iterable[str] | None = None,
 ) -> StoredColumns:
     """The stored columns; ``CacheUnusableError`` when there are none or they are not whole.
     ``meta``: the meta data ``read_meta`` gave (read here when not given); the cache must still
     hold it, else another run replaced the cache in between. ``room``: rows to leave free after
-    the stored rows of each named column, for ``StoredColumns.grown``."""
+    the stored rows of each named column, for ``StoredColumns.grown``. ``only``: read just these
+    columns (with their patches) and no frames."""
     if meta is None:
         meta = read_meta(session)
-    assembly = _Assembly(meta["lengths"], room or {})
+    lengths: Mapping[str, int] = meta["lengths"]
+    statement = select(TriageInputCache.name, TriageInputCache.part, TriageInputCache.data)
+    if only is not None:
+        wanted = set(only)
+        missing = sorted(wanted - set(lengths))
+        if missing:
+            raise CacheUnusableError(f"input cache damaged: no column {missing[0]}")
+        names = {n for n in lengths if n.removeprefix(PATCH_AT).removeprefix(PATCH_VALUE) in wanted}
+        lengths = {name: lengths[name] for name in names}
+        statement = statement.where(TriageInputCache.name.in_([META, *sorted(names)]))
+    assembly = _Assembly(lengths, room or {})
     frames: dict[str, pl.DataFrame] = {}
     meta_seen = False
     # Rows one at a time (a Core statement: an ORM one would fetch every row first).
     rows = session.connection().execute(
-        select(TriageInputCache.name, TriageInputCache.part, TriageInputCache.data)
-        .order_by(TriageInputCache.name, TriageInputCache.part)
-        .execution_options(stream_results=True, max_row_buffer=2)
+        statement.order_by(TriageInputCache.name, TriageInputCache.part).execution_options(
+            stream_results=True, max_row_buffer=2
+        )
     )
     for name, part, data in rows:
         if name == META:

@@ -22,7 +22,6 @@ real waits are longer for low levels because new P1 work jumps ahead.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -121,8 +120,8 @@ class QueueColumns:
     """The decisions the queue is built from, one entry per report, grouped by work item.
 
     Sorted by (item, report): every item's reports are one contiguous run, so work items are
-    reductions over runs instead of a group-by. ``triage run`` stores these columns with the run
-    (``to_bytes``), so a queue over a million reports is built without reading a million rows.
+    reductions over runs instead of a group-by. ``triage run`` leaves these columns in the input
+    cache, so a queue over a million reports is built without reading a million rows.
     """
 
     item: IntArray
@@ -176,47 +175,6 @@ class QueueColumns:
         if reports.size == 0:
             return self
         return self.select(~np.isin(self.report, reports))
-
-    def to_bytes(self) -> bytes:
-        """An Arrow IPC file, LZ4-compressed: a run writes the columns of every report, and
-        compressed they take about half the plain arrays' 34 bytes per report, for a few
-        hundredths of a second."""
-        buffer = io.BytesIO()
-        pl.DataFrame({name: getattr(self, name) for name in _COLUMN_TYPES}).write_ipc(
-            buffer, compression="lz4"
-        )
-        return buffer.getvalue()
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> QueueColumns:
-        """Read ``to_bytes`` output back (or the plain ``.npz`` archive earlier versions wrote);
-        anything else is refused with the reason."""
-        if data[:6] == b"ARROW1":
-            try:
-                frame = pl.read_ipc(io.BytesIO(data))
-            except (OSError, pl.exceptions.PolarsError) as exc:
-                raise ValueError(f"queue columns: unreadable ({type(exc).__name__})") from exc
-            if sorted(frame.columns) != sorted(_COLUMN_TYPES):
-                raise ValueError(f"queue columns: expected {sorted(_COLUMN_TYPES)}")
-            arrays = {name: frame[name].to_numpy() for name in _COLUMN_TYPES}
-        else:
-            with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-                if sorted(archive.files) != sorted(_COLUMN_TYPES):
-                    raise ValueError(f"queue columns: expected {sorted(_COLUMN_TYPES)}")
-                arrays = {name: archive[name] for name in _COLUMN_TYPES}
-        lengths = {array.shape for array in arrays.values()}
-        if len(lengths) != 1 or len(next(iter(lengths))) != 1:
-            raise ValueError("queue columns: every column must be one-dimensional, of one length")
-        for name, dtype in _COLUMN_TYPES.items():
-            if arrays[name].dtype != dtype:
-                raise ValueError(f"queue columns: {name} must be {np.dtype(dtype).name}")
-        return cls(**arrays)
-
-
-_COLUMN_TYPES = {
-    "item": np.int64, "report": np.int64, "level": np.int8, "score": np.float64,
-    "received_at": np.int64, "route": np.int8,
-}  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,10 @@
 as rows.
 
 Writing: cluster assignments, cluster and subject summaries, one decision per report with its
-policy and reasons, the queue's input, the run record and the input cache the next run starts
-from (``input_cache``), all in one transaction. Only what changed is written: assignments of new
-files and merged clusters, summaries that differ from the last run's, decisions whose fingerprint
-moved.
+policy and reasons, the run record and the input cache the next run starts from
+(``input_cache``; the queue is built from its columns too), all in one transaction. Only what
+changed is written: assignments of new files and merged clusters, summaries that differ from the
+last run's, decisions whose fingerprint moved.
 """
 
 from __future__ import annotations
@@ -23,14 +23,13 @@ from safeguarding.store.models import (
     ContentCluster,
     FileCluster,
     PriorityDecision,
-    QueueSnapshot,
     Subject,
     TriageRun,
 )
 from safeguarding.triage import bulk
 from safeguarding.triage.engine import TriageResult
 from safeguarding.triage.fingerprint import fingerprints, policy_identity
-from safeguarding.triage.input_cache import write_cache
+from safeguarding.triage.input_cache import CacheUnusableError, read_cache, read_meta, write_cache
 from safeguarding.triage.policy import LEVELS, ROUTES, Policy
 from safeguarding.triage.queue import QueueColumns
 from safeguarding.triage.reasons import reasons_json
@@ -226,13 +225,6 @@ def save(
     _save_assignments(session, loaded, result)
     _save_summaries(session, loaded, result)
     written, fingerprint = _save_decisions(session, loaded, result, policy, run.id, now)
-    columns = QueueColumns.from_decisions(
-        result.work_item, loaded.reports.report_id, result.priorities.level,
-        result.priorities.score, loaded.received_at, result.priorities.route,
-    )  # fmt: skip
-    session.execute(delete(QueueSnapshot))
-    session.add(QueueSnapshot(run_id=run.id, reports=len(columns), columns=columns.to_bytes()))
-    session.flush()
     cache_bytes = _save_cache(session, loaded, result, policy, fingerprint, run.id)
     return run, written, cache_bytes
 
@@ -273,19 +265,33 @@ def _save_cache(
     return write_cache(session, arrays, frames, meta, loaded.cache, grown)
 
 
+# The queue's input, as the input cache keeps it after every run.
+QUEUE_INPUT = ("p_work_item", "r_id", "p_level", "p_score", "r_received", "p_route")
+
+
 def queue_columns(session: Session) -> tuple[int, QueueColumns]:
-    """The latest run and the queue's input it stored."""
-    row = session.execute(
-        select(QueueSnapshot.run_id, QueueSnapshot.columns).order_by(QueueSnapshot.run_id.desc())
-    ).first()
-    if row is None:
-        if session.scalar(select(func.count(TriageRun.id))):
-            raise ValidationError(
-                "nothing to plan: the last triage run was made by an older version that kept no "
-                "queue input; run safeguarding triage run again"
-            )
+    """The latest run and the queue's input, read from the columns the run left in the input
+    cache (a sixteenth of it: no decision rows are read)."""
+    last_run = session.scalar(select(func.max(TriageRun.id)))
+    if last_run is None:
         raise ValidationError("nothing to plan: run safeguarding triage run first")
-    return int(row[0]), QueueColumns.from_bytes(row[1])
+    try:
+        meta = read_meta(session)
+        if meta.get("run") != last_run:
+            raise CacheUnusableError("it is older than the last run")
+        arrays = read_cache(session, meta, only=QUEUE_INPUT).arrays
+    except CacheUnusableError as exc:
+        raise ValidationError(
+            f"nothing to plan: the last triage run's columns cannot be read ({exc}); run "
+            "safeguarding triage run again"
+        ) from exc
+    if len({arrays[name].shape for name in QUEUE_INPUT}) != 1:
+        raise ValidationError(
+            "nothing to plan: the last triage run's columns differ in length; run safeguarding "
+            "triage run --full"
+        )
+    item, report, level, score, received, route = (arrays[name] for name in QUEUE_INPUT)
+    return int(last_run), QueueColumns.from_decisions(item, report, level, score, received, route)
 
 
 def _save_decisions(

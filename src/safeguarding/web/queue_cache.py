@@ -1,13 +1,14 @@
 """The triage queue for the web, kept between requests so a page over a million reports is fast.
 
-Each triage run stores the queue's input (per report: work item, level, score, arrival, route)
-as one archive; it is read once per run and kept. The work items are built from those columns
-minus the reports with an outcome (one integer column read) by reductions over runs of sorted
-columns, again whenever the outcomes change: the state is the last run plus a fingerprint of the
-outcomes (count, latest time, total minutes), read with three aggregate queries on every request.
+Each triage run leaves the queue's input (per report: work item, level, score, arrival, route)
+as columns of its input cache; they are read once per run and kept. The work items are built
+from those columns minus the reports with an outcome (one integer column read) by reductions
+over runs of sorted columns, again whenever the outcomes change: the state is the last run plus
+a fingerprint of the outcomes (count, latest time, total minutes), read with three aggregate
+queries on every request.
 While the state is unchanged, a request only plans the cached items against its capacity and
 period (a cumulative sum over the items, cached too) and slices one page. The items and the plan
-are the ones ``safeguarding queue`` computes (``triage.queue``), from the same snapshot.
+are the ones ``safeguarding queue`` computes (``triage.queue``), from the same columns.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def state_key(store: Store) -> StateKey:
 
 
 def load_columns(store: Store) -> tuple[int, QueueColumns]:
-    """The queue's input stored by the last run (one archive read, not a row per report)."""
+    """The queue's input left by the last run (six columns read, not a row per report)."""
     with store.session() as db:
         return store_io.queue_columns(db)
 

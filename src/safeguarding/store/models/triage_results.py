@@ -122,20 +122,6 @@ class PriorityDecision(Base):
     fingerprint: Mapped[int | None] = mapped_column(BigInteger)
 
 
-class QueueSnapshot(Base):
-    """The queue's input as of a run: per report its work item, level, score, arrival and route,
-    as a numpy archive (``triage.queue.QueueColumns``). Only the latest run's is kept; the queue
-    is built from it minus the reports with an outcome, without reading every decision row."""
-
-    __tablename__ = "triage_queue_snapshot"
-
-    run_id: Mapped[int] = mapped_column(
-        ForeignKey("triage_run.id", ondelete="CASCADE"), primary_key=True
-    )
-    reports: Mapped[int] = mapped_column(Integer)
-    columns: Mapped[bytes] = mapped_column(LargeBinary)
-
-
 class TriageOutcome(Base):
     """What came of an assessed report and the minutes it took (one per report; re-recording
     replaces it). ``synthetic`` marks demo data."""
