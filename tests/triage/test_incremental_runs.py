@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from safeguarding.store import Store
 from safeguarding.store.models import (
     ContentCluster,
     FileCluster,
     FileHash,
+    PartyIdentifier,
     PriorityDecision,
     ProviderReport,
     Subject,
@@ -296,3 +297,24 @@ def test_an_earlier_decision_is_kept_when_only_its_subject_grew_and_shows_the_ne
     (evidence,) = [r["evidence"] for r in shown if r["rule"] == "large_subject"]
     assert evidence == [f"{size + 1} report(s) about the same user"]
     _same_as_from_scratch(store, capsys)
+
+
+@pytest.mark.parametrize(
+    ("model", "name"),
+    [(FileHash, "hash"), (PartyIdentifier, "identifier"), (ProviderReport, "report")],
+)
+def test_an_earlier_row_deleted_means_a_full_read(
+    store: Store, capsys: Capsys, tmp_path: Path, model: Any, name: str
+) -> None:
+    corpus = generate(GeneratorConfig(seed=14, reports=30, families=10, subjects=12))
+    _ingest(capsys, tmp_path / "first", _documents(corpus, corpus.reports[:20]))
+    _run(capsys)
+    _ingest(capsys, tmp_path / "second", _documents(corpus, corpus.reports[20:]))
+    with store.session() as session:  # an earlier row (a report takes its files and more along)
+        oldest = session.scalar(select(func.min(model.id)))
+        session.execute(delete(model).where(model.id == oldest))
+    after = _run(capsys)
+    assert after["read"] == f"full (rows of {name}s were deleted or renumbered since the last run)"
+    _same_as_from_scratch(store, capsys)
+    # The full read kept the tallies as they are now: the next run is incremental again.
+    assert _run(capsys)["read"] == "incremental"

@@ -7,17 +7,18 @@ with its service, email, phone, screen name, IP with its capture time). Nothing 
 that was not already stored pseudonymised; media are never involved.
 
 Incremental read: the last run left its columns in the input cache (``triage.input_cache``) with
-watermarks, the highest id and the row count of every source table. Stored rows are only ever
-added, with growing ids; so when every table's count equals the cached count plus the rows above
-its watermark, and every new file, hash, party and identifier belongs to a new report or file,
-the cache plus the new rows is exactly what a full read would give. Matches of stored files
+watermarks, the highest id of every source table and a tally that shows whether any row at or
+below it went away (``_Mark``: the row count on PostgreSQL, the deletions counted by triggers on
+SQLite). Stored rows are only ever added, with growing ids; so when every table's tally is
+unchanged, and every new file, hash, party and identifier belongs to a new report or file, the
+cache plus the new rows is exactly what a full read would give. Matches of stored files
 change when a list is imported or removed (retroactive matching), which changes the lists' ids,
 versions or import times (``list_signature``): then every match is read again (a cheap part of
 the store), otherwise only the matches above their watermark, those of newly ingested files.
 Anything else (a row deleted, a row added to an earlier report, other settings, another schema
 version, a cache missing, damaged or older than the last run) makes the run read everything, say
 why, and cluster afresh. Ids are assumed never to be reused for other rows (the application never
-deletes reports, files, hashes or identifiers; a deletion shows in the counts).
+deletes reports, files, hashes or identifiers; a deletion shows in the tallies).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -45,6 +46,7 @@ from safeguarding.store.models import (
     ProviderReport,
     ReportedFile,
     ReportParty,
+    RowDeletions,
     TriageRun,
 )
 from safeguarding.triage.cluster_content import ContentIndex
@@ -183,27 +185,48 @@ def settings_digest(session: Session, options: RunOptions) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def _marks(session: Session, since: Mapping[str, int]) -> dict[str, tuple[int, int, int]]:
-    """Per source table: highest id, row count and rows above ``since``, in one statement (one
+class _Mark(NamedTuple):
+    """Where a source table stands. ``top``: its highest id; ``above``: rows above the
+    watermark asked about; ``tally``: what a cache keeps so that a later run can tell that no
+    row at or below its watermark went away; ``below``: the same measure now, equal to the
+    cache's tally when none did. PostgreSQL: the rows (tally) and the rows at or below the
+    watermark (below), which also catches rows committed late below it. SQLite: the deletions
+    counted by triggers (``RowDeletions``) for both; a single writer makes ids grow with commits
+    there, and counting every row would scan whole indexes."""
+
+    top: int
+    above: int
+    tally: int
+    below: int
+
+
+def _marks(session: Session, since: Mapping[str, int]) -> dict[str, _Mark]:
+    """Per source table its ``_Mark`` for the watermark ``since``, in one statement (one
     snapshot of the database)."""
+    counted = session.get_bind().dialect.name != "sqlite"
     parts = []
     tables = {**SOURCES, "match": HashMatch}
     for name, model in tables.items():
+        tally_query = (
+            select(func.count()).select_from(model)
+            if counted
+            else select(func.coalesce(func.max(RowDeletions.deleted), 0)).where(
+                RowDeletions.table_name == model.__tablename__
+            )
+        )  # fmt: skip
         parts += [
             select(func.coalesce(func.max(model.id), 0)).scalar_subquery(),
-            select(func.count()).select_from(model).scalar_subquery(),
             select(func.count())
             .select_from(model)
             .where(model.id > since.get(name, 0))
             .scalar_subquery(),
+            tally_query.scalar_subquery(),
         ]
-    parts.append(select(func.coalesce(func.max(TriageRun.id), 0)).scalar_subquery())
     row = session.execute(select(*parts)).one()
-    result = {
-        name: (int(row[3 * k]), int(row[3 * k + 1]), int(row[3 * k + 2]))
-        for k, name in enumerate(tables)
-    }
-    result["run"] = (int(row[-1]), 0, 0)
+    result = {}
+    for k, name in enumerate(tables):
+        top, above, tally = (int(value) for value in row[3 * k : 3 * k + 3])
+        result[name] = _Mark(top, above, tally, tally - above if counted else tally)
     return result
 
 
@@ -279,8 +302,8 @@ _GROWN_BY = {
 }  # fmt: skip
 
 
-def _room(marks: Mapping[str, tuple[int, int, int]]) -> dict[str, int]:
-    return {name: marks[table][2] for name, table in _GROWN_BY.items()}
+def _room(marks: Mapping[str, _Mark]) -> dict[str, int]:
+    return {name: marks[table].above for name, table in _GROWN_BY.items()}
 
 
 def _cached_base(cache: StoredColumns) -> _Base:
@@ -307,8 +330,8 @@ def _cached_base(cache: StoredColumns) -> _Base:
         raise CacheUnusableError(f"input cache unreadable ({type(exc).__name__})") from exc
 
 
-def _between(model: Any, since: Mapping[str, int], marks: Mapping[str, Any], name: str) -> Any:
-    return (model.id > since.get(name, 0)) & (model.id <= marks[name][0])
+def _between(model: Any, since: Mapping[str, int], marks: Mapping[str, _Mark], name: str) -> Any:
+    return (model.id > since.get(name, 0)) & (model.id <= marks[name].top)
 
 
 def _positions(ids: IntArray, wanted: IntArray) -> tuple[IntArray, np.ndarray]:
@@ -579,7 +602,7 @@ def _grow(base: _Base, new: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def _read_rows(
-    session: Session, base: _Base, marks: Mapping[str, Any], min_quality: int, incremental: bool
+    session: Session, base: _Base, marks: Mapping[str, _Mark], min_quality: int, incremental: bool
 ) -> tuple[dict[str, np.ndarray], list[str]]:
     """The base's columns grown by the rows above its watermarks (everything when empty)."""
 
@@ -737,7 +760,7 @@ def load(session: Session, options: RunOptions, *, use_cache: bool = True) -> Lo
     cache: StoredColumns | None = None
     base = _empty_base()
     reason = "asked for"
-    marks: dict[str, tuple[int, int, int]] | None = None
+    marks: dict[str, _Mark] | None = None
     if use_cache:
         try:
             meta = read_meta(session)
@@ -756,8 +779,7 @@ def load(session: Session, options: RunOptions, *, use_cache: bool = True) -> Lo
         marks = _marks(session, base.since)
     if cache is not None:
         for name in SOURCES:
-            top, rows, above = marks[name]
-            if rows != base.counts[name] + above or top < base.since[name]:
+            if marks[name].below != base.counts[name] or marks[name].top < base.since[name]:
                 cache, base = None, _empty_base()
                 reason = f"rows of {name}s were deleted or renumbered since the last run"
                 marks = _marks(session, {})
@@ -771,12 +793,11 @@ def load(session: Session, options: RunOptions, *, use_cache: bool = True) -> Lo
     if cache is None:
         columns, providers = _read_rows(session, base, marks, options.pdq_min_quality, False)
     lists = list_signature(session)
-    top, rows, above = marks["match"]
     if (
         cache is not None
         and cache.meta.get("lists") == lists
-        and rows == base.counts["match"] + above
-        and top >= base.since["match"]
+        and marks["match"].below == base.counts["match"]
+        and marks["match"].top >= base.since["match"]
     ):
         # Only matches of new files were added since: the earlier flags plus the new matches.
         since, start = base.since, (cache.arrays["p_known"], cache.arrays["p_allow"])
@@ -789,7 +810,7 @@ def load(session: Session, options: RunOptions, *, use_cache: bool = True) -> Lo
 
     known, allow = _list_flags(session, columns["f_id"], matches_between, start)
     reports, files, identifiers = _tables(columns, known, allow)
-    mark_values = {name: (marks[name][0], marks[name][1]) for name in (*SOURCES, "match")}
+    mark_values = {name: (marks[name].top, marks[name].tally) for name in (*SOURCES, "match")}
     common: dict[str, Any] = {
         "provider_names": providers, "received_at": columns["r_received"], "columns": columns,
         "marks": mark_values, "digest": digest, "lists": lists,

@@ -151,3 +151,16 @@ class TriageInputCache(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     part: Mapped[int] = mapped_column(Integer, primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class RowDeletions(Base):
+    """How many rows were ever deleted from each table triage reads, counted by triggers on
+    SQLite (``triage_results_0006``). An incremental triage run compares these with the counts
+    its cache kept instead of counting every row (a scan of hundreds of megabytes at a million
+    reports). PostgreSQL keeps no triggers: there the run counts rows, which also notices rows
+    committed late below its watermark; on SQLite a single writer makes ids grow with commits."""
+
+    __tablename__ = "triage_row_deletions"
+
+    table_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    deleted: Mapped[int] = mapped_column(BigInteger)
