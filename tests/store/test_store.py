@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select, text
@@ -14,7 +15,7 @@ from safeguarding.errors import StoreError
 from safeguarding.evidence import shipped_evidence
 from safeguarding.evidence.store_sync import sync_evidence
 from safeguarding.store import Store, open_store
-from safeguarding.store.engine import make_engine
+from safeguarding.store.engine import alembic_config, make_engine
 from safeguarding.store.models import EvidenceFigureRow
 
 
@@ -104,3 +105,25 @@ def test_migrations_create_exactly_the_models(store: Store) -> None:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         differences = compare_metadata(context, Base.metadata)
     assert differences == []
+
+
+def test_every_migration_goes_down_and_up_again(store: Store) -> None:
+    """Each downgrade undoes its upgrade: down to an empty schema and up again ends where the
+    models are, on every backend (SQLite's deletion triggers included)."""
+    import safeguarding.store.models  # noqa: F401
+    from safeguarding.store.base import Base
+
+    config = alembic_config(store.engine)
+    command.downgrade(config, "base")
+    with store.engine.connect() as connection:
+        assert inspect(connection).get_table_names() == ["alembic_version"]
+    command.upgrade(config, "heads")
+    assert store.is_current()
+    with store.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+        if store.dialect == "sqlite":
+            triggers = connection.exec_driver_sql(
+                "SELECT name FROM sqlite_schema WHERE type = 'trigger'"
+            ).all()
+            assert len(triggers) == 6
