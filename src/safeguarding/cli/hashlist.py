@@ -9,7 +9,6 @@ import typer
 
 from safeguarding.cli.common import console, print_json, print_table, store
 from safeguarding.hashing.kinds import parse_kind
-from safeguarding.triage.context import intake_context
 from safeguarding.triage.hashlists import (
     LIST_KINDS,
     import_list,
@@ -65,6 +64,8 @@ def import_command(
     parsed = read_list_file(
         path, format, hash_type=declared, scheme=_SCHEMES[scheme] if scheme else None
     )
+    from safeguarding.triage.context import intake_context  # the intake's parsers: lists only
+
     with store() as opened:
         context = intake_context(opened)
         summary = import_list(
@@ -133,6 +134,8 @@ def remove_command(name: str = typer.Argument(..., help="List name.")) -> None:
 
     Example: safeguarding hashlist remove vics-2026
     """
+    from safeguarding.triage.context import intake_context
+
     with store() as opened:
         count = remove_list(opened, intake_context(opened).matcher, name)
     console.print(f"removed list {name!r} ({count} entries)")

@@ -19,11 +19,8 @@ from safeguarding.cli.common import (
 from safeguarding.errors import SafeguardingError
 from safeguarding.hashing.files import hash_file
 from safeguarding.store.models import QuarantineRecord
-from safeguarding.triage.context import intake_context
-from safeguarding.triage.ingest import ingest as run_ingest
 from safeguarding.triage.options import triage_options
 from safeguarding.triage.quarantine import open_raw
-from safeguarding.triage.retry import retry as run_retry
 
 quarantine_app = typer.Typer(
     help="Input that could not be accepted: list, show, retry.", no_args_is_help=True
@@ -46,6 +43,9 @@ def ingest(
         raise typer.BadParameter("--source must be 1 to 120 characters")
     if media is not None and not media.is_dir():
         raise typer.BadParameter(f"--media {media}: not a directory")
+    from safeguarding.triage.context import intake_context  # the intake's parsers: ingest only
+    from safeguarding.triage.ingest import ingest as run_ingest
+
     with store() as opened:
         context = intake_context(opened)
         with progress() as bar:
@@ -172,6 +172,8 @@ def quarantine_show(
 
     Example: safeguarding quarantine show 3
     """
+    from safeguarding.triage.context import intake_context
+
     with store() as opened:
         context = intake_context(opened)
         with opened.session() as session:
@@ -199,6 +201,9 @@ def quarantine_retry(
 
     Example: safeguarding quarantine retry 3 4
     """
+    from safeguarding.triage.context import intake_context
+    from safeguarding.triage.retry import retry as run_retry
+
     with store() as opened:
         outcomes = run_retry(intake_context(opened), record_ids or None)
     if json_out:
