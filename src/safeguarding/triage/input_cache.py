@@ -5,9 +5,10 @@ Reading a million reports with their files, hashes and identifiers takes minutes
 identifiers, as ``triage.tables`` columns, with the 128-bit key dictionaries of ``triage.keys``),
 its results (cluster and subject of every file and report, levels, decision fingerprints, the
 indexes new files and reports are placed against, the summaries) and the watermarks it read up to
-(highest id and row count of every table) in ``triage_input_cache``, in the same transaction as
-its results. The next run reads the cache, checks it still describes the store, and reads only
-rows above the watermarks.
+(highest id of every table, and a tally that shows whether earlier rows went away) in
+``triage_input_cache``, in the same transaction as its results. The next run reads the cache's
+meta data, checks it still describes the store, reads the columns into arrays with room for the
+rows stored since, and reads only those rows. The queue is built from six of its columns.
 
 Storage: one row per (column, part), each part a ``.npy`` array (read back without pickle) or,
 for summaries, an Arrow IPC frame. A column that only grew since the last run gets its new rows
