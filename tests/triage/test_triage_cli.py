@@ -3,9 +3,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from safeguarding.reporting.sections import triage as triage_section
 from safeguarding.store import Store
@@ -14,6 +15,7 @@ from safeguarding.store.models import (
     PriorityDecision,
     ProviderReport,
     TriageInputCache,
+    TriageRun,
 )
 from safeguarding.triage import store_io
 from safeguarding.triage.generate import GeneratorConfig, generate
@@ -203,3 +205,25 @@ def test_a_queue_without_readable_run_columns_asks_for_a_new_run(
     assert "run safeguarding triage run again" in refused.err
     assert invoke(capsys, "triage", "run").code == 0
     assert invoke(capsys, "queue").code == 0
+
+
+def test_the_queue_reads_again_when_a_run_replaces_the_cache_meanwhile(
+    store: Store, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load_sample(store, 3, reports=20)
+    assert invoke(capsys, "triage", "run").code == 0
+    read_meta = store_io.read_meta
+    runs_between: list[int] = []
+
+    def with_a_run_committed_after(session: Any) -> dict[str, Any]:
+        meta = read_meta(session)
+        if not runs_between:  # another triage run commits between the meta data and the columns
+            runs_between.append(invoke(capsys, "triage", "run").code)
+        return meta
+
+    monkeypatch.setattr(store_io, "read_meta", with_a_run_committed_after)
+    with store.session() as session:
+        run_id, columns = store_io.queue_columns(session)
+        latest = session.scalar(select(func.max(TriageRun.id)))
+    assert runs_between == [0] and run_id == latest == 2
+    assert len(columns) == 20

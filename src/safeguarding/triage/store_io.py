@@ -10,6 +10,7 @@ last run's, decisions whose fingerprint moved.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -267,31 +268,42 @@ def _save_cache(
 
 # The queue's input, as the input cache keeps it after every run.
 QUEUE_INPUT = ("p_work_item", "r_id", "p_level", "p_score", "r_received", "p_route")
+_QUEUE_READS = 3
 
 
 def queue_columns(session: Session) -> tuple[int, QueueColumns]:
     """The latest run and the queue's input, read from the columns the run left in the input
     cache (a sixteenth of it: no decision rows are read)."""
-    last_run = session.scalar(select(func.max(TriageRun.id)))
-    if last_run is None:
-        raise ValidationError("nothing to plan: run safeguarding triage run first")
-    try:
-        meta = read_meta(session)
-        if meta.get("run") != last_run:
-            raise CacheUnusableError("it is older than the last run")
-        arrays = read_cache(session, meta, only=QUEUE_INPUT).arrays
-    except CacheUnusableError as exc:
-        raise ValidationError(
-            f"nothing to plan: the last triage run's columns cannot be read ({exc}); run "
-            "safeguarding triage run again"
-        ) from exc
+    run_id, arrays = _queue_input(session)
     if len({arrays[name].shape for name in QUEUE_INPUT}) != 1:
         raise ValidationError(
             "nothing to plan: the last triage run's columns differ in length; run safeguarding "
             "triage run --full"
         )
     item, report, level, score, received, route = (arrays[name] for name in QUEUE_INPUT)
-    return int(last_run), QueueColumns.from_decisions(item, report, level, score, received, route)
+    return run_id, QueueColumns.from_decisions(item, report, level, score, received, route)
+
+
+def _queue_input(session: Session) -> tuple[int, Mapping[str, np.ndarray]]:
+    """The last run's id and its ``QUEUE_INPUT`` columns. The run, the cache's meta data and
+    the columns are separate reads: a run that commits in between replaces the cache, and the
+    read starts again (``_QUEUE_READS`` times at most)."""
+    failure = CacheUnusableError("not read")
+    for _ in range(_QUEUE_READS):
+        last_run = session.scalar(select(func.max(TriageRun.id)))
+        if last_run is None:
+            raise ValidationError("nothing to plan: run safeguarding triage run first")
+        try:
+            meta = read_meta(session)
+            if meta.get("run") != last_run:
+                raise CacheUnusableError("it is older than the last run")
+            return int(last_run), read_cache(session, meta, only=QUEUE_INPUT).arrays
+        except CacheUnusableError as exc:
+            failure = exc
+    raise ValidationError(
+        f"nothing to plan: the last triage run's columns cannot be read ({failure}); run "
+        "safeguarding triage run again"
+    ) from failure
 
 
 def _save_decisions(
