@@ -132,10 +132,10 @@ def test_monitor_command_writes_the_report(
 
 def test_the_command_line_loads_heavy_modules_only_when_used() -> None:
     # Every command starts a process: loading them for nothing cost each about 2 s of start-up
-    # (the intake's parsers, with their schemas, about 0.16 s of it).
+    # (the intake's parsers, the helpline's and the register's schemas, about 0.4 s of it).
     heavy = (
         "fastapi", "uvicorn", "altair", "opendp", "numba", "safeguarding.web.app",
-        "safeguarding.triage.ingest", "safeguarding.triage.formats.jsonl",
+        "safeguarding.triage.ingest", "safeguarding.triage.formats.jsonl", "pydantic", "yaml",
     )  # fmt: skip
     code = (
         "import sys, safeguarding.cli.main\n"

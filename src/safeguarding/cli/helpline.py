@@ -6,7 +6,7 @@ No command prints or exports a note; ``list`` shows coded fields only.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from sqlalchemy import func, select
@@ -15,19 +15,12 @@ from safeguarding.cli.common import console, err_console, print_json, print_tabl
 from safeguarding.disclosure import dp
 from safeguarding.disclosure.suppression import DEFAULT_MIN_CELL, ProtectedTable
 from safeguarding.errors import ConfigError, SafeguardingError
-from safeguarding.helpline.importer import IngestKeys, import_file
 from safeguarding.helpline.notes import purge_expired
-from safeguarding.helpline.stats import (
-    Facts,
-    HelplineStats,
-    category_label,
-    count_matrix,
-    helpline_stats,
-    load_facts,
-    parse_by,
-)
 from safeguarding.store import Store
 from safeguarding.store.models.helpline import DpReleaseRow, HelplineContactRow, HelplineNoteRow
+
+if TYPE_CHECKING:  # the contact schema (pydantic) loads with the commands that read contacts
+    from safeguarding.helpline.stats import Facts, HelplineStats
 
 app = typer.Typer(
     help="Anonymous helpline contact reports and their statistics, under disclosure control.",
@@ -65,6 +58,8 @@ def import_command(
     """
     if not file.is_file():
         raise typer.BadParameter(f"no such file: {file}", param_hint="FILE")
+    from safeguarding.helpline.importer import IngestKeys, import_file
+
     config = settings()
     keys = IngestKeys.from_settings(config)
     with store() as opened, opened.session() as session:
@@ -165,6 +160,8 @@ def stats(
 
     Example: safeguarding helpline stats --by age_band,year --min-cell 10 --round 5
     """
+    from safeguarding.helpline.stats import helpline_stats, load_facts, parse_by
+
     try:
         dims = parse_by(by)
     except ValueError as exc:
@@ -208,6 +205,8 @@ def _dp_release(
     budget = options.get("dp_epsilon_budget", DEFAULT_DP_BUDGET)
     if isinstance(budget, bool) or not isinstance(budget, int | float) or budget <= 0:
         raise ConfigError("[helpline] dp_epsilon_budget must be a positive number")
+    from safeguarding.helpline.stats import category_label, count_matrix
+
     matrix, rows, cols = count_matrix(facts.contacts, dims)
     query = f"contacts by {','.join(dims)}"
     with opened.session() as session:

@@ -4,35 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from safeguarding.cli.common import console, err_console, print_json, print_table, store
 from safeguarding.errors import SafeguardingError, ValidationError
-from safeguarding.platforms.cases import only_role, stage_matrix, year_trend
-from safeguarding.platforms.export import high_risk_export
-from safeguarding.platforms.register import read_register
-from safeguarding.platforms.regulation import headline
-from safeguarding.platforms.risk import service_factors
-from safeguarding.platforms.rules import load_rules
-from safeguarding.platforms.storage import (
-    AssessmentRun,
-    changed_since,
-    load_mention_frame,
-    load_service,
-    load_services,
-)
 from safeguarding.platforms.vocabulary import HARM_LABELS, HARMS, ROLE_PAIRS, STAGES
-from safeguarding.platforms.workflow import (
-    ImportSummary,
-    current_gaps,
-    current_run,
-    import_cases_text,
-    import_register,
-    read_cases_file,
-    run_assessment,
-)
 from safeguarding.store import Store
+
+if TYPE_CHECKING:  # the register's parsers and schemas load with the commands that use them
+    from safeguarding.platforms.storage import AssessmentRun
+    from safeguarding.platforms.workflow import ImportSummary
 
 app = typer.Typer(
     help="The platform register: services, risk per harm and regulatory gaps.",
@@ -67,6 +50,9 @@ def import_services(
 
     Example: safeguarding platforms import register.yaml
     """
+    from safeguarding.platforms.register import read_register
+    from safeguarding.platforms.workflow import import_register
+
     parsed = read_register(file)
     with store() as opened:
         summary = import_register(opened, parsed, file.name)
@@ -82,6 +68,8 @@ def list_services(json_out: bool = typer.Option(False, "--json", help="Print JSO
 
     Example: safeguarding platforms list --json
     """
+    from safeguarding.platforms.storage import load_services
+
     with store() as opened, opened.session() as session:
         services = load_services(session)
     if json_out:
@@ -108,6 +96,8 @@ def list_services(json_out: bool = typer.Option(False, "--json", help="Print JSO
 
 
 def _warn_if_stale(opened: Store, run: AssessmentRun) -> None:
+    from safeguarding.platforms.storage import changed_since
+
     with opened.session() as session:
         changed = changed_since(session, run.assessed_at)
     if changed:
@@ -135,6 +125,10 @@ def show(
 
     Example: safeguarding platforms show example-chat
     """
+    from safeguarding.platforms.risk import service_factors
+    from safeguarding.platforms.storage import load_service
+    from safeguarding.platforms.workflow import current_run
+
     with store() as opened:
         with opened.session() as session:
             service = load_service(session, service_id)
@@ -184,6 +178,9 @@ def assess(
 
     Example: safeguarding platforms assess --rules my-rules.yaml --json
     """
+    from safeguarding.platforms.rules import load_rules
+    from safeguarding.platforms.workflow import run_assessment
+
     loaded = load_rules(rules)
     with store() as opened:
         run_id, assessments = run_assessment(opened, loaded)
@@ -216,6 +213,10 @@ def gaps(
 
     Example: safeguarding platforms gaps --json
     """
+    from safeguarding.platforms.regulation import headline
+    from safeguarding.platforms.rules import load_rules
+    from safeguarding.platforms.workflow import current_gaps
+
     loaded = load_rules(rules)
     with store() as opened:
         run, reports = current_gaps(opened, loaded)
@@ -271,6 +272,10 @@ def export(
 
     Example: safeguarding platforms export var/high-risk.json
     """
+    from safeguarding.platforms.export import high_risk_export
+    from safeguarding.platforms.storage import load_services
+    from safeguarding.platforms.workflow import current_run
+
     with store() as opened:
         run = current_run(opened)
         _warn_if_stale(opened, run)
@@ -293,6 +298,8 @@ def import_cases(
 
     Example: safeguarding cases import cases-2021.csv
     """
+    from safeguarding.platforms.workflow import import_cases_text, read_cases_file
+
     text = read_cases_file(file)
     with store() as opened:
         summary = import_cases_text(opened, text, file.name)
@@ -318,6 +325,9 @@ def matrix(
 
     Example: safeguarding cases matrix --by type --json
     """
+    from safeguarding.platforms.cases import only_role, stage_matrix, year_trend
+    from safeguarding.platforms.storage import load_mention_frame, load_services
+
     if by not in {"platform", "type"}:
         raise typer.BadParameter("must be platform or type", param_hint="--by")
     if role is not None and role not in ROLE_PAIRS:
