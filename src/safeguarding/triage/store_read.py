@@ -239,17 +239,15 @@ class _Base:
     exact: KeyDictionary
     identifiers: KeyDictionary
     since: dict[str, int]
-    counts: dict[str, int]
+    tallies: dict[str, int]
     cache: StoredColumns | None = None
 
     def grown(self, name: str, new: np.ndarray) -> np.ndarray:
         """Column ``name`` with the rows ``new`` after it (in the cache's room when it has some)."""
         if not len(new):
             return self.arrays[name]
-        if not len(self.arrays[name]):
+        if self.cache is None:  # a full read: nothing stored before the new rows
             return new
-        if self.cache is None:
-            return np.concatenate([self.arrays[name], new.astype(self.arrays[name].dtype)])
         return self.cache.grown(name, new)
 
 
@@ -272,14 +270,21 @@ def _empty_base() -> _Base:
     return _Base(arrays, [], KeyDictionary.empty(), KeyDictionary.empty(), {}, {})
 
 
-def _check_meta(meta: Mapping[str, Any], digest: str, last_run: int) -> dict[str, int]:
-    """The watermarks of a cache kept with these settings by the last run."""
+def _check_meta(
+    meta: Mapping[str, Any], digest: str, last_run: int
+) -> tuple[dict[str, int], dict[str, int]]:
+    """The watermarks and tallies (``_Mark``) of a cache kept with these settings by the last
+    run."""
     if meta.get("digest") != digest:
         raise CacheUnusableError("settings or schema changed since the input cache was kept")
     if meta.get("run") != last_run:
         raise CacheUnusableError("input cache is older than the last run")
     try:
-        return {name: int(meta["marks"][name][0]) for name in (*SOURCES, "match")}
+        marks = meta["marks"]
+        return (
+            {name: int(marks[name][0]) for name in (*SOURCES, "match")},
+            {name: int(marks[name][1]) for name in (*SOURCES, "match")},
+        )
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise CacheUnusableError(f"input cache unreadable ({type(exc).__name__})") from exc
 
@@ -306,8 +311,7 @@ def _room(marks: Mapping[str, _Mark]) -> dict[str, int]:
     return {name: marks[table].above for name, table in _GROWN_BY.items()}
 
 
-def _cached_base(cache: StoredColumns) -> _Base:
-    meta = cache.meta
+def _cached_base(cache: StoredColumns, since: dict[str, int], tallies: dict[str, int]) -> _Base:
     missing = sorted(set(_INPUT_DTYPES) - set(cache.arrays))
     if missing:
         raise CacheUnusableError(f"input cache damaged: no column {missing[0]}")
@@ -316,14 +320,13 @@ def _cached_base(cache: StoredColumns) -> _Base:
         if arrays[name].dtype != dtype:
             raise CacheUnusableError(f"input cache damaged: column {name} is not {np.dtype(dtype)}")
     try:
-        marks = meta["marks"]
         return _Base(
             arrays,
-            list(meta["providers"]),
+            list(cache.meta["providers"]),
             KeyDictionary(arrays["dx_high"], arrays["dx_low"]),
             KeyDictionary(arrays["di_high"], arrays["di_low"]),
-            {name: int(marks[name][0]) for name in (*SOURCES, "match")},
-            {name: int(marks[name][1]) for name in (*SOURCES, "match")},
+            since,
+            tallies,
             cache,
         )
     except (KeyError, TypeError, ValueError, IndexError) as exc:
@@ -765,10 +768,11 @@ def load(session: Session, options: RunOptions, *, use_cache: bool = True) -> Lo
         try:
             meta = read_meta(session)
             last_run = int(session.scalar(select(func.coalesce(func.max(TriageRun.id), 0))) or 0)
-            marks = _marks(session, _check_meta(meta, digest, last_run))
+            since, tallies = _check_meta(meta, digest, last_run)
+            marks = _marks(session, since)
             # Room after each column for the rows above the watermarks: they are read into it.
             cache = read_cache(session, meta, _room(marks))
-            base = _cached_base(cache)
+            base = _cached_base(cache, since, tallies)
             missing = sorted(set(RESULT_COLUMNS) - set(cache.arrays))
             if missing or set(cache.frames) != {"content", "subjects"}:
                 raise CacheUnusableError("input cache damaged: results missing")
@@ -779,7 +783,7 @@ def load(session: Session, options: RunOptions, *, use_cache: bool = True) -> Lo
         marks = _marks(session, base.since)
     if cache is not None:
         for name in SOURCES:
-            if marks[name].below != base.counts[name] or marks[name].top < base.since[name]:
+            if marks[name].below != base.tallies[name] or marks[name].top < base.since[name]:
                 cache, base = None, _empty_base()
                 reason = f"rows of {name}s were deleted or renumbered since the last run"
                 marks = _marks(session, {})
@@ -796,7 +800,7 @@ def load(session: Session, options: RunOptions, *, use_cache: bool = True) -> Lo
     if (
         cache is not None
         and cache.meta.get("lists") == lists
-        and marks["match"].below == base.counts["match"]
+        and marks["match"].below == base.tallies["match"]
         and marks["match"].top >= base.since["match"]
     ):
         # Only matches of new files were added since: the earlier flags plus the new matches.
