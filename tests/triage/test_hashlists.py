@@ -179,6 +179,34 @@ def test_import_update_remove_and_retroactive_matching(
     assert missing.code == 1 and "no hash list named 'known'" in missing.err
 
 
+def test_retroactive_matching_of_one_list_leaves_another_with_the_same_hashes(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    corpus = generate(GeneratorConfig(seed=5, reports=20, families=10))
+    corpus.write_ncmec(tmp_path / "in")
+    _json(capsys, "ingest", str(tmp_path / "in"))
+    path = tmp_path / "known.json"
+    path.write_bytes(vics_json(known_list(corpus, families=3, seed=2)))
+    files = [f for r in corpus.reports for f in r.files]
+    expected = sum(f.family < 3 for f in files) + sum(
+        f.family < 3 and f.md5 == corpus.family_md5[f.family] for f in files
+    )
+    assert expected
+    for name in ("first", "second"):
+        assert _json(capsys, "hashlist", "import", str(path), "--name", name)["matches"] == expected
+    with store.engine.connect() as connection:
+        per_list = connection.execute(
+            text(
+                "SELECT l.name, m.hash_kind, count(*) FROM hash_match m"
+                " JOIN hash_list l ON l.id = m.list_id GROUP BY l.name, m.hash_kind"
+            )
+        ).all()
+    by_list = {(name, kind): count for name, kind, count in per_list}
+    for name in ("first", "second"):
+        assert by_list[(name, "md5")] + by_list[(name, "pdq")] == expected
+    assert by_list[("first", "md5")] == by_list[("second", "md5")]
+
+
 def test_allow_list_matches_are_kept_apart(capsys: Capsys, store: Store, tmp_path: Path) -> None:
     corpus = generate(GeneratorConfig(seed=6, reports=10, families=5))
     corpus.write_ncmec(tmp_path / "in")

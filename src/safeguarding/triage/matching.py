@@ -1,9 +1,10 @@
 """Matching reported files against hash lists: exact for MD5/SHA-1/SHA-256, PDQ by distance.
 
-Exact kinds are a join on ``(kind, value)`` in the store. PDQ goes through the project's own index
-(``hashing.pdq_index``): one segment per list version, searched with that list's threshold, and
-only for file hashes of known quality >= the minimum (a provider's hash without a stated quality is
-matched: the provider computed it from the media). PhotoDNA is stored, never matched.
+Exact kinds are looked up by value in the lists' ``(kind, value)`` index. PDQ goes through the
+project's own index (``hashing.pdq_index``): one segment per list version, searched with that
+list's threshold, and only for file hashes of known quality >= the minimum (a provider's hash
+without a stated quality is matched: the provider computed it from the media). PhotoDNA is
+stored, never matched.
 
 ``Matcher.sync`` keeps the index in step with the lists in the store: a new or changed list gets
 its segment built, a removed list loses its segment; other lists are untouched. It runs whenever a
@@ -50,6 +51,35 @@ class FoundMatch:
 
 def segment_name(list_id: int, version: int) -> str:
     return f"list-{list_id}-v{version}"
+
+
+def _exact_matches(
+    session: Session, hashes: Sequence[StoredHash], list_ids: Sequence[int] | None
+) -> list[FoundMatch]:
+    """Exact matches of stored file hashes (rows of file id, kind, value), each value looked up
+    in the lists' ``(kind, value)`` index (of all lists, or of ``list_ids``). Two plain lookups
+    rather than one join: nothing indexes the stored hashes by value (``triage_0003``), and a
+    join would leave SQLite free to scan a whole list for each batch of files."""
+    wanted = None if list_ids is None else set(list_ids)
+    found: list[FoundMatch] = []
+    for kind in EXACT_KINDS:
+        values = sorted({row[2] for row in hashes if row[1] == kind})
+        entries: dict[str, list[tuple[int, int]]] = {}
+        for value, list_id, entry_id in fetch_in(
+            session,
+            "SELECT value, list_id, id FROM hash_list_entry WHERE kind = ? AND value IN ({keys})",
+            values,
+            (kind,),
+        ):
+            if wanted is None or list_id in wanted:
+                entries.setdefault(value, []).append((list_id, entry_id))
+        found += [
+            FoundMatch(row[0], list_id, entry_id, kind, 0)
+            for row in hashes
+            if row[1] == kind
+            for list_id, entry_id in entries.get(row[2], ())
+        ]
+    return found
 
 
 class Matcher:
@@ -124,24 +154,7 @@ class Matcher:
         """Matches against all lists of file hashes just stored, given as their rows (what
         ``find`` would read back from ``file_hash``): exact kinds looked up by value in the
         lists' ``(kind, value)`` index, PDQ from ``pdq_hits`` or searched."""
-        found: list[FoundMatch] = []
-        for kind in EXACT_KINDS:
-            values = sorted({row[2] for row in hashes if row[1] == kind})
-            entries: dict[str, list[tuple[int, int]]] = {}
-            for value, list_id, entry_id in fetch_in(
-                session,
-                "SELECT value, list_id, id FROM hash_list_entry"
-                " WHERE kind = ? AND value IN ({keys})",
-                values,
-                (kind,),
-            ):
-                entries.setdefault(value, []).append((list_id, entry_id))
-            found += [
-                FoundMatch(row[0], list_id, entry_id, kind, 0)
-                for row in hashes
-                if row[1] == kind
-                for list_id, entry_id in entries.get(row[2], ())
-            ]
+        found = _exact_matches(session, hashes, None)
         if not self._radii():
             return found
         minimum = self.options.pdq_min_quality
@@ -192,17 +205,14 @@ class Matcher:
     def _exact(
         self, session: Session, file_ids: list[int], list_ids: Sequence[int] | None
     ) -> list[FoundMatch]:
-        query = (
-            select(FileHash.file_id, HashListEntry.list_id, HashListEntry.id, FileHash.kind)
-            .join(
-                HashListEntry,
-                (HashListEntry.kind == FileHash.kind) & (HashListEntry.value == FileHash.value),
-            )
-            .where(FileHash.file_id.in_(file_ids), FileHash.kind.in_(EXACT_KINDS))
+        """The exact matches of the files: their hashes read by file id (those of other kinds
+        are passed over), then looked up."""
+        hashes = fetch_in(
+            session,
+            "SELECT file_id, kind, value FROM file_hash WHERE file_id IN ({keys})",
+            file_ids,
         )
-        if list_ids is not None:
-            query = query.where(HashListEntry.list_id.in_(list_ids))
-        return [FoundMatch(f, lst, e, k, 0) for f, lst, e, k in session.execute(query)]
+        return _exact_matches(session, hashes, list_ids)
 
     def _pdq(
         self,

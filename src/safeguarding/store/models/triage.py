@@ -118,11 +118,12 @@ class PartyIdentifier(Base):
     ``kind``: email, phone, ip, screen_name, esp_id, device_id. ``scope`` separates namespaces (the
     ESP service for esp_id and screen_name, the id type for device_id). For IPs the capture event
     name and time are kept, so linking can use a time window. ``party_id`` is null for identifiers
-    from the report's internet details. Subjects are linked through ``(kind, pseudonym)``.
+    from the report's internet details. Subjects are linked through ``(kind, pseudonym)``, in
+    memory from a full read: no index on them, whose random keys would cost every bulk intake
+    more than any lookup has needed (``triage_0003``).
     """
 
     __tablename__ = "party_identifier"
-    __table_args__ = (Index("ix_party_identifier_kind_pseudonym", "kind", "pseudonym"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     report_id: Mapped[int] = mapped_column(
@@ -201,10 +202,9 @@ class FileHash(Base):
     ``provider`` (given in the report) or ``computed`` (hashed here from the media)."""
 
     __tablename__ = "file_hash"
-    __table_args__ = (
-        UniqueConstraint("file_id", "kind", "value"),
-        Index("ix_file_hash_kind_value", "kind", "value"),
-    )
+    # Hashes are read by file (the constraint's leading column), never looked up by value: an
+    # index on the value's random keys would cost every bulk intake (``triage_0003``).
+    __table_args__ = (UniqueConstraint("file_id", "kind", "value"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     file_id: Mapped[int] = mapped_column(ForeignKey("reported_file.id", ondelete="CASCADE"))
