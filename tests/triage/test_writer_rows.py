@@ -3,14 +3,21 @@ at insert time, and the writer links them by the ids the database gives, across 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import DateTime, select, text
+from sqlalchemy.dialects import sqlite
 
 from safeguarding.store import Store
 from safeguarding.store.models import ProviderReport
+from safeguarding.triage import bulk, prepare
 from safeguarding.triage.bulk import (
     insert_bound_returning_ids,
     insert_values_returning_ids,
@@ -55,6 +62,61 @@ def test_bound_rows_are_stored_as_processed_rows_and_ids_follow_row_order(store:
             assert a.provider_report_id == row[1]
             assert [getattr(a, c) for c in columns] == [getattr(b, c) for c in columns]
             assert a.unknown_element_names == row[14]
+
+
+def test_bound_rows_are_stored_as_the_orm_stores_them(store: Store) -> None:
+    values = dict(zip(REPORT_COLUMNS, _report_values("orm", WHEN, ["/report/x"]), strict=True))
+    with store.session() as session:
+        session.add(ProviderReport(**values))
+        bind = row_binder(session.connection().dialect, ProviderReport, REPORT_COLUMNS)
+        values["provider_report_id"] = "bound"
+        insert_bound_returning_ids(
+            session, ProviderReport, REPORT_COLUMNS, [bind(tuple(values.values()))]
+        )
+    with store.engine.connect() as connection:
+        stored = connection.execute(
+            text(
+                "SELECT incident_time, received_at, escalated, annotation_spam,"
+                " annotation_sextortion, unknown_element_names, ingest_run_id"
+                " FROM provider_report ORDER BY provider_report_id DESC"
+            )
+        ).all()
+    assert len(stored) == 2 and stored[0] == stored[1]
+
+
+_OFFSETS = [None, UTC, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=11))]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(), st.sampled_from(_OFFSETS))
+def test_sqlite_datetimes_are_bound_as_sqlalchemy_binds_them(
+    value: datetime, offset: timezone | None
+) -> None:
+    dialect = sqlite.dialect()
+    for aware in (False, True):
+        reference = DateTime(timezone=aware).dialect_impl(dialect).bind_processor(dialect)
+        fast = bulk._sqlite_datetime(reference)
+        moment = value.replace(tzinfo=offset)
+        assert fast(moment) == reference(moment)
+        assert fast(moment.date()) == reference(moment.date())
+        assert fast(None) is None
+
+
+_JSON_LEAVES = (
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8) | st.binary(max_size=8)
+    | st.datetimes(timezones=st.sampled_from([None, UTC]))
+    | st.frozensets(st.text(max_size=4), max_size=3) | st.floats(allow_nan=False)
+)  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.recursive(_JSON_LEAVES, lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner))
+)
+def test_digests_are_the_sha256_of_the_sorted_compact_json(data: Any) -> None:
+    # Stored digests decide whether a report sent again is the same: the text must never change.
+    text_ = json.dumps(data, sort_keys=True, default=prepare._json_default, separators=(",", ":"))
+    assert prepare._digest(data) == hashlib.sha256(text_.encode()).hexdigest()
 
 
 def _party(role: str, name: str, associated: tuple[Party, ...] = ()) -> Party:

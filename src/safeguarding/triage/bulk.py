@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Boolean, Table
+from sqlalchemy import Boolean, DateTime, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
@@ -63,7 +63,11 @@ def _plan(dialect: Dialect, table: Table, columns: tuple[str, ...], with_id: boo
             processors.append((position, int))
             continue
         processor = column_type.dialect_impl(dialect).bind_processor(dialect)
-        if processor is not None:
+        if processor is None:
+            continue
+        if isinstance(column_type, DateTime) and dialect.name == "sqlite":
+            processors.append((position, _sqlite_datetime(processor)))
+        else:
             processors.append((position, processor))
     quote = dialect.identifier_preparer.quote
     marker = "?" if dialect.name == "sqlite" else "%s"
@@ -72,6 +76,19 @@ def _plan(dialect: Dialect, table: Table, columns: tuple[str, ...], with_id: boo
     head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) VALUES "  # noqa: S608
     found = _PLANS[key] = _Plan(names, tuple(processors), head + placeholders, head, placeholders)
     return found
+
+
+def _sqlite_datetime(processor: Processor) -> Processor:
+    """SQLAlchemy's SQLite text of a datetime (``YYYY-MM-DD HH:MM:SS.ffffff``, an offset
+    dropped) written by ``isoformat``, in a fifth of the time of the processor's formatting;
+    anything else still goes to the processor. A bulk intake binds hundreds of thousands."""
+
+    def process(value: Any) -> Any:
+        if type(value) is datetime:
+            return value.isoformat(" ", "microseconds")[:26]
+        return processor(value)
+
+    return process
 
 
 def _processed(

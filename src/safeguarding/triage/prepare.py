@@ -136,9 +136,16 @@ def _json_default(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
+# What ``json.dumps(data, sort_keys=True, default=_json_default, separators=(",", ":"))`` writes,
+# by one encoder built once (``dumps`` builds one per call). Digested data is built here and holds
+# no cycles, so containers are not tracked to find one: the text is the same.
+_DIGEST_ENCODER = json.JSONEncoder(
+    sort_keys=True, default=_json_default, separators=(",", ":"), check_circular=False
+)
+
+
 def _digest(data: Any) -> str:
-    text = json.dumps(data, sort_keys=True, default=_json_default, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(_DIGEST_ENCODER.encode(data).encode()).hexdigest()
 
 
 class Preparer:
