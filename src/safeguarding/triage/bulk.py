@@ -22,6 +22,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -237,11 +238,7 @@ def _insert_returning_ids(
         ids = []
         for begin in range(0, len(rows), per_statement):
             chunk = rows[begin : begin + per_statement]
-            flat = (
-                [value for values in chunk for value in values]
-                if bound
-                else [value for values in _processed(plan, chunk, None) for value in values]
-            )
+            flat = list(chain.from_iterable(chunk if bound else _processed(plan, chunk, None)))
             statement = plan.head + ", ".join([plan.placeholders] * len(chunk)) + " RETURNING id"
             cursor.execute(statement, flat)
             returned = sorted(row[0] for row in cursor.fetchall())
