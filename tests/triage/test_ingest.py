@@ -6,6 +6,7 @@ import gc
 import hashlib
 import io
 import json
+import os
 import shutil
 import zipfile
 from dataclasses import replace
@@ -449,3 +450,38 @@ def test_a_report_named_like_file_details_is_stored_with_its_files(
     result = _json(capsys, "ingest", str(path))
     assert isinstance(result, dict)
     assert (result["reports_stored"], result["files_stored"], result["rejected"]) == (200, 400, 0)
+
+
+_READ_CHUNK = ingest_module._read_chunk
+
+
+def _read_chunk_or_die(positions: list[int], options: object) -> object:
+    """In a parse worker: dies (as a killed process does) at the first file details."""
+    documents = ingest_module._WORKER_STATE[0][2]
+    if any(str(documents[p].member).startswith("file-") for p in positions):
+        os._exit(9)
+    return _READ_CHUNK(positions, options)  # type: ignore[arg-type]
+
+
+def test_a_parse_worker_that_dies_fails_the_run_which_a_new_run_completes(
+    capsys: Capsys, store: Store, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = generate(GeneratorConfig(seed=9, reports=200))
+    path = tmp_path / "in.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in corpus.documents():
+            archive.writestr(name, data)
+    (home / "config.toml").write_text("[triage]\nparse_workers = 2\nbatch_size = 50\n")
+    monkeypatch.setattr(ingest_module, "_read_chunk", _read_chunk_or_die)
+    failed = invoke(capsys, "ingest", str(path))
+    assert failed.code == 1 and "a parse worker stopped" in failed.err
+    with store.engine.connect() as connection:
+        stored = connection.execute(text("SELECT count(*) FROM provider_report")).scalar_one()
+        files = connection.execute(text("SELECT count(*) FROM reported_file")).scalar_one()
+    # Whole batches of reports, as many as the writer had stored when the pool broke.
+    assert stored % 50 == 0 and stored <= 200 and files == 0
+    monkeypatch.setattr(ingest_module, "_read_chunk", _READ_CHUNK)
+    again = _json(capsys, "ingest", str(path))
+    assert isinstance(again, dict)
+    assert (again["reports_unchanged"], again["reports_stored"]) == (stored, 200 - stored)
+    assert (again["files_stored"], again["rejected"]) == (400, 0)

@@ -45,6 +45,11 @@ def _stored(store: Store) -> int:
         )
 
 
+def _children(pid: int) -> list[int]:
+    """The processes ``pid`` started (Linux)."""
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
 def test_kill_during_ingest_then_rerun_equals_uninterrupted(
     capsys: pytest.CaptureFixture[str],
     store: Store,
@@ -66,10 +71,17 @@ def test_kill_during_ingest_then_rerun_equals_uninterrupted(
     while _stored(store) < records // 4 and process.poll() is None:
         assert time.monotonic() < deadline, "ingest made no progress"
         time.sleep(0.05)
+    workers = _children(process.pid)
+    assert workers, "the ingest parses with worker processes"
     process.send_signal(signal.SIGKILL)
     process.wait()
     stopped_at = _stored(store)
     assert 0 < stopped_at < records, "the kill must land in the middle of the ingest"
+    # Its parse workers end with it (they hold its database connections).
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in workers):
+        assert time.monotonic() < deadline, "parse workers outlived the killed ingest"
+        time.sleep(0.05)
 
     rerun = _cli("ingest", str(tmp_path / "in"), "--source", "ncmec")
     assert rerun.wait(timeout=300) == 0, rerun.stderr.read() if rerun.stderr else ""
