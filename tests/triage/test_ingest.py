@@ -24,6 +24,7 @@ from safeguarding.store import Store
 from safeguarding.triage import ingest as ingest_module
 from safeguarding.triage.context import intake_context
 from safeguarding.triage.generate import (
+    Corpus,
     GeneratorConfig,
     benign_image,
     generate,
@@ -303,13 +304,21 @@ def test_unknown_path_and_format_are_one_line_errors(
     assert invoke(capsys, "ingest", str(tmp_path), "--media", str(tmp_path / "no")).code == 2
 
 
+def _archive(corpus: Corpus, path: Path, extra: dict[str, bytes] | None = None) -> Path:
+    """A compressed zip archive of the corpus's documents (and ``extra`` members)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in corpus.documents():
+            archive.writestr(name, data)
+        for name, data in (extra or {}).items():
+            archive.writestr(name, data)
+    return path
+
+
 def test_parallel_parsing_stores_exactly_what_serial_parsing_stores(
     capsys: Capsys, store: Store, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     corpus = generate(GeneratorConfig(seed=21, reports=200))
-    with zipfile.ZipFile(tmp_path / "in.zip", "w") as archive:
-        for name, data in corpus.documents():
-            archive.writestr(name, data)
+    _archive(corpus, tmp_path / "in.zip")
     known = tmp_path / "known.json"
     known.write_bytes(vics_json(known_list(corpus, families=15, seed=3, extra=50)))
     (home / "config.toml").write_text("[triage]\nparse_workers = 2\n")
@@ -366,13 +375,15 @@ def test_with_parse_workers_reports_are_read_before_file_details(
     # File details named before their reports are read after them, so that the writing
     # process stores reports while the workers parse; every other document keeps its place.
     corpus = generate(GeneratorConfig(seed=4, reports=300))
-    path = tmp_path / "in.zip"
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in corpus.documents():
-            archive.writestr(name, data)
-        archive.writestr("m-broken.xml", b"<fileDet")
-        archive.writestr("m-commented.xml", b"<!-- <fileDetails> --><report/>")
-        archive.writestr("m-lines.jsonl", json.dumps(jsonl_report(report_id="J-1")))
+    path = _archive(
+        corpus,
+        tmp_path / "in.zip",
+        {
+            "m-broken.xml": b"<fileDet",
+            "m-commented.xml": b"<!-- <fileDetails> --><report/>",
+            "m-lines.jsonl": json.dumps(jsonl_report(report_id="J-1")).encode(),
+        },
+    )
     names = _reading_order_of(store, path)
     details = [name for name in names if name.startswith("file-")]
     assert len(details) == 600
@@ -467,10 +478,7 @@ def test_a_parse_worker_that_dies_fails_the_run_which_a_new_run_completes(
     capsys: Capsys, store: Store, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     corpus = generate(GeneratorConfig(seed=9, reports=200))
-    path = tmp_path / "in.zip"
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in corpus.documents():
-            archive.writestr(name, data)
+    path = _archive(corpus, tmp_path / "in.zip")
     (home / "config.toml").write_text("[triage]\nparse_workers = 2\nbatch_size = 50\n")
     monkeypatch.setattr(ingest_module, "_read_chunk", _read_chunk_or_die)
     failed = invoke(capsys, "ingest", str(path))
