@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from safeguarding.disclosure.pseudonymise import Pseudonymiser, normalise
+from safeguarding.disclosure.pseudonymise import (
+    IDENTIFIER_KINDS,
+    PSEUDONYM_LENGTH,
+    IdentifierKind,
+    Pseudonymiser,
+    normalise,
+)
 
 KEY = b"k" * 32
 OTHER_KEY = b"o" * 32
@@ -53,3 +61,20 @@ def test_ip_addresses_are_normalised_as_ipaddress_writes_them(text: str) -> None
     except ValueError:
         expected = text.lower()
     assert normalise("ip", text) == expected
+
+
+@given(
+    key=st.binary(min_size=32, max_size=200),
+    kind=st.sampled_from(IDENTIFIER_KINDS),
+    value=st.text(max_size=80),
+    scope=st.text(max_size=20),
+)
+def test_pseudonym_is_the_standard_hmac_sha256_for_any_key_length(
+    key: bytes, kind: IdentifierKind, value: str, scope: str
+) -> None:
+    """Keys longer than SHA-256's 64-byte block are hashed first, as RFC 2104 says."""
+    message = f"{kind}\x1f{scope}\x1f{normalise(kind, value)}".encode()
+    expected = hmac.new(key, message, hashlib.sha256).hexdigest()[:PSEUDONYM_LENGTH]
+    pseudonymiser = Pseudonymiser(key)
+    assert pseudonymiser.pseudonym(kind, value, scope=scope) == expected
+    assert pseudonymiser.pseudonym(kind, value, scope=scope) == expected  # states not used up

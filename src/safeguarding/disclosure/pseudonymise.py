@@ -12,7 +12,6 @@ number, IPv6 spelling) link as they should.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import ipaddress
 import re
 from typing import Literal
@@ -52,18 +51,30 @@ def normalise(kind: IdentifierKind, value: str) -> str:
     return stripped
 
 
+_BLOCK = 64  # SHA-256's block size in bytes, the HMAC key's padded length
+
+
 class Pseudonymiser:
-    """Turns identifiers into keyed pseudonyms; the key never leaves this object."""
+    """Turns identifiers into keyed pseudonyms; the key never leaves this object.
+
+    The HMAC (RFC 2104) is computed from the two SHA-256 states the key gives, keyed once:
+    ``hmac.new`` sets the key up again for every message, which took more than half of a
+    pseudonym's time. The value is the same (the tests compare it with ``hmac``)."""
 
     def __init__(self, key: bytes) -> None:
         if len(key) < 32:
             raise ValueError("pseudonymisation key must be at least 32 bytes")
-        self._key = key
+        padded = (hashlib.sha256(key).digest() if len(key) > _BLOCK else key).ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in padded))
+        self._outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in padded))
 
     def __repr__(self) -> str:
         return "Pseudonymiser(key=<hidden>)"
 
     def pseudonym(self, kind: IdentifierKind, value: str, *, scope: str = "") -> str:
         """The pseudonym of ``value``; ``scope`` separates namespaces (an ESP id per service)."""
-        message = f"{kind}\x1f{scope}\x1f{normalise(kind, value)}".encode()
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:PSEUDONYM_LENGTH]
+        inner = self._inner.copy()
+        inner.update(f"{kind}\x1f{scope}\x1f{normalise(kind, value)}".encode())
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()[:PSEUDONYM_LENGTH]
