@@ -76,7 +76,10 @@ def test_file_details_keep_flags_hashes_and_only_the_extension() -> None:
         ("md5", "0123456789abcdef0123456789abcdef"),
         ("pdq", "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"),
     ]
-    assert len(parsed.unknown_elements) == 1  # the NETCLEAN hash: kept, counted, not matched
+    # The NETCLEAN hash: kept, counted, not matched.
+    assert parsed.unknown_elements == (
+        ("/fileDetails/originalFileHash[1][@hashType=NETCLEAN]", b"opaque"),
+    )
 
 
 def test_billion_laughs_is_refused_before_expansion() -> None:
@@ -130,11 +133,19 @@ def test_bad_fields_name_path_and_rule(old: str, new: str, rule: str, path: str)
     assert rejected.provider_report_id == "R-1"
 
 
-def test_invalid_hash_in_file_details() -> None:
-    bad = FILE_DETAILS.replace("0123456789ABCDEF0123456789ABCDEF", "0123456789ABCDEF")
-    rejected = _rejected(bad, "f.xml")
-    assert rejected.rule == "hash_length" and rejected.kind == "file_details"
-    assert rejected.location == "f.xml:/fileDetails/originalFileHash[0]"
+@pytest.mark.parametrize(
+    ("old", "new", "rule", "path"),
+    [
+        ("0123456789ABCDEF0123456789ABCDEF", "0123456789ABCDEF", "hash_length",
+         "/fileDetails/originalFileHash[0]"),
+        ("f8f8f0cee0f4a84f", "not hexadecimal!", "hash_not_hex",
+         "/fileDetails/details[0]/nameValuePair[0]"),
+    ],
+)  # fmt: skip
+def test_invalid_hash_in_file_details(old: str, new: str, rule: str, path: str) -> None:
+    rejected = _rejected(FILE_DETAILS.replace(old, new), "f.xml")
+    assert rejected.rule == rule and rejected.kind == "file_details"
+    assert rejected.location == f"f.xml:{path}"
 
 
 def test_missing_incident_time_and_oversized_document() -> None:

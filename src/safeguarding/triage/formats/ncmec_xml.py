@@ -18,7 +18,6 @@ from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 from pathlib import PurePath
 from typing import Any, TypeVar
 from xml.parsers import expat
@@ -515,38 +514,40 @@ def _internet_detail(element: ET.Element, doc: _Doc, path: str) -> InternetDetai
 
 def _hashes(root: ET.Element, doc: _Doc, path: str) -> list[HashValue]:
     hashes: list[HashValue] = []
-    # (where: a function, as the location is written out only for a refusal, type, value)
-    candidates: list[tuple[Callable[[], str], str, str]] = [
-        (partial(_hash_location, path, i), item.get("hashType", ""), _text(item))
-        for i, item in enumerate(root.findall("originalFileHash"))
-    ]
+    for i, item in enumerate(root.findall("originalFileHash")):
+        _add_hash(hashes, doc, item.get("hashType", ""), _text(item), path, i)
     for i, block in enumerate(root.findall("details")):
         if block.get("type", "").upper() != "HASH":
             continue
         for j, pair in enumerate(block.findall("nameValuePair")):
             name_el, value_el = pair.find("name"), pair.find("value")
             if name_el is not None and value_el is not None:
-                candidates.append(
-                    (partial(_pair_location, path, i, j), _text(name_el), _text(value_el))
-                )
-    for where, type_name, value in candidates:
-        kind = parse_kind(type_name)
-        if kind is None:
-            doc.unknown.append((f"{where()}[@hashType={type_name[:32]}]", value.encode()[:512]))
-            continue
-        try:
-            hashes.append(HashValue(kind, normalise_hash(kind, value)))
-        except InvalidHashError as exc:
-            raise _RejectError(where(), exc.rule, str(exc)) from exc
+                _add_hash(hashes, doc, _text(name_el), _text(value_el), path, i, j)
     return hashes
 
 
-def _hash_location(path: str, index: int) -> str:
-    return f"{path}/originalFileHash[{index}]"
+def _add_hash(
+    hashes: list[HashValue], doc: _Doc, type_name: str, value: str, path: str, *where: int
+) -> None:
+    """A hash of the file, or an unknown hash type kept raw; ``where``: the index of its
+    ``originalFileHash``, or of its ``details`` block and name-value pair (the location is
+    written out only when it is needed)."""
+    kind = parse_kind(type_name)
+    if kind is None:
+        doc.unknown.append(
+            (f"{_hash_location(path, *where)}[@hashType={type_name[:32]}]", value.encode()[:512])
+        )
+        return
+    try:
+        hashes.append(HashValue(kind, normalise_hash(kind, value)))
+    except InvalidHashError as exc:
+        raise _RejectError(_hash_location(path, *where), exc.rule, str(exc)) from exc
 
 
-def _pair_location(path: str, block: int, pair: int) -> str:
-    return f"{path}/details[{block}]/nameValuePair[{pair}]"
+def _hash_location(path: str, index: int, pair: int | None = None) -> str:
+    if pair is None:
+        return f"{path}/originalFileHash[{index}]"
+    return f"{path}/details[{index}]/nameValuePair[{pair}]"
 
 
 def _file_details(root: ET.Element, doc: _Doc, origin: Origin) -> FileDetailsRecord:
