@@ -7,10 +7,9 @@ escalation text); file names are kept only long enough to find the media and tak
 
 from __future__ import annotations
 
-import operator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Literal
 
 from safeguarding.disclosure.pseudonymise import IdentifierKind
 from safeguarding.hashing.kinds import HashKind
@@ -18,8 +17,6 @@ from safeguarding.hashing.kinds import HashKind
 # Where a record came from: its location (file, line or member) and its raw input, kept so that a
 # record refused later (a conflict, a missing report) goes to quarantine with its raw input.
 Origin = tuple[str, bytes]
-
-T = TypeVar("T")
 
 Role = Literal["reported_user", "victim", "intended_recipient", "associated_account"]
 
@@ -69,20 +66,6 @@ INTERNET_DETAIL_KINDS = (
 )
 
 
-def _pickled_as_fields(cls: type[T]) -> type[T]:
-    """Pickle instances as their class and field values. Parse workers send every record to the
-    writing process; the default (a dictionary of attributes per object) took several times as
-    long to pickle and unpickle as the field values alone."""
-    values = operator.attrgetter(*(item.name for item in fields(cls)))  # type: ignore[arg-type]
-
-    def reduce(self: Any) -> tuple[type[Any], tuple[Any, ...]]:
-        return type(self), values(self)
-
-    cls.__reduce__ = reduce  # type: ignore[method-assign]
-    return cls
-
-
-@_pickled_as_fields
 @dataclass(frozen=True)
 class Identifier:
     """A raw identifier of a party; ``scope`` is the ESP service or device id type."""
@@ -94,7 +77,6 @@ class Identifier:
     event_time: datetime | None = None
 
 
-@_pickled_as_fields
 @dataclass(frozen=True)
 class Party:
     role: Role
@@ -110,7 +92,6 @@ class Party:
     associated: tuple[Party, ...] = ()
 
 
-@_pickled_as_fields
 @dataclass(frozen=True)
 class InternetDetail:
     kind: str
@@ -120,7 +101,6 @@ class InternetDetail:
     identifiers: tuple[Identifier, ...] = ()
 
 
-@_pickled_as_fields
 @dataclass(frozen=True)
 class HashValue:
     kind: HashKind
@@ -128,7 +108,6 @@ class HashValue:
     quality: int | None = None
 
 
-@_pickled_as_fields
 @dataclass(frozen=True)
 class FileRecord:
     """One file of a report (an NCMEC ``<fileDetails>`` or a file of a JSON line / CSV row)."""
@@ -153,7 +132,6 @@ class FileRecord:
         return f".{suffix}" if 0 < len(suffix) <= 15 and suffix.isalnum() else None
 
 
-@_pickled_as_fields
 @dataclass(frozen=True)
 class ReportRecord:
     """One report; ``files`` holds files given with it (JSON Lines, CSV), not NCMEC fileDetails."""
@@ -175,7 +153,6 @@ class ReportRecord:
     origin: Origin = field(default=("", b""), compare=False)
 
 
-@_pickled_as_fields
 @dataclass(frozen=True)
 class FileDetailsRecord:
     """An NCMEC ``<fileDetails>`` document: a file that belongs to the report ``report_id``."""
@@ -186,7 +163,6 @@ class FileDetailsRecord:
     origin: Origin = field(default=("", b""), compare=False)
 
 
-@_pickled_as_fields
 @dataclass(frozen=True)
 class Rejected:
     """Input that broke a rule: where (file, line or element path), the rule, and the raw input."""
