@@ -58,7 +58,7 @@ class Pseudonymiser:
     """Turns identifiers into keyed pseudonyms; the key never leaves this object.
 
     The HMAC (RFC 2104) is computed from the two SHA-256 states the key gives, keyed once:
-    ``hmac.new`` sets the key up again for every message, which took more than half of a
+    ``hmac.new`` sets the key up again for every message, which took about half of a
     pseudonym's time. The value is the same (the tests compare it with ``hmac``)."""
 
     def __init__(self, key: bytes) -> None:
