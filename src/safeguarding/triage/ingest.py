@@ -219,18 +219,26 @@ def discover(paths: list[Path]) -> tuple[list[Document], list[str]]:
     return documents, skipped
 
 
-def parse(document: Document, options: TriageOptions) -> list[Parsed]:
-    """What one document holds; a document over its size limit is refused unread (an XML
-    document is one report; JSON Lines and CSV files hold many and may be larger)."""
-    limit = options.max_document_bytes if document.format == "ncmec_xml" else MAX_TABULAR_BYTES
-    if document.size > limit:
+def _size_limit(document: Document, options: TriageOptions) -> int:
+    """An XML document is one report; JSON Lines and CSV files hold many and may be larger."""
+    return options.max_document_bytes if document.format == "ncmec_xml" else MAX_TABULAR_BYTES
+
+
+def read_document(document: Document, options: TriageOptions) -> bytes | None:
+    """The document's bytes; None for a document over its size limit, which is refused unread."""
+    return None if document.size > _size_limit(document, options) else document.read()
+
+
+def parse(document: Document, data: bytes | None, options: TriageOptions) -> list[Parsed]:
+    """What one document holds, from its bytes as ``read_document`` gave them."""
+    if data is None:
+        limit = _size_limit(document, options)
         return [
             Rejected(
                 document.location, "document_too_large",
                 f"{document.location}: {document.size} bytes, at most {limit} allowed", b"",
             )
         ]  # fmt: skip
-    data = document.read()
     if document.format == "ncmec_xml":
         return [
             ncmec_xml.parse_document(data, document.location, max_bytes=options.max_document_bytes)
@@ -594,13 +602,42 @@ def _prepare_chunk(
     threads: int | None,
 ) -> ChunkResult:
     """Documents parsed and prepared as rows for the writer, and the PDQ hashes of their files
-    searched (all at once: the index costs a fixed overhead per search)."""
-    results = [writer.prepare(parse(document, options)) for document in documents]
+    searched (all at once: the index costs a fixed overhead per search).
+
+    Each step runs over a group of documents before the next: all are read, then all parsed,
+    then all prepared. Taking each document through every step in turn kept none of the steps'
+    code warm in the processor's caches: parsing and preparing took a quarter more CPU. A
+    group holds at most ``_GROUP_BYTES`` of input (or one larger document), so that large
+    JSON Lines or CSV files are not all held at once."""
+    results: list[list[Prepared]] = []
+    for group in _groups(documents):
+        data = [read_document(document, options) for document in group]
+        parsed = [parse(document, b, options) for document, b in zip(group, data, strict=True)]
+        del data  # a record keeps what it needs of its input
+        results += [writer.prepare(items) for items in parsed]
     minimum = matcher.options.pdq_min_quality
     values = [
         value for prepared in results for item in prepared for value in pdq_values(item, minimum)
     ]
     return results, matcher.search_pdq(values, threads=threads)
+
+
+# Bytes of input a parse step takes at once (``_prepare_chunk``).
+_GROUP_BYTES = 16_000_000
+
+
+def _groups(documents: list[Document]) -> Iterator[list[Document]]:
+    """The documents in order, in groups of at most ``_GROUP_BYTES`` (a larger document alone)."""
+    group: list[Document] = []
+    size = 0
+    for document in documents:
+        if group and size + document.size > _GROUP_BYTES:
+            yield group
+            group, size = [], 0
+        group.append(document)
+        size += document.size
+    if group:
+        yield group
 
 
 def _read_chunk(positions: list[int], options: TriageOptions) -> ChunkResult:
