@@ -61,9 +61,15 @@ def _exact_matches(
     rather than one join: nothing indexes the stored hashes by value (``triage_0003``), and a
     join would leave SQLite free to scan a whole list for each batch of files."""
     wanted = None if list_ids is None else set(list_ids)
+    by_kind: dict[str, list[StoredHash]] = {}
+    for row in hashes:  # one pass: a batch holds hundreds of thousands
+        by_kind.setdefault(row[1], []).append(row)
     found: list[FoundMatch] = []
     for kind in EXACT_KINDS:
-        values = sorted({row[2] for row in hashes if row[1] == kind})
+        rows = by_kind.get(kind)
+        if not rows:
+            continue
+        values = sorted({row[2] for row in rows})
         entries: dict[str, list[tuple[int, int]]] = {}
         for value, list_id, entry_id in fetch_in(
             session,
@@ -75,8 +81,7 @@ def _exact_matches(
                 entries.setdefault(value, []).append((list_id, entry_id))
         found += [
             FoundMatch(row[0], list_id, entry_id, kind, 0)
-            for row in hashes
-            if row[1] == kind
+            for row in rows
             for list_id, entry_id in entries.get(row[2], ())
         ]
     return found
