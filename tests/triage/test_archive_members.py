@@ -15,13 +15,13 @@ from hypothesis import strategies as st
 from safeguarding.errors import ValidationError
 from safeguarding.triage import archives
 from safeguarding.triage.archives import (
-    Member,
+    Listing,
     MemberEntry,
     list_members,
     member_bytes,
     member_head,
 )
-from safeguarding.triage.ingest import _extension
+from safeguarding.triage.ingest import FORMATS, _extension, _format
 
 
 @settings(max_examples=40, deadline=None)
@@ -126,11 +126,11 @@ def test_the_listing_is_the_one_zipfile_gives(
     assert list_members(path) == expected
     descriptor = os.open(path, os.O_RDONLY)
     try:
-        for member in list_members(path):
-            assert member.entry is not None
-            data = member_bytes(descriptor, member.entry, member.name, member.file_size)
-            assert data == member.name.encode() * 3
-            head = member_head(descriptor, member.entry, 16)
+        for name, size, entry in zip(*list_members(path), strict=True):
+            assert entry is not None
+            data = member_bytes(descriptor, entry, name, size)
+            assert data == name.encode() * 3
+            head = member_head(descriptor, entry, 16)
             assert data.startswith(head) and len(head) >= min(16, len(data))
     finally:
         os.close(descriptor)
@@ -151,7 +151,7 @@ def test_zip64_archives_are_listed_as_zipfile_lists_them(
     assert b"PK\x06\x06" in raw and b"\xff\xff\xff\xff" in raw[raw.index(b"PK\x01\x02") :]
     listing = list_members(path)
     assert listing == _zipfile_listing(path)
-    assert [(m.name, m.file_size) for m in listing] == [("big.xml", 9), ("small.xml", 14)]
+    assert (listing.names, listing.sizes) == (["big.xml", "small.xml"], [9, 14])
 
 
 def test_encrypted_members_are_left_to_zipfile(tmp_path: Path) -> None:
@@ -162,7 +162,7 @@ def test_encrypted_members_are_left_to_zipfile(tmp_path: Path) -> None:
     central = raw.rindex(b"PK\x01\x02")
     raw[central + 8] |= 0x1  # the encryption flag, in the central directory only
     path.write_bytes(bytes(raw))
-    assert list_members(path) == [Member("a.xml", 9, None)]
+    assert list_members(path) == Listing(["a.xml"], [9], [None])
 
 
 def test_archives_that_are_not_archives_or_too_large_are_refused(
@@ -187,15 +187,44 @@ def test_archives_that_are_not_archives_or_too_large_are_refused(
     assert large.value.rule == "archive_too_large"
 
 
-def _zipfile_listing(path: Path) -> list[Member]:
+def test_names_are_decoded_and_cut_as_zipfile_does(tmp_path: Path) -> None:
+    # zipfile writes every non-ASCII name as UTF-8 and cuts names at a NUL, so the other cases
+    # are written into the archive's bytes: a cp437 name (no UTF-8 flag), a NUL inside a name.
+    path = tmp_path / "a.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("caf\u00e9.xml", b"<report/>")
+        archive.writestr("old-Q.xml", b"<report/>")
+        archive.writestr("cut-Z-here.xml", b"<report/>")
+        archive.mkdir("folder")
+        archive.writestr("folder/inner.csv", b"a\n")
+    raw = path.read_bytes().replace(b"old-Q", b"old-\x82").replace(b"-Z-", b"-\x00-")
+    path.write_bytes(raw)
+    listing = list_members(path)
+    assert listing == _zipfile_listing(path)
+    assert listing.names == ["caf\u00e9.xml", "old-\u00e9.xml", "cut-", "folder/inner.csv"]
+    with open(path, "rb") as handle:  # read by this module's reader, not left to zipfile
+        assert archives._central_directory(handle.fileno(), len(raw)) == listing
+
+
+def _zipfile_listing(path: Path) -> Listing:
     with zipfile.ZipFile(path) as archive:
-        return [
-            Member(info.filename, info.file_size, MemberEntry.of(info))
-            for info in archive.infolist()
-            if not info.is_dir()
-        ]
+        infos = [info for info in archive.infolist() if not info.is_dir()]
+    return Listing(
+        [i.filename for i in infos],
+        [i.file_size for i in infos],
+        [MemberEntry.of(i) for i in infos],
+    )
 
 
 @given(name=st.text(alphabet="ab./X", max_size=14))
 def test_member_extensions_are_the_ones_splitext_gives(name: str) -> None:
     assert _extension(name) == posixpath.splitext(name)[1].lower()
+
+
+@given(
+    name=st.lists(st.sampled_from(["a", ".", "/", "xml", "XML", "csv", "jsonl", "ndjson"])).map(
+        "".join
+    )
+)
+def test_member_formats_follow_the_extension(name: str) -> None:
+    assert _format(name) == FORMATS.get(_extension(name))

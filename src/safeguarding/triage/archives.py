@@ -3,9 +3,9 @@
 A day's reports arrive as one archive of hundreds of thousands of small documents. ``zipfile``
 builds a ``ZipInfo`` object per member when it opens an archive and a file object per member read,
 which cost about as much as parsing a small document; the intake needs only where each member's
-data is. So the central directory is read here with one ``struct`` call per member, and members are
-read with positioned reads (``os.pread`` keeps no file offset, so forked parse workers can share a
-descriptor). Archives this reader does not handle in full (members past 4 GB, a damaged
+data is. So the central directory is read here, each field for all members at once, and
+members are read with positioned reads (``os.pread`` keeps no file offset, so forked parse workers
+can share a descriptor). Archives this reader does not handle in full (members past 4 GB, a damaged
 directory) are listed by ``zipfile`` instead, so the listing is always the one ``zipfile`` gives.
 """
 
@@ -62,16 +62,18 @@ class MemberEntry(NamedTuple):
         )
 
 
-class Member(NamedTuple):
-    """A file member of an archive: its name, declared size and, if positioned reads can read
-    it, where its data is (None: read it through ``zipfile``)."""
+class Listing(NamedTuple):
+    """The file members of an archive, as columns (an archive can hold a million members, and
+    an object per member cost more than reading the directory): their names, declared sizes
+    and, where positioned reads can read a member, where its data is (None: read it through
+    ``zipfile``)."""
 
-    name: str
-    file_size: int
-    entry: MemberEntry | None
+    names: list[str]
+    sizes: list[int]
+    entries: list[MemberEntry | None]
 
 
-def list_members(path: Path) -> list[Member]:
+def list_members(path: Path) -> Listing:
     """The file members (not directories) of the archive at ``path``, in directory order, as
     ``zipfile`` lists them; a ValidationError if it is not a readable archive or has more than
     ``MAX_ARCHIVE_MEMBERS`` members."""
@@ -80,12 +82,14 @@ def list_members(path: Path) -> list[Member]:
             members = _central_directory(handle.fileno(), os.fstat(handle.fileno()).st_size)
         if members is None:
             with zipfile.ZipFile(path) as archive:
-                infos = archive.infolist()
+                infos = [info for info in archive.infolist() if not info.is_dir()]
             if len(infos) > MAX_ARCHIVE_MEMBERS:
                 raise _TooManyMembersError(len(infos))
-            members = [
-                Member(i.filename, i.file_size, MemberEntry.of(i)) for i in infos if not i.is_dir()
-            ]
+            members = Listing(
+                [i.filename for i in infos],
+                [i.file_size for i in infos],
+                [MemberEntry.of(i) for i in infos],
+            )
     except (zipfile.BadZipFile, OSError, NotImplementedError, UnicodeDecodeError) as exc:
         raise ValidationError(
             f"{path}: not a readable zip archive ({exc})", rule="bad_archive"
@@ -104,7 +108,7 @@ class _TooManyMembersError(Exception):
         self.count = count
 
 
-def _central_directory(descriptor: int, size: int) -> list[Member] | None:
+def _central_directory(descriptor: int, size: int) -> Listing | None:
     """The members, read from the central directory as ``zipfile`` reads it; None where this
     reader leaves the archive to ``zipfile`` (a member with ZIP64 sizes or offset, archives on
     several disks, no end record found where expected, a directory that does not parse), which
@@ -144,14 +148,14 @@ def _central_directory(descriptor: int, size: int) -> list[Member] | None:
     return _members(directory, concat)
 
 
-def _members(directory: bytes, concat: int) -> list[Member] | None:
+def _members(directory: bytes, concat: int) -> Listing | None:
     """The members of a central directory, its fields read for all entries at once (numpy):
     a loop with one ``struct`` call per entry took 3 us each, 0.8 s for a day's archive. Entries
     are found by their signature and must chain exactly (each ends where the next begins); a
     signature inside a name breaks the chain and leaves the archive to ``zipfile``."""
     size = len(directory)
     if size == 0:
-        return []
+        return Listing([], [], [])
     raw = np.frombuffer(directory, dtype=np.uint8)
     signature = np.frombuffer(_CENTRAL_SIGNATURE, dtype=np.uint8)
     found = raw[: size - 3] == signature[0]
@@ -186,29 +190,58 @@ def _members(directory: bytes, concat: int) -> list[Member] | None:
     readable = ((flags & _ENCRYPTED) == 0) & (
         (method == zipfile.ZIP_STORED) | (method == zipfile.ZIP_DEFLATED)
     )
-    entries = zip(
+    fields = zip(
         (header_offset + concat).tolist(), compress_size.tolist(), file_size.tolist(),
         method.tolist(), field(16, 4).tolist(), strict=True,
     )  # fmt: skip
-    members: list[Member] = []
-    for begin, length, flag, can_read, entry in zip(
-        (starts + _CENTRAL.size).tolist(),
-        name_length.tolist(),
-        flags.tolist(),
-        readable.tolist(),
-        entries,
-        strict=True,
-    ):
-        raw_name = directory[begin : begin + length]
-        if raw_name.isascii():  # the same in UTF-8 and cp437, and decoded much faster
-            name = raw_name.decode("ascii")
-        else:
-            name = raw_name.decode("utf-8" if flag & _UTF8_NAME else "cp437")
-        if "\x00" in name:
-            name = name[: name.index("\x00")]
-        if not name.endswith("/"):
-            members.append(Member(name, entry[2], MemberEntry(*entry) if can_read else None))
-    return members
+    entries: list[MemberEntry | None] = (
+        list(map(MemberEntry._make, fields))
+        if readable.all()
+        else [
+            MemberEntry._make(f) if r else None
+            for f, r in zip(fields, readable.tolist(), strict=True)
+        ]
+    )
+    listing = Listing(
+        _names(directory, starts + _CENTRAL.size, name_length, flags), file_size.tolist(), entries
+    )
+    if any(name.endswith("/") for name in listing.names):  # directories: not documents
+        kept = [i for i, name in enumerate(listing.names) if not name.endswith("/")]
+        names, sizes, entries = listing
+        listing = Listing(
+            [names[i] for i in kept], [sizes[i] for i in kept], [entries[i] for i in kept]
+        )
+    return listing
+
+
+def _names(
+    directory: bytes,
+    begins: npt.NDArray[np.int64],
+    lengths: npt.NDArray[np.int64],
+    flags: npt.NDArray[np.int64],
+) -> list[str]:
+    """The members' names as ``zipfile`` decodes them: UTF-8 where the entry's flag says so,
+    else cp437, cut at a NUL. The directory is decoded as Latin-1 at once (one byte, one
+    character) and cut into names: an ASCII name reads the same in all three, and only the
+    others are decoded again from their bytes."""
+    text = directory.decode("latin-1")
+    names = [
+        text[begin : begin + length]
+        for begin, length in zip(begins.tolist(), lengths.tolist(), strict=True)
+    ]
+    joined = "".join(names)
+    if not joined.isascii():
+        names = [
+            name
+            if name.isascii()
+            else directory[begin : begin + len(name)].decode(
+                "utf-8" if flag & _UTF8_NAME else "cp437"
+            )
+            for name, begin, flag in zip(names, begins.tolist(), flags.tolist(), strict=True)
+        ]
+    if "\x00" in joined:  # the same characters as the names decoded again
+        names = [name.partition("\x00")[0] for name in names]
+    return names
 
 
 def member_bytes(descriptor: int, entry: MemberEntry, member: str, limit: int) -> bytes:

@@ -28,7 +28,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from operator import itemgetter
 from pathlib import Path, PurePath
 from typing import NamedTuple
 
@@ -167,14 +166,40 @@ def _file_document(path: Path) -> Document | None:
     return Document(str(path), fmt, str(path), None, path.stat().st_size)
 
 
-def _archive_documents(path: Path, skipped: list[str]) -> Iterator[Document]:
+def _archive_documents(path: Path, skipped: list[str]) -> list[Document]:
+    """The documents of an archive, in name order (members of no known format are skipped).
+    Built from the listing's columns without a call per member: a day's archive holds hundreds
+    of thousands, and the parse workers wait for the list."""
     archive_path = str(path)
-    for name, file_size, entry in sorted(list_members(path), key=itemgetter(0)):
-        fmt = FORMATS.get(_extension(name))
-        if fmt is None:
-            skipped.append(f"{archive_path}!{name}")
-            continue
-        yield Document(f"{archive_path}!{name}", fmt, archive_path, name, file_size, entry)
+    names, sizes, entries = list_members(path)
+    order = sorted(range(len(names)), key=names.__getitem__)
+    names = [names[i] for i in order]
+    formats = [_format(name) for name in names]
+    prefix = archive_path + "!"
+    if None in formats:
+        skipped += [prefix + name for name, f in zip(names, formats, strict=True) if f is None]
+        kept = [k for k, f in enumerate(formats) if f is not None]
+        order, names = [order[k] for k in kept], [names[k] for k in kept]
+        formats = [formats[k] for k in kept]
+    return list(
+        map(
+            Document._make,
+            zip(
+                [prefix + name for name in names], formats, [archive_path] * len(names), names,
+                [sizes[i] for i in order], [entries[i] for i in order], strict=True,
+            ),
+        )
+    )  # fmt: skip
+
+
+def _format(name: str) -> str | None:
+    """The format of a member named ``name``: ``FORMATS.get(_extension(name))``, without the
+    call where the character before the last dot is neither a dot nor a slash (then the
+    extension is all from that dot on, as ``_extension`` finds it)."""
+    dot = name.rfind(".")
+    if dot > 0 and name[dot - 1] not in "./" and "/" not in name[dot:]:
+        return FORMATS.get(name[dot:].lower())
+    return FORMATS.get(_extension(name))
 
 
 def _extension(name: str) -> str:
