@@ -4,7 +4,6 @@ fails alone."""
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
 import threading
@@ -155,7 +154,7 @@ def test_one_failing_submission_fails_alone(
     ]
     broken = submitter.pending(body("G-bad"), "jsonl", prov, location="http:prov")
     # A report the readers would never produce: no format, which the store refuses (NOT NULL).
-    broken.reports = [dataclasses.replace(broken.reports[0], format=None)]  # type: ignore[arg-type]
+    broken.reports = [broken.reports[0]._replace(format=None)]  # type: ignore[arg-type]
     group = [good[0], broken, good[1], good[2]]
     submitter.write_group(group)
     results = written(group)

@@ -3,13 +3,18 @@
 Identifiers are still raw here; they are pseudonymised when written (``triage.writer``), so the
 readers stay pure and need no key. Free text is already reduced to what is kept (the length of an
 escalation text); file names are kept only long enough to find the media and take the extension.
+
+Records are named tuples: immutable, and built at the cost of a tuple. A frozen dataclass sets
+each field through ``object.__setattr__``: a report and its two files built that way took
+about 4 % more of the CPU of their parse and preparation. Equality compares every field,
+origin included.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from safeguarding.disclosure.pseudonymise import IdentifierKind
 from safeguarding.hashing.kinds import HashKind
@@ -66,8 +71,7 @@ INTERNET_DETAIL_KINDS = (
 )
 
 
-@dataclass(frozen=True)
-class Identifier:
+class Identifier(NamedTuple):
     """A raw identifier of a party; ``scope`` is the ESP service or device id type."""
 
     kind: IdentifierKind
@@ -77,8 +81,7 @@ class Identifier:
     event_time: datetime | None = None
 
 
-@dataclass(frozen=True)
-class Party:
+class Party(NamedTuple):
     role: Role
     esp_service: str | None = None
     age: int | None = None
@@ -92,8 +95,7 @@ class Party:
     associated: tuple[Party, ...] = ()
 
 
-@dataclass(frozen=True)
-class InternetDetail:
+class InternetDetail(NamedTuple):
     kind: str
     client: str | None = None
     url_hosts: tuple[str, ...] = ()
@@ -101,15 +103,13 @@ class InternetDetail:
     identifiers: tuple[Identifier, ...] = ()
 
 
-@dataclass(frozen=True)
-class HashValue:
+class HashValue(NamedTuple):
     kind: HashKind
     value: str
     quality: int | None = None
 
 
-@dataclass(frozen=True)
-class FileRecord:
+class FileRecord(NamedTuple):
     """One file of a report (an NCMEC ``<fileDetails>`` or a file of a JSON line / CSV row)."""
 
     provider_file_id: str
@@ -132,8 +132,7 @@ class FileRecord:
         return f".{suffix}" if 0 < len(suffix) <= 15 and suffix.isalnum() else None
 
 
-@dataclass(frozen=True)
-class ReportRecord:
+class ReportRecord(NamedTuple):
     """One report; ``files`` holds files given with it (JSON Lines, CSV), not NCMEC fileDetails."""
 
     provider_report_id: str
@@ -149,18 +148,17 @@ class ReportRecord:
     parties: tuple[Party, ...] = ()
     internet_details: tuple[InternetDetail, ...] = ()
     files: tuple[FileRecord, ...] = ()
-    unknown_elements: tuple[tuple[str, bytes], ...] = field(default=(), compare=False)
-    origin: Origin = field(default=("", b""), compare=False)
+    unknown_elements: tuple[tuple[str, bytes], ...] = ()
+    origin: Origin = ("", b"")
 
 
-@dataclass(frozen=True)
-class FileDetailsRecord:
+class FileDetailsRecord(NamedTuple):
     """An NCMEC ``<fileDetails>`` document: a file that belongs to the report ``report_id``."""
 
     provider_report_id: str
     file: FileRecord
-    unknown_elements: tuple[tuple[str, bytes], ...] = field(default=(), compare=False)
-    origin: Origin = field(default=("", b""), compare=False)
+    unknown_elements: tuple[tuple[str, bytes], ...] = ()
+    origin: Origin = ("", b"")
 
 
 @dataclass(frozen=True)

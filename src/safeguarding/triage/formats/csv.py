@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import replace
 
 from safeguarding.disclosure.pseudonymise import IdentifierKind
 from safeguarding.hashing.kinds import HashKind, InvalidHashError, normalise_hash
@@ -160,8 +159,8 @@ def _report(
                     raise _RowError(
                         column, "conflicting_rows", f"line {number} differs from line {first_line}"
                     )
-        record = replace(
-            _record(firsts, [(n, r) for n, _, r in rows]), origin=(f"{name}:{first_line}", raw)
+        record = _record(firsts, [(n, r) for n, _, r in rows])._replace(
+            origin=(f"{name}:{first_line}", raw)
         )
     except _RowError as exc:
         return Rejected(

@@ -9,7 +9,6 @@ the other lines are read.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -237,7 +236,7 @@ def parse_line(raw: bytes, location: str) -> Parsed | None:
         )
     report_id = data.get("report_id") if isinstance(data, dict) else None
     try:
-        return replace(report_record(ReportIn.model_validate(data)), origin=(location, raw))
+        return report_record(ReportIn.model_validate(data))._replace(origin=(location, raw))
     except PydanticError as exc:
         error = exc.errors()[0]
         path = ".".join(str(p) for p in error["loc"])
