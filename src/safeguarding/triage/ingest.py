@@ -38,6 +38,7 @@ from safeguarding.hashing.files import FileDigest, hash_file
 from safeguarding.store import Store
 from safeguarding.store.bulk_writes import Transactions, bulk_transactions
 from safeguarding.store.models import IngestRun
+from safeguarding.triage import transport
 from safeguarding.triage.archives import MemberEntry, list_members, member_bytes, member_head
 from safeguarding.triage.formats import csv as csv_format
 from safeguarding.triage.formats import jsonl, ncmec_xml
@@ -46,6 +47,7 @@ from safeguarding.triage.options import TriageOptions
 from safeguarding.triage.prepare import Prepared, PreparedFile, PreparedReport, pdq_values
 from safeguarding.triage.quarantine import record_rejections
 from safeguarding.triage.records import FileRecord, Parsed, Rejected
+from safeguarding.triage.transport import ChunkResult
 from safeguarding.triage.writer import Writer
 
 _PARALLEL_FROM = 500
@@ -616,9 +618,6 @@ def _look_chunk(positions: list[int]) -> bytes:
     )
 
 
-ChunkResult = tuple[list[list[Prepared]], PDQHits]
-
-
 def _prepare_chunk(
     documents: list[Document],
     options: TriageOptions,
@@ -665,10 +664,12 @@ def _groups(documents: list[Document]) -> Iterator[list[Document]]:
         yield group
 
 
-def _read_chunk(positions: list[int], options: TriageOptions) -> ChunkResult:
-    """``_prepare_chunk`` in a parse worker, of the run's documents at ``positions``."""
+def _read_chunk(positions: list[int], options: TriageOptions) -> bytes:
+    """``_prepare_chunk`` in a parse worker, of the run's documents at ``positions``, as the
+    writing process reads it (``transport``)."""
     writer, matcher, documents = _WORKER_STATE[0]
-    return _prepare_chunk([documents[p] for p in positions], options, writer, matcher, threads=1)
+    documents = [documents[p] for p in positions]
+    return transport.encode(_prepare_chunk(documents, options, writer, matcher, threads=1))
 
 
 def _parsed(
@@ -684,7 +685,7 @@ def _parsed(
     chunks = [positions[begin : begin + _CHUNK] for begin in range(0, len(positions), _CHUNK)]
     prepare = partial(_prepare_chunk, options=options, writer=writer, matcher=matcher, threads=None)
     results = (
-        pool.map(partial(_read_chunk, options=options), chunks)
+        map(transport.decode, pool.map(partial(_read_chunk, options=options), chunks))
         if pool is not None
         else (prepare([documents[p] for p in chunk]) for chunk in chunks)
     )
