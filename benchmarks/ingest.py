@@ -9,6 +9,8 @@ times ``ingest`` (parse, validate, pseudonymise, store, match) into a fresh SQLi
 reports per second. List import is timed separately. With ``--keep DIR`` the archive and the
 home holding the imported lists (store, index, keys) are kept in ``DIR`` and reused by later runs
 of the same sizes and seed (the home is copied: every run ingests into the same starting state).
+On a virtual machine it also prints the steal time during the run: CPU time the host gave other
+guests while this run was counted as having the cores.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ def main() -> None:
         start = time.perf_counter()
         cpu_before = _cpu()
         parent_before = _cpu(children=False)
+        steal_before = _machine_steal()
         summary = ingest(
             store,
             [archive_path],
@@ -91,6 +94,7 @@ def main() -> None:
         elapsed = time.perf_counter() - start
         cpu = _cpu() - cpu_before
         parent = _cpu(children=False) - parent_before
+        steal = _machine_steal() - steal_before if steal_before >= 0 else -1.0
         store.dispose()
     assert summary.reports_stored == args.reports, summary
     print(
@@ -104,6 +108,8 @@ def main() -> None:
         f"of which the writing process (store, match, PDQ search threads) {parent:.1f} CPU-s, "
         f"the parse workers {cpu - parent:.1f} CPU-s; load {os.getloadavg()}"
     )
+    if steal >= 0:
+        print(f"steal (CPU time the host gave other guests, all cores): {steal:.1f} s")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory of the writing process (whole benchmark): {peak:,.0f} MiB")
 
@@ -152,6 +158,18 @@ def _cpu(*, children: bool = True) -> float:
         done = resource.getrusage(resource.RUSAGE_CHILDREN)
         total += done.ru_utime + done.ru_stime
     return total
+
+
+def _machine_steal() -> float:
+    """Seconds of CPU time a virtual machine's host has run other guests on this machine's cores
+    (``steal`` in ``/proc/stat``; -1 where there is none to read): time a run waited for cores
+    it was counted as having."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = stat.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return -1.0
 
 
 if __name__ == "__main__":
