@@ -82,9 +82,10 @@ def list_members(path: Path) -> Listing:
             members = _central_directory(handle.fileno(), os.fstat(handle.fileno()).st_size)
         if members is None:
             with zipfile.ZipFile(path) as archive:
-                infos = [info for info in archive.infolist() if not info.is_dir()]
+                infos = archive.infolist()
             if len(infos) > MAX_ARCHIVE_MEMBERS:
                 raise _TooManyMembersError(len(infos))
+            infos = [info for info in infos if not info.is_dir()]
             members = Listing(
                 [i.filename for i in infos],
                 [i.file_size for i in infos],
