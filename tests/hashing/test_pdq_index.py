@@ -116,6 +116,7 @@ def test_segments_persist_memory_mapped_and_update_incrementally(tmp_path: Path)
     assert not (tmp_path / "idx" / "list-2-v1").exists()
 
     assert reopened.remove_ids("list-1-v1", np.array([0, 1])) == 2
+    assert len(reopened) == 1998  # counted again after the deletion, not the count of before
     again = PDQIndex(tmp_path / "idx")
     hits = again.search(first[:5], 0)
     assert sorted(hits.ids.tolist()) == [2, 3, 4]

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from itertools import combinations
 
 import numpy as np
@@ -101,8 +101,9 @@ class Segment:
     def size(self) -> int:
         return int(self.words.shape[0])
 
-    @property
+    @cached_property
     def live(self) -> int:
+        """Hashes not deleted: counted once (each search asks; a deletion makes a new segment)."""
         return self.size - int(np.count_nonzero(self.deleted))
 
 
