@@ -176,7 +176,7 @@ def _archive_documents(path: Path, skipped: list[str]) -> list[Document]:
     names, sizes, entries = list_members(path)
     order = sorted(range(len(names)), key=names.__getitem__)
     names = [names[i] for i in order]
-    formats = [_format(name) for name in names]
+    formats = [FORMATS.get(_extension(name)) for name in names]
     prefix = archive_path + "!"
     if None in formats:
         skipped += [prefix + name for name, f in zip(names, formats, strict=True) if f is None]
@@ -194,21 +194,14 @@ def _archive_documents(path: Path, skipped: list[str]) -> list[Document]:
     )  # fmt: skip
 
 
-def _format(name: str) -> str | None:
-    """The format of a member named ``name``: ``FORMATS.get(_extension(name))``, without the
-    call where the character before the last dot is neither a dot nor a slash (then the
-    extension is all from that dot on, as ``_extension`` finds it)."""
-    dot = name.rfind(".")
-    if dot > 0 and name[dot - 1] not in "./" and "/" not in name[dot:]:
-        return FORMATS.get(name[dot:].lower())
-    return FORMATS.get(_extension(name))
-
-
 def _extension(name: str) -> str:
     """``posixpath.splitext(name)[1].lower()`` for the last part of a member's name (a name
     that is only dots and an extension, as ``.xml``, has none), without its calls: an archive
-    can hold a million names."""
+    can hold a million names. Where the character before the last dot is neither a dot nor a
+    slash (nearly every name), the extension is all from that dot on."""
     dot = name.rfind(".")
+    if dot > 0 and name[dot - 1] not in "./" and "/" not in name[dot:]:
+        return name[dot:].lower()
     base = name.rfind("/") + 1
     if dot <= base or not name[base:dot].strip("."):
         return ""
