@@ -19,11 +19,13 @@ from safeguarding.assess.funnel import (
 )
 from safeguarding.assess.scenario import PARAMETERS, TECHNOLOGIES
 
-# Subnormal floats (below 2.2e-308) are left out: products of them keep only a few significant
-# bits, so ratios such as PPV stop being exact there, a property of the numbers, not of the model.
-share = st.floats(0.0, 1.0, allow_subnormal=False)
+# Shares and volumes are zero or far above the floating-point floor. Products of tiny ones
+# (a scope share of 8e-116 times a jurisdiction share of 2e-224) fall below 2.2e-308, where a
+# float keeps only a few significant bits and ratios such as PPV stop being exact: a property of
+# the numbers, not of the model, and of no scenario anyone could hold.
+share = st.one_of(st.just(0.0), st.floats(1e-9, 1.0))
 positive = st.floats(0.01, 1e4)
-volume = st.floats(0.0, 1e11, allow_subnormal=False)
+volume = st.one_of(st.just(0.0), st.floats(1e-3, 1e11))
 
 
 @st.composite
