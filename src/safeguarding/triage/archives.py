@@ -195,14 +195,9 @@ def _members(directory: bytes, concat: int) -> Listing | None:
         (header_offset + concat).tolist(), compress_size.tolist(), file_size.tolist(),
         method.tolist(), field(16, 4).tolist(), strict=True,
     )  # fmt: skip
-    entries: list[MemberEntry | None] = (
-        list(map(MemberEntry._make, fields))
-        if readable.all()
-        else [
-            MemberEntry._make(f) if r else None
-            for f, r in zip(fields, readable.tolist(), strict=True)
-        ]
-    )
+    entries = [
+        MemberEntry._make(f) if r else None for f, r in zip(fields, readable.tolist(), strict=True)
+    ]
     listing = Listing(
         _names(directory, starts + _CENTRAL.size, name_length, flags), file_size.tolist(), entries
     )
