@@ -8,17 +8,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from safeguarding.errors import SafeguardingError
 from safeguarding.hashing.mih import (
     EMPTY,
     OVERFLOW,
+    batch_size,
     build_segment,
     chunk_layout,
     extract_chunk,
+    partition_from,
+    partition_layout,
     position_bits,
+    probe_plan,
+    search_segment,
 )
 from safeguarding.hashing.pdq_bits import distances, hex_to_words, words_to_hex
 from safeguarding.hashing.pdq_index import FORMAT_VERSION, PDQIndex
@@ -77,6 +82,60 @@ def test_clustered_and_duplicate_hashes_are_all_found(seed: int, duplicates: int
     index = PDQIndex()
     index.add_segment("s", ids, db)
     assert _hits(index, queries, 31) == _brute(db, ids, queries, 31)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    size=st.integers(1, 3000),
+    seed=st.integers(0, 2**31),
+    radius=st.integers(0, 48),
+    duplicates=st.integers(1, 4),
+    removed=st.integers(0, 20),
+)
+def test_a_partitioned_search_finds_what_probing_one_by_one_finds(
+    size: int, seed: int, radius: int, duplicates: int, removed: int
+) -> None:
+    # Crowded buckets (duplicates), deleted entries and every radius: the two kernels give the
+    # same hits, in the same order, and both equal brute force.
+    base = random_pdq(size, seed)
+    db = np.concatenate([base] * duplicates)
+    segment = build_segment(np.arange(len(db), dtype=np.int64), db)
+    gone = np.random.default_rng(seed).choice(len(db), size=min(removed, len(db)), replace=False)
+    segment.deleted[gone] = True
+    queries = np.concatenate([_near(base, seed + 1, 20, 40), random_pdq(5, seed + 2)])
+    layout = partition_layout(
+        segment, probe_plan(segment.slots.shape[0], segment.table_bits, radius)
+    )
+    assume(layout is not None and len(queries) <= layout.most_queries)
+    partitioned = search_segment(segment, queries, radius, partitioned=True)
+    one_by_one = search_segment(segment, queries, radius, partitioned=False)
+    for mine, theirs in zip(partitioned, one_by_one, strict=True):
+        assert mine.tolist() == theirs.tolist()
+    live = np.flatnonzero(~segment.deleted)
+    found = set(zip(*(part.tolist() for part in partitioned), strict=True))
+    assert found == _brute(db[live], live, queries, radius)
+
+
+def test_large_batches_are_searched_partitioned_and_small_ones_not() -> None:
+    db = random_pdq(5000, 31)
+    segment = build_segment(np.arange(5000, dtype=np.int64), db)
+    smallest = partition_from(segment, probe_plan(segment.slots.shape[0], segment.table_bits, 31))
+    assert 1 < smallest < 1000
+    # Below the threshold the batch stays as given; above it, one batch per thread.
+    assert batch_size(segment, 31, smallest - 1, 9, 2) == 9
+    assert batch_size(segment, 31, 4 * smallest, 9, 2) == 2 * smallest
+    assert batch_size(segment, 31, smallest + 1, 9, 4) == smallest
+    # Through the index, a batch of either kind gives brute force's answer.
+    queries = _near(db, 32, 3 * smallest, 35)
+    index = PDQIndex()
+    index.add_segment("s", np.arange(5000), db)
+    for size in (9, 3 * smallest):
+        assert _hits_in_batches(index, queries, size) == _brute(db, np.arange(5000), queries, 31)
+
+
+def _hits_in_batches(index: PDQIndex, queries: np.ndarray, batch: int) -> set[tuple[int, int, int]]:
+    hits = index.search(queries, 31, batch=batch, threads=1)
+    return set(zip(hits.query.tolist(), hits.ids.tolist(), hits.distance.tolist(), strict=True))
 
 
 def test_boundary_distance_31_found_32_not() -> None:

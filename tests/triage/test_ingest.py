@@ -384,11 +384,12 @@ def test_with_parse_workers_reports_are_read_before_file_details(
             "m-lines.jsonl": json.dumps(jsonl_report(report_id="J-1")).encode(),
         },
     )
-    names = _reading_order_of(store, path)
+    names, details_from = _reading_order_of(store, path)
     details = [name for name in names if name.startswith("file-")]
     assert len(details) == 600
     assert names == [name for name in sorted(names) if not name.startswith("file-")] + details
     assert details == sorted(details)
+    assert names[details_from:] == details  # the workers take these in larger tasks
 
 
 def test_an_ingest_leaves_the_garbage_collector_as_it_found_it(
@@ -409,7 +410,8 @@ def test_an_ingest_leaves_the_garbage_collector_as_it_found_it(
     assert (gc.isenabled(), gc.get_threshold(), gc.get_freeze_count()) == before
 
 
-def _reading_order_of(store: Store, path: Path) -> list[str]:
+def _reading_order_of(store: Store, path: Path) -> tuple[list[str], int]:
+    """The member names in reading order, and where the file details begin among them."""
     documents, _ = ingest_module.discover([path])
     context = intake_context(store)
     options = replace(context.options, parse_workers=2)
@@ -417,9 +419,9 @@ def _reading_order_of(store: Store, path: Path) -> list[str]:
         documents, options, context.writer("test", 1, datetime.now(UTC)), context.matcher
     ) as pool:
         assert pool is not None
-        order = ingest_module._reading_order(documents, pool)
+        order, details_from = ingest_module._reading_order(documents, pool)
     assert sorted(order) == list(range(len(documents)))
-    return [str(documents[position].member) for position in order]
+    return [str(documents[position].member) for position in order], details_from
 
 
 def test_documents_named_alike_but_of_mixed_kinds_are_each_looked_at(
@@ -435,10 +437,11 @@ def test_documents_named_alike_but_of_mixed_kinds_are_each_looked_at(
         for number, (name, data) in enumerate(documents):
             kinds[f"doc-{number:05d}.xml"] = name.startswith("file-")
             archive.writestr(f"doc-{number:05d}.xml", data)
-    names = _reading_order_of(store, path)
+    names, details_from = _reading_order_of(store, path)
     assert [kinds[name] for name in names] == sorted(kinds.values())
     details = [name for name in names if kinds[name]]
     assert len(details) == 400 and details == sorted(details)
+    assert names[details_from:] == details
 
 
 def test_a_report_named_like_file_details_is_stored_with_its_files(
@@ -454,7 +457,7 @@ def test_a_report_named_like_file_details_is_stored_with_its_files(
             if name == "report-000600000001.xml":
                 name = "file-000600000001-F00000009.xml"
             archive.writestr(name, data)
-    names = _reading_order_of(store, path)
+    names, _ = _reading_order_of(store, path)
     reports = [index for index, name in enumerate(names) if name.startswith("report-")]
     assert len(reports) == 199 and names.index("file-000600000001-F00000009.xml") > max(reports)
     (home / "config.toml").write_text("[triage]\nparse_workers = 2\n")
@@ -493,3 +496,27 @@ def test_a_parse_worker_that_dies_fails_the_run_which_a_new_run_completes(
     assert isinstance(again, dict)
     assert (again["reports_unchanged"], again["reports_stored"]) == (stored, 200 - stored)
     assert (again["files_stored"], again["rejected"]) == (400, 0)
+
+
+def test_file_details_are_parsed_in_larger_tasks(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The documents before ``details_from`` go in tasks of ``_CHUNK``, the file details after it
+    # in tasks of ``_DETAILS_CHUNK`` (their PDQ hashes are searched a task at a time); every
+    # document is in exactly one task, in order.
+    corpus = generate(GeneratorConfig(seed=7, reports=10))
+    path = _archive(corpus, tmp_path / "in.zip", {})
+    documents, _ = ingest_module.discover([path])
+    monkeypatch.setattr(ingest_module, "_CHUNK", 4)
+    monkeypatch.setattr(ingest_module, "_DETAILS_CHUNK", 7)
+    context = intake_context(store)
+    writer = context.writer("test", None, datetime.now(UTC))
+    positions = list(range(len(documents)))
+    chunks = [
+        chunk
+        for chunk, _ in ingest_module._parsed(
+            documents, positions, context.options, None, writer, context.matcher, 10
+        )
+    ]
+    assert [len(chunk) for chunk in chunks] == [4, 4, 2, 7, 7, 6]
+    assert [position for chunk in chunks for position in chunk] == positions

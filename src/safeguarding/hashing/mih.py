@@ -15,7 +15,9 @@ block in an overflow array. An entry holds the hash's position and the chunk bit
 bucket address, so entries too far from the query in their chunk are dropped before their hash
 is read. All arrays are plain numpy arrays, so a segment can be memory-mapped from ``.npy`` files.
 Queries run in batches through a compiled probe-and-verify loop (``mih_kernel``): no Python loop
-per candidate, no intermediate arrays.
+per candidate, no intermediate arrays. A batch large enough that many of its probes fall in each
+cache line of a table is searched partitioned (``partition_from``): its probes sorted by part of
+the table first, so each line is fetched once rather than once per probe.
 """
 
 from __future__ import annotations
@@ -231,16 +233,79 @@ def _reversed(value: int, bits: int) -> int:
     return int(format(value, f"0{bits}b")[::-1], 2)
 
 
+# Bucket-address bits of one part of a partitioned search (256 buckets: 2 KiB of slots), and how
+# many probes a 64-byte line of a bucket table must get, on average, for the batch to be
+# partitioned. Over 1 M hashes at radius 31 (20-bit tables) the partitioned search took 42–54 µs
+# a query at 4,096 and 8,192 queries (6.6 and 13 probes a line), the probe-by-probe search 60–70;
+# at 1,024 queries (1.6 a line) it was the slower one (docs/benchmarks.md).
+PART_BITS = 8
+PROBES_PER_LINE = 4
+MOST_PARTITIONED = 16_384  # queries a partitioned search takes at once: 14 MB of probes at 1 M
+_BUCKETS_PER_LINE = 8  # two uint32 slots a bucket
+
+
+@dataclass(frozen=True)
+class PartitionLayout:
+    """How a probe of a partitioned search is packed into 32 bits (``mih_kernel``)."""
+
+    part_bits: int
+    low_bits: int
+    budget_bits: int
+    most_queries: int
+
+
+def partition_layout(segment: Segment, plan: ProbePlan) -> PartitionLayout | None:
+    """The packing of a partitioned search of ``segment`` with ``plan``, and the batch size from
+    which it pays (``most_queries``: the most that fit the query bits); None if the probes do not
+    fit in 32 bits (small tables leave many chunk bits below the bucket address)."""
+    bits = segment.table_bits
+    part_bits = min(PART_BITS, bits)
+    low_bits = max(width for _, width in chunk_layout(segment.slots.shape[0])) - bits
+    budget_bits = max(1, int(plan.budgets.max()).bit_length())
+    query_bits = 32 - part_bits - low_bits - budget_bits
+    if query_bits < 1 or segment.slots.shape[0] > 16:  # a candidate holds its chunk in 4 bits
+        return None
+    return PartitionLayout(part_bits, low_bits, budget_bits, min(1 << query_bits, 1 << 24))
+
+
+def partition_from(segment: Segment, plan: ProbePlan) -> int:
+    """The smallest batch that a search of ``segment`` partitions (``PROBES_PER_LINE``)."""
+    probed = int(np.count_nonzero(plan.flips >= 0))
+    lines = (1 << segment.table_bits) // _BUCKETS_PER_LINE
+    return -(-PROBES_PER_LINE * lines * probed // len(plan.masks))
+
+
+def batch_size(segment: Segment, radius: int, count: int, batch: int, threads: int) -> int:
+    """Queries per search of ``segment`` when ``count`` are searched on ``threads`` threads:
+    ``batch``, or, where a partitioned search pays, batches as large as still give each thread
+    one of its own (at least ``partition_from``, at most ``MOST_PARTITIONED``)."""
+    if segment.size == 0 or radius < 0:
+        return batch
+    plan = probe_plan(segment.slots.shape[0], segment.table_bits, radius)
+    layout = partition_layout(segment, plan)
+    smallest = partition_from(segment, plan)
+    if layout is None or count < smallest:
+        return batch
+    return min(layout.most_queries, MOST_PARTITIONED, max(smallest, -(-count // threads)))
+
+
 def search_segment(
-    segment: Segment, queries: Words, radius: int
+    segment: Segment, queries: Words, radius: int, *, partitioned: bool | None = None
 ) -> tuple[IntArray, IntArray, IntArray]:
-    """Every ``(query index, position, distance)`` with distance <= ``radius``, each pair once."""
+    """Every ``(query index, position, distance)`` with distance <= ``radius``, each pair once.
+    Large batches are searched partitioned (``partition_from``), others probe by probe;
+    ``partitioned`` forces the choice where the probes fit (tests compare the two)."""
     empty = np.zeros(0, dtype=np.int64)
     if segment.size == 0 or len(queries) == 0 or radius < 0:
         return empty, empty, empty
     chunks = segment.slots.shape[0]
     bits = segment.table_bits
     plan = probe_plan(chunks, bits, radius)
+    layout = partition_layout(segment, plan)
+    if layout is None or len(queries) > layout.most_queries:
+        partitioned = False
+    elif partitioned is None:
+        partitioned = len(queries) >= partition_from(segment, plan)
     values = [extract_chunk(queries, start, width) for start, width in chunk_layout(chunks)]
     low = [np.uint64(width - bits) for _, width in chunk_layout(chunks)]
     addresses = np.stack([(v >> s).astype(np.int64) for v, s in zip(values, low, strict=True)], 1)
@@ -251,7 +316,9 @@ def search_segment(
         ],
         1,
     )
-    owners, positions, distance = _run_kernel(segment, queries, addresses, lows, plan, radius)
+    owners, positions, distance = _run_kernel(
+        segment, queries, addresses, lows, plan, radius, layout if partitioned else None
+    )
     # The kernel reports each pair once, query by query; within a query, sort by position.
     ordered = np.lexsort((positions, owners))
     return owners[ordered], positions[ordered], distance[ordered]
@@ -264,35 +331,40 @@ def _run_kernel(
     lows: IntArray,
     plan: ProbePlan,
     radius: int,
+    layout: PartitionLayout | None,
 ) -> tuple[IntArray, IntArray, IntArray]:
-    """The compiled probe-and-verify loop, with output room grown until every hit fits."""
-    from safeguarding.hashing.mih_kernel import probe_and_verify  # numba: by the first search
+    """The compiled probe-and-verify loop (partitioned with ``layout``), with output room grown
+    until every hit fits."""
+    # numba: by the first search
+    from safeguarding.hashing.mih_kernel import partitioned_probe_and_verify, probe_and_verify
 
+    index = (
+        np.asarray(segment.words),
+        np.asarray(segment.slots),
+        np.asarray(segment.overflow),
+        np.asarray(segment.overflow_starts),
+        segment.deleted,
+    )
+    batch = (queries, addresses, lows)
+    probes = (
+        plan.chunk_of,
+        plan.masks,
+        plan.budgets,
+        plan.position_bits,
+        plan.chunk_bits,
+        plan.flips,
+    )
     capacity = 4 * len(queries) + 1024
     while True:
         owners = np.empty(capacity, dtype=np.int64)
         positions = np.empty(capacity, dtype=np.int64)
         distance = np.empty(capacity, dtype=np.int64)
-        found = probe_and_verify(
-            np.asarray(segment.words),
-            np.asarray(segment.slots),
-            np.asarray(segment.overflow),
-            np.asarray(segment.overflow_starts),
-            segment.deleted,
-            queries,
-            addresses,
-            lows,
-            plan.chunk_of,
-            plan.masks,
-            plan.budgets,
-            plan.position_bits,
-            plan.chunk_bits,
-            plan.flips,
-            radius,
-            owners,
-            positions,
-            distance,
-        )
+        out = (owners, positions, distance)
+        if layout is None:
+            found = probe_and_verify(*index, *batch, *probes, radius, *out)
+        else:
+            packing = (layout.part_bits, layout.low_bits, layout.budget_bits)
+            found = partitioned_probe_and_verify(index, batch, probes, packing, radius, out)
         if found <= capacity:
             return owners[:found], positions[:found], distance[:found]
         capacity = found

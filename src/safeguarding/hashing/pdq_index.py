@@ -29,7 +29,13 @@ from pathlib import Path
 import numpy as np
 
 from safeguarding.errors import SafeguardingError
-from safeguarding.hashing.mih import IntArray, Segment, build_segment, search_segment
+from safeguarding.hashing.mih import (
+    IntArray,
+    Segment,
+    batch_size,
+    build_segment,
+    search_segment,
+)
 from safeguarding.hashing.pdq_bits import Words
 
 FORMAT_VERSION = 2
@@ -113,25 +119,27 @@ class PDQIndex:
         Batches of queries are searched on ``threads`` threads (default: one per usable core);
         the compiled search releases the GIL, so they run in parallel."""
         queries = np.ascontiguousarray(queries, dtype=np.uint64)
+        usable = threads or len(os.sched_getaffinity(0))
         tasks = [
-            (name, limit, begin)
+            (name, limit, begin, size)
             for name in self.segment_names
             if (limit := radius if isinstance(radius, int) else radius.get(name)) is not None
-            for begin in range(0, len(queries), batch)
+            for size in [batch_size(self._segments[name], limit, len(queries), batch, usable)]
+            for begin in range(0, len(queries), size)
         ]
 
-        def run(task: tuple[str, int, int]) -> tuple[IntArray, IntArray, IntArray]:
-            name, limit, begin = task
-            return search_segment(self._segments[name], queries[begin : begin + batch], limit)
+        def run(task: tuple[str, int, int, int]) -> tuple[IntArray, IntArray, IntArray]:
+            name, limit, begin, size = task
+            return search_segment(self._segments[name], queries[begin : begin + size], limit)
 
-        workers = min(len(tasks), threads or len(os.sched_getaffinity(0)))
+        workers = min(len(tasks), usable)
         if workers > 1:
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 results = list(pool.map(run, tasks))
         else:
             results = [run(task) for task in tasks]
         q_parts, s_parts, i_parts, d_parts = [], [], [], []
-        for (name, _, begin), (owners, positions, distance) in zip(tasks, results, strict=True):
+        for (name, _, begin, _), (owners, positions, distance) in zip(tasks, results, strict=True):
             if owners.size:
                 q_parts.append(owners + begin)
                 i_parts.append(self._segments[name].ids[positions])
