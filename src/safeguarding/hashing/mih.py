@@ -235,9 +235,10 @@ def _reversed(value: int, bits: int) -> int:
 
 # Bucket-address bits of one part of a partitioned search (256 buckets: 2 KiB of slots), and how
 # many probes a 64-byte line of a bucket table must get, on average, for the batch to be
-# partitioned. Over 1 M hashes at radius 31 (20-bit tables) the partitioned search took 42–54 µs
-# a query at 4,096 and 8,192 queries (6.6 and 13 probes a line), the probe-by-probe search 60–70;
-# at 1,024 queries (1.6 a line) it was the slower one (docs/benchmarks.md).
+# partitioned. Over 1 M hashes at radius 31 (20-bit tables), in batches of 4,096 queries (6.6
+# probes a line), the partitioned search took 38–52 µs a query and probing one by one 53–86,
+# taking turns in one process; at 1,024 queries (1.6 a line) the prototype was the slower one
+# (docs/benchmarks.md).
 PART_BITS = 8
 PROBES_PER_LINE = 4
 MOST_PARTITIONED = 16_384  # queries a partitioned search takes at once: 14 MB of probes at 1 M
