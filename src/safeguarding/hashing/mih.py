@@ -256,9 +256,9 @@ class PartitionLayout:
 
 
 def partition_layout(segment: Segment, plan: ProbePlan) -> PartitionLayout | None:
-    """The packing of a partitioned search of ``segment`` with ``plan``, and the batch size from
-    which it pays (``most_queries``: the most that fit the query bits); None if the probes do not
-    fit in 32 bits (small tables leave many chunk bits below the bucket address)."""
+    """The packing of a partitioned search of ``segment`` with ``plan``, with the most queries a
+    probe's word can name (``most_queries``); None if the probes do not fit in 32 bits (small
+    tables leave many chunk bits below the bucket address)."""
     bits = segment.table_bits
     part_bits = min(PART_BITS, bits)
     low_bits = max(width for _, width in chunk_layout(segment.slots.shape[0])) - bits
