@@ -19,10 +19,8 @@ from safeguarding.hashing.mih import (
     build_segment,
     chunk_layout,
     extract_chunk,
-    partition_from,
     partition_layout,
     position_bits,
-    probe_plan,
     search_segment,
 )
 from safeguarding.hashing.pdq_bits import distances, hex_to_words, words_to_hex
@@ -103,9 +101,7 @@ def test_a_partitioned_search_finds_what_probing_one_by_one_finds(
     gone = np.random.default_rng(seed).choice(len(db), size=min(removed, len(db)), replace=False)
     segment.deleted[gone] = True
     queries = np.concatenate([_near(base, seed + 1, 20, 40), random_pdq(5, seed + 2)])
-    layout = partition_layout(
-        segment, probe_plan(segment.slots.shape[0], segment.table_bits, radius)
-    )
+    layout = partition_layout(segment.slots.shape[0], segment.table_bits, radius)
     assume(layout is not None and len(queries) <= layout.most_queries)
     partitioned = search_segment(segment, queries, radius, partitioned=True)
     one_by_one = search_segment(segment, queries, radius, partitioned=False)
@@ -119,8 +115,11 @@ def test_a_partitioned_search_finds_what_probing_one_by_one_finds(
 def test_large_batches_are_searched_partitioned_and_small_ones_not() -> None:
     db = random_pdq(5000, 31)
     segment = build_segment(np.arange(5000, dtype=np.int64), db)
-    smallest = partition_from(segment, probe_plan(segment.slots.shape[0], segment.table_bits, 31))
-    assert 1 < smallest < 1000
+    layout = partition_layout(segment.slots.shape[0], segment.table_bits, 31)
+    assert layout is not None
+    smallest = layout.fewest_queries
+    # Four probes a line of a 4,096-bucket table (12 bits): 4 * 512 lines * 11 chunks / 803 probes.
+    assert (segment.table_bits, smallest) == (12, 29)
     # Below the threshold the batch stays as given; above it, one batch per thread.
     assert batch_size(segment, 31, smallest - 1, 9, 2) == 9
     assert batch_size(segment, 31, 4 * smallest, 9, 2) == 2 * smallest

@@ -16,7 +16,7 @@ bucket address, so entries too far from the query in their chunk are dropped bef
 is read. All arrays are plain numpy arrays, so a segment can be memory-mapped from ``.npy`` files.
 Queries run in batches through a compiled probe-and-verify loop (``mih_kernel``): no Python loop
 per candidate, no intermediate arrays. A batch large enough that many of its probes fall in each
-cache line of a table is searched partitioned (``partition_from``): its probes sorted by part of
+cache line of a table is searched partitioned (``partition_layout``): its probes sorted by part of
 the table first, so each line is fetched once rather than once per probe.
 """
 
@@ -247,54 +247,52 @@ _BUCKETS_PER_LINE = 8  # two uint32 slots a bucket
 
 @dataclass(frozen=True)
 class PartitionLayout:
-    """How a probe of a partitioned search is packed into 32 bits (``mih_kernel``)."""
+    """How a partitioned search packs a probe into 32 bits (``mih_kernel``), and the batches it
+    takes: from ``fewest_queries`` (``PROBES_PER_LINE``) to ``most_queries`` (what a probe's word
+    can name, at most ``MOST_PARTITIONED``)."""
 
     part_bits: int
     low_bits: int
     budget_bits: int
+    fewest_queries: int
     most_queries: int
 
 
-def partition_layout(segment: Segment, plan: ProbePlan) -> PartitionLayout | None:
-    """The packing of a partitioned search of ``segment`` with ``plan``, with the most queries a
-    probe's word can name (``most_queries``); None if the probes do not fit in 32 bits (small
-    tables leave many chunk bits below the bucket address)."""
-    bits = segment.table_bits
-    part_bits = min(PART_BITS, bits)
-    low_bits = max(width for _, width in chunk_layout(segment.slots.shape[0])) - bits
+@cache
+def partition_layout(chunks: int, table_bits: int, radius: int) -> PartitionLayout | None:
+    """The partitioned search of a segment's tables at ``radius``; None where its probes do not
+    fit in 32 bits (small tables leave many chunk bits below the bucket address)."""
+    plan = probe_plan(chunks, table_bits, radius)
+    part_bits = min(PART_BITS, table_bits)
+    low_bits = max(width for _, width in chunk_layout(chunks)) - table_bits
     budget_bits = max(1, int(plan.budgets.max()).bit_length())
     query_bits = 32 - part_bits - low_bits - budget_bits
-    if query_bits < 1 or segment.slots.shape[0] > 16:  # a candidate holds its chunk in 4 bits
+    if query_bits < 1 or chunks > 16:  # a candidate holds its chunk in 4 bits
         return None
-    return PartitionLayout(part_bits, low_bits, budget_bits, min(1 << query_bits, 1 << 24))
-
-
-def partition_from(segment: Segment, plan: ProbePlan) -> int:
-    """The smallest batch that a search of ``segment`` partitions (``PROBES_PER_LINE``)."""
     probed = int(np.count_nonzero(plan.flips >= 0))
-    lines = (1 << segment.table_bits) // _BUCKETS_PER_LINE
-    return -(-PROBES_PER_LINE * lines * probed // len(plan.masks))
+    lines = (1 << table_bits) // _BUCKETS_PER_LINE
+    fewest = -(-PROBES_PER_LINE * lines * probed // len(plan.masks))
+    most = min(1 << query_bits, MOST_PARTITIONED)
+    return PartitionLayout(part_bits, low_bits, budget_bits, fewest, most)
 
 
 def batch_size(segment: Segment, radius: int, count: int, batch: int, threads: int) -> int:
     """Queries per search of ``segment`` when ``count`` are searched on ``threads`` threads:
     ``batch``, or, where a partitioned search pays, batches as large as still give each thread
-    one of its own (at least ``partition_from``, at most ``MOST_PARTITIONED``)."""
+    one of its own, within the partitioned search's bounds."""
     if segment.size == 0 or radius < 0:
         return batch
-    plan = probe_plan(segment.slots.shape[0], segment.table_bits, radius)
-    layout = partition_layout(segment, plan)
-    smallest = partition_from(segment, plan)
-    if layout is None or count < smallest:
+    layout = partition_layout(segment.slots.shape[0], segment.table_bits, radius)
+    if layout is None or count < layout.fewest_queries:
         return batch
-    return min(layout.most_queries, MOST_PARTITIONED, max(smallest, -(-count // threads)))
+    return min(layout.most_queries, max(layout.fewest_queries, -(-count // threads)))
 
 
 def search_segment(
     segment: Segment, queries: Words, radius: int, *, partitioned: bool | None = None
 ) -> tuple[IntArray, IntArray, IntArray]:
     """Every ``(query index, position, distance)`` with distance <= ``radius``, each pair once.
-    Large batches are searched partitioned (``partition_from``), others probe by probe;
+    Large batches are searched partitioned (``partition_layout``), others probe by probe;
     ``partitioned`` forces the choice where the probes fit (tests compare the two)."""
     empty = np.zeros(0, dtype=np.int64)
     if segment.size == 0 or len(queries) == 0 or radius < 0:
@@ -302,11 +300,11 @@ def search_segment(
     chunks = segment.slots.shape[0]
     bits = segment.table_bits
     plan = probe_plan(chunks, bits, radius)
-    layout = partition_layout(segment, plan)
+    layout = partition_layout(chunks, bits, radius)
     if layout is None or len(queries) > layout.most_queries:
         partitioned = False
     elif partitioned is None:
-        partitioned = len(queries) >= partition_from(segment, plan)
+        partitioned = len(queries) >= layout.fewest_queries
     values = [extract_chunk(queries, start, width) for start, width in chunk_layout(chunks)]
     low = [np.uint64(width - bits) for _, width in chunk_layout(chunks)]
     addresses = np.stack([(v >> s).astype(np.int64) for v, s in zip(values, low, strict=True)], 1)

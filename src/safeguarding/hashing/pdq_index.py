@@ -120,13 +120,13 @@ class PDQIndex:
         the compiled search releases the GIL, so they run in parallel."""
         queries = np.ascontiguousarray(queries, dtype=np.uint64)
         usable = threads or len(os.sched_getaffinity(0))
-        tasks = [
-            (name, limit, begin, size)
-            for name in self.segment_names
-            if (limit := radius if isinstance(radius, int) else radius.get(name)) is not None
-            for size in [batch_size(self._segments[name], limit, len(queries), batch, usable)]
-            for begin in range(0, len(queries), size)
-        ]
+        tasks: list[tuple[str, int, int, int]] = []
+        for name in self.segment_names:
+            limit = radius if isinstance(radius, int) else radius.get(name)
+            if limit is None:
+                continue
+            size = batch_size(self._segments[name], limit, len(queries), batch, usable)
+            tasks += [(name, limit, begin, size) for begin in range(0, len(queries), size)]
 
         def run(task: tuple[str, int, int, int]) -> tuple[IntArray, IntArray, IntArray]:
             name, limit, begin, size = task

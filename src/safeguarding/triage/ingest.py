@@ -476,8 +476,8 @@ _WORKER_STATE: list[tuple[Writer, Matcher, list[Document]]] = []
 # entries about 59 us per hash searched in groups of 43, 48 us in groups of 500 or more).
 _CHUNK = 256
 # Documents per task among the XML file details (read last): each brings about one PDQ hash,
-# and over a large list a search of thousands at once is partitioned (``hashing.mih``), about a
-# third cheaper a hash than searching a few hundred.
+# and over a large list a search of thousands at once is partitioned (``hashing.mih``), a
+# quarter to a third cheaper a hash than searching a few hundred.
 _DETAILS_CHUNK = 4096
 
 
@@ -559,10 +559,10 @@ _DIGITS = b"0123456789"
 def _reading_order(documents: list[Document], pool: Executor | None) -> tuple[list[int], int]:
     """The positions of the documents in the order they are read, and where the file details
     begin in it: with parse workers, NCMEC file details after every other document (each part
-    in name order). Reports are then stored
-    while the workers parse, and file details find their report stored. In name order the
-    writing process would wait idle while the workers parse details named before their reports
-    (``file-…`` before ``report-…``), then store everything alone.
+    in name order). Reports are then stored while the workers parse, and file details find
+    their report stored. In name order the writing process would wait idle while the workers
+    parse details named before their reports (``file-…`` before ``report-…``), then store
+    everything alone.
 
     File details are told apart by a look at a document's first bytes in the workers (about
     5 us each, but a second or more for an archive of 300,000 while the writing process waits).
