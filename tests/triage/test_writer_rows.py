@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import DateTime, select, text
 from sqlalchemy.dialects import sqlite
 
+from safeguarding.disclosure.pseudonymise import Pseudonymiser
 from safeguarding.store import Store
 from safeguarding.store.models import ProviderReport
 from safeguarding.triage import bulk, prepare
@@ -26,7 +27,15 @@ from safeguarding.triage.bulk import (
 from safeguarding.triage.context import intake_context
 from safeguarding.triage.generate import GeneratorConfig, generate, known_list, vics_json
 from safeguarding.triage.prepare import REPORT_COLUMNS
-from safeguarding.triage.records import Identifier, Party, ReportRecord
+from safeguarding.triage.records import (
+    FileRecord,
+    HashValue,
+    Identifier,
+    InternetDetail,
+    Party,
+    ReportRecord,
+)
+from safeguarding.triage.sealing import Sealer
 from tests.cli_runner import invoke
 
 WHEN = datetime(2026, 3, 4, 5, 6, 7, 890_000, tzinfo=UTC)
@@ -117,6 +126,65 @@ def test_digests_are_the_sha256_of_the_sorted_compact_json(data: Any) -> None:
     # Stored digests decide whether a report sent again is the same: the text must never change.
     text_ = json.dumps(data, sort_keys=True, default=prepare._json_default, separators=(",", ":"))
     assert prepare._digest(data) == hashlib.sha256(text_.encode()).hexdigest()
+
+
+# A report and a file with every kind of digested value, timestamps with offsets, fractions of a
+# second and none: their digests as earlier versions of the intake stored them.
+_AT = datetime(2026, 3, 4, 5, 6, 7)
+_PINNED_REPORT = ReportRecord(
+    "r-pinned",
+    "ncmec_xml",
+    "Online Enticement of Children for Sexual Acts",
+    _AT.replace(microsecond=890_000, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+    "Example Provider",
+    "Example Chat",
+    40,
+    True,
+    frozenset({"sextortion", "sadisticOnlineExploitation"}),
+    parties=(
+        Party(
+            "reported_user",
+            "Example Chat",
+            17,
+            True,
+            None,
+            False,
+            2,
+            "NL",
+            "Example Region",
+            (
+                Identifier("email", "a@example.org"),
+                Identifier("ip", "192.0.2.1", "", "Login", _AT.replace(tzinfo=UTC)),
+                Identifier("device_id", "dev-1", "IMEI", None, _AT),
+            ),
+            (Party("associated_account", "Other", identifiers=(Identifier("screen_name", "x"),)),),
+        ),
+    ),
+    internet_details=(
+        InternetDetail("web_page", None, ("example.org",), False, (Identifier("phone", "+1555"),)),
+    ),
+    unknown_elements=(("/report/extra", b"<extra>1</extra>"),),
+)
+_PINNED_FILE = FileRecord(
+    "f-pinned", "upload.jpg", _AT.replace(microsecond=1, tzinfo=UTC), "Reported", True, None,
+    False, frozenset({"potentialMeme"}), "A1", (HashValue("md5", "0" * 32),),
+    (Identifier("ip", "192.0.2.2", "", "Upload", _AT.replace(microsecond=123_456, tzinfo=UTC)),),
+)  # fmt: skip
+
+
+_REPORT_DIGEST = "786a5be93cc9455ce69dd941677738e76802cfcfee4b2e03fe642ef8d5c47045"
+_FILE_DIGEST = "ae80282d6619d94ffccb3e00ab4255a858a0fa50cc2ece7399444a0256417b0c"
+
+
+def test_stored_digests_keep_their_text() -> None:
+    # A report or file sent again is unchanged when its digest equals the stored one: a change
+    # in what is digested, or in how (timestamps are digested as their ``isoformat()``), would
+    # turn every report stored before it into a conflict.
+    preparer = prepare.Preparer(
+        "src", Pseudonymiser(b"p" * 32), Sealer(b"s" * 32), sqlite.dialect(), received_at=WHEN
+    )
+    assert preparer.report_digest(_PINNED_REPORT) == _REPORT_DIGEST
+    assert preparer.file_digest(_PINNED_FILE) == _FILE_DIGEST
 
 
 def _party(role: str, name: str, associated: tuple[Party, ...] = ()) -> Party:
