@@ -8,6 +8,7 @@ import io
 import json
 import os
 import shutil
+import time
 import zipfile
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from safeguarding.config import Settings, load_settings
 from safeguarding.disclosure.pseudonymise import Pseudonymiser
@@ -496,6 +497,57 @@ def test_a_parse_worker_that_dies_fails_the_run_which_a_new_run_completes(
     assert isinstance(again, dict)
     assert (again["reports_unchanged"], again["reports_stored"]) == (stored, 200 - stored)
     assert (again["files_stored"], again["rejected"]) == (400, 0)
+
+
+# What the next test's parse workers need, set before they are forked: the store's URL and a
+# directory to note what they saw in.
+_WATCH: dict[str, str] = {}
+
+
+def _read_chunk_watching_the_store(positions: list[int], options: object) -> object:
+    """In a parse worker: the chunk of document 256 notes how many reports are stored while it
+    is parsed; the last chunk (it holds document 399) waits, up to 20 s, until the files of
+    every other chunk are stored, and notes how many were."""
+    if 256 in positions or 399 in positions:
+        engine = create_engine(_WATCH["url"])
+        with engine.connect() as connection:
+            if 256 in positions:
+                count = connection.execute(text("SELECT count(*) FROM provider_report"))
+                Path(_WATCH["notes"], "before").write_text(str(count.scalar_one()))
+            else:
+                for _ in range(400):
+                    files = connection.execute(text("SELECT count(*) FROM reported_file"))
+                    found = files.scalar_one()
+                    connection.rollback()
+                    if found >= 384:
+                        break
+                    time.sleep(0.05)
+                Path(_WATCH["notes"], "last").write_text(str(found))
+        engine.dispose()
+    return _READ_CHUNK(positions, options)  # type: ignore[arg-type]
+
+
+def test_the_batch_is_stored_while_the_last_chunks_are_parsed(
+    capsys: Capsys, store: Store, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Reports in 13 chunks of 16, file details (positions 0-399, read last) in 7 of 64; the
+    # batch (10,000 records) would hold everything to the end. Waiting for one of the last two
+    # results, the writing process stores what it has, so the file details of all other chunks
+    # are stored while the last one is still being parsed; before that, nothing is.
+    corpus = generate(GeneratorConfig(seed=12, reports=200))
+    path = _archive(corpus, tmp_path / "in.zip")
+    (home / "config.toml").write_text("[triage]\nparse_workers = 2\n")
+    monkeypatch.setattr(ingest_module, "_CHUNK", 16)
+    monkeypatch.setattr(ingest_module, "_DETAILS_CHUNK", 64)
+    monkeypatch.setattr(ingest_module, "_read_chunk", _read_chunk_watching_the_store)
+    url = store.engine.url.render_as_string(hide_password=False)
+    monkeypatch.setitem(_WATCH, "url", url)
+    monkeypatch.setitem(_WATCH, "notes", str(tmp_path))
+    result = _json(capsys, "ingest", str(path))
+    assert isinstance(result, dict)
+    assert (result["reports_stored"], result["files_stored"], result["rejected"]) == (200, 400, 0)
+    assert (tmp_path / "before").read_text() == "0"
+    assert (tmp_path / "last").read_text() == "384"
 
 
 def test_file_details_are_parsed_in_larger_tasks(

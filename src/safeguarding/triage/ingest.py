@@ -405,12 +405,17 @@ def _ingest(
     by batch, file details after their report."""
     intake = _Intake(transaction, documents, summary, writer, matcher, options, on_document)
     order, details_from = _reading_order(documents, pool)
-    for chunk, result in _parsed(documents, order, options, pool, writer, matcher, details_from):
+    parsed = _parsed(
+        documents, order, options, pool, writer, matcher, details_from, on_wait=intake.store_batch
+    )
+    for chunk, result in parsed:
         intake.take(chunk, result)
     intake.waiting.limit = None  # every report has been read: nothing waits any more
     for file in intake.waiting.rest():
         intake.add_file(file, None)
-    for chunk, result in _parsed(documents, intake.waiting.reread, options, pool, writer, matcher):
+    reread = intake.waiting.reread
+    parsed = _parsed(documents, reread, options, pool, writer, matcher, on_wait=intake.store_batch)
+    for chunk, result in parsed:
         intake.take(chunk, result, again=True)
     intake.flush()
 
@@ -459,6 +464,12 @@ class _Intake:
         """``position``: the file's document, if it can be read again (it holds one record)."""
         self.waiting.file(file, self.batch, position)
         if len(self.batch) >= self.options.batch_size:
+            self.flush()
+
+    def store_batch(self) -> None:
+        """Stores the batch so far, if it holds anything (``_parsed`` calls it while it waits
+        for the last workers' results)."""
+        if len(self.batch):
             self.flush()
 
     def flush(self) -> None:
@@ -511,6 +522,10 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(1)
 
 
+def _worker_count(options: TriageOptions) -> int:
+    return min(options.parse_workers, os.cpu_count() or 1)
+
+
 @contextmanager
 def _workers(
     documents: list[Document], options: TriageOptions, writer: Writer, matcher: Matcher
@@ -527,7 +542,7 @@ def _workers(
     (1.3 CPU-seconds of one 100,000-report run). On leaving, documents not yet started are
     cancelled: a failed run does not wait for the rest of the archive to be parsed. Workers
     end by themselves when the parent is killed (``_exit_with_parent``)."""
-    workers = min(options.parse_workers, os.cpu_count() or 1)
+    workers = _worker_count(options)
     if workers <= 1 or len(documents) < _PARALLEL_FROM:
         yield None
         return
@@ -679,22 +694,35 @@ def _parsed(
     writer: Writer,
     matcher: Matcher,
     details_from: int | None = None,
+    *,
+    on_wait: Callable[[], None] | None = None,
 ) -> Iterator[tuple[list[int], ChunkResult]]:
     """The documents at ``positions`` in chunks, each with what its documents were prepared
-    to; from ``details_from`` on (the file details), in chunks of ``_DETAILS_CHUNK``."""
+    to; from ``details_from`` on (the file details), in chunks of ``_DETAILS_CHUNK``.
+
+    With workers, ``on_wait`` is called before waiting for one of the last results, once
+    every chunk has been handed to a worker: as the workers run out of chunks, their cores
+    would otherwise stand idle while the writing process waits, and then stores the last
+    batch alone (half a second at the end of a 100,000-report run)."""
     split = len(positions) if details_from is None else details_from
     chunks = [positions[begin : min(begin + _CHUNK, split)] for begin in range(0, split, _CHUNK)]
     chunks += [
         positions[begin : begin + _DETAILS_CHUNK]
         for begin in range(split, len(positions), _DETAILS_CHUNK)
     ]
-    prepare = partial(_prepare_chunk, options=options, writer=writer, matcher=matcher, threads=None)
-    results = (
-        map(transport.decode, pool.map(partial(_read_chunk, options=options), chunks))
-        if pool is not None
-        else (prepare([documents[p] for p in chunk]) for chunk in chunks)
-    )
-    yield from zip(chunks, results, strict=True)
+    if pool is None:
+        prepare = partial(
+            _prepare_chunk, options=options, writer=writer, matcher=matcher, threads=None
+        )
+        for chunk in chunks:
+            yield chunk, prepare([documents[p] for p in chunk])
+        return
+    futures = [pool.submit(_read_chunk, chunk, options) for chunk in chunks]
+    last = len(futures) - _worker_count(options)
+    for number, (chunk, future) in enumerate(zip(chunks, futures, strict=True)):
+        if on_wait is not None and number >= last and not future.done():
+            on_wait()
+        yield chunk, transport.decode(future.result())
 
 
 def _flush(
