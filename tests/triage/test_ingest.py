@@ -531,15 +531,16 @@ def test_the_batch_is_stored_while_the_last_chunks_are_parsed(
     capsys: Capsys, store: Store, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Reports in 13 chunks of 16, file details (positions 0-399, read last) in 7 of 64; the
-    # batch (10,000 records) would hold everything to the end. Waiting for one of the last two
-    # results, the writing process stores what it has, so the file details of all other chunks
-    # are stored while the last one is still being parsed; before that, nothing is.
+    # batch (10,000 records) would hold everything to the end. Before taking each of the last
+    # two results, the writing process stores what it has, so the file details of all other
+    # chunks are stored while the last one is still being parsed; before that, nothing is.
     corpus = generate(GeneratorConfig(seed=12, reports=200))
     path = _archive(corpus, tmp_path / "in.zip")
     (home / "config.toml").write_text("[triage]\nparse_workers = 2\n")
     monkeypatch.setattr(ingest_module, "_CHUNK", 16)
     monkeypatch.setattr(ingest_module, "_DETAILS_CHUNK", 64)
     monkeypatch.setattr(ingest_module, "_read_chunk", _read_chunk_watching_the_store)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # two workers on any machine
     url = store.engine.url.render_as_string(hide_password=False)
     monkeypatch.setitem(_WATCH, "url", url)
     monkeypatch.setitem(_WATCH, "notes", str(tmp_path))

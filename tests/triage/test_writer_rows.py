@@ -129,7 +129,7 @@ def test_digests_are_the_sha256_of_the_sorted_compact_json(data: Any) -> None:
 
 
 # A report and a file with every kind of digested value, timestamps with offsets, fractions of a
-# second and none: their digests as earlier versions of the intake stored them.
+# second and none: their digests as the intake stores them.
 _AT = datetime(2026, 3, 4, 5, 6, 7)
 _PINNED_REPORT = ReportRecord(
     "r-pinned",

@@ -7,10 +7,10 @@ workers XML file details are parsed after all other documents (``_reading_order`
 ``<fileDetails>`` read before its report is held back until the report is read, so a file always
 finds its report, whatever the order of the names.
 
-Each batch (``batch_size`` records) is one transaction: its reports, files, hashes, matches and
-quarantine records commit together or not at all. A run that is killed keeps the batches it
-committed; running it again skips what is stored (same digest) and completes the rest, ending in
-the same state as an uninterrupted run.
+Each batch (at most ``batch_size`` records) is one transaction: its reports, files, hashes,
+matches and quarantine records commit together or not at all. A run that is killed keeps the
+batches it committed; running it again skips what is stored (same digest) and completes the rest,
+ending in the same state as an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -467,8 +467,8 @@ class _Intake:
             self.flush()
 
     def store_batch(self) -> None:
-        """Stores the batch so far, if it holds anything (``_parsed`` calls it while it waits
-        for the last workers' results)."""
+        """Stores the batch so far, if it holds anything (``_parsed`` calls it before taking
+        each of the last workers' results)."""
         if len(self.batch):
             self.flush()
 
@@ -700,10 +700,13 @@ def _parsed(
     """The documents at ``positions`` in chunks, each with what its documents were prepared
     to; from ``details_from`` on (the file details), in chunks of ``_DETAILS_CHUNK``.
 
-    With workers, ``on_wait`` is called before waiting for one of the last results, once
-    every chunk has been handed to a worker: as the workers run out of chunks, their cores
-    would otherwise stand idle while the writing process waits, and then stores the last
-    batch alone (half a second at the end of a 100,000-report run)."""
+    With workers, ``on_wait`` is called before taking each of the last results (one per
+    worker), when every chunk has been handed to a worker: as the workers run out of chunks,
+    their cores would otherwise stand idle while the writing process waits, and then stores
+    the last batch alone (half a second at the end of a 100,000-report run). It is called
+    there whether or not the result is ready, so that where batches end never depends on
+    timing (the flood guard judges a batch at a time). A result is let go as soon as it is
+    taken, as ``Executor.map`` does: kept, a run's results would all be held to its end."""
     split = len(positions) if details_from is None else details_from
     chunks = [positions[begin : min(begin + _CHUNK, split)] for begin in range(0, split, _CHUNK)]
     chunks += [
@@ -717,12 +720,17 @@ def _parsed(
         for chunk in chunks:
             yield chunk, prepare([documents[p] for p in chunk])
         return
-    futures = [pool.submit(_read_chunk, chunk, options) for chunk in chunks]
-    last = len(futures) - _worker_count(options)
-    for number, (chunk, future) in enumerate(zip(chunks, futures, strict=True)):
-        if on_wait is not None and number >= last and not future.done():
-            on_wait()
-        yield chunk, transport.decode(future.result())
+    pending = [pool.submit(_read_chunk, chunk, options) for chunk in chunks]
+    pending.reverse()  # taken from the end
+    workers = _worker_count(options)
+    try:
+        for chunk in chunks:
+            if on_wait is not None and len(pending) <= workers:
+                on_wait()
+            yield chunk, transport.decode(pending.pop().result())
+    finally:
+        for future in pending:  # a pass that stops early leaves nothing queued behind it
+            future.cancel()
 
 
 def _flush(
