@@ -75,8 +75,30 @@ def test_a_wrong_name_or_password_is_refused_and_audited(
     assert SESSION_COOKIE not in client.cookies
     assert client.get("/evidence", follow_redirects=False).status_code == 303
     with store.session() as db:
-        last = db.execute(text("SELECT action, target_id FROM audit_event ORDER BY seq DESC"))
-        assert tuple(last.first() or ()) == ("login.failed", name)
+        last = db.execute(
+            text("SELECT action, actor, target_id FROM audit_event ORDER BY seq DESC")
+        ).first()
+    assert last is not None and last[0] == "login.failed"
+    if name == "ana":
+        assert tuple(last[1:]) == ("ana", "ana")
+    else:  # no such account: what was typed is not kept, a keyed tag of it is
+        assert last[1] == last[2] and last[2].startswith("unknown:") and name not in last[2]
+
+
+def test_a_name_typed_wrong_is_never_written_to_the_audit_log(
+    client: TestClient, analyst: str, store: Store
+) -> None:
+    # People type their password into the name field: the log is kept for good.
+    for _ in range(2):
+        client.post(
+            "/login",
+            data={"username": PASSWORD, "password": "", "csrf_token": login_token(client)},
+        )
+    with store.session() as db:
+        rows = db.execute(text("SELECT actor, target_id, detail FROM audit_event")).all()
+    tags = {row[1] for row in rows if row[1].startswith("unknown:")}
+    assert len(tags) == 1  # the same typed name, the same tag: repeated tries can be seen
+    assert not any(PASSWORD in str(value) for row in rows for value in row)
 
 
 def test_login_without_the_form_token_is_refused(client: TestClient, analyst: str) -> None:
@@ -230,6 +252,54 @@ def test_login_is_rate_limited_per_account_and_address(store: Store, analyst: st
             data={"username": "someone", "password": "x", "csrf_token": login_token(client)},
         )
         assert response.status_code == 401
+
+
+def test_trying_name_after_name_from_one_address_is_held_up(store: Store) -> None:
+    app = make_app(store, login_burst=2, login_per_minute=1.0)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        statuses = [
+            client.post(
+                "/login",
+                data={"username": f"name{i}", "password": "x", "csrf_token": login_token(client)},
+            ).status_code
+            for i in range(9)
+        ]
+    # Four accounts' budgets (2 each) for the address, whatever the names.
+    assert statuses == [401] * 8 + [429]
+
+
+def test_a_cookie_or_token_beyond_ascii_is_refused_not_a_server_error(
+    client: TestClient, analyst: str
+) -> None:
+    # Constant-time comparison refuses text beyond ASCII: such a cookie or form token was a
+    # server error, before anyone signed in.
+    for cookie in (f"{SESSION_COOKIE}=x\xe9y.z\xe9", f"{LOGIN_COOKIE}=abc.d\xe9f"):
+        header = {"cookie": cookie.encode("latin-1")}
+        assert client.get("/", headers=header, follow_redirects=False).status_code == 303
+        assert client.get("/login", headers=header).status_code == 200
+    response = client.post(
+        "/login",
+        data={"username": analyst, "password": PASSWORD, "csrf_token": "\xe9t\xe9"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 403
+    assert SESSION_COOKIE not in client.cookies
+
+
+def test_a_refused_field_is_named_and_its_value_not_sent_back(
+    client: TestClient, analyst: str
+) -> None:
+    secret = "p" * (accounts.MAX_PASSWORD + 1)
+    response = client.post(
+        "/login",
+        data={"username": analyst, "password": secret, "csrf_token": login_token(client)},
+    )
+    assert response.status_code == 422
+    assert "password" in response.text and secret not in response.text
+    with TestClient(client.app, base_url="http://127.0.0.1") as api:
+        api.headers["Authorization"] = "Bearer nothing"
+        refused = api.post("/api/users", json={"name": "x", "role": "analyst", "password": secret})
+    assert refused.status_code in (401, 422) and secret not in refused.text
 
 
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "/\\evil"])

@@ -192,7 +192,7 @@ def test_a_report_shows_hashes_matches_priority_and_no_identifier_in_clear(
     assert api[Role.ANALYST].get("/api/reports/999999").status_code == 404
 
 
-def test_subjects_and_clusters_list_and_open_and_subject_reads_are_audited(
+def test_subjects_and_clusters_list_and_open_and_their_reads_are_audited(
     store: Store, api: dict[Role, TestClient]
 ) -> None:
     client = api[Role.ANALYST]
@@ -223,6 +223,35 @@ def test_subjects_and_clusters_list_and_open_and_subject_reads_are_audited(
         )
     shown = client.get(f"/api/clusters/{some['id']}").json()["report_list"]
     assert {r["id"] for r in shown} == members
+    # A cluster lists its member reports: opening it is audited as opening a report is.
+    opened = [str(listed["rows"][0]["id"])] if cluster.status_code == 200 else []
+    assert [e.target_id for e in _events(store, "cluster.read")] == [*opened, str(some["id"])]
+    assert all(e.actor == "analyst-one" for e in _events(store, "cluster.read"))
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/reports/{n}",
+        "/api/subjects/{n}",
+        "/api/clusters/{n}",
+        "/api/audit?before={n}",
+    ],
+)
+def test_an_id_beyond_the_store_is_refused_naming_the_parameter(
+    api: dict[Role, TestClient], path: str
+) -> None:
+    # SQLite cannot bind an integer over 64 bits: such an id was a server error.
+    role = Role.SUPERVISOR
+    response = api[role].get(path.format(n=2**63))
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][-1] in {
+        "report_id",
+        "subject_id",
+        "cluster_id",
+        "before",
+    }
+    assert api[role].get(path.format(n=2**63 - 1)).status_code in (200, 404)
 
 
 def test_hash_list_upload_quarantines_bad_entries_reimports_idempotently_and_removes(

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request
@@ -69,6 +70,24 @@ def _invalid(request: Request, exc: Exception) -> Response:
     return render(request, "error.html", {"title": title, "message": message}, status=status)
 
 
+def _request_invalid(request: Request, exc: Exception) -> Response:
+    """A request whose fields break their rules: each field named with its rule, and never the
+    value sent (FastAPI's own answer echoes it, and a refused value may be a password or a
+    note that is sealed once stored)."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    fields = [
+        {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type")}
+        for error in errors
+    ]
+    if is_api(request):
+        return JSONResponse({"detail": fields}, status_code=422)
+    message = "; ".join(
+        f"{'.'.join(str(part) for part in item['loc'][1:]) or 'request'}: {item['msg']}"
+        for item in fields
+    )
+    return render(request, "error.html", {"title": "Not accepted", "message": message}, status=422)
+
+
 def create_app(store: Store, options: WebOptions | None = None) -> FastAPI:
     """The web app over ``store``; ``options`` default to the ``[web]`` settings section."""
     opts = options or WebOptions.from_section(store.settings.section("web"))
@@ -102,6 +121,7 @@ def create_app(store: Store, options: WebOptions | None = None) -> FastAPI:
     app.add_exception_handler(NotSignedInError, _not_signed_in)
     app.add_exception_handler(ForbiddenError, _forbidden)
     app.add_exception_handler(SafeguardingError, _invalid)
+    app.add_exception_handler(RequestValidationError, _request_invalid)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/healthz", include_in_schema=False)

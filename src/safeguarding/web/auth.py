@@ -65,6 +65,15 @@ class ForbiddenError(Exception):
         self.reason = reason
 
 
+def same_secret(supplied: str, expected: str) -> bool:
+    """A constant-time comparison of a value sent by a client with the one expected. Compared
+    as UTF-8 bytes: ``hmac.compare_digest`` refuses strings with characters beyond ASCII
+    (a TypeError, so a crafted cookie or form field gave a server error instead of a refusal)."""
+    return hmac.compare_digest(
+        supplied.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
+
+
 class Signer:
     """HMAC-SHA256 signatures with the ``session`` secret, one sub-key per purpose."""
 
@@ -80,9 +89,14 @@ class Signer:
 
     def unsign(self, purpose: str, signed: str) -> str | None:
         value, _, signature = signed.rpartition(".")
-        if not value or not hmac.compare_digest(signature, self.mac(purpose, value)):
+        if not value or not same_secret(signature, self.mac(purpose, value)):
             return None
         return value
+
+
+# Sign-in attempts one address may make: this many accounts' budgets (people behind one
+# address, say an office's proxy, may each mistype), while trying name after name is held up.
+LOGIN_ACCOUNTS_PER_ADDRESS = 4
 
 
 @dataclass
@@ -93,6 +107,7 @@ class AuthState:
     options: WebOptions
     signer: Signer
     login_limiter: RateLimiter
+    login_address_limiter: RateLimiter
     submit_limiter: RateLimiter
 
     @classmethod
@@ -102,6 +117,11 @@ class AuthState:
             options=options,
             signer=Signer(store.settings.secret("session")),
             login_limiter=RateLimiter(options.login_burst, options.login_per_minute / 60.0),
+            # Per address, whatever names it tries: a few accounts' worth of attempts.
+            login_address_limiter=RateLimiter(
+                LOGIN_ACCOUNTS_PER_ADDRESS * options.login_burst,
+                LOGIN_ACCOUNTS_PER_ADDRESS * options.login_per_minute / 60.0,
+            ),
             submit_limiter=RateLimiter(options.submit_burst, options.submit_per_second),
         )
 
@@ -185,7 +205,7 @@ async def check_csrf(request: Request, principal: Principal) -> None:
             form = await request.form()
             value = form.get(CSRF_FIELD)
             supplied = value if isinstance(value, str) else ""
-    if not supplied or not hmac.compare_digest(supplied, principal.csrf):
+    if not supplied or not same_secret(supplied, principal.csrf):
         raise ForbiddenError("the form's CSRF token is missing or wrong; reload the page and retry")
 
 
@@ -236,4 +256,4 @@ def login_form_token_valid(state: AuthState, request: Request, supplied: str) ->
     nonce = state.signer.unsign("login-nonce", cookie) if cookie else None
     if nonce is None or not supplied:
         return False
-    return hmac.compare_digest(supplied, state.signer.mac("login-csrf", nonce))
+    return same_secret(supplied, state.signer.mac("login-csrf", nonce))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Form
+from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -14,6 +15,7 @@ from safeguarding.access.roles import PERMISSIONS, ROLE_DESCRIPTIONS, allowed
 from safeguarding.web.auth import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
+    AuthState,
     Principal,
     auth_state,
     client_ip,
@@ -81,7 +83,9 @@ def login(
             message="The form expired or came from elsewhere; please sign in again.",
             status=403,
         )
-    wait = state.login_limiter.take(f"{username.lower()}|{ip}")
+    wait = state.login_address_limiter.take(ip) or state.login_limiter.take(
+        f"{username.lower()}|{ip}"
+    )
     if wait is not None:
         response = _login_page(
             request,
@@ -94,7 +98,8 @@ def login(
     with state.store.session() as db:
         user = accounts.authenticate_password(db, username, password)
         if user is None:
-            audit.record(db, Actor(username[:64] or "-", "", ip), "login.failed", "user", username)
+            named = _failed_name(state, db, username)
+            audit.record(db, Actor(named, "", ip), "login.failed", "user", named)
         else:
             audit.record(db, Actor(user.name, user.role, ip), "login", "user", user.name)
     if user is None:
@@ -111,6 +116,15 @@ def login(
     )
     response.delete_cookie(LOGIN_COOKIE)
     return response
+
+
+def _failed_name(state: AuthState, db: Session, username: str) -> str:
+    """How a failed sign-in names the account in the audit log: by its name if there is one,
+    else by a keyed tag of what was typed. The log is kept for good and shown to supervisors;
+    what is typed into the name field is at times a password."""
+    if username and accounts.find_user(db, username) is not None:
+        return username
+    return "unknown:" + state.signer.mac("login-name", username)[:16]
 
 
 @router.post("/logout", include_in_schema=False)

@@ -13,7 +13,7 @@ from safeguarding.access import audit
 from safeguarding.store.models.access import AuditEventRow
 from safeguarding.web.auth import Principal
 from safeguarding.web.roles import require
-from safeguarding.web.routers.common import store_of
+from safeguarding.web.routers.common import ROW_ID_MAX, store_of
 from safeguarding.web.templating import is_htmx, render
 
 router = APIRouter()
@@ -35,7 +35,7 @@ def audit_page(
     actor: str = Query("", max_length=120),
     action: str = Query("", max_length=64),
     target: str = Query("", max_length=200),
-    before: int | None = Query(None, ge=1),
+    before: int | None = Query(None, ge=1, le=ROW_ID_MAX),
 ) -> Response:
     with store_of(request).session() as db:
         rows = audit.events(db, before_seq=before, limit=PAGE, **_filters(actor, action, target))
@@ -64,7 +64,9 @@ def list_events(
     actor: str = Query("", max_length=120),
     action: str = Query("", max_length=64),
     target: str = Query("", max_length=200),
-    before: int | None = Query(None, ge=1, description="Only events before this sequence number."),
+    before: int | None = Query(
+        None, ge=1, le=ROW_ID_MAX, description="Only events before this sequence number."
+    ),
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[dict[str, Any]]:
     with store_of(request).session() as db:

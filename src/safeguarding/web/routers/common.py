@@ -1,15 +1,23 @@
-"""Helpers the routers share: the store of the app, and auditing an action of the request."""
+"""Helpers the routers share: the store of the app, auditing an action of the request, and the
+form of a row id in a path."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Annotated
 
+from fastapi import Path
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from safeguarding.access import audit
 from safeguarding.store import Store
 from safeguarding.web.auth import Principal, auth_state
+
+# A row id in a path: the stores' ids are 64-bit integers, and a larger number (SQLite cannot
+# bind it) is refused with a 422 naming the parameter instead of failing the request.
+ROW_ID_MAX = 2**63 - 1
+RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX)]
 
 
 def store_of(request: Request) -> Store:

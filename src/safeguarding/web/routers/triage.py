@@ -36,7 +36,7 @@ from safeguarding.web import triage_views as views
 from safeguarding.web.auth import Principal
 from safeguarding.web.queue_cache import QueueCache, default_capacity, page_rows, summary
 from safeguarding.web.roles import require
-from safeguarding.web.routers.common import record_read, store_of
+from safeguarding.web.routers.common import RowId, record_read, store_of
 from safeguarding.web.templating import render
 
 router = APIRouter()
@@ -134,7 +134,7 @@ def _report(request: Request, principal: Principal, report_id: int) -> dict[str,
 
 @router.get("/reports/{report_id}", include_in_schema=False)
 def report_page(
-    request: Request, report_id: int, principal: Principal = Depends(REPORT)
+    request: Request, report_id: RowId, principal: Principal = Depends(REPORT)
 ) -> Response:
     context = {
         "report": _report(request, principal, report_id),
@@ -147,7 +147,7 @@ def report_page(
 
 @router.get("/api/reports/{report_id}", tags=["triage"], summary="One report, without media")
 def report_api(
-    request: Request, report_id: int, principal: Principal = Depends(REPORT)
+    request: Request, report_id: RowId, principal: Principal = Depends(REPORT)
 ) -> dict[str, Any]:
     """Files with hashes, list matches (list, entry, kind, distance) and content cluster; the
     reported user's pseudonyms (shortened); priority with reasons; the outcome. The read is
@@ -179,7 +179,7 @@ def _record(
 @router.post("/reports/{report_id}/outcome", include_in_schema=False)
 def outcome_form(
     request: Request,
-    report_id: int,
+    report_id: RowId,
     result: str = Form(..., max_length=32),
     minutes: float = Form(...),
     reason: str = Form("", max_length=32),
@@ -193,7 +193,7 @@ def outcome_form(
 
 @router.post("/api/reports/{report_id}/outcome", tags=["triage"], summary="Record an outcome")
 def outcome_api(
-    request: Request, report_id: int, body: OutcomeIn, principal: Principal = Depends(OUTCOME)
+    request: Request, report_id: RowId, body: OutcomeIn, principal: Principal = Depends(OUTCOME)
 ) -> dict[str, Any]:
     """The same operation as ``safeguarding outcome``; replaces an earlier outcome; audited."""
     return _record(request, principal, report_id, body)
@@ -231,7 +231,7 @@ def _subject(request: Request, principal: Principal, subject_id: int) -> dict[st
 
 @router.get("/subjects/{subject_id}", include_in_schema=False)
 def subject_page(
-    request: Request, subject_id: int, principal: Principal = Depends(SUBJECT)
+    request: Request, subject_id: RowId, principal: Principal = Depends(SUBJECT)
 ) -> Response:
     return render(
         request, "triage/subject.html", {"subject": _subject(request, principal, subject_id)}
@@ -240,7 +240,7 @@ def subject_page(
 
 @router.get("/api/subjects/{subject_id}", tags=["triage"], summary="One subject; audited")
 def subject_api(
-    request: Request, subject_id: int, principal: Principal = Depends(SUBJECT)
+    request: Request, subject_id: RowId, principal: Principal = Depends(SUBJECT)
 ) -> dict[str, Any]:
     return _subject(request, principal, subject_id)
 
@@ -266,19 +266,30 @@ def clusters_api(
     return _paged(total, page, rows)
 
 
-@router.get("/clusters/{cluster_id}", include_in_schema=False, dependencies=[Depends(REPORT)])
-def cluster_page(request: Request, cluster_id: int) -> Response:
-    with store_of(request).session() as db:
-        cluster = views.cluster_detail(db, cluster_id)
-    return render(request, "triage/cluster.html", {"cluster": cluster})
+@router.get("/clusters/{cluster_id}", include_in_schema=False)
+def cluster_page(
+    request: Request, cluster_id: RowId, principal: Principal = Depends(REPORT)
+) -> Response:
+    return render(
+        request, "triage/cluster.html", {"cluster": _cluster(request, principal, cluster_id)}
+    )
 
 
 @router.get("/api/clusters/{cluster_id}", tags=["triage"], summary="One content cluster")
 def cluster_api(
-    request: Request, cluster_id: int, _principal: Principal = Depends(REPORT)
+    request: Request, cluster_id: RowId, principal: Principal = Depends(REPORT)
 ) -> dict[str, Any]:
+    """A content cluster and its member reports; audited, as a report is."""
+    return _cluster(request, principal, cluster_id)
+
+
+def _cluster(request: Request, principal: Principal, cluster_id: int) -> dict[str, Any]:
+    """The cluster, its read audited in the same transaction: it lists member reports (level,
+    score, outcome), so seeing it is seeing them."""
     with store_of(request).session() as db:
-        return views.cluster_detail(db, cluster_id)
+        cluster = views.cluster_detail(db, cluster_id)
+        record_read(request, principal, "cluster", str(cluster_id), session=db)
+        return cluster
 
 
 def _lists(request: Request) -> list[dict[str, Any]]:

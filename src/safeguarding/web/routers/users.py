@@ -16,7 +16,7 @@ from safeguarding.errors import ValidationError
 from safeguarding.store.models.access import ApiTokenRow, UserRow
 from safeguarding.web.auth import Principal
 from safeguarding.web.roles import require
-from safeguarding.web.routers.common import store_of
+from safeguarding.web.routers.common import RowId, store_of
 from safeguarding.web.templating import render
 
 router = APIRouter()
@@ -104,7 +104,7 @@ def create_token_form(
 
 @router.post("/tokens/{token_id}/revoke", include_in_schema=False)
 def revoke_token_form(
-    request: Request, token_id: int, principal: Principal = Depends(MANAGE)
+    request: Request, token_id: RowId, principal: Principal = Depends(MANAGE)
 ) -> Response:
     with store_of(request).session() as db:
         accounts.revoke_token(db, token_id, principal.actor())
@@ -184,7 +184,7 @@ def create_token(
 
 @router.post("/api/tokens/{token_id}/revoke", tags=["users"], summary="Revoke an API token")
 def revoke_token(
-    request: Request, token_id: int, principal: Principal = Depends(MANAGE)
+    request: Request, token_id: RowId, principal: Principal = Depends(MANAGE)
 ) -> TokenOut:
     with store_of(request).session() as db:
         row = accounts.revoke_token(db, token_id, principal.actor())
