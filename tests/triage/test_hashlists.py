@@ -179,6 +179,34 @@ def test_import_update_remove_and_retroactive_matching(
     assert missing.code == 1 and "no hash list named 'known'" in missing.err
 
 
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        (b"", "the file holds no entries"),
+        (f"hash,type\n{MD5},MD5\n".encode("utf-16"), "update.csv:1: not UTF-8"),
+        (b"hash,type\nnot-a-hash,MD5\n", "update.csv:2: md5 hash is not hexadecimal"),
+    ],
+)
+def test_a_file_with_no_valid_entry_never_empties_a_stored_list(
+    capsys: Capsys, store: Store, tmp_path: Path, data: bytes, said: str
+) -> None:
+    # Importing makes the stored list equal to the file: an empty file, one in another
+    # encoding or one whose every line is refused is refused whole, and the list stays.
+    good = tmp_path / "good.csv"
+    good.write_text(f"hash,type\n{MD5},MD5\n{PDQ},PDQ\n")
+    assert _json(capsys, "hashlist", "import", str(good), "--name", "known")["entries"] == 2
+    bad = tmp_path / "update.csv"
+    bad.write_bytes(data)
+    refused = invoke(capsys, "hashlist", "import", str(bad), "--name", "known", "--json")
+    assert refused.code == 1
+    assert "update.csv: no valid entry, nothing imported" in refused.err and said in refused.err
+    listed = _json(capsys, "hashlist", "list")
+    assert [(row["name"], row["entries"], row["version"]) for row in listed] == [("known", 2, 1)]
+    new = invoke(capsys, "hashlist", "import", str(bad), "--name", "fresh")
+    assert new.code == 1
+    assert [row["name"] for row in _json(capsys, "hashlist", "list")] == ["known"]
+
+
 def test_retroactive_matching_of_one_list_leaves_another_with_the_same_hashes(
     capsys: Capsys, store: Store, tmp_path: Path
 ) -> None:

@@ -83,11 +83,19 @@ def import_list(
     """Make the stored list ``name`` equal to ``parsed`` and match it against stored files."""
     if kind not in LIST_KINDS:
         raise ValidationError(f"list kind {kind!r}: known or allow", rule="unknown_enum")
-    if parsed.format == "vics" and parsed.format_version is None and not parsed.entries:
+    if not parsed.entries:
+        # Importing makes the stored list equal to the file: a file with no valid entry (empty,
+        # in another encoding, of another layout) would silently empty a list and its matches.
+        # Refused whole instead; ``hashlist remove`` is how a list is emptied.
         first = parsed.rejected[0] if parsed.rejected else None
+        reason = (
+            f"{first.message} ({len(parsed.rejected)} entries refused)"
+            if first
+            else "the file holds no entries"
+        )
         raise ValidationError(
-            first.message if first else f"{source_file}: no entries",
-            location=source_file,
+            f"{source_file}: no valid entry, nothing imported: {reason}",
+            location=first.location if first else source_file,
             rule=first.rule if first else "empty_list",
         )
     with store.session() as session:
