@@ -110,6 +110,10 @@ def _load_file(path: Path) -> dict[str, Any]:
             data = tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    except (ValueError, RecursionError) as exc:  # a number of thousands of digits; deep nesting
+        raise ConfigError(f"{path}: not TOML we read ({exc.__class__.__name__})") from exc
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read settings file ({exc.strerror or exc})") from exc
     unknown = sorted(set(data) - _KNOWN_FILE_KEYS)

@@ -78,7 +78,9 @@ def test_jsonl_bad_lines_are_named_and_the_rest_is_read() -> None:
         jsonl_report(report_id="long", platform="p" * 300),
         jsonl_report(report_id="ok-2"),
     )  # fmt: skip
-    parsed = parse_lines(data + b"\n\xff\xfe\n", "in.jsonl")
+    # A number of thousands of digits and nesting thousands deep: refused lines, not a failed run.
+    hostile = b'{"report_id": ' + b"9" * 5000 + b"}\n" + b"[" * 50_000 + b"\n"
+    parsed = parse_lines(data + b"\n\xff\xfe\n" + hostile, "in.jsonl")
     ok = [p.provider_report_id for p in parsed if isinstance(p, ReportRecord)]
     assert ok == ["ok-1", "ok-2"]
     rules = {p.location: p.rule for p in parsed if isinstance(p, Rejected)}
@@ -90,7 +92,12 @@ def test_jsonl_bad_lines_are_named_and_the_rest_is_read() -> None:
         "in.jsonl:6:incidnet_type": "unknown_field",
         "in.jsonl:7:platform": "too_long",
         "in.jsonl:9": "not_utf8",
+        "in.jsonl:10": "bad_json",
+        "in.jsonl:11": "bad_json",
     }
+    messages = {p.location: p.message for p in parsed if isinstance(p, Rejected)}
+    assert "5000 digits" in messages["in.jsonl:10"]
+    assert "nested too deeply" in messages["in.jsonl:11"]
 
 
 HEADER = (

@@ -47,6 +47,12 @@ class _Json:
                 location=f"{path}:{exc.lineno}",
                 rule="valid JSON",
             ) from exc
+        except (ValueError, RecursionError) as exc:  # thousands of digits; deep nesting
+            raise ValidationError(
+                f"{path.name}: not JSON we read (a number too long or nesting too deep)",
+                location=str(path),
+                rule="valid JSON",
+            ) from exc
         if not isinstance(self.data, dict):
             raise self.fail("$", "the document must be a JSON object")
 

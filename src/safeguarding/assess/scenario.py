@@ -585,6 +585,11 @@ def load_scenario(reference: str | Path, *, _chain: tuple[Path, ...] = ()) -> Sc
         raise ValidationError(
             f"{path.name}:{line}: not valid TOML ({exc})", location=f"{path}:{line}"
         ) from exc
+    except (ValueError, RecursionError) as exc:  # thousands of digits; deep nesting
+        raise ValidationError(
+            f"{path.name}: not TOML we read (a number too long or nesting too deep)",
+            location=str(path),
+        ) from exc
     head = data.pop("scenario", None)
     if not isinstance(head, dict):
         raise reader.fail("scenario", "the file needs a [scenario] table with name and title")

@@ -250,6 +250,12 @@ def parse_yaml(text: str, file: str = "register.yaml") -> ParsedRegister:
             location=f"{file}:{line}",
             rule="yaml",
         ) from exc
+    except (ValueError, RecursionError) as exc:  # thousands of digits; deep nesting
+        raise ValidationError(
+            f"{file}: not YAML we read (a number too long or nesting too deep)",
+            location=file,
+            rule="yaml",
+        ) from exc
     items_node: Any = node
     if isinstance(data, dict) and node is not None:
         unknown = sorted(str(k) for k in data if k not in {"services", "description"})

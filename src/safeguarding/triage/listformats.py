@@ -115,9 +115,10 @@ def read_vics(data: bytes, name: str, scheme: Scheme | None = None) -> ParsedLis
     """Entries of a VICS JSON document; the whole file is refused only if it is not VICS."""
     try:
         document = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # not UTF-8 or JSON; huge numbers; deep nesting
+        why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
         return ParsedList(
-            "vics", None, rejected=[_reject(name, "bad_json", f"not JSON ({exc})", data[:4096])]
+            "vics", None, rejected=[_reject(name, "bad_json", f"not JSON ({why})", data[:4096])]
         )
     if not isinstance(document, dict) or not isinstance(document.get("value"), list):
         return ParsedList(

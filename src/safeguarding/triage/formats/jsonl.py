@@ -234,6 +234,8 @@ def parse_line(raw: bytes, location: str) -> Parsed | None:
         return Rejected(
             location, "bad_json", f"{location}: not JSON ({exc.msg} at column {exc.colno})", raw
         )
+    except (ValueError, RecursionError) as exc:  # a number of thousands of digits; deep nesting
+        return Rejected(location, "bad_json", f"{location}: not JSON we read ({_why(exc)})", raw)
     report_id = data.get("report_id") if isinstance(data, dict) else None
     try:
         return report_record(ReportIn.model_validate(data))._replace(origin=(location, raw))
@@ -276,3 +278,9 @@ def parse_lines(data: bytes, name: str) -> list[Parsed]:
         if item is not None:
             parsed.append(item)
     return parsed
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return str(exc).split(";")[0]

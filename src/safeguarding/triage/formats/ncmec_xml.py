@@ -291,6 +291,10 @@ def parse_document(
         return _file_details(root, doc, (name, data))
     except _RejectError as exc:
         return _rejected(data, name, exc.path, exc.rule, exc.message, _report_id_of(root))
+    except RecursionError:  # an unknown element nested thousands deep, kept as written
+        return _rejected(
+            data, name, "", "xml_too_deep", "elements nested too deeply", _report_id_of(root)
+        )
 
 
 def _rejected(

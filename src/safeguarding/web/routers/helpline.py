@@ -176,7 +176,7 @@ async def api_enter(request: Request, principal: Principal = Depends(ENTRY)) -> 
     holding an email, phone number or IP address. Answers 201 stored, 200 unchanged or 422."""
     try:
         body = await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON; a number of thousands of digits; too deep
         raise ValidationError("the body must be a JSON object", rule="json") from None
     if not isinstance(body, dict):
         raise ValidationError("the body must be a JSON object", rule="json")
