@@ -65,3 +65,30 @@ def test_commands_answer_a_directory_with_the_clear_error(
     assert result.code == 1
     assert f"{directory}: cannot read (" in result.err
     assert "Traceback" not in result.err
+
+
+def test_a_header_that_names_a_column_twice_is_refused_by_every_csv_reader(
+    tmp_path: Path,
+) -> None:
+    # Read by name, a row would keep only the last of the two: the first value lost unsaid.
+    from safeguarding.helpline.importer import read_csv
+    from safeguarding.platforms.cases import parse_cases_csv
+    from safeguarding.platforms.register import parse_csv as parse_register
+    from safeguarding.triage.formats.csv import parse_csv as parse_reports
+    from safeguarding.triage.listformats import read_hash_csv
+    from safeguarding.triage.records import Rejected
+
+    header = b"report_id,incident_type,incident_time,md5,md5\n"
+    reports = parse_reports(header + b"R-1,Other,2026-01-01T00:00:00Z,,\n", "r.csv")
+    assert [(r.location, r.rule) for r in reports if isinstance(r, Rejected)] == [
+        ("r.csv:1", "bad_header")
+    ]
+    assert "columns given twice ['md5']" in reports[0].message  # type: ignore[union-attr]
+    lists = read_hash_csv(b"hash,type,hash\n" + b"a" * 32 + b",md5,\n", "l.csv", hash_type=None)
+    assert lists.entries == [] and [r.rule for r in lists.rejected] == ["repeated_column"]
+    with pytest.raises(ValidationError, match=r"h.csv:1: column\(s\) given twice: month"):
+        list(read_csv(tmp_path / "h.csv", "month,channel,month\n2025-03,phone,2024-12\n"))
+    with pytest.raises(ValidationError, match=r"p.csv:1: column\(s\) given twice: type"):
+        parse_register("id,name,type,type\na,A,social,chat\n", "p.csv")
+    with pytest.raises(ValidationError, match=r"c.csv:1: column\(s\) given twice: year"):
+        parse_cases_csv("case,platform,stage,role_pair,year,source,year\n", "c.csv")

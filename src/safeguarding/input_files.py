@@ -5,6 +5,7 @@ by reading a path given on the command line; a missing file, a directory or a pe
 must come back as the same one-line error naming the file, not as a traceback.
 """
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from safeguarding.errors import ValidationError
@@ -36,3 +37,20 @@ def read_input_text(path: Path, *, encoding: str = "utf-8") -> str:
         raise ValidationError(
             f"{path}: not UTF-8 text (byte {exc.start})", location=str(path), rule="utf-8"
         ) from exc
+
+
+def repeated_columns(header: Sequence[str]) -> list[str]:
+    """The column names a CSV header gives more than once. Read by name, a row keeps only the
+    last of them: the value in the first would be lost without a word."""
+    return sorted({name for name in header if header.count(name) > 1})
+
+
+def refuse_repeated_columns(header: Sequence[str], location: str) -> None:
+    """Refuses a header that names a column twice, naming the file, line 1 and the columns."""
+    repeated = repeated_columns(header)
+    if repeated:
+        raise ValidationError(
+            f"{location}:1: column(s) given twice: {', '.join(repeated)}",
+            location=f"{location}:1",
+            rule="repeated_column",
+        )

@@ -43,7 +43,7 @@ from safeguarding.errors import ValidationError
 from safeguarding.helpline.identifiers import IdentifierPolicy, describe, redact
 from safeguarding.helpline.notes import NoteCipher, expiry, note_row, retention_days
 from safeguarding.helpline.schema import ContactReport
-from safeguarding.input_files import read_input_text
+from safeguarding.input_files import read_input_text, refuse_repeated_columns
 from safeguarding.store.base import Base
 from safeguarding.store.models.helpline import (
     HelplineContactRow,
@@ -165,6 +165,7 @@ def read_csv(path: Path, text: str) -> Iterator[RawRecord]:
     if not header:
         raise ValidationError(f"{path.name}: empty file, expected a header line")
     _check_columns(path, header, 1)
+    refuse_repeated_columns(header, path.name)
     if "month" not in header:
         raise ValidationError(f"{path.name} line 1: the header has no 'month' column")
     row, line = 0, 2

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from safeguarding.errors import ValidationError
+from safeguarding.input_files import refuse_repeated_columns
 from safeguarding.platforms.vocabulary import ROLE_PAIRS, STAGES, RolePair, Stage
 
 CASE_COLUMNS = ("case", "platform", "stage", "role_pair", "year", "source")
@@ -116,6 +117,7 @@ def _parse_case_rows(
     reader: csv.DictReader[str], file: str
 ) -> tuple[list[tuple[int, CaseMention]], list[CaseRowError]]:
     header = reader.fieldnames or []
+    refuse_repeated_columns(header, file)
     missing = [c for c in CASE_COLUMNS if c not in header]
     unknown = [c for c in header if c not in CASE_COLUMNS]
     if missing or unknown:

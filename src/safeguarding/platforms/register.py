@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pydantic import ValidationError as PydanticValidationError
 
 from safeguarding.errors import ValidationError
-from safeguarding.input_files import read_input
+from safeguarding.input_files import read_input, refuse_repeated_columns
 from safeguarding.platforms.vocabulary import (
     AGE_ASSURANCE,
     DSA_ROLES,
@@ -354,6 +354,7 @@ def parse_csv(text: str, file: str = "register.csv") -> ParsedRegister:
 
 def _parse_csv_rows(reader: csv.DictReader[str], file: str) -> ParsedRegister:
     header = reader.fieldnames or []
+    refuse_repeated_columns(header, file)
     unknown = [c for c in header if c not in CSV_COLUMNS]
     if unknown or "id" not in header:
         raise ValidationError(

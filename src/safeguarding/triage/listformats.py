@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from safeguarding.hashing.kinds import HashKind, InvalidHashError, normalise_hash, parse_kind
+from safeguarding.input_files import repeated_columns
 from safeguarding.triage.formats.fields import csv_line
 from safeguarding.triage.records import Rejected
 
@@ -204,6 +205,10 @@ def read_hash_csv(
         cells = [c.strip() for c in fields]
         if number == 1 and header is None and _is_header(cells):
             header = [c.lower() for c in cells]
+            if repeated := repeated_columns(header):
+                problem = f"column(s) given twice: {', '.join(repeated)}"
+                parsed.rejected.append(_reject(location, "repeated_column", problem, raw))
+                return parsed
             continue
         row = dict(zip(header, cells, strict=False)) if header else {"hash": cells[0]}
         _csv_entry(parsed, row, location, raw, hash_type, scheme)

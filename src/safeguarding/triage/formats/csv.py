@@ -17,6 +17,7 @@ from collections.abc import Iterable
 
 from safeguarding.disclosure.pseudonymise import IdentifierKind
 from safeguarding.hashing.kinds import HashKind, InvalidHashError, normalise_hash
+from safeguarding.input_files import repeated_columns
 from safeguarding.triage.formats.fields import (
     FieldError,
     bounded,
@@ -115,8 +116,15 @@ def parse_csv(data: bytes, name: str) -> list[Parsed]:
     header = [h.strip() for h in fields]
     unknown = sorted(set(header) - set(COLUMNS))
     missing = [c for c in REQUIRED if c not in header]
-    if unknown or missing:
-        problem = f"unknown columns {unknown}" if unknown else f"missing columns {missing}"
+    repeated = repeated_columns(header)
+    if unknown or missing or repeated:
+        problem = (
+            f"unknown columns {unknown}"
+            if unknown
+            else f"missing columns {missing}"
+            if missing
+            else f"columns given twice {repeated}"
+        )
         return [Rejected(f"{name}:1", "bad_header", f"{name}:1: {problem}", header_raw)]
     groups: dict[str, list[tuple[int, bytes, dict[str, str]]]] = defaultdict(list)
     for number, raw, text in decoded[1:]:
