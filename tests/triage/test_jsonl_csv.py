@@ -80,7 +80,9 @@ def test_jsonl_bad_lines_are_named_and_the_rest_is_read() -> None:
     )  # fmt: skip
     # A number of thousands of digits and nesting thousands deep: refused lines, not a failed run.
     hostile = b'{"report_id": ' + b"9" * 5000 + b"}\n" + b"[" * 50_000 + b"\n"
-    parsed = parse_lines(data + b"\n\xff\xfe\n" + hostile, "in.jsonl")
+    # A time given as a number (pydantic would read seconds since 1970) is refused as a time.
+    epoch = _lines(jsonl_report(report_id="epoch", incident_time=0))
+    parsed = parse_lines(data + b"\n\xff\xfe\n" + hostile + epoch, "in.jsonl")
     ok = [p.provider_report_id for p in parsed if isinstance(p, ReportRecord)]
     assert ok == ["ok-1", "ok-2"]
     rules = {p.location: p.rule for p in parsed if isinstance(p, Rejected)}
@@ -94,6 +96,7 @@ def test_jsonl_bad_lines_are_named_and_the_rest_is_read() -> None:
         "in.jsonl:9": "not_utf8",
         "in.jsonl:10": "bad_json",
         "in.jsonl:11": "bad_json",
+        "in.jsonl:12:incident_time": "bad_datetime",
     }
     messages = {p.location: p.message for p in parsed if isinstance(p, Rejected)}
     assert "5000 digits" in messages["in.jsonl:10"]

@@ -53,12 +53,17 @@ class _Strict(BaseModel):
 
 
 def _when(value: object) -> object:
-    if isinstance(value, str):
-        try:
-            return parse_datetime("date-time", value)
-        except FieldError as exc:
-            raise ValueError(str(exc)) from exc
-    return value
+    """A time as ISO 8601 text, through the same rule as every other format (1990 to
+    tomorrow). A number is refused: pydantic would read it as seconds or milliseconds since
+    1970 and let a 0 in as a 1970 report."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("a time is ISO 8601 text, e.g. 2026-03-04T05:06:07Z")
+    try:
+        return parse_datetime("date-time", value)
+    except FieldError as exc:
+        raise ValueError(str(exc)) from exc
 
 
 class IdentifierIn(_Strict):
