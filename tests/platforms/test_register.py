@@ -62,6 +62,18 @@ def test_yaml_negative_users_are_refused_with_the_field() -> None:
     assert error.message == "must not be negative (got -1)"
 
 
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])
+def test_a_volume_that_is_not_a_finite_number_is_refused(value: float) -> None:
+    # An infinite volume was stored, then exported as "Infinity" (not JSON), which the
+    # assessment then refused to read back.
+    bad = row(volumes={"daily_images": value, "source": "x"})
+    [error] = parse_yaml(_yaml(bad), "reg.yaml").errors
+    assert (error.field, error.message) == (
+        "volumes.daily_images",
+        "Input should be a finite number",
+    )
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [

@@ -67,9 +67,9 @@ class VlopDesignation(_Strict):
 class Volumes(_Strict):
     """Daily volumes the assessment model needs for its targeted scenario."""
 
-    daily_messages: float | None = Field(default=None, ge=0)
-    daily_images: float | None = Field(default=None, ge=0)
-    daily_videos: float | None = Field(default=None, ge=0)
+    daily_messages: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    daily_images: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    daily_videos: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     source: str = Field(min_length=1)
 
 
@@ -90,7 +90,7 @@ class Service(_Strict):
     age_assurance: AgeAssurance = "none"
     adult: bool | None = None
     safeguards: dict[Measure, SafeguardStatus] = Field(default_factory=dict)
-    report_response_hours: float | None = Field(default=None, ge=0)
+    report_response_hours: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     volumes: Volumes | None = None
     source: str = Field(min_length=1)
     synthetic: bool = False
