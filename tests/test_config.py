@@ -37,6 +37,26 @@ def test_unknown_setting_in_file_is_refused_by_name(tmp_path: Path) -> None:
         load_settings({"SAFEGUARDING_HOME": str(tmp_path)})
 
 
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("[triage]\npdq_treshold = 20\n", r"\[triage\] unknown setting\(s\) pdq_treshold; known: "),
+        ("[triage]\nmax_image_pixel = 1\n", r"\[triage\] unknown setting\(s\) max_image_pixel"),
+        ("[helpline]\nmin_cel = 3\n", r"\[helpline\] unknown setting\(s\) min_cel"),
+        ("[hashing]\nmax_image_pixels = 1\n", r"unknown setting\(s\) hashing"),
+        ("triage = 5\n", r"triage = 5: must be a table, \[triage\]"),
+        ("database_url = 5\n", r"database_url = 5: must be text"),
+    ],
+)
+def test_a_setting_spelt_wrong_or_of_the_wrong_kind_is_refused(
+    tmp_path: Path, text: str, said: str
+) -> None:
+    # Ignored, a mistyped limit (the decompression-bomb one, say) would stay at its default.
+    (tmp_path / "config.toml").write_text(text)
+    with pytest.raises(ConfigError, match=said):
+        load_settings({"SAFEGUARDING_HOME": str(tmp_path)})
+
+
 def test_broken_settings_file_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "custom.toml"
     path.write_text("database_url = \n")

@@ -29,7 +29,19 @@ ENV_CONFIG = "SAFEGUARDING_CONFIG"
 
 SECRET_NAMES = ("pseudonym", "session", "notes")
 _SECRET_BYTES = 32
-_KNOWN_FILE_KEYS = {"database_url", "home", "triage", "helpline", "web", "hashing"}
+# The settings file's tables and the keys each holds (``[web]`` checks its own, in
+# ``web.options``): a key spelt wrong would otherwise be ignored without a word, and a limit
+# such as ``max_image_pixels`` (decompression bombs) stay at its default.
+_SECTION_KEYS: dict[str, frozenset[str] | None] = {
+    "triage": frozenset({
+        "pdq_threshold", "pdq_min_quality", "flood_share", "flood_min_files", "batch_size",
+        "max_document_bytes", "max_image_pixels", "parse_workers", "ip_window_hours",
+        "viral_min_reports", "capacity_hours_per_week",
+    }),
+    "helpline": frozenset({"min_cell", "note_retention_days", "dp_epsilon_budget"}),
+    "web": None,
+}  # fmt: skip
+_KNOWN_FILE_KEYS = {"database_url", "home", *_SECTION_KEYS}
 
 
 @dataclass(frozen=True)
@@ -122,6 +134,19 @@ def _load_file(path: Path) -> dict[str, Any]:
             f"{path}: unknown setting(s) {', '.join(unknown)}; "
             f"known: {', '.join(sorted(_KNOWN_FILE_KEYS))}"
         )
+    for name in ("database_url", "home"):
+        if name in data and not isinstance(data[name], str):
+            raise ConfigError(f"{path}: {name} = {data[name]!r}: must be text")
+    for name, keys in _SECTION_KEYS.items():
+        section = data.get(name, {})
+        if not isinstance(section, dict):
+            raise ConfigError(f"{path}: {name} = {section!r}: must be a table, [{name}]")
+        wrong = sorted(set(section) - keys) if keys is not None else []
+        if wrong:
+            raise ConfigError(
+                f"{path}: [{name}] unknown setting(s) {', '.join(wrong)}; "
+                f"known: {', '.join(sorted(keys or ()))}"
+            )
     return data
 
 
