@@ -9,6 +9,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import DBAPIError
 
 from safeguarding.config import Settings, sqlite_url
 from safeguarding.errors import StoreError
@@ -127,3 +128,11 @@ def test_every_migration_goes_down_and_up_again(store: Store) -> None:
                 "SELECT name FROM sqlite_schema WHERE type = 'trigger'"
             ).all()
             assert len(triggers) == 6
+
+
+def test_a_database_error_does_not_carry_the_values_it_was_given(store: Store) -> None:
+    # Errors end up in logs; the values of a statement can be password hashes or tokens.
+    secret = "a-value-that-must-not-be-logged"
+    with pytest.raises(DBAPIError) as caught, store.engine.begin() as connection:
+        connection.execute(text("INSERT INTO no_such_table (x) VALUES (:x)"), {"x": secret})
+    assert "no_such_table" in str(caught.value) and secret not in str(caught.value)

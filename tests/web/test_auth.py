@@ -171,6 +171,16 @@ def test_logout_ends_the_session_on_the_server(client: TestClient, analyst: str)
     assert client.get("/evidence", follow_redirects=False).status_code == 303
 
 
+def test_a_new_password_ends_the_sessions_of_the_old_one(
+    client: TestClient, analyst: str, store: Store
+) -> None:
+    login(client, analyst)
+    assert client.get("/evidence", follow_redirects=False).status_code == 200
+    with store.session() as db:
+        accounts.set_password(db, analyst, "another long password", SETUP)
+    assert client.get("/evidence", follow_redirects=False).status_code == 303
+
+
 def test_a_tampered_session_cookie_is_refused(client: TestClient, analyst: str) -> None:
     login(client, analyst)
     value = client.cookies[SESSION_COOKIE]

@@ -134,20 +134,27 @@ def disable_user(session: Session, name: str, actor: Actor) -> UserRow:
     user = get_user(session, name)
     if not user.disabled:
         user.disabled = True
-        session.execute(
-            update(WebSessionRow)
-            .where(WebSessionRow.user_id == user.id, WebSessionRow.ended.is_(None))
-            .values(ended=now())
-        )
+        _end_sessions(session, user)
         audit.record(session, actor, "user.disable", "user", name)
     return user
 
 
 def set_password(session: Session, name: str, password: str, actor: Actor) -> UserRow:
+    """A new password; the account's sessions end (a password is changed when the old one may
+    be known to someone else, whose session would otherwise go on)."""
     user = get_user(session, name)
     user.password_hash = hash_password(password)
+    _end_sessions(session, user)
     audit.record(session, actor, "user.password", "user", name)
     return user
+
+
+def _end_sessions(session: Session, user: UserRow) -> None:
+    session.execute(
+        update(WebSessionRow)
+        .where(WebSessionRow.user_id == user.id, WebSessionRow.ended.is_(None))
+        .values(ended=now())
+    )
 
 
 def authenticate_password(session: Session, name: str, password: str) -> UserRow | None:

@@ -62,9 +62,11 @@ def _null(value: None) -> None:
 
 
 def make_engine(raw_url: str) -> Engine:
-    """An engine for the URL, with SQLite's WAL and foreign keys switched on."""
+    """An engine for the URL, with SQLite's WAL and foreign keys switched on. A database
+    error never carries the statement's values (``hide_parameters``): they can be password
+    hashes, session tokens or pseudonyms, and errors end up in logs."""
     url = normalise_url(raw_url)
-    kwargs: dict[str, Any] = {"future": True}
+    kwargs: dict[str, Any] = {"future": True, "hide_parameters": True}
     if url.get_backend_name() == "sqlite":
         database = url.database or ""
         if database and database != ":memory:":
