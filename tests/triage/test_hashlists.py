@@ -110,6 +110,10 @@ def test_csv_and_text_lists() -> None:
     assert len(plain.entries) == 1 and plain.rejected[0].location == "l.txt:4"
     undeclared = read_hash_csv(f"{MD5}\n".encode(), "l.txt")
     assert undeclared.rejected[0].rule == "missing_hash_type"
+    # A header after comments and blank lines is still the header: its columns are read.
+    commented = f"# exported list\n\nhash,type,category\n{MD5},MD5,1\n".encode()
+    entries = read_hash_csv(commented, "l.csv", scheme="vics_us").entries
+    assert [(e.kind, e.source_category) for e in entries] == [("md5", "1")]
 
 
 def test_a_line_csv_cannot_split_is_refused_and_the_rest_of_the_list_imports() -> None:

@@ -184,10 +184,12 @@ def read_hash_csv(
     data: bytes, name: str, *, hash_type: HashKind | None = None, scheme: Scheme = "none"
 ) -> ParsedList:
     """A CSV list with a header (``hash`` or ``value``, optional ``type``/``hash_type`` and
-    ``category``), or a plain list of one hash a line with ``hash_type`` declared."""
+    ``category``), or a plain list of one hash a line with ``hash_type`` declared. Blank lines
+    and ``#`` comments are passed over, before the header too."""
     parsed = ParsedList("csv", None)
     lines = data.split(b"\n")
     header: list[str] | None = None
+    first = True  # no line with content read yet: this one may be the header
     for number, raw in enumerate(lines, start=1):
         raw = raw.rstrip(b"\r")
         location = f"{name}:{number}"
@@ -203,7 +205,8 @@ def read_hash_csv(
             parsed.rejected.append(_reject(location, "malformed_csv", fields, raw))
             continue
         cells = [c.strip() for c in fields]
-        if number == 1 and header is None and _is_header(cells):
+        may_be_header, first = first, False
+        if may_be_header and _is_header(cells):
             header = [c.lower() for c in cells]
             if repeated := repeated_columns(header):
                 problem = f"column(s) given twice: {', '.join(repeated)}"
