@@ -92,3 +92,26 @@ def test_a_header_that_names_a_column_twice_is_refused_by_every_csv_reader(
         parse_register("id,name,type,type\na,A,social,chat\n", "p.csv")
     with pytest.raises(ValidationError, match=r"c.csv:1: column\(s\) given twice: year"):
         parse_cases_csv("case,platform,stage,role_pair,year,source,year\n", "c.csv")
+
+
+def test_a_byte_order_mark_is_read_past_by_every_text_reader(tmp_path: Path) -> None:
+    # Spreadsheets and some editors start UTF-8 files with one; it was read as part of the
+    # first column's name or refused as an invalid statement.
+    from safeguarding.assess.scenario import load_scenario
+    from safeguarding.config import load_settings
+    from safeguarding.platforms.register import parse_register_bytes
+    from safeguarding.platforms.workflow import cases_text
+
+    bom = "\ufeff"
+    register = parse_register_bytes(f"{bom}id,name\n".encode(), "r.csv")
+    assert register.services == [] and register.errors == []
+    assert cases_text(f"{bom}case,platform\n".encode(), "c.csv") == "case,platform\n"
+    (tmp_path / "config.toml").write_text(f"{bom}[web]\nsession_hours = 4\n", "utf-8")
+    assert load_settings({"SAFEGUARDING_HOME": str(tmp_path)}).section("web") == {
+        "session_hours": 4
+    }
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(f'{bom}[scenario]\nname = "s"\n', "utf-8")
+    with pytest.raises(ValidationError) as caught:
+        load_scenario(scenario)
+    assert "not valid TOML" not in str(caught.value)  # read, then refused for what it lacks

@@ -118,8 +118,8 @@ def sqlite_url(path: Path) -> str:
 
 def _load_file(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
+        # An editor may start the file with a byte-order mark, which TOML itself refuses.
+        data = tomllib.loads(path.read_bytes().decode("utf-8-sig"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
     except UnicodeDecodeError as exc:

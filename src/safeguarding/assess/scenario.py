@@ -575,7 +575,7 @@ def load_scenario(reference: str | Path, *, _chain: tuple[Path, ...] = ()) -> Sc
     path = scenario_path(str(reference)).resolve()
     if path in _chain:
         raise ValidationError(f"{path.name}: extends itself through {_chain[-1].name}")
-    text = read_input_text(path)
+    text = read_input_text(path, encoding="utf-8-sig")
     reader = _Reader(path, text)
     try:
         data = tomllib.loads(text)

@@ -404,7 +404,7 @@ def parse_register_bytes(data: bytes, name: str, *, where: str | None = None) ->
     label = where or name
     suffix = _register_suffix(name, label)
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a spreadsheet's export starts with a byte-order mark
     except UnicodeDecodeError as exc:
         raise ValidationError(f"{label}: not UTF-8", location=label, rule="encoding") from exc
     file = Path(name).name

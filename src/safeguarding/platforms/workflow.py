@@ -96,7 +96,7 @@ def cases_text(data: bytes, name: str, *, where: str | None = None) -> str:
     label = where or name
     _cases_suffix(name, label)
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")  # a spreadsheet's export starts with a byte-order mark
     except UnicodeDecodeError as exc:
         raise ValidationError(f"{label}: not UTF-8", location=label, rule="encoding") from exc
 
