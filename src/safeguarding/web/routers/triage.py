@@ -11,12 +11,14 @@ line's (``triage.operations``, ``triage.hashlists``), so the web and the CLI can
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import PurePath
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -125,11 +127,24 @@ def queue_api(
     return _queue(request, route, capacity_hours, period, page)
 
 
-def _report(request: Request, principal: Principal, report_id: int) -> dict[str, Any]:
+def _read(
+    request: Request,
+    principal: Principal,
+    kind: str,
+    row_id: int,
+    detail: Callable[[Session, int], dict[str, Any]],
+) -> dict[str, Any]:
+    """A record's view with its read audited in the same transaction. A cluster counts as
+    a record: it lists its member reports (level, score, outcome), so seeing it is seeing
+    them."""
     with store_of(request).session() as db:
-        detail = views.report_detail(db, report_id)
-        record_read(request, principal, "report", str(report_id), session=db)
-    return detail
+        found = detail(db, row_id)
+        record_read(request, principal, kind, str(row_id), session=db)
+    return found
+
+
+def _report(request: Request, principal: Principal, report_id: int) -> dict[str, Any]:
+    return _read(request, principal, "report", report_id, views.report_detail)
 
 
 @router.get("/reports/{report_id}", include_in_schema=False)
@@ -223,10 +238,7 @@ def subjects_api(
 
 
 def _subject(request: Request, principal: Principal, subject_id: int) -> dict[str, Any]:
-    with store_of(request).session() as db:
-        detail = views.subject_detail(db, subject_id)
-        record_read(request, principal, "subject", str(subject_id), session=db)
-    return detail
+    return _read(request, principal, "subject", subject_id, views.subject_detail)
 
 
 @router.get("/subjects/{subject_id}", include_in_schema=False)
@@ -284,12 +296,7 @@ def cluster_api(
 
 
 def _cluster(request: Request, principal: Principal, cluster_id: int) -> dict[str, Any]:
-    """The cluster, its read audited in the same transaction: it lists member reports (level,
-    score, outcome), so seeing it is seeing them."""
-    with store_of(request).session() as db:
-        cluster = views.cluster_detail(db, cluster_id)
-        record_read(request, principal, "cluster", str(cluster_id), session=db)
-        return cluster
+    return _read(request, principal, "cluster", cluster_id, views.cluster_detail)
 
 
 def _lists(request: Request) -> list[dict[str, Any]]:
