@@ -30,8 +30,8 @@ ENV_CONFIG = "SAFEGUARDING_CONFIG"
 SECRET_NAMES = ("pseudonym", "session", "notes")
 _SECRET_BYTES = 32
 # The settings file's tables and the keys each holds (``[web]`` checks its own, in
-# ``web.options``): a key spelt wrong would otherwise be ignored without a word, and a limit
-# such as ``max_image_pixels`` (decompression bombs) stay at its default.
+# ``web.options``). A key spelt wrong would otherwise be ignored without a word, leaving a
+# limit such as ``max_image_pixels`` (decompression bombs) at its default.
 _SECTION_KEYS: dict[str, frozenset[str] | None] = {
     "triage": frozenset({
         "pdq_threshold", "pdq_min_quality", "flood_share", "flood_min_files", "batch_size",

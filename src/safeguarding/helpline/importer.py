@@ -199,7 +199,9 @@ def read_jsonl(text: str) -> Iterator[RawRecord]:
             yield RawRecord(row, number, None, f"not valid JSON ({exc.msg})")
             continue
         except (ValueError, RecursionError):  # a number of thousands of digits; deep nesting
-            yield RawRecord(row, number, None, "not JSON we read (a number too long or too deep)")
+            yield RawRecord(
+                row, number, None, "not JSON we read (a number too long or nesting too deep)"
+            )
             continue
         if not isinstance(data, dict):
             yield RawRecord(row, number, None, "each line must be a JSON object")

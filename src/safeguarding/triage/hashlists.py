@@ -89,7 +89,7 @@ def import_list(
         # Refused whole instead; ``hashlist remove`` is how a list is emptied.
         first = parsed.rejected[0] if parsed.rejected else None
         reason = (
-            f"{first.message} ({len(parsed.rejected)} entries refused)"
+            f"{first.message} (entries refused: {len(parsed.rejected)})"
             if first
             else "the file holds no entries"
         )
