@@ -88,10 +88,10 @@ def test_export_matches_the_documented_format_and_hand_values() -> None:
 @pytest.mark.parametrize(
     ("result", "reason", "minutes", "message"),
     [
-        ("solved", None, 10, "--result"),
+        ("solved", None, 10, "result: 'solved' is not a result"),
         ("not_criminal", None, 10, "needs a reason"),
         ("actionable", "adult", 10, "only a not_criminal"),
-        ("actionable", None, 0, "--minutes"),
+        ("actionable", None, 0, "minutes: must be more than 0"),
     ],
 )
 def test_bad_outcomes_are_refused_naming_the_field(

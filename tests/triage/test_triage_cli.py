@@ -43,7 +43,7 @@ def test_run_queue_outcome_stats_end_to_end(
     report = queue["offender_items"][0]["reports"][0]
 
     bad = invoke(capsys, "outcome", str(report), "--result", "not_criminal", "--minutes", "20")
-    assert bad.code == 1 and "--reason" in bad.err
+    assert bad.code == 1 and "reason: a not_criminal result needs a reason" in bad.err
     ok = invoke(
         capsys, "outcome", str(report), "--result", "actionable", "--minutes", "90",
         "--note", "case file 12",

@@ -30,6 +30,7 @@ from safeguarding.store.models.access import AuditEventRow
 from safeguarding.triage import operations
 from safeguarding.triage.policy import default_policy_text, load_policy
 from safeguarding.web.queue_cache import QueueCache, state_key
+from safeguarding.web.routers.triage import OutcomeIn
 from tests.cli_runner import invoke
 from tests.web.conftest import Account, make_app, session_cookie
 from tests.web.triage_data import LIST_CSV, Seeded, seed_triage
@@ -148,9 +149,20 @@ def test_a_wrong_outcome_is_refused_with_its_rule(
 ) -> None:
     answer = api[Role.ANALYST].post(f"/api/reports/{seeded.report}/outcome", json=body)
     assert answer.status_code == 422 and answer.json()["rule"] == rule
+    assert answer.json()["location"] in OutcomeIn.model_fields  # a body field, not an option
     with store.session() as db:
         assert db.get(TriageOutcome, seeded.report) is None
     assert _events(store, "outcome.record") == []
+
+
+def test_an_outcome_for_a_report_not_stored_is_not_found(
+    api: dict[Role, TestClient], seeded: Seeded
+) -> None:
+    answer = api[Role.ANALYST].post(
+        "/api/reports/999999/outcome", json={"result": "duplicate", "minutes": 5}
+    )
+    assert answer.status_code == 404
+    assert answer.json()["detail"] == "no report with id 999999 in the store"
 
 
 def test_a_report_shows_hashes_matches_priority_and_no_identifier_in_clear(

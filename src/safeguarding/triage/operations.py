@@ -15,7 +15,7 @@ import polars as pl
 from sqlalchemy import func, select
 
 from safeguarding.access import audit
-from safeguarding.errors import ValidationError
+from safeguarding.errors import NotFoundError, ValidationError
 from safeguarding.store import Store
 from safeguarding.store.models import (
     ContentCluster,
@@ -198,9 +198,7 @@ def record_outcome(
         )
     with store.session() as session:
         if session.get(ProviderReport, report_id) is None:
-            raise ValidationError(
-                f"REPORT: no report with id {report_id} in the store", rule="existing report"
-            )
+            raise NotFoundError(f"no report with id {report_id} in the store")
         decision = session.get(PriorityDecision, report_id)
         existing = session.get(TriageOutcome, report_id)
         values = {

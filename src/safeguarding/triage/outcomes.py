@@ -47,31 +47,32 @@ _SHARES = {
 
 
 def check_outcome(result: str, reason: str | None, minutes: float) -> None:
-    """Refuse an outcome that breaks a rule, naming the field."""
+    """Refuse an outcome that breaks a rule, naming the field (as the API's body names it;
+    the command line's options carry the same names)."""
     if result not in RESULTS:
         raise ValidationError(
-            f"--result: {result!r} is not a result; use one of {', '.join(RESULTS)}",
-            location="--result",
+            f"result: {result!r} is not a result; use one of {', '.join(RESULTS)}",
+            location="result",
             rule="known result",
         )
     if result == "not_criminal":
         if reason not in NOT_CRIMINAL_REASONS:
             raise ValidationError(
-                "--reason: a not_criminal result needs a reason, one of "
+                "reason: a not_criminal result needs a reason, one of "
                 + ", ".join(NOT_CRIMINAL_REASONS),
-                location="--reason",
+                location="reason",
                 rule="reason for not criminal",
             )
     elif reason is not None:
         raise ValidationError(
-            "--reason: only a not_criminal result takes a reason",
-            location="--reason",
+            "reason: only a not_criminal result takes a reason",
+            location="reason",
             rule="reason only for not criminal",
         )
     if not 0 < minutes <= MAX_MINUTES:
         raise ValidationError(
-            f"--minutes: must be more than 0 and at most {MAX_MINUTES} (one week), got {minutes}",
-            location="--minutes",
+            f"minutes: must be more than 0 and at most {MAX_MINUTES} (one week), got {minutes}",
+            location="minutes",
             rule="minutes in range",
         )
 
