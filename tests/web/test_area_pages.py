@@ -94,7 +94,7 @@ def test_the_register_and_a_service_with_its_sources_and_drivers(
     assert any(h["drivers"] for h in harms)
     assert all(d["source"] for h in harms for d in h["drivers"])
     missing = client.get("/api/platforms/services/no-such-service")
-    assert missing.status_code == 422 and "no-such-service" in missing.json()["detail"]
+    assert missing.status_code == 404 and "no-such-service" in missing.json()["detail"]
 
 
 def test_the_risk_matrix_gaps_and_stage_heatmap_agree_with_each_other(

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from safeguarding.disclosure.pseudonymise import Pseudonymiser
-from safeguarding.errors import SafeguardingError
+from safeguarding.errors import NotFoundError
 from safeguarding.platforms.cases import MENTION_SCHEMA, CaseMention, StoredMention
 from safeguarding.platforms.register import Audience, Service, VlopDesignation, Volumes
 from safeguarding.platforms.risk import Driver, HarmResult, ServiceAssessment
@@ -160,7 +160,7 @@ def load_services(session: Session) -> list[Service]:
 def load_service(session: Session, service_id: str) -> Service:
     row = session.get(PlatformServiceRow, service_id)
     if row is None:
-        raise SafeguardingError(
+        raise NotFoundError(
             f"no service {service_id!r} in the register; see: safeguarding platforms list"
         )
     return service_from_row(row)
