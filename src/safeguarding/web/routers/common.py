@@ -14,9 +14,10 @@ from safeguarding.access import audit
 from safeguarding.store import Store
 from safeguarding.web.auth import Principal, auth_state
 
-# A row id in a path: the stores' ids are 64-bit integers, and a larger number (SQLite cannot
-# bind it) is refused with a 422 naming the parameter instead of failing the request.
-ROW_ID_MAX = 2**63 - 1
+# A row id in a path: the stores' ids are INTEGER columns (32 bits on PostgreSQL), and a larger
+# number, which the database cannot bind or compare, is refused with a 422 naming the
+# parameter instead of failing the request.
+ROW_ID_MAX = 2**31 - 1
 RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX)]
 
 
