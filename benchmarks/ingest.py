@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from safeguarding.access.audit import cli_actor
 from safeguarding.allocator import reuse_freed_memory
 from safeguarding.config import Settings, sqlite_url
 from safeguarding.hashing.pdq_bits import words_to_hex
@@ -142,7 +143,7 @@ def prepare(root: Path, args: argparse.Namespace) -> Path:
             read_hash_csv(data, f"{name}.csv", hash_type=hash_type),  # type: ignore[arg-type]
             name=name, kind="known", source_file=f"{name}.csv",
             pdq_threshold=context.options.pdq_threshold,
-            flood_share=context.options.flood_share,
+            flood_share=context.options.flood_share, actor=cli_actor(),
         )  # fmt: skip
     print(f"imported 2 lists of {args.list_size:,} entries in {time.perf_counter() - start:.1f} s")
     store.dispose()

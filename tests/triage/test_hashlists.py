@@ -181,6 +181,14 @@ def test_import_update_remove_and_retroactive_matching(
         assert connection.execute(text("SELECT count(*) FROM hash_list_entry")).scalar_one() == 0
     missing = invoke(capsys, "hashlist", "remove", "known")
     assert missing.code == 1 and "no hash list named 'known'" in missing.err
+    # Every change to a list is audited with the change, as the account or user that made it.
+    with store.engine.connect() as connection:
+        events = connection.execute(
+            text("SELECT action, role, target_id FROM audit_event WHERE action LIKE 'hashlist.%'")
+        ).all()
+    assert [tuple(e) for e in events] == [("hashlist.import", "cli", "known")] * 3 + [
+        ("hashlist.remove", "cli", "known")
+    ]
 
 
 @pytest.mark.parametrize(

@@ -183,6 +183,7 @@ def test_matches_are_found_and_counted_per_submission_in_a_group(
         source_file="known.csv",
         pdq_threshold=context.options.pdq_threshold,
         flood_share=context.options.flood_share,
+        actor=SETUP,
     )
     listed = {"files": [{"file_id": "F1", "hashes": [{"kind": "md5", "value": LISTED_MD5}]}]}
     prov = actor("prov")

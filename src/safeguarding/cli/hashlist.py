@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from safeguarding.access import audit
 from safeguarding.cli.common import console, print_json, print_table, store
 from safeguarding.hashing.kinds import parse_kind
 from safeguarding.triage.hashlists import (
@@ -74,7 +75,7 @@ def import_command(
             pdq_threshold=(
                 pdq_threshold if pdq_threshold is not None else context.options.pdq_threshold
             ),
-            flood_share=context.options.flood_share,
+            flood_share=context.options.flood_share, actor=audit.cli_actor(),
         )  # fmt: skip
     if json_out:
         print_json(asdict(summary))
@@ -137,5 +138,5 @@ def remove_command(name: str = typer.Argument(..., help="List name.")) -> None:
     from safeguarding.triage.context import intake_context
 
     with store() as opened:
-        count = remove_list(opened, intake_context(opened).matcher, name)
+        count = remove_list(opened, intake_context(opened).matcher, name, audit.cli_actor())
     console.print(f"removed list {name!r} ({count} entries)")

@@ -18,6 +18,8 @@ import numpy as np
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from safeguarding.access import audit
+from safeguarding.access.audit import Actor
 from safeguarding.errors import SafeguardingError, ValidationError
 from safeguarding.hashing.kinds import HashKind
 from safeguarding.hashing.pdq_bits import hex_to_words
@@ -79,8 +81,10 @@ def import_list(
     source_file: str,
     pdq_threshold: int,
     flood_share: float,
+    actor: Actor,
 ) -> ImportSummary:
-    """Make the stored list ``name`` equal to ``parsed`` and match it against stored files."""
+    """Make the stored list ``name`` equal to ``parsed`` and match it against stored files;
+    audited as ``actor``'s, in the transaction of the change."""
     if kind not in LIST_KINDS:
         raise ValidationError(f"list kind {kind!r}: known or allow", rule="unknown_enum")
     if not parsed.entries:
@@ -148,6 +152,9 @@ def import_list(
             name, hash_list.id, hash_list.version, changed or settings_changed, added, removed,
             recategorised, hash_list.entry_count, quarantined, matches,
         )  # fmt: skip
+        detail = {"file": source_file, "kind": kind, "version": str(summary.version),
+                  "entries": str(summary.entries), "quarantined": str(quarantined)}  # fmt: skip
+        audit.record(session, actor, "hashlist.import", "hashlist", name, detail)
     matcher_sync(store, matcher)
     return summary
 
@@ -224,8 +231,9 @@ def _apply_entries(session: Session, list_id: int, parsed: ParsedList) -> tuple[
     return len(new_rows), len(gone), recategorised
 
 
-def remove_list(store: Store, matcher: Matcher, name: str) -> int:
-    """Delete a list with its entries, matches, flood flags and quarantined entries."""
+def remove_list(store: Store, matcher: Matcher, name: str, actor: Actor) -> int:
+    """Delete a list with its entries, matches, flood flags and quarantined entries; audited
+    as ``actor``'s, in the transaction of the change."""
     with store.session() as session:
         hash_list = session.scalar(select(HashList).where(HashList.name == name))
         if hash_list is None:
@@ -236,6 +244,7 @@ def remove_list(store: Store, matcher: Matcher, name: str) -> int:
         session.execute(delete(QuarantineRecord).where(QuarantineRecord.hash_list_id == list_id))
         session.execute(delete(HashListEntry).where(HashListEntry.list_id == list_id))
         session.execute(delete(HashList).where(HashList.id == list_id))
+        audit.record(session, actor, "hashlist.remove", "hashlist", name, {"entries": str(count)})
     matcher_sync(store, matcher)
     return count
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from safeguarding.access import audit
 from safeguarding.store import Store
 from safeguarding.triage.context import intake_context
 from safeguarding.triage.generate import (
@@ -44,13 +45,13 @@ def load_sample(store: Store, seed: int, reports: int = 120) -> str:
     import_list(
         store, context.matcher, context.sealer, read_vics(known, "sample-known.json"),
         name="sample-known", kind="known", source_file="sample-known.json",
-        pdq_threshold=threshold, flood_share=flood,
+        pdq_threshold=threshold, flood_share=flood, actor=audit.cli_actor(),
     )  # fmt: skip
     import_list(
         store, context.matcher, context.sealer,
         read_hash_csv(allow_csv.encode(), "sample-allow.csv"),
         name="sample-allow", kind="allow", source_file="sample-allow.csv",
-        pdq_threshold=threshold, flood_share=flood,
+        pdq_threshold=threshold, flood_share=flood, actor=audit.cli_actor(),
     )  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="safeguarding-sample-") as directory:
         root = Path(directory)

@@ -351,12 +351,8 @@ def _import(
     result = hashlists.import_list(
         store, context.matcher, context.sealer, parsed, name=name, kind=kind,
         source_file=filename, pdq_threshold=context.options.pdq_threshold,
-        flood_share=context.options.flood_share,
+        flood_share=context.options.flood_share, actor=principal.actor(),
     )  # fmt: skip
-    detail = {"file": filename, "kind": kind, "version": str(result.version),
-              "entries": str(result.entries), "quarantined": str(result.quarantined)}  # fmt: skip
-    with store.session() as db:
-        audit.record(db, principal.actor(), "hashlist.import", "hashlist", name, detail)
     return {
         "name": result.name, "version": result.version, "changed": result.changed,
         "added": result.added, "removed": result.removed, "recategorised": result.recategorised,
@@ -408,11 +404,7 @@ async def hashlist_import_api(
 
 
 def _remove(store: Store, principal: Principal, name: str) -> dict[str, Any]:
-    entries = hashlists.remove_list(store, intake_context(store).matcher, name)
-    with store.session() as db:
-        audit.record(
-            db, principal.actor(), "hashlist.remove", "hashlist", name, {"entries": str(entries)}
-        )
+    entries = hashlists.remove_list(store, intake_context(store).matcher, name, principal.actor())
     return {"name": name, "removed_entries": entries}
 
 
