@@ -286,7 +286,7 @@ def test_hash_list_upload_quarantines_bad_entries_reimports_idempotently_and_rem
     with store.session() as db:
         assert db.scalar(select(HashList).where(HashList.name == "web-list")) is None
     assert _events(store, "hashlist.remove")[0].target_id == "web-list"
-    assert client.delete("/api/hashlists/web-list").status_code == 422
+    assert client.delete("/api/hashlists/web-list").status_code == 404
     bad = client.post(
         "/api/hashlists",
         data={"name": "x", "hash_type": "photodna"},

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from safeguarding.access import audit
 from safeguarding.access.audit import Actor
-from safeguarding.errors import SafeguardingError, ValidationError
+from safeguarding.errors import NotFoundError, ValidationError
 from safeguarding.hashing.kinds import HashKind
 from safeguarding.hashing.pdq_bits import hex_to_words
 from safeguarding.input_files import read_input
@@ -237,7 +237,7 @@ def remove_list(store: Store, matcher: Matcher, name: str, actor: Actor) -> int:
     with store.session() as session:
         hash_list = session.scalar(select(HashList).where(HashList.name == name))
         if hash_list is None:
-            raise SafeguardingError(f"no hash list named {name!r}; see: safeguarding hashlist list")
+            raise NotFoundError(f"no hash list named {name!r}; see: safeguarding hashlist list")
         list_id, count = hash_list.id, hash_list.entry_count
         for model in (HashMatch, FloodFlag):
             session.execute(delete(model).where(model.list_id == list_id))
@@ -275,7 +275,7 @@ def list_summaries(session: Session) -> list[dict[str, Any]]:
 def list_detail(session: Session, name: str) -> dict[str, Any]:
     found = [s for s in list_summaries(session) if s["name"] == name]
     if not found:
-        raise SafeguardingError(f"no hash list named {name!r}; see: safeguarding hashlist list")
+        raise NotFoundError(f"no hash list named {name!r}; see: safeguarding hashlist list")
     list_id = session.scalar(select(HashList.id).where(HashList.name == name))
     by_kind = dict(
         session.execute(
