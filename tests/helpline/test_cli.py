@@ -40,7 +40,10 @@ def test_import_reports_rejected_rows_and_keeps_valid_ones(
 def test_import_usage_errors(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, home: Path
 ) -> None:
-    assert invoke(capsys, "helpline", "import", str(tmp_path / "missing.csv")).code == 2
+    missing = invoke(capsys, "helpline", "import", str(tmp_path / "missing.csv"))
+    assert missing.code == 2 and "no such file" in missing.err
+    directory = invoke(capsys, "helpline", "import", str(tmp_path))
+    assert directory.code == 2 and "a directory, not a file" in directory.err
     (tmp_path / "x.txt").write_text("month\n")
     result = invoke(capsys, "helpline", "import", str(tmp_path / "x.txt"))
     assert result.code == 1 and result.err.startswith("error: x.txt: unknown file type .txt")

@@ -292,6 +292,8 @@ def test_hash_command_reports_every_file(capsys: Capsys, home: Path, tmp_path: P
     assert rows[1]["unhashable_reason"] == "empty_file"
     missing = invoke(capsys, "hash", str(tmp_path / "nope.png"))
     assert missing.code == 1 and "no such file" in missing.err
+    directory = invoke(capsys, "hash", str(tmp_path))
+    assert directory.code == 1 and f"{tmp_path}: a directory, not a file" in directory.err
 
 
 def test_unknown_path_and_format_are_one_line_errors(

@@ -57,7 +57,8 @@ def import_command(
     Example: safeguarding helpline import contacts.csv --redact
     """
     if not file.is_file():
-        raise typer.BadParameter(f"no such file: {file}", param_hint="FILE")
+        what = "a directory, not a file" if file.is_dir() else "no such file"
+        raise typer.BadParameter(f"{what}: {file}", param_hint="FILE")
     from safeguarding.helpline.importer import IngestKeys, import_file
 
     config = settings()

@@ -90,7 +90,8 @@ def hash_command(
     rows = []
     for path in files:
         if not path.is_file():
-            raise SafeguardingError(f"{path}: no such file")
+            what = "a directory, not a file" if path.is_dir() else "no such file"
+            raise SafeguardingError(f"{path}: {what}")
         digest = hash_file(path, max_pixels=max_pixels)
         rows.append({"file": str(path), **asdict(digest)})
     if json_out:
