@@ -22,6 +22,7 @@ from typing import Any
 import platformdirs
 
 from safeguarding.errors import ConfigError
+from safeguarding.input_files import UNREADABLE, why_unreadable
 
 ENV_HOME = "SAFEGUARDING_HOME"
 ENV_DATABASE_URL = "SAFEGUARDING_DATABASE_URL"
@@ -124,8 +125,8 @@ def _load_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
-    except (ValueError, RecursionError) as exc:  # a number of thousands of digits; deep nesting
-        raise ConfigError(f"{path}: not TOML we read ({exc.__class__.__name__})") from exc
+    except UNREADABLE as exc:
+        raise ConfigError(f"{path}: not TOML we read ({why_unreadable(exc)})") from exc
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read settings file ({exc.strerror or exc})") from exc
     unknown = sorted(set(data) - _KNOWN_FILE_KEYS)

@@ -54,3 +54,15 @@ def refuse_repeated_columns(header: Sequence[str], location: str) -> None:
             location=f"{location}:1",
             rule="repeated_column",
         )
+
+
+# What the readers catch beyond their format's own error: Python refuses to convert a number of
+# thousands of digits (ValueError) and the parsers recurse into nesting (RecursionError).
+UNREADABLE = (ValueError, RecursionError)
+
+
+def why_unreadable(exc: BaseException) -> str:
+    """Why a document of a known format could not be read, in a few words for its refusal."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return str(exc).split(";")[0]  # "Exceeds the limit (4300 digits) ...: value has N digits"

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from safeguarding.errors import ValidationError
-from safeguarding.input_files import read_input_text
+from safeguarding.input_files import UNREADABLE, read_input_text, why_unreadable
 
 TRIAGE_FORMAT = "safeguarding/triage-outcome-stats@1"
 QUEUE_LEVELS = ("P1", "P2", "P3", "informational")
@@ -47,9 +47,9 @@ class _Json:
                 location=f"{path}:{exc.lineno}",
                 rule="valid JSON",
             ) from exc
-        except (ValueError, RecursionError) as exc:  # thousands of digits; deep nesting
+        except UNREADABLE as exc:
             raise ValidationError(
-                f"{path.name}: not JSON we read (a number too long or nesting too deep)",
+                f"{path.name}: not JSON we read ({why_unreadable(exc)})",
                 location=str(path),
                 rule="valid JSON",
             ) from exc

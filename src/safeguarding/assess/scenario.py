@@ -31,7 +31,7 @@ from typing import Any
 from safeguarding.assess.distributions import KIND_FIELDS, Distribution, check
 from safeguarding.errors import ValidationError
 from safeguarding.evidence import shipped_evidence
-from safeguarding.input_files import read_input_text
+from safeguarding.input_files import UNREADABLE, read_input_text, why_unreadable
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 TECHNOLOGIES = ("known", "new", "grooming")
@@ -585,9 +585,9 @@ def load_scenario(reference: str | Path, *, _chain: tuple[Path, ...] = ()) -> Sc
         raise ValidationError(
             f"{path.name}:{line}: not valid TOML ({exc})", location=f"{path}:{line}"
         ) from exc
-    except (ValueError, RecursionError) as exc:  # thousands of digits; deep nesting
+    except UNREADABLE as exc:
         raise ValidationError(
-            f"{path.name}: not TOML we read (a number too long or nesting too deep)",
+            f"{path.name}: not TOML we read ({why_unreadable(exc)})",
             location=str(path),
         ) from exc
     head = data.pop("scenario", None)

@@ -43,7 +43,12 @@ from safeguarding.errors import ValidationError
 from safeguarding.helpline.identifiers import IdentifierPolicy, describe, redact
 from safeguarding.helpline.notes import NoteCipher, expiry, note_row, retention_days
 from safeguarding.helpline.schema import ContactReport
-from safeguarding.input_files import read_input_text, refuse_repeated_columns
+from safeguarding.input_files import (
+    UNREADABLE,
+    read_input_text,
+    refuse_repeated_columns,
+    why_unreadable,
+)
 from safeguarding.store.base import Base
 from safeguarding.store.models.helpline import (
     HelplineContactRow,
@@ -198,10 +203,8 @@ def read_jsonl(text: str) -> Iterator[RawRecord]:
         except json.JSONDecodeError as exc:
             yield RawRecord(row, number, None, f"not valid JSON ({exc.msg})")
             continue
-        except (ValueError, RecursionError):  # a number of thousands of digits; deep nesting
-            yield RawRecord(
-                row, number, None, "not JSON we read (a number too long or nesting too deep)"
-            )
+        except UNREADABLE as exc:
+            yield RawRecord(row, number, None, f"not JSON we read ({why_unreadable(exc)})")
             continue
         if not isinstance(data, dict):
             yield RawRecord(row, number, None, "each line must be a JSON object")

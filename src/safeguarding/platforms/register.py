@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pydantic import ValidationError as PydanticValidationError
 
 from safeguarding.errors import ValidationError
-from safeguarding.input_files import read_input, refuse_repeated_columns
+from safeguarding.input_files import UNREADABLE, read_input, refuse_repeated_columns, why_unreadable
 from safeguarding.platforms.vocabulary import (
     AGE_ASSURANCE,
     DSA_ROLES,
@@ -250,9 +250,9 @@ def parse_yaml(text: str, file: str = "register.yaml") -> ParsedRegister:
             location=f"{file}:{line}",
             rule="yaml",
         ) from exc
-    except (ValueError, RecursionError) as exc:  # thousands of digits; deep nesting
+    except UNREADABLE as exc:
         raise ValidationError(
-            f"{file}: not YAML we read (a number too long or nesting too deep)",
+            f"{file}: not YAML we read ({why_unreadable(exc)})",
             location=file,
             rule="yaml",
         ) from exc

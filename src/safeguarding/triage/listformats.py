@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from safeguarding.hashing.kinds import HashKind, InvalidHashError, normalise_hash, parse_kind
-from safeguarding.input_files import repeated_columns
+from safeguarding.input_files import UNREADABLE, repeated_columns, why_unreadable
 from safeguarding.triage.formats.fields import csv_line
 from safeguarding.triage.records import Rejected
 
@@ -116,8 +116,8 @@ def read_vics(data: bytes, name: str, scheme: Scheme | None = None) -> ParsedLis
     """Entries of a VICS JSON document; the whole file is refused only if it is not VICS."""
     try:
         document = json.loads(data)
-    except (ValueError, RecursionError) as exc:  # not UTF-8 or JSON; huge numbers; deep nesting
-        why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
+    except UNREADABLE as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors too
+        why = why_unreadable(exc)
         return ParsedList(
             "vics", None, rejected=[_reject(name, "bad_json", f"not JSON ({why})", data[:4096])]
         )

@@ -23,6 +23,7 @@ from pydantic import (
 from pydantic import ValidationError as PydanticError
 
 from safeguarding.hashing.kinds import HashKind, InvalidHashError, normalise_hash
+from safeguarding.input_files import UNREADABLE, why_unreadable
 from safeguarding.triage.formats.fields import FieldError, parse_datetime
 from safeguarding.triage.records import (
     BATCHED_REASONS,
@@ -239,8 +240,10 @@ def parse_line(raw: bytes, location: str) -> Parsed | None:
         return Rejected(
             location, "bad_json", f"{location}: not JSON ({exc.msg} at column {exc.colno})", raw
         )
-    except (ValueError, RecursionError) as exc:  # a number of thousands of digits; deep nesting
-        return Rejected(location, "bad_json", f"{location}: not JSON we read ({_why(exc)})", raw)
+    except UNREADABLE as exc:
+        return Rejected(
+            location, "bad_json", f"{location}: not JSON we read ({why_unreadable(exc)})", raw
+        )
     report_id = data.get("report_id") if isinstance(data, dict) else None
     try:
         return report_record(ReportIn.model_validate(data))._replace(origin=(location, raw))
@@ -283,9 +286,3 @@ def parse_lines(data: bytes, name: str) -> list[Parsed]:
         if item is not None:
             parsed.append(item)
     return parsed
-
-
-def _why(exc: Exception) -> str:
-    if isinstance(exc, RecursionError):
-        return "nested too deeply"
-    return str(exc).split(";")[0]

@@ -37,6 +37,7 @@ from safeguarding.helpline.schema import (
     Referral,
 )
 from safeguarding.helpline.stats import helpline_stats, load_facts, parse_by
+from safeguarding.input_files import UNREADABLE
 from safeguarding.reporting.sections.helpline import build as build_section
 from safeguarding.store import Store
 from safeguarding.web.auth import Principal
@@ -176,7 +177,7 @@ async def api_enter(request: Request, principal: Principal = Depends(ENTRY)) -> 
     holding an email, phone number or IP address. Answers 201 stored, 200 unchanged or 422."""
     try:
         body = await request.json()
-    except (ValueError, RecursionError):  # not JSON; a number of thousands of digits; too deep
+    except UNREADABLE:  # not JSON, or a JSON the readers refuse (``input_files``)
         raise ValidationError("the body must be a JSON object", rule="json") from None
     if not isinstance(body, dict):
         raise ValidationError("the body must be a JSON object", rule="json")
