@@ -37,7 +37,7 @@ _SECTION_KEYS: dict[str, frozenset[str] | None] = {
     "triage": frozenset({
         "pdq_threshold", "pdq_min_quality", "flood_share", "flood_min_files", "batch_size",
         "max_document_bytes", "max_image_pixels", "parse_workers", "ip_window_hours",
-        "viral_min_reports", "capacity_hours_per_week",
+        "viral_min_reports", "capacity_hours_per_week", "min_cell",
     }),
     "helpline": frozenset({"min_cell", "note_retention_days", "dp_epsilon_budget"}),
     "web": None,

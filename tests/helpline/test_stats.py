@@ -226,3 +226,13 @@ def test_no_statistic_ever_includes_free_text(store: Store) -> None:
     assert all(column not in facts.contacts.columns for column in ("note", "ciphertext"))
     assert MARKER not in output and MARKER not in html
     assert "Helpline contacts" in html
+
+
+@pytest.mark.parametrize(("contacts", "shown"), [(4, "x"), (30, "30")])
+def test_the_monitor_section_names_its_contact_count_only_when_published(
+    store: Store, contacts: int, shown: str
+) -> None:
+    _store(store, _self("18_21", True, contacts))
+    section = section_module.build(store)
+    assert section is not None
+    assert f"computed from {shown} coded contact reports" in section.provenance

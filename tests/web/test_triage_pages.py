@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -28,7 +29,8 @@ from safeguarding.store.models import (
 )
 from safeguarding.store.models.access import AuditEventRow
 from safeguarding.triage import operations
-from safeguarding.triage.policy import default_policy_text, load_policy
+from safeguarding.triage.aggregates import triage_aggregates
+from safeguarding.triage.policy import LEVELS, default_policy_text, load_policy
 from safeguarding.web.queue_cache import QueueCache, state_key
 from safeguarding.web.routers.common import ROW_ID_MAX
 from safeguarding.web.routers.triage import OutcomeIn
@@ -328,8 +330,16 @@ def test_researchers_see_only_aggregate_counts(
     store: Store, api: dict[Role, TestClient], seeded: Seeded
 ) -> None:
     overview = api[Role.RESEARCHER].get("/api/triage/overview").json()
-    assert overview["reports"] == len(_levels(store))
-    assert sum(overview["levels"].values()) == overview["reports"]
+    found = triage_aggregates(store)
+    assert found is not None and overview == json.loads(json.dumps(found.as_dict()))
+    reports = overview["reports"]
+    levels = Counter(_levels(store).values())
+    assert reports["total"] == sum(levels.values()) == 30 and overview["min_cell"] == 10
+    # levels of fewer than ten reports are withheld, the others published as counted
+    assert reports["row_totals"] == [
+        None if 0 < levels[level] < 10 else levels[level] for level in LEVELS
+    ]
+    assert None in reports["row_totals"]
     assert api[Role.RESEARCHER].get(f"/api/reports/{seeded.report}").status_code == 403
     assert api[Role.RESEARCHER].get("/api/queue").status_code == 403
 

@@ -6,22 +6,19 @@ the CLI prints as tables or JSON; none of them prints.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
-import polars as pl
 from sqlalchemy import func, select
 
 from safeguarding.access import audit
 from safeguarding.errors import NotFoundError, ValidationError
 from safeguarding.store import Store
 from safeguarding.store.models import (
-    ContentCluster,
     PriorityDecision,
     ProviderReport,
-    Subject,
     TriageOutcome,
     TriageRun,
 )
@@ -294,47 +291,6 @@ def export(store: Store, period_from: date | None, period_to: date | None) -> di
         generated_at=datetime.now(UTC),
         levels=level_mix(counts, policy or "", LEVELS) if policy else None,
     )
-
-
-def overview(store: Store) -> dict[str, Any] | None:
-    """What the monitor shows: levels, routes, reason frequencies, viral clusters (no ids)."""
-    with store.session() as session:
-        decisions = session.execute(
-            select(PriorityDecision.level, PriorityDecision.route, PriorityDecision.reasons)
-        ).all()
-        if not decisions:
-            return None
-        clusters = session.execute(
-            select(ContentCluster.files, ContentCluster.reports, ContentCluster.large,
-                   ContentCluster.annotated, ContentCluster.batched, ContentCluster.viral)
-        ).all()  # fmt: skip
-        subjects = session.execute(select(Subject.reports)).scalars().all()
-        policy = session.scalar(select(PriorityDecision.policy).limit(1))
-    frame = pl.DataFrame(
-        [tuple(c) for c in clusters],
-        schema=["files", "reports", "large", "annotated", "batched", "viral"],
-        orient="row",
-    )
-    reasons: Counter[str] = Counter()
-    for _level, _route, items in decisions:
-        reasons.update(item["rule"] for item in items)
-    return {
-        "policy": policy,
-        "reports": len(decisions),
-        "levels": Counter(d[0] for d in decisions),
-        "routes": Counter(d[1] for d in decisions),
-        "reasons": reasons.most_common(),
-        "clusters": frame.height,
-        "viral": {
-            "clusters": int(frame["viral"].sum()),
-            "large": int(frame["large"].sum()),
-            "annotated": int(frame["annotated"].sum()),
-            "batched": int(frame["batched"].sum()),
-            "reports_in_viral": int(frame.filter(pl.col("viral"))["reports"].sum()),
-        },
-        "subjects": len(subjects),
-        "subjects_with_several_reports": sum(1 for s in subjects if s > 1),
-    }
 
 
 def demo(store: Store, seed: int) -> str:

@@ -22,9 +22,9 @@ from safeguarding.helpline.stats import (
 )
 from safeguarding.reporting.charts import to_svg
 from safeguarding.reporting.html import Section, table, tag_badge, text
+from safeguarding.reporting.protected import WITHHELD, cell, protected_table
 from safeguarding.store import Store
 
-WITHHELD = "x"
 INDICATOR_LABELS = {
     "escalating_pornography": "habitual or escalating pornography use",
     "asking_for_help": "asking for help (to stop, treatment, crisis)",
@@ -34,10 +34,6 @@ INDICATOR_LABELS = {
 def _data(values: list[dict[str, Any]]) -> Any:
     """Inline chart data (the report embeds its data; nothing is fetched)."""
     return alt.Data(values=values)  # type: ignore[no-untyped-call]
-
-
-def _cell(value: int | None) -> str:
-    return WITHHELD if value is None else f"{value:,}"
 
 
 def _published(year: str) -> tuple[str, str, str, str]:
@@ -94,8 +90,8 @@ def _year_table(contacts: ProtectedTable, callers: ProtectedTable) -> str:
         rows.append(
             [
                 text(year),
-                _cell(contacts.col_totals[j]),
-                _cell(callers.col_totals[column]) if column is not None else WITHHELD,
+                cell(contacts.col_totals[j]),
+                cell(callers.col_totals[column]) if column is not None else WITHHELD,
                 _young_callers(callers, column) if column is not None else WITHHELD,
                 *published,
             ]
@@ -198,26 +194,14 @@ def _share_table(comparison: ShareComparison) -> str:
         (
             [
                 row.group,
-                _cell(row.numerator),
-                _cell(row.denominator),
+                cell(row.numerator),
+                cell(row.denominator),
                 _percent(row.share),
                 WITHHELD if row.low is None else f"{_percent(row.low)}–{_percent(row.high)}",
             ]
             for row in comparison.rows
         ),
     )
-
-
-def _protected_table(protected: ProtectedTable) -> str:
-    columns = ["", *protected.col_labels, "total"]
-    rows = [
-        [label, *(_cell(v) for v in cells), _cell(total)]
-        for label, cells, total in zip(
-            protected.row_labels, protected.cells, protected.row_totals, strict=True
-        )
-    ]
-    rows.append(["total", *(_cell(v) for v in protected.col_totals), _cell(protected.total)])
-    return table(columns, rows)
 
 
 def build(store: Store) -> Section | None:
@@ -254,7 +238,7 @@ def build(store: Store) -> Section | None:
         f"<h3>Contacts per month, {latest}</h3>",
         _month_chart(by_month),
         "<h3>Contacts by age band and year</h3>",
-        _protected_table(by_age),
+        protected_table(by_age),
         f"<h3>Young against older self-concerned callers, {latest}</h3>",
         _share_chart(comparisons),
     ]
@@ -273,7 +257,7 @@ def build(store: Store) -> Section | None:
         title="Helpline contacts" + (" (synthetic sample)" if facts.synthetic else ""),
         body="".join(parts),
         provenance=(
-            f"computed from {facts.contacts.height:,} coded contact reports in the store by "
+            f"computed from {cell(by_age.total)} coded contact reports in the store by "
             "safeguarding.helpline.stats, under disclosure control "
             f"(minimum cell {min_cell}, secondary suppression); published figures from the "
             "evidence base (nl.stopitnow.*, nl.rapporteur.young.2023)"

@@ -1,103 +1,118 @@
-"""Triage in the monitor: levels, reasons, viral clusters, the queue against capacity and outcome
-statistics with their intervals. Counts only: no report, subject or file identifiers, no media."""
+"""Triage in the monitor: levels and routes, reasons, subjects, viral content, the queue against
+capacity and outcome statistics with their intervals.
+
+Counts only, and every count under disclosure control (``triage.aggregates``): the monitor is
+read by researchers as well as by supervisors. No report, subject or file identifiers, no media.
+"""
 
 from __future__ import annotations
 
-from safeguarding.errors import ValidationError
 from safeguarding.reporting.html import Section, table, text
+from safeguarding.reporting.protected import WITHHELD, cell, protected_table
 from safeguarding.store import Store
-from safeguarding.triage import operations
-from safeguarding.triage.policy import LEVELS
+from safeguarding.triage.aggregates import (
+    OutcomeAggregates,
+    QueueAggregates,
+    TriageAggregates,
+    triage_aggregates,
+)
 
 
-def _pct(value: float) -> str:
-    return f"{value:.1%}"
+def _pct(value: float | None) -> str:
+    return WITHHELD if value is None else f"{value:.1%}"
 
 
-def build(store: Store) -> Section | None:
-    summary = operations.overview(store)
-    if summary is None:
-        return None
+def _number(value: float | None, digits: int) -> str:
+    return WITHHELD if value is None else f"{value:,.{digits}f}"
+
+
+def _queue(queue: QueueAggregates) -> list[str]:
+    items = queue.items
+    rows = [
+        [label, *(cell(v) for v in cells), cell(total), _number(hours, 1),
+         "–" if total == 0 else _number(wait, 1)]
+        for label, cells, total, hours, wait in zip(
+            items.row_labels, items.cells, items.row_totals, queue.hours, queue.mean_wait_days,
+            strict=True,
+        )
+    ]  # fmt: skip
+    rows.append(
+        ["total", *(cell(v) for v in items.col_totals), cell(items.total),
+         _number(queue.total_hours, 1), "–"]
+    )  # fmt: skip
+    return [
+        "<h3>Queue against capacity (one week)</h3>",
+        f"<p>Capacity {queue.capacity_hours:g} h: {_number(queue.handled_hours, 1)} of "
+        f"{_number(queue.total_hours, 1)} estimated hours of the offender queue handled this "
+        f"week. Youth-care queue: {cell(queue.youth_care_items)} work items.</p>",
+        table(
+            ["level", *items.col_labels, "work items", "estimated hours", "mean wait (days)"], rows
+        ),
+    ]
+
+
+def _outcomes(outcomes: OutcomeAggregates) -> list[str]:
+    return [
+        f"<h3>Outcomes ({cell(outcomes.table.total)}, of which {cell(outcomes.synthetic)} "
+        "synthetic)</h3>",
+        protected_table(outcomes.table),
+        table(
+            ["level", "share actionable", "95% Wilson interval", "hours"],
+            [
+                [
+                    row.level,
+                    _pct(row.share),
+                    WITHHELD if row.low is None else f"{_pct(row.low)}–{_pct(row.high)}",
+                    _number(row.hours, 1),
+                ]
+                for row in outcomes.levels
+            ],
+        ),
+    ]
+
+
+def _body(found: TriageAggregates) -> str:
+    content = found.content
     parts = [
-        f"<p>{summary['reports']} reports scored with policy "
-        f"<code>{text(summary['policy'])}</code>; "
-        f"{summary['clusters']} content clusters, {summary['subjects']} subjects "
-        f"({summary['subjects_with_several_reports']} with more than one report).</p>",
-        "<h3>Levels</h3>",
-        table(["level", "reports"], [[lvl, summary["levels"].get(lvl, 0)] for lvl in LEVELS]),
-        f"<p>Routes: offender queue {summary['routes'].get('offender', 0)}, youth care "
-        f"{summary['routes'].get('youth_care', 0)}.</p>",
+        f"<p>Disclosure control: counts below {found.min_cell} and the counts that would reveal "
+        f"them are withheld (<b>{WITHHELD}</b>); hours, waits and shares computed from a withheld "
+        "count are withheld with it.</p>",
+        f"<p>{cell(found.reports.total)} reports scored with policy "
+        f"<code>{text(found.policy)}</code>; {cell(content['clusters'])} content clusters.</p>",
+        "<h3>Reports by level and route</h3>",
+        protected_table(found.reports),
+        "<h3>Subjects (reported people and accounts)</h3>",
+        protected_table(found.subjects),
         "<h3>Reasons (rules fired)</h3>",
-        table(["rule", "reports"], summary["reasons"]),
+        table(["rule", "reports"], [[rule, cell(n)] for rule, n in found.reasons]),
         "<h3>Viral content</h3>",
         table(
             ["viral clusters", "by spread", "annotated", "batched", "reports in viral clusters"],
             [
-                [
-                    summary["viral"][k]
-                    for k in ("clusters", "large", "annotated", "batched", "reports_in_viral")
-                ]
+                [cell(content[k]) for k in ("viral", "large", "annotated", "batched")]
+                + [cell(found.reports_in_viral_clusters)]
             ],
         ),
     ]
-    try:
-        plan, _plans = operations.queue_plans(store, None, "week")
-    except ValidationError:
-        plan = None
-    if plan is not None:
-        offender = plan["offender_queue"]
-        parts.append("<h3>Queue against capacity (one week)</h3>")
-        parts.append(
-            f"<p>Capacity {plan['capacity_hours']:g} h: {offender['handled_items']} of "
-            f"{offender['items']} work items ({offender['handled_hours']} of "
-            f"{offender['total_hours']} estimated hours) handled this week. Youth-care queue: "
-            f"{plan['youth_care_queue']['items']} items.</p>"
-        )
-        parts.append(
-            table(
-                ["level", "items", "handled", "not handled", "hours", "mean wait (days)"],
-                [
-                    [
-                        r["level"],
-                        r["items"],
-                        r["handled"],
-                        r["not_handled"],
-                        r["estimated_hours"],
-                        r["mean_wait_days"] if r["mean_wait_days"] is not None else "–",
-                    ]
-                    for r in offender["by_level"]
-                ],
-            )
-        )
-    stats = operations.stats(store)
-    if stats["overall"]["n"]:
-        parts.append(
-            f"<h3>Outcomes ({stats['overall']['n']}, of which {stats['synthetic_outcomes']} "
-            "synthetic)</h3>"
-        )
-        parts.append(
-            table(
-                ["level", "n", "actionable", "share", "95% Wilson interval", "hours"],
-                [
-                    [
-                        key,
-                        row["n"],
-                        row["counts"]["actionable"],
-                        _pct(row["actionable_share"]["value"]),
-                        f"{_pct(row['actionable_share']['low'])}–{_pct(row['actionable_share']['high'])}",
-                        f"{row['hours']:.1f}",
-                    ]
-                    for key, row in stats["level"].items()
-                ],
-            )
-        )
+    if found.queue is not None:
+        parts += _queue(found.queue)
+    if found.outcomes is not None:
+        parts += _outcomes(found.outcomes)
+    return "".join(parts)
+
+
+def build(store: Store) -> Section | None:
+    found = triage_aggregates(store)
+    if found is None:
+        return None
     return Section(
         anchor="triage",
         title="Triage: priorities, queue and outcomes",
-        body="".join(parts),
+        body=_body(found),
         provenance=(
             "computed by safeguarding triage run (policy named above), the queue plan "
-            "(estimates from recorded outcomes, defaults otherwise) and triage stats; "
+            "(estimates from recorded outcomes, defaults otherwise) and triage stats, under "
+            f"disclosure control (minimum cell {found.min_cell}, secondary suppression); "
             "outcomes marked synthetic are demo data"
         ),
     )

@@ -3,9 +3,10 @@ hash lists and re-running the triage.
 
 Each route declares its permission (``access/roles.py``): analysts and supervisors read the queue,
 reports, subjects and clusters and record outcomes; supervisors alone manage hash lists and re-run
-the triage under a policy; researchers see only the aggregate overview. Every view of a report or
-subject is audited with the read, every change with the change. The operations are the command
-line's (``triage.operations``, ``triage.hashlists``), so the web and the CLI cannot disagree.
+the triage under a policy; researchers see only the aggregate overview, under disclosure control.
+Every view of a report or subject is audited with the read, every change with the change. The
+operations are the command line's (``triage.operations``, ``triage.hashlists``), so the web and
+the CLI cannot disagree.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from safeguarding.hashing.kinds import parse_kind
 from safeguarding.store import Store
 from safeguarding.store.models import TriageRun
 from safeguarding.triage import hashlists, operations
+from safeguarding.triage.aggregates import triage_aggregates
 from safeguarding.triage.context import intake_context
 from safeguarding.triage.listformats import ParsedList, Scheme, read_hash_csv, read_vics
 from safeguarding.triage.outcomes import NOT_CRIMINAL_REASONS, RESULT_MEANING, RESULTS
@@ -473,10 +475,12 @@ async def run_api(
     return await run_in_threadpool(_run, request, principal, data, filename)
 
 
-@router.get("/api/triage/overview", tags=["triage"], summary="Aggregate counts, no records")
+@router.get(
+    "/api/triage/overview", tags=["triage"], summary="Aggregate counts under disclosure control"
+)
 def overview_api(request: Request, _principal: Principal = Depends(AGGREGATES)) -> dict[str, Any]:
-    """Reports per level and route, rule frequencies, clusters and subjects: counts only."""
-    found = operations.overview(store_of(request))
-    if found is None:
-        return {"reports": 0}
-    return {**found, "levels": dict(found["levels"]), "routes": dict(found["routes"])}
+    """The monitor's triage figures: reports by level and route, subjects, rule frequencies,
+    viral content, the week's queue and outcomes. Counts below ``[triage] min_cell`` and the
+    counts that would reveal them are ``null``, each table saying why."""
+    found = triage_aggregates(store_of(request))
+    return {"policy": None, "reports": None} if found is None else found.as_dict()
