@@ -29,6 +29,7 @@ from safeguarding.access import accounts
 from safeguarding.errors import NotFoundError, SafeguardingError, ValidationError
 from safeguarding.store import Store
 from safeguarding.web.auth import AuthState, ForbiddenError, NotSignedInError, is_api
+from safeguarding.web.body_limits import FORM_OVERHEAD_BYTES, BodyLimits
 from safeguarding.web.options import WebOptions
 from safeguarding.web.queue_cache import QueueCache, QueueRefresher
 from safeguarding.web.roles import require
@@ -118,6 +119,16 @@ def create_app(store: Store, options: WebOptions | None = None) -> FastAPI:
     accounts.prepare_sign_in()
     app.state.triage_queue = queue
     app.add_middleware(SecurityHeaders, hsts=opts.secure_cookies)
+    hash_list_cap = triage_router.MAX_UPLOAD + FORM_OVERHEAD_BYTES
+    platform_file_cap = platform_pages.MAX_UPLOAD_BYTES + FORM_OVERHEAD_BYTES
+    caps = {
+        "/api/reports": None,  # capped by the route itself, at the intake's document limit
+        "/hashlists": hash_list_cap,
+        "/api/hashlists": hash_list_cap,
+        "/platforms/import": platform_file_cap,
+        "/api/platforms/import": platform_pages.MAX_UPLOAD_BYTES,  # the body is the file
+    }
+    app.add_middleware(BodyLimits, caps=caps)
     app.add_exception_handler(NotSignedInError, _not_signed_in)
     app.add_exception_handler(ForbiddenError, _forbidden)
     app.add_exception_handler(SafeguardingError, _invalid)

@@ -1,0 +1,85 @@
+"""How much of a request body the app reads, and for whom.
+
+A route that takes form fields or files has its body parsed by the framework before its
+permission is checked, so a cap inside the route comes too late: the upload has already been
+read (and spooled to disk) for anyone who sent it. The cap is therefore decided here, in front
+of every route, from the declared length and the credentials:
+
+- a request from no signed-in account may send ``ANONYMOUS_BYTES`` (the sign-in form needs less);
+- a signed-in account may send ``DEFAULT_BYTES``, or the route's own cap where an upload needs
+  more (hash lists, register and case files);
+- a route that reads its own body with its own cap (report submission, whose cap is the intake's
+  document limit) is given the body as it comes, once the account is known.
+
+A declared ``Content-Length`` above the cap is answered 413 before anything is read; a body
+without one is counted as it streams and cut off at the cap (413 as well).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from safeguarding.web.auth import resolve_principal
+
+ANONYMOUS_BYTES = 64 * 1024
+DEFAULT_BYTES = 1024 * 1024
+# Room for a multipart upload's boundaries, part headers and small form fields beside the file.
+FORM_OVERHEAD_BYTES = 64 * 1024
+
+
+class BodyLimits:
+    """ASGI middleware; ``caps`` maps a path to its cap in bytes, or to ``None`` for a route
+    that caps its own body (signed-in accounts only: anonymous requests keep the small cap)."""
+
+    def __init__(self, app: ASGIApp, *, caps: Mapping[str, int | None]) -> None:
+        self.app = app
+        self.caps = dict(caps)
+        self._limited: dict[int, ASGIApp] = {}
+
+    def _limit(self, cap: int) -> ASGIApp:
+        if cap not in self._limited:
+            self._limited[cap] = RequestBodyLimitMiddleware(self.app, max_body_size=cap)
+        return self._limited[cap]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        declared = _declared_length(headers)
+        streamed = "chunked" in headers.get("transfer-encoding", "").lower()
+        route_cap = self.caps.get(str(scope.get("path", "")), DEFAULT_BYTES)
+        if (declared is None and not streamed) or (
+            declared is not None and declared <= ANONYMOUS_BYTES
+        ):
+            # Small enough for anyone: no need to look up who is asking.
+            await self._limit(ANONYMOUS_BYTES)(scope, receive, send)
+            return
+        signed_in = await run_in_threadpool(resolve_principal, Request(scope)) is not None
+        cap = route_cap if signed_in else ANONYMOUS_BYTES
+        if cap is None:
+            await self.app(scope, receive, send)
+            return
+        if declared is not None and declared > cap:
+            who = "" if signed_in else " from an account that is not signed in"
+            response = JSONResponse(
+                {"detail": f"request body larger than {cap} bytes{who}", "rule": "body_too_large"},
+                status_code=413,
+            )
+            await response(scope, receive, send)
+            return
+        await self._limit(cap)(scope, receive, send)
+
+
+def _declared_length(headers: Headers) -> int | None:
+    value = headers.get("content-length")
+    if value is None or not value.isdigit():
+        return None
+    return int(value)

@@ -1,0 +1,102 @@
+"""Request bodies: small for anyone, larger for signed-in accounts, uploads to their route's cap.
+
+Without the limits an upload to a form route was parsed (and spooled to disk) whatever its size
+before the route found out that nobody had signed in; those requests answered 401, now 413.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fastapi.testclient import TestClient
+
+from safeguarding.access.roles import Role
+from safeguarding.store import Store
+from safeguarding.web.body_limits import ANONYMOUS_BYTES, DEFAULT_BYTES
+from safeguarding.web.routers.platforms import MAX_UPLOAD_BYTES
+from tests.web.conftest import Account, make_app
+
+MD5 = "0123456789abcdef0123456789abcdef"
+
+
+def _padded_list(size: int) -> bytes:
+    """A valid hash list of one entry, padded with comment lines to ``size`` bytes or more."""
+    comment = b"# " + b"-" * 78 + b"\n"
+    return b"hash,type\n" + comment * (size // len(comment) + 1) + f"{MD5},md5\n".encode()
+
+
+def _chunks(total: int) -> Iterator[bytes]:
+    for _ in range(total // 4096 + 1):
+        yield b"x" * 4096
+
+
+def test_anonymous_bodies_stop_at_the_small_cap_before_any_route_reads_them(
+    store: Store,
+) -> None:
+    with TestClient(make_app(store), base_url="http://127.0.0.1") as client:
+        upload = {"file": ("list.csv", _padded_list(2 * ANONYMOUS_BYTES), "text/csv")}
+        for path in ("/api/hashlists", "/hashlists"):
+            refused = client.post(path, files=upload, data={"name": "x"})
+            assert refused.status_code == 413, path
+            assert refused.json() == {
+                "detail": f"request body larger than {ANONYMOUS_BYTES} bytes from an account "
+                "that is not signed in",
+                "rule": "body_too_large",
+            }
+        streamed = client.post(
+            "/api/hashlists",
+            content=_chunks(2 * ANONYMOUS_BYTES),
+            headers={"Content-Type": "multipart/form-data; boundary=b"},
+        )
+        assert streamed.status_code == 413
+        # a small anonymous body still reaches its route, which asks for a sign-in
+        small = client.post("/api/hashlists", files={"file": ("l.csv", b"x")}, data={"name": "x"})
+        assert small.status_code == 401
+
+
+def test_signed_in_bodies_get_their_routes_cap(
+    store: Store, accounts_by_role: dict[Role, Account]
+) -> None:
+    supervisor = {"Authorization": f"Bearer {accounts_by_role[Role.SUPERVISOR].token}"}
+    provider = {"Authorization": f"Bearer {accounts_by_role[Role.PROVIDER].token}"}
+    with TestClient(make_app(store), base_url="http://127.0.0.1") as client:
+        # a hash list may be larger than the default cap
+        big_list = _padded_list(2 * DEFAULT_BYTES)
+        imported = client.post(
+            "/api/hashlists",
+            files={"file": ("big.csv", big_list, "text/csv")},
+            data={"name": "big", "kind": "known"},
+            headers=supervisor,
+        )
+        assert imported.status_code == 200, imported.text
+        assert imported.json()["entries"] == 1
+        # a policy may not
+        policy = client.post(
+            "/api/triage/run",
+            files={"policy": ("p.toml", b"#" * (2 * DEFAULT_BYTES), "text/plain")},
+            headers=supervisor,
+        )
+        assert policy.status_code == 413
+        assert policy.json()["detail"] == f"request body larger than {DEFAULT_BYTES} bytes"
+        # a register is refused by its declared length, not read whole first
+        register = client.post(
+            "/api/platforms/import?kind=register&filename=r.yaml",
+            content=b"#" * (MAX_UPLOAD_BYTES + 1),
+            headers=supervisor,
+        )
+        assert register.status_code == 413
+        # a streamed body over the cap is cut off as it comes
+        streamed = client.post(
+            "/api/platforms/import?kind=register&filename=r.yaml",
+            content=_chunks(MAX_UPLOAD_BYTES + 1),
+            headers=supervisor,
+        )
+        assert streamed.status_code == 413
+        # report submission keeps its own cap, the intake's document limit
+        document = b"<report>" + b" " * (2 * DEFAULT_BYTES) + b"</report>"
+        submitted = client.post(
+            "/api/reports",
+            content=document,
+            headers={**provider, "Content-Type": "application/xml"},
+        )
+        assert submitted.status_code == 422, submitted.text
