@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, func, select, update
 
+from safeguarding.access import audit
 from safeguarding.reporting.sections import triage as triage_section
 from safeguarding.store import Store
 from safeguarding.store.models import (
@@ -17,9 +18,9 @@ from safeguarding.store.models import (
     TriageInputCache,
     TriageRun,
 )
-from safeguarding.triage import store_io
+from safeguarding.triage import operations, store_io
 from safeguarding.triage.generate import GeneratorConfig, generate
-from safeguarding.triage.policy import LEVELS, ROUTES, default_policy_text
+from safeguarding.triage.policy import LEVELS, ROUTES, default_policy_text, load_policy
 from safeguarding.triage.sample import load_sample
 from tests.cli_runner import invoke
 
@@ -227,3 +228,27 @@ def test_the_queue_reads_again_when_a_run_replaces_the_cache_meanwhile(
         latest = session.scalar(select(func.max(TriageRun.id)))
     assert runs_between == [0] and run_id == latest == 2
     assert len(columns) == 20
+
+
+def test_a_run_and_its_audit_event_are_stored_together(
+    store: Store, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load_sample(store, 2)
+    first = json.loads(invoke(capsys, "triage", "run", "--json").out)
+    with store.session() as session:
+        (event,) = audit.events(session, action="triage.run")
+        assert (event.actor, event.target_id) == (audit.cli_actor().name, str(first["run"]))
+        assert json.loads(event.detail) == {
+            "policy": first["policy"], "reports": str(first["reports"]), "changed": "0"
+        }  # fmt: skip
+        runs = session.scalar(select(func.count()).select_from(TriageRun))
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("the audit log cannot be written")
+
+    # An event that cannot be written takes the run down with it: no run without its event.
+    monkeypatch.setattr(audit, "record", refuse)
+    with pytest.raises(RuntimeError):
+        operations.run_triage(store, load_policy(), full=True, actor=audit.cli_actor())
+    with store.session() as session:
+        assert session.scalar(select(func.count()).select_from(TriageRun)) == runs

@@ -41,7 +41,7 @@ def run_command(
     """
     chosen = load_policy(policy)
     with store() as opened:
-        summary = operations.run_triage(opened, chosen, full=full)
+        summary = operations.run_triage(opened, chosen, full=full, actor=audit.cli_actor())
     if json_out:
         print_json(summary)
         return

@@ -48,9 +48,13 @@ from safeguarding.triage.sealing import Sealer
 NOTE_PURPOSE = "triage-outcome-note"
 
 
-def run_triage(store: Store, policy: Policy, *, full: bool = False) -> dict[str, Any]:
+def run_triage(
+    store: Store, policy: Policy, *, full: bool = False, actor: audit.Actor | None = None
+) -> dict[str, Any]:
     """Cluster and score every stored report; returns what the pass did. ``full``: read the
-    whole store and cluster afresh instead of starting from the input cache."""
+    whole store and cluster afresh instead of starting from the input cache. With ``actor`` the
+    run is written to the audit log in the transaction that stores it: a run is never stored
+    without its event, nor an event without its run."""
     options = run_options(store.settings)
     started = datetime.now(UTC)
     with store.session() as session:
@@ -65,6 +69,10 @@ def run_triage(store: Store, policy: Policy, *, full: bool = False) -> dict[str,
     with store.session() as session:
         run, written, _cache = store_io.save(session, loaded, result, policy, started)
         run_id = run.id
+        if actor is not None:
+            detail = {"policy": policy.label, "reports": str(len(loaded.reports)),
+                      "changed": str(result.changes["changed"])}  # fmt: skip
+            audit.record(session, actor, "triage.run", "triage_run", str(run_id), detail)
     levels = np.bincount(result.priorities.level, minlength=len(LEVELS) + 1)
     routes = np.bincount(result.priorities.route, minlength=len(ROUTES))
     return {

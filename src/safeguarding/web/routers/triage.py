@@ -24,7 +24,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from safeguarding.access import audit
 from safeguarding.errors import ValidationError
 from safeguarding.hashing.kinds import parse_kind
 from safeguarding.store import Store
@@ -438,11 +437,7 @@ def _run(
 ) -> dict[str, Any]:
     store = store_of(request)
     policy = parse_policy(policy_text, filename) if policy_text else load_policy()
-    result = operations.run_triage(store, policy)
-    detail = {"policy": result["policy"], "reports": str(result["reports"]),
-              "changed": str(result["level_changes"].get("changed", 0))}  # fmt: skip
-    with store.session() as db:
-        audit.record(db, principal.actor(), "triage.run", "triage_run", str(result["run"]), detail)
+    result = operations.run_triage(store, policy, actor=principal.actor())
     _cache(request).refresh(store)  # the new run's queue is ready for the next page
     return result
 
