@@ -1,4 +1,5 @@
-"""An intruder who knows every published cell and total and that counts are non-negative.
+"""An intruder who knows every published cell and total, and that a withheld count is at least 1
+(zeros are always published).
 
 For each withheld cell it solves two linear programmes (minimise and maximise the cell subject to
 every published row and column equation of the extended table) and returns the feasible interval.
@@ -50,8 +51,8 @@ def feasible_intervals(
     for cell, k in index.items():
         objective = np.zeros(len(unknown))
         objective[k] = 1.0
-        low = linprog(objective, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
-        high = linprog(-objective, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
+        low = linprog(objective, A_eq=a_eq, b_eq=b_eq, bounds=(1, None), method="highs")
+        high = linprog(-objective, A_eq=a_eq, b_eq=b_eq, bounds=(1, None), method="highs")
         assert low.status == 0, low.message
         assert high.status in (0, 3), high.message  # 3: unbounded above (nothing published)
         intervals[cell] = (float(low.fun), float("inf") if high.status == 3 else -high.fun)

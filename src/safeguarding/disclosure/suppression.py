@@ -28,6 +28,18 @@ withhold the cells on that path. Each round removes at least one bridge and adds
 reaches a fixed point. A path always exists: through the row total, the grand total and the column
 total if nothing cheaper.
 
+A cycle is not always room enough. Zeros are published, so a reader knows every withheld count is
+at least 1, and a small cell on a cycle of other small cells can move only as far as they can
+give: ``[[1, 1], [1, 1]]`` withheld inside published margins is recovered exactly. So a primary
+cell must also be able to rise to ``min_cell`` with every published number as it is (then nobody
+can tell it is small). How far it can rise is a maximum flow through the other withheld cells
+(``_headroom``); where it falls short, the cheapest path of cells that can each carry the whole
+rise is withheld as well (``_widening_cycle``), and the bridge test runs again.
+
+What leaves the system says of each value only whether it is withheld, never why: a primary cell
+counts 1 to ``min_cell - 1`` and a secondary one at least ``min_cell``, so the reason would bound
+every withheld value.
+
 Zeros are published: a zero count is not a small group of people, and for these tables (contacts
 by age band, year, caller type) the absence of contacts is not itself sensitive.
 """
@@ -199,16 +211,189 @@ def suppress(counts: ArrayLike, *, min_cell: int = DEFAULT_MIN_CELL) -> Suppress
     ``counts`` is the interior table (rows x columns of non-negative integers); a one-row table
     serves for a one-way frequency table. Every cell (totals included) with
     ``0 < count < min_cell`` is withheld, and then complementary cells until no withheld cell can
-    be recovered from the published ones (see the module docstring).
+    be recovered from the published ones and no small cell can be seen to be small (see the
+    module docstring).
     """
     if min_cell < 1:
         raise ValueError("min_cell must be at least 1")
     extended = extend(counts)
     status = np.where((extended > 0) & (extended < min_cell), PRIMARY, PUBLISHED).astype(np.int8)
-    while found := bridges(status != PUBLISHED):
-        for cell in _cheapest_cycle(extended, status != PUBLISHED, found[0]):
+    while True:
+        while found := bridges(status != PUBLISHED):
+            for cell in _cheapest_cycle(extended, status != PUBLISHED, found[0]):
+                status[cell] = SECONDARY
+        weak = _weak_cell(extended, status, min_cell)
+        if weak is None:
+            return Suppression(extended=extended, status=status, min_cell=min_cell)
+        for cell in _widening_cycle(extended, status != PUBLISHED, weak, min_cell):
             status[cell] = SECONDARY
-    return Suppression(extended=extended, status=status, min_cell=min_cell)
+
+
+def _weak_cell(extended: NDArray[np.int64], status: NDArray[np.int8], min_cell: int) -> Cell | None:
+    """A primary cell that the published numbers show to be small, or None.
+
+    Zeros are always published, so an intruder knows every withheld count is at least 1. A
+    cycle of withheld cells then protects a small cell only as far as the cells it would take
+    from have more than 1 to give: in ``[[1, 1], [1, 1]]`` withheld inside published margins
+    every cell is exactly 1. A primary cell is protected when the published numbers allow it
+    to be as large as the minimum, so that nobody can tell it is small.
+    """
+    withheld = status != PUBLISHED
+    doubtful = np.argwhere((status == PRIMARY) & ~_four_cycle_safe(extended, withheld, min_cell))
+    if len(doubtful) == 0:
+        return None
+    network = _network(extended, withheld)
+    for i, j in doubtful:
+        cell = (int(i), int(j))
+        needed = min_cell - int(extended[cell])
+        if _headroom(network, extended.shape, cell, needed) < needed:
+            return cell
+    return None
+
+
+def _four_cycle_safe(
+    extended: NDArray[np.int64], withheld: NDArray[np.bool_], min_cell: int
+) -> NDArray[np.bool_]:
+    """Cells that can rise by ``min_cell - 1`` around one cycle of four withheld cells: the
+    quick test that spares most cells the flow computation of ``_headroom``.
+
+    In the negated table (see ``_network``) raising a cell is +t, -t, +t, -t around the cycle
+    (-t, +t, -t, +t for a margin). ``down`` marks the cells that can take -t there, ``up`` those
+    that can take +t; a primary cell itself can do neither by ``min_cell - 1``, so the products
+    count only cycles through three other cells.
+    """
+    negated = _negated_cells(extended.shape)
+    roomy = extended - 1 >= min_cell - 1
+    down = (withheld & (negated | roomy)).astype(np.int64)
+    up = (withheld & (~negated | roomy)).astype(np.int64)
+    rises = (down @ up.T @ down) > 0
+    falls = (up @ down.T @ up) > 0
+    return np.asarray(np.where(negated, falls, rises))
+
+
+def _negated_cells(shape: tuple[int, ...]) -> NDArray[np.bool_]:
+    """The margins: negated in the table whose every row and column sums to zero (the corner,
+    the total of totals, keeps its sign)."""
+    negated = np.zeros(shape, dtype=bool)
+    negated[-1, :-1] = True
+    negated[:-1, -1] = True
+    return negated
+
+
+UNLIMITED = 1 << 62
+Network = dict[tuple[int, int], int]  # (from node, to node) -> capacity; rows, then columns
+
+
+def _network(extended: NDArray[np.int64], cells: NDArray[np.bool_]) -> Network:
+    """The flow network in which a change to ``cells`` that keeps every other number is a flow.
+
+    Negate the margins (``_negated_cells``): every row and column of the extended table then sums
+    to zero, and a change to the chosen cells that keeps the others is a circulation on the
+    bipartite graph of those cells, rows to columns. A count may rise without limit and fall to
+    1 (a withheld count is never 0), so an interior cell's edge carries flow from its row to its
+    column without limit and back up to ``count - 1``; a margin's the other way round. Each row
+    and column meet in one cell, so a pair of nodes names one cell.
+    """
+    n_rows = extended.shape[0]
+    negated = _negated_cells(extended.shape)
+    capacity: Network = {}
+    for i, j in np.argwhere(cells & (extended > 0)):
+        row, col, spare = int(i), n_rows + int(j), int(extended[i, j]) - 1
+        forward, back = (spare, UNLIMITED) if negated[i, j] else (UNLIMITED, spare)
+        capacity[(row, col)] = forward
+        capacity[(col, row)] = back
+    return capacity
+
+
+def _ends(shape: tuple[int, ...], target: Cell) -> tuple[int, int]:
+    """Where the flow that raises ``target`` starts and ends: raising it pushes flow along its
+    own edge, so the rest of the cycle runs from the far end back to the near one."""
+    row, col = target[0], shape[0] + target[1]
+    return (row, col) if _negated_cells(shape)[target] else (col, row)
+
+
+def _headroom(network: Network, shape: tuple[int, ...], target: Cell, needed: int) -> int:
+    """How far ``target`` could rise, counted up to ``needed``, with every published number as
+    it is and every withheld count at least 1: the maximum flow back through the other withheld
+    cells (Edmonds-Karp, stopped at ``needed``)."""
+    source, sink = _ends(shape, target)
+    row, col = target[0], shape[0] + target[1]
+    capacity = dict(network)
+    capacity[(row, col)] = capacity[(col, row)] = 0
+    neighbours: dict[int, list[int]] = {}
+    for a, b in capacity:
+        neighbours.setdefault(a, []).append(b)
+    flow = 0
+    while flow < needed:
+        came_from = {source: source}
+        queue = [source]
+        for node in queue:
+            for nxt in neighbours.get(node, ()):
+                if nxt not in came_from and capacity[(node, nxt)] > 0:
+                    came_from[nxt] = node
+                    queue.append(nxt)
+            if sink in came_from:
+                break
+        if sink not in came_from:
+            break
+        path = []
+        node = sink
+        while node != source:
+            path.append((came_from[node], node))
+            node = came_from[node]
+        push = min(needed - flow, *(capacity[edge] for edge in path))
+        for a, b in path:
+            capacity[(a, b)] -= push
+            capacity[(b, a)] += push
+        flow += push
+    return flow
+
+
+def _widening_cycle(
+    extended: NDArray[np.int64], withheld: NDArray[np.bool_], target: Cell, min_cell: int
+) -> list[Cell]:
+    """Published cells to withhold so that ``target`` can rise to the minimum: the cheapest
+    path back (Dijkstra; a withheld cell costs 0, a published one its count) over edges that
+    can each carry the whole rise. One always exists: up the target's column total, through
+    the grand total and down its row total, all of which may rise without limit."""
+    needed = min_cell - int(extended[target])
+    n_rows = extended.shape[0]
+    source, sink = _ends(extended.shape, target)
+    outgoing: dict[int, list[int]] = {}
+    for (a, b), amount in _network(extended, np.ones_like(withheld)).items():
+        if amount >= needed and {a, b} != {target[0], n_rows + target[1]}:
+            outgoing.setdefault(a, []).append(b)
+
+    def cell_of(a: int, b: int) -> Cell:
+        return (a, b - n_rows) if a < n_rows else (b, a - n_rows)
+
+    best = {source: 0}
+    came_from: dict[int, int] = {}
+    heap = [(0, source)]
+    while heap:
+        cost, node = heapq.heappop(heap)
+        if node == sink:
+            break
+        if cost > best[node]:
+            continue
+        for nxt in outgoing.get(node, ()):
+            cell = cell_of(node, nxt)
+            candidate = cost + (0 if withheld[cell] else int(extended[cell]))
+            if candidate < best.get(nxt, UNLIMITED):
+                best[nxt] = candidate
+                came_from[nxt] = node
+                heapq.heappush(heap, (candidate, nxt))
+    if sink not in came_from:
+        raise ValueError(f"no complementary cells can protect cell {target}")
+    path: list[Cell] = []
+    node = sink
+    while node != source:
+        previous = came_from[node]
+        cell = cell_of(previous, node)
+        if not withheld[cell]:
+            path.append(cell)
+        node = previous
+    return path
 
 
 @dataclass(frozen=True)
@@ -249,7 +434,13 @@ class ProtectedTable:
                 "min_cell": self.min_cell,
                 "rounding_base": self.rounding_base,
                 "withheld": self.withheld_count,
-                "status": [list(row) for row in self.status],
+                # Only whether a value is withheld, never why: a primary cell counts 1 to
+                # min_cell - 1 and a secondary one at least min_cell, so the reason would
+                # bound every withheld value for a reader.
+                "status": [
+                    ["published" if s == "published" else "withheld" for s in row]
+                    for row in self.status
+                ],
             },
         }
 
