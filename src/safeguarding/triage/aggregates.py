@@ -3,17 +3,25 @@ researchers' overview in the web app.
 
 Every count here is about reports, the people reported, or the police work on them, so each goes
 through disclosure control (``disclosure.suppression``) before anyone outside the triage team
-sees it. Counts that add up to published totals are published as one protected table with those
-totals: reports by level and route, subjects by number of reports, work items by level and
-whether they fit the week, outcomes by level and result. Every total shown (reports scored,
-routes, outcomes) is read from the margins of its table, so no number is withheld in one place and
-published in another.
+sees it. Counts that add up to published totals are one protected table with those totals:
+reports by level and route, subjects by number of reports, work items by level and whether they
+fit the week, outcomes by level and result. Every total shown is read from the margins of its
+table, so no number is withheld in one place and published in another.
 
-Rule frequencies are not a partition (a report fires several rules), so they have no total and get
-the minimum cell size alone, with one more guard: a rule can decide a level or route by itself
-(``route = "youth_care"``), and its count then equals a margin of the reports table. A rule count
-equal to any count withheld from that table is therefore withheld as well. Figures derived from a
-withheld count (hours, waits, shares and their intervals) are withheld with it.
+The tables are linked: a level's work items and its outcomes are at most its reports. A large
+number of outcomes shown for a level whose reports are withheld would tell that those reports are
+many, and so (through the published totals) that the level withheld beside it is small. So the
+work items and outcomes of the levels whose reports are withheld are shown as one group
+(``P1 + informational``), whose reports follow from the published numbers anyway. Hours and
+waits are shown only when every level stands alone: hours are reports times the minutes of
+their level, and a level's waits add up the hours of the levels before it.
+
+Rule frequencies are not a partition (a report fires several rules) and have no total. Each has
+the minimum cell, and one more test: a rule that fired only in some cells of the reports table
+tells that those cells hold at least its count. Where that is more than their withheld cells are
+known to hold anyway (at least 1 each), the rule's count is withheld. Reports in viral clusters
+are tested the same way. Whether outcomes include synthetic demo data is said, not how many:
+their number would give the number of real ones.
 """
 
 from __future__ import annotations
@@ -24,12 +32,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from safeguarding.disclosure.suppression import (
-    DEFAULT_MIN_CELL,
-    ProtectedTable,
-    extend,
-    protect_table,
-)
+from safeguarding.disclosure.suppression import DEFAULT_MIN_CELL, ProtectedTable, protect_table
 from safeguarding.errors import ConfigError, ValidationError
 from safeguarding.statistics import wilson
 from safeguarding.store import Store
@@ -64,7 +67,9 @@ def small_withheld(count: int, min_cell: int) -> int | None:
 
 @dataclass(frozen=True)
 class QueueAggregates:
-    """The offender queue planned against one week's capacity, in work items by level."""
+    """The offender queue planned against one week's capacity, in work items by level (levels
+    whose reports are withheld as one group); hours and waits only where every level stands
+    alone, else ``None``."""
 
     capacity_hours: float
     items: ProtectedTable
@@ -87,11 +92,11 @@ class QueueAggregates:
 
 
 @dataclass(frozen=True)
-class LevelOutcome:
-    """One level's share actionable with its Wilson interval, and the hours its outcomes took;
+class GroupOutcome:
+    """One row's share actionable with its Wilson interval, and the hours its outcomes took;
     ``None`` where the counts they come from are withheld."""
 
-    level: str
+    group: str
     share: float | None
     low: float | None
     high: float | None
@@ -101,18 +106,18 @@ class LevelOutcome:
 @dataclass(frozen=True)
 class OutcomeAggregates:
     table: ProtectedTable
-    synthetic: int | None
-    levels: tuple[LevelOutcome, ...]
+    includes_synthetic: bool
+    groups: tuple[GroupOutcome, ...]
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "outcomes": self.table.as_dict(),
-            "synthetic": self.synthetic,
+            "includes_synthetic": self.includes_synthetic,
             "actionable_share": [
-                {"level": r.level, "value": r.share, "low": r.low, "high": r.high}
-                for r in self.levels
+                {"group": r.group, "value": r.share, "low": r.low, "high": r.high}
+                for r in self.groups
             ],
-            "hours": {r.level: r.hours for r in self.levels},
+            "hours": {r.group: r.hours for r in self.groups},
         }
 
 
@@ -142,35 +147,93 @@ class TriageAggregates:
         }
 
 
-def _reports_table(
-    decisions: list[tuple[str, str]], min_cell: int
-) -> tuple[ProtectedTable, set[int]]:
-    """Reports by level and route, and the true values of its withheld counts (margins too)."""
-    counts = Counter(decisions)
-    rows = [[counts[(level, route)] for route in ROUTES] for level in LEVELS]
-    protected = protect_table(
-        rows, LEVELS, ROUTES, title="reports by level and route", unit="reports", min_cell=min_cell
-    )
-    extended = extend(rows)
-    withheld = {
-        int(extended[i, j])
-        for i, statuses in enumerate(protected.status)
-        for j, status in enumerate(statuses)
-        if status != "published"
-    }
-    return protected, withheld
+Decision = tuple[str, str, list[dict[str, Any]]]  # level, route, reasons
+
+
+class ReportsTable:
+    """Reports by level and route, protected, with what the linked figures need to know: which
+    counts are withheld and what they are."""
+
+    def __init__(self, decisions: list[Decision], min_cell: int) -> None:
+        counts = Counter((level, route) for level, route, _ in decisions)
+        self.rows = [[counts[(level, route)] for route in ROUTES] for level in LEVELS]
+        self.table = protect_table(
+            self.rows, LEVELS, ROUTES, title="reports by level and route", unit="reports",
+            min_cell=min_cell,
+        )  # fmt: skip
+        self.min_cell = min_cell
+
+    def shown(self, level: str, route: str | None = None) -> bool:
+        """Whether the count of ``level`` (in ``route``, or all routes) is published."""
+        i = LEVELS.index(level)
+        if route is None:
+            return self.table.row_totals[i] is not None
+        return self.table.cells[i][ROUTES.index(route)] is not None
+
+    def groups(self, route: str | None = None) -> list[tuple[str, tuple[str, ...]]]:
+        """Rows for a linked table: each level whose count is shown alone, the others as one."""
+        alone = [(level, (level,)) for level in LEVELS if self.shown(level, route)]
+        hidden = tuple(level for level in LEVELS if not self.shown(level, route))
+        return alone + ([(" + ".join(hidden), hidden)] if hidden else [])
+
+    def tells_more(self, cells: Counter[tuple[str, str]]) -> bool:
+        """Whether a count of ``sum(cells.values())`` reports, all in the given cells, bounds
+        the withheld cells among them beyond what the published numbers already tell.
+
+        It says that those withheld cells hold at least the count minus the published cells.
+        That is nothing new where they are all the withheld cells of some routes (or levels)
+        whose totals are published: their sum follows from the totals. Otherwise all that is
+        known is that each holds at least 1.
+        """
+        withheld: set[tuple[int, int]] = set()
+        published = 0
+        for (level, route), n in cells.items():
+            i, j = LEVELS.index(level), ROUTES.index(route)
+            if n == 0:
+                continue
+            if self.table.cells[i][j] is None:
+                withheld.add((i, j))
+            else:
+                published += self.rows[i][j]
+        if not withheld or self._sum_is_known(withheld):
+            return False
+        return sum(cells.values()) - published > len(withheld)
+
+    def _sum_is_known(self, cells: set[tuple[int, int]]) -> bool:
+        """Whether ``cells`` are exactly the withheld cells of some columns with published
+        totals, or of some rows with published totals (then their sum is published too)."""
+        hidden = {
+            (i, j)
+            for i, row in enumerate(self.table.cells)
+            for j, value in enumerate(row)
+            if value is None
+        }
+        columns = {j for _i, j in cells}
+        rows = {i for i, _j in cells}
+        by_column = {c for c in hidden if c[1] in columns} == cells and all(
+            self.table.col_totals[j] is not None for j in columns
+        )
+        by_row = {c for c in hidden if c[0] in rows} == cells and all(
+            self.table.row_totals[i] is not None for i in rows
+        )
+        return by_column or by_row
+
+    def guarded(self, count: int, cells: Counter[tuple[str, str]]) -> int | None:
+        """A count that has no total around it: the minimum cell, then ``tells_more``."""
+        if small_withheld(count, self.min_cell) is None or self.tells_more(cells):
+            return None
+        return count
 
 
 def _reasons(
-    decisions: list[list[dict[str, Any]]], withheld: set[int], min_cell: int
+    decisions: list[Decision], reports: ReportsTable
 ) -> tuple[tuple[str, int | None], ...]:
-    fired: Counter[str] = Counter()
-    for reasons in decisions:
-        fired.update({item["rule"] for item in reasons})
-    return tuple(
-        (rule, None if n in withheld else small_withheld(n, min_cell))
-        for rule, n in sorted(fired.items(), key=lambda item: (-item[1], item[0]))
-    )
+    cells: dict[str, Counter[tuple[str, str]]] = {}
+    for level, route, reasons in decisions:
+        for rule in {item["rule"] for item in reasons}:
+            cells.setdefault(rule, Counter())[(level, route)] += 1
+    fired = sorted(cells.items(), key=lambda item: (-sum(item[1].values()), item[0]))
+    return tuple((rule, reports.guarded(sum(c.values()), c)) for rule, c in fired)
 
 
 def _subjects(reports_per_subject: list[int], min_cell: int) -> ProtectedTable:
@@ -185,63 +248,73 @@ def _subjects(reports_per_subject: list[int], min_cell: int) -> ProtectedTable:
     )
 
 
-def _queue(store: Store, min_cell: int) -> QueueAggregates | None:
+def _queue(store: Store, reports: ReportsTable) -> QueueAggregates | None:
     try:
         plan, _plans = operations.queue_plans(store, None, "week")
     except ValidationError:  # no triage run with a queue yet
         return None
     by_level = {row["level"]: row for row in plan["offender_queue"]["by_level"]}
-    rows = [[int(by_level[lv]["handled"]), int(by_level[lv]["not_handled"])] for lv in LEVELS]
+    groups = reports.groups("offender")
+    rows = [
+        [sum(int(by_level[lv]["handled"]) for lv in levels),
+         sum(int(by_level[lv]["not_handled"]) for lv in levels)]
+        for _label, levels in groups
+    ]  # fmt: skip
     items = protect_table(
-        rows, LEVELS, QUEUE_COLUMNS, title="offender-queue work items by level, one week",
-        unit="work items", min_cell=min_cell,
+        rows, [label for label, _ in groups], QUEUE_COLUMNS,
+        title="offender-queue work items by level, one week", unit="work items",
+        min_cell=reports.min_cell,
     )  # fmt: skip
-    shown = [total is not None for total in items.row_totals]
-    hours = tuple(
-        float(by_level[lv]["estimated_hours"]) if ok else None
-        for lv, ok in zip(LEVELS, shown, strict=True)
+    every_level_shown = len(groups) == len(LEVELS) and all(
+        total is not None for total in items.row_totals
     )
-    waits = tuple(
-        by_level[lv]["mean_wait_days"] if ok else None for lv, ok in zip(LEVELS, shown, strict=True)
-    )
-    # Hours per item follow from recorded minutes per level, so a total of hours over a level
-    # whose items are withheld would give that level's work back: totals only when all are shown.
     offender = plan["offender_queue"]
+    youth_shown = reports.table.col_totals[ROUTES.index("youth_care")] is not None
+    youth = int(plan["youth_care_queue"]["items"])
     return QueueAggregates(
         capacity_hours=float(plan["capacity_hours"]),
         items=items,
-        hours=hours,
-        mean_wait_days=waits,
-        total_hours=float(offender["total_hours"]) if all(shown) else None,
-        handled_hours=float(offender["handled_hours"]) if all(shown) else None,
-        youth_care_items=small_withheld(int(plan["youth_care_queue"]["items"]), min_cell),
+        hours=tuple(
+            float(by_level[levels[0]]["estimated_hours"]) if every_level_shown else None
+            for _label, levels in groups
+        ),
+        mean_wait_days=tuple(
+            by_level[levels[0]]["mean_wait_days"] if every_level_shown else None
+            for _label, levels in groups
+        ),
+        total_hours=float(offender["total_hours"]) if every_level_shown else None,
+        handled_hours=float(offender["handled_hours"]) if every_level_shown else None,
+        youth_care_items=small_withheld(youth, reports.min_cell) if youth_shown else None,
     )
 
 
-def _outcomes(store: Store, min_cell: int) -> OutcomeAggregates | None:
+def _outcomes(store: Store, reports: ReportsTable) -> OutcomeAggregates | None:
     stats = operations.stats(store)
     if not stats["overall"]["n"]:
         return None
-    groups = stats["level"]
-    labels = [lv for lv in LEVELS if lv in groups] + sorted(set(groups) - set(LEVELS))
+    by_level = stats["level"]
+    groups = reports.groups() + [(other, (other,)) for other in sorted(set(by_level) - set(LEVELS))]
+
+    def count(levels: tuple[str, ...], result: str) -> int:
+        return sum(int(by_level[lv]["counts"][result]) for lv in levels if lv in by_level)
+
     table = protect_table(
-        [[int(groups[lv]["counts"][result]) for result in RESULTS] for lv in labels],
-        labels, RESULTS, title="outcomes by level and result", unit="reports", min_cell=min_cell,
+        [[count(levels, result) for result in RESULTS] for _label, levels in groups],
+        [label for label, _ in groups], RESULTS, title="outcomes by level and result",
+        unit="reports", min_cell=reports.min_cell,
     )  # fmt: skip
     actionable = RESULTS.index("actionable")
-    levels = []
-    for lv, cells, n in zip(labels, table.cells, table.row_totals, strict=True):
+    rows = []
+    for (label, levels), cells, n in zip(groups, table.cells, table.row_totals, strict=True):
+        hours = None if n is None else sum(by_level[lv]["hours"] for lv in levels if lv in by_level)
         successes = cells[actionable]
-        if n is None or successes is None:
-            hours = None if n is None else groups[lv]["hours"]
-            levels.append(LevelOutcome(lv, None, None, None, hours))
+        if n is None or successes is None or n == 0:
+            rows.append(GroupOutcome(label, None, None, None, hours))
             continue
         share = wilson(successes, n)
-        levels.append(LevelOutcome(lv, share.value, share.low, share.high, groups[lv]["hours"]))
+        rows.append(GroupOutcome(label, share.value, share.low, share.high, hours))
     return OutcomeAggregates(
-        table=table,
-        synthetic=small_withheld(int(stats["synthetic_outcomes"]), min_cell),
-        levels=tuple(levels),
+        table=table, includes_synthetic=stats["synthetic_outcomes"] > 0, groups=tuple(rows)
     )
 
 
@@ -249,9 +322,12 @@ def triage_aggregates(store: Store, min_cell: int | None = None) -> TriageAggreg
     """The triage figures for the monitor and for researchers; ``None`` before any triage run."""
     cell = min_cell_setting(store) if min_cell is None else min_cell
     with store.session() as session:
-        decisions = session.execute(
-            select(PriorityDecision.level, PriorityDecision.route, PriorityDecision.reasons)
-        ).all()
+        decisions: list[Decision] = [
+            (level, route, reasons)
+            for level, route, reasons in session.execute(
+                select(PriorityDecision.level, PriorityDecision.route, PriorityDecision.reasons)
+            )
+        ]
         if not decisions:
             return None
         policy = session.scalar(select(PriorityDecision.policy).limit(1)) or ""
@@ -263,28 +339,32 @@ def triage_aggregates(store: Store, min_cell: int | None = None) -> TriageAggreg
                 func.count().filter(ContentCluster.batched),
             )
         ).one()  # fmt: skip
-        in_viral = session.scalar(
-            select(func.count(ReportedFile.report_id.distinct()))
-            .join(FileCluster, FileCluster.file_id == ReportedFile.id)
-            .join(ContentCluster, ContentCluster.id == FileCluster.cluster_id)
-            .where(ContentCluster.viral)
+        in_viral = Counter(
+            (level, route)
+            for level, route in session.execute(
+                select(PriorityDecision.level, PriorityDecision.route).where(
+                    PriorityDecision.report_id.in_(
+                        select(ReportedFile.report_id)
+                        .join(FileCluster, FileCluster.file_id == ReportedFile.id)
+                        .join(ContentCluster, ContentCluster.id == FileCluster.cluster_id)
+                        .where(ContentCluster.viral)
+                    )
+                )
+            )
         )
         subjects = list(session.scalars(select(Subject.reports)))
-    reports, withheld = _reports_table([(d[0], d[1]) for d in decisions], cell)
-    viral_reports = int(in_viral or 0)
+    reports = ReportsTable(decisions, cell)
     return TriageAggregates(
         policy=policy,
         min_cell=cell,
-        reports=reports,
+        reports=reports.table,
         subjects=_subjects(subjects, cell),
-        reasons=_reasons([d[2] for d in decisions], withheld, cell),
+        reasons=_reasons(decisions, reports),
         content={
             name: small_withheld(int(n), cell)
             for name, n in zip(CONTENT_COUNTS, clusters, strict=True)
         },
-        reports_in_viral_clusters=(
-            None if viral_reports in withheld else small_withheld(viral_reports, cell)
-        ),
-        queue=_queue(store, cell),
-        outcomes=_outcomes(store, cell),
+        reports_in_viral_clusters=reports.guarded(sum(in_viral.values()), in_viral),
+        queue=_queue(store, reports),
+        outcomes=_outcomes(store, reports),
     )

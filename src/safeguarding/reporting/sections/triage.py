@@ -52,20 +52,20 @@ def _queue(queue: QueueAggregates) -> list[str]:
 
 
 def _outcomes(outcomes: OutcomeAggregates) -> list[str]:
+    synthetic = ", synthetic demo outcomes among them" if outcomes.includes_synthetic else ""
     return [
-        f"<h3>Outcomes ({cell(outcomes.table.total)}, of which {cell(outcomes.synthetic)} "
-        "synthetic)</h3>",
+        f"<h3>Outcomes ({cell(outcomes.table.total)}{synthetic})</h3>",
         protected_table(outcomes.table),
         table(
             ["level", "share actionable", "95% Wilson interval", "hours"],
             [
                 [
-                    row.level,
+                    row.group,
                     _pct(row.share),
                     WITHHELD if row.low is None else f"{_pct(row.low)}–{_pct(row.high)}",
                     _number(row.hours, 1),
                 ]
-                for row in outcomes.levels
+                for row in outcomes.groups
             ],
         ),
     ]
@@ -76,7 +76,8 @@ def _body(found: TriageAggregates) -> str:
     parts = [
         f"<p>Disclosure control: counts below {found.min_cell} and the counts that would reveal "
         f"them are withheld (<b>{WITHHELD}</b>); hours, waits and shares computed from a withheld "
-        "count are withheld with it.</p>",
+        "count are withheld with it. Work items and outcomes of the levels whose reports are "
+        "withheld are shown together, and hours and waits only when every level is shown.</p>",
         f"<p>{cell(found.reports.total)} reports scored with policy "
         f"<code>{text(found.policy)}</code>; {cell(content['clusters'])} content clusters.</p>",
         "<h3>Reports by level and route</h3>",
