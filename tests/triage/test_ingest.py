@@ -33,6 +33,7 @@ from safeguarding.triage.generate import (
     known_list,
     vics_json,
 )
+from safeguarding.triage.quarantine import raw_digest
 from tests.cli_runner import invoke
 from tests.triage.snapshot import snapshot
 from tests.triage.test_jsonl_csv import HEADER, ROW, jsonl_report
@@ -162,6 +163,41 @@ def test_bad_documents_are_quarantined_with_rule_and_valid_ones_survive(
         assert all(b"Online Enticement" not in bytes(value) for value in sealed)
     invoke(capsys, "ingest", str(directory), "--source", "mixed")
     assert _count(store, "quarantine_record") == len(BAD_DOCUMENTS)
+
+
+def test_quarantined_input_is_found_again_by_a_keyed_digest_only(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    """A plain hash of a short rejected input could be confirmed by hashing guesses. Digests are
+    keyed; the plain ones of earlier versions are replaced at the next recording, and a re-run
+    still quarantines nothing twice."""
+    directory = tmp_path / "mixed"
+    directory.mkdir()
+    for name, (content, _) in BAD_DOCUMENTS.items():
+        (directory / name).write_text(content)
+    invoke(capsys, "ingest", str(directory), "--source", "mixed")
+    sealer = intake_context(store).sealer
+    raws = [content.encode() for content, _ in BAD_DOCUMENTS.values()]
+
+    def digests() -> list[str]:
+        with store.engine.connect() as connection:
+            query = text("SELECT raw_digest FROM quarantine_record ORDER BY id")
+            return list(connection.execute(query).scalars())
+
+    stored = digests()
+    assert sorted(stored) == sorted(raw_digest(sealer, raw) for raw in raws)
+    assert all(d.startswith("k:") and len(d) == 64 for d in stored)
+    assert not {hashlib.sha256(raw).hexdigest() for raw in raws} & set(stored)
+    # a store written by an earlier version: plain SHA-256 of the raw input
+    with store.engine.begin() as connection:
+        for raw in raws:
+            connection.execute(
+                text("UPDATE quarantine_record SET raw_digest = :plain WHERE raw_digest = :keyed"),
+                {"plain": hashlib.sha256(raw).hexdigest(), "keyed": raw_digest(sealer, raw)},
+            )
+    assert not any(d.startswith("k:") for d in digests())
+    invoke(capsys, "ingest", str(directory), "--source", "mixed")
+    assert digests() == stored and _count(store, "quarantine_record") == len(BAD_DOCUMENTS)
 
 
 def test_conflicting_duplicate_goes_to_quarantine_and_never_overwrites(

@@ -130,7 +130,7 @@ def import_list(
             session, sealer, parsed.rejected, source=list_source(name), format=parsed.format,
             source_file=source_file, hash_list_id=hash_list.id,
         )  # fmt: skip
-        _resolve_fixed(session, hash_list.id, parsed, now)
+        _resolve_fixed(session, sealer, hash_list.id, parsed, now)
         hash_list.entry_count = (
             session.scalar(select(func.count()).where(HashListEntry.list_id == hash_list.id)) or 0
         )
@@ -159,9 +159,12 @@ def import_list(
     return summary
 
 
-def _resolve_fixed(session: Session, list_id: int, parsed: ParsedList, now: datetime) -> None:
-    """Open quarantine records of this list that the new file no longer produces are resolved."""
-    current = {(r.location[:512], raw_digest(r.raw)) for r in parsed.rejected}
+def _resolve_fixed(
+    session: Session, sealer: Sealer, list_id: int, parsed: ParsedList, now: datetime
+) -> None:
+    """Open quarantine records of this list that the new file no longer produces are resolved
+    (``record_rejections``, called first, has keyed any plain digest of earlier versions)."""
+    current = {(r.location[:512], raw_digest(sealer, r.raw)) for r in parsed.rejected}
     for record in session.scalars(
         select(QuarantineRecord).where(
             QuarantineRecord.hash_list_id == list_id, QuarantineRecord.status == "open"

@@ -1,14 +1,15 @@
 """Quarantine: input that could not be accepted, kept sealed with its location, rule and error.
 
 Recording is idempotent: the same raw input at the same location of the same source is recorded
-once, however often an import is re-run. ``retry`` opens the raw input and runs it through its
-reader again (for example file details whose report has come in since); what is accepted is
-stored and its quarantine record resolved.
+once, however often an import is re-run. The raw input is found again by a keyed digest
+(``Sealer.digest``, written ``k:`` and 62 hex digits); digests of earlier versions were plain
+SHA-256 of the raw input, and the next recording replaces them. ``retry`` opens the raw input
+and runs it through its reader again (for example file details whose report has come in since);
+what is accepted is stored and its quarantine record resolved.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -22,8 +23,24 @@ from safeguarding.triage.sealing import Sealer
 PURPOSE = "quarantine"
 
 
-def raw_digest(raw: bytes) -> str:
-    return hashlib.sha256(raw).hexdigest()
+KEYED = "k:"
+
+
+def raw_digest(sealer: Sealer, raw: bytes) -> str:
+    return KEYED + sealer.digest(raw, PURPOSE)[:62]
+
+
+def rekey_plain_digests(session: Session, sealer: Sealer) -> int:
+    """Replace plain SHA-256 digests left by earlier versions with keyed ones; returns how many.
+    Each raw input is opened (its key is the sealer's) and digested again."""
+    plain = session.scalars(
+        select(QuarantineRecord).where(QuarantineRecord.raw_digest.not_like(f"{KEYED}%"))
+    ).all()
+    for record in plain:
+        record.raw_digest = raw_digest(sealer, open_raw(sealer, record))
+    if plain:
+        session.flush()
+    return len(plain)
 
 
 def record_rejections(
@@ -37,9 +54,10 @@ def record_rejections(
     hash_list_id: int | None = None,
 ) -> int:
     """Store the rejections not yet recorded; returns how many are new."""
+    rekey_plain_digests(session, sealer)
     if not rejected:
         return 0
-    keys = {(r.location[:512], raw_digest(r.raw)): r for r in rejected}
+    keys = {(r.location[:512], raw_digest(sealer, r.raw)): r for r in rejected}
     existing = {
         (location, digest)
         for location, digest in session.execute(

@@ -304,8 +304,8 @@ class QuarantineRecord(Base):
     input sealed (AES-GCM, ``notes`` key: raw reports can hold personal identifiers).
 
     ``kind``: report, file_details, hash_entry. ``status``: open, resolved (a retry stored it) or
-    dismissed. ``raw_digest`` (SHA-256 of the raw input) keeps a re-run from quarantining the same
-    input twice.
+    dismissed. ``raw_digest`` (a keyed digest of the raw input, ``triage/quarantine.py``) keeps a
+    re-run from quarantining the same input twice.
     """
 
     __tablename__ = "quarantine_record"
