@@ -1,11 +1,12 @@
 """Files handed to importers that cannot be read give one clear error naming the file."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from safeguarding.errors import ValidationError
-from safeguarding.input_files import read_input, read_input_text
+from safeguarding.input_files import MAX_CSV_FIELD, read_input, read_input_text
 from tests.cli_runner import invoke
 
 
@@ -115,3 +116,93 @@ def test_a_byte_order_mark_is_read_past_by_every_text_reader(tmp_path: Path) -> 
     with pytest.raises(ValidationError) as caught:
         load_scenario(scenario)
     assert "not valid TOML" not in str(caught.value)  # read, then refused for what it lacks
+
+
+def _csv_readers(tmp_path: Path) -> dict[str, tuple[str, Callable[[str], object]]]:
+    """Each CSV reader with a header it accepts, taking the text of a file named ``f.csv``."""
+    from safeguarding.helpline.importer import read_csv
+    from safeguarding.platforms.cases import parse_cases_csv
+    from safeguarding.platforms.register import parse_csv as parse_register
+
+    return {
+        "helpline": ("month,channel", lambda text: list(read_csv(tmp_path / "f.csv", text))),
+        "register": ("id,name,type,provider,source", lambda text: parse_register(text, "f.csv")),
+        "cases": (
+            "case,platform,stage,role_pair,year,source",
+            lambda text: parse_cases_csv(text, "f.csv"),
+        ),
+    }
+
+
+@pytest.mark.parametrize("reader", ["helpline", "register", "cases"])
+def test_a_quoted_field_never_closed_refuses_the_file_naming_the_line_it_opens(
+    tmp_path: Path, reader: str
+) -> None:
+    # Read leniently, every line after the quote became part of that one field: the rows after
+    # it vanished into a cell without a word.
+    header, read = _csv_readers(tmp_path)[reader]
+    cells = len(header.split(","))
+    good = ",".join(["a"] * cells)
+    multiline = ",".join(['"two\nlines"'] + ["b"] * (cells - 2) + ['"open'])
+    text = f"{header}\n{good}\n{multiline}\n{good}\n{good}\n"
+    with pytest.raises(ValidationError) as caught:
+        read(text)
+    assert caught.value.rule == "unterminated_quote"
+    assert caught.value.location == "f.csv:4"  # the record starts on line 3, the quote on 4
+    assert str(caught.value).startswith("f.csv:4: a quoted field opens on this line")
+    with pytest.raises(ValidationError, match="f.csv:1: a quoted field"):
+        read(header.replace(",", ',"', 1) + "\n")
+
+
+def test_an_over_long_field_refuses_only_its_row_naming_line_column_and_limit(
+    tmp_path: Path,
+) -> None:
+    # Python's csv raised on a field over 131,072 characters and the whole file was refused.
+    from safeguarding.helpline.importer import read_csv
+    from safeguarding.platforms.cases import parse_cases_csv
+    from safeguarding.platforms.register import parse_csv as parse_register
+
+    long = "x" * (MAX_CSV_FIELD + 1)
+    limit = f"{MAX_CSV_FIELD + 1} characters, at most {MAX_CSV_FIELD} allowed"
+    contacts = list(read_csv(tmp_path / "h.csv", f"month,channel\n2025-03,{long}\n2025-04,chat\n"))
+    assert [(r.row, r.line, r.problem) for r in contacts] == [
+        (1, 2, f"channel: {limit}"),
+        (2, 3, ""),
+    ]
+    register = parse_register(
+        f"id,name,type,provider,source\na,{long},social,p,s\nb,B,social,p,s\n", "r.csv"
+    )
+    assert [s.id for s in register.services] == ["b"]
+    assert [str(e) for e in register.errors] == [f"r.csv:2: row 1: field name: {limit}"]
+    good, errors = parse_cases_csv(
+        "case,platform,stage,role_pair,year,source\n"
+        f'1,"{long}",S1,offender-victim,2020,s\n2,app,S1,offender-victim,2020,s\n',
+        "c.csv",
+    )
+    assert [(line, m.case) for line, m in good] == [(3, "2")]
+    assert [str(e) for e in errors] == [f"c.csv:2: field platform: {limit}"]
+
+
+def test_text_after_a_closing_quote_refuses_that_row_and_the_next_is_read(
+    tmp_path: Path,
+) -> None:
+    # '"ab"c' was read as 'abc' by the register and case readers: a cell no one wrote.
+    from safeguarding.helpline.importer import read_csv
+    from safeguarding.platforms.cases import parse_cases_csv
+    from safeguarding.platforms.register import parse_csv as parse_register
+
+    refusal = "not valid CSV (',' expected after '\"')"
+    contacts = list(read_csv(tmp_path / "h.csv", 'month,channel\n"2025-03"x,chat\n2025-04,chat\n'))
+    assert [(r.line, r.problem) for r in contacts] == [(2, refusal), (3, "")]
+    register = parse_register(
+        'id,name,type,provider,source\na,"A"b,social,p,s\nb,B,social,p,s\n', "r.csv"
+    )
+    assert [s.id for s in register.services] == ["b"]
+    assert [str(e) for e in register.errors] == [f"r.csv:2: row 1: field -: {refusal}"]
+    good, errors = parse_cases_csv(
+        'case,platform,stage,role_pair,year,source\n1,"app"x,S1,offender-victim,2020,s\n'
+        "2,app,S1,offender-victim,2020,s\n",
+        "c.csv",
+    )
+    assert [(line, m.case) for line, m in good] == [(3, "2")]
+    assert [str(e) for e in errors] == [f"c.csv:2: field -: {refusal}"]

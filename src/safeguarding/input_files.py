@@ -5,7 +5,11 @@ by reading a path given on the command line; a missing file, a directory or a pe
 must come back as the same one-line error naming the file, not as a traceback.
 """
 
-from collections.abc import Sequence
+import csv
+import io
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from safeguarding.errors import ValidationError
@@ -54,6 +58,105 @@ def refuse_repeated_columns(header: Sequence[str], location: str) -> None:
             location=f"{location}:1",
             rule="repeated_column",
         )
+
+
+# Python's csv module refuses a field over 131,072 characters by raising in the middle of a
+# record, after which it reads on from the next physical line, inside that record: the rest of the
+# file can no longer be trusted, so the whole file had to be refused. The readers hold the whole
+# (size-capped) text in memory, so that limit guards nothing here; it is lifted once, and
+# ``csv_rows`` refuses an over-long field in its own row instead, naming the line and the column.
+MAX_CSV_FIELD = 131_072
+csv.field_size_limit(2**31 - 1)
+
+# Where a quoted field opens that runs to the end of the text: inside it, quotes come in pairs.
+_OPEN_QUOTE = re.compile(r'"(?:[^"]++|"")*+\Z')
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+@dataclass(frozen=True)
+class CsvRow:
+    """One record of a CSV file: the line it starts on and its cells by column, or, when the
+    record cannot be taken, the column at fault (``-`` for the whole record), rule and message."""
+
+    line: int
+    cells: dict[str, str]
+    column: str = ""
+    rule: str = ""
+    problem: str = ""
+
+
+def csv_rows(text: str, location: str) -> tuple[list[str], Iterator[CsvRow]]:
+    """The header of CSV ``text`` and its records, each with the line it starts on.
+
+    A record that cannot be taken (more cells than columns, a field over ``MAX_CSV_FIELD``
+    characters, a character after a closing quote) comes back with its problem, and the records
+    after it are read. A quoted field that is never closed refuses the whole file, naming the line
+    where it opens: every line after it was read into that one field, so no record after it can be
+    told apart. Blank lines are skipped; cells missing at the end of a short record are left out
+    of ``cells``.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader, [])
+    except csv.Error as exc:
+        raise _csv_error(exc, text, 1, location) from exc
+
+    def records() -> Iterator[CsvRow]:
+        start = reader.line_num + 1
+        while True:
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                error = _csv_error(exc, text, start, location)
+                if error.rule == "unterminated_quote":
+                    raise error from exc
+                yield CsvRow(start, {}, "-", error.rule, f"not valid CSV ({exc})")
+            else:
+                if values:
+                    yield _row(start, header, values)
+            start = reader.line_num + 1
+
+    return header, records()
+
+
+def _row(line: int, header: list[str], values: list[str]) -> CsvRow:
+    if len(values) > len(header):
+        return CsvRow(line, {}, "-", "extra_cells", "more cells than header columns")
+    cells = dict(zip(header, values, strict=False))
+    for column, value in cells.items():
+        if len(value) > MAX_CSV_FIELD:
+            return CsvRow(
+                line,
+                {},
+                column,
+                "field_too_long",
+                f"{len(value)} characters, at most {MAX_CSV_FIELD} allowed",
+            )
+    return CsvRow(line, cells)
+
+
+def _csv_error(exc: csv.Error, text: str, first_line: int, location: str) -> ValidationError:
+    """A CSV error as a refusal. Only a quoted field still open at the end of the text makes the
+    reader run out of data in the middle of a record (``strict`` mode says so, where the lenient
+    mode would silently return everything after the quote as one field)."""
+    if str(exc) != "unexpected end of data":
+        return ValidationError(
+            f"{location}:{first_line}: not valid CSV ({exc})",
+            location=f"{location}:{first_line}",
+            rule="csv",
+        )
+    lines = io.StringIO(text, newline="").readlines()
+    offset = sum(len(line) for line in lines[: first_line - 1])
+    opened = _OPEN_QUOTE.search(text, offset)
+    line = first_line + len(_LINE_BREAK.findall(text, offset, opened.start() if opened else offset))
+    return ValidationError(
+        f"{location}:{line}: a quoted field opens on this line and is never closed "
+        "(every line after it would be read into that field)",
+        location=f"{location}:{line}",
+        rule="unterminated_quote",
+    )
 
 
 # What the readers catch beyond their format's own error: Python refuses to convert a number of

@@ -22,10 +22,8 @@ keys; multi-selects as lists (``[{"factor": ..., "basis": ...}]``) or the CSV sp
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
-import io
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -45,6 +43,7 @@ from safeguarding.helpline.notes import NoteCipher, expiry, note_row, retention_
 from safeguarding.helpline.schema import ContactReport
 from safeguarding.input_files import (
     UNREADABLE,
+    csv_rows,
     read_input_text,
     refuse_repeated_columns,
     why_unreadable,
@@ -162,34 +161,19 @@ def _check_columns(path: Path, columns: Iterable[str], line: int) -> None:
 
 
 def read_csv(path: Path, text: str) -> Iterator[RawRecord]:
-    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = reader.fieldnames
-    except csv.Error as exc:
-        raise ValidationError(f"{path.name} line 1: not valid CSV ({exc})") from exc
+    header, rows = csv_rows(text, path.name)
     if not header:
         raise ValidationError(f"{path.name}: empty file, expected a header line")
     _check_columns(path, header, 1)
     refuse_repeated_columns(header, path.name)
     if "month" not in header:
         raise ValidationError(f"{path.name} line 1: the header has no 'month' column")
-    row, line = 0, 2
-    while True:
-        try:
-            record = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            row += 1
-            yield RawRecord(row, line, None, f"not valid CSV ({exc})")
-            line = reader.line_num + 1
-            continue
-        row += 1
-        if None in record:
-            yield RawRecord(row, line, None, "more cells than header columns")
+    for row, record in enumerate(rows, start=1):
+        if record.problem:
+            where = "" if record.column == "-" else f"{record.column}: "
+            yield RawRecord(row, record.line, None, where + record.problem)
         else:
-            yield RawRecord(row, line, {k: v for k, v in record.items() if v is not None})
-        line = reader.line_num + 1
+            yield RawRecord(row, record.line, record.cells)
 
 
 def read_jsonl(text: str) -> Iterator[RawRecord]:

@@ -12,9 +12,7 @@ is always reported, because a share without its denominator hides how little is 
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from safeguarding.errors import ValidationError
-from safeguarding.input_files import refuse_repeated_columns
+from safeguarding.input_files import csv_rows, refuse_repeated_columns
 from safeguarding.platforms.vocabulary import ROLE_PAIRS, STAGES, RolePair, Stage
 
 CASE_COLUMNS = ("case", "platform", "stage", "role_pair", "year", "source")
@@ -102,21 +100,7 @@ def parse_cases_csv(
     text: str, file: str = "cases.csv"
 ) -> tuple[list[tuple[int, CaseMention]], list[CaseRowError]]:
     """Parse a case CSV (columns ``CASE_COLUMNS``): good rows with their lines, and errors."""
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    try:
-        return _parse_case_rows(reader, file)
-    except csv.Error as exc:
-        raise ValidationError(
-            f"{file}:{reader.line_num}: not valid CSV ({exc})",
-            location=f"{file}:{reader.line_num}",
-            rule="csv",
-        ) from exc
-
-
-def _parse_case_rows(
-    reader: csv.DictReader[str], file: str
-) -> tuple[list[tuple[int, CaseMention]], list[CaseRowError]]:
-    header = reader.fieldnames or []
+    header, records = csv_rows(text, file)
     refuse_repeated_columns(header, file)
     missing = [c for c in CASE_COLUMNS if c not in header]
     unknown = [c for c in header if c not in CASE_COLUMNS]
@@ -130,14 +114,14 @@ def _parse_case_rows(
         )
     good: list[tuple[int, CaseMention]] = []
     errors: list[CaseRowError] = []
-    for record in reader:
-        line = reader.line_num
+    for record in records:
+        line = record.line
         if len(good) + len(errors) >= MAX_ROWS:
             raise ValidationError(f"{file}: more than {MAX_ROWS} rows", location=file, rule="size")
-        if None in record:
-            errors.append(CaseRowError(file, line, "-", "more cells than columns"))
+        if record.problem:
+            errors.append(CaseRowError(file, line, record.column, record.problem))
             continue
-        raw: dict[str, Any] = {k: (v or "").strip() for k, v in record.items()}
+        raw: dict[str, Any] = {c: record.cells.get(c, "").strip() for c in CASE_COLUMNS}
         if str(raw["platform"]).lower() in UNKNOWN_PLATFORM:
             raw["platform"] = None
         try:

@@ -9,9 +9,7 @@ other rows are kept.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pydantic import ValidationError as PydanticValidationError
 
 from safeguarding.errors import ValidationError
-from safeguarding.input_files import UNREADABLE, read_input, refuse_repeated_columns, why_unreadable
+from safeguarding.input_files import (
+    UNREADABLE,
+    csv_rows,
+    read_input,
+    refuse_repeated_columns,
+    why_unreadable,
+)
 from safeguarding.platforms.vocabulary import (
     AGE_ASSURANCE,
     DSA_ROLES,
@@ -341,19 +345,7 @@ def _csv_row(record: dict[str, str]) -> dict[str, Any]:
 
 def parse_csv(text: str, file: str = "register.csv") -> ParsedRegister:
     """Parse a CSV register with the columns of ``CSV_COLUMNS`` (a header row first)."""
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    try:
-        return _parse_csv_rows(reader, file)
-    except csv.Error as exc:
-        raise ValidationError(
-            f"{file}:{reader.line_num}: not valid CSV ({exc})",
-            location=f"{file}:{reader.line_num}",
-            rule="csv",
-        ) from exc
-
-
-def _parse_csv_rows(reader: csv.DictReader[str], file: str) -> ParsedRegister:
-    header = reader.fieldnames or []
+    header, records = csv_rows(text, file)
     refuse_repeated_columns(header, file)
     unknown = [c for c in header if c not in CSV_COLUMNS]
     if unknown or "id" not in header:
@@ -365,19 +357,15 @@ def _parse_csv_rows(reader: csv.DictReader[str], file: str) -> ParsedRegister:
         )
     rows: list[tuple[int, Any]] = []
     errors: list[RowError] = []
-    for index, record in enumerate(reader, start=1):
-        line = reader.line_num
-        if None in record:
-            errors.append(
-                RowError(file, line, index, record.get("id") or "", "-", "more cells than columns")
-            )
+    for index, record in enumerate(records, start=1):
+        service_id = record.cells.get("id") or ""
+        if record.problem:
+            errors.append(RowError(file, record.line, index, "", record.column, record.problem))
             continue
         try:
-            rows.append((line, _csv_row(record)))
+            rows.append((record.line, _csv_row(record.cells)))
         except ValueError as exc:
-            errors.append(
-                RowError(file, line, index, record.get("id") or "", "safeguards", str(exc))
-            )
+            errors.append(RowError(file, record.line, index, service_id, "safeguards", str(exc)))
     parsed = _collect(rows, file, _FIELD_TO_COLUMN)
     return ParsedRegister(parsed.services, errors + parsed.errors)
 
