@@ -206,3 +206,81 @@ def test_text_after_a_closing_quote_refuses_that_row_and_the_next_is_read(
     )
     assert [(line, m.case) for line, m in good] == [(3, "2")]
     assert [str(e) for e in errors] == [f"c.csv:2: field -: {refusal}"]
+
+
+def test_a_key_given_twice_is_refused_by_every_json_reader(tmp_path: Path) -> None:
+    # json keeps the last of two equal keys: the first value was dropped without a word.
+    from safeguarding.assess.exports import read_services
+    from safeguarding.helpline.importer import read_jsonl
+    from safeguarding.triage.formats.jsonl import parse_line
+    from safeguarding.triage.listformats import read_vics
+    from safeguarding.triage.records import Rejected
+
+    twice = "key 'month' given twice in one object"
+    records = list(read_jsonl('{"month": "2025-03", "month": "2024-12"}\n{"month": "2025-04"}\n'))
+    assert [(r.row, r.problem) for r in records] == [(1, f"not JSON we read ({twice})"), (2, "")]
+    report = parse_line(b'{"report_id": "R-1", "files": [{"file_id": "a", "file_id": "b"}]}', "r:1")
+    assert isinstance(report, Rejected)
+    assert (report.rule, report.message) == (
+        "repeated_key",
+        "r:1: key 'file_id' given twice in one object",
+    )
+    vics = read_vics(b'{"value": [{"MD5": "00", "Category": 1, "Category": 2}]}', "v.json")
+    assert vics.entries == []
+    assert [(r.rule, r.message) for r in vics.rejected] == [
+        ("repeated_key", "v.json: key 'Category' given twice in one object")
+    ]
+    export = tmp_path / "services.json"
+    export.write_text(
+        '{"format": "safeguarding/high-risk-services@1", "services": [], "services": []}'
+    )
+    with pytest.raises(ValidationError) as caught:
+        read_services(export)
+    assert str(caught.value) == "services.json: key 'services' given twice in one object"
+    assert caught.value.rule == "repeated_key"
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "rule"),
+    [
+        (
+            "services:\n  - {id: a, name: A, type: social, provider: p, source: s}\n"
+            "services:\n  - {id: b, name: B, type: social, provider: p, source: s}\n",
+            "r.yaml:3: key 'services' given twice in one mapping",
+            "repeated_key",
+        ),
+        (
+            "services:\n  - id: a\n    name: A\n    type: social\n    type: dating\n",
+            "r.yaml:5: key 'type' given twice in one mapping",
+            "repeated_key",
+        ),
+        (
+            "services:\n  - &first {id: a, name: A, type: social, provider: p, source: s}\n"
+            "  - <<: *first\n    id: b\n",
+            "r.yaml:3: merge keys (<<) are not read; write the fields out",
+            "merge_key",
+        ),
+    ],
+)
+def test_a_register_with_a_key_twice_or_a_merge_key_is_refused_at_its_line(
+    text: str, message: str, rule: str
+) -> None:
+    # The second 'services:' replaced the first list whole; a merge key built a row from
+    # another's fields, and two 'services:' lists of different lengths ended in a traceback.
+    from safeguarding.platforms.register import parse_yaml
+
+    with pytest.raises(ValidationError) as caught:
+        parse_yaml(text, "r.yaml")
+    assert (str(caught.value), caught.value.rule) == (message, rule)
+
+
+def test_risk_rules_with_a_key_twice_are_refused_at_its_line() -> None:
+    from safeguarding.platforms.rules import DEFAULT_RULES, parse_rules
+
+    lines = DEFAULT_RULES.read_text(encoding="utf-8").splitlines()
+    at = next(i for i, line in enumerate(lines) if line[:1].isalpha())  # the first top-level key
+    with pytest.raises(ValidationError) as caught:
+        parse_rules("\n".join([lines[at], *lines]), "rules.yaml")
+    key = lines[at].split(":")[0]
+    assert str(caught.value) == f"rules.yaml:{at + 2}: key {key!r} given twice in one mapping"
+    assert caught.value.rule == "repeated_key"

@@ -2,17 +2,28 @@
 
 Every importer (registers, case files, hash lists, evidence, helpline exports, scenarios) starts
 by reading a path given on the command line; a missing file, a directory or a permission problem
-must come back as the same one-line error naming the file, not as a traceback.
+must come back as the same one-line error naming the file, not as a traceback. The rules every
+reader of a format shares live here too: how CSV records are split and refused (``csv_rows``),
+that a JSON object or YAML mapping gives each key once (``load_json``, ``load_yaml``), and that
+stored text holds no NUL (``refuse_nul``).
 """
 
+from __future__ import annotations
+
 import csv
+import functools
 import io
+import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from safeguarding.errors import ValidationError
+
+if TYPE_CHECKING:
+    from yaml import SafeLoader
 
 
 def read_input(path: Path, *, max_bytes: int | None = None) -> bytes:
@@ -157,6 +168,78 @@ def _csv_error(exc: csv.Error, text: str, first_line: int, location: str) -> Val
         location=f"{location}:{line}",
         rule="unterminated_quote",
     )
+
+
+class RepeatedKeyError(ValueError):
+    """A JSON object that gives one key twice."""
+
+
+def _refuse_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise RepeatedKeyError(f"key {key!r} given twice in one object")
+        found[key] = value
+    return found
+
+
+def load_json(document: str | bytes) -> Any:
+    """A JSON document, refusing an object that gives a key twice (``RepeatedKeyError``, a
+    ``ValueError``). ``json`` keeps the last of them: the first value would be lost without a
+    word, and two readers of the same file could disagree on what it says."""
+    return json.loads(document, object_pairs_hook=_refuse_repeated_keys)
+
+
+class YamlKeyError(ValueError):
+    """A YAML mapping the readers refuse: the problem, the line of the key and the rule."""
+
+    def __init__(self, problem: str, line: int, rule: str) -> None:
+        super().__init__(problem)
+        self.problem, self.line, self.rule = problem, line, rule
+
+    def refusal(self, file: str) -> ValidationError:
+        """The refusal of ``file``, naming the line of the key and the rule."""
+        return ValidationError(
+            f"{file}:{self.line}: {self.problem}", location=f"{file}:{self.line}", rule=self.rule
+        )
+
+
+@functools.cache
+def strict_yaml_loader() -> type[SafeLoader]:
+    """``SafeLoader`` that refuses a key given twice in one mapping (it keeps the last, so the
+    first value, even a whole ``services:`` list, would be lost without a word) and merge keys
+    (``<<: *anchor``): a row built from another row's fields is not what a reviewer of the file
+    reads, so every field is written out. Both raise ``YamlKeyError``.
+
+    Built on first use: the command line starts without loading ``yaml``."""
+    import yaml
+
+    class StrictYamlLoader(yaml.SafeLoader):
+        def construct_mapping(
+            self, node: yaml.MappingNode, deep: bool = False
+        ) -> dict[Hashable, Any]:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                line = key_node.start_mark.line + 1
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    problem = "merge keys (<<) are not read; write the fields out"
+                    raise YamlKeyError(problem, line, "merge_key")
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, Hashable):
+                    if key in seen:
+                        problem = f"key {key!r} given twice in one mapping"
+                        raise YamlKeyError(problem, line, "repeated_key")
+                    seen.add(key)
+            return super().construct_mapping(node, deep)
+
+    return StrictYamlLoader
+
+
+def load_yaml(text: str) -> Any:
+    """A YAML document read by ``strict_yaml_loader()``."""
+    import yaml
+
+    return yaml.load(text, Loader=strict_yaml_loader())  # noqa: S506 - a SafeLoader subclass
 
 
 # What the readers catch beyond their format's own error: Python refuses to convert a number of

@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from safeguarding.errors import ValidationError
-from safeguarding.input_files import UNREADABLE, read_input_text, why_unreadable
+from safeguarding.input_files import (
+    UNREADABLE,
+    RepeatedKeyError,
+    load_json,
+    read_input_text,
+    why_unreadable,
+)
 
 TRIAGE_FORMAT = "safeguarding/triage-outcome-stats@1"
 QUEUE_LEVELS = ("P1", "P2", "P3", "informational")
@@ -40,12 +46,16 @@ class _Json:
         self.path = path
         text = read_input_text(path)
         try:
-            self.data: Any = json.loads(text)
+            self.data: Any = load_json(text)
         except json.JSONDecodeError as exc:
             raise ValidationError(
                 f"{path.name}:{exc.lineno}: not valid JSON ({exc.msg})",
                 location=f"{path}:{exc.lineno}",
                 rule="valid JSON",
+            ) from exc
+        except RepeatedKeyError as exc:
+            raise ValidationError(
+                f"{path.name}: {exc}", location=str(path), rule="repeated_key"
             ) from exc
         except UNREADABLE as exc:
             raise ValidationError(

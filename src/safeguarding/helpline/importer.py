@@ -44,6 +44,7 @@ from safeguarding.helpline.schema import ContactReport
 from safeguarding.input_files import (
     UNREADABLE,
     csv_rows,
+    load_json,
     read_input_text,
     refuse_repeated_columns,
     why_unreadable,
@@ -183,7 +184,7 @@ def read_jsonl(text: str) -> Iterator[RawRecord]:
             continue
         row += 1
         try:
-            data = json.loads(raw_line)
+            data = load_json(raw_line)
         except json.JSONDecodeError as exc:
             yield RawRecord(row, number, None, f"not valid JSON ({exc.msg})")
             continue

@@ -22,9 +22,12 @@ from pydantic import ValidationError as PydanticValidationError
 from safeguarding.errors import ValidationError
 from safeguarding.input_files import (
     UNREADABLE,
+    YamlKeyError,
     csv_rows,
+    load_yaml,
     read_input,
     refuse_repeated_columns,
+    strict_yaml_loader,
     why_unreadable,
 )
 from safeguarding.platforms.vocabulary import (
@@ -244,8 +247,10 @@ def _collect(
 def parse_yaml(text: str, file: str = "register.yaml") -> ParsedRegister:
     """Parse a YAML register: ``services:`` followed by a list of mappings (or a bare list)."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=strict_yaml_loader())
+        data = load_yaml(text)
+    except YamlKeyError as exc:
+        raise exc.refusal(file) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1

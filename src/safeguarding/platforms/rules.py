@@ -19,6 +19,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from safeguarding.errors import ValidationError
 from safeguarding.evidence import shipped_evidence
+from safeguarding.input_files import YamlKeyError, load_yaml
 from safeguarding.platforms.vocabulary import (
     FEATURES,
     HARMS,
@@ -193,7 +194,9 @@ def _check_references(rules: RuleSet) -> list[str]:
 def parse_rules(text: str, file: str = "risk-rules.yaml") -> RuleSet:
     """Parse and validate a rules file; refuses it with the field and the rule broken."""
     try:
-        data: Any = yaml.safe_load(text)
+        data: Any = load_yaml(text)
+    except YamlKeyError as exc:
+        raise exc.refusal(file) from exc
     except yaml.YAMLError as exc:
         raise ValidationError(
             f"{file}: not valid YAML ({exc})", location=file, rule="yaml"

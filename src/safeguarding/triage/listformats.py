@@ -32,7 +32,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from safeguarding.hashing.kinds import HashKind, InvalidHashError, normalise_hash, parse_kind
-from safeguarding.input_files import UNREADABLE, repeated_columns, why_unreadable
+from safeguarding.input_files import (
+    UNREADABLE,
+    RepeatedKeyError,
+    load_json,
+    repeated_columns,
+    why_unreadable,
+)
 from safeguarding.triage.formats.fields import csv_line
 from safeguarding.triage.records import Rejected
 
@@ -115,7 +121,10 @@ def category_of(code: Any, scheme: Scheme) -> tuple[str, str | None]:
 def read_vics(data: bytes, name: str, scheme: Scheme | None = None) -> ParsedList:
     """Entries of a VICS JSON document; the whole file is refused only if it is not VICS."""
     try:
-        document = json.loads(data)
+        document = load_json(data)
+    except RepeatedKeyError as exc:
+        refusal = _reject(name, "repeated_key", str(exc), data[:4096])
+        return ParsedList("vics", None, rejected=[refusal])
     except UNREADABLE as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors too
         why = why_unreadable(exc)
         return ParsedList(

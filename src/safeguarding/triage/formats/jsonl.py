@@ -23,7 +23,7 @@ from pydantic import (
 from pydantic import ValidationError as PydanticError
 
 from safeguarding.hashing.kinds import HashKind, InvalidHashError, normalise_hash
-from safeguarding.input_files import UNREADABLE, why_unreadable
+from safeguarding.input_files import UNREADABLE, RepeatedKeyError, load_json, why_unreadable
 from safeguarding.triage.formats.fields import FieldError, parse_datetime
 from safeguarding.triage.records import (
     BATCHED_REASONS,
@@ -235,11 +235,13 @@ def parse_line(raw: bytes, location: str) -> Parsed | None:
             location, "not_utf8", f"{location}: not UTF-8 ({exc.reason} at byte {exc.start})", raw
         )
     try:
-        data = json.loads(text)
+        data = load_json(text)
     except json.JSONDecodeError as exc:
         return Rejected(
             location, "bad_json", f"{location}: not JSON ({exc.msg} at column {exc.colno})", raw
         )
+    except RepeatedKeyError as exc:
+        return Rejected(location, "repeated_key", f"{location}: {exc}", raw)
     except UNREADABLE as exc:
         return Rejected(
             location, "bad_json", f"{location}: not JSON we read ({why_unreadable(exc)})", raw
