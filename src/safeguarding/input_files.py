@@ -170,6 +170,15 @@ def _csv_error(exc: csv.Error, text: str, first_line: int, location: str) -> Val
     )
 
 
+def refuse_nul(value: Any) -> Any:
+    """A pydantic field validator for text that will be stored: PostgreSQL refuses a NUL
+    character (``\\x00``) in text, so a value holding one is refused by the reader, with its
+    field named, and not by the store half-way through an import (SQLite would keep it)."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("must not contain a NUL character (\\x00)")
+    return value
+
+
 class RepeatedKeyError(ValueError):
     """A JSON object that gives one key twice."""
 

@@ -129,6 +129,19 @@ def test_bad_case_rows_are_named_by_line_and_field_and_the_rest_kept() -> None:
     assert str(errors[0]).startswith("c.csv:2: field stage: unknown value 'S11'")
 
 
+def test_a_nul_character_in_a_case_row_is_refused_with_the_field() -> None:
+    # PostgreSQL refuses NUL in text: the import failed in the store instead of naming the row.
+    good, errors = parse_cases_csv(
+        "case,platform,stage,role_pair,year,source\n"
+        "1,chat\x00,S1,offender-victim,2020,file\n2,chat,S1,offender-victim,2020,file\n",
+        "c.csv",
+    )
+    assert [line for line, _ in good] == [3]
+    assert [str(e) for e in errors] == [
+        "c.csv:2: field platform: must not contain a NUL character (\\x00)"
+    ]
+
+
 def test_a_case_file_with_the_wrong_columns_is_refused() -> None:
     with pytest.raises(ValidationError, match="missing role_pair"):
         parse_cases_csv("case,platform,stage,year,source\n")

@@ -77,6 +77,31 @@ def test_a_volume_that_is_not_a_finite_number_is_refused(value: float) -> None:
 @pytest.mark.parametrize(
     ("change", "field"),
     [
+        ({"name": "Chat\x00App"}, "name"),
+        ({"provider": "P\x00"}, "provider"),
+        ({"source": "annual report\x00"}, "source"),
+        ({"volumes": {"daily_images": 5.0, "source": "\x00x"}}, "volumes.source"),
+    ],
+)
+def test_a_nul_character_in_a_text_field_is_refused_with_the_field(
+    change: dict[str, Any], field: str
+) -> None:
+    # Accepted and stored on SQLite; PostgreSQL refuses NUL in text, so the same register
+    # failed there half-way through its import.
+    [error] = parse_yaml(_yaml(row(**change)), "reg.yaml").errors
+    assert (error.field, error.message) == (field, "must not contain a NUL character (\\x00)")
+
+
+def test_a_nul_character_in_a_csv_register_is_refused_with_row_and_column() -> None:
+    [error] = parse_csv("id,name,type,provider,source\na,A\x00,social,p,s\n", "reg.csv").errors
+    assert str(error) == (
+        "reg.csv:2: row 1 (a): field name: must not contain a NUL character (\\x00)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
         ({"source": None}, "source"),
         ({"eu_monthly_active_recipients": {"value": 5}}, "eu_monthly_active_recipients.source"),
         ({"volumes": {"daily_messages": 3.0}}, "volumes.source"),

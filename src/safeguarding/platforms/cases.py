@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from safeguarding.errors import ValidationError
-from safeguarding.input_files import csv_rows, refuse_repeated_columns
+from safeguarding.input_files import csv_rows, refuse_nul, refuse_repeated_columns
 from safeguarding.platforms.vocabulary import ROLE_PAIRS, STAGES, RolePair, Stage
 
 CASE_COLUMNS = ("case", "platform", "stage", "role_pair", "year", "source")
@@ -41,6 +41,8 @@ class CaseMention(BaseModel):
     role_pair: RolePair
     year: int = Field(ge=1990, le=2100)
     source: str = Field(min_length=1, max_length=500)
+
+    _text = field_validator("*")(refuse_nul)
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ def _case_message(error: Any) -> str:
         return f"year must be 1990–2100 (got {given!r})"
     if kind == "string_too_short":
         return "must not be empty"
-    return str(error["msg"])
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 def parse_cases_csv(

@@ -26,6 +26,7 @@ from safeguarding.input_files import (
     csv_rows,
     load_yaml,
     read_input,
+    refuse_nul,
     refuse_repeated_columns,
     strict_yaml_loader,
     why_unreadable,
@@ -53,6 +54,8 @@ MAX_ROWS = 100_000
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    _text = field_validator("*")(refuse_nul)
 
 
 class Audience(_Strict):
@@ -171,7 +174,7 @@ def _message(error: Any) -> str:
         return "must not be empty"
     if kind == "string_pattern_mismatch":
         return "must be lower-case letters, digits, '.', '_' or '-' (at most 80)"
-    return str(error["msg"])
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 def _field(loc: tuple[Any, ...]) -> str:
