@@ -139,7 +139,7 @@ def _mutated(tmp_path: Path, source: Path, change: dict[str, object]) -> Path:
         ({"rates.actionable_share.successes": 500}, "rates.actionable_share.successes", "exceed n"),
         ({"rates.duplicate_share.value": 0.9}, "rates.duplicate_share.value", "successes/n"),
         ({"rates.youth_care_share": DELETE}, "rates.youth_care_share", "is required"),
-        ({"minutes_per_report.mean": -1}, "minutes_per_report.mean", ">= 0"),
+        ({"minutes_per_report.mean": -1}, "minutes_per_report.mean", "from 0 to 1e+15"),
         ({"period.from": "2026-13-01"}, "period.from", "YYYY-MM-DD"),
         ({"generated_at": "yesterday"}, "generated_at", "ISO-8601"),
     ],
@@ -173,6 +173,30 @@ def test_bad_services_exports_name_the_field(
         read_services(_mutated(tmp_path, SERVICES, change))
     assert str(caught.value).startswith(f"high-risk-services.json: {field}: ")
     assert rule in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("written", "rule"),
+    [
+        ("1e400", "must be a number from 0 to 1e+15"),
+        ("1e308", "must be a number from 0 to 1e+15"),
+        ("1" + "0" * 400, "must be a number from 0 to 1e+15"),
+    ],
+)
+def test_a_volume_too_large_for_the_model_is_refused_with_the_range(
+    tmp_path: Path, written: str, rule: str
+) -> None:
+    # 1e400 was read as infinity and 1e308 passed, then overflowed into NaN in the simulation
+    # ("lam < 0 or lam is NaN"), an error that named neither the file nor the field.
+    path = _mutated(tmp_path, SERVICES, {"services.0.daily_images": 12345.5})
+    path.write_text(path.read_text(encoding="utf-8").replace("12345.5", written), "utf-8")
+    with pytest.raises(ValidationError) as caught:
+        read_services(path)
+    assert str(caught.value) == f"high-risk-services.json: services[0].daily_images: {rule}"
+    path = _mutated(tmp_path, TRIAGE, {"reports_with_outcome": 12345})
+    path.write_text(path.read_text(encoding="utf-8").replace("12345", "1" + "0" * 400), "utf-8")
+    with pytest.raises(ValidationError, match=r": reports_with_outcome: .* from 0 to 1e\+15$"):
+        read_triage_stats(path)
 
 
 def test_not_json_names_the_line(tmp_path: Path) -> None:

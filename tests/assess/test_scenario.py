@@ -147,6 +147,29 @@ def test_probability_above_one_in_a_sub_table_names_its_line(tmp_path: Path) -> 
         load_scenario(_write(tmp_path, body))
 
 
+@pytest.mark.parametrize(
+    ("written", "got"),
+    [
+        ("1e400", "inf"),
+        ("-1e400", "-inf"),
+        ("nan", "nan"),
+        ("1e16", "1e+16"),
+        ("1" + "0" * 400, "401 digits"),
+    ],
+)
+def test_a_number_outside_the_model_range_is_refused_with_field_and_range(
+    tmp_path: Path, written: str, got: str
+) -> None:
+    # A 400-digit integer ended in "unexpected OverflowError", and 1e200 messages a day in a NaN
+    # deep in the simulation, neither naming the file or the field.
+    line = f'messages_per_day = {{ dist = "uniform", low = 0, high = {written}, assumption = "x" }}'
+    with pytest.raises(ValidationError) as caught:
+        load_scenario(_write(tmp_path, MINIMAL.format(line=line)))
+    assert str(caught.value) == (
+        f"s.toml:6: volume.messages_per_day.high: must be between -1e+15 and 1e+15 (got {got})"
+    )
+
+
 def test_a_complete_scenario_needs_every_required_parameter(tmp_path: Path) -> None:
     body = (
         '[scenario]\ntitle = "alone"\n\n[volume]\n'

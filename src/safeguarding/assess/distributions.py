@@ -36,6 +36,10 @@ KIND_FIELDS: dict[str, tuple[str, ...]] = {
 }
 KINDS = tuple(KIND_FIELDS)
 PERT_SHAPE = 4.0
+# The largest number the model takes from a file, either sign: far above any real volume, count or
+# rate (a quadrillion a day), and far enough below the float limit that the funnel's products and
+# sums of such numbers stay finite (at 1e200 they overflowed into NaN deep in the simulation).
+MAX_MAGNITUDE = 1e15
 _Z95 = NormalDist().inv_cdf(0.95)
 
 

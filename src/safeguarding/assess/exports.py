@@ -12,12 +12,12 @@ field (as a JSON path) and the rule, and never guesses a missing value.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from safeguarding.assess.distributions import MAX_MAGNITUDE
 from safeguarding.errors import ValidationError
 from safeguarding.input_files import (
     UNREADABLE,
@@ -30,6 +30,7 @@ from safeguarding.input_files import (
 TRIAGE_FORMAT = "safeguarding/triage-outcome-stats@1"
 QUEUE_LEVELS = ("P1", "P2", "P3", "informational")
 SERVICES_FORMAT = "safeguarding/high-risk-services@1"
+_MAX = f"{MAX_MAGNITUDE:g}"
 RATE_NAMES = (
     "actionable_share",
     "not_criminal_share",
@@ -86,8 +87,10 @@ class _Json:
         value = self.get(obj, key, where)
         if value is None and nullable:
             return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise self.fail(f"{where}.{key}" if where else key, "must be a whole number >= 0")
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_MAGNITUDE:
+            raise self.fail(
+                f"{where}.{key}" if where else key, f"must be a whole number from 0 to {_MAX}"
+            )
         return value
 
     def number(
@@ -99,10 +102,10 @@ class _Json:
         if (
             isinstance(value, bool)
             or not isinstance(value, int | float)
-            or not math.isfinite(value)
-            or value < 0
+            or not 0 <= value <= MAX_MAGNITUDE  # also NaN and the inf json reads 1e400 as
         ):
-            raise self.fail(f"{where}.{key}" if where else key, "must be a number >= 0")
+            field = f"{where}.{key}" if where else key
+            raise self.fail(field, f"must be a number from 0 to {_MAX}")
         return float(value)
 
     def check_format(self, expected: str) -> None:

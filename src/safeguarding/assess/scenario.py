@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from safeguarding.assess.distributions import KIND_FIELDS, Distribution, check
+from safeguarding.assess.distributions import KIND_FIELDS, MAX_MAGNITUDE, Distribution, check
 from safeguarding.errors import ValidationError
 from safeguarding.evidence import shipped_evidence
 from safeguarding.input_files import UNREADABLE, read_input_text, why_unreadable
@@ -441,6 +441,11 @@ def _number(raw: Any, key: str, reader: _Reader, evidence_used: list[str]) -> fl
     if isinstance(raw, bool):
         raise reader.fail(key, "must be a number or an evidence reference, not true/false")
     if isinstance(raw, int | float):
+        if not -MAX_MAGNITUDE <= raw <= MAX_MAGNITUDE:  # also NaN; TOML reads 1e400 as inf
+            shown = f"{len(str(abs(raw)))} digits" if isinstance(raw, int) else f"{raw:g}"
+            raise reader.fail(
+                key, f"must be between {-MAX_MAGNITUDE:g} and {MAX_MAGNITUDE:g} (got {shown})"
+            )
         return float(raw)
     if isinstance(raw, str):
         match = _REF.match(raw)
