@@ -155,6 +155,30 @@ def test_csv_rows_of_one_report_must_agree_and_header_must_be_known() -> None:
     assert isinstance(bad, Rejected) and bad.rule == "bad_header"
 
 
+def test_a_row_without_report_id_is_refused_alone_as_missing_its_id() -> None:
+    # Rows without an id were grouped as one report and refused as "line 3 differs from line 2".
+    other = ROW.replace("C-1,", ",").replace("Example Provider", "Other Provider")
+    rows = [ROW.replace("C-1,", ","), other, ROW.replace("C-1,", "  ,"), ROW]
+    parsed = parse_csv(("\n".join([HEADER, *rows]) + "\n").encode(), "in.csv")
+    assert [p.provider_report_id for p in parsed if isinstance(p, ReportRecord)] == ["C-1"]
+    refused = [(p.location, p.rule, p.message) for p in parsed if isinstance(p, Rejected)]
+    assert refused == [
+        (
+            f"in.csv:{line}:report_id",
+            "missing_field",
+            f"in.csv:{line}: report_id: is empty (every row names the report it belongs to)",
+        )
+        for line in (2, 3, 4)
+    ]
+    jsonl = parse_lines(
+        _lines(jsonl_report(report_id=""), jsonl_report(report_id="  ")), "in.jsonl"
+    )
+    assert [(p.location, p.rule, p.message) for p in jsonl if isinstance(p, Rejected)] == [
+        (f"in.jsonl:{line}:report_id", "missing_field", f"in.jsonl:{line}: report_id: is empty")
+        for line in (1, 2)
+    ]
+
+
 def test_a_line_csv_cannot_split_is_refused_with_its_number_and_the_others_kept() -> None:
     broken = ROW.replace("F-1", "F\r-9").replace("C-1", "C-2")
     parsed = parse_csv(f"{HEADER}\n{broken}\n{ROW}\n".encode(), "in.csv")

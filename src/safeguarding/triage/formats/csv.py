@@ -147,6 +147,19 @@ def parse_csv(data: bytes, name: str) -> list[Parsed]:
             )
             continue
         row = dict(zip(header, (v.strip() for v in values), strict=True))
+        if not row["report_id"]:
+            # Rows are grouped into reports by their id: rows without one would be taken for one
+            # report and refused as disagreeing with each other, which is not what is wrong.
+            rejected.append(
+                Rejected(
+                    f"{name}:{number}:report_id",
+                    "missing_field",
+                    f"{name}:{number}: report_id: is empty (every row names the report it "
+                    "belongs to)",
+                    header_raw + b"\n" + raw,
+                )
+            )
+            continue
         groups[row["report_id"]].append((number, raw, row))
     records: list[Parsed] = []
     for report_id, rows in groups.items():
@@ -190,8 +203,6 @@ def _check(column: str, value: str) -> str:
 
 def _record(row: dict[str, str], files: Iterable[tuple[int, dict[str, str]]]) -> ReportRecord:
     report_id = _check("report_id", row["report_id"])
-    if not report_id:
-        raise _RowError("report_id", "missing_field", "report_id is empty")
     try:
         incident_type = enum("incident_type", row["incident_type"], INCIDENT_TYPES)
         incident_time = parse_datetime("incident_time", row["incident_time"])

@@ -253,10 +253,12 @@ def parse_line(raw: bytes, location: str) -> Parsed | None:
         error = exc.errors()[0]
         path = ".".join(str(p) for p in error["loc"])
         rule = _rule(error["type"], str(error.get("msg", "")))
+        # An id or name with nothing in it (after its spaces) is as good as missing.
+        message = "is empty" if error["type"] == "string_too_short" else error["msg"]
         return Rejected(
             f"{location}:{path}",
             rule,
-            f"{location}: {path}: {error['msg']}",
+            f"{location}: {path}: {message}",
             raw,
             provider_report_id=str(report_id)[:64] if report_id is not None else None,
         )
@@ -274,6 +276,7 @@ def _rule(error_type: str, message: str) -> str:
         "string_too_long": "too_long",
         "extra_forbidden": "unknown_field",
         "missing": "missing_field",
+        "string_too_short": "missing_field",
         "datetime_from_date_parsing": "bad_datetime",
         "datetime_parsing": "bad_datetime",
         "value_error": "bad_value",
