@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from safeguarding.config import load_settings
 from safeguarding.disclosure.suppression import ProtectedTable
 from safeguarding.errors import ConfigError
+from safeguarding.reporting.sections import notifications as notifications_section
 from safeguarding.reporting.sections import triage as triage_section
 from safeguarding.store import Store
 from safeguarding.store.models import (
@@ -217,3 +218,65 @@ def test_the_minimum_cell_is_a_checked_setting(demo_store: Store, tmp_path: Path
     configured = triage_aggregates(demo_store)
     assert configured is not None and configured.min_cell == 30
     assert configured == triage_aggregates(demo_store, 30)
+
+
+def _craft(store: Store, table: list[list[int]], youth_rule: str | None = None) -> None:
+    """Leave the sample's decisions as reports by level (rows) and route (columns) of ``table``:
+    the first reports take the levels and routes, the rest are deleted. Youth-care reports fire
+    ``youth_rule``, which sets the route; every report fires ``reported_material``."""
+    load_sample(store, 3)
+    operations.run_triage(store, load_policy())
+    cells = [
+        (level, route)
+        for level, row in zip(LEVELS, table, strict=True)
+        for route, n in zip(ROUTES, row, strict=True)
+        for _ in range(n)
+    ]
+    with store.session() as db:
+        decisions = db.scalars(select(PriorityDecision).order_by(PriorityDecision.report_id)).all()
+        assert len(decisions) >= len(cells)
+        for decision, (level, route) in zip(decisions, cells, strict=False):
+            reasons = [{"rule": "reported_material", "effect": ""}]
+            if route == "youth_care" and youth_rule:
+                reasons.append({"rule": youth_rule, "effect": "route youth_care"})
+            decision.level, decision.route, decision.reasons = level, route, reasons
+        for decision in decisions[len(cells) :]:
+            db.delete(decision)
+
+
+def test_a_rule_that_sets_the_route_is_withheld_with_the_routes_total(store: Store) -> None:
+    """Youth care is where a routing rule fired, so those rules' counts bound the youth-care
+    total from above as well: 42 here, and with the grand total that pins both small cells."""
+    _craft(store, [[10, 1], [0, 40], [1, 0], [2, 1]], youth_rule="minor_to_minor")
+    found = triage_aggregates(store, 10)
+    assert found is not None
+    assert found.reports.col_totals[ROUTES.index("youth_care")] is None
+    assert found.reports.total == 55
+    reasons = dict(found.reasons)
+    assert reasons["minor_to_minor"] is None and reasons["reported_material"] == 55
+
+
+def test_linked_tables_are_left_out_where_the_sum_they_bound_is_withheld(store: Store) -> None:
+    """Work items are at most the offender queue's reports. With that total withheld, 53 items
+    would say the offender reports are at least 53 of 56, the youth-care ones at most 3."""
+    _craft(store, [[2, 1], [9, 1], [2, 0], [40, 1]])
+    found = triage_aggregates(store, 10)
+    assert found is not None
+    assert found.reports.col_totals[ROUTES.index("offender")] is None
+    assert found.queue is None
+    assert found.withheld_parts == (
+        "queue: the number of reports in the offender queue is withheld",
+    )
+    assert found.as_dict()["withheld_parts"] == list(found.withheld_parts)
+
+
+def test_reports_taken_in_are_withheld_with_the_reports_scored(store: Store) -> None:
+    _craft(store, [[1, 0], [2, 10], [0, 0], [0, 12]])
+    found = triage_aggregates(store, 10)
+    assert found is not None and found.reports.total is None
+    assert found.outcomes is None and found.queue is None
+    section = notifications_section.build(store)
+    assert section is not None
+    assert "Reports by source and format: withheld" in section.body
+    triage = triage_section.build(store)
+    assert triage is not None and "<p>Withheld: outcomes:" in triage.body

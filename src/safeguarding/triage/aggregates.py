@@ -132,6 +132,7 @@ class TriageAggregates:
     reports_in_viral_clusters: int | None
     queue: QueueAggregates | None
     outcomes: OutcomeAggregates | None
+    withheld_parts: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -144,6 +145,7 @@ class TriageAggregates:
             "reports_in_viral_clusters": self.reports_in_viral_clusters,
             "queue": self.queue.as_dict() if self.queue else None,
             "outcomes": self.outcomes.as_dict() if self.outcomes else None,
+            "withheld_parts": list(self.withheld_parts),
         }
 
 
@@ -201,7 +203,8 @@ class ReportsTable:
 
     def _sum_is_known(self, cells: set[tuple[int, int]]) -> bool:
         """Whether ``cells`` are exactly the withheld cells of some columns with published
-        totals, or of some rows with published totals (then their sum is published too)."""
+        totals, or of some rows with published totals, or of the whole table with its total
+        published (then their sum follows from published numbers)."""
         hidden = {
             (i, j)
             for i, row in enumerate(self.table.cells)
@@ -216,7 +219,8 @@ class ReportsTable:
         by_row = {c for c in hidden if c[0] in rows} == cells and all(
             self.table.row_totals[i] is not None for i in rows
         )
-        return by_column or by_row
+        everything = hidden == cells and self.table.total is not None
+        return by_column or by_row or everything
 
     def guarded(self, count: int, cells: Counter[tuple[str, str]]) -> int | None:
         """A count that has no total around it: the minimum cell, then ``tells_more``."""
@@ -228,12 +232,23 @@ class ReportsTable:
 def _reasons(
     decisions: list[Decision], reports: ReportsTable
 ) -> tuple[tuple[str, int | None], ...]:
+    """Rule frequencies. A rule that sets the route also bounds the routes from above: a report
+    goes to youth care only when such a rule fired, so their counts add up to at least the
+    youth-care column. Where a route's total is withheld, they are all withheld."""
     cells: dict[str, Counter[tuple[str, str]]] = {}
+    routing: set[str] = set()
     for level, route, reasons in decisions:
+        for item in reasons:
+            if "route " in str(item.get("effect", "")):
+                routing.add(item["rule"])
         for rule in {item["rule"] for item in reasons}:
             cells.setdefault(rule, Counter())[(level, route)] += 1
+    routes_withheld = None in reports.table.col_totals
     fired = sorted(cells.items(), key=lambda item: (-sum(item[1].values()), item[0]))
-    return tuple((rule, reports.guarded(sum(c.values()), c)) for rule, c in fired)
+    return tuple(
+        (rule, None if routes_withheld and rule in routing else reports.guarded(sum(c.values()), c))
+        for rule, c in fired
+    )
 
 
 def _subjects(reports_per_subject: list[int], min_cell: int) -> ProtectedTable:
@@ -354,6 +369,19 @@ def triage_aggregates(store: Store, min_cell: int | None = None) -> TriageAggreg
         )
         subjects = list(session.scalars(select(Subject.reports)))
     reports = ReportsTable(decisions, cell)
+    # A linked table's total is at most the reports it comes from: shown, it would put a floor
+    # under that sum where the reports table withholds it.
+    withheld: list[str] = []
+    queue = None
+    if reports.table.col_totals[ROUTES.index("offender")] is None:
+        withheld.append("queue: the number of reports in the offender queue is withheld")
+    else:
+        queue = _queue(store, reports)
+    outcomes = None
+    if reports.table.total is None:
+        withheld.append("outcomes: the number of reports scored is withheld")
+    else:
+        outcomes = _outcomes(store, reports)
     return TriageAggregates(
         policy=policy,
         min_cell=cell,
@@ -365,6 +393,21 @@ def triage_aggregates(store: Store, min_cell: int | None = None) -> TriageAggreg
             for name, n in zip(CONTENT_COUNTS, clusters, strict=True)
         },
         reports_in_viral_clusters=reports.guarded(sum(in_viral.values()), in_viral),
-        queue=_queue(store, reports),
-        outcomes=_outcomes(store, reports),
+        queue=queue,
+        outcomes=outcomes,
+        withheld_parts=tuple(withheld),
     )
+
+
+def scored_reports_withheld(store: Store, min_cell: int) -> bool:
+    """Whether the triage section withholds the number of reports scored: then no other part
+    of the monitor may show the number of reports taken in, which is the same number once every
+    report is scored (and an upper bound on it before)."""
+    with store.session() as session:
+        decisions: list[Decision] = [
+            (level, route, [])
+            for level, route in session.execute(
+                select(PriorityDecision.level, PriorityDecision.route)
+            )
+        ]
+    return bool(decisions) and ReportsTable(decisions, min_cell).table.total is None

@@ -26,7 +26,11 @@ from safeguarding.store.models import (
     QuarantineRecord,
     ReportedFile,
 )
-from safeguarding.triage.aggregates import min_cell_setting, small_withheld
+from safeguarding.triage.aggregates import (
+    min_cell_setting,
+    scored_reports_withheld,
+    small_withheld,
+)
 
 
 def _lists_table(
@@ -60,6 +64,17 @@ def _intake_table(intake: Sequence[Row[str, str, int]], min_cell: int) -> str:
             min_cell=min_cell,
         )
     )  # fmt: skip
+
+
+def _intake(store: Store, intake: Sequence[Row[str, str, int]], min_cell: int) -> str:
+    if not intake:
+        return "<p>No reports yet.</p>"
+    if scored_reports_withheld(store, min_cell):
+        return (
+            f"<p>Reports by source and format: withheld (<b>{WITHHELD}</b>), as the number of "
+            "reports scored is in the triage section.</p>"
+        )
+    return _intake_table(intake, min_cell)
 
 
 def build(store: Store) -> Section | None:
@@ -105,7 +120,7 @@ def build(store: Store) -> Section | None:
         f"records below {min_cell}, and the counts that would reveal them, are withheld "
         f"(<b>{WITHHELD}</b>).</p>",
         "<h3>Reports in</h3>",
-        _intake_table(intake, min_cell) if intake else "<p>No reports yet.</p>",
+        _intake(store, intake, min_cell),
         protected_table(
             protect_table(
                 [[n for _status, n in media]],

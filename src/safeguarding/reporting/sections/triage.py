@@ -95,6 +95,7 @@ def _body(found: TriageAggregates) -> str:
             ],
         ),
     ]
+    parts += [f"<p>Withheld: {text(part)}.</p>" for part in found.withheld_parts]
     if found.queue is not None:
         parts += _queue(found.queue)
     if found.outcomes is not None:

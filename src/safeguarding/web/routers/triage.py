@@ -476,6 +476,7 @@ async def run_api(
 def overview_api(request: Request, _principal: Principal = Depends(AGGREGATES)) -> dict[str, Any]:
     """The monitor's triage figures: reports by level and route, subjects, rule frequencies,
     viral content, the week's queue and outcomes. Counts below ``[triage] min_cell`` and the
-    counts that would reveal them are ``null``, each table saying why."""
+    counts that would reveal them are ``null``, each table marking which are withheld;
+    ``withheld_parts`` names a part left out whole."""
     found = triage_aggregates(store_of(request))
     return {"policy": None, "reports": None} if found is None else found.as_dict()
