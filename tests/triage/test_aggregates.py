@@ -280,3 +280,19 @@ def test_reports_taken_in_are_withheld_with_the_reports_scored(store: Store) -> 
     assert "Reports by source and format: withheld" in section.body
     triage = triage_section.build(store)
     assert triage is not None and "<p>Withheld: outcomes:" in triage.body
+
+
+def test_hours_are_withheld_where_they_would_count_a_few_merged_reports(store: Store) -> None:
+    """Every level stands alone here (minimum cell 2), but one P2 work item holds a single
+    informational report: the P2 hours (reports times their level's public minutes) would
+    count it, so hours and waits are withheld; with a minimum of 1 they are shown."""
+    load_sample(store, 3)
+    operations.run_triage(store, load_policy())
+    found = triage_aggregates(store, 2)
+    assert found is not None and found.queue is not None
+    assert found.queue.items.row_labels == LEVELS
+    assert None not in found.queue.items.row_totals
+    assert set(found.queue.hours) == {None} and found.queue.total_hours is None
+    shown = triage_aggregates(store, 1)
+    assert shown is not None and shown.queue is not None
+    assert None not in shown.queue.hours and shown.queue.total_hours is not None

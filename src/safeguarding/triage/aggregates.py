@@ -13,8 +13,9 @@ number of outcomes shown for a level whose reports are withheld would tell that 
 many, and so (through the published totals) that the level withheld beside it is small. So the
 work items and outcomes of the levels whose reports are withheld are shown as one group
 (``P1 + informational``), whose reports follow from the published numbers anyway. Hours and
-waits are shown only when every level stands alone: hours are reports times the minutes of
-their level, and a level's waits add up the hours of the levels before it.
+waits are shown only when every level stands alone and no count of open reports by their work
+item's level and their own is small: hours are reports times the minutes of their level, and a
+level's waits add up the hours of the levels before it.
 
 Rule frequencies are not a partition (a report fires several rules) and have no total. Each has
 the minimum cell, and one more test: a rule that fired only in some cells of the reports table
@@ -46,6 +47,7 @@ from safeguarding.store.models import (
 from safeguarding.triage import operations
 from safeguarding.triage.outcomes import RESULTS
 from safeguarding.triage.policy import LEVELS, ROUTES
+from safeguarding.triage.queue import QueuePlan
 
 SUBJECT_GROUPS = ("one report", "more than one report")
 QUEUE_COLUMNS = ("handled", "not handled")
@@ -263,9 +265,21 @@ def _subjects(reports_per_subject: list[int], min_cell: int) -> ProtectedTable:
     )
 
 
-def _queue(store: Store, reports: ReportsTable) -> QueueAggregates | None:
+def _has_small_composition(plan: QueuePlan, level_of: dict[int, str], min_cell: int) -> bool:
+    """Whether the open offender reports, counted by their work item's level and their own,
+    hold a count from 1 to ``min_cell - 1``. Hours are reports times their level's minutes
+    (public defaults, or means that the published outcomes give), so a level's hours, and the
+    waits of the levels after it, would give such counts back."""
+    counts: Counter[tuple[int, str | None]] = Counter()
+    for row in plan.items.iter_rows(named=True):
+        for report in plan.reports_of(row):
+            counts[(int(row["level"]), level_of.get(report))] += 1
+    return any(0 < n < min_cell for n in counts.values())
+
+
+def _queue(store: Store, reports: ReportsTable, level_of: dict[int, str]) -> QueueAggregates | None:
     try:
-        plan, _plans = operations.queue_plans(store, None, "week")
+        plan, plans = operations.queue_plans(store, None, "week")
     except ValidationError:  # no triage run with a queue yet
         return None
     by_level = {row["level"]: row for row in plan["offender_queue"]["by_level"]}
@@ -280,8 +294,10 @@ def _queue(store: Store, reports: ReportsTable) -> QueueAggregates | None:
         title="offender-queue work items by level, one week", unit="work items",
         min_cell=reports.min_cell,
     )  # fmt: skip
-    every_level_shown = len(groups) == len(LEVELS) and all(
-        total is not None for total in items.row_totals
+    every_level_shown = (
+        len(groups) == len(LEVELS)
+        and all(total is not None for total in items.row_totals)
+        and not _has_small_composition(plans["offender"], level_of, reports.min_cell)
     )
     offender = plan["offender_queue"]
     youth_shown = reports.table.col_totals[ROUTES.index("youth_care")] is not None
@@ -337,14 +353,16 @@ def triage_aggregates(store: Store, min_cell: int | None = None) -> TriageAggreg
     """The triage figures for the monitor and for researchers; ``None`` before any triage run."""
     cell = min_cell_setting(store) if min_cell is None else min_cell
     with store.session() as session:
-        decisions: list[Decision] = [
-            (level, route, reasons)
-            for level, route, reasons in session.execute(
-                select(PriorityDecision.level, PriorityDecision.route, PriorityDecision.reasons)
+        rows = session.execute(
+            select(
+                PriorityDecision.report_id, PriorityDecision.level, PriorityDecision.route,
+                PriorityDecision.reasons,
             )
-        ]
-        if not decisions:
+        ).all()  # fmt: skip
+        if not rows:
             return None
+        decisions: list[Decision] = [(level, route, reasons) for _id, level, route, reasons in rows]
+        level_of = {report: level for report, level, _route, _reasons in rows}
         policy = session.scalar(select(PriorityDecision.policy).limit(1)) or ""
         clusters = session.execute(
             select(
@@ -376,7 +394,7 @@ def triage_aggregates(store: Store, min_cell: int | None = None) -> TriageAggreg
     if reports.table.col_totals[ROUTES.index("offender")] is None:
         withheld.append("queue: the number of reports in the offender queue is withheld")
     else:
-        queue = _queue(store, reports)
+        queue = _queue(store, reports, level_of)
     outcomes = None
     if reports.table.total is None:
         withheld.append("outcomes: the number of reports scored is withheld")
