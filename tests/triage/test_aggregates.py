@@ -26,6 +26,7 @@ from safeguarding.store.models import (
     PriorityDecision,
     ReportedFile,
     Subject,
+    TriageOutcome,
 )
 from safeguarding.triage import operations
 from safeguarding.triage.aggregates import TriageAggregates, min_cell_setting, triage_aggregates
@@ -296,3 +297,24 @@ def test_hours_are_withheld_where_they_would_count_a_few_merged_reports(store: S
     shown = triage_aggregates(store, 1)
     assert shown is not None and shown.queue is not None
     assert None not in shown.queue.hours and shown.queue.total_hours is not None
+
+
+def test_outcomes_are_counted_at_their_reports_current_level(demo_store: Store) -> None:
+    """After a policy change re-levels a report, its outcome counts with its reports' new
+    level, so that a level's outcomes stay among its reports."""
+
+    def by_level(found: TriageAggregates | None) -> dict[str, int | None]:
+        assert found is not None and found.outcomes is not None
+        table = found.outcomes.table
+        return dict(zip(table.row_labels, table.row_totals, strict=True))
+
+    before = by_level(triage_aggregates(demo_store, 1))
+    with demo_store.session() as db:
+        (report,) = db.scalars(
+            select(TriageOutcome.report_id).where(TriageOutcome.level == "P2").limit(1)
+        ).all()
+        db.execute(
+            update(PriorityDecision).where(PriorityDecision.report_id == report).values(level="P3")
+        )
+    after = by_level(triage_aggregates(demo_store, 1))
+    assert after["P2"] == (before["P2"] or 0) - 1 and after["P3"] == (before["P3"] or 0) + 1

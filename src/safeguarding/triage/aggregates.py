@@ -27,7 +27,7 @@ their number would give the number of real ones.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +43,7 @@ from safeguarding.store.models import (
     PriorityDecision,
     ReportedFile,
     Subject,
+    TriageOutcome,
 )
 from safeguarding.triage import operations
 from safeguarding.triage.outcomes import RESULTS
@@ -319,34 +320,46 @@ def _queue(store: Store, reports: ReportsTable, level_of: dict[int, str]) -> Que
     )
 
 
+NOT_SCORED = "(not scored)"
+
+
 def _outcomes(store: Store, reports: ReportsTable) -> OutcomeAggregates | None:
-    stats = operations.stats(store)
-    if not stats["overall"]["n"]:
+    """Outcomes by the current level of their report, so that a level's outcomes are among its
+    reports (the level recorded with an outcome is that of the policy of its day)."""
+    with store.session() as session:
+        recorded = session.execute(
+            select(PriorityDecision.level, TriageOutcome.result, TriageOutcome.minutes,
+                   TriageOutcome.synthetic)
+            .select_from(TriageOutcome)
+            .outerjoin(PriorityDecision, PriorityDecision.report_id == TriageOutcome.report_id)
+        ).all()  # fmt: skip
+    if not recorded:
         return None
-    by_level = stats["level"]
-    groups = reports.groups() + [(other, (other,)) for other in sorted(set(by_level) - set(LEVELS))]
-
-    def count(levels: tuple[str, ...], result: str) -> int:
-        return sum(int(by_level[lv]["counts"][result]) for lv in levels if lv in by_level)
-
+    counts: Counter[tuple[str, str]] = Counter()
+    minutes: defaultdict[str, float] = defaultdict(float)
+    for level, result, spent, _synthetic in recorded:
+        counts[(level or NOT_SCORED, result)] += 1
+        minutes[level or NOT_SCORED] += float(spent)
+    others = [(NOT_SCORED, (NOT_SCORED,))] if any(k[0] == NOT_SCORED for k in counts) else []
+    groups = reports.groups() + others
     table = protect_table(
-        [[count(levels, result) for result in RESULTS] for _label, levels in groups],
+        [[sum(counts[(lv, result)] for lv in levels) for result in RESULTS]
+         for _label, levels in groups],
         [label for label, _ in groups], RESULTS, title="outcomes by level and result",
         unit="reports", min_cell=reports.min_cell,
     )  # fmt: skip
     actionable = RESULTS.index("actionable")
     rows = []
     for (label, levels), cells, n in zip(groups, table.cells, table.row_totals, strict=True):
-        hours = None if n is None else sum(by_level[lv]["hours"] for lv in levels if lv in by_level)
+        hours = None if n is None else round(sum(minutes[lv] for lv in levels) / 60, 4)
         successes = cells[actionable]
         if n is None or successes is None or n == 0:
             rows.append(GroupOutcome(label, None, None, None, hours))
             continue
         share = wilson(successes, n)
         rows.append(GroupOutcome(label, share.value, share.low, share.high, hours))
-    return OutcomeAggregates(
-        table=table, includes_synthetic=stats["synthetic_outcomes"] > 0, groups=tuple(rows)
-    )
+    synthetic = any(row[3] for row in recorded)
+    return OutcomeAggregates(table=table, includes_synthetic=synthetic, groups=tuple(rows))
 
 
 def triage_aggregates(store: Store, min_cell: int | None = None) -> TriageAggregates | None:
