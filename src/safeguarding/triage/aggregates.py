@@ -192,10 +192,8 @@ class ReportsTable:
         """
         withheld: set[tuple[int, int]] = set()
         published = 0
-        for (level, route), n in cells.items():
+        for level, route in cells:
             i, j = LEVELS.index(level), ROUTES.index(route)
-            if n == 0:
-                continue
             if self.table.cells[i][j] is None:
                 withheld.add((i, j))
             else:
@@ -375,7 +373,7 @@ def triage_aggregates(store: Store, min_cell: int | None = None) -> TriageAggreg
         if not rows:
             return None
         decisions: list[Decision] = [(level, route, reasons) for _id, level, route, reasons in rows]
-        level_of = {report: level for report, level, _route, _reasons in rows}
+        cell_of = {report: (level, route) for report, level, route, _reasons in rows}
         policy = session.scalar(select(PriorityDecision.policy).limit(1)) or ""
         clusters = session.execute(
             select(
@@ -385,21 +383,17 @@ def triage_aggregates(store: Store, min_cell: int | None = None) -> TriageAggreg
                 func.count().filter(ContentCluster.batched),
             )
         ).one()  # fmt: skip
-        in_viral = Counter(
-            (level, route)
-            for level, route in session.execute(
-                select(PriorityDecision.level, PriorityDecision.route).where(
-                    PriorityDecision.report_id.in_(
-                        select(ReportedFile.report_id)
-                        .join(FileCluster, FileCluster.file_id == ReportedFile.id)
-                        .join(ContentCluster, ContentCluster.id == FileCluster.cluster_id)
-                        .where(ContentCluster.viral)
-                    )
-                )
-            )
-        )
+        viral_reports = session.scalars(
+            select(ReportedFile.report_id)
+            .distinct()
+            .join(FileCluster, FileCluster.file_id == ReportedFile.id)
+            .join(ContentCluster, ContentCluster.id == FileCluster.cluster_id)
+            .where(ContentCluster.viral)
+        ).all()
         subjects = list(session.scalars(select(Subject.reports)))
     reports = ReportsTable(decisions, cell)
+    level_of = {report: level for report, (level, _route) in cell_of.items()}
+    in_viral = Counter(cell_of[report] for report in viral_reports if report in cell_of)
     # A linked table's total is at most the reports it comes from: shown, it would put a floor
     # under that sum where the reports table withholds it.
     withheld: list[str] = []

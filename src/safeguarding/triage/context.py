@@ -17,6 +17,7 @@ from safeguarding.triage.ingest import media_lookup
 from safeguarding.triage.matching import Matcher
 from safeguarding.triage.options import TriageOptions, index_directory, triage_options
 from safeguarding.triage.prepare import Preparer
+from safeguarding.triage.quarantine import rekey_plain_digests
 from safeguarding.triage.sealing import Sealer
 from safeguarding.triage.writer import Writer
 
@@ -46,12 +47,17 @@ class IntakeContext:
 
 
 def intake_context(store: Store) -> IntakeContext:
+    """The context of one intake command. Opening it also keys any quarantine digest an earlier
+    version left plain, once, before anything is recorded or compared by digest."""
     settings = store.settings
     options = triage_options(settings)
+    sealer = Sealer(settings.secret("notes"))
+    with store.session() as session:
+        rekey_plain_digests(session, sealer)
     return IntakeContext(
         store=store,
         options=options,
         pseudonymiser=Pseudonymiser(settings.secret("pseudonym")),
-        sealer=Sealer(settings.secret("notes")),
+        sealer=sealer,
         matcher=Matcher(PDQIndex(index_directory(settings)), options),
     )

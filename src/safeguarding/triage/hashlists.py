@@ -163,7 +163,7 @@ def _resolve_fixed(
     session: Session, sealer: Sealer, list_id: int, parsed: ParsedList, now: datetime
 ) -> None:
     """Open quarantine records of this list that the new file no longer produces are resolved
-    (``record_rejections``, called first, has keyed any plain digest of earlier versions)."""
+    (``intake_context``, which made ``sealer``, has keyed any plain digest of earlier versions)."""
     current = {(r.location[:512], raw_digest(sealer, r.raw)) for r in parsed.rejected}
     for record in session.scalars(
         select(QuarantineRecord).where(

@@ -3,9 +3,9 @@
 Recording is idempotent: the same raw input at the same location of the same source is recorded
 once, however often an import is re-run. The raw input is found again by a keyed digest
 (``Sealer.digest``, written ``k:`` and 62 hex digits); digests of earlier versions were plain
-SHA-256 of the raw input, and the next recording replaces them. ``retry`` opens the raw input
-and runs it through its reader again (for example file details whose report has come in since);
-what is accepted is stored and its quarantine record resolved.
+SHA-256 of the raw input, and opening the intake (``intake_context``) replaces them. ``retry``
+opens the raw input and runs it through its reader again (for example file details whose report
+has come in since); what is accepted is stored and its quarantine record resolved.
 """
 
 from __future__ import annotations
@@ -54,7 +54,6 @@ def record_rejections(
     hash_list_id: int | None = None,
 ) -> int:
     """Store the rejections not yet recorded; returns how many are new."""
-    rekey_plain_digests(session, sealer)
     if not rejected:
         return 0
     keys = {(r.location[:512], raw_digest(sealer, r.raw)): r for r in rejected}
