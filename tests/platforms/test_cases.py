@@ -147,6 +147,16 @@ def test_a_case_file_with_the_wrong_columns_is_refused() -> None:
         parse_cases_csv("case,platform,stage,year,source\n")
 
 
+def test_a_case_file_cannot_bring_attributes_of_people() -> None:
+    """Case counts are published as counted because no person attribute can enter the table
+    (docs/platforms.md): a column beyond the six is refused, never ignored."""
+    header = "case,platform,stage,role_pair,year,source,victim_age"
+    row = "C-1,example-chat,S1,offender-victim,2021,file,14"
+    with pytest.raises(ValidationError, match="unknown victim_age") as refused:
+        parse_cases_csv(f"{header}\n{row}\n", "c.csv")
+    assert refused.value.location == "c.csv:1"
+
+
 def test_generated_sample_follows_the_letters_pattern_and_is_deterministic() -> None:
     text = generate_cases(7)
     assert text == generate_cases(7) and text != generate_cases(8)

@@ -155,7 +155,9 @@ def build(store: Store) -> Section | None:
         parts.append(
             f"<p class='provenance'>Distinct cases per platform and stage. Denominator: "
             f"{matrix.denominator} of {matrix.total_cases} cases name at least one platform; "
-            f"{matrix.total_cases - matrix.denominator} name none. Stages: "
+            f"{matrix.total_cases - matrix.denominator} name none. Counts are published as "
+            "counted: they count anonymised case files about platforms, not people, and the risk "
+            "rules cite them. Stages: "
             + "; ".join(f"{s} {text(STAGE_LABELS[s])}" for s in STAGES)
             + ".</p>"
         )
