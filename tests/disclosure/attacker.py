@@ -19,8 +19,11 @@ Interval = tuple[float, float]
 
 def feasible_intervals(
     published: list[list[int | None]],
+    floors: dict[tuple[int, int], int] | None = None,
 ) -> dict[tuple[int, int], Interval]:
-    """Feasible interval of every withheld (None) cell of an extended table with margins."""
+    """Feasible interval of every withheld (None) cell of an extended table with margins.
+    ``floors`` are lower bounds above 1 that the intruder reads from a linked table (a part of
+    the same people counted in the same place)."""
     grid = published
     n_rows, n_cols = len(grid), len(grid[0])
     unknown = [(i, j) for i in range(n_rows) for j in range(n_cols) if grid[i][j] is None]
@@ -48,11 +51,12 @@ def feasible_intervals(
     a_eq = np.vstack(equations)
     b_eq = np.asarray(rhs)
     intervals: dict[tuple[int, int], Interval] = {}
+    bounds = [(max(1, (floors or {}).get(cell, 1)), None) for cell in unknown]
     for cell, k in index.items():
         objective = np.zeros(len(unknown))
         objective[k] = 1.0
-        low = linprog(objective, A_eq=a_eq, b_eq=b_eq, bounds=(1, None), method="highs")
-        high = linprog(-objective, A_eq=a_eq, b_eq=b_eq, bounds=(1, None), method="highs")
+        low = linprog(objective, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
+        high = linprog(-objective, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
         assert low.status == 0, low.message
         assert high.status in (0, 3), high.message  # 3: unbounded above (nothing published)
         intervals[cell] = (float(low.fun), float("inf") if high.status == 3 else -high.fun)

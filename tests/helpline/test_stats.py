@@ -13,6 +13,7 @@ from sqlalchemy import event
 
 import safeguarding.helpline.stats as stats_module
 import safeguarding.reporting.sections.helpline as section_module
+from safeguarding.disclosure.suppression import ProtectedTable
 from safeguarding.helpline.importer import IngestKeys, PreparedContact, store_contacts
 from safeguarding.helpline.notes import NoteCipher
 from safeguarding.helpline.schema import ContactReport
@@ -27,6 +28,7 @@ from safeguarding.helpline.stats import (
 )
 from safeguarding.reporting.monitor import render_monitor
 from safeguarding.store import Store
+from tests.disclosure.attacker import feasible_intervals
 
 KEYS = IngestKeys(pseudonym_secret=b"p" * 32, cipher=NoteCipher(b"n" * 32), note_retention_days=9)
 MARKER = "ZEBRA-QUILT-MARKER"
@@ -236,3 +238,90 @@ def test_the_monitor_section_names_its_contact_count_only_when_published(
     section = section_module.build(store)
     assert section is not None
     assert f"computed from {shown} coded contact reports" in section.provenance
+
+
+def _extended(table: ProtectedTable) -> list[list[int | None]]:
+    rows = [[*cells, total] for cells, total in zip(table.cells, table.row_totals, strict=True)]
+    return [*rows, [*table.col_totals, table.total]]
+
+
+def _small_cells_stay_deniable(
+    table: ProtectedTable, counts: list[int], floors: dict[tuple[int, int], int]
+) -> None:
+    """An intruder with the table and the floors a linked table gives still cannot tell a small
+    count (1 to min_cell - 1) from one of min_cell."""
+    intervals = feasible_intervals(_extended(table), floors)
+    for i, count in enumerate(counts):
+        if 0 < count < table.min_cell:
+            assert intervals[(i, 0)][1] >= table.min_cell, (i, intervals[(i, 0)])
+
+
+def _caller(age: str, token: str, kind: str) -> dict[str, object]:
+    return {"month": "2023-02", "age_band": age, "caller_token": token, "contact_kind": kind}
+
+
+def test_callers_are_withheld_where_their_contacts_are(store: Store) -> None:
+    """12 contacts aged 22–26 by 11 callers: with the contacts withheld (complement of the 3
+    under 18), 11 callers published would say at least 11 contacts, so at most 4 under 18."""
+    counts = {"under_18": 3, "18_21": 60, "22_26": 12, "27_35": 20, "36_plus": 50}
+    records = []
+    for age, n in counts.items():
+        people = {"22_26": 11, "27_35": 9}.get(age, n)
+        records += [
+            _caller(age, f"{age}-{i % people}", "first" if i < people else "repeat")
+            for i in range(n)
+        ]
+    _store(store, records)
+    with store.session() as session:
+        facts = load_facts(session)
+    contacts, callers_table = helpline_stats(facts, ("age_band",)).tables
+    assert contacts.cells[0] == (None,) and contacts.cells[2] == (None,)
+    assert callers_table.cells[2] == (None,)
+    for row, caller_row in zip(contacts.cells, callers_table.cells, strict=True):
+        assert row[0] is not None or caller_row[0] in (None, 0)
+    floors = {
+        (i, 0): value[0]
+        for i, value in enumerate(callers_table.cells)
+        if contacts.cells[i][0] is None and value[0]
+    }
+    _small_cells_stay_deniable(contacts, list(counts.values()), floors)
+
+
+def test_an_age_group_compared_beside_a_withheld_band_is_withheld(store: Store) -> None:
+    """72 self-concerned contacts aged 18–26 compared beside 60 aged 18–21 would say at least 12
+    aged 22–26, and so at most 3 under 18 (the two withheld counts sum to 15)."""
+    counts = {"under_18": 3, "18_21": 60, "22_26": 12, "27_35": 35, "36_plus": 55}
+    hits = {"under_18", "18_21", "27_35"}
+    _store(store, [r for age, n in counts.items() for r in _self(age, age in hits, n)])
+    with store.session() as session:
+        facts = load_facts(session)
+    result = helpline_stats(facts, ("age_band",))
+    contacts = result.tables[0]
+    assert contacts.cells[0] == (None,) and contacts.cells[2] == (None,)
+    for comparison in result.comparisons:
+        groups = {row.group: row for row in comparison.rows}
+        assert groups["18–26"].denominator is None and groups["18–26"].share is None
+        assert comparison.table.row_totals[1] is None
+        # What is still published gives no floor above 1: <18 alone is withheld anyway.
+        floors: dict[tuple[int, int], int] = {}
+        bands = {"<18": [0], "18–26": [1, 2], "27+": [3, 4]}
+        for group, members in bands.items():
+            size = groups[group].denominator
+            hidden = [m for m in members if contacts.cells[m][0] is None]
+            if size is None or len(hidden) != 1:
+                continue
+            shown = sum(contacts.cells[m][0] or 0 for m in members if m not in hidden)
+            floors[(hidden[0], 0)] = size - shown
+        _small_cells_stay_deniable(contacts, list(counts.values()), floors)
+
+
+def test_without_the_linked_checks_both_attacks_would_work(store: Store) -> None:
+    """The intruder of the two tests above is real: with the floors the unprotected callers
+    count and age group would give, the 3 under 18 is seen to be small."""
+    counts = {"under_18": 3, "18_21": 60, "22_26": 12, "27_35": 35, "36_plus": 55}
+    _store(store, [r for age, n in counts.items() for r in _self(age, False, n)])
+    with store.session() as session:
+        facts = load_facts(session)
+    contacts = helpline_stats(facts, ("age_band",)).tables[0]
+    intervals = feasible_intervals(_extended(contacts), {(2, 0): 11})
+    assert intervals[(0, 0)][1] < contacts.min_cell

@@ -205,19 +205,27 @@ def _cheapest_cycle(
     return path
 
 
-def suppress(counts: ArrayLike, *, min_cell: int = DEFAULT_MIN_CELL) -> Suppression:
+def suppress(
+    counts: ArrayLike, *, min_cell: int = DEFAULT_MIN_CELL, withhold: ArrayLike | None = None
+) -> Suppression:
     """Primary and secondary suppression of a count table published with all its totals.
 
     ``counts`` is the interior table (rows x columns of non-negative integers); a one-row table
     serves for a one-way frequency table. Every cell (totals included) with
     ``0 < count < min_cell`` is withheld, and then complementary cells until no withheld cell can
     be recovered from the published ones and no small cell can be seen to be small (see the
-    module docstring).
+    module docstring). ``withhold`` (booleans shaped like the extended table) names values a
+    linked table needs withheld; those that are not zero are withheld here as well.
     """
     if min_cell < 1:
         raise ValueError("min_cell must be at least 1")
     extended = extend(counts)
     status = np.where((extended > 0) & (extended < min_cell), PRIMARY, PUBLISHED).astype(np.int8)
+    if withhold is not None:
+        forced = np.asarray(withhold, dtype=bool)
+        if forced.shape != extended.shape:
+            raise ValueError(f"withhold is {forced.shape}, the extended table {extended.shape}")
+        status[forced & (extended > 0) & (status == PUBLISHED)] = SECONDARY
     while True:
         while found := bridges(status != PUBLISHED):
             for cell in _cheapest_cycle(extended, status != PUBLISHED, found[0]):
@@ -454,11 +462,13 @@ def protect_table(
     unit: str,
     min_cell: int = DEFAULT_MIN_CELL,
     rounding_base: int | None = None,
+    withhold: ArrayLike | None = None,
 ) -> ProtectedTable:
-    """Suppress (and optionally round) a labelled count table: the one call most callers need."""
+    """Suppress (and optionally round) a labelled count table: the one call most callers need.
+    ``withhold`` as for ``suppress``."""
     from safeguarding.disclosure.rounding import round_to_base
 
-    result = suppress(counts, min_cell=min_cell)
+    result = suppress(counts, min_cell=min_cell, withhold=withhold)
     rows, cols = result.shape
     if (rows, cols) != (len(row_labels), len(col_labels)):
         raise ValueError(f"labels {len(row_labels)}x{len(col_labels)} do not fit {rows}x{cols}")

@@ -16,7 +16,7 @@ from safeguarding.disclosure.suppression import DEFAULT_MIN_CELL, ProtectedTable
 from safeguarding.evidence import shipped_evidence
 from safeguarding.helpline.stats import (
     ShareComparison,
-    breakdown,
+    breakdowns,
     compare_young_older,
     load_facts,
 )
@@ -213,12 +213,18 @@ def build(store: Store) -> Section | None:
     min_cell = configured if isinstance(configured, int) and configured >= 1 else DEFAULT_MIN_CELL
     # Yearly totals are read from the margins of the age-band tables, so one suppression pattern
     # covers both and no total is published in one place and withheld in another.
-    by_age = breakdown(facts, ("age_band", "year"), "contacts", min_cell=min_cell)
-    callers_by_age = breakdown(facts, ("age_band", "year"), "callers", min_cell=min_cell)
+    ages = breakdowns(facts, ("age_band", "year"), min_cell=min_cell)
+    by_age, callers_by_age = ages.contacts, ages.callers
     latest = int(facts.contacts["year"].max())  # type: ignore[arg-type]
-    by_month = breakdown(facts.for_years([latest]), ("month",), "contacts", min_cell=min_cell)
+    months = breakdowns(facts.for_years([latest]), ("month",), min_cell=min_cell)
+    by_month = months.contacts
     comparisons = [
-        compare_young_older(facts.for_years([latest]), name, min_cell=min_cell)
+        compare_young_older(
+            facts.for_years([latest]),
+            name,
+            min_cell=min_cell,
+            beside=(ages.counted, months.counted),
+        )
         for name in INDICATOR_LABELS
     ]
     rapporteur = shipped_evidence().get("nl.rapporteur.young.2023")
