@@ -17,11 +17,19 @@ CRAFTED = [
     ("chat from 192.0.2.17 and 2001:db8::1", ["ipv4", "ipv6"]),
     ("link-local fe80::1%eth0 seen", ["ipv6"]),
     ("he wrote j.doe+hl@mail.example.org at 21:30", ["email"]),
+    # Separators pasted from phones and word processors: no-break and narrow spaces, dashes.
+    ("call 06\u00a012345678", ["phone"]),
+    ("call 06\u201312345678", ["phone"]),
+    ("call +31\u00a06\u00a01234\u00a05678", ["phone"]),
+    ("call 06\u202f1234\u202f5678", ["phone"]),
+    ("call \uff0b31 6 1234 5678", ["phone"]),
+    ("call 06\u200b1234\u20115678", ["phone"]),
 ]
 
 NOT_IDENTIFIERS = [
     "called on 2023-11-05 and again 05.11.2023",
     "between 2021-2023 contacts rose",
+    "between 2021\u20132023 contacts rose",
     "1,716 contacts from 795 people",
     "at 12:30:45 for 45 minutes",
     "a ratio of 3.14159265",
@@ -65,3 +73,10 @@ def test_any_ip_address_is_found(address: object) -> None:
     kinds = {f.kind for f in find_identifiers(note)}
     assert kinds & {"ipv4", "ipv6"}
     assert str(address) not in redact(note)[0]
+
+
+def test_a_number_with_unicode_separators_is_redacted_where_it_stands() -> None:
+    """The scan reads ASCII counterparts one character for one, so offsets are the note's."""
+    text, findings = redact("call 06\u00a01234\u20135678 today")
+    assert text == "call [phone number removed] today"
+    assert [f.kind for f in findings] == ["phone"]

@@ -43,6 +43,27 @@ _NOT_PHONE_SHAPES = (
 )
 
 
+# Separators typed or pasted into numbers that are not ASCII: no-break and other spaces, zero-width
+# characters, Unicode hyphens, dashes and minus, fullwidth plus and brackets. The scan reads a copy
+# with each of them as its ASCII counterpart, one character for one, so that "06\u00a012345678"
+# is found as "06 12345678" is, at the same offsets in the note.
+_SCAN_FORM = str.maketrans(
+    {
+        **dict.fromkeys(
+            "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
+            "\u200a\u200b\u200c\u200d\u202f\u205f\u2060\u3000\ufeff",
+            " ",
+        ),
+        **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2043\u2212\ufe58\ufe63\uff0d", "-"),
+        "\uff0b": "+",
+        "\uff08": "(",
+        "\uff09": ")",
+        "\uff0e": ".",
+        "\uff0f": "/",
+    }
+)
+
+
 @dataclass(frozen=True)
 class Finding:
     """One identifier in a text: its kind and where it is (the text itself is not kept)."""
@@ -90,7 +111,7 @@ def find_identifiers(text: str) -> list[Finding]:
     for match in _IPV4.finditer(text):
         if _is_ip(match.group(), 4):
             add("ipv4", match.start(), match.end())
-    for match in _PHONE.finditer(text):
+    for match in _PHONE.finditer(text.translate(_SCAN_FORM)):
         candidate = match.group().rstrip(" \t.-/(")
         if _is_phone(candidate):
             add("phone", match.start(), match.start() + len(candidate))
