@@ -249,3 +249,26 @@ def test_queue_shares_above_one_together_are_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ValidationError, match=r"^s\.toml:5: queue: .*add up to 1\.2"):
         load_scenario(_write(tmp_path, body))
+
+
+def test_a_lognormal_is_taken_for_a_positive_parameter(tmp_path: Path) -> None:
+    """A lognormal's smallest value is above 0, so a quantity that must be positive takes it."""
+    body = (
+        '[scenario]\nextends = "eu-status-quo"\ntitle = "t"\n\n[police]\n'
+        'minutes_per_notification = { dist = "lognormal", low = 5, high = 50, assumption = "x" }\n'
+    )
+    parameter = load_scenario(_write(tmp_path, body))["police.minutes_per_notification"]
+    assert parameter.dist.fields == {"low": 5.0, "high": 50.0}
+
+
+def test_a_lognormal_too_wide_for_the_model_is_refused_with_its_line(tmp_path: Path) -> None:
+    """Draws of 1e-300 .. 1e15 overflow single precision; the results would have been taken
+    over the draws left, without a word."""
+    body = (
+        '[scenario]\nextends = "eu-status-quo"\ntitle = "t"\n\n[volume]\n'
+        'images_per_day = { dist = "lognormal", low = 1e-300, high = 1e15, assumption = "x" }\n'
+    )
+    with pytest.raises(
+        ValidationError, match=r"^s\.toml:6: volume\.images_per_day: .*too wide.*narrow"
+    ):
+        load_scenario(_write(tmp_path, body))

@@ -41,6 +41,7 @@ PERT_SHAPE = 4.0
 # sums of such numbers stay finite (at 1e200 they overflowed into NaN deep in the simulation).
 MAX_MAGNITUDE = 1e15
 _Z95 = NormalDist().inv_cdf(0.95)
+LOGNORMAL_TAIL_Z = 6.0  # a lognormal's draws beyond this many standard deviations: 1 in 1e9
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,23 @@ def check(kind: str, fields: dict[str, float]) -> str | None:
         return "beta needs alpha > 0 and beta > 0"
     if kind == "lognormal" and fields["low"] <= 0:
         return "lognormal needs low > 0 (it describes a positive quantity)"
+    if kind == "lognormal" and not _lognormal_within_range(fields["low"], fields["high"]):
+        return (
+            f"a lognormal with its 90% interval from {fields['low']:g} to {fields['high']:g} is "
+            f"too wide: one draw in a billion would lie outside {1 / MAX_MAGNITUDE:g} to "
+            f"{MAX_MAGNITUDE:g}, where the funnel's numbers overflow or vanish; narrow the interval"
+        )
     return None
+
+
+def _lognormal_within_range(low: float, high: float) -> bool:
+    """Whether draws of the lognormal stay within the model's range but for one in a billion
+    (six standard deviations): wider ones overflow single precision, and the results would be
+    taken over the draws left."""
+    mu, sigma = _lognormal_mu_sigma(low, high)
+    spread = LOGNORMAL_TAIL_Z * sigma
+    limit = math.log(MAX_MAGNITUDE)
+    return -limit <= mu - spread and mu + spread <= limit
 
 
 def beta_from_counts(successes: int, n: int) -> Distribution:

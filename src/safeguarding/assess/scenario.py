@@ -414,7 +414,9 @@ class _Reader:
 
 
 def _check_kind(spec: ParameterSpec, dist: Distribution) -> str | None:
-    low = dist.support()[0]
+    # A lognormal is positive: its smallest value is above 0 (and above 1e-15, ``check``), so
+    # its 5th percentile stands for its lower end here.
+    low = dist["low"] if dist.kind == "lognormal" else dist.support()[0]
     values = [v for k, v in dist.fields.items() if k not in {"alpha", "beta"}]
     if spec.kind == "share":
         if dist.kind == "lognormal" and dist["high"] > LOGNORMAL_SHARE_MAX:
