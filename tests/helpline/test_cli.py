@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
+from safeguarding.helpline.schema import Gender
 from safeguarding.store import Store
 from tests.cli_runner import invoke
 
@@ -78,13 +80,34 @@ def test_dp_releases_spend_the_budget_until_refused(
     assert first.code == 0
     release = json.loads(first.out)
     assert release["budget"]["spent"] == pytest.approx(0.6)
-    assert len(release["noisy_counts"]) == 2
+    # Every age band is released, those without contacts too: rows must not tell who is there.
+    assert release["rows"] == ["<18", "18–21", "22–26", "27–35", "36+", "unknown"]
+    assert len(release["noisy_counts"]) == 6
     mixed = invoke(capsys, "helpline", "stats", "--dp", "0.1", "--round", "5")
     assert mixed.code == 2
     refused = invoke(capsys, "helpline", "stats", "--by", "age_band", "--dp", "0.6")
     assert refused.code == 1 and "privacy budget of 'helpline.contacts' exhausted" in refused.err
     ledger = json.loads(invoke(capsys, "helpline", "budget", "--json").out)
     assert [r["epsilon"] for r in ledger["releases"]] == [0.6]
+
+
+def test_a_private_release_shows_the_same_rows_whoever_is_counted(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, store: Store, home: Path
+) -> None:
+    """A row or a refusal that exists because of the contacts would tell, whatever the noise,
+    that a contact of that kind (or none in that year) is there."""
+    invoke(capsys, "helpline", "import", str(_file(tmp_path, 30)))
+    empty_year = invoke(capsys, "helpline", "stats", "--dp", "0.1", "--year", "1999", "--json")
+    assert empty_year.code == 0
+    assert json.loads(empty_year.out)["rows"] == ["1999"]
+    by_month = invoke(
+        capsys, "helpline", "stats", "--by", "month", "--dp", "0.1", "--year", "2023", "--json"
+    )
+    assert json.loads(by_month.out)["rows"] == [f"2023-{m:02d}" for m in range(1, 13)]
+    unbounded = invoke(capsys, "helpline", "stats", "--by", "year", "--dp", "0.1")
+    assert unbounded.code == 2 and "needs --year" in unbounded.err
+    genders = invoke(capsys, "helpline", "stats", "--by", "gender", "--dp", "0.1", "--json")
+    assert json.loads(genders.out)["rows"] == list(get_args(Gender))
 
 
 def test_list_shows_no_notes(

@@ -172,6 +172,12 @@ def stats(
             "--dp replaces suppression and rounding; leave out --min-cell and --round",
             param_hint="--dp",
         )
+    if dp_epsilon is not None and not year and {"year", "month"} & set(dims):
+        raise typer.BadParameter(
+            "a release by year or month needs --year: the years it shows must not come from "
+            "the contacts",
+            param_hint="--year",
+        )
     options = settings().section("helpline")
     cell = min_cell or _option_int(options, "min_cell", DEFAULT_MIN_CELL, 1)
     with store() as opened:
@@ -179,15 +185,16 @@ def stats(
             facts = load_facts(session)
         if year:
             facts = facts.for_years(year)
+        if dp_epsilon is not None:
+            # Released whether or not there are contacts: a refusal would say there are none.
+            _dp_release(opened, facts, dims, year, dp_epsilon, options, json_out)
+            return
         if facts.contacts.height == 0:
             raise SafeguardingError(
                 "no helpline contacts in the store"
                 + (f" for {', '.join(map(str, year))}" if year else "")
                 + "; run: safeguarding helpline import FILE"
             )
-        if dp_epsilon is not None:
-            _dp_release(opened, facts, dims, dp_epsilon, options, json_out)
-            return
         result = helpline_stats(facts, dims, min_cell=cell, rounding_base=round_to)
     if json_out:
         print_json(result.as_dict())
@@ -199,6 +206,7 @@ def _dp_release(
     opened: Store,
     facts: Facts,
     dims: tuple[str, ...],
+    years: list[int],
     epsilon: float,
     options: dict[str, Any],
     json_out: bool,
@@ -206,9 +214,11 @@ def _dp_release(
     budget = options.get("dp_epsilon_budget", DEFAULT_DP_BUDGET)
     if isinstance(budget, bool) or not isinstance(budget, int | float) or budget <= 0:
         raise ConfigError("[helpline] dp_epsilon_budget must be a positive number")
-    from safeguarding.helpline.stats import category_label, count_matrix
+    from safeguarding.helpline.stats import category_label, count_matrix, release_categories
 
-    matrix, rows, cols = count_matrix(facts.contacts, dims)
+    rows = release_categories(dims[0], years)
+    cols = release_categories(dims[1], years) if len(dims) == 2 else ("count",)
+    matrix, _, _ = count_matrix(facts.contacts, dims, (rows, cols))
     query = f"contacts by {','.join(dims)}"
     with opened.session() as session:
         dp.open_budget(session, DP_DATASET, float(budget))

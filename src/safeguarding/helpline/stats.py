@@ -219,6 +219,20 @@ def _categories(frame: pl.DataFrame, dimension: str) -> tuple[str, ...]:
     return tuple(value for value in order if value in observed)
 
 
+def release_categories(dimension: str, years: Sequence[int]) -> tuple[str, ...]:
+    """The categories a differentially private release shows for ``dimension``: all of a coded
+    dimension's values, and the requested ``years`` (or their months) for time. None may come
+    from the data: a row that exists because one contact does says so whatever the noise."""
+    if dimension == "year":
+        return tuple(str(year) for year in sorted(set(years)))
+    if dimension == "month":
+        return tuple(f"{year}-{month:02d}" for year in sorted(set(years)) for month in range(1, 13))
+    order = DIMENSIONS[dimension]
+    if order is None:
+        raise ValueError(f"no fixed categories for {dimension}")
+    return order
+
+
 def category_label(dimension: str, value: str) -> str:
     """How a category is shown: age bands as ``<18``, ``18–21`` ...; other codes as they are."""
     return AGE_BAND_LABELS[value] if dimension == "age_band" else value
