@@ -142,6 +142,19 @@ def _mutated(tmp_path: Path, source: Path, change: dict[str, object]) -> Path:
         ({"minutes_per_report.mean": -1}, "minutes_per_report.mean", "from 0 to 1e+15"),
         ({"period.from": "2026-13-01"}, "period.from", "YYYY-MM-DD"),
         ({"generated_at": "yesterday"}, "generated_at", "ISO-8601"),
+        # One result per report: the results cannot outnumber the reports with an outcome.
+        (
+            {
+                "rates.not_criminal_share.successes": 130,
+                "rates.not_criminal_share.value": 0.325,
+                "rates.not_criminal_share.high": 0.37,
+            },
+            "rates",
+            "add up to 430, more than reports_with_outcome (400)",
+        ),
+        ({"minutes_per_report.n": 5000}, "minutes_per_report.n", "(5000 > 400)"),
+        ({"hours_per_actionable.n": 500}, "hours_per_actionable.n", "actionable reports"),
+        ({"rates.actionable_share": [1]}, "rates.actionable_share", "must be an object"),
     ],
 )
 def test_bad_triage_statistics_name_the_field(

@@ -73,7 +73,9 @@ class _Json:
         )
 
     def get(self, obj: Any, key: str, where: str) -> Any:
-        if not isinstance(obj, dict) or key not in obj:
+        if not isinstance(obj, dict):
+            raise self.fail(where or "$", "must be an object")
+        if key not in obj:
             raise self.fail(f"{where}.{key}" if where else key, "is required")
         return obj[key]
 
@@ -212,10 +214,29 @@ def read_triage_stats(path: Path) -> TriageStats:
         if not (0 <= low <= value <= high <= 1):
             raise doc.fail(where, "needs 0 <= low <= value <= high <= 1")
         rates[name] = Rate(successes, n, value, low, high)
+    results = sum(rate.successes for rate in rates.values())
+    if results > total:
+        raise doc.fail(
+            "rates",
+            f"successes add up to {results}, more than reports_with_outcome ({total}); "
+            "a report has one result",
+        )
     means = []
     for key in ("minutes_per_report", "hours_per_actionable"):
         raw = doc.get(data, key, "")
         means.append(Mean(doc.number(raw, "mean", key) or 0.0, doc.integer(raw, "n", key) or 0))
+    if means[0].n > total:
+        raise doc.fail(
+            "minutes_per_report.n",
+            f"must not exceed reports_with_outcome ({means[0].n} > {total})",
+        )
+    actionable = rates["actionable_share"].successes
+    if means[1].n > actionable:
+        raise doc.fail(
+            "hours_per_actionable.n",
+            f"must not exceed the actionable reports, rates.actionable_share.successes "
+            f"({means[1].n} > {actionable})",
+        )
     return TriageStats(
         levels=_level_mix(doc, data["levels"]) if "levels" in data else None,
         file=str(path),
