@@ -73,6 +73,36 @@ def test_errors_name_row_line_and_field(tmp_path: Path, store: Store) -> None:
     assert count(store, HelplineRiskFactorRow) == 1
 
 
+def test_errors_say_what_the_field_needs(tmp_path: Path, store: Store) -> None:
+    """Each row is refused for its own fault, in the words of the field it is about."""
+    csv_path = write(
+        tmp_path / "contacts.csv",
+        HEADER + "A1,2023-01,chat,first,,self_concerned,,,,escalating_pornography,,,,\n"
+        "A2,2023-01,chat,first,,pigeon,,,,,,,,\n"
+        "A3,2099-12,chat,first,,,,,,,,,,\n",
+    )
+    mark = {"factor": "escalating_pornography", "basis": "stated", "weight": 2}
+    jsonl_path = write(
+        tmp_path / "contacts.jsonl",
+        json.dumps({"month": "2023-01", "caller_type": "self_concerned", "risk_factors": [mark]})
+        + "\n",
+    )
+    with store.session() as session:
+        rejected = [str(p) for p in import_file(session, csv_path, KEYS).rejected]
+        rejected += [str(p) for p in import_file(session, jsonl_path, KEYS).rejected]
+    assert rejected[0] == (
+        "row 1 (line 2), field risk_factors: must be factor:basis with basis stated or "
+        "assessed, e.g. escalating_pornography:stated (item 0)"
+    )
+    # An unknown caller type is the only fault of its row: no word on the concern it decides.
+    assert rejected[1].startswith("row 2 (line 3), field caller_type: must be 'self_concerned'")
+    assert rejected[2].startswith("row 3 (line 4), field month: must not be after the current")
+    assert rejected[3] == (
+        "row 1 (line 1), field risk_factors: unknown field; known: factor, basis (item 0.weight)"
+    )
+    assert len(rejected) == 4
+
+
 def test_jsonl_errors_and_values(tmp_path: Path, store: Store) -> None:
     good = {
         "month": "2023-03",

@@ -40,7 +40,7 @@ from safeguarding.disclosure.pseudonymise import Pseudonymiser
 from safeguarding.errors import ValidationError
 from safeguarding.helpline.identifiers import IdentifierPolicy, describe, redact
 from safeguarding.helpline.notes import NoteCipher, expiry, note_row, retention_days
-from safeguarding.helpline.schema import ContactReport
+from safeguarding.helpline.schema import ContactReport, RiskFactorMark
 from safeguarding.input_files import (
     UNREADABLE,
     csv_rows,
@@ -59,6 +59,7 @@ from safeguarding.store.models.helpline import (
 
 FIELDS = tuple(ContactReport.model_fields)
 MULTI_SELECT = ("risk_factors", "help_needs")
+MARK_FIELDS = tuple(RiskFactorMark.model_fields)
 SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 _CHUNK = 500
 
@@ -259,7 +260,13 @@ def _problems(row: int, line: int, error: PydanticValidationError) -> list[RowPr
         if item["type"] == "literal_error":
             message = message.replace("Input should be", "must be")
         elif item["type"] == "extra_forbidden":
-            message = f"unknown field; known: {', '.join(FIELDS)}"
+            known = MARK_FIELDS if name == "risk_factors" and path else FIELDS
+            message = f"unknown field; known: {', '.join(known)}"
+        elif item["type"] == "model_type" and name == "risk_factors":
+            message = (
+                "must be factor:basis with basis stated or assessed, "
+                "e.g. escalating_pornography:stated"
+            )
         problems.append(RowProblem(row, line, name, message + detail))
     return problems
 

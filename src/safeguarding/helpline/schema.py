@@ -155,8 +155,11 @@ class ContactReport(BaseModel):
             date(year, month, int(day) if day else 1)
         except ValueError as exc:
             raise ValueError(f"not a real date ({exc})") from None
-        if not 2000 <= year <= date.today().year + 1:
-            raise ValueError(f"year must be 2000-{date.today().year + 1}")
+        today = date.today()
+        if year < 2000:
+            raise ValueError("year must be 2000 or later")
+        if (year, month) > (today.year, today.month):
+            raise ValueError(f"must not be after the current month ({today:%Y-%m})")
         return f"{year:04d}-{month:02d}"
 
     @field_validator("caller_token")
@@ -198,13 +201,15 @@ class ContactReport(BaseModel):
     @field_validator("concern", mode="before")
     @classmethod
     def _concern_only_for_self_concerned(cls, value: object, info: ValidationInfo) -> object:
+        if "caller_type" not in info.data:
+            return value  # the caller type is refused on its own; the concern cannot be judged
         is_self = info.data.get("caller_type") == "self_concerned"
         if value in (None, ""):
             return UNKNOWN if is_self else NOT_APPLICABLE
         if is_self and value == NOT_APPLICABLE:
             raise ValueError("a self_concerned caller's concern is coded or unknown")
         if not is_self and value != NOT_APPLICABLE:
-            caller_type = info.data.get("caller_type", "invalid")
+            caller_type = info.data["caller_type"]
             raise ValueError(
                 f"only recorded for self_concerned callers (caller_type is {caller_type}); "
                 "leave it empty"
