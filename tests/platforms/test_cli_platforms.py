@@ -244,3 +244,32 @@ def test_monitor_uses_the_rules_of_the_latest_run_and_says_when_they_are_gone(
     html = render_monitor(store)
     assert "No risk assessment shown" in html and "mine.yaml" in html
     assert "Headline:" not in html
+
+
+def test_an_impossible_user_count_refuses_its_row_and_the_rest_is_stored(
+    capsys: pytest.CaptureFixture[str], store: Store, tmp_path: Path
+) -> None:
+    # 2**63 does not fit a database integer: before the bound, the store refused it mid-import
+    # and every row of the file was lost.
+    path = tmp_path / "register.csv"
+    path.write_text(
+        "id,name,type,provider,eu_monthly_active_recipients,eu_mar_source,"
+        "uk_monthly_active_users,uk_mau_source,source\n"
+        "good,Good (fictional),social,P,10000000000,pub,,,src\n"
+        "big-eu,Big EU (fictional),social,P,9223372036854775808,pub,,,src\n"
+        "big-uk,Big UK (fictional),social,P,,,10000000001,pub,src\n"
+    )
+    result = invoke(capsys, "platforms", "import", str(path))
+    assert result.code == 1
+    assert "1 new, 0 updated" in result.out
+    assert (
+        "refused register.csv:3: row 2 (big-eu): field eu_monthly_active_recipients: "
+        "must be at most 10,000,000,000 (got '9223372036854775808')"
+    ) in result.err
+    assert (
+        "refused register.csv:4: row 3 (big-uk): field uk_monthly_active_users: "
+        "must be at most 10,000,000,000 (got '10000000001')"
+    ) in result.err
+    with store.session() as session:
+        stored = session.execute(select(PlatformServiceRow.id, PlatformServiceRow.eu_recipients))
+        assert stored.all() == [("good", 10_000_000_000)]

@@ -50,6 +50,9 @@ from safeguarding.platforms.vocabulary import (
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,79}$"
 MAX_ROWS = 100_000
+# More users than people on Earth: a larger count is a typo or a spreadsheet artefact, and past
+# 2**63 - 1 it cannot even be stored (the database refuses it in the middle of the import).
+MAX_USERS = 10_000_000_000
 
 
 class _Strict(BaseModel):
@@ -59,9 +62,10 @@ class _Strict(BaseModel):
 
 
 class Audience(_Strict):
-    """A user count with the date it refers to and where it was published."""
+    """A user count with the date it refers to and where it was published. The count is bounded
+    by ``MAX_USERS`` so an impossible number is refused with its row, not by the store."""
 
-    value: int = Field(ge=0)
+    value: int = Field(ge=0, le=MAX_USERS)
     date: dt.date | None = None
     source: str = Field(min_length=1)
 
@@ -168,6 +172,8 @@ def _message(error: Any) -> str:
         return f"unknown {what} {given!r}; known: {', '.join(known)}"
     if kind in {"greater_than_equal", "greater_than"}:
         return f"must not be negative (got {given!r})"
+    if kind == "less_than_equal":
+        return f"must be at most {error['ctx']['le']:,} (got {given!r})"
     if kind == "extra_forbidden":
         return "unknown field"
     if kind == "string_too_short":
