@@ -249,3 +249,19 @@ def test_every_row_is_either_kept_or_refused(rows: list[dict[str, Any]]) -> None
     parsed = parse_yaml(_yaml(*(row(**r) for r in rows)))
     refused_rows = {e.row for e in parsed.errors}
     assert len(parsed.services) + len(refused_rows) == len(rows)
+
+
+def test_a_measure_given_twice_in_csv_safeguards_refuses_the_row() -> None:
+    text = (
+        "id,name,type,provider,safeguards,source\n"
+        "good,Good (fictional),social,P,hash_matching=proven,src\n"
+        "twice,Twice (fictional),social,P,hash_matching=proven;url_lists=claimed;"
+        "hash_matching=absent,src\n"
+    )
+    parsed = parse_csv(text, "reg.csv")
+    assert [s.id for s in parsed.services] == ["good"]
+    [error] = parsed.errors
+    assert str(error) == (
+        "reg.csv:3: row 2 (twice): field safeguards: "
+        "measure 'hash_matching' given twice; give each measure once"
+    )

@@ -352,7 +352,12 @@ def _csv_row(record: dict[str, str]) -> dict[str, Any]:
             measure, sep, status = item.partition("=")
             if not sep:
                 raise ValueError(f"write measure=status, e.g. hash_matching=proven (got {item!r})")
-            pairs[measure.strip()] = status.strip()
+            measure = measure.strip()
+            if measure in pairs:
+                # Keeping the last would drop the first status without a word, and the YAML
+                # reader refuses a measure given twice in one mapping: the formats agree.
+                raise ValueError(f"measure {measure!r} given twice; give each measure once")
+            pairs[measure] = status.strip()
         raw["safeguards"] = pairs
     return raw
 
