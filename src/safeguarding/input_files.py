@@ -200,14 +200,15 @@ def load_json(document: str | bytes) -> Any:
 
 
 class YamlKeyError(ValueError):
-    """A YAML mapping the readers refuse: the problem, the line of the key and the rule."""
+    """A YAML document the readers refuse at a line they can name: a mapping's key (given twice,
+    or a merge key), or a value that cannot be read; the problem, the line and the rule."""
 
     def __init__(self, problem: str, line: int, rule: str) -> None:
         super().__init__(problem)
         self.problem, self.line, self.rule = problem, line, rule
 
     def refusal(self, file: str) -> ValidationError:
-        """The refusal of ``file``, naming the line of the key and the rule."""
+        """The refusal of ``file``, naming the line and the rule."""
         return ValidationError(
             f"{file}:{self.line}: {self.problem}", location=f"{file}:{self.line}", rule=self.rule
         )
@@ -218,12 +219,25 @@ def strict_yaml_loader() -> type[SafeLoader]:
     """``SafeLoader`` that refuses a key given twice in one mapping (it keeps the last, so the
     first value, even a whole ``services:`` list, would be lost without a word) and merge keys
     (``<<: *anchor``): a row built from another row's fields is not what a reviewer of the file
-    reads, so every field is written out. Both raise ``YamlKeyError``.
+    reads, so every field is written out. Both raise ``YamlKeyError``, and so does a value the
+    constructors cannot read (a date such as ``2025-02-30``, an integer of thousands of digits):
+    their ``ValueError`` carries no line, the node being built does.
 
     Built on first use: the command line starts without loading ``yaml``."""
     import yaml
 
     class StrictYamlLoader(yaml.SafeLoader):
+        def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+            try:
+                return super().construct_object(node, deep)
+            except YamlKeyError:
+                raise
+            except ValueError as exc:
+                line = node.start_mark.line + 1
+                raise YamlKeyError(
+                    f"not YAML we read ({why_unreadable(exc)})", line, "yaml"
+                ) from exc
+
         def construct_mapping(
             self, node: yaml.MappingNode, deep: bool = False
         ) -> dict[Hashable, Any]:

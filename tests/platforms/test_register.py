@@ -265,3 +265,12 @@ def test_a_measure_given_twice_in_csv_safeguards_refuses_the_row() -> None:
         "reg.csv:3: row 2 (twice): field safeguards: "
         "measure 'hash_matching' given twice; give each measure once"
     )
+
+
+def test_a_yaml_value_that_cannot_be_read_is_refused_at_its_line() -> None:
+    text = _yaml(row()) + "- id: row-two\n  vlop: {designated: false, date: 2025-02-30}\n"
+    with pytest.raises(ValidationError) as caught:
+        parse_yaml(text, "e10.yaml")
+    line = len(text.splitlines())
+    assert str(caught.value) == f"e10.yaml:{line}: not YAML we read (day is out of range for month)"
+    assert (caught.value.location, caught.value.rule) == (f"e10.yaml:{line}", "yaml")

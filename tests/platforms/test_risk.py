@@ -290,3 +290,21 @@ def test_every_level_above_low_names_what_drove_it(svc: Service, cases: dict[str
             assert kinds & {"several", "evidence"}
         if result.level == "negligible":
             assert "precondition" in kinds
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # The date constructor raises a bare ValueError; the line is that of the value.
+        (
+            'format: "x"\nversion: 2025-02-30\n',
+            "mine.yaml:2: not YAML we read (day is out of range for month)",
+        ),
+        ("[" * 3000, "mine.yaml: not YAML we read (nested too deeply)"),
+    ],
+    ids=["impossible-date", "nested-too-deeply"],
+)
+def test_rules_yaml_that_cannot_be_read_is_refused_naming_the_file(text: str, message: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        parse_rules(text, "mine.yaml")
+    assert (str(caught.value), caught.value.rule) == (message, "yaml")

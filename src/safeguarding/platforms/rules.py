@@ -19,7 +19,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from safeguarding.errors import ValidationError
 from safeguarding.evidence import shipped_evidence
-from safeguarding.input_files import YamlKeyError, load_yaml
+from safeguarding.input_files import UNREADABLE, YamlKeyError, load_yaml, why_unreadable
 from safeguarding.platforms.vocabulary import (
     FEATURES,
     HARMS,
@@ -200,6 +200,10 @@ def parse_rules(text: str, file: str = "risk-rules.yaml") -> RuleSet:
     except yaml.YAMLError as exc:
         raise ValidationError(
             f"{file}: not valid YAML ({exc})", location=file, rule="yaml"
+        ) from exc
+    except UNREADABLE as exc:  # nested too deeply to parse: no line to name, the file is named
+        raise ValidationError(
+            f"{file}: not YAML we read ({why_unreadable(exc)})", location=file, rule="yaml"
         ) from exc
     try:
         rules = RuleSet.model_validate(data)
