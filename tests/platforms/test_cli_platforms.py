@@ -16,6 +16,7 @@ from safeguarding.reporting.monitor import render_monitor
 from safeguarding.store import Store
 from safeguarding.store.models.platforms import (
     PlatformAssessmentRow,
+    PlatformAssessmentRunRow,
     PlatformCaseMentionRow,
     PlatformServiceRow,
 )
@@ -273,3 +274,24 @@ def test_an_impossible_user_count_refuses_its_row_and_the_rest_is_stored(
     with store.session() as session:
         stored = session.execute(select(PlatformServiceRow.id, PlatformServiceRow.eu_recipients))
         assert stored.all() == [("good", 10_000_000_000)]
+
+
+def test_a_relative_rules_path_is_stored_absolute_so_the_report_finds_it_elsewhere(
+    capsys: pytest.CaptureFixture[str],
+    store: Store,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    invoke(capsys, "platforms", "import", str(_register(tmp_path, MICRO_AD_SITE)))
+    shipped = Path(__file__).parents[2] / "src/safeguarding/platforms/data/risk-rules.yaml"
+    (tmp_path / "rules").mkdir()
+    rules = tmp_path / "rules" / "mine.yaml"
+    rules.write_text(shipped.read_text().replace('version: "', 'version: "mine-', 1))
+    monkeypatch.chdir(tmp_path / "rules")
+    run = json.loads(invoke(capsys, "platforms", "assess", "--json", "--rules", "mine.yaml").out)
+    assert run["rules_file"] == str(rules.resolve())
+    with store.session() as session:
+        assert session.scalar(select(PlatformAssessmentRunRow.rules_file)) == str(rules.resolve())
+    monkeypatch.chdir(tmp_path)  # the report is made from another directory
+    html = render_monitor(store)
+    assert "Headline: 1 high-risk service(s)" in html and "mine-2026" in html

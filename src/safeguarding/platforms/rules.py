@@ -237,7 +237,10 @@ class LoadedRules:
 
 
 def load_rules(path: Path | None = None) -> LoadedRules:
-    """The rules in ``path`` (default: the shipped rules, recorded as file "shipped")."""
+    """The rules in ``path`` (default: the shipped rules, recorded as file "shipped").
+
+    A given file is recorded by its resolved absolute path: a run names the rules it used, and
+    the monitor report and the web app reload them from wherever they are started."""
     target = path or DEFAULT_RULES
     try:
         raw = target.read_bytes()
@@ -249,5 +252,5 @@ def load_rules(path: Path | None = None) -> LoadedRules:
     return LoadedRules(
         parse_rules(text, target.name),
         hashlib.sha256(raw).hexdigest(),
-        "shipped" if path is None else str(path),
+        "shipped" if path is None else str(path.resolve()),
     )
