@@ -80,6 +80,23 @@ def test_unknown_provider_size_leaves_art19_and_art28_undecided() -> None:
     assert report.headline  # unknown is not a duty
 
 
+def test_art28_does_not_bind_a_platform_not_accessible_to_minors_whatever_its_size() -> None:
+    # Age verification and no child users: Art. 28 cannot apply, so the unknown size that leaves
+    # the Art. 19 exemption undecided does not leave Art. 28 undecided.
+    site = service(provider_size=None, age_assurance="verification", features=[])
+    report = _gaps(site)
+    assert _regime(report, "dsa.art19_exemption").applies is None
+    art28 = _regime(report, "dsa.art28")
+    assert (art28.applies, art28.text) == (
+        False,
+        "Art. 28 does not bind it (not accessible to minors)",
+    )
+    children = service(
+        provider_size=None, age_assurance="verification", features=["child_users_possible"]
+    )
+    assert _regime(_gaps(children), "dsa.art28").applies is None
+
+
 def test_designated_vlop_is_obliged_for_every_harm() -> None:
     big = service(
         type="social",

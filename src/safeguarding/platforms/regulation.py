@@ -181,7 +181,11 @@ def _dsa(service: Service) -> tuple[str, list[Regime]]:
         )
     accessible = "child_access_possible" in service_factors(service)
     if role == "online_platform":
-        art28 = None if exempt is None else (accessible and not exempt)
+        # Art. 28 binds a platform accessible to minors whose provider is not exempt: one that
+        # is not accessible to minors is decided without its size, which only the exemption needs.
+        art28: bool | None = False
+        if accessible:
+            art28 = None if exempt is None else not exempt
         regimes.append(
             Regime(
                 "dsa.art28",
