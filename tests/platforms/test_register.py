@@ -274,3 +274,19 @@ def test_a_yaml_value_that_cannot_be_read_is_refused_at_its_line() -> None:
     line = len(text.splitlines())
     assert str(caught.value) == f"e10.yaml:{line}: not YAML we read (day is out of range for month)"
     assert (caught.value.location, caught.value.rule) == (f"e10.yaml:{line}", "yaml")
+
+
+def test_csv_rows_after_a_refused_record_keep_their_row_numbers() -> None:
+    text = (
+        "id,name,type,provider,source\n"
+        "extra,Extra (fictional),social,P,src,one too many\n"
+        "nosrc,NoSrc (fictional),social,P,\n"
+        "dup,Dup (fictional),social,P,src\n"
+        "dup,Dup again (fictional),social,P,src\n"
+    )
+    parsed = parse_csv(text, "reg.csv")
+    assert [str(e) for e in parsed.errors] == [
+        "reg.csv:2: row 1: field -: more cells than header columns",
+        "reg.csv:3: row 2 (nosrc): field source: is required (every row names its source)",
+        "reg.csv:5: row 4 (dup): field id: duplicate id (first in row 3)",
+    ]

@@ -225,14 +225,16 @@ def _validate_row(
 
 
 def _collect(
-    rows: list[tuple[int, Any]], file: str, names: dict[str, str] | None
+    rows: list[tuple[int, int, Any]], file: str, names: dict[str, str] | None
 ) -> ParsedRegister:
+    """Validate ``(row, line, raw)`` triples. Each carries its row number: a CSV record refused
+    before validation is not among them, and the rows after it keep their numbers."""
     if len(rows) > MAX_ROWS:
         raise ValidationError(f"{file}: more than {MAX_ROWS} rows", location=file, rule="size")
     services: list[Service] = []
     errors: list[RowError] = []
     seen: dict[str, int] = {}
-    for row, (line, raw) in enumerate(rows, start=1):
+    for row, line, raw in rows:
         result = _validate_row(raw, file, line, row, names)
         if isinstance(result, list):
             errors.extend(result)
@@ -291,7 +293,8 @@ def parse_yaml(text: str, file: str = "register.yaml") -> ParsedRegister:
             f"{file}:1: expected a list of services", location=f"{file}:1", rule="layout"
         )
     lines = [item.start_mark.line + 1 for item in items_node.value]
-    return _collect(list(zip(lines, data, strict=True)), file, None)
+    rows = [(row, line, raw) for row, (line, raw) in enumerate(zip(lines, data, strict=True), 1)]
+    return _collect(rows, file, None)
 
 
 # CSV: one flat row per service. Nested fields get their own columns; lists are ';'-separated.
@@ -374,7 +377,7 @@ def parse_csv(text: str, file: str = "register.csv") -> ParsedRegister:
             location=f"{file}:1",
             rule="header",
         )
-    rows: list[tuple[int, Any]] = []
+    rows: list[tuple[int, int, Any]] = []
     errors: list[RowError] = []
     for index, record in enumerate(records, start=1):
         service_id = record.cells.get("id") or ""
@@ -382,7 +385,7 @@ def parse_csv(text: str, file: str = "register.csv") -> ParsedRegister:
             errors.append(RowError(file, record.line, index, "", record.column, record.problem))
             continue
         try:
-            rows.append((record.line, _csv_row(record.cells)))
+            rows.append((index, record.line, _csv_row(record.cells)))
         except ValueError as exc:
             errors.append(RowError(file, record.line, index, service_id, "safeguards", str(exc)))
     parsed = _collect(rows, file, _FIELD_TO_COLUMN)
