@@ -295,3 +295,21 @@ def test_a_relative_rules_path_is_stored_absolute_so_the_report_finds_it_elsewhe
     monkeypatch.chdir(tmp_path)  # the report is made from another directory
     html = render_monitor(store)
     assert "Headline: 1 high-risk service(s)" in html and "mine-2026" in html
+
+
+def test_refused_rows_are_counted_by_row_not_by_line(
+    capsys: pytest.CaptureFixture[str], store: Store, tmp_path: Path
+) -> None:
+    path = tmp_path / "one-line.yaml"
+    path.write_text(
+        "services: [{id: a, name: A, type: social, provider: P, source: s, features: [zap]},"
+        " {id: b, name: B, type: social, provider: P, source: s, features: [zap]},"
+        " {id: c, name: C, type: social, provider: P, source: s}]\n"
+    )
+    result = invoke(capsys, "platforms", "import", str(path))
+    assert result.code == 1 and "1 new, 0 updated" in result.out
+    assert "refused one-line.yaml:1: row 1 (a): field features[0]" in result.err
+    assert "refused one-line.yaml:1: row 2 (b): field features[0]" in result.err
+    assert result.err.strip().endswith(
+        "2 row(s) refused for 2 problem(s) listed above; the valid rows were stored"
+    )

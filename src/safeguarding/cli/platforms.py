@@ -30,11 +30,22 @@ RULES_OPTION = typer.Option(
 )
 
 
+def _refused_rows(summary: ImportSummary) -> int:
+    """How many rows were refused. A register's rows are told apart by their number, not their
+    line: a YAML register written on one line (``services: [{...}, {...}]``) holds several rows
+    on it. A case file's record is told by the line it starts on."""
+    from safeguarding.platforms.register import RowError
+
+    return len(
+        {error.row if isinstance(error, RowError) else error.line for error in summary.refused}
+    )
+
+
 def _report_refused(summary: ImportSummary) -> None:
     for error in summary.refused:
         err_console.print(f"refused {error}", highlight=False, soft_wrap=True)
     if summary.refused:
-        rows = len({error.line for error in summary.refused})
+        rows = _refused_rows(summary)
         raise ValidationError(
             f"{rows} row(s) refused for {len(summary.refused)} problem(s) listed above; "
             "the valid rows were stored",
