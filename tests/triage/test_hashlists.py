@@ -191,6 +191,36 @@ def test_import_update_remove_and_retroactive_matching(
     ]
 
 
+def test_a_refused_entry_that_comes_back_is_quarantined_again(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    # A bad line fixed by a later import is resolved; when a still later import brings the bad
+    # line back, its record is opened again (the same record, its earlier resolution kept),
+    # never silently dropped and never a second open record.
+    empty_md5 = "d41d8cd98f00b204e9800998ecf8427e"
+    bad, fixed = tmp_path / "A.csv", tmp_path / "B.csv"
+    bad.write_text(f"hash,type\n{empty_md5},md5\nNOT-A-HASH,md5\n")
+    fixed.write_text(f"hash,type\n{empty_md5},md5\n{MD5},md5\n")
+
+    def records() -> list[tuple[str, str, str]]:
+        rows = _json(capsys, "quarantine", "list", "--status", "all")["records"]
+        return [(r["status"], r["location"], r["rule"]) for r in rows]
+
+    assert _json(capsys, "hashlist", "import", str(bad), "--name", "L")["quarantined"] == 1
+    assert _json(capsys, "hashlist", "import", str(fixed), "--name", "L")["quarantined"] == 0
+    assert records() == [("resolved", "A.csv:3", "hash_not_hex")]
+    assert _json(capsys, "hashlist", "import", str(bad), "--name", "L")["quarantined"] == 1
+    assert records() == [("open", "A.csv:3", "hash_not_hex")]
+    assert _json(capsys, "hashlist", "list")[0]["quarantined"] == 1
+    with store.engine.connect() as connection:
+        (details,) = connection.execute(text("SELECT details FROM quarantine_record")).scalars()
+    history = (json.loads(details) if isinstance(details, str) else details)["reopened"]
+    assert len(history) == 1 and history[0]["resolved_at"] and history[0]["reopened_at"]
+    # Importing the same file again changes nothing: the record is open already.
+    assert _json(capsys, "hashlist", "import", str(bad), "--name", "L")["quarantined"] == 0
+    assert records() == [("open", "A.csv:3", "hash_not_hex")]
+
+
 @pytest.mark.parametrize(
     ("data", "said"),
     [

@@ -1,7 +1,8 @@
 """Quarantine: input that could not be accepted, kept sealed with its location, rule and error.
 
 Recording is idempotent: the same raw input at the same location of the same source is recorded
-once, however often an import is re-run. The raw input is found again by a keyed digest
+once, however often an import is re-run; a resolved record whose input is refused again is opened
+again rather than passed over. The raw input is found again by a keyed digest
 (``Sealer.digest``, written ``k:`` and 62 hex digits); digests of earlier versions were plain
 SHA-256 of the raw input, and opening the intake (``intake_context``) replaces them. ``retry``
 opens the raw input and runs it through its reader again (for example file details whose report
@@ -53,23 +54,39 @@ def record_rejections(
     source_file: str,
     hash_list_id: int | None = None,
 ) -> int:
-    """Store the rejections not yet recorded; returns how many are new."""
+    """Store the rejections not yet recorded; returns how many are new or open again.
+
+    A record already open is left as it is (a re-run quarantines nothing twice). A record that
+    was resolved (a later hash-list import no longer produced it, or a retry stored it) whose
+    input is refused again is opened again, with the time of its earlier resolution kept in
+    ``details["reopened"]``: the key (source, location, digest) is unique, and a returning bad
+    entry silently dropped would leave it neither imported nor quarantined. A dismissed record
+    stays dismissed."""
     if not rejected:
         return 0
     keys = {(r.location[:512], raw_digest(sealer, r.raw)): r for r in rejected}
     existing = {
-        (location, digest)
-        for location, digest in session.execute(
-            select(QuarantineRecord.location, QuarantineRecord.raw_digest).where(
+        (location, digest): (record_id, status)
+        for record_id, location, digest, status in session.execute(
+            select(
+                QuarantineRecord.id, QuarantineRecord.location, QuarantineRecord.raw_digest,
+                QuarantineRecord.status,
+            ).where(
                 QuarantineRecord.source == source,
                 QuarantineRecord.raw_digest.in_({digest for _, digest in keys}),
             )
         )
-    }
+    }  # fmt: skip
     now = datetime.now(UTC)
     added = 0
     for (location, digest), item in keys.items():
         if (location, digest) in existing:
+            record_id, status = existing[(location, digest)]
+            if status == "resolved":
+                found = session.get(QuarantineRecord, record_id)
+                assert found is not None
+                _reopen(found, item, now)
+                added += 1
             continue
         session.add(
             QuarantineRecord(
@@ -92,6 +109,16 @@ def record_rejections(
         added += 1
     session.flush()
     return added
+
+
+def _reopen(record: QuarantineRecord, item: Rejected, now: datetime) -> None:
+    """Open a resolved record again, keeping when it was resolved and reopened."""
+    earlier = record.resolved_at.isoformat() if record.resolved_at else None
+    history = list((record.details or {}).get("reopened", []))
+    history.append({"resolved_at": earlier, "reopened_at": now.isoformat()})
+    record.details = {**(record.details or {}), "reopened": history}
+    record.status, record.resolved_at = "open", None
+    record.rule, record.error = item.rule[:64], item.message
 
 
 def open_raw(sealer: Sealer, record: QuarantineRecord) -> bytes:
