@@ -236,6 +236,30 @@ def test_file_details_before_their_report_wait_in_quarantine_then_retry(
     assert isinstance(listing, dict) and listing["records"] == []
 
 
+def test_retry_reads_a_document_with_the_configured_size_limit(
+    capsys: Capsys, store: Store, home: Path, tmp_path: Path
+) -> None:
+    # Ingest accepts documents up to [triage] max_document_bytes; retry must read the raw
+    # input with the same limit, not the built-in 5 MB, or a large file details document
+    # whose report came later could never leave quarantine.
+    (home / "config.toml").write_text("[triage]\nmax_document_bytes = 20000000\n")
+    padding = "<!-- padding -->" * (6_000_000 // 16)
+    large = FILE_DETAILS.replace("<fileDetails>", "<fileDetails>" + padding)
+    assert len(large.encode()) > 6_000_000
+    (tmp_path / "f.xml").write_text(large)
+    first = _json(capsys, "ingest", str(tmp_path / "f.xml"))
+    assert isinstance(first, dict) and first["rules"] == {"unknown_report": 1}
+    (tmp_path / "r.xml").write_text(REPORT)
+    _json(capsys, "ingest", str(tmp_path / "r.xml"))
+    outcome = _json(capsys, "quarantine", "retry")
+    assert outcome == [
+        {"record_id": 1, "resolved": True, "message": "0 report(s), 1 file(s) stored"}
+    ]
+    assert _count(store, "reported_file") == 1
+    listing = _json(capsys, "quarantine", "list")
+    assert isinstance(listing, dict) and listing["records"] == []
+
+
 @pytest.mark.parametrize("held", [ingest_module.MAX_HELD_FILES, 1])
 def test_file_details_named_before_their_report_find_it_in_a_later_batch(
     capsys: Capsys,

@@ -18,6 +18,7 @@ from safeguarding.store.models import QuarantineRecord
 from safeguarding.triage.context import IntakeContext
 from safeguarding.triage.formats import csv as csv_format
 from safeguarding.triage.formats import jsonl, ncmec_xml
+from safeguarding.triage.options import TriageOptions
 from safeguarding.triage.quarantine import open_raw
 from safeguarding.triage.records import FileDetailsRecord, Parsed, Rejected, ReportRecord
 
@@ -29,9 +30,13 @@ class RetryOutcome:
     message: str
 
 
-def _reparse(record: QuarantineRecord, raw: bytes) -> list[Parsed]:
+def _reparse(record: QuarantineRecord, raw: bytes, options: TriageOptions) -> list[Parsed]:
+    """Read the raw input as ingest read it: with the same options (a document under the
+    configured ``max_document_bytes`` that ingest accepted is not refused on retry)."""
     if record.format == "ncmec_xml":
-        return [ncmec_xml.parse_document(raw, record.source_file)]
+        return [
+            ncmec_xml.parse_document(raw, record.source_file, max_bytes=options.max_document_bytes)
+        ]
     if record.format == "jsonl":
         item = jsonl.parse_line(
             raw, record.location.rsplit(":", 1)[0] if ":" in record.location else record.location
@@ -70,7 +75,7 @@ def retry(context: IntakeContext, record_ids: list[int] | None = None) -> list[R
 
 def _retry_one(context: IntakeContext, record: QuarantineRecord) -> RetryOutcome:
     raw = open_raw(context.sealer, record)
-    parsed = _reparse(record, raw)
+    parsed = _reparse(record, raw, context.options)
     failures = [p for p in parsed if isinstance(p, Rejected)]
     if failures:
         return RetryOutcome(record.id, False, f"{failures[0].rule}: {failures[0].message}")
