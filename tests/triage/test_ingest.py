@@ -24,6 +24,7 @@ from safeguarding.hashing.files import hash_file
 from safeguarding.store import Store
 from safeguarding.triage import ingest as ingest_module
 from safeguarding.triage.context import intake_context
+from safeguarding.triage.formats import jsonl
 from safeguarding.triage.generate import (
     Corpus,
     GeneratorConfig,
@@ -258,6 +259,37 @@ def test_retry_reads_a_document_with_the_configured_size_limit(
     assert _count(store, "reported_file") == 1
     listing = _json(capsys, "quarantine", "list")
     assert isinstance(listing, dict) and listing["records"] == []
+
+
+def test_input_refused_for_its_size_is_never_stored_from_the_part_kept(
+    capsys: Capsys, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The quarantine keeps only the first bytes of a line that is too long, and nothing of a
+    # file refused unread. A valid report padded past the limit reads as valid once cut down,
+    # and nothing reads as nothing to store: retry must keep both open, saying why.
+    line = json.dumps(jsonl_report(report_id="LONG-1")) + " " * jsonl.MAX_LINE_BYTES
+    (tmp_path / "long.jsonl").write_text(line + "\n")
+    (tmp_path / "big.jsonl").write_text(json.dumps(jsonl_report(report_id="BIG-1")) + "\n")
+    with monkeypatch.context() as patched:
+        patched.setattr(ingest_module, "MAX_TABULAR_BYTES", 100)
+        _json(capsys, "ingest", str(tmp_path / "big.jsonl"))
+    first = _json(capsys, "ingest", str(tmp_path / "long.jsonl"))
+    assert isinstance(first, dict) and first["rules"] == {"line_too_long": 1}
+    outcome = _json(capsys, "quarantine", "retry")
+    assert isinstance(outcome, list) and [o["resolved"] for o in outcome] == [False, False]
+    big, long = (str(tmp_path / name) for name in ("big.jsonl", "long.jsonl"))
+    kept = "(refused for its size, the quarantine keeps only part of it: ingest the file again)"
+    assert outcome[0]["message"].startswith(f"document_too_large: {big}: ")
+    assert outcome[0]["message"].endswith(kept)
+    assert outcome[1]["message"] == (
+        f"line_too_long: {long}:1: line over {jsonl.MAX_LINE_BYTES} bytes {kept}"
+    )
+    assert _count(store, "provider_report") == 0
+    listing = _json(capsys, "quarantine", "list")
+    assert isinstance(listing, dict)
+    assert [(r["rule"], r["status"]) for r in listing["records"]] == [
+        ("document_too_large", "open"), ("line_too_long", "open"),
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("held", [ingest_module.MAX_HELD_FILES, 1])

@@ -2,8 +2,9 @@
 
 A record passes when its reader accepts it and the writer stores it (or finds it already stored
 with the same content). File details whose report has arrived since pass; a conflicting duplicate
-stays a conflict; an invalid document stays invalid. Hash-list entries are fixed by importing the
-corrected list, which resolves the entries that no longer fail.
+stays a conflict; an invalid document stays invalid; input refused for its size stays open, since
+only part of it is kept. Hash-list entries are fixed by importing the corrected list, which
+resolves the entries that no longer fail.
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ from safeguarding.triage.formats import jsonl, ncmec_xml
 from safeguarding.triage.options import TriageOptions
 from safeguarding.triage.quarantine import open_raw
 from safeguarding.triage.records import FileDetailsRecord, Parsed, Rejected, ReportRecord
+
+# Rules under which the quarantine keeps only part of the raw input: a JSON Lines line over
+# ``jsonl.MAX_LINE_BYTES`` keeps its first bytes, an XML document over the size limit keeps its
+# first ``max_document_bytes``, a document refused unread keeps nothing. The part kept can read
+# as valid (a line padded past the limit), so it is never stored in place of the whole.
+CUT_SHORT_RULES = frozenset({"line_too_long", "document_too_large"})
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,13 @@ def retry(context: IntakeContext, record_ids: list[int] | None = None) -> list[R
 
 
 def _retry_one(context: IntakeContext, record: QuarantineRecord) -> RetryOutcome:
+    if record.rule in CUT_SHORT_RULES:
+        return RetryOutcome(
+            record.id,
+            False,
+            f"{record.rule}: {record.error} (refused for its size, the quarantine keeps only "
+            "part of it: ingest the file again)",
+        )
     raw = open_raw(context.sealer, record)
     parsed = _reparse(record, raw, context.options)
     failures = [p for p in parsed if isinstance(p, Rejected)]
