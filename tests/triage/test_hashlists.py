@@ -221,6 +221,47 @@ def test_a_refused_entry_that_comes_back_is_quarantined_again(
     assert records() == [("open", "A.csv:3", "hash_not_hex")]
 
 
+def test_a_hash_listed_twice_with_two_categories_keeps_the_first_and_quarantines_the_second(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    # One entry is stored per hash: the later of two categories would otherwise win by line
+    # order, silently turning abuse material non-pertinent. The later line is quarantined,
+    # naming the earlier one; the same hash listed again alike is harmless.
+    empty_md5 = "d41d8cd98f00b204e9800998ecf8427e"
+    path = tmp_path / "L.csv"
+    path.write_text(
+        f"hash,type,category\n{empty_md5},md5,1\n{MD5},md5,2\n{empty_md5.upper()},md5,0\n"
+        f"{MD5.lower()},md5,2\n"
+    )
+    summary = _json(capsys, "hashlist", "import", str(path), "--name", "L", "--scheme", "us")
+    assert (summary["entries"], summary["quarantined"]) == (2, 1)
+    assert _json(capsys, "hashlist", "show", "L")["by_category"] == {
+        "abuse_material": 1, "exploitive_age_difficult": 1,
+    }  # fmt: skip
+    (record,) = _json(capsys, "quarantine", "list")["records"]
+    assert (record["location"], record["rule"], record["error"]) == (
+        "L.csv:4",
+        "conflicting_category",
+        "L.csv:4: the same md5 hash as L.csv:2, with category 0 (non_pertinent) where that "
+        "line gives 1 (abuse_material); the earlier line is kept",
+    )
+
+
+def test_vics_media_giving_a_listed_hash_another_category_is_refused_for_that_hash() -> None:
+    entries = [
+        ListEntry(md5=MD5, pdq=None, category=1),
+        ListEntry(md5=MD5, pdq=PDQ, category=0),
+        ListEntry(md5=MD5, pdq=None, category=1),
+    ]
+    parsed = read_vics(vics_json(entries), "l.json", "vics_us")
+    assert [(e.kind, e.category) for e in parsed.entries] == [
+        ("md5", "abuse_material"), ("pdq", "non_pertinent"), ("md5", "abuse_material"),
+    ]  # fmt: skip
+    assert [(r.location, r.rule) for r in parsed.rejected] == [
+        ("l.json:value[1].MD5", "conflicting_category")
+    ]
+
+
 @pytest.mark.parametrize(
     ("data", "said"),
     [

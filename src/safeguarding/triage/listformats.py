@@ -21,7 +21,8 @@ is the one the file declares (a ``/US/`` 2.0 context → US; a 1.x file → DHS)
 names it. MD5, SHA-1 and PDQ are matched; PhotoDNA is stored and never matched.
 
 A malformed entry (bad hash, unknown category) is rejected with its location and reason; the rest of
-the list is read. One bad line never breaks a list.
+the list is read. One bad line never breaks a list. A hash listed again with another category is
+rejected at the later line, naming the earlier one (kept); listed again alike, it is taken once.
 """
 
 from __future__ import annotations
@@ -95,6 +96,34 @@ class ParsedList:
     format_version: str | None
     entries: list[EntryIn] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    # each hash with where it was first listed and how (``add`` compares later lines with it)
+    first_listed: dict[tuple[str, str], tuple[str, EntryIn]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def add(self, entry: EntryIn, location: str, raw: Any) -> None:
+        """Take an entry, unless the list gave the same hash another category earlier on.
+
+        Stored entries are one per hash, so one of two categories would win by line order: a
+        hash listed as abuse material could silently become non-pertinent. The later line is
+        refused instead, naming the earlier one, which is kept; the same hash listed again
+        with the same category is harmless and taken."""
+        key = (entry.kind, entry.value)
+        first = self.first_listed.setdefault(key, (location, entry))
+        earlier_location, earlier = first
+        if (earlier.category, earlier.source_category) != (entry.category, entry.source_category):
+            problem = (
+                f"the same {entry.kind} hash as {earlier_location}, with category "
+                f"{_said(entry)} where that line gives {_said(earlier)}; the earlier line is kept"
+            )
+            self.rejected.append(_reject(location, "conflicting_category", problem, raw))
+            return
+        self.entries.append(entry)
+
+
+def _said(entry: EntryIn) -> str:
+    code = entry.source_category if entry.source_category is not None else "none"
+    return f"{code} ({entry.category})"
 
 
 def _reject(location: str, rule: str, message: str, raw: Any) -> Rejected:
@@ -181,9 +210,10 @@ def _media(parsed: ParsedList, media: Any, location: str, scheme: Scheme) -> Non
             parsed.rejected.append(_reject(f"{location}.{field_name}", exc.rule, str(exc), media))
             continue
         found += 1
-        parsed.entries.append(
+        parsed.add(
             EntryIn(kind, normalised, category, code, scheme,
-                    str(media_id)[:64] if media_id is not None else None)
+                    str(media_id)[:64] if media_id is not None else None),
+            f"{location}.{field_name}", media,
         )  # fmt: skip
     if found == 0 and not any(media.get(f) for f, _ in _VICS_HASH_FIELDS):
         parsed.rejected.append(_reject(location, "no_hash", "media entry has no hash", media))
@@ -259,4 +289,4 @@ def _csv_entry(
     except ValueError as exc:
         parsed.rejected.append(_reject(location, "unknown_category", str(exc), raw))
         return
-    parsed.entries.append(EntryIn(kind, normalised, category, code, scheme))
+    parsed.add(EntryIn(kind, normalised, category, code, scheme), location, raw)
