@@ -302,6 +302,7 @@ def breakdowns(
     *,
     min_cell: int = DEFAULT_MIN_CELL,
     rounding_base: int | None = None,
+    withhold: NDArray[np.bool_] | None = None,
 ) -> Breakdown:
     """Contacts and callers by one or two dimensions, under disclosure control as linked tables.
 
@@ -310,7 +311,8 @@ def breakdowns(
     be a floor under it (22–26: x contacts, 11 callers says at least 11 contacts), and through
     the contacts table's totals a ceiling on the cells withheld with it. So every callers value
     is withheld where the contacts value is (zeros aside), before the callers table's own
-    suppression runs.
+    suppression runs. ``withhold`` names contacts values a table published beside these needs
+    withheld (``suppress``).
     """
     dims = tuple(by)
     matrix, rows, cols = count_matrix(facts.contacts, dims)
@@ -336,7 +338,7 @@ def breakdowns(
             withhold=withhold,
         )
 
-    contacts = table(matrix, "contacts")
+    contacts = table(matrix, "contacts", withhold)
     withheld = np.array([[s != "published" for s in row] for row in contacts.status])
     counted = CountedContacts(dims, (rows, cols), extend(matrix), withheld)
     return Breakdown(contacts, table(part, "callers", withheld), counted)

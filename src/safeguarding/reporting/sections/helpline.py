@@ -14,12 +14,8 @@ import altair as alt
 
 from safeguarding.disclosure.suppression import DEFAULT_MIN_CELL, ProtectedTable
 from safeguarding.evidence import shipped_evidence
-from safeguarding.helpline.stats import (
-    ShareComparison,
-    breakdowns,
-    compare_young_older,
-    load_facts,
-)
+from safeguarding.helpline.published import published_set
+from safeguarding.helpline.stats import ShareComparison, load_facts
 from safeguarding.reporting.charts import to_svg
 from safeguarding.reporting.html import Section, table, tag_badge, text
 from safeguarding.reporting.protected import WITHHELD, cell, protected_table
@@ -211,22 +207,12 @@ def build(store: Store) -> Section | None:
         return None
     configured = store.settings.section("helpline").get("min_cell", DEFAULT_MIN_CELL)
     min_cell = configured if isinstance(configured, int) and configured >= 1 else DEFAULT_MIN_CELL
-    # Yearly totals are read from the margins of the age-band tables, so one suppression pattern
-    # covers both and no total is published in one place and withheld in another.
-    ages = breakdowns(facts, ("age_band", "year"), min_cell=min_cell)
-    by_age, callers_by_age = ages.contacts, ages.callers
-    latest = int(facts.contacts["year"].max())  # type: ignore[arg-type]
-    months = breakdowns(facts.for_years([latest]), ("month",), min_cell=min_cell)
-    by_month = months.contacts
-    comparisons = [
-        compare_young_older(
-            facts.for_years([latest]),
-            name,
-            min_cell=min_cell,
-            beside=(ages.counted, months.counted),
-        )
-        for name in INDICATOR_LABELS
-    ]
+    # One set of tables protected together (helpline.published): the page, the API and this
+    # report never publish a number in one place that another withholds.
+    found = published_set(facts, min_cell)
+    by_age, callers_by_age = found.ages.contacts, found.ages.callers
+    latest, by_month = found.latest, found.months.contacts
+    comparisons = list(found.comparisons)
     rapporteur = shipped_evidence().get("nl.rapporteur.young.2023")
     parts = []
     if facts.synthetic:

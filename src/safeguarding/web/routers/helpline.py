@@ -23,6 +23,7 @@ from safeguarding.errors import ValidationError
 from safeguarding.helpline.entry import EntryOutcome, enter_contact
 from safeguarding.helpline.identifiers import IdentifierPolicy
 from safeguarding.helpline.importer import IngestKeys
+from safeguarding.helpline.published import check_published, published_set, published_tables
 from safeguarding.helpline.schema import (
     AGE_BAND_LABELS,
     HELP_NEEDS,
@@ -36,7 +37,7 @@ from safeguarding.helpline.schema import (
     Gender,
     Referral,
 )
-from safeguarding.helpline.stats import helpline_stats, load_facts, parse_by
+from safeguarding.helpline.stats import HelplineStats, load_facts, parse_by
 from safeguarding.input_files import UNREADABLE
 from safeguarding.reporting.sections.helpline import build as build_section
 from safeguarding.store import Store
@@ -201,14 +202,33 @@ def api_stats(
         "year", max_length=100, description="One or two dimensions, e.g. year,age_band"
     ),
 ) -> dict[str, Any]:
-    """Contacts and estimated unique callers by ``by``, and young against older callers with
-    95% Wilson intervals, all under disclosure control. Notes are never read."""
+    """Contacts and estimated unique callers by ``by``, and young against older callers of the
+    latest year with 95% Wilson intervals: the tables of the statistics page, protected together
+    with it (``age_band,year``, its margins ``age_band`` and ``year``, ``month`` of the latest
+    year, or one coded dimension). Notes are never read."""
     try:
         dimensions = parse_by(by)
     except ValueError as exc:
         raise ValidationError(str(exc), location="by", rule="dimensions") from None
+    check_published(dimensions)
     store = store_of(request)
     with store.session() as session:
         facts = load_facts(session)
     min_cell = _min_cell(store)
-    return {"min_cell": min_cell, **helpline_stats(facts, dimensions, min_cell=min_cell).as_dict()}
+    if facts.contacts.height == 0:
+        return {"min_cell": min_cell, "data": "recorded contacts", "tables": [],
+                "comparisons": [], "unattributed_contacts": 0,
+                "caveats": ["no helpline contacts in the store"]}  # fmt: skip
+    found = published_set(facts, min_cell)
+    result = HelplineStats(
+        synthetic=facts.synthetic,
+        tables=published_tables(found, dimensions),
+        comparisons=found.comparisons,
+        unattributed_contacts=found.unattributed_contacts,
+        caveats=(
+            f"cells below {min_cell} and the cells that would reveal them are withheld",
+            f"the young/older comparisons count the contacts of {found.latest}",
+            "every table is the statistics page's own, protected with the others",
+        ),
+    )
+    return {"min_cell": min_cell, **result.as_dict()}

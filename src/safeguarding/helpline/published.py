@@ -1,0 +1,166 @@
+"""The helpline tables researchers see, protected together.
+
+The monitor report, the statistics page and the statistics API publish one set of tables:
+contacts and estimated callers by age band and year, whose margins are the yearly and the
+age-band totals; contacts per month of the latest year; the young/older comparisons of that year;
+and one-way tables of a coded dimension (channel, caller type, ...). Tables protected each on its
+own would give each other away: the months of a year add up to the year's total, so twelve
+published months return a yearly total that the age-band table withholds, and a table by year
+asked for on its own would publish what that table withholds. So:
+
+- the yearly and age-band totals are read from the margins of the one age-band × year table;
+- the month table withholds its total where the age-band table withholds that year's total, and
+  where the month table needs its total withheld, the age-band table is protected again with it;
+- a one-way table of a coded dimension withholds its total where the age-band table withholds
+  the grand total, and is not published where it would need the grand total withheld itself;
+- no other two-way table is published (its margins would be the one-way tables, protected apart).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from safeguarding.disclosure.suppression import ProtectedTable
+from safeguarding.errors import NotFoundError, ValidationError
+from safeguarding.helpline.stats import (
+    INDICATORS,
+    Breakdown,
+    Facts,
+    ShareComparison,
+    breakdowns,
+    compare_young_older,
+    unattributed,
+)
+
+AGES = ("age_band", "year")
+ONE_WAY = ("channel", "contact_kind", "caller_type", "concern", "gender", "action", "referral")
+PUBLISHED_BY = ("age_band,year", "age_band", "year", "month", *ONE_WAY)
+
+
+@dataclass(frozen=True)
+class PublishedSet:
+    """The tables of the set that do not depend on a request (see the module docstring)."""
+
+    facts: Facts
+    min_cell: int
+    ages: Breakdown
+    latest: int
+    months: Breakdown
+    comparisons: tuple[ShareComparison, ...]
+    unattributed_contacts: int | None
+
+
+def published_set(facts: Facts, min_cell: int) -> PublishedSet:
+    """The age-band × year tables, the latest year's months and comparisons, protected together."""
+    if facts.contacts.height == 0:
+        raise NotFoundError("no helpline contacts in the store")
+    latest = int(facts.contacts["year"].max())  # type: ignore[arg-type]
+    of_latest = facts.for_years([latest])
+    forced_ages = None
+    while True:
+        ages = breakdowns(facts, AGES, min_cell=min_cell, withhold=forced_ages)
+        column = ages.counted.categories[1].index(str(latest))
+        year_withheld = bool(ages.counted.withheld[-1, column])
+        months = breakdowns(
+            of_latest,
+            ("month",),
+            min_cell=min_cell,
+            withhold=_total_withheld(of_latest, year_withheld),
+        )
+        if year_withheld or not months.counted.withheld[-1, -1]:
+            break
+        forced_ages = np.zeros_like(ages.counted.withheld)
+        forced_ages[-1, column] = True
+    comparisons = tuple(
+        compare_young_older(
+            of_latest, name, min_cell=min_cell, beside=(ages.counted, months.counted)
+        )
+        for name in INDICATORS
+    )
+    count = unattributed(facts.contacts)
+    return PublishedSet(
+        facts=facts,
+        min_cell=min_cell,
+        ages=ages,
+        latest=latest,
+        months=months,
+        comparisons=comparisons,
+        unattributed_contacts=None if 0 < count < min_cell else count,
+    )
+
+
+def _total_withheld(facts: Facts, withheld: bool) -> np.typing.NDArray[np.bool_] | None:
+    """A one-way table's forced cells: its total (the last row) where ``withheld``."""
+    if not withheld:
+        return None
+    months = facts.contacts.select("year", "month").unique().height
+    forced = np.zeros((months + 1, 2), dtype=bool)
+    forced[-1, :] = True
+    return forced
+
+
+def check_published(by: tuple[str, ...]) -> None:
+    """Refuse a breakdown the set does not publish, naming those it does."""
+    if set(by) == set(AGES) or (len(by) == 1 and by[0] in (*AGES, "month", *ONE_WAY)):
+        return
+    raise ValidationError(
+        f"contacts by {','.join(by)} are not published; published: {', '.join(PUBLISHED_BY)} "
+        "(other two-way tables would share margins with these, protected apart)",
+        location="by",
+        rule="published tables",
+    )
+
+
+def published_tables(found: PublishedSet, by: tuple[str, ...]) -> tuple[ProtectedTable, ...]:
+    """The contacts and callers tables by ``by`` as the set publishes them."""
+    check_published(by)
+    if set(by) == set(AGES):
+        return found.ages.contacts, found.ages.callers
+    if by == ("age_band",) or by == ("year",):
+        axis = 0 if by == ("age_band",) else 1
+        return margin(found.ages.contacts, axis), margin(found.ages.callers, axis)
+    if by == ("month",):
+        return found.months.contacts, found.months.callers
+    total_withheld = bool(found.ages.counted.withheld[-1, -1])
+    categories = found.facts.contacts[by[0]].n_unique()
+    forced = np.zeros((categories + 1, 2), dtype=bool)
+    forced[-1, :] = total_withheld
+    table = breakdowns(found.facts, by, min_cell=found.min_cell, withhold=forced)
+    if table.counted.withheld[-1, -1] and not total_withheld:
+        raise ValidationError(
+            f"contacts by {by[0]} are not published: protecting them would need the total "
+            "withheld, which the age-band table publishes",
+            location="by",
+            rule="published tables",
+        )
+    return table.contacts, table.callers
+
+
+def margin(table: ProtectedTable, axis: int) -> ProtectedTable:
+    """The row (``axis`` 0) or column (``axis`` 1) totals of a protected table as a one-way
+    table, withheld where they are: the same numbers, never protected a second time."""
+    if axis == 0:
+        labels, values = table.row_labels, table.row_totals
+        statuses = [row[-1] for row in table.status[:-1]]
+        title_by = table.title.split(" by ")[1].split(" and ")[0]
+    else:
+        labels, values = table.col_labels, table.col_totals
+        statuses = list(table.status[-1][:-1])
+        title_by = table.title.split(" and ")[-1]
+    unit = table.title.split(" by ")[0]
+    corner = table.status[-1][-1]
+    return ProtectedTable(
+        title=f"{unit} by {title_by}",
+        unit=table.unit,
+        row_labels=labels,
+        col_labels=(unit,),
+        cells=tuple((value,) for value in values),
+        row_totals=tuple(values),
+        col_totals=(table.total,),
+        total=table.total,
+        status=(*((s, s) for s in statuses), (corner, corner)),
+        min_cell=table.min_cell,
+        rounding_base=table.rounding_base,
+    )
