@@ -142,7 +142,13 @@ def test_a_policy_change_relevels_as_expected(tmp_path: Path) -> None:
     ("edit", "message"),
     [
         (("when = { escalate = 1 }", "when = { escalation = 1 }"), "unknown fact 'escalation'"),
-        (("weight = 120", 'weight = "high"'), "weight must be a number"),
+        (("weight = 120", 'weight = "high"'), "weight must be a finite number"),
+        # TOML writes nan and inf: a NaN score cannot be stored and compares false everywhere.
+        (("weight = 120", "weight = nan"), "weight must be a finite number"),
+        (("weight = 120", "weight = inf"), "weight must be a finite number"),
+        (("P1 = 120", "P1 = inf"), "P1 must be a finite number"),
+        (('at_least = "P1"', 'at_least = ["P1"]'), "level must be one of"),
+        (('evidence = "kirat.validation"', 'evidence = ["kirat.validation"]'), "one evidence id"),
         (("P2 = 60", "P2 = 130"), "thresholds must fall"),
         (('evidence = "kirat.validation"', 'evidence = "no.such"'), "not in the evidence base"),
         (("weight = -30", "weight = 30"), "either raises"),
@@ -154,3 +160,14 @@ def test_bad_policies_are_refused_naming_the_rule(edit: tuple[str, str], message
     with pytest.raises(ValidationError, match=message) as info:
         parse_policy(text.encode(), "edited.toml")
     assert str(info.value).startswith("edited.toml")
+
+
+def test_a_refused_rule_is_named_with_the_line_it_is_written_on() -> None:
+    text = default_policy_text().decode()
+    edited = text.replace("weight = 120", "weight = nan", 1)
+    header = text.splitlines().index("[[rule]]") + 1
+    with pytest.raises(ValidationError) as info:
+        parse_policy(edited.encode(), "edited.toml")
+    assert str(info.value) == (
+        f"edited.toml:{header}: rule 'escalation': weight must be a finite number"
+    )

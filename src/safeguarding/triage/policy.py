@@ -13,11 +13,13 @@ wrong; scoring (``priority.py``) then trusts it. Two checks carry meaning beyond
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from safeguarding.errors import ValidationError
 from safeguarding.evidence import shipped_evidence
@@ -27,6 +29,7 @@ LEVELS: tuple[str, ...] = ("P1", "P2", "P3", "informational")
 LEVEL_CODE = {name: code for code, name in enumerate(LEVELS, start=1)}
 ROUTES: tuple[str, ...] = ("offender", "youth_care")
 MAX_RULES = 63  # rules fired are kept as bits of one 64-bit integer per report
+_RULE_HEADER = re.compile(r"^\s*\[\[\s*rule\s*\]\]\s*(#.*)?$")
 _POLICY_KEYS = {"policy", "levels", "rule"}
 _HEADER_KEYS = {"name", "version", "description"}
 _RULE_KEYS = {
@@ -111,7 +114,7 @@ def _fail(where: str, rule: str) -> ValidationError:
 
 
 def _level(value: Any, where: str) -> str:
-    if value not in LEVEL_CODE:
+    if not isinstance(value, str) or value not in LEVEL_CODE:
         raise _fail(where, f"level must be one of {', '.join(LEVELS)}, not {value!r}")
     return str(value)
 
@@ -123,7 +126,20 @@ def _text(table: dict[str, Any], key: str, where: str) -> str:
     return value
 
 
-def _rule(table: Any, index: int, source: str, known_ids: set[str]) -> Rule:
+def _number(value: Any) -> TypeGuard[float]:
+    """A weight or threshold: a finite number (TOML writes ``nan`` and ``inf`` too; a NaN score
+    cannot be stored, and compares false with every threshold)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _rule_lines(text: str) -> list[int]:
+    """The line of each ``[[rule]]`` header, so that a refusal names where its rule is written
+    (TOML readers give lines only for syntax errors)."""
+    return [n for n, line in enumerate(text.splitlines(), start=1) if _RULE_HEADER.match(line)]
+
+
+def _rule(table: Any, index: int, source: str, known_ids: set[str], line: int | None) -> Rule:
+    source = f"{source}:{line}" if line else source
     where = f"{source}: rule {index + 1}"
     if not isinstance(table, dict):
         raise _fail(where, "must be a table")
@@ -145,8 +161,8 @@ def _rule(table: Any, index: int, source: str, known_ids: set[str]) -> Rule:
             raise _fail(where, f"minimum for {fact} must be a whole number >= 1")
         conditions.append((fact, minimum))
     weight = table.get("weight")
-    if not isinstance(weight, int | float) or isinstance(weight, bool):
-        raise _fail(where, "weight must be a number")
+    if not _number(weight):
+        raise _fail(where, "weight must be a finite number")
     at_least = _level(table["at_least"], where) if "at_least" in table else None
     at_most = _level(table["at_most"], where) if "at_most" in table else None
     if (weight > 0 or at_least) and (weight < 0 or at_most):
@@ -155,6 +171,8 @@ def _rule(table: Any, index: int, source: str, known_ids: set[str]) -> Rule:
     if route is not None and route not in ROUTES:
         raise _fail(where, f"route must be one of {', '.join(ROUTES)}")
     evidence_id = table.get("evidence")
+    if evidence_id is not None and not isinstance(evidence_id, str):
+        raise _fail(where, "evidence must be one evidence id")
     if evidence_id is not None and evidence_id not in shipped_evidence():
         raise _fail(where, f"evidence {evidence_id!r} is not in the evidence base")
     return Rule(
@@ -173,7 +191,8 @@ def _rule(table: Any, index: int, source: str, known_ids: set[str]) -> Rule:
 def parse_policy(data: bytes, source: str) -> Policy:
     """Check and read a policy; ``source`` names it in error messages."""
     try:
-        document = tomllib.loads(data.decode("utf-8"))
+        text = data.decode("utf-8")
+        document = tomllib.loads(text)
     except UnicodeDecodeError as exc:
         raise _fail(source, "policy file must be UTF-8") from exc
     except tomllib.TOMLDecodeError as exc:
@@ -193,8 +212,8 @@ def parse_policy(data: bytes, source: str) -> Policy:
     thresholds = []
     for name in LEVELS[:3]:
         value = levels[name]
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            raise _fail(f"{source}: [levels]", f"{name} must be a number")
+        if not _number(value):
+            raise _fail(f"{source}: [levels]", f"{name} must be a finite number")
         thresholds.append((name, float(value)))
     if not thresholds[0][1] > thresholds[1][1] > thresholds[2][1]:
         raise _fail(f"{source}: [levels]", "thresholds must fall: P1 > P2 > P3")
@@ -203,9 +222,13 @@ def parse_policy(data: bytes, source: str) -> Policy:
         raise _fail(source, "at least one [[rule]] is required")
     if len(tables) > MAX_RULES:
         raise _fail(source, f"at most {MAX_RULES} rules")
+    lines = _rule_lines(text)
+    if len(lines) != len(tables):  # rules written inline: no header to point at
+        lines = []
     rules: list[Rule] = []
     for index, table in enumerate(tables):
-        rules.append(_rule(table, index, source, {r.id for r in rules}))
+        line = lines[index] if lines else None
+        rules.append(_rule(table, index, source, {r.id for r in rules}, line))
     return Policy(
         name=_text(header, "name", f"{source}: [policy]"),
         version=_text(header, "version", f"{source}: [policy]"),
