@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from safeguarding.store.models import (
     PriorityDecision,
     ProviderReport,
     TriageInputCache,
+    TriageOutcome,
     TriageRun,
 )
 from safeguarding.triage import operations, store_io
@@ -252,3 +253,23 @@ def test_a_run_and_its_audit_event_are_stored_together(
         operations.run_triage(store, load_policy(), full=True, actor=audit.cli_actor())
     with store.session() as session:
         assert session.scalar(select(func.count()).select_from(TriageRun)) == runs
+
+
+def test_the_export_names_only_the_synthetic_outcomes_of_its_period(
+    store: Store, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Demo outcomes are dated in January 2026; an export of November counts one real outcome
+    and must not call the demo outcomes of the store its own."""
+    load_sample(store, 3)
+    operations.demo(store, 1)
+    with store.session() as session:
+        scored = session.scalars(select(PriorityDecision.report_id)).all()
+        recorded = set(session.scalars(select(TriageOutcome.report_id)).all())
+    report = next(r for r in scored if r not in recorded)
+    when = datetime(2026, 11, 10, 12, tzinfo=UTC)
+    operations.record_outcome(store, report, "actionable", 30, None, recorded_at=when)
+    november = operations.export(store, date(2026, 11, 1), date(2026, 11, 30))
+    assert november["reports_with_outcome"] == 1
+    assert "synthetic" not in november["source"]
+    january = operations.export(store, date(2026, 1, 1), date(2026, 1, 31))
+    assert f"({january['reports_with_outcome']} synthetic demo outcomes)" in january["source"]

@@ -276,10 +276,12 @@ def export(store: Store, period_from: date | None, period_to: date | None) -> di
     end = period_to or (max(days) if days else today)
     source = f"safeguarding triage outcomes in {store.display_url}"
     if records:
+        # Among the outcomes the export counts: those recorded within its period.
         with store.session() as session:
-            synthetic = session.scalar(
-                select(func.count()).select_from(TriageOutcome).where(TriageOutcome.synthetic)
-            )
+            times = session.scalars(
+                select(TriageOutcome.recorded_at).where(TriageOutcome.synthetic)
+            ).all()
+        synthetic = sum(1 for t in times if start <= t.date() <= end)
         if synthetic:
             source += f" ({synthetic} synthetic demo outcomes)"
     with store.session() as session:
