@@ -7,13 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
+from benchmarks.disclosure_linked_tables import largest, published
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import event
 
 import safeguarding.helpline.stats as stats_module
 import safeguarding.reporting.sections.helpline as section_module
-from safeguarding.disclosure.suppression import ProtectedTable
+from safeguarding.disclosure.suppression import PUBLISHED, ProtectedTable, suppress
 from safeguarding.helpline.importer import IngestKeys, PreparedContact, store_contacts
 from safeguarding.helpline.notes import NoteCipher
 from safeguarding.helpline.schema import ContactReport
@@ -325,3 +326,13 @@ def test_without_the_linked_checks_both_attacks_would_work(store: Store) -> None
     contacts = helpline_stats(facts, ("age_band",)).tables[0]
     intervals = feasible_intervals(_extended(contacts), {(2, 0): 11})
     assert intervals[(0, 0)][1] < contacts.min_cell
+
+
+def test_a_callers_zero_beside_a_withheld_contacts_count_is_withheld() -> None:
+    """Contacts [[5, 12], [0, 3], [12, 1]] and callers [[5, 9], [0, 3], [11, 0]]: a callers 0
+    published at the withheld contacts 1 made the published callers of that column (12) a floor
+    under the other two contacts of it, and left the 1 at most 4."""
+    contacts = suppress([[5, 12], [0, 3], [12, 1]])
+    callers = suppress([[5, 9], [0, 3], [11, 0]], withhold=contacts.status != PUBLISHED)
+    assert contacts.status[2, 1] != PUBLISHED and callers.status[2, 1] != PUBLISHED
+    assert largest(published(contacts), published(callers), (2, 1)) >= 10

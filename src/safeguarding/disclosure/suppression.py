@@ -215,7 +215,8 @@ def suppress(
     ``0 < count < min_cell`` is withheld, and then complementary cells until no withheld cell can
     be recovered from the published ones and no small cell can be seen to be small (see the
     module docstring). ``withhold`` (booleans shaped like the extended table) names values a
-    linked table needs withheld; those that are not zero are withheld here as well.
+    linked table needs withheld; they are withheld here too, zeros included: a part published
+    as 0 beside a withheld whole would let the rest of its line bound the whole's neighbours.
     """
     if min_cell < 1:
         raise ValueError("min_cell must be at least 1")
@@ -225,7 +226,7 @@ def suppress(
         forced = np.asarray(withhold, dtype=bool)
         if forced.shape != extended.shape:
             raise ValueError(f"withhold is {forced.shape}, the extended table {extended.shape}")
-        status[forced & (extended > 0) & (status == PUBLISHED)] = SECONDARY
+        status[forced & (status == PUBLISHED)] = SECONDARY
     while True:
         while found := bridges(status != PUBLISHED):
             for cell in _cheapest_cycle(extended, status != PUBLISHED, found[0]):

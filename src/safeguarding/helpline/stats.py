@@ -310,9 +310,9 @@ def breakdowns(
     the contacts count in the same place. Published beside a withheld contacts count, it would
     be a floor under it (22–26: x contacts, 11 callers says at least 11 contacts), and through
     the contacts table's totals a ceiling on the cells withheld with it. So every callers value
-    is withheld where the contacts value is (zeros aside), before the callers table's own
-    suppression runs. ``withhold`` names contacts values a table published beside these needs
-    withheld (``suppress``).
+    is withheld where the contacts value is, zeros too (a published 0 lets the rest of its line
+    bound the other cells), before the callers table's own suppression runs. ``withhold``
+    names contacts values a table published beside these needs withheld (``suppress``).
     """
     dims = tuple(by)
     matrix, rows, cols = count_matrix(facts.contacts, dims)
