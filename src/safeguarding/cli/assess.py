@@ -117,7 +117,7 @@ def _checks(json_out: bool, seed: int) -> None:
             (
                 [
                     c.name,
-                    c.evidence,
+                    f"{c.evidence} [{c.tag}]",
                     f"{c.published:,.4g}",
                     f"{c.model:,.4g}",
                     f"{c.low:,.4g}–{c.high:,.4g}",

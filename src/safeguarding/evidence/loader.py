@@ -31,6 +31,9 @@ TAGS = {
     "S": "secondary source citing the primary",
     "U": "unverified: assumption only",
 }
+# From least to most reliable: a number resting on several values is only as reliable as the
+# least reliable of them, so the weakest tag is the one to show beside it.
+TAG_STRENGTH = ("U", "S", "P")
 ID_PATTERN = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
 MIN_YEAR, MAX_YEAR = 1990, 2035
 
@@ -116,11 +119,27 @@ class EvidenceFigure:
         raise KeyError(f"evidence {self.id} has no value {wanted}; it has: {known}")
 
     def tag_of(self, value: EvidenceValue) -> str:
+        """The value's own tag, or the figure's where the value has none.
+
+        One figure can mix sources (e.g. earlier years from annual reports, the latest year only
+        via a newspaper), so whatever shows a value must show this tag, not the figure's.
+        """
         return value.tag or self.tag
 
-    def citation(self) -> str:
-        """How the figure is cited next to any number derived from it."""
-        return f"{self.id} [{self.tag}] {self.source}"
+    def tag_of_values(self, values: Iterable[EvidenceValue]) -> str:
+        """The weakest own tag of ``values`` (the figure's tag when there are none).
+
+        A number computed from several values is no more reliable than the least reliable one.
+        """
+        return weakest_tag([self.tag_of(v) for v in values] or [self.tag])
+
+    def citation(self, values: Iterable[EvidenceValue] = ()) -> str:
+        """How the figure is cited next to a number derived from it (from ``values``, if given).
+
+        Given the values the number came from, the tag is theirs (see ``tag_of_values``), so a
+        number from a secondary-source value of a primary-source figure is cited as S.
+        """
+        return f"{self.id} [{self.tag_of_values(values)}] {self.source}"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -136,6 +155,11 @@ class EvidenceFigure:
                 {k: v for k, v in vars(value).items() if v is not None} for value in self.values
             ],
         }
+
+
+def weakest_tag(tags: Iterable[str]) -> str:
+    """The least reliable of ``tags`` (U before S before P); unknown tags count as U."""
+    return min(tags, key=lambda t: TAG_STRENGTH.index(t) if t in TAG_STRENGTH else -1)
 
 
 @dataclass

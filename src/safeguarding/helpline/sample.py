@@ -82,21 +82,23 @@ def year_plans() -> tuple[YearPlan, ...]:
             contacts_2021,
             people_2021,
             round(people_2021 * ASSUMPTIONS["young_share_2021"][0]),
-            f2021.citation(),
+            f2021.citation([f2021.value("contacts", 2021)]),
         ),
         YearPlan(
             2022,
             contacts_2022,
             round(contacts_2022 / ratio),
             int(f2022.value("people_aged_26_or_younger", 2022).value),
-            f2022.citation(),
+            f2022.citation(
+                [f2022.value("contacts", 2022), f2022.value("people_aged_26_or_younger", 2022)]
+            ),
         ),
         YearPlan(
             2023,
             contacts_2023,
             people_2023,
             round(people_2023 * ASSUMPTIONS["young_share_2023"][0]),
-            f2023.citation(),
+            f2023.citation([f2023.value("contacts", 2023), f2023.value("people", 2023)]),
         ),
     )
 

@@ -108,7 +108,8 @@ class GapReport:
 
 def _threshold(figure_id: str, name: str) -> tuple[int, str]:
     figure = shipped_evidence().get(figure_id)
-    return int(figure.value(name).value), f"{figure.id} [{figure.tag}] {figure.source}"
+    value = figure.value(name)
+    return int(value.value), figure.citation([value])
 
 
 def dsa_role(service: Service) -> str:

@@ -16,7 +16,7 @@ from safeguarding.reporting.assess_charts import (
     waiting_chart,
 )
 from safeguarding.reporting.charts import to_svg
-from safeguarding.reporting.html import Section, table, tag_badge, text
+from safeguarding.reporting.html import Section, figure_tags, table, tag_badge, text
 from safeguarding.store import Store
 
 
@@ -26,11 +26,12 @@ def interval_cell(output: dict[str, Any]) -> str:
 
 
 def _evidence(ids: list[str]) -> str:
+    """Cited figures with their tags, naming any value whose own tag differs from its figure's."""
     base = shipped_evidence()
     parts = []
     for ident in ids:
-        tag = base.get(ident).tag if ident in base else "U"
-        parts.append(f"<code>{text(ident)}</code> {tag_badge(tag)}")
+        tags = figure_tags(base.get(ident)) if ident in base else tag_badge("U")
+        parts.append(f"<code>{text(ident)}</code> {tags}")
     return ", ".join(parts)
 
 
@@ -112,7 +113,7 @@ def published_checks_table() -> str:
         (
             [
                 c.name,
-                _evidence([c.evidence]),
+                f"<code>{text(c.evidence)}</code> {tag_badge(c.tag)}",
                 f"{c.published:,.4g}",
                 f"{c.model:,.4g}",
                 f"{c.low:,.4g}–{c.high:,.4g}",

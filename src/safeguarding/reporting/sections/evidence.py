@@ -6,7 +6,7 @@ from itertools import groupby
 
 from sqlalchemy import select
 
-from safeguarding.reporting.html import Section, table, tag_badge, text
+from safeguarding.reporting.html import Section, table, text, value_tags
 from safeguarding.store import Store
 from safeguarding.store.models import EvidenceFigureRow
 
@@ -23,6 +23,11 @@ def _source(row: EvidenceFigureRow) -> str:
     if row.url:
         return f'<a href="{text(row.url)}" rel="noreferrer">{text(row.source)}</a>'
     return text(row.source)
+
+
+def _tags(row: EvidenceFigureRow) -> str:
+    """The figure's tag and the values whose own tag differs (e.g. one year only via press)."""
+    return value_tags(row.tag, ((v["name"], v.get("year"), v.get("tag")) for v in row.values))
 
 
 def build(store: Store) -> Section | None:
@@ -51,7 +56,7 @@ def build(store: Store) -> Section | None:
                         text(r.statement),
                         text(_years(r)),
                         _source(r),
-                        tag_badge(r.tag),
+                        _tags(r),
                         text(r.note or ""),
                     ]
                     for r in figures

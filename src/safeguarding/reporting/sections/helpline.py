@@ -17,7 +17,7 @@ from safeguarding.evidence import shipped_evidence
 from safeguarding.helpline.published import published_set
 from safeguarding.helpline.stats import ShareComparison, load_facts
 from safeguarding.reporting.charts import to_svg
-from safeguarding.reporting.html import Section, table, tag_badge, text
+from safeguarding.reporting.html import Section, figure_tags, table, tag_badge, text
 from safeguarding.reporting.protected import WITHHELD, cell, protected_table
 from safeguarding.store import Store
 
@@ -42,17 +42,20 @@ def _published(year: str) -> tuple[str, str, str, str]:
     values = {v.name: v for v in figure.values if v.year == int(year)}
     contacts = values.get("contacts")
     people = values.get("people")
+    shown = [v for v in (contacts, people) if v is not None]
     young = "–"
     if "people_aged_26_or_younger" in values:
         young = f"{values['people_aged_26_or_younger'].value:,.0f}"
+        shown.append(values["people_aged_26_or_younger"])
     elif "share_aged_26_or_younger" in values:
         share = values["share_aged_26_or_younger"]
         young = f"{'about ' if share.bound == 'about' else ''}{100 * share.value:.0f}%"
+        shown.append(share)
     return (
         f"{contacts.value:,.0f}" if contacts else "–",
         f"{people.value:,.0f}" if people else "–",
         young,
-        f"<code>{text(figure.id)}</code> {tag_badge(figure.tag)}",
+        f"<code>{text(figure.id)}</code> {tag_badge(figure.tag_of_values(shown))}",
     )
 
 
@@ -242,7 +245,7 @@ def build(store: Store) -> Section | None:
         parts.append(_share_table(comparison))
     parts.append(
         f"<p>Published: {text(rapporteur.statement)} — <code>{text(rapporteur.id)}</code> "
-        f"{tag_badge(rapporteur.tag)} ({text(rapporteur.source)}).</p>"
+        f"{figure_tags(rapporteur)} ({text(rapporteur.source)}).</p>"
     )
     return Section(
         anchor="helpline",

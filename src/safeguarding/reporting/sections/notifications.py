@@ -15,7 +15,7 @@ from sqlalchemy import Row, func, select
 
 from safeguarding.disclosure.suppression import protect_table
 from safeguarding.evidence import shipped_evidence
-from safeguarding.reporting.html import Section, table, tag_badge, text
+from safeguarding.reporting.html import Section, figure_tags, table, text
 from safeguarding.reporting.protected import WITHHELD, cell, protected_table
 from safeguarding.store import Store
 from safeguarding.store.models import (
@@ -142,7 +142,7 @@ def build(store: Store) -> Section | None:
         else "<p>Nothing in quarantine.</p>",
         "<h3>Matches by list</h3>",
         _lists_table(lists, matched, flags, min_cell),
-        f"<p>PDQ rule: {text(pdq.statement)} — <code>{text(pdq.id)}</code> {tag_badge(pdq.tag)}. "
+        f"<p>PDQ rule: {text(pdq.statement)} — <code>{text(pdq.id)}</code> {figure_tags(pdq)}. "
         "Matches on <i>allow</i> lists are known non-abusive content and never count as known "
         "abuse material.</p>",
     ]

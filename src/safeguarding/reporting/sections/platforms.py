@@ -16,7 +16,7 @@ from safeguarding.platforms.storage import load_mention_frame, load_services
 from safeguarding.platforms.vocabulary import HARM_LABELS, LEVELS, STAGE_LABELS, STAGES
 from safeguarding.platforms.workflow import latest_gaps
 from safeguarding.reporting.charts import to_svg
-from safeguarding.reporting.html import Section, table, tag_badge, text
+from safeguarding.reporting.html import Section, figure_tags, table, text
 from safeguarding.store import Store
 
 LEVEL_COLOURS = ["#e8f1e4", "#c9dfae", "#f4c26b", "#d9534f"]
@@ -35,7 +35,7 @@ def _chart(svg: str) -> str:
 
 def cite(figure_id: str) -> str:
     figure = shipped_evidence().get(figure_id)
-    return f"<code>{text(figure.id)}</code> {tag_badge(figure.tag)} {text(figure.source)}"
+    return f"<code>{text(figure.id)}</code> {figure_tags(figure)} {text(figure.source)}"
 
 
 def risk_chart(rows: list[dict[str, Any]]) -> str:
