@@ -62,6 +62,9 @@ def test_a_good_file_loads(tmp_path: Path) -> None:
         (("years = [2020]", "years = [1800]"), 6, "years must be"),
         (('unit = "reports"', 'unit = "furlongs"'), 9, "unknown unit 'furlongs'"),
         (("value = 12", "value = -12"), 9, "must not be negative"),
+        (("value = 12", "value = nan"), 9, "figure a.b: value reports must be a finite number"),
+        (("value = 12", "value = inf"), 9, "figure a.b: value reports must be a finite number"),
+        (("value = 12", "value = -inf"), 9, "figure a.b: value reports must be a finite number"),
         (('unit = "reports"', 'unit = "share"'), 9, "share reports must be between 0 and 1"),
         (('source = "A source"', 'source = ""'), 7, "source is required"),
         (('id = "a.b"', 'id = "Not An Id"'), 4, "figure id must be dotted"),
@@ -78,6 +81,20 @@ def test_each_broken_rule_names_file_line_and_rule(
     message = str(caught.value)
     assert message.startswith(f"t.toml:{line}:"), message
     assert rule in message
+
+
+@pytest.mark.parametrize("number", ["nan", "inf", "+inf"])
+def test_a_non_finite_share_is_refused_with_file_figure_and_value(
+    tmp_path: Path, number: str
+) -> None:
+    # NaN passes both the "< 0" and the "> 1" check of a share.
+    body = GOOD.replace(
+        'values = [{ name = "reports", value = 12, unit = "reports", year = 2020 }]',
+        f'values = [{{ name = "s", value = {number}, unit = "share" }}]',
+    )
+    with pytest.raises(ValidationError) as caught:
+        load_evidence([write(tmp_path, body)])
+    assert str(caught.value).startswith("t.toml:9: figure a.b: value s must be a finite number")
 
 
 def test_duplicate_ids_across_files_name_both_places(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ silently accepted would propagate into every model and report that cites it.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import tomllib
 from collections.abc import Iterable, Iterator
@@ -227,6 +228,12 @@ def _parse_value(raw: Any, path: Path, line: int, figure_id: str) -> EvidenceVal
         raise _fail(path, line, f"figure {figure_id}: value name must be snake_case text")
     if isinstance(number, bool) or not isinstance(number, int | float):
         raise _fail(path, line, f"figure {figure_id}: value {name} must be a number")
+    # TOML allows nan and inf; no published figure is either, and NaN passes every comparison
+    # below unnoticed, then spreads through every model and report that cites it.
+    if not math.isfinite(number):
+        raise _fail(
+            path, line, f"figure {figure_id}: value {name} must be a finite number (got {number})"
+        )
     if unit not in UNITS:
         raise _fail(path, line, f"figure {figure_id}: value {name} has unknown unit {unit!r}")
     if number < 0:
