@@ -38,7 +38,12 @@ def test_fedpol_forwarded_cases_fall_in_the_model_interval_every_year() -> None:
     assert len(years) == 8  # 2017–2024
     assert all(c.passed for c in checks), [c for c in checks if not c.passed]
     for c in years:
+        assert c.low is not None and c.high is not None
         assert c.low < c.model < c.high
+    (share,) = [c for c in checks if c.published_range is not None]
+    assert share.published is None and share.published_range == (0.07, 0.20)
+    assert share.low is not None and share.high is not None
+    assert share.low < share.model < share.high
 
 
 def test_bka_criminally_relevant_shares_are_reproduced() -> None:

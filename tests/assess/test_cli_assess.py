@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -150,3 +152,39 @@ def test_store_round_trip_keeps_the_latest_run(store: Store) -> None:
     assert latest[0]["run"] == run
     assert latest[0]["x"] is None and latest[1]["x"] == 2.0
     assert latest[0]["nested"] == json_safe(results[0])["nested"]
+
+
+def _check_rows(html: str) -> dict[str, list[str]]:
+    rows = [
+        [
+            unescape(re.sub(r"<[^>]+>", "", cell)).strip()
+            for cell in re.findall(r"<td>(.*?)</td>", row)
+        ]
+        for row in re.findall(r"<tr>(.*?)</tr>", html)
+    ]
+    return {row[0]: row for row in rows if row}
+
+
+def test_published_column_holds_only_what_the_source_states() -> None:
+    # fedpol publishes only "7–20%": no midpoint under "published", and the interval column is
+    # the model's own 90% interval, not the published bounds.
+    table = section.published_checks_table()
+    assert "<th>model&#x27;s 90% interval</th>" in table
+    rows = _check_rows(table)
+    share = rows["fedpol forwarded share within the published 7–20%"]
+    assert share[2] == "range 0.07–0.2"
+    assert share[3].startswith("median ")
+    assert share[4] != "0.07–0.2"
+    low, high = (float(x) for x in share[4].split("–"))
+    assert low < float(share[3].removeprefix("median ")) < high
+    assert "0.135" not in table
+    # A check that computes one exact value has no interval to show.
+    for name in (
+        "false positives a day (scientists' example)",
+        "NCMEC 2024 reports from incidents × bundling ratio",
+        "NCMEC 2024 bundling ratio from reports / incidents",
+    ):
+        assert rows[name][3].startswith("exact ")
+        assert rows[name][4] == "none (exact computation)"
+    assert rows["fedpol cases forwarded 2017"][2] == "428"
+    assert rows["fedpol cases forwarded 2017"][3].startswith("median ")

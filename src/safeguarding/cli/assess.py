@@ -113,14 +113,14 @@ def _checks(json_out: bool, seed: int) -> None:
     else:
         print_table(
             "The model against published figures",
-            ["check", "evidence", "published", "model (median)", "90% interval", "tolerance", "ok"],
+            ["check", "evidence", "published", "model", "model's 90% interval", "tolerance", "ok"],
             (
                 [
                     c.name,
                     f"{c.evidence} [{c.tag}]",
-                    f"{c.published:,.4g}",
-                    f"{c.model:,.4g}",
-                    f"{c.low:,.4g}–{c.high:,.4g}",
+                    c.published_text(),
+                    c.model_text(),
+                    c.interval_text(),
                     c.tolerance,
                     "yes" if c.passed else "NO",
                 ]

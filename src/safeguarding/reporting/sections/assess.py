@@ -109,14 +109,14 @@ def _scenario_details(result: dict[str, Any]) -> str:
 
 def published_checks_table() -> str:
     return table(
-        ["check", "evidence", "published", "model", "90% interval", "tolerance", "holds"],
+        ["check", "evidence", "published", "model", "model's 90% interval", "tolerance", "holds"],
         (
             [
                 c.name,
                 f"<code>{text(c.evidence)}</code> {tag_badge(c.tag)}",
-                f"{c.published:,.4g}",
-                f"{c.model:,.4g}",
-                f"{c.low:,.4g}–{c.high:,.4g}",
+                c.published_text(),
+                c.model_text(),
+                c.interval_text(),
                 c.tolerance,
                 "yes" if c.passed else "<b>no</b>",
             ]
