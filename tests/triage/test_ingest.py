@@ -667,3 +667,54 @@ def test_file_details_are_parsed_in_larger_tasks(
     ]
     assert [len(chunk) for chunk in chunks] == [4, 4, 2, 7, 7, 6]
     assert [position for chunk in chunks for position in chunk] == positions
+
+
+def _quarantined(store: Store) -> dict[str, tuple[str, str]]:
+    """Quarantine records by location: (rule, error message)."""
+    with store.engine.connect() as connection:
+        rows = connection.execute(text("SELECT location, rule, error FROM quarantine_record"))
+        return {location: (rule, error) for location, rule, error in rows}
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+01:00"])
+def test_a_time_that_overflows_in_utc_is_quarantined_and_the_run_completes(
+    capsys: Capsys, store: Store, tmp_path: Path, when: str
+) -> None:
+    """Such a time cannot be converted to UTC at all (``astimezone`` raises OverflowError);
+    it is out of range like any other, and the valid records of the run are stored."""
+    directory = tmp_path / "in"
+    directory.mkdir()
+    (directory / "a.jsonl").write_text(
+        json.dumps(jsonl_report(report_id="J-ok"))
+        + "\n"
+        + json.dumps(jsonl_report(report_id="J-bad", incident_time=when))
+        + "\n"
+    )
+    (directory / "b.xml").write_text(REPORT.replace("2026-03-01T10:00:00Z", when))
+    (directory / "c.csv").write_text(f"{HEADER}\n{ROW.replace('2026-01-05T12:00:00Z', when)}\n")
+    (directory / "d.xml").write_text(REPORT.replace("R-1", "R-ok"))
+    result = _json(capsys, "ingest", str(directory), "--source", "p")
+    assert isinstance(result, dict)
+    assert result["rules"] == {"datetime_out_of_range": 3} and result["reports_stored"] == 2
+    prefix = f"{directory}/"
+    quarantined = {
+        location.removeprefix(prefix): (rule, error.removeprefix(prefix))
+        for location, (rule, error) in _quarantined(store).items()
+    }
+    assert {location: rule for location, (rule, _) in quarantined.items()} == {
+        "a.jsonl:2:incident_time": "datetime_out_of_range",
+        "b.xml:/report/incidentSummary/incidentDateTime": "datetime_out_of_range",
+        "c.csv:2:incident_time": "datetime_out_of_range",
+    }
+    messages = sorted(error for _, error in quarantined.values())
+    assert messages == [
+        f"a.jsonl:2: incident_time: Value error, date-time {when!r} is outside 1990 … today",
+        f"b.xml:/report/incidentSummary/incidentDateTime: incidentDateTime {when!r} is "
+        "outside 1990 … today",
+        f"c.csv:2: incident_time: incident_time {when!r} is outside 1990 … today",
+    ]
+    with store.engine.connect() as connection:
+        stored = connection.execute(text("SELECT provider_report_id FROM provider_report"))
+        assert sorted(stored.scalars()) == ["J-ok", "R-ok"]
+        finished = connection.execute(text("SELECT finished_at FROM ingest_run")).scalars()
+        assert all(value is not None for value in finished)

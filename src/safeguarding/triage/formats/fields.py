@@ -58,7 +58,13 @@ def bounded(name: str, value: str) -> str:
 
 
 def parse_datetime(name: str, value: str, *, now: datetime | None = None) -> datetime:
-    """An ISO 8601 date-time (``xs:dateTime``); without an offset it is taken as UTC."""
+    """An ISO 8601 date-time (``xs:dateTime``); without an offset it is taken as UTC.
+
+    A time at the edge of the calendar whose offset carries it past year 1 or 9999 in UTC
+    (``9999-12-31T23:59:59-23:59``) cannot be converted at all: ``astimezone`` raises
+    OverflowError, which no reader catches and which ended the whole run. It is out of range
+    like any other time outside 1990 … today, so it is refused with the same rule; the check
+    costs nothing on valid input (an exception handler, entered only by such a time)."""
     text = value.strip()
     try:
         parsed = datetime.fromisoformat(text)
@@ -68,13 +74,20 @@ def parse_datetime(name: str, value: str, *, now: datetime | None = None) -> dat
         ) from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    parsed = parsed.astimezone(UTC)
+    try:
+        parsed = parsed.astimezone(UTC)
+    except OverflowError as exc:
+        raise _out_of_range(name, text) from exc
     latest = (now or datetime.now(UTC)) + FUTURE_TOLERANCE
     if not EARLIEST <= parsed <= latest:
-        raise FieldError(
-            f"{name} {text[:40]!r} is outside {EARLIEST.year} … today", "datetime_out_of_range"
-        )
+        raise _out_of_range(name, text)
     return parsed
+
+
+def _out_of_range(name: str, text: str) -> FieldError:
+    return FieldError(
+        f"{name} {text[:40]!r} is outside {EARLIEST.year} … today", "datetime_out_of_range"
+    )
 
 
 def parse_bool(name: str, value: str) -> bool:
