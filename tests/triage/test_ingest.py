@@ -718,3 +718,57 @@ def test_a_time_that_overflows_in_utc_is_quarantined_and_the_run_completes(
         assert sorted(stored.scalars()) == ["J-ok", "R-ok"]
         finished = connection.execute(text("SELECT finished_at FROM ingest_run")).scalars()
         assert all(value is not None for value in finished)
+
+
+def _with_unreadable_members(path: Path) -> None:
+    """Adds to the archive at ``path`` a JSON Lines member whose data no longer matches its CRC
+    and an XML one marked encrypted (in the central directory, where ``zipfile`` looks)."""
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_STORED) as archive:
+        archive.writestr("damaged.jsonl", json.dumps(jsonl_report(report_id="R-damaged")))
+        archive.writestr("locked.xml", REPORT.replace("R-1", "R-locked"))
+    raw = bytearray(path.read_bytes())
+    assert raw.count(b"R-damaged") == 1
+    raw[raw.index(b"R-damaged") + 2] ^= 0x20
+    central = raw.rindex(b"PK\x01\x02")
+    assert raw[central + 46 : central + 56] == b"locked.xml"
+    raw[central + 8] |= 0x1
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_unreadable_archive_member_is_quarantined_and_the_others_stored(
+    capsys: Capsys, store: Store, home: Path, tmp_path: Path, workers: int
+) -> None:
+    """A damaged or encrypted member is refused alone, by name, in a small archive (read by the
+    writing process) as in a large one (read by parse workers, which also look at its first
+    bytes to order the reading)."""
+    (home / "config.toml").write_text(f"[triage]\nparse_workers = {workers}\n")
+    corpus = generate(GeneratorConfig(seed=5, reports=200 if workers > 1 else 2))
+    path = _archive(corpus, tmp_path / "in.zip", {"ok.xml": REPORT.encode()})
+    _with_unreadable_members(path)
+    assert (len(list(corpus.documents())) + 3 >= ingest_module._PARALLEL_FROM) == (workers > 1)
+    result = _json(capsys, "ingest", str(path), "--source", "p")
+    assert isinstance(result, dict)
+    assert result["rules"] == {"zip_member_unreadable": 2}
+    assert result["reports_stored"] == len(corpus.reports) + 1
+    assert result["files_stored"] == sum(len(r.files) for r in corpus.reports)
+    assert _quarantined(store) == {
+        f"{path}!damaged.jsonl": (
+            "zip_member_unreadable",
+            f"{path}!damaged.jsonl: archive member cannot be read "
+            "(Bad CRC-32 for file 'damaged.jsonl')",
+        ),
+        f"{path}!locked.xml": (
+            "zip_member_unreadable",
+            f"{path}!locked.xml: archive member cannot be read "
+            "(File 'locked.xml' is encrypted, password required for extraction)",
+        ),
+    }
+    with store.engine.connect() as connection:
+        stored = set(connection.execute(text("SELECT provider_report_id FROM provider_report")))
+        assert ("R-1",) in stored and not {("R-damaged",), ("R-locked",)} & stored
+    # Nothing of such a member is kept: a retry leaves it open, a re-run records it once.
+    outcome = _json(capsys, "quarantine", "retry")
+    assert isinstance(outcome, list) and [o["resolved"] for o in outcome] == [False, False]
+    _json(capsys, "ingest", str(path), "--source", "p")
+    assert _count(store, "quarantine_record") == 2

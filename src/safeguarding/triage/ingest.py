@@ -16,11 +16,13 @@ ending in the same state as an uninterrupted run.
 from __future__ import annotations
 
 import gc
+import lzma
 import multiprocessing
 import os
 import threading
 import time
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -89,8 +91,22 @@ class Document(NamedTuple):
             if self.entry is None:
                 return self.read(size)
             return member_head(_descriptor(self.path), self.entry, size)
-        except (OSError, zipfile.BadZipFile):
+        except UNREADABLE_MEMBER:
             return b""
+
+
+# What reading an archive member raises when the member itself is at fault: damaged (a bad
+# CRC, a bad local header, corrupt compressed data, cut short), encrypted (``zipfile`` raises
+# RuntimeError without a password) or compressed by a method ``zipfile`` does not read. One
+# member is refused for it, never the archive (``read_document``).
+UNREADABLE_MEMBER: tuple[type[Exception], ...] = (
+    OSError,
+    EOFError,
+    RuntimeError,
+    zipfile.BadZipFile,
+    zlib.error,
+    lzma.LZMAError,
+)
 
 
 # Open archives of this process (workers open their own), and archive files open for positioned
@@ -244,13 +260,39 @@ def _size_limit(document: Document, options: TriageOptions) -> int:
     return options.max_document_bytes if document.format == "ncmec_xml" else MAX_TABULAR_BYTES
 
 
-def read_document(document: Document, options: TriageOptions) -> bytes | None:
-    """The document's bytes; None for a document over its size limit, which is refused unread."""
-    return None if document.size > _size_limit(document, options) else document.read()
+def read_document(document: Document, options: TriageOptions) -> bytes | Rejected | None:
+    """The document's bytes; None for a document over its size limit, which is refused unread;
+    a rejection (rule ``zip_member_unreadable``) for an archive member that cannot be read.
+
+    A damaged or encrypted member used to end the whole run, losing every other member of the
+    archive: it is refused alone, with its ``archive!member`` name and why, and nothing of it is
+    kept (what a damaged member decompresses to is not its content). The handler costs
+    nothing on the members that read; an unreadable plain file still ends the run (the file
+    system, not the provider, is at fault)."""
+    if document.size > _size_limit(document, options):
+        return None
+    try:
+        return document.read()
+    except UNREADABLE_MEMBER as exc:
+        if document.member is None:
+            raise
+        return Rejected(
+            document.location,
+            UNREADABLE_RULE,
+            f"{document.location}: archive member cannot be read ({exc})",
+            b"",
+        )
 
 
-def parse(document: Document, data: bytes | None, options: TriageOptions) -> list[Parsed]:
+UNREADABLE_RULE = "zip_member_unreadable"
+
+
+def parse(
+    document: Document, data: bytes | Rejected | None, options: TriageOptions
+) -> list[Parsed]:
     """What one document holds, from its bytes as ``read_document`` gave them."""
+    if isinstance(data, Rejected):
+        return [data]
     if data is None:
         limit = _size_limit(document, options)
         return [

@@ -3,8 +3,9 @@
 A record passes when its reader accepts it and the writer stores it (or finds it already stored
 with the same content). File details whose report has arrived since pass; a conflicting duplicate
 stays a conflict; an invalid document stays invalid; input refused for its size stays open, since
-only part of it is kept. Hash-list entries are fixed by importing the corrected list, which
-resolves the entries that no longer fail.
+only part of it is kept, and so does an archive member that could not be read (none of it is).
+Hash-list entries are fixed by importing the corrected list, which resolves the entries that no
+longer fail.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from safeguarding.store.models import QuarantineRecord
 from safeguarding.triage.context import IntakeContext
 from safeguarding.triage.formats import csv as csv_format
 from safeguarding.triage.formats import jsonl, ncmec_xml
+from safeguarding.triage.ingest import UNREADABLE_RULE
 from safeguarding.triage.options import TriageOptions
 from safeguarding.triage.quarantine import open_raw
 from safeguarding.triage.records import FileDetailsRecord, Parsed, Rejected, ReportRecord
@@ -28,6 +30,9 @@ from safeguarding.triage.records import FileDetailsRecord, Parsed, Rejected, Rep
 # first ``max_document_bytes``, a document refused unread keeps nothing. The part kept can read
 # as valid (a line padded past the limit), so it is never stored in place of the whole.
 CUT_SHORT_RULES = frozenset({"line_too_long", "document_too_large"})
+# An archive member that could not be read (damaged, encrypted) keeps nothing: read again, the
+# empty input would pass as a document without reports and the record be resolved unstored.
+NOTHING_KEPT_RULES = frozenset({UNREADABLE_RULE})
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,13 @@ def _retry_one(context: IntakeContext, record: QuarantineRecord) -> RetryOutcome
             False,
             f"{record.rule}: {record.error} (refused for its size, the quarantine keeps only "
             "part of it: ingest the file again)",
+        )
+    if record.rule in NOTHING_KEPT_RULES:
+        return RetryOutcome(
+            record.id,
+            False,
+            f"{record.rule}: {record.error} (nothing of it could be read or kept: ingest a "
+            "repaired archive again)",
         )
     raw = open_raw(context.sealer, record)
     parsed = _reparse(record, raw, context.options)
