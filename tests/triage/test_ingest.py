@@ -772,3 +772,52 @@ def test_an_unreadable_archive_member_is_quarantined_and_the_others_stored(
     assert isinstance(outcome, list) and [o["resolved"] for o in outcome] == [False, False]
     _json(capsys, "ingest", str(path), "--source", "p")
     assert _count(store, "quarantine_record") == 2
+
+
+def _files(store: Store) -> list[tuple[str, str, str | None]]:
+    """Stored files: (report id, file id, md5 hash or None)."""
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT r.provider_report_id, f.provider_file_id, h.value FROM reported_file f "
+                "JOIN provider_report r ON r.id = f.report_id "
+                "LEFT JOIN file_hash h ON h.file_id = f.id AND h.kind = 'md5'"
+            )
+        )
+        return sorted(tuple(row) for row in rows)
+
+
+def test_the_stored_copy_keeps_its_files_when_a_conflicting_copy_is_in_the_batch(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    """Two copies of one report id in a batch: the first is stored with its files; only the
+    second, refused as a conflict, loses its files (they are quarantined in its line)."""
+    first = jsonl_report(
+        report_id="J-5", files=[{"file_id": "F1", "hashes": [{"kind": "md5", "value": "1" * 32}]}]
+    )
+    second = jsonl_report(
+        report_id="J-5", platform="Other", files=[{"file_id": "F9", "hashes": []}]
+    )
+    path = tmp_path / "a.jsonl"
+    path.write_text(json.dumps(first) + "\n" + json.dumps(second) + "\n")
+    result = _json(capsys, "ingest", str(path), "--source", "p")
+    assert isinstance(result, dict) and result["rules"] == {"conflicting_duplicate": 1}
+    assert result["reports_stored"] == 1 and result["files_stored"] == 1
+    assert _files(store) == [("J-5", "F1", "1" * 32)]
+    assert _quarantined(store) == {
+        f"{path}:2": (
+            "conflicting_duplicate",
+            f"{path}:2: report J-5 is already stored with different content; the stored one "
+            "is kept",
+        )
+    }
+    again = _json(capsys, "ingest", str(path), "--source", "p")
+    assert isinstance(again, dict) and again["files_unchanged"] == 1
+    assert _files(store) == [("J-5", "F1", "1" * 32)] and _count(store, "quarantine_record") == 1
+
+    # Two alike copies that conflict with the stored report are both refused with their files.
+    later = tmp_path / "b.jsonl"
+    later.write_text(json.dumps(second) + "\n" + json.dumps(second) + "\n")
+    refused = _json(capsys, "ingest", str(later), "--source", "p")
+    assert isinstance(refused, dict) and refused["rules"] == {"conflicting_duplicate": 1}
+    assert _files(store) == [("J-5", "F1", "1" * 32)]

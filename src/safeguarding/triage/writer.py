@@ -100,19 +100,31 @@ class Writer:
         if dialect != self.preparer.dialect.name:
             raise ValueError(f"rows prepared for {self.preparer.dialect.name}, store is {dialect}")
         result = BatchResult()
-        stored = self._write_reports(session, reports, result)
-        # Files given with a report go in only with it: a conflicting report's files are part of
-        # the conflict (quarantined with it), never attached to the stored version.
-        refused = {r.provider_report_id for r in result.rejected}
-        files = [f for r in reports if r.provider_report_id not in refused for f in r.files]
+        refused: set[tuple[str, str]] = set()
+        stored = self._write_reports(session, reports, result, refused)
+        # Files given with a report go in only with it: a conflicting copy's files are part of
+        # the conflict (quarantined with it, in its raw input), never attached to the stored
+        # version. The copies refused are told apart by report id and digest, not by report id
+        # alone: another copy of the same id in the batch may be the one stored, and its files
+        # must be stored with it (copies alike in content share their fate).
+        files = (
+            [f for r in reports if (r.provider_report_id, r.digest) not in refused for f in r.files]
+            if refused
+            else [f for r in reports for f in r.files]
+        )
         self._write_files(session, files + list(details), stored, result)
         return result
 
     def _write_reports(
-        self, session: Session, reports: Sequence[PreparedReport], result: BatchResult
+        self,
+        session: Session,
+        reports: Sequence[PreparedReport],
+        result: BatchResult,
+        refused: set[tuple[str, str]],
     ) -> dict[str, int]:
         """Store new reports; returns report id → row id of every report of the batch that is
-        stored now (new or unchanged), so its files can be attached."""
+        stored now (new or unchanged), so its files can be attached. The report id and digest
+        of each copy refused as a conflict are added to ``refused``."""
         wanted: dict[str, PreparedReport] = {}
         for report in reports:
             seen = wanted.get(report.provider_report_id)
@@ -120,6 +132,7 @@ class Writer:
                 result.rejected.append(
                     _conflict(report.origin, report.provider_report_id, "report")
                 )
+                refused.add((report.provider_report_id, report.digest))
                 continue
             wanted[report.provider_report_id] = report
         existing = _existing_reports(session, self.source, list(wanted))
@@ -133,6 +146,7 @@ class Writer:
                     result.reports_unchanged += 1
                 else:
                     result.rejected.append(_conflict(report.origin, report_id, "report"))
+                    refused.add((report_id, report.digest))
             else:
                 new.append(report)
         if new:
