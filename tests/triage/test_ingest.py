@@ -821,3 +821,37 @@ def test_the_stored_copy_keeps_its_files_when_a_conflicting_copy_is_in_the_batch
     refused = _json(capsys, "ingest", str(later), "--source", "p")
     assert isinstance(refused, dict) and refused["rules"] == {"conflicting_duplicate": 1}
     assert _files(store) == [("J-5", "F1", "1" * 32)]
+
+
+def _url_hosts(store: Store) -> dict[str, list[str]]:
+    """Stored URL hosts by report id."""
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT r.provider_report_id, d.url_hosts FROM report_internet_detail d "
+                "JOIN provider_report r ON r.id = d.report_id"
+            )
+        )
+        return {
+            report_id: hosts if isinstance(hosts, list) else json.loads(hosts)
+            for report_id, hosts in rows
+        }
+
+
+def test_json_lines_urls_are_stored_as_host_names_as_xml_ones_are(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    """A URL's path, query or user name can name a person: JSON Lines URLs are reduced to their
+    host, as XML ones always were."""
+    urls = [
+        "https://www.Example.com/users/dave.jones?mail=dave@example.org",
+        "https://dave:secret@cdn.example.net:8443/a/b",
+        "files.example.net",
+    ]
+    details = [{"kind": "web_page", "url_hosts": urls}]
+    (tmp_path / "a.jsonl").write_text(json.dumps(jsonl_report(internet_details=details)))
+    result = _json(capsys, "ingest", str(tmp_path), "--source", "p")
+    assert isinstance(result, dict) and result["reports_stored"] == 1 and not result["rules"]
+    assert _url_hosts(store) == {
+        "J-1": ["cdn.example.net", "files.example.net", "www.example.com"],
+    }

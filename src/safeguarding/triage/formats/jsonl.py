@@ -24,7 +24,7 @@ from pydantic import ValidationError as PydanticError
 
 from safeguarding.hashing.kinds import HashKind, InvalidHashError, normalise_hash
 from safeguarding.input_files import UNREADABLE, RepeatedKeyError, load_json, why_unreadable
-from safeguarding.triage.formats.fields import FieldError, parse_datetime
+from safeguarding.triage.formats.fields import FieldError, parse_datetime, url_host
 from safeguarding.triage.records import (
     BATCHED_REASONS,
     FILE_ANNOTATIONS,
@@ -207,7 +207,7 @@ def report_record(item: ReportIn) -> ReportRecord:
             InternetDetail(
                 d.kind,
                 d.client,
-                tuple(sorted({h.lower() for h in d.url_hosts})),
+                tuple(sorted({host for url in d.url_hosts if (host := url_host(url))})),
                 d.third_party_hosted,
                 tuple(_identifier(i) for i in d.identifiers),
             )
