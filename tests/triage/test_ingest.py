@@ -855,3 +855,26 @@ def test_json_lines_urls_are_stored_as_host_names_as_xml_ones_are(
     assert _url_hosts(store) == {
         "J-1": ["cdn.example.net", "files.example.net", "www.example.com"],
     }
+
+
+def test_a_url_host_that_is_an_ip_address_is_stored_as_a_marker(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    """A host that is an IP address identifies a person or a line: only the fact that the URL
+    named an address is stored, in every form a browser takes for one."""
+    urls = ["http://198.51.100.77/path", "http://[2001:db8::7]:8080/x", "files.example.net"]
+    details = [{"kind": "web_page", "url_hosts": urls}]
+    (tmp_path / "a.jsonl").write_text(json.dumps(jsonl_report(internet_details=details)))
+    xml = REPORT.replace(
+        "<url>https://files.example.net/u/secret-name/page?x=1</url>",
+        "<url>https://files.example.net/u/secret-name/page?x=1</url>"
+        "<url>http://198.51.100.77./path</url><url>http://3325256781/</url>"
+        "<url>http://0xc6.0x33.0x64.0x4d/</url>",
+    )
+    (tmp_path / "b.xml").write_text(xml)
+    result = _json(capsys, "ingest", str(tmp_path), "--source", "p")
+    assert isinstance(result, dict) and result["reports_stored"] == 2 and not result["rules"]
+    assert _url_hosts(store) == {
+        "J-1": ["[ip-address]", "files.example.net"],
+        "R-1": ["[ip-address]", "files.example.net"],
+    }

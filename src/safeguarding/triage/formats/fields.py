@@ -118,8 +118,18 @@ def enum(name: str, value: str, allowed: Iterable[str]) -> str:
     return text
 
 
+# What is stored for a URL whose host is an IP address: the address itself identifies a person
+# or a connection (a home line, a phone), so it is never kept in clear among the host names. The
+# marker keeps what helps triage, that the content sat on a bare address rather than a named
+# service; brackets cannot occur in a host name ``urlsplit`` gives, so no host is taken for it.
+IP_ADDRESS_HOST = "[ip-address]"
+_HEX_DIGITS = frozenset("0123456789abcdef")
+
+
 def url_host(value: str) -> str | None:
-    """The host name of a URL, lower-case; paths and queries (which can name people) dropped."""
+    """The host name of a URL (or of a bare host), lower-case; paths, queries and user names
+    (which can name people) dropped, and a host that is an IP address replaced by
+    ``IP_ADDRESS_HOST``. None when there is no host to read."""
     text = value.strip()
     if "://" not in text:
         text = "//" + text
@@ -127,7 +137,22 @@ def url_host(value: str) -> str | None:
         host = urlsplit(text).hostname
     except ValueError:
         return None
-    return host.lower() if host else None
+    if not host:
+        return None
+    return IP_ADDRESS_HOST if _is_ip_address(host) else host.lower()
+
+
+def _is_ip_address(host: str) -> bool:
+    """Whether a browser would take ``host`` for an IP address: IPv6 (``urlsplit`` gives it
+    without its brackets, and only it holds a colon), or a host whose last label is a number
+    (the WHATWG URL rule: ``198.51.100.77``, but also ``3325256781`` or ``0xc6.0x33.100.77``,
+    which name the same address). A string test, no parse: it runs for every URL read."""
+    if ":" in host:
+        return True
+    last = host.rpartition(".")[2] or host[:-1].rpartition(".")[2]  # a root dot ends it
+    if last.isdigit():
+        return True
+    return last[:2] in ("0x", "0X") and _HEX_DIGITS.issuperset(last[2:].lower())
 
 
 def csv_line(text: str) -> list[str] | str:
