@@ -878,3 +878,61 @@ def test_a_url_host_that_is_an_ip_address_is_stored_as_a_marker(
         "J-1": ["[ip-address]", "files.example.net"],
         "R-1": ["[ip-address]", "files.example.net"],
     }
+
+
+def _events(store: Store) -> list[tuple[str, str, str | None]]:
+    """Stored identifiers: (report id, kind, event name)."""
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT r.provider_report_id, i.kind, i.event_name FROM party_identifier i "
+                "JOIN provider_report r ON r.id = i.report_id WHERE i.event_name IS NOT NULL"
+            )
+        )
+        return sorted(tuple(row) for row in rows)
+
+
+def test_an_event_name_outside_the_capture_events_is_refused(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    """An event name is stored in clear: in JSON Lines and in an XML ``<deviceId>`` it is one of
+    the capture events, as in ``<ipCaptureEvent>``, and free text there is refused."""
+    chat = "met Dave Jones at dave@example.org"
+    device = "<deviceId><idType>IMEI</idType><idValue>000000000000000</idValue>"
+    identifier = {"kind": "device_id", "value": "000000000000000", "scope": "IMEI"}
+    lines = [
+        jsonl_report(report_id="J-ok"),
+        jsonl_report(
+            report_id="J-bad", reported_user={"identifiers": [{**identifier, "event_name": chat}]}
+        ),
+    ]
+    (tmp_path / "a.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
+    (tmp_path / "b.xml").write_text(
+        REPORT.replace(device, f"{device}<eventName>{chat}</eventName>")
+    )
+    (tmp_path / "c.xml").write_text(
+        REPORT.replace("R-1", "R-ok").replace(device, f"{device}<eventName>Upload</eventName>")
+    )
+    result = _json(capsys, "ingest", str(tmp_path), "--source", "p")
+    assert isinstance(result, dict) and result["rules"] == {"unknown_enum": 2}
+    prefix = f"{tmp_path}/"
+    quarantined = {
+        location.removeprefix(prefix): (rule, error.removeprefix(prefix))
+        for location, (rule, error) in _quarantined(store).items()
+    }
+    assert quarantined == {
+        "a.jsonl:2:reported_user.identifiers.0.event_name": (
+            "unknown_enum",
+            "a.jsonl:2: reported_user.identifiers.0.event_name: Input should be 'Login', "
+            "'Registration', 'Purchase', 'Upload', 'Other' or 'Unknown'",
+        ),
+        "b.xml:/report/personOrUserReported[0]/deviceId[0]/eventName": (
+            "unknown_enum",
+            "b.xml:/report/personOrUserReported[0]/deviceId[0]/eventName: eventName "
+            f"{chat!r} is not one of 'Login', 'Registration', 'Purchase', 'Upload', 'Other', "
+            "'Unknown'",
+        ),
+    }
+    assert _events(store) == [
+        ("J-ok", "ip", "Login"), ("R-ok", "device_id", "Upload"), ("R-ok", "ip", "Login"),
+    ]  # fmt: skip

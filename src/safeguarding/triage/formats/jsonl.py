@@ -32,6 +32,7 @@ from safeguarding.triage.records import (
     INCIDENT_TYPES,
     INDUSTRY_CLASSIFICATIONS,
     INTERNET_DETAIL_KINDS,
+    IP_EVENTS,
     REPORT_ANNOTATIONS,
     FileRecord,
     HashValue,
@@ -68,10 +69,13 @@ def _when(value: object) -> object:
 
 
 class IdentifierIn(_Strict):
+    """An identifier of a party. ``event_name`` is one of the CyberTipline's capture events,
+    as in XML (free text there would be stored in clear)."""
+
     kind: Literal["email", "phone", "ip", "screen_name", "esp_id", "device_id"]
     value: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
     scope: Annotated[str, StringConstraints(max_length=128)] = ""
-    event_name: Annotated[str, StringConstraints(max_length=32)] | None = None
+    event_name: Literal[IP_EVENTS] | None = None  # type: ignore[valid-type]
     event_time: datetime | None = None
 
     _time = field_validator("event_time", mode="before")(_when)

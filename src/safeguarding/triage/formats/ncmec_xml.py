@@ -410,7 +410,11 @@ def _device_ids(element: ET.Element, path: str) -> list[Identifier]:
             continue
         when = _datetime_of(device, "dateTime", dpath)
         scope = (_str(device, "idType", dpath) or "").upper()
-        found.append(Identifier("device_id", value, scope, _str(device, "eventName", dpath), when))
+        # The capture event is stored in clear: one of the schema's events, never free text.
+        event = _str(device, "eventName", dpath)
+        if event is not None:
+            _checked(dpath, "eventName", enum, "eventName", event, IP_EVENTS)
+        found.append(Identifier("device_id", value, scope, event, when))
     return found
 
 
