@@ -936,3 +936,34 @@ def test_an_event_name_outside_the_capture_events_is_refused(
     assert _events(store) == [
         ("J-ok", "ip", "Login"), ("R-ok", "device_id", "Upload"), ("R-ok", "ip", "Login"),
     ]  # fmt: skip
+
+
+def test_a_scope_that_holds_an_identifier_is_refused(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    """A scope is stored in clear beside the pseudonym: one holding an email address, a phone
+    number or an IP address is refused, naming the kind found but not the value."""
+    scopes = ["dave@example.org", "+31 6 1234 5678", "198.51.100.77"]
+    lines = [jsonl_report(report_id="J-ok")] + [
+        jsonl_report(
+            report_id=f"J-{i}",
+            reported_user={"identifiers": [{"kind": "esp_id", "value": "acct-1", "scope": scope}]},
+        )
+        for i, scope in enumerate(scopes)
+    ]
+    path = tmp_path / "a.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines))
+    result = _json(capsys, "ingest", str(path), "--source", "p")
+    assert isinstance(result, dict) and result["rules"] == {"identifier_in_scope": 3}
+    location = "reported_user.identifiers.0.scope"
+    assert _quarantined(store) == {
+        f"{path}:{line}:{location}": (
+            "identifier_in_scope",
+            f"{path}:{line}: {location}: Value error, scope is not a service name: it holds "
+            f"{kind} ×1",
+        )
+        for line, kind in ((2, "email address"), (3, "phone number"), (4, "IPv4 address"))
+    }
+    with store.engine.connect() as connection:
+        stored = connection.execute(text("SELECT scope FROM party_identifier")).scalars()
+        assert sorted(stored) == ["", "Example Chat"]

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -23,6 +24,7 @@ from pydantic import (
 from pydantic import ValidationError as PydanticError
 
 from safeguarding.hashing.kinds import HashKind, InvalidHashError, normalise_hash
+from safeguarding.helpline.identifiers import describe, find_identifiers
 from safeguarding.input_files import UNREADABLE, RepeatedKeyError, load_json, why_unreadable
 from safeguarding.triage.formats.fields import FieldError, parse_datetime, url_host
 from safeguarding.triage.records import (
@@ -68,13 +70,37 @@ def _when(value: object) -> object:
         raise ValueError(str(exc)) from exc
 
 
+# Scopes already found free of identifiers: a source names a handful of services, so each is
+# scanned once per process and the scan is not paid again per identifier.
+_CLEAN_SCOPES: set[str] = set()
+_MAX_CLEAN_SCOPES = 10_000
+NOT_A_SERVICE = "is not a service name"
+
+
+def _scope(value: str) -> str:
+    """A scope is stored in clear beside the pseudonym: it names the ESP service or device id
+    type an identifier belongs to, never a person. One that holds an email address, a phone
+    number or an IP address (the helpline's scanner finds them) would put an identifier in the
+    store unpseudonymised, so it is refused; the message names the kind found, not the value."""
+    if value in _CLEAN_SCOPES or not value:
+        return value
+    findings = find_identifiers(value)
+    if findings:
+        raise ValueError(f"scope {NOT_A_SERVICE}: it holds {describe(findings)}")
+    if len(_CLEAN_SCOPES) >= _MAX_CLEAN_SCOPES:
+        _CLEAN_SCOPES.clear()
+    _CLEAN_SCOPES.add(value)
+    return value
+
+
 class IdentifierIn(_Strict):
-    """An identifier of a party. ``event_name`` is one of the CyberTipline's capture events,
-    as in XML (free text there would be stored in clear)."""
+    """An identifier of a party. ``scope`` is the service (or device id type) it belongs to,
+    checked by ``_scope``; ``event_name`` is one of the CyberTipline's capture events, as in
+    XML (free text there would be stored in clear)."""
 
     kind: Literal["email", "phone", "ip", "screen_name", "esp_id", "device_id"]
     value: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-    scope: Annotated[str, StringConstraints(max_length=128)] = ""
+    scope: Annotated[str, StringConstraints(max_length=128), AfterValidator(_scope)] = ""
     event_name: Literal[IP_EVENTS] | None = None  # type: ignore[valid-type]
     event_time: datetime | None = None
 
@@ -271,6 +297,8 @@ def parse_line(raw: bytes, location: str) -> Parsed | None:
 def _rule(error_type: str, message: str) -> str:
     if "invalid hash" in message:
         return "invalid_hash"
+    if NOT_A_SERVICE in message:
+        return "identifier_in_scope"
     if "ISO 8601" in message:
         return "bad_datetime"
     if "date-time" in message and "outside" in message:
