@@ -967,3 +967,51 @@ def test_a_scope_that_holds_an_identifier_is_refused(
     with store.engine.connect() as connection:
         stored = connection.execute(text("SELECT scope FROM party_identifier")).scalars()
         assert sorted(stored) == ["", "Example Chat"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path"),
+    [
+        (
+            "<incidentDateTime>",
+            "<incidentType>Child Sex Trafficking</incidentType><incidentDateTime>",
+            "/report/incidentSummary/incidentType[1]",
+        ),
+        (
+            "</incidentSummary>",
+            "<incidentDateTime>2020-01-01T00:00:00Z</incidentDateTime></incidentSummary>",
+            "/report/incidentSummary/incidentDateTime[1]",
+        ),
+        (
+            "<espService>Example Chat</espService>",
+            "<espService>Example Chat</espService><espIdentifier>acct-43</espIdentifier>",
+            "/report/personOrUserReported[0]/espIdentifier[1]",
+        ),
+        (
+            "<screenName>victim_1</screenName>",
+            "<screenName>victim_1</screenName><screenName>victim_2</screenName>",
+            "/report/victim[0]/screenName[1]",
+        ),
+        ("</reportId>", "</reportId><reportId>R-2</reportId>", "/report/reportId[1]"),
+    ],
+)
+def test_a_second_value_of_a_single_valued_element_is_refused(
+    capsys: Capsys, store: Store, tmp_path: Path, old: str, new: str, path: str
+) -> None:
+    """The reader takes the first of a single-valued element: a second one would be dropped
+    unseen (an incident type, a time, an account id never pseudonymised), so it is refused."""
+    assert REPORT.count(old) == 1
+    (tmp_path / "a.xml").write_text(REPORT.replace(old, new))
+    (tmp_path / "b.xml").write_text(REPORT.replace("R-1", "R-ok"))
+    result = _json(capsys, "ingest", str(tmp_path), "--source", "p")
+    assert isinstance(result, dict) and result["rules"] == {"repeated_element": 1}
+    tag = path.rsplit("/", 1)[1].split("[")[0]
+    assert _quarantined(store) == {
+        f"{tmp_path}/a.xml:{path}": (
+            "repeated_element",
+            f"{tmp_path}/a.xml:{path}: <{tag}> is given more than once; it holds one value",
+        )
+    }
+    with store.engine.connect() as connection:
+        stored = connection.execute(text("SELECT provider_report_id FROM provider_report"))
+        assert list(stored.scalars()) == ["R-ok"]

@@ -212,3 +212,15 @@ def test_an_unknown_declared_encoding_is_rejected_with_the_reason() -> None:
     parsed = parse_document(declared.encode(), "odd.xml")
     assert isinstance(parsed, Rejected)
     assert parsed.message.startswith("odd.xml") and "unknown encoding" in parsed.message
+
+
+def test_file_details_with_a_second_file_id_are_refused() -> None:
+    """A file's ids are single-valued: a second ``<fileId>`` would be dropped unseen."""
+    rejected = _rejected(FILE_DETAILS.replace("</fileId>", "</fileId><fileId>F-2</fileId>"))
+    assert (rejected.location, rejected.rule) == (
+        "r.xml:/fileDetails/fileId[1]", "repeated_element",
+    )  # fmt: skip
+    assert rejected.message == (
+        "r.xml:/fileDetails/fileId[1]: <fileId> is given more than once; it holds one value"
+    )
+    assert rejected.kind == "file_details" and rejected.provider_report_id == "R-1"

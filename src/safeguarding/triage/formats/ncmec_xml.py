@@ -87,6 +87,13 @@ _FILE_CHILDREN = {
     "potentialMeme", "fileAnnotations", "industryClassification", "originalFileHash",
     "ipCaptureEvent", "deviceId", "details", "additionalInfo",
 }  # fmt: skip
+# Elements that hold one value (besides every child of ``<incidentSummary>``): a reader takes
+# the first of them, so a second one would be dropped unseen; it is refused instead. The
+# CyberTipline schema gives a report's id, a person's ESP id, service and screen name, and a
+# file's ids once each (display names, profile URLs, IP captures and device ids may repeat).
+_SINGLE_REPORT = frozenset({"reportId", "incidentSummary"})
+_SINGLE_IDENTITY = frozenset({"espIdentifier", "espService", "screenName"})
+_SINGLE_FILE = frozenset({"reportId", "fileId"})
 _PERSON_ELEMENTS: dict[str, tuple[Role, str]] = {
     "personOrUserReported": ("reported_user", "personOrUserReportedPerson"),
     "victim": ("victim", "victimPerson"),
@@ -205,13 +212,35 @@ class _Doc:
     unknown: list[tuple[str, bytes]] = field(default_factory=list)
     qualified: dict[int, str] = field(default_factory=dict)
 
-    def children(self, element: ET.Element, path: str, known: AbstractSet[str]) -> list[ET.Element]:
+    def children(
+        self,
+        element: ET.Element,
+        path: str,
+        known: AbstractSet[str],
+        single: AbstractSet[str] = frozenset(),
+    ) -> list[ET.Element]:
+        """The children of ``element`` whose names are ``known`` (the others are kept raw).
+
+        A second child named in ``single`` is refused (``repeated_element``, at its path): the
+        readers take the first of a single-valued element (``find``), and a second one would
+        be dropped unseen. The check rides on this walk over the children, which every document
+        takes anyway, rather than a walk of its own."""
         kept = []
+        seen: set[str] = set()
         for child in element:
-            if child.tag in known:
+            tag = child.tag
+            if tag in known:
+                if tag in single:
+                    if tag in seen:
+                        raise _RejectError(
+                            f"{path}/{tag}[1]",
+                            "repeated_element",
+                            f"<{tag}> is given more than once; it holds one value",
+                        )
+                    seen.add(tag)
                 kept.append(child)
             else:
-                self.unknown.append((f"{path}/{child.tag}", _raw(child, self.qualified)))
+                self.unknown.append((f"{path}/{tag}", _raw(child, self.qualified)))
         return kept
 
 
@@ -312,7 +341,7 @@ def _report_id_of(root: ET.Element) -> str | None:
 
 def _report(root: ET.Element, doc: _Doc, name: str, origin: Origin) -> ReportRecord:
     path = "/report"
-    children = doc.children(root, path, _REPORT_CHILDREN)
+    children = doc.children(root, path, _REPORT_CHILDREN, _SINGLE_REPORT)
     report_id = _str(root, "reportId", path) or PurePath(name).stem
     if len(report_id) > 64:
         raise _RejectError(f"{path}/reportId", "too_long", "report id longer than 64 characters")
@@ -322,7 +351,7 @@ def _report(root: ET.Element, doc: _Doc, name: str, origin: Origin) -> ReportRec
             f"{path}/incidentSummary", "missing_element", "<incidentSummary> missing"
         )
     spath = f"{path}/incidentSummary"
-    doc.children(summary, spath, _SUMMARY_CHILDREN)
+    doc.children(summary, spath, _SUMMARY_CHILDREN, _SUMMARY_CHILDREN)
     incident_type = _str(summary, "incidentType", spath)
     if incident_type is not None:
         _checked(spath, "incidentType", enum, "incidentType", incident_type, INCIDENT_TYPES)
@@ -430,7 +459,7 @@ def _contact_identifiers(element: ET.Element, path: str) -> list[Identifier]:
 
 
 def _party(element: ET.Element, role: Role, person_tag: str, doc: _Doc, path: str) -> Party:
-    doc.children(element, path, _IDENTITY_CHILDREN)
+    doc.children(element, path, _IDENTITY_CHILDREN, _SINGLE_IDENTITY)
     service = _str(element, "espService", path) or ""
     identifiers: list[Identifier] = []
     age: int | None = None
@@ -560,7 +589,7 @@ def _hash_location(path: str, index: int, pair: int | None = None) -> str:
 
 def _file_details(root: ET.Element, doc: _Doc, origin: Origin) -> FileDetailsRecord:
     path = "/fileDetails"
-    doc.children(root, path, _FILE_CHILDREN)
+    doc.children(root, path, _FILE_CHILDREN, _SINGLE_FILE)
     report_id = _str(root, "reportId", path)
     file_id = _str(root, "fileId", path)
     if report_id is None:
