@@ -103,6 +103,33 @@ def test_jsonl_bad_lines_are_named_and_the_rest_is_read() -> None:
     assert "nested too deeply" in messages["in.jsonl:11"]
 
 
+def test_jsonl_takes_numbers_and_yes_or_no_only_as_json_numbers_and_booleans() -> None:
+    """JSON says what a value is: true is not an age of 1, "13" is text, 1 is not a yes."""
+    user = jsonl_report()["reported_user"]
+    file = jsonl_report()["files"][0]
+    data = _lines(
+        jsonl_report(report_id="age-true", victims=[{"age": True}]),
+        jsonl_report(report_id="age-text", victims=[{"age": "13"}]),
+        jsonl_report(report_id="prior-true", reported_user={**user, "prior_ct_reports": True}),
+        jsonl_report(report_id="viewed-1", files=[{**file, "viewed_by_esp": 1}]),
+        jsonl_report(report_id="quality-true", files=[{**file, "hashes": [
+            {"kind": "pdq", "value": PDQ, "quality": True}]}]),
+        jsonl_report(report_id="ok", victims=[{"age": 13}],
+                     files=[{**file, "viewed_by_esp": True}]),
+    )  # fmt: skip
+    parsed = parse_lines(data, "in.jsonl")
+    rejected = {p.location: p.rule for p in parsed if isinstance(p, Rejected)}
+    assert rejected == {
+        "in.jsonl:1:victims.0.age": "wrong_type",
+        "in.jsonl:2:victims.0.age": "wrong_type",
+        "in.jsonl:3:reported_user.prior_ct_reports": "wrong_type",
+        "in.jsonl:4:files.0.viewed_by_esp": "wrong_type",
+        "in.jsonl:5:files.0.hashes.0.quality": "wrong_type",
+    }
+    (ok,) = [p for p in parsed if isinstance(p, ReportRecord)]
+    assert ok.parties[-1].age == 13 and ok.files[0].viewed_by_esp is True
+
+
 HEADER = (
     "report_id,incident_type,incident_time,provider,escalated,annotations,reported_esp_service,"
     "reported_esp_id,reported_email,file_id,file_name,md5,pdq,pdq_quality"

@@ -53,7 +53,8 @@ MAX_LINE_BYTES = 1_000_000
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: a JSON true is not an age of 1, nor "13" an age, nor 1 a yes; each is refused.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 def _when(value: object) -> object:
