@@ -224,3 +224,18 @@ def test_file_details_with_a_second_file_id_are_refused() -> None:
         "r.xml:/fileDetails/fileId[1]: <fileId> is given more than once; it holds one value"
     )
     assert rejected.kind == "file_details" and rejected.provider_report_id == "R-1"
+
+
+def test_an_empty_yes_or_no_and_an_empty_report_id_are_refused() -> None:
+    """<fileViewedByEsp/> says neither yes nor no (read as yes, it claimed a person looked at
+    the file), and an empty <reportId> is not a reason to take the file's name as the id."""
+    viewed = _rejected(
+        FILE_DETAILS.replace("<fileViewedByEsp>true</fileViewedByEsp>", "<fileViewedByEsp/>"),
+        "f.xml",
+    )
+    assert (viewed.rule, viewed.location) == ("bad_boolean", "f.xml:/fileDetails/fileViewedByEsp")
+    assert "empty" in viewed.message
+    empty_id = _rejected(REPORT.replace("<reportId>R-1</reportId>", "<reportId> </reportId>"))
+    assert (empty_id.rule, empty_id.location) == ("missing_element", "r.xml:/report/reportId")
+    no_id = parse_document(REPORT.replace("<reportId>R-1</reportId>", "").encode(), "R-7.xml")
+    assert isinstance(no_id, ReportRecord) and no_id.provider_report_id == "R-7"

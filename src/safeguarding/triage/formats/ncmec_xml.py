@@ -269,10 +269,16 @@ def _str(element: ET.Element, name: str, path: str) -> str | None:
 
 
 def _bool(element: ET.Element, name: str, path: str) -> bool | None:
+    """An ``xs:boolean`` element. Empty, it is refused: an annotation flag is true by being
+    there (``<viral/>``), but ``<fileViewedByEsp/>`` says neither yes nor no, and read as yes it
+    would claim that a person at the provider looked at the file."""
     found = element.find(name)
     if found is None:
         return None
-    return _checked(path, name, parse_bool, name, _text(found))
+    text = _text(found)
+    if not text.strip():
+        raise _RejectError(f"{path}/{name}", "bad_boolean", f"<{name}> is empty: true or false")
+    return _checked(path, name, parse_bool, name, text)
 
 
 def _datetime_of(element: ET.Element, name: str, path: str) -> datetime | None:
@@ -342,7 +348,12 @@ def _report_id_of(root: ET.Element) -> str | None:
 def _report(root: ET.Element, doc: _Doc, name: str, origin: Origin) -> ReportRecord:
     path = "/report"
     children = doc.children(root, path, _REPORT_CHILDREN, _SINGLE_REPORT)
-    report_id = _str(root, "reportId", path) or PurePath(name).stem
+    report_id = _str(root, "reportId", path)
+    if report_id is None:
+        # Only a report without <reportId> takes its file's name; an empty one is refused.
+        if root.find("reportId") is not None:
+            raise _RejectError(f"{path}/reportId", "missing_element", "<reportId> is empty")
+        report_id = PurePath(name).stem
     if len(report_id) > 64:
         raise _RejectError(f"{path}/reportId", "too_long", "report id longer than 64 characters")
     summary = root.find("incidentSummary")
