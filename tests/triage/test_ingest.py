@@ -959,14 +959,45 @@ def test_a_scope_that_holds_an_identifier_is_refused(
     assert _quarantined(store) == {
         f"{path}:{line}:{location}": (
             "identifier_in_scope",
-            f"{path}:{line}: {location}: Value error, scope is not a service name: it holds "
-            f"{kind} ×1",
+            f"{path}:{line}: {location}: Value error, scope is not a service or type name: "
+            f"it holds {kind} ×1",
         )
         for line, kind in ((2, "email address"), (3, "phone number"), (4, "IPv4 address"))
     }
     with store.engine.connect() as connection:
         stored = connection.execute(text("SELECT scope FROM party_identifier")).scalars()
         assert sorted(stored) == ["", "Example Chat"]
+
+
+def test_a_service_or_device_type_that_holds_an_identifier_is_refused(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    """An ESP service and a device id type are stored in clear, like a scope: in XML and in
+    JSON Lines, one that holds an identifier is refused, and nothing of it is stored."""
+    (tmp_path / "x").mkdir()
+    service = REPORT.replace("<espService>", "<espService>ask for dave@example.org ", 1)
+    assert service != REPORT
+    (tmp_path / "x" / "R-9.xml").write_text(service.replace("R-1", "R-9"))
+    device = REPORT.replace("<idType>", "<idType>+31 6 1234 5678 ", 1)
+    assert device != REPORT
+    (tmp_path / "x" / "R-8.xml").write_text(device.replace("R-1", "R-8"))
+    (tmp_path / "x" / "a.jsonl").write_text(
+        json.dumps(jsonl_report(report_id="J-9", reported_user={"esp_service": "198.51.100.7"}))
+    )
+    result = _json(capsys, "ingest", str(tmp_path / "x"), "--source", "p")
+    assert isinstance(result, dict) and result["rules"] == {"identifier_in_scope": 3}
+    kinds = {location.rsplit(":", 1)[-1].rsplit("/", 1)[-1]: message
+             for location, (_, message) in _quarantined(store).items()}  # fmt: skip
+    assert set(kinds) == {"espService", "idType", "reported_user.esp_service"}
+    assert (
+        "espService is not a service or type name: it holds email address ×1"
+        in (kinds["espService"])
+    )
+    assert "it holds phone number ×1" in kinds["idType"]
+    assert "it holds IPv4 address ×1" in kinds["reported_user.esp_service"]
+    assert not any("dave@" in m or "1234" in m for m in kinds.values())
+    with store.engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM provider_report")).scalar() == 0
 
 
 @pytest.mark.parametrize(

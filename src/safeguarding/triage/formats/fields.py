@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
+from safeguarding.helpline.identifiers import describe, find_identifiers
+
 MAX_LENGTHS: dict[str, int] = {
     "reportId": 64,
     "fileId": 64,
@@ -162,3 +164,29 @@ def csv_line(text: str) -> list[str] | str:
         return next(csv.reader([text]), [])
     except csv.Error as exc:
         return f"not a CSV line ({exc})"
+
+
+# Labels already found free of identifiers: a source names a handful of services and device id
+# types, so each is scanned once per process and the scan is not paid again per party.
+_CLEAN_LABELS: set[str] = set()
+_MAX_CLEAN_LABELS = 10_000
+NOT_A_LABEL = "is not a service or type name"
+
+
+def service_label(name: str, value: str) -> str:
+    """A label stored in clear beside pseudonyms (an ESP service, the scope of an identifier, a
+    device id type): it names a service or a kind of id, never a person. One that holds an
+    email address, a phone number or an IP address (the helpline's note scanner finds them)
+    would put an identifier in the store unpseudonymised, so it is refused; the message names
+    the kind found, not the value."""
+    if value in _CLEAN_LABELS or not value:
+        return value
+    findings = find_identifiers(value)
+    if findings:
+        raise FieldError(
+            f"{name} {NOT_A_LABEL}: it holds {describe(findings)}", "identifier_in_scope"
+        )
+    if len(_CLEAN_LABELS) >= _MAX_CLEAN_LABELS:
+        _CLEAN_LABELS.clear()
+    _CLEAN_LABELS.add(value)
+    return value

@@ -24,9 +24,14 @@ from pydantic import (
 from pydantic import ValidationError as PydanticError
 
 from safeguarding.hashing.kinds import HashKind, InvalidHashError, normalise_hash
-from safeguarding.helpline.identifiers import describe, find_identifiers
 from safeguarding.input_files import UNREADABLE, RepeatedKeyError, load_json, why_unreadable
-from safeguarding.triage.formats.fields import FieldError, parse_datetime, url_host
+from safeguarding.triage.formats.fields import (
+    NOT_A_LABEL,
+    FieldError,
+    parse_datetime,
+    service_label,
+    url_host,
+)
 from safeguarding.triage.records import (
     BATCHED_REASONS,
     FILE_ANNOTATIONS,
@@ -71,37 +76,26 @@ def _when(value: object) -> object:
         raise ValueError(str(exc)) from exc
 
 
-# Scopes already found free of identifiers: a source names a handful of services, so each is
-# scanned once per process and the scan is not paid again per identifier.
-_CLEAN_SCOPES: set[str] = set()
-_MAX_CLEAN_SCOPES = 10_000
-NOT_A_SERVICE = "is not a service name"
+def _label(name: str) -> AfterValidator:
+    """``service_label`` as a field check: a label that holds an identifier is refused."""
 
+    def check(value: str) -> str:
+        try:
+            return service_label(name, value)
+        except FieldError as exc:
+            raise ValueError(str(exc)) from exc
 
-def _scope(value: str) -> str:
-    """A scope is stored in clear beside the pseudonym: it names the ESP service or device id
-    type an identifier belongs to, never a person. One that holds an email address, a phone
-    number or an IP address (the helpline's scanner finds them) would put an identifier in the
-    store unpseudonymised, so it is refused; the message names the kind found, not the value."""
-    if value in _CLEAN_SCOPES or not value:
-        return value
-    findings = find_identifiers(value)
-    if findings:
-        raise ValueError(f"scope {NOT_A_SERVICE}: it holds {describe(findings)}")
-    if len(_CLEAN_SCOPES) >= _MAX_CLEAN_SCOPES:
-        _CLEAN_SCOPES.clear()
-    _CLEAN_SCOPES.add(value)
-    return value
+    return AfterValidator(check)
 
 
 class IdentifierIn(_Strict):
     """An identifier of a party. ``scope`` is the service (or device id type) it belongs to,
-    checked by ``_scope``; ``event_name`` is one of the CyberTipline's capture events, as in
+    checked by ``service_label``; ``event_name`` is one of the CyberTipline's capture events, as in
     XML (free text there would be stored in clear)."""
 
     kind: Literal["email", "phone", "ip", "screen_name", "esp_id", "device_id"]
     value: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-    scope: Annotated[str, StringConstraints(max_length=128), AfterValidator(_scope)] = ""
+    scope: Annotated[str, StringConstraints(max_length=128), _label("scope")] = ""
     event_name: Literal[IP_EVENTS] | None = None  # type: ignore[valid-type]
     event_time: datetime | None = None
 
@@ -109,7 +103,7 @@ class IdentifierIn(_Strict):
 
 
 class PartyIn(_Strict):
-    esp_service: Short | None = None
+    esp_service: Annotated[Short, _label("esp_service")] | None = None
     age: Annotated[int, Field(ge=0, le=130)] | None = None
     compromised_account: bool | None = None
     account_temporarily_disabled: bool | None = None
@@ -298,7 +292,7 @@ def parse_line(raw: bytes, location: str) -> Parsed | None:
 def _rule(error_type: str, message: str) -> str:
     if "invalid hash" in message:
         return "invalid_hash"
-    if NOT_A_SERVICE in message:
+    if NOT_A_LABEL in message:
         return "identifier_in_scope"
     if "ISO 8601" in message:
         return "bad_datetime"

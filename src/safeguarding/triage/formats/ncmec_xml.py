@@ -36,6 +36,7 @@ from safeguarding.triage.formats.fields import (
     parse_bool,
     parse_datetime,
     parse_int,
+    service_label,
     url_host,
 )
 from safeguarding.triage.records import (
@@ -450,6 +451,8 @@ def _device_ids(element: ET.Element, path: str) -> list[Identifier]:
             continue
         when = _datetime_of(device, "dateTime", dpath)
         scope = (_str(device, "idType", dpath) or "").upper()
+        if scope:
+            _checked(dpath, "idType", service_label, "idType", scope)
         # The capture event is stored in clear: one of the schema's events, never free text.
         event = _str(device, "eventName", dpath)
         if event is not None:
@@ -472,6 +475,8 @@ def _contact_identifiers(element: ET.Element, path: str) -> list[Identifier]:
 def _party(element: ET.Element, role: Role, person_tag: str, doc: _Doc, path: str) -> Party:
     doc.children(element, path, _IDENTITY_CHILDREN, _SINGLE_IDENTITY)
     service = _str(element, "espService", path) or ""
+    if service:
+        _checked(path, "espService", service_label, "espService", service)
     identifiers: list[Identifier] = []
     age: int | None = None
     person = element.find(person_tag) if person_tag else None
