@@ -31,6 +31,7 @@ from safeguarding.helpline.stats import (
     ShareComparison,
     breakdowns,
     compare_young_older,
+    count_matrix,
     unattributed,
 )
 
@@ -67,7 +68,7 @@ def published_set(facts: Facts, min_cell: int) -> PublishedSet:
             of_latest,
             ("month",),
             min_cell=min_cell,
-            withhold=_total_withheld(of_latest, year_withheld),
+            withhold=_total_withheld(of_latest, "month", year_withheld),
         )
         if year_withheld or not months.counted.withheld[-1, -1]:
             break
@@ -91,12 +92,15 @@ def published_set(facts: Facts, min_cell: int) -> PublishedSet:
     )
 
 
-def _total_withheld(facts: Facts, withheld: bool) -> np.typing.NDArray[np.bool_] | None:
-    """A one-way table's forced cells: its total (the last row) where ``withheld``."""
+def _total_withheld(
+    facts: Facts, dimension: str, withheld: bool
+) -> np.typing.NDArray[np.bool_] | None:
+    """A one-way table's forced cells: its total (the last row) where ``withheld``, shaped as
+    the table ``breakdowns`` makes of ``facts`` by ``dimension``."""
     if not withheld:
         return None
-    months = facts.contacts.select("year", "month").unique().height
-    forced = np.zeros((months + 1, 2), dtype=bool)
+    _, rows, _ = count_matrix(facts.contacts, (dimension,))
+    forced = np.zeros((max(len(rows), 1) + 1, 2), dtype=bool)
     forced[-1, :] = True
     return forced
 
@@ -124,9 +128,7 @@ def published_tables(found: PublishedSet, by: tuple[str, ...]) -> tuple[Protecte
     if by == ("month",):
         return found.months.contacts, found.months.callers
     total_withheld = bool(found.ages.counted.withheld[-1, -1])
-    categories = found.facts.contacts[by[0]].n_unique()
-    forced = np.zeros((categories + 1, 2), dtype=bool)
-    forced[-1, :] = total_withheld
+    forced = _total_withheld(found.facts, by[0], total_withheld)
     table = breakdowns(found.facts, by, min_cell=found.min_cell, withhold=forced)
     if table.counted.withheld[-1, -1] and not total_withheld:
         raise ValidationError(
