@@ -134,10 +134,15 @@ def test_arbitrary_bytes_never_break_a_csv_list(data: bytes) -> None:
 @given(st.lists(st.one_of(st.binary(min_size=16, max_size=16).map(bytes.hex), st.text(max_size=40)),
                 max_size=30))  # fmt: skip
 def test_every_line_is_either_an_entry_or_a_named_rejection(lines: list[str]) -> None:
+    """Each line is an entry, a named rejection, or a hash listed again alike (taken once)."""
     clean = [line.replace("\n", " ").replace("\r", " ").replace(",", " ") for line in lines]
     parsed = read_hash_csv("\n".join(clean).encode(), "p.txt", hash_type="md5")
     meaningful = [c for c in clean if c.strip() and not c.strip().startswith("#")]
-    assert len(parsed.entries) + len(parsed.rejected) == len(meaningful)
+    hashes = [c.strip().lower() for c in meaningful]
+    valid = [h for h in hashes if len(h) == 32 and all(ch in "0123456789abcdef" for ch in h)]
+    again = len(valid) - len(set(valid))
+    assert len(parsed.entries) + len(parsed.rejected) + again == len(meaningful)
+    assert len({(e.kind, e.value) for e in parsed.entries}) == len(parsed.entries)
 
 
 def test_import_update_remove_and_retroactive_matching(
@@ -221,29 +226,31 @@ def test_a_refused_entry_that_comes_back_is_quarantined_again(
     assert records() == [("open", "A.csv:3", "hash_not_hex")]
 
 
-def test_a_hash_listed_twice_with_two_categories_keeps_the_first_and_quarantines_the_second(
-    capsys: Capsys, store: Store, tmp_path: Path
+@pytest.mark.parametrize("abuse_first", [True, False])
+def test_a_hash_listed_with_two_categories_keeps_the_more_serious_and_quarantines_the_other(
+    capsys: Capsys, store: Store, tmp_path: Path, abuse_first: bool
 ) -> None:
-    # One entry is stored per hash: the later of two categories would otherwise win by line
-    # order, silently turning abuse material non-pertinent. The later line is quarantined,
-    # naming the earlier one; the same hash listed again alike is harmless.
+    # One entry is stored per hash: one of two categories would otherwise win by line order,
+    # turning abuse material non-pertinent and its matches last. The more serious is kept,
+    # whichever line gives it, and the other line is quarantined naming the kept one; the same
+    # hash listed again alike is harmless.
     empty_md5 = "d41d8cd98f00b204e9800998ecf8427e"
+    abuse, harmless = f"{empty_md5},md5,1", f"{empty_md5.upper()},md5,0"
+    first, second = (abuse, harmless) if abuse_first else (harmless, abuse)
     path = tmp_path / "L.csv"
-    path.write_text(
-        f"hash,type,category\n{empty_md5},md5,1\n{MD5},md5,2\n{empty_md5.upper()},md5,0\n"
-        f"{MD5.lower()},md5,2\n"
-    )
+    path.write_text(f"hash,type,category\n{first}\n{MD5},md5,2\n{second}\n{MD5.lower()},md5,2\n")
     summary = _json(capsys, "hashlist", "import", str(path), "--name", "L", "--scheme", "us")
     assert (summary["entries"], summary["quarantined"]) == (2, 1)
     assert _json(capsys, "hashlist", "show", "L")["by_category"] == {
         "abuse_material": 1, "exploitive_age_difficult": 1,
     }  # fmt: skip
     (record,) = _json(capsys, "quarantine", "list")["records"]
+    refused, kept = ("L.csv:4", "L.csv:2") if abuse_first else ("L.csv:2", "L.csv:4")
     assert (record["location"], record["rule"], record["error"]) == (
-        "L.csv:4",
+        refused,
         "conflicting_category",
-        "L.csv:4: the same md5 hash as L.csv:2, with category 0 (non_pertinent) where that "
-        "line gives 1 (abuse_material); the earlier line is kept",
+        f"{refused}: the same md5 hash as {kept}, with category 0 (non_pertinent) where that "
+        "line gives 1 (abuse_material); the more serious category is kept",
     )
 
 
@@ -255,7 +262,7 @@ def test_vics_media_giving_a_listed_hash_another_category_is_refused_for_that_ha
     ]
     parsed = read_vics(vics_json(entries), "l.json", "vics_us")
     assert [(e.kind, e.category) for e in parsed.entries] == [
-        ("md5", "abuse_material"), ("pdq", "non_pertinent"), ("md5", "abuse_material"),
+        ("md5", "abuse_material"), ("pdq", "non_pertinent"),
     ]  # fmt: skip
     assert [(r.location, r.rule) for r in parsed.rejected] == [
         ("l.json:value[1].MD5", "conflicting_category")

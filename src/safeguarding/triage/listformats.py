@@ -22,7 +22,8 @@ names it. MD5, SHA-1 and PDQ are matched; PhotoDNA is stored and never matched.
 
 A malformed entry (bad hash, unknown category) is rejected with its location and reason; the rest of
 the list is read. One bad line never breaks a list. A hash listed again with another category is
-rejected at the later line, naming the earlier one (kept); listed again alike, it is taken once.
+taken with the more serious of the two, and the other line is rejected naming the kept one; listed
+again alike, it is taken once.
 """
 
 from __future__ import annotations
@@ -51,6 +52,17 @@ INTERNAL_CATEGORIES = (
     "comparison",
     "non_pertinent",
     "uncategorised",
+)
+# The internal categories from the one whose matches need attention first: where a list gives
+# one hash two categories, the earlier here is kept ("uncategorised" before "non_pertinent": an
+# unknown category is not a known harmless one).
+CAUTION = (
+    "abuse_material",
+    "exploitive_age_difficult",
+    "cgi_animation",
+    "comparison",
+    "uncategorised",
+    "non_pertinent",
 )
 _SCHEMES: dict[str, dict[int, str]] = {
     "vics_us": {
@@ -96,29 +108,43 @@ class ParsedList:
     format_version: str | None
     entries: list[EntryIn] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
-    # each hash with where it was first listed and how (``add`` compares later lines with it)
-    first_listed: dict[tuple[str, str], tuple[str, EntryIn]] = field(
+    # each hash with the line it is taken from, that line's raw input and its place in entries
+    listed: dict[tuple[str, str], tuple[str, EntryIn, Any, int]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
     def add(self, entry: EntryIn, location: str, raw: Any) -> None:
-        """Take an entry, unless the list gave the same hash another category earlier on.
+        """Take an entry once per hash; of two categories for one hash, keep the more serious.
 
         Stored entries are one per hash, so one of two categories would win by line order: a
-        hash listed as abuse material could silently become non-pertinent. The later line is
-        refused instead, naming the earlier one, which is kept; the same hash listed again
-        with the same category is harmless and taken."""
+        hash listed as abuse material could silently become non-pertinent and its matches be
+        put last. The more serious category (``CAUTION``) is taken whichever line gives it,
+        and the other line is quarantined naming the kept one, for review; the same hash
+        listed again alike is harmless and taken once."""
         key = (entry.kind, entry.value)
-        first = self.first_listed.setdefault(key, (location, entry))
-        earlier_location, earlier = first
-        if (earlier.category, earlier.source_category) != (entry.category, entry.source_category):
-            problem = (
-                f"the same {entry.kind} hash as {earlier_location}, with category "
-                f"{_said(entry)} where that line gives {_said(earlier)}; the earlier line is kept"
-            )
-            self.rejected.append(_reject(location, "conflicting_category", problem, raw))
+        found = self.listed.get(key)
+        if found is None:
+            self.listed[key] = (location, entry, raw, len(self.entries))
+            self.entries.append(entry)
             return
-        self.entries.append(entry)
+        kept_location, kept, kept_raw, index = found
+        if (kept.category, kept.source_category) == (entry.category, entry.source_category):
+            return
+        if CAUTION.index(entry.category) < CAUTION.index(kept.category):
+            self.entries[index] = entry
+            self.listed[key] = (location, entry, raw, index)
+            entry, kept, location, kept_location, raw = (
+                kept,
+                entry,
+                kept_location,
+                location,
+                kept_raw,
+            )
+        problem = (
+            f"the same {entry.kind} hash as {kept_location}, with category {_said(entry)} where "
+            f"that line gives {_said(kept)}; the more serious category is kept"
+        )
+        self.rejected.append(_reject(location, "conflicting_category", problem, raw))
 
 
 def _said(entry: EntryIn) -> str:
