@@ -70,6 +70,9 @@ def test_evidence_page_lists_and_filters_every_figure(
     partial = client.get("/evidence?tag=P", headers={"HX-Request": "true"}).text
     assert "<html" not in partial
     assert f"{len(base.with_tag('P'))} of {len(base)} figures" in partial
+    # A figure holding values of another tag says so in the list, as in the monitor report.
+    row = page[page.index('href="/evidence/ch.fedpol.ncmec"') :].split("</tr>", 1)[0]
+    assert 'class="tag tag-P"' in row and 'class="tag tag-S"' in row and "forwarded 2024" in row
     figure = next(iter(base))
     detail = client.get(f"/evidence/{figure.id}").text
     assert figure.source.replace("&", "&amp;").replace("'", "&#39;") in detail

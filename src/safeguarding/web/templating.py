@@ -6,15 +6,28 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from safeguarding import __version__
+from safeguarding.evidence.loader import EvidenceFigure
+from safeguarding.reporting.html import figure_tags
 from safeguarding.web.auth import CSRF_FIELD, Principal
 from safeguarding.web.nav import nav_for
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+
+
+def _figure_tags(figure: EvidenceFigure) -> Markup:
+    """A figure's tag and every other tag its values carry, as the monitor report shows them
+    (``reporting.html.figure_tags``, which escapes what it writes): the figure's tag alone would
+    present values read only in a secondary source as primary."""
+    return Markup(figure_tags(figure))  # noqa: S704 - built from escaped parts
+
+
+templates.env.globals["figure_tags"] = _figure_tags
 
 
 def render(
