@@ -145,3 +145,22 @@ def test_the_command_line_loads_heavy_modules_only_when_used() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert loaded == ""
+
+
+def test_python_dash_m_runs_the_command_line(home: Path) -> None:
+    """``python -m safeguarding`` is the command line, for a bare interpreter."""
+    done = subprocess.run(
+        [sys.executable, "-m", "safeguarding", "evidence", "show", "ncmec.bundling.2024"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "ncmec.bundling.2024" in done.stdout
+    unknown = subprocess.run(
+        [sys.executable, "-m", "safeguarding", "evidence", "show", "no.such.figure"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert unknown.returncode == 1 and "no.such.figure" in unknown.stderr
