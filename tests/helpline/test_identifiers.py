@@ -24,6 +24,7 @@ CRAFTED = [
     ("call 06\u202f1234\u202f5678", ["phone"]),
     ("call \uff0b31 6 1234 5678", ["phone"]),
     ("call 06\u200b1234\u20115678", ["phone"]),
+    ("mail jan\uff20example.nl", ["email"]),
 ]
 
 NOT_IDENTIFIERS = [

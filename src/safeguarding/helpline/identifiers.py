@@ -43,10 +43,10 @@ _NOT_PHONE_SHAPES = (
 )
 
 
-# Separators typed or pasted into numbers that are not ASCII: no-break and other spaces, zero-width
-# characters, Unicode hyphens, dashes and minus, fullwidth plus and brackets. The scan reads a copy
-# with each of them as its ASCII counterpart, one character for one, so that "06\u00a012345678"
-# is found as "06 12345678" is, at the same offsets in the note.
+# Characters typed or pasted into identifiers that are not ASCII: no-break and other spaces,
+# zero-width characters, Unicode hyphens, dashes and minus, fullwidth signs. Every scan reads a
+# copy with each of them as its ASCII counterpart, one character for one, so that
+# "06\u00a012345678" is found as "06 12345678" is, at the same offsets in the note.
 _SCAN_FORM = str.maketrans(
     {
         **dict.fromkeys(
@@ -60,6 +60,7 @@ _SCAN_FORM = str.maketrans(
         "\uff09": ")",
         "\uff0e": ".",
         "\uff0f": "/",
+        "\uff20": "@",
     }
 )
 
@@ -103,15 +104,16 @@ def find_identifiers(text: str) -> list[Finding]:
         taken.append((start, end))
         found.append(Finding(kind, start, end))
 
-    for match in _EMAIL.finditer(text):
+    scanned = text.translate(_SCAN_FORM)
+    for match in _EMAIL.finditer(scanned):
         add("email", match.start(), match.end())
-    for match in _IPV6.finditer(text):
+    for match in _IPV6.finditer(scanned):
         if match.group().count(":") >= 2 and _is_ip(match.group(), 6):
             add("ipv6", match.start(), match.end())
-    for match in _IPV4.finditer(text):
+    for match in _IPV4.finditer(scanned):
         if _is_ip(match.group(), 4):
             add("ipv4", match.start(), match.end())
-    for match in _PHONE.finditer(text.translate(_SCAN_FORM)):
+    for match in _PHONE.finditer(scanned):
         candidate = match.group().rstrip(" \t.-/(")
         if _is_phone(candidate):
             add("phone", match.start(), match.start() + len(candidate))

@@ -31,7 +31,6 @@ from safeguarding.helpline.stats import (
     ShareComparison,
     breakdowns,
     compare_young_older,
-    count_matrix,
     unattributed,
 )
 
@@ -68,7 +67,7 @@ def published_set(facts: Facts, min_cell: int) -> PublishedSet:
             of_latest,
             ("month",),
             min_cell=min_cell,
-            withhold=_total_withheld(of_latest, "month", year_withheld),
+            withhold_total=year_withheld,
         )
         if year_withheld or not months.counted.withheld[-1, -1]:
             break
@@ -92,22 +91,9 @@ def published_set(facts: Facts, min_cell: int) -> PublishedSet:
     )
 
 
-def _total_withheld(
-    facts: Facts, dimension: str, withheld: bool
-) -> np.typing.NDArray[np.bool_] | None:
-    """A one-way table's forced cells: its total (the last row) where ``withheld``, shaped as
-    the table ``breakdowns`` makes of ``facts`` by ``dimension``."""
-    if not withheld:
-        return None
-    _, rows, _ = count_matrix(facts.contacts, (dimension,))
-    forced = np.zeros((max(len(rows), 1) + 1, 2), dtype=bool)
-    forced[-1, :] = True
-    return forced
-
-
 def check_published(by: tuple[str, ...]) -> None:
     """Refuse a breakdown the set does not publish, naming those it does."""
-    if set(by) == set(AGES) or (len(by) == 1 and by[0] in (*AGES, "month", *ONE_WAY)):
+    if set(by) == set(AGES) or (len(by) == 1 and by[0] in PUBLISHED_BY):
         return
     raise ValidationError(
         f"contacts by {','.join(by)} are not published; published: {', '.join(PUBLISHED_BY)} "
@@ -122,14 +108,14 @@ def published_tables(found: PublishedSet, by: tuple[str, ...]) -> tuple[Protecte
     check_published(by)
     if set(by) == set(AGES):
         return found.ages.contacts, found.ages.callers
-    if by == ("age_band",) or by == ("year",):
-        axis = 0 if by == ("age_band",) else 1
-        return margin(found.ages.contacts, axis), margin(found.ages.callers, axis)
+    if by[0] in AGES:
+        axis = AGES.index(by[0])
+        contacts, callers = found.ages.contacts, found.ages.callers
+        return margin(contacts, axis, "contacts", by[0]), margin(callers, axis, "callers", by[0])
     if by == ("month",):
         return found.months.contacts, found.months.callers
     total_withheld = bool(found.ages.counted.withheld[-1, -1])
-    forced = _total_withheld(found.facts, by[0], total_withheld)
-    table = breakdowns(found.facts, by, min_cell=found.min_cell, withhold=forced)
+    table = breakdowns(found.facts, by, min_cell=found.min_cell, withhold_total=total_withheld)
     if table.counted.withheld[-1, -1] and not total_withheld:
         raise ValidationError(
             f"contacts by {by[0]} are not published: protecting them would need the total "
@@ -140,21 +126,19 @@ def published_tables(found: PublishedSet, by: tuple[str, ...]) -> tuple[Protecte
     return table.contacts, table.callers
 
 
-def margin(table: ProtectedTable, axis: int) -> ProtectedTable:
-    """The row (``axis`` 0) or column (``axis`` 1) totals of a protected table as a one-way
-    table, withheld where they are: the same numbers, never protected a second time."""
+def margin(table: ProtectedTable, axis: int, unit: str, dimension: str) -> ProtectedTable:
+    """The row (``axis`` 0) or column (``axis`` 1) totals of a protected table as the one-way
+    table of ``unit`` by ``dimension``, withheld where they are: the same numbers, never
+    protected a second time."""
     if axis == 0:
         labels, values = table.row_labels, table.row_totals
         statuses = [row[-1] for row in table.status[:-1]]
-        title_by = table.title.split(" by ")[1].split(" and ")[0]
     else:
         labels, values = table.col_labels, table.col_totals
         statuses = list(table.status[-1][:-1])
-        title_by = table.title.split(" and ")[-1]
-    unit = table.title.split(" by ")[0]
     corner = table.status[-1][-1]
     return ProtectedTable(
-        title=f"{unit} by {title_by}",
+        title=f"{unit} by {dimension}",
         unit=table.unit,
         row_labels=labels,
         col_labels=(unit,),

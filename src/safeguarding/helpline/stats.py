@@ -303,6 +303,7 @@ def breakdowns(
     min_cell: int = DEFAULT_MIN_CELL,
     rounding_base: int | None = None,
     withhold: NDArray[np.bool_] | None = None,
+    withhold_total: bool = False,
 ) -> Breakdown:
     """Contacts and callers by one or two dimensions, under disclosure control as linked tables.
 
@@ -312,7 +313,9 @@ def breakdowns(
     the contacts table's totals a ceiling on the cells withheld with it. So every callers value
     is withheld where the contacts value is, zeros too (a published 0 lets the rest of its line
     bound the other cells), before the callers table's own suppression runs. ``withhold``
-    names contacts values a table published beside these needs withheld (``suppress``).
+    names contacts values a table published beside these needs withheld (``suppress``), and
+    ``withhold_total`` its grand total (in a one-way table also the column total, the same
+    number).
     """
     dims = tuple(by)
     matrix, rows, cols = count_matrix(facts.contacts, dims)
@@ -338,6 +341,11 @@ def breakdowns(
             withhold=withhold,
         )
 
+    if withhold_total:
+        withhold = np.zeros(extend(matrix).shape, dtype=bool) if withhold is None else withhold
+        withhold[-1, -1] = True
+        if len(dims) == 1:
+            withhold[-1, 0] = True
     contacts = table(matrix, "contacts", withhold)
     withheld = np.array([[s != "published" for s in row] for row in contacts.status])
     counted = CountedContacts(dims, (rows, cols), extend(matrix), withheld)
