@@ -297,6 +297,22 @@ def test_a_relative_rules_path_is_stored_absolute_so_the_report_finds_it_elsewhe
     assert "Headline: 1 high-risk service(s)" in html and "mine-2026" in html
 
 
+def test_a_rules_path_longer_than_255_characters_is_kept_whole(
+    capsys: pytest.CaptureFixture[str], store: Store, tmp_path: Path
+) -> None:
+    invoke(capsys, "platforms", "import", str(_register(tmp_path, MICRO_AD_SITE)))
+    shipped = Path(__file__).parents[2] / "src/safeguarding/platforms/data/risk-rules.yaml"
+    folder = tmp_path.joinpath(*["a-folder-with-a-long-name-" + "x" * 60] * 4)
+    folder.mkdir(parents=True)
+    rules = folder / "mine.yaml"
+    rules.write_text(shipped.read_text().replace('version: "', 'version: "mine-', 1))
+    assert len(str(rules)) > 300
+    invoke(capsys, "platforms", "assess", "--rules", str(rules))
+    with store.session() as session:
+        assert session.scalar(select(PlatformAssessmentRunRow.rules_file)) == str(rules)
+    assert "mine-2026" in render_monitor(store)
+
+
 def test_refused_rows_are_counted_by_row_not_by_line(
     capsys: pytest.CaptureFixture[str], store: Store, tmp_path: Path
 ) -> None:

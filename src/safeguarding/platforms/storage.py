@@ -255,7 +255,7 @@ def save_run(
     run = PlatformAssessmentRunRow(
         rules_version=rules_version,
         rules_digest=rules_digest,
-        rules_file=rules_file[:255],
+        rules_file=rules_file,
         assessed_at=_now(),
         services=len(assessments),
     )

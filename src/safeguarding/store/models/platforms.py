@@ -115,7 +115,7 @@ class PlatformAssessmentRunRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     rules_version: Mapped[str] = mapped_column(String(64))
     rules_digest: Mapped[str] = mapped_column(String(64))
-    rules_file: Mapped[str] = mapped_column(String(255))
+    rules_file: Mapped[str] = mapped_column(Text)
     assessed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     services: Mapped[int] = mapped_column(Integer)
 
