@@ -313,6 +313,17 @@ def test_a_rules_path_longer_than_255_characters_is_kept_whole(
     assert "mine-2026" in render_monitor(store)
 
 
+def test_bracketed_words_in_names_are_printed_not_read_as_styles(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    beta = {**MICRO_AD_SITE, "name": "Tiny Ads [beta] (fictional)", "source": "[web] register"}
+    invoke(capsys, "platforms", "import", str(_register(tmp_path, beta)))
+    listed = invoke(capsys, "platforms", "list")
+    assert listed.code == 0 and "[beta]" in listed.out  # the table folds the name
+    shown = invoke(capsys, "platforms", "show", "tiny-ads")
+    assert "[web] register" in shown.out
+
+
 def test_refused_rows_are_counted_by_row_not_by_line(
     capsys: pytest.CaptureFixture[str], store: Store, tmp_path: Path
 ) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.text import Text
 
 from safeguarding.assess.assessment import KEY_OUTPUTS, assess_scenario, comparison, prepare
 from safeguarding.assess.calibration import published_checks
@@ -44,14 +45,20 @@ def _print_scenario(result: dict[str, Any]) -> None:
     )
     for seen in result["observed"]:
         console.print(
-            f"[cyan]observed[/cyan] {seen['output']}: {human(seen['value'], 'share')} "
-            f"[{human(seen['low'], 'share')}–{human(seen['high'], 'share')}] ({seen['source']}); "
-            f"model: {cell({**seen['model'], 'unit': 'share'})}"
+            Text.assemble(
+                ("observed", "cyan"),
+                f" {seen['output']}: {human(seen['value'], 'share')} "
+                f"[{human(seen['low'], 'share')}–{human(seen['high'], 'share')}] "
+                f"({seen['source']}); model: {cell({**seen['model'], 'unit': 'share'})}",
+            )
         )
     for replaced in result["replaced"]:
         console.print(
-            f"[yellow]replaced[/yellow] {replaced['name']}: {replaced['before']} → "
-            f"{replaced['after']} ({replaced['reason']})"
+            Text.assemble(
+                ("replaced", "yellow"),
+                f" {replaced['name']}: {replaced['before']} → {replaced['after']} "
+                f"({replaced['reason']})",
+            )
         )
 
 

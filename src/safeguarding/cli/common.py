@@ -20,8 +20,11 @@ from safeguarding.store.engine import OnOutdated
 
 T = TypeVar("T")
 
-console = Console()
-err_console = Console(stderr=True)
+# No Rich markup in what is printed: names, paths and messages come from input and from the
+# store, and a bracketed word in them ("[web]", "[ip-address]", a service "[beta]") would be read
+# as a style tag and dropped. Styled words are passed as ``Text`` with their style.
+console = Console(markup=False)
+err_console = Console(stderr=True, markup=False)
 
 
 def settings() -> Settings:

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import typer
+from rich.text import Text
 
 from safeguarding.cli.common import console
 from safeguarding.config import Settings, sqlite_url
@@ -33,7 +34,11 @@ def demo(
     store = open_store(settings)
     try:
         build_demo(
-            store, seed, lambda name, summary: console.print(f"[green]✓[/green] {name}: {summary}")
+            store,
+            seed,
+            lambda name, summary: console.print(
+                Text.assemble(("✓", "green"), f" {name}: {summary}")
+            ),
         )
         path = write_monitor(store, directory / "monitor.html")
     finally:

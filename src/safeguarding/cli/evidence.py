@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich.text import Text
 
 from safeguarding.cli.common import console, print_json, print_table
 from safeguarding.errors import SafeguardingError
@@ -61,7 +62,7 @@ def show(
     if json_out:
         print_json(figure.as_dict())
         return
-    console.print(f"[bold]{figure.id}[/bold]  [{figure.tag}: {TAGS[figure.tag]}]")
+    console.print(Text.assemble((figure.id, "bold"), f"  [{figure.tag}: {TAGS[figure.tag]}]"))
     console.print(f"topic:     {figure.topic}")
     console.print(f"statement: {figure.statement}")
     console.print(f"years:     {_years(figure.years)}")

@@ -126,7 +126,7 @@ def show_command(
         print_json(detail)
         return
     for key, value in detail.items():
-        console.print(f"{key}: {value}", markup=False, highlight=False)
+        console.print(f"{key}: {value}", highlight=False)
 
 
 @app.command("remove")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.text import Text
 from sqlalchemy import func, select
 
 from safeguarding.cli.common import console, err_console, print_json, print_table, settings, store
@@ -109,7 +110,9 @@ def _percent(value: float | None) -> str:
 
 def _print_stats(result: HelplineStats) -> None:
     if result.synthetic:
-        console.print("[bold]SYNTHETIC sample data[/bold] — not real helpline contacts")
+        console.print(
+            Text.assemble(("SYNTHETIC sample data", "bold"), " — not real helpline contacts")
+        )
     for table in result.tables:
         _print_protected(table)
     for comparison in result.comparisons:

@@ -190,7 +190,7 @@ def quarantine_show(
         print_json(data)
         return
     for key, value in data.items():
-        console.print(f"{key}: {value}", markup=False, highlight=False)
+        console.print(f"{key}: {value}", highlight=False)
 
 
 @quarantine_app.command("retry")
@@ -214,7 +214,7 @@ def quarantine_retry(
     console.print(f"{resolved} of {len(outcomes)} record(s) resolved")
     for outcome in outcomes:
         mark = "resolved" if outcome.resolved else "still open"
-        console.print(f"  {outcome.record_id}: {mark}: {outcome.message}", markup=False)
+        console.print(f"  {outcome.record_id}: {mark}: {outcome.message}")
 
 
 def register(app: typer.Typer) -> None:

@@ -27,15 +27,11 @@ def serve(
     try:
         options = WebOptions.from_section(store.settings.section("web"))
         app = create_app(store, options)
-        # Plain text: ``[web]`` and an IPv6 host's brackets are not Rich markup.
-        console.print(
-            f"serving on http://{host}:{port} (database {store.display_url})", markup=False
-        )
+        console.print(f"serving on http://{host}:{port} (database {store.display_url})")
         if options.secure_cookies:
             console.print(
                 "cookies are Secure: sign in through an HTTPS proxy, or set "
-                "[web] secure_cookies = false for plain HTTP on loopback",
-                markup=False,
+                "[web] secure_cookies = false for plain HTTP on loopback"
             )
         uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)
     finally:
