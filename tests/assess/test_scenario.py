@@ -115,6 +115,16 @@ def test_evidence_reference_takes_the_published_value(tmp_path: Path) -> None:
             "unverified (tag U)",
         ),
         (
+            'messages_per_day = { dist = ["lognormal"], low = 1, high = 2, assumption = "x" }',
+            "volume.messages_per_day.dist",
+            "unknown distribution ['lognormal']; dist takes one of fixed, uniform,",
+        ),
+        (
+            'messages_per_day = { dist = 5, value = 1, assumption = "x" }',
+            "volume.messages_per_day.dist",
+            "unknown distribution 5; dist takes one of",
+        ),
+        (
             'messages_per_day = { dist = "pert", low = 3, mode = 1, high = 2, assumption = "x" }',
             "volume.messages_per_day",
             "low <= mode <= high",

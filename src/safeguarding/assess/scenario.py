@@ -482,8 +482,13 @@ def _parameter(name: str, raw: Any, reader: _Reader) -> Parameter:
             f"unknown key {unknown[0]!r}; a parameter takes {', '.join(sorted(PARAMETER_KEYS))}",
         )
     kind = raw.get("dist", "fixed")
-    if kind not in KIND_FIELDS:
-        raise reader.fail(f"{name}.dist", f"unknown distribution {kind!r}")
+    # A list or table here is unhashable: test the type first, or the lookup fails with a bare
+    # TypeError that names neither the file nor the key.
+    if not isinstance(kind, str) or kind not in KIND_FIELDS:
+        raise reader.fail(
+            f"{name}.dist",
+            f"unknown distribution {kind!r}; dist takes one of {', '.join(KIND_FIELDS)} (as text)",
+        )
     evidence_used: list[str] = []
     fields = {
         key: _number(raw[key], f"{name}.{key}", reader, evidence_used)
