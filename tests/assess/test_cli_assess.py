@@ -188,3 +188,21 @@ def test_published_column_holds_only_what_the_source_states() -> None:
         assert rows[name][4] == "none (exact computation)"
     assert rows["fedpol cases forwarded 2017"][2] == "428"
     assert rows["fedpol cases forwarded 2017"][3].startswith("median ")
+
+
+def test_a_seed_beyond_what_the_store_keeps_is_refused_before_the_run(
+    capsys: pytest.CaptureFixture[str], store: Store
+) -> None:
+    # A seed above 2**32 - 1 used to run, then fail when --save wrote it (20 digits overflow
+    # SQLite's integer; on PostgreSQL the column stopped at 2**31 - 1).
+    for seed in (2**32, 10**20):
+        refused = invoke(capsys, "assess", "nl-status-quo", "--draws", "100", "--seed", str(seed))
+        assert refused.code == 2
+        assert "--seed" in refused.err and "4294967295" in refused.err
+    kept = invoke(
+        capsys, "assess", "nl-status-quo", "--draws", "100", "--seed", str(2**32 - 1), "--save"
+    )
+    assert kept.code == 0, kept.err
+    with store.session() as session:
+        (stored,) = latest_run(session)
+    assert stored["seed"] == 2**32 - 1

@@ -28,6 +28,9 @@ from safeguarding.assess.funnel import (
 from safeguarding.assess.scenario import TECHNOLOGIES, TECHNOLOGY_TITLES, Scenario
 
 INTERVAL = (5.0, 95.0)  # the 90% interval
+# The largest seed a run takes: the web's limit, and one the store's seed column (a 64-bit
+# integer) keeps on every backend, so a run that finished is never lost when it is saved.
+MAX_SEED = 2**32 - 1
 POOL = 1 << 16  # indices into the pool fit in 16 bits
 THREADS = 2
 

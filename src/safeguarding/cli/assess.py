@@ -13,6 +13,7 @@ from safeguarding.assess.assessment import KEY_OUTPUTS, assess_scenario, compari
 from safeguarding.assess.calibration import published_checks
 from safeguarding.assess.display import human, interval
 from safeguarding.assess.exports import read_services, read_triage_stats
+from safeguarding.assess.montecarlo import MAX_SEED
 from safeguarding.assess.scenario import load_scenario, shipped_scenarios
 from safeguarding.assess.stored import json_safe, save_run
 from safeguarding.cli.common import console, print_json, print_table, progress, store
@@ -145,7 +146,11 @@ def assess(
     ),
     draws: int = typer.Option(20_000, "--draws", min=100, help="Monte Carlo draws per scenario."),
     seed: int = typer.Option(
-        1, "--seed", min=0, help="Random seed: the same seed, the same results."
+        1,
+        "--seed",
+        min=0,
+        max=MAX_SEED,
+        help="Random seed: the same seed, the same results.",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
     out: Path | None = typer.Option(None, "--out", help="Write charts (SVG) and JSON here."),

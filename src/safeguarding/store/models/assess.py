@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from safeguarding.store.base import Base
@@ -29,6 +29,6 @@ class AssessResultRow(Base):
     title: Mapped[str] = mapped_column(Text)
     region: Mapped[str] = mapped_column(String(20))
     draws: Mapped[int] = mapped_column(Integer)
-    seed: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(BigInteger)  # up to MAX_SEED, past PostgreSQL's int4
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     result: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from safeguarding.access.roles import allowed
 from safeguarding.assess.assessment import KEY_OUTPUTS, assess_scenario, comparison
+from safeguarding.assess.montecarlo import MAX_SEED
 from safeguarding.assess.scenario import load_scenario, shipped_scenarios
 from safeguarding.assess.stored import json_safe, latest_run
 from safeguarding.errors import NotFoundError, ValidationError
@@ -51,7 +52,7 @@ class RunRequest(BaseModel):
 
     scenarios: list[str] = Field(min_length=1, max_length=MAX_SCENARIOS)
     draws: int = Field(1_000, ge=MIN_DRAWS, le=MAX_DRAWS)
-    seed: int = Field(1, ge=0, le=2**32 - 1)
+    seed: int = Field(1, ge=0, le=MAX_SEED)
 
 
 @lru_cache(maxsize=1)
