@@ -206,3 +206,38 @@ def test_a_seed_beyond_what_the_store_keeps_is_refused_before_the_run(
     with store.session() as session:
         (stored,) = latest_run(session)
     assert stored["seed"] == 2**32 - 1
+
+
+def test_scenarios_of_one_name_are_refused_before_anything_is_written(
+    capsys: pytest.CaptureFixture[str], home: Path, tmp_path: Path
+) -> None:
+    # Both files are called x.toml and name no scenario: they used to share one column of the
+    # comparison and one funnel-x.svg, the second overwriting the first.
+    files = []
+    for folder, title in (("a", "first"), ("b", "second")):
+        (tmp_path / folder).mkdir()
+        path = tmp_path / folder / "x.toml"
+        path.write_text(f'[scenario]\nextends = "nl-status-quo"\ntitle = "{title}"\n', "utf-8")
+        files.append(str(path))
+    out = tmp_path / "charts"
+    result = invoke(capsys, "assess", *files, "--draws", "100", "--out", str(out))
+    assert result.code == 1
+    assert result.err.strip() == (
+        f"error: two scenarios are named 'x' ({files[0]} and {files[1]}); a run keys its "
+        'comparison, charts and stored rows by name: set name = "..." in the [scenario] table '
+        "of one of them"
+    )
+    assert not out.exists()
+    twice = invoke(capsys, "assess", "nl-status-quo", "nl-status-quo", "--draws", "100")
+    assert twice.code == 1
+    assert twice.err.strip() == (
+        "error: scenario 'nl-status-quo' is given twice (nl-status-quo.toml); give each scenario "
+        "once"
+    )
+    renamed = tmp_path / "b" / "x.toml"
+    renamed.write_text(
+        '[scenario]\nextends = "nl-status-quo"\ntitle = "second"\nname = "y"\n', "utf-8"
+    )
+    both = invoke(capsys, "assess", *files, "--draws", "100", "--json")
+    assert both.code == 0, both.err
+    assert [s["scenario"] for s in json.loads(both.out)["scenarios"]] == ["x", "y"]

@@ -7,7 +7,9 @@ needs to re-run the model.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from safeguarding.assess import queue_sim
@@ -16,6 +18,7 @@ from safeguarding.assess.exports import ServicesExport, TriageStats, read_servic
 from safeguarding.assess.montecarlo import Summary, simulate, summarise
 from safeguarding.assess.scenario import Scenario
 from safeguarding.assess.sensitivity import first_order_indices, tornado
+from safeguarding.errors import ValidationError
 
 # The outputs the comparison and the sensitivity analysis are about.
 KEY_OUTPUTS = (
@@ -133,6 +136,35 @@ def assess_scenario(
         for output in SENSITIVITY_OUTPUTS
     }
     return ScenarioResult(summary, sensitivity, queue_for(summary, seed, queue_cap))
+
+
+def require_distinct_names(scenarios: Sequence[Scenario]) -> None:
+    """Refuse a run in which two scenarios share a name.
+
+    The name is the key of everything a run writes: the comparison's columns, the chart files
+    (``funnel-NAME.svg``) and the stored rows. Two scenarios of one name (``a/x.toml`` and
+    ``b/x.toml`` without a ``name``, or one scenario given twice) would silently become one
+    column and overwrite each other's charts.
+    """
+    first: dict[str, Scenario] = {}
+    for scenario in scenarios:
+        earlier = first.setdefault(scenario.name, scenario)
+        if earlier is scenario:
+            continue
+        if earlier.file == scenario.file:
+            raise ValidationError(
+                f"scenario {scenario.name!r} is given twice ({Path(scenario.file).name}); "
+                "give each scenario once",
+                location=scenario.file,
+                rule="distinct scenario names",
+            )
+        raise ValidationError(
+            f"two scenarios are named {scenario.name!r} ({earlier.file} and {scenario.file}); "
+            'a run keys its comparison, charts and stored rows by name: set name = "..." in '
+            "the [scenario] table of one of them",
+            location=scenario.file,
+            rule="distinct scenario names",
+        )
 
 
 def comparison(results: list[dict[str, Any]]) -> list[dict[str, Any]]:

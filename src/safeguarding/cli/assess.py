@@ -9,7 +9,13 @@ from typing import Any
 import typer
 from rich.text import Text
 
-from safeguarding.assess.assessment import KEY_OUTPUTS, assess_scenario, comparison, prepare
+from safeguarding.assess.assessment import (
+    KEY_OUTPUTS,
+    assess_scenario,
+    comparison,
+    prepare,
+    require_distinct_names,
+)
 from safeguarding.assess.calibration import published_checks
 from safeguarding.assess.display import human, interval
 from safeguarding.assess.exports import read_services, read_triage_stats
@@ -182,6 +188,7 @@ def assess(
     stats = read_triage_stats(calibrate) if calibrate else None
     export = read_services(services) if services else None
     loaded = [prepare(load_scenario(ref), stats=stats, services=export) for ref in scenarios]
+    require_distinct_names(loaded)
     if export is not None and not any(s.scope == "high-risk" for s in loaded):
         raise typer.BadParameter(
             '--services scopes targeted scenarios (scope = "high-risk"), and none is given',
