@@ -20,6 +20,7 @@ from safeguarding.assess.exports import read_services, read_triage_stats
 from safeguarding.assess.montecarlo import run
 from safeguarding.assess.scenario import load_scenario
 from safeguarding.errors import ValidationError
+from safeguarding.evidence import shipped_evidence
 
 DATA = Path(__file__).parent.parent / "data"
 TRIAGE = DATA / "triage-outcome-stats.json"
@@ -44,6 +45,18 @@ def test_fedpol_forwarded_cases_fall_in_the_model_interval_every_year() -> None:
     assert share.published is None and share.published_range == (0.07, 0.20)
     assert share.low is not None and share.high is not None
     assert share.low < share.model < share.high
+
+
+def test_each_fedpol_check_carries_the_weakest_tag_of_every_value_it_uses() -> None:
+    figure = shipped_evidence().get("ch.fedpol.ncmec")
+    fitted = [
+        figure.value(name, year) for year in range(2017, 2025) for name in ("received", "forwarded")
+    ]
+    bounds = [figure.value("forwarded_share_low"), figure.value("forwarded_share_high")]
+    assert figure.tag_of_values(fitted[:-2]) == "P"  # the years read in the annual reports
+    assert figure.tag_of_values(bounds) == "P"
+    checks = fedpol_forwarded()
+    assert {c.tag for c in checks} == {figure.tag_of_values([*bounds, *fitted])} == {"S"}
 
 
 def test_bka_criminally_relevant_shares_are_reproduced() -> None:

@@ -24,7 +24,7 @@ from safeguarding.assess.funnel import DAYS_PER_YEAR, Value, run_funnel
 from safeguarding.assess.montecarlo import interval, parameter_stream
 from safeguarding.assess.scenario import PARAMETERS, Observation, Scenario, Source
 from safeguarding.errors import ValidationError
-from safeguarding.evidence import shipped_evidence
+from safeguarding.evidence import EvidenceValue, shipped_evidence
 
 CHECK_DRAWS = 20_000
 
@@ -33,9 +33,10 @@ CHECK_DRAWS = 20_000
 class Check:
     """One published figure and what the model makes of the inputs it came with.
 
-    ``tag`` is the weakest own tag (``tag_of_values``) of the evidence values the row compares
-    with and feeds in, not the figure's: fedpol's 2024 counts were read only in a newspaper, so
-    the 2024 row is S while the rows of earlier years, from the annual reports, are P.
+    ``tag`` is the weakest own tag (``tag_of_values``) of every evidence value the row compares
+    with or feeds in, directly or through a fitted distribution, not the figure's: fedpol's 2024
+    counts were read only in a newspaper (S), and every fedpol row rests on the forwarded share
+    fitted to all years, 2024 included, so every fedpol row is S.
 
     Only numbers the source states sit under "published": ``published`` when it states one number,
     ``published_range`` when it states only bounds (fedpol's "7–20%"; no midpoint is made up).
@@ -135,11 +136,24 @@ def scientists_example() -> Check:
     )
 
 
-def yearly_shares(figure_id: str, part: str) -> dict[int, tuple[float, float]]:
-    """{year: (received, part)} for a figure with per-year ``received`` and ``part`` values."""
+def yearly_values(figure_id: str, part: str) -> dict[int, tuple[EvidenceValue, EvidenceValue]]:
+    """{year: (received, part)} values of a figure with per-year ``received`` and ``part``."""
     figure = shipped_evidence().get(figure_id)
     years = sorted({v.year for v in figure.values if v.name == part and v.year is not None})
-    return {y: (figure.value("received", y).value, figure.value(part, y).value) for y in years}
+    return {y: (figure.value("received", y), figure.value(part, y)) for y in years}
+
+
+def yearly_shares(figure_id: str, part: str) -> dict[int, tuple[float, float]]:
+    """{year: (received, part)} for a figure with per-year ``received`` and ``part`` values."""
+    return {
+        year: (received.value, value.value)
+        for year, (received, value) in yearly_values(figure_id, part).items()
+    }
+
+
+def fedpol_share_values() -> list[EvidenceValue]:
+    """Every value the fitted forwarded share rests on: each year's received and forwarded."""
+    return [v for pair in yearly_values("ch.fedpol.ncmec", "forwarded").values() for v in pair]
 
 
 def fedpol_share_distribution() -> Distribution:
@@ -154,6 +168,9 @@ def fedpol_forwarded(seed: int = 1) -> list[Check]:
     draws = share.sample(parameter_stream(seed, "fedpol"), CHECK_DRAWS)
     checks = []
     figure = shipped_evidence().get("ch.fedpol.ncmec")
+    # Each year's row feeds in that year's reports and compares with that year's cases, and its
+    # interval comes from the share fitted to every year: all of those values set its tag.
+    fitted = fedpol_share_values()
     for year, (received, forwarded) in yearly_shares("ch.fedpol.ncmec", "forwarded").items():
         result = run_funnel(passthrough(received, draws), size=CHECK_DRAWS)
         found = interval(result.outputs["forwarded"])
@@ -161,9 +178,7 @@ def fedpol_forwarded(seed: int = 1) -> list[Check]:
             Check(
                 f"fedpol cases forwarded {year}",
                 figure.id,
-                figure.tag_of_values(
-                    [figure.value("received", year), figure.value("forwarded", year)]
-                ),
+                figure.tag_of_values(fitted),
                 forwarded,
                 found.median,
                 found.low,
@@ -183,7 +198,7 @@ def fedpol_forwarded(seed: int = 1) -> list[Check]:
         Check(
             "fedpol forwarded share within the published 7–20%",
             figure.id,
-            figure.tag_of_values(bounds),
+            figure.tag_of_values([*bounds, *fitted]),
             None,
             found.median,
             found.low,
