@@ -134,6 +134,11 @@ def test_save_stores_the_run_and_the_report_shows_it(
     assert built is not None
     assert "nl-detection-orders" in built.body and "<svg" in built.body
     assert "assumption" in built.body and "scientists.whatsapp.2024" in built.body
+    # The parameter that reads an evidence value names the value, its year and its own tag.
+    assert (
+        'value read: <code>ncmec.bundling.2024:ratio:2024</code> <span class="tag tag-S"'
+        in built.body
+    )
     assert "300 draws" in built.provenance
     assert "Assessment of detection measures" in render_monitor(store)
 

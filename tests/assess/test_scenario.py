@@ -76,6 +76,43 @@ def test_evidence_reference_takes_the_published_value(tmp_path: Path) -> None:
     assert parameter.source.evidence == ("scientists.whatsapp.2024",)
     assert parameter.source.label == "evidence"
     assert parameter.location == "s.toml:6"
+    # The value read keeps its year (2024, though the reference did not need it) and its tag.
+    assert [v.describe() for v in parameter.source.values] == [
+        "scientists.whatsapp.2024:messages_per_day:2024 [P]"
+    ]
+
+
+def test_a_reference_to_a_value_of_several_years_must_name_the_year(tmp_path: Path) -> None:
+    # de.bka.ncmec has criminally_relevant_share for 2022 (65.8%) and 2023 (49.6%); without a
+    # year the first was taken, silently.
+    path = _write(
+        tmp_path,
+        MINIMAL.format(line='scope_share = { value = "de.bka.ncmec:criminally_relevant_share" }'),
+    )
+    with pytest.raises(ValidationError) as caught:
+        load_scenario(path)
+    assert str(caught.value) == (
+        "s.toml:6: volume.scope_share.value: evidence de.bka.ncmec has criminally_relevant_share "
+        "for several years (2022, 2023): name the year, as in "
+        "de.bka.ncmec:criminally_relevant_share:2023"
+    )
+
+
+def test_a_value_read_from_evidence_keeps_its_year_and_its_own_tag(tmp_path: Path) -> None:
+    # fedpol's figure is P; its 2024 counts are S (read in a newspaper). The source must say so.
+    path = _write(
+        tmp_path,
+        MINIMAL.format(line='messages_per_day = { value = "ch.fedpol.ncmec:received:2024" }'),
+    )
+    parameter = load_scenario(path)["volume.messages_per_day"]
+    assert parameter.dist.support() == (15736.0, 15736.0)
+    assert shipped_evidence().get("ch.fedpol.ncmec").tag == "P"
+    assert parameter.source.as_dict()["values"] == [
+        {"reference": "ch.fedpol.ncmec:received:2024", "tag": "S"}
+    ]
+    assert (
+        parameter.source.describe() == "ch.fedpol.ncmec; values ch.fedpol.ncmec:received:2024 [S]"
+    )
 
 
 @pytest.mark.parametrize(

@@ -47,6 +47,9 @@ def test_figures_are_looked_up_by_id_and_value() -> None:
         base.get("no.such.figure")
     with pytest.raises(KeyError, match="has no value"):
         threshold.value("nonsense")
+    # A value given for several years is never read as its first year by default.
+    with pytest.raises(KeyError, match=r"forwarded for several years \(2017, 2018, .*, 2024\)"):
+        fedpol.value("forwarded")
 
 
 def test_a_good_file_loads(tmp_path: Path) -> None:

@@ -8,10 +8,12 @@ funnel (see ``PARAMETERS``). A parameter is a table such as::
                     assumption = "the co-developer's ~98% recall, with room below it" }
 
 A numeric field may name an evidence value instead of a number: ``"id:value_name"`` or
-``"id:value_name:year"`` (``value = "scientists.whatsapp.2024:tested_share"``); the figure's id
-then counts as the parameter's source. Every parameter needs a source: ``evidence`` (one id or a
-list, each checked against the shipped evidence base) or ``assumption`` (the reasoning, shown
-wherever the parameter is shown), or both.
+``"id:value_name:year"`` (``value = "scientists.whatsapp.2024:tested_share"``); the year is
+required where the figure gives the value for several years. The figure's id then counts as the
+parameter's source, and the value read (``id:name:year`` with the value's own tag) is kept with
+it. Every parameter needs a source: ``evidence`` (one id or a list, each checked against the
+shipped evidence base) or ``assumption`` (the reasoning, shown wherever the parameter is shown),
+or both.
 
 ``extends = "name"`` in ``[scenario]`` starts from another scenario (a shipped name or a path next
 to this file) and replaces only the parameters given. The loader refuses a bad file with the file,
@@ -226,12 +228,39 @@ _REF = re.compile(r"^([a-z0-9_]+(?:\.[a-z0-9_]+)+):([a-z0-9_]+)(?::(\d{4}))?$")
 
 
 @dataclass(frozen=True)
+class ValueRef:
+    """One evidence value a parameter's number was taken from, with the value's own tag.
+
+    The figure id alone does not say which year was read, and the figure's tag is not the
+    value's: fedpol's figure is P, its 2024 counts S. So the reference keeps both.
+    """
+
+    figure: str
+    name: str
+    year: int | None
+    tag: str
+
+    @property
+    def reference(self) -> str:
+        """``id:name:year`` (``id:name`` for a value without a year)."""
+        return f"{self.figure}:{self.name}" + (f":{self.year}" if self.year is not None else "")
+
+    def describe(self) -> str:
+        return f"{self.reference} [{self.tag}]"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"reference": self.reference, "tag": self.tag}
+
+
+@dataclass(frozen=True)
 class Source:
-    """Where a parameter comes from: evidence ids, an assumption's reasoning, or a data file."""
+    """Where a parameter comes from: evidence ids (and the values read from them), an
+    assumption's reasoning, or a data file."""
 
     evidence: tuple[str, ...] = ()
     assumption: str | None = None
     data: str | None = None
+    values: tuple[ValueRef, ...] = ()
 
     @property
     def label(self) -> str:
@@ -242,6 +271,8 @@ class Source:
 
     def describe(self) -> str:
         parts = [*self.evidence]
+        if self.values:
+            parts.append(f"values {', '.join(v.describe() for v in self.values)}")
         if self.data:
             parts.append(self.data)
         if self.assumption:
@@ -252,6 +283,7 @@ class Source:
         return {
             "label": self.label,
             "evidence": list(self.evidence),
+            "values": [v.as_dict() for v in self.values],
             "assumption": self.assumption,
             "data": self.data,
         }
@@ -439,7 +471,7 @@ def _check_kind(spec: ParameterSpec, dist: Distribution) -> str | None:
     return None
 
 
-def _number(raw: Any, key: str, reader: _Reader, evidence_used: list[str]) -> float:
+def _number(raw: Any, key: str, reader: _Reader, values_used: list[ValueRef]) -> float:
     if isinstance(raw, bool):
         raise reader.fail(key, "must be a number or an evidence reference, not true/false")
     if isinstance(raw, int | float):
@@ -459,11 +491,12 @@ def _number(raw: Any, key: str, reader: _Reader, evidence_used: list[str]) -> fl
         base = shipped_evidence()
         if ident not in base:
             raise reader.fail(key, f"no evidence figure with id {ident!r}")
+        figure = base.get(ident)
         try:
-            value = base.get(ident).value(name, int(year) if year else None)
+            value = figure.value(name, int(year) if year else None)
         except KeyError as exc:
             raise reader.fail(key, str(exc.args[0])) from exc
-        evidence_used.append(ident)
+        values_used.append(ValueRef(ident, name, value.year, figure.tag_of(value)))
         return value.value
     raise reader.fail(key, "must be a number or an evidence reference 'id:value_name[:year]'")
 
@@ -489,9 +522,9 @@ def _parameter(name: str, raw: Any, reader: _Reader) -> Parameter:
             f"{name}.dist",
             f"unknown distribution {kind!r}; dist takes one of {', '.join(KIND_FIELDS)} (as text)",
         )
-    evidence_used: list[str] = []
+    values_used: list[ValueRef] = []
     fields = {
-        key: _number(raw[key], f"{name}.{key}", reader, evidence_used)
+        key: _number(raw[key], f"{name}.{key}", reader, values_used)
         for key in raw
         if key not in {"dist", "evidence", "assumption", "note"}
     }
@@ -513,7 +546,7 @@ def _parameter(name: str, raw: Any, reader: _Reader) -> Parameter:
     assumption = raw.get("assumption")
     if assumption is not None and (not isinstance(assumption, str) or not assumption.strip()):
         raise reader.fail(f"{name}.assumption", "assumption must be non-empty text (the reasoning)")
-    ids = tuple(dict.fromkeys([*declared, *evidence_used]))
+    ids = tuple(dict.fromkeys([*declared, *(v.figure for v in values_used)]))
     if not ids and assumption is None:
         raise reader.fail(
             name,
@@ -529,7 +562,11 @@ def _parameter(name: str, raw: Any, reader: _Reader) -> Parameter:
     note = raw.get("note")
     if note is not None and not isinstance(note, str):
         raise reader.fail(f"{name}.note", "note must be text")
-    source = Source(evidence=ids, assumption=assumption.strip() if assumption else None)
+    source = Source(
+        evidence=ids,
+        assumption=assumption.strip() if assumption else None,
+        values=tuple(dict.fromkeys(values_used)),
+    )
     return Parameter(name, dist, source, reader.location(name), note)
 
 

@@ -39,6 +39,11 @@ def _source(source: dict[str, Any]) -> str:
     parts = []
     if source["evidence"]:
         parts.append(_evidence(source["evidence"]))
+    if source.get("values"):  # runs stored before values were kept have none
+        read = ", ".join(
+            f"<code>{text(v['reference'])}</code> {tag_badge(v['tag'])}" for v in source["values"]
+        )
+        parts.append(f"value read: {read}")
     if source.get("data"):
         parts.append(f"data: {text(source['data'])}")
     if source.get("assumption"):
