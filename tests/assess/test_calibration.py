@@ -171,6 +171,17 @@ def _mutated(tmp_path: Path, source: Path, change: dict[str, object]) -> Path:
             "add up to 430, more than reports_with_outcome (400)",
         ),
         ({"minutes_per_report.n": 5000}, "minutes_per_report.n", "(5000 > 400)"),
+        # A share out of fewer reports than the others: calibration used to skip it silently.
+        (
+            {
+                "rates.actionable_share.n": 100,
+                "rates.actionable_share.value": 0.6,
+                "rates.actionable_share.low": 0.5,
+                "rates.actionable_share.high": 0.69,
+            },
+            "rates.actionable_share.n",
+            "must equal reports_with_outcome (100 ≠ 400)",
+        ),
         ({"hours_per_actionable.n": 500}, "hours_per_actionable.n", "actionable reports"),
         ({"rates.actionable_share": [1]}, "rates.actionable_share", "must be an object"),
     ],

@@ -307,8 +307,10 @@ def calibrate(scenario: Scenario, stats: TriageStats) -> Scenario:
             f"{origin}: 1 − not_criminal_share",
         )
         scenario = replace(scenario, observed=(*scenario.observed, observation))
+    # The reader holds every rate to n = reports_with_outcome and their successes to at most n,
+    # so the actionable reports are among those with criminal content.
     criminal = actionable.n - not_criminal.successes
-    if criminal > 0 and actionable.successes <= criminal:
+    if criminal > 0:
         scenario = scenario.replace_parameter(
             "police.actionable_share",
             beta_from_counts(actionable.successes, criminal),

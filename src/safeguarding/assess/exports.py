@@ -207,8 +207,10 @@ def read_triage_stats(path: Path) -> TriageStats:
         high = doc.number(raw, "high", where) or 0.0
         if successes > n:
             raise doc.fail(f"{where}.successes", f"must not exceed n ({successes} > {n})")
-        if n > total:
-            raise doc.fail(f"{where}.n", f"must not exceed reports_with_outcome ({n} > {total})")
+        # Every report has one result, so each share is out of all of them; a share out of fewer
+        # would not add up with the others (and calibration would have to guess which n holds).
+        if n != total:
+            raise doc.fail(f"{where}.n", f"must equal reports_with_outcome ({n} ≠ {total})")
         if n and abs(value - successes / n) > 5e-4:
             raise doc.fail(f"{where}.value", f"must equal successes/n ({successes / n:.4f})")
         if not (0 <= low <= value <= high <= 1):
