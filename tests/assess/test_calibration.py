@@ -78,20 +78,16 @@ def test_triage_statistics_replace_the_parameters_they_measure() -> None:
     base = load_scenario("nl-status-quo")
     calibrated = calibrate(base, stats)
     replaced = {r.name: r for r in calibrated.replaced}
-    assert set(replaced) == {
-        "police.actionable_share",
-        "police.minutes_per_notification",
-        "police.hours_per_investigation",
-    }
+    assert set(replaced) == {"police.actionable_share", "police.minutes_per_notification"}
     share = calibrated["police.actionable_share"].dist
     assert (share["alpha"], share["beta"]) == (61.0, 241.0)  # 60 of 400 - 100 not criminal
     assert calibrated["police.minutes_per_notification"].dist.mean() == 42.5
-    assert calibrated["police.hours_per_investigation"].dist.mean() == 95.0
     assert "triage-outcome-stats.json" in replaced["police.actionable_share"].after
     assert "pert" in replaced["police.actionable_share"].before
     assert calibrated["police.actionable_share"].source.label == "data"
     summary = run(calibrated, 2000, 1).as_dict()
     assert {r["name"] for r in summary["replaced"]} == set(replaced)
+    assert [k["name"] for k in summary["kept"]] == ["police.hours_per_investigation"]
     (observed,) = summary["observed"]
     assert observed["output"] == "ppv_forwarded"
     assert observed["value"] == pytest.approx(0.75)
@@ -103,6 +99,44 @@ def test_triage_statistics_replace_the_parameters_they_measure() -> None:
         summary["outputs"]["police_hours_needed"]
         != run(base, 2000, 1).as_dict()["outputs"]["police_hours_needed"]
     )
+
+
+def test_triage_assessment_hours_do_not_stand_for_investigation_hours() -> None:
+    # hours_per_actionable is the analysts' assessment time on actionable reports (minutes / 60),
+    # already inside minutes_per_report. It used to replace the investigation effort, pert(40,
+    # 120, 400) hours, counting those minutes twice: capacity_share fell from 6.5x to 0.19x.
+    stats = read_triage_stats(TRIAGE)
+    base = load_scenario("nl-status-quo")
+    calibrated = calibrate(base, stats)
+    assert calibrated["police.hours_per_investigation"] == base["police.hours_per_investigation"]
+    (kept,) = calibrated.kept
+    assert kept.name == "police.hours_per_investigation"
+    assert kept.value.startswith("pert(40, 120, 400) (nl.police.output.2020; nl.police.staff;")
+    assert kept.reason == (
+        "triage-outcome-stats.json has no investigation effort: its hours_per_actionable is the "
+        "assessment time recorded on actionable reports, already in minutes_per_report"
+    )
+    needed = run(calibrated, 4000, 1).outputs["police_hours_needed"].median
+    # 42.5 minutes for each of ~43,000 notifications is ~30,000 hours; the investigations of
+    # ~8,000 actionable ones at ~150 hours each are more than a million.
+    assert needed > 500_000
+
+
+def test_triage_hours_beyond_all_reports_minutes_are_refused(tmp_path: Path) -> None:
+    # The example file used to say 60 actionable reports took 95 hours each (5,700 hours) while
+    # all 400 reports took 42.5 minutes each (283 hours).
+    with pytest.raises(ValidationError) as caught:
+        read_triage_stats(_mutated(tmp_path, TRIAGE, {"hours_per_actionable.mean": 95.0}))
+    assert str(caught.value) == (
+        "triage-outcome-stats.json: hours_per_actionable.mean: 60 actionable reports × 95 h = "
+        "5,700 h, more than all reports' assessment time (400 × 42.5 min = 283.3 h), which "
+        "includes theirs"
+    )
+    # All of the time spent on actionable reports is at the limit, and accepted.
+    stats = read_triage_stats(
+        _mutated(tmp_path, TRIAGE, {"hours_per_actionable.mean": 42.5 * 400 / 60 / 60})
+    )
+    assert stats.hours_per_actionable.mean == pytest.approx(4.7222, abs=1e-4)
 
 
 def test_services_export_scopes_a_targeted_scenario() -> None:

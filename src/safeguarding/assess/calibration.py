@@ -285,10 +285,15 @@ def calibrate(scenario: Scenario, stats: TriageStats) -> Scenario:
       actionable): Beta(s + 1, n − s + 1) with s = actionable and n = reports with an outcome
       minus those found not criminal.
     - ``police.minutes_per_notification``: the observed mean minutes per report.
-    - ``police.hours_per_investigation``: the observed mean hours per actionable report.
     - ``queue.p1_share`` … ``queue.p3_share``: the offender queue's level mix under the triage
       policy that set it, when the export carries one, so the queue simulation prioritises
       what triage prioritises.
+
+    ``police.hours_per_investigation`` is kept, and the scenario says so: the export's
+    ``hours_per_actionable`` is the assessment time an analyst recorded on the actionable reports
+    (minutes / 60), which ``minutes_per_report`` already counts, not the effort of investigating
+    them. Put in place of the investigation hours it would count those minutes twice and stand
+    an hour or two of reading for a hundred hours of casework.
 
     A measure with no observations (n = 0) leaves its parameter as it was. The observed share
     with criminal content (1 − not criminal) is kept as an observation of ``ppv_forwarded``, to
@@ -334,14 +339,11 @@ def calibrate(scenario: Scenario, stats: TriageStats) -> Scenario:
                 Source(data=f"{origin}, levels under triage policy {mix.policy}"),
                 f"share of {mix.reports} reports in the offender queue at {level}",
             )
-    if stats.hours_per_actionable.n > 0 and stats.hours_per_actionable.mean > 0:
-        scenario = scenario.replace_parameter(
-            "police.hours_per_investigation",
-            Distribution.fixed(stats.hours_per_actionable.mean),
-            Source(data=origin),
-            f"observed mean of {stats.hours_per_actionable.n} actionable reports",
-        )
-    return scenario
+    return scenario.keep_parameter(
+        "police.hours_per_investigation",
+        f"{Path(stats.file).name} has no investigation effort: its hours_per_actionable is the "
+        "assessment time recorded on actionable reports, already in minutes_per_report",
+    )
 
 
 def scope_to_services(scenario: Scenario, export: ServicesExport) -> Scenario:

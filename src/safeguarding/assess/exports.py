@@ -1,7 +1,8 @@
 """Readers for the files other parts of the system hand to the assessment model.
 
 - ``safeguarding/triage-outcome-stats@1``: what triage observed about notifications it handled
-  (shares with their counts and intervals, minutes per report, hours per actionable report).
+  (shares with their counts and intervals, minutes per report, and the hours of that assessment
+  time spent on the actionable reports).
 - ``safeguarding/high-risk-services@1``: the services the platform register rates high-risk, with
   their volumes where known.
 
@@ -31,6 +32,8 @@ TRIAGE_FORMAT = "safeguarding/triage-outcome-stats@1"
 QUEUE_LEVELS = ("P1", "P2", "P3", "informational")
 SERVICES_FORMAT = "safeguarding/high-risk-services@1"
 _MAX = f"{MAX_MAGNITUDE:g}"
+# Rounding slack when one figure of the export must not exceed another it is part of.
+CONSISTENCY_TOLERANCE = 1e-6
 RATE_NAMES = (
     "actionable_share",
     "not_criminal_share",
@@ -238,6 +241,19 @@ def read_triage_stats(path: Path) -> TriageStats:
             "hours_per_actionable.n",
             f"must not exceed the actionable reports, rates.actionable_share.successes "
             f"({means[1].n} > {actionable})",
+        )
+    # hours_per_actionable is the assessment time of the actionable reports, a part of the time
+    # minutes_per_report averages over all reports; more than the whole means one of the two
+    # figures is not what the format says (95 hours each for 60 reports against 42.5 minutes
+    # each for 400 is 5,700 hours against 283).
+    part = means[1].mean * means[1].n
+    whole = means[0].mean * means[0].n / 60
+    if part > whole * (1 + CONSISTENCY_TOLERANCE):
+        raise doc.fail(
+            "hours_per_actionable.mean",
+            f"{means[1].n} actionable reports × {means[1].mean:,.4g} h = {part:,.4g} h, more than "
+            f"all reports' assessment time ({means[0].n} × {means[0].mean:,.4g} min = "
+            f"{whole:,.4g} h), which includes theirs",
         )
     return TriageStats(
         levels=_level_mix(doc, data["levels"]) if "levels" in data else None,

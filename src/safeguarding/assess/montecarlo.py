@@ -169,6 +169,7 @@ class Summary:
             ],
             "parameters": [p.as_dict() for p in scenario],
             "replaced": [r.as_dict() for r in scenario.replaced],
+            "kept": [k.as_dict() for k in scenario.kept],
             "observed": [
                 {**o.as_dict(), "model": self.outputs[o.output].as_dict()}
                 for o in scenario.observed

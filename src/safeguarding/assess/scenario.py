@@ -334,6 +334,22 @@ class Replacement:
 
 
 @dataclass(frozen=True)
+class Kept:
+    """A parameter a data file might be expected to set but does not: as it was, and why.
+
+    Said beside the replacements so that a reader of a calibrated run does not take the
+    parameter for a measured one.
+    """
+
+    name: str
+    value: str
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"name": self.name, "value": self.value, "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class Observation:
     """An output observed in practice, to be set beside what the model makes of it."""
 
@@ -360,6 +376,7 @@ class Scenario:
     services: Path | None = None
     scope: str = "all"
     replaced: tuple[Replacement, ...] = field(default_factory=tuple)
+    kept: tuple[Kept, ...] = field(default_factory=tuple)
     observed: tuple[Observation, ...] = field(default_factory=tuple)
 
     def __iter__(self) -> Iterator[Parameter]:
@@ -373,6 +390,12 @@ class Scenario:
 
     def evidence_ids(self) -> list[str]:
         return sorted({ident for p in self for ident in p.source.evidence})
+
+    def keep_parameter(self, name: str, reason: str) -> Scenario:
+        """A copy that records why ``name`` keeps its distribution and source."""
+        old = self.parameters[name]
+        record = Kept(name, f"{old.dist.describe()} ({old.source.describe()})", reason)
+        return replace(self, kept=(*self.kept, record))
 
     def replace_parameter(
         self, name: str, dist: Distribution, source: Source, reason: str

@@ -67,6 +67,8 @@ def _print_scenario(result: dict[str, Any]) -> None:
                 f"({replaced['reason']})",
             )
         )
+    for kept in result["kept"]:
+        console.print(f"[green]kept[/green] {kept['name']}: {kept['value']} ({kept['reason']})")
 
 
 def _write_charts(results: list[dict[str, Any]], out: Path) -> list[Path]:

@@ -107,6 +107,13 @@ def _scenario_details(result: dict[str, Any]) -> str:
                 ([r["name"], r["before"], r["after"], r["reason"]] for r in result["replaced"]),
             )
         )
+    if result.get("kept"):  # runs stored before kept parameters were recorded have none
+        parts.append(
+            table(
+                ["kept parameter", "as in the scenario", "why"],
+                ([k["name"], k["value"], k["reason"]] for k in result["kept"]),
+            )
+        )
     parts.append(parameters_table(result))
     parts.append("</details>")
     return "".join(parts)
