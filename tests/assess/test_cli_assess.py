@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from datetime import UTC, datetime
 from html import unescape
 from pathlib import Path
@@ -117,7 +118,7 @@ def test_a_bad_scenario_is_one_line_with_key_and_line(
     result = invoke(capsys, "assess", str(path))
     assert result.code == 1
     assert result.err.strip() == (
-        "error: bad.toml:5: police.capacity_hours: a volume or count must not be negative (got -3)"
+        "error: bad.toml:5: police.capacity_hours: must be greater than 0 (got -3)"
     )
     assert invoke(capsys, "assess").code == 2
 
@@ -248,3 +249,48 @@ def test_scenarios_of_one_name_are_refused_before_anything_is_written(
     both = invoke(capsys, "assess", *files, "--draws", "100", "--json")
     assert both.code == 0, both.err
     assert [s["scenario"] for s in json.loads(both.out)["scenarios"]] == ["x", "y"]
+
+
+def test_no_police_hours_is_refused_naming_the_field(
+    capsys: pytest.CaptureFixture[str], home: Path, tmp_path: Path
+) -> None:
+    # capacity_share = hours needed / capacity: with 0 hours every draw was NaN, and --out
+    # crashed in the tornado chart on the None that NaN is stored as.
+    path = tmp_path / "none.toml"
+    path.write_text(
+        '[scenario]\nextends = "nl-status-quo"\ntitle = "t"\n\n[police]\n'
+        'capacity_hours = { value = 0, assumption = "x" }\n',
+        encoding="utf-8",
+    )
+    result = invoke(capsys, "assess", str(path), "--out", str(tmp_path / "out"))
+    assert result.code == 1
+    assert result.err.strip() == (
+        "error: none.toml:6: police.capacity_hours: must be greater than 0 (got 0)"
+    )
+
+
+def test_an_undefined_output_draws_no_bar_and_prints_no_warning(
+    capsys: pytest.CaptureFixture[str], home: Path, tmp_path: Path
+) -> None:
+    # Nothing deployed, nothing forwarded: PPV is 0/0 in every draw, a legitimate "undefined"
+    # that the charts must leave out rather than crash on, without numpy's RuntimeWarnings.
+    path = tmp_path / "nothing.toml"
+    path.write_text(
+        '[scenario]\nextends = "nl-status-quo"\ntitle = "nothing deployed"\n\n'
+        + "".join(
+            f'[detection.{tech}]\ncoverage = {{ value = 0, assumption = "x" }}\n'
+            for tech in ("known", "new", "grooming")
+        ),
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = invoke(capsys, "assess", str(path), "--draws", "300", "--out", str(out), "--json")
+    assert result.code == 0, result.err
+    assert [str(w.message) for w in caught] == []
+    data = json.loads(result.out)["scenarios"][0]
+    assert data["outputs"]["ppv_forwarded"]["median"] is None
+    assert all(bar["low_output"] is None for bar in data["sensitivity"]["ppv_forwarded"]["tornado"])
+    tornado = (out / "tornado-nothing-ppv_forwarded.svg").read_text(encoding="utf-8")
+    assert "<svg" in tornado

@@ -198,8 +198,10 @@ PARAMETERS: dict[str, ParameterSpec] = {
     "police.hours_per_investigation": ParameterSpec(
         "positive", "hours", "police hours per investigation of an actionable notification"
     ),
+    # Positive, not merely non-negative: the share of capacity consumed, and with it the
+    # sensitivity analysis and the charts, is undefined for a team of no hours.
     "police.capacity_hours": ParameterSpec(
-        "volume", "hours/year", "police hours a year for online child sexual abuse work"
+        "positive", "hours/year", "police hours a year for online child sexual abuse work"
     ),
     "police.proactive_cases_per_1000_hours": ParameterSpec(
         "volume", "cases/1000 hours", "cases a proactive investigation team yields per 1,000 hours"

@@ -80,8 +80,12 @@ def first_order(x: FloatArray, y: FloatArray, bins: int = BINS) -> float:
     """Var(E[Y | X]) / Var(Y) estimated with equal-count bins of X (0 when Y or X is constant)."""
     keep = np.isfinite(y)
     x, y = x[keep], y[keep]
+    # Too few defined draws (a PPV where nothing is flagged has none) is checked before the
+    # variance, which numpy computes over an empty array with a printed RuntimeWarning.
+    if y.size < 2 * bins:
+        return 0.0
     total = float(np.var(y))
-    if y.size < 2 * bins or total == 0.0 or float(np.ptp(x)) == 0.0:
+    if total == 0.0 or float(np.ptp(x)) == 0.0:
         return 0.0
     order = np.argsort(x, kind="stable")
     group = np.arange(y.size) * bins // y.size

@@ -103,7 +103,14 @@ def capacity_chart(results: list[dict[str, Any]]) -> Any:
     )
 
 
+def _finite(value: float | None) -> bool:
+    """Whether a stored number can be drawn: json_safe stores NaN and infinities as None."""
+    return value is not None and math.isfinite(value)
+
+
 def tornado_chart(bars: list[dict[str, Any]], output: str, title: str) -> Any:
+    """The bars whose output is defined at both ends and at the base; an output that is
+    undefined (PPV where nothing is forwarded) has no bar rather than a made-up one."""
     rows = [
         {
             "parameter": bar["parameter"],
@@ -112,7 +119,7 @@ def tornado_chart(bars: list[dict[str, Any]], output: str, title: str) -> Any:
             "base": bar["base_output"],
         }
         for bar in bars
-        if math.isfinite(bar["low_output"]) and math.isfinite(bar["high_output"])
+        if all(_finite(bar[key]) for key in ("low_output", "high_output", "base_output"))
     ]
     base = alt.Chart(_data(rows))
     y = alt.Y("parameter:N", sort=None, title=None)
@@ -135,7 +142,7 @@ def waiting_chart(results: list[dict[str, Any]], level: str = "P1") -> Any:
             for policy, waits in run["policies"].items():
                 for wait in waits:
                     days = wait["p90_days"]
-                    if wait["level"] == level and days is not None and math.isfinite(days):
+                    if wait["level"] == level and _finite(days):
                         rows.append(
                             {
                                 "scenario": result["scenario"],
