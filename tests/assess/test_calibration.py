@@ -139,6 +139,22 @@ def test_triage_hours_beyond_all_reports_minutes_are_refused(tmp_path: Path) -> 
     assert stats.hours_per_actionable.mean == pytest.approx(4.7222, abs=1e-4)
 
 
+def test_an_output_from_calibrated_parameters_names_the_data_file() -> None:
+    # A calibrated parameter cites no evidence and no assumption: the trace must name the file,
+    # or capacity_share could not say what it was computed from.
+    calibrated = calibrate(load_scenario("nl-status-quo"), read_triage_stats(TRIAGE))
+    outputs = run(calibrated, 500, 1).as_dict()["outputs"]
+    inputs = outputs["capacity_share"]["inputs"]
+    assert inputs["from_data"] == ["police.actionable_share", "police.minutes_per_notification"]
+    (origin,) = inputs["data"]
+    assert origin.startswith("triage outcomes triage-outcome-stats.json (synthetic example")
+    assert not set(inputs["from_data"]) & set(
+        inputs["assumptions_only"] + inputs["citing_evidence"]
+    )
+    assert outputs["items_scanned"]["inputs"]["data"] == []
+    assert outputs["items_scanned"]["inputs"]["from_data"] == []
+
+
 def test_services_export_scopes_a_targeted_scenario() -> None:
     export = read_services(SERVICES)
     targeted = load_scenario("eu-targeted")

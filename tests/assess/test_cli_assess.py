@@ -88,6 +88,7 @@ def test_calibrate_says_what_it_replaced(capsys: pytest.CaptureFixture[str], hom
     assert "replaced police.minutes_per_notification" in result.out
     assert "replaced police.hours_per_investigation" not in result.out
     assert "kept police.hours_per_investigation: pert(40, 120, 400)" in result.out
+    assert "2 from data files" in re.sub(r"[│\s]+", " ", result.out)
     assert "observed ppv_forwarded: 75.0% [70.5%–79.0%]" in result.out
 
 

@@ -121,20 +121,21 @@ class Summary:
     stages_fp: dict[str, Interval]
 
     def traces(self, output: str) -> dict[str, Any]:
-        """The parameters and evidence ids ``output`` is computed from."""
+        """The parameters ``output`` is computed from, and where those came from: evidence ids,
+        assumptions, and the data files (triage outcomes, services export) that replaced some.
+
+        A calibrated parameter cites neither evidence nor an assumption, so without ``data`` an
+        output computed from it could not say what it rests on.
+        """
         names = sorted(output_inputs(output))
-        evidence = sorted({e for n in names for e in self.scenario[n].source.evidence})
-        cited = [n for n in names if self.scenario[n].source.evidence]
-        assumed = [
-            n
-            for n in names
-            if not self.scenario[n].source.evidence and not self.scenario[n].source.data
-        ]
+        sources = {n: self.scenario[n].source for n in names}
         return {
             "parameters": names,
-            "evidence": evidence,
-            "citing_evidence": cited,
-            "assumptions_only": assumed,
+            "evidence": sorted({e for s in sources.values() for e in s.evidence}),
+            "citing_evidence": [n for n, s in sources.items() if s.evidence],
+            "data": sorted({s.data for s in sources.values() if s.data}),
+            "from_data": [n for n, s in sources.items() if s.data],
+            "assumptions_only": [n for n, s in sources.items() if not s.evidence and not s.data],
         }
 
     def as_dict(self) -> dict[str, Any]:

@@ -26,6 +26,15 @@ from safeguarding.cli.common import console, print_json, print_table, progress, 
 from safeguarding.errors import SafeguardingError
 
 
+def computed_from(inputs: dict[str, Any]) -> str:
+    """How many of an output's parameters rest on evidence, on data files and on assumptions."""
+    data = f"{len(inputs['from_data'])} from data files, " if inputs["from_data"] else ""
+    return (
+        f"{len(inputs['parameters'])} parameters: {len(inputs['citing_evidence'])} cite evidence "
+        f"({len(inputs['evidence'])} ids), {data}{len(inputs['assumptions_only'])} assumptions only"
+    )
+
+
 def cell(output: dict[str, Any]) -> str:
     median, low, high = interval(output)
     return f"{median} [{low}–{high}]"
@@ -38,15 +47,7 @@ def _print_scenario(result: dict[str, Any]) -> None:
         f"{result['seed']}; median [90% interval])",
         ["output", "median [90% interval]", "unit", "computed from"],
         (
-            [
-                name,
-                cell(out),
-                out["unit"],
-                f"{len(out['inputs']['parameters'])} parameters: "
-                f"{len(out['inputs']['citing_evidence'])} cite evidence "
-                f"({len(out['inputs']['evidence'])} ids), "
-                f"{len(out['inputs']['assumptions_only'])} assumptions only",
-            ]
+            [name, cell(out), out["unit"], computed_from(out["inputs"])]
             for name, out in outputs.items()
         ),
     )
