@@ -1,7 +1,7 @@
 """Charts of an assessment, drawn from its stored results (plain dicts), never by re-running it.
 
-- funnel: true and false positives at every stage of one scenario (log scale: the stages span
-  ten orders of magnitude);
+- funnel: true and false positives at every stage of one scenario (a symmetric log scale: the
+  stages span ten orders of magnitude, and a count or an interval's end can be 0);
 - capacity: police hours needed against hours available per scenario, medians with 90% intervals;
 - tornado: what moves an output most, one parameter at a time;
 - waiting: the waiting time of the highest-priority notifications as the volume grows, under
@@ -25,8 +25,45 @@ def _data(rows: list[dict[str, Any]]) -> Any:
     return alt.Data(values=rows)  # type: ignore[no-untyped-call]
 
 
-def _positive(value: float) -> float | None:
-    return value if value is not None and math.isfinite(value) and value > 0 else None
+def _finite(value: float | None) -> bool:
+    """Whether a stored number can be drawn: json_safe stores NaN and infinities as None."""
+    return value is not None and math.isfinite(value)
+
+
+def _interval(output: dict[str, Any]) -> dict[str, float] | None:
+    """Median, low and high to draw, or None for an output undefined in every draw.
+
+    Zeros are drawn as zeros: a log scale has no place for 0, and putting the median in place of
+    a lower bound of 0 showed "investigated: 0 to 65" as no interval at all (``_counts_axis``
+    places 0).
+    """
+    if not _finite(output["median"]):
+        return None
+    return {key: output[key] for key in ("median", "low", "high")}
+
+
+def _counts_axis(rows: list[dict[str, Any]], title: str) -> Any:
+    """An x axis for counts that span decades and may be 0: a symmetric log scale.
+
+    It is linear up to ``constant`` and logarithmic above, so 0 sits at the left edge and the
+    decades keep their width. The constant is a tenth of the decade of the smallest positive
+    number drawn, which puts 0 about one decade's width left of that decade: close, yet with
+    room for its label. Ticks are 0 and each decade (Vega's own ticks on this scale are linear,
+    1T, 2T, …, and unreadable).
+    """
+    values = [row[key] for row in rows for key in ("median", "low", "high")]
+    positive = [v for v in values if v > 0]
+    lowest = 10.0 ** math.floor(math.log10(min(positive))) if positive else 1.0
+    ticks = [0.0, lowest]
+    while ticks[-1] < max(positive, default=lowest):
+        ticks.append(ticks[-1] * 10)
+    return alt.X(
+        "median:Q",
+        scale=alt.Scale(type="symlog", constant=lowest / 10),
+        # Formatted one by one: a shared format gives every tick the largest one's prefix (0T).
+        axis=alt.Axis(values=ticks, labelExpr="format(datum.value, '~s')"),
+        title=title,
+    )
 
 
 def funnel_chart(result: dict[str, Any]) -> Any:
@@ -36,26 +73,14 @@ def funnel_chart(result: dict[str, Any]) -> Any:
             ("true positives", "true_positives"),
             ("false positives", "false_positives"),
         ):
-            value = _positive(stage[key]["median"])
-            if value is not None:
-                rows.append(
-                    {
-                        "stage": f"{position + 1}. {STAGE_TITLES[stage['stage']]}",
-                        "kind": kind,
-                        "median": value,
-                        "low": _positive(stage[key]["low"]) or value,
-                        "high": _positive(stage[key]["high"]) or value,
-                    }
-                )
+            drawn = _interval(stage[key])
+            if drawn is not None:
+                stage_title = f"{position + 1}. {STAGE_TITLES[stage['stage']]}"
+                rows.append({"stage": stage_title, "kind": kind, **drawn})
     base = alt.Chart(_data(rows))
     y = alt.Y("stage:N", sort=None, title=None)
     points = base.mark_point(filled=True, size=70).encode(
-        x=alt.X(
-            "median:Q",
-            scale=alt.Scale(type="log"),
-            axis=alt.Axis(format="~s"),
-            title="per year (log scale)",
-        ),
+        x=_counts_axis(rows, "per year (symmetric log scale, so that 0 can be shown)"),
         y=y,
         yOffset="kind:N",
         color=alt.Color("kind:N", title=None),
@@ -73,27 +98,13 @@ def capacity_chart(results: list[dict[str, Any]]) -> Any:
             ("needed", "police_hours_needed"),
             ("available", "police_hours_available"),
         ):
-            out = result["outputs"][key]
-            median = _positive(out["median"])
-            if median is not None:
-                rows.append(
-                    {
-                        "scenario": result["scenario"],
-                        "hours": kind,
-                        "median": median,
-                        "low": _positive(out["low"]) or median,
-                        "high": _positive(out["high"]) or median,
-                    }
-                )
+            drawn = _interval(result["outputs"][key])
+            if drawn is not None:
+                rows.append({"scenario": result["scenario"], "hours": kind, **drawn})
     base = alt.Chart(_data(rows))
     y = alt.Y("scenario:N", sort=None, title=None)
     points = base.mark_point(filled=True, size=60).encode(
-        x=alt.X(
-            "median:Q",
-            scale=alt.Scale(type="log"),
-            axis=alt.Axis(format="~s"),
-            title="police hours a year (log scale)",
-        ),
+        x=_counts_axis(rows, "police hours a year (symmetric log scale, so that 0 can be shown)"),
         y=y,
         color=alt.Color("hours:N", title=None),
     )
@@ -101,11 +112,6 @@ def capacity_chart(results: list[dict[str, Any]]) -> Any:
     return (rules + points).properties(
         width=WIDTH, title="Police hours needed against available (median and 90% interval)"
     )
-
-
-def _finite(value: float | None) -> bool:
-    """Whether a stored number can be drawn: json_safe stores NaN and infinities as None."""
-    return value is not None and math.isfinite(value)
 
 
 def tornado_chart(bars: list[dict[str, Any]], output: str, title: str) -> Any:
