@@ -93,7 +93,7 @@ def test_triage_statistics_replace_the_parameters_they_measure() -> None:
     assert observed["value"] == pytest.approx(0.75)
     assert (observed["low"], observed["high"]) == pytest.approx((1 - 0.2947, 1 - 0.2101))
     model = summary["outputs"]["ppv_forwarded"]
-    assert observed["model"] == {k: model[k] for k in ("median", "low", "high")}
+    assert observed["model"] == {k: model[k] for k in ("median", "low", "high", "undefined")}
     # Fewer minutes than the default's mode range changes the hours needed.
     assert (
         summary["outputs"]["police_hours_needed"]

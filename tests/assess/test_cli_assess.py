@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from safeguarding.assess.stored import json_safe, latest_run, save_run
+from safeguarding.cli.assess import cell
 from safeguarding.reporting.monitor import render_monitor
 from safeguarding.reporting.sections import assess as section
 from safeguarding.store import Store
@@ -292,6 +293,9 @@ def test_an_undefined_output_draws_no_bar_and_prints_no_warning(
     assert [str(w.message) for w in caught] == []
     data = json.loads(result.out)["scenarios"][0]
     assert data["outputs"]["ppv_forwarded"]["median"] is None
+    assert data["outputs"]["ppv_forwarded"]["undefined"] == 1.0
+    assert data["outputs"]["forwarded"]["undefined"] == 0.0
     assert all(bar["low_output"] is None for bar in data["sensitivity"]["ppv_forwarded"]["tornado"])
     tornado = (out / "tornado-nothing-ppv_forwarded.svg").read_text(encoding="utf-8")
     assert "<svg" in tornado
+    assert cell(data["outputs"]["ppv_forwarded"]) == "– [–––] (100.0% of draws undefined)"

@@ -5,7 +5,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from safeguarding.assess.display import human, interval
+from safeguarding.assess.display import human, interval, undefined_note
 
 SUFFIX = {" tn": 1e12, " bn": 1e9, " M": 1e6, " k": 1e3}
 
@@ -35,6 +35,12 @@ def test_a_share_interval_above_one_reads_as_a_ratio() -> None:
         "–",
         "2 bn",
     )
+
+
+def test_draws_without_a_value_are_said() -> None:
+    assert undefined_note({"undefined": 0.125}) == " (12.5% of draws undefined)"
+    assert undefined_note({"undefined": 0.00002}) == " (<0.1% of draws undefined)"
+    assert undefined_note({"undefined": 0.0}) == undefined_note({}) == ""
 
 
 @given(st.floats(min_value=-1e15, max_value=1e15, allow_nan=False, allow_subnormal=False))

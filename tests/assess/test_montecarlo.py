@@ -50,13 +50,17 @@ def test_every_output_has_an_ordered_interval_and_traces() -> None:
     assert "police.capacity_hours" not in trace["parameters"]
 
 
-def test_interval_ignores_nan_and_handles_constants() -> None:
-    values = np.array([np.nan, 1.0, 2.0, 3.0])
+def test_interval_leaves_out_undefined_draws_and_says_how_many() -> None:
+    values = np.array([np.nan, 1.0, 2.0, 3.0, np.inf])
     found = interval(values)
     assert found.median == 2.0
+    assert found.undefined == 0.4  # two of five draws had no value; they used to vanish unsaid
+    assert found.as_dict()["undefined"] == 0.4
     constant = interval(np.broadcast_to(np.float64(4.0), (10,)))
-    assert (constant.low, constant.median, constant.high) == (4.0, 4.0, 4.0)
-    assert np.isnan(interval(np.array([np.nan])).median)
+    assert (constant.low, constant.median, constant.high, constant.undefined) == (4, 4, 4, 0)
+    nothing = interval(np.array([np.nan]))
+    assert np.isnan(nothing.median) and nothing.undefined == 1.0
+    assert interval(np.broadcast_to(np.float64(np.nan), (10,))).undefined == 1.0
 
 
 def test_the_scenarios_argue_in_the_expected_direction() -> None:

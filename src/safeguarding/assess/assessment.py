@@ -174,7 +174,9 @@ def comparison(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "output": name,
             "unit": results[0]["outputs"][name]["unit"] if results else "",
             "scenarios": {
-                r["scenario"]: {k: r["outputs"][name][k] for k in ("median", "low", "high")}
+                r["scenario"]: {
+                    k: r["outputs"][name].get(k) for k in ("median", "low", "high", "undefined")
+                }
                 for r in results
             },
         }

@@ -25,6 +25,19 @@ def human(value: float | None, unit: str = "") -> str:
     return f"{value:.3g}"
 
 
+def undefined_note(output: dict[str, Any]) -> str:
+    """`` (12.5% of draws undefined)`` when an output has no value in some draws, else ``""``.
+
+    Its median and interval hold only for the other draws, which the reader must be told.
+    Results stored before the share was recorded have none.
+    """
+    share = output.get("undefined") or 0.0
+    if share <= 0:
+        return ""
+    shown = "<0.1%" if share < 0.001 else f"{share:.1%}"
+    return f" ({shown} of draws undefined)"
+
+
 def interval(output: dict[str, Any]) -> tuple[str, str, str]:
     """An output's median, low and high (its 90 % interval) as ``human`` writes them."""
     unit = output.get("unit", "")

@@ -37,14 +37,25 @@ THREADS = 2
 
 @dataclass(frozen=True)
 class Interval:
-    """Median and 90% interval of an output over the draws."""
+    """Median and 90% interval of an output over the draws where it is defined.
+
+    ``undefined`` is the share of draws without a finite value (a PPV where nothing was
+    flagged is 0/0): they cannot enter a percentile, and leaving them out unsaid would present
+    the figures as holding for every draw.
+    """
 
     median: float
     low: float
     high: float
+    undefined: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
-        return {"median": self.median, "low": self.low, "high": self.high}
+        return {
+            "median": self.median,
+            "low": self.low,
+            "high": self.high,
+            "undefined": self.undefined,
+        }
 
 
 @dataclass(frozen=True)
@@ -95,18 +106,24 @@ def simulate(scenario: Scenario, draws: int = 10_000, seed: int = 1) -> Simulati
 
 
 def interval(values: FloatArray) -> Interval:
-    """Median and 90% interval of the finite values (NaN where there are none)."""
+    """Median and 90% interval of the finite values (NaN where there are none), with the share
+    of values left out for not being finite."""
+    nan = float("nan")
     if values.size and values.strides == (0,):  # a broadcast constant
         value = float(values[0])
-        return Interval(value, value, value) if np.isfinite(value) else interval(values[:0])
-    finite = values if np.isfinite(values).all() else values[np.isfinite(values)]
+        if np.isfinite(value):
+            return Interval(value, value, value)
+        return Interval(nan, nan, nan, undefined=1.0)
+    defined = np.isfinite(values)
+    finite = values if defined.all() else values[defined]
+    undefined = 1.0 - finite.size / values.size if values.size else 0.0
     if finite.size == 0:
-        return Interval(float("nan"), float("nan"), float("nan"))
+        return Interval(nan, nan, nan, undefined=undefined)
     # Empirical quantiles (no interpolation): as exact as the draws, and half the selection work.
     low, median, high = np.percentile(
         finite, [INTERVAL[0], 50.0, INTERVAL[1]], method="inverted_cdf"
     )
-    return Interval(float(median), float(low), float(high))
+    return Interval(float(median), float(low), float(high), undefined=undefined)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from safeguarding.assess.assessment import (
     require_distinct_names,
 )
 from safeguarding.assess.calibration import published_checks
-from safeguarding.assess.display import human, interval
+from safeguarding.assess.display import human, interval, undefined_note
 from safeguarding.assess.exports import read_services, read_triage_stats
 from safeguarding.assess.montecarlo import MAX_SEED
 from safeguarding.assess.scenario import load_scenario, shipped_scenarios
@@ -37,7 +37,7 @@ def computed_from(inputs: dict[str, Any]) -> str:
 
 def cell(output: dict[str, Any]) -> str:
     median, low, high = interval(output)
-    return f"{median} [{low}–{high}]"
+    return f"{median} [{low}–{high}]{undefined_note(output)}"
 
 
 def _print_scenario(result: dict[str, Any]) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from safeguarding.assess.assessment import KEY_OUTPUTS
 from safeguarding.assess.calibration import published_checks
-from safeguarding.assess.display import human, interval
+from safeguarding.assess.display import human, interval, undefined_note
 from safeguarding.assess.stored import latest_run
 from safeguarding.evidence import shipped_evidence
 from safeguarding.reporting.assess_charts import (
@@ -22,7 +22,7 @@ from safeguarding.store import Store
 
 def interval_cell(output: dict[str, Any]) -> str:
     median, low, high = interval(output)
-    return f"{median} <small>[{low}–{high}]</small>"
+    return f"{median} <small>[{low}–{high}]{text(undefined_note(output))}</small>"
 
 
 def _evidence(ids: list[str]) -> str:
