@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import heapq
+import math
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from safeguarding.assess.assessment import queue_for
+from safeguarding.assess.montecarlo import Interval, Summary
 from safeguarding.assess.queue_sim import (
     Arrivals,
     fifo_start,
@@ -16,6 +19,7 @@ from safeguarding.assess.queue_sim import (
     priority_start,
     waits,
 )
+from safeguarding.assess.scenario import load_scenario
 
 
 @st.composite
@@ -99,3 +103,49 @@ def test_growth_runs_are_seeded_and_grow() -> None:
     assert [r.as_dict() for r in runs] == [r.as_dict() for r in again]
     counts = [r.notifications for r in runs]
     assert counts == sorted(counts)
+
+
+def _summary(per_year: float, capacity: float) -> Summary:
+    """A run of nl-status-quo's queue parameters with the given volume and police hours."""
+    outputs = {
+        "forwarded": Interval(per_year, per_year, per_year),
+        "police_hours_available": Interval(capacity, capacity, capacity),
+    }
+    return Summary(load_scenario("nl-status-quo"), 1, 1, outputs, {}, {})
+
+
+def test_the_waits_do_not_depend_on_the_size_of_the_representative_unit() -> None:
+    # 100,000 notifications a year at 1.5 times the capacity: the whole team simulated one
+    # notification at a time, and a unit of a tenth. The unit's pooled server has a tenth of
+    # the hours and used to assess each notification ten times slower, so the waits of every
+    # queue that keeps up came out ten times longer (0.09 h at a cap of 100,000, 0.97 h at 5,000).
+    summary = _summary(100_000, 100_000 * 37.5 / 60 / 1.5)
+    assert summary.scenario["police.minutes_per_notification"].dist.mean() == 37.5
+    whole = queue_for(summary, 3, cap=100_000)
+    unit = queue_for(summary, 3, cap=10_000)
+    assert (whole["unit_share"], unit["unit_share"]) == (1.0, 0.1)
+    compared = 0
+    for run_whole, run_unit in zip(whole["runs"], unit["runs"], strict=True):
+        for policy, levels in run_whole["policies"].items():
+            for a, b in zip(levels, run_unit["policies"][policy], strict=True):
+                where = (run_whole["growth"], policy, a["level"])
+                assert a["overloaded"] == b["overloaded"], where
+                if b["arrived"] < 500 or b["handled"] < 0.1 * b["arrived"]:
+                    continue  # too few in the unit for a share or percentile (P1, starved)
+                assert abs(a["unhandled_share"] - b["unhandled_share"]) < 0.05, where
+                # Successive waits are correlated, so percentiles over a few thousand vary by
+                # up to a third between runs (seen over seeds); the old reading was 10x off.
+                for key in ("median_days", "p90_days"):
+                    assert abs(math.log(a[key] / b[key])) < math.log(1.5), (where, key, a, b)
+                compared += 1
+    # Both kinds are compared: queues that keep up (waits of minutes) and backlogs (months).
+    assert compared >= 20
+    waits = [
+        (level["overloaded"], level["p90_days"])
+        for run in unit["runs"]
+        for levels in run["policies"].values()
+        for level in levels
+        if level["handled"]
+    ]
+    assert max(days for overloaded, days in waits if not overloaded) < 0.1
+    assert min(days for overloaded, days in waits if overloaded and days > 1) > 50

@@ -39,7 +39,7 @@ KEY_OUTPUTS = (
 SENSITIVITY_OUTPUTS = ("capacity_share", "ppv_forwarded")
 TORNADO_BARS = 10
 # Above this many notifications a year the queue is simulated for a representative unit that
-# receives this many, with the matching share of the capacity (see docs/assess.md).
+# receives this many, with the matching share of the capacity (see queue_sim and docs/assess.md).
 QUEUE_MAX = 100_000
 
 
@@ -88,18 +88,17 @@ def queue_for(summary: Summary, seed: int, cap: int = QUEUE_MAX) -> dict[str, An
     capacity = summary.outputs["police_hours_available"].median
     if per_year <= 0 or capacity <= 0:
         return {"simulated": False, "reason": "no notifications or no capacity"}
-    unit = min(1.0, cap / per_year)
     shares = (
         _mean(scenario, "queue.p1_share"),
         _mean(scenario, "queue.p2_share"),
         _mean(scenario, "queue.p3_share"),
     )
     minutes = _mean(scenario, "police.minutes_per_notification")
-    runs = queue_sim.growth_runs(per_year * unit, shares, minutes, capacity * unit, seed)
+    runs = queue_sim.growth_runs(per_year, shares, minutes, capacity, seed, cap=cap)
     return {
         "simulated": True,
         "notifications_per_year": per_year,
-        "unit_share": unit,
+        "unit_share": queue_sim.unit_share(per_year, cap),
         "capacity_hours": capacity,
         "minutes_per_notification": minutes,
         "level_shares": dict(zip(queue_sim.LEVELS[:3], shares, strict=True)),
@@ -118,7 +117,8 @@ def assess_scenario(
     """Run one scenario: Monte Carlo summary, tornado and first-order indices, the queue.
 
     ``queue_cap`` bounds the notifications the queue simulation follows one by one (a
-    representative share of the year above it, with the same share of capacity).
+    representative share of the year above it, with the same share of capacity); it sets the
+    cost, not the waits.
     """
     simulation = simulate(scenario, draws, seed)
     summary = summarise(simulation)

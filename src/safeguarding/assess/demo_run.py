@@ -9,7 +9,8 @@ from safeguarding.store import Store
 
 DEMO_DRAWS = 20_000
 # The queue follows a representative 20,000 notifications a year in the demo (100,000 by default),
-# which keeps the demo quick; waiting times are per notification, so the picture is the same.
+# which keeps the demo quick; the waits do not depend on it (queue_sim reads them at the team's
+# pace), but near full load.
 DEMO_QUEUE_CAP = 20_000
 
 

@@ -14,6 +14,21 @@ pooled server that works ``capacity_hours`` a year, spread evenly over the year.
 A notification not started by the end of the year is counted as not handled; its waiting time so
 far enters no percentile (it would understate the wait). Both disciplines see the same arrivals,
 levels and assessment times (common random numbers), so their difference is the discipline's.
+
+Above ``cap`` notifications a year the year is simulated for a representative unit: a share
+``unit`` of the notifications and of the capacity. That unit is the whole team's queue over the
+first ``unit`` of the year, slowed down by 1/``unit`` (arrival rate and service both scale), so:
+
+- a queue the capacity keeps up with settles within minutes of the team's time, and its waits
+  are the team's own: the unit's are read at the team's pace (times ``unit``). Read as they come
+  out, they grew as the cap shrank (a pooled team with 1/k of the hours assesses each
+  notification k times slower): 0.09 h at a cap of 100,000, 0.97 h at 5,000;
+- a queue the capacity cannot keep up with builds a backlog over the whole year, and its waits
+  are the backlog's, which the unit builds in proportion: they are read as they come out.
+
+A level is overloaded when its work and that of the levels served before it (under first in,
+first out, every level's) exceed the year. Near full load, where neither holds well, the waits
+still depend somewhat on the cap.
 """
 
 from __future__ import annotations
@@ -43,13 +58,15 @@ class Arrivals:
 
 @dataclass(frozen=True)
 class LevelWait:
-    """Waiting of one level under one discipline, in days."""
+    """Waiting of one level under one discipline, in days; ``overloaded`` when its queue cannot
+    keep up over the year (see the module docstring)."""
 
     level: str
     arrived: int
     handled: int
     median_days: float
     p90_days: float
+    overloaded: bool
 
     @property
     def unhandled_share(self) -> float:
@@ -63,6 +80,7 @@ class LevelWait:
             "median_days": self.median_days,
             "p90_days": self.p90_days,
             "unhandled_share": self.unhandled_share,
+            "overloaded": self.overloaded,
         }
 
 
@@ -128,23 +146,34 @@ def priority_start(arrivals: Arrivals, horizon: float = DAYS) -> FloatArray:
     return np.asarray(start, dtype=np.float64)
 
 
-def waits(arrivals: Arrivals, policy: str, horizon: float = DAYS) -> list[LevelWait]:
-    """Waiting times per level under ``policy``."""
+def waits(
+    arrivals: Arrivals, policy: str, horizon: float = DAYS, unit: float = 1.0
+) -> list[LevelWait]:
+    """Waiting times per level under ``policy``, for arrivals of a representative ``unit``.
+
+    The waits of a level that keeps up are read at the whole team's pace (times ``unit``); those
+    of an overloaded level are the backlog's and stay as simulated (see the module docstring).
+    """
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {', '.join(POLICIES)}")
     start = fifo_start(arrivals) if policy == "fifo" else priority_start(arrivals, horizon)
     handled = start <= horizon
     wait = start - arrivals.day
+    # Each level's work as a share of the year: the load the queue of that level has to carry.
+    work = np.bincount(arrivals.level, weights=arrivals.service, minlength=len(LEVELS)) / horizon
     rows = []
     for index, level in enumerate(LEVELS):
+        load = float(work.sum() if policy == "fifo" else work[: index + 1].sum())
+        overloaded = load >= 1.0
+        scale = 1.0 if overloaded else unit
         mine = arrivals.level == index
         done = wait[mine & handled]
         median, p90 = (
-            (float(np.median(done)), float(np.percentile(done, 90)))
+            (float(np.median(done)) * scale, float(np.percentile(done, 90)) * scale)
             if done.size
             else (float("nan"), float("nan"))
         )
-        rows.append(LevelWait(level, int(mine.sum()), int(done.size), median, p90))
+        rows.append(LevelWait(level, int(mine.sum()), int(done.size), median, p90, overloaded))
     return rows
 
 
@@ -164,6 +193,11 @@ class QueueRun:
         }
 
 
+def unit_share(per_year: float, cap: float | None) -> float:
+    """The share of the year's notifications (and capacity) a representative unit receives."""
+    return 1.0 if cap is None or per_year <= cap else cap / per_year
+
+
 def growth_runs(
     per_year: float,
     shares: tuple[float, float, float],
@@ -171,16 +205,22 @@ def growth_runs(
     capacity_hours: float,
     seed: int,
     growth: tuple[float, ...] = GROWTH,
+    cap: float | None = None,
 ) -> list[QueueRun]:
-    """The queue at several multiples of the yearly volume, both disciplines each time."""
+    """The queue at several multiples of the yearly volume, both disciplines each time.
+
+    Above ``cap`` notifications a year a representative unit is simulated (``unit_share``); the
+    waits do not depend on the cap but near full load (see the module docstring).
+    """
+    unit = unit_share(per_year, cap)
     runs = []
     for factor in growth:
-        arrivals = generate(per_year * factor, shares, minutes, capacity_hours, seed)
+        arrivals = generate(per_year * unit * factor, shares, minutes, capacity_hours * unit, seed)
         runs.append(
             QueueRun(
                 factor,
                 int(arrivals.day.size),
-                {policy: waits(arrivals, policy) for policy in POLICIES},
+                {policy: waits(arrivals, policy, unit=unit) for policy in POLICIES},
             )
         )
     return runs
