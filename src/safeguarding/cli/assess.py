@@ -69,7 +69,9 @@ def _print_scenario(result: dict[str, Any]) -> None:
             )
         )
     for kept in result["kept"]:
-        console.print(f"[green]kept[/green] {kept['name']}: {kept['value']} ({kept['reason']})")
+        console.print(
+            Text.assemble(("kept", "green"), f" {kept['name']}: {kept['value']} ({kept['reason']})")
+        )
 
 
 def _write_charts(results: list[dict[str, Any]], out: Path) -> list[Path]:
