@@ -83,8 +83,8 @@ def test_user_and_token_commands(
     secret = created.out.strip().splitlines()[-1]
     assert secret.startswith("sgt_") and len(secret) > 40
     with store.session() as db:
-        user = accounts.authenticate_token(db, secret)
-        assert user is not None and user.name == "prov"
+        held = accounts.authenticate_token(db, secret)
+        assert held is not None and held.user.name == "prov"
     tokens = json.loads(invoke(capsys, "token", "list", "--json").out)
     assert [(t["id"], t["user"], t["label"]) for t in tokens] == [(1, "prov", "nightly upload")]
     assert secret not in json.dumps(tokens)

@@ -176,7 +176,9 @@ def test_a_supervisor_imports_a_register_with_row_and_field_errors_audited(
     assert wrong.status_code == 422 and wrong.json()["rule"] == "format"
     events = _events(loaded, "platforms.import.cases")
     assert [(e.actor, e.target_id) for e in events] == [("supervisor-one", "cases.csv")]
-    assert json.loads(events[0].detail) == {"new": "1", "existing": "0", "refused": "1"}
+    detail = json.loads(events[0].detail)
+    assert detail == {"new": "1", "existing": "0", "refused": "1", "via": detail["via"]}
+    assert detail["via"].startswith("token ")
     with loaded.session() as db:
         assert audit.verify(db).ok
 

@@ -114,8 +114,8 @@ def test_users_page_creates_accounts_and_shows_a_token_once(
     assert match is not None
     assert match.group(1) not in client.get("/users").text
     with store.session() as db:
-        user = accounts.authenticate_token(db, match.group(1))
-        assert user is not None and user.name == "prov-b"
+        held = accounts.authenticate_token(db, match.group(1))
+        assert held is not None and held.user.name == "prov-b"
     bad = client.post("/users", data={"name": "X!", "role": "provider", "csrf_token": csrf})
     assert bad.status_code == 422 and "account name" in bad.text
 

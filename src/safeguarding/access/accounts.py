@@ -210,8 +210,17 @@ def list_tokens(session: Session, name: str | None = None) -> list[tuple[ApiToke
     return [(row, owner) for row, owner in session.execute(query.order_by(ApiTokenRow.id))]
 
 
-def authenticate_token(session: Session, secret: str) -> UserRow | None:
-    """The enabled account owning this unrevoked token, or None."""
+@dataclass(frozen=True)
+class TokenHolder:
+    """The account a valid token acts for, and which token it is: the audit log names the
+    token, so work done with it is told apart from the account's own sessions."""
+
+    user: UserRow
+    token_id: int
+
+
+def authenticate_token(session: Session, secret: str) -> TokenHolder | None:
+    """The enabled account owning this unrevoked token, with the token's id, or None."""
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 128:
         return None
     found = session.execute(
@@ -230,7 +239,7 @@ def authenticate_token(session: Session, secret: str) -> UserRow | None:
         last = last.replace(tzinfo=UTC)
     if last is None or moment - last > LAST_USED_GRANULARITY:
         token.last_used = moment
-    return user
+    return TokenHolder(user=user, token_id=token.id)
 
 
 def role_of(user: UserRow) -> Role:

@@ -48,11 +48,19 @@ _EVENTS = cast(Table, AuditEventRow.__table__)
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acts: an account name and role, and the address the request came from."""
+    """Who acts: an account name and role, the address the request came from, and the credential
+    it used (``via``: ``"session"``, ``"token <id>"``, ``"password"`` for a sign-in).
+
+    ``via`` is what tells an account's own work from work done with a token someone else was given
+    for it, so the web app always sets it; it is stored in the event's ``detail`` (under ``"via"``),
+    which the chain hashes, so it cannot be edited unnoticed either. Commands leave it empty: their
+    actor (``os:<user>``) already names the person at the machine.
+    """
 
     name: str
     role: str
     ip: str
+    via: str = ""
 
 
 def cli_actor() -> Actor:
@@ -130,6 +138,9 @@ def record_many(session: Session, events: Sequence[Event]) -> list[str]:
     rows: list[dict[str, object]] = []
     for item in events:
         seq += 1
+        detail = dict(item.detail or {})
+        if item.actor.via:
+            detail["via"] = item.actor.via[:64]  # the credential, never a caller's own "via"
         event: dict[str, object] = {
             "seq": seq,
             "at": _now(),
@@ -139,9 +150,7 @@ def record_many(session: Session, events: Sequence[Event]) -> list[str]:
             "target_kind": item.target_kind[:32],
             "target_id": item.target_id[:200],
             "ip": item.actor.ip[:64],
-            "detail": json.dumps(
-                dict(item.detail or {}), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-            ),
+            "detail": json.dumps(detail, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
         }
         digest = chain_hash(prev_hash, event)
         rows.append({**event, "prev_hash": prev_hash, "hash": digest})

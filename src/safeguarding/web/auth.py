@@ -48,9 +48,13 @@ class Principal:
     via: Literal["session", "token"]
     ip: str
     csrf: str = ""
+    token_id: int | None = None
 
     def actor(self) -> Actor:
-        return Actor(name=self.name, role=self.role.value, ip=self.ip)
+        """The audit log's actor, naming the credential: a token may be held by someone other
+        than its account (an administrator creates tokens), so its events say which token."""
+        credential = f"token {self.token_id}" if self.via == "token" else "session"
+        return Actor(name=self.name, role=self.role.value, ip=self.ip, via=credential)
 
 
 class NotSignedInError(Exception):
@@ -172,15 +176,16 @@ def _token_principal(state: AuthState, request: Request) -> Principal | None:
     if scheme.lower() != "bearer" or not credentials.strip():
         return None
     with state.store.session() as db:
-        user = accounts.authenticate_token(db, credentials.strip())
-        if user is None:
+        held = accounts.authenticate_token(db, credentials.strip())
+        if held is None:
             return None
         return Principal(
-            user_id=user.id,
-            name=user.name,
-            role=Role(user.role),
+            user_id=held.user.id,
+            name=held.user.name,
+            role=Role(held.user.role),
             via="token",
             ip=client_ip(request),
+            token_id=held.token_id,
         )
 
 

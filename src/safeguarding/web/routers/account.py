@@ -101,7 +101,8 @@ def login(
             named = _failed_name(state, db, username)
             audit.record(db, Actor(named, "", ip), "login.failed", "user", named)
         else:
-            audit.record(db, Actor(user.name, user.role, ip), "login", "user", user.name)
+            actor = Actor(user.name, user.role, ip, via="password")
+            audit.record(db, actor, "login", "user", user.name)
     if user is None:
         return _login_page(request, next_path=next, message="Wrong name or password.", status=401)
     cookie, lifetime = start_session(state, user)

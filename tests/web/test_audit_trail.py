@@ -1,0 +1,82 @@
+"""What the audit log says about web requests: which credential acted, who read the log and the
+lists, what a submission stored, and who tried a sign-in."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from safeguarding.access.roles import Role
+from safeguarding.store import Store
+from tests.web.conftest import Account, make_app, session_cookie
+from tests.web.triage_data import seed_triage
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _events(store: Store, action: str) -> list[dict[str, Any]]:
+    with store.session() as db:
+        rows = db.execute(
+            text(
+                "SELECT actor, role, target_kind, target_id, detail FROM audit_event"
+                " WHERE action = :action ORDER BY seq"
+            ),
+            {"action": action},
+        ).all()
+    return [
+        {
+            "actor": row[0],
+            "role": row[1],
+            "target_kind": row[2],
+            "target_id": row[3],
+            "detail": json.loads(row[4]),
+        }
+        for row in rows
+    ]
+
+
+def _first_token(store: Store, name: str) -> int:
+    with store.session() as db:
+        return int(
+            db.execute(
+                text(
+                    "SELECT min(t.id) FROM access_token t JOIN access_user u ON u.id = t.user_id"
+                    " WHERE u.name = :name"
+                ),
+                {"name": name},
+            ).scalar_one()
+        )
+
+
+def test_each_event_names_the_credential_that_acted(
+    store: Store, accounts_by_role: dict[Role, Account]
+) -> None:
+    """An administrator may hold a token it created for another account; the log tells that
+    token's work apart from the account's own session and from its other tokens."""
+    seeded = seed_triage(store)
+    admin, analyst = accounts_by_role[Role.ADMIN], accounts_by_role[Role.ANALYST]
+    app = make_app(store)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        issued = client.post(
+            f"/api/users/{analyst.name}/tokens",
+            json={"label": "held"},
+            headers=_bearer(admin.token),
+        ).json()
+        client.get(f"/api/reports/{seeded.report}", headers=_bearer(issued["token"]))
+        client.get(f"/api/reports/{seeded.report}", headers=_bearer(analyst.token))
+        cookie, _ = session_cookie(app, store, analyst.name)
+        client.cookies.set("sg_session", cookie)
+        assert client.get(f"/reports/{seeded.report}").status_code == 200
+    reads = _events(store, "report.read")
+    assert [(e["actor"], e["detail"]["via"]) for e in reads] == [
+        (analyst.name, f"token {issued['id']}"),
+        (analyst.name, f"token {_first_token(store, analyst.name)}"),
+        (analyst.name, "session"),
+    ]
+    (created,) = [e for e in _events(store, "token.create") if e["actor"] == admin.name]
+    assert created["detail"]["via"] == f"token {_first_token(store, admin.name)}"
