@@ -1,8 +1,10 @@
 """Accounts and API tokens: creating, listing, disabling, and checking credentials.
 
 Passwords are hashed with argon2id (argon2-cffi's defaults); API tokens are 256-bit random strings
-of which only the SHA-256 is stored, and the token itself is returned once, at creation. Every
-change is recorded in the audit log in the same transaction, with the actor who made it.
+of which only the SHA-256 is stored, and the token itself is returned once, at creation. A token
+expires (``DEFAULT_TOKEN_DAYS`` unless its creator chooses up to ``MAX_TOKEN_DAYS``), so a copy
+left in an old script or ticket stops working without anyone having to remember it. Every change is
+recorded in the audit log in the same transaction, with the actor who made it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ MAX_PASSWORD = 1024
 TOKEN_PREFIX = "sgt_"  # noqa: S105  (a public prefix, not a secret)
 # A token's last use is written at most this often, so busy API clients do not write per call.
 LAST_USED_GRANULARITY = timedelta(minutes=1)
+DEFAULT_TOKEN_DAYS = 90
+# A year and a day: a provider's system renews its token at least yearly, on a date it can plan.
+MAX_TOKEN_DAYS = 366
 
 _hasher = PasswordHasher()
 
@@ -51,6 +56,11 @@ def prepare_sign_in() -> None:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def aware(moment: datetime) -> datetime:
+    """``moment`` in UTC: SQLite gives back the stored times without their zone."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def sha256_hex(value: str) -> str:
@@ -174,9 +184,13 @@ class IssuedToken:
     user: str
     label: str
     secret: str
+    expires_at: datetime
 
 
-def create_token(session: Session, name: str, label: str, actor: Actor) -> IssuedToken:
+def create_token(
+    session: Session, name: str, label: str, actor: Actor, *, days: int = DEFAULT_TOKEN_DAYS
+) -> IssuedToken:
+    """A new token for ``name``, valid for ``days`` days."""
     user = get_user(session, name)
     if user.disabled:
         raise SafeguardingError(f"account {name!r} is disabled")
@@ -185,12 +199,43 @@ def create_token(session: Session, name: str, label: str, actor: Actor) -> Issue
         raise ValidationError(
             "token label: 1 to 120 characters", location="label", rule="label-length"
         )
+    if not 1 <= days <= MAX_TOKEN_DAYS:
+        raise ValidationError(
+            f"token lifetime: 1 to {MAX_TOKEN_DAYS} days", location="days", rule="token-lifetime"
+        )
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row = ApiTokenRow(token_hash=sha256_hex(secret), user_id=user.id, label=label, created=now())
+    created = now()
+    row = ApiTokenRow(
+        token_hash=sha256_hex(secret),
+        user_id=user.id,
+        label=label,
+        created=created,
+        expires_at=created + timedelta(days=days),
+    )
     session.add(row)
     session.flush()
-    audit.record(session, actor, "token.create", "token", str(row.id), {"user": name})
-    return IssuedToken(id=row.id, user=name, label=label, secret=secret)
+    audit.record(
+        session,
+        actor,
+        "token.create",
+        "token",
+        str(row.id),
+        {"user": name, "expires": row.expires_at.isoformat(timespec="seconds")},
+    )
+    return IssuedToken(id=row.id, user=name, label=label, secret=secret, expires_at=row.expires_at)
+
+
+class TokenExpiredError(SafeguardingError):
+    """A known, unrevoked token past its expiry: refused, and the caller told why, so that a
+    provider's system that stops working says what to do about it."""
+
+    def __init__(self, token_id: int, expired: datetime) -> None:
+        super().__init__(
+            f"API token {token_id} expired on {expired:%Y-%m-%d %H:%M} UTC;"
+            " ask an administrator for a new one"
+        )
+        self.token_id = token_id
+        self.expired = expired
 
 
 def revoke_token(session: Session, token_id: int, actor: Actor) -> ApiTokenRow:
@@ -220,7 +265,8 @@ class TokenHolder:
 
 
 def authenticate_token(session: Session, secret: str) -> TokenHolder | None:
-    """The enabled account owning this unrevoked token, with the token's id, or None."""
+    """The enabled account owning this unrevoked token, with the token's id, or None; a token
+    past its expiry raises ``TokenExpiredError``."""
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 128:
         return None
     found = session.execute(
@@ -234,10 +280,10 @@ def authenticate_token(session: Session, secret: str) -> TokenHolder | None:
     if token.revoked is not None or user.disabled:
         return None
     moment = now()
+    if aware(token.expires_at) <= moment:
+        raise TokenExpiredError(token.id, aware(token.expires_at))
     last = token.last_used
-    if last is not None and last.tzinfo is None:
-        last = last.replace(tzinfo=UTC)
-    if last is None or moment - last > LAST_USED_GRANULARITY:
+    if last is None or moment - aware(last) > LAST_USED_GRANULARITY:
         token.last_used = moment
     return TokenHolder(user=user, token_id=token.id)
 

@@ -7,6 +7,7 @@ Changes made here are recorded in the audit log with the operating-system user a
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 
 import typer
 
@@ -17,6 +18,7 @@ from safeguarding.cli import audit as audit_cli
 from safeguarding.cli import serve as serve_cli
 from safeguarding.cli.common import console, print_json, print_table, store
 from safeguarding.errors import ValidationError
+from safeguarding.store.models.access import ApiTokenRow
 
 user_app = typer.Typer(help="Accounts of the web app and API.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens (stored hashed; shown once).", no_args_is_help=True)
@@ -120,21 +122,42 @@ def password(
 def create(
     name: str = typer.Argument(..., help="The account the token acts as."),
     label: str = typer.Option(..., "--label", help="What the token is for, e.g. the system."),
+    days: int = typer.Option(
+        accounts.DEFAULT_TOKEN_DAYS,
+        "--days",
+        help=f"How long the token works (1 to {accounts.MAX_TOKEN_DAYS} days).",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Create an API token and print it once; only its SHA-256 is stored.
+    """Create an API token and print it once; only its SHA-256 is stored. It stops working
+    after --days days (default 90): create the next one before then.
 
-    Example: safeguarding token create provider-a --label "nightly upload"
+    Example: safeguarding token create provider-a --label "nightly upload" --days 365
     """
     with store() as opened, opened.session() as db:
-        issued = accounts.create_token(db, name, label, cli_actor())
+        issued = accounts.create_token(db, name, label, cli_actor(), days=days)
     if json_out:
         print_json(
-            {"id": issued.id, "user": issued.user, "label": issued.label, "token": issued.secret}
+            {
+                "id": issued.id,
+                "user": issued.user,
+                "label": issued.label,
+                "expires_at": issued.expires_at,
+                "token": issued.secret,
+            }
         )
         return
-    console.print(f"token {issued.id} for {issued.user} ({issued.label}); shown only this once:")
+    console.print(
+        f"token {issued.id} for {issued.user} ({issued.label}), expires"
+        f" {issued.expires_at:%Y-%m-%d %H:%M} UTC; shown only this once:"
+    )
     sys.stdout.write(issued.secret + "\n")
+
+
+def _token_status(row: ApiTokenRow, moment: datetime) -> str:
+    if row.revoked is not None:
+        return "revoked"
+    return "expired" if accounts.aware(row.expires_at) <= moment else "active"
 
 
 @token_app.command("list")
@@ -146,6 +169,7 @@ def list_tokens(
 
     Example: safeguarding token list --user provider-a
     """
+    moment = accounts.now()
     with store() as opened, opened.session() as db:
         rows = [
             {
@@ -155,6 +179,8 @@ def list_tokens(
                 "created": t.created,
                 "last_used": t.last_used,
                 "revoked": t.revoked,
+                "expires_at": accounts.aware(t.expires_at),
+                "status": _token_status(t, moment),
             }
             for t, owner in accounts.list_tokens(db, name)
         ]
@@ -163,7 +189,7 @@ def list_tokens(
         return
     print_table(
         f"{len(rows)} tokens",
-        ["id", "account", "label", "created", "last used", "status"],
+        ["id", "account", "label", "created", "last used", "expires", "status"],
         (
             [
                 r["id"],
@@ -171,7 +197,8 @@ def list_tokens(
                 r["label"],
                 f"{r['created']:%Y-%m-%d %H:%M}",
                 f"{r['last_used']:%Y-%m-%d %H:%M}" if r["last_used"] else "never",
-                "revoked" if r["revoked"] else "active",
+                f"{r['expires_at']:%Y-%m-%d %H:%M}",
+                r["status"],
             ]
             for r in rows
         ),

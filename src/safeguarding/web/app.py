@@ -42,12 +42,14 @@ STATIC_DIR = Path(__file__).parent / "static"
 OPEN_PATHS = ("/login", "/static", "/healthz")
 
 
-def _not_signed_in(request: Request, _exc: Exception) -> Response:
+def _not_signed_in(request: Request, exc: Exception) -> Response:
     if is_api(request):
+        reason = str(exc)
         return JSONResponse(
-            {"detail": "not signed in: send Authorization: Bearer <token>"},
+            {"detail": reason or "not signed in: send Authorization: Bearer <token>"},
             status_code=401,
-            headers={"WWW-Authenticate": "Bearer"},
+            # RFC 6750: a refused token is an invalid_token, a missing one just a challenge.
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"' if reason else "Bearer"},
         )
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)

@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Literal
 
 from sqlalchemy import select, update
@@ -58,7 +58,8 @@ class Principal:
 
 
 class NotSignedInError(Exception):
-    """No valid session or token: pages redirect to the login page, the API answers 401."""
+    """No valid session or token: pages redirect to the login page, the API answers 401 (with
+    the message, when there is one: an expired token says so)."""
 
 
 class ForbiddenError(Exception):
@@ -139,10 +140,6 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def _session_principal(state: AuthState, request: Request) -> Principal | None:
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
@@ -159,7 +156,7 @@ def _session_principal(state: AuthState, request: Request) -> Principal | None:
         if found is None:
             return None
         row, user = found
-        if row.ended is not None or user.disabled or _aware(row.expires) <= accounts.now():
+        if row.ended is not None or user.disabled or accounts.aware(row.expires) <= accounts.now():
             return None
         return Principal(
             user_id=user.id,
@@ -176,7 +173,10 @@ def _token_principal(state: AuthState, request: Request) -> Principal | None:
     if scheme.lower() != "bearer" or not credentials.strip():
         return None
     with state.store.session() as db:
-        held = accounts.authenticate_token(db, credentials.strip())
+        try:
+            held = accounts.authenticate_token(db, credentials.strip())
+        except accounts.TokenExpiredError as exc:
+            raise NotSignedInError(str(exc)) from None
         if held is None:
             return None
         return Principal(
@@ -194,7 +194,9 @@ def is_api(request: Request) -> bool:
 
 
 def resolve_principal(request: Request) -> Principal | None:
-    """The account behind the request: by token on the API, by session cookie on pages."""
+    """The account behind the request: by token on the API, by session cookie on pages. None
+    without valid credentials; ``NotSignedInError`` when they are refused for a reason the
+    caller should hear (an expired token)."""
     state = auth_state(request)
     return (
         _token_principal(state, request) if is_api(request) else _session_principal(state, request)

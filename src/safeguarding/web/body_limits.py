@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from safeguarding.web.auth import resolve_principal
+from safeguarding.web.auth import NotSignedInError, resolve_principal
 
 ANONYMOUS_BYTES = 64 * 1024
 DEFAULT_BYTES = 1024 * 1024
@@ -62,7 +62,7 @@ class BodyLimits:
             # Small enough for anyone: no need to look up who is asking.
             await self._limit(ANONYMOUS_BYTES)(scope, receive, send)
             return
-        signed_in = await run_in_threadpool(resolve_principal, Request(scope)) is not None
+        signed_in = await run_in_threadpool(_signed_in, Request(scope))
         cap = route_cap if signed_in else ANONYMOUS_BYTES
         if cap is None:
             await self.app(scope, receive, send)
@@ -76,6 +76,15 @@ class BodyLimits:
             await response(scope, receive, send)
             return
         await self._limit(cap)(scope, receive, send)
+
+
+def _signed_in(request: Request) -> bool:
+    """Whether the request has valid credentials; refused ones (an expired token) count as
+    none here, and the route's own check answers with the reason."""
+    try:
+        return resolve_principal(request) is not None
+    except NotSignedInError:
+        return False
 
 
 def _declared_length(headers: Headers) -> int | None:

@@ -31,7 +31,8 @@ class UserRow(Base):
 
 
 class ApiTokenRow(Base):
-    """An API token of a user: only its SHA-256 is kept; the token is shown once at creation."""
+    """An API token of a user: only its SHA-256 is kept; the token is shown once at creation.
+    It is refused after ``expires_at``, so a forgotten copy does not work for ever."""
 
     __tablename__ = "access_token"
 
@@ -42,6 +43,7 @@ class ApiTokenRow(Base):
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_used: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class WebSessionRow(Base):

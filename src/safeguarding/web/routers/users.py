@@ -41,6 +41,7 @@ def _token(row: ApiTokenRow, owner: str) -> dict[str, Any]:
         "created": row.created,
         "last_used": row.last_used,
         "revoked": row.revoked,
+        "expires_at": accounts.aware(row.expires_at),  # with its zone, as clients compare it
     }
 
 
@@ -55,11 +56,17 @@ def _page(request: Request, *, issued: accounts.IssuedToken | None = None) -> Re
     with store_of(request).session() as db:
         users = accounts.list_users(db)
         tokens = accounts.list_tokens(db)
-    return render(
-        request,
-        "users/list.html",
-        {"users": users, "tokens": tokens, "roles": ROLE_DESCRIPTIONS, "issued": issued},
-    )
+    moment = accounts.now()
+    context = {
+        "users": users,
+        "tokens": tokens,
+        "expired": {row.id for row, _ in tokens if accounts.aware(row.expires_at) <= moment},
+        "roles": ROLE_DESCRIPTIONS,
+        "issued": issued,
+        "default_token_days": accounts.DEFAULT_TOKEN_DAYS,
+        "max_token_days": accounts.MAX_TOKEN_DAYS,
+    }
+    return render(request, "users/list.html", context)
 
 
 @router.get("/users", dependencies=[Depends(MANAGE)], include_in_schema=False)
@@ -95,10 +102,11 @@ def create_token_form(
     request: Request,
     name: str,
     label: str = Form(..., max_length=120),
+    days: int = Form(accounts.DEFAULT_TOKEN_DAYS),
     principal: Principal = Depends(MANAGE),
 ) -> Response:
     with store_of(request).session() as db:
-        issued = accounts.create_token(db, name, label, principal.actor())
+        issued = accounts.create_token(db, name, label, principal.actor(), days=days)
     return _page(request, issued=issued)
 
 
@@ -119,6 +127,10 @@ class NewUser(BaseModel):
 
 class NewToken(BaseModel):
     label: str = Field(max_length=120)
+    days: int = Field(
+        accounts.DEFAULT_TOKEN_DAYS,
+        description=f"How long the token works: 1 to {accounts.MAX_TOKEN_DAYS} days.",
+    )
 
 
 class UserOut(BaseModel):
@@ -136,12 +148,14 @@ class TokenOut(BaseModel):
     created: datetime
     last_used: datetime | None
     revoked: datetime | None
+    expires_at: datetime
 
 
 class IssuedTokenOut(BaseModel):
     id: int
     user: str
     label: str
+    expires_at: datetime
     token: str = Field(description="The token itself: shown this once, never stored.")
 
 
@@ -178,8 +192,14 @@ def create_token(
     request: Request, name: str, body: NewToken, principal: Principal = Depends(MANAGE)
 ) -> IssuedTokenOut:
     with store_of(request).session() as db:
-        issued = accounts.create_token(db, name, body.label, principal.actor())
-    return IssuedTokenOut(id=issued.id, user=issued.user, label=issued.label, token=issued.secret)
+        issued = accounts.create_token(db, name, body.label, principal.actor(), days=body.days)
+    return IssuedTokenOut(
+        id=issued.id,
+        user=issued.user,
+        label=issued.label,
+        expires_at=issued.expires_at,
+        token=issued.secret,
+    )
 
 
 @router.post("/api/tokens/{token_id}/revoke", tags=["users"], summary="Revoke an API token")

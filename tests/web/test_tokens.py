@@ -1,0 +1,125 @@
+"""API tokens expire: their lifetime at creation, the refusal after it, and the upgrade that gave
+existing tokens one."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from alembic import command
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from safeguarding.access import accounts
+from safeguarding.access.roles import Role
+from safeguarding.store import Store
+from safeguarding.store.engine import alembic_config
+from safeguarding.store.models.access import ApiTokenRow
+from tests.cli_runner import invoke
+from tests.web.conftest import SETUP, Account, make_app, session_cookie
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _expire(store: Store, token_id: int) -> None:
+    with store.session() as db:
+        row = db.get(ApiTokenRow, token_id)
+        assert row is not None
+        row.expires_at = accounts.now() - timedelta(seconds=1)
+
+
+def test_a_token_lives_ninety_days_unless_its_creator_chooses(
+    store: Store, accounts_by_role: dict[Role, Account]
+) -> None:
+    admin = _bearer(accounts_by_role[Role.ADMIN].token)
+    with store.session() as db:
+        accounts.add_user(db, "prov-b", "provider", None, SETUP)
+    before = datetime.now(UTC)
+    with TestClient(make_app(store), base_url="http://127.0.0.1") as client:
+        default = client.post("/api/users/prov-b/tokens", json={"label": "a"}, headers=admin)
+        chosen = client.post(
+            "/api/users/prov-b/tokens", json={"label": "b", "days": 7}, headers=admin
+        )
+        too_long = client.post(
+            "/api/users/prov-b/tokens", json={"label": "c", "days": 367}, headers=admin
+        )
+        listed = {t["label"]: t for t in client.get("/api/tokens", headers=admin).json()}
+    lifetime = datetime.fromisoformat(default.json()["expires_at"]) - before
+    assert timedelta(days=90) <= lifetime < timedelta(days=90, minutes=1)
+    lifetime = datetime.fromisoformat(chosen.json()["expires_at"]) - before
+    assert timedelta(days=7) <= lifetime < timedelta(days=7, minutes=1)
+    assert too_long.status_code == 422 and too_long.json()["rule"] == "token-lifetime"
+    assert listed["b"]["expires_at"] == chosen.json()["expires_at"]
+    assert "c" not in listed
+
+
+def test_an_expired_token_is_refused_with_the_reason(
+    store: Store, accounts_by_role: dict[Role, Account]
+) -> None:
+    with store.session() as db:
+        issued = accounts.create_token(db, "analyst-one", "old", SETUP)
+    _expire(store, issued.id)
+    app = make_app(store)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        refused = client.get("/api/me", headers=_bearer(issued.secret))
+        other = client.get("/api/me", headers=_bearer(accounts_by_role[Role.ANALYST].token))
+        cookie, _ = session_cookie(app, store, "admin-one")
+        client.cookies.set("sg_session", cookie)
+        page = client.get("/users").text
+    row = next(line for line in page.split("<tr>") if f'"num">{issued.id}<' in line)
+    assert "expired" in row
+    assert refused.status_code == 401
+    assert f"API token {issued.id} expired on" in refused.json()["detail"]
+    assert refused.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+    assert other.status_code == 200  # the account's other token still works
+    with store.session() as db:
+        row = db.get(ApiTokenRow, issued.id)
+        assert row is not None and row.last_used is None
+
+
+def test_token_commands_set_and_show_the_expiry(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with store.session() as db:
+        accounts.add_user(db, "prov", "provider", None, SETUP)
+    created = invoke(capsys, "token", "create", "prov", "--label", "x", "--days", "7", "--json")
+    assert created.code == 0
+    issued = json.loads(created.out)
+    expires = datetime.fromisoformat(issued["expires_at"])
+    assert timedelta(days=6) < expires - datetime.now(UTC) <= timedelta(days=7)
+    assert invoke(capsys, "token", "create", "prov", "--label", "y", "--days", "0").code == 1
+    _expire(store, issued["id"])
+    table = invoke(capsys, "token", "list").out
+    assert "expired" in table and "active" not in table
+    listed = json.loads(invoke(capsys, "token", "list", "--json").out)
+    assert datetime.fromisoformat(listed[0]["expires_at"]) <= accounts.now()
+
+
+def test_tokens_existing_at_the_upgrade_get_the_default_lifetime(store: Store) -> None:
+    config = alembic_config(store.engine)
+    command.downgrade(config, "access_0001")
+    with store.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO access_user (name, role, disabled, created)"
+                " VALUES ('prov', 'provider', false, :at)"
+            ),
+            {"at": datetime(2020, 1, 1, tzinfo=UTC)},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO access_token (token_hash, user_id, label, created)"
+                " VALUES ('h', 1, 'old', :at)"
+            ),
+            {"at": datetime(2020, 1, 1, tzinfo=UTC)},
+        )
+    upgraded = datetime.now(UTC)
+    command.upgrade(config, "heads")
+    with store.session() as db:
+        row = db.get(ApiTokenRow, 1)
+        assert row is not None
+        lifetime = accounts.aware(row.expires_at) - upgraded
+    assert timedelta(days=90) <= lifetime < timedelta(days=90, minutes=1)
