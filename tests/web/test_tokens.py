@@ -17,7 +17,7 @@ from safeguarding.store import Store
 from safeguarding.store.engine import alembic_config
 from safeguarding.store.models.access import ApiTokenRow
 from tests.cli_runner import invoke
-from tests.web.conftest import SETUP, Account, make_app, session_cookie
+from tests.web.conftest import PASSWORD, SETUP, Account, make_app, session_cookie
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -123,3 +123,34 @@ def test_tokens_existing_at_the_upgrade_get_the_default_lifetime(store: Store) -
         assert row is not None
         lifetime = accounts.aware(row.expires_at) - upgraded
     assert timedelta(days=90) <= lifetime < timedelta(days=90, minutes=1)
+
+
+def test_only_the_person_creates_a_token_for_an_account_with_a_password(
+    store: Store, accounts_by_role: dict[Role, Account], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An administrator holding a token for a person could act as that person; tokens for
+    people are theirs to create, while providers' systems (no password) get theirs from an
+    administrator."""
+    with store.session() as db:
+        accounts.add_user(db, "ana", "analyst", PASSWORD, SETUP)
+        accounts.add_user(db, "root", "admin", PASSWORD, SETUP)
+    app = make_app(store)
+    admin = _bearer(accounts_by_role[Role.ADMIN].token)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        refused = client.post("/api/users/ana/tokens", json={"label": "x"}, headers=admin)
+        service = client.post("/api/users/analyst-one/tokens", json={"label": "x"}, headers=admin)
+        cookie, csrf = session_cookie(app, store, "root")
+        client.cookies.set("sg_session", cookie)
+        own = client.post("/users/root/tokens", data={"label": "mine", "csrf_token": csrf})
+        page = client.get("/users").text
+        form = client.post("/users/ana/tokens", data={"label": "x", "csrf_token": csrf})
+    assert refused.status_code == 422 and refused.json()["rule"] == "token-owner-only"
+    assert "only ana may create one" in refused.json()["detail"]
+    assert service.status_code == 201
+    assert own.status_code == 200 and 'id="new-token"' in own.text
+    assert 'action="/users/ana/tokens"' not in page and 'action="/users/root/tokens"' in page
+    assert form.status_code == 422
+    with store.session() as db:
+        assert [owner for _, owner in accounts.list_tokens(db, "ana")] == []
+    # at the server's command line, whoever runs it holds the database already
+    assert invoke(capsys, "token", "create", "ana", "--label", "ci").code == 0

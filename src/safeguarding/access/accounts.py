@@ -3,8 +3,11 @@
 Passwords are hashed with argon2id (argon2-cffi's defaults); API tokens are 256-bit random strings
 of which only the SHA-256 is stored, and the token itself is returned once, at creation. A token
 expires (``DEFAULT_TOKEN_DAYS`` unless its creator chooses up to ``MAX_TOKEN_DAYS``), so a copy
-left in an old script or ticket stops working without anyone having to remember it. Every change is
-recorded in the audit log in the same transaction, with the actor who made it.
+left in an old script or ticket stops working without anyone having to remember it. A token for an
+account that signs in with a password acts as that person, so only the person creates it (or an
+operator at the server's command line, who holds the database anyway); administrators create tokens
+for accounts without a password, the systems of providers. Every change is recorded in the audit
+log in the same transaction, with the actor who made it.
 """
 
 from __future__ import annotations
@@ -194,6 +197,14 @@ def create_token(
     user = get_user(session, name)
     if user.disabled:
         raise SafeguardingError(f"account {name!r} is disabled")
+    if user.password_hash is not None and actor.name != name and actor.role != audit.CLI_ROLE:
+        raise ValidationError(
+            f"account {name!r} signs in with a password, so a token for it would act as that"
+            f" person: only {name} may create one (or an operator, with `safeguarding token"
+            " create` on the server)",
+            location="name",
+            rule="token-owner-only",
+        )
     label = label.strip()
     if not 1 <= len(label) <= 120:
         raise ValidationError(

@@ -27,6 +27,8 @@ from safeguarding.errors import StoreError
 from safeguarding.store.models.access import AuditEventRow, AuditHeadRow
 
 GENESIS = "0" * 64
+# The role of an actor at this machine's command line (who holds the database itself).
+CLI_ROLE = "cli"
 HEAD_ID = 1
 EXPORT_FIELDS = (
     "seq",
@@ -69,7 +71,7 @@ def cli_actor() -> Actor:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = "unknown"
-    return Actor(name=f"os:{user}", role="cli", ip="local")
+    return Actor(name=f"os:{user}", role=CLI_ROLE, ip="local")
 
 
 def _now() -> str:
