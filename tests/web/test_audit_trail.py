@@ -80,3 +80,36 @@ def test_each_event_names_the_credential_that_acted(
     ]
     (created,) = [e for e in _events(store, "token.create") if e["actor"] == admin.name]
     assert created["detail"]["via"] == f"token {_first_token(store, admin.name)}"
+
+
+def test_reading_the_audit_log_is_audited(
+    store: Store, accounts_by_role: dict[Role, Account]
+) -> None:
+    supervisor, admin = accounts_by_role[Role.SUPERVISOR], accounts_by_role[Role.ADMIN]
+    app = make_app(store)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        listed = client.get(
+            "/api/audit", params={"action": "user.add", "limit": 3}, headers=_bearer(admin.token)
+        ).json()
+        client.get("/api/audit/verify", headers=_bearer(admin.token))
+        cookie, _ = session_cookie(app, store, supervisor.name)
+        client.cookies.set("sg_session", cookie)
+        first = client.get("/audit").text
+        client.get("/audit", params={"actor": admin.name, "before": 5})
+        client.get("/audit/verify")
+    assert len(listed) == 3
+    via = f"token {_first_token(store, admin.name)}"
+    # the page shows the log as it was, not its own reading
+    assert first.count("<td>audit.read</td>") == 2 and f"<td>{supervisor.name}</td>" not in first
+    reads = [(e["actor"], e["target_kind"], e["detail"]) for e in _events(store, "audit.read")]
+    assert reads == [
+        (admin.name, "audit", {"view": "list", "action": "user.add", "limit": "3", "via": via}),
+        (admin.name, "audit", {"view": "verify", "via": via}),
+        (supervisor.name, "audit", {"view": "list", "via": "session"}),
+        (
+            supervisor.name,
+            "audit",
+            {"view": "list", "actor": admin.name, "before": "5", "via": "session"},
+        ),
+        (supervisor.name, "audit", {"view": "verify", "via": "session"}),
+    ]

@@ -1,4 +1,9 @@
-"""The audit log: browse, verify the hash chain, export."""
+"""The audit log: browse, verify the hash chain, export.
+
+Reading the log is itself audited (``audit.read``, with the filters and page asked for): the log
+holds who read which report and subject, so who looked at that is worth knowing too. The event is
+written after the read, in its transaction, so a page does not show its own reading at the top.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +18,11 @@ from safeguarding.access import audit
 from safeguarding.store.models.access import AuditEventRow
 from safeguarding.web.auth import Principal
 from safeguarding.web.roles import require
-from safeguarding.web.routers.common import ROW_ID_MAX, store_of
+from safeguarding.web.routers.common import ROW_ID_MAX, record_read, store_of
 from safeguarding.web.templating import is_htmx, render
 
 router = APIRouter()
-READ = [Depends(require("audit.read"))]
+READ = require("audit.read")
 PAGE = 50
 
 
@@ -29,17 +34,25 @@ def _filters(actor: str, action: str, target: str) -> dict[str, str | None]:
     return {"actor": actor or None, "action": action or None, "target": target or None}
 
 
-@router.get("/audit", dependencies=READ, include_in_schema=False)
+def _asked(view: str, **given: str | int | None) -> dict[str, str]:
+    """The audit event's detail for a read of the log: the view and what was asked for."""
+    return {"view": view} | {name: str(value) for name, value in given.items() if value}
+
+
+@router.get("/audit", include_in_schema=False)
 def audit_page(
     request: Request,
     actor: str = Query("", max_length=120),
     action: str = Query("", max_length=64),
     target: str = Query("", max_length=200),
     before: int | None = Query(None, ge=1, le=ROW_ID_MAX),
+    principal: Principal = Depends(READ),
 ) -> Response:
     with store_of(request).session() as db:
         rows = audit.events(db, before_seq=before, limit=PAGE, **_filters(actor, action, target))
         total = audit.count(db)
+        asked = _asked("list", actor=actor, action=action, target=target, before=before)
+        record_read(request, principal, "audit", "", asked, session=db)
     context = {
         "rows": rows,
         "actor": actor,
@@ -51,14 +64,15 @@ def audit_page(
     return render(request, "audit/_rows.html" if is_htmx(request) else "audit/list.html", context)
 
 
-@router.get("/audit/verify", dependencies=READ, include_in_schema=False)
-def audit_verify_page(request: Request) -> Response:
+@router.get("/audit/verify", include_in_schema=False)
+def audit_verify_page(request: Request, principal: Principal = Depends(READ)) -> Response:
     with store_of(request).session() as db:
         result = audit.verify(db)
+        record_read(request, principal, "audit", "", _asked("verify"), session=db)
     return render(request, "audit/_verify.html", {"result": result})
 
 
-@router.get("/api/audit", dependencies=READ, tags=["audit"], summary="Audit events, newest first")
+@router.get("/api/audit", tags=["audit"], summary="Audit events, newest first; audited")
 def list_events(
     request: Request,
     actor: str = Query("", max_length=120),
@@ -68,17 +82,24 @@ def list_events(
         None, ge=1, le=ROW_ID_MAX, description="Only events before this sequence number."
     ),
     limit: int = Query(100, ge=1, le=1000),
+    principal: Principal = Depends(READ),
 ) -> list[dict[str, Any]]:
     with store_of(request).session() as db:
         rows = audit.events(db, before_seq=before, limit=limit, **_filters(actor, action, target))
-        return [_event(row) for row in rows]
+        found = [_event(row) for row in rows]
+        asked = _asked(
+            "list", actor=actor, action=action, target=target, before=before, limit=limit
+        )
+        record_read(request, principal, "audit", "", asked, session=db)
+    return found
 
 
-@router.get("/api/audit/verify", dependencies=READ, tags=["audit"], summary="Verify the chain")
-def verify_chain(request: Request) -> dict[str, Any]:
+@router.get("/api/audit/verify", tags=["audit"], summary="Verify the chain; audited")
+def verify_chain(request: Request, principal: Principal = Depends(READ)) -> dict[str, Any]:
     """Recompute the hash chain; every edited or deleted event is named in ``problems``."""
     with store_of(request).session() as db:
         result = audit.verify(db)
+        record_read(request, principal, "audit", "", _asked("verify"), session=db)
     return {
         "ok": result.ok,
         "checked": result.checked,
@@ -91,7 +112,7 @@ def verify_chain(request: Request) -> dict[str, Any]:
 def export_events(
     request: Request,
     format: Literal["jsonl", "csv"] = Query("jsonl"),
-    principal: Principal = Depends(require("audit.read")),
+    principal: Principal = Depends(READ),
 ) -> Response:
     """All events oldest first with their hashes, as JSON Lines or CSV; the export is audited."""
     buffer = io.StringIO()
