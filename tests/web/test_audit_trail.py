@@ -7,11 +7,13 @@ import json
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from safeguarding.access.roles import Role
 from safeguarding.store import Store
+from safeguarding.store.models import ProviderReport
 from tests.web.conftest import Account, make_app, session_cookie
+from tests.web.test_submit import report_json
 from tests.web.triage_data import seed_triage
 
 
@@ -113,3 +115,44 @@ def test_reading_the_audit_log_is_audited(
         ),
         (supervisor.name, "audit", {"view": "verify", "via": "session"}),
     ]
+
+
+def test_a_submission_targets_the_stored_report_not_the_providers_id(
+    store: Store, accounts_by_role: dict[Role, Account]
+) -> None:
+    """A provider's report id is the provider's to choose: sent as "1" it named report 1 in the
+    log, where reads of report 1 are recorded."""
+    seeded = seed_triage(store)
+    provider = _bearer(accounts_by_role[Role.PROVIDER].token)
+    analyst = _bearer(accounts_by_role[Role.ANALYST].token)
+    lines = b"\n".join(json.dumps(report_json(f"L-{i}")).encode() for i in range(2))
+    with TestClient(make_app(store), base_url="http://127.0.0.1") as client:
+        client.get(f"/api/reports/{seeded.report}", headers=analyst)
+        sent = client.post("/api/reports", json=report_json(str(seeded.report)), headers=provider)
+        client.post(
+            "/api/reports",
+            content=lines,
+            headers={**provider, "Content-Type": "application/x-ndjson"},
+        )
+        about = client.get(
+            "/api/audit",
+            params={"target": str(seeded.report)},
+            headers=_bearer(accounts_by_role[Role.ADMIN].token),
+        ).json()
+    assert sent.status_code == 201
+    with store.session() as db:
+        row = dict(
+            db.execute(
+                select(ProviderReport.provider_report_id, ProviderReport.id).where(
+                    ProviderReport.source == "api:provider-one"
+                )
+            ).all()
+        )
+    assert [e["action"] for e in about if e["target_kind"] == "report"] == ["report.read"]
+    one, several = _events(store, "report.submit")
+    assert (one["target_kind"], one["target_id"]) == ("report", str(row[str(seeded.report)]))
+    assert one["target_id"] != str(seeded.report)
+    assert one["detail"]["provider_report_id"] == str(seeded.report)
+    assert one["detail"]["source"] == "api:provider-one"
+    assert several["target_id"] == ""
+    assert several["detail"]["report_ids"] == f"{row['L-0']},{row['L-1']}"

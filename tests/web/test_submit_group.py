@@ -141,7 +141,19 @@ def test_a_group_is_one_transaction_and_each_submission_keeps_its_own_outcome(
             r.status for r in results if isinstance(r, SubmissionResult)
         ]
         assert [e.actor for e in events] == ["prov"] * 5 + ["other"] + ["prov"] * 2
-        assert [e.target_id for e in events][:4] == ["R-1", "R-2", "R-1", "R-2"]
+        row = dict(
+            db.execute(
+                select(ProviderReport.provider_report_id, ProviderReport.id).where(
+                    ProviderReport.source == "api:prov"
+                )
+            ).all()
+        )
+        # the stored report's row id is the target, the provider's own id is in the detail
+        assert [e.target_id for e in events][:4] == [str(row[r]) for r in ("R-1", "R-2") * 2]
+        assert [json.loads(e.detail)["provider_report_id"] for e in events[:4]] == [
+            "R-1",
+            "R-2",
+        ] * 2
         assert audit.verify(db).ok
 
 

@@ -18,6 +18,10 @@ its submissions is retried in a transaction of its own, so one bad submission fa
 The channel (``source``) is the submitting account (``api:<name>``): the same report id sent again
 by the same account with the same content is a no-op; with different content it is a conflict and
 goes to quarantine, never over the stored report.
+
+A submission's audit event targets the stored report (``report``, its row id, as a read of it
+does), not the provider's own report id, which is the provider's namespace and may equal another
+report's row id; the provider's id and the source are in the detail.
 """
 
 from __future__ import annotations
@@ -251,7 +255,8 @@ class Submitter:
                 source_file=pending.location,
             )
         self._match(session, ordered)
-        audit.record_many(session, [_audit_event(item) for item in ordered])
+        rows = _stored_reports(session, ordered)
+        audit.record_many(session, [_audit_event(item, rows) for item in ordered])
         return [item.result for item in ordered]
 
     def _match(self, session: Session, written: Sequence[_Written]) -> None:
@@ -280,17 +285,18 @@ def _resolve(future: Future[SubmissionResult], outcome: SubmissionResult | Excep
         future.set_result(outcome)
 
 
-def _existing_ids(session: Session, source: str, report_ids: Iterable[str]) -> set[str]:
+def _stored_rows(session: Session, source: str, report_ids: Iterable[str]) -> dict[str, int]:
+    """The provider's report id → the row id of that report of ``source``, for those stored."""
     wanted = sorted(set(report_ids))
-    found: set[str] = set()
+    found: dict[str, int] = {}
     for begin in range(0, len(wanted), _ID_CHUNK):
         found.update(
-            session.scalars(
-                select(ProviderReport.provider_report_id).where(
+            session.execute(
+                select(ProviderReport.provider_report_id, ProviderReport.id).where(
                     ProviderReport.source == source,
                     ProviderReport.provider_report_id.in_(wanted[begin : begin + _ID_CHUNK]),
                 )
-            )
+            ).all()
         )
     return found
 
@@ -314,7 +320,7 @@ def _independent(session: Session, group: Sequence[Pending]) -> set[int]:
     independent: set[int] = set()
     for source in {p.source for p in candidates}:
         mine = [p for p in candidates if p.source == source]
-        stored = _existing_ids(
+        stored = _stored_rows(
             session, source, (r.provider_report_id for p in mine for r in p.reports)
         )
         independent.update(
@@ -391,18 +397,37 @@ def _write_shared(session: Session, writer: Writer, shared: Sequence[Pending]) -
     return out
 
 
-def _audit_event(item: _Written) -> audit.Event:
+def _stored_reports(session: Session, written: Sequence[_Written]) -> dict[tuple[str, str], int]:
+    """(source, provider's report id) → row id, for the stored reports the submissions name: one
+    query per source however many submissions, as the group's other statements are."""
+    named: dict[str, set[str]] = {}
+    for item in written:
+        named.setdefault(item.pending.source, set()).update(item.result.report_ids)
+    return {
+        (source, report_id): row
+        for source, report_ids in named.items()
+        for report_id, row in _stored_rows(session, source, report_ids).items()
+    }
+
+
+def _audit_event(item: _Written, rows: dict[tuple[str, str], int]) -> audit.Event:
+    """The submission's event: its target the stored report it concerns (new, unchanged, or the
+    one a conflicting copy left alone), or the row ids in the detail when there are several."""
     result, pending = item.result, item.pending
-    return audit.Event(
-        pending.actor,
-        "report.submit",
-        "report",
-        result.report_ids[0] if len(result.report_ids) == 1 else "",
-        {
-            "status": result.status,
-            "format": pending.fmt,
-            "reports": str(len(result.report_ids)),
-            "stored": str(result.reports_stored + result.files_stored),
-            "rejected": str(len(result.rejected)),
-        },
+    stored = sorted(
+        {rows[key] for key in ((pending.source, r) for r in result.report_ids) if key in rows}
     )
+    detail = {
+        "status": result.status,
+        "format": pending.fmt,
+        "source": pending.source,
+        "reports": str(len(result.report_ids)),
+        "stored": str(result.reports_stored + result.files_stored),
+        "rejected": str(len(result.rejected)),
+    }
+    if len(result.report_ids) == 1:
+        detail["provider_report_id"] = result.report_ids[0]
+    if len(stored) > 1:
+        detail["report_ids"] = ",".join(str(row) for row in stored)
+    target = str(stored[0]) if len(stored) == 1 else ""
+    return audit.Event(pending.actor, "report.submit", "report", target, detail)
