@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 import safeguarding.web.routers.assess as assess_pages
 import safeguarding.web.routers.helpline as helpline_pages
@@ -28,14 +28,14 @@ from safeguarding import __version__
 from safeguarding.access import accounts
 from safeguarding.errors import NotFoundError, SafeguardingError, ValidationError
 from safeguarding.store import Store
-from safeguarding.web.auth import AuthState, ForbiddenError, NotSignedInError, is_api
+from safeguarding.web.auth import AuthState, ForbiddenError, NotSignedInError, auth_state, is_api
 from safeguarding.web.body_limits import FORM_OVERHEAD_BYTES, BodyLimits
 from safeguarding.web.options import WebOptions
 from safeguarding.web.queue_cache import QueueCache, QueueRefresher
 from safeguarding.web.roles import require
 from safeguarding.web.routers import account, audit, evidence, monitor, submit, users
 from safeguarding.web.routers import triage as triage_router
-from safeguarding.web.security import SecurityHeaders
+from safeguarding.web.security import SecurityHeaders, security_headers
 from safeguarding.web.templating import render
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -91,6 +91,21 @@ def _request_invalid(request: Request, exc: Exception) -> Response:
     return render(request, "error.html", {"title": "Not accepted", "message": message}, status=422)
 
 
+def _server_error(request: Request, _exc: Exception) -> Response:
+    """An unexpected error (a bug): a short answer that names nothing of the server. Starlette
+    sends it from outside every middleware, so it carries the security headers itself; the
+    error and its traceback go to the server's log as before."""
+    headers = security_headers(hsts=auth_state(request).options.secure_cookies)
+    message = "internal error; the server's log has the details"
+    if is_api(request):
+        return JSONResponse({"detail": message}, status_code=500, headers=headers)
+    return HTMLResponse(
+        f"<!doctype html><title>Server error</title><h1>Server error</h1><p>{message}</p>",
+        status_code=500,
+        headers=headers,
+    )
+
+
 def create_app(store: Store, options: WebOptions | None = None) -> FastAPI:
     """The web app over ``store``; ``options`` default to the ``[web]`` settings section."""
     opts = options or WebOptions.from_section(store.settings.section("web"))
@@ -120,7 +135,6 @@ def create_app(store: Store, options: WebOptions | None = None) -> FastAPI:
     app.state.auth = AuthState.build(store, opts)
     accounts.prepare_sign_in()
     app.state.triage_queue = queue
-    app.add_middleware(SecurityHeaders, hsts=opts.secure_cookies)
     hash_list_cap = triage_router.MAX_UPLOAD + FORM_OVERHEAD_BYTES
     platform_file_cap = platform_pages.MAX_UPLOAD_BYTES + FORM_OVERHEAD_BYTES
     caps = {
@@ -131,10 +145,12 @@ def create_app(store: Store, options: WebOptions | None = None) -> FastAPI:
         "/api/platforms/import": platform_pages.MAX_UPLOAD_BYTES,  # the body is the file
     }
     app.add_middleware(BodyLimits, caps=caps)
+    app.add_middleware(SecurityHeaders, hsts=opts.secure_cookies)  # last added: outermost
     app.add_exception_handler(NotSignedInError, _not_signed_in)
     app.add_exception_handler(ForbiddenError, _forbidden)
     app.add_exception_handler(SafeguardingError, _invalid)
     app.add_exception_handler(RequestValidationError, _request_invalid)
+    app.add_exception_handler(Exception, _server_error)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/healthz", include_in_schema=False)

@@ -3,6 +3,11 @@
 The pages load scripts, styles and images from this origin only (htmx is vendored), so the
 Content-Security-Policy allows ``'self'`` and nothing else, and no inline script or style. A
 response that sets its own Content-Security-Policy (a stricter one) keeps it.
+
+The middleware is the outermost one the app adds, so answers made by the others (413 from the body
+limits) carry the headers too. Only Starlette's server-error layer sits outside every middleware:
+the app's handler for unexpected errors sets the headers on its 500 itself, with
+``security_headers``.
 """
 
 from __future__ import annotations
@@ -26,6 +31,16 @@ HEADERS = {
 }
 
 
+def security_headers(*, hsts: bool, static: bool = False) -> dict[str, str]:
+    """The headers for a response: no caching except for static files, HSTS on HTTPS."""
+    headers = dict(HEADERS)
+    if not static:
+        headers["Cache-Control"] = "no-store"
+    if hsts:
+        headers["Strict-Transport-Security"] = "max-age=31536000"
+    return headers
+
+
 class SecurityHeaders:
     """ASGI middleware adding the headers (and HSTS when cookies are Secure, i.e. on HTTPS)."""
 
@@ -38,17 +53,14 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         static = str(scope.get("path", "")).startswith("/static/")
+        wanted = security_headers(hsts=self.hsts, static=static)
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in HEADERS.items():
+                for name, value in wanted.items():
                     if name not in headers:
                         headers[name] = value
-                if not static and "cache-control" not in headers:
-                    headers["Cache-Control"] = "no-store"
-                if self.hsts:
-                    headers["Strict-Transport-Security"] = "max-age=31536000"
             await send(message)
 
         await self.app(scope, receive, with_headers)
