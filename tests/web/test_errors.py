@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 from starlette.datastructures import Headers
 
 from safeguarding.access.roles import Role
@@ -13,6 +14,7 @@ from safeguarding.web import triage_views
 from safeguarding.web.body_limits import ANONYMOUS_BYTES, DEFAULT_BYTES
 from safeguarding.web.security import HEADERS
 from tests.web.conftest import Account, make_app, session_cookie
+from tests.web.triage_data import seed_triage
 
 
 def _secured(headers: Headers) -> bool:
@@ -54,3 +56,59 @@ def test_an_unexpected_error_is_a_plain_500_with_the_security_headers(
     for response in (api, page):
         assert _secured(response.headers)
         assert "secret internals" not in response.text and "/srv/data" not in response.text
+
+
+def test_a_settings_fault_is_logged_not_told_to_the_client(
+    store: Store, accounts_by_role: dict[Role, Account], caplog: pytest.LogCaptureFixture
+) -> None:
+    seeded = seed_triage(store)
+    key = store.settings.secrets_dir / "notes.key"
+    store.settings.secret("notes")  # made if the seeding did not need it
+    key.chmod(0o644)
+    analyst = {"Authorization": f"Bearer {accounts_by_role[Role.ANALYST].token}"}
+    with TestClient(make_app(store), base_url="http://127.0.0.1") as client:
+        response = client.post(
+            f"/api/reports/{seeded.report}/outcome",
+            json={"result": "actionable", "minutes": 5, "note": "n"},
+            headers=analyst,
+        )
+    assert response.status_code == 500
+    assert response.json() == {
+        "detail": "the server's settings need attention; the server's log says what"
+    }
+    assert str(store.settings.home) not in response.text
+    assert any("readable by others" in r.getMessage() for r in caplog.records)
+
+
+def test_a_database_fault_is_503_without_its_detail(
+    store: Store, accounts_by_role: dict[Role, Account], caplog: pytest.LogCaptureFixture
+) -> None:
+    seeded = seed_triage(store)
+    with store.session() as db:
+        db.execute(text("DELETE FROM audit_head"))  # every audited read now fails in the store
+    app = make_app(store)
+    analyst = accounts_by_role[Role.ANALYST]
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        api = client.get(
+            f"/api/reports/{seeded.report}",
+            headers={"Authorization": f"Bearer {analyst.token}"},
+        )
+        cookie, _ = session_cookie(app, store, analyst.name)
+        client.cookies.set("sg_session", cookie)
+        page = client.get(f"/reports/{seeded.report}")
+    assert api.status_code == 503 and page.status_code == 503
+    assert api.json() == {"detail": "the database is not available; try again later"}
+    for response in (api, page):
+        assert "audit_head" not in response.text and "db upgrade" not in response.text
+        assert _secured(response.headers)
+    assert any("no head row" in r.getMessage() for r in caplog.records)
+
+
+def test_input_errors_keep_their_clear_message(
+    store: Store, accounts_by_role: dict[Role, Account]
+) -> None:
+    admin = {"Authorization": f"Bearer {accounts_by_role[Role.ADMIN].token}"}
+    with TestClient(make_app(store), base_url="http://127.0.0.1") as client:
+        bad = client.post("/api/users", json={"name": "X!", "role": "analyst"}, headers=admin)
+    assert bad.status_code == 422
+    assert bad.json()["rule"] == "account-name" and "account name 'X!'" in bad.json()["detail"]

@@ -8,6 +8,7 @@ load scripts from CDNs, which the Content-Security-Policy forbids.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -26,7 +27,13 @@ import safeguarding.web.routers.helpline as helpline_pages
 import safeguarding.web.routers.platforms as platform_pages
 from safeguarding import __version__
 from safeguarding.access import accounts
-from safeguarding.errors import NotFoundError, SafeguardingError, ValidationError
+from safeguarding.errors import (
+    ConfigError,
+    NotFoundError,
+    SafeguardingError,
+    StoreError,
+    ValidationError,
+)
 from safeguarding.store import Store
 from safeguarding.web.auth import AuthState, ForbiddenError, NotSignedInError, auth_state, is_api
 from safeguarding.web.body_limits import FORM_OVERHEAD_BYTES, BodyLimits
@@ -38,6 +45,7 @@ from safeguarding.web.routers import triage as triage_router
 from safeguarding.web.security import SecurityHeaders, security_headers
 from safeguarding.web.templating import render
 
+log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 OPEN_PATHS = ("/login", "/static", "/healthz")
 
@@ -62,7 +70,25 @@ def _forbidden(request: Request, exc: Exception) -> Response:
     return render(request, "error.html", {"title": "Not allowed", "message": reason}, status=403)
 
 
+def _server_fault(request: Request, exc: ConfigError | StoreError) -> Response:
+    """Settings or the database failed: the server's fault, not the request's. Their messages
+    are written for the operator and name secret files, the data directory and the database, so
+    they go to the server's log (whose messages hide database passwords already) and the client
+    hears only what kind of fault it was."""
+    log.error("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+    if isinstance(exc, StoreError):
+        status, message = 503, "the database is not available; try again later"
+    else:
+        status, message = 500, "the server's settings need attention; the server's log says what"
+    if is_api(request):
+        return JSONResponse({"detail": message}, status_code=status)
+    context = {"title": "Not available", "message": message}
+    return render(request, "error.html", context, status=status)
+
+
 def _invalid(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, ConfigError | StoreError):
+        return _server_fault(request, exc)
     message = str(exc)
     body: dict[str, Any] = {"detail": message}
     if isinstance(exc, ValidationError):
