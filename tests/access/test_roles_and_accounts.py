@@ -96,3 +96,24 @@ def test_user_and_token_commands(
     assert json.loads(invoke(capsys, "user", "list", "--json").out)[0]["disabled"] is True
     log = json.loads(invoke(capsys, "audit", "verify", "--json").out)
     assert log["ok"] and log["checked"] == 5  # 2 adds, token create, revoke, disable
+
+
+def test_the_last_enabled_administrator_is_not_disabled(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nobody could manage accounts any more: the command line could add an administrator
+    again, but the web app would be left without one until someone did."""
+    with store.session() as db:
+        accounts.add_user(db, "root", "admin", None, SETUP)
+        accounts.add_user(db, "root2", "admin", None, SETUP)
+        accounts.add_user(db, "ana", "analyst", None, SETUP)
+    assert invoke(capsys, "user", "disable", "root2").code == 0
+    refused = invoke(capsys, "user", "disable", "root")
+    assert refused.code == 1 and "last enabled administrator" in refused.err
+    with pytest.raises(ValidationError) as caught, store.session() as db:
+        accounts.disable_user(db, "root", SETUP)
+    assert caught.value.rule == "last-admin"
+    assert invoke(capsys, "user", "disable", "ana").code == 0  # other roles: no such rule
+    with store.session() as db:
+        assert not accounts.get_user(db, "root").disabled
+        assert accounts.disable_user(db, "root2", SETUP).disabled  # already: nothing to refuse

@@ -143,13 +143,36 @@ def list_users(session: Session) -> list[UserRow]:
 
 
 def disable_user(session: Session, name: str, actor: Actor) -> UserRow:
-    """Disable an account: it can no longer sign in, its sessions end, its tokens stop working."""
+    """Disable an account: it can no longer sign in, its sessions end, its tokens stop working.
+    The last enabled administrator is not disabled: no one could manage accounts any more."""
     user = get_user(session, name)
     if not user.disabled:
+        if user.role == Role.ADMIN.value:
+            _keep_an_administrator(session, user)
         user.disabled = True
         _end_sessions(session, user)
         audit.record(session, actor, "user.disable", "user", name)
     return user
+
+
+def _keep_an_administrator(session: Session, leaving: UserRow) -> None:
+    """Refuse to disable ``leaving`` if no other administrator is enabled. The enabled
+    administrators are locked while counted (FOR UPDATE), so two administrators disabling each
+    other at once cannot both succeed: the second counts again once the first commits. SQLite
+    has no row locks, but refuses to let a transaction write after reading what another has
+    since changed, which ends the second attempt with an error instead."""
+    enabled = session.scalars(
+        select(UserRow.id)
+        .where(UserRow.role == Role.ADMIN.value, UserRow.disabled.is_(False))
+        .with_for_update()
+    ).all()
+    if set(enabled) <= {leaving.id}:
+        raise ValidationError(
+            f"account {leaving.name!r} is the last enabled administrator; add another"
+            " administrator before disabling it",
+            location="name",
+            rule="last-admin",
+        )
 
 
 def set_password(session: Session, name: str, password: str, actor: Actor) -> UserRow:
