@@ -156,3 +156,46 @@ def test_a_submission_targets_the_stored_report_not_the_providers_id(
     assert one["detail"]["source"] == "api:provider-one"
     assert several["target_id"] == ""
     assert several["detail"]["report_ids"] == f"{row['L-0']},{row['L-1']}"
+
+
+def test_each_page_of_the_queue_and_of_the_subject_and_cluster_lists_is_audited(
+    store: Store, accounts_by_role: dict[Role, Account]
+) -> None:
+    seed_triage(store)
+    analyst = accounts_by_role[Role.ANALYST]
+    app = make_app(store)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        for path, params in (
+            ("/api/subjects", {"page": 1}),
+            ("/api/queue", {"route": "youth_care", "capacity_hours": 12, "period": "month"}),
+            ("/api/clusters", {"viral": "true"}),
+        ):
+            listed = client.get(path, params=params, headers=_bearer(analyst.token))
+            assert listed.status_code == 200, listed.text
+        cookie, _ = session_cookie(app, store, analyst.name)
+        client.cookies.set("sg_session", cookie)
+        for path in ("/subjects?page=2", "/queue", "/clusters"):
+            assert client.get(path).status_code == 200
+    via = f"token {_first_token(store, analyst.name)}"
+    seen = {
+        action: [(e["actor"], e["target_kind"], e["detail"]) for e in _events(store, action)]
+        for action in ("subject.list", "queue.list", "cluster.list")
+    }
+    assert seen["subject.list"] == [
+        (analyst.name, "subject", {"page": "1", "via": via}),
+        (analyst.name, "subject", {"page": "2", "via": "session"}),
+    ]
+    api_queue, page_queue = seen["queue.list"]
+    assert api_queue[2] == {
+        "route": "youth_care",
+        "period": "month",
+        "capacity_hours": "12.0",
+        "page": "1",
+        "via": via,
+    }
+    assert (page_queue[2]["route"], page_queue[2]["period"]) == ("offender", "week")
+    assert page_queue[2]["via"] == "session"
+    assert seen["cluster.list"] == [
+        (analyst.name, "cluster", {"page": "1", "viral": "true", "via": via}),
+        (analyst.name, "cluster", {"page": "1", "via": "session"}),
+    ]

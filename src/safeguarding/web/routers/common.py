@@ -39,9 +39,27 @@ def record_read(
     Pass the request's ``session`` to commit the event with the read; otherwise it is written in a
     transaction of its own before the page is sent.
     """
-    action = f"{target_kind}.read"
+    event = audit.Event(principal.actor(), f"{target_kind}.read", target_kind, target_id, detail)
+    _record(request, event, session)
+
+
+def record_list(
+    request: Request,
+    principal: Principal,
+    kind: str,
+    detail: Mapping[str, str],
+    *,
+    session: Session | None = None,
+) -> None:
+    """Audit that ``principal`` saw a page of a list of sensitive records (``<kind>.list``), with
+    the filters and page in ``detail``: a list row shows much of a record (a subject's report
+    count and providers, a work item's reports), so seeing the list is recorded as a read is."""
+    _record(request, audit.Event(principal.actor(), f"{kind}.list", kind, "", detail), session)
+
+
+def _record(request: Request, event: audit.Event, session: Session | None) -> None:
     if session is not None:
-        audit.record(session, principal.actor(), action, target_kind, target_id, detail)
+        audit.record_many(session, [event])
         return
     with store_of(request).session() as own:
-        audit.record(own, principal.actor(), action, target_kind, target_id, detail)
+        audit.record_many(own, [event])

@@ -4,7 +4,8 @@ hash lists and re-running the triage.
 Each route declares its permission (``access/roles.py``): analysts and supervisors read the queue,
 reports, subjects and clusters and record outcomes; supervisors alone manage hash lists and re-run
 the triage under a policy; researchers see only the aggregate overview, under disclosure control.
-Every view of a report or subject is audited with the read, every change with the change. The
+Every view of a report, subject or cluster, and every page of the queue and of the subject and
+cluster lists (with its filters), is audited with the read, every change with the change. The
 operations are the command line's (``triage.operations``, ``triage.hashlists``), so the web and
 the CLI cannot disagree.
 """
@@ -39,7 +40,7 @@ from safeguarding.web import triage_views as views
 from safeguarding.web.auth import Principal
 from safeguarding.web.queue_cache import QueueCache, default_capacity, page_rows, summary
 from safeguarding.web.roles import require
-from safeguarding.web.routers.common import RowId, record_read, store_of
+from safeguarding.web.routers.common import RowId, record_list, record_read, store_of
 from safeguarding.web.templating import render
 
 router = APIRouter()
@@ -75,14 +76,21 @@ def _cache(request: Request) -> QueueCache:
 
 
 def _queue(
-    request: Request, route: str, capacity_hours: float | None, period: str, page: int
+    request: Request,
+    principal: Principal,
+    route: str,
+    capacity_hours: float | None,
+    period: str,
+    page: int,
 ) -> dict[str, Any]:
     store = store_of(request)
     capacity = default_capacity(store, period) if capacity_hours is None else capacity_hours
     items, plan = _cache(request).plan(store, route, capacity, period)
     rows = page_rows(plan, (page - 1) * PAGE, PAGE)
+    asked = {"route": route, "period": period, "capacity_hours": str(capacity), "page": str(page)}
     with store.session() as db:
         links = views.item_links(db, [r for row in rows for r in row["reports"]])
+        record_list(request, principal, "queue", asked, session=db)
     for row in rows:
         row["subjects"] = sorted({s for r in row["reports"] for s in links[r]["subjects"]})
         row["clusters"] = sorted({c for r in row["reports"] for c in links[r]["clusters"]})
@@ -101,15 +109,16 @@ def _queue(
 CapacityQuery = Query(None, ge=0, le=100_000, description="Hours (default: the settings').")
 
 
-@router.get("/queue", include_in_schema=False, dependencies=[Depends(QUEUE)])
+@router.get("/queue", include_in_schema=False)
 def queue_page(
     request: Request,
     route: Route = Query("offender"),
     capacity_hours: float | None = CapacityQuery,
     period: Period = Query("week"),
     page: int = Query(1, ge=1, le=1_000_000),
+    principal: Principal = Depends(QUEUE),
 ) -> Response:
-    plan = _queue(request, route, capacity_hours, period, page)
+    plan = _queue(request, principal, route, capacity_hours, period, page)
     context = {**plan, "route": route, "period": period, "periods": PERIOD_DAYS}
     return render(request, "triage/queue.html", context)
 
@@ -121,11 +130,11 @@ def queue_api(
     capacity_hours: float | None = CapacityQuery,
     period: Period = Query("week"),
     page: int = Query(1, ge=1, le=1_000_000),
-    _principal: Principal = Depends(QUEUE),
+    principal: Principal = Depends(QUEUE),
 ) -> dict[str, Any]:
     """Work items in queue order (50 a page) with whether each fits in the period's capacity, its
-    expected wait, reports, subjects and content clusters; the summary per level."""
-    return _queue(request, route, capacity_hours, period, page)
+    expected wait, reports, subjects and content clusters; the summary per level. Audited."""
+    return _queue(request, principal, route, capacity_hours, period, page)
 
 
 def _read(
@@ -222,20 +231,25 @@ def _paged(total: int, page: int, rows: list[dict[str, Any]]) -> dict[str, Any]:
 PageQuery = Query(1, ge=1, le=1_000_000)
 
 
-@router.get("/subjects", include_in_schema=False, dependencies=[Depends(SUBJECT)])
-def subjects_page(request: Request, page: int = PageQuery) -> Response:
+def _subjects(request: Request, principal: Principal, page: int) -> dict[str, Any]:
     with store_of(request).session() as db:
         total, rows = views.subjects_page(db, (page - 1) * PAGE, PAGE)
-    return render(request, "triage/subjects.html", _paged(total, page, rows))
-
-
-@router.get("/api/subjects", tags=["triage"], summary="Subjects, most reports first")
-def subjects_api(
-    request: Request, page: int = PageQuery, _principal: Principal = Depends(SUBJECT)
-) -> dict[str, Any]:
-    with store_of(request).session() as db:
-        total, rows = views.subjects_page(db, (page - 1) * PAGE, PAGE)
+        record_list(request, principal, "subject", {"page": str(page)}, session=db)
     return _paged(total, page, rows)
+
+
+@router.get("/subjects", include_in_schema=False)
+def subjects_page(
+    request: Request, page: int = PageQuery, principal: Principal = Depends(SUBJECT)
+) -> Response:
+    return render(request, "triage/subjects.html", _subjects(request, principal, page))
+
+
+@router.get("/api/subjects", tags=["triage"], summary="Subjects, most reports first; audited")
+def subjects_api(
+    request: Request, page: int = PageQuery, principal: Principal = Depends(SUBJECT)
+) -> dict[str, Any]:
+    return _subjects(request, principal, page)
 
 
 def _subject(request: Request, principal: Principal, subject_id: int) -> dict[str, Any]:
@@ -258,13 +272,25 @@ def subject_api(
     return _subject(request, principal, subject_id)
 
 
-@router.get("/clusters", include_in_schema=False, dependencies=[Depends(REPORT)])
-def clusters_page(
-    request: Request, page: int = PageQuery, viral: bool | None = Query(None)
-) -> Response:
+def _clusters(
+    request: Request, principal: Principal, page: int, viral: bool | None
+) -> dict[str, Any]:
+    asked = {"page": str(page)} | ({} if viral is None else {"viral": str(viral).lower()})
     with store_of(request).session() as db:
         total, rows = views.clusters_page(db, (page - 1) * PAGE, PAGE, viral)
-    return render(request, "triage/clusters.html", {**_paged(total, page, rows), "viral": viral})
+        record_list(request, principal, "cluster", asked, session=db)
+    return _paged(total, page, rows)
+
+
+@router.get("/clusters", include_in_schema=False)
+def clusters_page(
+    request: Request,
+    page: int = PageQuery,
+    viral: bool | None = Query(None),
+    principal: Principal = Depends(REPORT),
+) -> Response:
+    context = {**_clusters(request, principal, page, viral), "viral": viral}
+    return render(request, "triage/clusters.html", context)
 
 
 @router.get("/api/clusters", tags=["triage"], summary="Content clusters, most reports first")
@@ -272,11 +298,10 @@ def clusters_api(
     request: Request,
     page: int = PageQuery,
     viral: bool | None = Query(None),
-    _principal: Principal = Depends(REPORT),
+    principal: Principal = Depends(REPORT),
 ) -> dict[str, Any]:
-    with store_of(request).session() as db:
-        total, rows = views.clusters_page(db, (page - 1) * PAGE, PAGE, viral)
-    return _paged(total, page, rows)
+    """A page of content clusters with their report counts; audited."""
+    return _clusters(request, principal, page, viral)
 
 
 @router.get("/clusters/{cluster_id}", include_in_schema=False)
