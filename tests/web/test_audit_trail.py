@@ -9,10 +9,19 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
+from safeguarding.access import accounts, audit
 from safeguarding.access.roles import Role
 from safeguarding.store import Store
 from safeguarding.store.models import ProviderReport
-from tests.web.conftest import Account, make_app, session_cookie
+from tests.web.conftest import (
+    PASSWORD,
+    SETUP,
+    Account,
+    login,
+    login_token,
+    make_app,
+    session_cookie,
+)
 from tests.web.test_submit import report_json
 from tests.web.triage_data import seed_triage
 
@@ -198,4 +207,27 @@ def test_each_page_of_the_queue_and_of_the_subject_and_cluster_lists_is_audited(
     assert seen["cluster.list"] == [
         (analyst.name, "cluster", {"page": "1", "viral": "true", "via": via}),
         (analyst.name, "cluster", {"page": "1", "via": "session"}),
+    ]
+
+
+def test_a_failed_sign_in_is_not_the_named_accounts_action(
+    client: TestClient, store: Store
+) -> None:
+    """Someone guessing ana's password must not appear in the log as ana; the attempt is
+    found under its target."""
+    with store.session() as db:
+        accounts.add_user(db, "ana", "analyst", PASSWORD, SETUP)
+    client.post(
+        "/login",
+        data={"username": "ana", "password": "a wrong guess!", "csrf_token": login_token(client)},
+    )
+    login(client, "ana")
+    with store.session() as db:
+        as_ana = [e.action for e in audit.events(db, actor="ana")]
+        about_ana = [(e.actor, e.action) for e in audit.events(db, target="ana")]
+    assert as_ana == ["login"]
+    assert about_ana == [
+        ("ana", "login"),
+        ("(anonymous)", "login.failed"),
+        ("test-setup", "user.add"),
     ]

@@ -29,6 +29,10 @@ from safeguarding.web.roles import require
 from safeguarding.web.templating import render
 
 router = APIRouter()
+# The actor of a failed sign-in: whoever tried is not known, and is not the account named (the
+# log would show an attacker's attempts as that account's own actions). Parentheses are not
+# allowed in account names, so no account can be mistaken for it.
+ANONYMOUS = "(anonymous)"
 
 
 def _safe_next(target: str) -> str:
@@ -99,7 +103,7 @@ def login(
         user = accounts.authenticate_password(db, username, password)
         if user is None:
             named = _failed_name(state, db, username)
-            audit.record(db, Actor(named, "", ip), "login.failed", "user", named)
+            audit.record(db, Actor(ANONYMOUS, "", ip), "login.failed", "user", named)
         else:
             actor = Actor(user.name, user.role, ip, via="password")
             audit.record(db, actor, "login", "user", user.name)
