@@ -91,7 +91,10 @@ def test_handled_items_are_the_longest_prefix_that_fits(
     if k < n:
         assert taken + minutes[k] > hours * 60
     waits = plan.items["wait_days"].to_list()
-    assert waits == sorted(waits)
+    if hours == 0:  # no capacity, no pace: no wait to give
+        assert waits == [None] * n
+    else:
+        assert waits == sorted(waits)
 
 
 def test_waiting_time_follows_the_pace_of_the_capacity() -> None:
@@ -100,6 +103,15 @@ def test_waiting_time_follows_the_pace_of_the_capacity() -> None:
     assert plan.items["wait_days"].to_list() == [0.0, 0.5, 1.0]
     rows = {row["level"]: row for row in plan.by_level()}
     assert rows["P1"]["mean_wait_days"] == 0.25 and rows["P2"]["handled"] == 1
+
+
+def test_without_capacity_the_waits_are_missing_not_infinite() -> None:
+    items = items_for([1, 2], [0] * 2, [0] * 2, [1, 2])
+    plan = plan_queue(items, capacity_hours=0, period="week")
+    assert plan.items["wait_days"].to_list() == [None, None]
+    rows = {row["level"]: row for row in plan.by_level()}
+    assert rows["P1"]["mean_wait_days"] is None and rows["P1"]["max_wait_days"] is None
+    assert rows["P3"]["items"] == 0 and rows["P3"]["mean_wait_days"] is None
 
 
 def test_estimates_come_from_outcomes_with_defaults_otherwise() -> None:

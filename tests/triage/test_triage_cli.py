@@ -65,6 +65,40 @@ def test_run_queue_outcome_stats_end_to_end(
     assert "case file 12" not in stats.out and "case file 12" not in export.read_text()
 
 
+def _strict(text: str) -> Any:
+    """JSON as other readers take it: ``NaN`` and ``Infinity`` are not JSON."""
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_a_queue_without_capacity_is_valid_json_with_no_waits(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    load_sample(store, 3, reports=20)
+    assert invoke(capsys, "triage", "run").code == 0
+    shown = invoke(capsys, "queue", "--capacity-hours", "0", "--json")
+    assert shown.code == 0, shown.err
+    queue = _strict(shown.out)
+    assert queue["offender_items"] and all(i["wait_days"] is None for i in queue["offender_items"])
+    assert all(r["mean_wait_days"] is None for r in queue["offender_queue"]["by_level"])
+    table = invoke(capsys, "queue", "--capacity-hours", "0")
+    assert table.code == 0 and "–" in table.out
+
+
+@pytest.mark.parametrize("hours", ["inf", "nan"])
+def test_an_endless_capacity_is_a_usage_error_naming_the_option(
+    store: Store, capsys: pytest.CaptureFixture[str], hours: str
+) -> None:
+    load_sample(store, 3, reports=20)
+    assert invoke(capsys, "triage", "run").code == 0
+    refused = invoke(capsys, "queue", "--capacity-hours", hours)
+    assert refused.code == 2
+    assert "--capacity-hours" in refused.err and "unexpected" not in refused.err
+
+
 def test_usage_errors(store: Store, capsys: pytest.CaptureFixture[str]) -> None:
     assert invoke(capsys, "queue", "--period", "year").code == 2
     missing = invoke(capsys, "queue")

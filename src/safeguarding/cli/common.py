@@ -52,8 +52,11 @@ def _default(value: Any) -> Any:
 
 
 def print_json(data: Any) -> None:
-    """Machine-readable output on stdout, one document, stable key order."""
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=_default) + "\n")
+    """Machine-readable output on stdout, one document, stable key order. Strict JSON: NaN and
+    infinities have no JSON form (Python would write ``NaN``/``Infinity``, which other readers
+    refuse), so a value that holds one is a bug to fail on, not output."""
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=_default, allow_nan=False)
+    sys.stdout.write(text + "\n")
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import date
 from pathlib import Path
 
@@ -145,6 +146,9 @@ def queue(
     """
     if period not in PERIOD_DAYS:
         raise typer.BadParameter(f"--period {period!r}: use week or month")
+    if capacity_hours is not None and not math.isfinite(capacity_hours):
+        # The option's range lets inf through; no plan has an endless capacity.
+        raise typer.BadParameter(f"--capacity-hours {capacity_hours}: give a finite number")
     with store() as opened:
         summary, plans = operations.queue_plans(opened, capacity_hours, period)
     rows = operations.queue_rows(plans["offender"], limit)
@@ -169,7 +173,7 @@ def queue(
                 f"{r['score']:g}",
                 r["minutes"],
                 "yes" if r["handled"] else "no",
-                r["wait_days"],
+                "–" if r["wait_days"] is None else r["wait_days"],
             ]
             for r in rows
         ],

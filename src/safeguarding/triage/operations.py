@@ -40,6 +40,7 @@ from safeguarding.triage.queue import (
     WorkItems,
     handling_estimates,
     plan_queue,
+    shown_days,
     work_items,
 )
 from safeguarding.triage.run_options import run_options
@@ -173,7 +174,7 @@ def queue_rows(plan: QueuePlan, limit: int) -> list[dict[str, Any]]:
                 "score": row["score"],
                 "minutes": row["minutes"],
                 "handled": row["handled"],
-                "wait_days": round(row["wait_days"], 2),
+                "wait_days": shown_days(row["wait_days"]),
             }
         )
     return rows

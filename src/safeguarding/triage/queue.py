@@ -17,7 +17,8 @@ the default for the level (``DEFAULT_MINUTES``, an assumption until outcomes are
 up to whole minutes so the capacity check is exact integer arithmetic. An item's estimate is the
 sum over its reports. Waiting time: an item starts when everything before it is done, working at
 the capacity's pace (capacity hours spread evenly over the period's days), with no new arrivals;
-real waits are longer for low levels because new P1 work jumps ahead.
+real waits are longer for low levels because new P1 work jumps ahead. Without capacity there is no
+pace and no wait to give: the waits are missing (null), not infinite (JSON has no infinity).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -246,7 +248,7 @@ class QueuePlan:
         for code, name in enumerate(LEVELS, start=1):
             part = self.items.filter(pl.col("level") == code)
             handled = part.filter(pl.col("handled"))
-            waits = part["wait_days"]
+            mean_wait, max_wait = part["wait_days"].mean(), part["wait_days"].max()
             rows.append(
                 {
                     "level": name,
@@ -255,15 +257,22 @@ class QueuePlan:
                     "handled": handled.height,
                     "not_handled": part.height - handled.height,
                     "estimated_hours": round(float(part["minutes"].sum()) / 60, 2),
-                    "mean_wait_days": round(float(waits.mean()), 2) if part.height else None,  # type: ignore[arg-type]
-                    "max_wait_days": round(float(waits.max()), 2) if part.height else None,  # type: ignore[arg-type]
+                    "mean_wait_days": shown_days(mean_wait),
+                    "max_wait_days": shown_days(max_wait),
                 }
             )
         return rows
 
 
+def shown_days(value: object) -> float | None:
+    """A wait as shown, in days to two decimals; None where there is none (no capacity, or no
+    items to average)."""
+    return None if value is None else round(float(cast(float, value)), 2)
+
+
 def plan_queue(work: WorkItems, capacity_hours: float, period: str) -> QueuePlan:
-    """Mark which items (already in queue order) fit in ``capacity_hours`` for the period."""
+    """Mark which items (already in queue order) fit in ``capacity_hours`` for the period; their
+    waits are null when the capacity is 0 (no pace to wait at)."""
     if period not in PERIOD_DAYS:
         raise ValueError(f"period must be one of {', '.join(PERIOD_DAYS)}")
     if not capacity_hours >= 0 or math.isinf(capacity_hours):
@@ -276,9 +285,10 @@ def plan_queue(work: WorkItems, capacity_hours: float, period: str) -> QueuePlan
     pace = capacity_minutes / days  # minutes of work per day
     cumulative = items["minutes"].cum_sum()
     start = cumulative - items["minutes"]
+    wait = start.cast(pl.Float64) / pace if pace > 0 else pl.lit(None, pl.Float64)
     planned = items.with_columns(
         (cumulative <= capacity_minutes).alias("handled"),
         start.alias("start_minutes"),
-        (start.cast(pl.Float64) / pace if pace > 0 else pl.lit(float("inf"))).alias("wait_days"),
+        wait.alias("wait_days"),
     )
     return QueuePlan(planned, work.report_ids, capacity_minutes, period, days)

@@ -34,6 +34,7 @@ from safeguarding.triage.queue import (
     QueuePlan,
     WorkItems,
     plan_queue,
+    shown_days,
 )
 from safeguarding.triage.run_options import run_options
 
@@ -212,7 +213,7 @@ def page_rows(plan: QueuePlan, offset: int, limit: int) -> list[dict[str, Any]]:
                 "score": round(row["score"], 2),
                 "minutes": row["minutes"],
                 "handled": row["handled"],
-                "wait_days": round(row["wait_days"], 2),
+                "wait_days": shown_days(row["wait_days"]),
             }
         )
     return rows

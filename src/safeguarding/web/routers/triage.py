@@ -59,17 +59,6 @@ Period = Literal["week", "month"]
 Route = Literal["offender", "youth_care"]
 
 
-def _finite(value: Any) -> Any:
-    """JSON has no infinity: a wait that never ends (no capacity) is null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
-
-
 def _cache(request: Request) -> QueueCache:
     cache: QueueCache = request.app.state.triage_queue
     return cache
@@ -95,15 +84,12 @@ def _queue(
         row["subjects"] = sorted({s for r in row["reports"] for s in links[r]["subjects"]})
         row["clusters"] = sorted({c for r in row["reports"] for c in links[r]["clusters"]})
     total = plan.items.height
-    result: dict[str, Any] = _finite(
-        {
-            "summary": summary(items, plan, route),
-            "page": page,
-            "pages": max(1, math.ceil(total / PAGE)),
-            "items": rows,
-        }
-    )
-    return result
+    return {
+        "summary": summary(items, plan, route),
+        "page": page,
+        "pages": max(1, math.ceil(total / PAGE)),
+        "items": rows,
+    }
 
 
 CapacityQuery = Query(None, ge=0, le=100_000, description="Hours (default: the settings').")
