@@ -99,6 +99,26 @@ def test_an_endless_capacity_is_a_usage_error_naming_the_option(
     assert "--capacity-hours" in refused.err and "unexpected" not in refused.err
 
 
+@pytest.mark.parametrize(
+    ("command", "name"),
+    [
+        (["outcome", "{id}", "--result", "actionable", "--minutes", "5"], "REPORT"),
+        (["quarantine", "show", "{id}"], "RECORD"),
+        (["quarantine", "retry", "3", "{id}"], "RECORD..."),
+        (["token", "revoke", "{id}"], "TOKEN"),
+    ],
+)
+def test_an_id_beyond_the_stores_ids_is_a_usage_error_naming_it(
+    store: Store, capsys: pytest.CaptureFixture[str], command: list[str], name: str
+) -> None:
+    """SQLite cannot bind a number past 64 bits (an OverflowError mid-command before); ids are
+    32-bit columns on PostgreSQL."""
+    for beyond in ("99999999999999999999", str(2**31), "0"):
+        refused = invoke(capsys, *(part.format(id=beyond) for part in command))
+        assert refused.code == 2, refused.err
+        assert f"Invalid value for '{name}'" in refused.err
+
+
 def test_usage_errors(store: Store, capsys: pytest.CaptureFixture[str]) -> None:
     assert invoke(capsys, "queue", "--period", "year").code == 2
     missing = invoke(capsys, "queue")

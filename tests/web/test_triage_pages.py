@@ -16,6 +16,7 @@ from sqlalchemy import select
 from safeguarding.access import audit
 from safeguarding.access.roles import Role
 from safeguarding.store import Store
+from safeguarding.store.base import ROW_ID_MAX
 from safeguarding.store.models import (
     ContentCluster,
     FileCluster,
@@ -32,7 +33,6 @@ from safeguarding.triage import operations
 from safeguarding.triage.aggregates import triage_aggregates
 from safeguarding.triage.policy import LEVELS, default_policy_text, load_policy
 from safeguarding.web.queue_cache import QueueCache, state_key
-from safeguarding.web.routers.common import ROW_ID_MAX
 from safeguarding.web.routers.triage import OutcomeIn
 from tests.cli_runner import invoke
 from tests.web.conftest import Account, make_app, session_cookie

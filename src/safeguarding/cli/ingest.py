@@ -18,6 +18,7 @@ from safeguarding.cli.common import (
 )
 from safeguarding.errors import SafeguardingError
 from safeguarding.hashing.files import hash_file
+from safeguarding.store.base import ROW_ID_MAX
 from safeguarding.store.models import QuarantineRecord
 from safeguarding.triage.options import triage_options
 from safeguarding.triage.quarantine import open_raw
@@ -163,7 +164,9 @@ def _summary(record: QuarantineRecord) -> dict[str, object]:
 
 @quarantine_app.command("show")
 def quarantine_show(
-    record_id: int = typer.Argument(..., help="Quarantine record id."),
+    record_id: int = typer.Argument(
+        ..., min=1, max=ROW_ID_MAX, metavar="RECORD", help="Quarantine record id."
+    ),
     raw: bool = typer.Option(
         False, "--raw", help="Also print the raw input (may hold personal data)."
     ),
@@ -195,7 +198,13 @@ def quarantine_show(
 
 @quarantine_app.command("retry")
 def quarantine_retry(
-    record_ids: list[int] = typer.Argument(None, help="Record ids (default: all open reports)."),
+    record_ids: list[int] = typer.Argument(
+        None,
+        min=1,
+        max=ROW_ID_MAX,
+        metavar="RECORD...",
+        help="Record ids (default: all open reports).",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Read quarantined records again and store those that now pass.

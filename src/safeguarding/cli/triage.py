@@ -12,6 +12,7 @@ import typer
 from safeguarding.access import audit
 from safeguarding.cli.common import console, print_json, print_table, store
 from safeguarding.errors import ValidationError
+from safeguarding.store.base import ROW_ID_MAX
 from safeguarding.triage import operations
 from safeguarding.triage.outcomes import NOT_CRIMINAL_REASONS, RESULTS
 from safeguarding.triage.policy import LEVELS, load_policy
@@ -207,7 +208,9 @@ def queue(
 
 
 def outcome(
-    report: int = typer.Argument(..., help="Report id (as listed by the queue)."),
+    report: int = typer.Argument(
+        ..., min=1, max=ROW_ID_MAX, metavar="REPORT", help="Report id (as listed by the queue)."
+    ),
     result: str = typer.Option(..., "--result", help=f"One of: {', '.join(RESULTS)}."),
     minutes: float = typer.Option(..., "--minutes", help="Minutes spent on the report."),
     reason: str | None = typer.Option(

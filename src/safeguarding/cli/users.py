@@ -18,6 +18,7 @@ from safeguarding.cli import audit as audit_cli
 from safeguarding.cli import serve as serve_cli
 from safeguarding.cli.common import console, print_json, print_table, store
 from safeguarding.errors import ValidationError
+from safeguarding.store.base import ROW_ID_MAX
 from safeguarding.store.models.access import ApiTokenRow
 
 user_app = typer.Typer(help="Accounts of the web app and API.", no_args_is_help=True)
@@ -206,7 +207,11 @@ def list_tokens(
 
 
 @token_app.command("revoke")
-def revoke(token_id: int = typer.Argument(..., help="The token's id (see token list).")) -> None:
+def revoke(
+    token_id: int = typer.Argument(
+        ..., min=1, max=ROW_ID_MAX, metavar="TOKEN", help="The token's id (see token list)."
+    ),
+) -> None:
     """Revoke an API token; calls with it are refused from now on.
 
     Example: safeguarding token revoke 3

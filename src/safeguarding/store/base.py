@@ -13,6 +13,11 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+# The largest row id: ids are INTEGER columns (32 bits on PostgreSQL). A larger number cannot be
+# bound or compared by the database (SQLite overflows past 64 bits), so callers that take an id
+# from a user (a URL path, a command-line argument) refuse it up front, naming the parameter.
+ROW_ID_MAX = 2**31 - 1
+
 
 class Base(DeclarativeBase):
     """Base of all tables; explicit constraint names so SQLite and PostgreSQL agree."""

@@ -15,10 +15,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from safeguarding.access import audit
+from safeguarding.store.base import ROW_ID_MAX
 from safeguarding.store.models.access import AuditEventRow
 from safeguarding.web.auth import Principal
 from safeguarding.web.roles import require
-from safeguarding.web.routers.common import ROW_ID_MAX, record_read, store_of
+from safeguarding.web.routers.common import record_read, store_of
 from safeguarding.web.templating import is_htmx, render
 
 router = APIRouter()

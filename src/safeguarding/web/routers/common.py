@@ -12,12 +12,11 @@ from starlette.requests import Request
 
 from safeguarding.access import audit
 from safeguarding.store import Store
+from safeguarding.store.base import ROW_ID_MAX
 from safeguarding.web.auth import Principal, auth_state
 
-# A row id in a path: the stores' ids are INTEGER columns (32 bits on PostgreSQL), and a larger
-# number, which the database cannot bind or compare, is refused with a 422 naming the
-# parameter instead of failing the request.
-ROW_ID_MAX = 2**31 - 1
+# A row id in a path: a larger number than the stores' ids (``ROW_ID_MAX``) is refused with a
+# 422 naming the parameter instead of failing the request.
 RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX)]
 
 
