@@ -327,3 +327,43 @@ def test_the_export_names_only_the_synthetic_outcomes_of_its_period(
     assert "synthetic" not in november["source"]
     january = operations.export(store, date(2026, 1, 1), date(2026, 1, 31))
     assert f"({january['reports_with_outcome']} synthetic demo outcomes)" in january["source"]
+
+
+def test_stats_count_the_outcomes_of_their_period_and_refuse_a_reversed_one(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--from and --to used to change only the export; the statistics shown counted every
+    outcome, even for a period that ends before it starts."""
+    load_sample(store, 3, reports=20)
+    assert invoke(capsys, "triage", "run").code == 0
+    with store.session() as session:
+        reports = session.scalars(
+            select(PriorityDecision.report_id).order_by(PriorityDecision.report_id)
+        ).all()
+    for report, day, result in [
+        (reports[0], date(2026, 3, 2), "actionable"),
+        (reports[1], date(2026, 3, 20), "duplicate"),
+        (reports[2], date(2026, 4, 5), "actionable"),
+    ]:
+        moment = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+        operations.record_outcome(store, report, result, 30, None, recorded_at=moment)
+
+    def stats(*period: str) -> dict[str, Any]:
+        shown = invoke(capsys, "triage", "stats", "--json", *period)
+        assert shown.code == 0, shown.err
+        found: dict[str, Any] = json.loads(shown.out)
+        return found
+
+    assert stats()["overall"]["n"] == 3
+    march = stats("--from", "2026-03-01", "--to", "2026-03-31")
+    assert march["overall"]["counts"]["actionable"] == 1 and march["overall"]["n"] == 2
+    assert march["period"] == {"from": "2026-03-01", "to": "2026-03-31"}
+    assert stats("--from", "2026-03-20")["overall"]["n"] == 2
+    assert stats("--to", "2026-03-20")["overall"]["n"] == 2
+    text = invoke(capsys, "triage", "stats", "--from", "2026-03-01", "--to", "2026-03-31")
+    assert "2 outcomes recorded 2026-03-01 to 2026-03-31" in text.out
+    reversed_period = invoke(
+        capsys, "triage", "stats", "--from", "2026-04-01", "--to", "2026-03-01"
+    )
+    assert reversed_period.code == 2
+    assert "--to 2026-03-01 is before --from 2026-04-01" in reversed_period.err

@@ -77,17 +77,24 @@ def stats_command(
     export: Path | None = typer.Option(
         None, "--export", help="Write the calibration export (triage-outcome-stats@1) here."
     ),
-    period_from: str | None = typer.Option(None, "--from", help="Export period start, YYYY-MM-DD."),
-    period_to: str | None = typer.Option(None, "--to", help="Export period end, YYYY-MM-DD."),
+    period_from: str | None = typer.Option(
+        None, "--from", help="Only outcomes recorded on or after this day, YYYY-MM-DD."
+    ),
+    period_to: str | None = typer.Option(
+        None, "--to", help="Only outcomes recorded on or before this day, YYYY-MM-DD."
+    ),
 ) -> None:
-    """Outcome statistics: counts, share actionable (Wilson 95% interval), hours per outcome.
+    """Outcome statistics: counts, share actionable (Wilson 95% interval), hours per outcome, of
+    the outcomes recorded in the period (--from, --to; every outcome by default).
 
-    Example: safeguarding triage stats --export outcome-stats.json
+    Example: safeguarding triage stats --from 2026-01-01 --to 2026-03-31
     """
     start = _date(period_from, "--from")
     end = _date(period_to, "--to")
+    if start is not None and end is not None and end < start:
+        raise typer.BadParameter(f"--to {end} is before --from {start}")
     with store() as opened:
-        result = operations.stats(opened)
+        result = operations.stats(opened, start, end)
         document = operations.export(opened, start, end) if export else None
     if export is not None and document is not None:
         try:
@@ -100,7 +107,8 @@ def stats_command(
     overall = result["overall"]
     share = overall["actionable_share"]
     console.print(
-        f"{overall['n']} outcomes ({result['synthetic_outcomes']} synthetic); actionable "
+        f"{overall['n']} outcomes{_recorded(start, end)} "
+        f"({result['synthetic_outcomes']} synthetic); actionable "
         f"{share['value']:.1%} (95% CI {share['low']:.1%}–{share['high']:.1%}); "
         f"{overall['hours']:.1f} hours"
     )
@@ -122,6 +130,15 @@ def stats_command(
         )
     if export is not None:
         console.print(f"export written to {export}")
+
+
+def _recorded(start: date | None, end: date | None) -> str:
+    """The period the statistics cover, as the summary line says it ("" for every outcome)."""
+    if start and end:
+        return f" recorded {start} to {end}"
+    if start:
+        return f" recorded from {start}"
+    return f" recorded until {end}" if end else ""
 
 
 def _date(value: str | None, option: str) -> date | None:

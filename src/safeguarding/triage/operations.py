@@ -27,8 +27,10 @@ from safeguarding.triage.demo_outcomes import synthetic_outcomes
 from safeguarding.triage.outcomes import (
     OutcomeRecord,
     check_outcome,
+    check_period,
     export_document,
     level_mix,
+    recorded_within,
 )
 from safeguarding.triage.outcomes import outcome_stats as compute_stats
 from safeguarding.triage.policy import LEVELS, ROUTES, Policy, load_policy
@@ -258,14 +260,23 @@ def outcome_records(store: Store) -> list[OutcomeRecord]:
     ]
 
 
-def stats(store: Store) -> dict[str, Any]:
-    records = outcome_records(store)
+def stats(
+    store: Store, period_from: date | None = None, period_to: date | None = None
+) -> dict[str, Any]:
+    """Outcome statistics of the outcomes recorded in the period (every outcome when open), with
+    how many of those are synthetic demo outcomes."""
+    check_period(period_from, period_to)
+    records = recorded_within(outcome_records(store), period_from, period_to)
     with store.session() as session:
-        synthetic = session.scalar(
-            select(func.count()).select_from(TriageOutcome).where(TriageOutcome.synthetic)
+        synthetic = set(
+            session.scalars(select(TriageOutcome.report_id).where(TriageOutcome.synthetic)).all()
         )
     result = compute_stats(records)
-    result["synthetic_outcomes"] = int(synthetic or 0)
+    result["synthetic_outcomes"] = sum(1 for r in records if r.report_id in synthetic)
+    result["period"] = {
+        "from": period_from.isoformat() if period_from else None,
+        "to": period_to.isoformat() if period_to else None,
+    }
     return result
 
 

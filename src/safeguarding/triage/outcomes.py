@@ -134,6 +134,27 @@ def _mean(values: Sequence[float]) -> dict[str, Any]:
     return {"mean": sum(values) / len(values) if values else 0.0, "n": len(values)}
 
 
+def check_period(period_from: date | None, period_to: date | None) -> None:
+    """Refuse a period that ends before it starts: it would select nothing, silently."""
+    if period_from is not None and period_to is not None and period_to < period_from:
+        raise ValidationError(
+            f"period: end {period_to} is before start {period_from}", rule="period order"
+        )
+
+
+def recorded_within(
+    records: Iterable[OutcomeRecord], period_from: date | None, period_to: date | None
+) -> list[OutcomeRecord]:
+    """The outcomes recorded from ``period_from`` to ``period_to`` inclusive (open where None)."""
+    check_period(period_from, period_to)
+    return [
+        r
+        for r in records
+        if (period_from is None or period_from <= r.recorded_at.date())
+        and (period_to is None or r.recorded_at.date() <= period_to)
+    ]
+
+
 def export_document(
     records: Iterable[OutcomeRecord],
     *,
@@ -148,11 +169,7 @@ def export_document(
     ``levels`` (from ``level_mix``) adds the offender queue's mix of priority levels under the
     policy that set them, so the assessment's queue simulation prioritises as triage does.
     """
-    if period_to < period_from:
-        raise ValidationError(
-            f"period: end {period_to} is before start {period_from}", rule="period order"
-        )
-    chosen = [r for r in records if period_from <= r.recorded_at.date() <= period_to]
+    chosen = recorded_within(records, period_from, period_to)
     n = len(chosen)
     rates = {
         name: wilson(sum(1 for r in chosen if r.result == result), n).as_dict()
