@@ -21,8 +21,10 @@ from safeguarding.store.models import (
 )
 from safeguarding.triage import operations, store_io
 from safeguarding.triage.generate import GeneratorConfig, generate
+from safeguarding.triage.operations import NOTE_PURPOSE
 from safeguarding.triage.policy import LEVELS, ROUTES, default_policy_text, load_policy
 from safeguarding.triage.sample import load_sample
+from safeguarding.triage.sealing import Sealer
 from tests.cli_runner import invoke
 
 
@@ -367,3 +369,45 @@ def test_stats_count_the_outcomes_of_their_period_and_refuse_a_reversed_one(
     )
     assert reversed_period.code == 2
     assert "--to 2026-03-01 is before --from 2026-04-01" in reversed_period.err
+
+
+def test_recording_again_keeps_the_note_unless_a_new_one_or_clearing_is_given(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A sealed note cannot be read back to be given again: correcting the minutes must not
+    drop it without a word."""
+    load_sample(store, 3, reports=20)
+    assert invoke(capsys, "triage", "run").code == 0
+    with store.session() as session:
+        report = min(session.scalars(select(PriorityDecision.report_id)).all())
+    sealer = Sealer(store.settings.secret("notes"))
+
+    def note() -> str | None:
+        with store.session() as session:
+            row = session.get(TriageOutcome, report)
+            assert row is not None
+            sealed = row.note_sealed
+        return None if sealed is None else sealer.open(sealed, f"{NOTE_PURPOSE}:{report}").decode()
+
+    def record(*extra: str) -> dict[str, Any]:
+        args = ["outcome", str(report), "--result", "actionable", "--minutes", "30", "--json"]
+        shown = invoke(capsys, *args, *extra)
+        assert shown.code == 0, shown.err
+        found: dict[str, Any] = json.loads(shown.out)
+        return found
+
+    assert record("--note", "case file 12")["note"] == "sealed"
+    assert record()["note"] == "kept" and note() == "case file 12"
+    assert record("--note", "case file 13")["note"] == "sealed" and note() == "case file 13"
+    assert record("--clear-note")["note"] == "cleared" and note() is None
+    assert record()["note"] is None and note() is None
+    both = invoke(
+        capsys, "outcome", str(report), "--result", "actionable", "--minutes", "30",
+        "--note", "x", "--clear-note",
+    )  # fmt: skip
+    assert both.code == 2 and "--clear-note" in both.err
+    with store.session() as session:
+        notes = [
+            json.loads(e.detail)["note"] for e in audit.events(session, action="outcome.record")
+        ]
+    assert notes[::-1] == ["sealed", "kept", "sealed", "cleared", ""]  # newest first

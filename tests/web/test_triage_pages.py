@@ -134,8 +134,19 @@ def test_an_outcome_takes_a_report_off_the_queue_and_is_stored_and_audited(
     again = client.post(
         f"/api/reports/{report}/outcome", json={"result": "duplicate", "minutes": 5}
     )
-    assert again.json()["replaced"] is True
+    assert again.json()["replaced"] is True and again.json()["note"] == "kept"
     assert len(_events(store, "outcome.record")) == 2
+    with store.session() as db:
+        kept = db.get(TriageOutcome, report)
+        assert kept is not None and kept.note_sealed == stored.note_sealed
+    cleared = client.post(
+        f"/api/reports/{report}/outcome",
+        json={"result": "duplicate", "minutes": 5, "clear_note": True},
+    )
+    assert cleared.json()["note"] == "cleared"
+    with store.session() as db:
+        gone = db.get(TriageOutcome, report)
+        assert gone is not None and gone.note_sealed is None
 
 
 @pytest.mark.parametrize(

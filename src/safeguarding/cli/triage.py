@@ -234,7 +234,13 @@ def outcome(
         None, "--reason", help=f"For not_criminal: {', '.join(NOT_CRIMINAL_REASONS)}."
     ),
     note: str | None = typer.Option(
-        None, "--note", help="Free text; stored sealed (encrypted), never in statistics."
+        None,
+        "--note",
+        help="Free text; stored sealed (encrypted), never in statistics. Recording again "
+        "without --note keeps the earlier note.",
+    ),
+    clear_note: bool = typer.Option(
+        False, "--clear-note", help="Remove the note recorded earlier."
     ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -242,15 +248,19 @@ def outcome(
 
     Example: safeguarding outcome 42 --result not_criminal --reason adult --minutes 25
     """
+    if note and clear_note:
+        raise typer.BadParameter("give --note or --clear-note, not both")
     with store() as opened:
         recorded = operations.record_outcome(
-            opened, report, result, minutes, reason, note, actor=audit.cli_actor()
-        )
+            opened, report, result, minutes, reason, note, actor=audit.cli_actor(),
+            clear_note=clear_note,
+        )  # fmt: skip
     if json_out:
         print_json(recorded)
         return
     verb = "replaced" if recorded["replaced"] else "recorded"
-    console.print(f"report {report}: {result} {verb} ({minutes:g} minutes)")
+    note_said = f"; note {recorded['note']}" if recorded["note"] else ""
+    console.print(f"report {report}: {result} {verb} ({minutes:g} minutes){note_said}")
 
 
 def register(root: typer.Typer) -> None:

@@ -193,12 +193,22 @@ def record_outcome(
     synthetic: bool = False,
     recorded_at: datetime | None = None,
     actor: audit.Actor | None = None,
+    clear_note: bool = False,
 ) -> dict[str, Any]:
     """Record (or replace) the outcome of a report; the note is sealed, never stored in clear.
 
-    With ``actor`` the change is written to the audit log in the same transaction.
+    Recording again without a note keeps the earlier note: it cannot be read back to be given
+    again (sealed, never shown), so dropping it on a corrected result or minutes would lose it for
+    good. ``clear_note`` removes it; a new ``note`` replaces it. With ``actor`` the change is
+    written to the audit log in the same transaction.
     """
     check_outcome(result, reason, minutes)
+    if note and clear_note:
+        raise ValidationError(
+            "note: give a new note or clear the note, not both",
+            location="note",
+            rule="note or clear note",
+        )
     sealed = None
     if note:
         sealed = Sealer(store.settings.secret("notes")).seal(
@@ -209,11 +219,15 @@ def record_outcome(
             raise NotFoundError(f"no report with id {report_id} in the store")
         decision = session.get(PriorityDecision, report_id)
         existing = session.get(TriageOutcome, report_id)
-        values = {
+        values: dict[str, Any] = {
             "result": result, "reason": reason, "minutes": float(minutes),
-            "level": decision.level if decision else None, "note_sealed": sealed,
+            "level": decision.level if decision else None,
             "synthetic": synthetic, "recorded_at": recorded_at or datetime.now(UTC),
         }  # fmt: skip
+        had_note = existing is not None and existing.note_sealed is not None
+        if sealed is not None or clear_note:
+            values["note_sealed"] = sealed
+        note_state = _note_state(sealed, had_note, clear_note)
         if existing is None:
             session.add(TriageOutcome(report_id=report_id, **values))
         else:
@@ -225,11 +239,20 @@ def record_outcome(
                 "minutes": f"{minutes:g}",
                 "reason": reason or "",
                 "replaced": str(existing is not None).lower(),
-                "note": "sealed" if sealed else "",
+                "note": note_state or "",
             }
             audit.record(session, actor, "outcome.record", "report", str(report_id), detail)
     return {"report": report_id, "result": result, "reason": reason, "minutes": minutes,
-            "replaced": existing is not None, "note": "sealed" if sealed else None}  # fmt: skip
+            "replaced": existing is not None, "note": note_state}  # fmt: skip
+
+
+def _note_state(sealed: bytes | None, had_note: bool, clear_note: bool) -> str | None:
+    """What became of the note, as the answer and the audit event say it (never the note)."""
+    if sealed is not None:
+        return "sealed"
+    if not had_note:
+        return None
+    return "cleared" if clear_note else "kept"
 
 
 def outcome_records(store: Store) -> list[OutcomeRecord]:

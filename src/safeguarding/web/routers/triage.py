@@ -172,7 +172,12 @@ class OutcomeIn(BaseModel):
     reason: str | None = Field(
         None, description="For not_criminal: " + ", ".join(NOT_CRIMINAL_REASONS)
     )
-    note: str | None = Field(None, max_length=4000, description="Sealed; never shown again.")
+    note: str | None = Field(
+        None,
+        max_length=4000,
+        description="Sealed; never shown again. Without one an earlier note is kept.",
+    )
+    clear_note: bool = Field(False, description="Remove the earlier note.")
 
 
 def _record(
@@ -181,7 +186,7 @@ def _record(
     store = store_of(request)
     recorded = operations.record_outcome(
         store, report_id, body.result, body.minutes, body.reason or None, body.note or None,
-        actor=principal.actor(),
+        actor=principal.actor(), clear_note=body.clear_note,
     )  # fmt: skip
     _cache(request).refresh(store)  # the queue without this report is ready for the next page
     return recorded
