@@ -56,10 +56,46 @@ def test_unwritable_data_directory_is_one_line_and_exit_1(
     blocker.write_text("x")
     monkeypatch.setenv("SAFEGUARDING_HOME", str(blocker / "home"))
     monkeypatch.delenv("SAFEGUARDING_DATABASE_URL", raising=False)
-    result = invoke(capsys, "db", "status")
+    result = invoke(capsys, "db", "upgrade")
     assert result.code == 1
     assert result.err.count("\n") == 1
     assert "not writable" in result.err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["queue"],
+        ["triage", "stats"],
+        ["outcome", "3", "--result", "actionable", "--minutes", "5"],
+        ["db", "status"],
+        ["monitor", "--out", "{tmp}/m.html"],
+        ["audit", "verify"],
+        ["hashlist", "list"],
+        ["user", "list"],
+    ],
+)
+def test_a_command_that_reads_the_store_refuses_a_missing_one_and_creates_nothing(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: list[str],
+) -> None:
+    """A mistyped data directory used to get a new, migrated, empty store, on which the
+    command then reported (an empty queue, a verified empty audit log)."""
+    mistyped = tmp_path / "no-such-home"
+    monkeypatch.setenv("SAFEGUARDING_HOME", str(mistyped))
+    monkeypatch.delenv("SAFEGUARDING_DATABASE_URL", raising=False)
+    monkeypatch.delenv("SAFEGUARDING_CONFIG", raising=False)
+    result = invoke(capsys, *(part.format(tmp=tmp_path) for part in command))
+    assert result.code == 1, result.err
+    assert result.err.strip() == (
+        f"error: no database at {mistyped / 'safeguarding.db'} (is SAFEGUARDING_HOME right?); "
+        "to create a store there, run: safeguarding db upgrade"
+    )
+    assert not mistyped.exists()
+    assert invoke(capsys, "db", "upgrade").code == 0
+    assert invoke(capsys, "db", "status").code == 0
 
 
 def test_malformed_evidence_file_is_one_line_and_exit_1(

@@ -26,7 +26,7 @@ def verify(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -
 
     Example: safeguarding audit verify
     """
-    with store() as opened, opened.session() as db:
+    with store(must_exist=True) as opened, opened.session() as db:
         result = audit.verify(db)
     if json_out:
         print_json(
@@ -57,7 +57,7 @@ def export(
 
     Example: safeguarding audit export --format csv --out audit.csv
     """
-    with store() as opened, opened.session() as db:
+    with store(must_exist=True) as opened, opened.session() as db:
         audit.record(db, audit.cli_actor(), "audit.export", "audit", "", {"format": fmt.value})
         if out is None:
             count = audit.export(db, sys.stdout, fmt.value)

@@ -32,9 +32,11 @@ def settings() -> Settings:
 
 
 @contextmanager
-def store(*, on_outdated: OnOutdated = "upgrade") -> Iterator[Store]:
-    """The store of the current settings, by default upgraded to the current schema."""
-    opened = open_store(settings(), on_outdated=on_outdated)
+def store(*, on_outdated: OnOutdated = "upgrade", must_exist: bool = False) -> Iterator[Store]:
+    """The store of the current settings, by default upgraded to the current schema.
+    ``must_exist``: for commands that read or change what is stored, which refuse a database
+    that is not there rather than create an empty one (``open_store``)."""
+    opened = open_store(settings(), on_outdated=on_outdated, must_exist=must_exist)
     try:
         yield opened
     finally:

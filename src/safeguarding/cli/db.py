@@ -29,7 +29,7 @@ def status(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -
 
     Example: safeguarding db status --json
     """
-    with store(on_outdated="ignore") as opened:
+    with store(on_outdated="ignore", must_exist=True) as opened:
         current, heads = opened.current_revisions(), opened.head_revisions()
         info = {
             "database": opened.display_url,

@@ -94,7 +94,7 @@ def list_command(json_out: bool = typer.Option(False, "--json", help="Print JSON
 
     Example: safeguarding hashlist list --json
     """
-    with store() as opened, opened.session() as session:
+    with store(must_exist=True) as opened, opened.session() as session:
         rows = list_summaries(session)
     if json_out:
         print_json(rows)
@@ -120,7 +120,7 @@ def show_command(
 
     Example: safeguarding hashlist show vics-2026
     """
-    with store() as opened, opened.session() as session:
+    with store(must_exist=True) as opened, opened.session() as session:
         detail = list_detail(session, name)
     if json_out:
         print_json(detail)
@@ -137,6 +137,6 @@ def remove_command(name: str = typer.Argument(..., help="List name.")) -> None:
     """
     from safeguarding.triage.context import intake_context
 
-    with store() as opened:
+    with store(must_exist=True) as opened:
         count = remove_list(opened, intake_context(opened).matcher, name, audit.cli_actor())
     console.print(f"removed list {name!r} ({count} entries)")

@@ -183,7 +183,7 @@ def stats(
         )
     options = settings().section("helpline")
     cell = min_cell or _option_int(options, "min_cell", DEFAULT_MIN_CELL, 1)
-    with store() as opened:
+    with store(must_exist=True) as opened:
         with opened.session() as session:
             facts = load_facts(session)
         if year:
@@ -268,7 +268,7 @@ def budget(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -
 
     Example: safeguarding helpline budget --json
     """
-    with store() as opened, opened.session() as session:
+    with store(must_exist=True) as opened, opened.session() as session:
         releases = list(
             session.scalars(
                 select(DpReleaseRow)
@@ -312,7 +312,7 @@ def purge_notes(json_out: bool = typer.Option(False, "--json", help="Print JSON.
 
     Example: safeguarding helpline purge-notes
     """
-    with store() as opened, opened.session() as session:
+    with store(must_exist=True) as opened, opened.session() as session:
         deleted = purge_expired(session)
         kept = session.scalar(select(func.count()).select_from(HelplineNoteRow)) or 0
     if json_out:
@@ -351,7 +351,7 @@ def list_contacts(
     Example: safeguarding helpline list --limit 5 --json
     """
     columns = [getattr(HelplineContactRow, name) for name in LIST_COLUMNS]
-    with store() as opened, opened.session() as session:
+    with store(must_exist=True) as opened, opened.session() as session:
         rows = session.execute(
             select(*columns).order_by(HelplineContactRow.id.desc()).limit(limit)
         ).all()

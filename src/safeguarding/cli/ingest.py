@@ -121,7 +121,7 @@ def quarantine_list(
     """
     if status not in ("open", "resolved", "all"):
         raise typer.BadParameter("--status must be open, resolved or all")
-    with store() as opened, opened.session() as session:
+    with store(must_exist=True) as opened, opened.session() as session:
         query = select(QuarantineRecord).order_by(QuarantineRecord.id)
         if status != "all":
             query = query.where(QuarantineRecord.status == status)
@@ -178,7 +178,7 @@ def quarantine_show(
     """
     from safeguarding.triage.context import intake_context
 
-    with store() as opened:
+    with store(must_exist=True) as opened:
         context = intake_context(opened)
         with opened.session() as session:
             record = session.get(QuarantineRecord, record_id)
@@ -214,7 +214,7 @@ def quarantine_retry(
     from safeguarding.triage.context import intake_context
     from safeguarding.triage.retry import retry as run_retry
 
-    with store() as opened:
+    with store(must_exist=True) as opened:
         outcomes = run_retry(intake_context(opened), record_ids or None)
     if json_out:
         print_json([asdict(o) for o in outcomes])

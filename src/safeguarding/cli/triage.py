@@ -93,7 +93,7 @@ def stats_command(
     end = _date(period_to, "--to")
     if start is not None and end is not None and end < start:
         raise typer.BadParameter(f"--to {end} is before --from {start}")
-    with store() as opened:
+    with store(must_exist=True) as opened:
         result = operations.stats(opened, start, end)
         document = operations.export(opened, start, end) if export else None
     if export is not None and document is not None:
@@ -167,7 +167,7 @@ def queue(
     if capacity_hours is not None and not math.isfinite(capacity_hours):
         # The option's range lets inf through; no plan has an endless capacity.
         raise typer.BadParameter(f"--capacity-hours {capacity_hours}: give a finite number")
-    with store() as opened:
+    with store(must_exist=True) as opened:
         summary, plans = operations.queue_plans(opened, capacity_hours, period)
     rows = operations.queue_rows(plans["offender"], limit)
     if json_out:
@@ -250,7 +250,7 @@ def outcome(
     """
     if note and clear_note:
         raise typer.BadParameter("give --note or --clear-note, not both")
-    with store() as opened:
+    with store(must_exist=True) as opened:
         recorded = operations.record_outcome(
             opened, report, result, minutes, reason, note, actor=audit.cli_actor(),
             clear_note=clear_note,

@@ -64,7 +64,7 @@ def list_users(json_out: bool = typer.Option(False, "--json", help="Print JSON."
 
     Example: safeguarding user list --json
     """
-    with store() as opened, opened.session() as db:
+    with store(must_exist=True) as opened, opened.session() as db:
         rows = [
             {
                 "name": u.name,
@@ -100,7 +100,7 @@ def disable(name: str = typer.Argument(..., help="The account to disable.")) -> 
 
     Example: safeguarding user disable ana
     """
-    with store() as opened, opened.session() as db:
+    with store(must_exist=True) as opened, opened.session() as db:
         accounts.disable_user(db, name, cli_actor())
     console.print(f"disabled {name}")
 
@@ -114,7 +114,7 @@ def password(
     Example: printf '%s\\n' "$PASSWORD" | safeguarding user password ana
     """
     secret = _read_password()
-    with store() as opened, opened.session() as db:
+    with store(must_exist=True) as opened, opened.session() as db:
         accounts.set_password(db, name, secret, cli_actor())
     console.print(f"password of {name} set")
 
@@ -171,7 +171,7 @@ def list_tokens(
     Example: safeguarding token list --user provider-a
     """
     moment = accounts.now()
-    with store() as opened, opened.session() as db:
+    with store(must_exist=True) as opened, opened.session() as db:
         rows = [
             {
                 "id": t.id,
@@ -216,7 +216,7 @@ def revoke(
 
     Example: safeguarding token revoke 3
     """
-    with store() as opened, opened.session() as db:
+    with store(must_exist=True) as opened, opened.session() as db:
         accounts.revoke_token(db, token_id, cli_actor())
     console.print(f"revoked token {token_id}")
 

@@ -2,7 +2,9 @@
 
 A command that needs the store calls ``open_store``; by default it brings the schema up to date
 (every area's Alembic branch to its head) so that a fresh data directory just works. With
-``upgrade=False`` it refuses a database that is behind, naming the command that fixes it.
+``on_outdated="refuse"`` it refuses a database that is behind, naming the command that fixes it;
+with ``must_exist`` (commands that only read or change stored rows) a SQLite database that is not
+there, instead of creating one.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from safeguarding.config import Settings
+from safeguarding.config import ENV_HOME, Settings
 from safeguarding.errors import StoreError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -167,9 +169,27 @@ def _first_line(exc: BaseException) -> str:
 OnOutdated = Literal["upgrade", "refuse", "ignore"]
 
 
-def open_store(settings: Settings, *, on_outdated: OnOutdated = "upgrade") -> Store:
+def _sqlite_file(raw_url: str) -> Path | None:
+    """The database file of a SQLite URL (None for other databases and in-memory ones)."""
+    url = normalise_url(raw_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database).expanduser()
+
+
+def open_store(
+    settings: Settings, *, on_outdated: OnOutdated = "upgrade", must_exist: bool = False
+) -> Store:
     """Open the store of ``settings``; upgrade an outdated schema, refuse it, or (for status and
-    upgrade commands) leave it as it is."""
+    upgrade commands) leave it as it is. ``must_exist``: refuse a SQLite database that is not
+    there instead of creating it (and its data directory): a command that only reads, run with a
+    mistyped data directory, would otherwise leave a new empty store there and report on it."""
+    database = _sqlite_file(settings.database_url)
+    if must_exist and database is not None and not database.is_file():
+        raise StoreError(
+            f"no database at {database} (is {ENV_HOME} right?); to create a store there, run: "
+            "safeguarding db upgrade"
+        )
     if settings.database_url.startswith("sqlite"):
         settings.ensure_home()
     store = Store(settings)
