@@ -200,3 +200,47 @@ def test_python_dash_m_runs_the_command_line(home: Path) -> None:
         check=False,
     )
     assert unknown.returncode == 1 and "no.such.figure" in unknown.stderr
+
+
+def _quick_demo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo without its sample data: where it builds is what is tested, not what."""
+    from safeguarding import demo
+
+    monkeypatch.setattr(demo, "STEPS", ())
+
+
+def test_the_demo_builds_in_the_data_directory_when_one_is_set(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It built var/demo whatever SAFEGUARDING_HOME said, so the commands after it looked for
+    the demo elsewhere."""
+    _quick_demo(monkeypatch)
+    home = tmp_path / "home"
+    monkeypatch.setenv("SAFEGUARDING_HOME", str(home))
+    monkeypatch.delenv("SAFEGUARDING_DATABASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    built = invoke(capsys, "demo")
+    assert built.code == 0, built.err
+    assert (home / "monitor.html").is_file() and (home / "safeguarding.db").is_file()
+    assert not (tmp_path / "var").exists()
+    assert invoke(capsys, "db", "status").code == 0  # the commands after it find it
+    assert invoke(capsys, "demo").code == 0  # an earlier demo may be replaced
+    monkeypatch.delenv("SAFEGUARDING_HOME")
+    assert invoke(capsys, "demo").code == 0
+    assert (tmp_path / "var" / "demo" / "monitor.html").is_file()
+
+
+def test_the_demo_never_replaces_a_data_directory_holding_other_data(
+    capsys: pytest.CaptureFixture[str],
+    store: Store,
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    _quick_demo(monkeypatch)
+    monkeypatch.chdir(tmp_path)  # var/demo, where a demo that ignores the setting would build
+    before = sorted(p.name for p in home.iterdir())
+    refused = invoke(capsys, "demo")
+    assert refused.code == 1
+    assert "holds data that is not a demo store" in refused.err and "--dir" in refused.err
+    assert sorted(p.name for p in home.iterdir()) == before

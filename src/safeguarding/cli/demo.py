@@ -1,7 +1,15 @@
-"""``safeguarding demo``: build a fresh demo store from sample data and write the monitor report."""
+"""``safeguarding demo``: build a fresh demo store from sample data and write the monitor report.
+
+It builds in ``--dir``, else in the data directory ``SAFEGUARDING_HOME`` names, else in
+``var/demo``: the commands run after it (``queue``, ``monitor`` …) then find the demo where they
+look. The build replaces its directory. A directory named with ``--dir`` (or the default) is the
+user's explicit choice; the data directory is where real data lives, so it is replaced only when
+it is empty or holds a demo built before (``MARKER``).
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -9,13 +17,37 @@ import typer
 from rich.text import Text
 
 from safeguarding.cli.common import console
-from safeguarding.config import Settings, sqlite_url
+from safeguarding.config import ENV_HOME, Settings, sqlite_url
+from safeguarding.errors import ValidationError
 from safeguarding.store import open_store
+
+DEFAULT_DIRECTORY = Path("var/demo")
+# Left in every demo directory: what tells a demo, which may be replaced, from a real store.
+MARKER = ".safeguarding-demo"
+
+
+def _directory(given: Path | None) -> Path:
+    """Where to build: ``--dir``, else the data directory of ``SAFEGUARDING_HOME`` (only when it
+    holds nothing but an earlier demo), else ``var/demo``."""
+    if given is not None:
+        return given
+    home = os.environ.get(ENV_HOME)
+    if not home:
+        return DEFAULT_DIRECTORY
+    directory = Path(home).expanduser()
+    if directory.is_dir() and any(directory.iterdir()) and not (directory / MARKER).is_file():
+        raise ValidationError(
+            f"{ENV_HOME}={directory} holds data that is not a demo store, and the demo replaces "
+            "its directory; choose another with --dir or set another SAFEGUARDING_HOME"
+        )
+    return directory
 
 
 def demo(
-    directory: Path = typer.Option(
-        Path("var/demo"), "--dir", help="Where to build the demo store."
+    directory: Path | None = typer.Option(
+        None,
+        "--dir",
+        help=f"Where to build the demo store (default: {ENV_HOME} when set, else var/demo).",
     ),
     seed: int = typer.Option(20240501, "--seed", help="Seed of the synthetic sample data."),
 ) -> None:
@@ -28,9 +60,12 @@ def demo(
     from safeguarding.demo import build_demo
     from safeguarding.reporting.monitor import write_monitor
 
+    directory = _directory(directory)
     if directory.exists():
         shutil.rmtree(directory)
     settings = Settings(home=directory, database_url=sqlite_url(directory / "safeguarding.db"))
+    settings.ensure_home()
+    (directory / MARKER).write_text("built by safeguarding demo; the demo may replace it\n")
     store = open_store(settings)
     try:
         build_demo(
