@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import delete, func, select, update
 
@@ -39,6 +40,7 @@ from safeguarding.triage.generate import (
     known_list,
     vics_json,
 )
+from safeguarding.triage.input_cache import FORMAT
 from safeguarding.triage.policy import default_policy_text
 from safeguarding.web import triage_views
 from tests.cli_runner import invoke
@@ -318,3 +320,89 @@ def test_an_earlier_row_deleted_means_a_full_read(
     _same_as_from_scratch(store, capsys)
     # The full read kept the tallies as they are now: the next run is incremental again.
     assert _run(capsys)["read"] == "incremental"
+
+
+def _report(
+    report_id: str, provider: str | None, identifiers: list[dict[str, str]], pdq: int
+) -> dict[str, Any]:
+    """A JSON Lines report about a user known by ``identifiers``, with one file."""
+    return {
+        "report_id": report_id,
+        "incident_type": "Child Pornography (possession, manufacture, and distribution)",
+        "incident_time": "2026-02-01T08:30:00+01:00",
+        "provider": provider,
+        "reported_user": {"identifiers": identifiers},
+        "files": [
+            {
+                "file_id": f"F-{report_id}",
+                "file_name": "a.png",
+                "hashes": [{"kind": "pdq", "value": f"{pdq:064x}", "quality": 90}],
+            }
+        ],
+    }
+
+
+def _subjects(store: Store) -> dict[str, int]:
+    with store.session() as session:
+        rows = session.execute(
+            select(ProviderReport.provider_report_id, PriorityDecision.subject_id).join(
+                PriorityDecision, PriorityDecision.report_id == ProviderReport.id
+            )
+        ).all()
+    return {str(report): int(subject) for report, subject in rows}
+
+
+def test_an_account_id_without_a_service_links_reports_of_one_provider_only(
+    store: Store, capsys: Capsys, tmp_path: Path
+) -> None:
+    """The same id from two providers, with no service named, was one subject: two unrelated
+    users linked, each report raised for the other's. Within one provider it still links, also
+    when the reports come in separate runs, and those runs store what one run stores."""
+    rng = np.random.default_rng(5)
+
+    def pdq() -> int:
+        return int.from_bytes(rng.bytes(32), "big")
+
+    def ids(kind: str, value: str) -> list[dict[str, str]]:
+        return [{"kind": kind, "value": value}]
+
+    first = [
+        _report("A1", "Provider One", ids("esp_id", "1001"), pdq()),
+        _report("B1", "Provider Two", ids("esp_id", "1001"), pdq()),
+        _report("A2", "Provider One", ids("screen_name", "sam"), pdq()),
+        _report("B2", "Provider Two", ids("screen_name", "sam"), pdq()),
+        _report("N1", None, ids("esp_id", "77"), pdq()),
+        _report("N2", None, ids("esp_id", "77"), pdq()),
+        _report("S1", "Provider One", [{"kind": "esp_id", "value": "5", "scope": "Chat"}], pdq()),
+    ]
+    lines = "\n".join(json.dumps(r) for r in first) + "\n"
+    _ingest(capsys, tmp_path / "first", {"reports.jsonl": lines.encode()})
+    assert _run(capsys)["read"] == "full (no input cache)"
+    second = [
+        _report("A3", "Provider One", ids("esp_id", "1001"), pdq()),
+        _report("B3", "Provider Two", ids("screen_name", "sam"), pdq()),
+        _report("S2", "Provider Two", [{"kind": "esp_id", "value": "5", "scope": "Chat"}], pdq()),
+    ]
+    lines = "\n".join(json.dumps(r) for r in second) + "\n"
+    _ingest(capsys, tmp_path / "second", {"reports.jsonl": lines.encode()})
+    assert _run(capsys)["read"] == "incremental"
+    subject = _subjects(store)
+    assert subject["A1"] == subject["A3"] != subject["B1"]
+    assert subject["B2"] == subject["B3"] != subject["A2"]
+    assert subject["N1"] != subject["N2"]  # neither a service nor a provider: no link
+    assert subject["S1"] == subject["S2"]  # a named service is one namespace across providers
+    with store.session() as session:
+        reasons = session.scalars(
+            select(PriorityDecision.reasons)
+            .join(ProviderReport, ProviderReport.id == PriorityDecision.report_id)
+            .where(ProviderReport.provider_report_id == "B1")
+        ).one()
+    assert "prior_reports" not in {reason["rule"] for reason in reasons}
+    _same_as_from_scratch(store, capsys)
+    # A cache kept by the version before linked such ids across providers: it is not used.
+    with store.session() as session:
+        meta = session.get(TriageInputCache, ("meta", 0))
+        assert meta is not None
+        meta.data = json.dumps({**json.loads(meta.data), "format": FORMAT - 1}).encode()
+    assert _run(capsys)["read"] == "full (input cache from another version)"
+    assert _subjects(store) == subject

@@ -2,12 +2,16 @@
 
 Two reports belong to one subject when they share an identifier of the reported user: a provider
 account id (with its service), an email address, a phone number or a screen name; links chain, so
-A–B and B–C put A, B and C together. IP addresses are different: they are reassigned (dynamic
-addresses, carrier-grade NAT), so reports sharing an IP link only when the address was seen within
-``ip_window_hours`` of each other (setting ``[triage] ip_window_hours``, default 24). Sorting the
-IP sightings by address and time and linking neighbours no further apart than the window links
-exactly the sightings a pairwise comparison would, because any two sightings within the window have
-only sightings within the window between them.
+A–B and B–C put A, B and C together. Identifiers arrive as keys (``IdentifierTable.key``) that
+already say what a value is unique within: an account id or screen name without a service is
+keyed with its provider (``store_read``), so the same id at two providers links nothing.
+
+IP addresses are different: they are reassigned (dynamic addresses, carrier-grade NAT), so reports
+sharing an IP link only when the address was seen within ``ip_window_hours`` of each other (setting
+``[triage] ip_window_hours``, default 24). Sorting the IP sightings by address and time and linking
+neighbours no further apart than the window links exactly the sightings a pairwise comparison
+would, because any two sightings within the window have only sightings within the window between
+them.
 
 A subject is named by its oldest report's id. Each report learns how many earlier reports its
 subject has (the "prior reports" signal a triage policy weighs, KIRAT step 1).

@@ -41,7 +41,10 @@ from safeguarding.store.models import TriageInputCache
 from safeguarding.triage import bulk
 from safeguarding.triage.unionfind import IntArray
 
-FORMAT = 2
+# The cache's version: another storage form, or another meaning of a cached column, makes an
+# earlier cache unusable (the run reads the store in full and says why). 3: identifiers without a
+# service are keyed with their provider.
+FORMAT = 3
 META = "meta"
 FRAME_PREFIX = "frame."
 PATCH_AT = "patch_at."

@@ -73,6 +73,9 @@ from safeguarding.triage.unionfind import IntArray, sorted_positions
 ENTICEMENT = "Online Enticement of Children for Sexual Acts"
 CONTACT_OFFENCE = "Child Sexual Molestation"  # hands-on abuse: the user has access to a child
 LINKING_KINDS = ("esp_id", "email", "phone", "screen_name", "ip")
+# Kinds that name a user only within a service: an account id or a screen name.
+SERVICE_KINDS = ("esp_id", "screen_name")
+UNKNOWN_PROVIDER = "(unknown provider)"
 EXACT_KINDS = ("md5", "sha1", "sha256")
 # File flags read from the file rows (``known`` and ``allow`` come from the list matches).
 STORED_FILE_FLAGS = (
@@ -385,7 +388,7 @@ def _new_reports(
     )  # fmt: skip
     received = _ints(report, "received")
     incident = _ints(report, "incident")
-    names = report["provider"].cast(pl.String).fill_null("(unknown provider)")
+    names = report["provider"].cast(pl.String).fill_null(UNKNOWN_PROVIDER)
     known = set(base.providers)
     providers = base.providers + sorted(set(names.to_list()) - known)
     code = {name: at for at, name in enumerate(providers)}
@@ -529,10 +532,36 @@ def _new_hashes(
     return _ints(exact, "at") + offset, codes, grown
 
 
+def _namespaces(
+    kind: pl.Series, scope: pl.Series, provider: pl.Series, report: pl.Series
+) -> pl.Series:
+    """What an identifier's value is unique within, the part of its key besides kind and value.
+
+    Its scope (the service) where there is one. An account id or a screen name without a service
+    means one user only within its provider: the same "1001" at two providers is two people, and
+    linking them would raise both reports for "earlier reports about the same user". Without a
+    provider either, it names no one beyond its own report. The pseudonyms stay as stored (a
+    report sent again must digest as before); only the key the subjects are linked by changes.
+    """
+    frame = pl.DataFrame({"kind": kind, "scope": scope, "provider": provider, "report": report})
+    unscoped = pl.col("kind").is_in(SERVICE_KINDS) & (pl.col("scope") == "")
+    # "\x1e" opens a namespace no scope gives (a scope would follow "\x1f" itself).
+    return frame.select(
+        pl.when(~unscoped)
+        .then(pl.col("scope"))
+        .when(pl.col("provider") != UNKNOWN_PROVIDER)
+        .then(pl.lit("\x1eprovider\x1f") + pl.col("provider"))
+        .otherwise(pl.lit("\x1ereport\x1f") + pl.col("report").cast(pl.String))
+        .alias("namespace")
+    )["namespace"]
+
+
 def _new_identifiers(
     session: Session, between: Any, report_ids: IntArray, happened: IntArray, offset: int,
-    keys: KeyDictionary, incremental: bool,
+    keys: KeyDictionary, incremental: bool, providers: np.ndarray,
 ) -> tuple[dict[str, np.ndarray], KeyDictionary]:  # fmt: skip
+    """Reported users' identifiers above the watermark, keyed for linking; ``providers``: the
+    provider name of each new report (as ``report_ids``)."""
     identifier = _read(
         session,
         select(
@@ -552,8 +581,11 @@ def _new_identifiers(
     identifier, at = _present(identifier, at, present)
     event = _ints(identifier, "event")
     kind = identifier["kind"].cast(pl.String)
-    space = kind + "\x1f" + identifier["scope"].cast(pl.String).fill_null("")
-    high, low = keys128(space, identifier["pseudonym"])
+    namespace = _namespaces(
+        kind, identifier["scope"].cast(pl.String).fill_null(""),
+        pl.Series(providers[at], dtype=pl.String), identifier["report"],
+    )  # fmt: skip
+    high, low = keys128(kind + "\x1f" + namespace, identifier["pseudonym"])
     codes, grown = keys.encode(high, low)
     return {
         "i_report": (at + offset).astype(np.int64),
@@ -624,7 +656,7 @@ def _read_rows(
     )
     identifiers, keys = _new_identifiers(
         session, between, reports["r_id"], reports["r_happened"], offset, base.identifiers,
-        incremental,
+        incremental, np.array(providers, dtype=object)[reports["r_provider"].astype(np.int64)],
     )  # fmt: skip
     new = {**reports, **files, **identifiers, "e_file": exact_file, "e_key": exact_key}
     new |= {
