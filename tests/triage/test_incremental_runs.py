@@ -28,6 +28,7 @@ from safeguarding.store.models import (
     PartyIdentifier,
     PriorityDecision,
     ProviderReport,
+    ReportedFile,
     Subject,
     TriageInputCache,
 )
@@ -406,3 +407,38 @@ def test_an_account_id_without_a_service_links_reports_of_one_provider_only(
         meta.data = json.dumps({**json.loads(meta.data), "format": FORMAT - 1}).encode()
     assert _run(capsys)["read"] == "full (input cache from another version)"
     assert _subjects(store) == subject
+
+
+def _clusters(store: Store) -> dict[str, int]:
+    with store.session() as session:
+        rows = session.execute(
+            select(ProviderReport.provider_report_id, FileCluster.cluster_id)
+            .join(ReportedFile, ReportedFile.report_id == ProviderReport.id)
+            .join(FileCluster, FileCluster.file_id == ReportedFile.id)
+        ).all()
+    return {str(report): int(cluster) for report, cluster in rows}
+
+
+def test_hashes_of_flat_pictures_join_no_content_cluster(
+    store: Store, capsys: Capsys, tmp_path: Path
+) -> None:
+    """A provider's PDQ comes without a quality and was always used: every blank frame (all
+    zeros) and nearly blank one became one near-duplicate cluster of unrelated material."""
+    rng = np.random.default_rng(9)
+    picture = int.from_bytes(rng.bytes(32), "big")
+    ids = [{"kind": "email", "value": f"user{n}@example.org"} for n in range(6)]
+    reports = [
+        _report("Z1", "Provider One", [ids[0]], 0),  # a blank frame
+        _report("Z2", "Provider One", [ids[1]], 0b1011 << 200),  # three bits set
+        _report("Z3", "Provider One", [ids[2]], (1 << 256) - 1),  # all ones
+        _report("Z4", "Provider One", [ids[3]], (1 << 256) - 1 - (1 << 7)),
+        _report("P1", "Provider One", [ids[4]], picture),
+        _report("P2", "Provider One", [ids[5]], picture ^ 0b111),  # a near-duplicate
+    ]
+    lines = "\n".join(json.dumps(r) for r in reports) + "\n"
+    _ingest(capsys, tmp_path / "flat", {"reports.jsonl": lines.encode()})
+    assert _run(capsys)["read"] == "full (no input cache)"
+    cluster = _clusters(store)
+    assert len({cluster[r] for r in ("Z1", "Z2", "Z3", "Z4")}) == 4
+    assert cluster["P1"] == cluster["P2"]
+    _same_as_from_scratch(store, capsys)

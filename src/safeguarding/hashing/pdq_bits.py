@@ -16,6 +16,13 @@ WORDS = 4
 
 Words = npt.NDArray[np.uint64]
 
+# PDQ sets a bit where a DCT coefficient exceeds their median, so a real image's hash has about
+# half its bits set. A blank frame hashes to all zeros (every coefficient ties the median), and a
+# hash with fewer than 32 bits set, or more than 256 - 32, is within every supported match
+# threshold (at most 31 bits) of the all-zero or all-one hash: such hashes say "flat picture", not
+# which picture, and would make every flat picture one near-duplicate of every other.
+MIN_SET_BITS = 32
+
 
 def hex_to_words(values: Sequence[str]) -> Words:
     """``(n, 4)`` uint64 words of ``n`` PDQ hashes given as 64-digit hex (already validated)."""
@@ -23,6 +30,16 @@ def hex_to_words(values: Sequence[str]) -> Words:
         return np.zeros((0, WORDS), dtype=np.uint64)
     raw = bytes.fromhex("".join(values))
     return np.frombuffer(raw, dtype=">u8").astype(np.uint64).reshape(-1, WORDS)
+
+
+def informative(words: Words) -> npt.NDArray[np.bool_]:
+    """Which hashes (rows of ``words``) have at least ``MIN_SET_BITS`` bits set and at least as
+    many clear: those that can tell one picture from another."""
+    set_bits = np.bitwise_count(words).sum(axis=-1, dtype=np.int64)
+    result: npt.NDArray[np.bool_] = (set_bits >= MIN_SET_BITS) & (
+        set_bits <= PDQ_BITS - MIN_SET_BITS
+    )
+    return result
 
 
 def words_to_hex(words: Words) -> list[str]:

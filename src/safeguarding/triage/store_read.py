@@ -1,10 +1,11 @@
 """Reading triage's inputs from the store: in full, or only what was stored since the last run.
 
 Read: reports with their annotations, the reported user's age and priorCTReports, victims, files
-with their annotations and classification, exact and PDQ hashes (PDQ only at or above the minimum
-quality), list matches (known or allow) and the reported user's pseudonymised identifiers (ESP id
-with its service, email, phone, screen name, IP with its capture time). Nothing is read in clear
-that was not already stored pseudonymised; media are never involved.
+with their annotations and classification, exact and PDQ hashes (PDQ usable for clustering only at
+or above the minimum quality and not of a flat picture), list matches (known or allow) and the
+reported user's pseudonymised identifiers (ESP id with its service, or its provider without one,
+email, phone, screen name, IP with its capture time). Nothing is read in clear that was not
+already stored pseudonymised; media are never involved.
 
 Incremental read: the last run left its columns in the input cache (``triage.input_cache``) with
 watermarks, the highest id of every source table and a tally that shows whether any row at or
@@ -35,7 +36,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import BigInteger, cast, extract, func, select
 from sqlalchemy.orm import Session
 
-from safeguarding.hashing.pdq_bits import hex_to_words
+from safeguarding.hashing.pdq_bits import hex_to_words, informative
 from safeguarding.store.models import (
     FileCluster,
     FileHash,
@@ -518,15 +519,18 @@ def _new_hashes(
         pl.col("kind").cast(pl.String), pl.col("value").cast(pl.String).str.to_lowercase(),
     ).filter(pl.col("present"))  # fmt: skip
     exact = hashes.filter(pl.col("kind").is_in(EXACT_KINDS))
-    # A provider's PDQ comes without a quality: usable; a computed one below the minimum is not.
+    # A provider's PDQ comes without a quality: usable; a computed one below the minimum is not,
+    # nor, whatever its quality, one of a flat picture (``pdq_bits.informative``): a provider's
+    # hash of a blank frame would otherwise join every other blank frame into one cluster.
     pdq_rows = hashes.filter(
         (pl.col("kind") == "pdq")
         & (pl.col("quality").is_null() | (pl.col("quality").cast(pl.Int64) >= min_quality))
     )
     if pdq_rows.height:
         rows = _ints(pdq_rows, "at")
-        files["f_pdq"][rows] = hex_to_words(pdq_rows["value"].to_list())
-        files["f_pdq_ok"][rows] = True
+        words = hex_to_words(pdq_rows["value"].to_list())
+        files["f_pdq"][rows] = words
+        files["f_pdq_ok"][rows] = informative(words)
     high, low = keys128(exact["kind"], exact["value"])
     codes, grown = exact_keys.encode(high, low)
     return _ints(exact, "at") + offset, codes, grown
