@@ -28,8 +28,10 @@ def _fingerprints(result: TriageResult, rows: np.ndarray | None = None) -> np.nd
     )  # fmt: skip
 
 
-def _viral(result: TriageResult) -> np.ndarray:
-    return result.content_summary.filter(pl.col("viral"))["cluster"].to_numpy()
+def _spread(result: TriageResult) -> np.ndarray:
+    """Per file: in a cluster viral by spread."""
+    large = result.content_summary.filter(pl.col("large"))["cluster"].to_numpy()
+    return np.isin(result.file_cluster, large)
 
 
 @settings(max_examples=25, deadline=None)
@@ -63,6 +65,7 @@ def test_unaffected_reports_keep_their_fingerprint(
         np.r_[earlier.file_cluster, np.full(n_new_files, UNASSIGNED)],
         np.r_[earlier.report_subject, np.full(300 - cut, UNASSIGNED)],
         np.r_[earlier.priorities.level.astype(np.int64), np.zeros(300 - cut, np.int64)],
+        flagged=np.r_[earlier.flagged, np.zeros(n_new_files, np.bool_)],
     )
     changed = flipped.astype(np.int64)
     result = run(
@@ -74,7 +77,10 @@ def test_unaffected_reports_keep_their_fingerprint(
     subset = affected_reports(
         previous.file_cluster, previous.report_subject, result.file_cluster,
         result.report_subject, result.work_item, files_now.report, changed, earlier.work_item,
-        np.setxor1d(_viral(earlier), _viral(result)).astype(np.int64),
+        np.flatnonzero(
+            (result.flagged[: len(files)] != earlier.flagged)
+            | (_spread(result)[: len(files)] != _spread(earlier))
+        ).astype(np.int64),
     )  # fmt: skip
     now = _fingerprints(result)
     before = _fingerprints(earlier)

@@ -143,11 +143,11 @@ def test_with_a_minimum_cell_of_one_every_count_is_the_stores(demo_store: Store)
 
 
 def test_a_rule_count_is_withheld_where_it_would_bound_withheld_reports(store: Store) -> None:
-    """Escalation sets P1. Here P1 (17 reports) and informational (2) are withheld, and the
-    published numbers say only that together they hold 19. Escalation fired for 12 P1 reports:
-    its count would say P1 holds at least 12, so informational at most 7, which is small. A rule
-    that fired in every withheld cell of a route tells nothing new and is shown."""
-    load_sample(store, 3)
+    """Escalation sets P1. Here P1 (17 reports) and informational (1) are withheld, and the
+    published numbers say only that together they hold 18. Escalation fired for at least 12 P1
+    reports: its count would say P1 holds at least 12, so informational at most 6, which is
+    small. A rule that fired in every withheld cell of a route tells nothing new and is shown."""
+    load_sample(store, 23)
     operations.run_triage(store, load_policy())
     with store.session() as db:
         p1 = db.scalars(
@@ -287,7 +287,7 @@ def test_hours_are_withheld_where_they_would_count_a_few_merged_reports(store: S
     """Every level stands alone here (minimum cell 2), but one P2 work item holds a single
     informational report: the P2 hours (reports times their level's public minutes) would
     count it, so hours and waits are withheld; with a minimum of 1 they are shown."""
-    load_sample(store, 3)
+    load_sample(store, 17)
     operations.run_triage(store, load_policy())
     found = triage_aggregates(store, 2)
     assert found is not None and found.queue is not None

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import polars as pl
 import pytest
@@ -8,12 +10,14 @@ from safeguarding.triage.cluster_content import (
     ContentIndex,
     ContentSettings,
     cluster_files,
+    flagged_copies,
     place_files,
     summarise,
 )
 from safeguarding.triage.pdq_pairs import distances, near_pairs
 from safeguarding.triage.synthetic import generate
-from safeguarding.triage.tables import take_files
+from safeguarding.triage.tables import UNASSIGNED, take_files
+from tests.triage.helpers import files, reports
 
 
 def same_partition(found: np.ndarray, truth: np.ndarray) -> bool:
@@ -119,3 +123,42 @@ def test_summary_knows_size_reports_providers_matches_and_viral_flags() -> None:
     assert biggest["large"] and biggest["viral"]
     small = summary.filter(pl.col("reports") < 100)
     assert (small["viral"] == (small["annotated"] | small["batched"])).all()
+
+
+def test_a_flag_reaches_direct_copies_not_copies_of_copies() -> None:
+    """A meme (file 1), a picture 28 bits from it (file 2) and one 28 bits further (file 3) are
+    one cluster; only the first two are the meme. File 4 shares file 1's MD5 (an exact copy with
+    an unusable PDQ); file 5 is unrelated. Placed later, the flag reaches earlier files too."""
+    rng = np.random.default_rng(3)
+    words = rng.integers(0, 2**64, size=(5, 4), dtype=np.uint64)
+    flips = rng.choice(256, size=56, replace=False)
+    for k, row in ((28, 1), (56, 2)):
+        words[row] = words[0]
+        for bit in flips[:k]:
+            words[row, bit // 64] ^= np.uint64(1) << np.uint64(bit % 64)
+    file_table = dataclasses.replace(
+        files([0, 1, 2, 3, 4], potential_meme=[True, False, False, False, False]),
+        pdq=words,
+        pdq_ok=np.array([True, True, True, False, True]),
+        exact_key=np.array([7, 1, 2, 7, 4]),
+    )
+    report_table = reports(5)
+    settings = ContentSettings()
+    clusters = cluster_files(file_table, settings)
+    assert len(set(clusters[:3].tolist())) == 1
+    found = flagged_copies(file_table, report_table, clusters, settings)
+    assert found.tolist() == [True, True, False, True, False]
+    # The meme arrives last: the earlier files it copies are found from the last pass's answer.
+    order = np.array([1, 2, 3, 4, 0])
+    later = dataclasses.replace(
+        file_table,
+        pdq=words[order], pdq_ok=file_table.pdq_ok[order], exact_key=file_table.exact_key[order],
+        flags={"potential_meme": np.array([False, False, False, False, True])},
+    )  # fmt: skip
+    clusters = cluster_files(later, settings)
+    earlier = np.r_[clusters[:4], UNASSIGNED]
+    before = flagged_copies(take_files(later, np.arange(4)), reports(4), clusters[:4], settings)
+    assert not before.any()
+    again = flagged_copies(later, report_table, clusters, settings, (earlier, np.r_[before, False]))
+    assert again.tolist() == [True, False, True, False, True]
+    assert again.tolist() == flagged_copies(later, report_table, clusters, settings).tolist()

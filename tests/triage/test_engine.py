@@ -53,6 +53,7 @@ def test_an_incremental_pass_gives_what_a_full_pass_gives(kept_state: bool) -> N
     assert_frame_equal(again.subject_summary, full.subject_summary, check_dtypes=False)
     assert np.array_equal(again.priorities.level, full.priorities.level)
     assert np.array_equal(again.work_item, full.work_item)
+    assert np.array_equal(again.flagged, full.flagged)
     assert again.changes["compared"] == 1200
 
 
@@ -80,15 +81,17 @@ def _as_mapping(index: ContentIndex | SubjectIndex) -> dict[str, object]:
     seed=st.integers(0, 10_000),
     cuts=st.lists(st.integers(1, 299), min_size=1, max_size=3, unique=True),
     relisted=st.integers(0, 40),
+    viral_min=st.sampled_from([8, 1000]),
 )
 def test_chained_passes_with_kept_indexes_equal_one_full_pass(
-    seed: int, cuts: list[int], relisted: int
+    seed: int, cuts: list[int], relisted: int, viral_min: int
 ) -> None:
     """Passes over growing prefixes, each starting from the indexes, summaries and results the
     last one left (with list matches of some earlier files changing between passes), end where
     one pass over everything ends, indexes included."""
     data = generate(n_reports=300, n_families=12, n_subjects=60, seed=seed)
-    args = (load_policy(), ContentSettings(viral_min_reports=8), SubjectSettings())
+    # With 1000, no cluster is viral by spread: only flags and their copies make files viral.
+    args = (load_policy(), ContentSettings(viral_min_reports=viral_min), SubjectSettings())
     rng = np.random.default_rng(seed)
     flipped = rng.choice(len(data.files), size=relisted, replace=False)
     known = data.files.flag("known").copy()
@@ -110,6 +113,7 @@ def test_chained_passes_with_kept_indexes_equal_one_full_pass(
                 np.r_[kept.file_cluster, np.full(len(files) - n_files, UNASSIGNED)],
                 np.r_[kept.report_subject, np.full(end - n_reports, UNASSIGNED)],
                 np.r_[kept.priorities.level.astype(np.int64), np.zeros(end - n_reports, np.int64)],
+                flagged=np.r_[kept.flagged, np.zeros(len(files) - n_files, np.bool_)],
             )
             changed = flipped[flipped < n_files] if last else np.zeros(0, np.int64)
             result = run(
@@ -126,5 +130,6 @@ def test_chained_passes_with_kept_indexes_equal_one_full_pass(
     assert_frame_equal(kept.subject_summary, full.subject_summary, check_dtypes=False)
     assert np.array_equal(kept.priorities.level, full.priorities.level)
     assert np.array_equal(kept.work_item, full.work_item)
+    assert np.array_equal(kept.flagged, full.flagged)
     assert _as_mapping(kept.content_index) == _as_mapping(full.content_index)
     assert _as_mapping(kept.subject_index) == _as_mapping(full.subject_index)

@@ -197,7 +197,7 @@ def test_incremental_runs_store_what_a_run_from_scratch_stores(
         default_policy_text()
         .decode()
         .replace("P1 = 120\nP2 = 60\nP3 = 20", "P1 = 90\nP2 = 40\nP3 = 10")
-        .replace('version = "2026.11-1"', 'version = "2026.11-test"')
+        .replace('version = "2026.11-2"', 'version = "2026.11-test"')
     )
     relevelled = _run(capsys, "--policy", str(policy))
     assert relevelled["read"] == "incremental"
@@ -441,4 +441,89 @@ def test_hashes_of_flat_pictures_join_no_content_cluster(
     cluster = _clusters(store)
     assert len({cluster[r] for r in ("Z1", "Z2", "Z3", "Z4")}) == 4
     assert cluster["P1"] == cluster["P2"]
+    _same_as_from_scratch(store, capsys)
+
+
+def _flip(value: int, bits: list[int]) -> int:
+    for bit in bits:
+        value ^= 1 << bit
+    return value
+
+
+def _decisions(store: Store) -> dict[str, tuple[str, int, set[str], list[Any]]]:
+    """Per report: level, work item, rules fired and the viral rule's evidence."""
+    with store.session() as session:
+        rows = session.execute(
+            select(
+                ProviderReport.provider_report_id, PriorityDecision.level,
+                PriorityDecision.work_item, PriorityDecision.reasons,
+            ).join(PriorityDecision, PriorityDecision.report_id == ProviderReport.id)
+        ).all()  # fmt: skip
+    return {
+        str(report): (
+            str(level), int(item), {r["rule"] for r in reasons},
+            next((r["evidence"] for r in reasons if r["rule"] == "viral"), []),
+        )
+        for report, level, item, reasons in rows
+    }  # fmt: skip
+
+
+def test_viral_status_reaches_direct_copies_only_and_a_meme_beside_new_material_lowers_nothing(
+    store: Store, capsys: Capsys, tmp_path: Path
+) -> None:
+    """Clusters chain near-duplicates, and a cluster with one meme copy was viral as a whole:
+    new material 56 bits from a meme, joined to it through a picture 28 bits from each, was
+    capped at P3 and kept out of work items; and one meme file capped a report that also
+    carried new material."""
+    rng = np.random.default_rng(7)
+    meme = int.from_bytes(rng.bytes(32), "big")
+    bits = [int(b) for b in rng.choice(256, size=56, replace=False)]
+    between = _flip(meme, bits[:28])  # 28 bits from the meme
+    new = _flip(between, bits[28:])  # 28 bits further: 56 from the meme
+    other, later = (int.from_bytes(rng.bytes(32), "big") for _ in range(2))
+
+    def report(name: str, *files: tuple[int, list[str], str | None]) -> dict[str, Any]:
+        found = _report(name, "Provider One", [{"kind": "email", "value": f"{name}@x.org"}], 0)
+        found["files"] = [
+            {
+                "file_id": f"F-{name}-{k}",
+                "file_name": f"{k}.png",
+                "annotations": annotations,
+                "hashes": [{"kind": "pdq", "value": f"{pdq:064x}", "quality": 90}],
+                **({"industry_classification": kind} if kind else {}),
+            }
+            for k, (pdq, annotations, kind) in enumerate(files)
+        ]
+        return found
+
+    first = [
+        report("meme", (meme, ["potentialMeme"], None)),
+        report("copy", (between, [], None)),  # within the threshold of the meme: viral
+        report("new", (new, [], "A1")),  # only chained to the meme
+        report("early", (later, [], "A1")),  # new material until a meme copy of it comes
+    ]
+    second = [
+        report("new-again", (new, [], "A1")),  # the same new material: one work item
+        report("beside", (meme, [], None), (other, [], "A1")),  # a meme copy beside new material
+        report("only-copy", (meme, [], None)),
+        report("late-meme", (_flip(later, bits[:5]), ["potentialMeme"], None)),
+    ]
+    for name, batch in (("first", first), ("second", second)):
+        lines = "\n".join(json.dumps(r) for r in batch) + "\n"
+        _ingest(capsys, tmp_path / name, {"reports.jsonl": lines.encode()})
+        assert _run(capsys)["mode"] == ("full" if name == "first" else "incremental")
+    decided, cluster = _decisions(store), _clusters(store)
+    assert cluster["new"] == cluster["meme"]  # one chained cluster
+    level, item, rules, _evidence = decided["new"]
+    assert (level, "viral" in rules) == ("P2", False)
+    assert decided["new-again"][1] == item  # new material joins its reports into one item
+    assert decided["copy"][0] == "P3" and "viral" in decided["copy"][2]
+    assert decided["copy"][3] == [
+        f"file 1: near copy of a file flagged as meme/viral (content cluster {cluster['meme']})"
+    ]
+    assert decided["copy"][1] != item  # a viral copy joins no item
+    assert decided["beside"][0] == "P2" and "viral" not in decided["beside"][2]
+    assert decided["only-copy"][0] == "P3" and "viral" in decided["only-copy"][2]
+    # A meme that arrives later makes the earlier copy of it viral.
+    assert decided["early"][0] == "P3" and "viral" in decided["early"][2]
     _same_as_from_scratch(store, capsys)

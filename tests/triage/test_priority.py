@@ -3,12 +3,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from safeguarding.errors import ValidationError
+from safeguarding.triage.cluster_content import ViralFiles, flagged
 from safeguarding.triage.facts import compute_facts
 from safeguarding.triage.policy import LEVEL_CODE, default_policy_text, load_policy, parse_policy
 from safeguarding.triage.priority import Explainer, level_changes, score_reports
@@ -16,19 +16,18 @@ from safeguarding.triage.tables import FILE_FLAGS, REPORT_SIGNALS
 from tests.triage.helpers import files, reports
 
 POLICY = load_policy()
-EMPTY_SUMMARY = pl.DataFrame(
-    {"cluster": [], "viral": [], "reports": []},
-    schema={"cluster": pl.Int64, "viral": pl.Boolean, "reports": pl.UInt32},
-)
 
 
 def facts_for(report_table, file_table):  # type: ignore[no-untyped-def]
+    """Facts of hand-built tables whose files are all different pictures: each file is viral
+    only by its own flag."""
     n = len(report_table)
+    viral = ViralFiles(flagged(file_table, report_table), np.zeros(len(file_table), np.bool_))
     return compute_facts(
         report_table,
         file_table,
         file_table.file_id,
-        EMPTY_SUMMARY,
+        viral,
         report_table.report_id,
         np.zeros(n, dtype=np.int64),
     )
@@ -124,7 +123,7 @@ def test_a_policy_change_relevels_as_expected(tmp_path: Path) -> None:
     text = default_policy_text().decode()
     # raise sextortion to P1: exactly report 0 moves, up
     changed = text.replace('weight = 55\nat_least = "P2"', 'weight = 55\nat_least = "P1"').replace(
-        'version = "2026.11-1"', 'version = "2026.11-2"'
+        'version = "2026.11-2"', 'version = "2026.11-3"'
     )
     assert changed != text
     path = tmp_path / "policy.toml"

@@ -44,8 +44,9 @@ def test_one_item_per_subject_and_shared_non_viral_content() -> None:
     subject = np.array([0, 0, 1, 2, 3])
     file_report = np.array([0, 2, 3, 4, 3])
     file_cluster = np.array([7, 7, 8, 8, 9])  # report 2 shares cluster 7 with report 0
-    groups = work_groups(subject, file_report, file_cluster, viral_clusters=np.array([8]))
-    assert groups.tolist() == [0, 0, 0, 3, 4]  # cluster 8 is viral: reports 3 and 4 stay apart
+    linking = np.array([True, True, False, True, True])  # report 3's copy in cluster 8 is viral
+    groups = work_groups(subject, file_report, file_cluster, linking)
+    assert groups.tolist() == [0, 0, 0, 3, 4]  # so reports 3 and 4 stay apart
     items = items_for([3, 2, 3, 3, 3], [1, 2, 3, 4, 5], [0] * 5, (groups + 1).tolist())
     plan = plan_queue(items, capacity_hours=0, period="week")
     first = plan.items.filter(plan.items["item"] == 1).row(0, named=True)
@@ -206,24 +207,29 @@ def test_groups_grown_by_new_reports_equal_groups_formed_afresh(
     for f in range(file_report.size):
         if f and rng.random() < 0.5:
             cluster[f] = cluster[rng.integers(0, f)]
-    apart = np.unique(cluster[rng.random(cluster.size) < 0.2])
+    # Files that join items (new material); a cluster can hold both kinds.
+    linking = rng.random(cluster.size) >= 0.2
     old_files = file_report < n_old
-    # Some earlier clusters became apart or stopped being apart since.
-    flip = np.unique(cluster[old_files][rng.random(int(old_files.sum())) < 0.1])
-    apart_before = np.setxor1d(apart, flip)
-    before = work_groups(subject[:n_old], file_report[old_files], cluster[old_files], apart_before)
-    # The items holding a flipped cluster are formed again from their links.
-    redo = np.unique(before[file_report[old_files & np.isin(cluster, flip)]])
+    # Some earlier files started or stopped joining items since (viral or list status moved).
+    flip = old_files & (rng.random(cluster.size) < 0.1)
+    before = work_groups(
+        subject[:n_old], file_report[old_files], cluster[old_files], (linking ^ flip)[old_files]
+    )
+    # The items holding a file of a cluster with a flipped file are formed again from their links.
+    redo = np.unique(before[file_report[old_files & np.isin(cluster, cluster[flip])]])
     again = np.flatnonzero(np.isin(before, redo))
-    again_files = np.flatnonzero(np.isin(file_report, again) & ~np.isin(cluster, apart))
+    again_files = np.flatnonzero(np.isin(file_report, again) & linking)
     new_files = np.flatnonzero(~old_files)
-    joining = new_files[~np.isin(cluster[new_files], apart)]
+    joining = new_files[linking[new_files]]
+    # A joining file links to the first file of its cluster that joins items.
+    first = {int(c): int(f) for f, c in reversed(list(enumerate(cluster.tolist()))) if linking[f]}
+    target = np.array([first[int(c)] for c in cluster[joining]], dtype=np.int64)
     grown = grown_work_groups(
         before, n, np.r_[np.arange(n_old, n), file_report[joining]].astype(np.int64),
-        np.r_[subject[n_old:], file_report[cluster[joining]]].astype(np.int64), redo,
+        np.r_[subject[n_old:], file_report[target]].astype(np.int64), redo,
         (again, subject[again], file_report[again_files], cluster[again_files]),
     )  # fmt: skip
-    assert grown.tolist() == work_groups(subject, file_report, cluster, apart).tolist()
+    assert grown.tolist() == work_groups(subject, file_report, cluster, linking).tolist()
 
 
 @settings(max_examples=50, deadline=None)

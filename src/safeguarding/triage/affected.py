@@ -1,8 +1,8 @@
 """Which reports' decisions a pass can have moved, so only those are scored and fingerprinted
 again.
 
-A decision is made from the report's own fields, its files (flags, list matches, positions, and
-for viral content the cluster), its content clusters' viral status, its subject (size, earlier
+A decision is made from the report's own fields, its files (flags, list matches, positions, viral
+status, and for files viral as a copy or by spread the cluster), its subject (size, earlier
 reports), its work item and the policy. After an incremental pass (same policy) these can differ
 from the last pass only for:
 
@@ -10,8 +10,9 @@ from the last pass only for:
 - reports whose subject is one that new reports joined or that merged (its size and earlier
   reports moved; its reports' subject id may have moved);
 - reports with a file whose cluster id moved (a merge) or whose list matches changed;
-- reports with a file in a content cluster that turned viral or stopped being viral (a cluster
-  that grew but stayed as it was changes no decision: its id shows only for viral content);
+- reports with a file whose viral status moved: it became a copy of a newly flagged file, or its
+  cluster turned viral by spread (a cluster that grew but stayed as it was changes no decision:
+  its id shows only for viral files);
 - reports whose work item moved (work items join subjects and clusters across the whole table).
 
 Every other report's fingerprint is the one stored (tested: an unaffected report's fingerprint
@@ -35,7 +36,7 @@ def affected_reports(
     file_report: IntArray,
     changed_files: IntArray,
     previous_work_item: IntArray,
-    viral_flipped: IntArray,
+    viral_moved: IntArray,
 ) -> IntArray:
     """Positions of the reports whose decision may differ from the last pass's.
 
@@ -43,15 +44,15 @@ def affected_reports(
     (``UNASSIGNED`` for new files and reports); ``file_cluster``, ``report_subject``,
     ``work_item``: this pass's; ``file_report``: each file's report (position);
     ``changed_files``: earlier files whose list matches changed; ``previous_work_item``: the last
-    pass's work item of each of its reports; ``viral_flipped``: clusters viral in one pass and
-    not in the other."""
+    pass's work item of each of its reports; ``viral_moved``: earlier files (positions) whose
+    viral status may have moved."""
     n = previous_report_subject.shape[0]
     new_file = previous_file_cluster == UNASSIGNED
     moved_file = new_file | (previous_file_cluster != file_cluster)
     moved_file[changed_files] = True
     hit = np.zeros(n, dtype=np.bool_)
     hit[file_report[moved_file]] = True
-    hit[file_report[members(file_cluster, viral_flipped)]] = True
+    hit[file_report[viral_moved]] = True
     moved_report = (previous_report_subject == UNASSIGNED) | (
         previous_report_subject != report_subject
     )

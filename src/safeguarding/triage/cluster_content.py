@@ -6,12 +6,19 @@ hashes of sufficient quality take part). Near-duplicates chain: a resized copy o
 joins the original's cluster. A cluster is named by its oldest file's id, so adding files never
 renames a cluster unless two clusters merge (then the older name survives).
 
-Viral content is recognised three ways, each kept as its own flag so a reason can say which: the
-cluster was reported in many reports (``viral_min_reports``, a setting), a provider annotated a
-copy as potentialMeme or viral, or a copy came in a batched report with reason
+A cluster's summary says how it came to hold viral content, each way its own flag so a reason can
+say which: it was reported in many reports (``viral_min_reports``, a setting), a provider
+annotated a copy as potentialMeme or viral, or a copy came in a batched report with reason
 VIRAL_POTENTIAL_MEME. Most people who share viral material do so without malicious intent
 (evidence ``meta.non_malicious.2020``) and most reported content repeats earlier reports
-(``meta.duplicates.2020``); the priority policy uses the flags to lower, not to drop.
+(``meta.duplicates.2020``); the priority policy uses viral status to lower, not to drop.
+
+Which files are viral is decided per file, not per cluster (``ViralFiles``). Near-duplicates
+chain, so a cluster can hold material far from the copy a provider flagged: new material 56 bits
+from a meme joins its cluster through a picture 28 bits from each. A provider's flag therefore
+reaches only the flagged file and its direct copies (an exact hash in common, or PDQ within the
+threshold of it; ``flagged_copies``), never a copy of a copy. Spread is the one cluster-wide
+measure: a cluster seen in ``viral_min_reports`` reports makes all its files viral.
 """
 
 from __future__ import annotations
@@ -23,7 +30,13 @@ import numpy as np
 import polars as pl
 
 from safeguarding.triage.pdq_pairs import WordArray, near_pairs, near_pairs_between
-from safeguarding.triage.tables import FileTable, ReportTable, take_files
+from safeguarding.triage.tables import (
+    UNASSIGNED,
+    BoolArray,
+    FileTable,
+    ReportTable,
+    take_files,
+)
 from safeguarding.triage.unionfind import IntArray, UnionFind, members, merged_ids, remap
 
 DEFAULT_VIRAL_MIN_REPORTS = 50
@@ -79,6 +92,108 @@ def cluster_files(files: FileTable, settings: ContentSettings) -> IntArray:
     ok = np.flatnonzero(files.pdq_ok)
     _union_pdq(uf, ok.astype(np.int64), files.pdq[ok], settings.max_distance)
     return files.file_id[uf.labels()]
+
+
+def flagged(files: FileTable, reports: ReportTable) -> BoolArray:
+    """The files a provider flagged as viral: annotated potentialMeme or viral, or sent in a
+    batched report with reason VIRAL_POTENTIAL_MEME (``files.report``: positions in
+    ``reports``)."""
+    batched = reports.signal("batched_meme")[files.report] > 0
+    found: BoolArray = files.flag("potential_meme") | files.flag("viral") | batched
+    return found
+
+
+def copies(
+    files: FileTable, candidates: IntArray, sources: IntArray, max_distance: int
+) -> BoolArray:
+    """For each file at ``candidates``: whether it shares an exact hash with a file at
+    ``sources`` or its usable PDQ hash is within ``max_distance`` bits of one's. Direct copies
+    only, unlike clusters: a copy of a copy may be another picture."""
+    found = np.zeros(candidates.shape[0], dtype=np.bool_)
+    if candidates.size == 0 or sources.size == 0:
+        return found
+    place = np.full(len(files), -1, dtype=np.int64)
+    place[candidates] = np.arange(candidates.shape[0], dtype=np.int64)
+    is_source = np.zeros(len(files), dtype=np.bool_)
+    is_source[sources] = True
+    source_keys = np.unique(files.exact_key[is_source[files.exact_file]])
+    rows = np.flatnonzero(place[files.exact_file] >= 0)
+    shared = np.isin(files.exact_key[rows], source_keys)
+    found[place[files.exact_file[rows[shared]]]] = True
+    usable = candidates[files.pdq_ok[candidates]]
+    usable_sources = sources[files.pdq_ok[sources]]
+    if usable.size and usable_sources.size:
+        distinct, inverse = _distinct_rows(files.pdq[usable])
+        targets, _ = _distinct_rows(files.pdq[usable_sources])
+        near, _ = near_pairs_between(distinct, targets, max_distance)
+        close = np.zeros(distinct.shape[0], dtype=np.bool_)
+        close[near] = True
+        found[place[usable[close[inverse]]]] = True
+    return found
+
+
+def flagged_copies(
+    files: FileTable,
+    reports: ReportTable,
+    file_cluster: IntArray,
+    settings: ContentSettings,
+    previous: tuple[IntArray, BoolArray] | None = None,
+) -> BoolArray:
+    """Per file: flagged by a provider (``flagged``), or a direct copy of a flagged file
+    (``copies``). A copy is in the flagged file's cluster, so only clusters holding a flagged file
+    are searched.
+
+    ``previous``: the last pass's clusters of this pass's files (``UNASSIGNED`` for new ones) and
+    its answer for its files. Then only the new files are searched, and the earlier files of the
+    clusters that new flagged files joined: an earlier answer never turns false (flags of stored
+    files do not change, and a file's hashes and the threshold are those of the last pass, else
+    it would have clustered afresh)."""
+    flag = flagged(files, reports)
+    sources = np.flatnonzero(flag)
+    found: BoolArray
+    if previous is None:
+        candidates = np.flatnonzero(~flag & members(file_cluster, np.unique(file_cluster[sources])))
+        found = flag.copy()
+        found[candidates] = copies(files, candidates, sources, settings.max_distance)
+        return found
+    previous_cluster, previous_found = previous
+    new = previous_cluster == UNASSIGNED
+    found = flag | (previous_found & ~new)
+    flagged_clusters = np.unique(file_cluster[sources])
+    fresh = np.flatnonzero(new & ~flag & members(file_cluster, flagged_clusters))
+    near_fresh = sources[members(file_cluster[sources], np.unique(file_cluster[fresh]))]
+    found[fresh] = copies(files, fresh, near_fresh, settings.max_distance)
+    new_sources = np.flatnonzero(flag & new)
+    earlier = np.flatnonzero(
+        ~new & ~found & members(file_cluster, np.unique(file_cluster[new_sources]))
+    )
+    found[earlier] = copies(files, earlier, new_sources, settings.max_distance)
+    return found
+
+
+@dataclass(frozen=True)
+class ViralFiles:
+    """Why each file counts as viral, if it does: ``flagged`` by a provider or a direct copy of
+    a flagged file (``flagged_copies``); ``spread``: in a cluster seen in ``viral_min_reports``
+    reports or more."""
+
+    flagged: BoolArray
+    spread: BoolArray
+
+    @staticmethod
+    def of(flagged_files: BoolArray, file_cluster: IntArray, summary: pl.DataFrame) -> ViralFiles:
+        """Spread read from the clusters' summary (``large``), for files in ``file_cluster``."""
+        large = summary.filter(pl.col("large"))["cluster"].to_numpy().astype(np.int64)
+        spread: BoolArray = members(file_cluster, large)
+        return ViralFiles(flagged_files, spread)
+
+    @property
+    def viral(self) -> BoolArray:
+        found: BoolArray = self.flagged | self.spread
+        return found
+
+    def take(self, rows: IntArray) -> ViralFiles:
+        return ViralFiles(self.flagged[rows], self.spread[rows])
 
 
 _COUNTED = ("known_files", "allow_files", "meme_files", "batched_files")

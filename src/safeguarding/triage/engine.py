@@ -7,11 +7,17 @@ that does not hold (say a file was added to an old report) the pass starts over;
 same either way, only the work differs. The indexes and summaries a pass leaves
 (``TriageResult.content_index``/``subject_index``, the summaries) are what the next pass starts
 from: only the clusters and subjects new files and reports touched (or whose list matches
-changed) are summarised again. Facts and scores are computed for the reports the new ones can have
+changed) are summarised again, and which files are flagged viral or copies of flagged ones is
+looked up only for new files and the earlier files of clusters new flagged files joined
+(``Previous.flagged``). Facts and scores are computed for the reports the new ones can have
 affected (``affected.affected_reports``: new reports, their subjects, the content clusters that
-changed, moved work items) when the earlier decisions are kept (``Previous.kept``, made under the
-same policy); every other report keeps its level, score, route and rules fired, which are what
-its facts would give again. Otherwise (a full pass, another policy) every report is scored.
+changed, files whose viral status moved, moved work items) when the earlier decisions are kept
+(``Previous.kept``, made under the same policy); every other report keeps its level, score, route
+and rules fired, which are what its facts would give again. Otherwise (a full pass, another
+policy) every report is scored.
+
+Work items join reports through the files of new material only (``_linking``): viral, known and
+allow-listed files are decided per file, since a chained cluster can hold new material too.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import polars as pl
 
 from safeguarding.triage import cluster_content, cluster_subjects
 from safeguarding.triage.affected import affected_reports
-from safeguarding.triage.cluster_content import ContentIndex, ContentSettings
+from safeguarding.triage.cluster_content import ContentIndex, ContentSettings, ViralFiles
 from safeguarding.triage.cluster_subjects import SubjectIndex, SubjectSettings
 from safeguarding.triage.facts import ReportFacts, compute_facts
 from safeguarding.triage.fingerprint import policy_identity
@@ -35,6 +41,7 @@ from safeguarding.triage.priority import FloatArray, Priorities, level_changes, 
 from safeguarding.triage.queue import grown_work_groups, work_groups
 from safeguarding.triage.tables import (
     UNASSIGNED,
+    BoolArray,
     FileTable,
     IdentifierTable,
     ReportTable,
@@ -60,12 +67,15 @@ class Kept:
 @dataclass(frozen=True)
 class Previous:
     """Earlier results per file and report: cluster, subject (``UNASSIGNED`` when new) and level
-    code (0 when never scored); ``kept``: the earlier decisions, when known."""
+    code (0 when never scored); ``kept``: the earlier decisions, when known; ``flagged``: per
+    file, flagged viral or a copy of a flagged file (``cluster_content.flagged_copies``), when
+    known (any value for new files)."""
 
     file_cluster: IntArray
     report_subject: IntArray
     level: IntArray
     kept: Kept | None = None
+    flagged: BoolArray | None = None
 
     @staticmethod
     def none(n_reports: int, n_files: int) -> Previous:
@@ -99,6 +109,8 @@ class TriageResult:
     new_reports: int
     content_index: ContentIndex
     subject_index: SubjectIndex
+    # Per file: flagged viral or a copy of a flagged file, for the next pass's ``Previous``.
+    flagged: BoolArray
 
 
 def _newer(ids: IntArray, assigned: np.ndarray) -> bool:
@@ -218,13 +230,35 @@ def _updated_summaries(
     return content, subjects, (content_gone, subjects_gone)
 
 
-def _apart(content_summary: pl.DataFrame) -> IntArray:
-    """Clusters that do not join work items: only new material does (known and allow-listed
-    content was assessed before, and viral content is shared by many unrelated people)."""
-    apart: IntArray = content_summary.filter(
-        pl.col("viral") | (pl.col("known_files") > 0) | (pl.col("allow_files") > 0)
-    )["cluster"].to_numpy()
-    return apart
+def _linking(files: FileTable, viral: ViralFiles) -> BoolArray:
+    """The files that join work items through their content cluster: only new material does
+    (known and allow-listed content was assessed before, and viral content is shared by many
+    unrelated people). Decided per file, as a cluster can hold both."""
+    found: BoolArray = ~(viral.viral | files.flag("known") | files.flag("allow"))
+    return found
+
+
+def _viral_moved(
+    previous: Previous,
+    reports: ReportTable,
+    files: FileTable,
+    file_cluster: IntArray,
+    viral: ViralFiles,
+    large_before: IntArray,
+) -> IntArray:
+    """Earlier files whose viral status may differ from the last pass's (positions): in a
+    cluster that turned viral by spread (``large_before``: the clusters that were), or flagged
+    since; where the last pass's flags are not known, every earlier file of a cluster that a
+    new flagged file joined (a superset: the ones that became its copies are among them)."""
+    old = previous.file_cluster != UNASSIGNED
+    spread_before = old & members(np.where(old, previous.file_cluster, 0), large_before)
+    moved = old & (viral.spread != spread_before)
+    if previous.flagged is not None:
+        moved |= old & viral.flagged & ~previous.flagged
+    else:
+        new_flagged = ~old & cluster_content.flagged(files, reports)
+        moved |= old & members(file_cluster, np.unique(file_cluster[new_flagged]))
+    return np.flatnonzero(moved).astype(np.int64)
 
 
 def _grown_groups(
@@ -234,19 +268,18 @@ def _grown_groups(
     files: FileTable,
     file_cluster: IntArray,
     report_subject: IntArray,
-    content_summary: pl.DataFrame,
-    previous_summaries: tuple[pl.DataFrame, pl.DataFrame] | None,
+    linking: BoolArray,
+    flipped_files: IntArray,
 ) -> IntArray | None:
     """Work groups grown from the kept ones (``queue.grown_work_groups``) after an incremental
-    pass without merges: the items with a cluster that became or stopped being apart are formed
-    again, the others only merge along the new reports' links. None when they must be formed
-    afresh."""
-    if kept is None or previous_summaries is None:
+    pass without merges: the items holding a file of a cluster in which a file started or
+    stopped joining items (``flipped_files``: earlier files whose viral or list status moved)
+    are formed again, the others only merge along the new reports' links. None when they must
+    be formed afresh."""
+    if kept is None:
         return None
     n_old = kept.work_item.shape[0]
-    before = previous_summaries[0]["cluster"].to_numpy()
-    apart = _apart(content_summary)
-    flipped = np.setxor1d(np.intersect1d(apart, before), _apart(previous_summaries[0]))
+    flipped = np.unique(file_cluster[flipped_files])
     previous_group = sorted_positions(reports.report_id[:n_old], kept.work_item)
     old_files = np.flatnonzero(previous.file_cluster != UNASSIGNED)
     redo = np.unique(
@@ -254,13 +287,17 @@ def _grown_groups(
     )
     again = np.flatnonzero(members(previous_group, redo))
     again_files = np.flatnonzero(members(files.report, again))
-    again_files = again_files[~members(file_cluster[again_files], apart)]
+    again_files = again_files[linking[again_files]]
     new_reports = np.arange(n_old, len(reports), dtype=np.int64)
     new_files = np.flatnonzero(previous.file_cluster == UNASSIGNED)
-    joining = new_files[~members(file_cluster[new_files], apart)]
-    # Subject and cluster ids are those of their first report and file.
+    joining = new_files[linking[new_files]]
+    # Subject ids are those of their first report; a joining file links to the first file of its
+    # cluster that joins items (earlier ones of the cluster are in one item already).
     first_report = np.searchsorted(reports.report_id, report_subject[new_reports])
-    first_file = np.searchsorted(files.file_id, file_cluster[joining])
+    clusters = np.unique(file_cluster[joining])
+    in_clusters = np.flatnonzero(linking & members(file_cluster, clusters))
+    _, first = np.unique(file_cluster[in_clusters], return_index=True)
+    first_file = in_clusters[first][np.searchsorted(clusters, file_cluster[joining])]
     return grown_work_groups(
         previous_group,
         len(reports),
@@ -279,7 +316,7 @@ def _score_some(
     reports: ReportTable,
     files: FileTable,
     file_cluster: IntArray,
-    content_summary: pl.DataFrame,
+    viral: ViralFiles,
     report_subject: IntArray,
     scored: IntArray,
     level: IntArray,
@@ -312,7 +349,7 @@ def _score_some(
     )  # fmt: skip
     subjects = report_subject[scored]
     facts = compute_facts(
-        some_reports, some_files, file_cluster[file_rows], content_summary, subjects,
+        some_reports, some_files, file_cluster[file_rows], viral.take(file_rows), subjects,
         earlier[scored], subject_size[subjects],
     )  # fmt: skip
     some = score_reports(policy, facts)
@@ -372,34 +409,44 @@ def run(
         content_summary = cluster_content.summarise(files, reports, file_cluster, content_settings)
         subject_summary = cluster_subjects.summarise(reports, files, report_subject)
     kept = previous.kept
-    groups = _grown_groups(
-        previous, kept, reports, files, file_cluster, report_subject, content_summary,
-        previous_summaries if incremental and not merged_clusters and not merged_subjects else None,
+    changed = np.zeros(0, np.int64) if changed_files is None else changed_files
+    flagged = cluster_content.flagged_copies(
+        files, reports, file_cluster, content_settings,
+        (previous.file_cluster, previous.flagged)
+        if content_mode == "incremental" and previous.flagged is not None
+        else None,
+    )  # fmt: skip
+    viral = ViralFiles.of(flagged, file_cluster, content_summary)
+    linking = _linking(files, viral)
+    viral_moved: IntArray | None = None
+    if resummarised is not None and previous_summaries is not None:
+        large_before = previous_summaries[0].filter(pl.col("large"))["cluster"].to_numpy()
+        viral_moved = _viral_moved(
+            previous, reports, files, file_cluster, viral, large_before.astype(np.int64)
+        )
+    groups = (
+        _grown_groups(
+            previous, kept, reports, files, file_cluster, report_subject, linking,
+            np.concatenate([viral_moved, changed]),
+        )
+        if viral_moved is not None and not merged_clusters and not merged_subjects
+        else None
     )  # fmt: skip
     if groups is None:
         groups = work_groups(
             np.unique(report_subject, return_inverse=True)[1].astype(np.int64),
             files.report,
             file_cluster,
-            _apart(content_summary),
+            linking,
         )
     work_item = reports.report_id[groups]
-    if (
-        resummarised is not None
-        and previous_summaries is not None
-        and kept is not None
-        and kept.policy == policy_identity(policy)
-    ):
-        viral_before = previous_summaries[0].filter(pl.col("viral"))["cluster"].to_numpy()
-        viral_now = content_summary.filter(pl.col("viral"))["cluster"].to_numpy()
+    if viral_moved is not None and kept is not None and kept.policy == policy_identity(policy):
         scored = affected_reports(
             previous.file_cluster, previous.report_subject, file_cluster, report_subject,
-            work_item, files.report,
-            np.zeros(0, np.int64) if changed_files is None else changed_files, kept.work_item,
-            np.setxor1d(viral_before, viral_now).astype(np.int64),
+            work_item, files.report, changed, kept.work_item, viral_moved,
         )  # fmt: skip
         facts, priorities = _score_some(
-            policy, reports, files, file_cluster, content_summary, report_subject, scored,
+            policy, reports, files, file_cluster, viral, report_subject, scored,
             previous.level, kept,
         )  # fmt: skip
     else:
@@ -407,9 +454,7 @@ def run(
         earlier = cluster_subjects.earlier_reports(
             report_subject, reports.received_at, reports.report_id
         )
-        facts = compute_facts(
-            reports, files, file_cluster, content_summary, report_subject, earlier
-        )
+        facts = compute_facts(reports, files, file_cluster, viral, report_subject, earlier)
         priorities = score_reports(policy, facts)
     new_files = previous.file_cluster == UNASSIGNED
     new_reports = previous.report_subject == UNASSIGNED
@@ -443,4 +488,5 @@ def run(
         new_reports=int(new_reports.sum()),
         content_index=content_index,
         subject_index=subject_index,
+        flagged=flagged,
     )

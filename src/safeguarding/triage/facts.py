@@ -2,9 +2,13 @@
 
 Every fact is a count per report (0 = absent). Facts come from the report itself (a provider's
 escalation request, annotations, the incident type), from its files (annotations, classification,
-matches against known and allow lists, membership of a viral content cluster) or from its subject
-(earlier reports about the same user). Each fact knows how to point at its evidence in one report,
-so a priority reason reads "file 3: fileAnnotations.infant" rather than a bare rule name.
+matches against known and allow lists, viral status: ``cluster_content.ViralFiles``) or from its
+subject (earlier reports about the same user). A report counts as viral content when it was
+batched as viral or when every file of it is viral, as it counts as allow-listed only when every
+file is: one meme beside new material must not lower the new material.
+
+Each fact knows how to point at its evidence in one report, so a priority reason reads "file 3:
+fileAnnotations.infant" rather than a bare rule name.
 
 A subject's size grows with every report about the same user, while the decisions of its earlier
 reports need not change: their evidence refers to the subject by its id (``subject_reference``)
@@ -19,8 +23,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import polars as pl
 
+from safeguarding.triage.cluster_content import ViralFiles
 from safeguarding.triage.tables import FileTable, ReportTable
 from safeguarding.triage.unionfind import IntArray
 
@@ -68,11 +72,17 @@ _FILE = [
     ("bestiality_files", "fileAnnotations.bestiality", "bestiality"),
     ("sex_act_files", "industryClassification A1 or B1", "a sex act (A1/B1)"),
     ("meme_files", "potentialMeme or fileAnnotations.viral", "annotated as meme or viral"),
-    ("viral_cluster_files", "content cluster recognised as viral", "viral content cluster"),
+    (
+        "meme_copy_files",
+        "near copy of a file flagged as meme/viral",
+        "a direct copy of a file annotated or batched as meme/viral",
+    ),
+    ("spread_files", "content cluster viral by spread", "in a cluster seen in many reports"),
+    ("viral_files", "viral (flagged, a near copy, or spread)", "viral files"),
 ]
 _DERIVED = [
     ("all_allow_listed", "file", "every file on an allow list", "only allow-listed content"),
-    ("viral_content", "file", "viral or meme signal", "viral or meme content"),
+    ("viral_content", "file", "batched as viral, or every file viral", "only viral content"),
     ("subject_prior_reports", "subject", "earlier reports about the same user", "prior reports"),
     ("subject_reports", "subject", "reports about the same user", "subject size"),
 ]
@@ -111,13 +121,26 @@ _FILE_FLAG_OF = {
 }
 
 
-def file_fact_masks(files: FileTable, viral_file: np.ndarray) -> dict[str, np.ndarray]:
-    """For every file-scoped fact, which files carry it."""
+# File facts whose evidence names the file's content cluster.
+SHOWS_CLUSTER = ("meme_copy_files", "spread_files")
+# What ``viral_content`` cites per file, in this order (a report batched as viral says so first):
+# each viral file by why it is viral.
+VIRAL_EVIDENCE = ("meme_files", "meme_copy_files", "spread_files")
+
+
+def file_fact_masks(
+    files: FileTable, batched: np.ndarray, viral: ViralFiles
+) -> dict[str, np.ndarray]:
+    """For every file-scoped fact, which files carry it (``batched``: the file came in a report
+    batched as viral)."""
     masks = {fact: files.flag(flag) for fact, flag in _FILE_FLAG_OF.items()}
     masks["files"] = np.ones(len(files), dtype=np.bool_)
     masks["unknown_files"] = ~(files.flag("known") | files.flag("allow"))
     masks["meme_files"] = files.flag("potential_meme") | files.flag("viral")
-    masks["viral_cluster_files"] = viral_file.astype(np.bool_)
+    # Flagged only as a copy: the file's own annotation or batch is evidence of its own.
+    masks["meme_copy_files"] = viral.flagged & ~masks["meme_files"] & ~batched
+    masks["spread_files"] = viral.spread
+    masks["viral_files"] = viral.viral
     return masks
 
 
@@ -138,39 +161,31 @@ class ReportFacts:
         return self.values[name]
 
 
-def viral_files(file_cluster: IntArray, content_summary: pl.DataFrame) -> np.ndarray:
-    viral = content_summary.filter(pl.col("viral"))["cluster"].to_numpy()
-    return np.isin(file_cluster, viral)
-
-
 def compute_facts(
     reports: ReportTable,
     files: FileTable,
     file_cluster: IntArray,
-    content_summary: pl.DataFrame,
+    viral: ViralFiles,
     report_subject: IntArray,
     earlier: IntArray,
     subject_size: IntArray | None = None,
 ) -> ReportFacts:
-    """All facts of the given reports, vectorised (one bincount per file fact). ``earlier``: each
-    report's earlier reports about the same user; ``subject_size``: its subject's report count,
-    counted in ``report_subject`` when not given (give it when the reports are not all of the
-    subjects' reports)."""
+    """All facts of the given reports, vectorised (one bincount per file fact). ``viral``: why
+    each of ``files`` is viral; ``earlier``: each report's earlier reports about the same user;
+    ``subject_size``: its subject's report count, counted in ``report_subject`` when not given
+    (give it when the reports are not all of the subjects' reports)."""
     n = len(reports)
     values: dict[str, IntArray] = {name: reports.signal(name) for name, _, _ in _REPORT}
-    viral_file = viral_files(file_cluster, content_summary)
-    masks = file_fact_masks(files, viral_file)
+    batched = reports.signal("batched_meme")[files.report] > 0
+    masks = file_fact_masks(files, batched, viral)
     for name, mask in masks.items():
         values[name] = np.bincount(files.report[mask], minlength=n).astype(np.int64)
     files_count = values["files"]
     values["all_allow_listed"] = (
         (files_count > 0) & (values["allow_files"] == files_count)
     ).astype(np.int64)
-    values["viral_content"] = (
-        (values["batched_meme"] > 0)
-        | (values["meme_files"] > 0)
-        | (values["viral_cluster_files"] > 0)
-    ).astype(np.int64)
+    every_file_viral = (files_count > 0) & (values["viral_files"] == files_count)
+    values["viral_content"] = ((values["batched_meme"] > 0) | every_file_viral).astype(np.int64)
     values["subject_prior_reports"] = earlier.astype(np.int64)
     if subject_size is None:
         _, inverse, counts = np.unique(report_subject, return_inverse=True, return_counts=True)
@@ -185,10 +200,11 @@ def _file_evidence(facts: ReportFacts, report: int, fact: str, file_rows: IntArr
     found = []
     for row in file_rows[mask]:
         position = int(facts.files.position[row])
-        if fact == "viral_cluster_files":
+        if fact in SHOWS_CLUSTER:
             # The cluster's size is left out: it grows with every sharer, the fact does not.
-            cluster = int(facts.file_cluster[row])
-            found.append(f"file {position}: content cluster {cluster} is viral")
+            found.append(
+                f"file {position}: {spec.field} (content cluster {facts.file_cluster[row]})"
+            )
         elif spec.field:
             found.append(f"file {position}: {spec.field}")
         else:
@@ -208,7 +224,7 @@ def evidence(facts: ReportFacts, report: int, fact: str, file_rows: IntArray) ->
         found = []
         if facts.values["batched_meme"][report]:
             found.append(FACTS["batched_meme"].field)
-        for name in ("meme_files", "viral_cluster_files"):
+        for name in VIRAL_EVIDENCE:
             found.extend(_file_evidence(facts, report, name, file_rows))
         return found
     spec = FACTS[fact]

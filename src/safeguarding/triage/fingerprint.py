@@ -2,9 +2,9 @@
 
 A stored decision is its level, score, route, subject, work item and detection, and reasons built
 from the policy, the rules fired and the report's facts (counts, and per file its position, the
-file facts it shows and, for viral content, its cluster). The subject's report count is not among
-them: the reasons refer to the subject for it (``facts.READ_WHEN_SHOWN``), so a subject that
-grew changes its earlier reports' decisions only where a rule's outcome moved. The fingerprint
+file facts it shows and, where its evidence names it, its cluster). The subject's report count is
+not among them: the reasons refer to the subject for it (``facts.READ_WHEN_SHOWN``), so a subject
+that grew changes its earlier reports' decisions only where a rule's outcome moved. The fingerprint
 mixes exactly these inputs, vectorised over all reports: equal fingerprints mean the stored row
 would be written again unchanged (up to a 2**-64 chance of a collision per changed report), so it
 is left as it is, with the run that first decided it.
@@ -17,7 +17,7 @@ import hashlib
 import numpy as np
 import numpy.typing as npt
 
-from safeguarding.triage.facts import READ_WHEN_SHOWN, ReportFacts
+from safeguarding.triage.facts import READ_WHEN_SHOWN, SHOWS_CLUSTER, ReportFacts
 from safeguarding.triage.policy import Policy
 from safeguarding.triage.priority import Priorities
 from safeguarding.triage.unionfind import IntArray
@@ -26,9 +26,10 @@ U64 = npt.NDArray[np.uint64]
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-# The form stored decisions take: 2 since reasons refer to the subject's report count. A new form
+# The form stored decisions take: 2 since reasons refer to the subject's report count, 3 since
+# viral status is a file's own (its evidence names why: a near copy, or spread). A new form
 # changes every fingerprint, so the first run of a new version rewrites every decision once.
-DECISION_FORM = 2
+DECISION_FORM = 3
 
 
 def policy_identity(policy: Policy) -> str:
@@ -90,9 +91,11 @@ def fingerprints(
             bits = np.zeros(file_rows.size, dtype=np.uint64)
             for k, name in enumerate(masks):
                 bits |= facts.file_masks[name][file_rows].astype(np.uint64) << np.uint64(k)
-            # Cluster ids show in the reasons only for files of viral clusters.
-            viral = facts.file_masks["viral_cluster_files"][file_rows]
-            cluster = np.where(viral, facts.file_cluster[file_rows], -1)
+            # Cluster ids show in the reasons only for the file facts that name them.
+            shown = np.zeros(file_rows.size, dtype=np.bool_)
+            for name in SHOWS_CLUSTER:
+                shown |= facts.file_masks[name][file_rows]
+            cluster = np.where(shown, facts.file_cluster[file_rows], -1)
             per_file = _chain(
                 [files.position[file_rows], bits, cluster], np.full(bits.size, _GOLDEN, np.uint64)
             )

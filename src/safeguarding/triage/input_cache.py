@@ -43,8 +43,9 @@ from safeguarding.triage.unionfind import IntArray
 
 # The cache's version: another storage form, or another meaning of a cached column, makes an
 # earlier cache unusable (the run reads the store in full and says why). 3: identifiers without a
-# service are keyed with their provider; 4: PDQ hashes of flat pictures are not usable.
-FORMAT = 4
+# service are keyed with their provider; 4: PDQ hashes of flat pictures are not usable; 5: viral
+# status is a file's own (p_flagged), and work items are joined through the files of new material.
+FORMAT = 5
 META = "meta"
 FRAME_PREFIX = "frame."
 PATCH_AT = "patch_at."

@@ -1,8 +1,9 @@
 """The work queue: what to assess first, what fits in the capacity, how long the rest waits.
 
-Work items, not reports: reports about the same subject, and reports sharing content that is not
-viral, are one work item, so the same user or the same picture is assessed once. Viral clusters do
-not join items (thousands of unrelated sharers would otherwise become one item).
+Work items, not reports: reports about the same subject, and reports sharing new material (a
+content cluster, through files that are not viral, known or allow-listed), are one work item, so
+the same user or the same picture is assessed once. Viral files do not join items (thousands of
+unrelated sharers would otherwise become one item).
 
 Order: level (P1 first), then score (highest first), then age (oldest report first), then the item
 id, so the order is total and repeatable.
@@ -65,14 +66,13 @@ def work_groups(
     report_subject: IntArray,
     file_report: IntArray,
     file_cluster: IntArray,
-    viral_clusters: IntArray,
+    linking: npt.NDArray[np.bool_],
 ) -> IntArray:
     """For every report (by position) the position of the first report of its work item: reports
-    are joined by subject and by content cluster, except clusters in ``viral_clusters``."""
+    are joined by subject, and by content cluster through the files where ``linking`` holds."""
     uf = UnionFind(report_subject.shape[0])
     uf.union_groups(np.arange(report_subject.shape[0], dtype=np.int64), report_subject)
-    shared = ~np.isin(file_cluster, viral_clusters)
-    uf.union_groups(file_report[shared], file_cluster[shared])
+    uf.union_groups(file_report[linking], file_cluster[linking])
     return uf.labels()
 
 
@@ -87,15 +87,15 @@ def grown_work_groups(
     """``work_groups`` after reports were added, from the earlier groups: ``previous`` is the
     first report (position) of the work item of each of the first ``len(previous)`` reports,
     the reports after those are new; ``a[i]`` and ``b[i]`` are reports the new ones link (a new
-    report and its subject's first report, a new file's report and the report of the first file
-    of its cluster, where that cluster joins items).
+    report and its subject's first report, a linking new file's report and the report of the
+    first linking file of its cluster).
 
-    Earlier items whose links may have gone (a cluster of theirs became apart, or stopped being
-    apart) are formed again: ``redo`` their earliest reports' positions and ``links`` their
-    reports' (report, subject) and (file's report, cluster) of clusters that join items, as
-    arrays ``(report, subject, file_report, cluster)``. Every other earlier item kept all its
-    links, so items only merge. Nothing may have merged. The result equals ``work_groups`` over
-    everything, at the cost of the links and the items formed again."""
+    Earlier items whose links may have gone or come (they hold a file of a cluster in which a
+    file started or stopped linking) are formed again: ``redo`` their earliest reports'
+    positions and ``links`` their reports' (report, subject) and (linking file's report,
+    cluster), as arrays ``(report, subject, file_report, cluster)``. Every other earlier item
+    kept all its links, so items only merge. Nothing may have merged. The result equals
+    ``work_groups`` over everything, at the cost of the links and the items formed again."""
     group = np.concatenate([previous, np.arange(previous.shape[0], n, dtype=np.int64)])
     pairs = [(group[a], group[b])]
     if redo is not None and links is not None and redo.size:

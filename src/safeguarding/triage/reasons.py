@@ -22,7 +22,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from safeguarding.triage.facts import FACTS, SUBJECT_COUNT, ReportFacts
+from safeguarding.triage.facts import (
+    FACTS,
+    SHOWS_CLUSTER,
+    SUBJECT_COUNT,
+    VIRAL_EVIDENCE,
+    ReportFacts,
+)
 from safeguarding.triage.policy import Policy
 from safeguarding.triage.priority import Priorities, effect
 from safeguarding.triage.unionfind import IntArray
@@ -52,10 +58,9 @@ class _Evidence:
         )
         head = pl.lit("file ") + pl.col("position").cast(pl.String)
         field = FACTS[fact].field
-        if fact == "viral_cluster_files":
-            # The cluster's size is left out: it grows with every sharer, the fact does not.
-            text = head + pl.lit(": content cluster ") + pl.col("cluster").cast(pl.String)
-            text = text + pl.lit(" is viral")
+        if fact in SHOWS_CLUSTER:  # as ``facts._file_evidence``
+            text = head + pl.lit(f": {field} (content cluster ") + pl.col("cluster").cast(pl.String)
+            text = text + pl.lit(")")
         elif field:
             text = head + pl.lit(f": {field}")
         else:
@@ -91,8 +96,7 @@ class _Evidence:
             batched = self.facts.values["batched_meme"] != 0
             return pl.concat([
                 self._reports(batched, FACTS["batched_meme"].field),
-                self._files("meme_files", 1),
-                self._files("viral_cluster_files", 1 + self.n_files),
+                *(self._files(name, 1 + k * self.n_files) for k, name in enumerate(VIRAL_EVIDENCE)),
             ]).sort("report", "seq")  # fmt: skip
         if spec.scope == "file":
             return self._files(fact)

@@ -248,7 +248,7 @@ def _save_cache(
         "p_level": result.priorities.level, "p_fingerprint": fingerprint,
         "p_work_item": result.work_item, "p_score": result.priorities.score,
         "p_route": result.priorities.route, "p_fired": result.priorities.fired,
-        "p_known": known, "p_allow": allow,
+        "p_known": known, "p_allow": allow, "p_flagged": result.flagged,
         "ci_exact_key": content.exact_key, "ci_exact_cluster": content.exact_cluster,
         "ci_pdq": content.pdq, "ci_pdq_cluster": content.pdq_cluster,
         "si_key": subjects.key, "si_key_subject": subjects.key_subject,

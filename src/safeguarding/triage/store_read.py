@@ -303,7 +303,7 @@ _GROWN_BY = {
     ),
     **dict.fromkeys(
         ["f_id", "f_report", "f_position", "f_seen", "f_pdq", "f_pdq_ok",
-         *(f"flag_{name}" for name in STORED_FILE_FLAGS), "p_file_cluster"],
+         *(f"flag_{name}" for name in STORED_FILE_FLAGS), "p_file_cluster", "p_flagged"],
         "file",
     ),
     **dict.fromkeys(["e_file", "e_key", "dx_high", "dx_low"], "hash"),
@@ -762,12 +762,14 @@ def _cached_results(
             cache.meta["policy"], arrays["p_score"], arrays["p_route"], arrays["p_fired"],
             arrays["p_work_item"].astype(np.int64),
         )  # fmt: skip
+    flagged = arrays["p_flagged"]
     return (
         Previous(
             grown("p_file_cluster", n_files, UNASSIGNED),
             grown("p_report_subject", n_reports, UNASSIGNED),
             grown("p_level", n_reports, 0),
             kept,
+            cache.grown("p_flagged", np.zeros(n_files - flagged.shape[0], dtype=np.bool_)),
         ),
         decided,
         grown("p_fingerprint", n_reports, 0),
@@ -787,6 +789,7 @@ def _indexes(cache: StoredColumns) -> tuple[ContentIndex, SubjectIndex]:
 
 RESULT_COLUMNS = (
     "p_file_cluster", "p_report_subject", "p_level", "p_fingerprint", "p_known", "p_allow",
+    "p_flagged",
     "ci_exact_key", "ci_exact_cluster", "ci_pdq", "ci_pdq_cluster",
     "si_key", "si_key_subject", "si_ip_key", "si_ip_seen_at", "si_ip_subject",
 )  # fmt: skip
