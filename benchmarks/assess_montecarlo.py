@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from safeguarding.assess.montecarlo import run
-from safeguarding.assess.queue_sim import generate, waits
+from safeguarding.assess.queue_sim import Year, waits
 from safeguarding.assess.scenario import load_scenario
 
 DRAWS = 1_000_000
@@ -56,10 +56,11 @@ def main() -> None:
 
     def queue() -> None:
         # 1 M notifications a year against capacity for 1.2 M at 30 minutes each.
-        arrivals = generate(1_000_000, (0.002, 0.1, 0.3), 30.0, 600_000.0, seed=1)
+        year = Year(1_000_000, (0.002, 0.1, 0.3), 30.0, 600_000.0)
+        arrivals = year.arrivals(year.per_year, seed=1)
         assert arrivals.day.size > 990_000
-        waits(arrivals, "fifo")
-        waits(arrivals, "priority")
+        waits(arrivals, "fifo", year)
+        waits(arrivals, "priority", year)
 
     report("queue, 1 M notifications, FIFO + priority (best of 2)", best_of(2, queue), 30.0)
 

@@ -13,6 +13,7 @@ from safeguarding.assess.assessment import queue_for
 from safeguarding.assess.montecarlo import Interval, Summary
 from safeguarding.assess.queue_sim import (
     Arrivals,
+    Year,
     fifo_start,
     generate,
     growth_runs,
@@ -20,6 +21,7 @@ from safeguarding.assess.queue_sim import (
     waits,
 )
 from safeguarding.assess.scenario import load_scenario
+from safeguarding.assess.stored import json_safe
 
 
 @st.composite
@@ -79,8 +81,9 @@ def test_priority_loop_equals_a_heap_queue(a: Arrivals, horizon: float) -> None:
 
 
 def test_priority_shortens_the_wait_of_p1_when_overloaded() -> None:
-    a = generate(20_000, (0.01, 0.1, 0.3), 30.0, 5_000.0, seed=3)  # twice the capacity
-    fifo, prio = waits(a, "fifo"), waits(a, "priority")
+    year = Year(20_000, (0.01, 0.1, 0.3), 30.0, 5_000.0)  # twice the capacity
+    a = year.arrivals(year.per_year, seed=3)
+    fifo, prio = waits(a, "fifo", year), waits(a, "priority", year)
     assert prio[0].p90_days < 1 < fifo[0].p90_days
     assert prio[0].handled == prio[0].arrived
     assert fifo[3].unhandled_share > 0.3 and prio[3].unhandled_share > fifo[3].unhandled_share
@@ -123,7 +126,9 @@ def test_the_waits_do_not_depend_on_the_size_of_the_representative_unit() -> Non
     assert summary.scenario["police.minutes_per_notification"].dist.mean() == 37.5
     whole = queue_for(summary, 3, cap=100_000)
     unit = queue_for(summary, 3, cap=10_000)
-    assert (whole["unit_share"], unit["unit_share"]) == (1.0, 0.1)
+    # No volume multiple is near full load here, so no unit is enlarged.
+    assert [run["unit_share"] for run in whole["runs"]] == [1.0] * 4
+    assert [run["unit_share"] for run in unit["runs"]] == [0.1] * 4
     compared = 0
     for run_whole, run_unit in zip(whole["runs"], unit["runs"], strict=True):
         for policy, levels in run_whole["policies"].items():
@@ -149,3 +154,85 @@ def test_the_waits_do_not_depend_on_the_size_of_the_representative_unit() -> Non
     ]
     assert max(days for overloaded, days in waits if not overloaded) < 0.1
     assert min(days for overloaded, days in waits if overloaded and days > 1) > 50
+
+
+LOADS = (0.5, 0.9, 0.99, 1.01, 1.2)
+SEEDS = range(1, 9)
+
+
+def _year_at(load: float) -> tuple[float, tuple[float, float, float], float, float]:
+    """20,000 notifications a year at 30 minutes each, with the capacity that makes ``load``."""
+    return 20_000, (0.1, 0.3, 0.3), 30.0, 20_000 * 30 / 60 / load
+
+
+def test_a_unit_estimates_the_whole_teams_waits_on_both_sides_of_full_load() -> None:
+    """A unit of a tenth (cap 2,000) against the whole team simulated, over eight seeds.
+
+    At 0.5 and 1.2 a tenth is clear of full load and stays; at 0.9 it is enlarged to a fifth; at
+    0.99 and 1.01 nothing short of the whole team is, so the whole team is simulated and the
+    numbers are the whole team's on both sides of 1, with no step between them.
+
+    Tolerances. Where a unit is read, its waits scatter around the team's by a log sd of about
+    1.4/CLEAR = 0.3 at the edge of the band (measured over 100 seeds), the team's of 20,000 by
+    0.1-0.2: one seed within a factor of 3 (log 1.1) is over three sd. The median of a level the
+    team handles less than half of (priority's informational level at 1.2) is the median of a
+    bimodal set, those that slipped through early and the backlog's front, and jumps between the
+    two (log sd 0.7 for the unit); it is held only to the mean. The mean over eight seeds, sd
+    about 0.12 (0.25 for that median), within a factor of 1.5 (log 0.41): a wait read at the
+    wrong pace would be off by a factor of 10. Before the expected load decided the reading and
+    the unit was enlarged near full load, single seeds were off by up to 17 times (log 2.85).
+    Waits whose mean over the seeds is under a tenth of a mean assessment time (medians of a
+    queue that is empty half the time) have no meaningful ratio and are left out.
+    """
+    shares_by_load = []
+    for load in LOADS:
+        per_year, shares, minutes, capacity = _year_at(load)
+        service_days = minutes / 60 * 365 / capacity
+        pairs: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
+        starved: set[tuple[str, str, str]] = set()
+        for seed in SEEDS:
+            (whole,) = growth_runs(per_year, shares, minutes, capacity, seed, growth=(1.0,))
+            (unit,) = growth_runs(
+                per_year, shares, minutes, capacity, seed, growth=(1.0,), cap=2_000
+            )
+            shares_by_load.append(unit.unit_share)
+            if unit.unit_share == 1.0:
+                assert unit.as_dict() == whole.as_dict()
+            for policy in ("fifo", "priority"):
+                for a, b in zip(whole.by_policy[policy], unit.by_policy[policy], strict=True):
+                    assert a.load == b.load and a.overloaded == (a.load >= 1.0) == b.overloaded
+                    assert not (a.indeterminate or b.indeterminate)
+                    if a.handled < a.arrived / 2:
+                        starved.add((policy, a.level, "median_days"))
+                    for key in ("median_days", "p90_days"):
+                        pair = (getattr(a, key), getattr(b, key))
+                        pairs.setdefault((policy, a.level, key), []).append(pair)
+        for where, seen in pairs.items():
+            team, estimate = np.array(seen).T
+            if team.mean() < service_days / 10:
+                continue
+            ratios = np.log(estimate / team)
+            assert abs(np.mean(ratios)) < math.log(1.5), (load, where, ratios)
+            if where not in starved:
+                assert np.abs(ratios).max() < math.log(3), (load, where, ratios)
+    expected = [0.1, 50 * 0.9**2 / 0.1**2 / 20_000, 1.0, 1.0, 0.1]
+    assert np.allclose(shares_by_load, np.repeat(expected, len(SEEDS)))
+
+
+def test_beyond_the_ceiling_waits_near_full_load_are_indeterminate() -> None:
+    # At 0.99 only the whole team of 20,000 is clear of full load; allowed at most 10,000, the
+    # unit stays at 2,000 and says so instead of giving waits from the wrong regime. Under
+    # priority P1-P3 carry 0.69 of the capacity and are told; the informational level is not.
+    per_year, shares, minutes, capacity = _year_at(0.99)
+    (run,) = growth_runs(
+        per_year, shares, minutes, capacity, 1, growth=(1.0,), cap=2_000, ceiling=10_000
+    )
+    assert run.unit_share == 0.1
+    fifo, priority = run.by_policy["fifo"], run.by_policy["priority"]
+    assert [w.indeterminate for w in fifo] == [True] * 4
+    assert [w.indeterminate for w in priority] == [False, False, False, True]
+    for wait in [*fifo, priority[3]]:
+        assert math.isnan(wait.median_days) and math.isnan(wait.p90_days) and wait.handled
+    assert all(0 < w.p90_days < 1 for w in priority[:3])
+    stored = json_safe(run.as_dict())["policies"]["fifo"][0]
+    assert stored["p90_days"] is None and stored["indeterminate"] and not stored["overloaded"]

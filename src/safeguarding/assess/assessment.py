@@ -39,7 +39,8 @@ KEY_OUTPUTS = (
 SENSITIVITY_OUTPUTS = ("capacity_share", "ppv_forwarded")
 TORNADO_BARS = 10
 # Above this many notifications a year the queue is simulated for a representative unit that
-# receives this many, with the matching share of the capacity (see queue_sim and docs/assess.md).
+# receives this many, with the matching share of the capacity, enlarged near full load (see
+# queue_sim and docs/assess.md); each run says which share it simulated (unit_share).
 QUEUE_MAX = 100_000
 
 
@@ -98,7 +99,6 @@ def queue_for(summary: Summary, seed: int, cap: int = QUEUE_MAX) -> dict[str, An
     return {
         "simulated": True,
         "notifications_per_year": per_year,
-        "unit_share": queue_sim.unit_share(per_year, cap),
         "capacity_hours": capacity,
         "minutes_per_notification": minutes,
         "level_shares": dict(zip(queue_sim.LEVELS[:3], shares, strict=True)),
@@ -117,8 +117,8 @@ def assess_scenario(
     """Run one scenario: Monte Carlo summary, tornado and first-order indices, the queue.
 
     ``queue_cap`` bounds the notifications the queue simulation follows one by one (a
-    representative share of the year above it, with the same share of capacity); it sets the
-    cost, not the waits.
+    representative share of the year above it, with the same share of capacity, enlarged near
+    full load); it sets the cost and the sampling noise of the waits, not what they estimate.
     """
     simulation = simulate(scenario, draws, seed)
     summary = summarise(simulation)

@@ -9,8 +9,8 @@ from safeguarding.store import Store
 
 DEMO_DRAWS = 20_000
 # The queue follows a representative 20,000 notifications a year in the demo (100,000 by default),
-# which keeps the demo quick; the waits do not depend on it (queue_sim reads them at the team's
-# pace), but near full load.
+# which keeps the demo quick; the waits estimate the same as with the default, with more sampling
+# noise (queue_sim reads them at the team's pace, and enlarges the unit near full load).
 DEMO_QUEUE_CAP = 20_000
 
 

@@ -17,23 +17,37 @@ levels and assessment times (common random numbers), so their difference is the 
 
 Above ``cap`` notifications a year the year is simulated for a representative unit: a share
 ``unit`` of the notifications and of the capacity. That unit is the whole team's queue over the
-first ``unit`` of the year, slowed down by 1/``unit`` (arrival rate and service both scale), so:
+first ``unit`` of the year, slowed down by 1/``unit`` (arrival rate and service both scale). How
+its waits stand for the team's depends on the queue's expected load (work ÷ capacity, from the
+scenario, not from the sample, whose realised load scatters around it):
 
-- a queue the capacity keeps up with settles within minutes of the team's time, and its waits
-  are the team's own: the unit's are read at the team's pace (times ``unit``). Read as they come
-  out, they grew as the cap shrank (a pooled team with 1/k of the hours assesses each
+- a queue the capacity keeps up with (load below 1) settles within minutes of the team's time,
+  and its waits are the team's own: the unit's are read at the team's pace (times ``unit``). Read
+  as they come out, they grew as the cap shrank (a pooled team with 1/k of the hours assesses each
   notification k times slower): 0.09 h at a cap of 100,000, 0.97 h at 5,000;
-- a queue the capacity cannot keep up with builds a backlog over the whole year, and its waits
-  are the backlog's, which the unit builds in proportion: they are read as they come out.
+- a queue the capacity cannot keep up with (``overloaded``, load 1 or more) builds a backlog over
+  the whole year, and its waits are the backlog's, which the unit builds in proportion: they are
+  read as they come out.
 
-A level is overloaded when its work and that of the levels served before it (under first in,
-first out, every level's) exceed the year. Near full load, where neither holds well, the waits
-still depend somewhat on the cap.
+Neither holds near full load, and reading the unit by its own realised load there made the
+waits jump between the two readings from seed to seed (10 to 35 times at a load of 0.99). Near
+full load a queue's workload is a random walk that drifts slowly, and its waits depend on how
+many notifications the year holds (at exactly full load they grow as its square root): a year of n
+notifications is in the regime of its load ρ only when the drift over the year outweighs the
+workload's random swing, |ρ − 1| √n / (ρ √2) >= ``CLEAR`` (exponential assessment times); the
+whole team, with more notifications, then is too. Nearer full load the unit is enlarged until it
+is clear, up to the whole team; if that takes more than ``NEAR_FULL_MAX`` notifications, the
+level's waits are not given (``indeterminate``, NaN) rather than read from a unit in the wrong
+regime. The queue a level waits in is that of every level under first in, first out, and under
+priority order that of the level and the levels served before it (each of which must be clear).
+A unit's waits scatter around the team's by about 1.4/``CLEAR`` in log terms where it is just
+clear, less further out: sampling noise, which a larger cap reduces.
 """
 
 from __future__ import annotations
 
 import heapq
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +59,14 @@ LEVELS = ("P1", "P2", "P3", "informational")
 POLICIES = ("fifo", "priority")
 DAYS = 365.0
 GROWTH = (0.5, 1.0, 2.0, 4.0)
+# How many of the workload's random swings over the year the drift towards empty or towards a
+# backlog must amount to before a simulated year is taken to be in that regime. At 5 a unit just
+# clear of full load scatters around the whole team's waits by a log sd of about 0.3 (100 seeds)
+# without a bias that shows; at 10 by 0.15, for four times the notifications simulated.
+CLEAR = 5.0
+# The most notifications simulated one by one to settle a queue near full load: a million cost
+# about 1.5 s for both disciplines (docs/benchmarks.md).
+NEAR_FULL_MAX = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -58,19 +80,29 @@ class Arrivals:
 
 @dataclass(frozen=True)
 class LevelWait:
-    """Waiting of one level under one discipline, in days; ``overloaded`` when its queue cannot
-    keep up over the year (see the module docstring)."""
+    """Waiting of one level under one discipline, in the whole team's days.
+
+    ``load`` is the expected load of the queue the level waits in; ``indeterminate`` when the
+    simulated unit was too small to tell its waits so near full load (they are then NaN, not a
+    number from a unit in the wrong regime; see the module docstring).
+    """
 
     level: str
     arrived: int
     handled: int
     median_days: float
     p90_days: float
-    overloaded: bool
+    load: float
+    indeterminate: bool
 
     @property
     def unhandled_share(self) -> float:
         return 1 - self.handled / self.arrived if self.arrived else 0.0
+
+    @property
+    def overloaded(self) -> bool:
+        """The capacity cannot keep up with the level's queue over the year."""
+        return self.load >= 1.0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -80,8 +112,83 @@ class LevelWait:
             "median_days": self.median_days,
             "p90_days": self.p90_days,
             "unhandled_share": self.unhandled_share,
+            "load": self.load,
             "overloaded": self.overloaded,
+            "indeterminate": self.indeterminate,
         }
+
+
+@dataclass(frozen=True)
+class Year:
+    """The whole team's year as the scenario expects it: what a simulated year is read against.
+
+    Every level has the same mean assessment time, so a set of levels carries the total load
+    times its share of the notifications.
+    """
+
+    per_year: float
+    shares: tuple[float, float, float]
+    minutes: float
+    capacity_hours: float
+
+    def __post_init__(self) -> None:
+        if self.per_year < 0 or self.minutes <= 0 or self.capacity_hours <= 0:
+            raise ValueError("need per_year >= 0, minutes > 0 and capacity_hours > 0")
+
+    @property
+    def load(self) -> float:
+        return self.per_year * self.minutes / 60.0 / self.capacity_hours
+
+    def queue_shares(self, policy: str) -> FloatArray:
+        """Per level, the share of the notifications in the queue it waits in: all of them
+        under first in, first out; under priority, its own and those of the levels before it."""
+        shares = level_shares(self.shares)
+        return np.ones_like(shares) if policy == "fifo" else np.cumsum(shares)
+
+    def queue_loads(self, policy: str) -> FloatArray:
+        """Per level, the expected load of the queue it waits in."""
+        return self.load * self.queue_shares(policy)
+
+    def clear_size(self, policy: str) -> FloatArray:
+        """Per level, the notifications a simulated year needs for every queue the level's waits
+        depend on to sit clearly on one side of full load (``CLEAR``, module docstring).
+
+        A queue holding a share q of n notifications at load ρq is clear when
+        |ρq − 1| √(qn) / (ρq √2) >= CLEAR, that is n >= 2 CLEAR² ρ² q / (ρq − 1)²; infinite at
+        exactly full load. Under priority a level also waits behind the levels before it, and a
+        queue of those near full load leaves it a capacity that swings as theirs does.
+        """
+        shares = self.queue_shares(policy)
+        loads = self.load * shares
+        with np.errstate(divide="ignore"):
+            needed = np.where(
+                loads == 1.0, np.inf, 2 * CLEAR**2 * self.load**2 * shares / (loads - 1.0) ** 2
+            )
+        return np.maximum.accumulate(needed)
+
+    def unit_size(self, base: float, ceiling: float) -> float:
+        """The notifications to simulate: the representative ``base`` (expected), enlarged to
+        what the levels near full load need to be clear when that is at most ``ceiling``, and
+        never more than the whole team's."""
+        needed = np.concatenate([self.clear_size(policy) for policy in POLICIES])
+        reachable = np.minimum(needed, self.per_year)
+        reachable = reachable[reachable <= ceiling]
+        return min(self.per_year, max(base, float(reachable.max(initial=0.0))))
+
+    def unit(self, size: float) -> float:
+        """The share of the team a simulated year of ``size`` expected notifications stands for."""
+        return size / self.per_year if size < self.per_year else 1.0
+
+    def arrivals(self, size: float, seed: int) -> Arrivals:
+        """A simulated year of ``size`` expected notifications with the matching capacity."""
+        capacity = self.capacity_hours * self.unit(size)
+        return generate(size, self.shares, self.minutes, capacity, seed)
+
+
+def level_shares(shares: tuple[float, float, float]) -> FloatArray:
+    """Each level's share of the notifications; the informational level takes what P1–P3 leave."""
+    probabilities = np.array([*shares, max(0.0, 1.0 - sum(shares))])
+    return np.asarray(probabilities / probabilities.sum(), dtype=np.float64)
 
 
 def generate(
@@ -97,8 +204,7 @@ def generate(
     rng = np.random.default_rng(seed)
     count = int(rng.poisson(per_year))
     day = np.sort(rng.uniform(0.0, DAYS, count))
-    probabilities = np.array([*shares, max(0.0, 1.0 - sum(shares))])
-    level = rng.choice(len(LEVELS), size=count, p=probabilities / probabilities.sum())
+    level = rng.choice(len(LEVELS), size=count, p=level_shares(shares))
     # Work-hours become wall-clock days: the team delivers capacity_hours over DAYS days.
     wall_days_per_work_hour = DAYS / capacity_hours
     service = rng.exponential(minutes / 60.0 * wall_days_per_work_hour, count)
@@ -147,33 +253,45 @@ def priority_start(arrivals: Arrivals, horizon: float = DAYS) -> FloatArray:
 
 
 def waits(
-    arrivals: Arrivals, policy: str, horizon: float = DAYS, unit: float = 1.0
+    arrivals: Arrivals,
+    policy: str,
+    year: Year,
+    size: float | None = None,
+    horizon: float = DAYS,
 ) -> list[LevelWait]:
-    """Waiting times per level under ``policy``, for arrivals of a representative ``unit``.
+    """Waiting times per level under ``policy``, as the whole team's ``year`` would see them.
 
-    The waits of a level that keeps up are read at the whole team's pace (times ``unit``); those
-    of an overloaded level are the backlog's and stay as simulated (see the module docstring).
+    ``arrivals`` hold the whole year, or a representative unit of ``size`` expected
+    notifications; its waits are read at the team's pace where the level's queue keeps up and as
+    simulated where it is overloaded, and not at all where the unit is too small to tell so near
+    full load (see the module docstring). Which applies follows from the expected load, so it
+    does not change with the seed.
     """
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {', '.join(POLICIES)}")
     start = fifo_start(arrivals) if policy == "fifo" else priority_start(arrivals, horizon)
     handled = start <= horizon
     wait = start - arrivals.day
-    # Each level's work as a share of the year: the load the queue of that level has to carry.
-    work = np.bincount(arrivals.level, weights=arrivals.service, minlength=len(LEVELS)) / horizon
+    simulated = year.per_year if size is None else size
+    unit = year.unit(simulated)
+    loads = year.queue_loads(policy)
+    # A unit stands for the team only where it is clear of full load; the whole team always does.
+    told = (year.clear_size(policy) <= simulated) | (unit == 1.0)
     rows = []
     for index, level in enumerate(LEVELS):
-        load = float(work.sum() if policy == "fifo" else work[: index + 1].sum())
-        overloaded = load >= 1.0
-        scale = 1.0 if overloaded else unit
+        load = float(loads[index])
+        indeterminate = not told[index]
+        scale = unit if load < 1.0 else 1.0
         mine = arrivals.level == index
         done = wait[mine & handled]
         median, p90 = (
             (float(np.median(done)) * scale, float(np.percentile(done, 90)) * scale)
-            if done.size
-            else (float("nan"), float("nan"))
+            if done.size and not indeterminate
+            else (math.nan, math.nan)
         )
-        rows.append(LevelWait(level, int(mine.sum()), int(done.size), median, p90, overloaded))
+        rows.append(
+            LevelWait(level, int(mine.sum()), int(done.size), median, p90, load, indeterminate)
+        )
     return rows
 
 
@@ -182,12 +300,14 @@ class QueueRun:
     """Waiting per level and discipline at one multiple of the scenario's volume."""
 
     growth: float
+    unit_share: float
     notifications: int
     by_policy: dict[str, list[LevelWait]]
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "growth": self.growth,
+            "unit_share": self.unit_share,
             "notifications": self.notifications,
             "policies": {k: [w.as_dict() for w in v] for k, v in self.by_policy.items()},
         }
@@ -206,21 +326,26 @@ def growth_runs(
     seed: int,
     growth: tuple[float, ...] = GROWTH,
     cap: float | None = None,
+    ceiling: float = NEAR_FULL_MAX,
 ) -> list[QueueRun]:
     """The queue at several multiples of the yearly volume, both disciplines each time.
 
-    Above ``cap`` notifications a year a representative unit is simulated (``unit_share``); the
-    waits do not depend on the cap but near full load (see the module docstring).
+    Above ``cap`` notifications a year a representative unit is simulated (``unit_share``),
+    enlarged near full load up to ``ceiling`` notifications; the waits do not depend on the cap
+    beyond the unit's sampling noise (see the module docstring).
     """
     unit = unit_share(per_year, cap)
     runs = []
     for factor in growth:
-        arrivals = generate(per_year * unit * factor, shares, minutes, capacity_hours * unit, seed)
+        year = Year(per_year * factor, shares, minutes, capacity_hours)
+        size = year.unit_size(year.per_year * unit, ceiling)
+        arrivals = year.arrivals(size, seed)
         runs.append(
             QueueRun(
                 factor,
+                year.unit(size),
                 int(arrivals.day.size),
-                {policy: waits(arrivals, policy, unit=unit) for policy in POLICIES},
+                {policy: waits(arrivals, policy, year, size) for policy in POLICIES},
             )
         )
     return runs
