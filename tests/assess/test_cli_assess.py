@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from safeguarding.assess.montecarlo import simulate, summarise
+from safeguarding.assess.queue_sim import NEAR_FULL_MAX
+from safeguarding.assess.scenario import load_scenario
 from safeguarding.assess.stored import json_safe, latest_run, save_run
 from safeguarding.cli.assess import cell
 from safeguarding.reporting.monitor import render_monitor
@@ -299,3 +302,45 @@ def test_an_undefined_output_draws_no_bar_and_prints_no_warning(
     tornado = (out / "tornado-nothing-ppv_forwarded.svg").read_text(encoding="utf-8")
     assert "<svg" in tornado
     assert cell(data["outputs"]["ppv_forwarded"]) == "– [–––] (100.0% of draws undefined)"
+
+
+def test_waits_too_near_full_load_are_named_and_not_given(
+    capsys: pytest.CaptureFixture[str], home: Path, tmp_path: Path
+) -> None:
+    # Detection orders forward about 2 M notifications a year to the Dutch police, more than the
+    # million the queue follows one by one near full load. With the capacity set to exactly what
+    # assessing them takes (load 1 at the scenario's volume), no unit can tell the waits there:
+    # JSON, the table output and the waiting chart say so instead of giving a number.
+    scenario = load_scenario("nl-detection-orders")
+    forwarded = summarise(simulate(scenario, 100, 1)).outputs["forwarded"].median
+    assert forwarded > NEAR_FULL_MAX
+    minutes = scenario["police.minutes_per_notification"].dist.mean()
+    path = tmp_path / "full.toml"
+    path.write_text(
+        '[scenario]\nextends = "nl-detection-orders"\ntitle = "at full load"\n\n[police]\n'
+        f'capacity_hours = {{ value = {forwarded * minutes / 60!r}, assumption = "x" }}\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    result = invoke(capsys, "assess", str(path), "--draws", "100", "--out", str(out), "--json")
+    assert result.code == 0, result.err
+    runs = json.loads(result.out)["scenarios"][0]["queue"]["runs"]
+    at_full = next(run for run in runs if run["growth"] == 1.0)
+    assert at_full["unit_share"] < 0.1
+    untold = {
+        policy: [w["level"] for w in levels if w["indeterminate"]]
+        for policy, levels in at_full["policies"].items()
+    }
+    assert untold == {"fifo": ["P1", "P2", "P3", "informational"], "priority": ["informational"]}
+    assert at_full["policies"]["fifo"][0]["p90_days"] is None
+    assert at_full["policies"]["priority"][0]["p90_days"] is not None
+    assert not any(
+        w["indeterminate"] for run in runs if run is not at_full for w in run["policies"]["fifo"]
+    )
+    chart = (out / "waiting.svg").read_text(encoding="utf-8")
+    assert "not shown, too near full load for the simulated unit to tell: full fifo at 1×" in chart
+    table = invoke(capsys, "assess", str(path), "--draws", "100")
+    assert table.code == 0, table.err
+    printed = " ".join(table.out.split())
+    assert "queue waits not given, too near full load for the simulated unit to tell" in printed
+    assert "fifo at 1× (P1, P2, P3, informational); priority at 1× (informational)" in printed

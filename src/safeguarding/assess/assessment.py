@@ -106,6 +106,23 @@ def queue_for(summary: Summary, seed: int, cap: int = QUEUE_MAX) -> dict[str, An
     }
 
 
+def untold_waits(queue: dict[str, Any]) -> list[tuple[float, str, list[str]]]:
+    """The waits a queue result leaves out, as (volume multiple, policy, levels).
+
+    A level is left out (``indeterminate``) where the simulated unit was too small to tell its
+    waits so near full load (queue_sim); whoever shows the waits says which are missing, so a
+    gap is not read as "no wait". Results stored before the flag existed have none.
+    """
+    if not queue.get("simulated"):
+        return []
+    return [
+        (run["growth"], policy, names)
+        for run in queue["runs"]
+        for policy, levels in run["policies"].items()
+        if (names := [level["level"] for level in levels if level.get("indeterminate")])
+    ]
+
+
 def assess_scenario(
     scenario: Scenario,
     draws: int,

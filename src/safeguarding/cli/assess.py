@@ -15,6 +15,7 @@ from safeguarding.assess.assessment import (
     comparison,
     prepare,
     require_distinct_names,
+    untold_waits,
 )
 from safeguarding.assess.calibration import published_checks
 from safeguarding.assess.display import human, interval, undefined_note
@@ -71,6 +72,18 @@ def _print_scenario(result: dict[str, Any]) -> None:
     for kept in result["kept"]:
         console.print(
             Text.assemble(("kept", "green"), f" {kept['name']}: {kept['value']} ({kept['reason']})")
+        )
+    untold = untold_waits(result["queue"])
+    if untold:
+        where = "; ".join(
+            f"{policy} at {growth:g}× ({', '.join(levels)})" for growth, policy, levels in untold
+        )
+        console.print(
+            Text.assemble(
+                ("queue", "magenta"),
+                " waits not given, too near full load for the simulated unit to tell "
+                f"(docs/assess.md): {where}",
+            )
         )
 
 
