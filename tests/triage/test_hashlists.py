@@ -350,6 +350,34 @@ def test_allow_list_matches_are_kept_apart(capsys: Capsys, store: Store, tmp_pat
     assert [tuple(k) for k in kinds] == [("allow", "non_pertinent")]
 
 
+def test_non_pertinent_entries_of_a_known_list_make_no_file_known(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    corpus = generate(GeneratorConfig(seed=6, reports=10, families=5))
+    corpus.write_ncmec(tmp_path / "in")
+    # One case export: family 0 reviewed as non-pertinent (VICS US 0), family 1 as abuse material.
+    entries = [
+        *known_list(corpus, families=1, seed=0, category=0),
+        ListEntry(md5=corpus.family_md5[1].upper(), pdq=corpus.family_pdq[1], category=1),
+    ]
+    (tmp_path / "case.json").write_bytes(vics_json(entries))
+    _json(capsys, "hashlist", "import", str(tmp_path / "case.json"), "--name", "case")
+    _json(capsys, "ingest", str(tmp_path / "in"))
+    _json(capsys, "triage", "run")
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT p.detection, MAX(e.category = 'abuse_material'), "
+                 "MAX(e.category = 'non_pertinent') FROM triage_priority p "
+                 "JOIN reported_file f ON f.report_id = p.report_id "
+                 "JOIN hash_match m ON m.file_id = f.id "
+                 "JOIN hash_list_entry e ON e.id = m.entry_id GROUP BY p.report_id")
+        ).all()  # fmt: skip
+    only_non_pertinent = {d for d, abuse, other in rows if other and not abuse}
+    with_abuse = {d for d, abuse, _ in rows if abuse}
+    assert only_non_pertinent == {"no_list_match"}
+    assert with_abuse == {"known_match"}
+
+
 def test_flood_guard_flags_an_entry_matching_too_much(
     capsys: Capsys, store: Store, tmp_path: Path, home: Path
 ) -> None:

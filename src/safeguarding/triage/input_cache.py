@@ -44,8 +44,9 @@ from safeguarding.triage.unionfind import IntArray
 # The cache's version: another storage form, or another meaning of a cached column, makes an
 # earlier cache unusable (the run reads the store in full and says why). 3: identifiers without a
 # service are keyed with their provider; 4: PDQ hashes of flat pictures are not usable; 5: viral
-# status is a file's own (p_flagged), and work items are joined through the files of new material.
-FORMAT = 5
+# status is a file's own (p_flagged), and work items are joined through the files of new material;
+# 6: a known list's non-pertinent entries make no file known (p_known).
+FORMAT = 6
 META = "meta"
 FRAME_PREFIX = "frame."
 PATCH_AT = "patch_at."

@@ -53,6 +53,8 @@ INTERNAL_CATEGORIES = (
     "non_pertinent",
     "uncategorised",
 )
+# Reviewed and found not abuse material: a match with it on a known list makes no file known.
+NON_PERTINENT = "non_pertinent"
 # The internal categories from the one whose matches need attention first: where a list gives
 # one hash two categories, the earlier here is kept ("uncategorised" before "non_pertinent": an
 # unknown category is not a known harmless one).

@@ -41,6 +41,7 @@ from safeguarding.store.models import (
     FileCluster,
     FileHash,
     HashList,
+    HashListEntry,
     HashMatch,
     PartyIdentifier,
     PriorityDecision,
@@ -60,6 +61,7 @@ from safeguarding.triage.input_cache import (
     read_meta,
 )
 from safeguarding.triage.keys import KeyDictionary, keys128
+from safeguarding.triage.listformats import NON_PERTINENT
 from safeguarding.triage.policy import LEVEL_CODE
 from safeguarding.triage.run_options import RunOptions
 from safeguarding.triage.tables import (
@@ -613,10 +615,17 @@ def _list_flags(
     session: Session, file_id: IntArray, between: Any, start: tuple[np.ndarray, np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Which files match a known list, and which (only) an allow list: the matches in
-    ``between`` added to ``start`` (earlier known and allow flags, shorter or equal)."""
+    ``between`` added to ``start`` (earlier known and allow flags, shorter or equal).
+
+    An entry of a known list categorised non-pertinent (VICS: reviewed, not abuse material) makes
+    no file known: a case export lists such media beside the abuse material it holds."""
     kinds = dict(session.execute(select(HashList.id, HashList.kind)).all())
-    statement = select(HashMatch.file_id, HashMatch.list_id).where(between(HashMatch, "match"))
-    matched = _read(session, statement, ["file", "list"])
+    statement = (
+        select(HashMatch.file_id, HashMatch.list_id, HashListEntry.category == NON_PERTINENT)
+        .join(HashListEntry, HashListEntry.id == HashMatch.entry_id)
+        .where(between(HashMatch, "match"))
+    )
+    matched = _read(session, statement, ["file", "list", "non_pertinent"])
     known = np.zeros(file_id.shape[0], dtype=np.bool_)
     allow = np.zeros(file_id.shape[0], dtype=np.bool_)
     known[: start[0].shape[0]] = start[0]
@@ -627,7 +636,8 @@ def _list_flags(
         list_kind = np.array([kinds.get(int(i), "") for i in lists.tolist()])
         kind = list_kind[np.searchsorted(lists, list_ids)]
         at, present = _positions(file_id, _ints(matched, "file"))
-        known[at[present & (kind == "known")]] = True
+        pertinent = ~matched["non_pertinent"].cast(pl.Boolean).to_numpy()
+        known[at[present & (kind == "known") & pertinent]] = True
         allow[at[present & (kind == "allow")]] = True
     return known, allow & ~known
 
