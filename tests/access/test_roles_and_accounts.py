@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import threading
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy.orm import Session
 
-from safeguarding.access import accounts
+from safeguarding.access import accounts, audit
+from safeguarding.access.audit import Actor
 from safeguarding.access.roles import PERMISSIONS, Role, allowed
 from safeguarding.errors import NotFoundError, ValidationError
 from safeguarding.store import Store
+from safeguarding.store.models.access import UserRow
 from tests.cli_runner import invoke
 from tests.web.conftest import SETUP
 
@@ -117,3 +122,49 @@ def test_the_last_enabled_administrator_is_not_disabled(
     with store.session() as db:
         assert not accounts.get_user(db, "root").disabled
         assert accounts.disable_user(db, "root2", SETUP).disabled  # already: nothing to refuse
+
+
+def test_two_administrators_disabling_each_other_at_once_leave_one_enabled(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each request counts two enabled administrators, so each alone may go ahead; they must
+    not both. Both are held after counting until the other has counted too, or for a second:
+    without a lock taken before the count (SQLite took none) both counted two and both were
+    disabled; with it, the second waits for the first to commit and is then refused."""
+    with store.session() as db:
+        accounts.add_user(db, "root", "admin", None, SETUP)
+        accounts.add_user(db, "root2", "admin", None, SETUP)
+    counted = threading.Barrier(2, timeout=1)
+    count = accounts._keep_an_administrator
+
+    def count_then_wait(session: Session, leaving: UserRow) -> None:
+        count(session, leaving)
+        # broken after a second when the other one is waiting for the lock, as it should
+        with contextlib.suppress(threading.BrokenBarrierError):
+            counted.wait()
+
+    monkeypatch.setattr(accounts, "_keep_an_administrator", count_then_wait)
+    outcomes: dict[str, str] = {}
+
+    def disable(actor: str, target: str) -> None:
+        try:
+            with store.session() as db:
+                accounts.disable_user(db, target, Actor(actor, "admin", "test", via="session"))
+            outcomes[target] = "disabled"
+        except ValidationError as exc:
+            outcomes[target] = exc.rule
+
+    threads = [
+        threading.Thread(target=disable, args=("root", "root2")),
+        threading.Thread(target=disable, args=("root2", "root")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes.values()) == ["disabled", "last-admin"]
+    with store.session() as db:
+        enabled = [u.name for u in accounts.list_users(db) if not u.disabled]
+        assert enabled == [next(t for t, o in outcomes.items() if o == "last-admin")]
+        disabled = [e.target_id for e in audit.events(db, action="user.disable")]
+    assert disabled == [next(t for t, o in outcomes.items() if o == "disabled")]

@@ -147,24 +147,28 @@ def disable_user(session: Session, name: str, actor: Actor) -> UserRow:
     The last enabled administrator is not disabled: no one could manage accounts any more."""
     user = get_user(session, name)
     if not user.disabled:
+        # The event is appended first: appending takes the audit log's write lock, which the
+        # count below needs (see ``_keep_an_administrator``); a refusal rolls the event back.
+        audit.record(session, actor, "user.disable", "user", name)
         if user.role == Role.ADMIN.value:
             _keep_an_administrator(session, user)
         user.disabled = True
         _end_sessions(session, user)
-        audit.record(session, actor, "user.disable", "user", name)
     return user
 
 
 def _keep_an_administrator(session: Session, leaving: UserRow) -> None:
-    """Refuse to disable ``leaving`` if no other administrator is enabled. The enabled
-    administrators are locked while counted (FOR UPDATE), so two administrators disabling each
-    other at once cannot both succeed: the second counts again once the first commits. SQLite
-    has no row locks, but refuses to let a transaction write after reading what another has
-    since changed, which ends the second attempt with an error instead."""
+    """Refuse to disable ``leaving`` if no other administrator is enabled.
+
+    Called once the transaction holds the audit log's write lock (``disable_user`` appends its
+    event first): the head row's update is a row lock on PostgreSQL and the database's write lock
+    on SQLite, held until commit. That lock is what serialises two administrators disabling each
+    other at once: the second waits for it, and its count then sees the first one's commit, so it
+    is refused. Locking the counted rows (``FOR UPDATE``) serialises on PostgreSQL only: pysqlite
+    starts no transaction for a SELECT, so on SQLite both counted two administrators before
+    either wrote, and both were disabled."""
     enabled = session.scalars(
-        select(UserRow.id)
-        .where(UserRow.role == Role.ADMIN.value, UserRow.disabled.is_(False))
-        .with_for_update()
+        select(UserRow.id).where(UserRow.role == Role.ADMIN.value, UserRow.disabled.is_(False))
     ).all()
     if set(enabled) <= {leaving.id}:
         raise ValidationError(
