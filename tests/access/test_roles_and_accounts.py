@@ -19,7 +19,7 @@ from safeguarding.errors import NotFoundError, ValidationError
 from safeguarding.store import Store
 from safeguarding.store.models.access import UserRow
 from tests.cli_runner import invoke
-from tests.web.conftest import SETUP
+from tests.web.conftest import PASSWORD, SETUP
 
 
 def test_unknown_roles_and_permissions_are_denied() -> None:
@@ -107,17 +107,20 @@ def test_the_last_enabled_administrator_is_not_disabled(
     store: Store, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Nobody could manage accounts any more: the command line could add an administrator
-    again, but the web app would be left without one until someone did."""
+    again, but the web app would be left without one until someone did. An administrator
+    without a password is no such one: it acts only with tokens, which expire."""
     with store.session() as db:
-        accounts.add_user(db, "root", "admin", None, SETUP)
-        accounts.add_user(db, "root2", "admin", None, SETUP)
+        accounts.add_user(db, "root", "admin", PASSWORD, SETUP)
+        accounts.add_user(db, "root2", "admin", PASSWORD, SETUP)
+        accounts.add_user(db, "robot", "admin", None, SETUP)
         accounts.add_user(db, "ana", "analyst", None, SETUP)
     assert invoke(capsys, "user", "disable", "root2").code == 0
     refused = invoke(capsys, "user", "disable", "root")
-    assert refused.code == 1 and "last enabled administrator" in refused.err
+    assert refused.code == 1 and "last enabled administrator who signs in" in refused.err
     with pytest.raises(ValidationError) as caught, store.session() as db:
         accounts.disable_user(db, "root", SETUP)
     assert caught.value.rule == "last-admin"
+    assert invoke(capsys, "user", "disable", "robot").code == 0  # not kept either
     assert invoke(capsys, "user", "disable", "ana").code == 0  # other roles: no such rule
     with store.session() as db:
         assert not accounts.get_user(db, "root").disabled
@@ -132,8 +135,8 @@ def test_two_administrators_disabling_each_other_at_once_leave_one_enabled(
     without a lock taken before the count (SQLite took none) both counted two and both were
     disabled; with it, the second waits for the first to commit and is then refused."""
     with store.session() as db:
-        accounts.add_user(db, "root", "admin", None, SETUP)
-        accounts.add_user(db, "root2", "admin", None, SETUP)
+        accounts.add_user(db, "root", "admin", PASSWORD, SETUP)
+        accounts.add_user(db, "root2", "admin", PASSWORD, SETUP)
     counted = threading.Barrier(2, timeout=1)
     count = accounts._keep_an_administrator
 

@@ -13,7 +13,7 @@ from safeguarding.access import accounts, audit
 from safeguarding.access.roles import Role
 from safeguarding.evidence import shipped_evidence
 from safeguarding.store import Store
-from tests.web.conftest import Account, make_app, session_cookie
+from tests.web.conftest import PASSWORD, SETUP, Account, make_app, session_cookie
 
 
 @pytest.fixture
@@ -126,6 +126,21 @@ def test_admin_cannot_disable_itself(store: Store, accounts_by_role: dict[Role, 
         response = client.post(f"/api/users/{admin.name}/disable", headers=_bearer(admin))
     assert response.status_code == 422
     assert response.json()["rule"] == "not-self"
+
+
+def test_the_last_administrator_who_signs_in_is_kept_whatever_tokens_remain(
+    store: Store, accounts_by_role: dict[Role, Account]
+) -> None:
+    """The fixture's administrator has no password: it counts for nothing once its token
+    expires, so disabling the one administrator who signs in is refused even so."""
+    with store.session() as db:
+        accounts.add_user(db, "root", "admin", PASSWORD, SETUP)
+    with TestClient(make_app(store), base_url="http://127.0.0.1") as client:
+        response = client.post(
+            "/api/users/root/disable", headers=_bearer(accounts_by_role[Role.ADMIN])
+        )
+    assert response.status_code == 422
+    assert response.json()["rule"] == "last-admin"
 
 
 def test_users_api_round_trip(store: Store, accounts_by_role: dict[Role, Account]) -> None:

@@ -144,13 +144,16 @@ def list_users(session: Session) -> list[UserRow]:
 
 def disable_user(session: Session, name: str, actor: Actor) -> UserRow:
     """Disable an account: it can no longer sign in, its sessions end, its tokens stop working.
-    The last enabled administrator is not disabled: no one could manage accounts any more."""
+    The last enabled administrator who signs in with a password is not disabled: no one could
+    manage accounts on the web any more. Administrators without a password do not count, nor
+    are they kept: they act only through tokens, which expire (an account is given a password
+    with ``safeguarding user add --password-stdin`` or ``safeguarding user password``)."""
     user = get_user(session, name)
     if not user.disabled:
         # The event is appended first: appending takes the audit log's write lock, which the
         # count below needs (see ``_keep_an_administrator``); a refusal rolls the event back.
         audit.record(session, actor, "user.disable", "user", name)
-        if user.role == Role.ADMIN.value:
+        if user.role == Role.ADMIN.value and user.password_hash is not None:
             _keep_an_administrator(session, user)
         user.disabled = True
         _end_sessions(session, user)
@@ -158,7 +161,7 @@ def disable_user(session: Session, name: str, actor: Actor) -> UserRow:
 
 
 def _keep_an_administrator(session: Session, leaving: UserRow) -> None:
-    """Refuse to disable ``leaving`` if no other administrator is enabled.
+    """Refuse to disable ``leaving`` if no other enabled administrator signs in with a password.
 
     Called once the transaction holds the audit log's write lock (``disable_user`` appends its
     event first): the head row's update is a row lock on PostgreSQL and the database's write lock
@@ -168,12 +171,16 @@ def _keep_an_administrator(session: Session, leaving: UserRow) -> None:
     starts no transaction for a SELECT, so on SQLite both counted two administrators before
     either wrote, and both were disabled."""
     enabled = session.scalars(
-        select(UserRow.id).where(UserRow.role == Role.ADMIN.value, UserRow.disabled.is_(False))
+        select(UserRow.id).where(
+            UserRow.role == Role.ADMIN.value,
+            UserRow.disabled.is_(False),
+            UserRow.password_hash.is_not(None),
+        )
     ).all()
     if set(enabled) <= {leaving.id}:
         raise ValidationError(
-            f"account {leaving.name!r} is the last enabled administrator; add another"
-            " administrator before disabling it",
+            f"account {leaving.name!r} is the last enabled administrator who signs in; add"
+            " another administrator with a password before disabling it",
             location="name",
             rule="last-admin",
         )
