@@ -4,6 +4,7 @@ existing tokens one."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -154,3 +155,30 @@ def test_only_the_person_creates_a_token_for_an_account_with_a_password(
         assert [owner for _, owner in accounts.list_tokens(db, "ana")] == []
     # at the server's command line, whoever runs it holds the database already
     assert invoke(capsys, "token", "create", "ana", "--label", "ci").code == 0
+
+
+def test_a_token_cannot_create_a_token_for_its_own_person(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Otherwise a token could make its successor before it expires, and that one the next, so
+    a copy once taken would work for ever; the person makes tokens signed in with the
+    password."""
+    with store.session() as db:
+        accounts.add_user(db, "root", "admin", PASSWORD, SETUP)
+    app = make_app(store)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        cookie, csrf = session_cookie(app, store, "root")
+        client.cookies.set("sg_session", cookie)
+        page = client.post("/users/root/tokens", data={"label": "mine", "csrf_token": csrf})
+        match = re.search(r'<code id="new-token">(sgt_[^<]+)</code>', page.text)
+        assert match is not None
+        client.cookies.clear()
+        renewed = client.post(
+            "/api/users/root/tokens",
+            json={"label": "renewed", "days": accounts.MAX_TOKEN_DAYS},
+            headers=_bearer(match.group(1)),
+        )
+    assert renewed.status_code == 422 and renewed.json()["rule"] == "token-from-session"
+    with store.session() as db:
+        assert [row.label for row, _ in accounts.list_tokens(db, "root")] == ["mine"]
+    assert invoke(capsys, "token", "create", "root", "--label", "ci").code == 0

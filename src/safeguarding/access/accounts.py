@@ -4,8 +4,9 @@ Passwords are hashed with argon2id (argon2-cffi's defaults); API tokens are 256-
 of which only the SHA-256 is stored, and the token itself is returned once, at creation. A token
 expires (``DEFAULT_TOKEN_DAYS`` unless its creator chooses up to ``MAX_TOKEN_DAYS``), so a copy
 left in an old script or ticket stops working without anyone having to remember it. A token for an
-account that signs in with a password acts as that person, so only the person creates it (or an
-operator at the server's command line, who holds the database anyway); administrators create tokens
+account that signs in with a password acts as that person, so only the person creates it, signed in
+with the password rather than with a token (which could otherwise renew itself for ever), or an
+operator at the server's command line, who holds the database anyway; administrators create tokens
 for accounts without a password, the systems of providers. Every change is recorded in the audit
 log in the same transaction, with the actor who made it.
 """
@@ -227,18 +228,30 @@ class IssuedToken:
 def create_token(
     session: Session, name: str, label: str, actor: Actor, *, days: int = DEFAULT_TOKEN_DAYS
 ) -> IssuedToken:
-    """A new token for ``name``, valid for ``days`` days."""
+    """A new token for ``name``, valid for ``days`` days.
+
+    For an account that signs in with a password, only the person creates one, signed in with
+    the password (a session), or an operator at the command line. Not with a token: a token able
+    to make its successor could be kept working for ever, which is what expiry prevents."""
     user = get_user(session, name)
     if user.disabled:
         raise SafeguardingError(f"account {name!r} is disabled")
-    if user.password_hash is not None and actor.name != name and actor.role != audit.CLI_ROLE:
-        raise ValidationError(
-            f"account {name!r} signs in with a password, so a token for it would act as that"
-            f" person: only {name} may create one (or an operator, with `safeguarding token"
-            " create` on the server)",
-            location="name",
-            rule="token-owner-only",
-        )
+    if user.password_hash is not None and actor.role != audit.CLI_ROLE:
+        if actor.name != name:
+            raise ValidationError(
+                f"account {name!r} signs in with a password, so a token for it would act as"
+                f" that person: only {name} may create one (or an operator, with `safeguarding"
+                " token create` on the server)",
+                location="name",
+                rule="token-owner-only",
+            )
+        if actor.via != "session":
+            raise ValidationError(
+                f"account {name!r} signs in with a password: its tokens are created signed in"
+                " (the Users page), not with a token, so that no token can renew itself",
+                location="name",
+                rule="token-from-session",
+            )
     label = label.strip()
     if not 1 <= len(label) <= 120:
         raise ValidationError(
