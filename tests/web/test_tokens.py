@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from alembic import command
@@ -182,3 +183,37 @@ def test_a_token_cannot_create_a_token_for_its_own_person(
     with store.session() as db:
         assert [row.label for row, _ in accounts.list_tokens(db, "root")] == ["mine"]
     assert invoke(capsys, "token", "create", "root", "--label", "ci").code == 0
+
+
+def test_expiry_times_are_told_in_utc_whatever_the_databases_time_zone(
+    store: Store, accounts_by_role: dict[Role, Account]
+) -> None:
+    """PostgreSQL gives times back in the session's time zone (the server's own unless set),
+    and they were shown as they came, labelled UTC; SQLite gives them back without a zone."""
+    if store.dialect == "postgresql":
+        with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as db:
+            name = db.execute(text("SELECT current_database()")).scalar_one()
+            db.execute(text(f"ALTER DATABASE \"{name}\" SET timezone TO 'America/New_York'"))
+        store.engine.dispose()  # new connections take the database's zone
+        with store.engine.connect() as db:
+            assert db.execute(text("SHOW timezone")).scalar_one() == "America/New_York"
+    expired = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+    with store.session() as db:
+        issued = accounts.create_token(db, "analyst-one", "old", SETUP)
+        row = db.get(ApiTokenRow, issued.id)
+        assert row is not None
+        row.expires_at = expired
+    admin = _bearer(accounts_by_role[Role.ADMIN].token)
+    with TestClient(make_app(store), base_url="http://127.0.0.1") as client:
+        refused = client.get("/api/me", headers=_bearer(issued.secret))
+        listed = {t["id"]: t for t in client.get("/api/tokens", headers=admin).json()}
+    assert refused.status_code == 401
+    assert f"API token {issued.id} expired on 2026-01-15 12:00 UTC;" in refused.json()["detail"]
+    shown = datetime.fromisoformat(listed[issued.id]["expires_at"])
+    assert shown == expired and shown.utcoffset() == timedelta(0)
+
+
+def test_a_time_with_another_zone_is_converted_to_utc() -> None:
+    new_york = datetime(2026, 1, 15, 7, 0, tzinfo=ZoneInfo("America/New_York"))
+    assert accounts.aware(new_york).isoformat() == "2026-01-15T12:00:00+00:00"
+    assert accounts.aware(datetime(2026, 1, 15, 12, 0)).isoformat() == "2026-01-15T12:00:00+00:00"

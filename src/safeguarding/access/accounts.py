@@ -63,8 +63,10 @@ def now() -> datetime:
 
 
 def aware(moment: datetime) -> datetime:
-    """``moment`` in UTC: SQLite gives back the stored times without their zone."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    """``moment`` in UTC, as the messages and lists that show it say. SQLite gives back the
+    stored times without their zone (they were stored in UTC); PostgreSQL gives them in the
+    session's time zone, the server's own unless set, so they are converted."""
+    return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def sha256_hex(value: str) -> str:
