@@ -7,14 +7,17 @@ before the route found out that nobody had signed in; those requests answered 40
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 from fastapi.testclient import TestClient
 
+from safeguarding.access import accounts
 from safeguarding.access.roles import Role
 from safeguarding.store import Store
+from safeguarding.store.models.access import ApiTokenRow
 from safeguarding.web.body_limits import ANONYMOUS_BYTES, DEFAULT_BYTES
 from safeguarding.web.routers.platforms import MAX_UPLOAD_BYTES
-from tests.web.conftest import Account, make_app
+from tests.web.conftest import SETUP, Account, make_app
 
 MD5 = "0123456789abcdef0123456789abcdef"
 
@@ -100,3 +103,35 @@ def test_signed_in_bodies_get_their_routes_cap(
             headers={**provider, "Content-Type": "application/xml"},
         )
         assert submitted.status_code == 422, submitted.text
+
+
+def test_a_refused_token_hears_why_whatever_the_size_of_its_body(
+    store: Store, accounts_by_role: dict[Role, Account]
+) -> None:
+    """An upload with an expired token was answered 413, 'from an account that is not signed
+    in', so a provider's system whose token ran out was told to send less instead of being told
+    to get a new token; it gets the 401 its route gives a small body."""
+    with store.session() as db:
+        expired = accounts.create_token(db, "provider-one", "old", SETUP)
+        row = db.get(ApiTokenRow, expired.id)
+        assert row is not None
+        row.expires_at = accounts.now() - timedelta(seconds=1)
+    unknown = accounts.TOKEN_PREFIX + "x" * 43
+    ndjson = {"Content-Type": "application/x-ndjson"}
+    with TestClient(make_app(store), base_url="http://127.0.0.1") as client:
+        for token in (expired.secret, unknown):
+            bearer = {"Authorization": f"Bearer {token}"}
+            for path, body in (
+                ("/api/reports", b"x" * (3 * ANONYMOUS_BYTES)),
+                ("/api/hashlists", _padded_list(3 * ANONYMOUS_BYTES)),
+            ):
+                small = client.post(path, content=b"x", headers={**bearer, **ndjson})
+                large = client.post(path, content=body, headers={**bearer, **ndjson})
+                streamed = client.post(path, content=_chunks(len(body)), headers=bearer)
+                for response in (large, streamed):
+                    assert response.status_code == small.status_code == 401, (path, token)
+                    assert response.json() == small.json()
+                    assert response.headers["www-authenticate"] == small.headers["www-authenticate"]
+            if token == expired.secret:
+                assert f"API token {expired.id} expired on" in small.json()["detail"]
+                assert small.headers["www-authenticate"] == 'Bearer error="invalid_token"'

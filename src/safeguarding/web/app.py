@@ -13,14 +13,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
 import safeguarding.web.routers.assess as assess_pages
 import safeguarding.web.routers.helpline as helpline_pages
@@ -39,6 +38,7 @@ from safeguarding.web.auth import AuthState, ForbiddenError, NotSignedInError, a
 from safeguarding.web.body_limits import FORM_OVERHEAD_BYTES, BodyLimits
 from safeguarding.web.options import WebOptions
 from safeguarding.web.queue_cache import QueueCache, QueueRefresher
+from safeguarding.web.refusals import not_signed_in
 from safeguarding.web.roles import require
 from safeguarding.web.routers import account, audit, evidence, monitor, submit, users
 from safeguarding.web.routers import triage as triage_router
@@ -48,19 +48,6 @@ from safeguarding.web.templating import render
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 OPEN_PATHS = ("/login", "/static", "/healthz")
-
-
-def _not_signed_in(request: Request, exc: Exception) -> Response:
-    if is_api(request):
-        reason = str(exc)
-        return JSONResponse(
-            {"detail": reason or "not signed in: send Authorization: Bearer <token>"},
-            status_code=401,
-            # RFC 6750: a refused token is an invalid_token, a missing one just a challenge.
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"' if reason else "Bearer"},
-        )
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
 
 
 def _forbidden(request: Request, exc: Exception) -> Response:
@@ -172,7 +159,7 @@ def create_app(store: Store, options: WebOptions | None = None) -> FastAPI:
     }
     app.add_middleware(BodyLimits, caps=caps)
     app.add_middleware(SecurityHeaders, hsts=opts.secure_cookies)  # last added: outermost
-    app.add_exception_handler(NotSignedInError, _not_signed_in)
+    app.add_exception_handler(NotSignedInError, not_signed_in)
     app.add_exception_handler(ForbiddenError, _forbidden)
     app.add_exception_handler(SafeguardingError, _invalid)
     app.add_exception_handler(RequestValidationError, _request_invalid)

@@ -168,13 +168,21 @@ def _session_principal(state: AuthState, request: Request) -> Principal | None:
         )
 
 
-def _token_principal(state: AuthState, request: Request) -> Principal | None:
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer`` header, if the request sends one."""
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not credentials.strip():
         return None
+    return credentials.strip()
+
+
+def _token_principal(state: AuthState, request: Request) -> Principal | None:
+    token = bearer_token(request)
+    if token is None:
+        return None
     with state.store.session() as db:
         try:
-            held = accounts.authenticate_token(db, credentials.strip())
+            held = accounts.authenticate_token(db, token)
         except accounts.TokenExpiredError as exc:
             raise NotSignedInError(str(exc)) from None
         if held is None:

@@ -13,6 +13,11 @@ of every route, from the declared length and the credentials:
 
 A declared ``Content-Length`` above the cap is answered 413 before anything is read; a body
 without one is counted as it streams and cut off at the cap (413 as well).
+
+Looking up the account happens here, outside the app's exception handlers, so a refused API
+token (expired, unknown or revoked) is answered here as its route would answer it, 401 with the
+reason (``web/refusals.py``); otherwise an expired token's upload heard only that it was too large
+for someone not signed in, not that the token needs replacing.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from safeguarding.web.auth import NotSignedInError, resolve_principal
+from safeguarding.web.auth import NotSignedInError, bearer_token, is_api, resolve_principal
+from safeguarding.web.refusals import not_signed_in
 
 ANONYMOUS_BYTES = 64 * 1024
 DEFAULT_BYTES = 1024 * 1024
@@ -62,7 +68,17 @@ class BodyLimits:
             # Small enough for anyone: no need to look up who is asking.
             await self._limit(ANONYMOUS_BYTES)(scope, receive, send)
             return
-        signed_in = await run_in_threadpool(_signed_in, Request(scope))
+        request = Request(scope)
+        try:
+            principal = await run_in_threadpool(resolve_principal, request)
+        except NotSignedInError as exc:
+            await not_signed_in(request, exc)(scope, receive, send)
+            return
+        if principal is None and is_api(request) and bearer_token(request) is not None:
+            # An unknown or revoked token: the route would refuse it, not the body's size.
+            await not_signed_in(request, NotSignedInError())(scope, receive, send)
+            return
+        signed_in = principal is not None
         cap = route_cap if signed_in else ANONYMOUS_BYTES
         if cap is None:
             await self.app(scope, receive, send)
@@ -76,15 +92,6 @@ class BodyLimits:
             await response(scope, receive, send)
             return
         await self._limit(cap)(scope, receive, send)
-
-
-def _signed_in(request: Request) -> bool:
-    """Whether the request has valid credentials; refused ones (an expired token) count as
-    none here, and the route's own check answers with the reason."""
-    try:
-        return resolve_principal(request) is not None
-    except NotSignedInError:
-        return False
 
 
 def _declared_length(headers: Headers) -> int | None:
