@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from markupsafe import escape
 from sqlalchemy import text
 from starlette.datastructures import Headers
 
 from safeguarding.access.roles import Role
+from safeguarding.errors import ConfigError, SafeguardingError, StoreError
 from safeguarding.store import Store
-from safeguarding.web import triage_views
+from safeguarding.web import auth, triage_views
 from safeguarding.web.body_limits import ANONYMOUS_BYTES, DEFAULT_BYTES
 from safeguarding.web.security import HEADERS
 from tests.web.conftest import Account, make_app, session_cookie
@@ -112,3 +114,43 @@ def test_input_errors_keep_their_clear_message(
         bad = client.post("/api/users", json={"name": "X!", "role": "analyst"}, headers=admin)
     assert bad.status_code == 422
     assert bad.json()["rule"] == "account-name" and "account name 'X!'" in bad.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "message"),
+    [
+        (StoreError, 503, "the database is not available; try again later"),
+        (ConfigError, 500, "the server's settings need attention; the server's log says what"),
+    ],
+)
+def test_a_fault_met_by_the_body_limits_is_answered_as_the_routes_answer_it(
+    store: Store,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: type[SafeguardingError],
+    status: int,
+    message: str,
+) -> None:
+    """The body limits look up the account before any route, outside the app's exception
+    handlers: a fault there was a bare 500, as if it were a bug, for a large body only."""
+
+    def failing(*_args: object) -> None:
+        raise fault("cannot reach postgresql://sg:SECRET@db/sg or read /srv/secrets/x.key")
+
+    monkeypatch.setattr(auth, "_token_principal", failing)
+    monkeypatch.setattr(auth, "_session_principal", failing)
+    large = b"x" * (3 * ANONYMOUS_BYTES)
+    app = make_app(store)
+    with TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False) as client:
+        client.cookies.set("sg_session", "a.b")
+        bearer = {"Authorization": "Bearer sgt_x", "Content-Type": "text/plain"}
+        api = [
+            client.post("/api/hashlists", content=body, headers=bearer) for body in (b"x", large)
+        ]
+        pages = [client.post("/hashlists", content=body) for body in (b"x", large)]
+    for response in api:
+        assert response.status_code == status and response.json() == {"detail": message}
+    for response in pages:
+        assert response.status_code == status and escape(message) in response.text
+    for response in api + pages:
+        assert "SECRET" not in response.text and "/srv/" not in response.text
+        assert _secured(response.headers)

@@ -8,7 +8,6 @@ load scripts from CDNs, which the Content-Security-Policy forbids.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -38,14 +37,13 @@ from safeguarding.web.auth import AuthState, ForbiddenError, NotSignedInError, a
 from safeguarding.web.body_limits import FORM_OVERHEAD_BYTES, BodyLimits
 from safeguarding.web.options import WebOptions
 from safeguarding.web.queue_cache import QueueCache, QueueRefresher
-from safeguarding.web.refusals import not_signed_in
+from safeguarding.web.refusals import not_signed_in, server_fault
 from safeguarding.web.roles import require
 from safeguarding.web.routers import account, audit, evidence, monitor, submit, users
 from safeguarding.web.routers import triage as triage_router
 from safeguarding.web.security import SecurityHeaders, security_headers
 from safeguarding.web.templating import render
 
-log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 OPEN_PATHS = ("/login", "/static", "/healthz")
 
@@ -57,25 +55,9 @@ def _forbidden(request: Request, exc: Exception) -> Response:
     return render(request, "error.html", {"title": "Not allowed", "message": reason}, status=403)
 
 
-def _server_fault(request: Request, exc: ConfigError | StoreError) -> Response:
-    """Settings or the database failed: the server's fault, not the request's. Their messages
-    are written for the operator and name secret files, the data directory and the database, so
-    they go to the server's log (whose messages hide database passwords already) and the client
-    hears only what kind of fault it was."""
-    log.error("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
-    if isinstance(exc, StoreError):
-        status, message = 503, "the database is not available; try again later"
-    else:
-        status, message = 500, "the server's settings need attention; the server's log says what"
-    if is_api(request):
-        return JSONResponse({"detail": message}, status_code=status)
-    context = {"title": "Not available", "message": message}
-    return render(request, "error.html", context, status=status)
-
-
 def _invalid(request: Request, exc: Exception) -> Response:
     if isinstance(exc, ConfigError | StoreError):
-        return _server_fault(request, exc)
+        return server_fault(request, exc)
     message = str(exc)
     body: dict[str, Any] = {"detail": message}
     if isinstance(exc, ValidationError):

@@ -14,10 +14,11 @@ of every route, from the declared length and the credentials:
 A declared ``Content-Length`` above the cap is answered 413 before anything is read; a body
 without one is counted as it streams and cut off at the cap (413 as well).
 
-Looking up the account happens here, outside the app's exception handlers, so a refused API
-token (expired, unknown or revoked) is answered here as its route would answer it, 401 with the
-reason (``web/refusals.py``); otherwise an expired token's upload heard only that it was too large
-for someone not signed in, not that the token needs replacing.
+Looking up the account happens here, outside the app's exception handlers, so whatever the route
+would answer instead of reading the body is answered here in the same way (``web/refusals.py``):
+a refused API token its 401 with the reason, a fault of the settings or the database its fixed
+500 or 503. Otherwise an expired token's upload heard only that it was too large for someone not
+signed in, and a database fault gave the bare 500 of a bug.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from safeguarding.errors import ConfigError, StoreError
 from safeguarding.web.auth import NotSignedInError, bearer_token, is_api, resolve_principal
-from safeguarding.web.refusals import not_signed_in
+from safeguarding.web.refusals import not_signed_in, server_fault
 
 ANONYMOUS_BYTES = 64 * 1024
 DEFAULT_BYTES = 1024 * 1024
@@ -73,6 +75,9 @@ class BodyLimits:
             principal = await run_in_threadpool(resolve_principal, request)
         except NotSignedInError as exc:
             await not_signed_in(request, exc)(scope, receive, send)
+            return
+        except (ConfigError, StoreError) as exc:
+            await server_fault(request, exc)(scope, receive, send)
             return
         if principal is None and is_api(request) and bearer_token(request) is not None:
             # An unknown or revoked token: the route would refuse it, not the body's size.

@@ -1,19 +1,25 @@
-"""The answer to a request without valid credentials.
+"""The answers to a request without valid credentials, and to a fault of the server's settings
+or database.
 
-The app's exception handler gives it, and so does the body limits middleware
+The app's exception handlers give them, and so does the body limits middleware
 (``web/body_limits.py``), which looks up the account in front of every route and so outside
-the handlers: a request must get the same answer whether its body was small enough to reach
+those handlers: a request must get the same answer whether its body was small enough to reach
 its route or not.
 """
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from safeguarding.errors import ConfigError, StoreError
 from safeguarding.web.auth import is_api
+from safeguarding.web.templating import render
+
+log = logging.getLogger(__name__)
 
 
 def not_signed_in(request: Request, exc: Exception) -> Response:
@@ -29,3 +35,19 @@ def not_signed_in(request: Request, exc: Exception) -> Response:
         )
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+
+def server_fault(request: Request, exc: ConfigError | StoreError) -> Response:
+    """Settings or the database failed: the server's fault, not the request's. Their messages
+    are written for the operator and name secret files, the data directory and the database, so
+    they go to the server's log (whose messages hide database passwords already) and the client
+    hears only what kind of fault it was."""
+    log.error("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+    if isinstance(exc, StoreError):
+        status, message = 503, "the database is not available; try again later"
+    else:
+        status, message = 500, "the server's settings need attention; the server's log says what"
+    if is_api(request):
+        return JSONResponse({"detail": message}, status_code=status)
+    context = {"title": "Not available", "message": message}
+    return render(request, "error.html", context, status=status)
