@@ -126,6 +126,36 @@ def test_reading_the_audit_log_is_audited(
     ]
 
 
+def test_text_typed_into_the_audit_filters_is_kept_only_if_the_log_holds_it(
+    store: Store, accounts_by_role: dict[Role, Account]
+) -> None:
+    """The filters are boxes people type into, now and then a password, and the audit.read
+    event is kept for good: text that names nothing in the log is recorded as a keyed tag, the
+    same for the same text, as a failed sign-in's typed name is."""
+    admin, supervisor = accounts_by_role[Role.ADMIN], accounts_by_role[Role.SUPERVISOR]
+    typed = "correct horse battery staple"
+    app = make_app(store)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        for _ in range(2):
+            client.get(
+                "/api/audit",
+                params={"actor": typed, "action": "user.add", "target": supervisor.name},
+                headers=_bearer(admin.token),
+            )
+        cookie, _ = session_cookie(app, store, supervisor.name)
+        client.cookies.set("sg_session", cookie)
+        client.get("/audit", params={"target": typed, "action": "no.such.action"})
+    first, second, page = (e["detail"] for e in _events(store, "audit.read"))
+    tag = first["actor"]
+    assert tag.startswith("unknown:") and second["actor"] == tag
+    assert (first["action"], first["target"]) == ("user.add", supervisor.name)  # held already
+    assert page["target"] == tag  # the same text, whichever box it was typed into
+    assert page["action"].startswith("unknown:") and page["action"] != tag
+    with store.session() as db:
+        stored = db.execute(text("SELECT detail FROM audit_event")).scalars().all()
+    assert not any(typed in detail or "no.such.action" in detail for detail in stored)
+
+
 def test_a_submission_targets_the_stored_report_not_the_providers_id(
     store: Store, accounts_by_role: dict[Role, Account]
 ) -> None:

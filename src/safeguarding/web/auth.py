@@ -197,6 +197,15 @@ def _token_principal(state: AuthState, request: Request) -> Principal | None:
         )
 
 
+def typed_tag(state: AuthState, purpose: str, typed: str) -> str:
+    """A keyed tag standing in the audit log for text someone typed that names nothing the
+    system knows: the log is kept for good and shown to supervisors, and what is typed into a
+    name or search box is at times a password. The same text gives the same tag (so repeats
+    still show, and are found by searching for the tag); the text is not recovered from it
+    without the ``session`` secret."""
+    return "unknown:" + state.signer.mac(purpose, typed)[:16]
+
+
 def is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 

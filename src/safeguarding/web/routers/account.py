@@ -23,6 +23,7 @@ from safeguarding.web.auth import (
     login_form_token,
     login_form_token_valid,
     start_session,
+    typed_tag,
 )
 from safeguarding.web.ratelimit import retry_after_header
 from safeguarding.web.roles import require
@@ -129,7 +130,7 @@ def _failed_name(state: AuthState, db: Session, username: str) -> str:
     what is typed into the name field is at times a password."""
     if username and accounts.find_user(db, username) is not None:
         return username
-    return "unknown:" + state.signer.mac("login-name", username)[:16]
+    return typed_tag(state, "login-name", username)
 
 
 @router.post("/logout", include_in_schema=False)

@@ -3,6 +3,12 @@
 Reading the log is itself audited (``audit.read``, with the filters and page asked for): the log
 holds who read which report and subject, so who looked at that is worth knowing too. The event is
 written after the read, in its transaction, so a page does not show its own reading at the top.
+
+The text filters (actor, action, target) are typed into boxes, at times a password by mistake,
+and the event is kept for good; so each is recorded as typed only when some event holds it in
+that field (the log has it already), and otherwise as a keyed tag, as a failed sign-in records a
+typed name that is no account's (``web/auth.py: typed_tag``). The page asked for (``before``,
+``limit``) is recorded as it is.
 """
 
 from __future__ import annotations
@@ -11,13 +17,15 @@ import io
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
 from safeguarding.access import audit
 from safeguarding.store.base import ROW_ID_MAX
 from safeguarding.store.models.access import AuditEventRow
-from safeguarding.web.auth import Principal
+from safeguarding.web.auth import Principal, auth_state, typed_tag
 from safeguarding.web.roles import require
 from safeguarding.web.routers.common import record_read, store_of
 from safeguarding.web.templating import is_htmx, render
@@ -35,9 +43,35 @@ def _filters(actor: str, action: str, target: str) -> dict[str, str | None]:
     return {"actor": actor or None, "action": action or None, "target": target or None}
 
 
-def _asked(view: str, **given: str | int | None) -> dict[str, str]:
-    """The audit event's detail for a read of the log: the view and what was asked for."""
-    return {"view": view} | {name: str(value) for name, value in given.items() if value}
+def _asked(view: str, **page: int | None) -> dict[str, str]:
+    """The audit event's detail for a read of the log: the view and the page asked for."""
+    return {"view": view} | {name: str(value) for name, value in page.items() if value}
+
+
+def _searched(
+    request: Request,
+    db: Session,
+    rows: list[AuditEventRow],
+    actor: str,
+    action: str,
+    target: str,
+) -> dict[str, str]:
+    """The text filters for the audit event: each as typed if an event holds it in the field it
+    filters (one of the rows found, or else any), otherwise as a keyed tag of what was typed."""
+    state = auth_state(request)
+    recorded: dict[str, str] = {}
+    for name, typed, column in (
+        ("actor", actor, AuditEventRow.actor),
+        ("action", action, AuditEventRow.action),
+        ("target", target, AuditEventRow.target_id),
+    ):
+        if not typed:
+            continue
+        held = any(getattr(row, column.key) == typed for row in rows) or (
+            db.scalar(select(column).where(column == typed).limit(1)) is not None
+        )
+        recorded[name] = typed if held else typed_tag(state, "audit-filter", typed)
+    return recorded
 
 
 @router.get("/audit", include_in_schema=False)
@@ -52,7 +86,7 @@ def audit_page(
     with store_of(request).session() as db:
         rows = audit.events(db, before_seq=before, limit=PAGE, **_filters(actor, action, target))
         total = audit.count(db)
-        asked = _asked("list", actor=actor, action=action, target=target, before=before)
+        asked = _asked("list", before=before) | _searched(request, db, rows, actor, action, target)
         record_read(request, principal, "audit", "", asked, session=db)
     context = {
         "rows": rows,
@@ -88,9 +122,8 @@ def list_events(
     with store_of(request).session() as db:
         rows = audit.events(db, before_seq=before, limit=limit, **_filters(actor, action, target))
         found = [_event(row) for row in rows]
-        asked = _asked(
-            "list", actor=actor, action=action, target=target, before=before, limit=limit
-        )
+        asked = _asked("list", before=before, limit=limit)
+        asked |= _searched(request, db, rows, actor, action, target)
         record_read(request, principal, "audit", "", asked, session=db)
     return found
 
