@@ -366,11 +366,13 @@ def test_non_pertinent_entries_of_a_known_list_make_no_file_known(
     _json(capsys, "triage", "run")
     with store.engine.connect() as connection:
         rows = connection.execute(
-            text("SELECT p.detection, MAX(e.category = 'abuse_material'), "
-                 "MAX(e.category = 'non_pertinent') FROM triage_priority p "
+            text("SELECT p.detection, "
+                 "MAX(CASE WHEN e.category = 'abuse_material' THEN 1 ELSE 0 END), "
+                 "MAX(CASE WHEN e.category = 'non_pertinent' THEN 1 ELSE 0 END) "
+                 "FROM triage_priority p "
                  "JOIN reported_file f ON f.report_id = p.report_id "
                  "JOIN hash_match m ON m.file_id = f.id "
-                 "JOIN hash_list_entry e ON e.id = m.entry_id GROUP BY p.report_id")
+                 "JOIN hash_list_entry e ON e.id = m.entry_id GROUP BY p.report_id, p.detection")
         ).all()  # fmt: skip
     only_non_pertinent = {d for d, abuse, other in rows if other and not abuse}
     with_abuse = {d for d, abuse, _ in rows if abuse}

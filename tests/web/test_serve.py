@@ -60,7 +60,7 @@ def test_served_app_keeps_every_acknowledged_report_after_kill_9(store: Store, h
         server.wait(timeout=10)
     assert len(acknowledged) == 20
     printed = " ".join((server.stdout.read().decode() if server.stdout else "").split())
-    assert f"serving on http://127.0.0.1:{port} (database sqlite:///" in printed
+    assert f"serving on http://127.0.0.1:{port} (database {store.display_url})" in printed
     assert "or set [web] secure_cookies = false for plain HTTP" in printed
     with store.session() as db:
         stored = set(db.scalars(select(ProviderReport.provider_report_id)))
