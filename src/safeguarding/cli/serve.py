@@ -27,7 +27,10 @@ def serve(
     try:
         options = WebOptions.from_section(store.settings.section("web"))
         app = create_app(store, options)
-        console.print(f"serving on http://{host}:{port} (database {store.display_url})")
+        # One line however long the database's address: it is copied from here.
+        console.print(
+            f"serving on http://{host}:{port} (database {store.display_url})", soft_wrap=True
+        )
         if options.secure_cookies:
             console.print(
                 "cookies are Secure: sign in through an HTTPS proxy, or set "
