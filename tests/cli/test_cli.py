@@ -239,6 +239,8 @@ def test_the_demo_never_replaces_a_data_directory_holding_other_data(
 ) -> None:
     _quick_demo(monkeypatch)
     monkeypatch.chdir(tmp_path)  # var/demo, where a demo that ignores the setting would build
+    # A PostgreSQL store keeps no file here; a file of the user's is data all the same.
+    (home / "notes-to-keep.txt").write_text("not a demo\n")
     before = sorted(p.name for p in home.iterdir())
     refused = invoke(capsys, "demo")
     assert refused.code == 1
