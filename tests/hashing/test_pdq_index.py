@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import mmap
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -285,3 +287,76 @@ def test_empty_and_single_hash_segments_persist(tmp_path: Path) -> None:
     assert reopened.segment_names == ["empty", "one"] and len(reopened) == 1
     hits = reopened.search(np.concatenate([one, random_pdq(3, 9)]), 31)
     assert (hits.query.tolist(), hits.segment, hits.ids.tolist()) == ([0], ["one"], [42])
+
+
+_KILLED_BETWEEN_RENAMES = """
+import os, pathlib, sys
+import numpy as np
+from safeguarding.hashing.pdq_index import PDQIndex
+from safeguarding.triage.generate import random_pdq
+
+rename = pathlib.Path.rename
+
+
+def dying_rename(self, target):
+    moved = rename(self, target)
+    if pathlib.Path(target).name.endswith("-old"):
+        os._exit(9)  # killed after the old segment moved aside, before the new one moved in
+    return moved
+
+
+pathlib.Path.rename = dying_rename
+PDQIndex(pathlib.Path(sys.argv[1])).add_segment("list-1-v1", np.arange(300), random_pdq(300, 6))
+"""
+
+
+def test_a_writer_killed_while_replacing_a_segment_leaves_an_index_that_opens(
+    tmp_path: Path,
+) -> None:
+    # A process killed between moving a segment aside and moving its replacement in left the
+    # manifest naming a directory that was gone: every later open failed ("unreadable PDQ
+    # index segment"), every import and ingest with it, and the leftovers stayed.
+    directory = tmp_path / "idx"
+    first, second = random_pdq(300, 4), random_pdq(200, 5)
+    index = PDQIndex(directory)
+    index.add_segment("list-1-v1", np.arange(300), first)
+    index.add_segment("list-2-v1", np.arange(1000, 1200), second)
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_BETWEEN_RENAMES, str(directory)], check=False
+    )
+    assert killed.returncode == 9
+    assert not (directory / "list-1-v1").exists()
+    assert {p.name for p in directory.iterdir() if p.name.startswith(".list-1-v1-")}
+
+    reopened = PDQIndex(directory)
+    # The segment that cannot be read is dropped (its list adds it again), the rest opens, and
+    # what the killed writer left behind is cleared.
+    assert reopened.segment_names == ["list-2-v1"]
+    assert reopened.search(second[:2], 0).ids.tolist() == [1000, 1001]
+    assert sorted(p.name for p in directory.iterdir()) == [".lock", "list-2-v1", "manifest.json"]
+    assert json.loads((directory / "manifest.json").read_text())["segments"] == {"list-2-v1": 200}
+    reopened.add_segment("list-1-v1", np.arange(300), first)
+    assert PDQIndex(directory).search(first[:1], 0).ids.tolist() == [0]
+
+
+def test_a_segment_whose_files_are_damaged_is_dropped_on_open(tmp_path: Path) -> None:
+    directory = tmp_path / "idx"
+    index = PDQIndex(directory)
+    index.add_segment("a", np.arange(10), random_pdq(10, 1))
+    index.add_segment("b", np.arange(10), random_pdq(10, 2))
+    (directory / "a" / "meta.json").unlink()
+    (directory / "b" / "words.npy").write_bytes(b"not an array")
+    assert PDQIndex(directory).segment_names == []
+    assert sorted(p.name for p in directory.iterdir()) == [".lock", "manifest.json"]
+
+
+def test_processes_sharing_an_index_keep_each_others_segments(tmp_path: Path) -> None:
+    # Each process wrote the manifest from the segments it had open, so the last writer
+    # dropped a segment another process had added meanwhile.
+    directory = tmp_path / "idx"
+    one, other = PDQIndex(directory), PDQIndex(directory)
+    one.add_segment("a", np.arange(10), random_pdq(10, 1))
+    other.add_segment("b", np.arange(10), random_pdq(10, 2))
+    assert PDQIndex(directory).segment_names == ["a", "b"]
+    one.remove_segment("a")
+    assert PDQIndex(directory).segment_names == ["b"]

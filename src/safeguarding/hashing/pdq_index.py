@@ -9,20 +9,27 @@ so opening a 10 M-hash index takes well under a second and pages are shared betw
 No pickle anywhere. An index written in an older layout opens empty (its segments are dropped,
 to be added again from the lists).
 
-``manifest.json`` lists the segments; it is replaced atomically after a segment is fully written,
-so a crash leaves either the old or the new index, never a half-written one.
+``manifest.json`` lists the segments; it is replaced atomically after a segment is fully written.
+Processes that share the directory (the web app, an ingest, a list import) change it under an
+exclusive lock (``.lock``), each change read into the manifest as it stands on disk, so one
+process never drops a segment another has added. A process killed while writing leaves a segment
+missing or half-replaced and staging directories (``.<name>-…``) behind: opening the index drops
+what cannot be read and clears the leftovers, and whoever owns the lists adds the dropped
+segments again (``Matcher.sync``), so a crash costs a rebuild, never an index that cannot open.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import mmap
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -40,6 +47,7 @@ from safeguarding.hashing.pdq_bits import Words
 
 FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
+LOCK = ".lock"
 _ARRAYS = ("words", "ids", "slots", "overflow", "overflow_starts", "deleted")
 DEFAULT_BATCH = 256
 
@@ -63,7 +71,7 @@ class PDQIndex:
     def __init__(self, directory: Path | None = None) -> None:
         self.directory = directory
         self._segments: dict[str, Segment] = {}
-        if directory is not None and (directory / MANIFEST).is_file():
+        if directory is not None and directory.is_dir():
             self._load()
 
     def __len__(self) -> int:
@@ -81,18 +89,21 @@ class PDQIndex:
         segment of the same name is replaced."""
         _check_name(name)
         segment = build_segment(np.asarray(ids, dtype=np.int64), words)
-        if self.directory is not None:
+        if self.directory is None:
+            self._segments[name] = segment
+            return
+        with self._locked():
             self._write_segment(name, segment)
-            segment = _read_segment(self.directory / name)
-        self._segments[name] = segment
-        self._write_manifest()
+            self._segments[name] = _read_segment(self.directory / name)
+            self._update_manifest({name: segment.size}, ())
 
     def remove_segment(self, name: str) -> None:
         if self._segments.pop(name, None) is None:
             return
-        self._write_manifest()
         if self.directory is not None:
-            shutil.rmtree(self.directory / name, ignore_errors=True)
+            with self._locked():
+                self._update_manifest({}, (name,))
+                shutil.rmtree(self.directory / name, ignore_errors=True)
 
     def remove_ids(self, name: str, ids: IntArray) -> int:
         """Tombstone entries of one segment; returns how many were live."""
@@ -154,6 +165,19 @@ class PDQIndex:
 
     # --- persistence -------------------------------------------------------------------------
 
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The directory to this process alone (an exclusive ``flock``, released by the kernel
+        if the process dies), while it writes or tidies: other processes may share it."""
+        assert self.directory is not None
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with (self.directory / LOCK).open("a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def _write_segment(self, name: str, segment: Segment) -> None:
         assert self.directory is not None
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -171,40 +195,81 @@ class PDQIndex:
         else:
             staging.rename(target)
 
-    def _write_manifest(self) -> None:
-        if self.directory is None:
-            return
-        self.directory.mkdir(parents=True, exist_ok=True)
-        manifest = {
-            "format": FORMAT_VERSION,
-            "segments": {name: self._segments[name].size for name in self.segment_names},
-        }
-        temporary = self.directory / f".{MANIFEST}.tmp"
-        temporary.write_text(json.dumps(manifest, indent=1, sort_keys=True))
-        os.replace(temporary, self.directory / MANIFEST)
-
-    def _load(self) -> None:
+    def _read_manifest(self) -> dict[str, int]:
+        """The segments the manifest on disk lists (none without a manifest), by name."""
         assert self.directory is not None
         path = self.directory / MANIFEST
+        if not path.is_file():
+            return {}
         try:
             manifest = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             raise SafeguardingError(f"{path}: unreadable PDQ index manifest ({exc})") from exc
         version = manifest.get("format")
         if isinstance(version, int) and 0 < version < FORMAT_VERSION:
-            # Segments of an older layout are derived data: drop them; whoever owns the lists
-            # adds them again (``Matcher.sync`` builds every list version it does not find).
-            for name in manifest.get("segments", {}):
-                _check_name(name)
-                shutil.rmtree(self.directory / name, ignore_errors=True)
-            self._write_manifest()
-            return
+            # Segments of an older layout are derived data: dropped (``_tidy`` removes their
+            # directories); whoever owns the lists adds them again (``Matcher.sync`` builds
+            # every list version it does not find).
+            return {}
         if version != FORMAT_VERSION:
             raise SafeguardingError(
                 f"{path}: PDQ index format {version!r}, expected {FORMAT_VERSION}"
             )
-        for name in manifest.get("segments", {}):
-            self._segments[name] = _read_segment(self.directory / name)
+        segments: dict[str, int] = manifest.get("segments", {})
+        return segments
+
+    def _update_manifest(self, added: Mapping[str, int], removed: tuple[str, ...]) -> None:
+        """The manifest on disk with ``added`` in and ``removed`` out (under ``_locked``)."""
+        assert self.directory is not None
+        segments = {
+            name: size for name, size in self._read_manifest().items() if name not in removed
+        }
+        segments.update(added)
+        self._write_manifest(segments)
+
+    def _write_manifest(self, segments: Mapping[str, int]) -> None:
+        """The manifest listing ``segments``, replaced atomically (left alone if it already
+        says that: opening an index writes nothing unless something was dropped)."""
+        assert self.directory is not None
+        manifest = {"format": FORMAT_VERSION, "segments": dict(segments)}
+        text = json.dumps(manifest, indent=1, sort_keys=True)
+        path = self.directory / MANIFEST
+        if path.is_file() and path.read_text() == text:
+            return
+        temporary = self.directory / f".{MANIFEST}.tmp"
+        temporary.write_text(text)
+        os.replace(temporary, path)
+
+    def _load(self) -> None:
+        """Opens the segments the manifest lists. One that is missing or cannot be read (a
+        process killed while replacing it) is dropped from the manifest, to be added again
+        from its list; then ``_tidy`` clears what killed writers left behind."""
+        assert self.directory is not None
+        with self._locked():
+            listed = self._read_manifest()
+            for name in listed:
+                _check_name(name)
+                try:
+                    self._segments[name] = _read_segment(self.directory / name)
+                except SafeguardingError:
+                    continue
+            self._tidy()
+            self._write_manifest({name: s.size for name, s in self._segments.items()})
+
+    def _tidy(self) -> None:
+        """Removes everything in the directory that is not an open segment, the manifest or the
+        lock (under ``_locked``, so no other process is writing): staging and replaced
+        directories (``.<name>-…``) and segments of a killed writer that never reached the
+        manifest, or that were dropped by ``_load``."""
+        assert self.directory is not None
+        kept = {MANIFEST, LOCK, *self._segments}
+        for entry in self.directory.iterdir():
+            if entry.name in kept:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
 
 
 def _check_name(name: str) -> None:
