@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from alembic import command
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
 from safeguarding.store import Store
+from safeguarding.store.engine import alembic_config
+from safeguarding.triage.context import intake_context
 from safeguarding.triage.generate import (
     GeneratorConfig,
     ListEntry,
@@ -435,3 +439,84 @@ def test_pdq_threshold_per_list_and_quality(capsys: Capsys, store: Store, tmp_pa
         ("F-4", "default", 31),
     ]  # F-2 at 32 bits never matches; F-3 has quality 40 (< 50): not matched; F-4 has the hash
     # of F-1 (searched once) and matches as F-1 does
+
+
+def test_a_long_running_matcher_never_searches_a_removed_lists_segment(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    # SQLite gives the next list the highest id plus one: after a removal the new list got the
+    # removed one's id and version again, so a matcher open all along (the web app's) kept the
+    # removed list's segment under the new list's name.
+    old, new = flip_bits([PDQ], np.array([100]), np.random.default_rng(3))[0], PDQ
+    web = intake_context(store)
+    (tmp_path / "old.csv").write_text(f"hash,type\n{old},PDQ\n")
+    (tmp_path / "new.csv").write_text(f"hash,type\n{new},PDQ\n")
+    _json(capsys, "hashlist", "import", str(tmp_path / "old.csv"), "--name", "old")
+    with store.session() as session:
+        web.matcher.sync(session)
+    assert [hit[2] for hit in web.matcher.search_pdq([old])[old]] == [0]
+
+    assert invoke(capsys, "hashlist", "remove", "old").code == 0
+    _json(capsys, "hashlist", "import", str(tmp_path / "new.csv"), "--name", "new")
+    with store.session() as session:
+        web.matcher.sync(session)
+        (entry,) = session.execute(text("SELECT list_id, id FROM hash_list_entry")).all()
+    hits = web.matcher.search_pdq([old, new])
+    assert hits == {old: [], new: [(entry[0], entry[1], 0)]}
+
+
+def test_a_restored_copy_of_the_database_never_uses_segments_of_the_lists_it_lost(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    # The index lives beside the database; a database restored from an older copy names its
+    # list as the list that replaced it did (same id, same version), and the index kept the
+    # replacement's segment for it.
+    if store.dialect != "sqlite":
+        pytest.skip("copies the SQLite database file")
+    old, new = flip_bits([PDQ], np.array([100]), np.random.default_rng(3))[0], PDQ
+    (tmp_path / "old.csv").write_text(f"hash,type\n{old},PDQ\n")
+    (tmp_path / "new.csv").write_text(f"hash,type\n{new},PDQ\n")
+    _json(capsys, "hashlist", "import", str(tmp_path / "old.csv"), "--name", "L")
+    database = Path(store.engine.url.database or "")
+    store.dispose()
+    with sqlite3.connect(database) as live, sqlite3.connect(tmp_path / "copy.db") as copy:
+        live.backup(copy)
+    assert invoke(capsys, "hashlist", "remove", "L").code == 0
+    _json(capsys, "hashlist", "import", str(tmp_path / "new.csv"), "--name", "M")
+    store.dispose()
+    with sqlite3.connect(tmp_path / "copy.db") as copy, sqlite3.connect(database) as live:
+        copy.backup(live)
+
+    files = [{"file_id": f"F-{i}", "hashes": [{"kind": "pdq", "value": v, "quality": 90}]}
+             for i, v in enumerate([old, new])]  # fmt: skip
+    report = {"report_id": "T-1", "incident_type": "Child Sex Trafficking",
+              "incident_time": "2026-01-01T00:00:00Z", "files": files}  # fmt: skip
+    (tmp_path / "r.jsonl").write_text(json.dumps(report))
+    _json(capsys, "ingest", str(tmp_path / "r.jsonl"))
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT f.provider_file_id, l.name, m.distance FROM hash_match m "
+                 "JOIN reported_file f ON f.id = m.file_id JOIN hash_list l ON l.id = m.list_id")
+        ).all()  # fmt: skip
+    assert [tuple(r) for r in rows] == [("F-0", "L", 0)]
+
+
+def test_lists_existing_at_the_upgrade_get_a_token_and_keep_their_entries(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    (tmp_path / "a.csv").write_text(f"hash,type\n{PDQ},PDQ\n{MD5},MD5\n")
+    (tmp_path / "b.csv").write_text(f"hash,type\n{PDQ},PDQ\n")
+    for name in ("a", "b"):
+        _json(capsys, "hashlist", "import", str(tmp_path / f"{name}.csv"), "--name", name)
+    config = alembic_config(store.engine)
+    command.downgrade(config, "triage_0003")
+    command.upgrade(config, "heads")
+    with store.engine.connect() as connection:
+        tokens = connection.execute(text("SELECT version_token FROM hash_list")).scalars().all()
+        entries = connection.execute(text("SELECT count(*) FROM hash_list_entry")).scalar_one()
+    assert len(set(tokens)) == 2 and all(len(token) == 16 for token in tokens)
+    assert entries == 3  # the column was added in place: no rebuilt table, no cascaded delete
+    context = intake_context(store)
+    with store.session() as session:
+        assert len(context.matcher.sync(session)) == 2  # built again under the new names
+    assert len(context.matcher.search_pdq([PDQ])[PDQ]) == 2

@@ -97,6 +97,23 @@ class PDQIndex:
             self._segments[name] = _read_segment(self.directory / name)
             self._update_manifest({name: segment.size}, ())
 
+    def load_segment(self, name: str) -> bool:
+        """Opens the segment ``name`` as another process wrote it into the directory; False if
+        there is none (or it cannot be read). The caller names segments so that a name stands
+        for one content (``Matcher`` puts a token drawn per list version in it), so a segment
+        found under the name is the one it would build."""
+        _check_name(name)
+        if self.directory is None:
+            return False
+        with self._locked():
+            try:
+                segment = _read_segment(self.directory / name)
+            except SafeguardingError:
+                return False
+            self._segments[name] = segment
+            self._update_manifest({name: segment.size}, ())
+        return True
+
     def remove_segment(self, name: str) -> None:
         if self._segments.pop(name, None) is None:
             return

@@ -33,7 +33,7 @@ from safeguarding.store.models import (
     QuarantineRecord,
 )
 from safeguarding.triage.listformats import ParsedList, Scheme, read_hash_csv, read_vics
-from safeguarding.triage.matching import Matcher, segment_name
+from safeguarding.triage.matching import Matcher, new_version_token, segment_name
 from safeguarding.triage.quarantine import raw_digest, record_rejections
 from safeguarding.triage.sealing import Sealer
 from safeguarding.triage.writer import insert_rows
@@ -109,6 +109,7 @@ def import_list(
             hash_list = HashList(
                 name=name, kind=kind, format=parsed.format, format_version=parsed.format_version,
                 source_file=source_file[:256], imported_at=now, version=0,
+                version_token=new_version_token(),
                 pdq_threshold=pdq_threshold, flood_share=flood_share,
                 entry_count=0, quarantined_count=0,
             )  # fmt: skip
@@ -121,6 +122,7 @@ def import_list(
         changed = bool(added or removed or recategorised) or hash_list.version == 0
         if changed or settings_changed:
             hash_list.version += 1
+            hash_list.version_token = new_version_token()
         hash_list.kind, hash_list.pdq_threshold, hash_list.flood_share = (
             kind, pdq_threshold, flood_share,
         )  # fmt: skip
@@ -186,7 +188,7 @@ def _index_list(session: Session, matcher: Matcher, hash_list: HashList) -> None
         )
     ).all()
     matcher.index.add_segment(
-        segment_name(hash_list.id, hash_list.version),
+        segment_name(hash_list),
         np.array([r[0] for r in rows], dtype=np.int64),
         hex_to_words([r[1] for r in rows]),
     )

@@ -7,8 +7,12 @@ without a stated quality is matched: the provider computed it from the media). P
 stored, never matched.
 
 ``Matcher.sync`` keeps the index in step with the lists in the store: a new or changed list gets
-its segment built, a removed list loses its segment; other lists are untouched. It runs whenever a
-matcher is opened, so an index left behind by a crash heals itself.
+its segment built (or opened, if another process sharing the index built it), a removed list loses
+its segment; other lists are untouched. It runs whenever a matcher is opened, so an index left
+behind by a crash heals itself. A segment is named by its list's id, version and version token
+(``segment_name``): ids come back after a list is removed and versions repeat in a restored copy
+of the database, but a token is drawn afresh for every version, so no segment is ever taken for
+another list's or another version's.
 
 Flood guard: after a matching pass, an entry that matched more than its list's ``flood_share`` of
 the files checked (at least ``flood_min_files`` files) is flagged for review; its matches are kept.
@@ -16,6 +20,7 @@ the files checked (at least ``flood_min_files`` files) is flagged for review; it
 
 from __future__ import annotations
 
+import secrets
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -49,8 +54,14 @@ class FoundMatch:
     distance: int
 
 
-def segment_name(list_id: int, version: int) -> str:
-    return f"list-{list_id}-v{version}"
+def segment_name(hash_list: HashList) -> str:
+    """The name of the index segment of the list's current version."""
+    return f"list-{hash_list.id}-v{hash_list.version}-{hash_list.version_token}"
+
+
+def new_version_token() -> str:
+    """A token for a new list version (``HashList.version_token``): 64 random bits."""
+    return secrets.token_hex(8)
 
 
 def _exact_matches(
@@ -99,13 +110,13 @@ class Matcher:
         """Bring the index in step with the lists; returns the segments built."""
         lists = {row.id: row for row in session.scalars(select(HashList))}
         self._lists = lists
-        wanted = {segment_name(row.id, row.version): row.id for row in lists.values()}
+        wanted = {segment_name(row): row.id for row in lists.values()}
         for name in self.index.segment_names:
             if name not in wanted:
                 self.index.remove_segment(name)
         built = []
         for name, list_id in wanted.items():
-            if name in self.index.segment_names:
+            if name in self.index.segment_names or self.index.load_segment(name):
                 continue
             rows = session.execute(
                 select(HashListEntry.id, HashListEntry.value).where(
@@ -121,7 +132,7 @@ class Matcher:
         """The search radius of each list's segment (lists without PDQ entries are left out)."""
         present = set(self.index.segment_names)
         radii = {
-            segment_name(row.id, row.version): row.pdq_threshold
+            segment_name(row): row.pdq_threshold
             for row in self._lists.values()
             if list_ids is None or row.id in list_ids
         }
@@ -193,7 +204,7 @@ class Matcher:
         if not radii or not distinct:
             return found
         hits = self.index.search(hex_to_words(distinct), radii, threads=threads)
-        list_of = {segment_name(row.id, row.version): row.id for row in self._lists.values()}
+        list_of = {segment_name(row): row.id for row in self._lists.values()}
         for q, s, e, d in zip(
             hits.query.tolist(), hits.segment, hits.ids.tolist(), hits.distance.tolist(),
             strict=True,

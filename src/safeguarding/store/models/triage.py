@@ -218,9 +218,12 @@ class HashList(Base):
     """A list of hashes: ``known`` abuse material or ``allow`` (known non-abusive content such as
     viral memes; matches lower priority and never count as known abuse material).
 
-    ``version`` grows with each re-import; ``pdq_threshold`` is this list's maximum PDQ distance
-    (default from evidence ``pdq.threshold``); ``flood_share`` the share of incoming files above
-    which one entry is flagged for review.
+    ``version`` grows with each re-import; ``version_token`` is drawn at random with each new
+    version and names the version's PDQ index segment (ids are reused after a list is removed, and
+    a restored copy of the database repeats versions: neither may pass for another list's
+    segment); ``pdq_threshold`` is this list's maximum PDQ distance (default from evidence
+    ``pdq.threshold``); ``flood_share`` the share of incoming files above which one entry is
+    flagged for review.
     """
 
     __tablename__ = "hash_list"
@@ -233,6 +236,7 @@ class HashList(Base):
     source_file: Mapped[str] = mapped_column(String(256))
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(Integer, default=1)
+    version_token: Mapped[str] = mapped_column(String(32))
     pdq_threshold: Mapped[int] = mapped_column(Integer)
     flood_share: Mapped[float] = mapped_column(Float)
     entry_count: Mapped[int] = mapped_column(Integer, default=0)
