@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy import text
 
 from safeguarding.store import Store
 from safeguarding.store.engine import alembic_config
+from safeguarding.triage import ingest as ingest_module
 from safeguarding.triage.context import intake_context
 from safeguarding.triage.generate import (
     GeneratorConfig,
@@ -25,6 +27,7 @@ from safeguarding.triage.generate import (
     known_list,
     vics_json,
 )
+from safeguarding.triage.ingest import ingest
 from safeguarding.triage.listformats import read_hash_csv, read_vics
 from tests.cli_runner import invoke
 
@@ -520,3 +523,49 @@ def test_lists_existing_at_the_upgrade_get_a_token_and_keep_their_entries(
     with store.session() as session:
         assert len(context.matcher.sync(session)) == 2  # built again under the new names
     assert len(context.matcher.search_pdq([PDQ])[PDQ]) == 2
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_ingest_running_while_a_list_changes_matches_each_batch_against_the_new_list(
+    capsys: Capsys, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    # The matcher synchronised once per run and the run's PDQ hits were all searched against
+    # the list as it was then (by the parse workers, forked with the index of the start): after
+    # an update during the run, files were matched to entry ids that now held other hashes, and
+    # no file stored after the update matched its new entries.
+    monkeypatch.setattr(ingest_module, "_PARALLEL_FROM", 1)
+    rng = np.random.default_rng(7)
+    a, b = PDQ, flip_bits([PDQ], np.array([128]), rng)[0]
+    near = flip_bits([a, b] * 3, np.array([3, 4, 5, 6, 7, 8]), rng)
+    (tmp_path / "in").mkdir()
+    for i, value in enumerate(near):
+        files = [{"file_id": f"F-{i}", "hashes": [{"kind": "pdq", "value": value, "quality": 90}]}]
+        report = {"report_id": f"R-{i}", "incident_type": "Child Sex Trafficking",
+                  "incident_time": "2026-01-01T00:00:00Z", "files": files}  # fmt: skip
+        (tmp_path / "in" / f"r{i}.jsonl").write_text(json.dumps(report))
+    (tmp_path / "v1.csv").write_text(f"hash,type\n{a},PDQ\n")
+    (tmp_path / "v2.csv").write_text(f"hash,type\n{b},PDQ\n")
+    _json(capsys, "hashlist", "import", str(tmp_path / "v1.csv"), "--name", "L")
+    context = intake_context(store)
+
+    def update_the_list_midway(number: int, _total: int) -> None:
+        if number == 3:  # two batches stored, the third about to be
+            updated = _json(capsys, "hashlist", "import", str(tmp_path / "v2.csv"), "--name", "L")
+            assert (updated["version"], updated["added"], updated["removed"]) == (2, 1, 1)
+
+    summary = ingest(
+        store, [tmp_path / "in"], source="t",
+        writer_factory=lambda run_id, at: context.writer("t", run_id, at),
+        matcher=context.matcher,
+        options=replace(context.options, batch_size=1, parse_workers=workers),
+        on_document=update_the_list_midway,
+    )  # fmt: skip
+    assert summary.reports_stored == 6
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT f.provider_file_id, e.value FROM hash_match m "
+                 "JOIN reported_file f ON f.id = m.file_id "
+                 "JOIN hash_list_entry e ON e.id = m.entry_id")
+        ).all()  # fmt: skip
+    # Files stored before the update were matched again by it, those stored after against it.
+    assert sorted(tuple(r) for r in rows) == [("F-1", b), ("F-3", b), ("F-5", b)]

@@ -4,7 +4,9 @@ An import makes the stored list equal to the file: new entries are added, entrie
 file removed (with their matches), changed categories updated. Re-importing the same file changes
 nothing (same version). When the list changed, its PDQ index segment is rebuilt (that list only)
 and every stored file is matched against it again, all in the import's transaction; bad entries
-go to quarantine and the rest imports.
+go to quarantine and the rest imports. Imports and removals lock the lists first (``lock_lists``)
+and renew their state token when they change one, so intake running meanwhile matches each batch
+against the lists as they are when the batch commits.
 """
 
 from __future__ import annotations
@@ -33,7 +35,13 @@ from safeguarding.store.models import (
     QuarantineRecord,
 )
 from safeguarding.triage.listformats import ParsedList, Scheme, read_hash_csv, read_vics
-from safeguarding.triage.matching import Matcher, new_version_token, segment_name
+from safeguarding.triage.matching import (
+    Matcher,
+    lists_changed,
+    lock_lists,
+    new_version_token,
+    segment_name,
+)
 from safeguarding.triage.quarantine import raw_digest, record_rejections
 from safeguarding.triage.sealing import Sealer
 from safeguarding.triage.writer import insert_rows
@@ -103,6 +111,7 @@ def import_list(
             rule=first.rule if first else "empty_list",
         )
     with store.session() as session:
+        lock_lists(session)
         hash_list = session.scalar(select(HashList).where(HashList.name == name))
         now = datetime.now(UTC)
         if hash_list is None:
@@ -123,6 +132,7 @@ def import_list(
         if changed or settings_changed:
             hash_list.version += 1
             hash_list.version_token = new_version_token()
+            lists_changed(session)
         hash_list.kind, hash_list.pdq_threshold, hash_list.flood_share = (
             kind, pdq_threshold, flood_share,
         )  # fmt: skip
@@ -240,6 +250,7 @@ def remove_list(store: Store, matcher: Matcher, name: str, actor: Actor) -> int:
     """Delete a list with its entries, matches, flood flags and quarantined entries; audited
     as ``actor``'s, in the transaction of the change."""
     with store.session() as session:
+        lock_lists(session)
         hash_list = session.scalar(select(HashList).where(HashList.name == name))
         if hash_list is None:
             raise NotFoundError(f"no hash list named {name!r}; see: safeguarding hashlist list")
@@ -249,6 +260,7 @@ def remove_list(store: Store, matcher: Matcher, name: str, actor: Actor) -> int:
         session.execute(delete(QuarantineRecord).where(QuarantineRecord.hash_list_id == list_id))
         session.execute(delete(HashListEntry).where(HashListEntry.list_id == list_id))
         session.execute(delete(HashList).where(HashList.id == list_id))
+        lists_changed(session)
         audit.record(session, actor, "hashlist.remove", "hashlist", name, {"entries": str(count)})
     matcher_sync(store, matcher)
     return count

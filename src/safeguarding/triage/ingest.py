@@ -445,7 +445,9 @@ def _ingest(
 ) -> None:
     """The documents read (by the worker pool, if any) in ``_reading_order`` and stored batch
     by batch, file details after their report."""
-    intake = _Intake(transaction, documents, summary, writer, matcher, options, on_document)
+    intake = _Intake(
+        transaction, documents, summary, writer, matcher, options, on_document, matcher.signature
+    )
     order, details_from = _reading_order(documents, pool)
     parsed = _parsed(
         documents, order, options, pool, writer, matcher, details_from, on_wait=intake.store_batch
@@ -474,6 +476,8 @@ class _Intake:
     matcher: Matcher
     options: TriageOptions
     on_document: Callable[[int, int], None] | None
+    # What the run's PDQ hits were searched against (``Matcher.signature``, when it started).
+    signature: frozenset[tuple[str, int]]
     hits: PDQHits = field(default_factory=dict)  # the workers' PDQ hits of the run
     waiting: _Waiting = field(default_factory=lambda: _Waiting(limit=MAX_HELD_FILES))
     batch: _Batch = field(default_factory=_Batch)
@@ -516,7 +520,9 @@ class _Intake:
 
     def flush(self) -> None:
         self.batch.pdq_hits = self.hits
-        _flush(self.transaction, self.writer, self.matcher, self.batch, self.summary)
+        _flush(
+            self.transaction, self.writer, self.matcher, self.batch, self.summary, self.signature
+        )
         self.batch = _Batch()
         gc.collect(1)  # the young generations, with what the stored batch left behind
 
@@ -781,7 +787,13 @@ def _flush(
     matcher: Matcher,
     batch: _Batch,
     summary: IngestSummary,
+    signature: frozenset[tuple[str, int]],
 ) -> None:
+    """Stores the batch in one transaction. Its new hashes are matched against the lists as
+    they are in that transaction: the matcher is refreshed first (``Matcher.refresh``: one
+    row read unless a list changed), and the batch's PDQ hits, searched against the index as
+    it was when the run started (``signature``), are used only if the searched segments are
+    still those; after a list change the hashes are searched again here."""
     if not len(batch):
         return
     with transaction() as session:
@@ -798,7 +810,9 @@ def _flush(
                 session, writer.sealer, [item], source=writer.source, format=fmt,
                 source_file=location,
             )  # fmt: skip
-        found = matcher.find_hashes(session, result.new_hashes, pdq_hits=batch.pdq_hits)
+        matcher.refresh(session)
+        hits = batch.pdq_hits if matcher.signature == signature else None
+        found = matcher.find_hashes(session, result.new_hashes, pdq_hits=hits)
         summary.matches += matcher.store(session, found, len(result.new_file_ids))
     summary.reports_stored += result.reports_stored
     summary.reports_unchanged += result.reports_unchanged

@@ -14,6 +14,11 @@ behind by a crash heals itself. A segment is named by its list's id, version and
 of the database, but a token is drawn afresh for every version, so no segment is ever taken for
 another list's or another version's.
 
+Lists change while files come in: ``Matcher.refresh``, called in each batch's transaction before
+matching, reads the lists' state token (``HashListState``, one row) and synchronises again if a
+list changed since. List changes take the row with ``lock_lists`` and renew it with
+``lists_changed`` in their own transaction.
+
 Flood guard: after a matching pass, an entry that matched more than its list's ``flood_share`` of
 the files checked (at least ``flood_min_files`` files) is flagged for review; its matches are kept.
 """
@@ -28,13 +33,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
+from safeguarding.errors import StoreError
 from safeguarding.hashing.kinds import EXACT_KINDS
 from safeguarding.hashing.pdq_bits import hex_to_words
 from safeguarding.hashing.pdq_index import PDQIndex
-from safeguarding.store.models import FileHash, FloodFlag, HashList, HashListEntry, HashMatch
+from safeguarding.store.models import (
+    FileHash,
+    FloodFlag,
+    HashList,
+    HashListEntry,
+    HashListState,
+    HashMatch,
+)
 from safeguarding.triage.bulk import fetch_in, insert_rows
 from safeguarding.triage.options import TriageOptions
 
@@ -62,6 +75,32 @@ def segment_name(hash_list: HashList) -> str:
 def new_version_token() -> str:
     """A token for a new list version (``HashList.version_token``): 64 random bits."""
     return secrets.token_hex(8)
+
+
+def lists_token(session: Session, *, for_update: bool = False) -> str:
+    """The lists' state token, read with a share lock (or, ``for_update``, an exclusive one)
+    held to the end of the transaction (PostgreSQL: SQLite has no row locks and lets one writer
+    at a time)."""
+    query = select(HashListState.token).where(HashListState.id == 1)
+    token = session.scalar(query.with_for_update(read=not for_update))
+    if token is None:
+        raise StoreError("hash_list_state has no row: run 'safeguarding db upgrade'")
+    return token
+
+
+def lock_lists(session: Session) -> None:
+    """Takes the lists for a change, first thing in its transaction: batches matching under the
+    lists as they are commit first (so the change's retroactive matching sees their files), and
+    later batches wait for the change to commit."""
+    lists_token(session, for_update=True)
+
+
+def lists_changed(session: Session) -> None:
+    """Records, in the transaction of a change to a list, that the lists changed: every matcher
+    synchronises again before it next matches (``Matcher.refresh``)."""
+    session.execute(
+        update(HashListState).where(HashListState.id == 1).values(token=new_version_token())
+    )
 
 
 def _exact_matches(
@@ -105,9 +144,23 @@ class Matcher:
         self.index = index
         self.options = options
         self._lists: dict[int, HashList] = {}
+        self._token: str | None = None  # the lists' state token at the last ``sync``
+
+    def refresh(self, session: Session) -> None:
+        """Synchronises if a list changed since the last ``sync`` (one row read otherwise).
+        Called in the transaction that then matches and stores the matches."""
+        if lists_token(session) != self._token:
+            self.sync(session)
+
+    @property
+    def signature(self) -> frozenset[tuple[str, int]]:
+        """What PDQ searches are made against: each searched segment with its radius. Hits
+        searched under one signature hold under any equal one."""
+        return frozenset(self._radii().items())
 
     def sync(self, session: Session) -> list[str]:
         """Bring the index in step with the lists; returns the segments built."""
+        self._token = lists_token(session)
         lists = {row.id: row for row in session.scalars(select(HashList))}
         self._lists = lists
         wanted = {segment_name(row): row.id for row in lists.values()}

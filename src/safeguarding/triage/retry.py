@@ -114,6 +114,7 @@ def _retry_one(context: IntakeContext, record: QuarantineRecord) -> RetryOutcome
             first = result.rejected[0]
             session.rollback()
             return RetryOutcome(record.id, False, f"{first.rule}: {first.message}")
+        context.matcher.refresh(session)
         found = context.matcher.find(session, result.new_file_ids)
         context.matcher.store(session, found, len(result.new_file_ids))
         stored = session.get(QuarantineRecord, record.id)

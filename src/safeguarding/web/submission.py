@@ -266,7 +266,7 @@ class Submitter:
         if not wanted:
             return
         matcher = self.context.matcher
-        matcher.sync(session)
+        matcher.refresh(session)
         by_file: dict[int, list[FoundMatch]] = {}
         for match in matcher.find(session, wanted):
             by_file.setdefault(match.file_id, []).append(match)

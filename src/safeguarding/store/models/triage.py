@@ -243,6 +243,24 @@ class HashList(Base):
     quarantined_count: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class HashListState(Base):
+    """One row (``id`` 1) whose ``token`` is drawn afresh with every change to any hash list
+    (an import that changes a list, a removal).
+
+    A matcher keeps the token it synchronised at; a batch of an ingest or of web submissions
+    reads it in its own transaction before matching (one row by key) and synchronises again if
+    it changed, so no file is matched against a list version that is gone. A list change takes
+    the row ``FOR UPDATE`` and batches read it ``FOR SHARE``: on PostgreSQL a change waits for
+    the batches matching under the old lists to commit (its retroactive matching then sees their
+    files) and later batches wait for the change. SQLite lets one writer at a time anyway.
+    """
+
+    __tablename__ = "hash_list_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token: Mapped[str] = mapped_column(String(32))
+
+
 class HashListEntry(Base):
     """One hash of a list, with its category mapped to the internal set (``category``) and as
     given (``source_category`` in ``source_scheme``: vics_us, vics_dhs, or none).
