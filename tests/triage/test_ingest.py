@@ -339,21 +339,22 @@ def test_media_are_hashed_and_broken_images_are_recorded_unhashable(
     capsys: Capsys, store: Store, tmp_path: Path
 ) -> None:
     media = tmp_path / "media"
-    media.mkdir()
-    benign_image(1).save(media / "good.png")
-    image_variant(benign_image(1), 2).save(media / "listed.jpg")
-    (media / "empty.jpg").write_bytes(b"")
-    (media / "corrupt.jpg").write_bytes(b"garbage" * 50)
+    own = media / "J-1"  # the report's own directory: its files found by their names
+    own.mkdir(parents=True)
+    benign_image(1).save(own / "good.png")
+    image_variant(benign_image(1), 2).save(tmp_path / "listed.jpg")
+    (own / "empty.jpg").write_bytes(b"")
+    (own / "corrupt.jpg").write_bytes(b"garbage" * 50)
     buffer = io.BytesIO()
     benign_image(3).save(buffer, "JPEG")
-    (media / "cut.jpg").write_bytes(buffer.getvalue()[:900])
-    Image.new("1", (15_000, 15_000)).save(media / "bomb.png")
+    (own / "cut.jpg").write_bytes(buffer.getvalue()[:900])
+    Image.new("1", (15_000, 15_000)).save(own / "bomb.png")
     names = ["good.png", "empty.jpg", "corrupt.jpg", "cut.jpg", "bomb.png", "missing.jpg"]
     report = jsonl_report(
         files=[{"file_id": f"F-{i}", "file_name": n} for i, n in enumerate(names)]
     )
     (tmp_path / "r.jsonl").write_text(json.dumps(report))
-    listed = hash_file(media / "listed.jpg")
+    listed = hash_file(tmp_path / "listed.jpg")
     assert listed.pdq is not None
     (tmp_path / "list.csv").write_text(f"hash,type\n{listed.pdq},PDQ\n")
     _json(capsys, "hashlist", "import", str(tmp_path / "list.csv"), "--name", "near")
@@ -373,6 +374,86 @@ def test_media_are_hashed_and_broken_images_are_recorded_unhashable(
         "F-4": "decompression_bomb", "F-5": "not_supplied",
     }  # fmt: skip
     assert len(matched) == 1 and 0 < matched[0] <= 31  # the near-duplicate of good.png
+
+
+def _media_report(report_id: str, files: list[dict[str, str]]) -> str:
+    report = {"report_id": report_id, "incident_type": "Child Sex Trafficking",
+              "incident_time": "2026-01-01T00:00:00Z", "files": files}  # fmt: skip
+    return json.dumps(report) + "\n"
+
+
+def _media_found(store: Store) -> dict[tuple[str, str], str | None]:
+    """(report id, file id) -> the SHA-256 of the media hashed for the file (None: not found)."""
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT r.provider_report_id, f.provider_file_id, h.value FROM reported_file f "
+                 "JOIN provider_report r ON r.id = f.report_id "
+                 "LEFT JOIN file_hash h ON h.file_id = f.id AND h.kind = 'sha256'")
+        ).all()  # fmt: skip
+    return {(report, file): value for report, file, value in rows}
+
+
+def test_media_are_found_by_plain_names_inside_the_media_directory_only(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    # The fallback lookup globbed ``<file id>.*`` (an id ``*`` or ``o?her`` took other media)
+    # and followed a link out of the directory; and a file name was looked up at the top level
+    # before the file id, so one ``image.jpg`` was hashed for every report naming its file so.
+    media, outside = tmp_path / "media", tmp_path / "outside"
+    (media / "R-2").mkdir(parents=True)
+    outside.mkdir()
+    benign_image(1).save(outside / "secret.jpg")
+    for seed, name in enumerate(["other.png", "image.jpg", "R-2/image.jpg", "F-ok.png",
+                                 "F-two.png", "F-two.jpg", "F-id"], start=2):  # fmt: skip
+        benign_image(seed).save(media / name, "PNG")
+    (media / "Fsym.jpg").symlink_to(outside / "secret.jpg")
+    (media / "R-3").symlink_to(outside)  # a report's directory that is a link out
+    (tmp_path / "r.jsonl").write_text(
+        _media_report("R-1", [{"file_id": "*"}, {"file_id": "o?her"}, {"file_id": "Fsym"},
+                              {"file_id": "F-1", "file_name": "image.jpg"}, {"file_id": "F-ok"},
+                              {"file_id": "F-two"}, {"file_id": "F-id", "file_name": "other.png"}])
+        + _media_report("R-2", [{"file_id": "F-1", "file_name": "image.jpg"}])
+        + _media_report("R-3", [{"file_id": "F-1", "file_name": "secret.jpg"}])
+    )  # fmt: skip
+    _json(capsys, "ingest", str(tmp_path / "r.jsonl"), "--media", str(media))
+
+    def sha256(name: str) -> str:
+        return hashlib.sha256((media / name).read_bytes()).hexdigest()
+
+    assert _media_found(store) == {
+        ("R-1", "*"): None, ("R-1", "o?her"): None, ("R-1", "Fsym"): None,
+        ("R-1", "F-1"): None,  # a name alone at the top level names no one report's file
+        ("R-1", "F-ok"): sha256("F-ok.png"),
+        ("R-1", "F-two"): None,  # two files named F-two.*: neither is taken
+        ("R-1", "F-id"): sha256("F-id"),  # the file id before the name
+        ("R-2", "F-1"): sha256("R-2/image.jpg"),
+        ("R-3", "F-1"): None,
+    }  # fmt: skip
+
+
+def test_a_file_name_that_cannot_exist_is_not_found_and_never_printed(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    # A NUL byte or 2,000 characters in a reported file name ended the whole run with the
+    # name in the error (names can name people).
+    media = tmp_path / "media"
+    (media / "R-1").mkdir(parents=True)
+    benign_image(1).save(media / "R-1" / "F-3.png")
+    long_name = "Alice-" + "x" * 2000 + ".png"
+    (tmp_path / "r.jsonl").write_text(
+        _media_report("R-1", [{"file_id": "F-1", "file_name": "Bob\u0000Smith.png"},
+                              {"file_id": "F-2", "file_name": long_name},
+                              {"file_id": "F-3", "file_name": "x.png"}])
+    )  # fmt: skip
+    result = invoke(capsys, "ingest", str(tmp_path / "r.jsonl"), "--media", str(media), "--json")
+    assert result.code == 0, result.err[:300]
+    assert "Bob" not in result.out + result.err and "Alice" not in result.out + result.err
+    found = _media_found(store)
+    assert found[("R-1", "F-1")] is None and found[("R-1", "F-2")] is None
+    assert (
+        found[("R-1", "F-3")]
+        == hashlib.sha256((media / "R-1" / "F-3.png").read_bytes()).hexdigest()
+    )
 
 
 def test_hash_command_reports_every_file(capsys: Capsys, home: Path, tmp_path: Path) -> None:

@@ -32,7 +32,12 @@ def ingest(
     paths: list[Path] = typer.Argument(..., help="Files, directories or .zip archives."),
     source: str = typer.Option("default", "--source", help="Name of the channel they came by."),
     media: Path | None = typer.Option(
-        None, "--media", help="Directory with the reported media, to hash (never stored)."
+        None,
+        "--media",
+        help=(
+            "Directory with the reported media, to hash (never stored): "
+            "DIR/<report id>/<file id or name>, or DIR/<file id>[.ext]."
+        ),
     ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:

@@ -23,7 +23,7 @@ import threading
 import time
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -310,21 +310,83 @@ def parse(
     return csv_format.parse_csv(data, document.location)
 
 
-def media_lookup(directory: Path, max_pixels: int) -> Callable[[FileRecord], FileDigest | None]:
-    """Finds a file's media in ``directory`` by its file name or its file id, and hashes it."""
-    root = directory.resolve()
+# Longest file name the lookup tries (bytes, as encoded): longer names cannot exist (NAME_MAX).
+_NAME_MAX = 255
 
-    def lookup(file: FileRecord) -> FileDigest | None:
-        names = [PurePath(file.file_name).name] if file.file_name else []
-        names.append(PurePath(file.provider_file_id).name)
-        for name in names:
-            candidate = (root / name).resolve()
-            if candidate.parent == root and candidate.is_file():
-                return hash_file(candidate, max_pixels=max_pixels)
-        matches = sorted(root.glob(f"{PurePath(file.provider_file_id).name}.*"))
-        return hash_file(matches[0], max_pixels=max_pixels) if matches else None
+
+def media_lookup(
+    directory: Path, max_pixels: int
+) -> Callable[[str, FileRecord], FileDigest | None]:
+    """Finds a reported file's media in ``directory`` and hashes it; None if not found.
+
+    Tried in this order, the first that exists winning:
+
+    1. ``DIR/<report id>/<file id>``, then ``DIR/<report id>/<file id><extension>``, then
+       ``DIR/<report id>/<file name>``: a report's media in a directory of its own;
+    2. ``DIR/<file id>``, then ``DIR/<file id><extension>``, then ``DIR/<file id>.<any
+       extension>`` if exactly one file is named so (two are ambiguous: neither is taken).
+
+    ``<extension>`` is the reported file name's. A file name is looked up only inside its
+    report's directory: names repeat across reports (``image.jpg``), so at the top level one
+    file would be taken for every report that names it. Ids and names are taken as plain names,
+    never as patterns (an id ``*`` finds a file named ``*``). A candidate is taken only if it is
+    a regular file whose real path lies directly in the directory it was looked up in: a symbolic
+    link out of ``DIR`` is not followed. A name that cannot be a file name (a NUL byte, a path
+    separator, longer than the system allows) is passed over: one odd name in a report neither
+    ends the run nor reaches its output (names can name people)."""
+    root = directory.resolve()
+    by_stem: dict[str, list[str]] | None = None
+
+    def stems() -> dict[str, list[str]]:
+        """The top level's file names by their name without the last extension, listed once."""
+        nonlocal by_stem
+        if by_stem is None:
+            by_stem = {}
+            for name in sorted(os.listdir(root)):
+                stem, dot, _ = name.rpartition(".")
+                if dot and stem:
+                    by_stem.setdefault(stem, []).append(name)
+        return by_stem
+
+    def lookup(report_id: str, file: FileRecord) -> FileDigest | None:
+        file_id, extension = _plain_name(file.provider_file_id), file.extension or ""
+        name = _plain_name(PurePath(file.file_name).name) if file.file_name else None
+        by_id = [file_id, _plain_name(file_id + extension)] if file_id else []
+        report = _plain_name(report_id)
+        if report is not None:
+            found = _first_file(root / report, [*by_id, name])
+            if found is not None:
+                return hash_file(found, max_pixels=max_pixels)
+        found = _first_file(root, by_id)
+        if found is None and file_id is not None:
+            named = stems().get(file_id, [])
+            found = _first_file(root, named) if len(named) == 1 else None
+        return hash_file(found, max_pixels=max_pixels) if found is not None else None
 
     return lookup
+
+
+def _plain_name(value: str) -> str | None:
+    """``value`` if it can be the name of a file in a directory (no path, no NUL, not too long,
+    not ``.`` or ``..``); None otherwise."""
+    if not value or value in (".", "..") or "/" in value or "\0" in value:
+        return None
+    return value if len(value.encode("utf-8", "surrogateescape")) <= _NAME_MAX else None
+
+
+def _first_file(directory: Path, names: Sequence[str | None]) -> Path | None:
+    """The first of ``names`` that is a regular file whose real path lies directly in
+    ``directory`` (itself a real path: a symbolic link anywhere on the way out is refused)."""
+    for name in names:
+        if name is None:
+            continue
+        try:
+            resolved = (directory / name).resolve()
+            if resolved.parent == directory and resolved.is_file():
+                return resolved
+        except (OSError, ValueError, RuntimeError):  # unreadable, refused, a link loop: not found
+            continue
+    return None
 
 
 @dataclass

@@ -65,7 +65,8 @@ _FILE_FLAGS = {
     "infant": "annotation_infant",
     "generativeAi": "annotation_generative_ai",
 }
-MediaLookup = Callable[[FileRecord], FileDigest | None]
+# Finds and hashes a reported file's media: (provider's report id, file) -> digest or None.
+MediaLookup = Callable[[str, FileRecord], FileDigest | None]
 REPORT_COLUMNS = (
     "source", "provider_report_id", "content_digest", "format", "ingest_run_id", "incident_type",
     "incident_time", "provider", "platform", "escalated", "escalation_text_length",
@@ -300,7 +301,7 @@ class Preparer:
 
     def file(self, report_id: str, file: FileRecord, origin: Origin) -> PreparedFile:
         """A file of report ``report_id``, with its media hashed if a media directory is given."""
-        media = self._media(file) if self._media else None
+        media = self._media(report_id, file) if self._media else None
         annotations = file.annotations
         status = (
             "not_supplied"
