@@ -319,51 +319,69 @@ def media_lookup(
 ) -> Callable[[str, FileRecord], FileDigest | None]:
     """Finds a reported file's media in ``directory`` and hashes it; None if not found.
 
-    Tried in this order, the first that exists winning:
+    Looked up first in the report's own directory, ``DIR/<report id>/``, then in ``DIR``; in
+    each, the first of these that exists wins: ``<file id>``, ``<file id><extension>`` (the
+    reported file name's), ``<file id>.<any extension>`` if exactly one file is named so (two are
+    ambiguous: neither is taken), and, in the report's directory only, ``<file name>``. A file
+    name is never looked up at the top level: names repeat across reports (``image.jpg``), so
+    one file would be taken for every report that names its file so.
 
-    1. ``DIR/<report id>/<file id>``, then ``DIR/<report id>/<file id><extension>``, then
-       ``DIR/<report id>/<file name>``: a report's media in a directory of its own;
-    2. ``DIR/<file id>``, then ``DIR/<file id><extension>``, then ``DIR/<file id>.<any
-       extension>`` if exactly one file is named so (two are ambiguous: neither is taken).
-
-    ``<extension>`` is the reported file name's. A file name is looked up only inside its
-    report's directory: names repeat across reports (``image.jpg``), so at the top level one
-    file would be taken for every report that names it. Ids and names are taken as plain names,
-    never as patterns (an id ``*`` finds a file named ``*``). A candidate is taken only if it is
-    a regular file whose real path lies directly in the directory it was looked up in: a symbolic
-    link out of ``DIR`` is not followed. A name that cannot be a file name (a NUL byte, a path
-    separator, longer than the system allows) is passed over: one odd name in a report neither
-    ends the run nor reaches its output (names can name people)."""
+    Ids and names are taken as plain names, never as patterns (an id ``*`` finds a file named
+    ``*``). A candidate is taken only if it is a regular file whose real path lies directly in
+    the directory it was looked up in: a symbolic link out of ``DIR`` is not followed. A name
+    that cannot be a file name (a NUL byte, a path separator, longer than the system allows) is
+    passed over: one odd name in a report neither ends the run nor reaches its output (names can
+    name people)."""
     root = directory.resolve()
-    by_stem: dict[str, list[str]] | None = None
-
-    def stems() -> dict[str, list[str]]:
-        """The top level's file names by their name without the last extension, listed once."""
-        nonlocal by_stem
-        if by_stem is None:
-            by_stem = {}
-            for name in sorted(os.listdir(root)):
-                stem, dot, _ = name.rpartition(".")
-                if dot and stem:
-                    by_stem.setdefault(stem, []).append(name)
-        return by_stem
+    top_level = _by_stem(root)  # listed once: the top level may hold a whole export's media
 
     def lookup(report_id: str, file: FileRecord) -> FileDigest | None:
-        file_id, extension = _plain_name(file.provider_file_id), file.extension or ""
+        file_id = _plain_name(file.provider_file_id)
         name = _plain_name(PurePath(file.file_name).name) if file.file_name else None
-        by_id = [file_id, _plain_name(file_id + extension)] if file_id else []
         report = _plain_name(report_id)
+        found = None
         if report is not None:
-            found = _first_file(root / report, [*by_id, name])
-            if found is not None:
-                return hash_file(found, max_pixels=max_pixels)
-        found = _first_file(root, by_id)
-        if found is None and file_id is not None:
-            named = stems().get(file_id, [])
-            found = _first_file(root, named) if len(named) == 1 else None
+            own = root / report
+            found = _find(own, file_id, file.extension, lambda: _by_stem(own)) or _first_file(
+                own, [name]
+            )
+        if found is None:
+            found = _find(root, file_id, file.extension, lambda: top_level)
         return hash_file(found, max_pixels=max_pixels) if found is not None else None
 
     return lookup
+
+
+def _find(
+    directory: Path,
+    file_id: str | None,
+    extension: str | None,
+    stems: Callable[[], dict[str, list[str]]],
+) -> Path | None:
+    """``<file id>``, ``<file id><extension>`` or the only ``<file id>.*`` in ``directory``
+    (``stems``: its file names by name without the last extension, asked for only if needed)."""
+    if file_id is None:
+        return None
+    found = _first_file(directory, [file_id, _plain_name(file_id + (extension or ""))])
+    if found is None:
+        named = stems().get(file_id, [])
+        found = _first_file(directory, named) if len(named) == 1 else None
+    return found
+
+
+def _by_stem(directory: Path) -> dict[str, list[str]]:
+    """The names in ``directory`` by their name without the last extension (``F1.jpg`` under
+    ``F1``); empty if it cannot be listed (a report without a directory of its own)."""
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return {}
+    found: dict[str, list[str]] = {}
+    for name in names:
+        stem, dot, _ = name.rpartition(".")
+        if dot and stem:
+            found.setdefault(stem, []).append(name)
+    return found
 
 
 def _plain_name(value: str) -> str | None:
