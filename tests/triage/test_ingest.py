@@ -13,6 +13,7 @@ import zipfile
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -376,7 +377,7 @@ def test_media_are_hashed_and_broken_images_are_recorded_unhashable(
     assert len(matched) == 1 and 0 < matched[0] <= 31  # the near-duplicate of good.png
 
 
-def _media_report(report_id: str, files: list[dict[str, str]]) -> str:
+def _media_report(report_id: str, files: list[dict[str, Any]]) -> str:
     report = {"report_id": report_id, "incident_type": "Child Sex Trafficking",
               "incident_time": "2026-01-01T00:00:00Z", "files": files}  # fmt: skip
     return json.dumps(report) + "\n"
@@ -454,6 +455,33 @@ def test_a_file_name_that_cannot_exist_is_not_found_and_never_printed(
         found[("R-1", "F-3")]
         == hashlib.sha256((media / "R-1" / "F-3.png").read_bytes()).hexdigest()
     )
+
+
+def test_a_provider_pdq_without_quality_keeps_the_quality_computed_from_the_media(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    # The provider's row (quality unknown, so matched) won over the row computed here for the
+    # same value, hiding that the media are flat (quality 0): the flat image was matched.
+    media = tmp_path / "media"
+    (media / "R-1").mkdir(parents=True)
+    Image.new("RGB", (256, 256), (128, 128, 128)).save(media / "R-1" / "F-1.png")
+    Image.new("RGB", (256, 256), (128, 128, 128)).save(media / "R-1" / "F-2.png")
+    flat = hash_file(media / "R-1" / "F-1.png")
+    assert flat.pdq is not None and flat.pdq_quality == 0
+    (tmp_path / "list.csv").write_text(f"hash,type\n{flat.pdq},PDQ\n")
+    _json(capsys, "hashlist", "import", str(tmp_path / "list.csv"), "--name", "flat")
+    given = [{"kind": "pdq", "value": flat.pdq}]
+    (tmp_path / "r.jsonl").write_text(
+        _media_report("R-1", [{"file_id": "F-1", "hashes": given},
+                              {"file_id": "F-2", "hashes": [given[0] | {"quality": 90}]}])
+    )  # fmt: skip
+    result = _json(capsys, "ingest", str(tmp_path / "r.jsonl"), "--media", str(media))
+    assert isinstance(result, dict) and result["matches"] == 0
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT kind, quality, origin FROM file_hash WHERE kind = 'pdq'")
+        ).all()
+    assert [tuple(row) for row in rows] == [("pdq", 0, "provider")] * 2
 
 
 def test_hash_command_reports_every_file(capsys: Capsys, home: Path, tmp_path: Path) -> None:

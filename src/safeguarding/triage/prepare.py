@@ -339,7 +339,9 @@ class Preparer:
 
 def _hashes(file: FileRecord, media: FileDigest | None) -> list[Row]:
     """(kind, value, quality, origin) of the provider's hashes and of those computed here from
-    the media (a value given by both is kept once, as the provider's)."""
+    the media. A value given by both is kept once, as the provider's, but with the quality
+    computed here if the provider stated none, or the lower of the two: a provider's PDQ hash
+    without a quality is matched, and must not hide that the media are too flat to match."""
     rows: dict[tuple[str, str], Row] = {
         (item.kind, item.value): (item.kind, item.value, item.quality, "provider")
         for item in file.hashes
@@ -347,7 +349,12 @@ def _hashes(file: FileRecord, media: FileDigest | None) -> list[Row]:
     if media is not None:
         for kind, value in media.hashes.items():
             quality = media.pdq_quality if kind == "pdq" else None
-            rows.setdefault((kind, value), (kind, value, quality, "computed"))
+            given = rows.get((kind, value))
+            if given is None:
+                rows[(kind, value)] = (kind, value, quality, "computed")
+            elif quality is not None:
+                lower = quality if given[2] is None else min(given[2], quality)
+                rows[(kind, value)] = (kind, value, lower, "provider")
     return list(rows.values())
 
 
