@@ -569,3 +569,35 @@ def test_an_ingest_running_while_a_list_changes_matches_each_batch_against_the_n
         ).all()  # fmt: skip
     # Files stored before the update were matched again by it, those stored after against it.
     assert sorted(tuple(r) for r in rows) == [("F-1", b), ("F-3", b), ("F-5", b)]
+
+
+def test_a_reimport_keeps_the_lists_kind_and_threshold_unless_given(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    # The options defaulted to known and the configured threshold, so updating an allow list
+    # without naming its kind turned it into a known list (its matches then counted as abuse
+    # material) and reset a tuned threshold, silently.
+    path = tmp_path / "l.csv"
+    path.write_text(f"hash,type\n{PDQ},PDQ\n")
+    _json(capsys, "hashlist", "import", str(path), "--name", "L", "--kind", "allow",
+          "--pdq-threshold", "20")  # fmt: skip
+    path.write_text(f"hash,type\n{PDQ},PDQ\n{MD5},MD5\n")
+    updated = _json(capsys, "hashlist", "import", str(path), "--name", "L")
+    (listed,) = _json(capsys, "hashlist", "list")
+    assert (listed["kind"], listed["pdq_threshold"], listed["version"]) == ("allow", 20, 2)
+    assert (updated["added"], updated["settings_changed"]) == (1, {})
+
+    changed = invoke(capsys, "hashlist", "import", str(path), "--name", "L", "--kind", "known")
+    assert changed.code == 0 and "now version 3" in changed.out
+    assert "kind changed: allow → known" in changed.out
+    again = _json(capsys, "hashlist", "import", str(path), "--name", "L", "--pdq-threshold", "25")
+    assert again["settings_changed"] == {"pdq_threshold": [20, 25]} and again["version"] == 4
+    (listed,) = _json(capsys, "hashlist", "list")
+    assert (listed["kind"], listed["pdq_threshold"]) == ("known", 25)
+    fresh = _json(capsys, "hashlist", "import", str(path), "--name", "M")
+    assert fresh["settings_changed"] == {}
+    kinds = {
+        row["name"]: (row["kind"], row["pdq_threshold"])
+        for row in _json(capsys, "hashlist", "list")
+    }
+    assert kinds["M"] == ("known", 31)

@@ -308,6 +308,43 @@ def test_hash_list_upload_quarantines_bad_entries_reimports_idempotently_and_rem
     assert bad.status_code == 422 and bad.json()["location"] == "hash_type"
 
 
+def test_a_hash_list_upload_keeps_or_sets_the_lists_kind_and_threshold(
+    store: Store, api: dict[Role, TestClient], accounts_by_role: dict[Role, Account]
+) -> None:
+    # The form always sent a kind (known by default) and the threshold was always the
+    # configured one: an update uploaded here reset an allow list to known and lost its
+    # threshold, and no threshold could be chosen at all.
+    client = api[Role.SUPERVISOR]
+
+    def upload(extra: bytes, **form: str) -> Any:
+        files = {"file": ("web.csv", LIST_CSV + extra)}
+        return client.post("/api/hashlists", data={"name": "web-list", **form}, files=files)
+
+    first = upload(b"", kind="allow", pdq_threshold="20").json()
+    assert (first["version"], first["settings_changed"]) == (1, {})
+    pdq = b"f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22,PDQ\n"
+    updated = upload(pdq, kind="", pdq_threshold="").json()
+    assert (updated["version"], updated["added"], updated["settings_changed"]) == (2, 1, {})
+    listed = {row["name"]: row for row in client.get("/api/hashlists").json()}["web-list"]
+    assert (listed["kind"], listed["pdq_threshold"]) == ("allow", 20)
+    retuned = upload(pdq, pdq_threshold="25").json()
+    assert retuned["settings_changed"] == {"pdq_threshold": [20, 25]}
+    refused = upload(pdq, pdq_threshold="200")
+    assert refused.status_code == 422 and refused.json()["location"] == "pdq_threshold"
+
+    app = make_app(store)
+    with TestClient(app, base_url="http://127.0.0.1") as browser:
+        cookie, csrf = session_cookie(app, store, accounts_by_role[Role.SUPERVISOR].name)
+        browser.cookies.set("sg_session", cookie)
+        page = browser.get("/hashlists").text
+        assert 'name="pdq_threshold"' in page and '<option value="">as stored' in page
+        form = {"name": "web-list", "kind": "", "pdq_threshold": "22", "csrf_token": csrf}
+        done = browser.post("/hashlists", data=form, files={"file": ("web.csv", LIST_CSV + pdq)})
+        assert done.status_code == 200 and "pdq_threshold changed: 25 → 22" in done.text
+    listed = {row["name"]: row for row in client.get("/api/hashlists").json()}["web-list"]
+    assert (listed["kind"], listed["pdq_threshold"]) == ("allow", 22)
+
+
 def _levels(store: Store) -> dict[int, str]:
     with store.session() as db:
         return dict(db.execute(select(PriorityDecision.report_id, PriorityDecision.level)).all())

@@ -28,7 +28,11 @@ _SCHEMES: dict[str, Scheme] = {"us": "vics_us", "dhs": "vics_dhs", "none": "none
 def import_command(
     path: Path = typer.Argument(..., help="VICS JSON, CSV or plain-text list."),
     name: str = typer.Option(..., "--name", help="Name of the list in the store."),
-    kind: str = typer.Option("known", "--kind", help="known (abuse material) or allow."),
+    kind: str | None = typer.Option(
+        None,
+        "--kind",
+        help="known (abuse material) or allow (default: as stored; a new list: known).",
+    ),
     format: str | None = typer.Option(
         None, "--format", help="vics or csv (default: by extension)."
     ),
@@ -41,15 +45,19 @@ def import_command(
         None, "--scheme", help="Category scheme: us, dhs or none (default: as the file declares)."
     ),
     pdq_threshold: int | None = typer.Option(
-        None, "--pdq-threshold", help="Maximum PDQ distance for this list (default: pdq.threshold)."
+        None,
+        "--pdq-threshold",
+        help="Maximum PDQ distance for this list (default: as stored; a new list: pdq.threshold).",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Import a hash list (or update it); bad entries are quarantined, the rest imports.
 
+    An update keeps the list's kind and PDQ threshold unless --kind or --pdq-threshold is given.
+
     Example: safeguarding hashlist import known.json --name vics-2026 --kind known
     """
-    if kind not in LIST_KINDS:
+    if kind is not None and kind not in LIST_KINDS:
         raise typer.BadParameter("--kind must be known or allow")
     if format not in (None, "vics", "csv"):
         raise typer.BadParameter("--format must be vics or csv")
@@ -71,10 +79,7 @@ def import_command(
         context = intake_context(opened)
         summary = import_list(
             opened, context.matcher, context.sealer, parsed,
-            name=name, kind=kind, source_file=path.name,
-            pdq_threshold=(
-                pdq_threshold if pdq_threshold is not None else context.options.pdq_threshold
-            ),
+            name=name, kind=kind, source_file=path.name, pdq_threshold=pdq_threshold,
             flood_share=context.options.flood_share, actor=audit.cli_actor(),
         )  # fmt: skip
     if json_out:
@@ -86,6 +91,8 @@ def import_command(
         f"(+{summary.added} −{summary.removed}, {summary.recategorised} recategorised), "
         f"{summary.quarantined} entries newly quarantined, {summary.matches} matches"
     )
+    for key, (old, new) in summary.settings_changed.items():
+        console.print(f"  {key} changed: {old} → {new}", highlight=False)
 
 
 @app.command("list")

@@ -2,11 +2,13 @@
 
 An import makes the stored list equal to the file: new entries are added, entries no longer in the
 file removed (with their matches), changed categories updated. Re-importing the same file changes
-nothing (same version). When the list changed, its PDQ index segment is rebuilt (that list only)
-and every stored file is matched against it again, all in the import's transaction; bad entries
-go to quarantine and the rest imports. Imports and removals lock the lists first (``lock_lists``)
-and renew their state token when they change one, so intake running meanwhile matches each batch
-against the lists as they are when the batch commits.
+nothing (same version). A list's kind and PDQ threshold are kept unless the import gives them
+(a new list: ``known`` and the configured threshold); one given and different is changed, and
+the summary says so (``settings_changed``). When the list changed, its PDQ index segment is
+rebuilt (that list only) and every stored file is matched against it again, all in the import's
+transaction; bad entries go to quarantine and the rest imports. Imports and removals lock the
+lists first (``lock_lists``) and renew their state token when they change one, so intake running
+meanwhile matches each batch against the lists as they are when the batch commits.
 """
 
 from __future__ import annotations
@@ -48,10 +50,14 @@ from safeguarding.triage.writer import insert_rows
 
 LIST_KINDS = ("known", "allow")
 MAX_LIST_BYTES = 2_000_000_000
+Setting = str | int | float
 
 
 @dataclass(frozen=True)
 class ImportSummary:
+    """What an import did; ``settings_changed``: each setting of an existing list the import
+    changed, with its value before and after (a new list has none)."""
+
     name: str
     list_id: int
     version: int
@@ -62,6 +68,7 @@ class ImportSummary:
     entries: int
     quarantined: int
     matches: int
+    settings_changed: dict[str, tuple[Setting, Setting]]
 
 
 def list_source(name: str) -> str:
@@ -85,15 +92,18 @@ def import_list(
     parsed: ParsedList,
     *,
     name: str,
-    kind: str,
     source_file: str,
-    pdq_threshold: int,
     flood_share: float,
     actor: Actor,
+    kind: str | None = None,
+    pdq_threshold: int | None = None,
 ) -> ImportSummary:
     """Make the stored list ``name`` equal to ``parsed`` and match it against stored files;
-    audited as ``actor``'s, in the transaction of the change."""
-    if kind not in LIST_KINDS:
+    audited as ``actor``'s, in the transaction of the change. ``kind`` and ``pdq_threshold``
+    None keep the stored list's (a new list gets ``known`` and the matcher's default): a
+    re-import that does not name them must not silently turn an allow list into a known one or
+    reset a tuned threshold."""
+    if kind is not None and kind not in LIST_KINDS:
         raise ValidationError(f"list kind {kind!r}: known or allow", rule="unknown_enum")
     if not parsed.entries:
         # Importing makes the stored list equal to the file: a file with no valid entry (empty,
@@ -116,26 +126,32 @@ def import_list(
         now = datetime.now(UTC)
         if hash_list is None:
             hash_list = HashList(
-                name=name, kind=kind, format=parsed.format, format_version=parsed.format_version,
-                source_file=source_file[:256], imported_at=now, version=0,
-                version_token=new_version_token(),
-                pdq_threshold=pdq_threshold, flood_share=flood_share,
-                entry_count=0, quarantined_count=0,
+                name=name, kind=kind or "known", format=parsed.format,
+                format_version=parsed.format_version, source_file=source_file[:256],
+                imported_at=now, version=0, version_token=new_version_token(),
+                pdq_threshold=(
+                    matcher.options.pdq_threshold if pdq_threshold is None else pdq_threshold
+                ),
+                flood_share=flood_share, entry_count=0, quarantined_count=0,
             )  # fmt: skip
             session.add(hash_list)
             session.flush()
         added, removed, recategorised = _apply_entries(session, hash_list.id, parsed)
-        settings_changed = (hash_list.kind, hash_list.pdq_threshold, hash_list.flood_share) != (
-            kind, pdq_threshold, flood_share,
-        )  # fmt: skip
+        wanted: dict[str, Setting | None] = {
+            "kind": kind, "pdq_threshold": pdq_threshold, "flood_share": flood_share,
+        }  # fmt: skip
+        settings_changed: dict[str, tuple[Setting, Setting]] = {
+            key: (getattr(hash_list, key), value)
+            for key, value in wanted.items()
+            if value is not None and value != getattr(hash_list, key)
+        }
+        for key, (_, value) in settings_changed.items():
+            setattr(hash_list, key, value)
         changed = bool(added or removed or recategorised) or hash_list.version == 0
         if changed or settings_changed:
             hash_list.version += 1
             hash_list.version_token = new_version_token()
             lists_changed(session)
-        hash_list.kind, hash_list.pdq_threshold, hash_list.flood_share = (
-            kind, pdq_threshold, flood_share,
-        )  # fmt: skip
         hash_list.format, hash_list.format_version = parsed.format, parsed.format_version
         hash_list.source_file, hash_list.imported_at = source_file[:256], now
         quarantined = record_rejections(
@@ -161,11 +177,12 @@ def import_list(
             _index_list(session, matcher, hash_list)
             matches = matcher.rematch_list(session, hash_list.id)
         summary = ImportSummary(
-            name, hash_list.id, hash_list.version, changed or settings_changed, added, removed,
-            recategorised, hash_list.entry_count, quarantined, matches,
+            name, hash_list.id, hash_list.version, changed or bool(settings_changed), added,
+            removed, recategorised, hash_list.entry_count, quarantined, matches, settings_changed,
         )  # fmt: skip
-        detail = {"file": source_file, "kind": kind, "version": str(summary.version),
+        detail = {"file": source_file, "kind": hash_list.kind, "version": str(summary.version),
                   "entries": str(summary.entries), "quarantined": str(quarantined)}  # fmt: skip
+        detail |= {key: f"{old} -> {new}" for key, (old, new) in settings_changed.items()}
         audit.record(session, actor, "hashlist.import", "hashlist", name, detail)
     matcher_sync(store, matcher)
     return summary

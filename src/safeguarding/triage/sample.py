@@ -41,17 +41,17 @@ def load_sample(store: Store, seed: int, reports: int = 120) -> str:
     known = vics_json(known_list(corpus, families=6, seed=seed, extra=200))
     allow = [ListEntry(md5=None, pdq=corpus.family_pdq[-1], category=0)]
     allow_csv = "hash,type\n" + "".join(f"{e.pdq},PDQ\n" for e in allow)
-    threshold, flood = context.options.pdq_threshold, context.options.flood_share
+    flood = context.options.flood_share
     import_list(
         store, context.matcher, context.sealer, read_vics(known, "sample-known.json"),
         name="sample-known", kind="known", source_file="sample-known.json",
-        pdq_threshold=threshold, flood_share=flood, actor=audit.cli_actor(),
+        flood_share=flood, actor=audit.cli_actor(),
     )  # fmt: skip
     import_list(
         store, context.matcher, context.sealer,
         read_hash_csv(allow_csv.encode(), "sample-allow.csv"),
         name="sample-allow", kind="allow", source_file="sample-allow.csv",
-        pdq_threshold=threshold, flood_share=flood, actor=audit.cli_actor(),
+        flood_share=flood, actor=audit.cli_actor(),
     )  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="safeguarding-sample-") as directory:
         root = Path(directory)

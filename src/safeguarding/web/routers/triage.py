@@ -33,6 +33,7 @@ from safeguarding.triage import hashlists, operations
 from safeguarding.triage.aggregates import triage_aggregates
 from safeguarding.triage.context import intake_context
 from safeguarding.triage.listformats import ParsedList, Scheme, read_hash_csv, read_vics
+from safeguarding.triage.options import triage_options
 from safeguarding.triage.outcomes import NOT_CRIMINAL_REASONS, RESULT_MEANING, RESULTS
 from safeguarding.triage.policy import load_policy, parse_policy
 from safeguarding.triage.queue import PERIOD_DAYS
@@ -321,9 +322,15 @@ def _lists(request: Request) -> list[dict[str, Any]]:
         return hashlists.list_summaries(db)
 
 
+def _lists_page(request: Request, imported: dict[str, Any] | None) -> Response:
+    default = triage_options(store_of(request).settings).pdq_threshold
+    context = {"lists": _lists(request), "imported": imported, "default_pdq_threshold": default}
+    return render(request, "triage/hashlists.html", context)
+
+
 @router.get("/hashlists", include_in_schema=False, dependencies=[Depends(LISTS)])
 def hashlists_page(request: Request) -> Response:
-    return render(request, "triage/hashlists.html", {"lists": _lists(request), "imported": None})
+    return _lists_page(request, None)
 
 
 @router.get("/api/hashlists", tags=["triage"], summary="Hash lists with counts and flood flags")
@@ -358,26 +365,48 @@ def _parse_list(data: bytes, filename: str, format: str, hash_type: str, scheme:
     return read_hash_csv(data, filename, hash_type=declared, scheme=SCHEMES[scheme or "none"])
 
 
+def _threshold(value: str) -> int | None:
+    """The form's PDQ threshold: blank keeps the list's (a new list: the configured one)."""
+    if not value.strip():
+        return None
+    if not value.strip().isdigit() or int(value) > 128:
+        raise ValidationError(
+            "pdq_threshold: a whole number 0 to 128, or blank to keep the list's",
+            location="pdq_threshold",
+            rule="out_of_range",
+        )
+    return int(value)
+
+
 def _import(
-    store: Store, principal: Principal, parsed: ParsedList, name: str, kind: str, filename: str
+    store: Store,
+    principal: Principal,
+    parsed: ParsedList,
+    name: str,
+    kind: str,
+    filename: str,
+    pdq_threshold: str,
 ) -> dict[str, Any]:
+    """Imports with the command line's rules: a kind or threshold left blank keeps the list's."""
     name = name.strip()
     if not name or len(name) > 120:
         raise ValidationError("name: 1 to 120 characters", location="name", rule="name_length")
+    threshold = _threshold(pdq_threshold)
     context = intake_context(store)
     result = hashlists.import_list(
-        store, context.matcher, context.sealer, parsed, name=name, kind=kind,
-        source_file=filename, pdq_threshold=context.options.pdq_threshold,
+        store, context.matcher, context.sealer, parsed, name=name, kind=kind or None,
+        source_file=filename, pdq_threshold=threshold,
         flood_share=context.options.flood_share, actor=principal.actor(),
     )  # fmt: skip
     return {
         "name": result.name, "version": result.version, "changed": result.changed,
         "added": result.added, "removed": result.removed, "recategorised": result.recategorised,
         "entries": result.entries, "quarantined": result.quarantined, "matches": result.matches,
+        "settings_changed": {key: list(pair) for key, pair in result.settings_changed.items()},
     }  # fmt: skip
 
 
-ListKind = Literal["known", "allow"]
+ListKind = Literal["", "known", "allow"]  # blank: keep the list's (a new list: known)
 ListFormat = Literal["", "vics", "csv"]
 
 
@@ -386,18 +415,20 @@ async def hashlist_import_form(
     request: Request,
     file: UploadFile = File(...),
     name: str = Form(..., max_length=120),
-    kind: ListKind = Form("known"),
+    kind: ListKind = Form(""),
     format: ListFormat = Form(""),
     hash_type: str = Form("", max_length=16),
     scheme: str = Form("", max_length=8),
+    pdq_threshold: str = Form("", max_length=8),
     principal: Principal = Depends(MANAGE_LISTS),
 ) -> Response:
     data, filename = await _read_upload(file, "upload")
     parsed = _parse_list(data, filename, format, hash_type, scheme)
     store = store_of(request)
-    imported = await run_in_threadpool(_import, store, principal, parsed, name, kind, filename)
-    context = {"lists": _lists(request), "imported": imported}
-    return render(request, "triage/hashlists.html", context)
+    imported = await run_in_threadpool(
+        _import, store, principal, parsed, name, kind, filename, pdq_threshold
+    )
+    return _lists_page(request, imported)
 
 
 @router.post("/api/hashlists", tags=["triage"], summary="Import or update a hash list")
@@ -405,18 +436,21 @@ async def hashlist_import_api(
     request: Request,
     file: UploadFile = File(..., description="VICS JSON, CSV or plain-text list."),
     name: str = Form(..., max_length=120),
-    kind: ListKind = Form("known"),
+    kind: ListKind = Form("", description="known or allow; blank keeps the list's (new: known)"),
     format: ListFormat = Form(""),
     hash_type: str = Form("", max_length=16),
     scheme: str = Form("", max_length=8),
+    pdq_threshold: str = Form(
+        "", max_length=8, description="0 to 128; blank keeps the list's (new: pdq.threshold)"
+    ),
     principal: Principal = Depends(MANAGE_LISTS),
 ) -> dict[str, Any]:
     """The command line's importer: bad entries are quarantined and the rest imports; re-importing
-    the same file changes nothing. Audited."""
+    the same file changes nothing, and a kind or threshold left blank keeps the list's. Audited."""
     data, filename = await _read_upload(file, "upload")
     parsed = _parse_list(data, filename, format, hash_type, scheme)
     return await run_in_threadpool(
-        _import, store_of(request), principal, parsed, name, kind, filename
+        _import, store_of(request), principal, parsed, name, kind, filename, pdq_threshold
     )
 
 
