@@ -7,6 +7,7 @@ import hashlib
 import io
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -104,3 +105,55 @@ def test_non_image_media_get_byte_hashes_and_no_reason(tmp_path: Path) -> None:
     path.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(100))
     digest = hash_file(path)
     assert digest.unhashable_reason is None and digest.pdq is None and digest.md5
+
+
+def _grey_twins(tmp_path: Path) -> tuple[Path, np.ndarray]:
+    """An 8-bit greyscale benign image saved as PNG, and its pixel values."""
+    grey = benign_image(11).convert("L")
+    return _save(grey, tmp_path / "g8.png", "PNG"), np.asarray(grey)
+
+
+def test_sixteen_bit_greyscale_hashes_like_its_eight_bit_copy(tmp_path: Path) -> None:
+    # convert("RGB") clipped 16-bit values at 255: the image came out white, quality 0, and its
+    # hash far from that of the same picture in 8 bits.
+    eight, values = _grey_twins(tmp_path)
+    wide = (values.astype(np.uint16) * 257).astype(np.uint16)
+    sixteen = _save(Image.fromarray(wide), tmp_path / "g16.png", "PNG")
+    assert Image.open(sixteen).mode == "I;16"
+    expected, found = hash_file(eight), hash_file(sixteen)
+    assert expected.pdq and found.pdq and expected.pdq_quality == found.pdq_quality
+    assert hex_distance(expected.pdq, found.pdq) == 0 and found.unhashable_reason is None
+
+
+@pytest.mark.parametrize(
+    ("mode", "scale", "offset"),
+    [("I", 257, 0), ("F", 257, 0), ("F", 1, 0), ("I", 1000, -100_000), ("F", 1 / 255, 0)],
+)
+def test_wide_greyscale_of_any_range_hashes_like_its_eight_bit_copy(
+    tmp_path: Path, mode: str, scale: float, offset: float
+) -> None:
+    eight, values = _grey_twins(tmp_path)
+    dtype = np.int32 if mode == "I" else np.float32
+    wide = (values.astype(np.float64) * scale + offset).astype(dtype)
+    path = _save(Image.fromarray(wide, mode), tmp_path / "wide.tiff", "TIFF")
+    assert Image.open(path).mode == mode
+    expected, found = hash_file(eight), hash_file(path)
+    assert expected.pdq and found.pdq and found.pdq_quality is not None
+    assert hex_distance(expected.pdq, found.pdq) <= 8 and found.pdq_quality >= 50
+
+
+@pytest.mark.parametrize("name", ["photo.heic", "photo.bin"])
+def test_an_image_in_a_format_without_a_decoder_says_so(tmp_path: Path, name: str) -> None:
+    # No HEIF decoder is installed: every HEIC photo was "corrupt_image", as if the provider's
+    # file were damaged. The format is known by its ftyp box, whatever the file is named.
+    path = tmp_path / name
+    path.write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(200))
+    digest = hash_file(path)
+    assert digest.unhashable_reason == "no_decoder" and digest.pdq is None
+    assert digest.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    jxl = tmp_path / "photo.jxl"
+    jxl.write_bytes(b"\xff\x0a" + bytes(100))
+    assert hash_file(jxl).unhashable_reason == "no_decoder"
+    damaged = tmp_path / "damaged.heic"
+    damaged.write_bytes(b"not an image at all" * 10)
+    assert hash_file(damaged).unhashable_reason == "corrupt_image"
