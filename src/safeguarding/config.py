@@ -35,8 +35,8 @@ _SECRET_BYTES = 32
 # limit such as ``max_image_pixels`` (decompression bombs) at its default.
 _SECTION_KEYS: dict[str, frozenset[str] | None] = {
     "triage": frozenset({
-        "pdq_threshold", "pdq_min_quality", "flood_share", "flood_min_files", "batch_size",
-        "max_document_bytes", "max_image_pixels", "parse_workers", "ip_window_hours",
+        "pdq_threshold", "pdq_min_quality", "flood_share", "flood_min_files", "flood_window",
+        "batch_size", "max_document_bytes", "max_image_pixels", "parse_workers", "ip_window_hours",
         "viral_min_reports", "capacity_hours_per_week", "min_cell",
     }),
     "helpline": frozenset({"min_cell", "note_retention_days", "dp_epsilon_budget"}),

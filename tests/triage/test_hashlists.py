@@ -601,3 +601,65 @@ def test_a_reimport_keeps_the_lists_kind_and_threshold_unless_given(
         for row in _json(capsys, "hashlist", "list")
     }
     assert kinds["M"] == ("known", 31)
+
+
+def _small_run(tmp_path: Path, run: int, files: list[str]) -> Path:
+    """A JSON Lines document of one report per file, each file given by its MD5."""
+    path = tmp_path / f"run-{run}.jsonl"
+    lines = [
+        json.dumps({"report_id": f"R-{run}-{i}", "incident_type": "Child Sex Trafficking",
+                    "incident_time": "2026-01-01T00:00:00Z",
+                    "files": [{"file_id": "F", "hashes": [{"kind": "md5", "value": md5}]}]})
+        for i, md5 in enumerate(files)
+    ]  # fmt: skip
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_the_flood_guard_judges_the_recent_files_of_every_run_together(
+    capsys: Capsys, store: Store, tmp_path: Path, home: Path
+) -> None:
+    # Each batch was judged on its own and only from flood_min_files files: small daily runs
+    # never reached it, however much one entry matched across them.
+    (home / "config.toml").write_text("[triage]\nflood_share = 0.2\nflood_min_files = 50\n")
+    (tmp_path / "l.csv").write_text(f"hash,type\n{MD5},MD5\n")
+    _json(capsys, "hashlist", "import", str(tmp_path / "l.csv"), "--name", "l")
+    other = [f"{n:032x}" for n in range(1000)]
+    for run in range(3):  # 20 files a run, a quarter of them listed
+        files = [MD5 if i % 4 == 0 else other[run * 20 + i] for i in range(20)]
+        _json(capsys, "ingest", str(_small_run(tmp_path, run, files)))
+        (listed,) = _json(capsys, "hashlist", "list")
+        assert listed["flood_flags"] == (1 if run == 2 else 0)
+    with store.engine.connect() as connection:
+        flag = connection.execute(text("SELECT matched_files, checked_files FROM flood_flag")).one()
+    assert tuple(flag) == (15, 60)
+
+
+def test_a_burst_after_a_long_quiet_history_is_flagged_over_the_window(
+    capsys: Capsys, store: Store, tmp_path: Path, home: Path
+) -> None:
+    # The window is the recent files, not every file stored: a burst is not diluted by history.
+    (home / "config.toml").write_text(
+        "[triage]\nflood_share = 0.25\nflood_min_files = 20\nflood_window = 40\n"
+    )
+    (tmp_path / "l.csv").write_text(f"hash,type\n{MD5},MD5\n")
+    _json(capsys, "hashlist", "import", str(tmp_path / "l.csv"), "--name", "l")
+    quiet = [f"{n:032x}" for n in range(100)]
+    _json(capsys, "ingest", str(_small_run(tmp_path, 0, quiet)))
+    burst = [MD5 if i < 12 else f"{1000 + i:032x}" for i in range(20)]
+    _json(capsys, "ingest", str(_small_run(tmp_path, 1, burst)))
+    with store.engine.connect() as connection:
+        flag = connection.execute(text("SELECT matched_files, checked_files FROM flood_flag")).one()
+    assert tuple(flag) == (12, 40)  # 12 of 120 stored would be 10 %, under the share
+
+
+def test_a_flood_window_smaller_than_the_files_it_needs_is_refused(
+    capsys: Capsys, store: Store, home: Path
+) -> None:
+    # The guard judges once flood_min_files of the last flood_window files are stored: with
+    # fewer in the window than it needs, it would never judge, silently.
+    (home / "config.toml").write_text("[triage]\nflood_min_files = 50\nflood_window = 40\n")
+    refused = invoke(capsys, "ingest", str(home))
+    assert (
+        refused.code == 1 and "flood_min_files = 50 is more than flood_window = 40" in refused.err
+    )

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import pytest
 from fastapi.testclient import TestClient
@@ -21,7 +22,13 @@ from sqlalchemy.engine import Connection
 from safeguarding.access import accounts, audit
 from safeguarding.access.audit import Actor
 from safeguarding.store import Store
-from safeguarding.store.models import HashMatch, ProviderReport, QuarantineRecord, ReportedFile
+from safeguarding.store.models import (
+    FloodFlag,
+    HashMatch,
+    ProviderReport,
+    QuarantineRecord,
+    ReportedFile,
+)
 from safeguarding.triage.generate import GeneratorConfig, generate
 from safeguarding.triage.hashlists import import_list
 from safeguarding.triage.listformats import read_hash_csv
@@ -327,3 +334,26 @@ def test_the_writer_thread_ends_when_idle_and_starts_again_for_the_next_submissi
             time.sleep(0.01)
     with store.session() as db:
         assert db.scalar(select(func.count()).select_from(ProviderReport)) == 3
+
+
+def test_the_flood_guard_judges_web_submissions_over_the_recent_files(
+    store: Store, submitter: Submitter
+) -> None:
+    # Each submission was judged on its own files, one or two, and the guard judges nothing
+    # under ``flood_min_files``: an entry matching every other submission was never flagged.
+    context = submitter.context
+    context.matcher.options = replace(context.matcher.options, flood_min_files=20)
+    import_list(
+        store, context.matcher, context.sealer,
+        read_hash_csv(f"hash\n{LISTED_MD5}\n".encode(), "known.csv", hash_type="md5"),
+        name="known", source_file="known.csv", flood_share=0.3, actor=SETUP,
+    )  # fmt: skip
+    listed = {"files": [{"file_id": "F1", "hashes": [{"kind": "md5", "value": LISTED_MD5}]}]}
+    for n in range(30):
+        extra = listed if n % 2 else {}
+        pending = submitter.pending(body(f"S-{n}", **extra), "jsonl", actor("p"), location="http:p")
+        submitter.write_group([pending])
+        with store.session() as db:
+            flags = db.execute(select(FloodFlag.matched_files, FloodFlag.checked_files)).all()
+        # Judged once 20 files are stored: 10 of them matched, half, over the share of 0.3.
+        assert [tuple(flag) for flag in flags] == ([] if n < 19 else [(10, 20)])

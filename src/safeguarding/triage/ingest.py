@@ -833,8 +833,9 @@ def _parsed(
     their cores would otherwise stand idle while the writing process waits, and then stores
     the last batch alone (half a second at the end of a 100,000-report run). It is called
     there whether or not the result is ready, so that where batches end never depends on
-    timing (the flood guard judges a batch at a time). A result is let go as soon as it is
-    taken, as ``Executor.map`` does: kept, a run's results would all be held to its end."""
+    timing (the flood guard judges the recent files as each batch is stored). A result is let
+    go as soon as it is taken, as ``Executor.map`` does: kept, a run's results would all be held
+    to its end."""
     split = len(positions) if details_from is None else details_from
     chunks = [positions[begin : min(begin + _CHUNK, split)] for begin in range(0, split, _CHUNK)]
     chunks += [
@@ -893,7 +894,7 @@ def _flush(
         matcher.refresh(session)
         hits = batch.pdq_hits if matcher.signature == signature else None
         found = matcher.find_hashes(session, result.new_hashes, pdq_hits=hits)
-        summary.matches += matcher.store(session, found, len(result.new_file_ids))
+        summary.matches += matcher.store(session, found)
     summary.reports_stored += result.reports_stored
     summary.reports_unchanged += result.reports_unchanged
     summary.files_stored += result.files_stored

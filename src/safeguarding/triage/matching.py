@@ -19,21 +19,24 @@ matching, reads the lists' state token (``HashListState``, one row) and synchron
 list changed since. List changes take the row with ``lock_lists`` and renew it with
 ``lists_changed`` in their own transaction.
 
-Flood guard: after a matching pass, an entry that matched more than its list's ``flood_share`` of
-the files checked (at least ``flood_min_files`` files) is flagged for review; its matches are kept.
+Flood guard: whenever matches are stored, an entry that matched more than its list's
+``flood_share`` of the last ``flood_window`` files stored (of every run, submission and import:
+all of them while fewer are stored, once there are at least ``flood_min_files``) is flagged for
+review; its matches are kept. Judged over that sliding window rather than over the files of one
+pass, it sees an entry that suddenly matches much of what comes in however it comes: in small
+daily runs or in web submissions one at a time.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, distinct, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from safeguarding.errors import StoreError
@@ -47,6 +50,7 @@ from safeguarding.store.models import (
     HashListEntry,
     HashListState,
     HashMatch,
+    ReportedFile,
 )
 from safeguarding.triage.bulk import fetch_in, insert_rows
 from safeguarding.triage.options import TriageOptions
@@ -312,52 +316,79 @@ class Matcher:
             for list_id, entry_id, distance in hits[value]
         ]
 
-    def store(self, session: Session, found: Sequence[FoundMatch], checked_files: int) -> int:
+    def store(self, session: Session, found: Sequence[FoundMatch]) -> int:
         """Insert matches (one per file, entry and kind) and apply the flood guard."""
         now = datetime.now(UTC)
         unique = {(m.file_id, m.entry_id, m.hash_kind): m for m in found}
-        if unique:
-            insert_rows(
-                session,
-                HashMatch,
-                [
-                    {
-                        "file_id": m.file_id,
-                        "list_id": m.list_id,
-                        "entry_id": m.entry_id,
-                        "hash_kind": m.hash_kind,
-                        "distance": m.distance,
-                        "matched_at": now,
-                    }
-                    for m in unique.values()
-                ],
-            )
-        self._flood_guard(session, list(unique.values()), checked_files, now)
+        if not unique:
+            return 0
+        insert_rows(
+            session,
+            HashMatch,
+            [
+                {
+                    "file_id": m.file_id,
+                    "list_id": m.list_id,
+                    "entry_id": m.entry_id,
+                    "hash_kind": m.hash_kind,
+                    "distance": m.distance,
+                    "matched_at": now,
+                }
+                for m in unique.values()
+            ],
+        )
+        self._flood_guard(session, now)
         return len(unique)
 
-    def _flood_guard(
-        self, session: Session, found: list[FoundMatch], checked: int, now: datetime
-    ) -> None:
+    def _flood_guard(self, session: Session, now: datetime) -> None:
+        """Flags every entry, not flagged yet, that matched more than its list's share of the
+        recent files (the module's docstring). Only an entry that just matched can have passed
+        its share (the window holds a fixed number of files), so it runs where matches are
+        stored. Two reads bounded by the window, whatever the size of the store: the id of the
+        window's first file (by the primary key) and the matches of its files (by the leading
+        column of ``hash_match``'s unique constraint), counted per entry."""
+        window = self.options.flood_window
+        first = session.scalar(
+            select(ReportedFile.id).order_by(ReportedFile.id.desc()).offset(window - 1).limit(1)
+        )
+        if first is None:  # fewer files than the window: all of them
+            checked = session.scalar(select(func.count()).select_from(ReportedFile)) or 0
+        else:
+            checked = window
         if checked < self.options.flood_min_files:
             return
-        files_per_entry = Counter(entry for entry, _ in {(m.entry_id, m.file_id) for m in found})
-        list_of = {m.entry_id: m.list_id for m in found}
-        flagged = set(
-            session.scalars(
-                select(FloodFlag.entry_id).where(FloodFlag.entry_id.in_(list(files_per_entry)))
-            )
+        shares = {row.id: row.flood_share for row in self._lists.values()}
+        least = min(shares.values(), default=self.options.flood_share)
+        files = func.count(distinct(HashMatch.file_id))
+        counts = dict(
+            session.execute(
+                select(HashMatch.entry_id, files)
+                .where(HashMatch.file_id >= (first or 0))
+                .group_by(HashMatch.entry_id)
+                .having(files > least * checked)
+            ).all()
         )
-        for entry_id, count in files_per_entry.items():
-            hash_list = self._lists.get(list_of[entry_id])
-            limit = hash_list.flood_share if hash_list else self.options.flood_share
-            share = count / checked
-            if share <= limit or entry_id in flagged:
+        if not counts:
+            return
+        flagged = set(
+            session.scalars(select(FloodFlag.entry_id).where(FloodFlag.entry_id.in_(list(counts))))
+        )
+        lists = dict(
+            session.execute(
+                select(HashListEntry.id, HashListEntry.list_id).where(
+                    HashListEntry.id.in_(counts.keys() - flagged)
+                )
+            ).all()
+        )
+        for entry_id, list_id in lists.items():
+            share = counts[entry_id] / checked
+            if share <= shares.get(list_id, self.options.flood_share):
                 continue
             session.add(
                 FloodFlag(
                     entry_id=entry_id,
-                    list_id=list_of[entry_id],
-                    matched_files=count,
+                    list_id=list_id,
+                    matched_files=counts[entry_id],
                     checked_files=checked,
                     share=share,
                     flagged_at=now,
@@ -370,5 +401,4 @@ class Matcher:
         """Retroactive matching: every stored file against one (new or changed) list."""
         session.execute(delete(HashMatch).where(HashMatch.list_id == list_id))
         file_ids = list(session.scalars(select(FileHash.file_id).distinct()))
-        found = self.find(session, file_ids, [list_id])
-        return self.store(session, found, len(file_ids))
+        return self.store(session, self.find(session, file_ids, [list_id]))

@@ -32,6 +32,7 @@ class TriageOptions:
     pdq_min_quality: int
     flood_share: float = 0.05
     flood_min_files: int = 50
+    flood_window: int = 10_000
     batch_size: int = 10_000
     max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
     max_image_pixels: int = DEFAULT_MAX_PIXELS
@@ -42,6 +43,7 @@ _INT_RANGES = {
     "pdq_threshold": (0, 128),
     "pdq_min_quality": (0, 100),
     "flood_min_files": (1, 10**9),
+    "flood_window": (1, 10**9),
     "batch_size": (1, 100_000),
     "max_document_bytes": (1_000, 10**9),
     "max_image_pixels": (1, 10**10),
@@ -63,7 +65,15 @@ def triage_options(settings: Settings) -> TriageOptions:
             if not isinstance(value, int | float) or not 0 < float(value) <= 1:
                 raise ConfigError(f"[triage] flood_share = {value!r}: a share in (0, 1]")
             values[key] = float(value)
-    return TriageOptions(**values)
+    options = TriageOptions(**values)
+    if options.flood_min_files > options.flood_window:
+        # The guard judges the last flood_window files once flood_min_files are stored: it
+        # would never judge at all.
+        raise ConfigError(
+            f"[triage] flood_min_files = {options.flood_min_files} is more than flood_window = "
+            f"{options.flood_window}: the flood guard would never judge"
+        )
+    return options
 
 
 def index_directory(settings: Settings) -> Path:

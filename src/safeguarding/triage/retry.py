@@ -116,7 +116,7 @@ def _retry_one(context: IntakeContext, record: QuarantineRecord) -> RetryOutcome
             return RetryOutcome(record.id, False, f"{first.rule}: {first.message}")
         context.matcher.refresh(session)
         found = context.matcher.find(session, result.new_file_ids)
-        context.matcher.store(session, found, len(result.new_file_ids))
+        context.matcher.store(session, found)
         stored = session.get(QuarantineRecord, record.id)
         assert stored is not None
         stored.status, stored.resolved_at = "resolved", datetime.now(UTC)

@@ -260,8 +260,8 @@ class Submitter:
         return [item.result for item in ordered]
 
     def _match(self, session: Session, written: Sequence[_Written]) -> None:
-        """Match the group's new files in one pass over the index; store each submission's
-        matches (and apply the flood guard) over its own files, as a submission on its own."""
+        """Match the group's new files in one pass over the index and store the matches (the
+        flood guard then judges the recent files once); each submission counts its own."""
         wanted = [file_id for item in written for file_id in item.new_file_ids]
         if not wanted:
             return
@@ -271,9 +271,10 @@ class Submitter:
         for match in matcher.find(session, wanted):
             by_file.setdefault(match.file_id, []).append(match)
         for item in written:
-            if item.new_file_ids:
-                found = [m for f in item.new_file_ids for m in by_file.get(f, [])]
-                item.result.matches = matcher.store(session, found, len(item.new_file_ids))
+            found = {(m.file_id, m.entry_id, m.hash_kind) for f in item.new_file_ids
+                     for m in by_file.get(f, [])}  # fmt: skip
+            item.result.matches = len(found)
+        matcher.store(session, [m for matches in by_file.values() for m in matches])
 
 
 def _resolve(future: Future[SubmissionResult], outcome: SubmissionResult | Exception) -> None:

@@ -222,8 +222,8 @@ class HashList(Base):
     version and names the version's PDQ index segment (ids are reused after a list is removed, and
     a restored copy of the database repeats versions: neither may pass for another list's
     segment); ``pdq_threshold`` is this list's maximum PDQ distance (default from evidence
-    ``pdq.threshold``); ``flood_share`` the share of incoming files above which one entry is
-    flagged for review.
+    ``pdq.threshold``); ``flood_share`` the share of the recent incoming files (the flood
+    guard's window) above which one entry is flagged for review.
     """
 
     __tablename__ = "hash_list"
@@ -304,8 +304,9 @@ class HashMatch(Base):
 
 
 class FloodFlag(Base):
-    """A list entry that matched more than its list's ``flood_share`` of the files it was checked
-    against in one matching pass: flagged for review (a bad or over-broad entry), matches kept."""
+    """A list entry that matched more than its list's ``flood_share`` of the recently stored files
+    (``checked_files``: the flood guard's window, ``[triage] flood_window``): flagged for review
+    (a bad or over-broad entry), matches kept."""
 
     __tablename__ = "flood_flag"
 
