@@ -468,14 +468,13 @@ def test_a_long_running_matcher_never_searches_a_removed_lists_segment(
     assert hits == {old: [], new: [(entry[0], entry[1], 0)]}
 
 
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)  # it copies the database's file
 def test_a_restored_copy_of_the_database_never_uses_segments_of_the_lists_it_lost(
     capsys: Capsys, store: Store, tmp_path: Path
 ) -> None:
     # The index lives beside the database; a database restored from an older copy names its
     # list as the list that replaced it did (same id, same version), and the index kept the
     # replacement's segment for it.
-    if store.dialect != "sqlite":
-        pytest.skip("copies the SQLite database file")
     old, new = flip_bits([PDQ], np.array([100]), np.random.default_rng(3))[0], PDQ
     (tmp_path / "old.csv").write_text(f"hash,type\n{old},PDQ\n")
     (tmp_path / "new.csv").write_text(f"hash,type\n{new},PDQ\n")
