@@ -3,14 +3,18 @@ server (its files, its database) when the fault is the server's."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from fastapi.testclient import TestClient
 from markupsafe import escape
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 from starlette.datastructures import Headers
 
 from safeguarding.access.roles import Role
-from safeguarding.errors import ConfigError, SafeguardingError, StoreError
+from safeguarding.errors import ConfigError, StoreError
 from safeguarding.store import Store
 from safeguarding.web import auth, triage_views
 from safeguarding.web.body_limits import ANONYMOUS_BYTES, DEFAULT_BYTES
@@ -106,6 +110,37 @@ def test_a_database_fault_is_503_without_its_detail(
     assert any("no head row" in r.getMessage() for r in caplog.records)
 
 
+def test_a_database_gone_mid_request_is_503_as_any_store_fault(
+    store: Store, accounts_by_role: dict[Role, Account], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The driver's own fault (the database went away, is locked, cancels the statement) was
+    answered as a bug, 500; it is the database's fault, the same 503 as the store's errors."""
+
+    def gone(session: Session, *_args: object) -> dict[str, object]:
+        # A real driver OperationalError of each backend, raised by the database itself.
+        if session.get_bind().dialect.name == "sqlite":
+            session.execute(text("SELECT * FROM a_table_the_database_lost"))
+        else:
+            session.execute(text("SET LOCAL statement_timeout = 1"))
+            session.execute(text("SELECT pg_sleep(1)"))
+        raise AssertionError("the statement above fails")
+
+    monkeypatch.setattr(triage_views, "subject_detail", gone)
+    app = make_app(store)
+    analyst = accounts_by_role[Role.ANALYST]
+    with TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False) as client:
+        api = client.get("/api/subjects/1", headers={"Authorization": f"Bearer {analyst.token}"})
+        cookie, _ = session_cookie(app, store, analyst.name)
+        client.cookies.set("sg_session", cookie)
+        page = client.get("/subjects/1")
+    assert api.status_code == 503 and page.status_code == 503
+    assert api.json() == {"detail": "the database is not available; try again later"}
+    for response in (api, page):
+        assert _secured(response.headers)
+        assert "a_table_the_database_lost" not in response.text
+        assert "statement_timeout" not in response.text
+
+
 def test_input_errors_keep_their_clear_message(
     store: Store, accounts_by_role: dict[Role, Account]
 ) -> None:
@@ -116,17 +151,23 @@ def test_input_errors_keep_their_clear_message(
     assert bad.json()["rule"] == "account-name" and "account name 'X!'" in bad.json()["detail"]
 
 
+def _driver_fault(message: str) -> OperationalError:
+    """The driver's error for a database that went away (as SQLAlchemy wraps it)."""
+    return OperationalError("SELECT 1", None, Exception(message))
+
+
 @pytest.mark.parametrize(
     ("fault", "status", "message"),
     [
         (StoreError, 503, "the database is not available; try again later"),
+        (_driver_fault, 503, "the database is not available; try again later"),
         (ConfigError, 500, "the server's settings need attention; the server's log says what"),
     ],
 )
 def test_a_fault_met_by_the_body_limits_is_answered_as_the_routes_answer_it(
     store: Store,
     monkeypatch: pytest.MonkeyPatch,
-    fault: type[SafeguardingError],
+    fault: Callable[[str], Exception],
     status: int,
     message: str,
 ) -> None:

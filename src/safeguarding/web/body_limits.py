@@ -32,9 +32,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from safeguarding.errors import ConfigError, StoreError
 from safeguarding.web.auth import NotSignedInError, bearer_token, is_api, resolve_principal
-from safeguarding.web.refusals import not_signed_in, server_fault
+from safeguarding.web.refusals import SERVER_FAULTS, not_signed_in, server_fault
 
 ANONYMOUS_BYTES = 64 * 1024
 DEFAULT_BYTES = 1024 * 1024
@@ -76,7 +75,7 @@ class BodyLimits:
         except NotSignedInError as exc:
             await not_signed_in(request, exc)(scope, receive, send)
             return
-        except (ConfigError, StoreError) as exc:
+        except SERVER_FAULTS as exc:
             await server_fault(request, exc)(scope, receive, send)
             return
         if principal is None and is_api(request) and bearer_token(request) is not None:

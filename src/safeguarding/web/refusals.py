@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import quote
 
+from sqlalchemy.exc import OperationalError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
@@ -37,13 +38,18 @@ def not_signed_in(request: Request, exc: Exception) -> Response:
     return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
 
 
-def server_fault(request: Request, exc: ConfigError | StoreError) -> Response:
+# The faults of the server's settings or database. ``OperationalError`` is the driver's: the
+# database went away, is locked or refuses the connection, in the middle of a request.
+SERVER_FAULTS = (ConfigError, StoreError, OperationalError)
+
+
+def server_fault(request: Request, exc: Exception) -> Response:
     """Settings or the database failed: the server's fault, not the request's. Their messages
     are written for the operator and name secret files, the data directory and the database, so
-    they go to the server's log (whose messages hide database passwords already) and the client
-    hears only what kind of fault it was."""
+    they go to the server's log (whose messages hide database passwords and statement values
+    already) and the client hears only what kind of fault it was."""
     log.error("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
-    if isinstance(exc, StoreError):
+    if isinstance(exc, StoreError | OperationalError):
         status, message = 503, "the database is not available; try again later"
     else:
         status, message = 500, "the server's settings need attention; the server's log says what"
