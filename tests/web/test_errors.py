@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx2 import Response
 from markupsafe import escape
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
@@ -42,6 +43,17 @@ def test_a_body_over_its_cap_is_refused_with_the_security_headers(
         assert response.headers["strict-transport-security"].startswith("max-age=")
 
 
+def _subject_answers(store: Store, analyst: Account) -> tuple[Response, Response]:
+    """A subject asked for by an analyst through the API (token) and as a page (session)."""
+    app = make_app(store)
+    with TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False) as client:
+        api = client.get("/api/subjects/1", headers={"Authorization": f"Bearer {analyst.token}"})
+        cookie, _ = session_cookie(app, store, analyst.name)
+        client.cookies.set("sg_session", cookie)
+        page = client.get("/subjects/1")
+    return api, page
+
+
 def test_an_unexpected_error_is_a_plain_500_with_the_security_headers(
     store: Store, accounts_by_role: dict[Role, Account], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -49,13 +61,7 @@ def test_an_unexpected_error_is_a_plain_500_with_the_security_headers(
         raise RuntimeError("secret internals at /srv/data")
 
     monkeypatch.setattr(triage_views, "subject_detail", broken)
-    app = make_app(store)
-    analyst = accounts_by_role[Role.ANALYST]
-    with TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False) as client:
-        api = client.get("/api/subjects/1", headers={"Authorization": f"Bearer {analyst.token}"})
-        cookie, _ = session_cookie(app, store, analyst.name)
-        client.cookies.set("sg_session", cookie)
-        page = client.get("/subjects/1")
+    api, page = _subject_answers(store, accounts_by_role[Role.ANALYST])
     assert api.status_code == 500 and page.status_code == 500
     assert api.json() == {"detail": "internal error; the server's log has the details"}
     assert "Server error" in page.text
@@ -126,13 +132,7 @@ def test_a_database_gone_mid_request_is_503_as_any_store_fault(
         raise AssertionError("the statement above fails")
 
     monkeypatch.setattr(triage_views, "subject_detail", gone)
-    app = make_app(store)
-    analyst = accounts_by_role[Role.ANALYST]
-    with TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False) as client:
-        api = client.get("/api/subjects/1", headers={"Authorization": f"Bearer {analyst.token}"})
-        cookie, _ = session_cookie(app, store, analyst.name)
-        client.cookies.set("sg_session", cookie)
-        page = client.get("/subjects/1")
+    api, page = _subject_answers(store, accounts_by_role[Role.ANALYST])
     assert api.status_code == 503 and page.status_code == 503
     assert api.json() == {"detail": "the database is not available; try again later"}
     for response in (api, page):
