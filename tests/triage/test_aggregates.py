@@ -96,6 +96,7 @@ def test_linked_tables_show_withheld_levels_only_together(demo_store: Store) -> 
         assert not set(hidden) & set(protected.row_labels)
     # hours and waits add up levels, so they are shown only when every level stands alone
     assert found.queue.total_hours is None and found.queue.handled_hours is None
+    assert found.queue.started_hours is None
     assert set(found.queue.hours) == {None} and set(found.queue.mean_wait_days) == {None}
     # the synthetic outcomes are said to be there, not counted (that would count the real ones)
     assert found.outcomes.includes_synthetic
@@ -297,6 +298,11 @@ def test_hours_are_withheld_where_they_would_count_a_few_merged_reports(store: S
     shown = triage_aggregates(store, 1)
     assert shown is not None and shown.queue is not None
     assert None not in shown.queue.hours and shown.queue.total_hours is not None
+    # The week's capacity goes to the handled items and the one started, or the queue is done.
+    queue = shown.queue
+    assert queue.handled_hours is not None and queue.started_hours is not None
+    worked = min(queue.capacity_hours, queue.total_hours)
+    assert queue.handled_hours + queue.started_hours == pytest.approx(worked, abs=0.02)
 
 
 def test_outcomes_are_counted_at_their_reports_current_level(demo_store: Store) -> None:

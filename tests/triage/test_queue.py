@@ -65,10 +65,24 @@ def test_capacity_is_respected_exactly() -> None:
     assert smaller.items["handled"].to_list() == [True, True, False, False, False]
 
 
-def test_a_big_item_is_not_skipped_for_smaller_ones_behind_it() -> None:
+def test_a_big_item_is_started_not_skipped_for_smaller_ones_behind_it() -> None:
     items = items_for([1, 4, 4], [0] * 3, [0] * 3, [1, 2, 3])
     plan = plan_queue(items, capacity_hours=1, period="week")  # P1 needs 3 h: nothing fits
     assert plan.items["handled"].to_list() == [False, False, False]
+    assert plan.items["started"].to_list() == [True, False, False]
+    assert plan.items["period_minutes"].to_list() == [60.0, 0.0, 0.0]
+    totals = plan.totals()
+    assert (totals["handled_items"], totals["started_items"]) == (0, 1)
+    assert (totals["handled_hours"], totals["started_hours"]) == (0.0, 1.0)
+    assert [row["started"] for row in plan.rows(0, 3)] == [True, False, False]
+
+
+def test_nothing_is_started_when_the_handled_items_fill_the_capacity() -> None:
+    items = items_for([1, 2, 3], [0] * 3, [0] * 3, [1, 2, 3])
+    plan = plan_queue(items, capacity_hours=5, period="week")  # 180 + 120 minutes exactly
+    assert plan.items["handled"].to_list() == [True, True, False]
+    assert plan.items["started"].to_list() == [False, False, False]
+    assert plan.started_minutes == 0.0
 
 
 @given(
@@ -91,6 +105,12 @@ def test_handled_items_are_the_longest_prefix_that_fits(
     assert handled == [True] * k + [False] * (n - k)
     if k < n:
         assert taken + minutes[k] > hours * 60
+    # The first item that does not fit is started if any capacity is left for it; no other.
+    started = plan.items["started"].to_list()
+    assert started == [i == k and taken < hours * 60 for i in range(n)]
+    worked = plan.items["period_minutes"].to_list()
+    assert sum(worked) == pytest.approx(min(hours * 60, sum(minutes)))
+    assert all(0 <= w <= m for w, m in zip(worked, minutes, strict=True))
     waits = plan.items["wait_days"].to_list()
     if hours == 0:  # no capacity, no pace: no wait to give
         assert waits == [None] * n

@@ -46,6 +46,13 @@ def test_the_queue_page_plans_against_the_capacity_given(live: Live, store: Stor
     expect(page).to_have_url(re.compile(r"capacity_hours=0"))
     expect(page.locator("#plan-summary")).to_contain_text(": 0 items handled")
     expect(page.locator("#queue tbody")).not_to_contain_text("handled")
+    expect(page.locator("#queue tbody")).not_to_contain_text("started")
+    # Less than any item's estimate: the first item is started, and the rest wait.
+    page.get_by_label("Capacity (hours)").fill("0.01")
+    page.get_by_role("button", name="Plan").click()
+    expect(page.locator("#plan-summary")).to_contain_text("of which 1 started")
+    expect(page.locator("#queue tbody tr").first).to_contain_text("started")
+    expect(page.locator("#queue tbody tr").nth(1)).to_contain_text("waits")
 
 
 def test_opening_a_report_and_recording_its_outcome_through_the_form(

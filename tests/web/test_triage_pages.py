@@ -77,6 +77,8 @@ def test_the_queue_api_plans_as_the_command_line_does(
     assert got["items"] == expected["items"]
     assert got["handled_items"] == expected["handled_items"]
     assert got["handled_hours"] == expected["handled_hours"]
+    assert got["started_items"] == expected["started_items"]
+    assert got["started_hours"] == expected["started_hours"]
     assert got["by_level"] == expected["by_level"]
     items = answer["items"]
     assert [row["position"] for row in items] == list(range(1, len(items) + 1))
@@ -84,7 +86,12 @@ def test_the_queue_api_plans_as_the_command_line_does(
     # The capacity rule: handled items come first, and their minutes fit in the capacity.
     handled = [row["handled"] for row in items]
     assert handled == sorted(handled, reverse=True)
-    assert sum(row["minutes"] for row in items if row["handled"]) <= 10 * 60
+    taken = sum(row["minutes"] for row in items if row["handled"])
+    assert taken <= 10 * 60
+    # The next item is started with what is left of the capacity, and no other is.
+    started = [row["position"] for row in items if row["started"]]
+    assert started == ([sum(handled) + 1] if taken < 10 * 60 and len(items) > sum(handled) else [])
+    assert got["started_hours"] == (round((10 * 60 - taken) / 60, 2) if started else 0.0)
     with store.session() as db:
         decided = dict(
             db.execute(select(PriorityDecision.report_id, PriorityDecision.subject_id)).all()

@@ -169,15 +169,20 @@ def queue(
         raise typer.BadParameter(f"--capacity-hours {capacity_hours}: give a finite number")
     with store(must_exist=True) as opened:
         summary, plans = operations.queue_plans(opened, capacity_hours, period)
-    rows = operations.queue_rows(plans["offender"], limit)
+    rows = plans["offender"].rows(0, limit)
     if json_out:
         print_json({**summary, "offender_items": rows})
         return
     offender = summary["offender_queue"]
+    started = (
+        f", 1 item started ({offender['started_hours']} h this {period}, finished later)"
+        if offender["started_items"]
+        else ""
+    )
     console.print(
         f"offender queue: {offender['items']} items, {offender['total_hours']} h estimated; "
         f"capacity {summary['capacity_hours']:g} h per {period}: {offender['handled_items']} "
-        f"items ({offender['handled_hours']} h) handled this {period}"
+        f"items ({offender['handled_hours']} h) handled this {period}{started}"
     )
     print_table(
         "Queue (first items)",
@@ -190,7 +195,7 @@ def queue(
                 r["level"],
                 f"{r['score']:g}",
                 r["minutes"],
-                "yes" if r["handled"] else "no",
+                "yes" if r["handled"] else ("started" if r["started"] else "no"),
                 "–" if r["wait_days"] is None else r["wait_days"],
             ]
             for r in rows

@@ -80,6 +80,7 @@ class QueueAggregates:
     mean_wait_days: tuple[float | None, ...]
     total_hours: float | None
     handled_hours: float | None
+    started_hours: float | None
     youth_care_items: int | None
 
     def as_dict(self) -> dict[str, Any]:
@@ -90,6 +91,7 @@ class QueueAggregates:
             "mean_wait_days": list(self.mean_wait_days),
             "total_hours": self.total_hours,
             "handled_hours": self.handled_hours,
+            "started_hours": self.started_hours,
             "youth_care_items": self.youth_care_items,
         }
 
@@ -314,6 +316,7 @@ def _queue(store: Store, reports: ReportsTable, level_of: dict[int, str]) -> Que
         ),
         total_hours=float(offender["total_hours"]) if every_level_shown else None,
         handled_hours=float(offender["handled_hours"]) if every_level_shown else None,
+        started_hours=float(offender["started_hours"]) if every_level_shown else None,
         youth_care_items=small_withheld(youth, reports.min_cell) if youth_shown else None,
     )
 

@@ -42,7 +42,6 @@ from safeguarding.triage.queue import (
     WorkItems,
     handling_estimates,
     plan_queue,
-    shown_days,
     work_items,
 )
 from safeguarding.triage.run_options import run_options
@@ -149,37 +148,13 @@ def queue_plans(
         "estimates_minutes": {
             level: {"minutes": e.minutes, "basis": e.basis} for level, e in estimates.items()
         },
-        "offender_queue": {
-            "items": offender.items.height,
-            "handled_items": int(offender.items["handled"].sum()),
-            "handled_hours": round(offender.handled_minutes / 60, 2),
-            "total_hours": round(float(offender.items["minutes"].sum()) / 60, 2),
-            "by_level": offender.by_level(),
-        },
+        "offender_queue": offender.totals(),
         "youth_care_queue": {
             "items": youth.items.height,
             "total_hours": round(float(youth.items["minutes"].sum()) / 60, 2),
         },
     }
     return summary, plans
-
-
-def queue_rows(plan: QueuePlan, limit: int) -> list[dict[str, Any]]:
-    rows = []
-    for position, row in enumerate(plan.items.head(limit).iter_rows(named=True), start=1):
-        rows.append(
-            {
-                "position": position,
-                "item": row["item"],
-                "reports": plan.reports_of(row),
-                "level": LEVELS[row["level"] - 1],
-                "score": row["score"],
-                "minutes": row["minutes"],
-                "handled": row["handled"],
-                "wait_days": shown_days(row["wait_days"]),
-            }
-        )
-    return rows
 
 
 def record_outcome(
@@ -358,6 +333,6 @@ def demo(store: Store, seed: int) -> str:
     return (
         f"{summary['reports']} reports in {summary['content_clusters']} content clusters "
         f"and {summary['subjects']} subjects; {len(recorded)} synthetic outcomes; "
-        f"queue: {offender['items']} items, {offender['handled_items']} fit in "
-        f"{plan['capacity_hours']:g} h this week"
+        f"queue: {offender['items']} items, {offender['handled_items']} handled and "
+        f"{offender['started_items']} started in {plan['capacity_hours']:g} h this week"
     )

@@ -8,10 +8,13 @@ unrelated sharers would otherwise become one item).
 Order: level (P1 first), then score (highest first), then age (oldest report first), then the item
 id, so the order is total and repeatable.
 
-Capacity rule: items are taken in queue order while the running sum of their estimated minutes
-stays within the capacity; the first item that does not fit ends the period's work, and nothing
-behind it is taken, even if it is smaller, because skipping ahead would serve lower priorities
-first. So: handled minutes <= capacity, and handled minutes + the next item's minutes > capacity.
+Capacity rule: items are handled in queue order while the running sum of their estimated minutes
+stays within the capacity. The first item that does not fit is started: the rest of the period's
+capacity goes to it and it is finished next period. Nothing behind it is taken, even if it is
+smaller, because skipping ahead would serve lower priorities first. So: handled minutes <=
+capacity < handled minutes + the started item's minutes, and the minutes worked in the period are
+the capacity, or all the queue's minutes if they are fewer. An item larger than a whole period's
+capacity is therefore started, not left waiting behind an idle team.
 
 Estimated minutes per report: the mean minutes recorded in outcomes for reports of that level, or
 the default for the level (``DEFAULT_MINUTES``, an assumption until outcomes are recorded), rounded
@@ -27,7 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -226,7 +229,8 @@ def work_items(columns: QueueColumns, estimates: Mapping[str, HandlingEstimate])
 
 @dataclass(frozen=True)
 class QueuePlan:
-    """Items in queue order with ``handled``, ``start_minutes`` and ``wait_days`` columns."""
+    """Items in queue order with ``handled``, ``started``, ``period_minutes`` (worked on the item
+    in the period), ``start_minutes`` and ``wait_days`` columns."""
 
     items: pl.DataFrame
     report_ids: IntArray
@@ -237,6 +241,49 @@ class QueuePlan:
     @property
     def handled_minutes(self) -> int:
         return int(self.items.filter(pl.col("handled"))["minutes"].sum())
+
+    @property
+    def started_minutes(self) -> float:
+        """Minutes of the period spent on the started item (none if no item is started)."""
+        return float(self.items.filter(pl.col("started"))["period_minutes"].sum())
+
+    def totals(self) -> dict[str, Any]:
+        """Items and hours handled, started and waiting in the period, and per level: what
+        ``safeguarding queue`` and the web app's queue page both show."""
+        frame = self.items
+        handled = int(frame["handled"].sum())
+        return {
+            "items": frame.height,
+            "reports": int(frame["reports"].sum()) if frame.height else 0,
+            "handled_items": handled,
+            "not_handled_items": frame.height - handled,
+            "started_items": int(frame["started"].sum()),
+            "handled_hours": round(self.handled_minutes / 60, 2),
+            "started_hours": round(self.started_minutes / 60, 2),
+            "total_hours": round(float(frame["minutes"].sum()) / 60, 2),
+            "by_level": self.by_level(),
+        }
+
+    def rows(self, offset: int, limit: int) -> list[dict[str, Any]]:
+        """Items ``offset`` to ``offset + limit`` in queue order, with their position in the
+        whole queue (from 1) and their reports."""
+        rows = []
+        part = self.items.slice(offset, limit)
+        for position, row in enumerate(part.iter_rows(named=True), start=offset + 1):
+            rows.append(
+                {
+                    "position": position,
+                    "item": row["item"],
+                    "reports": self.reports_of(row),
+                    "level": LEVELS[row["level"] - 1],
+                    "score": round(row["score"], 2),
+                    "minutes": row["minutes"],
+                    "handled": row["handled"],
+                    "started": row["started"],
+                    "wait_days": shown_days(row["wait_days"]),
+                }
+            )
+        return rows
 
     def reports_of(self, row: Mapping[str, int]) -> list[int]:
         """The report ids of one item row of ``items``."""
@@ -256,6 +303,7 @@ class QueuePlan:
                     "reports": int(part["reports"].sum()) if part.height else 0,
                     "handled": handled.height,
                     "not_handled": part.height - handled.height,
+                    "started": int(part["started"].sum()),
                     "estimated_hours": round(float(part["minutes"].sum()) / 60, 2),
                     "mean_wait_days": shown_days(mean_wait),
                     "max_wait_days": shown_days(max_wait),
@@ -271,8 +319,8 @@ def shown_days(value: object) -> float | None:
 
 
 def plan_queue(work: WorkItems, capacity_hours: float, period: str) -> QueuePlan:
-    """Mark which items (already in queue order) fit in ``capacity_hours`` for the period; their
-    waits are null when the capacity is 0 (no pace to wait at)."""
+    """Mark which items (already in queue order) are handled in ``capacity_hours`` for the period
+    and which one is started; their waits are null when the capacity is 0 (no pace to wait at)."""
     if period not in PERIOD_DAYS:
         raise ValueError(f"period must be one of {', '.join(PERIOD_DAYS)}")
     if not capacity_hours >= 0 or math.isinf(capacity_hours):
@@ -286,8 +334,19 @@ def plan_queue(work: WorkItems, capacity_hours: float, period: str) -> QueuePlan
     cumulative = items["minutes"].cum_sum()
     start = cumulative - items["minutes"]
     wait = start.cast(pl.Float64) / pace if pace > 0 else pl.lit(None, pl.Float64)
+    handled = cumulative <= capacity_minutes
+    started = ~handled & (start < capacity_minutes)
+    worked = (
+        pl.when(handled)
+        .then(items["minutes"].cast(pl.Float64))
+        .when(started)
+        .then(capacity_minutes - start.cast(pl.Float64))
+        .otherwise(0.0)
+    )
     planned = items.with_columns(
-        (cumulative <= capacity_minutes).alias("handled"),
+        handled.alias("handled"),
+        started.alias("started"),
+        worked.alias("period_minutes"),
         start.alias("start_minutes"),
         wait.alias("wait_days"),
     )

@@ -26,7 +26,7 @@ from safeguarding.store import Store
 from safeguarding.store.models import TriageOutcome, TriageRun
 from safeguarding.triage import store_io
 from safeguarding.triage.operations import open_work_items
-from safeguarding.triage.policy import LEVELS, ROUTES
+from safeguarding.triage.policy import ROUTES
 from safeguarding.triage.queue import (
     PERIOD_DAYS,
     HandlingEstimate,
@@ -34,7 +34,6 @@ from safeguarding.triage.queue import (
     QueuePlan,
     WorkItems,
     plan_queue,
-    shown_days,
 )
 from safeguarding.triage.run_options import run_options
 
@@ -177,9 +176,8 @@ def default_capacity(store: Store, period: str) -> float:
 
 
 def summary(items: QueueItems, plan: QueuePlan, route: str) -> dict[str, Any]:
-    """Handled this period or not, hours and expected waiting per level (as ``safeguarding
-    queue``)."""
-    frame = plan.items
+    """Handled, started and waiting this period, hours and expected waiting per level (as
+    ``safeguarding queue``)."""
     return {
         "route": route,
         "period": plan.period,
@@ -189,31 +187,5 @@ def summary(items: QueueItems, plan: QueuePlan, route: str) -> dict[str, Any]:
         "estimates_minutes": {
             level: {"minutes": e.minutes, "basis": e.basis} for level, e in items.estimates.items()
         },
-        "items": frame.height,
-        "reports": int(frame["reports"].sum()) if frame.height else 0,
-        "handled_items": int(frame["handled"].sum()),
-        "not_handled_items": frame.height - int(frame["handled"].sum()),
-        "handled_hours": round(plan.handled_minutes / 60, 2),
-        "total_hours": round(float(frame["minutes"].sum()) / 60, 2),
-        "by_level": plan.by_level(),
+        **plan.totals(),
     }
-
-
-def page_rows(plan: QueuePlan, offset: int, limit: int) -> list[dict[str, Any]]:
-    """One page of work items in queue order, with their position in the whole queue."""
-    rows = []
-    part = plan.items.slice(offset, limit)
-    for position, row in enumerate(part.iter_rows(named=True), start=offset + 1):
-        rows.append(
-            {
-                "position": position,
-                "item": row["item"],
-                "reports": plan.reports_of(row),
-                "level": LEVELS[row["level"] - 1],
-                "score": round(row["score"], 2),
-                "minutes": row["minutes"],
-                "handled": row["handled"],
-                "wait_days": shown_days(row["wait_days"]),
-            }
-        )
-    return rows

@@ -26,6 +26,13 @@ def _number(value: float | None, digits: int) -> str:
     return WITHHELD if value is None else f"{value:,.{digits}f}"
 
 
+def _started(hours: float | None) -> str:
+    """The hours that go to the work item started this week and finished after it."""
+    if hours is None or hours == 0:
+        return ""
+    return f", and {_number(hours, 1)} h to a work item started this week and finished later"
+
+
 def _queue(queue: QueueAggregates) -> list[str]:
     items = queue.items
     rows = [
@@ -44,7 +51,8 @@ def _queue(queue: QueueAggregates) -> list[str]:
         "<h3>Queue against capacity (one week)</h3>",
         f"<p>Capacity {queue.capacity_hours:g} h: {_number(queue.handled_hours, 1)} of "
         f"{_number(queue.total_hours, 1)} estimated hours of the offender queue handled this "
-        f"week. Youth-care queue: {cell(queue.youth_care_items)} work items.</p>",
+        f"week{_started(queue.started_hours)}. Youth-care queue: "
+        f"{cell(queue.youth_care_items)} work items.</p>",
         table(
             ["level", *items.col_labels, "work items", "estimated hours", "mean wait (days)"], rows
         ),

@@ -39,7 +39,7 @@ from safeguarding.triage.policy import load_policy, parse_policy
 from safeguarding.triage.queue import PERIOD_DAYS
 from safeguarding.web import triage_views as views
 from safeguarding.web.auth import Principal
-from safeguarding.web.queue_cache import QueueCache, default_capacity, page_rows, summary
+from safeguarding.web.queue_cache import QueueCache, default_capacity, summary
 from safeguarding.web.roles import require
 from safeguarding.web.routers.common import RowId, record_list, record_read, store_of
 from safeguarding.web.templating import render
@@ -76,7 +76,7 @@ def _queue(
     store = store_of(request)
     capacity = default_capacity(store, period) if capacity_hours is None else capacity_hours
     items, plan = _cache(request).plan(store, route, capacity, period)
-    rows = page_rows(plan, (page - 1) * PAGE, PAGE)
+    rows = plan.rows((page - 1) * PAGE, PAGE)
     asked = {"route": route, "period": period, "capacity_hours": str(capacity), "page": str(page)}
     with store.session() as db:
         links = views.item_links(db, [r for row in rows for r in row["reports"]])
