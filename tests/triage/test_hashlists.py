@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from alembic import command
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from safeguarding.store import Store
 from safeguarding.store.engine import alembic_config
@@ -650,6 +651,60 @@ def test_a_burst_after_a_long_quiet_history_is_flagged_over_the_window(
     with store.engine.connect() as connection:
         flag = connection.execute(text("SELECT matched_files, checked_files FROM flood_flag")).one()
     assert tuple(flag) == (12, 40)  # 12 of 120 stored would be 10 %, under the share
+
+
+def test_two_ingests_flagging_one_entry_at_once_both_keep_their_batches_and_one_flag(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    """Two ingests (two processes, or an ingest and the web app's submissions) whose batches
+    each take one entry past its share both find it unflagged, and both insert its flag. Each is
+    held just before that insert until the other has got there too: on PostgreSQL the second
+    insert waited for the first to commit, then broke the flag's unique key, and its batch was
+    rolled back with it. SQLite lets one writer at a time: the second batch is written after the
+    first has committed, finds the flag and adds none (the first one's wait runs out)."""
+    (tmp_path / "l.csv").write_text(f"hash,type\n{MD5},MD5\n")
+    _json(capsys, "hashlist", "import", str(tmp_path / "l.csv"), "--name", "l")
+    # 46 files matching nothing, then two runs of 4 listed files: each run sees 50 files (the
+    # default flood_min_files), 8 % of them matching the entry (the default share is 5 %).
+    _json(capsys, "ingest", str(_small_run(tmp_path, 0, [f"{n:032x}" for n in range(46)])))
+    postgresql = store.dialect == "postgresql"
+    both_inserting = threading.Barrier(2, timeout=10 if postgresql else 1)
+    met: list[bool] = []
+
+    def hold_the_flag(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("INSERT INTO flood_flag"):
+            try:
+                both_inserting.wait()
+                met.append(True)
+            except threading.BrokenBarrierError:
+                met.append(False)
+
+    event.listen(store.engine, "before_cursor_execute", hold_the_flag)
+    errors: list[BaseException] = []
+
+    def run(number: int) -> None:
+        try:
+            context = intake_context(store)  # each its own, as two processes have
+            ingest(
+                store, [_small_run(tmp_path, number, [MD5] * 4)], source="t",
+                writer_factory=lambda run_id, at: context.writer("t", run_id, at),
+                matcher=context.matcher, options=context.options,
+            )  # fmt: skip
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(number,)) for number in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert met == ([True, True] if postgresql else [False])  # the race happened where it can
+    with store.engine.connect() as connection:
+        flags = connection.execute(text("SELECT matched_files, checked_files FROM flood_flag"))
+        assert [tuple(flag) for flag in flags] == [(4, 50)]
+        matches = connection.execute(text("SELECT count(*) FROM hash_match")).scalar_one()
+    assert matches == 8  # both batches kept
 
 
 def test_a_flood_window_smaller_than_the_files_it_needs_is_refused(

@@ -24,7 +24,8 @@ Flood guard: whenever matches are stored, an entry that matched more than its li
 all of them while fewer are stored, once there are at least ``flood_min_files``) is flagged for
 review; its matches are kept. Judged over that sliding window rather than over the files of one
 pass, it sees an entry that suddenly matches much of what comes in however it comes: in small
-daily runs or in web submissions one at a time.
+daily runs or in web submissions one at a time. An entry is flagged once: two transactions
+raising its flag at the same time leave one, and both keep their matches.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, distinct, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from safeguarding.errors import StoreError
@@ -380,25 +382,44 @@ class Matcher:
                 )
             ).all()
         )
+        flags: list[dict[str, Any]] = []
         for entry_id, list_id in lists.items():
             share = counts[entry_id] / checked
             if share <= shares.get(list_id, self.options.flood_share):
                 continue
-            session.add(
-                FloodFlag(
-                    entry_id=entry_id,
-                    list_id=list_id,
-                    matched_files=counts[entry_id],
-                    checked_files=checked,
-                    share=share,
-                    flagged_at=now,
-                    status="open",
-                )
+            flags.append(
+                {
+                    "entry_id": entry_id,
+                    "list_id": list_id,
+                    "matched_files": counts[entry_id],
+                    "checked_files": checked,
+                    "share": share,
+                    "flagged_at": now,
+                    "status": "open",
+                }
             )
-        session.flush()
+        if flags:
+            _insert_new_flags(session, flags)
 
     def rematch_list(self, session: Session, list_id: int) -> int:
         """Retroactive matching: every stored file against one (new or changed) list."""
         session.execute(delete(HashMatch).where(HashMatch.list_id == list_id))
         file_ids = list(session.scalars(select(FileHash.file_id).distinct()))
         return self.store(session, self.find(session, file_ids, [list_id]))
+
+
+def _insert_new_flags(session: Session, flags: list[dict[str, Any]]) -> None:
+    """Inserts ``flags``, leaving out any entry flagged already. The guard reads the flags
+    first, but another transaction (an ingest in another process, the web app's submissions)
+    can flag the same entry after that read: on PostgreSQL its uncommitted flag holds this
+    insert until it commits, and a plain insert would then break the flag's unique key and roll
+    back this transaction's batch with it. The flag already there is left as it is, as one the
+    read found would be."""
+    insert = (
+        postgresql.insert(FloodFlag)
+        if session.get_bind().dialect.name == "postgresql"
+        else sqlite.insert(FloodFlag)
+    )
+    session.execute(
+        insert.values(flags).on_conflict_do_nothing(index_elements=[FloodFlag.entry_id])
+    )
