@@ -82,6 +82,34 @@ def test_an_expired_token_is_refused_with_the_reason(
         assert row is not None and row.last_used is None
 
 
+def test_an_expired_token_says_how_to_get_the_next_one_for_either_kind_of_account(
+    store: Store, accounts_by_role: dict[Role, Account]
+) -> None:
+    """It said to ask an administrator, who is refused a token for a person who signs in with a
+    password (``token-owner-only``). The refusal now gives both ways, and the same words for
+    either account: an expired token proves nothing about who holds it, so it must not tell
+    whether its account is a person's."""
+    with store.session() as db:
+        accounts.add_user(db, "ana", "analyst", PASSWORD, SETUP)
+        person = accounts.create_token(db, "ana", "old", SETUP)
+        system = accounts.create_token(db, "provider-one", "old", SETUP)
+    details: dict[int, str] = {}
+    with TestClient(make_app(store), base_url="http://127.0.0.1") as client:
+        for issued in (person, system):
+            _expire(store, issued.id)
+            refused = client.get("/api/me", headers=_bearer(issued.secret))
+            assert refused.status_code == 401
+            details[issued.id] = refused.json()["detail"]
+    reasons = {detail.split(" UTC; ", 1)[1] for detail in details.values()}
+    assert reasons == {
+        "if your account signs in with a password, create a new one signed in with it (the"
+        " Users page, if you are an administrator) or have one made on the server with"
+        " `safeguarding token create NAME --label L --days N`; otherwise ask an administrator"
+        " for a new one"
+    }
+    assert all(d.startswith(f"API token {n} expired on ") for n, d in details.items())
+
+
 def test_token_commands_set_and_show_the_expiry(
     store: Store, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -287,12 +287,19 @@ def create_token(
 
 class TokenExpiredError(SafeguardingError):
     """A known, unrevoked token past its expiry: refused, and the caller told why, so that a
-    provider's system that stops working says what to do about it."""
+    system that stops working says what to do about it. Who gets the next token depends on
+    the account (``create_token``): a person who signs in with a password makes it, since an
+    administrator is refused; an administrator makes one for an account without a password.
+    The message gives both ways, the same for every account: an expired token proves nothing
+    about who holds it (old copies are what expiry is for), so naming the way that fits would
+    tell anyone holding a copy whether the account is a person's, who signs in."""
 
     def __init__(self, token_id: int, expired: datetime) -> None:
         super().__init__(
-            f"API token {token_id} expired on {expired:%Y-%m-%d %H:%M} UTC;"
-            " ask an administrator for a new one"
+            f"API token {token_id} expired on {expired:%Y-%m-%d %H:%M} UTC; if your account"
+            " signs in with a password, create a new one signed in with it (the Users page, if"
+            " you are an administrator) or have one made on the server with `safeguarding token"
+            " create NAME --label L --days N`; otherwise ask an administrator for a new one"
         )
         self.token_id = token_id
         self.expired = expired
