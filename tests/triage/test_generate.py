@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pdqhash
 
@@ -40,6 +42,27 @@ def test_file_hashes_stay_within_variant_bits_of_their_family() -> None:
     bases = corpus.family_pdq
     apart = [hex_distance(a, b) for i, a in enumerate(bases) for b in bases[i + 1 :]]
     assert min(apart) > 64
+
+
+def test_own_content_belongs_to_one_subject_and_leaves_circulating_files_as_they_were() -> None:
+    config = GeneratorConfig(seed=3, reports=300, families=20, subjects=40)
+    shared = generate(config)
+    mixed = generate(dataclasses.replace(config, own_content_share=0.5))
+    assert len(mixed.family_pdq) == config.families + config.subjects
+    owners: dict[int, set[int]] = {}
+    own = 0
+    for before, after in zip(shared.reports, mixed.reports, strict=True):
+        assert after.subject == before.subject
+        for old, new in zip(before.files, after.files, strict=True):
+            assert hex_distance(new.pdq, mixed.family_pdq[new.family]) <= config.variant_max_bits
+            if new.family < config.families:  # circulating: the same file as without the option
+                assert new == old
+            else:
+                own += 1
+                assert new.family == config.families + after.subject
+                owners.setdefault(new.family, set()).add(after.subject)
+    assert all(len(subjects) == 1 for subjects in owners.values())
+    assert 0.4 < own / (len(mixed.reports) * config.files_per_report) < 0.6
 
 
 def test_image_variants_are_near_duplicates_and_other_images_are_not() -> None:

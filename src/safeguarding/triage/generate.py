@@ -9,7 +9,12 @@ Ground truth for tests and benchmarks:
   hashes lie within ``variant_max_bits`` of the family's base hash, MD5s differ unless the file is
   an exact re-send), files of different families are unrelated (random hashes, ~128 bits apart);
 - each report has a ``subject``: reports of one subject share identifiers (ESP id on one service,
-  e-mail, screen name, IPs), reports of different subjects share none.
+  e-mail, screen name, IPs), reports of different subjects share none;
+- ``families`` are shared: any subject's file may be a copy of one, as circulating material is.
+  With ``own_content_share``, that share of files are instead their subject's own material (one
+  family per subject, ``families + subject``, seen in no other subject's reports), as a
+  producer's or a collector's unpublished pictures are. Without it every file circulates, and a
+  small corpus's reports all share material with each other.
 
 API: ``generate(config) -> Corpus``; ``Corpus.write_ncmec(directory)`` writes one ``<report>``
 and one ``<fileDetails>`` per file; ``Corpus.report_xml(r)`` / ``file_details_xml(r, f)`` give the
@@ -54,6 +59,7 @@ class GeneratorConfig:
     exact_resend_share: float = 0.1
     escalated_share: float = 0.05
     meme_share: float = 0.1
+    own_content_share: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -153,6 +159,15 @@ def generate(config: GeneratorConfig) -> Corpus:
     minutes = rng.integers(0, 300 * 24 * 60, size=config.reports)
     escalated = rng.random(config.reports) < config.escalated_share
     victims = rng.integers(0, 2, size=config.reports)
+    if config.own_content_share > 0:  # drawn last: without it the output is as before
+        own = rng.random(n_files) < config.own_content_share
+        owner = np.repeat(subjects, config.files_per_report)[own]
+        family_pdq = family_pdq + _hex(rng, 32, config.subjects)
+        family_md5 = family_md5 + _hex(rng, 16, config.subjects)
+        families[own] = config.families + owner
+        own_pdq = flip_bits([family_pdq[f] for f in families[own]], flips[own], rng)
+        for row, value in zip(np.flatnonzero(own), own_pdq, strict=True):
+            pdq[row] = value
     reports = []
     for r in range(config.reports):
         files = []

@@ -24,6 +24,10 @@ from safeguarding.triage.ingest import ingest
 from safeguarding.triage.listformats import read_hash_csv, read_vics
 
 SAMPLE_SOURCE = "sample-ncmec"
+# Half the files are their subject's own material, half circulate; most circulating families are
+# on the known list, as most reported material is known, the last one allow-listed.
+SHARED_FAMILIES = 40
+KNOWN_FAMILIES = 30
 _BAD_DOCUMENTS = {
     "zz-entity-bomb.xml": '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "a">]><report/>',
     "zz-bad-type.xml": (
@@ -37,9 +41,12 @@ _BAD_DOCUMENTS = {
 def load_sample(store: Store, seed: int, reports: int = 120) -> str:
     """Import a known list (VICS 2.0) and an allow list (CSV), ingest sample reports."""
     context = intake_context(store)
-    corpus = generate(GeneratorConfig(seed=seed, reports=reports, families=40, subjects=50))
-    known = vics_json(known_list(corpus, families=6, seed=seed, extra=200))
-    allow = [ListEntry(md5=None, pdq=corpus.family_pdq[-1], category=0)]
+    config = GeneratorConfig(
+        seed=seed, reports=reports, families=SHARED_FAMILIES, subjects=50, own_content_share=0.5
+    )
+    corpus = generate(config)
+    known = vics_json(known_list(corpus, families=KNOWN_FAMILIES, seed=seed, extra=200))
+    allow = [ListEntry(md5=None, pdq=corpus.family_pdq[SHARED_FAMILIES - 1], category=0)]
     allow_csv = "hash,type\n" + "".join(f"{e.pdq},PDQ\n" for e in allow)
     flood = context.options.flood_share
     import_list(
