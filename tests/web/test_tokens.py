@@ -102,10 +102,9 @@ def test_an_expired_token_says_how_to_get_the_next_one_for_either_kind_of_accoun
             details[issued.id] = refused.json()["detail"]
     reasons = {detail.split(" UTC; ", 1)[1] for detail in details.values()}
     assert reasons == {
-        "if your account signs in with a password, create a new one signed in with it (the"
-        " Users page, if you are an administrator) or have one made on the server with"
-        " `safeguarding token create NAME --label L --days N`; otherwise ask an administrator"
-        " for a new one"
+        "if your account signs in with a password, create a new one signed in with it (My API"
+        " tokens, /account/tokens) or have one made on the server with `safeguarding token"
+        " create NAME --label L --days N`; otherwise ask an administrator for a new one"
     }
     assert all(d.startswith(f"API token {n} expired on ") for n, d in details.items())
 

@@ -233,24 +233,26 @@ def create_token(
     """A new token for ``name``, valid for ``days`` days.
 
     For an account that signs in with a password, only the person creates one, signed in with
-    the password (a session), or an operator at the command line. Not with a token: a token able
-    to make its successor could be kept working for ever, which is what expiry prevents."""
+    the password (a session; the account's API tokens page), or an operator at the command
+    line. Never with a token of the same account: a token able to make its successor could be
+    kept working for ever, which is what expiry prevents."""
     user = get_user(session, name)
     if user.disabled:
         raise SafeguardingError(f"account {name!r} is disabled")
-    if user.password_hash is not None and actor.role != audit.CLI_ROLE:
-        if actor.name != name:
+    if actor.role != audit.CLI_ROLE:
+        if user.password_hash is not None and actor.name != name:
             raise ValidationError(
                 f"account {name!r} signs in with a password, so a token for it would act as"
-                f" that person: only {name} may create one (or an operator, with `safeguarding"
-                " token create` on the server)",
+                f" that person: only {name} may create one, signed in (their API tokens page),"
+                " or an operator, with `safeguarding token create` on the server",
                 location="name",
                 rule="token-owner-only",
             )
-        if actor.via != "session":
+        if actor.name == name and actor.via != "session":
             raise ValidationError(
-                f"account {name!r} signs in with a password: its tokens are created signed in"
-                " (the Users page), not with a token, so that no token can renew itself",
+                f"account {name!r}: its tokens are created signed in with its password (the"
+                " API tokens page) or by an administrator, not with one of its own tokens, so"
+                " that no token can renew itself",
                 location="name",
                 rule="token-from-session",
             )
@@ -297,17 +299,22 @@ class TokenExpiredError(SafeguardingError):
     def __init__(self, token_id: int, expired: datetime) -> None:
         super().__init__(
             f"API token {token_id} expired on {expired:%Y-%m-%d %H:%M} UTC; if your account"
-            " signs in with a password, create a new one signed in with it (the Users page, if"
-            " you are an administrator) or have one made on the server with `safeguarding token"
-            " create NAME --label L --days N`; otherwise ask an administrator for a new one"
+            " signs in with a password, create a new one signed in with it (My API tokens,"
+            " /account/tokens) or have one made on the server with `safeguarding token create"
+            " NAME --label L --days N`; otherwise ask an administrator for a new one"
         )
         self.token_id = token_id
         self.expired = expired
 
 
-def revoke_token(session: Session, token_id: int, actor: Actor) -> ApiTokenRow:
+def revoke_token(
+    session: Session, token_id: int, actor: Actor, *, owner_id: int | None = None
+) -> ApiTokenRow:
+    """Revoke a token (again: no change). ``owner_id``: only a token of that account, as when
+    people revoke their own; another account's token is "not found", as a missing one is, so
+    that nobody learns which ids exist."""
     row = session.get(ApiTokenRow, token_id)
-    if row is None:
+    if row is None or (owner_id is not None and row.user_id != owner_id):
         raise NotFoundError(f"no API token with id {token_id}")
     if row.revoked is None:
         row.revoked = now()

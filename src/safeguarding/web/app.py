@@ -40,7 +40,7 @@ from safeguarding.web.options import WebOptions
 from safeguarding.web.queue_cache import QueueCache, QueueRefresher
 from safeguarding.web.refusals import not_signed_in, server_fault
 from safeguarding.web.roles import require
-from safeguarding.web.routers import account, audit, evidence, monitor, submit, users
+from safeguarding.web.routers import account, audit, evidence, monitor, own_tokens, submit, users
 from safeguarding.web.routers import triage as triage_router
 from safeguarding.web.security import SecurityHeaders, security_headers
 from safeguarding.web.templating import render
@@ -172,6 +172,7 @@ def create_app(store: Store, options: WebOptions | None = None) -> FastAPI:
         evidence.router,
         audit.router,
         users.router,
+        own_tokens.router,
         monitor.router,
         submit.router,
     ):

@@ -20,6 +20,7 @@ class NavItem:
 
 NAV: tuple[NavItem, ...] = (
     NavItem("Home", "/", "account.self"),
+    NavItem("My API tokens", "/account/tokens", "account.self"),
     NavItem("Evidence base", "/evidence", "evidence.read"),
     NavItem("Monitor report", "/monitor", "aggregates.read"),
     NavItem("Audit log", "/audit", "audit.read"),

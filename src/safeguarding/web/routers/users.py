@@ -33,7 +33,7 @@ def _user(row: UserRow) -> dict[str, Any]:
     }
 
 
-def _token(row: ApiTokenRow, owner: str) -> dict[str, Any]:
+def token_fields(row: ApiTokenRow, owner: str) -> dict[str, Any]:
     return {
         "id": row.id,
         "user": owner,
@@ -182,7 +182,7 @@ def disable_user(request: Request, name: str, principal: Principal = Depends(MAN
 @router.get("/api/tokens", dependencies=[Depends(MANAGE)], tags=["users"], summary="API tokens")
 def list_tokens(request: Request) -> list[TokenOut]:
     with store_of(request).session() as db:
-        return [TokenOut(**_token(row, owner)) for row, owner in accounts.list_tokens(db)]
+        return [TokenOut(**token_fields(row, owner)) for row, owner in accounts.list_tokens(db)]
 
 
 @router.post(
@@ -209,4 +209,4 @@ def revoke_token(
     with store_of(request).session() as db:
         row = accounts.revoke_token(db, token_id, principal.actor())
         owner = db.get(UserRow, row.user_id)
-        return TokenOut(**_token(row, owner.name if owner else ""))
+        return TokenOut(**token_fields(row, owner.name if owner else ""))
