@@ -37,10 +37,10 @@ from tests.disclosure.attacker import feasible_intervals
 
 @pytest.fixture
 def demo_store(store: Store) -> Store:
-    """The demo's triage: sample reports scored, synthetic outcomes for part, the week's queue.
-    Its reports table withholds P1 (10 reports) and informational (1)."""
-    load_sample(store, 20240501)
-    operations.demo(store, 20240501)
+    """The demo's triage on sample seed 26: sample reports scored, synthetic outcomes for part,
+    the week's queue. Its reports table withholds P3 (15 reports) and informational (1)."""
+    load_sample(store, 26)
+    operations.demo(store, 26)
     return store
 
 
@@ -139,29 +139,34 @@ def test_with_a_minimum_cell_of_one_every_count_is_the_stores(demo_store: Store)
     stats = operations.stats(demo_store)
     assert found.outcomes.table.total == stats["overall"]["n"]
     for row in found.outcomes.groups:
+        if row.group not in stats["level"]:  # a level without outcomes has no share to give
+            assert (row.share, row.low, row.high) == (None, None, None)
+            continue
         share = stats["level"][row.group]["actionable_share"]
         assert (row.share, row.low, row.high) == (share["value"], share["low"], share["high"])
 
 
 def test_a_rule_count_is_withheld_where_it_would_bound_withheld_reports(store: Store) -> None:
-    """Escalation sets P1. Here P1 (18 reports) and informational (1) are withheld, and the
-    published numbers say only that together they hold 19. Escalation fired for at least 12 P1
-    reports: its count would say P1 holds at least 12, so informational at most 7, which is
-    small. A rule that fired in every withheld cell of a route tells nothing new and is shown."""
-    load_sample(store, 34)
+    """The viral rule caps at P3. Here P3 (15 reports) and informational (1) are withheld, and
+    the published numbers say only that together they hold 16. Made to fire for 12 P3 reports
+    and nowhere else, its count would say P3 holds at least 12, so informational at most 4,
+    which is small. A rule that fired in every withheld cell of a route tells nothing new and is
+    shown."""
+    load_sample(store, 26)
     operations.run_triage(store, load_policy())
     with store.session() as db:
-        p1 = db.scalars(
-            select(PriorityDecision).where(PriorityDecision.level == "P1").limit(12)
-        ).all()
-        for decision in p1:
-            decision.reasons = [{"rule": "escalation", "effect": "at least P1"}, *decision.reasons]
+        decisions = db.scalars(select(PriorityDecision)).all()
+        for decision in decisions:
+            decision.reasons = [r for r in decision.reasons if r["rule"] != "viral"]
+        p3 = [d for d in decisions if d.level == "P3"][:12]
+        for decision in p3:
+            decision.reasons = [{"rule": "viral", "effect": "at most P3"}, *decision.reasons]
     found = triage_aggregates(store, 10)
     assert found is not None
     hidden = {lv: total for lv, total in zip(LEVELS, found.reports.row_totals, strict=True)}
-    assert hidden["P1"] is None and hidden["informational"] is None
+    assert hidden["P3"] is None and hidden["informational"] is None and len(p3) == 12
     reasons = dict(found.reasons)
-    assert reasons["escalation"] is None  # twelve: not small, not a withheld count, withheld
+    assert reasons["viral"] is None  # twelve: not small, not a withheld count, withheld
     assert reasons["reported_material"] == found.reports.total
 
 
@@ -288,10 +293,10 @@ def test_reports_taken_in_are_withheld_with_the_reports_scored(store: Store) -> 
 
 
 def test_hours_are_withheld_where_they_would_count_a_few_merged_reports(store: Store) -> None:
-    """Every level stands alone here (minimum cell 2), but a P1 work item holds a single
-    informational report: the P1 hours (reports times their level's public minutes) would
-    count it, so hours and waits are withheld; with a minimum of 1 they are shown."""
-    load_sample(store, 26)
+    """Every level stands alone here (minimum cell 2), but a P1 work item holds a single P3
+    report: the P1 hours (reports times their level's public minutes) would count it, so hours
+    and waits are withheld; with a minimum of 1 they are shown."""
+    load_sample(store, 51)
     operations.run_triage(store, load_policy())
     found = triage_aggregates(store, 2)
     assert found is not None and found.queue is not None

@@ -197,7 +197,7 @@ def test_incremental_runs_store_what_a_run_from_scratch_stores(
         default_policy_text()
         .decode()
         .replace("P1 = 120\nP2 = 60\nP3 = 20", "P1 = 90\nP2 = 40\nP3 = 10")
-        .replace('version = "2026.11-2"', 'version = "2026.11-test"')
+        .replace('version = "2026.11-3"', 'version = "2026.11-test"')
     )
     relevelled = _run(capsys, "--policy", str(policy))
     assert relevelled["read"] == "incremental"

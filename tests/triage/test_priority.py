@@ -64,6 +64,23 @@ def test_viral_and_allow_listed_content_lowers_and_floors_win_over_caps() -> Non
     assert priorities.level_name(2) == "informational"  # only allow-listed content
 
 
+def test_viral_files_are_not_new_material() -> None:
+    """A meme on no list is widely shared, not material that may show new victims: beside a
+    known file it raises nothing, while a file on no list and not viral does."""
+    table = reports(2)
+    file_table = files([0, 0, 1], known=[True, False, False], potential_meme=[False, True, False])
+    facts = facts_for(table, file_table)
+    priorities = score_reports(POLICY, facts)
+    explain = Explainer(POLICY, facts, priorities)
+    first = {r.rule: r.evidence for r in explain.reasons(0)}
+    second = {r.rule: r.evidence for r in explain.reasons(1)}
+    assert facts.value("unknown_files").tolist() == [1, 1]
+    assert facts.value("new_files").tolist() == [0, 1]
+    assert "new_material" not in first and "viral" not in first  # one file is known
+    assert second["new_material"] == ("file 1: no match on any list, not viral",)
+    assert priorities.score[1] - priorities.score[0] == pytest.approx(30)
+
+
 def test_minor_to_minor_and_self_generated_by_minors_go_to_youth_care() -> None:
     table = reports(3, minor_to_minor=[1, 0, 0], reported_user_minor=[0, 1, 0])
     file_table = files([0, 1, 2], possible_self_production=[False, True, True])
@@ -99,7 +116,7 @@ def test_adding_an_aggravating_signal_never_lowers_score_or_level(case) -> None:
             raised[fact] = max(raised[fact], minimum)
         else:
             flag = {
-                "files": None, "unknown_files": None, "infant_files": "infant",
+                "files": None, "unknown_files": None, "new_files": None, "infant_files": "infant",
                 "live_streaming_files": "live_streaming", "physical_harm_files": "physical_harm",
                 "sex_act_files": "sex_act_a1_b1",
                 "self_production_files": "possible_self_production",
@@ -123,7 +140,7 @@ def test_a_policy_change_relevels_as_expected(tmp_path: Path) -> None:
     text = default_policy_text().decode()
     # raise sextortion to P1: exactly report 0 moves, up
     changed = text.replace('weight = 55\nat_least = "P2"', 'weight = 55\nat_least = "P1"').replace(
-        'version = "2026.11-2"', 'version = "2026.11-3"'
+        'version = "2026.11-3"', 'version = "2026.11-4"'
     )
     assert changed != text
     path = tmp_path / "policy.toml"
@@ -150,7 +167,7 @@ def test_a_policy_change_relevels_as_expected(tmp_path: Path) -> None:
         (('evidence = "kirat.validation"', 'evidence = ["kirat.validation"]'), "one evidence id"),
         (("P2 = 60", "P2 = 130"), "thresholds must fall"),
         (('evidence = "kirat.validation"', 'evidence = "no.such"'), "not in the evidence base"),
-        (("weight = -30", "weight = 30"), "either raises"),
+        (("weight = -60", "weight = 30"), "either raises"),
         (('id = "infant"', 'id = "escalation"'), "unique"),
     ],
 )

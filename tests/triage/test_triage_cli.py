@@ -142,7 +142,7 @@ def test_a_policy_change_is_stored_and_relevels(
         default_policy_text()
         .decode()
         .replace("P1 = 120\nP2 = 60\nP3 = 20", "P1 = 3000\nP2 = 2000\nP3 = 1000")
-        .replace('version = "2026.11-2"', 'version = "2026.11-test"')
+        .replace('version = "2026.11-3"', 'version = "2026.11-test"')
     )
     path = tmp_path / "policy.toml"
     path.write_text(edited)

@@ -367,7 +367,7 @@ def test_a_rerun_under_an_uploaded_policy_says_how_many_reports_changed_level(
     stricter = (
         default_policy_text()
         .decode()
-        .replace('version = "2026.11-2"', 'version = "test-strict"')
+        .replace('version = "2026.11-3"', 'version = "test-strict"')
         .replace("P1 = 120\nP2 = 60\nP3 = 20", "P1 = 3000\nP2 = 2000\nP3 = 1000")
     )
     answer = client.post("/api/triage/run", files={"policy": ("strict.toml", stricter.encode())})

@@ -12,7 +12,7 @@ The tables are linked: a level's work items and its outcomes are at most its rep
 number of outcomes shown for a level whose reports are withheld would tell that those reports are
 many, and so (through the published totals) that the level withheld beside it is small. So the
 work items and outcomes of the levels whose reports are withheld are shown as one group
-(``P1 + informational``), whose reports follow from the published numbers anyway. Hours and
+(``P3 + informational``, say), whose reports follow from the published numbers anyway. Hours and
 waits are shown only when every level stands alone and no count of open reports by their work
 item's level and their own is small: hours are reports times the minutes of their level, and a
 level's waits add up the hours of the levels before it.

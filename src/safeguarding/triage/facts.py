@@ -63,7 +63,8 @@ _FILE = [
     ("files", "", "reported files"),
     ("known_files", "match on a known list", "files matching known material"),
     ("allow_files", "match on an allow list", "files matching allow-listed content"),
-    ("unknown_files", "no match on any list", "new material (no list match)"),
+    ("unknown_files", "no match on any list", "material on no list"),
+    ("new_files", "no match on any list, not viral", "new material (on no list, not viral)"),
     ("self_production_files", "fileAnnotations.possibleSelfProduction", "possible self-production"),
     ("live_streaming_files", "fileAnnotations.liveStreaming", "live streaming"),
     ("infant_files", "fileAnnotations.infant", "an infant"),
@@ -136,6 +137,9 @@ def file_fact_masks(
     masks = {fact: files.flag(flag) for fact, flag in _FILE_FLAG_OF.items()}
     masks["files"] = np.ones(len(files), dtype=np.bool_)
     masks["unknown_files"] = ~(files.flag("known") | files.flag("allow"))
+    # New material is what may show new, unidentified victims: a meme or a copy of one, and
+    # content seen in many reports, is on no list yet but widely shared, not new.
+    masks["new_files"] = masks["unknown_files"] & ~viral.viral
     masks["meme_files"] = files.flag("potential_meme") | files.flag("viral")
     # Flagged only as a copy: the file's own annotation or batch is evidence of its own.
     masks["meme_copy_files"] = viral.flagged & ~masks["meme_files"] & ~batched
