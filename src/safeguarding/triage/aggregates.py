@@ -20,7 +20,8 @@ level's waits add up the hours of the levels before it.
 Rule frequencies are not a partition (a report fires several rules) and have no total. Each has
 the minimum cell, and one more test: a rule that fired only in some cells of the reports table
 tells that those cells hold at least its count. Where that is more than their withheld cells are
-known to hold anyway (at least 1 each), the rule's count is withheld. Reports in viral clusters
+known to hold anyway (at least 1 each, or their sum where they are every withheld cell of a
+route or level whose total is published), the rule's count is withheld. Reports in viral clusters
 are tested the same way. Whether outcomes include synthetic demo data is said, not how many:
 their number would give the number of real ones.
 """
