@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from safeguarding.assess.assessment import prepare
 from safeguarding.assess.calibration import (
+    PublishedTriage,
     bka_relevant,
     calibrate,
+    exact_figures,
     fedpol_forwarded,
     ncmec_bundling,
+    published_figures,
     scientists_example,
     scope_to_services,
 )
-from safeguarding.assess.exports import read_services, read_triage_stats
+from safeguarding.assess.exports import Rate, read_services, read_triage_stats
 from safeguarding.assess.montecarlo import run
 from safeguarding.assess.scenario import load_scenario
 from safeguarding.errors import ValidationError
 from safeguarding.evidence import shipped_evidence
+from safeguarding.statistics import wilson
 
 DATA = Path(__file__).parent.parent / "data"
 TRIAGE = DATA / "triage-outcome-stats.json"
@@ -76,7 +81,7 @@ def test_ncmec_bundling_ratio_is_reproduced() -> None:
 def test_triage_statistics_replace_the_parameters_they_measure() -> None:
     stats = read_triage_stats(TRIAGE)
     base = load_scenario("nl-status-quo")
-    calibrated = calibrate(base, stats)
+    calibrated = calibrate(base, exact_figures(stats))
     replaced = {r.name: r for r in calibrated.replaced}
     assert set(replaced) == {"police.actionable_share", "police.minutes_per_notification"}
     share = calibrated["police.actionable_share"].dist
@@ -107,7 +112,7 @@ def test_triage_assessment_hours_do_not_stand_for_investigation_hours() -> None:
     # 120, 400) hours, counting those minutes twice: capacity_share fell from 6.5x to 0.19x.
     stats = read_triage_stats(TRIAGE)
     base = load_scenario("nl-status-quo")
-    calibrated = calibrate(base, stats)
+    calibrated = calibrate(base, exact_figures(stats))
     assert calibrated["police.hours_per_investigation"] == base["police.hours_per_investigation"]
     (kept,) = calibrated.kept
     assert kept.name == "police.hours_per_investigation"
@@ -142,7 +147,7 @@ def test_triage_hours_beyond_all_reports_minutes_are_refused(tmp_path: Path) -> 
 def test_an_output_from_calibrated_parameters_names_the_data_file() -> None:
     # A calibrated parameter cites no evidence and no assumption: the trace must name the file,
     # or capacity_share could not say what it was computed from.
-    calibrated = calibrate(load_scenario("nl-status-quo"), read_triage_stats(TRIAGE))
+    calibrated = calibrate(load_scenario("nl-status-quo"), exact_figures(read_triage_stats(TRIAGE)))
     outputs = run(calibrated, 500, 1).as_dict()["outputs"]
     inputs = outputs["capacity_share"]["inputs"]
     assert inputs["from_data"] == ["police.actionable_share", "police.minutes_per_notification"]
@@ -153,6 +158,78 @@ def test_an_output_from_calibrated_parameters_names_the_data_file() -> None:
     )
     assert outputs["items_scanned"]["inputs"]["data"] == []
     assert outputs["items_scanned"]["inputs"]["from_data"] == []
+
+
+LEVEL_MIX = {
+    "policy": "example@1",
+    "reports": 40,
+    "shares": {"P1": 0.1, "P2": 0.25, "P3": 0.5, "informational": 0.15},
+}
+# What a triage section publishes of the example export: its outcome counts, each group's hours
+# (rounded to 4 decimals, 283.3333 in all against 400 × 42.5 minutes) and the queue's levels.
+SHOWN = PublishedTriage(
+    policy="example@1",
+    outcomes=400,
+    actionable=60,
+    not_criminal=100,
+    hours=(100.0, 183.3333),
+    offender=40,
+    levels={"P1": 4, "P2": 10, "P3": 20, "informational": 6},
+)
+
+
+def test_a_stored_run_takes_a_triage_figure_only_as_the_triage_section_publishes_it(
+    tmp_path: Path,
+) -> None:
+    stats = read_triage_stats(_mutated(tmp_path, TRIAGE, {"levels": LEVEL_MIX}))
+    taken = published_figures(stats, SHOWN)
+    assert taken.not_taken == ()
+    assert taken.outcomes == (
+        Rate(60, 400, 0.15, wilson(60, 400).low, wilson(60, 400).high),
+        Rate(100, 400, 0.25, wilson(100, 400).low, wilson(100, 400).high),
+    )
+    assert taken.minutes is not None and taken.minutes.n == 400
+    assert taken.minutes.mean == pytest.approx(283.3333 * 60 / 400)
+    assert taken.levels is not None and taken.levels.shares == LEVEL_MIX["shares"]
+    calibrated = calibrate(load_scenario("nl-status-quo"), taken)
+    assert calibrated.triage_figures == "published"
+    assert {r.name for r in calibrated.replaced} == {
+        "police.actionable_share",
+        "police.minutes_per_notification",
+        "queue.p1_share",
+        "queue.p2_share",
+        "queue.p3_share",
+    }
+    # Withheld, or another period's counts (or hours) than those published: not taken, for one
+    # reason that does not tell the two apart.
+    elsewhere = replace(SHOWN, outcomes=401, actionable=61, levels={**SHOWN.levels, "P1": 5})
+    for shown in (
+        replace(SHOWN, actionable=None, hours=None, levels={**SHOWN.levels, "P1": None}),
+        elsewhere,
+    ):
+        figures = published_figures(stats, shown)
+        assert (figures.outcomes, figures.minutes, figures.levels) == (None, None, None)
+        assert figures.not_taken == published_figures(stats, None).not_taken
+    other_hours = published_figures(stats, replace(SHOWN, hours=(100.0, 183.34)))
+    assert other_hours.outcomes is not None and other_hours.minutes is None
+    other_policy = published_figures(stats, replace(SHOWN, policy="example@2"))
+    assert other_policy.levels is None
+    kept = calibrate(load_scenario("nl-status-quo"), published_figures(stats, None))
+    assert not kept.replaced and not kept.observed
+    reasons = {k.name: k.reason for k in kept.kept}
+    assert reasons["queue.p1_share"] == (
+        "not taken from triage-outcome-stats.json: the triage section does not publish the "
+        "offender queue's count at every level, which the mix would give back, and a stored run "
+        "is shown to researchers"
+    )
+    assert list(reasons) == [
+        "police.actionable_share",
+        "police.minutes_per_notification",
+        "queue.p1_share",
+        "queue.p2_share",
+        "queue.p3_share",
+        "police.hours_per_investigation",
+    ]
 
 
 def test_services_export_scopes_a_targeted_scenario() -> None:

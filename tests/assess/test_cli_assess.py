@@ -11,14 +11,19 @@ from pathlib import Path
 
 import pytest
 
+from safeguarding.assess.assessment import assess_scenario
+from safeguarding.assess.calibration import calibrate, exact_figures
+from safeguarding.assess.exports import read_triage_stats
 from safeguarding.assess.montecarlo import simulate, summarise
 from safeguarding.assess.queue_sim import NEAR_FULL_MAX
 from safeguarding.assess.scenario import load_scenario
 from safeguarding.assess.stored import json_safe, latest_run, save_run
 from safeguarding.cli.assess import cell
+from safeguarding.errors import ValidationError
 from safeguarding.reporting.monitor import render_monitor
 from safeguarding.reporting.sections import assess as section
 from safeguarding.store import Store
+from safeguarding.store.models import AssessResultRow
 from tests.cli_runner import invoke
 
 DATA = Path(__file__).parent.parent / "data"
@@ -165,6 +170,33 @@ def test_store_round_trip_keeps_the_latest_run(store: Store) -> None:
     assert latest[0]["run"] == run
     assert latest[0]["x"] is None and latest[1]["x"] == 2.0
     assert latest[0]["nested"] == json_safe(results[0])["nested"]
+
+
+def test_a_run_with_exact_triage_figures_is_neither_stored_nor_shown(store: Store) -> None:
+    # Stored runs are shown to researchers; an export's exact figures are the triage team's.
+    exact_triage = exact_figures(read_triage_stats(DATA / "triage-outcome-stats.json"))
+    calibrated = calibrate(load_scenario("nl-status-quo"), exact_triage)
+    exact = json_safe(assess_scenario(calibrated, 100, 1, sensitivity_draws=100).as_dict())
+    plain = json_safe(assess_scenario(load_scenario("nl-known-only"), 100, 1).as_dict())
+    with store.session() as session, pytest.raises(ValidationError) as refused:
+        save_run(session, [plain, exact], draws=100, seed=1)
+    assert str(refused.value) == (
+        "nl-status-quo: calibrated with exact triage figures; a stored run is shown to "
+        "researchers and takes only the figures the triage section publishes"
+    )
+    with store.session() as session:
+        shown = save_run(session, [plain], draws=100, seed=1, now=datetime(2026, 1, 1, tzinfo=UTC))
+        # A run stored before results said which triage figures calibrated them took exact ones.
+        earlier = {k: v for k, v in exact.items() if k != "triage_figures"}
+        session.add(
+            AssessResultRow(
+                run="stored-before", position=0, scenario="nl-status-quo", title="t",
+                region="NL", draws=100, seed=1, created_at=datetime(2026, 2, 1, tzinfo=UTC),
+                result=earlier,
+            )
+        )  # fmt: skip
+    with store.session() as session:
+        assert [result["run"] for result in latest_run(session)] == [shown]
 
 
 def _check_rows(html: str) -> dict[str, list[str]]:

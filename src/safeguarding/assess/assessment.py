@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from safeguarding.assess import queue_sim
-from safeguarding.assess.calibration import calibrate, scope_to_services
-from safeguarding.assess.exports import ServicesExport, TriageStats, read_services
+from safeguarding.assess.calibration import TriageFigures, calibrate, scope_to_services
+from safeguarding.assess.exports import ServicesExport, read_services
 from safeguarding.assess.montecarlo import Summary, simulate, summarise
 from safeguarding.assess.scenario import Scenario
 from safeguarding.assess.sensitivity import first_order_indices, tornado
@@ -47,7 +47,7 @@ QUEUE_MAX = 100_000
 def prepare(
     scenario: Scenario,
     *,
-    stats: TriageStats | None = None,
+    triage: TriageFigures | None = None,
     services: ServicesExport | None = None,
 ) -> Scenario:
     """Apply observed rates (triage outcomes) and, for a targeted scenario, the services in scope.
@@ -59,8 +59,8 @@ def prepare(
         export = services or (read_services(scenario.services) if scenario.services else None)
         if export is not None:
             scenario = scope_to_services(scenario, export)
-    if stats is not None:
-        scenario = calibrate(scenario, stats)
+    if triage is not None:
+        scenario = calibrate(scenario, triage)
     return scenario
 
 

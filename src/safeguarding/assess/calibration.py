@@ -8,7 +8,9 @@ Two kinds of calibration live here.
 2. **Observed rates replace defaults.** ``calibrate`` takes triage's outcome statistics and replaces
    the parameters they measure; ``scope_to_services`` takes the platform register's high-risk
    export and replaces the volumes. Each replacement is recorded on the scenario with what it
-   replaced and why, so every output can say where its inputs came from.
+   replaced and why, so every output can say where its inputs came from. Triage's figures come
+   in two takes (``TriageFigures``): all of them for the triage team, and for a run that is
+   stored, and so shown to researchers, only those the triage section publishes.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from safeguarding.assess.distributions import Distribution, beta_from_counts, beta_from_moments
-from safeguarding.assess.exports import ServicesExport, TriageStats
+from safeguarding.assess.exports import LevelMix, Mean, Rate, ServicesExport, TriageStats
 from safeguarding.assess.funnel import DAYS_PER_YEAR, Value, run_funnel
 from safeguarding.assess.montecarlo import interval, parameter_stream
 from safeguarding.assess.scenario import PARAMETERS, Observation, Scenario, Source
 from safeguarding.errors import ValidationError
 from safeguarding.evidence import EvidenceValue, shipped_evidence
+from safeguarding.statistics import wilson
 
 CHECK_DRAWS = 20_000
 
@@ -278,31 +281,164 @@ def published_checks(seed: int = 1) -> list[Check]:
     return [scientists_example(), *fedpol_forwarded(seed), *bka_relevant(seed), *ncmec_bundling()]
 
 
-def calibrate(scenario: Scenario, stats: TriageStats) -> Scenario:
-    """Replace the parameters triage's outcome statistics measure, recording each replacement.
+QUEUE_SHARES = {level: f"queue.{level.lower()}_share" for level in ("P1", "P2", "P3")}
+# The parameters ``calibrate`` sets from triage's figures.
+TRIAGE_PARAMETERS = (
+    "police.actionable_share",
+    "police.minutes_per_notification",
+    *QUEUE_SHARES.values(),
+)
+# triage.aggregates rounds each group's outcome hours to 4 decimals before publishing them.
+PUBLISHED_HOURS_STEP = 1e-4
 
-    - ``police.actionable_share`` (share of notifications with criminal content that are
-      actionable): Beta(s + 1, n − s + 1) with s = actionable and n = reports with an outcome
-      minus those found not criminal.
-    - ``police.minutes_per_notification``: the observed mean minutes per report.
-    - ``queue.p1_share`` … ``queue.p3_share``: the offender queue's level mix under the triage
-      policy that set it, when the export carries one, so the queue simulation prioritises
-      what triage prioritises.
 
-    ``police.hours_per_investigation`` is kept, and the scenario says so: the export's
-    ``hours_per_actionable`` is the assessment time an analyst recorded on the actionable reports
-    (minutes / 60), which ``minutes_per_report`` already counts, not the effort of investigating
-    them. Put in place of the investigation hours it would count those minutes twice and stand
-    an hour or two of reading for a hundred hours of casework.
+@dataclass(frozen=True)
+class PublishedTriage:
+    """The figures calibration could take as the triage section publishes them; None where it
+    withholds them (``triage.aggregates``, turned into this at the edge that stores a run).
 
-    A measure with no observations (n = 0) leaves its parameter as it was. The observed share
-    with criminal content (1 − not criminal) is kept as an observation of ``ppv_forwarded``, to
-    be set beside the model's interval rather than replace anything: it checks the detection and
-    filtering stages the outcome statistics cannot measure.
+    ``outcomes``, ``actionable`` and ``not_criminal`` are the outcomes table's total and two of its
+    column totals; ``hours`` each of its groups' hours (None unless every one is published);
+    ``offender`` the offender queue's reports and ``levels`` its count at each level.
     """
-    origin = stats.describe()
-    actionable = stats.rates["actionable_share"]
-    not_criminal = stats.rates["not_criminal_share"]
+
+    policy: str
+    outcomes: int | None
+    actionable: int | None
+    not_criminal: int | None
+    hours: tuple[float, ...] | None
+    offender: int | None
+    levels: dict[str, int | None]
+
+
+@dataclass(frozen=True)
+class TriageFigures:
+    """The figures calibration takes from a triage export, each None where it is not taken.
+
+    ``exact_figures`` takes every figure of the export: what the command line shows the triage
+    team, who see the records anyway. ``published_figures`` takes only what the triage section
+    publishes, for a run that is stored: the monitor report and the web app show a stored run to
+    researchers, and its outputs give its inputs back (the queue's simulated arrivals per level
+    come within a fraction of a report of each level's share), so an input the triage section
+    withholds must not enter it at all. ``not_taken`` says, per parameter the export would set,
+    why it keeps the scenario's value.
+    """
+
+    file: str
+    origin: str
+    outcomes: tuple[Rate, Rate] | None  # the shares actionable and not criminal
+    minutes: Mean | None
+    levels: LevelMix | None
+    published: bool
+    not_taken: tuple[tuple[str, str], ...] = ()
+
+
+def exact_figures(stats: TriageStats) -> TriageFigures:
+    """Every figure of the export, as it is."""
+    return TriageFigures(
+        file=Path(stats.file).name,
+        origin=stats.describe(),
+        outcomes=(stats.rates["actionable_share"], stats.rates["not_criminal_share"]),
+        minutes=stats.minutes_per_report,
+        levels=stats.levels,
+        published=False,
+    )
+
+
+def _wilson_rate(successes: int, n: int) -> Rate:
+    found = wilson(successes, n)
+    return Rate(found.successes, found.n, found.value, found.low, found.high)
+
+
+def _published_rates(stats: TriageStats, published: PublishedTriage) -> tuple[Rate, Rate] | None:
+    """The shares actionable and not criminal, with their Wilson intervals, from the published
+    outcome counts, where they are the export's."""
+    n = stats.reports_with_outcome
+    counts = [stats.rates[name].successes for name in ("actionable_share", "not_criminal_share")]
+    if n == 0 or (published.outcomes, published.actionable, published.not_criminal) != (n, *counts):
+        return None
+    return _wilson_rate(counts[0], n), _wilson_rate(counts[1], n)
+
+
+def _published_minutes(mean: Mean, published: PublishedTriage) -> Mean | None:
+    """The mean minutes per outcome from the published hours of every group, where they add up
+    to the export's minutes (within the rounding of what is published)."""
+    if published.hours is None or mean.n == 0 or mean.n != published.outcomes:
+        return None
+    hours = sum(published.hours)
+    slack = PUBLISHED_HOURS_STEP / 2 * len(published.hours) + 1e-9
+    if abs(mean.mean * mean.n / 60 - hours) > slack:
+        return None
+    return Mean(hours * 60 / mean.n, mean.n)
+
+
+def _published_mix(mix: LevelMix, published: PublishedTriage) -> LevelMix | None:
+    """The level mix from the published count of every level in the offender queue, where they
+    are the export's (to the nearest report: an export may round its shares)."""
+    if published.policy != mix.policy or published.offender != mix.reports or mix.reports == 0:
+        return None
+    counts: dict[str, int] = {}
+    for level, share in mix.shares.items():
+        count = published.levels.get(level)
+        if count is None or abs(share * mix.reports - count) >= 0.5:
+            return None
+        counts[level] = count
+    return LevelMix(mix.policy, mix.reports, {lv: n / mix.reports for lv, n in counts.items()})
+
+
+def published_figures(stats: TriageStats, published: PublishedTriage | None) -> TriageFigures:
+    """The export's figures that the triage section publishes as they are, taken from there.
+
+    A figure is taken where the export's counts are the published ones (the same outcomes, the
+    same queue), and is then read from the published numbers: the outcome counts with their
+    Wilson interval; the mean minutes from every group's published hours; the level mix only
+    when every level's count in the offender queue is published, as the triage section shows
+    waits only when every level stands alone. Anything else (withheld, or another period than
+    the store's) keeps the scenario's value and says so, without saying which of the two it is.
+    """
+    file = Path(stats.file).name
+    rates = minutes = mix = None
+    if published is not None:
+        rates = _published_rates(stats, published)
+        if rates is not None:
+            minutes = _published_minutes(stats.minutes_per_report, published)
+        if stats.levels is not None:
+            mix = _published_mix(stats.levels, published)
+    not_taken: list[tuple[str, str]] = []
+    if rates is None and stats.reports_with_outcome > 0:
+        reason = "these outcome counts (all, actionable, not criminal)"
+        not_taken.append(("police.actionable_share", reason))
+    if minutes is None and stats.minutes_per_report.n > 0:
+        reason = "the hours of every level's outcomes, from which this mean would follow"
+        not_taken.append(("police.minutes_per_notification", reason))
+    if mix is None and stats.levels is not None and stats.levels.reports > 0:
+        reason = "the offender queue's count at every level, which the mix would give back"
+        not_taken += [(name, reason) for name in QUEUE_SHARES.values()]
+    return TriageFigures(
+        file=file,
+        origin=(
+            f"triage outcomes {file} ({stats.period_from}–{stats.period_to}), as the triage "
+            "section publishes them"
+        ),
+        outcomes=rates,
+        minutes=minutes,
+        levels=mix,
+        published=True,
+        not_taken=tuple(
+            (
+                name,
+                f"not taken from {file}: the triage section does not publish {reason}, and a "
+                "stored run is shown to researchers",
+            )
+            for name, reason in not_taken
+        ),
+    )
+
+
+def _calibrate_outcomes(
+    scenario: Scenario, actionable: Rate, not_criminal: Rate, origin: str
+) -> Scenario:
+    """The share actionable replaced, and the share with criminal content observed."""
     if not_criminal.n > 0:
         observation = Observation(
             "ppv_forwarded",
@@ -323,25 +459,58 @@ def calibrate(scenario: Scenario, stats: TriageStats) -> Scenario:
             f"observed {actionable.successes} actionable of {criminal} reports with criminal "
             f"content ({actionable.n} with an outcome, {not_criminal.successes} not criminal)",
         )
-    if stats.minutes_per_report.n > 0 and stats.minutes_per_report.mean > 0:
+    return scenario
+
+
+def calibrate(scenario: Scenario, figures: TriageFigures) -> Scenario:
+    """Replace the parameters triage's outcome statistics measure, recording each replacement.
+
+    - ``police.actionable_share`` (share of notifications with criminal content that are
+      actionable): Beta(s + 1, n − s + 1) with s = actionable and n = reports with an outcome
+      minus those found not criminal.
+    - ``police.minutes_per_notification``: the observed mean minutes per report.
+    - ``queue.p1_share`` … ``queue.p3_share``: the offender queue's level mix under the triage
+      policy that set it, when the export carries one, so the queue simulation prioritises
+      what triage prioritises.
+
+    ``police.hours_per_investigation`` is kept, and the scenario says so: the export's
+    ``hours_per_actionable`` is the assessment time an analyst recorded on the actionable reports
+    (minutes / 60), which ``minutes_per_report`` already counts, not the effort of investigating
+    them. Put in place of the investigation hours it would count those minutes twice and stand
+    an hour or two of reading for a hundred hours of casework.
+
+    A measure with no observations (n = 0) leaves its parameter as it was, and so does one the
+    figures do not take (``TriageFigures.not_taken``, which says why). The observed share with
+    criminal content (1 − not criminal) is kept as an observation of ``ppv_forwarded``, to be set
+    beside the model's interval rather than replace anything: it checks the detection and
+    filtering stages the outcome statistics cannot measure.
+    """
+    origin = figures.origin
+    if figures.outcomes is not None:
+        scenario = _calibrate_outcomes(scenario, *figures.outcomes, origin)
+    minutes = figures.minutes
+    if minutes is not None and minutes.n > 0 and minutes.mean > 0:
         scenario = scenario.replace_parameter(
             "police.minutes_per_notification",
-            Distribution.fixed(stats.minutes_per_report.mean),
+            Distribution.fixed(minutes.mean),
             Source(data=origin),
-            f"observed mean of {stats.minutes_per_report.n} reports",
+            f"observed mean of {minutes.n} reports",
         )
-    if stats.levels is not None and stats.levels.reports > 0:
-        mix = stats.levels
-        for level in ("P1", "P2", "P3"):
+    mix = figures.levels
+    if mix is not None and mix.reports > 0:
+        for level, name in QUEUE_SHARES.items():
             scenario = scenario.replace_parameter(
-                f"queue.{level.lower()}_share",
+                name,
                 Distribution.fixed(mix.shares[level]),
                 Source(data=f"{origin}, levels under triage policy {mix.policy}"),
                 f"share of {mix.reports} reports in the offender queue at {level}",
             )
+    for name, reason in figures.not_taken:
+        scenario = scenario.keep_parameter(name, reason)
+    scenario = replace(scenario, triage_figures="published" if figures.published else "exact")
     return scenario.keep_parameter(
         "police.hours_per_investigation",
-        f"{Path(stats.file).name} has no investigation effort: its hours_per_actionable is the "
+        f"{figures.file} has no investigation effort: its hours_per_actionable is the "
         "assessment time recorded on actionable reports, already in minutes_per_report",
     )
 

@@ -193,6 +193,7 @@ class Summary:
                 for o in scenario.observed
             ],
             "evidence": scenario.evidence_ids(),
+            "triage_figures": scenario.triage_figures,
         }
 
 

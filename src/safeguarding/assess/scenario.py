@@ -380,6 +380,9 @@ class Scenario:
     replaced: tuple[Replacement, ...] = field(default_factory=tuple)
     kept: tuple[Kept, ...] = field(default_factory=tuple)
     observed: tuple[Observation, ...] = field(default_factory=tuple)
+    # Which triage figures calibrated it: "exact" (all of an export's) or "published" (only
+    # what the triage section publishes, as a stored run must); None when none did.
+    triage_figures: str | None = None
 
     def __iter__(self) -> Iterator[Parameter]:
         return iter(self.parameters.values())

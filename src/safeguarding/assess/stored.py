@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from safeguarding.assess.calibration import TRIAGE_PARAMETERS
+from safeguarding.errors import ValidationError
 from safeguarding.store.models import AssessResultRow
 
 
@@ -31,7 +33,18 @@ def save_run(
     seed: int,
     now: datetime | None = None,
 ) -> str:
-    """Store one run (the results of its scenarios, in order); returns the run's id."""
+    """Store one run (the results of its scenarios, in order); returns the run's id.
+
+    Stored runs are shown to researchers, so a result calibrated with an export's exact triage
+    figures is refused: calibrate with ``calibration.published_figures`` to store it.
+    """
+    exact = [result["scenario"] for result in results if not shown_to_researchers(result)]
+    if exact:
+        raise ValidationError(
+            f"{', '.join(exact)}: calibrated with exact triage figures; a stored run is shown to "
+            "researchers and takes only the figures the triage section publishes",
+            rule="published triage figures",
+        )
     created = now or datetime.now(UTC)
     run = f"{created.strftime('%Y%m%dT%H%M%S%f')}-s{seed}"
     session.add_all(
@@ -52,18 +65,37 @@ def save_run(
     return run
 
 
-def latest_run(session: Session) -> list[dict[str, Any]]:
-    """The scenarios of the most recent run, in their order (empty when nothing is stored)."""
-    newest = session.execute(
-        select(AssessResultRow.run)
-        .order_by(AssessResultRow.created_at.desc(), AssessResultRow.id.desc())
-        .limit(1)
-    ).scalar()
-    if newest is None:
-        return []
-    rows = session.scalars(
-        select(AssessResultRow)
-        .where(AssessResultRow.run == newest)
-        .order_by(AssessResultRow.position)
+def shown_to_researchers(result: dict[str, Any]) -> bool:
+    """Whether a scenario's stored result rests on no triage figure the triage section withholds:
+    calibrated with published figures only, or not with triage figures at all."""
+    figures = result.get("triage_figures")
+    if figures is not None:
+        return bool(figures == "published")
+    # Results stored before they said which figures calibrated them took an export's exact ones.
+    return not result.get("observed") and not any(
+        replaced["name"] in TRIAGE_PARAMETERS for replaced in result.get("replaced", [])
     )
-    return [{**row.result, "run": row.run, "created_at": row.created_at} for row in rows]
+
+
+def latest_run(session: Session) -> list[dict[str, Any]]:
+    """The scenarios of the most recent run that may be shown to researchers, in their order
+    (empty when there is none).
+
+    Every reader of stored runs (the monitor report, the web app) is read by researchers. A run
+    stored with exact triage figures, before ``save_run`` refused them, is passed over.
+    """
+    runs = session.scalars(
+        select(AssessResultRow.run).order_by(
+            AssessResultRow.created_at.desc(), AssessResultRow.id.desc()
+        )
+    )
+    for run in dict.fromkeys(runs):
+        rows = session.scalars(
+            select(AssessResultRow)
+            .where(AssessResultRow.run == run)
+            .order_by(AssessResultRow.position)
+        )
+        results = [{**row.result, "run": row.run, "created_at": row.created_at} for row in rows]
+        if all(shown_to_researchers(result) for result in results):
+            return results
+    return []

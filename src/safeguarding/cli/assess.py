@@ -17,7 +17,12 @@ from safeguarding.assess.assessment import (
     require_distinct_names,
     untold_waits,
 )
-from safeguarding.assess.calibration import published_checks
+from safeguarding.assess.calibration import (
+    PublishedTriage,
+    exact_figures,
+    published_checks,
+    published_figures,
+)
 from safeguarding.assess.display import human, interval, undefined_note
 from safeguarding.assess.exports import read_services, read_triage_stats
 from safeguarding.assess.montecarlo import MAX_SEED
@@ -25,6 +30,31 @@ from safeguarding.assess.scenario import load_scenario, shipped_scenarios
 from safeguarding.assess.stored import json_safe, save_run
 from safeguarding.cli.common import console, print_json, print_table, progress, store
 from safeguarding.errors import SafeguardingError
+from safeguarding.store import Store
+from safeguarding.triage.aggregates import triage_aggregates
+from safeguarding.triage.outcomes import RESULTS
+from safeguarding.triage.policy import LEVELS, ROUTES
+
+
+def published_triage(opened: Store) -> PublishedTriage | None:
+    """The figures calibration could take, as the triage section publishes them (None before
+    any triage run): a run that is stored is shown to researchers beside that section."""
+    found = triage_aggregates(opened)
+    if found is None:
+        return None
+    table = found.outcomes.table if found.outcomes else None
+    groups = found.outcomes.groups if found.outcomes else ()
+    hours = tuple(group.hours for group in groups if group.hours is not None)
+    offender = ROUTES.index("offender")
+    return PublishedTriage(
+        policy=found.policy,
+        outcomes=table.total if table else None,
+        actionable=table.col_totals[RESULTS.index("actionable")] if table else None,
+        not_criminal=table.col_totals[RESULTS.index("not_criminal")] if table else None,
+        hours=hours if groups and len(hours) == len(groups) else None,
+        offender=found.reports.col_totals[offender],
+        levels={level: found.reports.cells[i][offender] for i, level in enumerate(LEVELS)},
+    )
 
 
 def computed_from(inputs: dict[str, Any]) -> str:
@@ -179,19 +209,26 @@ def assess(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
     out: Path | None = typer.Option(None, "--out", help="Write charts (SVG) and JSON here."),
     calibrate: Path | None = typer.Option(
-        None, "--calibrate", help="Triage outcome statistics (JSON) to replace defaults with."
+        None,
+        "--calibrate",
+        help="Triage outcome statistics (JSON) to replace defaults with (with --save, only the "
+        "figures the triage section publishes).",
     ),
     services: Path | None = typer.Option(
         None, "--services", help="High-risk services export (JSON) for targeted scenarios."
     ),
-    save: bool = typer.Option(False, "--save", help="Keep the results in the store."),
+    save: bool = typer.Option(
+        False, "--save", help="Keep the results in the store (shown to researchers)."
+    ),
     list_only: bool = typer.Option(False, "--list", help="List the shipped scenarios."),
     checks: bool = typer.Option(False, "--checks", help="Run the model against published figures."),
 ) -> None:
     """Run detection scenarios through the funnel model and compare them.
 
     Each scenario gives every output as a median with its 90% interval, and names the evidence
-    it rests on. Parameters replaced by --calibrate or --services are listed.
+    it rests on. Parameters replaced by --calibrate or --services are listed. A stored run is
+    shown to researchers, so with --save, --calibrate takes only the figures the triage section
+    publishes; the others keep the scenario's value, and the output says why.
 
     Example: safeguarding assess nl-status-quo nl-detection-orders --draws 20000 --out var/assess
     """
@@ -203,9 +240,16 @@ def assess(
         return
     if not scenarios:
         raise typer.BadParameter("give at least one scenario (or --list)", param_hint="SCENARIO")
-    stats = read_triage_stats(calibrate) if calibrate else None
+    triage = None
+    if calibrate:
+        stats = read_triage_stats(calibrate)
+        if save:
+            with store() as opened:
+                triage = published_figures(stats, published_triage(opened))
+        else:
+            triage = exact_figures(stats)
     export = read_services(services) if services else None
-    loaded = [prepare(load_scenario(ref), stats=stats, services=export) for ref in scenarios]
+    loaded = [prepare(load_scenario(ref), triage=triage, services=export) for ref in scenarios]
     require_distinct_names(loaded)
     if export is not None and not any(s.scope == "high-risk" for s in loaded):
         raise typer.BadParameter(
