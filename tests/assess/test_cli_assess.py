@@ -158,7 +158,14 @@ def test_save_stores_the_run_and_the_report_shows_it(
 
 def test_store_round_trip_keeps_the_latest_run(store: Store) -> None:
     results = [
-        {"scenario": "a", "title": "A", "region": "EU", "x": float("nan"), "nested": [1.5]},
+        {
+            "scenario": "a",
+            "title": "A",
+            "region": "EU",
+            "x": float("nan"),
+            "nested": [1.5],
+            "file": "/srv/safeguarding/scenarios/a.toml",
+        },
         {"scenario": "b", "title": "B", "region": "NL", "x": 2.0, "nested": []},
     ]
     with store.session() as session:
@@ -170,6 +177,8 @@ def test_store_round_trip_keeps_the_latest_run(store: Store) -> None:
     assert latest[0]["run"] == run
     assert latest[0]["x"] is None and latest[1]["x"] == 2.0
     assert latest[0]["nested"] == json_safe(results[0])["nested"]
+    # runs stored before results named their scenario file by name hold the server's path to it
+    assert latest[0]["file"] == "a.toml" and "file" not in latest[1]
 
 
 def test_a_run_with_exact_triage_figures_is_neither_stored_nor_shown(store: Store) -> None:

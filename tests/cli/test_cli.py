@@ -164,6 +164,9 @@ def test_monitor_command_writes_the_report(
     result = invoke(capsys, "monitor", "--out", str(out))
     assert result.code == 0, result.err
     assert out.read_text().startswith("<!doctype html>")
+    # The report names no database of the server (researchers read it); the operator is told.
+    assert store.display_url not in out.read_text()
+    assert result.out.strip() == f"wrote {out} from {store.display_url}"
 
 
 def test_the_command_line_loads_heavy_modules_only_when_used() -> None:

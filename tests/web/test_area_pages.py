@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from safeguarding.access import audit
 from safeguarding.access.roles import Role
-from safeguarding.assess.scenario import shipped_scenarios
+from safeguarding.assess.scenario import SCENARIO_DIR, shipped_scenarios
 from safeguarding.helpline.importer import IngestKeys
 from safeguarding.helpline.notes import read_note
 from safeguarding.platforms.register import read_register
@@ -239,6 +239,21 @@ def test_running_scenarios_is_bounded_and_reproducible(api: dict[Role, TestClien
     assert first["draws"] == 100 and first["results"][0]["draws"] == 100
     second = client.post("/api/assess/run", json=body).json()
     assert first["comparison"] == second["comparison"]
+
+
+def test_researchers_are_told_no_file_or_database_of_the_server(
+    loaded: Store, api: dict[Role, TestClient]
+) -> None:
+    client = api[Role.RESEARCHER]
+    page, _ = _page(loaded, "researcher-one")
+    stored = client.get("/api/assess/scenarios/nl-targeted")
+    run = client.post("/api/assess/run", json={"scenarios": ["nl-status-quo"], "draws": 100})
+    assert stored.json()["result"]["file"] == "nl-targeted.toml"
+    assert run.json()["results"][0]["file"] == "nl-status-quo.toml"
+    server = (loaded.display_url, str(loaded.settings.home), str(SCENARIO_DIR))
+    for response in (page.get("/monitor"), page.get("/assess/scenarios/nl-targeted"), stored, run):
+        assert response.status_code == 200
+        assert not [where for where in server if where in response.text], response.url
 
 
 def test_the_assessment_pages_carry_charts_and_labelled_sources(loaded: Store) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -164,7 +165,8 @@ class Summary:
             "description": scenario.description,
             "technologies": [TECHNOLOGY_TITLES[t] for t in TECHNOLOGIES if scenario.deployed(t)],
             "scope": scenario.scope,
-            "file": scenario.file,
+            # its name only: results are shown to researchers, and the path is the server's
+            "file": Path(scenario.file).name,
             "draws": self.draws,
             "seed": self.seed,
             "interval": "90% (5th to 95th percentile)",

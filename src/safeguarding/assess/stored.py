@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -77,6 +78,15 @@ def shown_to_researchers(result: dict[str, Any]) -> bool:
     )
 
 
+def _as_read(row: AssessResultRow) -> dict[str, Any]:
+    """A stored result with its run, and its scenario file by name (older results hold the
+    server's path to the file, which is not for researchers)."""
+    result = {**row.result, "run": row.run, "created_at": row.created_at}
+    if "file" in result:
+        result["file"] = Path(result["file"]).name
+    return result
+
+
 def latest_run(session: Session) -> list[dict[str, Any]]:
     """The scenarios of the most recent run that may be shown to researchers, in their order
     (empty when there is none).
@@ -95,7 +105,7 @@ def latest_run(session: Session) -> list[dict[str, Any]]:
             .where(AssessResultRow.run == run)
             .order_by(AssessResultRow.position)
         )
-        results = [{**row.result, "run": row.run, "created_at": row.created_at} for row in rows]
+        results = [_as_read(row) for row in rows]
         if all(shown_to_researchers(result) for result in results):
             return results
     return []

@@ -22,7 +22,7 @@ def monitor(
 
     with store(must_exist=True) as opened:
         path = write_monitor(opened, out)
-    console.print(f"wrote {path}")
+        console.print(f"wrote {path} from {opened.display_url}", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

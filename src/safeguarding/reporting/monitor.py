@@ -2,7 +2,9 @@
 
 Each area contributes a section (``reporting/sections``); an area with no data yet is left out
 rather than shown empty. The file embeds its styles and charts (SVG) and makes no external request,
-so it can be opened offline and passed on as one file.
+so it can be opened offline and passed on as one file. It names no database or file of the
+server: researchers read it (``/monitor``), and the command that writes it tells the operator
+which store it came from.
 """
 
 from __future__ import annotations
@@ -52,7 +54,6 @@ def render_monitor(store: Store, *, generated_at: datetime | None = None) -> str
         sections=build_sections(store),
         generated_at=(generated_at or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC"),
         version=__version__,
-        database=store.display_url,
     )
 
 
