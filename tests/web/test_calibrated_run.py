@@ -32,10 +32,10 @@ QUEUE_SHARES = ("queue.p1_share", "queue.p2_share", "queue.p3_share")
 
 @pytest.fixture
 def triage_export(store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
-    """The demo's triage and its export: 120 reports in the offender queue, P1 (24) and
-    informational (1) withheld there by the triage section, 53 outcomes."""
-    load_sample(store, 20240501)
-    operations.demo(store, 20240501)
+    """The demo's triage on sample seed 26 and its export: 120 reports in the offender queue,
+    P3 (15) and informational (1) withheld there by the triage section."""
+    load_sample(store, 26)
+    operations.demo(store, 26)
     path = tmp_path / "stats.json"
     assert invoke(capsys, "triage", "stats", "--export", str(path)).code == 0
     return path
@@ -75,15 +75,15 @@ def test_a_stored_calibrated_run_gives_no_withheld_triage_count_back(
         level: row[offender] for level, row in zip(reports["rows"], reports["cells"], strict=True)
     }
     withheld = [level for level, count in shown.items() if count is None]
-    assert withheld == ["P1", "informational"]
+    assert withheld == ["P3", "informational"]
     export = json.loads(triage_export.read_text())
     exact = export["levels"]
     queue_total = reports["column_totals"][offender]
     assert queue_total == exact["reports"] == 120
 
     result = client.get("/api/assess/scenarios/nl-status-quo", headers=api).json()["result"]
-    # The mix of levels would give P1 and informational back (0.2 of 120 is 24, and P1 and
-    # informational together are 25): the queue keeps the scenario's own shares.
+    # The mix of levels would give P3 and informational back (a share of 120 each, and the
+    # two together are published as the rest): the queue keeps the scenario's own shares.
     scenario = load_scenario("nl-status-quo")
     assert result["queue"]["level_shares"] == {
         name.removeprefix("queue.").removesuffix("_share").upper(): scenario[name].dist.mean()
@@ -121,7 +121,8 @@ def test_a_stored_calibrated_run_gives_no_withheld_triage_count_back(
         assert "reports in the offender queue at" not in text, where
         # the export's source names the database and counts the synthetic outcomes
         assert store.display_url not in text and export["source"] not in text, where
-    assert "observed 13 actionable of 37 reports with criminal content" in seen["monitor"]
+    taken = f"observed {actionable} actionable of {total - not_criminal} reports with criminal"
+    assert taken in seen["monitor"]
 
 
 def test_with_nothing_withheld_the_stored_run_takes_every_figure_of_the_export(
