@@ -13,10 +13,14 @@ from hypothesis import strategies as st
 from safeguarding.errors import ValidationError
 from safeguarding.platforms.cases import (
     CASE_COLUMNS,
+    LabelNote,
     StoredMention,
     cases_by_platform_and_harm,
+    label_notes,
+    mention_frame,
     parse_cases_csv,
     stage_matrix,
+    with_register_ids,
     year_trend,
 )
 from safeguarding.platforms.sample import generate_cases
@@ -107,6 +111,31 @@ def test_cases_per_harm_follow_the_stage_mapping() -> None:
         "social": {"grooming": 1, "sexual_exploitation": 1},
         "ads": {"sexual_exploitation": 2},
     }
+
+
+def test_labels_that_are_not_register_ids_are_named_with_the_id_they_may_mean() -> None:
+    ids = {"example-ads", "example-chat", "example_forum"}
+    counts = {"example-chat": 9, "Example-Ads": 5, "example_ads": 2, "Example Forum": 1, "tg": 4}
+    assert label_notes(counts, ids) == [
+        LabelNote("Example-Ads", 5, counted_as="example-ads"),
+        LabelNote("tg", 4),
+        LabelNote("example_ads", 2, near="example-ads"),
+        LabelNote("Example Forum", 1, near="example_forum"),
+    ]
+    assert str(label_notes({"EXAMPLE-ADS": 3}, ids)[0]) == (
+        "platform 'EXAMPLE-ADS' (3 mention(s)) is register id 'example-ads' but for letter case: "
+        "counted as it"
+    )
+    assert "did you mean 'example-ads'?" in str(label_notes({"Example_Ads": 1}, ids)[0])
+
+
+def test_a_label_in_another_letter_case_counts_for_the_register_id() -> None:
+    text = HAND_FILE.replace("D,ads,S6", "D,ADS,S6").replace("A,ads,S6", "A,Ads,S6")
+    frame = with_register_ids(mention_frame(_mentions(text)), {"ads", "chat"})
+    assert stage_matrix(frame).counts["ads"]["S6"] == 2
+    assert "Ads" not in stage_matrix(frame).rows
+    per_harm, _ = cases_by_platform_and_harm(frame, {"sexual_exploitation": ["S6"]})
+    assert per_harm["ads"] == {"sexual_exploitation": 2}
 
 
 def test_bad_case_rows_are_named_by_line_and_field_and_the_rest_kept() -> None:

@@ -180,6 +180,43 @@ def test_cases_import_pseudonymises_and_never_duplicates(
     assert invoke(capsys, "cases", "matrix", "--role", "pimp").code == 2
 
 
+def test_a_case_label_that_is_not_a_register_id_is_reported_not_silently_dropped(
+    capsys: pytest.CaptureFixture[str], store: Store, tmp_path: Path
+) -> None:
+    ads = {**MICRO_AD_SITE, "id": "example-ads", "age_assurance": "verification"}
+    ads["safeguards"] = {"classifiers": "proven", "csam_reporting": "proven"}
+    assert invoke(capsys, "platforms", "import", str(_register(tmp_path, ads))).code == 0
+    cases = tmp_path / "cases.csv"
+    rows = [f"C{n},Example-Ads,S6,offender-buyer,2023,file {n}" for n in range(1, 6)]
+    rows.append("C9,example_ads,S6,offender-buyer,2023,file 9")
+    cases.write_text("case,platform,stage,role_pair,year,source\n" + "\n".join(rows) + "\n")
+    imported = invoke(capsys, "cases", "import", str(cases))
+    assert imported.code == 0 and "6 new mention(s)" in imported.out
+    assert imported.err.splitlines() == [
+        "note: platform 'Example-Ads' (5 mention(s)) is register id 'example-ads' but for "
+        "letter case: counted as it",
+        "note: platform 'example_ads' (1 mention(s)) is not a register id; did you mean "
+        "'example-ads'? Its mentions count for no service's risk",
+    ]
+    assessed = invoke(capsys, "platforms", "assess", "--json")
+    harm = next(
+        h
+        for h in json.loads(assessed.out)["assessments"][0]["harms"]
+        if h["harm"] == "sexual_exploitation"
+    )
+    assert (harm["level"], harm["evidence_cases"]) == ("high", 5)
+    assert [n["label"] for n in json.loads(assessed.out)["platform_labels"]] == [
+        "Example-Ads",
+        "example_ads",
+    ]
+    assert "did you mean 'example-ads'?" in assessed.err
+    matrix = json.loads(invoke(capsys, "cases", "matrix", "--json").out)["matrix"]
+    assert [(r["row"], r["cases"]) for r in matrix["rows"]] == [
+        ("example-ads", 5),
+        ("example_ads", 1),
+    ]
+
+
 def test_sample_data_and_the_monitor_section(
     capsys: pytest.CaptureFixture[str], store: Store, tmp_path: Path
 ) -> None:

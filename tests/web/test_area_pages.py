@@ -152,11 +152,12 @@ def test_a_supervisor_imports_a_register_with_row_and_field_errors_audited(
         "new": 0,
         "existing": count,
         "refused": [],
+        "labels": [],
         "status": "stored",
     }
     bad_csv = (
         "case,platform,stage,role_pair,year,source\n"
-        "C-1,example-chat,S2,offender-victim,2024,file 1\n"
+        "C-1,Example-Chat,S2,offender-victim,2024,file 1\n"
         "C-2,example-chat,S99,offender-victim,2024,file 2\n"
     )
     answer = client.post(
@@ -168,6 +169,9 @@ def test_a_supervisor_imports_a_register_with_row_and_field_errors_audited(
     body = answer.json()
     assert body["new"] == 1 and body["status"] == "partial"
     assert [(r["line"], r["field"]) for r in body["refused"]] == [(3, "stage")]
+    assert [(n["label"], n["counted_as"]) for n in body["labels"]] == [
+        ("Example-Chat", "example-chat")
+    ]
     wrong = client.post(
         "/api/platforms/import",
         params={"kind": "register", "filename": "register.txt"},

@@ -14,6 +14,7 @@ from safeguarding.platforms.vocabulary import HARM_LABELS, HARMS, ROLE_PAIRS, ST
 from safeguarding.store import Store
 
 if TYPE_CHECKING:  # the register's parsers and schemas load with the commands that use them
+    from safeguarding.platforms.cases import LabelNote
     from safeguarding.platforms.storage import AssessmentRun
     from safeguarding.platforms.workflow import ImportSummary
 
@@ -39,6 +40,22 @@ def _refused_rows(summary: ImportSummary) -> int:
     return len(
         {error.row if isinstance(error, RowError) else error.line for error in summary.refused}
     )
+
+
+MAX_LABEL_NOTES = 20
+
+
+def _report_labels(notes: list[LabelNote]) -> None:
+    """Say which platform labels are not register ids (the most mentioned first), so that a
+    mention the risk cannot count is seen where the file is imported or assessed."""
+    for note in notes[:MAX_LABEL_NOTES]:
+        err_console.print(f"note: {note}", highlight=False, soft_wrap=True)
+    if len(notes) > MAX_LABEL_NOTES:
+        err_console.print(
+            f"note: and {len(notes) - MAX_LABEL_NOTES} more platform label(s) that are not "
+            "register ids",
+            highlight=False,
+        )
 
 
 def _report_refused(summary: ImportSummary) -> None:
@@ -185,7 +202,8 @@ def assess(
     """Assess every service per harm: negligible, low, medium or high, and what drove it.
 
     Combines the register's risk factors and safeguards with the case evidence under the risk
-    rules, and stores the run with the rules' version.
+    rules, and stores the run with the rules' version. Platform labels of the case files that
+    are not register ids are listed after the table, with the id each may mean.
 
     Example: safeguarding platforms assess --rules my-rules.yaml --json
     """
@@ -194,7 +212,8 @@ def assess(
 
     loaded = load_rules(rules)
     with store() as opened:
-        run_id, assessments = run_assessment(opened, loaded)
+        result = run_assessment(opened, loaded)
+    run_id, assessments = result.run_id, result.assessments
     if json_out:
         print_json(
             {
@@ -202,14 +221,16 @@ def assess(
                 "rules_version": loaded.rules.version,
                 "rules_file": loaded.file,
                 "assessments": [a.as_dict() for a in assessments],
+                "platform_labels": [note.as_dict() for note in result.labels],
             }
         )
-        return
-    print_table(
-        f"run {run_id}: {len(assessments)} services, rules {loaded.rules.version}",
-        ["service", "type", *HARMS, "score"],
-        ([a.service_id, a.type, *(h.level for h in a.harms), a.score] for a in assessments),
-    )
+    else:
+        print_table(
+            f"run {run_id}: {len(assessments)} services, rules {loaded.rules.version}",
+            ["service", "type", *HARMS, "score"],
+            ([a.service_id, a.type, *(h.level for h in a.harms), a.score] for a in assessments),
+        )
+    _report_labels(result.labels)
 
 
 @app.command()
@@ -318,6 +339,7 @@ def import_cases(
         f"{file.name}: {summary.new} new mention(s), {summary.existing} already stored",
         highlight=False,
     )
+    _report_labels(summary.labels)
     _report_refused(summary)
 
 

@@ -5,6 +5,11 @@ label, or empty when the file does not say), the unified stage code S1–S10, th
 year and the source. The case number is replaced by a keyed pseudonym at import, so files can be
 re-imported without duplicates and without the store holding the real number.
 
+A label is stored as written and matched to the register when it is read: a label that is a
+register id but for letter case counts as that id (ids are lower case, so it can name no other),
+and every other label that is not an id is reported with the id it resembles, because a mention
+that matches no id counts for no service's risk.
+
 Counts are distinct cases, not mentions: a case that used one app at one stage ten times counts
 once in that cell. Shares are taken over the cases with a known platform (the denominator), which
 is always reported, because a share without its denominator hides how little is known.
@@ -13,7 +18,8 @@ is always reported, because a share without its denominator hides how little is 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,6 +140,86 @@ def parse_cases_csv(
                 for e in exc.errors()
             )
     return good, errors
+
+
+@dataclass(frozen=True)
+class LabelNote:
+    """A platform label of the case files that is not a register id, and what it is taken for.
+
+    ``counted_as`` is the id the label is but for letter case (its mentions count for it);
+    ``near`` an id it only resembles (its mentions count for no service until the file says it).
+    """
+
+    label: str
+    mentions: int
+    counted_as: str | None = None
+    near: str | None = None
+
+    def __str__(self) -> str:
+        named = f"platform {self.label!r} ({self.mentions} mention(s))"
+        if self.counted_as is not None:
+            return f"{named} is register id {self.counted_as!r} but for letter case: counted as it"
+        if self.near is not None:
+            return (
+                f"{named} is not a register id; did you mean {self.near!r}? "
+                "Its mentions count for no service's risk"
+            )
+        return f"{named} is not a register id: its mentions count for no service's risk"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "mentions": self.mentions,
+            "counted_as": self.counted_as,
+            "near": self.near,
+            "text": str(self),
+        }
+
+
+def _loose(label: str) -> str:
+    """A label as a near-miss is compared: letter case, '_' and spaces do not count."""
+    return re.sub(r"[\s_]+", "-", label.strip().casefold())
+
+
+def register_ids_by_case(labels: Iterable[str], ids: Collection[str]) -> dict[str, str]:
+    """The labels that are a register id but for letter case, each with that id."""
+    folded = {i.casefold(): i for i in ids}
+    return {
+        label: folded[label.casefold()]
+        for label in labels
+        if label not in folded and label.casefold() in folded
+    }
+
+
+def label_notes(counts: Mapping[str, int], ids: Collection[str]) -> list[LabelNote]:
+    """A note for each label (with its number of mentions) that is not a register id: the id it
+    counts as, or the id it resembles; most mentions first."""
+    known = set(ids)
+    by_case = register_ids_by_case(counts, known)
+    loose: dict[str, str] = {}
+    for ident in sorted(known, reverse=True):  # the first id in order wins a shared loose form
+        loose[_loose(ident)] = ident
+    notes = [
+        LabelNote(
+            label,
+            n,
+            counted_as=by_case.get(label),
+            near=None if label in by_case else loose.get(_loose(label)),
+        )
+        for label, n in counts.items()
+        if label not in known
+    ]
+    return sorted(notes, key=lambda note: (-note.mentions, note.label))
+
+
+def with_register_ids(frame: pl.DataFrame, ids: Collection[str]) -> pl.DataFrame:
+    """``frame`` with each platform label that is a register id but for letter case replaced by
+    that id, so the matrix, the trend and the risk count its cases for the service it names."""
+    labels = frame.get_column("platform").drop_nulls().unique().to_list()
+    mapping = register_ids_by_case(labels, ids)
+    if not mapping:
+        return frame
+    return frame.with_columns(pl.col("platform").replace(mapping))
 
 
 MENTION_SCHEMA = {

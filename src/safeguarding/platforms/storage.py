@@ -18,7 +18,12 @@ from sqlalchemy.orm import Session
 
 from safeguarding.disclosure.pseudonymise import Pseudonymiser
 from safeguarding.errors import NotFoundError
-from safeguarding.platforms.cases import MENTION_SCHEMA, CaseMention, StoredMention
+from safeguarding.platforms.cases import (
+    MENTION_SCHEMA,
+    CaseMention,
+    StoredMention,
+    with_register_ids,
+)
 from safeguarding.platforms.register import Audience, Service, VlopDesignation, Volumes
 from safeguarding.platforms.risk import Driver, HarmResult, ServiceAssessment
 from safeguarding.platforms.vocabulary import HARMS
@@ -208,8 +213,26 @@ def save_mentions(session: Session, mentions: Sequence[StoredMention]) -> tuple[
     return len(keyed) - len(present), len(mentions) - (len(keyed) - len(present))
 
 
+def register_ids(session: Session) -> set[str]:
+    return set(session.scalars(select(PlatformServiceRow.id)))
+
+
+def platform_label_counts(session: Session) -> dict[str, int]:
+    """Mentions per platform label as stored (the file's own spelling), unknown platforms left
+    out."""
+    rows = session.execute(
+        select(PlatformCaseMentionRow.platform, func.count())
+        .where(PlatformCaseMentionRow.platform.is_not(None))
+        .group_by(PlatformCaseMentionRow.platform)
+    )
+    return {str(label): int(n) for label, n in rows}
+
+
 def load_mention_frame(session: Session) -> pl.DataFrame:
-    """The mentions' case, platform, stage, role pair and year as a frame (matrix, trends)."""
+    """The mentions' case, platform, stage, role pair and year as a frame (matrix, trends, risk).
+
+    A label stored in another letter case than the register id it names is read as that id:
+    whatever reads the mentions then counts them for the service (see ``cases``)."""
     rows = session.execute(
         select(
             PlatformCaseMentionRow.case_pseudonym,
@@ -219,7 +242,8 @@ def load_mention_frame(session: Session) -> pl.DataFrame:
             PlatformCaseMentionRow.year,
         )
     ).all()
-    return pl.DataFrame([tuple(r) for r in rows], schema=MENTION_SCHEMA, orient="row")
+    frame = pl.DataFrame([tuple(r) for r in rows], schema=MENTION_SCHEMA, orient="row")
+    return with_register_ids(frame, register_ids(session))
 
 
 def changed_since(session: Session, when: datetime) -> int:

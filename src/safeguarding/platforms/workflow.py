@@ -5,7 +5,8 @@ Each step opens its own session, so a failed step leaves the store as it was.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -18,7 +19,9 @@ from safeguarding.input_files import read_input
 from safeguarding.platforms.cases import (
     CASE_COLUMNS,
     CaseRowError,
+    LabelNote,
     cases_by_platform_and_harm,
+    label_notes,
     parse_cases_csv,
 )
 from safeguarding.platforms.register import ParsedRegister, RowError, read_register
@@ -31,6 +34,8 @@ from safeguarding.platforms.storage import (
     latest_run,
     load_mention_frame,
     load_services,
+    platform_label_counts,
+    register_ids,
     save_mentions,
     save_run,
     save_services,
@@ -41,9 +46,23 @@ from safeguarding.store import Store
 
 @dataclass(frozen=True)
 class ImportSummary:
+    """What an import stored and refused; for a case file also its platform labels that are not
+    register ids, because their mentions would otherwise fall out of the risk unseen."""
+
     new: int
     existing: int
     refused: list[RowError] | list[CaseRowError]
+    labels: list[LabelNote] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AssessmentResult:
+    """A stored run, its assessments, and the platform labels of the stored mentions that are
+    not register ids (at the time of the run)."""
+
+    run_id: int
+    assessments: list[ServiceAssessment]
+    labels: list[LabelNote]
 
 
 def import_register(
@@ -111,15 +130,17 @@ def import_cases_text(
     good, errors = parse_cases_csv(text, file)
     pseudonymiser = Pseudonymiser(store.settings.secret("pseudonym"))
     mentions = [stored_mention(m, pseudonymiser) for _, m in good]
+    counts = Counter(m.platform for _, m in good if m.platform is not None)
     with store.session() as session:
         new, present = save_mentions(session, mentions)
-        summary = ImportSummary(new, present, errors)
+        labels = label_notes(counts, register_ids(session))
+        summary = ImportSummary(new, present, errors, labels)
         if audit_as is not None:
             _audit(session, audit_as, "cases", file, summary)
     return summary
 
 
-def run_assessment(store: Store, loaded: LoadedRules) -> tuple[int, list[ServiceAssessment]]:
+def run_assessment(store: Store, loaded: LoadedRules) -> AssessmentResult:
     """Assess every registered service with its case evidence; store and return the run."""
     with store.session() as session:
         services = load_services(session)
@@ -138,7 +159,8 @@ def run_assessment(store: Store, loaded: LoadedRules) -> tuple[int, list[Service
             rules_digest=loaded.digest,
             rules_file=loaded.file,
         )
-    return run_id, assessments
+        labels = label_notes(platform_label_counts(session), {s.id for s in services})
+    return AssessmentResult(run_id, assessments, labels)
 
 
 def current_run(store: Store) -> AssessmentRun:
@@ -180,7 +202,7 @@ def load_sample(store: Store, seed: int) -> str:
     cases_file.write_text(text, encoding="utf-8")
     imported = import_cases_text(store, text, cases_file.name)
     loaded = load_rules(None)
-    _, assessments = run_assessment(store, loaded)
+    assessments = run_assessment(store, loaded).assessments
     _, reports = current_gaps(store, loaded)
     high = sum(1 for a in assessments if a.top_level == "high")
     return (

@@ -270,6 +270,7 @@ def import_upload(
         "new": summary.new,
         "existing": summary.existing,
         "refused": refused,
+        "labels": [note.as_dict() for note in summary.labels],
         "status": "partial" if refused else "stored",
     }
     return result
