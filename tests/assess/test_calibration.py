@@ -258,6 +258,37 @@ def test_services_without_volume_need_a_per_user_assumption() -> None:
         scope_to_services(load_scenario("eu-status-quo"), read_services(SERVICES))
 
 
+def test_a_volume_neither_known_nor_estimable_is_left_out_and_named(tmp_path: Path) -> None:
+    # Example Meet loses its audience: no daily messages and nothing to estimate them from. It
+    # still brings its images and videos; its messages are left out, and the reason says so.
+    path = _mutated(tmp_path, SERVICES, {"services.1.eu_monthly_active_recipients": None})
+    scoped = scope_to_services(load_scenario("eu-targeted"), read_services(path))
+    assert scoped["volume.messages_per_day"].dist.mean() == 60_000_000.0
+    assert scoped["volume.message_users"].location == "default"
+    assert scoped["volume.images_per_day"].dist.mean() == 4_250_000.0
+    reasons = {r.name: r.reason for r in scoped.replaced}
+    assert reasons["volume.messages_per_day"] == (
+        "sum of daily messages of 1 services that report it; left out 1 service(s) with neither "
+        "daily_messages nor EU monthly active recipients (example-meet)"
+    )
+    assert "left out" not in reasons["volume.images_per_day"]
+
+
+def test_a_services_export_the_model_can_take_no_volume_from_is_refused(tmp_path: Path) -> None:
+    nothing = {
+        f"services.{i}.{key}": None
+        for i in (0, 1)
+        for key in ("eu_monthly_active_recipients", "daily_messages", "daily_images")
+    } | {"services.1.daily_videos": None}
+    with pytest.raises(ValidationError) as caught:
+        read_services(_mutated(tmp_path, SERVICES, nothing))
+    assert str(caught.value) == (
+        "high-risk-services.json: services: no service has a daily volume or "
+        "eu_monthly_active_recipients to estimate one from, so there is nothing to scope "
+        "detection to"
+    )
+
+
 DELETE = object()
 
 
@@ -327,11 +358,7 @@ def test_bad_triage_statistics_name_the_field(
     [
         ({"services.0.risk": "medium"}, "services[0].risk", "must be 'high'"),
         ({"services.1.id": "example-chat"}, "services[1].id", "duplicate"),
-        (
-            {"services.1.eu_monthly_active_recipients": None},
-            "services[1]",
-            "neither daily_messages",
-        ),
+        ({"services": []}, "services", "lists no service, so there is nothing to scope"),
         ({"services.0.daily_images": "many"}, "services[0].daily_images", "number"),
     ],
 )

@@ -130,6 +130,60 @@ def test_assess_gaps_and_export_flag_the_micro_ad_site(
     assert exported["daily_videos"] is None
 
 
+def test_what_export_writes_the_targeted_assessment_reads_and_what_it_cannot_is_not_written(
+    capsys: pytest.CaptureFixture[str], store: Store, tmp_path: Path
+) -> None:
+    # High risk with no volume and no audience: the model could take nothing from the file.
+    blind = {k: v for k, v in MICRO_AD_SITE.items() if k != "volumes"}
+    invoke(capsys, "platforms", "import", str(_register(tmp_path, blind)))
+    invoke(capsys, "platforms", "assess")
+    out = tmp_path / "high-risk.json"
+    refused = invoke(capsys, "platforms", "export", str(out))
+    assert refused.code == 1 and not out.exists()
+    assert "none of the 1 high-risk service(s) (tiny-ads) has a daily volume" in refused.err
+    # Messages and images known, videos neither known nor estimable; a text-only service at
+    # high risk carries no images or videos at all.
+    text_only = {
+        **MICRO_AD_SITE,
+        "id": "text-ads",
+        "features": ["direct_messaging"],
+        "volumes": {"daily_messages": 500.0, "source": "test"},
+    }
+    invoke(capsys, "platforms", "import", str(_register(tmp_path, MICRO_AD_SITE, text_only)))
+    invoke(capsys, "platforms", "assess")
+    written = invoke(capsys, "platforms", "export", str(out))
+    assert written.code == 0 and "wrote 2 high-risk service(s)" in written.out
+    assert "note: tiny-ads has no daily videos and no EU recipients" in written.err
+    exported = {s["id"]: s for s in json.loads(out.read_text())["services"]}
+    assert exported["tiny-ads"]["daily_videos"] is None
+    assert (exported["text-ads"]["daily_images"], exported["text-ads"]["daily_videos"]) == (0, 0)
+    assert exported["text-ads"]["source"].endswith(
+        "; no images or videos (no feature that carries them)"
+    )
+    result = invoke(
+        capsys, "assess", "eu-targeted", "--draws", "200", "--services", str(out), "--json"
+    )
+    assert result.code == 0, result.err
+    replaced = {r["name"]: r for r in json.loads(result.out)["scenarios"][0]["replaced"]}
+    assert replaced["volume.messages_per_day"]["after"].startswith("1500 ")
+    assert replaced["volume.images_per_day"]["after"].startswith("50 ")
+    videos = replaced["volume.videos_per_day"]
+    assert videos["after"].startswith("0 ")
+    assert videos["reason"] == (
+        "sum of daily videos of 1 services that report it; left out 1 service(s) with neither "
+        "daily_videos nor EU monthly active recipients (tiny-ads)"
+    )
+    # Nothing at high risk: nothing is written rather than an empty list the model refuses.
+    quiet = {**MICRO_AD_SITE, "age_assurance": "verification", "features": ["commenting"]}
+    invoke(capsys, "platforms", "import", str(_register(tmp_path, quiet, {**quiet, "id": "b"})))
+    invoke(capsys, "platforms", "import", str(_register(tmp_path, {**quiet, "id": "text-ads"})))
+    invoke(capsys, "platforms", "assess")
+    out.unlink()
+    empty = invoke(capsys, "platforms", "export", str(out))
+    assert empty.code == 1 and not out.exists()
+    assert "no service is at high risk of any harm in this run: nothing to export" in empty.err
+
+
 def test_gaps_before_assess_and_with_other_rules_are_clear_errors(
     capsys: pytest.CaptureFixture[str], store: Store, tmp_path: Path
 ) -> None:

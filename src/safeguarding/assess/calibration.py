@@ -519,7 +519,9 @@ def scope_to_services(scenario: Scenario, export: ServicesExport) -> Scenario:
     """Scope detection to the exported high-risk services: their volumes replace the defaults.
 
     Known daily volumes are summed; for a service without a volume, its monthly active recipients
-    enter ``volume.<kind>_users`` and are multiplied by the scenario's per-user assumption.
+    enter ``volume.<kind>_users`` and are multiplied by the scenario's per-user assumption. A
+    service with neither contributes nothing of that kind, and the replacement's reason names it,
+    because a volume left out is an undercount the reader must be able to see.
     """
     origin = export.describe()
     for kind, users_param in (
@@ -527,37 +529,38 @@ def scope_to_services(scenario: Scenario, export: ServicesExport) -> Scenario:
         ("images", "volume.image_users"),
         ("videos", "volume.video_users"),
     ):
-        known = [getattr(s, f"daily_{kind}") for s in export.services]
-        total = float(sum(v for v in known if v is not None))
-        users = float(
-            sum(
-                s.monthly_active_recipients or 0
-                for s, v in zip(export.services, known, strict=True)
-                if v is None
-            )
-        )
-        missing = sum(v is None for v in known)
+        known = [s for s in export.services if s.daily(kind) is not None]
+        estimated = [s for s in export.services if s.daily(kind) is None and s.estimable(kind)]
+        skipped = [s.id for s in export.services if not s.estimable(kind)]
+        total = float(sum(s.daily(kind) or 0.0 for s in known))
+        users = float(sum(s.monthly_active_recipients or 0 for s in estimated))
         per_user = scenario[f"volume.{kind}_per_user_per_day"]
-        if missing and per_user.location == "default":
+        if estimated and per_user.location == "default":
             raise ValidationError(
-                f"{Path(export.file).name}: {missing} services have no daily_{kind}; scenario "
-                f"{scenario.name} needs volume.{kind}_per_user_per_day (a labelled assumption) "
-                "to estimate their volume from their users",
+                f"{Path(export.file).name}: {len(estimated)} services have no daily_{kind}; "
+                f"scenario {scenario.name} needs volume.{kind}_per_user_per_day (a labelled "
+                "assumption) to estimate their volume from their users",
                 location=export.file,
                 rule="volume or per-user assumption",
             )
+        left_out = (
+            f"; left out {len(skipped)} service(s) with neither daily_{kind} nor EU monthly "
+            f"active recipients ({', '.join(skipped)})"
+            if skipped
+            else ""
+        )
         scenario = scenario.replace_parameter(
             f"volume.{kind}_per_day",
             Distribution.fixed(total),
             Source(data=origin),
-            f"sum of daily {kind} of {len(known) - missing} services that report it",
+            f"sum of daily {kind} of {len(known)} services that report it{left_out}",
         )
-        if missing:
+        if estimated:
             scenario = scenario.replace_parameter(
                 users_param,
                 Distribution.fixed(users),
                 Source(data=origin),
-                f"monthly active recipients of {missing} services without daily {kind}, "
+                f"monthly active recipients of {len(estimated)} services without daily {kind}, "
                 f"times volume.{kind}_per_user_per_day",
             )
     return scenario.replace_parameter(

@@ -7,7 +7,8 @@
   their volumes where known.
 
 Both formats are documented in docs/formats.md. A reader refuses a file with the file name, the
-field (as a JSON path) and the rule, and never guesses a missing value.
+field (as a JSON path) and the rule, and never guesses a missing value: a service's volume that is
+neither given nor estimable from its audience is left out, and whoever uses it says so.
 """
 
 from __future__ import annotations
@@ -288,6 +289,9 @@ def _level_mix(doc: _Json, raw: Any) -> LevelMix:
     return LevelMix(policy, reports, shares)
 
 
+VOLUME_KINDS = ("messages", "images", "videos")
+
+
 @dataclass(frozen=True)
 class Service:
     """One high-risk service with whatever volumes the register knows."""
@@ -301,6 +305,16 @@ class Service:
     daily_images: float | None
     daily_videos: float | None
     source: str
+
+    def daily(self, kind: str) -> float | None:
+        """The known daily volume of ``kind`` (messages, images or videos), or None."""
+        value: float | None = getattr(self, f"daily_{kind}")
+        return value
+
+    def estimable(self, kind: str) -> bool:
+        """Whether the model can take a volume of ``kind`` from this service: a known one, or
+        its monthly active recipients to multiply by the scenario's per-user assumption."""
+        return self.daily(kind) is not None or self.monthly_active_recipients is not None
 
 
 @dataclass(frozen=True)
@@ -327,8 +341,13 @@ def read_services(path: Path) -> ServicesExport:
     generated_at = doc.timestamp("generated_at")
     rules_version = doc.text(data, "rules_version")
     raw_services = doc.get(data, "services", "")
-    if not isinstance(raw_services, list) or not raw_services:
-        raise doc.fail("services", "must be a non-empty list")
+    if not isinstance(raw_services, list):
+        raise doc.fail("services", "must be a list")
+    if not raw_services:
+        raise doc.fail(
+            "services",
+            "lists no service, so there is nothing to scope detection to",
+        )
     services = []
     seen: set[str] = set()
     for index, raw in enumerate(raw_services):
@@ -357,15 +376,10 @@ def read_services(path: Path) -> ServicesExport:
                 source=doc.text(raw, "source", where),
             )
         )
-        for kind in ("messages", "images", "videos"):
-            service = services[-1]
-            if (
-                getattr(service, f"daily_{kind}") is None
-                and service.monthly_active_recipients is None
-            ):
-                raise doc.fail(
-                    where,
-                    f"has neither daily_{kind} nor eu_monthly_active_recipients; "
-                    "one is needed to estimate its volume",
-                )
+    if not any(s.estimable(kind) for s in services for kind in VOLUME_KINDS):
+        raise doc.fail(
+            "services",
+            "no service has a daily volume or eu_monthly_active_recipients to estimate one "
+            "from, so there is nothing to scope detection to",
+        )
     return ServicesExport(str(path), generated_at, rules_version, tuple(services))

@@ -301,6 +301,7 @@ def export(
     """Write the high-risk services of the latest assessment as JSON for the assessment model.
 
     Format safeguarding/high-risk-services@1 (docs/formats.md), with each service's volumes.
+    Nothing is written when no service is at high risk, or none has a volume or an audience.
 
     Example: safeguarding platforms export var/high-risk.json
     """
@@ -313,13 +314,21 @@ def export(
         _warn_if_stale(opened, run)
         with opened.session() as session:
             services = load_services(session)
-    document = high_risk_export(services, run.assessments, run.rules_version)
+    export = high_risk_export(services, run.assessments, run.rules_version)
+    document = export.document
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
         file.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", "utf-8")
     except OSError as exc:
         raise SafeguardingError(f"{file}: cannot write ({exc.strerror or exc})") from exc
     console.print(f"wrote {len(document['services'])} high-risk service(s) to {file}")
+    for service_id, kinds in export.left_out.items():
+        err_console.print(
+            f"note: {service_id} has no daily {' or '.join(kinds)} and no EU recipients to "
+            "estimate them from: the assessment model leaves them out",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @cases_app.command("import")
