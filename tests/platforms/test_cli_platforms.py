@@ -56,7 +56,7 @@ def test_import_refuses_bad_rows_keeps_good_ones_and_never_duplicates(
         "1 row(s) refused for 1 problem(s) listed above; the valid rows were stored"
     )
     again = invoke(capsys, "platforms", "import", str(_register(tmp_path, MICRO_AD_SITE)))
-    assert again.code == 0 and "0 new, 1 updated" in again.out
+    assert again.code == 0 and "0 new, 0 updated, 1 unchanged" in again.out
     with store.session() as session:
         assert session.scalar(select(func.count()).select_from(PlatformServiceRow)) == 1
     listed = json.loads(invoke(capsys, "platforms", "list", "--json").out)
@@ -320,6 +320,40 @@ def test_reimport_updates_in_place_keeps_runs_and_flags_a_stale_assessment(
     stale = invoke(capsys, "platforms", "gaps")
     assert stale.code == 0
     assert "note: 1 service(s) changed after assessment run" in stale.err
+
+
+def test_a_run_is_stale_after_new_case_evidence_but_not_after_an_identical_register(
+    capsys: pytest.CaptureFixture[str], store: Store, tmp_path: Path
+) -> None:
+    register = _register(tmp_path, MICRO_AD_SITE)
+    invoke(capsys, "platforms", "import", str(register))
+    invoke(capsys, "platforms", "assess")
+    again = invoke(capsys, "platforms", "import", str(register))
+    assert again.out.strip() == "register.yaml: 0 new, 0 updated, 1 unchanged service(s)"
+    assert invoke(capsys, "platforms", "gaps").err == ""
+    assert "note:" not in render_monitor(store)
+    cases = tmp_path / "cases.csv"
+    cases.write_text(
+        "case,platform,stage,role_pair,year,source\n"
+        "C1,tiny-ads,S6,offender-buyer,2023,file 1\nC2,tiny-ads,S7,offender-buyer,2023,file 2\n"
+    )
+    invoke(capsys, "cases", "import", str(cases))
+    note = "2 case mention(s) added after assessment run 1"
+    assert invoke(capsys, "platforms", "gaps").err == (
+        f"note: {note}; run: safeguarding platforms assess\n"
+    )
+    html = render_monitor(store)
+    assert f"Note: {note}; the levels shown do not reflect them until the next assessment" in html
+    changed = {**MICRO_AD_SITE, "report_response_hours": 12.0}
+    assert (
+        "0 new, 1 updated, 0 unchanged"
+        in invoke(capsys, "platforms", "import", str(_register(tmp_path, changed))).out
+    )
+    assert "note: 1 service(s) changed and 2 case mention(s) added after assessment run 1" in (
+        invoke(capsys, "platforms", "export", str(tmp_path / "out.json")).err
+    )
+    invoke(capsys, "platforms", "assess")
+    assert invoke(capsys, "platforms", "gaps").err == ""
 
 
 def test_monitor_uses_the_rules_of_the_latest_run_and_says_when_they_are_gone(

@@ -172,6 +172,15 @@ def test_a_supervisor_imports_a_register_with_row_and_field_errors_audited(
     assert [(n["label"], n["counted_as"]) for n in body["labels"]] == [
         ("Example-Chat", "example-chat")
     ]
+    # The run stored before the new mention has not seen it: the risk answers say so.
+    risk = client.get("/api/platforms/risk").json()
+    assert (
+        risk["run"]["stale"] == f"1 case mention(s) added after assessment run {risk['run']['id']}"
+    )
+    page, _ = _page(loaded, "supervisor-one")
+    assert (
+        f"Note: {risk['run']['stale']}; the levels shown do not" in page.get("/platforms/risk").text
+    )
     wrong = client.post(
         "/api/platforms/import",
         params={"kind": "register", "filename": "register.txt"},

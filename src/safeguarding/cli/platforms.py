@@ -85,7 +85,9 @@ def import_services(
     with store() as opened:
         summary = import_register(opened, parsed, file.name)
     console.print(
-        f"{file.name}: {summary.new} new, {summary.existing} updated service(s)", highlight=False
+        f"{file.name}: {summary.new} new, {summary.existing - summary.unchanged} updated, "
+        f"{summary.unchanged} unchanged service(s)",
+        highlight=False,
     )
     _report_refused(summary)
 
@@ -124,15 +126,12 @@ def list_services(json_out: bool = typer.Option(False, "--json", help="Print JSO
 
 
 def _warn_if_stale(opened: Store, run: AssessmentRun) -> None:
-    from safeguarding.platforms.storage import changed_since
+    from safeguarding.platforms.workflow import stale_note
 
-    with opened.session() as session:
-        changed = changed_since(session, run.assessed_at)
-    if changed:
+    note = stale_note(opened, run)
+    if note:
         err_console.print(
-            f"note: {changed} service(s) changed after assessment run {run.id}; "
-            "run: safeguarding platforms assess",
-            highlight=False,
+            f"note: {note}; run: safeguarding platforms assess", highlight=False, soft_wrap=True
         )
 
 
@@ -163,6 +162,7 @@ def show(
         try:
             run = current_run(opened)
             assessment = next((a for a in run.assessments if a.service_id == service_id), None)
+            _warn_if_stale(opened, run)
         except SafeguardingError:
             assessment = None
     if json_out:

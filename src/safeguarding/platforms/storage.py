@@ -2,7 +2,8 @@
 
 Imports are idempotent: a service is replaced by id (the newest register row wins, its features
 and safeguards with it), a case mention is keyed by a digest of its content, and an assessment
-run is stored whole with the rules' version and digest.
+run is stored whole with the rules' version and digest. A service's ``imported_at`` is when its
+facts last changed and a mention's when it was added, so a run can tell what it has not seen.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _service_values(service: Service, file: str, when: datetime) -> dict[str, Any]:
-    """The scalar columns of a service's row."""
+def _service_values(service: Service) -> dict[str, Any]:
+    """The scalar columns of a service's row that hold its facts."""
     eu, uk, vlop, volumes = (
         service.eu_monthly_active_recipients,
         service.uk_monthly_active_users,
@@ -76,9 +77,17 @@ def _service_values(service: Service, file: str, when: datetime) -> dict[str, An
         "volumes_source": volumes.source if volumes else None,
         "source": service.source,
         "synthetic": service.synthetic,
-        "register_file": file[:255],
-        "imported_at": when,
     }
+
+
+def _unchanged(row: PlatformServiceRow, values: dict[str, Any], service: Service) -> bool:
+    """Whether the stored row already holds exactly these facts, features and safeguards."""
+    return (
+        all(getattr(row, column) == value for column, value in values.items())
+        and {f.feature for f in row.features} == set(service.features)
+        and {g.measure: g.status for g in row.safeguards}
+        == {str(m): str(st) for m, st in service.safeguards.items()}
+    )
 
 
 def service_from_row(row: PlatformServiceRow) -> Service:
@@ -120,25 +129,32 @@ def service_from_row(row: PlatformServiceRow) -> Service:
     return Service.model_validate(data)
 
 
-def save_services(session: Session, services: Iterable[Service], file: str) -> tuple[int, int]:
-    """Insert services, or update them in place by id; returns (new, updated).
+def save_services(session: Session, services: Iterable[Service], file: str) -> tuple[int, int, int]:
+    """Insert services, or update them in place by id; returns (new, updated, unchanged).
 
     Updating in place (rather than delete and insert) keeps earlier assessment runs of the
-    service intact: a run is a record of what was assessed, not a view of the register.
+    service intact: a run is a record of what was assessed, not a view of the register. A row
+    whose facts are the same is left as it is, so importing a register again does not make a run
+    look out of date.
     """
     when = _now()
-    new = updated = 0
+    new = updated = unchanged = 0
     for service in services:
-        values = _service_values(service, file, when)
+        values = _service_values(service)
         row = session.get(PlatformServiceRow, service.id)
         if row is None:
             row = PlatformServiceRow(id=service.id, features=[], safeguards=[])
             session.add(row)
             new += 1
+        elif _unchanged(row, values, service):
+            unchanged += 1
+            continue
         else:
             updated += 1
         for column, value in values.items():
             setattr(row, column, value)
+        row.register_file = file[:255]
+        row.imported_at = when
         wanted = set(service.features)
         row.features = [f for f in row.features if f.feature in wanted]
         present = {f.feature for f in row.features}
@@ -154,7 +170,7 @@ def save_services(session: Session, services: Iterable[Service], file: str) -> t
             if m not in present
         ]
     session.flush()
-    return new, updated
+    return new, updated, unchanged
 
 
 def load_services(session: Session) -> list[Service]:
@@ -246,16 +262,38 @@ def load_mention_frame(session: Session) -> pl.DataFrame:
     return with_register_ids(frame, register_ids(session))
 
 
-def changed_since(session: Session, when: datetime) -> int:
-    """How many services were imported or updated after ``when`` (e.g. after a run)."""
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(PlatformServiceRow)
-            .where(PlatformServiceRow.imported_at > when)
-        )
-        or 0
+@dataclass(frozen=True)
+class Changes:
+    """What changed in the register and the case evidence after a moment (e.g. a run)."""
+
+    services: int
+    mentions: int
+
+    def note(self, run_id: int) -> str:
+        """The same words wherever a run is shown: what it has not seen, or "" if nothing."""
+        parts = []
+        if self.services:
+            parts.append(f"{self.services} service(s) changed")
+        if self.mentions:
+            parts.append(f"{self.mentions} case mention(s) added")
+        if not parts:
+            return ""
+        return f"{' and '.join(parts)} after assessment run {run_id}"
+
+
+def changed_since(session: Session, when: datetime) -> Changes:
+    """How many services changed and how many case mentions were added after ``when``."""
+    services = session.scalar(
+        select(func.count())
+        .select_from(PlatformServiceRow)
+        .where(PlatformServiceRow.imported_at > when)
     )
+    mentions = session.scalar(
+        select(func.count())
+        .select_from(PlatformCaseMentionRow)
+        .where(PlatformCaseMentionRow.imported_at > when)
+    )
+    return Changes(int(services or 0), int(mentions or 0))
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from safeguarding.platforms.rules import LoadedRules, load_rules
 from safeguarding.platforms.sample import SAMPLE_REGISTER, generate_cases
 from safeguarding.platforms.storage import (
     AssessmentRun,
+    changed_since,
     latest_run,
     load_mention_frame,
     load_services,
@@ -53,6 +54,7 @@ class ImportSummary:
     existing: int
     refused: list[RowError] | list[CaseRowError]
     labels: list[LabelNote] = field(default_factory=list)
+    unchanged: int = 0
 
 
 @dataclass(frozen=True)
@@ -73,8 +75,8 @@ def import_register(
     With ``audit_as`` the import is an audit event in the transaction that stores the rows.
     """
     with store.session() as session:
-        new, updated = save_services(session, parsed.services, file)
-        summary = ImportSummary(new, updated, parsed.errors)
+        new, updated, unchanged = save_services(session, parsed.services, file)
+        summary = ImportSummary(new, updated + unchanged, parsed.errors, unchanged=unchanged)
         if audit_as is not None:
             _audit(session, audit_as, "register", file, summary)
     return summary
@@ -134,7 +136,7 @@ def import_cases_text(
     with store.session() as session:
         new, present = save_mentions(session, mentions)
         labels = label_notes(counts, register_ids(session))
-        summary = ImportSummary(new, present, errors, labels)
+        summary = ImportSummary(new, present, errors, labels, unchanged=present)
         if audit_as is not None:
             _audit(session, audit_as, "cases", file, summary)
     return summary
@@ -161,6 +163,13 @@ def run_assessment(store: Store, loaded: LoadedRules) -> AssessmentResult:
         )
         labels = label_notes(platform_label_counts(session), {s.id for s in services})
     return AssessmentResult(run_id, assessments, labels)
+
+
+def stale_note(store: Store, run: AssessmentRun) -> str:
+    """What changed in the register or the case evidence after ``run`` ("" if nothing): the
+    run's levels do not reflect it until the next assessment."""
+    with store.session() as session:
+        return changed_since(session, run.assessed_at).note(run.id)
 
 
 def current_run(store: Store) -> AssessmentRun:

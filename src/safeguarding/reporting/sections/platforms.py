@@ -14,7 +14,7 @@ from safeguarding.platforms.cases import stage_matrix, year_trend
 from safeguarding.platforms.regulation import headline
 from safeguarding.platforms.storage import load_mention_frame, load_services
 from safeguarding.platforms.vocabulary import HARM_LABELS, LEVELS, STAGE_LABELS, STAGES
-from safeguarding.platforms.workflow import latest_gaps
+from safeguarding.platforms.workflow import latest_gaps, stale_note
 from safeguarding.reporting.charts import to_svg
 from safeguarding.reporting.html import Section, figure_tags, table, text
 from safeguarding.store import Store
@@ -110,6 +110,12 @@ def build(store: Store) -> Section | None:
         run, reports = None, []
         parts.append(f"<p>No risk assessment shown: {text(exc)}</p>")
     if run is not None:
+        note = stale_note(store, run)
+        if note:
+            parts.append(
+                f"<p class='note' id='platforms-stale'>Note: {text(note)}; the levels shown do not "
+                "reflect them until the next assessment.</p>"
+            )
         top = headline(reports)
         parts.append(
             f"<h3>Headline: {len(top)} high-risk service(s) that no regime obliges to act</h3>"

@@ -34,6 +34,7 @@ from safeguarding.platforms.workflow import (
     import_cases_text,
     import_register,
     latest_gaps,
+    stale_note,
 )
 from safeguarding.reporting.sections.platforms import (
     REGIME_EVIDENCE,
@@ -62,6 +63,7 @@ class RiskView:
     run: AssessmentRun | None
     gaps: list[GapReport]
     problem: str
+    stale: str = ""
 
     def assessment(self, service_id: str) -> ServiceAssessment | None:
         if self.run is None:
@@ -74,7 +76,7 @@ def _risk(store: Store) -> RiskView:
         run, gaps = latest_gaps(store)
     except SafeguardingError as exc:  # no run yet, or its rules file is gone
         return RiskView(None, [], str(exc))
-    return RiskView(run, gaps, "")
+    return RiskView(run, gaps, "", stale_note(store, run))
 
 
 def _services(store: Store) -> list[Service]:
@@ -108,6 +110,7 @@ def _run_dict(view: RiskView) -> dict[str, Any] | None:
         "rules_version": view.run.rules_version,
         "rules_file": view.run.rules_file,
         "rules_digest": view.run.rules_digest,
+        "stale": view.stale or None,
     }
 
 
