@@ -10,10 +10,13 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
+from safeguarding.access import audit
+from safeguarding.platforms.rules import load_rules
 from safeguarding.platforms.sample import SAMPLE_REGISTER, generate_cases
 from safeguarding.platforms.vocabulary import HARMS, LEVELS
 from safeguarding.reporting.monitor import render_monitor
 from safeguarding.store import Store
+from safeguarding.store.models.access import AuditEventRow
 from safeguarding.store.models.platforms import (
     PlatformAssessmentRow,
     PlatformAssessmentRunRow,
@@ -62,6 +65,32 @@ def test_import_refuses_bad_rows_keeps_good_ones_and_never_duplicates(
     listed = json.loads(invoke(capsys, "platforms", "list", "--json").out)
     assert [s["id"] for s in listed] == ["tiny-ads"]
     assert listed[0]["features"] == ["direct_messaging", "image_video_sharing"]
+
+
+def test_imports_and_assessments_from_the_command_line_are_audited(
+    capsys: pytest.CaptureFixture[str], store: Store, tmp_path: Path
+) -> None:
+    invoke(capsys, "platforms", "import", str(_register(tmp_path, MICRO_AD_SITE)))
+    cases = tmp_path / "cases.csv"
+    cases.write_text(generate_cases(3))
+    invoke(capsys, "cases", "import", str(cases))
+    run = json.loads(invoke(capsys, "platforms", "assess", "--json").out)
+    with store.session() as session:
+        events = list(session.scalars(select(AuditEventRow).order_by(AuditEventRow.seq)))
+        assert audit.verify(session).ok
+    actor = audit.cli_actor().name
+    assert [(e.action, e.actor, e.target_id) for e in events] == [
+        ("platforms.import.register", actor, "register.yaml"),
+        ("platforms.import.cases", actor, "cases.csv"),
+        ("platforms.assess", actor, str(run["run"])),
+    ]
+    shipped = load_rules(None)
+    assert json.loads(events[2].detail) == {
+        "rules_version": shipped.rules.version,
+        "rules_digest": shipped.digest,
+        "rules_file": "shipped",
+        "services": "1",
+    }
 
 
 def test_show_unknown_service_is_one_line(capsys: pytest.CaptureFixture[str], store: Store) -> None:

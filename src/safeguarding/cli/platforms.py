@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from safeguarding.access import audit
 from safeguarding.cli.common import console, err_console, print_json, print_table, store
 from safeguarding.errors import SafeguardingError, ValidationError
 from safeguarding.platforms.vocabulary import HARM_LABELS, HARMS, ROLE_PAIRS, STAGES
@@ -83,7 +84,7 @@ def import_services(
 
     parsed = read_register(file)
     with store() as opened:
-        summary = import_register(opened, parsed, file.name)
+        summary = import_register(opened, parsed, file.name, audit_as=audit.cli_actor())
     console.print(
         f"{file.name}: {summary.new} new, {summary.existing - summary.unchanged} updated, "
         f"{summary.unchanged} unchanged service(s)",
@@ -212,7 +213,7 @@ def assess(
 
     loaded = load_rules(rules)
     with store() as opened:
-        result = run_assessment(opened, loaded)
+        result = run_assessment(opened, loaded, audit_as=audit.cli_actor())
     run_id, assessments = result.run_id, result.assessments
     if json_out:
         print_json(
@@ -343,7 +344,7 @@ def import_cases(
 
     text = read_cases_file(file)
     with store() as opened:
-        summary = import_cases_text(opened, text, file.name)
+        summary = import_cases_text(opened, text, file.name, audit_as=audit.cli_actor())
     console.print(
         f"{file.name}: {summary.new} new mention(s), {summary.existing} already stored",
         highlight=False,

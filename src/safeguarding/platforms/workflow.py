@@ -142,8 +142,15 @@ def import_cases_text(
     return summary
 
 
-def run_assessment(store: Store, loaded: LoadedRules) -> AssessmentResult:
-    """Assess every registered service with its case evidence; store and return the run."""
+def run_assessment(
+    store: Store, loaded: LoadedRules, *, audit_as: Actor | None = None
+) -> AssessmentResult:
+    """Assess every registered service with its case evidence; store and return the run.
+
+    With ``audit_as`` the run is an audit event (``platforms.assess``: the run, the rules' version,
+    digest and file) in the transaction that stores it: a run changes what the pages, the monitor
+    and the export say about every service.
+    """
     with store.session() as session:
         services = load_services(session)
         if not services:
@@ -161,6 +168,20 @@ def run_assessment(store: Store, loaded: LoadedRules) -> AssessmentResult:
             rules_digest=loaded.digest,
             rules_file=loaded.file,
         )
+        if audit_as is not None:
+            audit.record(
+                session,
+                audit_as,
+                "platforms.assess",
+                "platforms_run",
+                str(run_id),
+                {
+                    "rules_version": loaded.rules.version,
+                    "rules_digest": loaded.digest,
+                    "rules_file": loaded.file,
+                    "services": str(len(assessments)),
+                },
+            )
         labels = label_notes(platform_label_counts(session), {s.id for s in services})
     return AssessmentResult(run_id, assessments, labels)
 
