@@ -385,7 +385,7 @@ def test_a_run_is_stale_after_new_case_evidence_but_not_after_an_identical_regis
     assert invoke(capsys, "platforms", "gaps").err == ""
 
 
-def test_monitor_uses_the_rules_of_the_latest_run_and_says_when_they_are_gone(
+def test_monitor_keeps_the_runs_levels_when_its_rules_file_changes_and_drops_only_the_gaps(
     capsys: pytest.CaptureFixture[str], store: Store, tmp_path: Path
 ) -> None:
     invoke(capsys, "platforms", "import", str(_register(tmp_path, MICRO_AD_SITE)))
@@ -395,10 +395,16 @@ def test_monitor_uses_the_rules_of_the_latest_run_and_says_when_they_are_gone(
     assert invoke(capsys, "platforms", "assess", "--rules", str(rules)).code == 0
     html = render_monitor(store)
     assert "Headline: 1 high-risk service(s)" in html and "mine-2026" in html
+    rules.write_text(rules.read_text() + "# edited after the run\n")
+    html = render_monitor(store)
+    # The stored levels stay; only the gaps, which need the rules, are left out, saying why.
+    assert "Risk matrix: level per service and harm" in html and "mine-2026" in html
+    assert f"Regulatory gaps not shown: rules file changed since run 1: {rules}" in html
+    assert "Headline:" not in html
     rules.unlink()
     html = render_monitor(store)
-    assert "No risk assessment shown" in html and "mine.yaml" in html
-    assert "Headline:" not in html
+    assert f"rules file changed since run 1: {rules} is gone" in html
+    assert "Risk matrix: level per service and harm" in html
 
 
 def test_an_impossible_user_count_refuses_its_row_and_the_rest_is_stored(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +24,9 @@ from safeguarding.assess.scenario import SCENARIO_DIR, shipped_scenarios
 from safeguarding.helpline.importer import IngestKeys
 from safeguarding.helpline.notes import read_note
 from safeguarding.platforms.register import read_register
+from safeguarding.platforms.rules import DEFAULT_RULES, load_rules
 from safeguarding.platforms.sample import SAMPLE_REGISTER
+from safeguarding.platforms.workflow import run_assessment
 from safeguarding.store import Store
 from safeguarding.store.models.access import AuditEventRow
 from safeguarding.store.models.helpline import (
@@ -132,6 +135,29 @@ def test_the_platform_pages_show_the_charts_and_the_drivers(loaded: Store) -> No
     assert "Headline:" in gaps and "dsa.vlop_threshold" in gaps
     service = client.get("/platforms/services/example-chat").text
     assert "encrypted_messaging" in service and "synthetic sample register" in service
+
+
+def test_a_run_whose_rules_file_changed_keeps_its_risk_matrix_and_loses_only_the_gaps(
+    api: dict[Role, TestClient], loaded: Store, tmp_path: Path
+) -> None:
+    rules = tmp_path / "mine.yaml"
+    rules.write_text(DEFAULT_RULES.read_text().replace('version: "', 'version: "mine-', 1))
+    run_id = run_assessment(loaded, load_rules(rules)).run_id
+    rules.write_text(rules.read_text() + "# edited after the run\n")
+    client = api[Role.RESEARCHER]
+    risk = client.get("/api/platforms/risk").json()
+    assert risk["problem"] is None and risk["run"]["id"] == run_id
+    assert risk["services"] and risk["run"]["rules_version"].startswith("mine-")
+    gaps = client.get("/api/platforms/gaps").json()
+    assert gaps["services"] == [] and gaps["headline"] == []
+    assert gaps["problem"] == (
+        f"rules file changed since run {run_id}: {rules} is no longer the file it used"
+    )
+    page, _ = _page(loaded, "researcher-one")
+    shown = page.get("/platforms/risk").text
+    assert re.search(r'<figure class="chart" id="risk-chart"><svg', shown)
+    assert f"Regulatory gaps not shown: rules file changed since run {run_id}" in shown
+    assert "safeguarding platforms" not in page.get("/platforms/gaps").text
 
 
 def test_a_supervisor_imports_a_register_with_row_and_field_errors_audited(

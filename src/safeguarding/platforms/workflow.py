@@ -214,11 +214,39 @@ def current_gaps(store: Store, loaded: LoadedRules) -> tuple[AssessmentRun, list
     return run, gap_reports(loaded.rules, services, run.assessments)
 
 
-def latest_gaps(store: Store) -> tuple[AssessmentRun, list[GapReport]]:
-    """Gap reports of the latest run, under the rules file that run used."""
-    run = current_run(store)
+@dataclass(frozen=True)
+class RunGaps:
+    """The latest run with its gap reports, or with why they cannot be shown (``problem``)."""
+
+    run: AssessmentRun
+    gaps: list[GapReport]
+    problem: str = ""
+
+
+def latest_gaps(store: Store) -> RunGaps | None:
+    """The latest run (None before any) with its gap reports under the rules file it used.
+
+    The run's assessments are stored whole and always shown as they are; only the gaps need the
+    rules (the measures each level calls for), so a rules file changed or gone since the run
+    leaves out just the gaps, saying why.
+    """
+    with store.session() as session:
+        run = latest_run(session)
+    if run is None:
+        return None
+    changed = f"rules file changed since run {run.id}"
     path = None if run.rules_file == "shipped" else Path(run.rules_file)
-    return current_gaps(store, load_rules(path))
+    if path is not None and not path.exists():
+        return RunGaps(run, [], f"{changed}: {path} is gone")
+    try:
+        loaded = load_rules(path)
+    except ValidationError as exc:
+        return RunGaps(run, [], f"{changed}: {exc}")
+    if loaded.digest != run.rules_digest:
+        return RunGaps(run, [], f"{changed}: {run.rules_file} is no longer the file it used")
+    with store.session() as session:
+        services = load_services(session)
+    return RunGaps(run, gap_reports(loaded.rules, services, run.assessments))
 
 
 def load_sample(store: Store, seed: int) -> str:

@@ -8,13 +8,12 @@ from typing import Any
 import altair as alt
 import polars as pl
 
-from safeguarding.errors import SafeguardingError
 from safeguarding.evidence import shipped_evidence
 from safeguarding.platforms.cases import stage_matrix, year_trend
-from safeguarding.platforms.regulation import headline
+from safeguarding.platforms.regulation import GapReport, headline
 from safeguarding.platforms.storage import load_mention_frame, load_services
 from safeguarding.platforms.vocabulary import HARM_LABELS, LEVELS, STAGE_LABELS, STAGES
-from safeguarding.platforms.workflow import latest_gaps, stale_note
+from safeguarding.platforms.workflow import RunGaps, latest_gaps, stale_note
 from safeguarding.reporting.charts import to_svg
 from safeguarding.reporting.html import Section, figure_tags, table, text
 from safeguarding.store import Store
@@ -91,6 +90,65 @@ def trend_chart(rows: list[dict[str, Any]]) -> str:
     return to_svg(chart)
 
 
+def _headline(reports: list[GapReport]) -> list[str]:
+    top = headline(reports)
+    return [
+        f"<h3>Headline: {len(top)} high-risk service(s) that no regime obliges to act</h3>"
+        "<p>High risk of a harm (by risk factors and case evidence) while no binding regime "
+        "imposes a proactive duty for that harm. Regime thresholds: "
+        + "; ".join(cite(i) for i in REGIME_EVIDENCE)
+        + ".</p>",
+        table(
+            ["service", "type", "DSA tier", "unobliged high risk", "why no duty", "lacks"],
+            (
+                [
+                    r.name,
+                    r.type,
+                    r.dsa_tier,
+                    ", ".join(HARM_LABELS[h] for h in r.unobliged_high_harms),
+                    r.why_unobliged,
+                    "; ".join(m.label for m in r.missing) or "-",
+                ]
+                for r in top
+            ),
+        ),
+    ]
+
+
+def _assessment(store: Store, latest: RunGaps) -> list[str]:
+    """The latest run: what it has not seen, its headline gaps (or why they are not shown), and
+    its risk matrix, which is stored with the run and shown whatever became of its rules."""
+    run = latest.run
+    parts: list[str] = []
+    note = stale_note(store, run)
+    if note:
+        parts.append(
+            f"<p class='note' id='platforms-stale'>Note: {text(note)}; the levels shown do not "
+            "reflect them until the next assessment.</p>"
+        )
+    if latest.problem:
+        parts.append(
+            "<p class='note' id='platforms-gaps-problem'>Regulatory gaps not shown: "
+            f"{text(latest.problem)}.</p>"
+        )
+    else:
+        parts.extend(_headline(latest.gaps))
+    risk_rows = [
+        {"service": a.name, "harm": HARM_LABELS[h.harm], "level": h.level}
+        for a in run.assessments
+        for h in a.harms
+    ]
+    parts.append("<h3>Risk matrix: level per service and harm (highest score first)</h3>")
+    parts.append(_chart(risk_chart(risk_rows)))
+    parts.append(
+        f"<p class='provenance'>Computed by the risk rules version {text(run.rules_version)} "
+        f"({text(run.rules_file)}, digest {text(run.rules_digest[:12])}) from the register's "
+        "risk factors and safeguards and the case evidence below; levels follow Ofcom-style "
+        "rules, the score is the project's own calibration for ranking.</p>"
+    )
+    return parts
+
+
 def build(store: Store) -> Section | None:
     with store.session() as session:
         services = load_services(session)
@@ -104,56 +162,12 @@ def build(store: Store) -> Section | None:
             "and generated case files. No figure below describes a real service.</p>"
         )
     provenance = [f"{len(services)} registered services", f"{mentions.height} case mentions"]
-    try:
-        run, reports = latest_gaps(store)
-    except SafeguardingError as exc:  # no run yet, or its rules file is gone: evidence only
-        run, reports = None, []
-        parts.append(f"<p>No risk assessment shown: {text(exc)}</p>")
-    if run is not None:
-        note = stale_note(store, run)
-        if note:
-            parts.append(
-                f"<p class='note' id='platforms-stale'>Note: {text(note)}; the levels shown do not "
-                "reflect them until the next assessment.</p>"
-            )
-        top = headline(reports)
-        parts.append(
-            f"<h3>Headline: {len(top)} high-risk service(s) that no regime obliges to act</h3>"
-            "<p>High risk of a harm (by risk factors and case evidence) while no binding regime "
-            "imposes a proactive duty for that harm. Regime thresholds: "
-            + "; ".join(cite(i) for i in REGIME_EVIDENCE)
-            + ".</p>"
-        )
-        parts.append(
-            table(
-                ["service", "type", "DSA tier", "unobliged high risk", "why no duty", "lacks"],
-                (
-                    [
-                        r.name,
-                        r.type,
-                        r.dsa_tier,
-                        ", ".join(HARM_LABELS[h] for h in r.unobliged_high_harms),
-                        r.why_unobliged,
-                        "; ".join(m.label for m in r.missing) or "-",
-                    ]
-                    for r in top
-                ),
-            )
-        )
-        risk_rows = [
-            {"service": a.name, "harm": HARM_LABELS[h.harm], "level": h.level}
-            for a in run.assessments
-            for h in a.harms
-        ]
-        parts.append("<h3>Risk matrix: level per service and harm (highest score first)</h3>")
-        parts.append(_chart(risk_chart(risk_rows)))
-        parts.append(
-            f"<p class='provenance'>Computed by the risk rules version {text(run.rules_version)} "
-            f"({text(run.rules_file)}, digest {text(run.rules_digest[:12])}) from the register's "
-            "risk factors and safeguards and the case evidence below; levels follow Ofcom-style "
-            "rules, the score is the project's own calibration for ranking.</p>"
-        )
-        provenance.append(f"assessment run {run.id} with rules {run.rules_version}")
+    latest = latest_gaps(store)
+    if latest is None:
+        parts.append("<p>No risk assessment shown: no assessment run yet.</p>")
+    else:
+        parts.extend(_assessment(store, latest))
+        provenance.append(f"assessment run {latest.run.id} with rules {latest.run.rules_version}")
     if not mentions.is_empty():
         matrix = stage_matrix(mentions)
         parts.append("<h3>Platforms by stage in coded case files</h3>")

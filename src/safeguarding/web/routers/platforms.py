@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from safeguarding.access.roles import allowed
-from safeguarding.errors import SafeguardingError, ValidationError
+from safeguarding.errors import ValidationError
 from safeguarding.platforms.cases import CaseRowError, stage_matrix, year_trend
 from safeguarding.platforms.register import RowError, Service, parse_register_bytes
 from safeguarding.platforms.regulation import GapReport, headline
@@ -58,12 +58,14 @@ ImportKind = Literal["register", "cases"]
 
 @dataclass(frozen=True)
 class RiskView:
-    """The latest assessment run with its gap reports, or why there is none."""
+    """The latest assessment run with its gap reports, or why there is none (``problem``), why
+    its gaps are not shown (``gaps_problem``) and what it has not seen (``stale``)."""
 
     run: AssessmentRun | None
     gaps: list[GapReport]
     problem: str
     stale: str = ""
+    gaps_problem: str = ""
 
     def assessment(self, service_id: str) -> ServiceAssessment | None:
         if self.run is None:
@@ -72,11 +74,10 @@ class RiskView:
 
 
 def _risk(store: Store) -> RiskView:
-    try:
-        run, gaps = latest_gaps(store)
-    except SafeguardingError as exc:  # no run yet, or its rules file is gone
-        return RiskView(None, [], str(exc))
-    return RiskView(run, gaps, "", stale_note(store, run))
+    latest = latest_gaps(store)
+    if latest is None:
+        return RiskView(None, [], "no assessment run yet")
+    return RiskView(latest.run, latest.gaps, "", stale_note(store, latest.run), latest.problem)
 
 
 def _services(store: Store) -> list[Service]:
@@ -363,7 +364,7 @@ def api_gaps(request: Request, headline_only: bool = Query(False)) -> dict[str, 
     reports = headline(view.gaps) if headline_only else view.gaps
     return {
         "run": _run_dict(view),
-        "problem": view.problem or None,
+        "problem": view.problem or view.gaps_problem or None,
         "headline": [r.service_id for r in headline(view.gaps)],
         "services": [r.as_dict() for r in reports],
     }
