@@ -208,6 +208,19 @@ def test_edited_rules_change_the_result_and_carry_their_version() -> None:
         ("confidence: S}", "confidence: Q}", "confidence"),
         ("  csam_links:\n", "  csam_linkz:\n", "harms: missing csam_links"),
         ("low: 10,", "low: 500,", "level_points"),
+        # Flat points would rank a high risk with a lower one: the docs promise they are refused.
+        ("medium: 40,", "medium: 10,", "level_points must give .* rising points"),
+        (
+            "{negligible: 0, low: 10, medium: 40, high: 100}",
+            "{negligible: 0, low: 0, medium: 0, high: 0}",
+            "rising points",
+        ),
+        # A factor listed twice under one harm counted twice towards "several" and the score.
+        (
+            "      - {id: direct_messaging, source: ofcom_level_tables, confidence: S}\n",
+            "      - {id: direct_messaging, source: ofcom_level_tables, confidence: S}\n" * 2,
+            r"harms\.grooming\.factors\[\d\]\.id: factor 'direct_messaging' is listed twice",
+        ),
     ],
 )
 def test_bad_rules_are_refused_with_the_field(old: str, new: str, message: str) -> None:

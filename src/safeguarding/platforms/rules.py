@@ -3,13 +3,15 @@
 The shipped rules live in ``platforms/data/risk-rules.yaml``; a user passes their own copy with
 ``--rules FILE``. Every factor, trigger and threshold names its source and confidence, so a level
 can always say which rule, resting on what, produced it. A rule that names an unknown factor,
-safeguard, harm, stage, source or evidence id is refused with the field that is wrong.
+safeguard, harm, stage, source or evidence id, or lists a harm's factor twice, is refused with the
+field that is wrong.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
@@ -111,9 +113,15 @@ class Scoring(_Strict):
 
     @model_validator(mode="after")
     def _increasing(self) -> Scoring:
+        """Each level must score more than the one below: equal points would rank a high risk
+        with a lower one, and the score exists to order services by risk."""
         points = [self.level_points.get(level, -1.0) for level in LEVELS]
-        if set(self.level_points) != set(LEVELS) or points != sorted(points):
-            raise ValueError(f"level_points must give {', '.join(LEVELS)} non-decreasing points")
+        rising = all(low < high for low, high in pairwise(points))
+        if set(self.level_points) != set(LEVELS) or not rising:
+            raise ValueError(
+                f"level_points must give {', '.join(LEVELS)} rising points, each more than the "
+                "one before"
+            )
         return self
 
 
@@ -167,9 +175,16 @@ def _check_references(rules: RuleSet) -> list[str]:
         factors(f"{where}.requires_all", harm.requires_all)
         factors(f"{where}.requires_any", harm.requires_any)
         sourced(f"{where}.evidence", harm.evidence)
+        first: dict[str, int] = {}
         for i, factor in enumerate(harm.factors):
             factors(f"{where}.factors[{i}]", (factor.id,))
             sourced(f"{where}.factors[{i}]", factor)
+            if factor.id in first:  # it would count twice towards several, many and the score
+                problems.append(
+                    f"{where}.factors[{i}].id: factor {factor.id!r} is listed twice (first as "
+                    f"factors[{first[factor.id]}]); each factor counts once"
+                )
+            first.setdefault(factor.id, i)
         for i, trigger in enumerate(harm.high_triggers):
             factors(f"{where}.high_triggers[{i}].all_of", trigger.all_of)
             sourced(f"{where}.high_triggers[{i}]", trigger)
