@@ -349,6 +349,12 @@ def test_reimport_updates_in_place_keeps_runs_and_flags_a_stale_assessment(
     stale = invoke(capsys, "platforms", "gaps")
     assert stale.code == 0
     assert "note: 1 service(s) changed after assessment run" in stale.err
+    # Claimed hash matching is no safeguard in the risk, and no measure in the gaps either.
+    invoke(capsys, "platforms", "assess")
+    report = json.loads(invoke(capsys, "platforms", "gaps", "--json").out)
+    lacks = {m["id"]: m for m in report["services"][0]["missing_measures"]}
+    assert lacks["hash_matching"]["claimed"] is True
+    assert lacks["hash_matching"]["text"] == "perceptual hash matching (claimed, unverified)"
 
 
 def test_a_run_is_stale_after_new_case_evidence_but_not_after_an_identical_register(

@@ -182,7 +182,14 @@ def test_measures_follow_the_levels_that_call_for_them() -> None:
     )
     missing = {m.id: m for m in _gaps(forum).missing}
     assert "hash_matching" in missing and "image_csam at medium" in missing["hash_matching"].reason
-    with_hashes = forum.model_copy(update={"safeguards": {"hash_matching": "claimed"}})
+    # A claim is not the measure, as it is no safeguard in the risk: listed, marked as claimed.
+    claims = forum.model_copy(update={"safeguards": {"hash_matching": "claimed"}})
+    claimed = {m.id: m for m in _gaps(claims).missing}["hash_matching"]
+    assert claimed.claimed and claimed.text == "perceptual hash matching (claimed, unverified)"
+    as_data = {m["id"]: m for m in _gaps(claims).as_dict()["missing_measures"]}
+    assert as_data["hash_matching"]["text"] == claimed.text and as_data["hash_matching"]["claimed"]
+    assert not missing["hash_matching"].claimed
+    with_hashes = forum.model_copy(update={"safeguards": {"hash_matching": "proven"}})
     assert "hash_matching" not in {m.id for m in _gaps(with_hashes).missing}
 
 
@@ -196,7 +203,7 @@ MEASURE_RULES = [m for m in RULES.measures if m.harm != "any"]
 
 
 @pytest.mark.parametrize("rule", MEASURE_RULES, ids=[m.id for m in MEASURE_RULES])
-def test_each_measure_rule_is_called_for_at_its_level_and_satisfied_by_the_safeguard(
+def test_each_measure_rule_is_called_for_at_its_level_and_satisfied_by_a_proven_safeguard(
     rule: Any,
 ) -> None:
     trigger = RULES.harms[rule.harm].high_triggers[0]
@@ -206,7 +213,9 @@ def test_each_measure_rule_is_called_for_at_its_level_and_satisfied_by_the_safeg
     assert rule.id in missing
     assert f"{rule.harm} at high" in missing[rule.id].reason
     assert missing[rule.id].source == RULES.source_text(rule.source)
-    guarded = risky.model_copy(update={"safeguards": {**risky.safeguards, rule.id: "claimed"}})
+    claims = risky.model_copy(update={"safeguards": {**risky.safeguards, rule.id: "claimed"}})
+    assert {m.id: m for m in _gaps(claims).missing}[rule.id].claimed
+    guarded = risky.model_copy(update={"safeguards": {**risky.safeguards, rule.id: "proven"}})
     assert rule.id not in {m.id for m in _gaps(guarded).missing}
     calm = service()
     assert rule.id not in {m.id for m in _gaps(calm).missing}

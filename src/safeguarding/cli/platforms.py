@@ -273,7 +273,11 @@ def gaps(
                 r.service_id,
                 r.dsa_tier,
                 ", ".join(r.high_harms) or "-",
-                "; ".join(f"{m.label} ({m.reason})" for m in r.missing) or "-",
+                "; ".join(
+                    f"{m.label} ({'claimed, unverified; ' if m.claimed else ''}{m.reason})"
+                    for m in r.missing
+                )
+                or "-",
             ]
             for r in reports
             if r.missing or r.high_harms

@@ -125,9 +125,6 @@ class Service(_Strict):
         """absent, claimed or proven."""
         return next((s for m, s in self.safeguards.items() if m == measure), "absent")
 
-    def has(self, measure: str) -> bool:
-        return self.status(measure) != "absent"
-
 
 @dataclass(frozen=True)
 class RowError:

@@ -54,10 +54,20 @@ class Regime:
 
 @dataclass(frozen=True)
 class MissingMeasure:
+    """A measure the risk calls for that the service is not shown to have. ``claimed``: the
+    register says the service claims it, unverified; a claim does not count as the measure,
+    as it does not count as a safeguard in the risk."""
+
     id: str
     label: str
     reason: str
     source: str
+    claimed: bool = False
+
+    @property
+    def text(self) -> str:
+        """The measure's label, marked when the service only claims it."""
+        return f"{self.label} (claimed, unverified)" if self.claimed else self.label
 
 
 @dataclass(frozen=True)
@@ -102,7 +112,7 @@ class GapReport:
             "headline": self.headline,
             "why_unobliged": self.why_unobliged if self.headline else None,
             "regimes": [r.as_dict() for r in self.regimes],
-            "missing_measures": [vars(m) for m in self.missing],
+            "missing_measures": [{**vars(m), "text": m.text} for m in self.missing],
         }
 
 
@@ -286,7 +296,8 @@ def _csa(assessment: ServiceAssessment) -> Regime:
 def missing_measures(
     rules: RuleSet, service: Service, assessment: ServiceAssessment
 ) -> list[MissingMeasure]:
-    """Measures the service's risk calls for (per the rules) that it does not have."""
+    """Measures the service's risk calls for (per the rules) that it is not shown to have: absent,
+    or only claimed (listed as claimed, unverified)."""
     result = []
     for rule in rules.measures:
         harms = HARMS if rule.harm == "any" else (rule.harm,)
@@ -294,17 +305,23 @@ def missing_measures(
         adult = rule.adult_service and service.is_adult
         if not reached and not adult:
             continue
-        has = (
-            service.age_assurance == "verification"
+        status = (
+            ("proven" if service.age_assurance == "verification" else "absent")
             if rule.id == "age_verification"
-            else service.has(rule.id)
+            else service.status(rule.id)
         )
-        if has:
+        if status == "proven":
             continue
         reasons = ["adult service"] if adult else []
         reasons += [f"{h} at {assessment.level(h)}" for h in reached]
         result.append(
-            MissingMeasure(rule.id, rule.label, ", ".join(reasons), rules.source_text(rule.source))
+            MissingMeasure(
+                rule.id,
+                rule.label,
+                ", ".join(reasons),
+                rules.source_text(rule.source),
+                claimed=status == "claimed",
+            )
         )
     return result
 

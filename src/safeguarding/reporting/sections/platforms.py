@@ -107,7 +107,7 @@ def _headline(reports: list[GapReport]) -> list[str]:
                     r.dsa_tier,
                     ", ".join(HARM_LABELS[h] for h in r.unobliged_high_harms),
                     r.why_unobliged,
-                    "; ".join(m.label for m in r.missing) or "-",
+                    "; ".join(m.text for m in r.missing) or "-",
                 ]
                 for r in top
             ),
