@@ -118,6 +118,17 @@ def test_the_risk_matrix_gaps_and_stage_heatmap_agree_with_each_other(
     assert matrix["rows"]
     for row in matrix["rows"]:
         assert all(0 <= n <= row["cases"] <= matrix["denominator"] for n in row["counts"].values())
+    # Cases per million recipients, as `safeguarding cases matrix` gives them.
+    audience = {
+        s.id: s.eu_monthly_active_recipients.value
+        for s in read_register(SAMPLE_REGISTER).services
+        if s.eu_monthly_active_recipients is not None
+    }
+    chat = next(r for r in matrix["rows"] if r["row"] == "example-chat")
+    assert chat["eu_monthly_active_recipients"] == audience["example-chat"]
+    assert chat["cases_per_million_recipients"] == round(
+        chat["cases"] / (audience["example-chat"] / 1e6), 4
+    )
 
 
 def test_the_platform_pages_show_the_charts_and_the_drivers(loaded: Store) -> None:
@@ -130,7 +141,11 @@ def test_the_platform_pages_show_the_charts_and_the_drivers(loaded: Store) -> No
     risk = client.get("/platforms/risk").text
     assert re.search(r'<figure class="chart" id="risk-chart"><svg', risk)
     assert "confidence" in risk
-    assert "<svg" in client.get("/platforms/stages").text
+    stages = client.get("/platforms/stages").text
+    assert "<svg" in stages and "cases per million recipients" in stages
+    num = r'<td class="num">'
+    row = rf"<td>example-chat</td>{num}\d+</td>{num}[\d,]+</td>{num}\d+\.\d\d</td>"
+    assert re.search(row, stages)
     gaps = client.get("/platforms/gaps").text
     assert "Headline:" in gaps and "dsa.vlop_threshold" in gaps
     service = client.get("/platforms/services/example-chat").text

@@ -373,6 +373,7 @@ def matrix(
     Example: safeguarding cases matrix --by type --json
     """
     from safeguarding.platforms.cases import only_role, stage_matrix, year_trend
+    from safeguarding.platforms.register import eu_audiences
     from safeguarding.platforms.storage import load_mention_frame, load_services
 
     if by not in {"platform", "type"}:
@@ -389,11 +390,7 @@ def matrix(
         audience: dict[str, int] = {}
     else:
         groups = None
-        audience = {
-            s.id: s.eu_monthly_active_recipients.value
-            for s in services
-            if s.eu_monthly_active_recipients is not None
-        }
+        audience = eu_audiences(services)
     result = stage_matrix(mentions, groups=groups, audience=audience, by=by)
     trend = year_trend(mentions, groups=groups)
     if json_out:

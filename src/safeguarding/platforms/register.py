@@ -126,6 +126,16 @@ class Service(_Strict):
         return next((s for m, s in self.safeguards.items() if m == measure), "absent")
 
 
+def eu_audiences(services: list[Service]) -> dict[str, int]:
+    """EU monthly active recipients per service id, where the register knows them: what the
+    platform × stage matrix divides by for cases per million recipients."""
+    return {
+        s.id: s.eu_monthly_active_recipients.value
+        for s in services
+        if s.eu_monthly_active_recipients is not None
+    }
+
+
 @dataclass(frozen=True)
 class RowError:
     """A refused row: where it is, which field, and the rule it broke."""

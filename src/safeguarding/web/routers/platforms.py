@@ -18,7 +18,12 @@ from starlette.responses import JSONResponse, Response
 from safeguarding.access.roles import allowed
 from safeguarding.errors import ValidationError
 from safeguarding.platforms.cases import CaseRowError, stage_matrix, year_trend
-from safeguarding.platforms.register import RowError, Service, parse_register_bytes
+from safeguarding.platforms.register import (
+    RowError,
+    Service,
+    eu_audiences,
+    parse_register_bytes,
+)
 from safeguarding.platforms.regulation import GapReport, headline
 from safeguarding.platforms.risk import ServiceAssessment, factor_label, service_factors
 from safeguarding.platforms.storage import (
@@ -120,7 +125,7 @@ def _stage_cells(store: Store, services: list[Service]) -> dict[str, Any] | None
         mentions = load_mention_frame(session)
     if mentions.is_empty():
         return None
-    matrix = stage_matrix(mentions)
+    matrix = stage_matrix(mentions, audience=eu_audiences(services))
     trend = year_trend(mentions, groups={s.id: s.type for s in services})
     return {
         "matrix": matrix,
