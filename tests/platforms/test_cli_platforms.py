@@ -93,6 +93,25 @@ def test_imports_and_assessments_from_the_command_line_are_audited(
     }
 
 
+def test_a_part_of_a_registered_service_is_stored_and_a_part_of_nothing_is_refused(
+    capsys: pytest.CaptureFixture[str], store: Store, tmp_path: Path
+) -> None:
+    invoke(capsys, "platforms", "import", str(_register(tmp_path, MICRO_AD_SITE)))
+    stories = {**MICRO_AD_SITE, "id": "tiny-ads.stories", "part_of": "tiny-ads"}
+    orphan = {**MICRO_AD_SITE, "id": "orphan", "part_of": "no-such-service"}
+    result = invoke(capsys, "platforms", "import", str(_register(tmp_path, stories, orphan)))
+    assert result.code == 1 and "1 new, 0 updated" in result.out
+    assert result.err.startswith(
+        "refused register.yaml:17: row 2 (orphan): field part_of: names no service of this file "
+        "or the register ('no-such-service')"
+    )
+    listed = json.loads(invoke(capsys, "platforms", "list", "--json").out)
+    assert {s["id"]: s["part_of"] for s in listed} == {
+        "tiny-ads": None,
+        "tiny-ads.stories": "tiny-ads",
+    }
+
+
 def test_show_unknown_service_is_one_line(capsys: pytest.CaptureFixture[str], store: Store) -> None:
     result = invoke(capsys, "platforms", "show", "nope")
     assert result.code == 1

@@ -16,6 +16,7 @@ from safeguarding.errors import ValidationError
 from safeguarding.platforms.register import (
     CSV_COLUMNS,
     Service,
+    check_parents,
     parse_csv,
     parse_yaml,
     read_register,
@@ -34,6 +35,33 @@ from tests.platforms.builders import row
 
 def _yaml(*rows: dict[str, Any]) -> str:
     return yaml.safe_dump({"services": list(rows)}, sort_keys=False)
+
+
+def test_part_of_must_name_another_service_of_the_file_or_the_register() -> None:
+    text = _yaml(
+        row(id="app"),
+        row(id="app.stories", part_of="app"),
+        row(id="app.dm", part_of="stored-app"),
+        row(id="ghost.part", part_of="ghost"),
+        row(id="self", part_of="self"),
+        row(id="loop-a", part_of="loop-b"),
+        row(id="loop-b", part_of="loop-a"),
+        row(id="loop-a.part", part_of="loop-a"),
+        row(id="bad", type="telepathy"),
+        row(id="bad.part", part_of="bad"),
+    )
+    checked = check_parents(parse_yaml(text, "r.yaml"), "r.yaml", {"stored-app"})
+    assert [s.id for s in checked.services] == ["app", "app.stories", "app.dm"]
+    assert [str(e) for e in checked.errors if e.field == "part_of"] == [
+        "r.yaml:19: row 4 (ghost.part): field part_of: names no service of this file or the "
+        "register ('ghost'); import the service it is part of first, or in the same file",
+        "r.yaml:25: row 5 (self): field part_of: a service cannot be part of itself",
+        "r.yaml:31: row 6 (loop-a): field part_of: makes a cycle: loop-a → loop-b → loop-a",
+        "r.yaml:37: row 7 (loop-b): field part_of: makes a cycle: loop-b → loop-a → loop-b",
+        "r.yaml:43: row 8 (loop-a.part): field part_of: names 'loop-a', whose row is refused",
+        "r.yaml:54: row 10 (bad.part): field part_of: names 'bad', whose row is refused",
+    ]
+    assert [e.field for e in checked.errors if e.row == 9] == ["type"]
 
 
 def test_sample_register_is_valid_fictional_and_covers_every_type_and_size() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -154,8 +154,59 @@ class RowError:
 
 @dataclass(frozen=True)
 class ParsedRegister:
+    """The valid services of a file, its refused rows, and where each service is written
+    (``places``: id → (line, row)), so a check that needs the store can still name the row."""
+
     services: list[Service]
     errors: list[RowError]
+    places: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+def check_parents(parsed: ParsedRegister, file: str, registered: set[str]) -> ParsedRegister:
+    """Refuse each service whose ``part_of`` names no service of this file or of the register
+    (``registered``), names itself, or leads back to itself through other services' ``part_of``:
+    a part of nothing, or of itself, cannot be assessed or shown as part of a service.
+    """
+    parents = {s.id: s.part_of for s in parsed.services}
+    known = registered | set(parents)
+    bad_rows = {e.service_id for e in parsed.errors} - known
+    refused: dict[str, str] = {}
+    for service in parsed.services:
+        parent = service.part_of
+        if parent is None:
+            continue
+        if parent == service.id:
+            refused[service.id] = "a service cannot be part of itself"
+        elif parent in bad_rows:
+            refused[service.id] = f"names {parent!r}, whose row is refused"
+        elif parent not in known:
+            refused[service.id] = (
+                f"names no service of this file or the register ({parent!r}); "
+                "import the service it is part of first, or in the same file"
+            )
+        else:
+            chain = [service.id, parent]
+            while (following := parents.get(chain[-1])) is not None and following not in chain:
+                chain.append(following)
+            if following == service.id:
+                refused[service.id] = f"makes a cycle: {' → '.join([*chain, service.id])}"
+    orphaned = True
+    while orphaned:  # a part of a refused service would be a part of nothing
+        orphaned = False
+        for service in parsed.services:
+            parent = service.part_of
+            if service.id not in refused and parent in refused and parent not in registered:
+                refused[service.id] = f"names {parent!r}, whose row is refused"
+                orphaned = True
+    errors = [
+        RowError(file, *parsed.places[sid], sid, "part_of", message)
+        for sid, message in refused.items()
+    ]
+    return ParsedRegister(
+        [s for s in parsed.services if s.id not in refused],
+        sorted(parsed.errors + errors, key=lambda e: (e.row, e.line)),
+        {sid: place for sid, place in parsed.places.items() if sid not in refused},
+    )
 
 
 _ALLOWED = {
@@ -241,6 +292,7 @@ def _collect(
     services: list[Service] = []
     errors: list[RowError] = []
     seen: dict[str, int] = {}
+    places: dict[str, tuple[int, int]] = {}
     for row, line, raw in rows:
         result = _validate_row(raw, file, line, row, names)
         if isinstance(result, list):
@@ -258,8 +310,9 @@ def _collect(
             )
         else:
             seen[result.id] = row
+            places[result.id] = (line, row)
             services.append(result)
-    return ParsedRegister(services, errors)
+    return ParsedRegister(services, errors, places)
 
 
 def parse_yaml(text: str, file: str = "register.yaml") -> ParsedRegister:
@@ -396,7 +449,7 @@ def parse_csv(text: str, file: str = "register.csv") -> ParsedRegister:
         except ValueError as exc:
             errors.append(RowError(file, record.line, index, service_id, "safeguards", str(exc)))
     parsed = _collect(rows, file, _FIELD_TO_COLUMN)
-    return ParsedRegister(parsed.services, errors + parsed.errors)
+    return ParsedRegister(parsed.services, errors + parsed.errors, parsed.places)
 
 
 def read_register(path: Path) -> ParsedRegister:

@@ -24,7 +24,12 @@ from safeguarding.platforms.cases import (
     label_notes,
     parse_cases_csv,
 )
-from safeguarding.platforms.register import ParsedRegister, RowError, read_register
+from safeguarding.platforms.register import (
+    ParsedRegister,
+    RowError,
+    check_parents,
+    read_register,
+)
 from safeguarding.platforms.regulation import GapReport, gap_reports, headline
 from safeguarding.platforms.risk import ServiceAssessment, assess_register, harm_stages
 from safeguarding.platforms.rules import LoadedRules, load_rules
@@ -75,6 +80,7 @@ def import_register(
     With ``audit_as`` the import is an audit event in the transaction that stores the rows.
     """
     with store.session() as session:
+        parsed = check_parents(parsed, file, register_ids(session))
         new, updated, unchanged = save_services(session, parsed.services, file)
         summary = ImportSummary(new, updated + unchanged, parsed.errors, unchanged=unchanged)
         if audit_as is not None:
