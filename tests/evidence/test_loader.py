@@ -86,6 +86,69 @@ def test_each_broken_rule_names_file_line_and_rule(
     assert rule in message
 
 
+SPACED = """topic = "Test"
+
+[[figure]]  # a comment after the header
+id = "a.one"
+statement = "one"
+note = '''
+[[figure]] inside a string is text, not a table
+'''
+source = "s"
+tag = "P"
+values = [{ name = "n", value = 1, unit = "count" }]
+
+[[ figure ]]
+id = "a.two"
+statement = "two"
+source = "s"
+tag = "X"
+values = [{ name = "n", value = 1, unit = "count" }]
+"""
+
+VALUES = """topic = "Test"
+
+[[figure]]
+id = "b.one"
+statement = "one"
+source = "s"
+tag = "P"
+values = [
+  { name = "a", value = 1, unit = "count" },  # {"not": "a value"}, [nor this]
+  # { name = "commented out", value = 0, unit = "count" },
+  { name = "b", value = 2, unit = "count", year = 2020 },
+  { name = "c", value = 3, unit = "counts" },
+]
+"""
+
+
+def test_lines_are_found_past_comments_spaced_headers_and_strings(tmp_path: Path) -> None:
+    # Headers written "[[figure]]  # ..." or "[[ figure ]]" were not counted and a header in a
+    # string was, so every later figure's errors pointed at another figure's lines.
+    with pytest.raises(ValidationError) as caught:
+        load_evidence([write(tmp_path, SPACED)])
+    assert str(caught.value).startswith("t.toml:17: figure a.two: tag must be one of P, S, U")
+    good = load_evidence([write(tmp_path, SPACED.replace('tag = "X"', 'tag = "P"'))])
+    assert (good.get("a.one").line, good.get("a.two").line) == (3, 13)
+
+
+def test_a_bad_value_is_named_at_its_own_line(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError) as caught:
+        load_evidence([write(tmp_path, VALUES)])
+    assert str(caught.value) == "t.toml:12: figure b.one: value c has unknown unit 'counts'"
+    twice = VALUES.replace(
+        'name = "c", value = 3, unit = "counts"', 'name = "a", value = 3, unit = "count"'
+    )
+    with pytest.raises(ValidationError, match=r"^t\.toml:12: figure b\.one: a value name/year"):
+        load_evidence([write(tmp_path, twice)])
+    tables = VALUES.split("values = [")[0] + (
+        '[[figure.values]]\nname = "a"\nvalue = 1\nunit = "count"\n\n'
+        '[[figure.values]]  # the second\nname = "b"\nvalue = -2\nunit = "count"\n'
+    )
+    with pytest.raises(ValidationError, match=r"^t\.toml:13: figure b\.one: value b must not be"):
+        load_evidence([write(tmp_path, tables)])
+
+
 @pytest.mark.parametrize("number", ["nan", "inf", "+inf"])
 def test_a_non_finite_share_is_refused_with_file_figure_and_value(
     tmp_path: Path, number: str

@@ -200,24 +200,102 @@ class EvidenceBase:
         return [figure for figure in self if figure.tag == tag]
 
 
+_FIGURE_HEADER = re.compile(r"^\s*\[\[\s*figure\s*\]\]\s*(#.*)?$")
+_VALUE_HEADER = re.compile(r"^\s*\[\[\s*figure\s*\.\s*values\s*\]\]\s*(#.*)?$")
+_QUOTES = ('"""', "'''", '"', "'")
+
+
+def _scan(text: str) -> tuple[list[bool], list[tuple[int, str]]]:
+    """Where TOML syntax is, outside strings and comments: whether each line (0-based) starts
+    outside a string, and every bracket or brace with the line it is on.
+
+    A header, a key or a value table written inside a string ("[[figure]]" in a note) is text,
+    not structure, so the line finder must not count it.
+    """
+    starts_in_code = [True] * (text.count("\n") + 1)
+    brackets: list[tuple[int, str]] = []
+    line = i = 0
+    quote = ""
+    while i < len(text):
+        char = text[i]
+        if quote and char == "\\" and quote.startswith('"'):
+            i += 1  # an escape: the next character cannot close the string
+            char = text[i] if i < len(text) else ""
+        elif quote and text.startswith(quote, i):
+            i += len(quote)
+            quote = ""
+            continue
+        elif not quote and char == "#":
+            while i < len(text) and text[i] != "\n":
+                i += 1
+            continue
+        elif not quote and (opening := next((q for q in _QUOTES if text.startswith(q, i)), "")):
+            quote = opening
+            i += len(opening)
+            continue
+        elif not quote and char in "[]{}":
+            brackets.append((line, char))
+        if char == "\n":
+            line += 1
+            starts_in_code[line] = not quote
+        i += 1
+    return starts_in_code, brackets
+
+
 class _Lines:
-    """Maps figure tables and keys back to line numbers in the TOML text, for error messages."""
+    """Maps figure tables, their keys and their values back to line numbers in the TOML text,
+    for error messages: an error must point at the line to fix, not at a neighbour."""
 
     def __init__(self, text: str) -> None:
         self.lines = text.splitlines()
-        self.headers = [i + 1 for i, line in enumerate(self.lines) if line.strip() == "[[figure]]"]
+        code, self.brackets = _scan(text)
+        self.code = [code[i] for i in range(len(self.lines))]
+        self.headers = [
+            i + 1
+            for i, line in enumerate(self.lines)
+            if self.code[i] and _FIGURE_HEADER.match(line)
+        ]
 
     def figure(self, index: int) -> int:
         return self.headers[index] if index < len(self.headers) else 1
 
+    def _end(self, index: int) -> int:
+        return self.headers[index + 1] if index + 1 < len(self.headers) else len(self.lines) + 1
+
     def key(self, index: int, key: str) -> int:
         start = self.figure(index)
-        end = self.headers[index + 1] if index + 1 < len(self.headers) else len(self.lines) + 1
         pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
-        for number in range(start, end):
-            if pattern.match(self.lines[number - 1]):
+        for number in range(start, self._end(index)):
+            if self.code[number - 1] and pattern.match(self.lines[number - 1]):
                 return number
         return start
+
+    def values(self, index: int) -> list[int]:
+        """The line each value of figure ``index`` starts on: its inline table in ``values =
+        [...]``, or its ``[[figure.values]]`` header."""
+        start, end = self.figure(index), self._end(index)
+        headers = [
+            n
+            for n in range(start, end)
+            if self.code[n - 1] and _VALUE_HEADER.match(self.lines[n - 1])
+        ]
+        if headers:
+            return headers
+        first = self.key(index, "values")
+        found: list[int] = []
+        depth = 0
+        for line, char in self.brackets:
+            if line + 1 < first or line + 1 >= end:
+                continue
+            if char in "[{":
+                if depth == 1:
+                    found.append(line + 1)
+                depth += 1
+            else:
+                depth -= 1
+                if depth == 0:
+                    break
+        return found
 
 
 def _fail(path: Path, line: int, rule: str) -> ValidationError:
@@ -312,10 +390,16 @@ def _parse_figure(raw: Any, index: int, topic: str, path: Path, lines: _Lines) -
             path, lines.key(index, "values"), f"figure {figure_id}: at least one value is required"
         )
     value_line = lines.key(index, "values")
-    values = tuple(_parse_value(v, path, value_line, figure_id) for v in raw_values)
-    names = [(v.name, v.year) for v in values]
-    if len(set(names)) != len(names):
-        raise _fail(path, value_line, f"figure {figure_id}: a value name/year appears twice")
+    found = lines.values(index)
+    at = [found[i] if i < len(found) else value_line for i in range(len(raw_values))]
+    values = tuple(
+        _parse_value(v, path, where, figure_id) for v, where in zip(raw_values, at, strict=True)
+    )
+    seen: set[tuple[str, int | None]] = set()
+    for value, where in zip(values, at, strict=True):
+        if (value.name, value.year) in seen:
+            raise _fail(path, where, f"figure {figure_id}: a value name/year appears twice")
+        seen.add((value.name, value.year))
     return EvidenceFigure(
         id=figure_id,
         topic=topic,
