@@ -35,6 +35,20 @@ def test_shipped_evidence_is_valid_and_complete() -> None:
         assert figure.values
 
 
+def test_shipped_values_say_what_their_statements_say() -> None:
+    base = shipped_evidence()
+    # Recommendation 2003/361/EC: a small enterprise has fewer than 50 staff, not 50 or fewer.
+    staff = base.get("dsa.small_exemption").value("staff")
+    assert (staff.value, staff.bound) == (50, "below")
+    assert "< 50 staff" in base.get("dsa.small_exemption").statement
+    assert base.get("ofcom.large_service").value("monthly_active_uk_users").bound == "above"
+    assert base.get("dsa.vlop_threshold").value("monthly_active_recipients").bound == "at_least"
+    # Each figure's years cover the years of its values.
+    assert base.get("eu.reports.2019").years == (2010, 2019)
+    assert base.get("ec.interim.errors.2025").years == (2024, 2025)
+    assert base.get("ec.eu_centre.budget").years == (2030,)
+
+
 def test_figures_are_looked_up_by_id_and_value() -> None:
     base = shipped_evidence()
     threshold = base.get("pdq.threshold")
@@ -73,6 +87,14 @@ def test_a_good_file_loads(tmp_path: Path) -> None:
         (('id = "a.b"', 'id = "Not An Id"'), 4, "figure id must be dotted"),
         (('statement = "12 reports"', 'statment = "12 reports"'), 5, "unknown key statment"),
         (("years = [2020]", "years = [2020"), 7, "not valid TOML"),
+        # A value's own year outside the years the figure describes contradicts them.
+        (
+            ("years = [2020]", "years = [2021, 2023]"),
+            9,
+            "value reports is for 2020, outside the figure's years (2021-2023)",
+        ),
+        (("years = [2020]\n", ""), 8, "value reports is for 2020, outside the figure's years (no"),
+        (('unit = "reports"', 'unit = "reports", bound = "under"'), 9, "unknown bound 'under'"),
     ],
 )
 def test_each_broken_rule_names_file_line_and_rule(
@@ -116,7 +138,7 @@ tag = "P"
 values = [
   { name = "a", value = 1, unit = "count" },  # {"not": "a value"}, [nor this]
   # { name = "commented out", value = 0, unit = "count" },
-  { name = "b", value = 2, unit = "count", year = 2020 },
+  { name = "b", value = 2, unit = "count" },
   { name = "c", value = 3, unit = "counts" },
 ]
 """

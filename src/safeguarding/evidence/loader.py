@@ -79,7 +79,9 @@ QUANTITY_UNITS = {
 UNITS = SHARE_UNITS | QUANTITY_UNITS
 FIGURE_KEYS = {"id", "statement", "years", "source", "url", "tag", "note", "values"}
 VALUE_KEYS = {"name", "value", "unit", "year", "tag", "bound"}
-BOUNDS = {"exact", "at_least", "at_most", "about"}
+# How a value relates to the published number: "below" and "above" are strict ("fewer than 50
+# staff", "> 7 million users"), "at_most" and "at_least" are not ("≤ €10 M", "≥ 45 million").
+BOUNDS = {"exact", "at_least", "at_most", "below", "above", "about"}
 
 
 @dataclass(frozen=True)
@@ -400,6 +402,16 @@ def _parse_figure(raw: Any, index: int, topic: str, path: Path, lines: _Lines) -
         if (value.name, value.year) in seen:
             raise _fail(path, where, f"figure {figure_id}: a value name/year appears twice")
         seen.add((value.name, value.year))
+        # The figure's years are the years it describes: a value for another year contradicts
+        # them, and whatever lists the figure by its years would misdate the value.
+        if value.year is not None and not (years and years[0] <= value.year <= years[-1]):
+            described = "-".join(str(y) for y in years) if years else "no year"
+            raise _fail(
+                path,
+                where,
+                f"figure {figure_id}: value {value.name} is for {value.year}, outside the "
+                f"figure's years ({described}), which must cover every value's year",
+            )
     return EvidenceFigure(
         id=figure_id,
         topic=topic,
