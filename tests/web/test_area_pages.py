@@ -166,8 +166,9 @@ def test_a_run_whose_rules_file_changed_keeps_its_risk_matrix_and_loses_only_the
     gaps = client.get("/api/platforms/gaps").json()
     assert gaps["services"] == [] and gaps["headline"] == []
     assert gaps["problem"] == (
-        f"rules file changed since run {run_id}: {rules} is no longer the file it used"
+        f"rules file changed since run {run_id}: mine.yaml is no longer the file it used"
     )
+    assert str(tmp_path) not in gaps["problem"]
     page, _ = _page(loaded, "researcher-one")
     shown = page.get("/platforms/risk").text
     assert re.search(r'<figure class="chart" id="risk-chart"><svg', shown)

@@ -234,7 +234,8 @@ def latest_gaps(store: Store) -> RunGaps | None:
 
     The run's assessments are stored whole and always shown as they are; only the gaps need the
     rules (the measures each level calls for), so a rules file changed or gone since the run
-    leaves out just the gaps, saying why.
+    leaves out just the gaps, saying why. The reason names the file, not where the server keeps
+    it: researchers read it on the web and in the monitor.
     """
     with store.session() as session:
         run = latest_run(session)
@@ -242,14 +243,15 @@ def latest_gaps(store: Store) -> RunGaps | None:
         return None
     changed = f"rules file changed since run {run.id}"
     path = None if run.rules_file == "shipped" else Path(run.rules_file)
+    name = "the shipped rules" if path is None else path.name
     if path is not None and not path.exists():
-        return RunGaps(run, [], f"{changed}: {path} is gone")
+        return RunGaps(run, [], f"{changed}: {name} is gone")
     try:
         loaded = load_rules(path)
-    except ValidationError as exc:
-        return RunGaps(run, [], f"{changed}: {exc}")
+    except ValidationError:
+        return RunGaps(run, [], f"{changed}: {name} is no longer a rules file that loads")
     if loaded.digest != run.rules_digest:
-        return RunGaps(run, [], f"{changed}: {run.rules_file} is no longer the file it used")
+        return RunGaps(run, [], f"{changed}: {name} is no longer the file it used")
     with store.session() as session:
         services = load_services(session)
     return RunGaps(run, gap_reports(loaded.rules, services, run.assessments))
