@@ -420,6 +420,8 @@ def test_monitor_keeps_the_runs_levels_when_its_rules_file_changes_and_drops_onl
     assert invoke(capsys, "platforms", "assess", "--rules", str(rules)).code == 0
     html = render_monitor(store)
     assert "Headline: 1 high-risk service(s)" in html and "mine-2026" in html
+    # the report is read by researchers: the rules file by name, not where the server keeps it
+    assert "(mine.yaml, digest" in html and str(tmp_path) not in html
     rules.write_text(rules.read_text() + "# edited after the run\n")
     html = render_monitor(store)
     # The stored levels stay; only the gaps, which need the rules, are left out, saying why.
@@ -483,6 +485,8 @@ def test_a_relative_rules_path_is_stored_absolute_so_the_report_finds_it_elsewhe
     monkeypatch.chdir(tmp_path)  # the report is made from another directory
     html = render_monitor(store)
     assert "Headline: 1 high-risk service(s)" in html and "mine-2026" in html
+    # the report is read by researchers: the rules file by name, not where the server keeps it
+    assert "(mine.yaml, digest" in html and str(tmp_path) not in html
 
 
 def test_a_rules_path_longer_than_255_characters_is_kept_whole(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import PurePath
 from typing import Any
 
 import polars as pl
@@ -304,6 +305,12 @@ class AssessmentRun:
     rules_file: str
     assessed_at: datetime
     assessments: list[ServiceAssessment]
+
+    @property
+    def rules_name(self) -> str:
+        """The rules file as shown beside results (web pages, API, monitor report): its name,
+        or ``shipped``, not where the server keeps it."""
+        return self.rules_file if self.rules_file == "shipped" else PurePath(self.rules_file).name
 
 
 def save_run(

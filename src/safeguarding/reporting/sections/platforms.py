@@ -142,7 +142,7 @@ def _assessment(store: Store, latest: RunGaps) -> list[str]:
     parts.append(_chart(risk_chart(risk_rows)))
     parts.append(
         f"<p class='provenance'>Computed by the risk rules version {text(run.rules_version)} "
-        f"({text(run.rules_file)}, digest {text(run.rules_digest[:12])}) from the register's "
+        f"({text(run.rules_name)}, digest {text(run.rules_digest[:12])}) from the register's "
         "risk factors and safeguards and the case evidence below; levels follow Ofcom-style "
         "rules, the score is the project's own calibration for ranking.</p>"
     )

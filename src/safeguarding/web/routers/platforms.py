@@ -114,7 +114,7 @@ def _run_dict(view: RiskView) -> dict[str, Any] | None:
     return {
         "id": view.run.id,
         "rules_version": view.run.rules_version,
-        "rules_file": view.run.rules_file,
+        "rules_file": view.run.rules_name,
         "rules_digest": view.run.rules_digest,
         "stale": view.stale or None,
     }
