@@ -1068,8 +1068,8 @@ def test_a_scope_that_holds_an_identifier_is_refused(
     assert _quarantined(store) == {
         f"{path}:{line}:{location}": (
             "identifier_in_scope",
-            f"{path}:{line}: {location}: Value error, scope is not a service or type name: "
-            f"it holds {kind} ×1",
+            f"{path}:{line}: {location}: Value error, scope is stored in clear and may not hold "
+            f"an identifier: it holds {kind} ×1",
         )
         for line, kind in ((2, "email address"), (3, "phone number"), (4, "IPv4 address"))
     }
@@ -1099,7 +1099,7 @@ def test_a_service_or_device_type_that_holds_an_identifier_is_refused(
              for location, (_, message) in _quarantined(store).items()}  # fmt: skip
     assert set(kinds) == {"espService", "idType", "reported_user.esp_service"}
     assert (
-        "espService is not a service or type name: it holds email address ×1"
+        "espService is stored in clear and may not hold an identifier: it holds email address ×1"
         in (kinds["espService"])
     )
     assert "it holds phone number ×1" in kinds["idType"]
@@ -1107,6 +1107,111 @@ def test_a_service_or_device_type_that_holds_an_identifier_is_refused(
     assert not any("dave@" in m or "1234" in m for m in kinds.values())
     with store.engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM provider_report")).scalar() == 0
+
+
+# Identifiers written where only a name or place belongs, one per kind the scanner finds.
+_MISPLACED = {
+    "email": "jane.roe@example.org",
+    "phone": "+31 6 12345678",
+    "ipv4": "198.51.100.77",
+    "bare_phone": "+31612345678",
+}
+_WEB_PAGE = (
+    '<webPageIncident thirdPartyHostedContent="true">\n'
+    "      <url>https://files.example.net/u/secret-name/page?x=1</url>\n"
+    "    </webPageIncident>"
+)
+_REPORT_TABLES = (
+    "provider_report", "report_party", "party_identifier", "report_internet_detail",
+    "reported_file", "file_hash", "quarantine_record",
+)  # fmt: skip
+
+
+def _all_text(store: Store) -> str:
+    """Every value of every row of the report tables and the quarantine, as one text."""
+    with store.engine.connect() as connection:
+        return "\n".join(
+            repr(tuple(row))
+            for table in _REPORT_TABLES
+            for row in connection.execute(text(f"SELECT * FROM {table}"))
+        )
+
+
+def test_every_text_stored_in_clear_that_holds_an_identifier_is_refused(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    """A provider, platform, region, country, chat client or URL host is stored in clear: in
+    XML, JSON Lines and CSV, one that holds an email address, phone number or IP address is
+    refused with the field named, and no identifier reaches the store in clear. Before, only a
+    service, scope or device id type was checked and the others were stored as given."""
+    email, phone, ip, bare = (_MISPLACED[k] for k in ("email", "phone", "ipv4", "bare_phone"))
+    assert _WEB_PAGE in REPORT
+    xml = {
+        "R-P": ("<espName>Example Provider", f"<espName>ops contact {email}"),
+        "R-L": ("<platform>Example Chat", f"<platform>chat {phone}"),
+        "R-R": ("<region>Example Region", f"<region>{ip}"),
+        "R-N": ("<countryCode>nl", "<countryCode>1.2.3.4"),
+        "R-C": (_WEB_PAGE, f"<chatImIncident><chatClient>peer {ip} {email}</chatClient>"
+                           "</chatImIncident>"),
+        "R-U": ("https://files.example.net/", f"https://{bare}/"),
+    }  # fmt: skip
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "R-1.xml").write_text(REPORT)
+    for report_id, (old, new) in xml.items():
+        assert old in REPORT
+        document = REPORT.replace(old, new, 1).replace("R-1", report_id)
+        (tmp_path / "in" / f"{report_id}.xml").write_text(document)
+    user = jsonl_report()["reported_user"]
+    lines = [
+        jsonl_report(report_id="J-ok"),
+        jsonl_report(report_id="J-P", provider=f"ops contact {email}"),
+        jsonl_report(report_id="J-L", platform=f"chat {phone}"),
+        jsonl_report(report_id="J-R", reported_user={**user, "region": ip}),
+        jsonl_report(report_id="J-N", reported_user={**user, "country": "a@b.cc"}),
+        jsonl_report(report_id="J-C", internet_details=[{"kind": "peer2peer",
+                                                         "client": f"peer {ip} {email}"}]),
+        jsonl_report(report_id="J-U", internet_details=[{"kind": "web_page",
+                                                         "url_hosts": [f"http://{bare}/a"]}]),
+    ]  # fmt: skip
+    (tmp_path / "in" / "a.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
+    rows = [
+        ROW,
+        ROW.replace("C-1", "C-P").replace("Example Provider", f"ops contact {email}"),
+        ROW.replace("C-1", "C-S").replace("Example Chat", f"chat {phone}"),
+    ]
+    (tmp_path / "in" / "b.csv").write_text("\n".join([HEADER, *rows]) + "\n")
+    result = _json(capsys, "ingest", str(tmp_path / "in"), "--source", "p")
+    assert isinstance(result, dict)
+    assert (result["reports_stored"], result["rules"]) == (3, {"identifier_in_scope": 14})
+    quarantined = _quarantined(store)
+    person = "/report/personOrUserReported[0]"
+    assert {location.split("/in/", 1)[1]: rule for location, (rule, _) in quarantined.items()} == {
+        "R-P.xml:/report/reporter/espName": "identifier_in_scope",
+        "R-L.xml:/report/incidentSummary/platform": "identifier_in_scope",
+        f"R-R.xml:{person}/estimatedLocation/region": "identifier_in_scope",
+        f"R-N.xml:{person}/estimatedLocation/countryCode": "identifier_in_scope",
+        "R-C.xml:/report/internetDetails[0]/chatImIncident/chatClient": "identifier_in_scope",
+        "R-U.xml:/report/internetDetails[0]/webPageIncident/url[0]": "identifier_in_scope",
+        "a.jsonl:2:provider": "identifier_in_scope",
+        "a.jsonl:3:platform": "identifier_in_scope",
+        "a.jsonl:4:reported_user.region": "identifier_in_scope",
+        "a.jsonl:5:reported_user.country": "identifier_in_scope",
+        "a.jsonl:6:internet_details.0.client": "identifier_in_scope",
+        "a.jsonl:7:internet_details.0.url_hosts.0": "identifier_in_scope",
+        "b.csv:3:provider": "identifier_in_scope",
+        "b.csv:4:reported_esp_service": "identifier_in_scope",
+    }
+    messages = {location.rsplit(":", 1)[1]: error for location, (_, error) in quarantined.items()}
+    assert messages["/report/reporter/espName"].endswith(
+        "espName is stored in clear and may not hold an identifier: it holds email address ×1"
+    )
+    assert messages["internet_details.0.client"].endswith(
+        "it holds IPv4 address ×1, email address ×1"
+    )
+    stored = _all_text(store)
+    assert "Example Provider" in stored  # the valid reports are there
+    for identifier in (email, "12345678", ip, "1.2.3.4", "a@b.cc"):
+        assert identifier not in stored
 
 
 @pytest.mark.parametrize(

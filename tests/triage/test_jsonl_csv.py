@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from typing import Any
+from xml.sax.saxutils import escape
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from safeguarding.helpline.identifiers import find_identifiers
 from safeguarding.triage.formats.csv import parse_csv
 from safeguarding.triage.formats.jsonl import parse_lines
-from safeguarding.triage.records import Rejected, ReportRecord
+from safeguarding.triage.formats.ncmec_xml import parse_document
+from safeguarding.triage.records import Parsed, Rejected, ReportRecord
+from tests.triage.xml_samples import REPORT
 
 PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 
@@ -240,3 +247,59 @@ def test_jsonl_round_trips_any_valid_values(report_id: str, platform: str, age: 
     assert isinstance(record, ReportRecord)
     assert record.provider_report_id == report_id.strip()
     assert record.platform == platform and record.parties[1].age == age
+
+
+# Text as a provider might type it (no control characters, which XML and CSV carry differently),
+# and such text with an identifier in it.
+_PLAIN = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Cn")), min_size=1, max_size=80
+).map(str.strip)
+_IDENTIFIERS = st.sampled_from(
+    ["jane@example.org", "+31 6 12345678", "0612345678", "198.51.100.7", "2001:db8::1"]
+)
+_WITH_IDENTIFIER = st.builds(lambda a, b, c: f"{a} {b} {c}".strip(), _PLAIN, _IDENTIFIERS, _PLAIN)
+
+
+def _with_provider(reader: str, provider: str) -> tuple[Parsed, str]:
+    """A report of ``reader``'s format naming ``provider``, read; and the refused field's name."""
+    if reader == "xml":
+        xml = REPORT.replace("Example Provider", escape(provider), 1)
+        return parse_document(xml.encode(), "p.xml"), "p.xml:/report/reporter/espName"
+    if reader == "jsonl":
+        (parsed,) = parse_lines(json.dumps(jsonl_report(provider=provider)).encode(), "p.jsonl")
+        return parsed, "p.jsonl:1:provider"
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["report_id", "incident_type", "incident_time", "provider"])
+    writer.writerow(["C-1", "Child Sex Trafficking", "2026-01-05T12:00:00Z", provider])
+    (parsed,) = parse_csv(out.getvalue().encode(), "p.csv")
+    return parsed, "p.csv:2:provider"
+
+
+@pytest.mark.parametrize("reader", ["xml", "jsonl", "csv"])
+@settings(max_examples=60, deadline=None)
+@given(provider=st.one_of(_PLAIN, _WITH_IDENTIFIER).filter(bool))
+def test_a_provider_is_stored_as_given_unless_it_holds_an_identifier(
+    reader: str, provider: str
+) -> None:
+    """The provider's name is stored in clear, in every format: it is kept exactly when the
+    scanner finds no identifier in it, and refused at its field otherwise, the message naming
+    the kinds found and none of the text."""
+    parsed, location = _with_provider(reader, provider)
+    if not find_identifiers(provider):
+        assert isinstance(parsed, ReportRecord) and parsed.provider == provider
+        return
+    assert isinstance(parsed, Rejected)
+    assert (parsed.location, parsed.rule) == (location, "identifier_in_scope")
+    assert "may not hold an identifier: it holds " in parsed.message
+    assert provider not in parsed.message
+
+
+def test_a_file_name_suffix_that_holds_an_identifier_is_not_kept_as_its_extension() -> None:
+    """Only a file name's extension is stored, in clear: a phone number after the last dot
+    would be stored with it."""
+    files = [{"file_id": f"F-{i}", "file_name": name}
+             for i, name in enumerate(["a.JPG", "call me.0612345678", "part.001"])]  # fmt: skip
+    (record,) = parse_lines(json.dumps(jsonl_report(files=files)).encode(), "f.jsonl")
+    assert isinstance(record, ReportRecord)
+    assert [f.extension for f in record.files] == [".jpg", None, ".001"]

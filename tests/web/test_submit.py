@@ -117,6 +117,41 @@ def test_invalid_input_is_refused_with_its_rule_and_quarantined(
     assert _count(store, ProviderReport) == 0
 
 
+@pytest.mark.parametrize(
+    ("changes", "field", "identifier"),
+    [
+        ({"provider": "ops contact jane.roe@example.org"}, "provider", "jane.roe@"),
+        ({"platform": "chat +31 6 12345678"}, "platform", "12345678"),
+        ({"reported_user": {"region": "198.51.100.77"}}, "reported_user.region", "198.51.100.77"),
+        (
+            {
+                "internet_details": [
+                    {"kind": "chat_im", "client": "peer 203.0.113.9 bob@example.net"}
+                ]
+            },
+            "internet_details.0.client",
+            "203.0.113.9",
+        ),
+    ],
+)
+def test_an_identifier_in_a_text_stored_in_clear_is_refused(
+    store: Store, provider: dict[str, str], changes: dict[str, object], field: str, identifier: str
+) -> None:
+    """A provider, platform, region or chat client is stored in clear: one holding an email
+    address, phone number or IP address was stored as given (201); it is refused with its field
+    and quarantined (sealed), and nothing of it is stored in clear."""
+    with TestClient(make_app(store), base_url="http://127.0.0.1") as client:
+        response = client.post("/api/reports", json=report_json("R-5", **changes), headers=provider)
+    assert response.status_code == 422, response.text
+    answer = response.json()
+    assert answer["rule"] == "identifier_in_scope"
+    assert answer["location"].endswith(f":{field}")
+    assert identifier not in answer["detail"]
+    with store.session() as db:
+        assert list(db.scalars(select(QuarantineRecord.rule))) == ["identifier_in_scope"]
+    assert _count(store, ProviderReport) == 0
+
+
 def test_ncmec_xml_report_and_file_details(store: Store, provider: dict[str, str]) -> None:
     corpus = generate(GeneratorConfig(seed=3, reports=2, files_per_report=2))
     with TestClient(make_app(store), base_url="http://127.0.0.1") as client:

@@ -18,6 +18,7 @@ from typing import Literal, NamedTuple
 
 from safeguarding.disclosure.pseudonymise import IdentifierKind
 from safeguarding.hashing.kinds import HashKind
+from safeguarding.triage.formats.fields import holds_identifier
 
 # Where a record came from: its location (file, line or member) and its raw input, kept so that a
 # record refused later (a conflict, a missing report) goes to quarantine with its raw input.
@@ -126,10 +127,17 @@ class FileRecord(NamedTuple):
 
     @property
     def extension(self) -> str | None:
+        """The file name's extension, lower-case: all that is kept of the name. A suffix that
+        is not one (more than 15 characters, or other than letters and digits) is not kept, and
+        neither is one that holds an identifier: ``x.0612345678`` would put a phone number in
+        clear in the store."""
         if not self.file_name or "." not in self.file_name:
             return None
         suffix = self.file_name.rsplit(".", 1)[1].lower()
-        return f".{suffix}" if 0 < len(suffix) <= 15 and suffix.isalnum() else None
+        if not (0 < len(suffix) <= 15 and suffix.isalnum()):
+            return None
+        extension = f".{suffix}"
+        return None if holds_identifier(extension) else extension
 
 
 class ReportRecord(NamedTuple):

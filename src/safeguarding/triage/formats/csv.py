@@ -21,6 +21,7 @@ from safeguarding.input_files import repeated_columns
 from safeguarding.triage.formats.fields import (
     FieldError,
     bounded,
+    clear_text,
     csv_line,
     enum,
     parse_bool,
@@ -201,6 +202,16 @@ def _check(column: str, value: str) -> str:
         raise _RowError(column, exc.rule, str(exc)) from exc
 
 
+def _clear(column: str, value: str) -> str:
+    """``_check`` of a column stored in clear (provider, platform, ESP service): refused if it
+    holds an identifier (``clear_text``)."""
+    text = _check(column, value)
+    try:
+        return clear_text(column, text)
+    except FieldError as exc:
+        raise _RowError(column, exc.rule, str(exc)) from exc
+
+
 def _record(row: dict[str, str], files: Iterable[tuple[int, dict[str, str]]]) -> ReportRecord:
     report_id = _check("report_id", row["report_id"])
     try:
@@ -215,7 +226,7 @@ def _record(row: dict[str, str], files: Iterable[tuple[int, dict[str, str]]]) ->
     except FieldError as exc:
         column = str(exc).split(" ", 1)[0]
         raise _RowError(column, exc.rule, str(exc)) from exc
-    service = _check("reported_esp_service", row.get("reported_esp_service", ""))
+    service = _clear("reported_esp_service", row.get("reported_esp_service", ""))
     identifiers = [
         Identifier(kind, value, service if kind in ("esp_id", "screen_name") else "")
         for column, kind in _IDENTIFIER_COLUMNS
@@ -231,8 +242,8 @@ def _record(row: dict[str, str], files: Iterable[tuple[int, dict[str, str]]]) ->
         format="csv",
         incident_type=incident_type,
         incident_time=incident_time,
-        provider=_check("provider", row.get("provider", "")) or None,
-        platform=_check("platform", row.get("platform", "")) or None,
+        provider=_clear("provider", row.get("provider", "")) or None,
+        platform=_clear("platform", row.get("platform", "")) or None,
         escalated=escalated,
         annotations=annotations,
         parties=parties,

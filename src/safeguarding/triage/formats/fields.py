@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-from safeguarding.helpline.identifiers import describe, find_identifiers
+from safeguarding.helpline.identifiers import Finding, describe, find_identifiers
 
 MAX_LENGTHS: dict[str, int] = {
     "reportId": 64,
@@ -166,27 +166,43 @@ def csv_line(text: str) -> list[str] | str:
         return f"not a CSV line ({exc})"
 
 
-# Labels already found free of identifiers: a source names a handful of services and device id
-# types, so each is scanned once per process and the scan is not paid again per party.
-_CLEAN_LABELS: set[str] = set()
-_MAX_CLEAN_LABELS = 10_000
-NOT_A_LABEL = "is not a service or type name"
+# Texts already found free of identifiers: a source names a handful of services, device id
+# types, regions and clients, so each is scanned once per process and the scan is not paid
+# again per record.
+_CLEAN_TEXTS: set[str] = set()
+_MAX_CLEAN_TEXTS = 10_000
+IN_CLEAR = "is stored in clear and may not hold an identifier"
 
 
-def service_label(name: str, value: str) -> str:
-    """A label stored in clear beside pseudonyms (an ESP service, the scope of an identifier, a
-    device id type): it names a service or a kind of id, never a person. One that holds an
-    email address, a phone number or an IP address (the helpline's note scanner finds them)
-    would put an identifier in the store unpseudonymised, so it is refused; the message names
-    the kind found, not the value."""
-    if value in _CLEAN_LABELS or not value:
-        return value
-    findings = find_identifiers(value)
+def clear_text(name: str, value: str) -> str:
+    """A text stored in clear beside the pseudonyms: a label (an ESP service or provider, a
+    platform, the scope of an identifier, a device id type, a chat client or game), a region or
+    country, a URL's host. It names a service, a kind of id or a place, never a person. One that
+    holds an email address, a phone number or an IP address (the helpline's note scanner finds
+    them) would put an identifier in the store unpseudonymised, so it is refused; the message
+    names the kind found, not the value.
+
+    Refused, not pseudonymised: none of these fields is meant to hold an identifier (the formats
+    have identifier fields for them), and a pseudonym in place of a service or region name would
+    take from triage what the field is for."""
+    findings = _identifiers_in(value)
     if findings:
-        raise FieldError(
-            f"{name} {NOT_A_LABEL}: it holds {describe(findings)}", "identifier_in_scope"
-        )
-    if len(_CLEAN_LABELS) >= _MAX_CLEAN_LABELS:
-        _CLEAN_LABELS.clear()
-    _CLEAN_LABELS.add(value)
+        raise FieldError(f"{name} {IN_CLEAR}: it holds {describe(findings)}", "identifier_in_scope")
     return value
+
+
+def holds_identifier(value: str) -> bool:
+    """Whether a text derived from input holds an identifier, for what is not refused but left
+    out (a file name's extension); scanned once per distinct text, as ``clear_text`` is."""
+    return bool(_identifiers_in(value))
+
+
+def _identifiers_in(value: str) -> list[Finding]:
+    if value in _CLEAN_TEXTS or not value:
+        return []
+    findings = find_identifiers(value)
+    if not findings:
+        if len(_CLEAN_TEXTS) >= _MAX_CLEAN_TEXTS:
+            _CLEAN_TEXTS.clear()
+        _CLEAN_TEXTS.add(value)
+    return findings

@@ -26,10 +26,10 @@ from pydantic import ValidationError as PydanticError
 from safeguarding.hashing.kinds import HashKind, InvalidHashError, normalise_hash
 from safeguarding.input_files import UNREADABLE, RepeatedKeyError, load_json, why_unreadable
 from safeguarding.triage.formats.fields import (
-    NOT_A_LABEL,
+    IN_CLEAR,
     FieldError,
+    clear_text,
     parse_datetime,
-    service_label,
     url_host,
 )
 from safeguarding.triage.records import (
@@ -76,26 +76,39 @@ def _when(value: object) -> object:
         raise ValueError(str(exc)) from exc
 
 
-def _label(name: str) -> AfterValidator:
-    """``service_label`` as a field check: a label that holds an identifier is refused."""
+def _clear(name: str) -> AfterValidator:
+    """``clear_text`` as a field check: a text stored in clear that holds an identifier is
+    refused."""
 
     def check(value: str) -> str:
         try:
-            return service_label(name, value)
+            return clear_text(name, value)
         except FieldError as exc:
             raise ValueError(str(exc)) from exc
 
     return AfterValidator(check)
 
 
+def _host(value: str) -> str:
+    """The host name a URL contributes to ``url_hosts`` (empty if it has none), checked as every
+    text stored in clear is: the path and user name are dropped, but the host itself is kept."""
+    host = url_host(value)
+    if not host:
+        return ""
+    try:
+        return clear_text("url host", host)
+    except FieldError as exc:
+        raise ValueError(str(exc)) from exc
+
+
 class IdentifierIn(_Strict):
     """An identifier of a party. ``scope`` is the service (or device id type) it belongs to,
-    checked by ``service_label``; ``event_name`` is one of the CyberTipline's capture events, as in
+    checked by ``clear_text``; ``event_name`` is one of the CyberTipline's capture events, as in
     XML (free text there would be stored in clear)."""
 
     kind: Literal["email", "phone", "ip", "screen_name", "esp_id", "device_id"]
     value: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-    scope: Annotated[str, StringConstraints(max_length=128), _label("scope")] = ""
+    scope: Annotated[str, StringConstraints(max_length=128), _clear("scope")] = ""
     event_name: Literal[IP_EVENTS] | None = None  # type: ignore[valid-type]
     event_time: datetime | None = None
 
@@ -103,14 +116,14 @@ class IdentifierIn(_Strict):
 
 
 class PartyIn(_Strict):
-    esp_service: Annotated[Short, _label("esp_service")] | None = None
+    esp_service: Annotated[Short, _clear("esp_service")] | None = None
     age: Annotated[int, Field(ge=0, le=130)] | None = None
     compromised_account: bool | None = None
     account_temporarily_disabled: bool | None = None
     account_permanently_disabled: bool | None = None
     prior_ct_reports: Annotated[int, Field(ge=0, le=100_000)] = 0
-    country: Annotated[str, StringConstraints(max_length=8)] | None = None
-    region: Annotated[str, StringConstraints(max_length=64)] | None = None
+    country: Annotated[str, StringConstraints(max_length=8), _clear("country")] | None = None
+    region: Annotated[str, StringConstraints(max_length=64), _clear("region")] | None = None
     identifiers: list[IdentifierIn] = []
     associated_accounts: list[PartyIn] = []
 
@@ -132,8 +145,8 @@ class PartyIn(_Strict):
 
 class InternetDetailIn(_Strict):
     kind: Literal[INTERNET_DETAIL_KINDS]  # type: ignore[valid-type]
-    client: Short | None = None
-    url_hosts: list[Short] = []
+    client: Annotated[Short, _clear("client")] | None = None
+    url_hosts: list[Annotated[Short, AfterValidator(_host)]] = []  # validated to their hosts
     third_party_hosted: bool | None = None
     identifiers: list[IdentifierIn] = []
 
@@ -175,8 +188,8 @@ class ReportIn(_Strict):
     report_id: Id
     incident_type: Literal[INCIDENT_TYPES]  # type: ignore[valid-type]
     incident_time: datetime
-    provider: Short | None = None
-    platform: Short | None = None
+    provider: Annotated[Short, _clear("provider")] | None = None
+    platform: Annotated[Short, _clear("platform")] | None = None
     escalate_to_high_priority: Annotated[str, StringConstraints(max_length=3000)] | None = None
     annotations: list[Literal[REPORT_ANNOTATIONS]] = []  # type: ignore[valid-type]
     batched_reason: Literal[BATCHED_REASONS] | None = None  # type: ignore[valid-type]
@@ -232,7 +245,7 @@ def report_record(item: ReportIn) -> ReportRecord:
             InternetDetail(
                 d.kind,
                 d.client,
-                tuple(sorted({host for url in d.url_hosts if (host := url_host(url))})),
+                tuple(sorted({host for host in d.url_hosts if host})),
                 d.third_party_hosted,
                 tuple(_identifier(i) for i in d.identifiers),
             )
@@ -292,7 +305,7 @@ def parse_line(raw: bytes, location: str) -> Parsed | None:
 def _rule(error_type: str, message: str) -> str:
     if "invalid hash" in message:
         return "invalid_hash"
-    if NOT_A_LABEL in message:
+    if IN_CLEAR in message:
         return "identifier_in_scope"
     if "ISO 8601" in message:
         return "bad_datetime"

@@ -32,11 +32,11 @@ from safeguarding.triage.formats.fields import (
     MAX_LENGTHS,
     FieldError,
     bounded,
+    clear_text,
     enum,
     parse_bool,
     parse_datetime,
     parse_int,
-    service_label,
     url_host,
 )
 from safeguarding.triage.records import (
@@ -269,6 +269,15 @@ def _str(element: ET.Element, name: str, path: str) -> str | None:
     return text or None
 
 
+def _clear_str(element: ET.Element, name: str, path: str) -> str | None:
+    """``_str`` of a child stored in clear (a provider, platform, region, client): refused if
+    it holds an identifier (``clear_text``)."""
+    text = _str(element, name, path)
+    if text is not None:
+        _checked(path, name, clear_text, name, text)
+    return text
+
+
 def _bool(element: ET.Element, name: str, path: str) -> bool | None:
     """An ``xs:boolean`` element. Empty, it is refused: an annotation flag is true by being
     there (``<viral/>``), but ``<fileViewedByEsp/>`` says neither yes nor no, and read as yes it
@@ -384,7 +393,7 @@ def _report(root: ET.Element, doc: _Doc, name: str, origin: Origin) -> ReportRec
             f"{path}/batchedReport", "@reason", enum, "reason", reason, BATCHED_REASONS
         )
     reporter = root.find("reporter")
-    provider = _str(reporter, "espName", f"{path}/reporter") if reporter is not None else None
+    provider = _clear_str(reporter, "espName", f"{path}/reporter") if reporter is not None else None
     parties = []
     seen: dict[str, int] = {}
     for child in children:
@@ -402,7 +411,7 @@ def _report(root: ET.Element, doc: _Doc, name: str, origin: Origin) -> ReportRec
         incident_type=incident_type,
         incident_time=incident_time,
         provider=provider,
-        platform=_str(summary, "platform", spath),
+        platform=_clear_str(summary, "platform", spath),
         escalation_text_length=len(escalation) if escalation is not None else None,
         escalated=escalated,
         annotations=annotations,
@@ -452,7 +461,7 @@ def _device_ids(element: ET.Element, path: str) -> list[Identifier]:
         when = _datetime_of(device, "dateTime", dpath)
         scope = (_str(device, "idType", dpath) or "").upper()
         if scope:
-            _checked(dpath, "idType", service_label, "idType", scope)
+            _checked(dpath, "idType", clear_text, "idType", scope)
         # The capture event is stored in clear: one of the schema's events, never free text.
         event = _str(device, "eventName", dpath)
         if event is not None:
@@ -474,9 +483,7 @@ def _contact_identifiers(element: ET.Element, path: str) -> list[Identifier]:
 
 def _party(element: ET.Element, role: Role, person_tag: str, doc: _Doc, path: str) -> Party:
     doc.children(element, path, _IDENTITY_CHILDREN, _SINGLE_IDENTITY)
-    service = _str(element, "espService", path) or ""
-    if service:
-        _checked(path, "espService", service_label, "espService", service)
+    service = _clear_str(element, "espService", path) or ""
     identifiers: list[Identifier] = []
     age: int | None = None
     person = element.find(person_tag) if person_tag else None
@@ -503,8 +510,8 @@ def _party(element: ET.Element, role: Role, person_tag: str, doc: _Doc, path: st
     location = element.find("estimatedLocation")
     if location is not None:
         lpath = f"{path}/estimatedLocation"
-        country = _str(location, "countryCode", lpath)
-        region = _str(location, "region", lpath)
+        country = _clear_str(location, "countryCode", lpath)
+        region = _clear_str(location, "region", lpath)
         country = country.upper() if country else None
     associated = tuple(
         _party(child, "associated_account", "", doc, f"{path}/associatedAccount[{i}]")
@@ -535,13 +542,13 @@ def _internet_detail(element: ET.Element, doc: _Doc, path: str) -> InternetDetai
     kind = _INTERNET_KINDS[child.tag]
     cpath = f"{path}/{child.tag}"
     client = next(
-        (v for tag in _CLIENT_ELEMENTS if (v := _str(child, tag, cpath)) is not None), None
+        (v for tag in _CLIENT_ELEMENTS if (v := _clear_str(child, tag, cpath)) is not None), None
     )
     hosts = []
     for i, url in enumerate(child.findall("url")):
         host = url_host(_checked(cpath, f"url[{i}]", bounded, "url", _text(url)))
         if host:
-            hosts.append(host)
+            hosts.append(_checked(cpath, f"url[{i}]", clear_text, "url host", host))
     identifiers = [
         Identifier("email", _checked(cpath, "emailAddress", bounded, "email", _text(e)))
         for e in child.findall("emailAddress")
