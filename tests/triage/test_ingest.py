@@ -436,21 +436,24 @@ def test_a_file_name_that_cannot_exist_is_not_found_and_never_printed(
     capsys: Capsys, store: Store, tmp_path: Path
 ) -> None:
     # A NUL byte or 2,000 characters in a reported file name ended the whole run with the
-    # name in the error (names can name people).
+    # name in the error (names can name people). A NUL is refused by the reader, as in every
+    # text field, without the name; a name too long to be a file name is not found.
     media = tmp_path / "media"
     (media / "R-1").mkdir(parents=True)
     benign_image(1).save(media / "R-1" / "F-3.png")
     long_name = "Alice-" + "x" * 2000 + ".png"
     (tmp_path / "r.jsonl").write_text(
-        _media_report("R-1", [{"file_id": "F-1", "file_name": "Bob\u0000Smith.png"},
-                              {"file_id": "F-2", "file_name": long_name},
-                              {"file_id": "F-3", "file_name": "x.png"}])
+        _media_report("R-0", [{"file_id": "F-1", "file_name": "Bob\u0000Smith.png"}])
+        + _media_report("R-1", [{"file_id": "F-2", "file_name": long_name},
+                                {"file_id": "F-3", "file_name": "x.png"}])
     )  # fmt: skip
     result = invoke(capsys, "ingest", str(tmp_path / "r.jsonl"), "--media", str(media), "--json")
     assert result.code == 0, result.err[:300]
     assert "Bob" not in result.out + result.err and "Alice" not in result.out + result.err
+    assert json.loads(result.out)["rules"] == {"nul_character": 1}
+    assert "Bob" not in repr(_quarantined(store))
     found = _media_found(store)
-    assert found[("R-1", "F-1")] is None and found[("R-1", "F-2")] is None
+    assert ("R-0", "F-1") not in found and found[("R-1", "F-2")] is None
     assert (
         found[("R-1", "F-3")]
         == hashlib.sha256((media / "R-1" / "F-3.png").read_bytes()).hexdigest()
@@ -1212,6 +1215,46 @@ def test_every_text_stored_in_clear_that_holds_an_identifier_is_refused(
     assert "Example Provider" in stored  # the valid reports are there
     for identifier in (email, "12345678", ip, "1.2.3.4", "a@b.cc"):
         assert identifier not in stored
+
+
+def test_text_no_store_can_hold_is_quarantined_and_the_run_completes(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    """A NUL in a JSON Lines or CSV field failed the run on PostgreSQL (SQLite stored it), and a
+    lone surrogate in a JSON report id, or a file name that is not UTF-8, failed it on both
+    ("unexpected UnicodeEncodeError") while recording the quarantine. Each is now refused with
+    its field and quarantined, on both backends, and the valid records are stored."""
+    (tmp_path / "in").mkdir()
+    lines = [
+        jsonl_report(report_id="J-ok"),
+        jsonl_report(report_id="J-1", provider="P\x00x"),
+        jsonl_report(report_id="A\ud800"),
+    ]
+    (tmp_path / "in" / "a.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
+    nul = ROW.replace("C-1", "C-2").replace("Example Provider", "P\x00x")
+    (tmp_path / "in" / "b.csv").write_text(f"{HEADER}\n{ROW}\n{nul}\n")
+    # A file name in another encoding: Python reads it with its bytes as lone surrogates.
+    odd = os.fsencode(tmp_path / "in") + b"/c\xff.jsonl"
+    Path(os.fsdecode(odd)).write_text(json.dumps(jsonl_report(report_id="J-2", provider=7)))
+    refused = invoke(capsys, "ingest", str(tmp_path / "in"), "--source", "p\udcff")
+    assert (refused.code, "--source must be UTF-8 text" in refused.err) == (2, True)
+    result = _json(capsys, "ingest", str(tmp_path / "in"), "--source", "p")
+    assert isinstance(result, dict) and result["reports_stored"] == 2
+    assert result["rules"] == {"nul_character": 2, "lone_surrogate": 1, "wrong_type": 1}
+    root = str(tmp_path / "in")
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT location, rule, provider_report_id, source_file FROM quarantine_record")
+        )
+        quarantined = {tuple(row) for row in rows}
+    assert quarantined == {
+        (f"{root}/a.jsonl:2:provider", "nul_character", "J-1", f"{root}/a.jsonl"),
+        (f"{root}/a.jsonl:3:report_id", "lone_surrogate", None, f"{root}/a.jsonl"),
+        (f"{root}/b.csv:3:provider", "nul_character", "C-2", f"{root}/b.csv"),
+        (f"{root}/c\\udcff.jsonl:1:provider", "wrong_type", "J-2", f"{root}/c\\udcff.jsonl"),
+    }
+    again = _json(capsys, "ingest", str(tmp_path / "in"), "--source", "p")
+    assert isinstance(again, dict) and (again["reports_unchanged"], again["quarantined"]) == (2, 0)
 
 
 @pytest.mark.parametrize(

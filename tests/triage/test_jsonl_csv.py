@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from safeguarding.helpline.identifiers import find_identifiers
 from safeguarding.triage.formats.csv import parse_csv
-from safeguarding.triage.formats.jsonl import parse_lines
+from safeguarding.triage.formats.fields import unstorable
+from safeguarding.triage.formats.jsonl import parse_line, parse_lines
 from safeguarding.triage.formats.ncmec_xml import parse_document
 from safeguarding.triage.records import Parsed, Rejected, ReportRecord
 from tests.triage.xml_samples import REPORT
@@ -238,7 +239,9 @@ def test_readers_never_crash(data: bytes) -> None:
 @given(
     report_id=st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1,
                       max_size=64).filter(str.strip),
-    platform=st.text(max_size=256).filter(lambda s: s.strip() == s and s),
+    platform=st.text(max_size=256).filter(
+        lambda s: s.strip() == s and s and not unstorable(s) and not find_identifiers(s)
+    ),
     age=st.integers(0, 130),
 )  # fmt: skip
 def test_jsonl_round_trips_any_valid_values(report_id: str, platform: str, age: int) -> None:
@@ -303,3 +306,115 @@ def test_a_file_name_suffix_that_holds_an_identifier_is_not_kept_as_its_extensio
     (record,) = parse_lines(json.dumps(jsonl_report(files=files)).encode(), "f.jsonl")
     assert isinstance(record, ReportRecord)
     assert [f.extension for f in record.files] == [".jpg", None, ".001"]
+
+
+def test_text_no_store_can_hold_is_refused_with_its_field() -> None:
+    """A NUL (PostgreSQL refuses it in text, SQLite keeps it) or a lone surrogate (no UTF-8 text
+    holds one) reached the store and failed the transaction there, with nothing quarantined:
+    both are refused by the reader with the field, a key included, and the rejection itself
+    quotes them only as escapes, so that it can be stored. An escaped backslash before u0000,
+    or a character escaped as a surrogate pair (as ``json.dumps`` writes it), is text like any
+    other."""
+    user = jsonl_report()["reported_user"]
+    lines = [
+        json.dumps(jsonl_report(report_id="N-1", provider="P\x00x")),
+        json.dumps(jsonl_report(report_id="N-2\x00")),
+        json.dumps(jsonl_report(report_id="N-3", reported_user={**user, "region": "R\x00"})),
+        '{"report_id": "N-4", "\\u0000": 1}',
+        json.dumps(jsonl_report(report_id="A\ud800")),
+        json.dumps(jsonl_report(report_id="N-6", victims=[{"\udfff": 1}])),
+        json.dumps(jsonl_report(report_id="ok", platform="\\u0000 and \U0001f600 are fine")),
+    ]
+    parsed = parse_lines("\n".join(lines).encode(), "n.jsonl")
+    refused = [
+        (p.location, p.rule, p.provider_report_id) for p in parsed if isinstance(p, Rejected)
+    ]
+    assert refused == [
+        ("n.jsonl:1:provider", "nul_character", "N-1"),
+        ("n.jsonl:2:report_id", "nul_character", None),
+        ("n.jsonl:3:reported_user.region", "nul_character", "N-3"),
+        ("n.jsonl:4:\\x00", "nul_character", "N-4"),
+        ("n.jsonl:5:report_id", "lone_surrogate", None),
+        ("n.jsonl:6:victims.0.\\udfff", "lone_surrogate", "N-6"),
+    ]
+    assert parsed[0].message == "n.jsonl:1: provider: must not contain a NUL character (\\x00)"
+    (ok,) = [p for p in parsed if isinstance(p, ReportRecord)]
+    assert ok.platform == "\\u0000 and \U0001f600 are fine"
+    header = "report_id,incident_type,incident_time,provider"
+    rows = ["C-1,Child Sex Trafficking,2026-01-05T12:00:00Z,P\x00x", "C-2,x\x00,y,z", ROW]
+    data = (header + "\n" + "\n".join(rows[:2]) + "\n").encode()
+    csv_refused = [(p.location, p.rule, p.provider_report_id) for p in parse_csv(data, "n.csv")]
+    assert csv_refused == [
+        ("n.csv:2:provider", "nul_character", "C-1"),
+        ("n.csv:3:incident_type", "nul_character", "C-2"),
+    ]
+
+
+def _texts(value: object) -> list[str]:
+    """Every text in a parsed record (its named tuples, sets and tuples, nested)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, tuple | frozenset | list):
+        return [t for item in value for t in _texts(item)]
+    return []
+
+
+# JSON values whose texts hold anything, NUL and lone surrogates included.
+_ANY_TEXT = st.builds(
+    lambda a, b, c: a + b + c,
+    st.text(max_size=12),
+    st.sampled_from(["", "\x00", "\ud800", "\udfff", "\U0001f600"]),
+    st.text(max_size=12),
+)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | _ANY_TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_ANY_TEXT, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    field=st.sampled_from(["report_id", "provider", "platform", "escalate_to_high_priority"]),
+    value=_ANY_TEXT,
+    extra=st.dictionaries(_ANY_TEXT, _JSON, max_size=2),
+)
+def test_whatever_a_line_holds_what_the_reader_gives_can_be_stored(
+    field: str, value: str, extra: dict[str, object]
+) -> None:
+    """A line is read as a record or refused, never an error; every text of either, the
+    rejection's location, message and report id too, can be stored by both backends; and a
+    value no store can hold is refused by its own rule."""
+    line = json.dumps({**jsonl_report(), field: value, **extra}).encode()
+    parsed = parse_line(line, "h.jsonl:1")
+    assert parsed is not None
+    if isinstance(parsed, Rejected):
+        texts = [parsed.location, parsed.message, parsed.provider_report_id or ""]
+    else:
+        texts = _texts(parsed[:-1])
+    assert [t for t in texts if unstorable(t)] == []
+    rule = unstorable(value)
+    if rule and not extra:
+        assert isinstance(parsed, Rejected) and parsed.rule == rule
+        assert parsed.location == f"h.jsonl:1:{field}"
+
+
+# Text a UTF-8 line of CSV can hold: no lone surrogate, no line break (which ends the line).
+_LINE_TEXT = _ANY_TEXT.map(lambda s: "".join(c for c in s if c not in "\n\r\ud800\udfff"))
+
+
+@settings(max_examples=100, deadline=None)
+@given(cut=st.integers(0, len(ROW)), junk=_LINE_TEXT)
+def test_whatever_a_csv_row_holds_what_the_reader_gives_can_be_stored(cut: int, junk: str) -> None:
+    """Text put anywhere in a row, a NUL included, is read or refused with its line, never an
+    error, and what comes out can be stored; a row holding a NUL is refused."""
+    parsed = parse_csv(f"{HEADER}\n{ROW[:cut]}{junk}{ROW[cut:]}\n".encode(), "h.csv")
+    for item in parsed:
+        if isinstance(item, Rejected):
+            assert item.location.startswith("h.csv:2")
+            texts = [item.location, item.message, item.provider_report_id or ""]
+        else:
+            texts = _texts(item[:-1])
+        assert [t for t in texts if unstorable(t)] == []
+    if "\x00" in junk:
+        assert [type(item) for item in parsed] == [Rejected]

@@ -152,6 +152,46 @@ def test_an_identifier_in_a_text_stored_in_clear_is_refused(
     assert _count(store, ProviderReport) == 0
 
 
+@pytest.mark.parametrize(
+    ("changes", "field", "rule", "report_id"),
+    [
+        ({"provider": "P\x00x"}, "provider", "nul_character", "R-7"),
+        ({"report_id": "R-7\x00"}, "report_id", "nul_character", None),
+        ({"reported_user": {"region": "R\x00"}}, "reported_user.region", "nul_character", "R-7"),
+        ({"report_id": "A\ud800"}, "report_id", "lone_surrogate", None),
+    ],
+)
+def test_text_no_store_can_hold_is_refused_quarantined_and_audited(
+    store: Store,
+    provider: dict[str, str],
+    changes: dict[str, object],
+    field: str,
+    rule: str,
+    report_id: str | None,
+) -> None:
+    """A NUL (stored by SQLite, refused by PostgreSQL) or a lone surrogate (refused by both
+    drivers, the quarantine's own insert included) answered 500, with nothing quarantined or
+    audited. Both backends now answer 422 with the field and rule, quarantine the input and
+    record the submission."""
+    body = json.dumps({**report_json("R-7"), **changes})  # escaped as \u0000 and \ud800
+    with TestClient(make_app(store), base_url="http://127.0.0.1") as client:
+        response = client.post(
+            "/api/reports",
+            content=body.encode(),
+            headers={**provider, "Content-Type": "application/json"},
+        )
+    assert response.status_code == 422, response.text
+    answer = response.json()
+    assert (answer["rule"], answer["location"].rsplit(":", 1)[1]) == (rule, field)
+    with store.session() as db:
+        quarantined = db.execute(select(QuarantineRecord.rule, QuarantineRecord.provider_report_id))
+        assert [tuple(row) for row in quarantined] == [(rule, report_id)]
+        events = audit.events(db, action="report.submit")
+        assert [json.loads(e.detail)["status"] for e in events] == ["rejected"]
+        assert audit.verify(db).ok
+    assert _count(store, ProviderReport) == 0
+
+
 def test_ncmec_xml_report_and_file_details(store: Store, provider: dict[str, str]) -> None:
     corpus = generate(GeneratorConfig(seed=3, reports=2, files_per_report=2))
     with TestClient(make_app(store), base_url="http://127.0.0.1") as client:

@@ -20,6 +20,7 @@ from safeguarding.errors import SafeguardingError
 from safeguarding.hashing.files import hash_file
 from safeguarding.store.base import ROW_ID_MAX
 from safeguarding.store.models import QuarantineRecord
+from safeguarding.triage.formats.fields import unstorable
 from safeguarding.triage.options import triage_options
 from safeguarding.triage.quarantine import open_raw
 
@@ -47,6 +48,8 @@ def ingest(
     """
     if not source.strip() or len(source) > 120:
         raise typer.BadParameter("--source must be 1 to 120 characters")
+    if unstorable(source):  # bytes in another encoding than UTF-8 arrive as lone surrogates
+        raise typer.BadParameter("--source must be UTF-8 text")
     if media is not None and not media.is_dir():
         raise typer.BadParameter(f"--media {media}: not a directory")
     from safeguarding.triage.context import intake_context  # the intake's parsers: ingest only

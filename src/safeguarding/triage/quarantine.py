@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from safeguarding.store.models import QuarantineRecord
-from safeguarding.triage.records import Rejected
+from safeguarding.triage.records import Rejected, storable
 from safeguarding.triage.sealing import Sealer
 
 PURPOSE = "quarantine"
@@ -78,6 +78,7 @@ def record_rejections(
         )
     }  # fmt: skip
     now = datetime.now(UTC)
+    file_name = storable(source_file)[:512]  # a name read from the disk, undecodable bytes too
     added = 0
     for (location, digest), item in keys.items():
         if (location, digest) in existing:
@@ -92,7 +93,7 @@ def record_rejections(
             QuarantineRecord(
                 kind=item.kind,
                 source=source,
-                source_file=source_file[:512],
+                source_file=file_name,
                 location=location,
                 rule=item.rule[:64],
                 error=item.message,

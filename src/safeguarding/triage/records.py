@@ -169,9 +169,25 @@ class FileDetailsRecord(NamedTuple):
     origin: Origin = ("", b"")
 
 
+def storable(text: str) -> str:
+    """``text`` with what no store can hold in text written as an escape: a NUL as ``\\x00``
+    (PostgreSQL refuses it), a lone surrogate as ``\\udcff`` (no UTF-8 text holds one)."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 @dataclass(frozen=True)
 class Rejected:
-    """Input that broke a rule: where (file, line or element path), the rule, and the raw input."""
+    """Input that broke a rule: where (file, line or element path), the rule, and the raw input.
+
+    The location and message can quote what was refused (a JSON key, a file name read from the
+    disk as it is, undecodable bytes and all) and go to the quarantine, to an HTTP answer and to
+    the terminal: they are made storable here, once for every reader, or the refusal itself
+    would fail where it is recorded. The raw input is bytes, sealed as it came; the report id
+    is one the reader accepted as an id (``fields.report_id_of``) or None."""
 
     location: str
     rule: str
@@ -179,6 +195,10 @@ class Rejected:
     raw: bytes
     kind: str = "report"
     provider_report_id: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "location", storable(self.location))
+        object.__setattr__(self, "message", storable(self.message))
 
 
 Parsed = ReportRecord | FileDetailsRecord | Rejected

@@ -19,6 +19,7 @@ from safeguarding.disclosure.pseudonymise import IdentifierKind
 from safeguarding.hashing.kinds import HashKind, InvalidHashError, normalise_hash
 from safeguarding.input_files import repeated_columns
 from safeguarding.triage.formats.fields import (
+    UNSTORABLE,
     FieldError,
     bounded,
     clear_text,
@@ -27,6 +28,7 @@ from safeguarding.triage.formats.fields import (
     parse_bool,
     parse_datetime,
     parse_int,
+    report_id_of,
 )
 from safeguarding.triage.records import (
     INCIDENT_TYPES,
@@ -148,6 +150,20 @@ def parse_csv(data: bytes, name: str) -> list[Parsed]:
             )
             continue
         row = dict(zip(header, (v.strip() for v in values), strict=True))
+        if "\x00" in text:
+            # PostgreSQL refuses a NUL in text (SQLite keeps it): refused here, with its column,
+            # rather than by one store in the middle of a batch. UTF-8 lines hold no surrogate.
+            column = next(c for c, v in row.items() if "\x00" in v)
+            rejected.append(
+                Rejected(
+                    f"{name}:{number}:{column}",
+                    "nul_character",
+                    f"{name}:{number}: {column}: {UNSTORABLE['nul_character']}",
+                    header_raw + b"\n" + raw,
+                    provider_report_id=report_id_of(row["report_id"]),
+                )
+            )
+            continue
         if not row["report_id"]:
             # Rows are grouped into reports by their id: rows without one would be taken for one
             # report and refused as disagreeing with each other, which is not what is wrong.
@@ -190,7 +206,7 @@ def _report(
             exc.rule,
             f"{name}:{first_line}: {exc.column}: {exc}",
             raw,
-            provider_report_id=report_id[:64] or None,
+            provider_report_id=report_id_of(report_id),
         )
     return record
 

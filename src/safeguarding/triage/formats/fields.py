@@ -50,6 +50,40 @@ class FieldError(ValueError):
         self.rule = rule
 
 
+# What a store cannot hold in text, by rule: see ``unstorable``.
+UNSTORABLE = {
+    "nul_character": "must not contain a NUL character (\\x00)",
+    "lone_surrogate": "must not contain a lone surrogate (a \\ud800 to \\udfff escape without "
+    "its pair), which is no character",
+}
+
+
+def unstorable(text: str) -> str | None:
+    """The rule ``text`` breaks if a store cannot hold it, else None. A NUL character: PostgreSQL
+    refuses it in text while SQLite keeps it, so the same input would be stored on one backend
+    and fail the other's transaction. A lone surrogate (JSON's ``\\ud800`` escape makes one): no
+    UTF-8 text holds it, so both drivers fail. The readers refuse both with the field named."""
+    if "\x00" in text:
+        return "nul_character"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "lone_surrogate"
+    return None
+
+
+def report_id_of(value: object) -> str | None:
+    """The report id a rejection is filed under in the quarantine: ``value`` as the readers take
+    an id (text, stripped, 1 to 64 characters, storable), or None. An id that is itself what is
+    wrong names no report, and copied as given it could not even be stored."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    fits = 0 < len(text) <= MAX_LENGTHS["reportId"]
+    return text if fits and unstorable(text) is None else None
+
+
 def bounded(name: str, value: str) -> str:
     """``value`` stripped, if it fits the field's maximum length."""
     text = value.strip()
@@ -158,8 +192,9 @@ def _is_ip_address(host: str) -> bool:
 
 
 def csv_line(text: str) -> list[str] | str:
-    """The fields of one CSV line, or what is wrong with it (a carriage return or NUL inside an
-    unquoted field, which ``csv`` refuses): the caller rejects that one line and keeps the rest."""
+    """The fields of one CSV line, or what is wrong with it (a carriage return inside an unquoted
+    field, which ``csv`` refuses): the caller rejects that one line and keeps the rest. A NUL
+    ``csv`` reads as any other character; the CSV reader refuses it itself."""
     try:
         return next(csv.reader([text]), [])
     except csv.Error as exc:

@@ -9,6 +9,7 @@ the other lines are read.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -27,9 +28,12 @@ from safeguarding.hashing.kinds import HashKind, InvalidHashError, normalise_has
 from safeguarding.input_files import UNREADABLE, RepeatedKeyError, load_json, why_unreadable
 from safeguarding.triage.formats.fields import (
     IN_CLEAR,
+    UNSTORABLE,
     FieldError,
     clear_text,
     parse_datetime,
+    report_id_of,
+    unstorable,
     url_host,
 )
 from safeguarding.triage.records import (
@@ -284,7 +288,16 @@ def parse_line(raw: bytes, location: str) -> Parsed | None:
         return Rejected(
             location, "bad_json", f"{location}: not JSON we read ({why_unreadable(exc)})", raw
         )
-    report_id = data.get("report_id") if isinstance(data, dict) else None
+    report_id = report_id_of(data.get("report_id")) if isinstance(data, dict) else None
+    if _MAY_BE_UNSTORABLE.search(raw) and (found := _unstorable_text(data)):
+        path, rule = found
+        return Rejected(
+            f"{location}:{path}",
+            rule,
+            f"{location}: {path}: {UNSTORABLE[rule]}",
+            raw,
+            provider_report_id=report_id,
+        )
     try:
         return report_record(ReportIn.model_validate(data))._replace(origin=(location, raw))
     except PydanticError as exc:
@@ -298,8 +311,39 @@ def parse_line(raw: bytes, location: str) -> Parsed | None:
             rule,
             f"{location}: {path}: {message}",
             raw,
-            provider_report_id=str(report_id)[:64] if report_id is not None else None,
+            provider_report_id=report_id,
         )
+
+
+# JSON text can hold a NUL or a lone surrogate only as an escape (a raw NUL is refused as a
+# control character, and bytes that decode as UTF-8 never give a surrogate), so a line without
+# one of these escapes is not walked: the cost of the check is one search of the line's bytes.
+_MAY_BE_UNSTORABLE = re.compile(rb"\\u(?:0000|[dD])")
+
+
+def _unstorable_text(data: object) -> tuple[str, str] | None:
+    """The field path (as pydantic writes it) of the first key or string in ``data`` that no
+    store can hold, and the rule it breaks. Walked with a stack of its own: a document nested
+    as deep as the JSON reader allows would exhaust the interpreter's."""
+    stack: list[tuple[str, object]] = [("", data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if rule := unstorable(value):
+                return path, rule
+        elif isinstance(value, dict):
+            items = []
+            for key, item in value.items():
+                here = f"{path}.{key}" if path else key
+                if rule := unstorable(key):
+                    return here, rule
+                items.append((here, item))
+            stack.extend(reversed(items))
+        elif isinstance(value, list):
+            stack.extend(
+                reversed([(f"{path}.{i}" if path else str(i), v) for i, v in enumerate(value)])
+            )
+    return None
 
 
 def _rule(error_type: str, message: str) -> str:

@@ -37,6 +37,7 @@ from safeguarding.triage.formats.fields import (
     parse_bool,
     parse_datetime,
     parse_int,
+    report_id_of,
     url_host,
 )
 from safeguarding.triage.records import (
@@ -352,7 +353,7 @@ def _rejected(
 
 def _report_id_of(root: ET.Element) -> str | None:
     found = root.find("reportId")
-    return _text(found).strip()[:64] if found is not None else None
+    return report_id_of(_text(found)) if found is not None else None
 
 
 def _report(root: ET.Element, doc: _Doc, name: str, origin: Origin) -> ReportRecord:
