@@ -13,10 +13,10 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from safeguarding.helpline.identifiers import find_identifiers
+from safeguarding.triage.formats import ncmec_xml
 from safeguarding.triage.formats.csv import parse_csv
 from safeguarding.triage.formats.fields import unstorable
-from safeguarding.triage.formats.jsonl import parse_line, parse_lines
-from safeguarding.triage.formats.ncmec_xml import parse_document
+from safeguarding.triage.formats.jsonl import parse_document, parse_line, parse_lines
 from safeguarding.triage.records import Parsed, Rejected, ReportRecord
 from tests.triage.xml_samples import REPORT
 
@@ -231,7 +231,8 @@ def test_a_line_csv_cannot_split_is_refused_with_its_number_and_the_others_kept(
 @example(b"\r\x00")
 @given(st.binary(max_size=300))
 def test_readers_never_crash(data: bytes) -> None:
-    for parsed in parse_lines(data, "f.jsonl") + parse_csv(data, "f.csv"):
+    document = parse_document(data, "f.json")
+    for parsed in [document, *parse_lines(data, "f.jsonl"), *parse_csv(data, "f.csv")]:
         assert isinstance(parsed, Rejected | ReportRecord)
 
 
@@ -267,7 +268,7 @@ def _with_provider(reader: str, provider: str) -> tuple[Parsed, str]:
     """A report of ``reader``'s format naming ``provider``, read; and the refused field's name."""
     if reader == "xml":
         xml = REPORT.replace("Example Provider", escape(provider), 1)
-        return parse_document(xml.encode(), "p.xml"), "p.xml:/report/reporter/espName"
+        return ncmec_xml.parse_document(xml.encode(), "p.xml"), "p.xml:/report/reporter/espName"
     if reader == "jsonl":
         (parsed,) = parse_lines(json.dumps(jsonl_report(provider=provider)).encode(), "p.jsonl")
         return parsed, "p.jsonl:1:provider"
@@ -418,3 +419,23 @@ def test_whatever_a_csv_row_holds_what_the_reader_gives_can_be_stored(cut: int, 
         assert [t for t in texts if unstorable(t)] == []
     if "\x00" in junk:
         assert [type(item) for item in parsed] == [Rejected]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    indent=st.one_of(st.none(), st.integers(0, 4), st.just("\t")),
+    sort_keys=st.booleans(),
+    platform=_PLAIN.filter(lambda s: s and not find_identifiers(s)),
+    victims=st.lists(st.fixed_dictionaries({"age": st.integers(0, 130)}), max_size=3),
+)
+def test_a_report_reads_the_same_in_any_layout(
+    indent: int | str | None, sort_keys: bool, platform: str, victims: list[dict[str, int]]
+) -> None:
+    """One report as a JSON document (a web submission of ``application/json``) is the same
+    record as that report on one line, whatever its indentation and key order."""
+    report = jsonl_report(platform=platform, victims=victims)
+    line = parse_line(json.dumps(report).encode(), "r:1")
+    layout = json.dumps(report, indent=indent, sort_keys=sort_keys).encode()
+    document = parse_document(layout, "r:1")
+    assert isinstance(line, ReportRecord) and isinstance(document, ReportRecord)
+    assert document == line._replace(origin=("r:1", layout))

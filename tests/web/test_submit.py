@@ -4,6 +4,7 @@ input quarantined with the rule named, by the intake's own readers and writer.""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,6 +14,7 @@ from safeguarding.access import accounts, audit
 from safeguarding.store import Store
 from safeguarding.store.models import ProviderReport, QuarantineRecord, ReportedFile
 from safeguarding.triage.generate import GeneratorConfig, generate
+from tests.cli_runner import invoke
 from tests.web.conftest import SETUP, make_app
 
 INCIDENT = "Child Pornography (possession, manufacture, and distribution)"
@@ -190,6 +192,100 @@ def test_text_no_store_can_hold_is_refused_quarantined_and_audited(
         assert [json.loads(e.detail)["status"] for e in events] == ["rejected"]
         assert audit.verify(db).ok
     assert _count(store, ProviderReport) == 0
+
+
+def _post(client: TestClient, headers: dict[str, str], body: bytes, content_type: str) -> Any:
+    return client.post(
+        "/api/reports", content=body, headers={**headers, "Content-Type": content_type}
+    )
+
+
+def test_application_json_is_one_report_in_any_layout(
+    store: Store, provider: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``application/json`` was read as JSON Lines: a pretty-printed report was refused as five
+    broken lines (and quarantined as such), and two reports in one body were stored. It is one
+    JSON document: pretty-printed or not, and as a line of JSON Lines, the same report;
+    anything else in the body is refused with JSON's line and column, and quarantined whole."""
+    report = report_json("R-8")
+    with TestClient(make_app(store), base_url="http://127.0.0.1") as client:
+        pretty = _post(client, provider, json.dumps(report, indent=2).encode(), "application/json")
+        assert pretty.status_code == 201, pretty.text
+        assert pretty.json()["report_ids"] == ["R-8"]
+        for body, content_type in [
+            (json.dumps(report).encode(), "application/json"),
+            (json.dumps(report).encode() + b"\n", "application/x-ndjson"),
+        ]:
+            again = _post(client, provider, body, content_type)
+            assert (again.status_code, again.json()["status"]) == (200, "unchanged")
+        two = json.dumps(report_json("R-9")) + "\n" + json.dumps(report_json("R-10"))
+        refused = _post(client, provider, two.encode(), "application/json")
+        array = _post(client, provider, json.dumps([report]).encode(), "application/json")
+        changed = json.dumps(report_json("R-8", platform="Example Chat"), indent=2).encode()
+        conflict = _post(client, provider, changed, "application/json")
+    assert refused.status_code == 422
+    assert {k: refused.json()[k] for k in ("rule", "location", "detail")} == {
+        "rule": "bad_json",
+        "location": "http:prov",
+        "detail": "http:prov: not JSON (Extra data at line 2 column 1)",
+    }
+    assert (array.status_code, array.json()["rule"], array.json()["detail"]) == (
+        422, "wrong_type", "http:prov: a report is one JSON object, not an array",
+    )  # fmt: skip
+    assert (conflict.status_code, conflict.json()["rule"]) == (409, "conflicting_duplicate")
+    assert _count(store, ProviderReport) == 1
+    with store.session() as db:
+        kept = db.execute(select(QuarantineRecord.rule, QuarantineRecord.format))
+        assert sorted(tuple(row) for row in kept) == [
+            ("bad_json", "json"), ("conflicting_duplicate", "json"), ("wrong_type", "json"),
+        ]  # fmt: skip
+        stored = db.scalar(select(ProviderReport))
+        assert stored is not None and stored.format == "jsonl"
+    # Retried, the quarantined body is read as the one document it was (a conflict still).
+    retried = invoke(capsys, "quarantine", "retry", "--json")
+    assert retried.code == 0, retried.err
+    assert sorted(o["message"].split(":", 1)[0] for o in json.loads(retried.out)) == [
+        "bad_json", "conflicting_duplicate", "wrong_type",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/json", b""),
+        ("application/json", b"\n  \n"),
+        ("application/x-ndjson", b""),
+        ("application/x-ndjson", b"\n\n"),
+        ("application/xml", b" "),
+    ],
+)
+def test_an_empty_body_is_refused_for_every_content_type(
+    store: Store,
+    provider: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    content_type: str,
+    body: bytes,
+) -> None:
+    """An empty body was answered 200 ``unchanged`` and audited so, as if a report had come in
+    again: it is 422 ``empty_body``, audited as rejected, and its quarantine record stays open
+    on retry (read again it is as empty)."""
+    with TestClient(make_app(store), base_url="http://127.0.0.1") as client:
+        response = _post(client, provider, body, content_type)
+    assert response.status_code == 422, response.text
+    answer = response.json()
+    assert (answer["status"], answer["rule"], answer["location"]) == (
+        "rejected", "empty_body", "http:prov",
+    )  # fmt: skip
+    assert answer["detail"] == "http:prov: the body is empty: no report"
+    with store.session() as db:
+        events = audit.events(db, action="report.submit")
+        assert [json.loads(e.detail)["status"] for e in events] == ["rejected"]
+    retried = invoke(capsys, "quarantine", "retry", "--json")
+    (outcome,) = json.loads(retried.out)
+    assert outcome["resolved"] is False
+    assert outcome["message"].endswith(
+        "(an empty submission holds no report: submit the report itself)"
+    )
 
 
 def test_ncmec_xml_report_and_file_details(store: Store, provider: dict[str, str]) -> None:

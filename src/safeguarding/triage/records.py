@@ -169,6 +169,11 @@ class FileDetailsRecord(NamedTuple):
     origin: Origin = ("", b"")
 
 
+# The rule of a submission with nothing in it but blanks: refused, not taken for one of no
+# reports; its quarantine record stays open on retry, the input being as empty read again.
+EMPTY_BODY = "empty_body"
+
+
 def storable(text: str) -> str:
     """``text`` with what no store can hold in text written as an escape: a NUL as ``\\x00``
     (PostgreSQL refuses it), a lone surrogate as ``\\udcff`` (no UTF-8 text holds one)."""

@@ -23,16 +23,30 @@ from safeguarding.triage.formats import jsonl, ncmec_xml
 from safeguarding.triage.ingest import UNREADABLE_RULE
 from safeguarding.triage.options import TriageOptions
 from safeguarding.triage.quarantine import open_raw
-from safeguarding.triage.records import FileDetailsRecord, Parsed, Rejected, ReportRecord
+from safeguarding.triage.records import (
+    EMPTY_BODY,
+    FileDetailsRecord,
+    Parsed,
+    Rejected,
+    ReportRecord,
+)
 
 # Rules under which the quarantine keeps only part of the raw input: a JSON Lines line over
 # ``jsonl.MAX_LINE_BYTES`` keeps its first bytes, an XML document over the size limit keeps its
 # first ``max_document_bytes``, a document refused unread keeps nothing. The part kept can read
 # as valid (a line padded past the limit), so it is never stored in place of the whole.
 CUT_SHORT_RULES = frozenset({"line_too_long", "document_too_large"})
-# An archive member that could not be read (damaged, encrypted) keeps nothing: read again, the
+# Records that stay open, by rule, with what to do instead. An archive member that could not be
+# read (damaged, encrypted) keeps nothing, and an empty submission was nothing: read again, the
 # empty input would pass as a document without reports and the record be resolved unstored.
-NOTHING_KEPT_RULES = frozenset({UNREADABLE_RULE})
+_STAYS_OPEN = {
+    **dict.fromkeys(
+        CUT_SHORT_RULES,
+        "refused for its size, the quarantine keeps only part of it: ingest the file again",
+    ),
+    UNREADABLE_RULE: "nothing of it could be read or kept: ingest a repaired archive again",
+    EMPTY_BODY: "an empty submission holds no report: submit the report itself",
+}
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,8 @@ def _reparse(record: QuarantineRecord, raw: bytes, options: TriageOptions) -> li
         return [
             ncmec_xml.parse_document(raw, record.source_file, max_bytes=options.max_document_bytes)
         ]
+    if record.format == "json":
+        return [jsonl.parse_document(raw, record.source_file)]
     if record.format == "jsonl":
         item = jsonl.parse_line(
             raw, record.location.rsplit(":", 1)[0] if ":" in record.location else record.location
@@ -86,20 +102,9 @@ def retry(context: IntakeContext, record_ids: list[int] | None = None) -> list[R
 
 
 def _retry_one(context: IntakeContext, record: QuarantineRecord) -> RetryOutcome:
-    if record.rule in CUT_SHORT_RULES:
-        return RetryOutcome(
-            record.id,
-            False,
-            f"{record.rule}: {record.error} (refused for its size, the quarantine keeps only "
-            "part of it: ingest the file again)",
-        )
-    if record.rule in NOTHING_KEPT_RULES:
-        return RetryOutcome(
-            record.id,
-            False,
-            f"{record.rule}: {record.error} (nothing of it could be read or kept: ingest a "
-            "repaired archive again)",
-        )
+    advice = _STAYS_OPEN.get(record.rule)
+    if advice is not None:
+        return RetryOutcome(record.id, False, f"{record.rule}: {record.error} ({advice})")
     raw = open_raw(context.sealer, record)
     parsed = _reparse(record, raw, context.options)
     failures = [p for p in parsed if isinstance(p, Rejected)]

@@ -1,10 +1,12 @@
 """Report submission over HTTP: the intake's own readers, writer, quarantine and matching.
 
 A submission is one document (an NCMEC ``<report>`` or ``<fileDetails>`` XML document, one JSON
-object in the project's report schema, or JSON Lines of them). It is read by the same readers as
-``safeguarding ingest``, written by the same writer (pseudonymised, deduplicated by content digest)
-and its rejections go to the same quarantine, together with its own audit event; the caller answers
-only after the transaction holding it has committed, so an acknowledged report is durable.
+object in the project's report schema, or JSON Lines of them), never empty: a body with nothing
+but blanks is refused (``empty_body``), not answered as a submission of no reports that changed
+nothing. It is read by the same readers as ``safeguarding ingest``, written by the same writer
+(pseudonymised, deduplicated by content digest) and its rejections go to the same quarantine,
+together with its own audit event; the caller answers only after the transaction holding it has
+committed, so an acknowledged report is durable.
 
 Group commit: a transaction costs a fixed dozen statements and a commit whether it holds one
 report or a thousand, so concurrent submissions are handed to one writer thread, which takes every
@@ -45,14 +47,23 @@ from safeguarding.triage.context import IntakeContext, intake_context
 from safeguarding.triage.formats import jsonl, ncmec_xml
 from safeguarding.triage.matching import FoundMatch
 from safeguarding.triage.quarantine import record_rejections
-from safeguarding.triage.records import FileDetailsRecord, Parsed, Rejected, ReportRecord
+from safeguarding.triage.records import (
+    EMPTY_BODY,
+    FileDetailsRecord,
+    Parsed,
+    Rejected,
+    ReportRecord,
+)
 from safeguarding.triage.writer import BatchResult, Writer
 
-SubmissionFormat = Literal["ncmec_xml", "jsonl"]
+# ``json`` is one report object in any layout; ``jsonl`` one per line. Both hold the project's
+# report schema, so a report stored from either is the same report (its format, as stored and
+# digested, is ``jsonl``); the quarantine keeps which way the body is read again.
+SubmissionFormat = Literal["ncmec_xml", "json", "jsonl"]
 CONTENT_TYPES: dict[str, SubmissionFormat] = {
     "application/xml": "ncmec_xml",
     "text/xml": "ncmec_xml",
-    "application/json": "jsonl",
+    "application/json": "json",
     "application/x-ndjson": "jsonl",
     "application/jsonl": "jsonl",
 }
@@ -154,9 +165,15 @@ class Submitter:
 
     def parse(self, body: bytes, fmt: SubmissionFormat, location: str) -> list[Parsed]:
         """The intake's readers over the body, as ``safeguarding ingest`` reads a file."""
+        if not body.strip():
+            return [
+                Rejected(location, EMPTY_BODY, f"{location}: the body is empty: no report", body)
+            ]
         if fmt == "ncmec_xml":
             limit = self.context.options.max_document_bytes
             return [ncmec_xml.parse_document(body, location, max_bytes=limit)]
+        if fmt == "json":
+            return [jsonl.parse_document(body, location)]
         return jsonl.parse_lines(body, location)
 
     def pending(

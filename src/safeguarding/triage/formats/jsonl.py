@@ -3,7 +3,8 @@
 The schema (documented in docs/formats.md) says everything the NCMEC XML reader keeps, with
 plain names. It is strict: an unknown field is an error (a typo must not silently drop data).
 Each line is validated on its own: a bad line is rejected with its line number and field path,
-the other lines are read.
+the other lines are read. One report on its own (a web submission of ``application/json``) is
+read as a JSON document of any layout (``parse_document``).
 """
 
 from __future__ import annotations
@@ -270,6 +271,13 @@ def parse_line(raw: bytes, location: str) -> Parsed | None:
             f"{location}: line over {MAX_LINE_BYTES} bytes",
             raw[:MAX_LINE_BYTES],
         )
+    return parse_document(raw, location)
+
+
+def parse_document(raw: bytes, location: str) -> Parsed:
+    """One report as a JSON document, laid out as its writer likes (a web submission of
+    ``application/json``, pretty-printed or not): a report or a rejection. Read as a line is,
+    so a report reads the same either way; JSON's own errors name the line and column."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -279,16 +287,20 @@ def parse_line(raw: bytes, location: str) -> Parsed | None:
     try:
         data = load_json(text)
     except json.JSONDecodeError as exc:
-        return Rejected(
-            location, "bad_json", f"{location}: not JSON ({exc.msg} at column {exc.colno})", raw
-        )
+        where = f"line {exc.lineno} column {exc.colno}" if exc.lineno > 1 else f"column {exc.colno}"
+        return Rejected(location, "bad_json", f"{location}: not JSON ({exc.msg} at {where})", raw)
     except RepeatedKeyError as exc:
         return Rejected(location, "repeated_key", f"{location}: {exc}", raw)
     except UNREADABLE as exc:
         return Rejected(
             location, "bad_json", f"{location}: not JSON we read ({why_unreadable(exc)})", raw
         )
-    report_id = report_id_of(data.get("report_id")) if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        what = _JSON_KINDS.get(type(data), "a number")
+        return Rejected(
+            location, "wrong_type", f"{location}: a report is one JSON object, not {what}", raw
+        )
+    report_id = report_id_of(data.get("report_id"))
     if _MAY_BE_UNSTORABLE.search(raw) and (found := _unstorable_text(data)):
         path, rule = found
         return Rejected(
@@ -313,6 +325,11 @@ def parse_line(raw: bytes, location: str) -> Parsed | None:
             raw,
             provider_report_id=report_id,
         )
+
+
+_JSON_KINDS: dict[type, str] = {
+    list: "an array", str: "a string", bool: "true or false", type(None): "null",
+}  # fmt: skip
 
 
 # JSON text can hold a NUL or a lone surrogate only as an escape (a raw NUL is refused as a
