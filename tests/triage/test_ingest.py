@@ -1040,9 +1040,9 @@ def test_an_event_name_outside_the_capture_events_is_refused(
         ),
         "b.xml:/report/personOrUserReported[0]/deviceId[0]/eventName": (
             "unknown_enum",
-            "b.xml:/report/personOrUserReported[0]/deviceId[0]/eventName: eventName "
-            f"{chat!r} is not one of 'Login', 'Registration', 'Purchase', 'Upload', 'Other', "
-            "'Unknown'",
+            "b.xml:/report/personOrUserReported[0]/deviceId[0]/eventName: eventName 'met Dave "
+            "Jones at [email address removed]' is not one of 'Login', 'Registration', 'Purchase', "
+            "'Upload', 'Other', 'Unknown'",  # the value quoted, its identifier not
         ),
     }
     assert _events(store) == [
@@ -1214,6 +1214,41 @@ def test_every_text_stored_in_clear_that_holds_an_identifier_is_refused(
     stored = _all_text(store)
     assert "Example Provider" in stored  # the valid reports are there
     for identifier in (email, "12345678", ip, "1.2.3.4", "a@b.cc"):
+        assert identifier not in stored
+
+
+def test_a_refused_value_is_quoted_without_the_identifiers_in_it(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    """A refusal's message quotes the value it refuses, and the message is stored in clear in
+    the quarantine (the input is sealed): an identifier typed into the wrong field was stored
+    with it. It is quoted with each identifier replaced by its kind."""
+    email, phone, ip = (_MISPLACED[k] for k in ("email", "phone", "ipv4"))
+    (tmp_path / "in").mkdir()
+    kind = "Online Enticement of Children for Sexual Acts"
+    (tmp_path / "in" / "R-1.xml").write_text(REPORT.replace(kind, f"call {email}", 1))
+    late = jsonl_report(incident_time=phone)
+    (tmp_path / "in" / "a.jsonl").write_text(json.dumps(late))
+    (tmp_path / "in" / "b.csv").write_text(f"{HEADER}\n{ROW.replace(',true,', f',{ip},')}\n")
+    (tmp_path / "in" / "c.csv").write_text(f"{ROW.replace('Example Provider', email)}\n{ROW}\n")
+    result = _json(capsys, "ingest", str(tmp_path / "in"), "--source", "p")
+    assert isinstance(result, dict) and result["rules"] == {
+        "unknown_enum": 1, "bad_datetime": 1, "bad_boolean": 1, "bad_header": 1,
+    }  # fmt: skip
+    errors = {
+        location.split("/in/", 1)[1]: error for location, (_, error) in _quarantined(store).items()
+    }
+    assert (
+        "incidentType 'call [email address removed]' is not one of"
+        in errors["R-1.xml:/report/incidentSummary/incidentType"]
+    )
+    assert errors["a.jsonl:1:incident_time"].endswith(
+        "date-time is not an ISO 8601 date-time: '[phone number removed]'"
+    )
+    assert errors["b.csv:2:escalated"].endswith("is not true or false: '[IPv4 address removed]'")
+    assert "'[email address removed]'" in errors["c.csv:1"]
+    stored = _all_text(store)
+    for identifier in (email, "12345678", ip):
         assert identifier not in stored
 
 

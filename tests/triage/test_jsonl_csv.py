@@ -12,10 +12,10 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from safeguarding.helpline.identifiers import find_identifiers
+from safeguarding.helpline.identifiers import find_identifiers, redact
 from safeguarding.triage.formats import ncmec_xml
 from safeguarding.triage.formats.csv import parse_csv
-from safeguarding.triage.formats.fields import unstorable
+from safeguarding.triage.formats.fields import quoted, unstorable
 from safeguarding.triage.formats.jsonl import parse_document, parse_line, parse_lines
 from safeguarding.triage.records import Parsed, Rejected, ReportRecord
 from tests.triage.xml_samples import REPORT
@@ -439,3 +439,21 @@ def test_a_report_reads_the_same_in_any_layout(
     document = parse_document(layout, "r:1")
     assert isinstance(line, ReportRecord) and isinstance(document, ReportRecord)
     assert document == line._replace(origin=("r:1", layout))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    words=st.text("abcdefghij ", max_size=300),
+    identifiers=st.lists(_IDENTIFIERS, min_size=1, max_size=4),
+    limit=st.integers(1, 80),
+)
+def test_a_quoted_value_shows_none_of_the_identifiers_in_it(
+    words: str, identifiers: list[str], limit: int
+) -> None:
+    """What a refusal quotes of a value (stored in clear in the quarantine) is its start with
+    each identifier replaced by its kind: none of them shows, however far in the value it is
+    and wherever the quote is cut."""
+    text = " and ".join([words, *identifiers])
+    shown = quoted(text, limit)
+    assert shown == repr(redact(text)[0][:limit])
+    assert not any(identifier[:6] in shown for identifier in identifiers)

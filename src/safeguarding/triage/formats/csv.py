@@ -28,6 +28,7 @@ from safeguarding.triage.formats.fields import (
     parse_bool,
     parse_datetime,
     parse_int,
+    quoted,
     report_id_of,
 )
 from safeguarding.triage.records import (
@@ -122,7 +123,7 @@ def parse_csv(data: bytes, name: str) -> list[Parsed]:
     repeated = repeated_columns(header)
     if unknown or missing or repeated:
         problem = (
-            f"unknown columns {unknown}"
+            f"unknown columns [{', '.join(quoted(name) for name in unknown)}]"
             if unknown
             else f"missing columns {missing}"
             if missing

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-from safeguarding.helpline.identifiers import Finding, describe, find_identifiers
+from safeguarding.helpline.identifiers import Finding, describe, find_identifiers, redact
 
 MAX_LENGTHS: dict[str, int] = {
     "reportId": 64,
@@ -84,6 +84,16 @@ def report_id_of(value: object) -> str | None:
     return text if fits and unstorable(text) is None else None
 
 
+def quoted(text: str, limit: int = 40) -> str:
+    """The start of a refused value, quoted, as a refusal's message shows it, with every email
+    address, phone number and IP address in it replaced by its kind. The message is stored in
+    clear in the quarantine (the input itself is sealed) and shown to whoever reads it, and a
+    value refused for its form may be an identifier typed into the wrong field. The whole value
+    is scanned, not only the start shown: a phone number may be spread over any length of
+    spaces, and cut short it would no longer be one. Only refusals pay for it."""
+    return repr(redact(text)[0][:limit])
+
+
 def bounded(name: str, value: str) -> str:
     """``value`` stripped, if it fits the field's maximum length."""
     text = value.strip()
@@ -106,7 +116,7 @@ def parse_datetime(name: str, value: str, *, now: datetime | None = None) -> dat
         parsed = datetime.fromisoformat(text)
     except ValueError as exc:
         raise FieldError(
-            f"{name} is not an ISO 8601 date-time: {text[:40]!r}", "bad_datetime"
+            f"{name} is not an ISO 8601 date-time: {quoted(text)}", "bad_datetime"
         ) from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
@@ -122,7 +132,7 @@ def parse_datetime(name: str, value: str, *, now: datetime | None = None) -> dat
 
 def _out_of_range(name: str, text: str) -> FieldError:
     return FieldError(
-        f"{name} {text[:40]!r} is outside {EARLIEST.year} … today", "datetime_out_of_range"
+        f"{name} {quoted(text)} is outside {EARLIEST.year} … today", "datetime_out_of_range"
     )
 
 
@@ -132,14 +142,14 @@ def parse_bool(name: str, value: str) -> bool:
         return True
     if word in FALSE_WORDS:
         return False
-    raise FieldError(f"{name} is not true or false: {value[:40]!r}", "bad_boolean")
+    raise FieldError(f"{name} is not true or false: {quoted(value)}", "bad_boolean")
 
 
 def parse_int(name: str, value: str, low: int = 0, high: int = 10**12) -> int:
     try:
         number = int(value.strip())
     except ValueError as exc:
-        raise FieldError(f"{name} is not a whole number: {value[:40]!r}", "bad_number") from exc
+        raise FieldError(f"{name} is not a whole number: {quoted(value)}", "bad_number") from exc
     if not low <= number <= high:
         raise FieldError(f"{name} {number} is outside {low}…{high}", "number_out_of_range")
     return number
@@ -150,7 +160,7 @@ def enum(name: str, value: str, allowed: Iterable[str]) -> str:
     options = tuple(allowed)
     if text not in options:
         shown = ", ".join(repr(o) for o in options[:8])
-        raise FieldError(f"{name} {text[:60]!r} is not one of {shown}", "unknown_enum")
+        raise FieldError(f"{name} {quoted(text, 60)} is not one of {shown}", "unknown_enum")
     return text
 
 
