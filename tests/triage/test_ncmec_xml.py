@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from safeguarding.triage.formats.fields import unstorable
 from safeguarding.triage.formats.ncmec_xml import parse_document
 from safeguarding.triage.generate import GeneratorConfig, generate
 from safeguarding.triage.records import FileDetailsRecord, Rejected, ReportRecord
@@ -180,6 +181,26 @@ def test_generated_documents_read_back_as_generated(seed: int) -> None:
 def test_arbitrary_bytes_never_crash_the_reader(data: bytes) -> None:
     parsed = parse_document(data, "fuzz.xml")
     assert isinstance(parsed, Rejected | ReportRecord | FileDetailsRecord)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        REPORT.replace("Example Provider", "Example&#0;Provider").encode(),
+        REPORT.replace("Example Provider", "Example&#xD800;Provider").encode(),
+        REPORT.encode().replace(b"Example Provider", b"Example\x00Provider"),
+        REPORT.encode().replace(b"Example Provider", b"Example\xed\xa0\x80Provider"),
+        REPORT.replace("UTF-8", "UTF-16").encode("utf-16").replace(b"P\x00r", b"\x00\xd8r"),
+    ],
+)
+def test_xml_holds_no_nul_and_no_lone_surrogate(document: bytes) -> None:
+    """Text no store can hold (a NUL, refused by PostgreSQL; a lone surrogate, by both drivers)
+    cannot reach the store from XML: the parser refuses every way of writing it (a character
+    reference, the raw byte, UTF-8 of a surrogate, a UTF-16 surrogate without its pair) as
+    malformed, and the rejection itself can be stored."""
+    rejected = _rejected(document)
+    assert rejected.rule == "xml_malformed"
+    assert unstorable(rejected.location) is None and unstorable(rejected.message) is None
 
 
 @settings(max_examples=60, deadline=None)
