@@ -96,11 +96,12 @@ async def submit_report(
     request: Request, principal: Principal = Depends(require("report.submit"))
 ) -> JSONResponse:
     """Store one NCMEC ``<report>`` or ``<fileDetails>`` document (``application/xml``), one
-    report object (``application/json``) or JSON Lines of them (``application/x-ndjson``).
+    report object in any layout (``application/json``) or JSON Lines of them
+    (``application/x-ndjson``).
 
     Validation, quarantine and idempotency are those of ``safeguarding ingest``. The response is
     sent after the report is committed: 201 stored, 200 unchanged, 409 conflict, 422 invalid (with
-    the rule), each rejected item quarantined.
+    the rule; an empty body is ``empty_body``), each rejected item quarantined.
     """
     state = auth_state(request)
     wait = state.submit_limiter.take(f"{principal.name}|{principal.ip}")
