@@ -124,6 +124,22 @@ def _sign_in(live: Live, name: str, password: str = PASSWORD) -> None:
     live.page.get_by_role("button", name="Sign in").click()
 
 
+def test_a_person_makes_an_api_token_for_their_scripts_and_revokes_it(live: Live) -> None:
+    _sign_in(live, "sam")
+    page = live.page
+    page.get_by_role("navigation", name="main").get_by_role("link", name="My API tokens").click()
+    expect(page.get_by_role("heading", name="My API tokens")).to_be_visible()
+    page.get_by_label("Label").fill("nightly export")
+    page.get_by_label("Days it works").fill("30")
+    page.get_by_role("button", name="Create token").click()
+    expect(page.locator("#new-token")).to_have_text(re.compile(r"^sgt_"))
+    row = page.locator("#tokens tbody tr", has_text="nightly export")
+    expect(row).to_contain_text("active")
+    row.get_by_role("button", name="Revoke").click()
+    expect(page.locator("#tokens tbody tr", has_text="nightly export")).to_contain_text("revoked")
+    expect(page.locator("#new-token")).to_have_count(0)  # shown once, on creation only
+
+
 def test_sign_in_with_the_right_password_and_out_again(live: Live) -> None:
     _sign_in(live, "sam")
     page = live.page
@@ -132,6 +148,7 @@ def test_sign_in_with_the_right_password_and_out_again(live: Live) -> None:
     expect(nav.get_by_role("link")).to_have_text(
         [
             "Home",
+            "My API tokens",
             "Evidence base",
             "Monitor report",
             "Audit log",
