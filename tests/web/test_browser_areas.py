@@ -50,7 +50,7 @@ def test_a_counsellor_enters_a_contact_and_an_identifier_is_refused_then_redacte
     _sign_in(live, "cora")
     page = live.page
     nav = page.get_by_role("navigation", name="main")
-    expect(nav.get_by_role("link")).to_have_text(["Home", "Helpline entry"])
+    expect(nav.get_by_role("link")).to_have_text(["Home", "My API tokens", "Helpline entry"])
     nav.get_by_role("link", name="Helpline entry").click()
     page.get_by_label("Month").fill("2025-03")
     page.locator("select[name=channel]").select_option("phone")
