@@ -5,14 +5,19 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 import threading
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from safeguarding.access import audit
 from safeguarding.access.audit import Actor
+from safeguarding.cli.main import run
 from safeguarding.store import Store
+from safeguarding.store.engine import make_engine
 from tests.cli_runner import invoke
 
 ALICE = Actor("alice", "analyst", "10.0.0.7")
@@ -134,9 +139,8 @@ def test_an_event_rolls_back_with_its_transaction(store: Store) -> None:
 def test_export_round_trips_every_field(store: Store) -> None:
     _fill(store, 3)
     jsonl, table = io.StringIO(), io.StringIO()
-    with store.session() as db:
-        assert audit.export(db, jsonl, "jsonl") == 3
-        assert audit.export(db, table, "csv") == 3
+    assert audit.export(store.read_session, jsonl, "jsonl", 3) == 3
+    assert audit.export(store.read_session, table, "csv", 3) == 3
     lines = [json.loads(line) for line in jsonl.getvalue().splitlines()]
     rows = list(csv.DictReader(io.StringIO(table.getvalue())))
     assert [e["seq"] for e in lines] == [1, 2, 3]
@@ -146,6 +150,90 @@ def test_export_round_trips_every_field(store: Store) -> None:
         assert event["prev_hash"] == prev == row["prev_hash"]
         assert audit.chain_hash(prev, event) == event["hash"] == row["hash"]
         prev = event["hash"]
+
+
+def test_an_export_reads_in_batches_up_to_its_own_event(store: Store) -> None:
+    """The export's event commits first and bounds the export: events appended while it is read
+    (here between two batches) are not in it, and the batches join into one unbroken chain."""
+    _fill(store, 7)
+    with store.session() as db:
+        through = audit.record_export(db, ALICE, "jsonl")
+    assert through == 8
+    batches = audit.export_batches(store.read_session, through, batch=3)
+    seen = [next(batches)]
+    _fill(store, 2)  # appended meanwhile: nothing is locked by the export
+    seen.extend(batches)
+    assert [[event["seq"] for event in batch] for batch in seen] == [[1, 2, 3], [4, 5, 6], [7, 8]]
+    assert seen[-1][-1]["action"] == "audit.export"
+    prev = audit.GENESIS
+    for event in (event for batch in seen for event in batch):
+        assert event["prev_hash"] == prev and audit.chain_hash(prev, event) == event["hash"]
+        prev = str(event["hash"])
+    whole, pieces = io.StringIO(), list(audit.export_text(store.read_session, "csv", 8, batch=3))
+    assert audit.export(store.read_session, whole, "csv", 8) == 8
+    assert "".join(pieces) == whole.getvalue() and len(pieces) == 4  # the header, three batches
+    assert whole.getvalue().startswith(",".join(audit.EXPORT_FIELDS) + "\r\n")
+
+
+def test_a_read_session_refuses_writes_and_leaves_the_connection_writable(store: Store) -> None:
+    with pytest.raises(DBAPIError), store.read_session() as db:
+        audit.record(db, ALICE, "report.read", "report", "R1")
+    _fill(store, 1)
+    with store.session() as db:
+        assert audit.verify(db).checked == 1
+
+
+def _append_without_waiting(store: Store) -> None:
+    """Append an event from a connection of its own that waits at most half a second for the
+    audit log's write lock (a web request would wait, then fail)."""
+    engine = make_engine(store.engine.url.render_as_string(hide_password=False))
+    try:
+        with engine.connect() as connection:
+            if engine.dialect.name == "sqlite":
+                connection.exec_driver_sql("PRAGMA busy_timeout = 500")
+            else:
+                connection.exec_driver_sql("SET lock_timeout = '500ms'")
+            connection.commit()
+            with Session(bind=connection) as db:
+                audit.record(db, ALICE, "report.read", "report", "during-export")
+                db.commit()
+    finally:
+        engine.dispose()
+
+
+class _SlowReader(io.StringIO):
+    """Standard output read by someone who, having seen the first text, works on meanwhile (as
+    with a pager): an audited action happens while the export is being written."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__()
+        self.store = store
+        self.appended = False
+
+    def write(self, text: str) -> int:
+        if text and not self.appended:
+            _append_without_waiting(self.store)
+            self.appended = True
+        return super().write(text)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_the_cli_export_holds_no_lock_while_it_writes(
+    store: Store, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    _fill(store, 3)
+    reader = _SlowReader(store)
+    monkeypatch.setattr(sys, "stdout", reader)
+    assert run(["audit", "export", "--format", fmt]) == 0
+    assert reader.appended
+    lines = reader.getvalue().splitlines()
+    exported = (
+        [json.loads(line) for line in lines] if fmt == "jsonl" else list(csv.DictReader(lines))
+    )
+    assert [int(e["seq"]) for e in exported] == [1, 2, 3, 4]  # not the event appended meanwhile
+    assert exported[-1]["action"] == "audit.export"
+    with store.session() as db:
+        assert audit.verify(db).checked == 5
 
 
 def test_cli_verify_and_export(store: Store, capsys: pytest.CaptureFixture[str]) -> None:

@@ -126,6 +126,33 @@ def test_reading_the_audit_log_is_audited(
     ]
 
 
+def test_the_audit_export_is_streamed_and_ends_with_its_own_committed_event(
+    store: Store, accounts_by_role: dict[Role, Account]
+) -> None:
+    """The export is sent as it is read (no length known up front, nothing held whole), and
+    its own event, committed before the reading, is its last line."""
+    supervisor = accounts_by_role[Role.SUPERVISOR]
+    with store.session() as db:
+        audit.record_many(
+            db, [audit.Event(SETUP, "report.read", "report", f"R{i}") for i in range(120)]
+        )
+    with TestClient(make_app(store), base_url="http://127.0.0.1") as client:
+        response = client.get("/api/audit/export", headers=_bearer(supervisor.token))
+    assert response.status_code == 200
+    assert "content-length" not in response.headers
+    assert response.headers["content-type"].startswith("application/x-ndjson")
+    lines = [json.loads(line) for line in response.text.splitlines()]
+    assert [event["seq"] for event in lines] == list(range(1, len(lines) + 1))
+    assert (lines[-1]["action"], lines[-1]["actor"]) == ("audit.export", supervisor.name)
+    assert json.loads(lines[-1]["detail"])["format"] == "jsonl"
+    prev = audit.GENESIS
+    for event in lines:
+        assert audit.chain_hash(prev, event) == event["hash"]
+        prev = event["hash"]
+    with store.session() as db:
+        assert audit.verify(db).head_seq == lines[-1]["seq"]
+
+
 def test_text_typed_into_the_audit_filters_is_kept_only_if_the_log_holds_it(
     store: Store, accounts_by_role: dict[Role, Account]
 ) -> None:

@@ -14,8 +14,10 @@ from __future__ import annotations
 import csv
 import getpass
 import hashlib
+import io
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, TextIO, cast
@@ -260,23 +262,82 @@ def count(session: Session) -> int:
     return int(session.scalar(select(func.count()).select_from(AuditEventRow)) or 0)
 
 
-def iter_all(session: Session, *, batch: int = 5000) -> Iterator[dict[str, object]]:
-    rows = session.execute(select(AuditEventRow).order_by(AuditEventRow.seq)).scalars()
-    for row in rows.yield_per(batch):
-        yield _row_dict(row)
+ReadSession = Callable[[], AbstractContextManager[Session]]
+EXPORT_BATCH = 5000
 
 
-def export(session: Session, out: TextIO, fmt: ExportFormat = "jsonl") -> int:
-    """Write every event, oldest first, with its hashes; returns the number written."""
-    written = 0
+def record_export(session: Session, actor: Actor, fmt: ExportFormat) -> int:
+    """Append the ``audit.export`` event and return its sequence number, the last event the
+    export will hold.
+
+    The caller commits at once, before reading: the append locks the head, so an export that
+    read in the same transaction kept every audited action waiting for it."""
+    record(session, actor, "audit.export", "audit", "", {"format": fmt})
+    through = session.scalar(select(_HEAD.c.seq).where(_HEAD.c.id == HEAD_ID))
+    return int(through or 0)
+
+
+def export_batches(
+    read: ReadSession, through: int, *, batch: int = EXPORT_BATCH
+) -> Iterator[list[dict[str, object]]]:
+    """Every event up to sequence number ``through``, oldest first, ``batch`` at a time.
+
+    Each batch is read in a short read-only transaction of its own (``read`` opens one), keyed
+    on the last sequence number sent, so a slow consumer (a pager, a slow download) holds no
+    transaction open between batches. Events up to ``through`` were committed before the export
+    began and are never changed, so the batches together are the log as it stood then; events
+    appended meanwhile are left out."""
+    after = 0
+    while after < through:
+        with read() as session:
+            rows = session.execute(
+                select(*(_EVENTS.c[name] for name in EXPORT_FIELDS))
+                .where(_EVENTS.c.seq > after, _EVENTS.c.seq <= through)
+                .order_by(_EVENTS.c.seq)
+                .limit(batch)
+            ).all()
+        if not rows:
+            return
+        yield [dict(zip(EXPORT_FIELDS, row, strict=True)) for row in rows]
+        after = int(rows[-1][0])
+
+
+def _text(events: Sequence[Mapping[str, object]], fmt: ExportFormat, *, header: bool) -> str:
+    """Events in the export format: CSV rows (after the header row if asked), or JSON Lines."""
+    buffer = io.StringIO()
     if fmt == "csv":
-        writer = csv.DictWriter(out, fieldnames=list(EXPORT_FIELDS))
-        writer.writeheader()
-        for event in iter_all(session):
-            writer.writerow(event)
-            written += 1
-        return written
-    for event in iter_all(session):
-        out.write(json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n")
-        written += 1
+        writer = csv.DictWriter(buffer, fieldnames=list(EXPORT_FIELDS))
+        if header:
+            writer.writeheader()
+        writer.writerows(events)
+    else:
+        for event in events:
+            buffer.write(json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n")
+    return buffer.getvalue()
+
+
+def export_text(
+    read: ReadSession, fmt: ExportFormat, through: int, *, batch: int = EXPORT_BATCH
+) -> Iterator[str]:
+    """The export as text, a piece per batch read, for a response that streams it."""
+    yield _text([], fmt, header=True)
+    for events in export_batches(read, through, batch=batch):
+        yield _text(events, fmt, header=False)
+
+
+def export(
+    read: ReadSession,
+    out: TextIO,
+    fmt: ExportFormat,
+    through: int,
+    *,
+    batch: int = EXPORT_BATCH,
+) -> int:
+    """Write every event up to ``through``, oldest first, with its hashes, each batch as soon as
+    it is read; returns the number written."""
+    out.write(_text([], fmt, header=True))
+    written = 0
+    for events in export_batches(read, through, batch=batch):
+        out.write(_text(events, fmt, header=False))
+        written += len(events)
     return written

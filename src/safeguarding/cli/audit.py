@@ -57,12 +57,14 @@ def export(
 
     Example: safeguarding audit export --format csv --out audit.csv
     """
-    with store(must_exist=True) as opened, opened.session() as db:
-        audit.record(db, audit.cli_actor(), "audit.export", "audit", "", {"format": fmt.value})
+    with store(must_exist=True) as opened:
+        # The export's event commits on its own first: read in the same transaction, a slow
+        # reader of the output (a pager) would hold the audit log's write lock throughout.
+        with opened.session() as db:
+            through = audit.record_export(db, audit.cli_actor(), fmt.value)
         if out is None:
-            count = audit.export(db, sys.stdout, fmt.value)
+            audit.export(opened.read_session, sys.stdout, fmt.value, through)
         else:
             with out.open("w", encoding="utf-8", newline="") as handle:
-                count = audit.export(db, handle, fmt.value)
-    if out is not None:
-        console.print(f"wrote {count} events to {out}")
+                count = audit.export(opened.read_session, handle, fmt.value, through)
+            console.print(f"wrote {count} events to {out}")

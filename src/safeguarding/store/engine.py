@@ -130,6 +130,26 @@ class Store:
         finally:
             session.close()
 
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A session for reading only, that never commits: a write in it fails (PostgreSQL's
+        read-only transaction; SQLite's ``query_only``, set on its connection for the while),
+        and it ends with a rollback. For long reads done in short pieces (the audit export),
+        where holding nothing that writers wait for is the point."""
+        sqlite = self.dialect == "sqlite"
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql(
+                "PRAGMA query_only = ON" if sqlite else "SET TRANSACTION READ ONLY"
+            )
+            session = Session(bind=connection)
+            try:
+                yield session
+            finally:
+                session.close()
+                connection.rollback()
+                if sqlite:
+                    connection.exec_driver_sql("PRAGMA query_only = OFF")
+
     def head_revisions(self) -> set[str]:
         return set(ScriptDirectory.from_config(alembic_config(self.engine)).get_heads())
 
