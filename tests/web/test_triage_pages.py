@@ -7,6 +7,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,12 +26,14 @@ from safeguarding.store.models import (
     PartyIdentifier,
     PriorityDecision,
     ReportedFile,
+    ReportParty,
     Subject,
     TriageOutcome,
 )
 from safeguarding.store.models.access import AuditEventRow
 from safeguarding.triage import operations
 from safeguarding.triage.aggregates import triage_aggregates
+from safeguarding.triage.generate import GeneratorConfig, generate
 from safeguarding.triage.policy import LEVELS, default_policy_text, load_policy
 from safeguarding.web.queue_cache import QueueCache, state_key
 from safeguarding.web.routers.triage import OutcomeIn
@@ -260,6 +263,65 @@ def test_subjects_and_clusters_list_and_open_and_their_reads_are_audited(
     opened = [str(listed["rows"][0]["id"])] if cluster.status_code == 200 else []
     assert [e.target_id for e in _events(store, "cluster.read")] == [*opened, str(some["id"])]
     assert all(e.actor == "analyst-one" for e in _events(store, "cluster.read"))
+
+
+def test_a_subject_and_a_cluster_page_all_their_reports_newest_first(
+    store: Store,
+    accounts_by_role: dict[Role, Account],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One reported user behind 230 reports, one content in them: the subject and the cluster
+    list a page of 200 reports, say how many there are, and page to the rest; the subject's
+    identifiers are those of all its reports."""
+    generate(GeneratorConfig(seed=3, reports=230, subjects=1, families=1)).write_ncmec(tmp_path)
+    assert invoke(capsys, "ingest", str(tmp_path), "--source", "test").code == 0
+    assert invoke(capsys, "triage", "run").code == 0
+    analyst = accounts_by_role[Role.ANALYST]
+    client = TestClient(make_app(store), base_url="http://127.0.0.1")
+    client.headers["Authorization"] = f"Bearer {analyst.token}"
+    with store.session() as db:
+        (subject,) = db.scalars(select(Subject.id))
+        members = list(db.scalars(select(PriorityDecision.report_id)))
+        identifiers = db.execute(
+            select(PartyIdentifier.kind, PartyIdentifier.pseudonym)
+            .join(ReportParty, ReportParty.id == PartyIdentifier.party_id)
+            .where(ReportParty.role == "reported_user")
+            .distinct()
+        ).all()
+        cluster = db.scalar(
+            select(ContentCluster.id).order_by(ContentCluster.reports.desc()).limit(1)
+        )
+    first = client.get(f"/api/subjects/{subject}").json()
+    second = client.get(f"/api/subjects/{subject}", params={"page": 2}).json()
+    assert (first["report_total"], first["report_pages"], first["report_page"]) == (230, 2, 1)
+    ids = [r["id"] for r in first["report_list"]] + [r["id"] for r in second["report_list"]]
+    assert len(first["report_list"]) == 200 and ids == sorted(members, reverse=True)
+    assert first["identifier_total"] == len(identifiers)
+    assert len(identifiers) <= 200  # all shown
+    shown_identifiers = sorted((i["kind"], i["pseudonym"]) for i in first["identifiers"])
+    assert shown_identifiers == sorted((kind, value[:10] + "…") for kind, value in identifiers)
+    past = client.get(f"/api/subjects/{subject}", params={"page": 3})
+    assert past.status_code == 422
+    assert (past.json()["location"], past.json()["rule"]) == ("page", "page_out_of_range")
+    assert "last page, 2" in past.json()["detail"]
+    reads = [(e.target_id, json.loads(e.detail)) for e in _events(store, "subject.read")]
+    assert [(target, detail.get("page")) for target, detail in reads] == [
+        (str(subject), None),
+        (str(subject), "2"),
+    ]
+    shown = client.get(f"/api/clusters/{cluster}").json()
+    assert shown["report_total"] == shown["reports"] > len(shown["report_list"])
+    cookie, _ = session_cookie(client.app, store, analyst.name)  # type: ignore[arg-type]
+    browser = TestClient(make_app(store), base_url="http://127.0.0.1")
+    browser.cookies.set("sg_session", cookie)
+    page = browser.get(f"/subjects/{subject}").text
+    assert "Reports 1–200 of 230, newest first." in page
+    assert 'href="?page=2" rel="next"' in page
+    assert "Reports 201–230 of 230" in browser.get(f"/subjects/{subject}?page=2").text
+    assert browser.get(f"/subjects/{subject}?page=3").status_code == 422
+    client.close()
+    browser.close()
 
 
 @pytest.mark.parametrize(

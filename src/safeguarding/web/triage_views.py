@@ -9,12 +9,13 @@ reports as over a hundred.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from safeguarding.errors import NotFoundError
+from safeguarding.errors import NotFoundError, ValidationError
 from safeguarding.store.models import (
     ContentCluster,
     FileCluster,
@@ -44,7 +45,8 @@ FILE_FLAGS = (
     "annotation_violence_gore", "annotation_bestiality", "annotation_live_streaming",
     "annotation_infant", "annotation_generative_ai",
 )  # fmt: skip
-MEMBERS_SHOWN = 200
+MEMBERS_PAGE = 200
+IDENTIFIERS_SHOWN = 200
 
 
 def short(pseudonym: str) -> str:
@@ -86,16 +88,37 @@ def _priority(db: Session, row: PriorityDecision | None) -> dict[str, Any] | Non
     }  # fmt: skip
 
 
-def _identifiers(db: Session, report_ids: list[int]) -> list[dict[str, Any]]:
-    """The reported users' pseudonymised identifiers of these reports, shortened and distinct."""
-    rows = db.execute(
+def _identifiers(db: Session, reports: Any) -> list[dict[str, Any]]:
+    """The reported users' pseudonymised identifiers of ``reports`` (ids, or a query of them),
+    shortened and distinct; at most ``IDENTIFIERS_SHOWN``, ordered by kind and pseudonym."""
+    rows = db.execute(_identifier_query(reports).limit(IDENTIFIERS_SHOWN)).all()
+    return [{"kind": k, "scope": s or "", "pseudonym": short(p)} for k, s, p in rows]
+
+
+def _identifier_query(reports: Any) -> Any:
+    return (
         select(PartyIdentifier.kind, PartyIdentifier.scope, PartyIdentifier.pseudonym)
         .join(ReportParty, ReportParty.id == PartyIdentifier.party_id)
-        .where(PartyIdentifier.report_id.in_(report_ids), ReportParty.role == "reported_user")
+        .where(PartyIdentifier.report_id.in_(reports), ReportParty.role == "reported_user")
         .distinct()
         .order_by(PartyIdentifier.kind, PartyIdentifier.pseudonym)
-    ).all()
-    return [{"kind": k, "scope": s or "", "pseudonym": short(p)} for k, s, p in rows]
+    )
+
+
+def last_page(total: int, size: int) -> int:
+    """The number of pages of ``total`` rows, ``size`` a page: at least one, if empty."""
+    return max(1, math.ceil(total / size))
+
+
+def check_page(page: int, pages: int) -> None:
+    """Refuse a page past the last: it would show nothing, and the caller is told where the
+    rows end rather than shown an empty list."""
+    if page > pages:
+        raise ValidationError(
+            f"page: {page} is past the last page, {pages}",
+            location="page",
+            rule="page_out_of_range",
+        )
 
 
 def report_detail(db: Session, report_id: int) -> dict[str, Any]:
@@ -192,7 +215,18 @@ def subjects_page(db: Session, offset: int, limit: int) -> tuple[int, list[dict[
     return total, [_subject(r) for r in rows]
 
 
-def _member_reports(db: Session, where: Any) -> list[dict[str, Any]]:
+def _member_reports(db: Session, where: Any, page: int) -> dict[str, Any]:
+    """A page of member reports, newest first (the last stored first, by report id), with how
+    many there are: a subject or cluster can hold thousands, and showing some of them must say
+    so. A page past the last is refused (``check_page``)."""
+    members = (
+        select(ProviderReport.id)
+        .join(PriorityDecision, PriorityDecision.report_id == ProviderReport.id)
+        .where(where)
+    )
+    total = db.scalar(select(func.count()).select_from(members.subquery())) or 0
+    pages = last_page(total, MEMBERS_PAGE)
+    check_page(page, pages)
     rows = db.execute(
         select(
             ProviderReport.id, ProviderReport.provider, ProviderReport.incident_type,
@@ -202,25 +236,37 @@ def _member_reports(db: Session, where: Any) -> list[dict[str, Any]]:
         .join(PriorityDecision, PriorityDecision.report_id == ProviderReport.id)
         .outerjoin(TriageOutcome, TriageOutcome.report_id == ProviderReport.id)
         .where(where)
-        .order_by(ProviderReport.id)
-        .limit(MEMBERS_SHOWN)
+        .order_by(ProviderReport.id.desc())
+        .offset((page - 1) * MEMBERS_PAGE)
+        .limit(MEMBERS_PAGE)
     ).all()  # fmt: skip
-    return [
-        {"id": r[0], "provider": r[1], "incident_type": r[2], "received_at": r[3],
-         "level": r[4], "score": round(r[5], 2), "outcome": r[6]}
-        for r in rows
-    ]  # fmt: skip
+    return {
+        "report_total": total,
+        "report_page": page,
+        "report_pages": pages,
+        "report_page_size": MEMBERS_PAGE,
+        "report_list": [
+            {"id": r[0], "provider": r[1], "incident_type": r[2], "received_at": r[3],
+             "level": r[4], "score": round(r[5], 2), "outcome": r[6]}
+            for r in rows
+        ],
+    }  # fmt: skip
 
 
-def subject_detail(db: Session, subject_id: int) -> dict[str, Any]:
+def subject_detail(db: Session, subject_id: int, page: int = 1) -> dict[str, Any]:
+    """A subject with a page of its reports, and the identifiers of all its reports (the first
+    ``IDENTIFIERS_SHOWN``, with how many there are)."""
     row = db.get(Subject, subject_id)
     if row is None:
         raise NotFoundError(f"no subject with id {subject_id}")
-    reports = _member_reports(db, PriorityDecision.subject_id == subject_id)
+    where = PriorityDecision.subject_id == subject_id
+    reports = select(PriorityDecision.report_id).where(where)
+    identifiers = _identifier_query(reports).order_by(None).subquery()
     return {
         **_subject(row),
-        "report_list": reports,
-        "identifiers": _identifiers(db, [r["id"] for r in reports]),
+        **_member_reports(db, where, page),
+        "identifiers": _identifiers(db, reports),
+        "identifier_total": db.scalar(select(func.count()).select_from(identifiers)) or 0,
     }
 
 
@@ -238,7 +284,7 @@ def clusters_page(
     return db.scalar(count) or 0, [_cluster(r) for r in rows]
 
 
-def cluster_detail(db: Session, cluster_id: int) -> dict[str, Any]:
+def cluster_detail(db: Session, cluster_id: int, page: int = 1) -> dict[str, Any]:
     row = db.get(ContentCluster, cluster_id)
     if row is None:
         raise NotFoundError(f"no content cluster with id {cluster_id}")
@@ -247,7 +293,7 @@ def cluster_detail(db: Session, cluster_id: int) -> dict[str, Any]:
         .join(FileCluster, FileCluster.file_id == ReportedFile.id)
         .where(FileCluster.cluster_id == cluster_id)
     )
-    return {**_cluster(row), "report_list": _member_reports(db, ProviderReport.id.in_(in_cluster))}
+    return {**_cluster(row), **_member_reports(db, ProviderReport.id.in_(in_cluster), page)}
 
 
 def item_links(db: Session, report_ids: list[int]) -> dict[int, dict[str, list[int]]]:

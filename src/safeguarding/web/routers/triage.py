@@ -130,13 +130,15 @@ def _read(
     kind: str,
     row_id: int,
     detail: Callable[[Session, int], dict[str, Any]],
+    page: int = 1,
 ) -> dict[str, Any]:
     """A record's view with its read audited in the same transaction. A cluster counts as
     a record: it lists its member reports (level, score, outcome), so seeing it is seeing
-    them."""
+    them. A later page of a subject's or cluster's reports is recorded with its number."""
     with store_of(request).session() as db:
         found = detail(db, row_id)
-        record_read(request, principal, kind, str(row_id), session=db)
+        asked = {"page": str(page)} if page > 1 else None
+        record_read(request, principal, kind, str(row_id), asked, session=db)
     return found
 
 
@@ -244,24 +246,38 @@ def subjects_api(
     return _subjects(request, principal, page)
 
 
-def _subject(request: Request, principal: Principal, subject_id: int) -> dict[str, Any]:
-    return _read(request, principal, "subject", subject_id, views.subject_detail)
+MembersPage = Query(1, ge=1, le=1_000_000, description="A page of the reports, newest first.")
+
+
+def _subject(request: Request, principal: Principal, subject_id: int, page: int) -> dict[str, Any]:
+    def detail(db: Session, row_id: int) -> dict[str, Any]:
+        return views.subject_detail(db, row_id, page)
+
+    return _read(request, principal, "subject", subject_id, detail, page)
 
 
 @router.get("/subjects/{subject_id}", include_in_schema=False)
 def subject_page(
-    request: Request, subject_id: RowId, principal: Principal = Depends(SUBJECT)
+    request: Request,
+    subject_id: RowId,
+    page: int = MembersPage,
+    principal: Principal = Depends(SUBJECT),
 ) -> Response:
-    return render(
-        request, "triage/subject.html", {"subject": _subject(request, principal, subject_id)}
-    )
+    subject = _subject(request, principal, subject_id, page)
+    return render(request, "triage/subject.html", {"subject": subject})
 
 
 @router.get("/api/subjects/{subject_id}", tags=["triage"], summary="One subject; audited")
 def subject_api(
-    request: Request, subject_id: RowId, principal: Principal = Depends(SUBJECT)
+    request: Request,
+    subject_id: RowId,
+    page: int = MembersPage,
+    principal: Principal = Depends(SUBJECT),
 ) -> dict[str, Any]:
-    return _subject(request, principal, subject_id)
+    """A subject with a page of its reports (200, newest first; ``report_total`` and
+    ``report_pages`` say how many), and the identifiers of all its reports (the first 200 by
+    kind; ``identifier_total`` says how many)."""
+    return _subject(request, principal, subject_id, page)
 
 
 def _clusters(
@@ -298,23 +314,32 @@ def clusters_api(
 
 @router.get("/clusters/{cluster_id}", include_in_schema=False)
 def cluster_page(
-    request: Request, cluster_id: RowId, principal: Principal = Depends(REPORT)
+    request: Request,
+    cluster_id: RowId,
+    page: int = MembersPage,
+    principal: Principal = Depends(REPORT),
 ) -> Response:
-    return render(
-        request, "triage/cluster.html", {"cluster": _cluster(request, principal, cluster_id)}
-    )
+    cluster = _cluster(request, principal, cluster_id, page)
+    return render(request, "triage/cluster.html", {"cluster": cluster})
 
 
 @router.get("/api/clusters/{cluster_id}", tags=["triage"], summary="One content cluster")
 def cluster_api(
-    request: Request, cluster_id: RowId, principal: Principal = Depends(REPORT)
+    request: Request,
+    cluster_id: RowId,
+    page: int = MembersPage,
+    principal: Principal = Depends(REPORT),
 ) -> dict[str, Any]:
-    """A content cluster and its member reports; audited, as a report is."""
-    return _cluster(request, principal, cluster_id)
+    """A content cluster and a page of its member reports (200, newest first;
+    ``report_total`` and ``report_pages`` say how many); audited, as a report is."""
+    return _cluster(request, principal, cluster_id, page)
 
 
-def _cluster(request: Request, principal: Principal, cluster_id: int) -> dict[str, Any]:
-    return _read(request, principal, "cluster", cluster_id, views.cluster_detail)
+def _cluster(request: Request, principal: Principal, cluster_id: int, page: int) -> dict[str, Any]:
+    def detail(db: Session, row_id: int) -> dict[str, Any]:
+        return views.cluster_detail(db, row_id, page)
+
+    return _read(request, principal, "cluster", cluster_id, detail, page)
 
 
 def _lists(request: Request) -> list[dict[str, Any]]:
