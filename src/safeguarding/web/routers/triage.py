@@ -406,17 +406,21 @@ def _threshold(value: str) -> int | None:
 def _import(
     store: Store,
     principal: Principal,
-    parsed: ParsedList,
+    upload: tuple[bytes, str],
+    list_format: tuple[str, str, str],
     name: str,
     kind: str,
-    filename: str,
     pdq_threshold: str,
 ) -> dict[str, Any]:
-    """Imports with the command line's rules: a kind or threshold left blank keeps the list's."""
+    """Reads the upload and imports it with the command line's rules: a kind or threshold left
+    blank keeps the list's. Called in the thread pool, reading too: a large list takes seconds
+    to parse, and parsed on the event loop it held up every other request meanwhile."""
     name = name.strip()
     if not name or len(name) > 120:
         raise ValidationError("name: 1 to 120 characters", location="name", rule="name_length")
     threshold = _threshold(pdq_threshold)
+    data, filename = upload
+    parsed = _parse_list(data, filename, *list_format)
     context = intake_context(store)
     result = hashlists.import_list(
         store, context.matcher, context.sealer, parsed, name=name, kind=kind or None,
@@ -447,12 +451,11 @@ async def hashlist_import_form(
     pdq_threshold: str = Form("", max_length=8),
     principal: Principal = Depends(MANAGE_LISTS),
 ) -> Response:
-    data, filename = await _read_upload(file, "upload")
-    parsed = _parse_list(data, filename, format, hash_type, scheme)
-    store = store_of(request)
+    upload = await _read_upload(file, "upload")
     imported = await run_in_threadpool(
-        _import, store, principal, parsed, name, kind, filename, pdq_threshold
-    )
+        _import, store_of(request), principal, upload, (format, hash_type, scheme), name, kind,
+        pdq_threshold,
+    )  # fmt: skip
     return _lists_page(request, imported)
 
 
@@ -472,11 +475,11 @@ async def hashlist_import_api(
 ) -> dict[str, Any]:
     """The command line's importer: bad entries are quarantined and the rest imports; re-importing
     the same file changes nothing, and a kind or threshold left blank keeps the list's. Audited."""
-    data, filename = await _read_upload(file, "upload")
-    parsed = _parse_list(data, filename, format, hash_type, scheme)
+    upload = await _read_upload(file, "upload")
     return await run_in_threadpool(
-        _import, store_of(request), principal, parsed, name, kind, filename, pdq_threshold
-    )
+        _import, store_of(request), principal, upload, (format, hash_type, scheme), name, kind,
+        pdq_threshold,
+    )  # fmt: skip
 
 
 def _remove(store: Store, principal: Principal, name: str) -> dict[str, Any]:
