@@ -381,6 +381,41 @@ def test_hash_list_upload_quarantines_bad_entries_reimports_idempotently_and_rem
     assert bad.status_code == 422 and bad.json()["location"] == "hash_type"
 
 
+def test_a_list_upload_names_each_refused_line_and_what_is_open_in_quarantine(
+    store: Store, api: dict[Role, TestClient], accounts_by_role: dict[Role, Account]
+) -> None:
+    """The answer listed only how many lines were newly quarantined (0 on a re-upload of the
+    same bad file): not which lines or why. It names them now, a bounded list with the total,
+    and the list's open quarantine; so does the page."""
+    client = api[Role.SUPERVISOR]
+    bad = b"not-a-hash,MD5\nda39a3ee5e6b4b0d3255bfef95601890afd80709,SHA7\n"
+    files = {"file": ("web.csv", LIST_CSV + bad)}
+    first = client.post("/api/hashlists", data={"name": "web-list"}, files=files).json()
+    again = client.post("/api/hashlists", data={"name": "web-list"}, files=files).json()
+    for answer, new in ((first, 2), (again, 0)):
+        counts = (answer["quarantined"], answer["rejected_total"], answer["quarantine_open"])
+        assert counts == (new, 2, 2)
+        assert [(r["location"], r["rule"]) for r in answer["rejected"]] == [
+            ("web.csv:3", "hash_not_hex"),
+            ("web.csv:4", "unknown_hash_type"),
+        ]
+        assert "not hexadecimal" in answer["rejected"][0]["message"]
+    many = b"".join(b"%032d,SHA7\n" % i for i in range(150))
+    files = {"file": ("many.csv", LIST_CSV + many)}
+    bounded = client.post("/api/hashlists", data={"name": "many"}, files=files).json()
+    assert (len(bounded["rejected"]), bounded["rejected_total"]) == (100, 150)
+    assert bounded["quarantine_open"] == 150
+    app = make_app(store)
+    with TestClient(app, base_url="http://127.0.0.1") as browser:
+        cookie, csrf = session_cookie(app, store, accounts_by_role[Role.SUPERVISOR].name)
+        browser.cookies.set("sg_session", cookie)
+        form = {"name": "web-list", "csrf_token": csrf}
+        page = browser.post("/hashlists", data=form, files={"file": ("web.csv", LIST_CSV + bad)})
+    assert page.status_code == 200
+    assert "2 lines refused and quarantined; 2 open in quarantine for this list" in page.text
+    assert "<td>web.csv:3</td><td>hash_not_hex</td>" in page.text
+
+
 def test_a_large_list_upload_does_not_hold_up_other_requests(
     store: Store, accounts_by_role: dict[Role, Account]
 ) -> None:

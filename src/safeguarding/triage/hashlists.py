@@ -55,8 +55,10 @@ Setting = str | int | float
 
 @dataclass(frozen=True)
 class ImportSummary:
-    """What an import did; ``settings_changed``: each setting of an existing list the import
-    changed, with its value before and after (a new list has none)."""
+    """What an import did; ``quarantined``: records new or opened again by this import,
+    ``quarantine_open``: the list's records open after it (refused again by this file or not
+    yet looked at); ``settings_changed``: each setting of an existing list the import changed,
+    with its value before and after (a new list has none)."""
 
     name: str
     list_id: int
@@ -67,6 +69,7 @@ class ImportSummary:
     recategorised: int
     entries: int
     quarantined: int
+    quarantine_open: int
     matches: int
     settings_changed: dict[str, tuple[Setting, Setting]]
 
@@ -178,7 +181,8 @@ def import_list(
             matches = matcher.rematch_list(session, hash_list.id)
         summary = ImportSummary(
             name, hash_list.id, hash_list.version, changed or bool(settings_changed), added,
-            removed, recategorised, hash_list.entry_count, quarantined, matches, settings_changed,
+            removed, recategorised, hash_list.entry_count, quarantined,
+            hash_list.quarantined_count, matches, settings_changed,
         )  # fmt: skip
         detail = {"file": source_file, "kind": hash_list.kind, "version": str(summary.version),
                   "entries": str(summary.entries), "quarantined": str(quarantined)}  # fmt: skip

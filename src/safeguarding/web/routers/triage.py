@@ -55,6 +55,9 @@ MANAGE_LISTS = require("hashlist.manage")
 AGGREGATES = require("aggregates.read")
 PAGE = 50
 MAX_UPLOAD = 64 * 1024 * 1024
+# The refused lines an upload's answer lists (it says how many there are in all): enough to see
+# what is wrong with a file, without an answer as long as the file itself.
+REJECTED_SHOWN = 100
 SCHEMES: dict[str, Scheme] = {"us": "vics_us", "dhs": "vics_dhs", "none": "none"}
 Period = Literal["week", "month"]
 Route = Literal["offender", "youth_care"]
@@ -432,6 +435,12 @@ def _import(
         "added": result.added, "removed": result.removed, "recategorised": result.recategorised,
         "entries": result.entries, "quarantined": result.quarantined, "matches": result.matches,
         "settings_changed": {key: list(pair) for key, pair in result.settings_changed.items()},
+        "rejected": [
+            {"location": r.location, "rule": r.rule, "message": r.message}
+            for r in parsed.rejected[:REJECTED_SHOWN]
+        ],
+        "rejected_total": len(parsed.rejected),
+        "quarantine_open": result.quarantine_open,
     }  # fmt: skip
 
 
@@ -474,7 +483,11 @@ async def hashlist_import_api(
     principal: Principal = Depends(MANAGE_LISTS),
 ) -> dict[str, Any]:
     """The command line's importer: bad entries are quarantined and the rest imports; re-importing
-    the same file changes nothing, and a kind or threshold left blank keeps the list's. Audited."""
+    the same file changes nothing, and a kind or threshold left blank keeps the list's. Audited.
+
+    ``rejected`` names the file's refused lines (location, rule, message; the first 100, of
+    ``rejected_total``), each quarantined, whether newly (``quarantined`` counts those) or
+    already; ``quarantine_open`` is the list's open quarantine records after the import."""
     upload = await _read_upload(file, "upload")
     return await run_in_threadpool(
         _import, store_of(request), principal, upload, (format, hash_type, scheme), name, kind,
