@@ -24,6 +24,7 @@ from safeguarding.store.base import ROW_ID_MAX
 from safeguarding.store.models import (
     ContentCluster,
     FileCluster,
+    FileHash,
     HashList,
     HashMatch,
     PartyIdentifier,
@@ -414,6 +415,80 @@ def test_a_list_upload_names_each_refused_line_and_what_is_open_in_quarantine(
     assert page.status_code == 200
     assert "2 lines refused and quarantined; 2 open in quarantine for this list" in page.text
     assert "<td>web.csv:3</td><td>hash_not_hex</td>" in page.text
+
+
+def test_a_flood_flag_is_listed_with_its_entry_and_closed_only_by_a_review(
+    store: Store,
+    api: dict[Role, TestClient],
+    accounts_by_role: dict[Role, Account],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A flag was counted but nothing said which entry it was or let anyone close it. Here an
+    entry matching every picture raises one; undoing the cause does not close it (a person
+    decides), but its ``now`` says the entry is no longer over its share; a supervisor's
+    review closes it, audited, once."""
+    client = api[Role.SUPERVISOR]
+    with store.session() as db:
+        pdq = db.scalar(select(FileHash.value).where(FileHash.kind == "pdq").limit(1))
+    files = {"file": ("probe.csv", f"hash,type\n{pdq},pdq\n".encode())}
+    broad = client.post(
+        "/api/hashlists", data={"name": "probe", "pdq_threshold": "128"}, files=files
+    )
+    assert broad.status_code == 200
+    (flag,) = client.get("/api/flood-flags", params={"list": "probe"}).json()["flags"]
+    assert (flag["list"], flag["hash_kind"], flag["value"]) == ("probe", "pdq", pdq)
+    assert flag["status"] == "open"
+    assert flag["matched_files"] == broad.json()["matches"] and flag["now"]["over"] is True
+    narrow = client.post(
+        "/api/hashlists", data={"name": "probe", "pdq_threshold": "0"}, files=files
+    ).json()
+    assert narrow["settings_changed"] == {"pdq_threshold": [128, 0]}
+    (after,) = client.get("/api/flood-flags", params={"list": "probe"}).json()["flags"]
+    assert after["status"] == "open" and after["id"] == flag["id"]
+    assert after["matched_files"] == flag["matched_files"]  # as raised
+    assert after["now"]["matched_files"] == narrow["matches"] and after["now"]["over"] is False
+    shown = invoke(capsys, "hashlist", "show", "probe", "--json")
+    assert [f["id"] for f in json.loads(shown.out)["flags"]] == [flag["id"]]
+    assert "flood flags" in invoke(capsys, "hashlist", "show", "probe").out
+
+    def review(role: Role, status: str) -> Any:
+        return api[role].post(f"/api/flood-flags/{flag['id']}/review", json={"status": status})
+
+    assert review(Role.ANALYST, "dismissed").status_code == 403
+    assert review(Role.SUPERVISOR, "closed").status_code == 422
+    reviewed = review(Role.SUPERVISOR, "dismissed")
+    assert reviewed.status_code == 200
+    assert (reviewed.json()["status"], reviewed.json()["reviewed_by"]) == (
+        "dismissed",
+        "supervisor-one",
+    )
+    again = review(Role.SUPERVISOR, "resolved")
+    assert (again.status_code, again.json()["rule"]) == (422, "already_reviewed")
+    by_cli = invoke(capsys, "hashlist", "review", str(flag["id"]), "--status", "resolved")
+    assert by_cli.code == 1 and "a review is final" in by_cli.err
+    (event,) = _events(store, "floodflag.review")
+    assert (event.actor, event.target_kind) == ("supervisor-one", "flood_flag")
+    assert event.target_id == str(flag["id"])
+    assert json.loads(event.detail)["status"] == "dismissed"
+    listed = {row["name"]: row for row in client.get("/api/hashlists").json()}
+    assert listed["probe"]["flood_flags"] == 0  # open ones
+    app = make_app(store)
+    with TestClient(app, base_url="http://127.0.0.1") as browser:
+        cookie, csrf = session_cookie(app, store, accounts_by_role[Role.SUPERVISOR].name)
+        browser.cookies.set("sg_session", cookie)
+        page = browser.get("/hashlists").text
+        assert f'<tr data-flag="{flag["id"]}">' in page and "dismissed by supervisor-one" in page
+        flags = client.get("/api/flood-flags").json()["flags"]
+        (other,) = [f for f in flags if f["status"] == "open"]  # the sample's
+        done = browser.post(
+            f"/flood-flags/{other['id']}/review",
+            data={"status": "resolved", "csrf_token": csrf},
+            follow_redirects=False,
+        )
+        assert done.status_code == 303
+        assert f"Flood flag {other['id']} reviewed." in browser.get(done.headers["location"]).text
+    statuses = {f["id"]: f["status"] for f in client.get("/api/flood-flags").json()["flags"]}
+    assert statuses == {flag["id"]: "dismissed", other["id"]: "resolved"}
 
 
 def test_a_large_list_upload_does_not_hold_up_other_requests(

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from safeguarding.store import Store
-from safeguarding.store.models import FileCluster, HashList, PriorityDecision, ReportedFile
+from safeguarding.store.models import (
+    FileCluster,
+    FloodFlag,
+    HashList,
+    HashMatch,
+    PriorityDecision,
+    ReportedFile,
+)
 from safeguarding.triage.operations import run_triage
 from safeguarding.triage.policy import load_policy
 from safeguarding.triage.sample import load_sample
@@ -20,6 +28,7 @@ class Seeded:
     subject: int
     cluster: int
     hashlist: str
+    flag: int
 
 
 def seed_triage(store: Store, reports: int = 12) -> Seeded:
@@ -39,8 +48,21 @@ def seed_triage(store: Store, reports: int = 12) -> Seeded:
             .limit(1)
         )
         hashlist = db.scalar(select(HashList.name).order_by(HashList.name).limit(1))
+        # An open flood flag on a matched entry, as the guard raises once enough files are
+        # stored (more than this small sample holds).
+        entry, list_id = db.execute(
+            select(HashMatch.entry_id, HashMatch.list_id).order_by(HashMatch.id).limit(1)
+        ).one()
+        files = db.scalar(select(func.count()).select_from(ReportedFile)) or 1
+        flag = FloodFlag(
+            entry_id=entry, list_id=list_id, matched_files=1, checked_files=files,
+            share=1 / files, flagged_at=datetime.now(UTC), status="open",
+        )  # fmt: skip
+        db.add(flag)
+        db.flush()
+        flag_id = flag.id
     assert cluster is not None and hashlist is not None
-    return Seeded(report, subject, cluster, hashlist)
+    return Seeded(report, subject, cluster, hashlist, flag_id)
 
 
 TRIAGE_ROLES = frozenset({"analyst", "supervisor"})
@@ -71,6 +93,9 @@ TRIAGE_EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/triage/run"): SUPERVISOR,
     ("POST", "/api/triage/run"): SUPERVISOR,
     ("GET", "/api/triage/overview"): AGGREGATES,
+    ("GET", "/api/flood-flags"): SUPERVISOR,
+    ("POST", "/flood-flags/{flag_id}/review"): SUPERVISOR,
+    ("POST", "/api/flood-flags/{flag_id}/review"): SUPERVISOR,
 }
 LIST_CSV = b"hash,type\nd41d8cd98f00b204e9800998ecf8427e,MD5\n"
 
@@ -84,11 +109,15 @@ def triage_call(
         .replace("{subject_id}", str(seeded.subject))
         .replace("{cluster_id}", str(seeded.cluster))
         .replace("{name}", seeded.hashlist)
+        .replace("{flag_id}", str(seeded.flag))
     )
     form: dict[str, str] = {} if csrf is None else {"csrf_token": csrf}
     kwargs: dict[str, Any] = {}
     if method == "POST" and path.endswith("/outcome"):
         body = {"result": "actionable", "minutes": "30"}
+        kwargs = {"json": body} if path.startswith("/api/") else {"data": form | body}
+    elif method == "POST" and path.endswith("/review"):
+        body = {"status": "dismissed"}
         kwargs = {"json": body} if path.startswith("/api/") else {"data": form | body}
     elif method == "POST" and path.endswith("/hashlists"):
         kwargs = {"data": form | {"name": "uploaded", "kind": "known"},

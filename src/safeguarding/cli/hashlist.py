@@ -4,21 +4,26 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from safeguarding.access import audit
-from safeguarding.cli.common import console, print_json, print_table, store
+from safeguarding.cli.common import console, print_json, print_table, settings, store
 from safeguarding.hashing.kinds import parse_kind
+from safeguarding.store.base import ROW_ID_MAX
 from safeguarding.triage.hashlists import (
     LIST_KINDS,
+    flood_flags,
     import_list,
     list_detail,
     list_summaries,
     read_list_file,
     remove_list,
+    review_flood_flag,
 )
 from safeguarding.triage.listformats import Scheme
+from safeguarding.triage.options import triage_options
 
 app = typer.Typer(help="Hash lists of known and allowed content.", no_args_is_help=True)
 _SCHEMES: dict[str, Scheme] = {"us": "vics_us", "dhs": "vics_dhs", "none": "none"}
@@ -127,13 +132,65 @@ def show_command(
 
     Example: safeguarding hashlist show vics-2026
     """
+    options = triage_options(settings())
     with store(must_exist=True) as opened, opened.session() as session:
         detail = list_detail(session, name)
+        flagged = flood_flags(session, options, list_id=detail["id"])
     if json_out:
-        print_json(detail)
+        print_json({**detail, "flags": flagged["flags"], "flags_total": flagged["total"]})
         return
     for key, value in detail.items():
         console.print(f"{key}: {value}", highlight=False)
+    if flagged["flags"]:
+        print_table(
+            f"flood flags ({flagged['total']}); now: over the last {options.flood_window:,} files",
+            ["flag", "entry", "hash", "category", "flagged", "status", "now"],
+            (
+                [f["id"], f["entry"], f"{f['hash_kind']} {f['value'][:12]}…", f["category"],
+                 f"{f['flagged_at']:%Y-%m-%d}: {_share(f)}", _review(f),
+                 f"{_share(f['now'])}, {_verdict(f['now'])}"]
+                for f in flagged["flags"]
+            ),
+        )  # fmt: skip
+
+
+def _share(counts: dict[str, Any]) -> str:
+    return f"{counts['matched_files']}/{counts['checked_files']} ({counts['share']:.1%})"
+
+
+def _review(flag: dict[str, Any]) -> str:
+    if flag["status"] == "open":
+        return "open"
+    return f"{flag['status']} by {flag['reviewed_by']}"
+
+
+def _verdict(now: dict[str, Any]) -> str:
+    """Whether the entry is still over its list's share of the current window."""
+    return {True: "over", False: "under", None: "not judged"}[now["over"]]
+
+
+@app.command("review")
+def review_command(
+    flag: int = typer.Argument(
+        ..., min=1, max=ROW_ID_MAX, metavar="FLAG", help="Flood flag id (see: hashlist show)."
+    ),
+    status: str = typer.Option(
+        ...,
+        "--status",
+        help="dismissed (the entry is right: the content is that common) or resolved (the entry "
+        "was wrong and the list has been put right).",
+    ),
+) -> None:
+    """Close a flood flag after looking at its entry; audited. A review is final.
+
+    Example: safeguarding hashlist review 3 --status dismissed
+    """
+    with store(must_exist=True) as opened:
+        reviewed = review_flood_flag(opened, flag, status, audit.cli_actor())
+    console.print(
+        f"flood flag {flag} (list {reviewed['list']!r}, entry {reviewed['entry']}) {status}",
+        highlight=False,
+    )
 
 
 @app.command("remove")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 from sqlalchemy import delete, func, select, update
@@ -39,16 +39,24 @@ from safeguarding.store.models import (
 from safeguarding.triage.listformats import ParsedList, Scheme, read_hash_csv, read_vics
 from safeguarding.triage.matching import (
     Matcher,
+    flood_window,
     lists_changed,
     lock_lists,
     new_version_token,
     segment_name,
+    window_matches,
 )
+from safeguarding.triage.options import TriageOptions
 from safeguarding.triage.quarantine import raw_digest, record_rejections
 from safeguarding.triage.sealing import Sealer
 from safeguarding.triage.writer import insert_rows
 
 LIST_KINDS = ("known", "allow")
+# How a person closes a flood flag: the entry is right (the content is that common), or it was
+# wrong and the list has been put right.
+FlagReview = Literal["dismissed", "resolved"]
+FLAG_REVIEWS: tuple[str, ...] = get_args(FlagReview)
+FLAGS_SHOWN = 200
 MAX_LIST_BYTES = 2_000_000_000
 Setting = str | int | float
 
@@ -301,7 +309,8 @@ def list_summaries(session: Session) -> list[dict[str, Any]]:
     )
     return [
         {
-            "name": h.name, "kind": h.kind, "format": h.format, "format_version": h.format_version,
+            "id": h.id, "name": h.name, "kind": h.kind, "format": h.format,
+            "format_version": h.format_version,
             "version": h.version, "entries": h.entry_count, "quarantined": h.quarantined_count,
             "pdq_threshold": h.pdq_threshold, "matches": matches.get(h.id, 0),
             "flood_flags": flags.get(h.id, 0), "imported_at": h.imported_at,
@@ -310,11 +319,90 @@ def list_summaries(session: Session) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def flood_flags(
+    session: Session, options: TriageOptions, *, list_id: int | None = None
+) -> dict[str, Any]:
+    """The flood flags (of one list, or all), open ones first, then newest first: each with its
+    list, entry (id, hash kind and value, category), the counts it was raised with, when, its
+    status and review, and ``now``: how many files of the current window the entry matches and
+    whether that is still more than its list's share (``over``; None while the window holds
+    fewer than ``flood_min_files``, when the guard does not judge). A flag is a question for a
+    person, so nothing closes it when the share falls: ``now`` is what the reviewer weighs.
+    At most ``FLAGS_SHOWN``, with ``total``."""
+    query = (
+        select(FloodFlag, HashList.name, HashList.flood_share, HashListEntry.kind,
+               HashListEntry.value, HashListEntry.category)
+        .join(HashList, HashList.id == FloodFlag.list_id)
+        .join(HashListEntry, HashListEntry.id == FloodFlag.entry_id)
+    )  # fmt: skip
+    count = select(func.count()).select_from(FloodFlag)
+    if list_id is not None:
+        query = query.where(FloodFlag.list_id == list_id)
+        count = count.where(FloodFlag.list_id == list_id)
+    rows = session.execute(
+        query.order_by((FloodFlag.status == "open").desc(), FloodFlag.id.desc()).limit(FLAGS_SHOWN)
+    ).all()
+    first, checked = flood_window(session, options.flood_window)
+    judged = checked >= options.flood_min_files
+    now = window_matches(session, first, [row[0].entry_id for row in rows])
+    flags = []
+    for flag, list_name, share, kind, value, category in rows:
+        matched = now.get(flag.entry_id, 0)
+        current = matched / checked if checked else 0.0
+        flags.append(
+            {
+                "id": flag.id, "list": list_name, "entry": flag.entry_id, "hash_kind": kind,
+                "value": value, "category": category, "matched_files": flag.matched_files,
+                "checked_files": flag.checked_files, "share": round(flag.share, 4),
+                "flagged_at": flag.flagged_at, "status": flag.status,
+                "reviewed_at": flag.reviewed_at, "reviewed_by": flag.reviewed_by,
+                "now": {
+                    "matched_files": matched, "checked_files": checked,
+                    "share": round(current, 4), "over": current > share if judged else None,
+                },
+            }
+        )  # fmt: skip
+    return {"total": session.scalar(count) or 0, "flags": flags}
+
+
+def review_flood_flag(store: Store, flag_id: int, status: str, actor: Actor) -> dict[str, Any]:
+    """Close an open flood flag as ``dismissed`` (the entry is right: the content is that common)
+    or ``resolved`` (the entry was wrong and the list has been put right); audited as
+    ``actor``'s in the transaction of the change. A closed flag stays closed: the entry is not
+    flagged again, so a review is final, and reviewing it again is refused."""
+    if status not in FLAG_REVIEWS:
+        raise ValidationError(
+            f"status: {' or '.join(FLAG_REVIEWS)}", location="status", rule="unknown_enum"
+        )
+    with store.session() as session:
+        found = session.execute(
+            select(FloodFlag, HashList.name)
+            .join(HashList, HashList.id == FloodFlag.list_id)
+            .where(FloodFlag.id == flag_id)
+        ).one_or_none()
+        if found is None:
+            raise NotFoundError(f"no flood flag {flag_id}; see: safeguarding hashlist show NAME")
+        flag, list_name = found
+        if flag.status != "open":
+            raise ValidationError(
+                f"flood flag {flag_id} was {flag.status} by {flag.reviewed_by} at "
+                f"{flag.reviewed_at}; a review is final",
+                location="status",
+                rule="already_reviewed",
+            )
+        flag.status, flag.reviewed_at = status, datetime.now(UTC)
+        flag.reviewed_by = actor.name[:120]
+        detail = {"list": list_name, "entry": str(flag.entry_id), "status": status}
+        audit.record(session, actor, "floodflag.review", "flood_flag", str(flag_id), detail)
+        return {"id": flag_id, "list": list_name, "entry": flag.entry_id, "status": status,
+                "reviewed_at": flag.reviewed_at, "reviewed_by": flag.reviewed_by}  # fmt: skip
+
+
 def list_detail(session: Session, name: str) -> dict[str, Any]:
     found = [s for s in list_summaries(session) if s["name"] == name]
     if not found:
         raise NotFoundError(f"no hash list named {name!r}; see: safeguarding hashlist list")
-    list_id = session.scalar(select(HashList.id).where(HashList.name == name))
+    list_id = found[0]["id"]
     by_kind = dict(
         session.execute(
             select(HashListEntry.kind, func.count())

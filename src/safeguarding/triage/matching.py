@@ -31,7 +31,7 @@ raising its flag at the same time leave one, and both keep their matches.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -349,14 +349,7 @@ class Matcher:
         stored. Two reads bounded by the window, whatever the size of the store: the id of the
         window's first file (by the primary key) and the matches of its files (by the leading
         column of ``hash_match``'s unique constraint), counted per entry."""
-        window = self.options.flood_window
-        first = session.scalar(
-            select(ReportedFile.id).order_by(ReportedFile.id.desc()).offset(window - 1).limit(1)
-        )
-        if first is None:  # fewer files than the window: all of them
-            checked = session.scalar(select(func.count()).select_from(ReportedFile)) or 0
-        else:
-            checked = window
+        first, checked = flood_window(session, self.options.flood_window)
         if checked < self.options.flood_min_files:
             return
         shares = {row.id: row.flood_share for row in self._lists.values()}
@@ -365,7 +358,7 @@ class Matcher:
         counts = dict(
             session.execute(
                 select(HashMatch.entry_id, files)
-                .where(HashMatch.file_id >= (first or 0))
+                .where(HashMatch.file_id >= first)
                 .group_by(HashMatch.entry_id)
                 .having(files > least * checked)
             ).all()
@@ -406,6 +399,30 @@ class Matcher:
         session.execute(delete(HashMatch).where(HashMatch.list_id == list_id))
         file_ids = list(session.scalars(select(FileHash.file_id).distinct()))
         return self.store(session, self.find(session, file_ids, [list_id]))
+
+
+def flood_window(session: Session, window: int) -> tuple[int, int]:
+    """The flood guard's window: the id of its first file (files are stored in id order) and
+    how many files it holds, the last ``window`` stored (all of them while fewer are)."""
+    first = session.scalar(
+        select(ReportedFile.id).order_by(ReportedFile.id.desc()).offset(window - 1).limit(1)
+    )
+    if first is None:
+        return 0, session.scalar(select(func.count()).select_from(ReportedFile)) or 0
+    return first, window
+
+
+def window_matches(session: Session, first: int, entry_ids: Collection[int]) -> dict[int, int]:
+    """How many files of the window (from file id ``first``) each entry matches."""
+    if not entry_ids:
+        return {}
+    return dict(
+        session.execute(
+            select(HashMatch.entry_id, func.count(distinct(HashMatch.file_id)))
+            .where(HashMatch.file_id >= first, HashMatch.entry_id.in_(list(entry_ids)))
+            .group_by(HashMatch.entry_id)
+        ).all()
+    )
 
 
 def _insert_new_flags(session: Session, flags: list[dict[str, Any]]) -> None:

@@ -306,7 +306,9 @@ class HashMatch(Base):
 class FloodFlag(Base):
     """A list entry that matched more than its list's ``flood_share`` of the recently stored files
     (``checked_files``: the flood guard's window, ``[triage] flood_window``): flagged for review
-    (a bad or over-broad entry), matches kept."""
+    (a bad or over-broad entry), matches kept. A person closes it: ``dismissed`` (the entry is
+    right, the content that common) or ``resolved`` (the entry was wrong and the list put right),
+    with who and when; nothing closes it by itself."""
 
     __tablename__ = "flood_flag"
 
@@ -319,7 +321,9 @@ class FloodFlag(Base):
     checked_files: Mapped[int] = mapped_column(Integer)
     share: Mapped[float] = mapped_column(Float)
     flagged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open | reviewed
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open|dismissed|resolved
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reviewed_by: Mapped[str | None] = mapped_column(String(120))
 
 
 class QuarantineRecord(Base):

@@ -25,13 +25,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from safeguarding.errors import ValidationError
+from safeguarding.errors import NotFoundError, ValidationError
 from safeguarding.hashing.kinds import parse_kind
 from safeguarding.store import Store
-from safeguarding.store.models import TriageRun
+from safeguarding.store.models import HashList, TriageRun
 from safeguarding.triage import hashlists, operations
 from safeguarding.triage.aggregates import triage_aggregates
 from safeguarding.triage.context import intake_context
+from safeguarding.triage.hashlists import FlagReview
 from safeguarding.triage.listformats import ParsedList, Scheme, read_hash_csv, read_vics
 from safeguarding.triage.options import triage_options
 from safeguarding.triage.outcomes import NOT_CRIMINAL_REASONS, RESULT_MEANING, RESULTS
@@ -350,9 +351,27 @@ def _lists(request: Request) -> list[dict[str, Any]]:
         return hashlists.list_summaries(db)
 
 
+def _flags(request: Request, list_name: str = "") -> dict[str, Any]:
+    store = store_of(request)
+    with store.session() as db:
+        list_id = None
+        if list_name:
+            list_id = db.scalar(select(HashList.id).where(HashList.name == list_name))
+            if list_id is None:
+                raise NotFoundError(f"no hash list named {list_name!r}")
+        return hashlists.flood_flags(db, triage_options(store.settings), list_id=list_id)
+
+
 def _lists_page(request: Request, imported: dict[str, Any] | None) -> Response:
-    default = triage_options(store_of(request).settings).pdq_threshold
-    context = {"lists": _lists(request), "imported": imported, "default_pdq_threshold": default}
+    options = triage_options(store_of(request).settings)
+    context = {
+        "lists": _lists(request),
+        "imported": imported,
+        "default_pdq_threshold": options.pdq_threshold,
+        "flags": _flags(request),
+        "flood_window": options.flood_window,
+        "reviewed": request.query_params.get("reviewed"),
+    }
     return render(request, "triage/hashlists.html", context)
 
 
@@ -364,6 +383,57 @@ def hashlists_page(request: Request) -> Response:
 @router.get("/api/hashlists", tags=["triage"], summary="Hash lists with counts and flood flags")
 def hashlists_api(request: Request, _principal: Principal = Depends(LISTS)) -> list[dict[str, Any]]:
     return _lists(request)
+
+
+@router.get(
+    "/api/flood-flags", tags=["triage"], summary="Flood flags of the hash lists, open first"
+)
+def flood_flags_api(
+    request: Request,
+    list_name: str = Query("", alias="list", max_length=120, description="Only this list's."),
+    _principal: Principal = Depends(LISTS),
+) -> dict[str, Any]:
+    """Each flag (the first 200 of ``total``): its list and entry (id, hash kind and value,
+    category), the matched and checked files and share it was raised with, when, its status
+    (open, dismissed, resolved) and review, and ``now``: the entry's matches over the current
+    window and whether still over its list's share. Nothing closes a flag but a review."""
+    return _flags(request, list_name)
+
+
+class FlagReviewIn(BaseModel):
+    status: FlagReview = Field(
+        description="dismissed: the entry is right, the content that common; resolved: the "
+        "entry was wrong and the list has been put right."
+    )
+
+
+def _review(request: Request, principal: Principal, flag_id: int, status: str) -> dict[str, Any]:
+    return hashlists.review_flood_flag(store_of(request), flag_id, status, principal.actor())
+
+
+@router.post("/flood-flags/{flag_id}/review", include_in_schema=False)
+def flood_flag_review_form(
+    request: Request,
+    flag_id: RowId,
+    status: FlagReview = Form(...),
+    principal: Principal = Depends(MANAGE_LISTS),
+) -> Response:
+    _review(request, principal, flag_id, status)
+    return RedirectResponse(f"/hashlists?reviewed={flag_id}#flags", status_code=303)
+
+
+@router.post(
+    "/api/flood-flags/{flag_id}/review", tags=["triage"], summary="Dismiss or resolve a flag"
+)
+def flood_flag_review_api(
+    request: Request,
+    flag_id: RowId,
+    body: FlagReviewIn,
+    principal: Principal = Depends(MANAGE_LISTS),
+) -> dict[str, Any]:
+    """Close an open flood flag after looking at its entry; a review is final (the entry is not
+    flagged again). Audited (``floodflag.review``)."""
+    return _review(request, principal, flag_id, body.status)
 
 
 async def _read_upload(upload: UploadFile, what: str) -> tuple[bytes, str]:
