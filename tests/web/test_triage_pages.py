@@ -10,6 +10,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -489,6 +490,71 @@ def test_a_flood_flag_is_listed_with_its_entry_and_closed_only_by_a_review(
         assert f"Flood flag {other['id']} reviewed." in browser.get(done.headers["location"]).text
     statuses = {f["id"]: f["status"] for f in client.get("/api/flood-flags").json()["flags"]}
     assert statuses == {flag["id"]: "dismissed", other["id"]: "resolved"}
+
+
+def test_a_list_name_is_of_safe_characters_and_an_odd_old_one_is_still_removable(
+    store: Store,
+    api: dict[Role, TestClient],
+    accounts_by_role: dict[Role, Account],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """Names were only length-checked: a '/' or '..' made a list the web could not remove, and
+    invisible or right-to-left characters a list that looks like another. One rule for the web
+    and the command line now; lists named before it are still removed, by id on the web."""
+    client = api[Role.SUPERVISOR]
+    files = {"file": ("l.csv", LIST_CSV)}
+    for bad, rule in (
+        ("team/2026", "name_characters"),
+        ("..", "name_characters"),
+        ("sample-known\u200b", "name_characters"),
+        ("abc\u202etxt.exe", "name_characters"),
+        ("two words", "name_characters"),
+        ("-x", "name_characters"),
+        ("   ", "name_length"),
+    ):
+        refused = client.post("/api/hashlists", data={"name": bad}, files=files)
+        assert refused.status_code == 422, bad
+        assert (refused.json()["location"], refused.json()["rule"]) == ("name", rule), bad
+        assert bad not in refused.text
+    wide = client.post("/api/hashlists", data={"name": "\uff57\uff45\uff42\uff0d1"}, files=files)
+    assert wide.json()["name"] == "web-1"  # NFKC: full-width letters are the plain ones
+    (tmp_path / "l.csv").write_bytes(LIST_CSV)
+    by_cli = invoke(capsys, "hashlist", "import", str(tmp_path / "l.csv"), "--name", "team/2026")
+    assert by_cli.code == 2 and "--name: letters, digits and . _ -" in by_cli.err
+    with store.session() as db:
+        names = {"team/2026", "..", "sample-known\u200b"}
+        for odd in names:  # as an earlier version stored them
+            db.add(
+                HashList(
+                    name=odd, kind="allow", format="csv", format_version=None,
+                    source_file="l.csv", imported_at=datetime.now(UTC), version=1,
+                    version_token=odd.encode().hex()[:32], pdq_threshold=31, flood_share=0.05,
+                    entry_count=0, quarantined_count=0,
+                )
+            )  # fmt: skip
+        db.flush()
+        ids = dict(db.execute(select(HashList.name, HashList.id)).all())
+    app = make_app(store)
+    with TestClient(app, base_url="http://127.0.0.1") as browser:
+        cookie, csrf = session_cookie(app, store, accounts_by_role[Role.SUPERVISOR].name)
+        browser.cookies.set("sg_session", cookie)
+        page = browser.get("/hashlists").text
+        assert f'action="/hashlists/{ids["team/2026"]}/remove"' in page
+        done = browser.post(
+            f"/hashlists/{ids['team/2026']}/remove",
+            data={"csrf_token": csrf},
+            follow_redirects=False,
+        )
+        assert done.status_code == 303
+    removed = client.delete(f"/api/hashlists/by-id/{ids['..']}")
+    assert removed.json() == {"name": "..", "removed_entries": 0}
+    assert invoke(capsys, "hashlist", "remove", "sample-known\u200b").code == 0
+    left = {row["name"] for row in client.get("/api/hashlists").json()}
+    assert not left & names and "web-1" in left
+    assert client.delete(f"/api/hashlists/by-id/{ids['..']}").status_code == 404
+    removals = [e.target_id for e in _events(store, "hashlist.remove")]
+    assert sorted(removals) == sorted(names)
 
 
 def test_a_large_list_upload_does_not_hold_up_other_requests(

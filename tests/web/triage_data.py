@@ -28,6 +28,7 @@ class Seeded:
     subject: int
     cluster: int
     hashlist: str
+    hashlist_id: int
     flag: int
 
 
@@ -47,7 +48,9 @@ def seed_triage(store: Store, reports: int = 12) -> Seeded:
             .order_by(FileCluster.cluster_id)
             .limit(1)
         )
-        hashlist = db.scalar(select(HashList.name).order_by(HashList.name).limit(1))
+        hashlist, hashlist_id = db.execute(
+            select(HashList.name, HashList.id).order_by(HashList.name).limit(1)
+        ).one()
         # An open flood flag on a matched entry, as the guard raises once enough files are
         # stored (more than this small sample holds).
         entry, list_id = db.execute(
@@ -62,7 +65,7 @@ def seed_triage(store: Store, reports: int = 12) -> Seeded:
         db.flush()
         flag_id = flag.id
     assert cluster is not None and hashlist is not None
-    return Seeded(report, subject, cluster, hashlist, flag_id)
+    return Seeded(report, subject, cluster, hashlist, hashlist_id, flag_id)
 
 
 TRIAGE_ROLES = frozenset({"analyst", "supervisor"})
@@ -87,8 +90,9 @@ TRIAGE_EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/hashlists"): SUPERVISOR,
     ("POST", "/hashlists"): SUPERVISOR,
     ("POST", "/api/hashlists"): SUPERVISOR,
-    ("POST", "/hashlists/{name}/remove"): SUPERVISOR,
+    ("POST", "/hashlists/{list_id}/remove"): SUPERVISOR,
     ("DELETE", "/api/hashlists/{name}"): SUPERVISOR,
+    ("DELETE", "/api/hashlists/by-id/{list_id}"): SUPERVISOR,
     ("GET", "/triage/run"): SUPERVISOR,
     ("POST", "/triage/run"): SUPERVISOR,
     ("POST", "/api/triage/run"): SUPERVISOR,
@@ -109,6 +113,7 @@ def triage_call(
         .replace("{subject_id}", str(seeded.subject))
         .replace("{cluster_id}", str(seeded.cluster))
         .replace("{name}", seeded.hashlist)
+        .replace("{list_id}", str(seeded.hashlist_id))
         .replace("{flag_id}", str(seeded.flag))
     )
     form: dict[str, str] = {} if csrf is None else {"csrf_token": csrf}

@@ -10,6 +10,7 @@ import typer
 
 from safeguarding.access import audit
 from safeguarding.cli.common import console, print_json, print_table, settings, store
+from safeguarding.errors import ValidationError
 from safeguarding.hashing.kinds import parse_kind
 from safeguarding.store.base import ROW_ID_MAX
 from safeguarding.triage.hashlists import (
@@ -17,6 +18,7 @@ from safeguarding.triage.hashlists import (
     flood_flags,
     import_list,
     list_detail,
+    list_name,
     list_summaries,
     read_list_file,
     remove_list,
@@ -32,7 +34,9 @@ _SCHEMES: dict[str, Scheme] = {"us": "vics_us", "dhs": "vics_dhs", "none": "none
 @app.command("import")
 def import_command(
     path: Path = typer.Argument(..., help="VICS JSON, CSV or plain-text list."),
-    name: str = typer.Option(..., "--name", help="Name of the list in the store."),
+    name: str = typer.Option(
+        ..., "--name", help="Name of the list in the store: letters, digits and . _ -."
+    ),
     kind: str | None = typer.Option(
         None,
         "--kind",
@@ -71,8 +75,10 @@ def import_command(
         raise typer.BadParameter("--hash-type must be md5, sha1, sha256 or pdq")
     if scheme is not None and scheme not in _SCHEMES:
         raise typer.BadParameter("--scheme must be us, dhs or none")
-    if not name.strip() or len(name) > 120:
-        raise typer.BadParameter("--name must be 1 to 120 characters")
+    try:
+        name = list_name(name)
+    except ValidationError as exc:
+        raise typer.BadParameter(str(exc).replace("name:", "--name:", 1)) from exc
     if pdq_threshold is not None and not 0 <= pdq_threshold <= 128:
         raise typer.BadParameter("--pdq-threshold must be 0 to 128")
     parsed = read_list_file(

@@ -13,6 +13,8 @@ meanwhile matches each batch against the lists as they are when the batch commit
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +54,8 @@ from safeguarding.triage.sealing import Sealer
 from safeguarding.triage.writer import insert_rows
 
 LIST_KINDS = ("known", "allow")
+NAME_MAX = 120
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 # How a person closes a flood flag: the entry is right (the content is that common), or it was
 # wrong and the list has been put right.
 FlagReview = Literal["dismissed", "resolved"]
@@ -80,6 +84,38 @@ class ImportSummary:
     quarantine_open: int
     matches: int
     settings_changed: dict[str, tuple[Setting, Setting]]
+
+
+def list_name(raw: str) -> str:
+    """The name a list is stored under: ``raw`` in NFKC form without surrounding spaces, of 1 to
+    ``NAME_MAX`` letters, digits and ``. _ -``, starting with a letter or digit; otherwise
+    refused, naming the field and the rule.
+
+    A name is typed at the command line, put in the web app's paths and shown on its pages: one
+    with a ``/`` (or ``..``) could be made but not removed on the web, and invisible and
+    right-to-left characters make a second list look like another. Every import, from the
+    command line or the web, takes a name through this one rule. Lists named before it keep
+    their names and can still be removed (``hashlist remove NAME``, or by id on the web)."""
+    name = unicodedata.normalize("NFKC", raw).strip()
+    if not 1 <= len(name) <= NAME_MAX:
+        raise ValidationError(
+            f"name: 1 to {NAME_MAX} characters", location="name", rule="name_length"
+        )
+    if not _NAME.match(name):
+        raise ValidationError(
+            "name: letters, digits and . _ - only, starting with a letter or digit (no '/', "
+            "spaces, control or invisible characters)",
+            location="name",
+            rule="name_characters",
+        )
+    return name
+
+
+def list_name_by_id(session: Session, list_id: int) -> str:
+    name = session.scalar(select(HashList.name).where(HashList.id == list_id))
+    if name is None:
+        raise NotFoundError(f"no hash list with id {list_id}; see: safeguarding hashlist list")
+    return name
 
 
 def list_source(name: str) -> str:
@@ -114,6 +150,7 @@ def import_list(
     None keep the stored list's (a new list gets ``known`` and the matcher's default): a
     re-import that does not name them must not silently turn an allow list into a known one or
     reset a tuned threshold."""
+    name = list_name(name)
     if kind is not None and kind not in LIST_KINDS:
         raise ValidationError(f"list kind {kind!r}: known or allow", rule="unknown_enum")
     if not parsed.entries:

@@ -488,9 +488,7 @@ def _import(
     """Reads the upload and imports it with the command line's rules: a kind or threshold left
     blank keeps the list's. Called in the thread pool, reading too: a large list takes seconds
     to parse, and parsed on the event loop it held up every other request meanwhile."""
-    name = name.strip()
-    if not name or len(name) > 120:
-        raise ValidationError("name: 1 to 120 characters", location="name", rule="name_length")
+    name = hashlists.list_name(name)
     threshold = _threshold(pdq_threshold)
     data, filename = upload
     parsed = _parse_list(data, filename, *list_format)
@@ -570,11 +568,18 @@ def _remove(store: Store, principal: Principal, name: str) -> dict[str, Any]:
     return {"name": name, "removed_entries": entries}
 
 
-@router.post("/hashlists/{name}/remove", include_in_schema=False)
+def _name_of(request: Request, list_id: int) -> str:
+    with store_of(request).session() as db:
+        return hashlists.list_name_by_id(db, list_id)
+
+
+@router.post("/hashlists/{list_id}/remove", include_in_schema=False)
 def hashlist_remove_form(
-    request: Request, name: str, principal: Principal = Depends(MANAGE_LISTS)
+    request: Request, list_id: RowId, principal: Principal = Depends(MANAGE_LISTS)
 ) -> Response:
-    _remove(store_of(request), principal, name)
+    """By id: a list named before names were checked may hold a ``/`` or be ``..``, which no
+    path can carry, and must still be removable here."""
+    _remove(store_of(request), principal, _name_of(request, list_id))
     return RedirectResponse("/hashlists", status_code=303)
 
 
@@ -584,6 +589,18 @@ def hashlist_remove_api(
 ) -> dict[str, Any]:
     """Removes the list with its entries, matches and flood flags. Audited."""
     return _remove(store_of(request), principal, name)
+
+
+@router.delete(
+    "/api/hashlists/by-id/{list_id}", tags=["triage"], summary="Remove a hash list by its id"
+)
+def hashlist_remove_by_id_api(
+    request: Request, list_id: RowId, principal: Principal = Depends(MANAGE_LISTS)
+) -> dict[str, Any]:
+    """As ``DELETE /api/hashlists/{name}``, for the list with this ``id`` (from
+    ``GET /api/hashlists``): a list named before names were checked may hold a ``/`` or be
+    ``..``, which no path can carry. Audited."""
+    return _remove(store_of(request), principal, _name_of(request, list_id))
 
 
 def _runs(request: Request) -> list[TriageRun]:
