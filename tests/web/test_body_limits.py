@@ -105,6 +105,47 @@ def test_signed_in_bodies_get_their_routes_cap(
         assert submitted.status_code == 422, submitted.text
 
 
+def test_a_routes_large_cap_is_only_for_roles_that_may_use_the_route(
+    store: Store, accounts_by_role: dict[Role, Account]
+) -> None:
+    """Any signed-in account was given a route's large cap: a provider's 40 MiB upload to the
+    hash lists was read and spooled whole, then refused 403. A role without the route's
+    permission keeps the default cap, so the body is refused by its size before it is read."""
+    big_list = _padded_list(2 * DEFAULT_BYTES)
+    too_large = {
+        "detail": f"request body larger than {DEFAULT_BYTES} bytes",
+        "rule": "body_too_large",
+    }
+    with TestClient(make_app(store), base_url="http://127.0.0.1") as client:
+        for role in (Role.PROVIDER, Role.COUNSELLOR, Role.ANALYST, Role.RESEARCHER):
+            bearer = {"Authorization": f"Bearer {accounts_by_role[role].token}"}
+            upload = client.post(
+                "/api/hashlists",
+                files={"file": ("big.csv", big_list, "text/csv")},
+                data={"name": "big"},
+                headers=bearer,
+            )
+            assert (upload.status_code, upload.json()) == (413, too_large), role
+            streamed = client.post(
+                "/api/hashlists",
+                content=_chunks(2 * DEFAULT_BYTES),
+                headers={**bearer, "Content-Type": "multipart/form-data; boundary=b"},
+            )
+            assert streamed.status_code == 413, role
+            # a small body still reaches the route, which refuses the role
+            small = client.post(
+                "/api/hashlists", files={"file": ("l.csv", b"x")}, data={"name": "x"},
+                headers=bearer,
+            )  # fmt: skip
+            assert small.status_code == 403, role
+        analyst = {"Authorization": f"Bearer {accounts_by_role[Role.ANALYST].token}"}
+        document = b"<report>" + b" " * (2 * DEFAULT_BYTES) + b"</report>"
+        submitted = client.post(
+            "/api/reports", content=document, headers={**analyst, "Content-Type": "application/xml"}
+        )
+        assert (submitted.status_code, submitted.json()) == (413, too_large)
+
+
 def test_a_refused_token_hears_why_whatever_the_size_of_its_body(
     store: Store, accounts_by_role: dict[Role, Account]
 ) -> None:

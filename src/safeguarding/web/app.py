@@ -35,7 +35,7 @@ from safeguarding.errors import (
 )
 from safeguarding.store import Store
 from safeguarding.web.auth import AuthState, ForbiddenError, NotSignedInError, auth_state, is_api
-from safeguarding.web.body_limits import FORM_OVERHEAD_BYTES, BodyLimits
+from safeguarding.web.body_limits import FORM_OVERHEAD_BYTES, BodyLimits, RouteCap
 from safeguarding.web.options import WebOptions
 from safeguarding.web.queue_cache import QueueCache, QueueRefresher
 from safeguarding.web.refusals import not_signed_in, server_fault
@@ -134,11 +134,13 @@ def create_app(store: Store, options: WebOptions | None = None) -> FastAPI:
     hash_list_cap = triage_router.MAX_UPLOAD + FORM_OVERHEAD_BYTES
     platform_file_cap = platform_pages.MAX_UPLOAD_BYTES + FORM_OVERHEAD_BYTES
     caps = {
-        "/api/reports": None,  # capped by the route itself, at the intake's document limit
-        "/hashlists": hash_list_cap,
-        "/api/hashlists": hash_list_cap,
-        "/platforms/import": platform_file_cap,
-        "/api/platforms/import": platform_pages.MAX_UPLOAD_BYTES,  # the body is the file
+        # capped by the route itself, at the intake's document limit
+        "/api/reports": RouteCap(None, "report.submit"),
+        "/hashlists": RouteCap(hash_list_cap, "hashlist.manage"),
+        "/api/hashlists": RouteCap(hash_list_cap, "hashlist.manage"),
+        "/platforms/import": RouteCap(platform_file_cap, "platforms.import"),
+        # the body is the file
+        "/api/platforms/import": RouteCap(platform_pages.MAX_UPLOAD_BYTES, "platforms.import"),
     }
     app.add_middleware(BodyLimits, caps=caps)
     app.add_middleware(SecurityHeaders, hsts=opts.secure_cookies)  # last added: outermost

@@ -7,9 +7,12 @@ of every route, from the declared length and the credentials:
 
 - a request from no signed-in account may send ``ANONYMOUS_BYTES`` (the sign-in form needs less);
 - a signed-in account may send ``DEFAULT_BYTES``, or the route's own cap where an upload needs
-  more (hash lists, register and case files);
+  more (hash lists, register and case files) if its role holds the route's permission: an
+  account the route will refuse gets no more than the default, so its upload is not read and
+  spooled whole only to be refused;
 - a route that reads its own body with its own cap (report submission, whose cap is the intake's
-  document limit) is given the body as it comes, once the account is known.
+  document limit) is given the body as it comes, once the account is known to hold the route's
+  permission.
 
 A declared ``Content-Length`` above the cap is answered 413 before anything is read; a body
 without one is counted as it streams and cut off at the cap (413 as well).
@@ -24,6 +27,7 @@ signed in, and a database fault gave the bare 500 of a bug.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
@@ -32,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from safeguarding.access.roles import allowed
 from safeguarding.web.auth import NotSignedInError, bearer_token, is_api, resolve_principal
 from safeguarding.web.refusals import SERVER_FAULTS, not_signed_in, server_fault
 
@@ -41,11 +46,19 @@ DEFAULT_BYTES = 1024 * 1024
 FORM_OVERHEAD_BYTES = 64 * 1024
 
 
-class BodyLimits:
-    """ASGI middleware; ``caps`` maps a path to its cap in bytes, or to ``None`` for a route
-    that caps its own body (signed-in accounts only: anonymous requests keep the small cap)."""
+@dataclass(frozen=True)
+class RouteCap:
+    """A route's own cap in bytes (``None``: the route caps its own body) and the permission of
+    the route, which an account's role must hold to be given it."""
 
-    def __init__(self, app: ASGIApp, *, caps: Mapping[str, int | None]) -> None:
+    limit: int | None
+    permission: str
+
+
+class BodyLimits:
+    """ASGI middleware; ``caps`` maps a path to its ``RouteCap`` (other paths: the default)."""
+
+    def __init__(self, app: ASGIApp, *, caps: Mapping[str, RouteCap]) -> None:
         self.app = app
         self.caps = dict(caps)
         self._limited: dict[int, ASGIApp] = {}
@@ -62,7 +75,6 @@ class BodyLimits:
         headers = Headers(scope=scope)
         declared = _declared_length(headers)
         streamed = "chunked" in headers.get("transfer-encoding", "").lower()
-        route_cap = self.caps.get(str(scope.get("path", "")), DEFAULT_BYTES)
         if (declared is None and not streamed) or (
             declared is not None and declared <= ANONYMOUS_BYTES
         ):
@@ -83,7 +95,14 @@ class BodyLimits:
             await not_signed_in(request, NotSignedInError())(scope, receive, send)
             return
         signed_in = principal is not None
-        cap = route_cap if signed_in else ANONYMOUS_BYTES
+        route = self.caps.get(str(scope.get("path", "")))
+        cap: int | None
+        if principal is None:
+            cap = ANONYMOUS_BYTES
+        elif route is not None and allowed(principal.role, route.permission):
+            cap = route.limit
+        else:
+            cap = DEFAULT_BYTES
         if cap is None:
             await self.app(scope, receive, send)
             return
