@@ -622,8 +622,14 @@ def test_a_hash_list_upload_keeps_or_sets_the_lists_kind_and_threshold(
     assert (listed["kind"], listed["pdq_threshold"]) == ("allow", 20)
     retuned = upload(pdq, pdq_threshold="25").json()
     assert retuned["settings_changed"] == {"pdq_threshold": [20, 25]}
-    refused = upload(pdq, pdq_threshold="200")
-    assert refused.status_code == 422 and refused.json()["location"] == "pdq_threshold"
+    for bad in ("200", "²", "\u0663", "1\u0662", "12x", "-1"):
+        # '²' passed isdigit() and failed int(), a server error; '٣' was taken as 3
+        refused = upload(pdq, pdq_threshold=bad)
+        assert refused.status_code == 422, bad
+        assert (refused.json()["location"], refused.json()["rule"]) == (
+            "pdq_threshold",
+            "out_of_range",
+        )
 
     app = make_app(store)
     with TestClient(app, base_url="http://127.0.0.1") as browser:
@@ -631,6 +637,9 @@ def test_a_hash_list_upload_keeps_or_sets_the_lists_kind_and_threshold(
         browser.cookies.set("sg_session", cookie)
         page = browser.get("/hashlists").text
         assert 'name="pdq_threshold"' in page and '<option value="">as stored' in page
+        form = {"name": "web-list", "pdq_threshold": "²", "csrf_token": csrf}
+        refused = browser.post("/hashlists", data=form, files={"file": ("web.csv", LIST_CSV)})
+        assert refused.status_code == 422 and "pdq_threshold: a whole number" in refused.text
         form = {"name": "web-list", "kind": "", "pdq_threshold": "22", "csrf_token": csrf}
         done = browser.post("/hashlists", data=form, files={"file": ("web.csv", LIST_CSV + pdq)})
         assert done.status_code == 200 and "pdq_threshold changed: 25 → 22" in done.text

@@ -464,16 +464,19 @@ def _parse_list(data: bytes, filename: str, format: str, hash_type: str, scheme:
 
 
 def _threshold(value: str) -> int | None:
-    """The form's PDQ threshold: blank keeps the list's (a new list: the configured one)."""
-    if not value.strip():
+    """The form's PDQ threshold: blank keeps the list's (a new list: the configured one). ASCII
+    digits only: ``isdigit`` alone takes '²' (which ``int`` then refuses, a server error) and
+    other scripts' digits ('٣', which ``int`` reads as 3)."""
+    text = value.strip()
+    if not text:
         return None
-    if not value.strip().isdigit() or int(value) > 128:
+    if not (text.isascii() and text.isdigit()) or int(text) > 128:
         raise ValidationError(
             "pdq_threshold: a whole number 0 to 128, or blank to keep the list's",
             location="pdq_threshold",
             rule="out_of_range",
         )
-    return int(value)
+    return int(text)
 
 
 def _import(
