@@ -88,7 +88,7 @@ def test_export_matches_the_documented_format_and_hand_values() -> None:
 @pytest.mark.parametrize(
     ("result", "reason", "minutes", "message"),
     [
-        ("solved", None, 10, "result: 'solved' is not a result"),
+        ("solved", None, 10, "result: not a result; use one of actionable"),
         ("not_criminal", None, 10, "needs a reason"),
         ("actionable", "adult", 10, "only a not_criminal"),
         ("actionable", None, 0, "minutes: must be more than 0"),

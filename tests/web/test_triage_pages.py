@@ -185,6 +185,23 @@ def test_a_wrong_outcome_is_refused_with_its_rule(
     assert _events(store, "outcome.record") == []
 
 
+def test_a_refused_outcome_value_is_never_sent_back(
+    api: dict[Role, TestClient], seeded: Seeded
+) -> None:
+    """The answer repeated a refused ``result`` as sent, at any length: a password typed in the
+    wrong box came back, and 200,000 characters made a 200 kB answer."""
+    client = api[Role.ANALYST]
+    path = f"/api/reports/{seeded.report}/outcome"
+    typed = client.post(path, json={"result": "my password is hunter2", "minutes": 5})
+    assert typed.status_code == 422 and typed.json()["location"] == "result"
+    assert "hunter2" not in typed.text
+    for field in ("result", "reason"):
+        body = {"result": "not_criminal", "reason": "adult", "minutes": 5} | {field: "x" * 200_000}
+        long = client.post(path, json=body)
+        assert long.status_code == 422 and len(long.content) < 1000, field
+        assert long.json()["detail"][0]["loc"] == ["body", field]
+
+
 def test_an_outcome_for_a_report_not_stored_is_not_found(
     api: dict[Role, TestClient], seeded: Seeded
 ) -> None:

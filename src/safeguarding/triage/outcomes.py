@@ -48,10 +48,11 @@ _SHARES = {
 
 def check_outcome(result: str, reason: str | None, minutes: float) -> None:
     """Refuse an outcome that breaks a rule, naming the field (as the API's body names it;
-    the command line's options carry the same names)."""
+    the command line's options carry the same names). A refused value is not repeated: the web
+    app's answer must not send back what was typed (a password in the wrong box, at any length)."""
     if result not in RESULTS:
         raise ValidationError(
-            f"result: {result!r} is not a result; use one of {', '.join(RESULTS)}",
+            f"result: not a result; use one of {', '.join(RESULTS)}",
             location="result",
             rule="known result",
         )

@@ -174,10 +174,10 @@ def report_api(
 
 
 class OutcomeIn(BaseModel):
-    result: str = Field(description=", ".join(RESULTS))
+    result: str = Field(max_length=32, description=", ".join(RESULTS))
     minutes: float
     reason: str | None = Field(
-        None, description="For not_criminal: " + ", ".join(NOT_CRIMINAL_REASONS)
+        None, max_length=32, description="For not_criminal: " + ", ".join(NOT_CRIMINAL_REASONS)
     )
     note: str | None = Field(
         None,
