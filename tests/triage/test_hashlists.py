@@ -221,9 +221,9 @@ def test_a_refused_entry_that_comes_back_is_quarantined_again(
 
     assert _json(capsys, "hashlist", "import", str(bad), "--name", "L")["quarantined"] == 1
     assert _json(capsys, "hashlist", "import", str(fixed), "--name", "L")["quarantined"] == 0
-    assert records() == [("resolved", "A.csv:3", "hash_not_hex")]
+    assert records() == [("resolved", "line 3", "hash_not_hex")]
     assert _json(capsys, "hashlist", "import", str(bad), "--name", "L")["quarantined"] == 1
-    assert records() == [("open", "A.csv:3", "hash_not_hex")]
+    assert records() == [("open", "line 3", "hash_not_hex")]
     assert _json(capsys, "hashlist", "list")[0]["quarantined"] == 1
     with store.engine.connect() as connection:
         (details,) = connection.execute(text("SELECT details FROM quarantine_record")).scalars()
@@ -231,7 +231,73 @@ def test_a_refused_entry_that_comes_back_is_quarantined_again(
     assert len(history) == 1 and history[0]["resolved_at"] and history[0]["reopened_at"]
     # Importing the same file again changes nothing: the record is open already.
     assert _json(capsys, "hashlist", "import", str(bad), "--name", "L")["quarantined"] == 0
-    assert records() == [("open", "A.csv:3", "hash_not_hex")]
+    assert records() == [("open", "line 3", "hash_not_hex")]
+
+
+def test_the_same_list_under_another_file_name_quarantines_nothing_again(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    """Records were keyed by the file's name and line: the same file saved as ``list (1).csv``
+    quarantined its bad lines anew and resolved the earlier records, and back again on every
+    switch. They are keyed by the list and the line now; the record keeps the first name."""
+    content = "hash,type\nd41d8cd98f00b204e9800998ecf8427e,md5\nbad,md5\nworse,md5\n"
+    quarantined = []
+    for name in ("list.csv", "list.csv", "list (1).csv", "list.csv", "list (1).csv"):
+        (tmp_path / name).write_text(content)
+        summary = _json(capsys, "hashlist", "import", str(tmp_path / name), "--name", "L")
+        quarantined.append((summary["version"], summary["quarantined"]))
+    assert quarantined == [(1, 2)] + [(1, 0)] * 4
+    rows = _json(capsys, "quarantine", "list", "--status", "all")["records"]
+    assert [(r["status"], r["location"], r["source_file"]) for r in rows] == [
+        ("open", "line 3", "list.csv"),
+        ("open", "line 4", "list.csv"),
+    ]
+
+
+def test_list_quarantine_records_move_to_their_place_in_the_list_at_the_upgrade(
+    store: Store,
+) -> None:
+    """Records of an earlier version, named by file and line, become ``line N``; two that the
+    same list's line gave under two file names become one, the open one kept."""
+    config = alembic_config(store.engine)
+    command.downgrade(config, "triage_0006")
+    now = "2026-12-01 00:00:00"
+    with store.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO hash_list (id, name, kind, format, source_file, imported_at, version,"
+                " version_token, pdq_threshold, flood_share, entry_count, quarantined_count)"
+                " VALUES (1, 'L', 'known', 'csv', 'b.csv', :now, 1, 't', 31, 0.05, 0, 1)"
+            ),
+            {"now": now},
+        )
+        for record_id, location, status, digest in (
+            (1, "a.csv:3", "resolved", "k:one"),
+            (2, "b.csv:3", "open", "k:one"),
+            (3, "b.csv:4", "open", "k:two"),
+            (4, "a.csv:value[2]", "open", "k:three"),
+        ):
+            connection.execute(
+                text(
+                    "INSERT INTO quarantine_record (id, kind, source, source_file, location,"
+                    " rule, error, format, hash_list_id, raw_sealed, raw_digest, status,"
+                    " created_at, details) VALUES (:id, 'hash_entry', 'hashlist:L', :file,"
+                    " :location, 'hash_not_hex', 'e', 'csv', 1, :raw, :digest, :status, :now,"
+                    " '{}')"
+                ),
+                {"id": record_id, "file": location.split(":")[0], "location": location,
+                 "raw": b"x", "digest": digest, "status": status, "now": now},
+            )  # fmt: skip
+    command.upgrade(config, "heads")
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT id, location, status FROM quarantine_record ORDER BY id")
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        (2, "line 3", "open"),
+        (3, "line 4", "open"),
+        (4, "value[2]", "open"),
+    ]
 
 
 @pytest.mark.parametrize("abuse_first", [True, False])
@@ -254,8 +320,9 @@ def test_a_hash_listed_with_two_categories_keeps_the_more_serious_and_quarantine
     }  # fmt: skip
     (record,) = _json(capsys, "quarantine", "list")["records"]
     refused, kept = ("L.csv:4", "L.csv:2") if abuse_first else ("L.csv:2", "L.csv:4")
-    assert (record["location"], record["rule"], record["error"]) == (
-        refused,
+    assert (record["location"], record["source_file"], record["rule"], record["error"]) == (
+        "line " + refused.removeprefix("L.csv:"),
+        "L.csv",
         "conflicting_category",
         f"{refused}: the same md5 hash as {kept}, with category 0 (non_pertinent) where that "
         "line gives 1 (abuse_material); the more serious category is kept",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -50,6 +50,7 @@ from safeguarding.triage.matching import (
 )
 from safeguarding.triage.options import TriageOptions
 from safeguarding.triage.quarantine import raw_digest, record_rejections
+from safeguarding.triage.records import Rejected
 from safeguarding.triage.sealing import Sealer
 from safeguarding.triage.writer import insert_rows
 
@@ -202,11 +203,12 @@ def import_list(
             lists_changed(session)
         hash_list.format, hash_list.format_version = parsed.format, parsed.format_version
         hash_list.source_file, hash_list.imported_at = source_file[:256], now
+        rejected = [replace(r, location=in_list(r.location, source_file)) for r in parsed.rejected]
         quarantined = record_rejections(
-            session, sealer, parsed.rejected, source=list_source(name), format=parsed.format,
+            session, sealer, rejected, source=list_source(name), format=parsed.format,
             source_file=source_file, hash_list_id=hash_list.id,
         )  # fmt: skip
-        _resolve_fixed(session, sealer, hash_list.id, parsed, now)
+        _resolve_fixed(session, sealer, hash_list.id, rejected, now)
         hash_list.entry_count = (
             session.scalar(select(func.count()).where(HashListEntry.list_id == hash_list.id)) or 0
         )
@@ -237,12 +239,22 @@ def import_list(
     return summary
 
 
+def in_list(location: str, source_file: str) -> str:
+    """Where a refused entry is in its list, whatever the file was called: ``line 3`` for a line
+    of ``list.csv:3``, ``value[2]`` for an entry of ``list.json:value[2]``. A list's quarantine
+    records are keyed by it (with the list and the raw input): keyed by the file's name, the
+    same file uploaded again as ``list (1).csv`` quarantined its bad lines anew and resolved
+    the earlier records, back and forth. The record keeps the file's name (``source_file``)."""
+    within = location.removeprefix(f"{source_file}:")
+    return f"line {within}" if within.isascii() and within.isdigit() else within
+
+
 def _resolve_fixed(
-    session: Session, sealer: Sealer, list_id: int, parsed: ParsedList, now: datetime
+    session: Session, sealer: Sealer, list_id: int, rejected: list[Rejected], now: datetime
 ) -> None:
     """Open quarantine records of this list that the new file no longer produces are resolved
     (``intake_context``, which made ``sealer``, has keyed any plain digest of earlier versions)."""
-    current = {(r.location[:512], raw_digest(sealer, r.raw)) for r in parsed.rejected}
+    current = {(r.location[:512], raw_digest(sealer, r.raw)) for r in rejected}
     for record in session.scalars(
         select(QuarantineRecord).where(
             QuarantineRecord.hash_list_id == list_id, QuarantineRecord.status == "open"
