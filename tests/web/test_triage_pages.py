@@ -348,6 +348,44 @@ def test_a_subject_and_a_cluster_page_all_their_reports_newest_first(
 
 
 @pytest.mark.parametrize(
+    ("path", "action"),
+    [
+        ("/api/subjects", "subject.list"),
+        ("/api/clusters", "cluster.list"),
+        ("/api/queue", "queue.list"),
+        ("/subjects", "subject.list"),
+        ("/clusters", "cluster.list"),
+        ("/queue", "queue.list"),
+    ],
+)
+def test_a_page_past_the_last_is_refused_naming_the_last_and_not_audited(
+    store: Store,
+    api: dict[Role, TestClient],
+    accounts_by_role: dict[Role, Account],
+    path: str,
+    action: str,
+) -> None:
+    """A page past the last answered 200 with no rows, audited as a read of the list, and the
+    page offered no way back. It is refused now, naming ``page`` and the last page."""
+    client = api[Role.ANALYST]
+    if not path.startswith("/api/"):
+        client = TestClient(client.app, base_url="http://127.0.0.1")
+        cookie, _ = session_cookie(client.app, store, accounts_by_role[Role.ANALYST].name)  # type: ignore[arg-type]
+        client.cookies.set("sg_session", cookie)
+    last = api[Role.ANALYST].get("/api" + path.removeprefix("/api")).json()["pages"]
+    before = len(_events(store, action))
+    past = client.get(path, params={"page": last + 1})
+    assert past.status_code == 422
+    message = f"page: {last + 1} is past the last page, {last}"
+    if path.startswith("/api/"):
+        assert past.json() == {"detail": message, "rule": "page_out_of_range", "location": "page"}
+    else:
+        assert message in past.text
+    assert len(_events(store, action)) == before  # nothing shown, nothing audited
+    assert client.get(path, params={"page": last}).status_code == 200
+
+
+@pytest.mark.parametrize(
     "path",
     [
         "/api/reports/{n}",

@@ -12,7 +12,6 @@ the CLI cannot disagree.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from pathlib import PurePath
 from typing import Any, Literal
@@ -80,6 +79,9 @@ def _queue(
     store = store_of(request)
     capacity = default_capacity(store, period) if capacity_hours is None else capacity_hours
     items, plan = _cache(request).plan(store, route, capacity, period)
+    total = plan.items.height
+    pages = views.last_page(total, PAGE)
+    views.check_page(page, pages)  # before the read is audited: a page past the last shows nothing
     rows = plan.rows((page - 1) * PAGE, PAGE)
     asked = {"route": route, "period": period, "capacity_hours": str(capacity), "page": str(page)}
     with store.session() as db:
@@ -88,13 +90,7 @@ def _queue(
     for row in rows:
         row["subjects"] = sorted({s for r in row["reports"] for s in links[r]["subjects"]})
         row["clusters"] = sorted({c for r in row["reports"] for c in links[r]["clusters"]})
-    total = plan.items.height
-    return {
-        "summary": summary(items, plan, route),
-        "page": page,
-        "pages": max(1, math.ceil(total / PAGE)),
-        "items": rows,
-    }
+    return {"summary": summary(items, plan, route), "page": page, "pages": pages, "items": rows}
 
 
 CapacityQuery = Query(None, ge=0, le=100_000, description="Hours (default: the settings').")
@@ -223,7 +219,11 @@ def outcome_api(
 
 
 def _paged(total: int, page: int, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"total": total, "page": page, "pages": max(1, math.ceil(total / PAGE)), "rows": rows}
+    """A page of a list; a page past the last is refused (422 naming ``page`` and the last
+    page) before the list's read is audited, since it would show nothing."""
+    pages = views.last_page(total, PAGE)
+    views.check_page(page, pages)
+    return {"total": total, "page": page, "pages": pages, "rows": rows}
 
 
 PageQuery = Query(1, ge=1, le=1_000_000)
@@ -232,8 +232,9 @@ PageQuery = Query(1, ge=1, le=1_000_000)
 def _subjects(request: Request, principal: Principal, page: int) -> dict[str, Any]:
     with store_of(request).session() as db:
         total, rows = views.subjects_page(db, (page - 1) * PAGE, PAGE)
+        paged = _paged(total, page, rows)
         record_list(request, principal, "subject", {"page": str(page)}, session=db)
-    return _paged(total, page, rows)
+    return paged
 
 
 @router.get("/subjects", include_in_schema=False)
@@ -290,8 +291,9 @@ def _clusters(
     asked = {"page": str(page)} | ({} if viral is None else {"viral": str(viral).lower()})
     with store_of(request).session() as db:
         total, rows = views.clusters_page(db, (page - 1) * PAGE, PAGE, viral)
+        paged = _paged(total, page, rows)
         record_list(request, principal, "cluster", asked, session=db)
-    return _paged(total, page, rows)
+    return paged
 
 
 @router.get("/clusters", include_in_schema=False)
