@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -256,3 +258,52 @@ def test_cli_verify_and_export(store: Store, capsys: pytest.CaptureFixture[str])
     assert "error: audit log tampered with: 2 problem(s)" in broken.err
     as_json = invoke(capsys, "audit", "verify", "--json")
     assert json.loads(as_json.out)["problems"][0]["seq"] == 2
+
+
+def _documented_hash(previous: str, row: dict[str, str]) -> str:
+    """The chain's hash as docs/web.md describes it, written from the description alone: the
+    content fields (all but the two hashes) as compact JSON with sorted keys, ``seq`` a number
+    and the rest text, non-ASCII kept, UTF-8; the previous hash's hex digits in front."""
+    content = {k: (int(v) if k == "seq" else v) for k, v in row.items() if "hash" not in k}
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256((previous + text).encode("utf-8")).hexdigest()
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_an_exported_file_is_checked_on_its_own_as_documented(
+    store: Store, capsys: pytest.CaptureFixture[str], tmp_path: Path, fmt: str
+) -> None:
+    with store.session() as db:
+        audit.record(db, Actor("zoë", "analyst", "10.0.0.7"), "report.read", "report", "R,1\n")
+    _fill(store, 3)
+    path = tmp_path / f"audit.{fmt}"
+    assert invoke(capsys, "audit", "export", "--format", fmt, "--out", str(path)).code == 0
+    lines = path.read_text(encoding="utf-8")
+    rows = (
+        [{k: str(v) for k, v in json.loads(line).items()} for line in lines.splitlines()]
+        if fmt == "jsonl"
+        else list(csv.DictReader(io.StringIO(lines, newline="")))
+    )
+    previous = audit.GENESIS
+    for row in rows:  # the documented form, from the file alone
+        assert row["prev_hash"] == previous and _documented_hash(previous, row) == row["hash"]
+        previous = row["hash"]
+    checked = invoke(capsys, "audit", "verify", "--file", str(path), "--json")
+    assert checked.code == 0
+    assert json.loads(checked.out) | {"problems": []} == {
+        "ok": True, "checked": 5, "head_seq": 5, "head_hash": previous, "problems": [],
+    }  # fmt: skip
+    said = invoke(capsys, "audit", "verify", "--file", str(path)).out
+    assert said == f"export intact: 5 events, the last 5 with hash {previous}\n"
+    edited = lines.replace("R2", "R9", 1)
+    gone = "".join(
+        line for line in lines.splitlines(keepends=True) if not line.startswith(("4,", '{"seq":4'))
+    )
+    for changed, problem in ((edited, "event 4: edited"), (gone, "event 4: deleted")):
+        path.write_text(changed, encoding="utf-8")
+        broken = invoke(capsys, "audit", "verify", "--file", str(path))
+        assert broken.code == 1 and problem in broken.err
+        assert f"error: export audit.{fmt} tampered with" in broken.err
+    path.write_text("not,an,export\n", encoding="utf-8")
+    refused = invoke(capsys, "audit", "verify", "--file", str(path))
+    assert refused.code == 1 and "not an audit export" in refused.err

@@ -16,7 +16,7 @@ import getpass
 import hashlib
 import io
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +25,7 @@ from typing import Literal, TextIO, cast
 from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
-from safeguarding.errors import StoreError
+from safeguarding.errors import StoreError, ValidationError
 from safeguarding.store.models.access import AuditEventRow, AuditHeadRow
 
 GENESIS = "0" * 64
@@ -175,9 +175,13 @@ class Problem:
 
 @dataclass(frozen=True)
 class Verification:
+    """A chain checked: how many events, the head (the last event's sequence number and hash,
+    to compare with a copy kept elsewhere) and the problems found."""
+
     checked: int
     head_seq: int
     problems: tuple[Problem, ...]
+    head_hash: str = GENESIS
 
     @property
     def ok(self) -> bool:
@@ -186,44 +190,13 @@ class Verification:
 
 def verify(session: Session, *, batch: int = 5000) -> Verification:
     """Recompute the chain from the first event and report every edited or missing event."""
-    problems: list[Problem] = []
     head = session.get(AuditHeadRow, HEAD_ID)
     if head is None:
         raise StoreError("the audit log has no head row; run: safeguarding db upgrade")
-    expected_seq, prev_hash, checked = 1, GENESIS, 0
     rows = session.execute(select(AuditEventRow).order_by(AuditEventRow.seq)).scalars()
-    for row in rows.yield_per(batch):
-        checked += 1
-        if row.seq != expected_seq:
-            missing = (
-                f"event {expected_seq}"
-                if row.seq == expected_seq + 1
-                else f"events {expected_seq}–{row.seq - 1}"
-            )
-            problems.append(
-                Problem(
-                    expected_seq, "deleted", f"{missing} deleted (the chain jumps to {row.seq})"
-                )
-            )
-        elif row.prev_hash != prev_hash:
-            problems.append(
-                Problem(
-                    row.seq,
-                    "relinked",
-                    f"event {row.seq} does not link to event {row.seq - 1}: "
-                    f"its previous-hash or event {row.seq - 1}'s hash was changed",
-                )
-            )
-        if chain_hash(row.prev_hash, _row_dict(row)) != row.hash:
-            problems.append(
-                Problem(
-                    row.seq,
-                    "edited",
-                    f"event {row.seq} was edited: its content does not match its hash",
-                )
-            )
-        expected_seq, prev_hash = row.seq + 1, row.hash
-    last = expected_seq - 1
+    checked, last, prev_hash, problems = _check_chain(
+        _row_dict(row) for row in rows.yield_per(batch)
+    )
     if head.seq > last:
         missing = f"event {head.seq}" if head.seq == last + 1 else f"events {last + 1}–{head.seq}"
         problems.append(
@@ -233,7 +206,99 @@ def verify(session: Session, *, batch: int = 5000) -> Verification:
         problems.append(
             Problem(last, "edited", f"event {last} does not match the hash held by the chain head")
         )
-    return Verification(checked=checked, head_seq=head.seq, problems=tuple(problems))
+    return Verification(checked, head.seq, tuple(problems), head_hash=head.hash)
+
+
+def verify_export(events: Iterable[Mapping[str, object]]) -> Verification:
+    """Recompute the chain of an exported file's events (``read_export``) from the first: an
+    edited or missing event is named as ``verify`` names it in the store. What follows the
+    file's last event cannot be known from the file: its head is returned, to be compared with
+    one kept elsewhere."""
+    checked, last, prev_hash, problems = _check_chain(events)
+    return Verification(checked, last, tuple(problems), head_hash=prev_hash)
+
+
+def _check_chain(
+    events: Iterable[Mapping[str, object]],
+) -> tuple[int, int, str, list[Problem]]:
+    """Events in sequence order checked against each other and their hashes; returns how many,
+    the last sequence number and hash, and the problems found."""
+    problems: list[Problem] = []
+    expected_seq, prev_hash, checked = 1, GENESIS, 0
+    for event in events:
+        checked += 1
+        seq, event_prev, event_hash = int(str(event["seq"])), event["prev_hash"], event["hash"]
+        if seq != expected_seq:
+            missing = (
+                f"event {expected_seq}"
+                if seq == expected_seq + 1
+                else f"events {expected_seq}–{seq - 1}"
+            )
+            problems.append(
+                Problem(expected_seq, "deleted", f"{missing} deleted (the chain jumps to {seq})")
+            )
+        elif event_prev != prev_hash:
+            problems.append(
+                Problem(
+                    seq,
+                    "relinked",
+                    f"event {seq} does not link to event {seq - 1}: "
+                    f"its previous-hash or event {seq - 1}'s hash was changed",
+                )
+            )
+        if chain_hash(str(event_prev), event) != event_hash:
+            problems.append(
+                Problem(
+                    seq, "edited", f"event {seq} was edited: its content does not match its hash"
+                )
+            )
+        expected_seq, prev_hash = seq + 1, str(event_hash)
+    return checked, expected_seq - 1, prev_hash, problems
+
+
+def read_export(handle: TextIO, name: str) -> Iterator[dict[str, object]]:
+    """The events of an exported file, JSON Lines or CSV (told apart by the first character),
+    in the form they were hashed in (``canonical``): ``seq`` a whole number, the other fields
+    text. A line that is not an event is refused, naming the file and line."""
+    first = handle.read(1)
+    handle.seek(0)
+    if first == "{":
+        for number, line in enumerate(handle, start=1):
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValidationError(
+                    f"{name}:{number}: not JSON ({exc.msg})", location=f"{name}:{number}",
+                    rule="bad_json",
+                ) from exc  # fmt: skip
+            yield _exported(event, name, number)
+        return
+    reader = csv.DictReader(handle)
+    if tuple(reader.fieldnames or ()) != EXPORT_FIELDS:
+        raise ValidationError(
+            f"{name}:1: not an audit export: the columns must be {','.join(EXPORT_FIELDS)}",
+            location=f"{name}:1",
+            rule="not_an_export",
+        )
+    for row in reader:
+        yield _exported(row, name, reader.line_num)
+
+
+def _exported(event: object, name: str, number: int) -> dict[str, object]:
+    if not isinstance(event, dict) or set(event) != set(EXPORT_FIELDS):
+        raise ValidationError(
+            f"{name}:{number}: not an audit event: the fields must be {', '.join(EXPORT_FIELDS)}",
+            location=f"{name}:{number}",
+            rule="not_an_event",
+        )
+    seq = str(event["seq"])
+    if not (seq.isascii() and seq.isdigit()):
+        raise ValidationError(
+            f"{name}:{number}: seq must be a whole number",
+            location=f"{name}:{number}",
+            rule="not_an_event",
+        )
+    return {field: int(seq) if field == "seq" else str(event[field]) for field in EXPORT_FIELDS}
 
 
 def events(

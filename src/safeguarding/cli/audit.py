@@ -21,30 +21,52 @@ class Format(StrEnum):
 
 
 @app.command()
-def verify(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def verify(
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    file: Path | None = typer.Option(
+        None, "--file", help="Check an exported file (JSON Lines or CSV) instead of the store."
+    ),
+) -> None:
     """Recompute the hash chain and name every edited or deleted event (exit 1 if any).
 
-    Example: safeguarding audit verify
+    Example: safeguarding audit verify (an export: safeguarding audit verify --file audit.csv)
     """
-    with store(must_exist=True) as opened, opened.session() as db:
-        result = audit.verify(db)
+    if file is None:
+        with store(must_exist=True) as opened, opened.session() as db:
+            result = audit.verify(db)
+        what = "audit log"
+        intact = f"audit log intact: {result.checked} events, head at {result.head_seq}"
+    else:
+        # An export is checked on its own, no store needed: its chain from the first event, and
+        # its last event's hash, to compare with a head hash kept elsewhere.
+        try:
+            with file.open(encoding="utf-8", newline="") as handle:
+                result = audit.verify_export(audit.read_export(handle, file.name))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SafeguardingError(f"{file}: cannot read ({exc})") from exc
+        what = f"export {file.name}"
+        intact = (
+            f"export intact: {result.checked} events, the last {result.head_seq} with hash "
+            f"{result.head_hash}"
+        )
     if json_out:
         print_json(
             {
                 "ok": result.ok,
                 "checked": result.checked,
                 "head_seq": result.head_seq,
+                "head_hash": result.head_hash,
                 "problems": [vars(p) for p in result.problems],
             }
         )
     elif result.ok:
-        console.print(f"audit log intact: {result.checked} events, head at {result.head_seq}")
+        console.print(intact, soft_wrap=True)
     else:
         for problem in result.problems:
             err_console.print(f"event {problem.seq}: {problem.kind}: {problem.message}")
     if not result.ok:
         raise SafeguardingError(
-            f"audit log tampered with: {len(result.problems)} problem(s) in {result.checked} events"
+            f"{what} tampered with: {len(result.problems)} problem(s) in {result.checked} events"
         )
 
 

@@ -137,6 +137,7 @@ def verify_chain(request: Request, principal: Principal = Depends(READ)) -> dict
         "ok": result.ok,
         "checked": result.checked,
         "head_seq": result.head_seq,
+        "head_hash": result.head_hash,
         "problems": [{"seq": p.seq, "kind": p.kind, "message": p.message} for p in result.problems],
     }
 
