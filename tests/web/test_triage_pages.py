@@ -34,6 +34,7 @@ from safeguarding.store.models import (
     ReportParty,
     Subject,
     TriageOutcome,
+    TriageRun,
 )
 from safeguarding.store.models.access import AuditEventRow
 from safeguarding.triage import operations
@@ -729,6 +730,29 @@ def test_a_rerun_under_an_uploaded_policy_says_how_many_reports_changed_level(
     assert [e.action for e in _events(store, "triage.run")] == ["triage.run", "triage.run"]
     broken = client.post("/api/triage/run", files={"policy": ("bad.toml", b"[policy]\nname=1")})
     assert broken.status_code == 422 and _levels(store) == after
+
+
+def test_the_run_form_redirects_to_the_run_so_a_reload_runs_nothing(
+    store: Store, api: dict[Role, TestClient], accounts_by_role: dict[Role, Account]
+) -> None:
+    """The form's answer was the page with the result: reloading it posted again and started
+    another run. It redirects to the run's page now (post, redirect, get)."""
+    app = make_app(store)
+    with TestClient(app, base_url="http://127.0.0.1") as browser:
+        cookie, csrf = session_cookie(app, store, accounts_by_role[Role.SUPERVISOR].name)
+        browser.cookies.set("sg_session", cookie)
+        posted = browser.post("/triage/run", data={"csrf_token": csrf}, follow_redirects=False)
+        assert (posted.status_code, posted.headers["location"]) == (303, "/triage/run?run=2")
+        for _ in range(2):  # shown, then reloaded
+            page = browser.get(posted.headers["location"])
+            assert page.status_code == 200
+            assert "Run 2 (" in page.text and "Level changed for 0 of 30 earlier" in page.text
+            assert "Levels: P1 " in page.text
+        assert browser.get("/triage/run?run=99").status_code == 404
+    with store.session() as db:
+        runs = list(db.scalars(select(TriageRun.id)))
+    assert runs == [1, 2]
+    assert [e.target_id for e in _events(store, "triage.run")] == ["2"]
 
 
 def test_researchers_see_only_aggregate_counts(

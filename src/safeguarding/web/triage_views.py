@@ -31,6 +31,7 @@ from safeguarding.store.models import (
     Subject,
     TriageOutcome,
 )
+from safeguarding.triage.policy import LEVELS
 from safeguarding.triage.reasons import shown, subjects_referred
 
 PSEUDONYM_SHOWN = 10
@@ -294,6 +295,16 @@ def cluster_detail(db: Session, cluster_id: int, page: int = 1) -> dict[str, Any
         .where(FileCluster.cluster_id == cluster_id)
     )
     return {**_cluster(row), **_member_reports(db, ProviderReport.id.in_(in_cluster), page)}
+
+
+def level_counts(db: Session) -> dict[str, int]:
+    """Reports per level of the stored decisions, in the policy's order of levels."""
+    counts = dict(
+        db.execute(
+            select(PriorityDecision.level, func.count()).group_by(PriorityDecision.level)
+        ).all()
+    )
+    return {level: counts[level] for level in LEVELS if level in counts}
 
 
 def item_links(db: Session, report_ids: list[int]) -> dict[int, dict[str, list[int]]]:

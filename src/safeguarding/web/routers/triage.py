@@ -27,6 +27,7 @@ from starlette.responses import RedirectResponse, Response
 from safeguarding.errors import NotFoundError, ValidationError
 from safeguarding.hashing.kinds import parse_kind
 from safeguarding.store import Store
+from safeguarding.store.base import ROW_ID_MAX
 from safeguarding.store.models import HashList, TriageRun
 from safeguarding.triage import hashlists, operations
 from safeguarding.triage.aggregates import triage_aggregates
@@ -626,8 +627,20 @@ def _run(
 
 
 @router.get("/triage/run", include_in_schema=False, dependencies=[Depends(POLICY)])
-def run_page(request: Request) -> Response:
-    return render(request, "triage/run.html", {"runs": _runs(request), "result": None})
+def run_page(request: Request, run: int | None = Query(None, ge=1, le=ROW_ID_MAX)) -> Response:
+    """The recent runs; ``run``: the one just made by the form, whose page this is after the
+    redirect (its stored summary; its levels are the decisions', while it is the latest)."""
+    runs = _runs(request)
+    done: TriageRun | None = None
+    levels: dict[str, int] = {}
+    if run is not None:
+        with store_of(request).session() as db:
+            done = db.get(TriageRun, run)
+            if done is None:
+                raise NotFoundError(f"no triage run {run}")
+            if runs and runs[0].id == run:
+                levels = views.level_counts(db)
+    return render(request, "triage/run.html", {"runs": runs, "done": done, "levels": levels})
 
 
 @router.post("/triage/run", include_in_schema=False)
@@ -636,9 +649,11 @@ async def run_form(
     policy: UploadFile | None = File(None),
     principal: Principal = Depends(POLICY),
 ) -> Response:
+    """Runs, then redirects to the run's page (post, redirect, get): a page showing the result
+    of the POST itself started another run when reloaded."""
     data, filename = await _read_upload(policy, "policy.toml") if policy else (b"", "")
     result = await run_in_threadpool(_run, request, principal, data, filename)
-    return render(request, "triage/run.html", {"runs": _runs(request), "result": result})
+    return RedirectResponse(f"/triage/run?run={result['run']}", status_code=303)
 
 
 @router.post("/api/triage/run", tags=["triage"], summary="Re-run the triage under a policy")
