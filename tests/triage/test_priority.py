@@ -8,9 +8,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from safeguarding.errors import ValidationError
+from safeguarding.store.models import PriorityDecision, TriageRun
 from safeguarding.triage.cluster_content import ViralFiles, flagged
 from safeguarding.triage.facts import compute_facts
-from safeguarding.triage.policy import LEVEL_CODE, default_policy_text, load_policy, parse_policy
+from safeguarding.triage.policy import (
+    LABEL_MAX,
+    LEVEL_CODE,
+    default_policy_text,
+    load_policy,
+    parse_policy,
+)
 from safeguarding.triage.priority import Explainer, level_changes, score_reports
 from safeguarding.triage.tables import FILE_FLAGS, REPORT_SIGNALS
 from tests.triage.helpers import files, reports
@@ -169,6 +176,8 @@ def test_a_policy_change_relevels_as_expected(tmp_path: Path) -> None:
         (('evidence = "kirat.validation"', 'evidence = "no.such"'), "not in the evidence base"),
         (("weight = -60", "weight = 30"), "either raises"),
         (('id = "infant"', 'id = "escalation"'), "unique"),
+        # runs and decisions store its label in 160 characters: PostgreSQL refused it mid-run
+        (('version = "2026.11-3"', f'version = "{"9" * 140}"'), "at most 146 characters"),
     ],
 )
 def test_bad_policies_are_refused_naming_the_rule(edit: tuple[str, str], message: str) -> None:
@@ -187,3 +196,14 @@ def test_a_refused_rule_is_named_with_the_line_it_is_written_on() -> None:
     assert str(info.value) == (
         f"edited.toml:{header}: rule 'escalation': weight must be a finite number"
     )
+
+
+def test_the_policy_label_fits_the_columns_that_store_it() -> None:
+    for column in (TriageRun.__table__.c.policy, PriorityDecision.__table__.c.policy):
+        assert column.type.length == LABEL_MAX  # type: ignore[attr-defined]
+    longest = (
+        default_policy_text()
+        .decode()
+        .replace('version = "2026.11-3"', f'version = "{"9" * 139}"', 1)
+    )
+    assert len(parse_policy(longest.encode(), "edited.toml").label) == LABEL_MAX

@@ -29,6 +29,10 @@ LEVELS: tuple[str, ...] = ("P1", "P2", "P3", "informational")
 LEVEL_CODE = {name: code for code, name in enumerate(LEVELS, start=1)}
 ROUTES: tuple[str, ...] = ("offender", "youth_care")
 MAX_RULES = 63  # rules fired are kept as bits of one 64-bit integer per report
+# Runs and decisions store the policy's label (``name@version#`` and 12 digest digits) in a column
+# of this many characters (``triage_run.policy``, ``triage_priority_decision.policy``).
+LABEL_MAX = 160
+_NAME_AND_VERSION_MAX = LABEL_MAX - len("@#") - 12
 _RULE_HEADER = re.compile(r"^\s*\[\[\s*rule\s*\]\]\s*(#.*)?$")
 _POLICY_KEYS = {"policy", "levels", "rule"}
 _HEADER_KEYS = {"name", "version", "description"}
@@ -229,9 +233,18 @@ def parse_policy(data: bytes, source: str) -> Policy:
     for index, table in enumerate(tables):
         line = lines[index] if lines else None
         rules.append(_rule(table, index, source, {r.id for r in rules}, line))
+    name = _text(header, "name", f"{source}: [policy]")
+    version = _text(header, "version", f"{source}: [policy]")
+    if len(name) + len(version) > _NAME_AND_VERSION_MAX:
+        # A longer label was cut by SQLite and refused by PostgreSQL mid-run: refused here.
+        raise _fail(
+            f"{source}: [policy]",
+            f"name and version must be at most {_NAME_AND_VERSION_MAX} characters together "
+            f"(runs and decisions cite the policy as name@version#digest, in {LABEL_MAX})",
+        )
     return Policy(
-        name=_text(header, "name", f"{source}: [policy]"),
-        version=_text(header, "version", f"{source}: [policy]"),
+        name=name,
+        version=version,
         description=str(header.get("description", "")),
         thresholds=tuple(thresholds),
         rules=tuple(rules),
