@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from safeguarding.helpline.schema import ContactReport, token_problem
+from safeguarding.helpline.schema import ContactReport, reference_problem, token_problem
 
 
 def test_missing_coded_fields_are_unknown_and_date_is_cut_to_month() -> None:
@@ -37,6 +37,27 @@ def test_tokens_that_could_reach_the_caller_are_refused(token: str) -> None:
     with pytest.raises(ValidationError) as caught:
         ContactReport(month="2023-01", caller_token=token)
     assert caught.value.errors()[0]["loc"] == ("caller_token",)
+
+
+@pytest.mark.parametrize(
+    "reference",
+    ["0612345678", "198.51.100.77", "2001:db8::7", "0031612345678", "case:1234567", "HL-2024-0001"],
+)
+def test_a_reference_that_could_reach_the_caller_is_refused(reference: str) -> None:
+    """The reference is stored in clear and listed to staff: a phone number or IP address kept
+    there would undo the token rule."""
+    with pytest.raises(ValidationError) as caught:
+        ContactReport(month="2023-01", contact_id=reference)
+    error = caught.value.errors()[0]
+    assert error["loc"] == ("contact_id",)
+    assert "never the caller's number or address" in error["msg"]
+    assert reference not in error["msg"]
+
+
+@pytest.mark.parametrize("reference", ["HL-0001", "SYNTH-23-1716", "K1", "chat:2024-07"])
+def test_helpline_references_are_accepted(reference: str) -> None:
+    assert reference_problem(reference) is None
+    assert ContactReport(month="2023-01", contact_id=reference).contact_id == reference
 
 
 @pytest.mark.parametrize("token", ["blue-heron", "wolf_85", "Tulip.2023"])

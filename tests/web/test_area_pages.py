@@ -401,6 +401,26 @@ def test_an_identifier_in_the_note_is_refused_or_redacted(
     assert invalid.json()["problems"][0]["field"] == "age_band"
 
 
+@pytest.mark.parametrize("reference", ["0612345678", "198.51.100.77"])
+def test_a_reference_holding_a_phone_number_or_address_is_refused(
+    api: dict[Role, TestClient], loaded: Store, reference: str
+) -> None:
+    """The reference is stored in clear: the caller's number or address as the contact's key
+    is refused with the field and rule named, as the same value is as a caller token."""
+    with loaded.session() as db:
+        before = db.scalar(select(func.count()).select_from(HelplineContactRow))
+    refused = api[Role.COUNSELLOR].post(
+        "/api/helpline/contacts", json=_contact(contact_id=reference)
+    )
+    assert refused.status_code == 422, refused.text
+    [problem] = refused.json()["problems"]
+    assert problem["field"] == "contact_id"
+    assert problem["rule"].startswith("looks like a phone number, email or IP address")
+    assert reference not in refused.text
+    with loaded.session() as db:
+        assert db.scalar(select(func.count()).select_from(HelplineContactRow)) == before
+
+
 def test_the_entry_form_needs_its_csrf_token_and_keeps_values_on_refusal(loaded: Store) -> None:
     client, csrf = _page(loaded, "counsellor-one")
     form = client.get("/helpline/entry").text

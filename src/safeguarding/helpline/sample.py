@@ -251,7 +251,8 @@ def sample_reports(seed: int) -> list[ContactReport]:
                 c = serial
                 serial += 1
                 record: dict[str, Any] = {
-                    "contact_id": f"SYNTH-{plan.year}-{serial:05d}",
+                    # At most 6 digits, as any reference (``schema.reference_problem``).
+                    "contact_id": f"SYNTH-{plan.year % 100}-{serial:04d}",
                     "month": f"{plan.year}-{int(month):02d}",
                     "channel": str(draws["channel"][c]),
                     "contact_kind": "first" if k == 0 else "repeat",

@@ -10,6 +10,8 @@ Design choices that protect callers:
 - Repeat contacts are linked only by a token the caller chooses (a nickname), never by a phone
   number, email or IP address; tokens that look like one are refused. The store keeps a keyed
   pseudonym of the token, not the token.
+- The helpline's own reference is kept in clear, so one that looks like a phone number, email or
+  IP address (or holds 7 or more digits) is refused as a token is.
 - A missing or empty coded value means ``unknown``; ``none`` in a multi-select means "asked, and
   none applies", which is different from not recorded.
 """
@@ -94,15 +96,40 @@ MAX_NOTE_LENGTH = 4000
 _MONTH = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
 
 
+def _reaches_a_caller(value: str) -> str | None:
+    """Why ``value`` could be a way to reach or trace a caller, or None: an email, phone number
+    or IP address the scanner finds, or 7 or more digits anywhere (a local number written
+    without its area code, or split by letters, is not found as a phone number)."""
+    if find_identifiers(value):
+        return "looks like a phone number, email or IP address"
+    if sum(ch.isdigit() for ch in value) >= 7:
+        return "holds 7 or more digits, which could be a phone number"
+    return None
+
+
 @lru_cache(maxsize=4096)
 def token_problem(token: str) -> str | None:
     """Why a caller-chosen token cannot be used, or None. Tokens must not reach the caller."""
-    if find_identifiers(token):
-        return "looks like a phone number, email or IP address; ask the caller for a nickname"
-    if sum(ch.isdigit() for ch in token) >= 7:
-        return "holds 7 or more digits, which could be a phone number; ask for a nickname"
+    problem = _reaches_a_caller(token)
+    if problem:
+        return f"{problem}; ask the caller for a nickname"
     if not TOKEN_PATTERN.match(token):
         return "must be 3-40 letters, digits, '.', '_' or '-'"
+    return None
+
+
+def reference_problem(reference: str) -> str | None:
+    """Why a helpline reference (``contact_id``) cannot be used, or None. It is stored in clear
+    and listed to staff, so it must not be the caller's number or address, which a call or chat
+    system might offer as the contact's key."""
+    if not CONTACT_ID_PATTERN.match(reference):
+        return "must be 1-64 letters, digits, '.', '_', ':' or '-'"
+    problem = _reaches_a_caller(reference)
+    if problem:
+        return (
+            f"{problem}; use the helpline's own reference (at most 6 digits), "
+            "never the caller's number or address"
+        )
     return None
 
 
@@ -140,8 +167,9 @@ class ContactReport(BaseModel):
     def _contact_id(cls, value: str | None) -> str | None:
         if value in (None, ""):
             return None
-        if not CONTACT_ID_PATTERN.match(value):
-            raise ValueError("must be 1-64 letters, digits, '.', '_', ':' or '-'")
+        problem = reference_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("month")
