@@ -71,6 +71,20 @@ def test_stats_json_and_text(
     assert none.code == 1 and "no helpline contacts" in none.err
 
 
+@pytest.mark.parametrize("setting", ["20.0", '"25"', "true", "0"])
+def test_the_command_and_the_monitor_refuse_a_minimum_cell_that_is_no_cell_size(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, store: Store, home: Path, setting: str
+) -> None:
+    invoke(capsys, "helpline", "import", str(_file(tmp_path, 40)))
+    (home / "config.toml").write_text(f"[helpline]\nmin_cell = {setting}\n", encoding="utf-8")
+    rule = "must be a whole number of at least 1"
+    for command in (["helpline", "stats"], ["monitor", "--out", str(tmp_path / "m.html")]):
+        refused = invoke(capsys, *command)
+        assert refused.code == 1 and "[helpline] min_cell = " in refused.err, command
+        assert rule in refused.err, command
+    assert not (tmp_path / "m.html").exists()
+
+
 def test_dp_releases_spend_the_budget_until_refused(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, store: Store, home: Path
 ) -> None:

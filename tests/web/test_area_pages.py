@@ -459,6 +459,35 @@ def test_statistics_are_protected_and_never_read_notes(api: dict[Role, TestClien
     assert bad.status_code == 422 and bad.json()["location"] == "by"
 
 
+@pytest.mark.parametrize("setting", [20.0, "25", True, 0])
+def test_a_minimum_cell_setting_that_is_no_cell_size_is_a_server_fault(
+    api: dict[Role, TestClient], loaded: Store, setting: object
+) -> None:
+    """The API, the statistics page and the monitor refuse to publish under a [helpline]
+    min_cell they cannot use, as the command does: 20.0 read as the default 10 weakened the
+    protection, and true read as 1 published every small cell."""
+    loaded.settings.options["helpline"] = {"min_cell": setting}
+    fault = "the server's settings need attention; the server's log says what"
+    answer = api[Role.RESEARCHER].get("/api/helpline/stats", params={"by": "age_band,year"})
+    assert (answer.status_code, answer.json()) == (500, {"detail": fault})
+    client, _ = _page(loaded, "researcher-one")
+    for page in ("/helpline/stats", "/monitor"):
+        shown = client.get(page)
+        assert shown.status_code == 500 and "settings need attention" in shown.text, page
+        assert "<table" not in shown.text and "<svg" not in shown.text, page
+
+
+def test_the_configured_minimum_cell_protects_the_statistics(
+    api: dict[Role, TestClient], loaded: Store
+) -> None:
+    loaded.settings.options["helpline"] = {"min_cell": 40}
+    stats = api[Role.RESEARCHER].get("/api/helpline/stats", params={"by": "age_band,year"})
+    assert stats.status_code == 200 and stats.json()["min_cell"] == 40
+    for table in stats.json()["tables"]:
+        for row in table["cells"]:
+            assert all(v is None or v == 0 or v >= 40 for v in row), table["title"]
+
+
 def test_the_statistics_page_shows_both_units_and_charts(loaded: Store) -> None:
     client, _ = _page(loaded, "researcher-one")
     page = client.get("/helpline/stats").text

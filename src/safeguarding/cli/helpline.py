@@ -33,13 +33,6 @@ DEFAULT_DP_BUDGET = 1.0
 WITHHELD = "x"
 
 
-def _option_int(options: dict[str, Any], name: str, default: int, low: int) -> int:
-    value = options.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"[helpline] {name} must be a whole number of at least {low}")
-    return value
-
-
 @app.command("import")
 def import_command(
     file: Path = typer.Argument(..., help="Contact reports: .csv, .jsonl or .ndjson."),
@@ -164,7 +157,7 @@ def stats(
 
     Example: safeguarding helpline stats --by age_band,year --min-cell 10 --round 5
     """
-    from safeguarding.helpline.stats import helpline_stats, load_facts, parse_by
+    from safeguarding.helpline.stats import helpline_stats, load_facts, min_cell_setting, parse_by
 
     try:
         dims = parse_by(by)
@@ -182,7 +175,7 @@ def stats(
             param_hint="--year",
         )
     options = settings().section("helpline")
-    cell = min_cell or _option_int(options, "min_cell", DEFAULT_MIN_CELL, 1)
+    cell = min_cell or min_cell_setting(options)
     with store(must_exist=True) as opened:
         with opened.session() as session:
             facts = load_facts(session)

@@ -22,7 +22,7 @@ rounding) or, for repeatedly queried dashboards, through ``disclosure.dp`` with 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
@@ -38,6 +38,7 @@ from safeguarding.disclosure.suppression import (
     extend,
     protect_table,
 )
+from safeguarding.errors import ConfigError
 from safeguarding.helpline.schema import (
     AGE_BAND_LABELS,
     ASKING_FOR_HELP,
@@ -98,6 +99,18 @@ AGE_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("27+", ("27_35", "36_plus")),
 )
 YOUNG = "≤26"
+
+
+def min_cell_setting(options: Mapping[str, Any]) -> int:
+    """``[helpline] min_cell`` (default 10), checked. Every helpline table the command line, the
+    web app and the monitor publish is protected with it, so a value that cannot be a cell size
+    is refused, never replaced: a stricter ``20.0`` read as the default would weaken the
+    protection without a word, and ``true`` (a ``bool``, which Python counts as an ``int``)
+    would be 1 and withhold nothing."""
+    value = options.get("min_cell", DEFAULT_MIN_CELL)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"[helpline] min_cell = {value!r}: must be a whole number of at least 1")
+    return value
 
 
 def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float, float]:

@@ -12,10 +12,10 @@ from typing import Any
 
 import altair as alt
 
-from safeguarding.disclosure.suppression import DEFAULT_MIN_CELL, ProtectedTable
+from safeguarding.disclosure.suppression import ProtectedTable
 from safeguarding.evidence import shipped_evidence
 from safeguarding.helpline.published import published_set
-from safeguarding.helpline.stats import ShareComparison, load_facts
+from safeguarding.helpline.stats import ShareComparison, load_facts, min_cell_setting
 from safeguarding.reporting.charts import to_svg
 from safeguarding.reporting.html import Section, figure_tags, table, tag_badge, text
 from safeguarding.reporting.protected import WITHHELD, cell, protected_table
@@ -208,8 +208,7 @@ def build(store: Store) -> Section | None:
         facts = load_facts(session)
     if facts.contacts.height == 0:
         return None
-    configured = store.settings.section("helpline").get("min_cell", DEFAULT_MIN_CELL)
-    min_cell = configured if isinstance(configured, int) and configured >= 1 else DEFAULT_MIN_CELL
+    min_cell = min_cell_setting(store.settings.section("helpline"))
     # One set of tables protected together (helpline.published): the page, the API and this
     # report never publish a number in one place that another withholds.
     found = published_set(facts, min_cell)

@@ -18,7 +18,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from safeguarding.access import audit
-from safeguarding.disclosure.suppression import DEFAULT_MIN_CELL
 from safeguarding.errors import ValidationError
 from safeguarding.helpline.entry import EntryOutcome, enter_contact
 from safeguarding.helpline.identifiers import IdentifierPolicy
@@ -37,7 +36,7 @@ from safeguarding.helpline.schema import (
     Gender,
     Referral,
 )
-from safeguarding.helpline.stats import HelplineStats, load_facts, parse_by
+from safeguarding.helpline.stats import HelplineStats, load_facts, min_cell_setting, parse_by
 from safeguarding.input_files import UNREADABLE
 from safeguarding.reporting.sections.helpline import build as build_section
 from safeguarding.store import Store
@@ -63,11 +62,6 @@ CHOICES: dict[str, tuple[str, ...]] = {
 CONCERNS = tuple(c for c in get_args(Concern) if c != "not_applicable")
 TEXT_FIELDS = ("contact_id", "month", "caller_token", "note")
 RECORDED = ("unknown", "recorded")
-
-
-def _min_cell(store: Store) -> int:
-    configured = store.settings.section("helpline").get("min_cell", DEFAULT_MIN_CELL)
-    return configured if isinstance(configured, int) and configured >= 1 else DEFAULT_MIN_CELL
 
 
 def _policy(value: object) -> IdentifierPolicy:
@@ -212,9 +206,9 @@ def api_stats(
         raise ValidationError(str(exc), location="by", rule="dimensions") from None
     check_published(dimensions)
     store = store_of(request)
+    min_cell = min_cell_setting(store.settings.section("helpline"))
     with store.session() as session:
         facts = load_facts(session)
-    min_cell = _min_cell(store)
     if facts.contacts.height == 0:
         return {"min_cell": min_cell, "data": "recorded contacts", "tables": [],
                 "comparisons": [], "unattributed_contacts": 0,
