@@ -401,6 +401,31 @@ def test_an_identifier_in_the_note_is_refused_or_redacted(
     assert invalid.json()["problems"][0]["field"] == "age_band"
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"month": "2025-04", "age_band": "under_18", "age_band": "36_plus"}',
+        b'{"month": "2025-04", "caller_type": "self_concerned", "risk_factors": '
+        b'[{"factor": "substance_use", "basis": "stated", "basis": "assessed"}]}',
+    ],
+)
+def test_a_field_given_twice_is_refused_not_the_last_one_kept(
+    api: dict[Role, TestClient], loaded: Store, body: bytes
+) -> None:
+    """JSON readers keep the last of two values of a key: the entry would have stored a value
+    the counsellor's client may not have meant, and dropped the other without a word."""
+    with loaded.session() as db:
+        before = db.scalar(select(func.count()).select_from(HelplineContactRow))
+    refused = api[Role.COUNSELLOR].post(
+        "/api/helpline/contacts", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["rule"] == "repeated_key"
+    assert "given twice in one object" in refused.json()["detail"]
+    with loaded.session() as db:
+        assert db.scalar(select(func.count()).select_from(HelplineContactRow)) == before
+
+
 @pytest.mark.parametrize("reference", ["0612345678", "198.51.100.77"])
 def test_a_reference_holding_a_phone_number_or_address_is_refused(
     api: dict[Role, TestClient], loaded: Store, reference: str

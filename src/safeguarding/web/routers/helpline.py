@@ -37,7 +37,7 @@ from safeguarding.helpline.schema import (
     Referral,
 )
 from safeguarding.helpline.stats import HelplineStats, load_facts, min_cell_setting, parse_by
-from safeguarding.input_files import UNREADABLE
+from safeguarding.input_files import UNREADABLE, RepeatedKeyError, load_json
 from safeguarding.reporting.sections.helpline import build as build_section
 from safeguarding.store import Store
 from safeguarding.web.auth import Principal
@@ -169,9 +169,16 @@ async def entry_submit(request: Request, principal: Principal = Depends(ENTRY)) 
 async def api_enter(request: Request, principal: Principal = Depends(ENTRY)) -> Response:
     """One contact in the import's JSON spelling, plus ``entry_key`` (16-64 characters, makes a
     retry idempotent) and ``on_identifier`` (``refuse``, the default, or ``redact``) for a note
-    holding an email, phone number or IP address. Answers 201 stored, 200 unchanged or 422."""
+    holding an email, phone number or IP address. Answers 201 stored, 200 unchanged or 422 (also
+    for a body that gives a field twice)."""
     try:
-        body = await request.json()
+        # The readers' JSON: a key given twice is refused, as the import and the report intake
+        # refuse it, where ``json`` would keep the last value and drop the first without a word.
+        body = load_json(await request.body())
+    except RepeatedKeyError as exc:
+        raise ValidationError(
+            f"the body must give each field once: {exc}", rule="repeated_key"
+        ) from None
     except UNREADABLE:  # not JSON, or a JSON the readers refuse (``input_files``)
         raise ValidationError("the body must be a JSON object", rule="json") from None
     if not isinstance(body, dict):
