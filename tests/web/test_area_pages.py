@@ -21,8 +21,10 @@ from sqlalchemy import func, select
 from safeguarding.access import audit
 from safeguarding.access.roles import Role
 from safeguarding.assess.scenario import SCENARIO_DIR, shipped_scenarios
+from safeguarding.helpline.entry import stored_coding
 from safeguarding.helpline.importer import IngestKeys
 from safeguarding.helpline.notes import read_note
+from safeguarding.helpline.schema import ContactReport
 from safeguarding.platforms.register import read_register
 from safeguarding.platforms.rules import DEFAULT_RULES, load_rules
 from safeguarding.platforms.sample import SAMPLE_REGISTER
@@ -34,7 +36,7 @@ from safeguarding.store.models.helpline import (
     HelplineNoteRow,
     HelplineRiskFactorRow,
 )
-from tests.web.areas_data import ASSESS_SCENARIOS, load_all
+from tests.web.areas_data import ASSESS_SCENARIOS, HELPLINE_CONTACTS, load_all
 from tests.web.conftest import Account, make_app, session_cookie
 
 
@@ -371,6 +373,97 @@ def test_a_counsellor_enters_a_contact_once_with_its_note_encrypted(
     assert "thoughts" not in events[0].detail
 
 
+def _stored_contact(store: Store, contact_id: int) -> tuple[object, ...]:
+    with store.session() as db:
+        row = db.get(HelplineContactRow, contact_id)
+        assert row is not None
+        factors = db.scalars(
+            select(HelplineRiskFactorRow.factor).where(
+                HelplineRiskFactorRow.contact_id == contact_id
+            )
+        ).all()
+        return (row.year, row.month, row.caller_type, row.age_band, row.channel, *factors)
+
+
+@pytest.mark.parametrize(
+    ("key", "change", "differing"),
+    [
+        (
+            {"entry_key": "form-aaaaaaaaaaaaaaaa"},
+            {"month": "2025-02", "age_band": "36_plus"},
+            "month, age_band",
+        ),
+        ({"entry_key": "form-bbbbbbbbbbbbbbbb"}, {"note": "Called back about it."}, "note"),
+        ({"contact_id": "HL-0042"}, {"caller_type": "professional"}, "caller_type, concern"),
+        ({"contact_id": "HL-0043"}, {"risk_factors": "unknown"}, "risk_factors"),
+    ],
+)
+def test_a_key_sent_again_with_other_content_is_a_conflict(
+    api: dict[Role, TestClient],
+    loaded: Store,
+    key: dict[str, str],
+    change: dict[str, object],
+    differing: str,
+) -> None:
+    """A form sent again after an edit, or a reference another contact has: the answer was
+    "unchanged" with the values just sent, which the store did not hold. Now nothing changes,
+    the answer says so, and the trail names the contact met and the fields that differ."""
+    client = api[Role.COUNSELLOR]
+    first = client.post("/api/helpline/contacts", json=_contact(**key))
+    assert first.status_code == 201, first.text
+    contact_id = first.json()["contact"]
+    before = _stored_contact(loaded, contact_id)
+    conflict = client.post("/api/helpline/contacts", json=_contact(**key, **change))
+    assert conflict.status_code == 409, conflict.text
+    answer = conflict.json()
+    assert (answer["status"], answer["contact"], answer["coded"]) == ("conflict", None, None)
+    [problem] = answer["problems"]
+    assert problem["field"] == next(iter(key)) and "nothing was changed" in problem["rule"]
+    assert "36_plus" not in conflict.text and "Called back" not in conflict.text
+    assert _stored_contact(loaded, contact_id) == before
+    with loaded.session() as db:
+        count = db.scalar(select(func.count()).select_from(HelplineContactRow))
+    assert count == HELPLINE_CONTACTS + 1
+    [event] = _events(loaded, "helpline.contact.conflict")
+    detail = json.loads(event.detail)
+    assert (event.actor, event.target_id) == ("counsellor-one", str(contact_id))
+    assert (detail["matched"], detail["differing"]) == (next(iter(key)), differing)
+    assert len(_events(loaded, "helpline.contact.add")) == 1
+    same = client.post("/api/helpline/contacts", json=_contact(**key))
+    assert same.status_code == 200 and same.json() == first.json() | {"status": "unchanged"}
+
+
+def test_the_answer_shows_the_coding_the_store_holds(
+    api: dict[Role, TestClient], loaded: Store
+) -> None:
+    """Every coded field as the store gives it back, spelt as the entry spells it."""
+    body = _contact(
+        contact_id="HL-0077",
+        contact_kind="repeat",
+        caller_token="blue-heron",
+        concern="viewing_csam",
+        gender="male",
+        risk_factors=[
+            {"factor": "substance_use", "basis": "assessed"},
+            {"factor": "escalating_pornography", "basis": "stated"},
+        ],
+        help_needs=["wants_to_stop", "crisis"],
+        action="referral",
+        referral="forensic_outpatient",
+        note="Will call again.",
+    )
+    stored = api[Role.COUNSELLOR].post("/api/helpline/contacts", json=body)
+    assert stored.status_code == 201, stored.text
+    report = ContactReport.model_validate(body)
+    with loaded.session() as db:
+        row = db.get(HelplineContactRow, stored.json()["contact"])
+        assert row is not None
+        assert stored_coding(db, row) == report.coded() == stored.json()["coded"]
+    again = api[Role.COUNSELLOR].post("/api/helpline/contacts", json=body)
+    assert again.status_code == 200 and again.json()["coded"] == report.coded()
+    assert again.json()["note"] == "stored encrypted"
+
+
 def test_an_identifier_in_the_note_is_refused_or_redacted(
     api: dict[Role, TestClient], loaded: Store
 ) -> None:
@@ -463,6 +556,31 @@ def test_the_entry_form_needs_its_csrf_token_and_keeps_values_on_refusal(loaded:
     assert refused.status_code == 422
     assert "IPv4 address" in refused.text and 'value="2025-05"' in refused.text
     assert '<option value="escalating_pornography" selected>' in refused.text
+
+
+def test_the_entry_form_sent_again_after_an_edit_changes_nothing(loaded: Store) -> None:
+    """Back to a form already stored, edited and sent again: the page says nothing was
+    changed and keeps the form's key, so sending it once more does not store a second
+    contact either."""
+    client, csrf = _page(loaded, "counsellor-one")
+    key = re.search(r'name="entry_key" value="([^"]+)"', client.get("/helpline/entry").text)
+    assert key
+    fields = {"entry_key": key.group(1), "month": "2025-05", "caller_type": "self_concerned"}
+    stored = client.post("/helpline/entry", data=fields | {"csrf_token": csrf})
+    assert stored.status_code == 200 and "<dd>2025-05</dd>" in stored.text
+    edited = fields | {"month": "2025-06", "csrf_token": csrf}
+    for _ in range(2):
+        refused = client.post("/helpline/entry", data=edited)
+        assert refused.status_code == 409
+        assert "this form was stored already, with other values; nothing was changed" in (
+            refused.text
+        )
+        assert f'name="entry_key" value="{key.group(1)}"' in refused.text
+    with loaded.session() as db:
+        months = db.scalars(
+            select(HelplineContactRow.month).where(HelplineContactRow.year == 2025)
+        ).all()
+    assert months == [5]
 
 
 def test_statistics_are_protected_and_never_read_notes(api: dict[Role, TestClient]) -> None:

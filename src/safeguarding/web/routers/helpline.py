@@ -1,8 +1,9 @@
 """Helpline pages: the counsellor's entry form, and statistics under disclosure control.
 
 Counsellors (``helpline.entry``) enter contacts and see nothing else: the confirmation shows the
-coded fields they just entered, never other contacts. Each stored entry is a change and is audited
-in the transaction that stores it (the event names the contact, never the note). Statistics
+coded fields the store holds for the contact they just entered, never other contacts. Each stored
+entry is a change and is audited in the transaction that stores it (the event names the contact,
+never the note); so is an entry refused because its key holds other content. Statistics
 (``aggregates.read``) are the monitor report's tables and charts: minimum cell size, secondary
 suppression, contacts and estimated unique callers labelled apart, Wilson intervals; notes are
 never read.
@@ -19,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 
 from safeguarding.access import audit
 from safeguarding.errors import ValidationError
-from safeguarding.helpline.entry import EntryOutcome, enter_contact
+from safeguarding.helpline.entry import EntryOutcome, EntryStatus, enter_contact
 from safeguarding.helpline.identifiers import IdentifierPolicy
 from safeguarding.helpline.importer import IngestKeys
 from safeguarding.helpline.published import check_published, published_set, published_tables
@@ -60,6 +61,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "referral": get_args(Referral),
 }
 CONCERNS = tuple(c for c in get_args(Concern) if c != "not_applicable")
+STATUS: dict[EntryStatus, int] = {"stored": 201, "unchanged": 200, "conflict": 409, "refused": 422}
 TEXT_FIELDS = ("contact_id", "month", "caller_token", "note")
 RECORDED = ("unknown", "recorded")
 
@@ -101,7 +103,7 @@ def _enter(
     keys = IngestKeys.from_settings(store.settings)
     with store.session() as session:
         outcome = enter_contact(session, data, keys, entry_key=entry_key, policy=policy)
-        if outcome.new and outcome.contact_id is not None:
+        if outcome.new:
             audit.record(
                 session,
                 principal.actor(),
@@ -109,8 +111,22 @@ def _enter(
                 "helpline_contact",
                 str(outcome.contact_id),
                 {
-                    "note": "encrypted" if outcome.report and outcome.report.note else "none",
+                    "note": "encrypted" if outcome.note_stored else "none",
                     "redacted": "; ".join(w.rule for w in outcome.warnings) or "none",
+                },
+            )
+        elif outcome.status == "conflict":
+            # The refused content is not kept; the trail names the contact it met and the
+            # fields that differ (never their values), for whoever sorts out which is right.
+            audit.record(
+                session,
+                principal.actor(),
+                "helpline.contact.conflict",
+                "helpline_contact",
+                str(outcome.contact_id),
+                {
+                    "matched": outcome.problems[0].field,
+                    "differing": ", ".join(outcome.differing),
                 },
             )
     return outcome
@@ -143,6 +159,8 @@ async def entry_submit(request: Request, principal: Principal = Depends(ENTRY)) 
     data = form_data(form)
     outcome = _enter(store_of(request), principal, data, entry_key, policy)
     if not outcome.stored:
+        # The same key stays on the form: sent again, it meets the stored contact again
+        # rather than storing a second one.
         values = dict(data) | {
             "risk_stated": form.getlist("risk_stated"),
             "risk_assessed": form.getlist("risk_assessed"),
@@ -152,7 +170,7 @@ async def entry_submit(request: Request, principal: Principal = Depends(ENTRY)) 
             "on_identifier": policy,
         }
         context = _form_context(values, entry_key) | {"outcome": outcome}
-        return render(request, "helpline/entry.html", context, status=422)
+        return render(request, "helpline/entry.html", context, status=STATUS[outcome.status])
     context = _form_context({}, secrets.token_urlsafe(24)) | {"outcome": outcome}
     return render(request, "helpline/entry.html", context)
 
@@ -163,14 +181,17 @@ async def entry_submit(request: Request, principal: Principal = Depends(ENTRY)) 
     summary="Enter one contact",
     responses={
         201: {"description": "stored"},
+        200: {"description": "unchanged: the same content is stored under this key already"},
+        409: {"description": "conflict: other content is stored under this key; nothing changed"},
         422: {"description": "refused, with the field and rule of each problem"},
     },
 )
 async def api_enter(request: Request, principal: Principal = Depends(ENTRY)) -> Response:
     """One contact in the import's JSON spelling, plus ``entry_key`` (16-64 characters, makes a
     retry idempotent) and ``on_identifier`` (``refuse``, the default, or ``redact``) for a note
-    holding an email, phone number or IP address. Answers 201 stored, 200 unchanged or 422 (also
-    for a body that gives a field twice)."""
+    holding an email, phone number or IP address. Answers 201 stored, 200 unchanged (with the
+    stored coding), 409 when the ``entry_key`` or ``contact_id`` holds other content, or 422
+    (also for a body that gives a field twice)."""
     try:
         # The readers' JSON: a key given twice is refused, as the import and the report intake
         # refuse it, where ``json`` would keep the last value and drop the first without a word.
@@ -186,8 +207,7 @@ async def api_enter(request: Request, principal: Principal = Depends(ENTRY)) -> 
     entry_key = body.pop("entry_key", None) or secrets.token_urlsafe(24)
     policy = _policy(body.pop("on_identifier", None))
     outcome = _enter(store_of(request), principal, body, str(entry_key), policy)
-    status = 201 if outcome.new else (200 if outcome.stored else 422)
-    return JSONResponse(outcome.as_dict(), status_code=status)
+    return JSONResponse(outcome.as_dict(), status_code=STATUS[outcome.status])
 
 
 @router.get("/helpline/stats", dependencies=STATS, include_in_schema=False)
