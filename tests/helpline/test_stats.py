@@ -336,3 +336,25 @@ def test_a_callers_zero_beside_a_withheld_contacts_count_is_withheld() -> None:
     callers = suppress([[5, 9], [0, 3], [11, 0]], withhold=contacts.status != PUBLISHED)
     assert contacts.status[2, 1] != PUBLISHED and callers.status[2, 1] != PUBLISHED
     assert largest(published(contacts), published(callers), (2, 1)) >= 10
+
+
+def test_a_zero_in_an_age_group_withheld_beside_a_band_is_published(store: Store) -> None:
+    """Nobody with escalating use recorded, and the 9 compared aged 36+ withheld beside the
+    withheld 36+ count (9, with 8 of unknown age): withheld with them, their 0 lay on no cycle
+    of positive cells, and protecting the comparison failed for the command, the page and the
+    API alike."""
+    self_concerned = {"caller_type": "self_concerned", "risk_factors": []}
+    _store(
+        store,
+        [{"month": "2024-02", "age_band": "36_plus", **self_concerned}] * 9
+        + [{"month": "2024-02", "caller_type": "relative_partner"}] * 8
+        + [{"month": "2024-03", "age_band": "22_26", **self_concerned}] * 83
+        + [{"month": "2024-01", "age_band": "22_26", "caller_type": "other"}] * 45,
+    )
+    with store.session() as session:
+        facts = load_facts(session)
+    result = helpline_stats(facts, ("age_band",))
+    assert result.tables[0].cells == ((128,), (None,), (None,))
+    porn = result.comparisons[0].table
+    assert porn.cells[2] == (0, None) and porn.row_totals[2] is None
+    assert porn.col_totals[0] == 0

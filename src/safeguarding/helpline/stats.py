@@ -502,6 +502,9 @@ def compare_young_older(
         for i, group in enumerate(groups):
             withhold[i] |= _floor_raised(group, within)
         withhold[-1] |= _floor_raised(compared, within)
+    # A group is withheld for its size; a 0 in it is no floor under anything, and is published
+    # as every other 0 is (a withheld 0 could lie on no cycle of positive cells).
+    withhold &= extend(matrix) > 0
     table = protect_table(
         matrix,
         [name for name, _ in AGE_GROUPS],
