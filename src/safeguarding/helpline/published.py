@@ -9,8 +9,11 @@ published months return a yearly total that the age-band table withholds, and a 
 asked for on its own would publish what that table withholds. So:
 
 - the yearly and age-band totals are read from the margins of the one age-band × year table;
-- the month table withholds its total where the age-band table withholds that year's total, and
-  where the month table needs its total withheld, the age-band table is protected again with it;
+- the month table is protected as if its total were published, so that a small month can rise
+  among the other months alone. Where the age-band table withholds that year's total, the months
+  withhold it too, with months enough that it can still fall by ``min_cell - 1`` (``_months``):
+  the published months are a floor under it. Where the month table needs its total withheld,
+  the age-band table is protected again with it;
 - a one-way table of a coded dimension withholds its total where the age-band table withholds
   the grand total, and is not published where it would need the grand total withheld itself;
 - no other two-way table is published (its margins would be the one-way tables, protected apart).
@@ -63,12 +66,7 @@ def published_set(facts: Facts, min_cell: int) -> PublishedSet:
         ages = breakdowns(facts, AGES, min_cell=min_cell, withhold=forced_ages)
         column = ages.counted.categories[1].index(str(latest))
         year_withheld = bool(ages.counted.withheld[-1, column])
-        months = breakdowns(
-            of_latest,
-            ("month",),
-            min_cell=min_cell,
-            withhold_total=year_withheld,
-        )
+        months = _months(of_latest, min_cell, year_withheld=year_withheld)
         if year_withheld or not months.counted.withheld[-1, -1]:
             break
         forced_ages = np.zeros_like(ages.counted.withheld)
@@ -88,6 +86,34 @@ def published_set(facts: Facts, min_cell: int) -> PublishedSet:
         months=months,
         comparisons=comparisons,
         unattributed_contacts=None if 0 < count < min_cell else count,
+    )
+
+
+def _months(of_latest: Facts, min_cell: int, *, year_withheld: bool) -> Breakdown:
+    """The latest year's contacts by month, protected as if their total were published, so
+    that a small month can rise to ``min_cell`` among the other months alone.
+
+    Where the age-band table withholds the year's total, the months withhold it too, and with
+    it enough months that the total can still fall by ``min_cell - 1``: a withheld month is at
+    least 1, so the published months and one per withheld month are a floor under the year's
+    total, and the age-band table's protection may need that total to fall (when a small count
+    of another year rises to the minimum, the grand total staying as it is). The months picked
+    are the smallest that make up the shortfall."""
+    alone = breakdowns(of_latest, ("month",), min_cell=min_cell)
+    if not year_withheld:
+        return alone
+    withhold = alone.counted.withheld.copy()
+    counts = alone.counted.extended[:-1, 0]
+    short = min_cell - 1 - sum(int(n) - 1 for n in counts[withhold[:-1, 0]])
+    spare = [i for i, n in enumerate(counts) if not withhold[i, 0] and n > 1]
+    while short > 0 and spare:
+        by_size = sorted(spare, key=lambda i: int(counts[i]))
+        pick = next((i for i in by_size if counts[i] - 1 >= short), by_size[-1])
+        withhold[pick] = True
+        spare.remove(pick)
+        short -= int(counts[pick]) - 1
+    return breakdowns(
+        of_latest, ("month",), min_cell=min_cell, withhold=withhold, withhold_total=True
     )
 
 
