@@ -4,9 +4,13 @@ no number published in one is withheld in another or follows from them."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.optimize import linprog
 
 from safeguarding.disclosure.suppression import ProtectedTable
@@ -16,10 +20,13 @@ from safeguarding.helpline.published import (
     PUBLISHED_BY,
     PublishedSet,
     published_set,
+    published_stats,
     published_tables,
 )
-from safeguarding.helpline.stats import breakdowns, load_facts
+from safeguarding.helpline.schema import AGE_BANDS, NOT_APPLICABLE
+from safeguarding.helpline.stats import Facts, breakdowns, load_facts, parse_by
 from safeguarding.store import Store
+from tests.helpline.intruder import FOUND, NOT_FOUND, UNRECORDED, exposures
 from tests.helpline.test_stats import KEYS
 
 # Synthetic contacts (96, 2021-2023) whose 2022 and 2023 totals the age-band table withholds,
@@ -138,3 +145,102 @@ def test_protected_apart_the_months_would_give_the_years_away(found: PublishedSe
     counts = found.ages.counted.extended
     small = [cell for cell in intervals if 0 < counts[cell] < 10]
     assert any(intervals[cell][1] < 10 for cell in small)
+
+
+# ------------------------------------------------------------------------- the whole set at once
+
+SELF = "self_concerned"
+CALLERS = (
+    (SELF, "viewing_csam"),
+    (SELF, "feelings_no_offence"),
+    (SELF, "unknown"),
+    ("relative_partner", NOT_APPLICABLE),
+    ("professional", NOT_APPLICABLE),
+    ("other", NOT_APPLICABLE),
+)
+# Groups of contacts alike in every coded field the tables count; a group counts 1-12 contacts
+# (small, to be withheld) or 15-90.
+GROUPS = st.lists(
+    st.tuples(
+        st.sampled_from([(2023, 5), (2024, 1), (2024, 2), (2024, 3)]),
+        st.sampled_from(AGE_BANDS),
+        st.sampled_from(CALLERS),
+        st.sampled_from(["first", "repeat", "unknown"]),
+        st.booleans(),
+        st.sampled_from(["phone", "chat"]),
+        st.sampled_from([UNRECORDED, NOT_FOUND, FOUND]),
+        st.sampled_from([UNRECORDED, NOT_FOUND, FOUND]),
+        st.one_of(st.integers(1, 12), st.integers(15, 90)),
+    ),
+    min_size=2,
+    max_size=12,
+)
+
+
+def _facts(groups: list[tuple[Any, ...]]) -> Facts:
+    """The facts the store would give for these groups of contacts (``load_facts``)."""
+    contacts: list[dict[str, Any]] = []
+    factors: list[tuple[int, str]] = []
+    needs: list[tuple[int, str]] = []
+    for g, (period, age, caller, kind, token, channel, porn, asks, n) in enumerate(groups):
+        for i in range(n):
+            contact_id = len(contacts) + 1
+            contacts.append(
+                {
+                    "id": contact_id,
+                    "year": period[0],
+                    "month": period[1],
+                    "channel": channel,
+                    "contact_kind": kind,
+                    "caller_key": f"caller-{g}-{i % 3}" if token else None,
+                    "caller_type": caller[0],
+                    "concern": caller[1],
+                    "age_band": age,
+                    "gender": "unknown",
+                    "risk_factors_recorded": porn != UNRECORDED,
+                    "help_needs_recorded": asks != UNRECORDED,
+                    "action": "unknown",
+                    "referral": "unknown",
+                    "synthetic": True,
+                }
+            )
+            if porn == FOUND:
+                factors.append((contact_id, "escalating_pornography"))
+            if asks == FOUND:
+                needs.append((contact_id, "wants_to_stop"))
+    text = {"channel", "contact_kind", "caller_key", "caller_type", "concern", "age_band"}
+    schema: dict[str, Any] = {
+        name: pl.String if name in text | {"gender", "action", "referral"} else pl.Int64
+        for name in ("id", "year", "month", *text, "gender", "action", "referral")
+    } | {flag: pl.Boolean for flag in ("risk_factors_recorded", "help_needs_recorded", "synthetic")}
+    return Facts(
+        contacts=pl.DataFrame(contacts, schema=schema),
+        risk_factors=pl.DataFrame(
+            factors, schema={"contact_id": pl.Int64, "factor": pl.String}, orient="row"
+        ),
+        help_needs=pl.DataFrame(
+            needs, schema={"contact_id": pl.Int64, "need": pl.String}, orient="row"
+        ),
+    )
+
+
+def answers(found: PublishedSet) -> dict[str, dict[str, Any]]:
+    """Every answer of the statistics API for the set, as it sends them."""
+    sent = {}
+    for by in PUBLISHED_BY:
+        try:
+            result = published_stats(found, parse_by(by))
+        except ValidationError:  # a one-way table the set does not publish
+            continue
+        sent[by] = {"min_cell": found.min_cell, **result.as_dict()}
+    return sent
+
+
+@settings(max_examples=30, deadline=None)
+@given(GROUPS)
+def test_no_withheld_count_follows_from_every_table_of_the_set(groups: list[Any]) -> None:
+    """An intruder with every answer of the API (the page's and the monitor's tables among
+    them) and the rules of the contact report pins no withheld count down and shows none to
+    be small (``tests/helpline/intruder.py``)."""
+    facts = _facts(groups)
+    assert exposures(answers(published_set(facts, 10)), facts) == []

@@ -14,13 +14,26 @@ asked for on its own would publish what that table withholds. So:
   withhold it too, with months enough that it can still fall by ``min_cell - 1`` (``_months``):
   the published months are a floor under it. Where the month table needs its total withheld,
   the age-band table is protected again with it;
-- a one-way table of a coded dimension withholds its total where the age-band table withholds
-  the grand total, and is not published where it would need the grand total withheld itself;
+- a one-way table of a coded dimension shares the grand total with the age-band table, and is
+  published only where both publish it: withheld, its published cells would be a floor under
+  it, which the age-band table's protection does not know;
+- the tables by caller type and by concern are the two margins of one protected caller type ×
+  concern table. Only a self-concerned caller's concern is coded (every other caller's is
+  ``not_applicable``), so ``not_applicable`` is the sum of the other caller types, and each
+  concern count is a part of the self-concerned count: protected apart, the two tables gave
+  back each other's withheld cells;
+- the young/older comparisons, and the count of contacts no caller can be tied to, count a part
+  of the contacts of every table in the set, so they are checked against all of them, one-way
+  tables included (``compare_young_older(..., beside=...)``, ``published_unattributed``);
 - no other two-way table is published (its margins would be the one-way tables, protected apart).
+
+Every table of the set is computed at once, whichever one a request asks for: what one answer
+withholds, another must not give back, and a reader may ask for them all.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,15 +43,19 @@ from safeguarding.errors import NotFoundError, ValidationError
 from safeguarding.helpline.stats import (
     INDICATORS,
     Breakdown,
+    CountedContacts,
     Facts,
+    HelplineStats,
     ShareComparison,
     breakdowns,
     compare_young_older,
-    unattributed,
+    published_unattributed,
 )
 
 AGES = ("age_band", "year")
 ONE_WAY = ("channel", "contact_kind", "caller_type", "concern", "gender", "action", "referral")
+# One-way tables published as the margins of one two-way table (see the module docstring).
+LINKED_BY_SCHEMA = ("caller_type", "concern")
 PUBLISHED_BY = ("age_band,year", "age_band", "year", "month", *ONE_WAY)
 
 
@@ -51,12 +68,14 @@ class PublishedSet:
     ages: Breakdown
     latest: int
     months: Breakdown
+    one_way: Mapping[str, tuple[ProtectedTable, ProtectedTable]]
     comparisons: tuple[ShareComparison, ...]
     unattributed_contacts: int | None
 
 
 def published_set(facts: Facts, min_cell: int) -> PublishedSet:
-    """The age-band × year tables, the latest year's months and comparisons, protected together."""
+    """The age-band × year tables, the latest year's months, the one-way tables, the comparisons
+    and the unattributed count, protected together (see the module docstring)."""
     if facts.contacts.height == 0:
         raise NotFoundError("no helpline contacts in the store")
     latest = int(facts.contacts["year"].max())  # type: ignore[arg-type]
@@ -71,21 +90,23 @@ def published_set(facts: Facts, min_cell: int) -> PublishedSet:
             break
         forced_ages = np.zeros_like(ages.counted.withheld)
         forced_ages[-1, column] = True
+    one_way, one_way_counted = (
+        ({}, []) if ages.counted.withheld[-1, -1] else _one_way_tables(facts, min_cell)
+    )
+    beside = (ages.counted, months.counted, *one_way_counted)
     comparisons = tuple(
-        compare_young_older(
-            of_latest, name, min_cell=min_cell, beside=(ages.counted, months.counted)
-        )
+        compare_young_older(of_latest, name, min_cell=min_cell, beside=beside)
         for name in INDICATORS
     )
-    count = unattributed(facts.contacts)
     return PublishedSet(
         facts=facts,
         min_cell=min_cell,
         ages=ages,
         latest=latest,
         months=months,
+        one_way=one_way,
         comparisons=comparisons,
-        unattributed_contacts=None if 0 < count < min_cell else count,
+        unattributed_contacts=published_unattributed(facts.contacts, min_cell, beside),
     )
 
 
@@ -117,6 +138,29 @@ def _months(of_latest: Facts, min_cell: int, *, year_withheld: bool) -> Breakdow
     )
 
 
+def _one_way_tables(
+    facts: Facts, min_cell: int
+) -> tuple[dict[str, tuple[ProtectedTable, ProtectedTable]], list[CountedContacts]]:
+    """The contacts and callers tables of every one-way dimension the set publishes, and their
+    counts for the checks of the parts published beside them. A table that would need the
+    grand total withheld, which the age-band table publishes, is left out."""
+    tables: dict[str, tuple[ProtectedTable, ProtectedTable]] = {}
+    counted: list[CountedContacts] = []
+    groups = [(name,) for name in ONE_WAY if name not in LINKED_BY_SCHEMA]
+    for by in (*groups, LINKED_BY_SCHEMA):
+        found = breakdowns(facts, by, min_cell=min_cell)
+        if found.counted.withheld[-1, -1]:
+            continue
+        counted.append(found.counted)
+        if len(by) == 1:
+            tables[by[0]] = (found.contacts, found.callers)
+            continue
+        for axis, name in enumerate(by):
+            contacts = margin(found.contacts, axis, "contacts", name)
+            tables[name] = (contacts, margin(found.callers, axis, "callers", name))
+    return tables, counted
+
+
 def check_published(by: tuple[str, ...]) -> None:
     """Refuse a breakdown the set does not publish, naming those it does."""
     if set(by) == set(AGES) or (len(by) == 1 and by[0] in PUBLISHED_BY):
@@ -140,16 +184,30 @@ def published_tables(found: PublishedSet, by: tuple[str, ...]) -> tuple[Protecte
         return margin(contacts, axis, "contacts", by[0]), margin(callers, axis, "callers", by[0])
     if by == ("month",):
         return found.months.contacts, found.months.callers
-    total_withheld = bool(found.ages.counted.withheld[-1, -1])
-    table = breakdowns(found.facts, by, min_cell=found.min_cell, withhold_total=total_withheld)
-    if table.counted.withheld[-1, -1] and not total_withheld:
+    if by[0] not in found.one_way:
         raise ValidationError(
-            f"contacts by {by[0]} are not published: protecting them would need the total "
-            "withheld, which the age-band table publishes",
+            f"contacts by {by[0]} are not published: protecting them would need the grand "
+            "total withheld, which the other tables of the set cannot allow for",
             location="by",
             rule="published tables",
         )
-    return table.contacts, table.callers
+    return found.one_way[by[0]]
+
+
+def published_stats(found: PublishedSet, by: tuple[str, ...]) -> HelplineStats:
+    """One answer of the set (``GET /api/helpline/stats?by=...``): the tables by ``by``, with
+    the comparisons and the unattributed count every answer shares."""
+    return HelplineStats(
+        synthetic=found.facts.synthetic,
+        tables=published_tables(found, by),
+        comparisons=found.comparisons,
+        unattributed_contacts=found.unattributed_contacts,
+        caveats=(
+            f"cells below {found.min_cell} and the cells that would reveal them are withheld",
+            f"the young/older comparisons count the contacts of {found.latest}",
+            "every table is the statistics page's own, protected with the others",
+        ),
+    )
 
 
 def margin(table: ProtectedTable, axis: int, unit: str, dimension: str) -> ProtectedTable:

@@ -210,11 +210,27 @@ def callers(contacts: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _unattributed(contacts: pl.DataFrame) -> pl.DataFrame:
+    return contacts.filter(pl.col("caller_key").is_null() & (pl.col("contact_kind") == "unknown"))
+
+
 def unattributed(contacts: pl.DataFrame) -> int:
     """Contacts that can be tied to no caller: no token and no first/repeat coding."""
-    return contacts.filter(
-        pl.col("caller_key").is_null() & (pl.col("contact_kind") == "unknown")
-    ).height
+    return _unattributed(contacts).height
+
+
+def published_unattributed(
+    contacts: pl.DataFrame, min_cell: int, beside: Sequence[CountedContacts]
+) -> int | None:
+    """The count of unattributed contacts as it may be published beside the tables ``beside``,
+    or None: withheld where it is small, and where it would be a floor under a count withheld
+    in one of them (``_floor_raised``). They all lie in the ``unknown`` row of a table by
+    contact kind, so beside one that withholds that row they would give it back, and with it
+    the small cell it was withheld for."""
+    part = _unattributed(contacts)
+    if 0 < part.height < min_cell or any(_floor_raised(part, within) for within in beside):
+        return None
+    return part.height
 
 
 UNITS = {
@@ -365,6 +381,16 @@ def breakdowns(
     return Breakdown(contacts, table(part, "callers", withheld), counted)
 
 
+def _covered(part: pl.DataFrame, within: CountedContacts) -> pl.DataFrame:
+    """The contacts of ``part`` that fall in a category of each dimension of ``within``."""
+    periods = _with_period(part)
+    keep = pl.lit(True)
+    for dimension, values in zip(within.by, within.categories, strict=False):
+        column = {"year": "period_year", "month": "period_month"}.get(dimension, dimension)
+        keep = keep & pl.col(column).is_in(list(values))
+    return part.filter(periods.select(keep.alias("keep"))["keep"])
+
+
 def _floor_raised(part: pl.DataFrame, within: CountedContacts) -> bool:
     """Whether publishing the size of ``part`` (some of the contacts counted in ``within``)
     would tell a reader more than that a withheld count of ``within`` is at least 1.
@@ -374,8 +400,11 @@ def _floor_raised(part: pl.DataFrame, within: CountedContacts) -> bool:
     is computed with the true counts of the other withheld cells, which no reader has and
     which only raise it: a part whose floor is at most 1 everywhere adds nothing to what zeros
     being published already say. Row totals, column totals and the grand total are checked
-    the same way.
+    the same way. Contacts of the part that ``within`` does not count (another year than a
+    month table's) are left out: they lie in cells of at least their own number outside it,
+    so leaving both out raises the floor too.
     """
+    part = _covered(part, within)
     size = part.height
     if size < 2:
         return False
@@ -543,10 +572,6 @@ class HelplineStats:
         }
 
 
-def _small_withheld(count: int, min_cell: int) -> int | None:
-    return None if 0 < count < min_cell else count
-
-
 INDICATORS = ("escalating_pornography", "asking_for_help")
 
 
@@ -578,6 +603,6 @@ def helpline_stats(
         synthetic=facts.synthetic,
         tables=(found.contacts, found.callers),
         comparisons=comparisons,
-        unattributed_contacts=_small_withheld(unattributed(facts.contacts), min_cell),
+        unattributed_contacts=published_unattributed(facts.contacts, min_cell, (found.counted,)),
         caveats=tuple(caveats),
     )

@@ -23,7 +23,7 @@ from safeguarding.errors import ValidationError
 from safeguarding.helpline.entry import EntryOutcome, EntryStatus, enter_contact
 from safeguarding.helpline.identifiers import IdentifierPolicy
 from safeguarding.helpline.importer import IngestKeys
-from safeguarding.helpline.published import check_published, published_set, published_tables
+from safeguarding.helpline.published import check_published, published_set, published_stats
 from safeguarding.helpline.schema import (
     AGE_BAND_LABELS,
     HELP_NEEDS,
@@ -37,7 +37,7 @@ from safeguarding.helpline.schema import (
     Gender,
     Referral,
 )
-from safeguarding.helpline.stats import HelplineStats, load_facts, min_cell_setting, parse_by
+from safeguarding.helpline.stats import load_facts, min_cell_setting, parse_by
 from safeguarding.input_files import UNREADABLE, RepeatedKeyError, load_json
 from safeguarding.reporting.sections.helpline import build as build_section
 from safeguarding.store import Store
@@ -241,15 +241,4 @@ def api_stats(
                 "comparisons": [], "unattributed_contacts": 0,
                 "caveats": ["no helpline contacts in the store"]}  # fmt: skip
     found = published_set(facts, min_cell)
-    result = HelplineStats(
-        synthetic=facts.synthetic,
-        tables=published_tables(found, dimensions),
-        comparisons=found.comparisons,
-        unattributed_contacts=found.unattributed_contacts,
-        caveats=(
-            f"cells below {min_cell} and the cells that would reveal them are withheld",
-            f"the young/older comparisons count the contacts of {found.latest}",
-            "every table is the statistics page's own, protected with the others",
-        ),
-    )
-    return {"min_cell": min_cell, **result.as_dict()}
+    return {"min_cell": min_cell, **published_stats(found, dimensions).as_dict()}
