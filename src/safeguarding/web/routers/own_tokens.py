@@ -86,13 +86,7 @@ def create_own_token(
         issued = accounts.create_token(
             db, principal.name, body.label, principal.actor(), days=body.days
         )
-    return IssuedTokenOut(
-        id=issued.id,
-        user=issued.user,
-        label=issued.label,
-        expires_at=issued.expires_at,
-        token=issued.secret,
-    )
+    return IssuedTokenOut.of(issued)
 
 
 @router.post("/api/me/tokens/{token_id}/revoke", tags=["account"], summary="Revoke my API token")

@@ -158,6 +158,16 @@ class IssuedTokenOut(BaseModel):
     expires_at: datetime
     token: str = Field(description="The token itself: shown this once, never stored.")
 
+    @classmethod
+    def of(cls, issued: accounts.IssuedToken) -> IssuedTokenOut:
+        return cls(
+            id=issued.id,
+            user=issued.user,
+            label=issued.label,
+            expires_at=issued.expires_at,
+            token=issued.secret,
+        )
+
 
 @router.get("/api/users", dependencies=[Depends(MANAGE)], tags=["users"], summary="Accounts")
 def list_users(request: Request) -> list[UserOut]:
@@ -193,13 +203,7 @@ def create_token(
 ) -> IssuedTokenOut:
     with store_of(request).session() as db:
         issued = accounts.create_token(db, name, body.label, principal.actor(), days=body.days)
-    return IssuedTokenOut(
-        id=issued.id,
-        user=issued.user,
-        label=issued.label,
-        expires_at=issued.expires_at,
-        token=issued.secret,
-    )
+    return IssuedTokenOut.of(issued)
 
 
 @router.post("/api/tokens/{token_id}/revoke", tags=["users"], summary="Revoke an API token")
