@@ -7,7 +7,7 @@ without the time to get a new token.
 
 Revision ID: access_0002
 Revises: access_0001
-Create Date: 2026-12-01
+Create Date: 2026-11-30
 """
 
 from collections.abc import Sequence

@@ -5,7 +5,7 @@ command line and the web accept, failed when it was saved.
 
 Revision ID: assess_0002
 Revises: assess_0001
-Create Date: 2026-12-01
+Create Date: 2026-11-30
 """
 
 from collections.abc import Sequence

@@ -15,7 +15,7 @@ default is removed again. The importer always sets the token.
 
 Revision ID: triage_0004
 Revises: triage_0003
-Create Date: 2026-12-02
+Create Date: 2026-11-30
 """
 
 import secrets

@@ -11,7 +11,7 @@ take turns anyway.
 
 Revision ID: triage_0005
 Revises: triage_0004
-Create Date: 2026-12-02
+Create Date: 2026-11-30
 """
 
 import secrets

@@ -9,7 +9,7 @@ set by anything; a row holding it would be a closed flag, and is ``resolved`` no
 
 Revision ID: triage_0006
 Revises: triage_0005
-Create Date: 2026-12-03
+Create Date: 2026-11-30
 """
 
 from collections.abc import Sequence

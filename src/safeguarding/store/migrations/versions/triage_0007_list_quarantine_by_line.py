@@ -11,7 +11,7 @@ resolved or dismissed one, else the latest.
 
 Revision ID: triage_0007
 Revises: triage_0006
-Create Date: 2026-12-03
+Create Date: 2026-11-30
 """
 
 from collections.abc import Sequence
