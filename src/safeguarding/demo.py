@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from safeguarding.access import audit
 from safeguarding.assess.demo_run import run_shipped_scenarios
 from safeguarding.evidence import shipped_evidence
 from safeguarding.evidence.store_sync import sync_evidence
@@ -36,6 +37,10 @@ def _helpline(store: Store, seed: int) -> str:
     keys = IngestKeys.from_settings(store.settings)
     with store.session() as session:
         inserted, present = store_contacts(session, sample_contacts(seed, keys), keys)
+        counts = {"imported": str(inserted), "already_present": str(present), "seed": str(seed)}
+        audit.record(
+            session, audit.cli_actor(), "helpline.import", "helpline_file", "sample", counts
+        )
     return f"{inserted + present} synthetic helpline contacts ({inserted} new)"
 
 

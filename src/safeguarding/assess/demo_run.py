@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from safeguarding.access import audit
 from safeguarding.assess.assessment import assess_scenario
 from safeguarding.assess.scenario import load_scenario, shipped_scenarios
 from safeguarding.assess.stored import json_safe, save_run
@@ -26,5 +27,5 @@ def run_shipped_scenarios(store: Store, seed: int) -> str:
         for name in names
     ]
     with store.session() as session:
-        run = save_run(session, results, draws=DEMO_DRAWS, seed=seed)
+        run = save_run(session, results, draws=DEMO_DRAWS, seed=seed, actor=audit.cli_actor())
     return f"{len(results)} scenarios, {DEMO_DRAWS:,} draws each (run {run})"

@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from safeguarding.access import audit
+from safeguarding.access.audit import Actor
 from safeguarding.assess.calibration import TRIAGE_PARAMETERS
 from safeguarding.errors import ValidationError
 from safeguarding.store.models import AssessResultRow
@@ -33,11 +35,13 @@ def save_run(
     draws: int,
     seed: int,
     now: datetime | None = None,
+    actor: Actor | None = None,
 ) -> str:
     """Store one run (the results of its scenarios, in order); returns the run's id.
 
     Stored runs are shown to researchers, so a result calibrated with an export's exact triage
-    figures is refused: calibrate with ``calibration.published_figures`` to store it.
+    figures is refused: calibrate with ``calibration.published_figures`` to store it. With
+    ``actor``, storing it is audited (``assess.save``) in the same transaction.
     """
     exact = [result["scenario"] for result in results if not shown_to_researchers(result)]
     if exact:
@@ -63,6 +67,10 @@ def save_run(
         for position, result in enumerate(results)
     )
     session.flush()
+    if actor is not None:
+        scenarios = ", ".join(result["scenario"] for result in results)
+        detail = {"scenarios": scenarios, "draws": str(draws), "seed": str(seed)}
+        audit.record(session, actor, "assess.save", "assess_run", run, detail)
     return run
 
 

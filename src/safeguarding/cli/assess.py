@@ -9,6 +9,7 @@ from typing import Any
 import typer
 from rich.text import Text
 
+from safeguarding.access import audit
 from safeguarding.assess.assessment import (
     KEY_OUTPUTS,
     assess_scenario,
@@ -266,7 +267,7 @@ def assess(
     run_id = None
     if save:
         with store() as opened, opened.session() as session:
-            run_id = save_run(session, results, draws=draws, seed=seed)
+            run_id = save_run(session, results, draws=draws, seed=seed, actor=audit.cli_actor())
     if json_out:
         print_json(
             {

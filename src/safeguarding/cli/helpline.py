@@ -12,6 +12,7 @@ import typer
 from rich.text import Text
 from sqlalchemy import func, select
 
+from safeguarding.access import audit
 from safeguarding.cli.common import console, err_console, print_json, print_table, settings, store
 from safeguarding.disclosure import dp
 from safeguarding.disclosure.suppression import DEFAULT_MIN_CELL, ProtectedTable
@@ -59,6 +60,13 @@ def import_command(
     keys = IngestKeys.from_settings(config)
     with store() as opened, opened.session() as session:
         outcome = import_file(session, file, keys, policy="redact" if redact else "refuse")
+        counts = {
+            "imported": str(outcome.imported),
+            "already_present": str(outcome.already_present),
+            "rejected_rows": str(outcome.rejected_rows),
+        }
+        actor = audit.cli_actor()
+        audit.record(session, actor, "helpline.import", "helpline_file", file.name, counts)
     if json_out:
         print_json(outcome.as_dict())
     else:
@@ -308,6 +316,10 @@ def purge_notes(json_out: bool = typer.Option(False, "--json", help="Print JSON.
     with store(must_exist=True) as opened, opened.session() as session:
         deleted = purge_expired(session)
         kept = session.scalar(select(func.count()).select_from(HelplineNoteRow)) or 0
+        counts = {"deleted": str(deleted), "kept": str(kept)}
+        audit.record(
+            session, audit.cli_actor(), "helpline.notes.purge", "helpline_note", "", counts
+        )
     if json_out:
         print_json({"deleted": deleted, "kept": kept})
     else:
@@ -348,6 +360,11 @@ def list_contacts(
         rows = session.execute(
             select(*columns).order_by(HelplineContactRow.id.desc()).limit(limit)
         ).all()
+        # Contacts one by one, outside disclosure control: seeing them is audited.
+        shown = {"limit": str(limit), "rows": str(len(rows))}
+        audit.record(
+            session, audit.cli_actor(), "helpline_contact.list", "helpline_contact", "", shown
+        )
     records = [dict(zip(LIST_COLUMNS, row, strict=True)) for row in rows]
     if json_out:
         print_json(records)

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from sqlalchemy import func, select
 
+from safeguarding.access import audit
 from safeguarding.cli.common import (
     console,
     print_json,
@@ -67,6 +68,7 @@ def ingest(
                 matcher=context.matcher,
                 options=context.options,
                 on_document=lambda done, total: bar.update(task, completed=done, total=total),
+                actor=audit.cli_actor(),
             )
     data = asdict(summary)
     if json_out:
@@ -197,6 +199,9 @@ def quarantine_show(
             data = _summary(record)
             if raw:
                 data["raw"] = open_raw(context.sealer, record).decode("utf-8", "replace")
+            shown = {"raw": "shown" if raw else "not shown"}
+            actor = audit.cli_actor()
+            audit.record(session, actor, "quarantine.read", "quarantine", str(record_id), shown)
     if json_out:
         print_json(data)
         return
@@ -223,7 +228,7 @@ def quarantine_retry(
     from safeguarding.triage.retry import retry as run_retry
 
     with store(must_exist=True) as opened:
-        outcomes = run_retry(intake_context(opened), record_ids or None)
+        outcomes = run_retry(intake_context(opened), record_ids or None, audit.cli_actor())
     if json_out:
         print_json([asdict(o) for o in outcomes])
         return

@@ -169,7 +169,13 @@ def queue(
         raise typer.BadParameter(f"--capacity-hours {capacity_hours}: give a finite number")
     with store(must_exist=True) as opened:
         summary, plans = operations.queue_plans(opened, capacity_hours, period)
-    rows = plans["offender"].rows(0, limit)
+        rows = plans["offender"].rows(0, limit)
+        # Seeing the queue's items is a read of the reports they list, audited as on the web.
+        capacity = f"{summary['capacity_hours']:g}"
+        asked = {"route": "offender", "period": period, "capacity_hours": capacity}
+        asked["limit"] = str(limit)
+        with opened.session() as session:
+            audit.record(session, audit.cli_actor(), "queue.list", "queue", "", asked)
     if json_out:
         print_json({**summary, "offender_items": rows})
         return

@@ -259,16 +259,19 @@ def latest_gaps(store: Store) -> RunGaps | None:
 
 def load_sample(store: Store, seed: int) -> str:
     """Demo step: import the fictional register and generated cases, assess, compute gaps."""
-    summary = import_register(store, read_register(SAMPLE_REGISTER), SAMPLE_REGISTER.name)
+    actor = audit.cli_actor()
+    summary = import_register(
+        store, read_register(SAMPLE_REGISTER), SAMPLE_REGISTER.name, audit_as=actor
+    )
     if summary.refused:
         raise SafeguardingError(f"sample register refused: {summary.refused[0]}")
     text = generate_cases(seed)
     cases_file = store.settings.home / "platform-cases.csv"
     cases_file.parent.mkdir(parents=True, exist_ok=True)
     cases_file.write_text(text, encoding="utf-8")
-    imported = import_cases_text(store, text, cases_file.name)
+    imported = import_cases_text(store, text, cases_file.name, audit_as=actor)
     loaded = load_rules(None)
-    assessments = run_assessment(store, loaded).assessments
+    assessments = run_assessment(store, loaded, audit_as=actor).assessments
     _, reports = current_gaps(store, loaded)
     high = sum(1 for a in assessments if a.top_level == "high")
     return (

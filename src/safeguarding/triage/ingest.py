@@ -35,6 +35,7 @@ from typing import NamedTuple
 
 from sqlalchemy import update
 
+from safeguarding.access import audit
 from safeguarding.errors import SafeguardingError, ValidationError
 from safeguarding.hashing.files import FileDigest, hash_file
 from safeguarding.store import Store
@@ -471,8 +472,14 @@ def ingest(
     matcher: Matcher,
     options: TriageOptions,
     on_document: Callable[[int, int], None] | None = None,
+    actor: audit.Actor | None = None,
 ) -> IngestSummary:
-    """Read every document under ``paths`` and store it; returns what happened."""
+    """Read every document under ``paths`` and store it; returns what happened.
+
+    With ``actor`` the run is audited twice: ``ingest.start`` in the transaction that opens the
+    run, so that even a run killed halfway names who started it, and ``ingest.finish`` with the
+    counts in the transaction that closes it. The batches between are not events of their own:
+    the run's id on every stored report ties them to it."""
     documents, skipped = discover(paths)
     started = datetime.now(UTC)
     with store.session() as session:
@@ -483,6 +490,9 @@ def ingest(
         session.add(run)
         session.flush()
         run_id = run.id
+        if actor is not None:
+            detail = {"source": source, "documents": str(len(documents))}
+            audit.record(session, actor, "ingest.start", "ingest_run", str(run_id), detail)
         matcher.sync(session)
     summary = IngestSummary(run_id=run_id, source=source, skipped=skipped)
     writer = writer_factory(run_id, started)
@@ -510,7 +520,25 @@ def ingest(
                 quarantined=summary.quarantined, matches=summary.matches,
             )
         )  # fmt: skip
+        if actor is not None:
+            audit.record(
+                session, actor, "ingest.finish", "ingest_run", str(run_id), _counts(summary)
+            )
     return summary
+
+
+def _counts(summary: IngestSummary) -> dict[str, str]:
+    """What a finished run changed, for its audit event."""
+    counted = {
+        "reports_stored": summary.reports_stored,
+        "reports_unchanged": summary.reports_unchanged,
+        "files_stored": summary.files_stored,
+        "files_unchanged": summary.files_unchanged,
+        "matches": summary.matches,
+        "rejected": summary.rejected,
+        "quarantined": summary.quarantined,
+    }
+    return {name: str(value) for name, value in counted.items()}
 
 
 def _ingest(

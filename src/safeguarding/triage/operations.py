@@ -216,6 +216,8 @@ def record_outcome(
                 "replaced": str(existing is not None).lower(),
                 "note": note_state or "",
             }
+            if synthetic:
+                detail["synthetic"] = "yes"
             audit.record(session, actor, "outcome.record", "report", str(report_id), detail)
     return {"report": report_id, "result": result, "reason": reason, "minutes": minutes,
             "replaced": existing is not None, "note": note_state}  # fmt: skip
@@ -314,8 +316,10 @@ def export(store: Store, period_from: date | None, period_to: date | None) -> di
 
 
 def demo(store: Store, seed: int) -> str:
-    """The demo step: a triage run over the sample, synthetic outcomes for part of it, the queue."""
-    summary = run_triage(store, load_policy())
+    """The demo step: a triage run over the sample, synthetic outcomes for part of it, the queue.
+    The run and the outcomes are audited as the commands' are: the demo's store is a store too."""
+    actor = audit.cli_actor()
+    summary = run_triage(store, load_policy(), actor=actor)
     with store.session() as session:
         rows = session.execute(
             select(PriorityDecision.report_id, PriorityDecision.level).order_by(
@@ -326,7 +330,7 @@ def demo(store: Store, seed: int) -> str:
     for item in recorded:
         record_outcome(
             store, item.report_id, item.result, item.minutes, item.reason,
-            synthetic=True, recorded_at=item.recorded_at,
+            synthetic=True, recorded_at=item.recorded_at, actor=actor,
         )  # fmt: skip
     plan, _plans = queue_plans(store, None, "week")
     offender = plan["offender_queue"]

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
+from safeguarding.access import audit
 from safeguarding.errors import SafeguardingError
 from safeguarding.store.models import QuarantineRecord
 from safeguarding.triage.context import IntakeContext
@@ -78,8 +79,13 @@ def _reparse(record: QuarantineRecord, raw: bytes, options: TriageOptions) -> li
     )
 
 
-def retry(context: IntakeContext, record_ids: list[int] | None = None) -> list[RetryOutcome]:
-    """Retry the given open records (all open report records when None)."""
+def retry(
+    context: IntakeContext, record_ids: list[int] | None = None, actor: audit.Actor | None = None
+) -> list[RetryOutcome]:
+    """Retry the given open records (all open report records when None).
+
+    With ``actor`` each record that now passes is audited (``quarantine.retry``) in the
+    transaction that stores its reports and resolves it; one that stays open changed nothing."""
     outcomes = []
     with context.store.session() as session:
         query = select(QuarantineRecord).where(QuarantineRecord.status == "open")
@@ -97,11 +103,13 @@ def retry(context: IntakeContext, record_ids: list[int] | None = None) -> list[R
                 "see: safeguarding quarantine list"
             )
     for record in records:
-        outcomes.append(_retry_one(context, record))
+        outcomes.append(_retry_one(context, record, actor))
     return outcomes
 
 
-def _retry_one(context: IntakeContext, record: QuarantineRecord) -> RetryOutcome:
+def _retry_one(
+    context: IntakeContext, record: QuarantineRecord, actor: audit.Actor | None
+) -> RetryOutcome:
     advice = _STAYS_OPEN.get(record.rule)
     if advice is not None:
         return RetryOutcome(record.id, False, f"{record.rule}: {record.error} ({advice})")
@@ -125,5 +133,12 @@ def _retry_one(context: IntakeContext, record: QuarantineRecord) -> RetryOutcome
         stored = session.get(QuarantineRecord, record.id)
         assert stored is not None
         stored.status, stored.resolved_at = "resolved", datetime.now(UTC)
+        if actor is not None:
+            counts = {
+                "reports_stored": str(result.reports_stored),
+                "files_stored": str(result.files_stored),
+                "matches": str(len(found)),
+            }
+            audit.record(session, actor, "quarantine.retry", "quarantine", str(record.id), counts)
     what = f"{result.reports_stored} report(s), {result.files_stored} file(s) stored"
     return RetryOutcome(record.id, True, what)

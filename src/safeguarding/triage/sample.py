@@ -72,6 +72,7 @@ def load_sample(store: Store, seed: int, reports: int = 120) -> str:
             writer_factory=lambda run_id, at: context.writer(SAMPLE_SOURCE, run_id, at),
             matcher=context.matcher,
             options=context.options,
+            actor=audit.cli_actor(),
         )
     return (
         f"{summary.reports_stored} synthetic reports, {summary.files_stored} files, "
