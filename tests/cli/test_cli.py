@@ -249,3 +249,25 @@ def test_the_demo_never_replaces_a_data_directory_holding_other_data(
     assert refused.code == 1
     assert "holds data that is not a demo store" in refused.err and "--dir" in refused.err
     assert sorted(p.name for p in home.iterdir()) == before
+
+
+def test_the_demo_never_replaces_a_directory_named_with_dir_holding_other_data(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--dir`` removed whatever the directory held: ``--dir .`` deleted the working tree."""
+    _quick_demo(monkeypatch)
+    kept = tmp_path / "work"
+    kept.mkdir()
+    (kept / "safeguarding.db").write_bytes(b"a real store")
+    refused = invoke(capsys, "demo", "--dir", str(kept))
+    assert refused.code == 1
+    assert f"--dir {kept} holds data that is not a demo store" in refused.err
+    assert (kept / "safeguarding.db").read_bytes() == b"a real store"
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    assert "is a file, not a directory" in invoke(capsys, "demo", "--dir", str(a_file)).err
+    fresh = tmp_path / "fresh"
+    assert invoke(capsys, "demo", "--dir", str(fresh)).code == 0
+    (fresh / "monitor.html").write_text("stale")
+    assert invoke(capsys, "demo", "--dir", str(fresh)).code == 0  # an earlier demo: replaced
+    assert (fresh / "monitor.html").read_text() != "stale"

@@ -2,9 +2,9 @@
 
 It builds in ``--dir``, else in the data directory ``SAFEGUARDING_HOME`` names, else in
 ``var/demo``: the commands run after it (``queue``, ``monitor`` …) then find the demo where they
-look. The build replaces its directory. A directory named with ``--dir`` (or the default) is the
-user's explicit choice; the data directory is where real data lives, so it is replaced only when
-it is empty or holds a demo built before (``MARKER``).
+look. The build replaces its directory, so whichever way it is chosen, a directory is replaced only
+when it is empty or holds a demo built before (``MARKER``): ``--dir .`` or ``--dir`` on a copy of
+a real store must not delete it.
 """
 
 from __future__ import annotations
@@ -27,18 +27,23 @@ MARKER = ".safeguarding-demo"
 
 
 def _directory(given: Path | None) -> Path:
-    """Where to build: ``--dir``, else the data directory of ``SAFEGUARDING_HOME`` (only when it
-    holds nothing but an earlier demo), else ``var/demo``."""
+    """Where to build: ``--dir``, else the data directory of ``SAFEGUARDING_HOME``, else
+    ``var/demo``; refused when it holds anything but an earlier demo."""
     if given is not None:
-        return given
+        return _replaceable(given, f"--dir {given}")
     home = os.environ.get(ENV_HOME)
     if not home:
-        return DEFAULT_DIRECTORY
-    directory = Path(home).expanduser()
+        return _replaceable(DEFAULT_DIRECTORY, str(DEFAULT_DIRECTORY))
+    return _replaceable(Path(home).expanduser(), f"{ENV_HOME}={home}")
+
+
+def _replaceable(directory: Path, named: str) -> Path:
+    if directory.exists() and not directory.is_dir():
+        raise ValidationError(f"{named} is a file, not a directory; choose another with --dir")
     if directory.is_dir() and any(directory.iterdir()) and not (directory / MARKER).is_file():
         raise ValidationError(
-            f"{ENV_HOME}={directory} holds data that is not a demo store, and the demo replaces "
-            "its directory; choose another with --dir or set another SAFEGUARDING_HOME"
+            f"{named} holds data that is not a demo store, and the demo replaces its directory; "
+            "choose an empty or new directory with --dir"
         )
     return directory
 
