@@ -360,6 +360,10 @@ def test_bad_triage_statistics_name_the_field(
         ({"services.1.id": "example-chat"}, "services[1].id", "duplicate"),
         ({"services": []}, "services", "lists no service, so there is nothing to scope"),
         ({"services.0.daily_images": "many"}, "services[0].daily_images", "number"),
+        # The export's contract (docs/formats.md) names the types and harms it writes.
+        ({"services.0.type": "video_chat"}, "services[0].type", "must be one of messaging, "),
+        ({"services.1.harms": ["csam_distribution"]}, "services[1].harms", "one or more of"),
+        ({"services.1.harms": []}, "services[1].harms", "one or more of grooming, "),
     ],
 )
 def test_bad_services_exports_name_the_field(

@@ -28,6 +28,7 @@ from safeguarding.input_files import (
     read_input_text,
     why_unreadable,
 )
+from safeguarding.platforms.vocabulary import HARMS, SERVICE_TYPES
 
 TRIAGE_FORMAT = "safeguarding/triage-outcome-stats@1"
 QUEUE_LEVELS = ("P1", "P2", "P3", "informational")
@@ -359,13 +360,16 @@ def read_services(path: Path) -> ServicesExport:
         if doc.get(raw, "risk", where) != "high":
             raise doc.fail(f"{where}.risk", "must be 'high' (the export lists high-risk services)")
         harms = doc.get(raw, "harms", where)
-        if not isinstance(harms, list) or not all(isinstance(h, str) for h in harms):
-            raise doc.fail(f"{where}.harms", "must be a list of text")
+        if not isinstance(harms, list) or not harms or not set(harms) <= set(HARMS):
+            raise doc.fail(f"{where}.harms", f"must be a list of one or more of {', '.join(HARMS)}")
+        kind = doc.text(raw, "type", where)
+        if kind not in SERVICE_TYPES:
+            raise doc.fail(f"{where}.type", f"must be one of {', '.join(SERVICE_TYPES)}")
         services.append(
             Service(
                 id=ident,
                 name=doc.text(raw, "name", where),
-                type=doc.text(raw, "type", where),
+                type=kind,
                 harms=tuple(harms),
                 monthly_active_recipients=doc.integer(
                     raw, "eu_monthly_active_recipients", where, nullable=True
