@@ -81,3 +81,62 @@ def test_a_number_with_unicode_separators_is_redacted_where_it_stands() -> None:
     text, findings = redact("call 06\u00a01234\u20135678 today")
     assert text == "call [phone number removed] today"
     assert [f.kind for f in findings] == ["phone"]
+
+
+# Two numbers side by side are one run of digits and separators too long to be one number: it is
+# split at its spaces into the numbers it holds, each replaced where it stands.
+ADJACENT_NUMBERS = [
+    ("+31 6 12345678 0612345678", "[phone number removed] [phone number removed]"),
+    ("bel 0612345678 0687654321 nu", "bel [phone number removed] [phone number removed] nu"),
+    ("06 12345678 06 87654321", "[phone number removed] [phone number removed]"),
+    ("+44 20 7946 0958 0612345678", "[phone number removed] [phone number removed]"),
+    ("06-12345678 / 06-87654321.", "[phone number removed] / [phone number removed]."),
+    ("(020) 555-0199 (030) 123-4567", "[phone number removed] [phone number removed]"),
+    ("call 0612345678\u00a00687654321", "call [phone number removed]\u00a0[phone number removed]"),
+    # A date, year range or decimal number beside a number is left as it is, not read into it.
+    ("on 2023-11-05 0612345678", "on 2023-11-05 [phone number removed]"),
+    ("on 2023-11-05 06 12345678", "on 2023-11-05 [phone number removed]"),
+    ("0612345678 05/11/2023", "[phone number removed] 05/11/2023"),
+    # An address beside a number no longer hides it in one run.
+    ("192.0.2.7 0612345678", "[IPv4 address removed] [phone number removed]"),
+]
+
+
+@pytest.mark.parametrize(("text", "redacted"), ADJACENT_NUMBERS)
+def test_adjacent_numbers_are_each_found_where_they_stand(text: str, redacted: str) -> None:
+    assert redact(text)[0] == redacted
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "id 12345678901234567890",  # no separator: one run, too long to be a number, not split
+        "between 2019-2020 2021-2022 2023-2024",
+        "on 2023-11-05 2023-11-06 2023-11-07",
+        "ratios 3.14159 2.71828 1.41421",
+    ],
+)
+def test_long_runs_of_what_is_not_a_number_stay_unfound(text: str) -> None:
+    assert find_identifiers(text) == []
+
+
+_PHONES = st.one_of(
+    st.from_regex(r"0[1-9][0-9]{8}", fullmatch=True),
+    st.from_regex(r"0[1-9]-[0-9]{8}", fullmatch=True),
+    st.from_regex(r"0[1-9][0-9] [0-9]{3} [0-9]{4}", fullmatch=True),
+    st.from_regex(r"\([0-9]{3}\) [0-9]{3}-[0-9]{4}", fullmatch=True),
+    st.from_regex(r"\+[1-9][0-9]{1,2} [1-9][0-9]{0,2} [0-9]{3,4} [0-9]{4}", fullmatch=True),
+    st.from_regex(r"00[1-9][0-9] [1-9] [0-9]{4} [0-9]{4}", fullmatch=True),
+)
+
+
+@given(_PHONES, _PHONES, st.sampled_from([" ", "  ", " / ", "\u00a0"]))
+def test_any_two_adjacent_phone_numbers_are_both_found(first: str, second: str, gap: str) -> None:
+    """Both are found and no digit of either is left. Where the second begins with a short
+    group and more than 8 digits follow it (``0031 6 12345678``), the split may be read a group
+    off (that group with the first number): the same digits are replaced either way."""
+    note = f"call {first}{gap}{second} today"
+    redacted, findings = redact(note)
+    assert [f.kind for f in findings] == ["phone", "phone"]
+    assert (findings[0].start, findings[1].end) == (5, len(note) - len(" today"))
+    assert not any(ch.isdigit() for ch in redacted)

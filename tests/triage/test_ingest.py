@@ -1217,6 +1217,32 @@ def test_every_text_stored_in_clear_that_holds_an_identifier_is_refused(
         assert identifier not in stored
 
 
+def test_numbers_side_by_side_in_a_text_stored_in_clear_are_each_found(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    """Two phone numbers side by side are one run of digits, too long to be one number: read
+    whole, neither was found, and a platform or service holding them was stored in clear. In
+    XML, JSON Lines and CSV, each is found and the text refused."""
+    numbers = "+31 6 12345678 0612345678"
+    (tmp_path / "in").mkdir()
+    xml = REPORT.replace("<platform>Example Chat", f"<platform>chat {numbers}", 1)
+    (tmp_path / "in" / "R-L.xml").write_text(xml.replace("R-1", "R-L"))
+    line = jsonl_report(report_id="J-L", platform=f"chat {numbers}")
+    (tmp_path / "in" / "a.jsonl").write_text(json.dumps(line))
+    row = ROW.replace("C-1", "C-S").replace("Example Chat", f"chat {numbers}")
+    (tmp_path / "in" / "b.csv").write_text(f"{HEADER}\n{row}\n")
+    result = _json(capsys, "ingest", str(tmp_path / "in"), "--source", "p")
+    assert isinstance(result, dict)
+    assert (result["reports_stored"], result["rules"]) == (0, {"identifier_in_scope": 3})
+    quarantined = _quarantined(store)
+    assert sorted(location.rsplit(":", 1)[1] for location in quarantined) == [
+        "/report/incidentSummary/platform", "platform", "reported_esp_service",
+    ]  # fmt: skip
+    for _, message in quarantined.values():
+        assert message.endswith("may not hold an identifier: it holds phone number ×2")
+    assert "12345678" not in _all_text(store)
+
+
 def test_a_refused_value_is_quoted_without_the_identifiers_in_it(
     capsys: Capsys, store: Store, tmp_path: Path
 ) -> None:

@@ -9,7 +9,8 @@ kind and the position.
 
 Phone numbers are told from other digit runs by length (9–15 digits, or 8 with a leading ``+`` or
 ``00``) and by shape: dates (``2023-11-05``, ``05.11.2023``), year ranges and decimal numbers
-are not phone numbers.
+are not phone numbers. A run too long to be one number, such as two numbers side by side, is
+split at its spaces into the numbers it holds (``_phone_numbers``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ _NOT_PHONE_SHAPES = (
     re.compile(r"\d{4}\s*[-/]\s*\d{4}"),
     re.compile(r"\d+[.,]\d+"),
 )
+_MAX_PHONE_DIGITS = 15
+# A group of a phone run: what stands between its spaces, from its first mark to its last digit
+# (or a closing parenthesis), so that a lone ``/`` or ``-`` between two numbers is no group.
+_GROUP = re.compile(r"\S*\d\)?")
 
 
 # Characters typed or pasted into identifiers that are not ASCII: no-break and other spaces,
@@ -78,12 +83,55 @@ class Finding:
         return KIND_LABELS[self.kind]
 
 
+def _not_a_number(text: str) -> bool:
+    """Whether ``text`` is a date, a year range or a decimal number."""
+    return any(shape.fullmatch(text) for shape in _NOT_PHONE_SHAPES)
+
+
+def _digits(text: str) -> int:
+    return sum(ch.isdigit() for ch in text)
+
+
 def _is_phone(candidate: str) -> bool:
-    if any(shape.fullmatch(candidate.strip()) for shape in _NOT_PHONE_SHAPES):
+    if _not_a_number(candidate.strip()):
         return False
-    digits = sum(ch.isdigit() for ch in candidate)
+    digits = _digits(candidate)
     international = candidate.startswith(("+", "00"))
-    return 9 <= digits <= 15 or (international and digits == 8)
+    return 9 <= digits <= _MAX_PHONE_DIGITS or (international and digits == 8)
+
+
+def _phone_numbers(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The phone numbers in ``text[start:end]``, a run ``_PHONE`` found, as spans of ``text``.
+
+    A run that is a number is one. Two numbers side by side (``+31 6 12345678 0612345678``) make
+    one run, too long to be a number, and read whole neither was found; so a run that is not a
+    number is split at its spaces into the numbers it holds. Each is a stretch of whole groups
+    that passes the test a run standing alone passes, so that a number is found beside another
+    as it is alone; a group that is a date, a year range or a decimal number is in none, as
+    alone it is no number. Of the ways to split, the one leaving the fewest digits outside a
+    number is taken (privacy first), and of those the one whose first number is the longest
+    (``+44 20 7946 0958 0612345678`` is read as 12 and 10 digits, not 8 and 14; no digit is left
+    either way). The price: a list of numbers parted by spaces only is read as a number where 9
+    to 15 of its digits stand together, as it is when no longer than that. A run without a space
+    (a 20-digit id) is not split: a space is where writers part two numbers, and an id may hold
+    any stretch of digits."""
+    run = text[start:end]
+    if _is_phone(run):
+        return [(start, end)]
+    groups = [(start + m.start(), start + m.end(), m.group()) for m in _GROUP.finditer(run)]
+    # best[i]: the digits in numbers and the numbers, splitting groups[i:] the best way
+    best: list[tuple[int, list[tuple[int, int]]]] = [(0, [])] * (len(groups) + 1)
+    for i in reversed(range(len(groups))):
+        best[i] = best[i + 1]  # groups[i] in no number
+        # Every group holds a digit, so a number spans at most _MAX_PHONE_DIGITS of them.
+        for j in range(i, min(len(groups), i + _MAX_PHONE_DIGITS)):
+            if _not_a_number(groups[j][2]):
+                break
+            number = text[groups[i][0] : groups[j][1]]
+            covered = _digits(number) + best[j + 1][0]
+            if _is_phone(number) and covered >= best[i][0]:
+                best[i] = (covered, [(groups[i][0], groups[j][1]), *best[j + 1][1]])
+    return best[0][1]
 
 
 def _is_ip(candidate: str, version: int) -> bool:
@@ -113,10 +161,15 @@ def find_identifiers(text: str) -> list[Finding]:
     for match in _IPV4.finditer(scanned):
         if _is_ip(match.group(), 4):
             add("ipv4", match.start(), match.end())
+    # Phone numbers are read in what the other kinds left, each found one blanked out with a
+    # character no run holds: an address beside a number would otherwise be read into the
+    # number's run, and the whole run dropped as overlapping it.
+    for a, b in taken:
+        scanned = f"{scanned[:a]}{'#' * (b - a)}{scanned[b:]}"
     for match in _PHONE.finditer(scanned):
         candidate = match.group().rstrip(" \t.-/(")
-        if _is_phone(candidate):
-            add("phone", match.start(), match.start() + len(candidate))
+        for start, end in _phone_numbers(scanned, match.start(), match.start() + len(candidate)):
+            add("phone", start, end)
     return sorted(found, key=lambda f: f.start)
 
 
