@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from safeguarding.helpline.identifiers import describe, find_identifiers, redact
+from safeguarding.helpline.identifiers import ADDRESS_WORDS, describe, find_identifiers, redact
 
 CRAFTED = [
     ("bel me op 06-12345678 morgen", ["phone"]),
@@ -97,8 +97,9 @@ ADJACENT_NUMBERS = [
     ("on 2023-11-05 0612345678", "on 2023-11-05 [phone number removed]"),
     ("on 2023-11-05 06 12345678", "on 2023-11-05 [phone number removed]"),
     ("0612345678 05/11/2023", "[phone number removed] 05/11/2023"),
-    # An address beside a number no longer hides it in one run.
+    # An address or a version beside a number no longer hides it in one run.
     ("192.0.2.7 0612345678", "[IPv4 address removed] [phone number removed]"),
+    ("version 1.2.3.4 0612345678", "version 1.2.3.4 [phone number removed]"),
 ]
 
 
@@ -118,6 +119,58 @@ def test_adjacent_numbers_are_each_found_where_they_stand(text: str, redacted: s
 )
 def test_long_runs_of_what_is_not_a_number_stay_unfound(text: str) -> None:
     assert find_identifiers(text) == []
+
+
+# A dotted number the text itself marks as a version is no address (nor phone number), wherever
+# it is written.
+VERSIONS = [
+    "Skype v8.110.0.215",
+    "v10.110.100.215",
+    "WhatsApp version 2.24.1.6",
+    "updated to Version: 10.110.100.215",
+    "ver. 8.110.0.215",
+    "Skype/8.110.0.215",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0.6099.109",
+]
+
+
+@pytest.mark.parametrize("text", VERSIONS)
+def test_a_version_is_no_identifier(text: str) -> None:
+    assert find_identifiers(text) == []
+
+
+# An address is found however it is introduced; in a note, a word before a dotted quad does not
+# make it a version ("he used Skype 10.0.0.1" may well name the address).
+ADDRESSES = [
+    "IP 192.0.2.7",
+    "from 192.0.2.7",
+    "192.0.2.7",
+    "he used 10.0.0.1",
+    "Skype 8.110.0.215",
+    "ip/192.0.2.7",
+    "Skype/8.110.0.215:443",
+    "version 8.110.0.215/24",
+]
+
+
+@pytest.mark.parametrize("text", ADDRESSES)
+def test_an_address_is_found_in_a_note(text: str) -> None:
+    assert [f.kind for f in find_identifiers(text)] == ["ipv4"]
+
+
+# A product's name: no word that introduces an address, nor one that itself marks a version.
+_NAMES = st.from_regex(r"[A-Z][A-Za-z]{1,12}", fullmatch=True).filter(
+    lambda name: name.lower() not in ADDRESS_WORDS | {"version"}
+)
+_QUADS = st.ip_addresses(v=4).map(str)
+
+
+_MARKED = st.sampled_from(["{name} v{quad}", "{name} version {quad}", "{name}/{quad}"])
+
+
+@given(_NAMES, _QUADS, _MARKED)
+def test_any_marked_version_is_no_address(name: str, quad: str, form: str) -> None:
+    assert find_identifiers(form.format(name=name, quad=quad)) == []
 
 
 _PHONES = st.one_of(

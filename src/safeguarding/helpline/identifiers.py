@@ -11,6 +11,15 @@ Phone numbers are told from other digit runs by length (9–15 digits, or 8 with
 ``00``) and by shape: dates (``2023-11-05``, ``05.11.2023``), year ranges and decimal numbers
 are not phone numbers. A run too long to be one number, such as two numbers side by side, is
 split at its spaces into the numbers it holds (``_phone_numbers``).
+
+A dotted number the text marks as a version is neither an IPv4 address nor a phone number:
+``v8.110.0.215``, ``version 8.110.0.215``, ``ver. 8.110.0.215`` and the user-agent form
+``Skype/8.110.0.215``. A four-part version is a valid IPv4 address, a long one has a phone
+number's digits, and providers name chat clients and apps with their versions. The marks hold
+for every caller, in a note as in a provider's field, because the text itself says what the
+number is: "updated to version 2.24.1.6" holds nothing to redact. A token that names or
+introduces an address (``ip/192.0.2.7``, ``ADDRESS_WORDS``) marks no version, and a number
+followed by a port or a prefix length (``:443``, ``/24``), which only an address has, is none.
 """
 
 from __future__ import annotations
@@ -43,6 +52,20 @@ _NOT_PHONE_SHAPES = (
     re.compile(r"\d+[.,]\d+"),
 )
 _MAX_PHONE_DIGITS = 15
+# Words that name or introduce an address: before a dotted number, none is a product's name.
+ADDRESS_WORDS = frozenset(
+    {"ip", "ipv4", "addr", "address", "host", "server", "peer", "proxy", "router", "gateway"}
+    | {"from", "via", "at", "to", "on", "by", "with"}
+)
+# A dotted number marked as a version: after ``v``, after ``version`` or ``ver.``, or after a
+# product token and a slash (``Skype/8.110.0.215``), a token standing as a word of its own so
+# that a URL's path (``example.org/1.2.3.4``) is no product. Not when a digit, a port or a prefix
+# length follows: ``1.2.3.4:443`` and ``1.2.3.4/24`` are addresses.
+_VERSION = re.compile(
+    r"(?:(?<![\w.])v|\b(?:version|ver\.):?[ \t]*|(?<![^\s(;,])(?P<name>[^\W\d_][\w+-]*)/)"
+    r"(?P<number>\d+(?:\.\d+)+)(?![\w.]*\d|[:/]\d)",
+    re.IGNORECASE,
+)
 # A group of a phone run: what stands between its spaces, from its first mark to its last digit
 # (or a closing parenthesis), so that a lone ``/`` or ``-`` between two numbers is no group.
 _GROUP = re.compile(r"\S*\d\)?")
@@ -146,11 +169,15 @@ def find_identifiers(text: str) -> list[Finding]:
     found: list[Finding] = []
     taken: list[tuple[int, int]] = []
 
-    def add(kind: IdentifierKind, start: int, end: int) -> None:
+    def claim(start: int, end: int) -> bool:
         if any(start < b and a < end for a, b in taken):
-            return
+            return False
         taken.append((start, end))
-        found.append(Finding(kind, start, end))
+        return True
+
+    def add(kind: IdentifierKind, start: int, end: int) -> None:
+        if claim(start, end):
+            found.append(Finding(kind, start, end))
 
     scanned = text.translate(_SCAN_FORM)
     for match in _EMAIL.finditer(scanned):
@@ -158,12 +185,15 @@ def find_identifiers(text: str) -> list[Finding]:
     for match in _IPV6.finditer(scanned):
         if match.group().count(":") >= 2 and _is_ip(match.group(), 6):
             add("ipv6", match.start(), match.end())
+    for match in _VERSION.finditer(scanned):  # claimed, so that no later kind reads it
+        if (match["name"] or "").lower() not in ADDRESS_WORDS:
+            claim(*match.span("number"))
     for match in _IPV4.finditer(scanned):
         if _is_ip(match.group(), 4):
             add("ipv4", match.start(), match.end())
-    # Phone numbers are read in what the other kinds left, each found one blanked out with a
-    # character no run holds: an address beside a number would otherwise be read into the
-    # number's run, and the whole run dropped as overlapping it.
+    # Phone numbers are read in what the other kinds left, each found or claimed one blanked
+    # out with a character no run holds: an address or version beside a number would otherwise
+    # be read into the number's run, and the whole run dropped as overlapping it.
     for a, b in taken:
         scanned = f"{scanned[:a]}{'#' * (b - a)}{scanned[b:]}"
     for match in _PHONE.finditer(scanned):
