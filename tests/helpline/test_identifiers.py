@@ -137,6 +137,7 @@ VERSIONS = [
 @pytest.mark.parametrize("text", VERSIONS)
 def test_a_version_is_no_identifier(text: str) -> None:
     assert find_identifiers(text) == []
+    assert find_identifiers(text, client_name=True) == []
 
 
 # An address is found however it is introduced; in a note, a word before a dotted quad does not
@@ -158,6 +159,38 @@ def test_an_address_is_found_in_a_note(text: str) -> None:
     assert [f.kind for f in find_identifiers(text)] == ["ipv4"]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Skype 8.110.0.215",
+        "Skype for Windows 8.110.0.215",
+        "WhatsApp 2.24.1.6 (Android)",
+        "eMule 0.50.0.1",
+    ],
+)
+def test_a_client_named_with_its_version_holds_no_address(text: str) -> None:
+    assert find_identifiers(text, client_name=True) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "kinds"),
+    [
+        ("IP 192.0.2.7", ["ipv4"]),
+        ("from 192.0.2.7", ["ipv4"]),
+        ("peer 198.51.100.77", ["ipv4"]),
+        ("192.0.2.7", ["ipv4"]),
+        ("Skype: 192.0.2.7", ["ipv4"]),
+        ("Skype 192.0.2.7:443", ["ipv4"]),
+        ("Skype 8.110.0.215 peer 198.51.100.77", ["ipv4"]),
+        # Only an address reading is set aside: a number written with dots stays a number.
+        ("WhatsApp 06.12.34.56.78", ["phone"]),
+        ("WhatsApp 020.555.01.99", ["phone"]),
+    ],
+)
+def test_an_identifier_in_a_client_name_is_still_found(text: str, kinds: list[str]) -> None:
+    assert [f.kind for f in find_identifiers(text, client_name=True)] == kinds
+
+
 # A product's name: no word that introduces an address, nor one that itself marks a version.
 _NAMES = st.from_regex(r"[A-Z][A-Za-z]{1,12}", fullmatch=True).filter(
     lambda name: name.lower() not in ADDRESS_WORDS | {"version"}
@@ -171,6 +204,15 @@ _MARKED = st.sampled_from(["{name} v{quad}", "{name} version {quad}", "{name}/{q
 @given(_NAMES, _QUADS, _MARKED)
 def test_any_marked_version_is_no_address(name: str, quad: str, form: str) -> None:
     assert find_identifiers(form.format(name=name, quad=quad)) == []
+
+
+@given(_NAMES, _QUADS)
+def test_any_client_name_and_version_is_no_address_but_is_one_in_a_note(
+    name: str, quad: str
+) -> None:
+    text = f"{name} {quad}"
+    assert find_identifiers(text, client_name=True) == []
+    assert [f.kind for f in find_identifiers(text)] == ["ipv4"]
 
 
 _PHONES = st.one_of(

@@ -1217,6 +1217,61 @@ def test_every_text_stored_in_clear_that_holds_an_identifier_is_refused(
         assert identifier not in stored
 
 
+def test_a_client_named_with_its_version_is_stored_and_an_address_is_not(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    """Providers name a chat client, game or peer-to-peer client with its version, and a
+    four-part version is a valid IPv4 address (``Skype 8.110.0.215``): such reports were
+    quarantined as holding an identifier. In a client's field a dotted quad after the product's
+    name is its version and the report is stored, in XML and JSON Lines; an address written
+    there (``IP …``, ``Skype from …``) is still refused, and so is a name and quad in any other
+    field stored in clear. A version marked as one (``Skype/8.110.0.215``) is one in any field."""
+    ip = _MISPLACED["ipv4"]
+    (tmp_path / "in").mkdir()
+    details = {
+        "R-C": ("chatImIncident", "chatClient", "Skype 8.110.0.215"),
+        "R-G": ("onlineGamingIncident", "gameName", "Minecraft Bedrock 1.20.40.1"),
+        "R-T": ("peer2peerIncident", "client", "BitTorrent 7.11.0.46"),
+        "R-I": ("chatImIncident", "chatClient", f"IP {ip}"),
+    }
+    for report_id, (incident, element, value) in details.items():
+        detail = f"<{incident}><{element}>{value}</{element}></{incident}>"
+        document = REPORT.replace(_WEB_PAGE, detail, 1).replace("R-1", report_id)
+        (tmp_path / "in" / f"{report_id}.xml").write_text(document)
+    platform = REPORT.replace("<platform>Example Chat", "<platform>Skype 8.110.0.215", 1)
+    (tmp_path / "in" / "R-L.xml").write_text(platform.replace("R-1", "R-L"))
+    lines = [
+        jsonl_report(report_id="J-C", internet_details=[{"kind": "chat_im",
+                                                         "client": "Skype 8.110.0.215"}]),
+        jsonl_report(report_id="J-F", internet_details=[{"kind": "chat_im",
+                                                         "client": f"Skype from {ip}"}]),
+        jsonl_report(report_id="J-L", platform="Skype/8.110.0.215"),
+    ]  # fmt: skip
+    (tmp_path / "in" / "a.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
+    result = _json(capsys, "ingest", str(tmp_path / "in"), "--source", "p")
+    assert isinstance(result, dict)
+    assert (result["reports_stored"], result["rules"]) == (5, {"identifier_in_scope": 3})
+    assert {location.split("/in/", 1)[1]: error.rsplit(": ", 1)[1]
+            for location, (_, error) in _quarantined(store).items()} == {
+        "R-I.xml:/report/internetDetails[0]/chatImIncident/chatClient": "it holds IPv4 address ×1",
+        "R-L.xml:/report/incidentSummary/platform": "it holds IPv4 address ×1",
+        "a.jsonl:2:internet_details.0.client": "it holds IPv4 address ×1",
+    }  # fmt: skip
+    with store.engine.connect() as connection:
+        clients = connection.execute(text("SELECT client FROM report_internet_detail"))
+        platforms = connection.execute(
+            text("SELECT platform FROM provider_report WHERE platform IS NOT NULL")
+        )
+        assert sorted(clients.scalars()) == [
+            "BitTorrent 7.11.0.46", "Example Chat", "Minecraft Bedrock 1.20.40.1",
+            "Skype 8.110.0.215", "Skype 8.110.0.215",
+        ]  # fmt: skip
+        assert sorted(platforms.scalars()) == [
+            "Example Chat", "Example Chat", "Example Chat", "Skype/8.110.0.215",
+        ]  # fmt: skip
+    assert ip not in _all_text(store)
+
+
 def test_numbers_side_by_side_in_a_text_stored_in_clear_are_each_found(
     capsys: Capsys, store: Store, tmp_path: Path
 ) -> None:

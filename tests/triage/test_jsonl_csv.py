@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from safeguarding.helpline.identifiers import find_identifiers, redact
 from safeguarding.triage.formats import ncmec_xml
 from safeguarding.triage.formats.csv import parse_csv
-from safeguarding.triage.formats.fields import quoted, unstorable
+from safeguarding.triage.formats.fields import FieldError, clear_text, quoted, unstorable
 from safeguarding.triage.formats.jsonl import parse_document, parse_line, parse_lines
 from safeguarding.triage.records import Parsed, Rejected, ReportRecord
 from tests.triage.xml_samples import REPORT
@@ -457,3 +457,16 @@ def test_a_quoted_value_shows_none_of_the_identifiers_in_it(
     shown = quoted(text, limit)
     assert shown == repr(redact(text)[0][:limit])
     assert not any(identifier[:6] in shown for identifier in identifiers)
+
+
+def test_a_client_named_with_its_version_is_kept_only_where_a_client_is_named() -> None:
+    """``Skype 8.110.0.215`` is a client and its version in a client's field, and kept there; in
+    any other field stored in clear the dotted quad is an address. A text found clean as a
+    client's name is remembered apart, so the same text is not then let through as a platform."""
+    assert clear_text("chatClient", "Skype 8.110.0.215") == "Skype 8.110.0.215"
+    assert clear_text("client", "WhatsApp 2.24.1.6 (Android)") == "WhatsApp 2.24.1.6 (Android)"
+    for name, value in [("platform", "Skype 8.110.0.215"), ("gameName", "from 192.0.2.7")]:
+        with pytest.raises(FieldError) as refused:
+            clear_text(name, value)
+        assert refused.value.rule == "identifier_in_scope"
+        assert str(refused.value).endswith("it holds IPv4 address ×1")

@@ -57,12 +57,14 @@ ADDRESS_WORDS = frozenset(
     {"ip", "ipv4", "addr", "address", "host", "server", "peer", "proxy", "router", "gateway"}
     | {"from", "via", "at", "to", "on", "by", "with"}
 )
-# A dotted number marked as a version: after ``v``, after ``version`` or ``ver.``, or after a
-# product token and a slash (``Skype/8.110.0.215``), a token standing as a word of its own so
-# that a URL's path (``example.org/1.2.3.4``) is no product. Not when a digit, a port or a prefix
-# length follows: ``1.2.3.4:443`` and ``1.2.3.4/24`` are addresses.
+# A dotted number that may be a version: after ``v``, after ``version`` or ``ver.``, or after a
+# product's name and a slash (``Skype/8.110.0.215``) or spaces (``Skype 8.110.0.215``, a version
+# only in a client's name: ``_is_version``). The name stands as a word of its own, so that a
+# URL's path (``example.org/1.2.3.4``) is none. Not when a digit, a port or a prefix length
+# follows: ``1.2.3.4:443`` and ``1.2.3.4/24`` are addresses.
 _VERSION = re.compile(
-    r"(?:(?<![\w.])v|\b(?:version|ver\.):?[ \t]*|(?<![^\s(;,])(?P<name>[^\W\d_][\w+-]*)/)"
+    r"(?:(?<![\w.])v|\b(?:version|ver\.):?[ \t]*"
+    r"|(?<![^\s(;,])(?P<name>[^\W\d_][\w+-]*)(?P<gap>/|[ \t]+))"
     r"(?P<number>\d+(?:\.\d+)+)(?![\w.]*\d|[:/]\d)",
     re.IGNORECASE,
 )
@@ -164,8 +166,29 @@ def _is_ip(candidate: str, version: int) -> bool:
         return False
 
 
-def find_identifiers(text: str) -> list[Finding]:
-    """Every email, phone number and IP address in ``text``, in order, without overlaps."""
+def _is_version(match: re.Match[str], client_name: bool) -> bool:
+    """Whether a ``_VERSION`` match is a version: marked as one (``v``, ``version``, a product
+    token and a slash), or, in a client's name only, a valid IPv4 address after the name; never
+    after a word that names or introduces an address."""
+    name = match["name"]
+    if name is None:
+        return True
+    if name.lower() in ADDRESS_WORDS:
+        return False
+    return match["gap"] == "/" or (client_name and _is_ip(match["number"], 4))
+
+
+def find_identifiers(text: str, *, client_name: bool = False) -> list[Finding]:
+    """Every email, phone number and IP address in ``text``, in order, without overlaps.
+
+    ``client_name`` says that ``text`` names a chat client, game or app (the CyberTipline's
+    ``chatClient``, ``gameName`` and peer-to-peer ``client``): there a dotted quad right after a
+    word is that product's version, as providers write it (``Skype 8.110.0.215``), unless the
+    word names or introduces an address (``IP 192.0.2.7``, ``from 192.0.2.7``). Only such a field
+    says so, and so the rule is the caller's to ask for: anywhere else a word before an address
+    is the ordinary way to write one (``he used Skype 10.0.0.1``), and privacy comes first. Only
+    the address reading is set aside: a dotted number that is no valid IPv4 address may be a
+    phone number written with dots (``WhatsApp 06.12.34.56.78``), and it is still found."""
     found: list[Finding] = []
     taken: list[tuple[int, int]] = []
 
@@ -186,7 +209,7 @@ def find_identifiers(text: str) -> list[Finding]:
         if match.group().count(":") >= 2 and _is_ip(match.group(), 6):
             add("ipv6", match.start(), match.end())
     for match in _VERSION.finditer(scanned):  # claimed, so that no later kind reads it
-        if (match["name"] or "").lower() not in ADDRESS_WORDS:
+        if _is_version(match, client_name):
             claim(*match.span("number"))
     for match in _IPV4.finditer(scanned):
         if _is_ip(match.group(), 4):

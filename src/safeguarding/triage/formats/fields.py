@@ -211,10 +211,17 @@ def csv_line(text: str) -> list[str] | str:
         return f"not a CSV line ({exc})"
 
 
-# Texts already found free of identifiers: a source names a handful of services, device id
-# types, regions and clients, so each is scanned once per process and the scan is not paid
-# again per record.
-_CLEAN_TEXTS: set[str] = set()
+# The fields that name a chat client, game or peer-to-peer client (CyberTipline elements, in the
+# order the XML reader looks for them; JSON Lines calls its field ``client``). Providers name a
+# client with its version (``Skype 8.110.0.215``), a valid IPv4 address: in these fields alone a
+# dotted quad after the product's name is read as its version (``find_identifiers``).
+CLIENT_FIELDS = ("chatClient", "gameName", "client")
+
+# Texts already found free of identifiers, read as a client's name or not: a source names a
+# handful of services, device id types, regions and clients, so each is scanned once per process
+# and the scan is not paid again per record. Apart, since a client's name may hold a version
+# that in any other field is an address.
+_CLEAN_TEXTS: dict[bool, set[str]] = {False: set(), True: set()}
 _MAX_CLEAN_TEXTS = 10_000
 IN_CLEAR = "is stored in clear and may not hold an identifier"
 
@@ -229,10 +236,16 @@ def clear_text(name: str, value: str) -> str:
 
     Refused, not pseudonymised: none of these fields is meant to hold an identifier (the formats
     have identifier fields for them), and a pseudonym in place of a service or region name would
-    take from triage what the field is for."""
-    if value in _CLEAN_TEXTS:  # the common case, answered without a further call
+    take from triage what the field is for.
+
+    A field in ``CLIENT_FIELDS`` is read as a client's name: ``Skype 8.110.0.215`` there is the
+    client and its version, and is kept, while ``IP 192.0.2.7`` or ``from 192.0.2.7`` is still
+    refused. In every field, a number the text marks as a version (``v8.110.0.215``,
+    ``Skype/8.110.0.215``) is no address."""
+    client_name = name in CLIENT_FIELDS
+    if value in _CLEAN_TEXTS[client_name]:  # the common case, answered without a further call
         return value
-    findings = _identifiers_in(value)
+    findings = _identifiers_in(value, client_name)
     if findings:
         raise FieldError(f"{name} {IN_CLEAR}: it holds {describe(findings)}", "identifier_in_scope")
     return value
@@ -241,15 +254,16 @@ def clear_text(name: str, value: str) -> str:
 def holds_identifier(value: str) -> bool:
     """Whether a text derived from input holds an identifier, for what is not refused but left
     out (a file name's extension); scanned once per distinct text, as ``clear_text`` is."""
-    return bool(_identifiers_in(value))
+    return bool(_identifiers_in(value, client_name=False))
 
 
-def _identifiers_in(value: str) -> list[Finding]:
-    if value in _CLEAN_TEXTS or not value:
+def _identifiers_in(value: str, client_name: bool) -> list[Finding]:
+    clean = _CLEAN_TEXTS[client_name]
+    if value in clean or not value:
         return []
-    findings = find_identifiers(value)
+    findings = find_identifiers(value, client_name=client_name)
     if not findings:
-        if len(_CLEAN_TEXTS) >= _MAX_CLEAN_TEXTS:
-            _CLEAN_TEXTS.clear()
-        _CLEAN_TEXTS.add(value)
+        if len(clean) >= _MAX_CLEAN_TEXTS:
+            clean.clear()
+        clean.add(value)
     return findings

@@ -28,6 +28,7 @@ from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidd
 from safeguarding.disclosure.pseudonymise import IdentifierKind
 from safeguarding.hashing.kinds import InvalidHashError, normalise_hash, parse_kind
 from safeguarding.triage.formats.fields import (
+    CLIENT_FIELDS,
     DEFAULT_MAX_LENGTH,
     MAX_LENGTHS,
     FieldError,
@@ -114,7 +115,6 @@ _INTERNET_KINDS = {
 _INTERNET_KIND_SET = frozenset(_INTERNET_KINDS)
 _REPORT_ANNOTATION_SET = frozenset(REPORT_ANNOTATIONS)
 _FILE_ANNOTATION_SET = frozenset(FILE_ANNOTATIONS)
-_CLIENT_ELEMENTS = ("chatClient", "gameName", "client")
 _ROOT_SNIFF = re.compile(rb"<\s*(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)[\s/>]")
 
 
@@ -543,7 +543,7 @@ def _internet_detail(element: ET.Element, doc: _Doc, path: str) -> InternetDetai
     kind = _INTERNET_KINDS[child.tag]
     cpath = f"{path}/{child.tag}"
     client = next(
-        (v for tag in _CLIENT_ELEMENTS if (v := _clear_str(child, tag, cpath)) is not None), None
+        (v for tag in CLIENT_FIELDS if (v := _clear_str(child, tag, cpath)) is not None), None
     )
     hosts = []
     for i, url in enumerate(child.findall("url")):
