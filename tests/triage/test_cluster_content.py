@@ -76,6 +76,41 @@ def test_incremental_placement_equals_clustering_everything() -> None:
     update = place_files(index, take_files(data.files, new_rows), settings)
     old_after = np.array([update.merges.get(c, c) for c in cluster_files(old, settings)])
     assert np.array_equal(np.concatenate([old_after, update.file_cluster]), whole)
+    # The index counts the reports holding each hash, updated as when built from all files
+    # (the split may put one report's files on both sides).
+    built = ContentIndex.build(data.files, whole)
+    holding = pl.DataFrame(
+        {"key": data.files.exact_key, "report": data.files.report[data.files.exact_file]}
+    )
+    per_key = holding.group_by("key").agg(pl.col("report").n_unique()).sort("key")
+    assert built.exact_reports.tolist() == per_key["report"].to_list()
+    ok = data.files.pdq_ok
+    words = pl.DataFrame(data.files.pdq[ok], schema=["w0", "w1", "w2", "w3"], orient="row")
+    per_pdq = (
+        words.with_columns(report=data.files.report[ok])
+        .unique()
+        .group_by("w0", "w1", "w2", "w3")
+        .len()
+    )
+    assert dict(zip(map(tuple, built.pdq.tolist()), built.pdq_reports.tolist(), strict=True)) == {
+        tuple(row[:4]): row[4] for row in per_pdq.iter_rows()
+    }
+    grown = index.updated(data.files, whole, new_rows, update.merges)
+    assert _index_content(grown) == _index_content(built)
+
+
+def _index_content(index: ContentIndex) -> tuple[object, object]:
+    """What an index says, whatever the order of its PDQ rows: per exact hash and per PDQ hash,
+    its cluster and how many reports hold it."""
+    exact = list(
+        zip(index.exact_key.tolist(), index.exact_cluster.tolist(), index.exact_reports.tolist(),
+            strict=True)
+    )  # fmt: skip
+    pdq = sorted(
+        zip(map(tuple, index.pdq.tolist()), index.pdq_cluster.tolist(), index.pdq_reports.tolist(),
+            strict=True)
+    )  # fmt: skip
+    return exact, pdq
 
 
 def test_incremental_merge_keeps_the_older_name() -> None:
@@ -96,8 +131,10 @@ def test_incremental_merge_keeps_the_older_name() -> None:
     index = ContentIndex(
         exact_key=np.array([100, 200]),
         exact_cluster=np.array([5, 7]),
+        exact_reports=np.array([1, 1]),
         pdq=words,
         pdq_cluster=np.array([5, 7]),
+        pdq_reports=np.array([1, 1]),
     )
     new = take_files(data.files, np.array([0]))
     new = type(new)(**{**new.__dict__, "pdq": bridge[None, :], "file_id": np.array([50])})

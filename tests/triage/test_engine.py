@@ -58,14 +58,14 @@ def test_an_incremental_pass_gives_what_a_full_pass_gives(kept_state: bool) -> N
 
 
 def _as_mapping(index: ContentIndex | SubjectIndex) -> dict[str, object]:
-    """An index as what it says (key → cluster or subject), whatever the order of its rows."""
+    """An index as what it says (key → cluster or subject, and for content how many reports hold
+    the key), whatever the order of its rows."""
     if isinstance(index, ContentIndex):
+        exact = zip(index.exact_cluster.tolist(), index.exact_reports.tolist(), strict=True)
+        pdq = zip(index.pdq_cluster.tolist(), index.pdq_reports.tolist(), strict=True)
         return {
-            "exact": dict(zip(index.exact_key.tolist(), index.exact_cluster.tolist(), strict=True)),
-            "pdq": sorted(
-                (tuple(row), int(c))
-                for row, c in zip(index.pdq.tolist(), index.pdq_cluster.tolist(), strict=True)
-            ),
+            "exact": dict(zip(index.exact_key.tolist(), exact, strict=True)),
+            "pdq": sorted(zip(map(tuple, index.pdq.tolist()), pdq, strict=True)),
         }
     return {
         "plain": dict(zip(index.key.tolist(), index.key_subject.tolist(), strict=True)),

@@ -789,7 +789,10 @@ def _cached_results(
 def _indexes(cache: StoredColumns) -> tuple[ContentIndex, SubjectIndex]:
     a = cache.arrays
     return (
-        ContentIndex(a["ci_exact_key"], a["ci_exact_cluster"], a["ci_pdq"], a["ci_pdq_cluster"]),
+        ContentIndex(
+            a["ci_exact_key"], a["ci_exact_cluster"], a["ci_exact_reports"], a["ci_pdq"],
+            a["ci_pdq_cluster"], a["ci_pdq_reports"],
+        ),
         SubjectIndex(
             a["si_key"], a["si_key_subject"], a["si_ip_key"], a["si_ip_seen_at"],
             a["si_ip_subject"],
@@ -800,7 +803,8 @@ def _indexes(cache: StoredColumns) -> tuple[ContentIndex, SubjectIndex]:
 RESULT_COLUMNS = (
     "p_file_cluster", "p_report_subject", "p_level", "p_fingerprint", "p_known", "p_allow",
     "p_flagged",
-    "ci_exact_key", "ci_exact_cluster", "ci_pdq", "ci_pdq_cluster",
+    "ci_exact_key", "ci_exact_cluster", "ci_exact_reports", "ci_pdq", "ci_pdq_cluster",
+    "ci_pdq_reports",
     "si_key", "si_key_subject", "si_ip_key", "si_ip_seen_at", "si_ip_subject",
 )  # fmt: skip
 
