@@ -84,8 +84,10 @@ def main() -> None:
         level=np.concatenate(
             [first.priorities.level.astype(np.int64), np.zeros(args.new, dtype=np.int64)]
         ),
-        # Files flagged viral or copies of flagged ones: state kept, as the store keeps it.
+        # Files flagged viral or copies of flagged ones, and files viral by spread: state kept,
+        # as the store keeps it.
         flagged=np.concatenate([first.flagged, np.zeros(new_files, dtype=np.bool_)]),
+        spread=np.concatenate([first.spread, np.zeros(new_files, dtype=np.bool_)]),
     )
     # The indexes of the first pass are state kept between passes (as the matching PDQ index is
     # kept on disk); building them is part of the first pass, not of the incremental one.

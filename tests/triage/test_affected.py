@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +18,7 @@ from safeguarding.triage.policy import load_policy
 from safeguarding.triage.store_io import detection
 from safeguarding.triage.synthetic import generate
 from safeguarding.triage.tables import UNASSIGNED, take_files, take_reports
+from tests.triage.helpers import chained
 
 
 def _fingerprints(result: TriageResult, rows: np.ndarray | None = None) -> np.ndarray:
@@ -26,12 +26,6 @@ def _fingerprints(result: TriageResult, rows: np.ndarray | None = None) -> np.nd
         "policy", result.facts, result.priorities, result.report_subject, result.work_item,
         detection(result), rows,
     )  # fmt: skip
-
-
-def _spread(result: TriageResult) -> np.ndarray:
-    """Per file: in a cluster viral by spread."""
-    large = result.content_summary.filter(pl.col("large"))["cluster"].to_numpy()
-    return np.isin(result.file_cluster, large)
 
 
 @settings(max_examples=25, deadline=None)
@@ -42,13 +36,18 @@ def _spread(result: TriageResult) -> np.ndarray:
     viral_min=st.sampled_from([4, 8, 1000]),
     families=st.integers(12, 80),
     subjects=st.integers(60, 250),
+    chain=st.booleans(),
 )
 def test_unaffected_reports_keep_their_fingerprint(
-    seed: int, cut: int, relisted: int, viral_min: int, families: int, subjects: int
+    seed: int, cut: int, relisted: int, viral_min: int, families: int, subjects: int, chain: bool
 ) -> None:
     """Among the cases: subjects and clusters bridged by new reports (decisions move), viral
-    clusters (kept apart from work items) or none (work items join many subjects)."""
+    clusters (kept apart from work items) or none (work items join many subjects), and
+    near-duplicate chains (a cluster in many reports holding files viral by spread and files
+    that are not)."""
     data = generate(n_reports=300, n_families=families, n_subjects=subjects, seed=seed)
+    if chain:
+        data = chained(data, seed)
     args = (load_policy(), ContentSettings(viral_min_reports=viral_min), SubjectSettings())
     rng = np.random.default_rng(seed)
     reports, identifiers = take_reports(data.reports, data.identifiers, np.arange(cut))
@@ -66,6 +65,7 @@ def test_unaffected_reports_keep_their_fingerprint(
         np.r_[earlier.report_subject, np.full(300 - cut, UNASSIGNED)],
         np.r_[earlier.priorities.level.astype(np.int64), np.zeros(300 - cut, np.int64)],
         flagged=np.r_[earlier.flagged, np.zeros(n_new_files, np.bool_)],
+        spread=np.r_[earlier.spread, np.zeros(n_new_files, np.bool_)],
     )
     changed = flipped.astype(np.int64)
     result = run(
@@ -79,7 +79,7 @@ def test_unaffected_reports_keep_their_fingerprint(
         result.report_subject, result.work_item, files_now.report, changed, earlier.work_item,
         np.flatnonzero(
             (result.flagged[: len(files)] != earlier.flagged)
-            | (_spread(result)[: len(files)] != _spread(earlier))
+            | (result.spread[: len(files)] != earlier.spread)
         ).astype(np.int64),
     )  # fmt: skip
     now = _fingerprints(result)

@@ -5,6 +5,8 @@ import dataclasses
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from safeguarding.triage.cluster_content import (
     ContentIndex,
@@ -12,11 +14,14 @@ from safeguarding.triage.cluster_content import (
     cluster_files,
     flagged_copies,
     place_files,
+    spread_files,
     summarise,
+    with_spread,
 )
 from safeguarding.triage.pdq_pairs import distances, near_pairs
 from safeguarding.triage.synthetic import generate
-from safeguarding.triage.tables import UNASSIGNED, take_files
+from safeguarding.triage.tables import UNASSIGNED, FileTable, take_files
+from safeguarding.triage.unionfind import remap
 from tests.triage.helpers import files, reports
 
 
@@ -145,9 +150,12 @@ def test_incremental_merge_keeps_the_older_name() -> None:
 
 def test_summary_knows_size_reports_providers_matches_and_viral_flags() -> None:
     data = generate(n_reports=2000, n_families=50, seed=4)
-    settings = ContentSettings(viral_min_reports=100)
-    clusters = cluster_files(data.files, settings)
-    summary = summarise(data.files, data.reports, clusters, settings)
+    content = ContentSettings(viral_min_reports=100)
+    clusters = cluster_files(data.files, content)
+    plain = summarise(data.files, data.reports, clusters)
+    index = ContentIndex.build(data.files, clusters)
+    spread = spread_files(data.files, clusters, plain, index, content)
+    summary = with_spread(plain, clusters, spread)
     biggest = summary.sort("reports", descending=True).row(0, named=True)
     members = clusters == biggest["cluster"]
     assert biggest["files"] == int(members.sum())
@@ -158,6 +166,11 @@ def test_summary_knows_size_reports_providers_matches_and_viral_flags() -> None:
         np.unique(data.reports.provider[data.files.report[members]]).tolist()
     )
     assert biggest["large"] and biggest["viral"]
+    # A cluster is large when it holds a file viral by spread, which only one seen in as many
+    # reports can.
+    large = summary.filter(pl.col("large"))["cluster"].sort().to_list()
+    assert large == np.unique(clusters[spread]).tolist()
+    assert summary.filter(pl.col("large"))["reports"].min() >= 100
     small = summary.filter(pl.col("reports") < 100)
     assert (small["viral"] == (small["annotated"] | small["batched"])).all()
 
@@ -199,3 +212,113 @@ def test_a_flag_reaches_direct_copies_not_copies_of_copies() -> None:
     again = flagged_copies(later, report_table, clusters, settings, (earlier, np.r_[before, False]))
     assert again.tolist() == [True, False, True, False, True]
     assert again.tolist() == flagged_copies(later, report_table, clusters, settings).tolist()
+
+
+def _flip(words: np.ndarray, rng: np.random.Generator, bits: int) -> np.ndarray:
+    """``words`` (one PDQ hash) with ``bits`` random bits flipped."""
+    out = words.copy()
+    for bit in rng.choice(256, size=bits, replace=False):
+        out[bit // 64] ^= np.uint64(1) << np.uint64(bit % 64)
+    return out
+
+
+def _chained_files(seed: int, n: int, n_reports: int) -> FileTable:
+    """``n`` files in ``n_reports`` reports, most derived from an earlier file's PDQ hash by a
+    few to 40 flipped bits (so clusters chain through near copies and hold files farther apart
+    than the threshold), some with an unusable hash. Exact hashes: an exact copy (no bit
+    flipped) mostly has its original's, other files their own; a few files have none, a few
+    another file's as well (the same bytes with another PDQ hash, as a provider may give)."""
+    rng = np.random.default_rng(seed)
+    words = np.zeros((n, 4), dtype=np.uint64)
+    key = np.arange(n, dtype=np.int64)
+    for i in range(1, n):
+        if rng.random() < 0.15:
+            words[i] = rng.integers(0, 2**64, size=4, dtype=np.uint64)
+            continue
+        parent = int(rng.integers(0, i))
+        bits = int(rng.choice([0, 0, 6, 20, 28, 40]))
+        words[i] = _flip(words[parent], rng, bits)
+        if bits == 0 and rng.random() < 0.7:
+            key[i] = key[parent]
+    has_key = rng.random(n) >= 0.1
+    second = np.flatnonzero(rng.random(n) < 0.15)
+    exact_file = np.r_[np.flatnonzero(has_key), second].astype(np.int64)
+    exact_key = np.r_[key[has_key], key[rng.integers(0, n, size=second.size)]].astype(np.int64)
+    report = np.sort(rng.integers(0, n_reports, size=n)).astype(np.int64)
+    return dataclasses.replace(
+        files(report.tolist()), pdq=words, pdq_ok=rng.random(n) >= 0.1,
+        exact_file=exact_file, exact_key=exact_key,
+    )  # fmt: skip
+
+
+def _neighbourhood_reports(file_table: FileTable, max_distance: int) -> list[int]:
+    """Per file, by brute force: the reports holding it or a direct copy of it (an exact hash
+    in common, or both PDQ hashes usable and within ``max_distance`` bits)."""
+    n = len(file_table)
+    keys = [set() for _ in range(n)]
+    for row, key in zip(file_table.exact_file.tolist(), file_table.exact_key.tolist(), strict=True):
+        keys[row].add(key)
+    i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    apart = distances(file_table.pdq, i.ravel(), j.ravel()).reshape(n, n)
+    ok = file_table.pdq_ok
+    near = (apart <= max_distance) & ok[:, None] & ok[None, :]
+    return [
+        len(
+            {
+                int(file_table.report[g])
+                for g in range(n)
+                if g == f or keys[f] & keys[g] or near[f, g]
+            }
+        )
+        for f in range(n)
+    ]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(2, 70),
+    per_report=st.floats(1.0, 3.0),
+    minimum=st.integers(1, 9),
+    cut=st.floats(0.0, 1.0),
+)
+def test_a_file_is_viral_by_spread_exactly_when_its_direct_copies_reach_the_minimum(
+    seed: int, n: int, per_report: float, minimum: int, cut: float
+) -> None:
+    """Whatever the chains: a file is viral by spread when, and only when, the reports holding it
+    or a direct copy number ``viral_min_reports`` or more. So a file in fewer reports with its
+    copies never is, however many reports its cluster holds; and placed in two passes, the
+    second counting only new files and the earlier files they copy, the answer is the same."""
+    n_reports = max(1, int(n / per_report))
+    file_table = _chained_files(seed, n, n_reports)
+    content = ContentSettings(viral_min_reports=minimum)
+    report_table = reports(n_reports)
+    counted = _neighbourhood_reports(file_table, content.max_distance)
+    clusters = cluster_files(file_table, content)
+    summary = summarise(file_table, report_table, clusters)
+    index = ContentIndex.build(file_table, clusters)
+    found = spread_files(file_table, clusters, summary, index, content)
+    assert found.tolist() == [count >= minimum for count in counted]
+    # The earlier files first (a report's files may be split between the two), then all, from
+    # the earlier answer and the earlier index updated with the new files.
+    split = int(n * cut)
+    new_rows = np.arange(split, n, dtype=np.int64)
+    earlier = take_files(file_table, np.arange(split, dtype=np.int64))
+    earlier_clusters = cluster_files(earlier, content)
+    earlier_index = ContentIndex.build(earlier, earlier_clusters)
+    before = spread_files(
+        earlier, earlier_clusters, summarise(earlier, report_table, earlier_clusters),
+        earlier_index, content,
+    )  # fmt: skip
+    update = place_files(earlier_index, take_files(file_table, new_rows), content)
+    assert np.array_equal(
+        np.r_[remap(earlier_clusters, update.merges), update.file_cluster], clusters
+    )
+    grown = earlier_index.updated(file_table, clusters, new_rows, update.merges)
+    assert _index_content(grown) == _index_content(index)
+    previous = (
+        np.r_[earlier_clusters, np.full(n - split, UNASSIGNED)],
+        np.r_[before, np.zeros(n - split, np.bool_)],
+    )
+    again = spread_files(file_table, clusters, summary, grown, content, previous)
+    assert again.tolist() == found.tolist()

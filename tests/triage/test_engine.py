@@ -12,8 +12,10 @@ from safeguarding.triage.cluster_content import ContentIndex, ContentSettings
 from safeguarding.triage.cluster_subjects import SubjectIndex, SubjectSettings
 from safeguarding.triage.engine import Previous, run
 from safeguarding.triage.policy import load_policy
+from safeguarding.triage.reasons import reasons_of
 from safeguarding.triage.synthetic import generate
 from safeguarding.triage.tables import UNASSIGNED, take_files, take_reports
+from tests.triage.helpers import chained, files, no_identifiers, reports
 
 
 @pytest.mark.parametrize("kept_state", [False, True])
@@ -54,6 +56,7 @@ def test_an_incremental_pass_gives_what_a_full_pass_gives(kept_state: bool) -> N
     assert np.array_equal(again.priorities.level, full.priorities.level)
     assert np.array_equal(again.work_item, full.work_item)
     assert np.array_equal(again.flagged, full.flagged)
+    assert np.array_equal(again.spread, full.spread)
     assert again.changes["compared"] == 1200
 
 
@@ -82,14 +85,19 @@ def _as_mapping(index: ContentIndex | SubjectIndex) -> dict[str, object]:
     cuts=st.lists(st.integers(1, 299), min_size=1, max_size=3, unique=True),
     relisted=st.integers(0, 40),
     viral_min=st.sampled_from([8, 1000]),
+    chain=st.booleans(),
 )
 def test_chained_passes_with_kept_indexes_equal_one_full_pass(
-    seed: int, cuts: list[int], relisted: int, viral_min: int
+    seed: int, cuts: list[int], relisted: int, viral_min: int, chain: bool
 ) -> None:
     """Passes over growing prefixes, each starting from the indexes, summaries and results the
     last one left (with list matches of some earlier files changing between passes), end where
-    one pass over everything ends, indexes included."""
+    one pass over everything ends, indexes included. With near-duplicate chains, a file of a
+    cluster in many reports is viral by spread or not by its own copies, and a later pass that
+    brings a file's copies to ``viral_min_reports`` reports decides its reports again."""
     data = generate(n_reports=300, n_families=12, n_subjects=60, seed=seed)
+    if chain:
+        data = chained(data, seed)
     # With 1000, no cluster is viral by spread: only flags and their copies make files viral.
     args = (load_policy(), ContentSettings(viral_min_reports=viral_min), SubjectSettings())
     rng = np.random.default_rng(seed)
@@ -114,6 +122,7 @@ def test_chained_passes_with_kept_indexes_equal_one_full_pass(
                 np.r_[kept.report_subject, np.full(end - n_reports, UNASSIGNED)],
                 np.r_[kept.priorities.level.astype(np.int64), np.zeros(end - n_reports, np.int64)],
                 flagged=np.r_[kept.flagged, np.zeros(len(files) - n_files, np.bool_)],
+                spread=np.r_[kept.spread, np.zeros(len(files) - n_files, np.bool_)],
             )
             changed = flipped[flipped < n_files] if last else np.zeros(0, np.int64)
             result = run(
@@ -131,5 +140,43 @@ def test_chained_passes_with_kept_indexes_equal_one_full_pass(
     assert np.array_equal(kept.priorities.level, full.priorities.level)
     assert np.array_equal(kept.work_item, full.work_item)
     assert np.array_equal(kept.flagged, full.flagged)
+    assert np.array_equal(kept.spread, full.spread)
     assert _as_mapping(kept.content_index) == _as_mapping(full.content_index)
     assert _as_mapping(kept.subject_index) == _as_mapping(full.subject_index)
+
+
+def _flipped(words: np.ndarray, bits: np.ndarray) -> np.ndarray:
+    """``words`` (one PDQ hash) with ``bits`` flipped."""
+    out = words.copy()
+    for bit in bits:
+        out[bit // 64] ^= np.uint64(1) << np.uint64(bit % 64)
+    return out
+
+
+def test_spread_reaches_a_file_and_its_direct_copies_not_material_chained_to_them() -> None:
+    """A meme M seen in 60 reports, a picture X 28 bits from it in one report, and new material
+    N 56 bits from M but 28 from X in one more: one chained cluster seen in 62 reports. M's
+    copies and X (a direct copy of M) are viral by spread; N is in two reports with its direct
+    copies (X's and its own), so it is new material, not viral."""
+    rng = np.random.default_rng(12)
+    meme = rng.integers(0, 2**64, size=4, dtype=np.uint64)
+    bits = rng.choice(256, size=56, replace=False)
+    between, new = _flipped(meme, bits[:28]), _flipped(meme, bits)
+    words = np.stack([*[meme] * 60, between, new])
+    file_table = dataclasses.replace(
+        files(list(range(62))), pdq=words, exact_key=np.r_[np.full(60, 7), 8, 9]
+    )
+    policy = load_policy()
+    result = run(
+        reports(62), file_table, no_identifiers(), Previous.none(62, 62), policy,
+        ContentSettings(), SubjectSettings(),
+    )  # fmt: skip
+    assert len(set(result.file_cluster.tolist())) == 1
+    value = result.facts.value
+    assert value("spread_files").tolist() == [1] * 61 + [0]
+    assert value("viral_files")[61] == 0 and value("new_files")[61] == 1
+    rules = [{r["rule"] for r in found} for found in reasons_of(
+        policy, result.facts, result.priorities, np.arange(62, dtype=np.int64)
+    )]  # fmt: skip
+    assert "new_material" in rules[61] and "viral" not in rules[61]
+    assert all("viral" in fired and "new_material" not in fired for fired in rules[:61])

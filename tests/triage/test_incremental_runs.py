@@ -527,3 +527,52 @@ def test_viral_status_reaches_direct_copies_only_and_a_meme_beside_new_material_
     # A meme that arrives later makes the earlier copy of it viral.
     assert decided["early"][0] == "P3" and "viral" in decided["early"][2]
     _same_as_from_scratch(store, capsys)
+
+
+def test_spread_counts_a_file_with_its_direct_copies_and_runs_that_reach_it_decide_again(
+    store: Store, capsys: Capsys, tmp_path: Path
+) -> None:
+    """Spread was cluster-wide: new material 56 bits from a meme, chained to it through a picture
+    28 bits from each, was viral once the chained cluster was in 50 reports, capped at P3 and no
+    longer new material. Now a file is viral by spread when the reports holding it or a direct
+    copy reach 50: the meme's copies and the picture between once the meme reaches 50 reports
+    (a later run decides the earlier picture's report again), never the new material."""
+    rng = np.random.default_rng(11)
+    meme = int.from_bytes(rng.bytes(32), "big")
+    bits = [int(b) for b in rng.choice(256, size=56, replace=False)]
+    between = _flip(meme, bits[:28])  # 28 bits from the meme
+    new = _flip(between, bits[28:])  # 28 bits further: 56 from the meme
+
+    def report(name: str, pdq: int, kind: str | None = None) -> dict[str, Any]:
+        found = _report(name, "Provider One", [{"kind": "email", "value": f"{name}@x.org"}], pdq)
+        if kind:
+            found["files"][0]["industry_classification"] = kind
+        return found
+
+    memes = [report(f"meme-{k}", meme) for k in range(60)]
+    batches = [
+        [report("new", new, "A1"), report("between", between), *memes[:30]],
+        memes[30:55],  # the meme reaches 55 reports, the picture between it 56, new material 2
+        [report("new-again", new, "A1"), *memes[55:]],
+    ]
+    spread = "file 1: in many reports with its near copies (content cluster {})"
+    for number, (batch, meme_reports) in enumerate(zip(batches, (30, 55, 60), strict=True)):
+        lines = "\n".join(json.dumps(r) for r in batch) + "\n"
+        _ingest(capsys, tmp_path / f"batch{number}", {"reports.jsonl": lines.encode()})
+        assert _run(capsys)["mode"] == ("full" if number == 0 else "incremental")
+        decided, cluster = _decisions(store), _clusters(store)
+        assert len(set(cluster.values())) == 1  # one chained cluster
+        level, _item, rules, _evidence = decided["new"]
+        assert (level, "new_material" in rules, "viral" in rules) == ("P2", True, False)
+        viral = {name for name, (_, _, fired, _) in decided.items() if "viral" in fired}
+        if number == 0:  # the meme in 30 reports: nothing is viral yet
+            assert not viral and "new_material" in decided["between"][2]
+        else:
+            assert viral == {"between", *(r["report_id"] for r in memes[:meme_reports])}
+            assert decided["between"][3] == [spread.format(cluster["new"])]
+            assert decided["between"][0] == "P3" and "new_material" not in decided["between"][2]
+        _same_as_from_scratch(store, capsys)
+    assert decided["new-again"][1] == decided["new"][1]  # new material joins its reports
+    with store.session() as session:
+        row = session.get(ContentCluster, cluster["new"])
+        assert row is not None and (row.reports, row.large, row.viral) == (63, True, True)

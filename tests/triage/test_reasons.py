@@ -47,7 +47,7 @@ def test_reasons_of_many_reports_equal_the_explainers(seed: int, share: float) -
 
 @pytest.mark.parametrize(
     ("viral_min_reports", "kind"),
-    [(6, "content cluster viral by spread (content cluster "), (10**6, "near copy of a file")],
+    [(6, "in many reports with its near copies (content cluster "), (10**6, "near copy of a file")],
 )
 def test_every_kind_of_evidence_is_built_as_the_explainer_builds_it(
     viral_min_reports: int, kind: str

@@ -10,9 +10,10 @@ from the last pass only for:
 - reports whose subject is one that new reports joined or that merged (its size and earlier
   reports moved; its reports' subject id may have moved);
 - reports with a file whose cluster id moved (a merge) or whose list matches changed;
-- reports with a file whose viral status moved: it became a copy of a newly flagged file, or its
-  cluster turned viral by spread (a cluster that grew but stayed as it was changes no decision:
-  its id shows only for viral files);
+- reports with a file whose viral status moved: it became a copy of a newly flagged file, or
+  viral by spread when a copy of it arrived (a file whose count grew but stayed below
+  ``viral_min_reports`` changes no decision: counts are not shown, and its cluster id shows only
+  for viral files);
 - reports whose work item moved (work items join subjects and clusters across the whole table).
 
 Every other report's fingerprint is the one stored (tested: an unaffected report's fingerprint

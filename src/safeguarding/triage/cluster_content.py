@@ -6,19 +6,22 @@ hashes of sufficient quality take part). Near-duplicates chain: a resized copy o
 joins the original's cluster. A cluster is named by its oldest file's id, so adding files never
 renames a cluster unless two clusters merge (then the older name survives).
 
-A cluster's summary says how it came to hold viral content, each way its own flag so a reason can
-say which: it was reported in many reports (``viral_min_reports``, a setting), a provider
-annotated a copy as potentialMeme or viral, or a copy came in a batched report with reason
-VIRAL_POTENTIAL_MEME. Most people who share viral material do so without malicious intent
+Which files are viral is decided per file, not per cluster (``ViralFiles``). Near-duplicates
+chain, so a cluster can hold material far from any one of its files: new material 56 bits from a
+meme joins its cluster through a picture 28 bits from each. A file's own neighbourhood is itself
+and its direct copies (an exact hash in common, or PDQ within the threshold of it), never a copy
+of a copy. A provider's flag reaches the flagged file's neighbourhood (``flagged_copies``), and a
+file is viral by spread when the reports holding its neighbourhood number ``viral_min_reports``
+(a setting) or more (``spread_files``): reports of material merely chained to a meme do not make
+new material viral. Most people who share viral material do so without malicious intent
 (evidence ``meta.non_malicious.2020``) and most reported content repeats earlier reports
 (``meta.duplicates.2020``); the priority policy uses viral status to lower, not to drop.
 
-Which files are viral is decided per file, not per cluster (``ViralFiles``). Near-duplicates
-chain, so a cluster can hold material far from the copy a provider flagged: new material 56 bits
-from a meme joins its cluster through a picture 28 bits from each. A provider's flag therefore
-reaches only the flagged file and its direct copies (an exact hash in common, or PDQ within the
-threshold of it; ``flagged_copies``), never a copy of a copy. Spread is the one cluster-wide
-measure: a cluster seen in ``viral_min_reports`` reports makes all its files viral.
+A cluster's summary says how it came to hold viral content, each way its own flag so a reason can
+say which: a file of it is viral by spread (``large``), a provider annotated a copy as
+potentialMeme or viral, or a copy came in a batched report with reason VIRAL_POTENTIAL_MEME. Its
+report count bounds every member's neighbourhood, so only files of clusters seen in
+``viral_min_reports`` reports are searched for spread.
 """
 
 from __future__ import annotations
@@ -44,8 +47,8 @@ DEFAULT_VIRAL_MIN_REPORTS = 50
 
 @dataclass(frozen=True)
 class ContentSettings:
-    """``max_distance``: PDQ match threshold in bits; ``viral_min_reports``: reports that make a
-    cluster "large" (viral by spread)."""
+    """``max_distance``: PDQ match threshold in bits; ``viral_min_reports``: reports holding a
+    file or a direct copy of it that make the file viral by spread."""
 
     max_distance: int = 31
     viral_min_reports: int = DEFAULT_VIRAL_MIN_REPORTS
@@ -174,18 +177,11 @@ def flagged_copies(
 @dataclass(frozen=True)
 class ViralFiles:
     """Why each file counts as viral, if it does: ``flagged`` by a provider or a direct copy of
-    a flagged file (``flagged_copies``); ``spread``: in a cluster seen in ``viral_min_reports``
-    reports or more."""
+    a flagged file (``flagged_copies``); ``spread``: it and its direct copies are in
+    ``viral_min_reports`` reports or more (``spread_files``)."""
 
     flagged: BoolArray
     spread: BoolArray
-
-    @staticmethod
-    def of(flagged_files: BoolArray, file_cluster: IntArray, summary: pl.DataFrame) -> ViralFiles:
-        """Spread read from the clusters' summary (``large``), for files in ``file_cluster``."""
-        large = summary.filter(pl.col("large"))["cluster"].to_numpy().astype(np.int64)
-        spread: BoolArray = members(file_cluster, large)
-        return ViralFiles(flagged_files, spread)
 
     @property
     def viral(self) -> BoolArray:
@@ -203,11 +199,11 @@ def summarise(
     files: FileTable,
     reports: ReportTable,
     file_cluster: IntArray,
-    settings: ContentSettings,
     clusters: IntArray | None = None,
 ) -> pl.DataFrame:
-    """One row per cluster: size, reports, first and last seen, providers, matches, viral flags
-    (only for ``clusters`` when given)."""
+    """One row per cluster: size, reports, first and last seen, providers, matches, the flags
+    providers gave (only for ``clusters`` when given). Spread is a file's own, counted once the
+    reports are known (``with_spread``)."""
     if clusters is not None:
         rows = np.flatnonzero(members(file_cluster, clusters)).astype(np.int64)
         files, file_cluster = take_files(files, rows), file_cluster[rows]
@@ -239,19 +235,25 @@ def summarise(
             pl.col("batched").sum().alias("batched_files"),
         )
         .with_columns(
-            (pl.col("reports") >= settings.viral_min_reports).alias("large"),
             (pl.col("meme_files") > 0).alias("annotated"),
             (pl.col("batched_files") > 0).alias("batched"),
         )
-        .with_columns((pl.col("large") | pl.col("annotated") | pl.col("batched")).alias("viral"))
         .sort("cluster")
     )
     return summary
 
 
-def with_files(
-    summary: pl.DataFrame, addition: pl.DataFrame, settings: ContentSettings
-) -> pl.DataFrame:
+def with_spread(summary: pl.DataFrame, file_cluster: IntArray, spread: BoolArray) -> pl.DataFrame:
+    """``summary`` (``summarise``) with ``large``, a file of the cluster is viral by spread
+    (``spread``: per file), and ``viral``, the cluster holds a viral file: one viral by spread,
+    flagged or a copy of a flagged one (which is in the flagged file's cluster)."""
+    spreading = pl.Series(np.unique(file_cluster[spread])).implode()
+    return summary.with_columns(pl.col("cluster").is_in(spreading).alias("large")).with_columns(
+        (pl.col("large") | pl.col("annotated") | pl.col("batched")).alias("viral")
+    )
+
+
+def with_files(summary: pl.DataFrame, addition: pl.DataFrame) -> pl.DataFrame:
     """``summary`` rows (``summarise``) with the summary of files added to their clusters since
     (``addition``, of the added files alone, of reports not counted in ``summary``): what
     summarising each cluster's files again gives. A cluster only in ``addition`` is new."""
@@ -272,18 +274,10 @@ def with_files(
         .alias("providers"),
         *(pl.col(name) + before(name, 0) for name in _COUNTED),
     ).with_columns(
-        (pl.col("reports") >= settings.viral_min_reports).alias("large"),
         (pl.col("meme_files") > 0).alias("annotated"),
         (pl.col("batched_files") > 0).alias("batched"),
     )
-    return (
-        combined.with_columns(
-            (pl.col("large") | pl.col("annotated") | pl.col("batched")).alias("viral")
-        )
-        .select(addition.columns)
-        .cast(addition.schema)
-        .sort("cluster")
-    )
+    return combined.select(addition.columns).cast(addition.schema).sort("cluster")
 
 
 def _pairs(node: IntArray, report: IntArray) -> pl.DataFrame:
@@ -398,6 +392,236 @@ class ContentIndex:
             np.concatenate([pdq_cluster, cluster_of[unseen]]).astype(np.int64),
             pdq_reports,
         )
+
+
+def _spread_of(
+    files: FileTable,
+    file_cluster: IntArray,
+    index: ContentIndex,
+    candidates: IntArray,
+    settings: ContentSettings,
+) -> BoolArray:
+    """For each file at ``candidates``: whether the reports holding it or a direct copy of it
+    (an exact hash in common, or a usable PDQ hash within ``max_distance`` bits of its own)
+    number ``viral_min_reports`` or more. Exact.
+
+    Counted hash by hash, not copy by copy: a meme's copies are hundreds of thousands of files
+    but few hashes, and ``index`` (of every file of this pass) knows how many reports hold each.
+    The most reports holding one of a file's hashes, or a PDQ hash near its own, is a lower bound
+    of its count, and their sum an upper bound; these decide nearly every file (a meme's copies
+    share a hash seen in many reports, new material's hashes are seen in few). Only files between
+    the bounds are counted exactly (``_exact_counts``)."""
+    minimum = settings.viral_min_reports
+    n = candidates.shape[0]
+    place = np.full(len(files), -1, dtype=np.int64)
+    place[candidates] = np.arange(n, dtype=np.int64)
+    own = np.flatnonzero(place[files.exact_file] >= 0)
+    own_of, own_key = place[files.exact_file[own]], files.exact_key[own]
+    own_reports = index.exact_reports[np.searchsorted(index.exact_key, own_key)]
+    most = np.ones(n, dtype=np.int64)  # a file is in its own report
+    np.maximum.at(most, own_of, own_reports)
+    # PDQ hashes are looked up only for the files their exact hashes leave open: most copies of
+    # a meme share an exact hash seen in many reports.
+    rows = np.arange(index.pdq.shape[0], dtype=np.int64)
+    node = np.full(n, -1, dtype=np.int64)
+    usable = np.flatnonzero((most < minimum) & files.pdq_ok[candidates])
+    node[usable] = _exact_rows(index.pdq, rows, files.pdq[candidates[usable]])
+    most[usable] = np.maximum(most[usable], index.pdq_reports[node[usable]])
+    rest = np.flatnonzero(most < minimum)
+    # The PDQ hashes near the rest's, among those of their clusters (a near copy is in the same).
+    pool = rows[members(index.pdq_cluster, np.unique(file_cluster[candidates[rest]]))]
+    queried = np.unique(node[rest][node[rest] >= 0])
+    q, near = near_pairs_between(index.pdq[queried], index.pdq[pool], settings.max_distance)
+    query, near = queried[q], pool[near]
+    near_most = np.zeros(rows.shape[0], dtype=np.int64)
+    np.maximum.at(near_most, query, index.pdq_reports[near])
+    near_sum = np.bincount(query, weights=index.pdq_reports[near], minlength=rows.shape[0])
+    near_sum = near_sum.astype(np.int64)
+    has = np.flatnonzero(node >= 0)
+    most[has] = np.maximum(most[has], near_most[node[has]])
+    found = most >= minimum
+    at_most = np.bincount(own_of, weights=own_reports, minlength=n).astype(np.int64)
+    at_most[has] += near_sum[node[has]]
+    unclear = np.flatnonzero(~found & (at_most >= minimum))
+    if unclear.size:
+        found[unclear] = _exact_counts(
+            files, file_cluster, index, candidates, unclear, node, (own_of, own_key),
+            (query, near, near_sum),
+        ) >= minimum  # fmt: skip
+    return found
+
+
+def _exact_counts(
+    files: FileTable,
+    file_cluster: IntArray,
+    index: ContentIndex,
+    candidates: IntArray,
+    unclear: IntArray,
+    node: IntArray,
+    own: tuple[IntArray, IntArray],
+    near: tuple[IntArray, IntArray, IntArray],
+) -> IntArray:
+    """How many reports hold the files at ``candidates[unclear]`` or a direct copy (``node``:
+    per candidate, the row of its PDQ hash in ``index.pdq``, -1 for none, known for these;
+    ``own``: (candidate, exact hash) of every exact hash of the candidates; ``near``: (query
+    row, near row) pairs and, per row, the reports of the rows near it summed).
+
+    Each hash here is held by fewer than ``viral_min_reports`` reports, so listing its reports
+    costs little. The reports near a PDQ hash are their sum less those counted more than once:
+    only a report holding two of the hashes can be, and few do (a report seldom holds two
+    variants of one picture). A file's exact copies add none when every holder of its exact
+    hashes has its PDQ hash (the same bytes give the same hash); only files without a usable PDQ
+    hash, or with an exact copy whose PDQ hash differs, have their reports listed."""
+    own_of, own_key = own
+    query, near_node, near_sum = near
+    rows = np.arange(index.pdq.shape[0], dtype=np.int64)
+    asked = np.isin(query, node[unclear])
+    query, near_node = query[asked], near_node[asked]
+    # Which reports hold the near PDQ hashes: the files of these clusters holding one.
+    wanted = np.unique(near_node)
+    pool = np.flatnonzero(
+        files.pdq_ok & members(file_cluster, np.unique(file_cluster[candidates[unclear]]))
+    )
+    held = _exact_rows(index.pdq[wanted], wanted, files.pdq[pool])
+    pdq_pairs = _pairs(held[held >= 0], files.report[pool[held >= 0]])
+    reached = near_sum - _repeated(pdq_pairs, query, near_node, rows.shape[0])
+    # Exact hashes of these files, their reports, and whether their holders share one PDQ hash.
+    chosen = np.zeros(candidates.shape[0], dtype=np.bool_)
+    chosen[unclear] = True
+    mine = chosen[own_of]
+    own_of, own_key = own_of[mine], own_key[mine]
+    holding = np.flatnonzero(np.isin(files.exact_key, own_key))
+    holder = files.exact_file[holding]
+    key_pairs = _pairs(files.exact_key[holding], files.report[holder])
+    holder_node = np.full(holding.shape[0], -1, dtype=np.int64)
+    usable = files.pdq_ok[holder]
+    holder_node[usable] = _exact_rows(index.pdq, rows, files.pdq[holder[usable]])
+    keys = np.unique(own_key)
+    key_at = np.searchsorted(keys, files.exact_key[holding])
+    lowest = np.full(keys.shape[0], rows.shape[0], dtype=np.int64)
+    highest = np.full(keys.shape[0], -1, dtype=np.int64)
+    np.minimum.at(lowest, key_at, holder_node)
+    np.maximum.at(highest, key_at, holder_node)
+    pure = (lowest == highest) & (lowest >= 0)
+    mixed = np.zeros(candidates.shape[0], dtype=np.bool_)
+    mixed[own_of[~pure[np.searchsorted(keys, own_key)]]] = True
+    total = np.zeros(candidates.shape[0], dtype=np.int64)
+    plain = unclear[(node[unclear] >= 0) & ~mixed[unclear]]
+    total[plain] = reached[node[plain]]
+    listed = unclear[(node[unclear] < 0) | mixed[unclear]]
+    if listed.size:
+        total[listed] = _listed_count(
+            files, candidates, listed, node, reached, (own_of, own_key), (query, near_node),
+            (key_pairs, pdq_pairs),
+        )  # fmt: skip
+    return total[unclear]
+
+
+def _repeated(pairs: pl.DataFrame, query: IntArray, near: IntArray, size: int) -> IntArray:
+    """Per PDQ row (of ``size``): how many times more than once a report is counted when the
+    reports of the rows ``near`` it are summed (``pairs``: their distinct (row, report) pairs)."""
+    several = pairs.group_by("report").len().filter(pl.col("len") > 1).select("report")
+    repeated = (
+        pl.DataFrame({"query": query, "node": near})
+        .join(pairs.join(several, on="report"), on="node")
+        .group_by("query", "report")
+        .len()
+        .filter(pl.col("len") > 1)
+        .group_by("query")
+        .agg((pl.col("len") - 1).sum())
+    )
+    found = np.zeros(size, dtype=np.int64)
+    found[repeated["query"].to_numpy()] = repeated["len"].to_numpy()
+    return found
+
+
+def _listed_count(
+    files: FileTable,
+    candidates: IntArray,
+    listed: IntArray,
+    node: IntArray,
+    reached: IntArray,
+    own: tuple[IntArray, IntArray],
+    near: tuple[IntArray, IntArray],
+    pairs: tuple[pl.DataFrame, pl.DataFrame],
+) -> IntArray:
+    """How many reports hold the files at ``candidates[listed]`` or a direct copy: those holding
+    a PDQ hash near the file's (``reached``, per PDQ row), and, listed, those of its exact hashes
+    and its own report that are not among them. ``node``: each candidate's PDQ row (-1 for
+    none); ``own``: (candidate, exact hash) of the candidates' exact hashes; ``near``: (query
+    row, near row) pairs; ``pairs``: the distinct (hash, report) pairs of exact hashes and of
+    PDQ rows."""
+    key_pairs, pdq_pairs = pairs
+    own_of, own_key = own
+    query, near_node = near
+    asked = np.isin(query, node[listed])
+    by_query = (
+        pl.DataFrame({"query": query[asked], "node": near_node[asked]})
+        .join(pdq_pairs, on="node")
+        .select("query", "report")
+        .unique()
+    )
+    chosen = np.zeros(candidates.shape[0], dtype=np.bool_)
+    chosen[listed] = True
+    mine = chosen[own_of]
+    by_key = (
+        pl.DataFrame({"candidate": own_of[mine], "node": own_key[mine]})
+        .join(key_pairs, on="node")
+        .select("candidate", "report")
+    )
+    itself = pl.DataFrame({"candidate": listed, "report": files.report[candidates[listed]]})
+    theirs = pl.concat([by_key, itself]).unique()
+    others = (
+        theirs.with_columns(pl.Series("query", node[theirs["candidate"].to_numpy()]))
+        .join(by_query, on=["query", "report"], how="anti")
+        .group_by("candidate")
+        .len()
+    )
+    extra = np.zeros(candidates.shape[0], dtype=np.int64)
+    extra[others["candidate"].to_numpy()] = others["len"].to_numpy()
+    total = extra[listed]
+    usable = node[listed] >= 0
+    total[usable] += reached[node[listed][usable]]
+    return total
+
+
+def spread_files(
+    files: FileTable,
+    file_cluster: IntArray,
+    summary: pl.DataFrame,
+    index: ContentIndex,
+    settings: ContentSettings,
+    previous: tuple[IntArray, BoolArray] | None = None,
+) -> BoolArray:
+    """Per file: viral by spread, the reports holding it or a direct copy of it numbering
+    ``viral_min_reports`` or more (``_spread_of``; ``index``: of every file here). A copy is in
+    the file's cluster, so only files of clusters seen in that many reports (``summary``'s
+    ``reports``) are counted.
+
+    ``previous``: the last pass's clusters of this pass's files (``UNASSIGNED`` for new ones) and
+    its answer for its files. Then only the new files are counted, and the earlier files not
+    viral by spread yet that are direct copies of a new one: an earlier answer never turns false,
+    and an earlier file's count moves only when a copy of it arrives (stored files do not go
+    away, and a file's hashes and the threshold are those of the last pass, else it would have
+    clustered afresh)."""
+    seen_clusters = summary.filter(pl.col("reports") >= settings.viral_min_reports)["cluster"]
+    seen = members(file_cluster, seen_clusters.to_numpy().astype(np.int64))
+    if previous is None:
+        found = np.zeros(len(files), dtype=np.bool_)
+        candidates = np.flatnonzero(seen)
+    else:
+        previous_cluster, previous_found = previous
+        new = previous_cluster == UNASSIGNED
+        found = previous_found & ~new
+        fresh = np.flatnonzero(new & seen)
+        earlier = np.flatnonzero(
+            ~new & ~found & members(file_cluster, np.unique(file_cluster[fresh]))
+        )
+        earlier = earlier[copies(files, earlier, fresh, settings.max_distance)]
+        candidates = np.concatenate([fresh, earlier]).astype(np.int64)
+    if candidates.size:
+        found[candidates] = _spread_of(files, file_cluster, index, candidates, settings)
+    return found
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,15 @@ that does not hold (say a file was added to an old report) the pass starts over;
 same either way, only the work differs. The indexes and summaries a pass leaves
 (``TriageResult.content_index``/``subject_index``, the summaries) are what the next pass starts
 from: only the clusters and subjects new files and reports touched (or whose list matches
-changed) are summarised again, and which files are flagged viral or copies of flagged ones is
+changed) are summarised again. Which files are flagged viral or copies of flagged ones is
 looked up only for new files and the earlier files of clusters new flagged files joined
-(``Previous.flagged``). Facts and scores are computed for the reports the new ones can have
-affected (``affected.affected_reports``: new reports, their subjects, the content clusters that
-changed, files whose viral status moved, moved work items) when the earlier decisions are kept
-(``Previous.kept``, made under the same policy); every other report keeps its level, score, route
-and rules fired, which are what its facts would give again. Otherwise (a full pass, another
-policy) every report is scored.
+(``Previous.flagged``), and which are viral by spread only for new files and the earlier files
+they are direct copies of (``Previous.spread``). Facts and scores are computed for the reports
+the new ones can have affected (``affected.affected_reports``: new reports, their subjects, the
+content clusters that changed, files whose viral status moved, moved work items) when the earlier
+decisions are kept (``Previous.kept``, made under the same policy); every other report keeps its
+level, score, route and rules fired, which are what its facts would give again. Otherwise (a full
+pass, another policy) every report is scored.
 
 Work items join reports through the files of new material only (``_linking``): viral, known and
 allow-listed files are decided per file, since a chained cluster can hold new material too.
@@ -68,14 +69,16 @@ class Kept:
 class Previous:
     """Earlier results per file and report: cluster, subject (``UNASSIGNED`` when new) and level
     code (0 when never scored); ``kept``: the earlier decisions, when known; ``flagged``: per
-    file, flagged viral or a copy of a flagged file (``cluster_content.flagged_copies``), when
-    known (any value for new files)."""
+    file, flagged viral or a copy of a flagged file (``cluster_content.flagged_copies``), and
+    ``spread``: per file, viral by spread (``cluster_content.spread_files``), each when known
+    (any value for new files)."""
 
     file_cluster: IntArray
     report_subject: IntArray
     level: IntArray
     kept: Kept | None = None
     flagged: BoolArray | None = None
+    spread: BoolArray | None = None
 
     @staticmethod
     def none(n_reports: int, n_files: int) -> Previous:
@@ -109,8 +112,10 @@ class TriageResult:
     new_reports: int
     content_index: ContentIndex
     subject_index: SubjectIndex
-    # Per file: flagged viral or a copy of a flagged file, for the next pass's ``Previous``.
+    # Per file: flagged viral or a copy of a flagged file, and viral by spread, for the next
+    # pass's ``Previous``.
     flagged: BoolArray
+    spread: BoolArray
 
 
 def _newer(ids: IntArray, assigned: np.ndarray) -> bool:
@@ -179,14 +184,16 @@ def _updated_summaries(
     report_subject: IntArray,
     merged_clusters: dict[int, int],
     merged_subjects: dict[int, int],
-    settings: ContentSettings,
     changed_files: IntArray,
 ) -> tuple[pl.DataFrame, pl.DataFrame, tuple[IntArray, IntArray]]:
     """Earlier summaries with the touched clusters and subjects summarised again, and the ids of
     the clusters and subjects whose rows were replaced or dropped. Clusters that only gained new
     files (of new reports) add the new files' summary to their row; clusters that merged or hold
-    a file whose list matches changed are summarised again from all their files."""
+    a file whose list matches changed are summarised again from all their files. Content rows
+    come without spread (``cluster_content.with_spread`` adds it): only clusters that gained
+    files can gain a file viral by spread, and they are among the replaced rows."""
     content, subjects = summaries
+    content = content.drop("large", "viral")
     new_files = np.flatnonzero(previous.file_cluster == UNASSIGNED)
     # A new file of an earlier report would count that report twice: its cluster is redone.
     of_earlier = new_files[previous.report_subject[files.report[new_files]] != UNASSIGNED]
@@ -202,13 +209,12 @@ def _updated_summaries(
     grown = np.setdiff1d(np.unique(file_cluster[new_files]), redo)
     content_gone = np.concatenate([redo, grown, np.fromiter(merged_clusters, dtype=np.int64)])
     gone = pl.Series(content_gone).implode()
-    fresh = cluster_content.summarise(files, reports, file_cluster, settings, redo)
+    fresh = cluster_content.summarise(files, reports, file_cluster, redo)
     added = cluster_content.with_files(
         content.filter(pl.col("cluster").is_in(pl.Series(grown).implode())),
         cluster_content.summarise(
-            take_files(files, new_files), reports, file_cluster[new_files], settings, grown
+            take_files(files, new_files), reports, file_cluster[new_files], grown
         ),
-        settings,
     )
     content = pl.concat([content.filter(~pl.col("cluster").is_in(gone)), fresh, added]).sort(
         "cluster"
@@ -244,15 +250,17 @@ def _viral_moved(
     files: FileTable,
     file_cluster: IntArray,
     viral: ViralFiles,
-    large_before: IntArray,
 ) -> IntArray:
-    """Earlier files whose viral status may differ from the last pass's (positions): in a
-    cluster that turned viral by spread (``large_before``: the clusters that were), or flagged
-    since; where the last pass's flags are not known, every earlier file of a cluster that a
-    new flagged file joined (a superset: the ones that became its copies are among them)."""
+    """Earlier files whose viral status may differ from the last pass's (positions): viral by
+    spread or flagged since. Neither ever turns false. Where the last pass's answers are not
+    known: every earlier file viral by spread in a cluster new files joined (a file's count grows
+    only when a copy of it arrives, in its cluster), and every earlier file of a cluster that a
+    new flagged file joined (the ones that became its copies are among them): supersets."""
     old = previous.file_cluster != UNASSIGNED
-    spread_before = old & members(np.where(old, previous.file_cluster, 0), large_before)
-    moved = old & (viral.spread != spread_before)
+    if previous.spread is not None:
+        moved = old & viral.spread & ~previous.spread
+    else:
+        moved = old & viral.spread & members(file_cluster, np.unique(file_cluster[~old]))
     if previous.flagged is not None:
         moved |= old & viral.flagged & ~previous.flagged
     else:
@@ -398,15 +406,23 @@ def run(
         reports, identifiers, previous.report_subject, subject_settings, subject_index, recluster
     )
     incremental = content_mode == subject_mode == "incremental"
+    new_files = previous.file_cluster == UNASSIGNED
+    new_reports = previous.report_subject == UNASSIGNED
+    if content_mode == "incremental" and content_index is not None:
+        content_index = content_index.updated(
+            files, file_cluster, np.flatnonzero(new_files), merged_clusters
+        )
+    else:
+        content_index = ContentIndex.build(files, file_cluster)
     resummarised: tuple[IntArray, IntArray] | None = None
     if incremental and previous_summaries is not None:
         content_summary, subject_summary, resummarised = _updated_summaries(
             previous_summaries, reports, files, previous, file_cluster, report_subject,
-            merged_clusters, merged_subjects, content_settings,
+            merged_clusters, merged_subjects,
             np.zeros(0, np.int64) if changed_files is None else changed_files,
         )  # fmt: skip
     else:
-        content_summary = cluster_content.summarise(files, reports, file_cluster, content_settings)
+        content_summary = cluster_content.summarise(files, reports, file_cluster)
         subject_summary = cluster_subjects.summarise(reports, files, report_subject)
     kept = previous.kept
     changed = np.zeros(0, np.int64) if changed_files is None else changed_files
@@ -416,14 +432,18 @@ def run(
         if content_mode == "incremental" and previous.flagged is not None
         else None,
     )  # fmt: skip
-    viral = ViralFiles.of(flagged, file_cluster, content_summary)
+    spread = cluster_content.spread_files(
+        files, file_cluster, content_summary, content_index, content_settings,
+        (previous.file_cluster, previous.spread)
+        if content_mode == "incremental" and previous.spread is not None
+        else None,
+    )  # fmt: skip
+    content_summary = cluster_content.with_spread(content_summary, file_cluster, spread)
+    viral = ViralFiles(flagged, spread)
     linking = _linking(files, viral)
     viral_moved: IntArray | None = None
-    if resummarised is not None and previous_summaries is not None:
-        large_before = previous_summaries[0].filter(pl.col("large"))["cluster"].to_numpy()
-        viral_moved = _viral_moved(
-            previous, reports, files, file_cluster, viral, large_before.astype(np.int64)
-        )
+    if resummarised is not None:
+        viral_moved = _viral_moved(previous, reports, files, file_cluster, viral)
     groups = (
         _grown_groups(
             previous, kept, reports, files, file_cluster, report_subject, linking,
@@ -456,14 +476,6 @@ def run(
         )
         facts = compute_facts(reports, files, file_cluster, viral, report_subject, earlier)
         priorities = score_reports(policy, facts)
-    new_files = previous.file_cluster == UNASSIGNED
-    new_reports = previous.report_subject == UNASSIGNED
-    if content_mode == "incremental" and content_index is not None:
-        content_index = content_index.updated(
-            files, file_cluster, np.flatnonzero(new_files), merged_clusters
-        )
-    else:
-        content_index = ContentIndex.build(files, file_cluster)
     if subject_mode == "incremental" and subject_index is not None:
         subject_index = subject_index.updated(
             identifiers, report_subject, new_reports, merged_subjects
@@ -489,4 +501,5 @@ def run(
         content_index=content_index,
         subject_index=subject_index,
         flagged=flagged,
+        spread=spread,
     )

@@ -78,7 +78,11 @@ _FILE = [
         "near copy of a file flagged as meme/viral",
         "a direct copy of a file annotated or batched as meme/viral",
     ),
-    ("spread_files", "content cluster viral by spread", "in a cluster seen in many reports"),
+    (
+        "spread_files",
+        "in many reports with its near copies",
+        "the file and its direct copies in viral_min_reports reports or more",
+    ),
     ("viral_files", "viral (flagged, a near copy, or spread)", "viral files"),
 ]
 _DERIVED = [
@@ -137,8 +141,8 @@ def file_fact_masks(
     masks = {fact: files.flag(flag) for fact, flag in _FILE_FLAG_OF.items()}
     masks["files"] = np.ones(len(files), dtype=np.bool_)
     masks["unknown_files"] = ~(files.flag("known") | files.flag("allow"))
-    # New material is what may show new, unidentified victims: a meme or a copy of one, and
-    # content seen in many reports, is on no list yet but widely shared, not new.
+    # New material is what may show new, unidentified victims: a meme or a copy of one, and a
+    # file seen with its direct copies in many reports, is on no list yet but widely shared.
     masks["new_files"] = masks["unknown_files"] & ~viral.viral
     masks["meme_files"] = files.flag("potential_meme") | files.flag("viral")
     # Flagged only as a copy: the file's own annotation or batch is evidence of its own.

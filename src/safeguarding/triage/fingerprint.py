@@ -27,9 +27,10 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
 # The form stored decisions take: 2 since reasons refer to the subject's report count, 3 since
-# viral status is a file's own (its evidence names why: a near copy, or spread). A new form
+# viral status is a file's own (its evidence names why: a near copy, or spread), 4 since spread is
+# counted over a file's direct copies, not its cluster, and its evidence says so. A new form
 # changes every fingerprint, so the first run of a new version rewrites every decision once.
-DECISION_FORM = 3
+DECISION_FORM = 4
 
 
 def policy_identity(policy: Policy) -> str:

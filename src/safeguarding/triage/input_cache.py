@@ -45,8 +45,9 @@ from safeguarding.triage.unionfind import IntArray
 # earlier cache unusable (the run reads the store in full and says why). 3: identifiers without a
 # service are keyed with their provider; 4: PDQ hashes of flat pictures are not usable; 5: viral
 # status is a file's own (p_flagged), and work items are joined through the files of new material;
-# 6: a known list's non-pertinent entries make no file known (p_known); 7: the content index
-# counts the reports holding each hash (ci_exact_reports, ci_pdq_reports).
+# 6: a known list's non-pertinent entries make no file known (p_known); 7: spread is a file's own
+# (p_spread, counted from the reports holding each hash: ci_exact_reports, ci_pdq_reports), and a
+# content summary's ``large`` says a file of the cluster is viral by spread.
 FORMAT = 7
 META = "meta"
 FRAME_PREFIX = "frame."

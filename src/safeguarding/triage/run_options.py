@@ -2,7 +2,7 @@
 
 ``ip_window_hours`` (default 24): reports sharing an IP address link only when the address was
 seen within this many hours (addresses are reassigned). ``viral_min_reports`` (default 50): a
-content cluster seen in this many reports counts as viral by spread.
+file seen, with its direct copies, in this many reports counts as viral by spread.
 ``capacity_hours_per_week`` (default 40, one full-time analyst): the queue's default capacity. PDQ
 threshold and minimum quality are the intake's (``pdq_threshold``, ``pdq_min_quality``; defaults
 from evidence ``pdq.threshold``).

@@ -249,6 +249,7 @@ def _save_cache(
         "p_work_item": result.work_item, "p_score": result.priorities.score,
         "p_route": result.priorities.route, "p_fired": result.priorities.fired,
         "p_known": known, "p_allow": allow, "p_flagged": result.flagged,
+        "p_spread": result.spread,
         "ci_exact_key": content.exact_key, "ci_exact_cluster": content.exact_cluster,
         "ci_exact_reports": content.exact_reports, "ci_pdq": content.pdq,
         "ci_pdq_cluster": content.pdq_cluster, "ci_pdq_reports": content.pdq_reports,

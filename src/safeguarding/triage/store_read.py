@@ -305,7 +305,8 @@ _GROWN_BY = {
     ),
     **dict.fromkeys(
         ["f_id", "f_report", "f_position", "f_seen", "f_pdq", "f_pdq_ok",
-         *(f"flag_{name}" for name in STORED_FILE_FLAGS), "p_file_cluster", "p_flagged"],
+         *(f"flag_{name}" for name in STORED_FILE_FLAGS), "p_file_cluster", "p_flagged",
+         "p_spread"],
         "file",
     ),
     **dict.fromkeys(["e_file", "e_key", "dx_high", "dx_low"], "hash"),
@@ -772,7 +773,7 @@ def _cached_results(
             cache.meta["policy"], arrays["p_score"], arrays["p_route"], arrays["p_fired"],
             arrays["p_work_item"].astype(np.int64),
         )  # fmt: skip
-    flagged = arrays["p_flagged"]
+    flagged, spread = arrays["p_flagged"], arrays["p_spread"]
     return (
         Previous(
             grown("p_file_cluster", n_files, UNASSIGNED),
@@ -780,6 +781,7 @@ def _cached_results(
             grown("p_level", n_reports, 0),
             kept,
             cache.grown("p_flagged", np.zeros(n_files - flagged.shape[0], dtype=np.bool_)),
+            cache.grown("p_spread", np.zeros(n_files - spread.shape[0], dtype=np.bool_)),
         ),
         decided,
         grown("p_fingerprint", n_reports, 0),
@@ -802,7 +804,7 @@ def _indexes(cache: StoredColumns) -> tuple[ContentIndex, SubjectIndex]:
 
 RESULT_COLUMNS = (
     "p_file_cluster", "p_report_subject", "p_level", "p_fingerprint", "p_known", "p_allow",
-    "p_flagged",
+    "p_flagged", "p_spread",
     "ci_exact_key", "ci_exact_cluster", "ci_exact_reports", "ci_pdq", "ci_pdq_cluster",
     "ci_pdq_reports",
     "si_key", "si_key_subject", "si_ip_key", "si_ip_seen_at", "si_ip_subject",
