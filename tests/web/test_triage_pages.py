@@ -343,6 +343,8 @@ def test_a_subject_and_a_cluster_page_all_their_reports_newest_first(
     assert "Reports 1–200 of 230, newest first." in page
     assert 'href="?page=2" rel="next"' in page
     assert "Reports 201–230 of 230" in browser.get(f"/subjects/{subject}?page=2").text
+    # One content in 230 reports: its files are viral by spread, and the page says which way.
+    assert "(by spread: True, annotated:" in browser.get(f"/clusters/{cluster}").text
     assert browser.get(f"/subjects/{subject}?page=3").status_code == 422
     client.close()
     browser.close()
