@@ -231,9 +231,12 @@ def test_a_supervisor_imports_a_register_with_row_and_field_errors_audited(
         content=good,
     )
     assert wrong.status_code == 422 and wrong.json()["rule"] == "format"
-    events = _events(loaded, "platforms.import.cases")
-    assert [(e.actor, e.target_id) for e in events] == [("supervisor-one", "cases.csv")]
-    detail = json.loads(events[0].detail)
+    events = sorted(_events(loaded, "platforms.import.cases"), key=lambda e: e.seq)
+    assert [(e.actor, e.target_id) for e in events] == [
+        (audit.cli_actor().name, "platform-cases.csv"),  # the sample's, loaded by the fixture
+        ("supervisor-one", "cases.csv"),
+    ]
+    detail = json.loads(events[1].detail)
     assert detail == {"new": "1", "existing": "0", "refused": "1", "via": detail["via"]}
     assert detail["via"].startswith("token ")
     with loaded.session() as db:
