@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from safeguarding.assess.funnel import STAGES
-from safeguarding.reporting.assess_charts import capacity_chart, funnel_chart
+from safeguarding.reporting.assess_charts import BEYOND, capacity_chart, funnel_chart, waiting_chart
 from safeguarding.reporting.charts import to_svg
 
 
@@ -66,3 +66,46 @@ def test_the_capacity_chart_draws_hours_needed_from_zero() -> None:
     }
     rows = _rows(capacity_chart([{"scenario": "s", "outputs": outputs}]))
     assert [(r["hours"], r["low"]) for r in rows] == [("needed", 0.0), ("available", 175_000.0)]
+
+
+def _queue(p90: dict[str, float | None], beyond: set[float]) -> dict[str, Any]:
+    """A stored queue result with P1's 90th percentile wait per volume multiple (FIFO)."""
+    return {
+        "simulated": True,
+        "runs": [
+            {
+                "growth": growth,
+                "policies": {
+                    "fifo": [
+                        {
+                            "level": "P1",
+                            "p90_days": days,
+                            "p90_beyond_horizon": growth in beyond,
+                            "horizon_days": 365.0,
+                        }
+                    ]
+                },
+            }
+            for growth, days in p90.items()
+        ],
+    }
+
+
+def test_a_wait_beyond_the_horizon_is_marked_apart_and_off_the_line() -> None:
+    queue = _queue({0.5: 2.0, 1.0: None, 2.0: None}, beyond={1.0, 2.0})
+    chart = waiting_chart([{"scenario": "s", "queue": queue}])
+    spec = chart.to_dict()
+    rows = spec["data"]["values"]
+    assert [(r["growth"], r["hours"], r["reading"]) for r in rows] == [
+        (0.5, 48.0, "days, as simulated"),
+        (1.0, 365.0 * 24, BEYOND),
+        (2.0, 365.0 * 24, BEYOND),
+    ]
+    line, points = spec["layer"]
+    assert line["transform"] == [{"filter": "(datum.reading === 'days, as simulated')"}]
+    shape = points["encoding"]["shape"]["scale"]
+    assert shape == {"domain": ["days, as simulated", BEYOND], "range": ["circle", "triangle-up"]}
+    assert spec["title"]["subtitle"] == [
+        "▲ over 365 d, beyond the simulated horizon: s fifo at 1×, 2×"
+    ]
+    assert "<svg" in to_svg(chart)

@@ -5,7 +5,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from safeguarding.assess.display import human, interval, undefined_note
+from safeguarding.assess.display import human, interval, undefined_note, wait_cell, wait_text
 
 SUFFIX = {" tn": 1e12, " bn": 1e9, " M": 1e6, " k": 1e3}
 
@@ -49,3 +49,37 @@ def test_counts_read_back_to_three_significant_digits(value: float) -> None:
     suffix = next((s for s in SUFFIX if written.endswith(s)), "")
     number = float(written.removesuffix(suffix)) * SUFFIX.get(suffix, 1.0)
     assert math.isclose(number, value, rel_tol=5e-3, abs_tol=1e-300)
+
+
+def _wait(**fields: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "level": "P1",
+        "arrived": 286,
+        "handled": 46,
+        "median_days": None,
+        "median_beyond_horizon": True,
+        "p90_days": None,
+        "p90_beyond_horizon": True,
+        "horizon_days": 365.0,
+        "unhandled_share": 0.839,
+        "indeterminate": False,
+    }
+    return base | fields
+
+
+def test_a_wait_beyond_the_horizon_is_no_number_of_days() -> None:
+    assert wait_cell(_wait()) == "> 365 d / > 365 d (16.1%)"
+    seen = _wait(median_days=0.0008, median_beyond_horizon=False, p90_days=0.3)
+    assert wait_cell(seen | {"p90_beyond_horizon": False}) == "1.15 min / 7.2 h (16.1%)"
+    assert wait_text(_wait(median_days=12.5, median_beyond_horizon=False), "median") == "12.5 d"
+    assert wait_text(_wait(indeterminate=True), "p90") == "not given"
+    quick = _wait(median_days=0.0, median_beyond_horizon=False, p90_days=0.0003)
+    assert wait_cell(quick | {"p90_beyond_horizon": False}) == "0 min / < 1 min (16.1%)"
+    assert wait_cell(_wait(arrived=0)) == "none arrived"
+
+
+def test_a_wait_stored_before_the_horizon_says_it_counts_the_handled_only() -> None:
+    # Stored before waits were followed past the year: the median of the handled sixth.
+    old = {"level": "P1", "arrived": 286, "handled": 49, "median_days": 167.05, "p90_days": 286.6}
+    assert wait_text(old | {"unhandled_share": 0.83}, "median") == "167 d (of those handled)"
+    assert wait_text(old | {"unhandled_share": 0.0}, "median") == "167 d"

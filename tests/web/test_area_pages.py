@@ -323,6 +323,7 @@ def test_the_assessment_pages_carry_charts_and_labelled_sources(loaded: Store) -
     scenario = client.get("/assess/scenarios/nl-targeted").text
     for chart in ("funnel", "capacity", "tornado-capacity_share", "waiting"):
         assert f'id="{chart}-nl-targeted"><svg' in scenario, chart
+    assert '<div class="waits" id="waits-nl-targeted"><p>Queue waits per level' in scenario
     assert "<b>assumption</b>" in scenario and 'class="tag tag-' in scenario
     refused = client.post(
         "/assess/run", data={"scenarios": "nl-status-quo", "draws": "99999", "csrf_token": csrf}

@@ -1,7 +1,8 @@
 """Model outputs written for people, the same in the terminal, the web app and the report.
 
 A share above 1 (capacity consumed can exceed the capacity) reads better as 3.7× than as 370%,
-and a count of 12 million as 12 M; every view of an assessment shows its figures this way.
+a count of 12 million as 12 M, and a wait beyond what the queue simulation follows as "> 365 d"
+rather than a number; every view of an assessment shows its figures this way.
 """
 
 from __future__ import annotations
@@ -44,3 +45,68 @@ def interval(output: dict[str, Any]) -> tuple[str, str, str]:
     if unit == "share" and (output["high"] or 0) > 1:
         unit = "ratio"
     return human(output["median"], unit), human(output["low"], unit), human(output["high"], unit)
+
+
+def duration(days: float) -> str:
+    """A wait in days as people read it: minutes under an hour, hours under a day, else days;
+    a wait of seconds is "< 1 min" (assessment takes half an hour: seconds say nothing)."""
+    if days == 0:
+        return "0 min"
+    if days < 1 / 24 / 60:
+        return "< 1 min"
+    if days < 1 / 24:
+        return f"{days * 24 * 60:.3g} min"
+    if days < 1:
+        return f"{days * 24:.3g} h"
+    return f"{days:.3g} d"
+
+
+def wait_text(wait: dict[str, Any], key: str) -> str:
+    """A level's ``median`` or ``p90`` wait from a stored queue result.
+
+    A percentile beyond the simulation's horizon is "> 365 d", not a number; one the unit was too
+    small to tell near full load is "not given". Results stored before waits were followed past
+    the year took them over the notifications handled within it, which understates them when
+    some were not: such a figure says so.
+    """
+    if wait.get("indeterminate"):
+        return "not given"
+    if wait.get(f"{key}_beyond_horizon"):
+        return f"> {wait['horizon_days']:g} d"
+    days = wait.get(f"{key}_days")
+    if days is None or not math.isfinite(days):
+        return "–"
+    shown = duration(days)
+    if "horizon_days" not in wait and wait.get("unhandled_share"):
+        return f"{shown} (of those handled)"
+    return shown
+
+
+def wait_cell(wait: dict[str, Any]) -> str:
+    """Median / 90th percentile wait of a level and the share of it handled within the year."""
+    if not wait.get("arrived"):
+        return "none arrived"
+    handled = human(1.0 - wait["unhandled_share"], "share")
+    return f"{wait_text(wait, 'median')} / {wait_text(wait, 'p90')} ({handled})"
+
+
+WAIT_COLUMNS = ("volume", "discipline")
+WAIT_TITLE = (
+    "Queue waits per level: median / 90th percentile (share handled within the year), at "
+    "multiples of the forwarded volume"
+)
+
+
+def wait_rows(queue: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """The queue's waits as a table for people: columns, then one row per volume multiple and
+    discipline with a cell per level (``wait_cell``); no rows where the queue was not simulated."""
+    if not queue.get("simulated") or not queue["runs"]:
+        return [], []
+    first = next(iter(queue["runs"][0]["policies"].values()))
+    columns = [*WAIT_COLUMNS, *(w["level"] for w in first)]
+    rows = [
+        [f"{run['growth']:g}×", policy, *(wait_cell(w) for w in levels)]
+        for run in queue["runs"]
+        for policy, levels in run["policies"].items()
+    ]
+    return columns, rows

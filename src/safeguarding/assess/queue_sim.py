@@ -11,9 +11,17 @@ pooled server that works ``capacity_hours`` a year, spread evenly over the year.
   interrupting work in hand. An event loop over plain Python lists, one step per notification
   handled, so cost grows with the work done rather than with time steps.
 
-A notification not started by the end of the year is counted as not handled; its waiting time so
-far enters no percentile (it would understate the wait). Both disciplines see the same arrivals,
-levels and assessment times (common random numbers), so their difference is the discipline's.
+A notification not started by the end of the year is counted as not handled. Its wait still counts:
+leaving it out of the percentiles took them over the handled notifications alone, so a queue that
+handled a sixth of its P1 notifications gave the median of that sixth (167 days) for a wait that
+for most of them is longer than the year. The simulation therefore runs on for a second year at the
+same volume and capacity (``RUN_DAYS``), and the year's notifications are followed through it: every
+wait of up to a year (``DAYS``) is seen in full, and a notification still waiting a year after it
+arrived is censored there, ranked after every wait that was seen. A percentile that falls among
+those is not a number of days but "over a year" (``beyond``, NaN in the number); one that does
+not is the exact percentile, since every wait up to a year is known. Both disciplines see the same
+arrivals, levels and assessment times (common random numbers), so their difference is the
+discipline's.
 
 Above ``cap`` notifications a year the year is simulated for a representative unit: a share
 ``unit`` of the notifications and of the capacity. That unit is the whole team's queue over the
@@ -57,34 +65,43 @@ from safeguarding.assess.funnel import FloatArray
 
 LEVELS = ("P1", "P2", "P3", "informational")
 POLICIES = ("fifo", "priority")
+# The year whose notifications are measured, and the span simulated: a second year at the same
+# volume and capacity, so that each of the year's notifications is followed for at least a year.
 DAYS = 365.0
+RUN_DAYS = 2 * DAYS
 GROWTH = (0.5, 1.0, 2.0, 4.0)
 # How many of the workload's random swings over the year the drift towards empty or towards a
 # backlog must amount to before a simulated year is taken to be in that regime. At 5 a unit just
 # clear of full load scatters around the whole team's waits by a log sd of about 0.3 (100 seeds)
 # without a bias that shows; at 10 by 0.15, for four times the notifications simulated.
 CLEAR = 5.0
-# The most notifications simulated one by one to settle a queue near full load: a million cost
-# about 1.5 s for both disciplines (docs/benchmarks.md).
+# The most notifications a year simulated one by one to settle a queue near full load: a year of a
+# million, followed through the year after it, costs about 5 s for both disciplines on 2 cores.
 NEAR_FULL_MAX = 1_000_000
 
 
 @dataclass(frozen=True)
 class Arrivals:
-    """One year of notifications: arrival day, level index (0 = P1) and wall-clock service days."""
+    """Notifications over ``span`` days: arrival day, level index (0 = P1) and wall-clock service
+    days."""
 
     day: FloatArray
     level: np.ndarray[Any, np.dtype[np.int64]]
     service: FloatArray
+    span: float = DAYS
 
 
 @dataclass(frozen=True)
 class LevelWait:
     """Waiting of one level under one discipline, in the whole team's days.
 
-    ``load`` is the expected load of the queue the level waits in; ``indeterminate`` when the
-    simulated unit was too small to tell its waits so near full load (they are then NaN, not a
-    number from a unit in the wrong regime; see the module docstring).
+    ``arrived`` and ``handled`` count the year's notifications and those started within it. The
+    median and 90th percentile are taken over every notification of the year; one that lies
+    beyond ``horizon_days`` (the longest wait the run follows, in the team's days) is NaN with
+    ``median_beyond`` or ``p90_beyond`` set: more than a year, not a number of days (module
+    docstring). ``load`` is the expected load of the queue the level waits in; ``indeterminate``
+    when the simulated unit was too small to tell its waits so near full load (they are then NaN,
+    not a number from a unit in the wrong regime).
     """
 
     level: str
@@ -94,6 +111,9 @@ class LevelWait:
     p90_days: float
     load: float
     indeterminate: bool
+    median_beyond: bool = False
+    p90_beyond: bool = False
+    horizon_days: float = DAYS
 
     @property
     def unhandled_share(self) -> float:
@@ -110,7 +130,10 @@ class LevelWait:
             "arrived": self.arrived,
             "handled": self.handled,
             "median_days": self.median_days,
+            "median_beyond_horizon": self.median_beyond,
             "p90_days": self.p90_days,
+            "p90_beyond_horizon": self.p90_beyond,
+            "horizon_days": self.horizon_days,
             "unhandled_share": self.unhandled_share,
             "load": self.load,
             "overloaded": self.overloaded,
@@ -180,9 +203,10 @@ class Year:
         return size / self.per_year if size < self.per_year else 1.0
 
     def arrivals(self, size: float, seed: int) -> Arrivals:
-        """A simulated year of ``size`` expected notifications with the matching capacity."""
+        """A simulated year of ``size`` expected notifications with the matching capacity, and
+        the year after it at the same pace (``RUN_DAYS``), which the year's waits run into."""
         capacity = self.capacity_hours * self.unit(size)
-        return generate(size, self.shares, self.minutes, capacity, seed)
+        return generate(size, self.shares, self.minutes, capacity, seed, span=RUN_DAYS)
 
 
 def level_shares(shares: tuple[float, float, float]) -> FloatArray:
@@ -197,18 +221,20 @@ def generate(
     minutes: float,
     capacity_hours: float,
     seed: int,
+    span: float = DAYS,
 ) -> Arrivals:
-    """Arrivals for a year; the informational level takes what P1–P3 leave of the shares."""
+    """Arrivals over ``span`` days at ``per_year`` a year, against ``capacity_hours`` a year; the
+    informational level takes what P1–P3 leave of the shares."""
     if per_year < 0 or minutes <= 0 or capacity_hours <= 0:
         raise ValueError("need per_year >= 0, minutes > 0 and capacity_hours > 0")
     rng = np.random.default_rng(seed)
-    count = int(rng.poisson(per_year))
-    day = np.sort(rng.uniform(0.0, DAYS, count))
+    count = int(rng.poisson(per_year * span / DAYS))
+    day = np.sort(rng.uniform(0.0, span, count))
     level = rng.choice(len(LEVELS), size=count, p=level_shares(shares))
     # Work-hours become wall-clock days: the team delivers capacity_hours over DAYS days.
     wall_days_per_work_hour = DAYS / capacity_hours
     service = rng.exponential(minutes / 60.0 * wall_days_per_work_hour, count)
-    return Arrivals(day=day, level=level.astype(np.int64), service=service)
+    return Arrivals(day=day, level=level.astype(np.int64), service=service, span=span)
 
 
 def fifo_start(arrivals: Arrivals) -> FloatArray:
@@ -252,6 +278,22 @@ def priority_start(arrivals: Arrivals, horizon: float = DAYS) -> FloatArray:
     return np.asarray(start, dtype=np.float64)
 
 
+def censored_percentiles(waited: FloatArray, observed: float) -> tuple[FloatArray, FloatArray]:
+    """The median and 90th percentile of ``waited`` with every wait above ``observed`` censored
+    there (not seen to its end), and whether each lies beyond it (then it is NaN).
+
+    Censored waits rank after every wait that was seen, whatever their length: each is longer
+    than ``observed`` and every seen wait is at most that. Empirical quantiles (no interpolation),
+    so a percentile is a wait that was seen or lies beyond, never a blend of the two.
+    """
+    if not waited.size:
+        return np.full(2, math.nan), np.zeros(2, dtype=bool)
+    ranked = np.where(waited <= observed, waited, math.inf)
+    found = np.percentile(ranked, [50.0, 90.0], method="inverted_cdf")
+    beyond = np.isinf(found)
+    return np.where(beyond, math.nan, found), beyond
+
+
 def waits(
     arrivals: Arrivals,
     policy: str,
@@ -261,15 +303,22 @@ def waits(
 ) -> list[LevelWait]:
     """Waiting times per level under ``policy``, as the whole team's ``year`` would see them.
 
-    ``arrivals`` hold the whole year, or a representative unit of ``size`` expected
-    notifications; its waits are read at the team's pace where the level's queue keeps up and as
-    simulated where it is overloaded, and not at all where the unit is too small to tell so near
-    full load (see the module docstring). Which applies follows from the expected load, so it
-    does not change with the seed.
+    ``arrivals`` hold the whole year and the year after it, or a representative unit of ``size``
+    expected notifications a year; its waits are read at the team's pace where the level's queue
+    keeps up and as simulated where it is overloaded, and not at all where the unit is too small
+    to tell so near full load (see the module docstring). Which applies follows from the expected
+    load, so it does not change with the seed. The waits are those of the notifications arriving
+    before ``horizon``, each followed for ``horizon`` days: longer ones are beyond it.
     """
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {', '.join(POLICIES)}")
-    start = fifo_start(arrivals) if policy == "fifo" else priority_start(arrivals, horizon)
+    if arrivals.span < 2 * horizon:
+        raise ValueError(
+            f"arrivals over {arrivals.span:g} days cannot follow a year of {horizon:g} days "
+            "through the waits of up to that long (Year.arrivals simulates two)"
+        )
+    start = fifo_start(arrivals) if policy == "fifo" else priority_start(arrivals, arrivals.span)
+    in_year = arrivals.day < horizon
     handled = start <= horizon
     wait = start - arrivals.day
     simulated = year.per_year if size is None else size
@@ -282,15 +331,25 @@ def waits(
         load = float(loads[index])
         indeterminate = not told[index]
         scale = unit if load < 1.0 else 1.0
-        mine = arrivals.level == index
-        done = wait[mine & handled]
-        median, p90 = (
-            (float(np.median(done)) * scale, float(np.percentile(done, 90)) * scale)
-            if done.size and not indeterminate
-            else (math.nan, math.nan)
+        mine = in_year & (arrivals.level == index)
+        (median, p90), (median_beyond, p90_beyond) = (
+            censored_percentiles(wait[mine], horizon)
+            if not indeterminate
+            else (np.full(2, math.nan), np.zeros(2, dtype=bool))
         )
         rows.append(
-            LevelWait(level, int(mine.sum()), int(done.size), median, p90, load, indeterminate)
+            LevelWait(
+                level,
+                int(mine.sum()),
+                int((mine & handled).sum()),
+                float(median) * scale,
+                float(p90) * scale,
+                load,
+                indeterminate,
+                median_beyond=bool(median_beyond),
+                p90_beyond=bool(p90_beyond),
+                horizon_days=horizon * scale,
+            )
         )
     return rows
 
@@ -344,7 +403,7 @@ def growth_runs(
             QueueRun(
                 factor,
                 year.unit(size),
-                int(arrivals.day.size),
+                int(np.count_nonzero(arrivals.day < DAYS)),
                 {policy: waits(arrivals, policy, year, size) for policy in POLICIES},
             )
         )

@@ -24,7 +24,7 @@ from safeguarding.assess.calibration import (
     published_checks,
     published_figures,
 )
-from safeguarding.assess.display import human, interval, undefined_note
+from safeguarding.assess.display import WAIT_TITLE, human, interval, undefined_note, wait_rows
 from safeguarding.assess.exports import read_services, read_triage_stats
 from safeguarding.assess.montecarlo import MAX_SEED
 from safeguarding.assess.scenario import load_scenario, shipped_scenarios
@@ -104,7 +104,13 @@ def _print_scenario(result: dict[str, Any]) -> None:
         console.print(
             Text.assemble(("kept", "green"), f" {kept['name']}: {kept['value']} ({kept['reason']})")
         )
-    untold = untold_waits(result["queue"])
+    queue = result["queue"]
+    columns, rows = wait_rows(queue)
+    if rows:
+        print_table(WAIT_TITLE, columns, rows)
+    elif "reason" in queue:
+        console.print(Text.assemble(("queue", "magenta"), f" not simulated: {queue['reason']}"))
+    untold = untold_waits(queue)
     if untold:
         where = "; ".join(
             f"{policy} at {growth:g}× ({', '.join(levels)})" for growth, policy, levels in untold

@@ -139,10 +139,21 @@ def tornado_chart(bars: list[dict[str, Any]], output: str, title: str) -> Any:
     return (spans + centre).properties(width=WIDTH, title=title)
 
 
+MEASURED = "days, as simulated"
+BEYOND = "beyond the horizon, drawn at it"
+
+
 def waiting_chart(results: list[dict[str, Any]], level: str = "P1") -> Any:
-    """The level's 90th percentile wait per scenario and discipline as the volume grows; points
-    the queue left out near full load are named under the title rather than silently missing."""
+    """The level's 90th percentile wait per scenario and discipline as the volume grows.
+
+    A percentile beyond the simulation's horizon (over a year for an overloaded queue) is no
+    number of days: it is marked apart, an upward triangle drawn at the horizon and named in the
+    legend, and the line, which joins measured waits only, does not run through it; the title's
+    note names them with the horizon. Points the queue left out near full load are named there
+    too rather than silently missing.
+    """
     rows = []
+    beyond: dict[tuple[str, str, float], list[str]] = {}
     untold = [
         f"{result['scenario']} {policy} at {growth:g}×"
         for result in results
@@ -156,32 +167,56 @@ def waiting_chart(results: list[dict[str, Any]], level: str = "P1") -> Any:
         for run in queue["runs"]:
             for policy, waits in run["policies"].items():
                 for wait in waits:
-                    days = wait["p90_days"]
-                    if wait["level"] == level and _finite(days):
-                        rows.append(
-                            {
-                                "scenario": result["scenario"],
-                                "policy": policy,
-                                "growth": run["growth"],
-                                "hours": max(days * 24, 0.01),
-                            }
-                        )
+                    if wait["level"] != level:
+                        continue
+                    if wait.get("p90_beyond_horizon"):
+                        days, reading = wait["horizon_days"], BEYOND
+                        where = (result["scenario"], policy, days)
+                        beyond.setdefault(where, []).append(f"{run['growth']:g}×")
+                    elif _finite(wait["p90_days"]):
+                        days, reading = wait["p90_days"], MEASURED
+                    else:
+                        continue
+                    rows.append(
+                        {
+                            "scenario": result["scenario"],
+                            "policy": policy,
+                            "growth": run["growth"],
+                            "hours": max(days * 24, 0.01),
+                            "reading": reading,
+                        }
+                    )
     title: Any = f"Waiting of {level} notifications as volume grows"
+    notes = [
+        f"▲ over {days:g} d, beyond the simulated horizon: {scenario} {policy} at "
+        + ", ".join(growths)
+        for (scenario, policy, days), growths in beyond.items()
+    ]
     if untold:
-        note = "not shown, too near full load for the simulated unit to tell: " + ", ".join(untold)
-        title = alt.TitleParams(title, subtitle=[note])
-    return (
-        alt.Chart(_data(rows))
-        .mark_line(point=True)
-        .encode(
-            x=alt.X("growth:Q", title="volume as a multiple of the scenario's"),
-            y=alt.Y(
-                "hours:Q",
-                scale=alt.Scale(type="log"),
-                title=f"90th percentile wait of {level}, hours (log)",
-            ),
-            color=alt.Color("scenario:N"),
-            strokeDash=alt.StrokeDash("policy:N"),
+        notes.append(
+            "not shown, too near full load for the simulated unit to tell: " + ", ".join(untold)
         )
-        .properties(width=WIDTH, title=title)
+    if notes:
+        title = alt.TitleParams(title, subtitle=notes)
+    base = alt.Chart(_data(rows)).encode(
+        x=alt.X("growth:Q", title="volume as a multiple of the scenario's"),
+        y=alt.Y(
+            "hours:Q",
+            scale=alt.Scale(type="log"),
+            title=f"90th percentile wait of {level}, hours (log)",
+        ),
+        color=alt.Color("scenario:N"),
     )
+    lines = (
+        base.transform_filter(alt.datum.reading == MEASURED)
+        .mark_line()
+        .encode(strokeDash=alt.StrokeDash("policy:N"))
+    )
+    points = base.mark_point(filled=True, size=70).encode(
+        shape=alt.Shape(
+            "reading:N",
+            scale=alt.Scale(domain=[MEASURED, BEYOND], range=["circle", "triangle-up"]),
+            title="90th percentile",
+        )
+    )
+    return (lines + points).properties(width=WIDTH, title=title)

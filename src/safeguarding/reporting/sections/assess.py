@@ -6,7 +6,7 @@ from typing import Any
 
 from safeguarding.assess.assessment import KEY_OUTPUTS
 from safeguarding.assess.calibration import published_checks
-from safeguarding.assess.display import human, interval, undefined_note
+from safeguarding.assess.display import WAIT_TITLE, human, interval, undefined_note, wait_rows
 from safeguarding.assess.stored import latest_run
 from safeguarding.evidence import shipped_evidence
 from safeguarding.reporting.assess_charts import (
@@ -68,11 +68,22 @@ def parameters_table(result: dict[str, Any]) -> str:
     )
 
 
+def waits_table(result: dict[str, Any]) -> str:
+    """The queue's waits per volume multiple, discipline and level (``display.wait_rows``), or
+    why the queue was not simulated."""
+    queue = result.get("queue", {})
+    columns, rows = wait_rows(queue)
+    if not rows:
+        return f"<p>Queue not simulated: {text(queue.get('reason', 'no queue result'))}.</p>"
+    return f"<p>{text(WAIT_TITLE)}:</p>" + table(columns, rows)
+
+
 def _scenario_details(result: dict[str, Any]) -> str:
     parts = [
         f"<details><summary><b>{text(result['title'])}</b> (<code>{text(result['scenario'])}"
         f"</code>)</summary><p>{text(result['description'])}</p>",
         to_svg(funnel_chart(result)),
+        waits_table(result),
     ]
     for output, data in result["sensitivity"].items():
         parts.append(to_svg(tornado_chart(data["tornado"], output, f"What drives {output}")))

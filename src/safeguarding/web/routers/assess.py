@@ -31,7 +31,7 @@ from safeguarding.reporting.assess_charts import (
     waiting_chart,
 )
 from safeguarding.reporting.charts import to_svg
-from safeguarding.reporting.sections.assess import interval_cell, parameters_table
+from safeguarding.reporting.sections.assess import interval_cell, parameters_table, waits_table
 from safeguarding.store import Store
 from safeguarding.web.roles import require
 from safeguarding.web.routers.common import store_of
@@ -168,6 +168,7 @@ def scenario_page(request: Request, scenario: str) -> Response:
     if stored is not None:
         context["charts"] = _scenario_charts(stored)
         context["rows"] = _comparison_rows([stored])
+        context["waits"] = waits_table(stored)
     return render(request, "assess/scenario.html", context)
 
 
@@ -194,6 +195,7 @@ async def run_page(request: Request) -> Response:
         "rows": _comparison_rows(results),
         "charts": _overview_charts(results),
         "scenario_charts": {r["scenario"]: _scenario_charts(r) for r in results},
+        "scenario_waits": {r["scenario"]: waits_table(r) for r in results},
     }
     return render(request, "assess/run.html", context)
 
