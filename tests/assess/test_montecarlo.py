@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-import numpy as np
+import math
+import warnings
+from pathlib import Path
 
+import numpy as np
+import pytest
+
+from safeguarding.assess.assessment import assess_scenario, queue_for
 from safeguarding.assess.funnel import OUTPUTS
-from safeguarding.assess.montecarlo import POOL, draw, interval, run
-from safeguarding.assess.scenario import load_scenario
+from safeguarding.assess.montecarlo import POOL, Interval, Summary, draw, interval, run
+from safeguarding.assess.scenario import Scenario, load_scenario
+from safeguarding.errors import ValidationError
 
 
 def test_same_seed_same_results_and_another_seed_differs() -> None:
@@ -72,3 +79,77 @@ def test_the_scenarios_argue_in_the_expected_direction() -> None:
     assert orders["ppv_forwarded"].median < quo["ppv_forwarded"].median
     assert orders["capacity_share"].median > quo["capacity_share"].median
     assert proactive["cases_total"].median > quo["cases_total"].median
+
+
+def _extreme(tmp_path: Path, body: str) -> Scenario:
+    path = tmp_path / "extreme.toml"
+    path.write_text(
+        '[scenario]\nextends = "nl-status-quo"\ntitle = "at the limits"\n' + body, encoding="utf-8"
+    )
+    return load_scenario(str(path))
+
+
+# Every number within the documented range (up to 1e15, positive quantities down to 1e-15): the
+# chain of products reaches about 1e47 notifications, far past single precision (3e38), where the
+# funnel turned infinite, then NaN, and the queue failed on a NaN volume.
+AT_THE_LIMITS = """
+[volume]
+messages_per_day = { dist = "uniform", low = 0.9e15, high = 1e15, assumption = "a" }
+message_users = { value = 1e15, assumption = "a" }
+messages_per_user_per_day = { value = 1e15, assumption = "a" }
+[review]
+items_per_report = { value = 1e-15, assumption = "a" }
+accounts_per_report = { value = 1e15, assumption = "a" }
+[detection.grooming]
+coverage = { value = 1, assumption = "a" }
+prevalence = { value = 0.5, assumption = "a" }
+sensitivity = { value = 1, assumption = "a" }
+[police]
+hours_per_investigation = { value = 1e15, assumption = "a" }
+minutes_per_notification = { value = 1e15, assumption = "a" }
+"""
+
+
+def test_numbers_within_the_documented_limits_keep_every_output_finite(tmp_path: Path) -> None:
+    scenario = _extreme(tmp_path, AT_THE_LIMITS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow, no invalid value on the way
+        result = assess_scenario(scenario, 500, 1, sensitivity_draws=500, queue_cap=2_000)
+    for name, output in result.summary.outputs.items():
+        if name.startswith("ppv") or name == "capacity_share":
+            continue  # ratios: defined wherever their denominator is positive
+        assert output.undefined == 0.0, name
+        assert math.isfinite(output.median) and math.isfinite(output.high), name
+    assert result.summary.outputs["notifications"].median > 1e46
+    queue = result.queue
+    assert queue["simulated"] or queue["reason"]
+
+
+def test_a_queue_input_without_a_finite_value_is_not_simulated_and_says_why() -> None:
+    scenario = load_scenario("nl-status-quo")
+    for forwarded, capacity in ((math.nan, 1e5), (math.inf, 1e5), (1e4, math.nan)):
+        outputs = {
+            "forwarded": Interval(forwarded, forwarded, forwarded),
+            "police_hours_available": Interval(capacity, capacity, capacity),
+        }
+        found = queue_for(Summary(scenario, 1, 1, outputs, {}, {}), 1)
+        assert found == {
+            "simulated": False,
+            "reason": "the forwarded notifications or the police hours have no finite median",
+        }
+
+
+def test_a_positive_quantity_below_the_documented_range_is_refused(tmp_path: Path) -> None:
+    # A divisor of 1e-300 is within "-1e15 to 1e15" but makes 1e300 of anything it divides.
+    with pytest.raises(ValidationError) as refused:
+        _extreme(tmp_path, '[review]\nitems_per_report = { value = 1e-300, assumption = "a" }\n')
+    assert str(refused.value) == (
+        "extreme.toml:5: review.items_per_report: must be at least 1e-15 (got 1e-300)"
+    )
+    fraction = (
+        '[central]\nbundling_ratio = { dist = "uniform", low = 1e-16, high = 0.5, '
+        'assumption = "a" }\n'
+    )
+    with pytest.raises(ValidationError, match="must be at least 1e-15 and at most 1"):
+        _extreme(tmp_path, fraction)
+    assert _extreme(tmp_path, '[review]\nitems_per_report = { value = 1e-15, assumption = "a" }\n')

@@ -7,6 +7,7 @@ needs to re-run the model.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,8 +86,15 @@ def _mean(scenario: Scenario, name: str) -> float:
 def queue_for(summary: Summary, seed: int, cap: int = QUEUE_MAX) -> dict[str, Any]:
     """Waiting times under FIFO and priority at several multiples of the forwarded volume."""
     scenario = summary.scenario
-    per_year = max(summary.outputs["forwarded"].median, 0.0)
+    per_year = summary.outputs["forwarded"].median
     capacity = summary.outputs["police_hours_available"].median
+    if not (math.isfinite(per_year) and math.isfinite(capacity)):
+        # An output undefined in every draw has a NaN median; a queue of NaN notifications
+        # failed deep in the simulation instead of saying why it was not simulated.
+        return {
+            "simulated": False,
+            "reason": "the forwarded notifications or the police hours have no finite median",
+        }
     if per_year <= 0 or capacity <= 0:
         return {"simulated": False, "reason": "no notifications or no capacity"}
     shares = (

@@ -38,8 +38,13 @@ KINDS = tuple(KIND_FIELDS)
 PERT_SHAPE = 4.0
 # The largest number the model takes from a file, either sign: far above any real volume, count or
 # rate (a quadrillion a day), and far enough below the float limit that the funnel's products and
-# sums of such numbers stay finite (at 1e200 they overflowed into NaN deep in the simulation).
+# sums of such numbers stay finite (at 1e200 they overflowed into NaN deep in the simulation). The
+# funnel multiplies up to about five such numbers, so it computes in double precision (single
+# precision ends at 3e38).
 MAX_MAGNITUDE = 1e15
+# The smallest value a strictly positive quantity (items per report, hours, the bundling ratio)
+# may take: the funnel divides by these, and a divisor of 1e-300 made 1e300 of its numerator.
+MIN_POSITIVE = 1 / MAX_MAGNITUDE
 _Z95 = NormalDist().inv_cdf(0.95)
 LOGNORMAL_TAIL_Z = 6.0  # a lognormal's draws beyond this many standard deviations: 1 in 1e9
 
@@ -159,8 +164,8 @@ def check(kind: str, fields: dict[str, float]) -> str | None:
 
 def _lognormal_within_range(low: float, high: float) -> bool:
     """Whether draws of the lognormal stay within the model's range but for one in a billion
-    (six standard deviations): wider ones overflow single precision, and the results would be
-    taken over the draws left."""
+    (six standard deviations): wider ones leave the range the funnel stays finite in, and the
+    results would be taken over the draws left."""
     mu, sigma = _lognormal_mu_sigma(low, high)
     spread = LOGNORMAL_TAIL_Z * sigma
     limit = math.log(MAX_MAGNITUDE)

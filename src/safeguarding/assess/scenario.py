@@ -30,7 +30,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from safeguarding.assess.distributions import KIND_FIELDS, MAX_MAGNITUDE, Distribution, check
+from safeguarding.assess.distributions import (
+    KIND_FIELDS,
+    MAX_MAGNITUDE,
+    MIN_POSITIVE,
+    Distribution,
+    check,
+)
 from safeguarding.errors import ValidationError
 from safeguarding.evidence import shipped_evidence
 from safeguarding.input_files import UNREADABLE, read_input_text, why_unreadable
@@ -491,11 +497,15 @@ def _check_kind(spec: ParameterSpec, dist: Distribution) -> str | None:
     elif spec.kind == "fraction":
         if low <= 0 or any(v > 1 for v in values) or dist.kind == "lognormal":
             return "must be greater than 0 and at most 1"
+        if low < MIN_POSITIVE:
+            return f"must be at least {MIN_POSITIVE:g} and at most 1 (got {low:g})"
     elif spec.kind == "volume":
         if low < 0:
             return f"a volume or count must not be negative (got {low:g})"
     elif low <= 0 or dist.kind == "beta":
         return f"must be greater than 0 (got {low:g})"
+    elif low < MIN_POSITIVE:
+        return f"must be at least {MIN_POSITIVE:g} (got {low:g})"
     return None
 
 
