@@ -5,7 +5,14 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from safeguarding.assess.display import human, interval, undefined_note, wait_cell, wait_text
+from safeguarding.assess.display import (
+    human,
+    interval,
+    sample_note,
+    undefined_note,
+    wait_cell,
+    wait_text,
+)
 
 SUFFIX = {" tn": 1e12, " bn": 1e9, " M": 1e6, " k": 1e3}
 
@@ -83,3 +90,20 @@ def test_a_wait_stored_before_the_horizon_says_it_counts_the_handled_only() -> N
     old = {"level": "P1", "arrived": 286, "handled": 49, "median_days": 167.05, "p90_days": 286.6}
     assert wait_text(old | {"unhandled_share": 0.83}, "median") == "167 d (of those handled)"
     assert wait_text(old | {"unhandled_share": 0.0}, "median") == "167 d"
+
+
+def test_a_queue_followed_on_a_sample_says_so() -> None:
+    runs = [{"unit_share": share} for share in (0.2, 0.2, 0.25, 0.2)]
+    queue = {"simulated": True, "queue_cap": 20_000, "near_full_max": 100_000, "runs": runs}
+    assert sample_note(queue) == (
+        "simulated on a representative sample (at most 20,000 notifications a year, 100,000 "
+        "near full load; 20.0%–25.0% of the year's notifications), with the same share of the "
+        "capacity"
+    )
+    older = {"simulated": True, "runs": runs[:1]}  # stored before the cap was recorded
+    assert sample_note(older) == (
+        "simulated on a representative sample (20.0% of the year's notifications), with the "
+        "same share of the capacity"
+    )
+    whole = {"simulated": True, "queue_cap": 20_000, "runs": [{"unit_share": 1.0}]}
+    assert sample_note(whole) == sample_note({"simulated": False}) == ""

@@ -29,6 +29,7 @@ from safeguarding.platforms.register import read_register
 from safeguarding.platforms.rules import DEFAULT_RULES, load_rules
 from safeguarding.platforms.sample import SAMPLE_REGISTER
 from safeguarding.platforms.workflow import run_assessment
+from safeguarding.reporting.sections import assess as assess_section
 from safeguarding.store import Store
 from safeguarding.store.models.access import AuditEventRow
 from safeguarding.store.models.helpline import (
@@ -36,7 +37,8 @@ from safeguarding.store.models.helpline import (
     HelplineNoteRow,
     HelplineRiskFactorRow,
 )
-from tests.web.areas_data import ASSESS_SCENARIOS, HELPLINE_CONTACTS, load_all
+from safeguarding.web.routers.assess import WEB_QUEUE_CAP, WEB_QUEUE_NEAR_FULL_MAX
+from tests.web.areas_data import ASSESS_SCENARIOS, HELPLINE_CONTACTS, load_all, load_assessment
 from tests.web.conftest import Account, make_app, session_cookie
 
 
@@ -299,6 +301,95 @@ def test_running_scenarios_is_bounded_and_reproducible(api: dict[Role, TestClien
     assert first["draws"] == 100 and first["results"][0]["draws"] == 100
     second = client.post("/api/assess/run", json=body).json()
     assert first["comparison"] == second["comparison"]
+
+
+def test_a_run_on_request_follows_a_bounded_queue_and_says_so(
+    api: dict[Role, TestClient],
+) -> None:
+    # Near a million notifications a year at 4× volume cost seconds of CPU whatever the draws;
+    # on request the queue follows a representative sample as the demo's does, and says so.
+    body = {"scenarios": ["nl-known-only", "eu-status-quo"], "draws": 100, "seed": 1}
+    answer = api[Role.SUPERVISOR].post("/api/assess/run", json=body).json()
+    assert answer["queue"] == {"cap": WEB_QUEUE_CAP, "near_full_max": WEB_QUEUE_NEAR_FULL_MAX}
+    for result in answer["results"]:
+        queue = result["queue"]
+        assert queue["queue_cap"] == WEB_QUEUE_CAP
+        assert queue["near_full_max"] == WEB_QUEUE_NEAR_FULL_MAX
+        for run in queue["runs"]:
+            assert run["notifications"] <= 1.05 * WEB_QUEUE_NEAR_FULL_MAX, run["growth"]
+    sampled = answer["results"][1]["queue"]["runs"][1]
+    assert sampled["unit_share"] < 0.1  # EU: about 0.9 M notifications a year, 20,000 followed
+
+
+def test_runs_on_request_are_limited_per_account(
+    loaded: Store, accounts_by_role: dict[Role, Account]
+) -> None:
+    app = make_app(loaded, assess_run_burst=2, assess_run_per_minute=1.0)
+    body = {"scenarios": ["nl-status-quo"], "draws": 100, "seed": 1}
+
+    def client(role: Role) -> TestClient:
+        token = accounts_by_role[role].token
+        headers = {"Authorization": f"Bearer {token}"}
+        return TestClient(app, base_url="http://127.0.0.1", headers=headers)
+
+    supervisor = client(Role.SUPERVISOR)
+    # A request refused before it runs (an unknown scenario) costs nothing and takes no turn.
+    assert supervisor.post("/api/assess/run", json={**body, "scenarios": ["x"]}).status_code == 422
+    assert [supervisor.post("/api/assess/run", json=body).status_code for _ in range(2)] == [
+        200,
+        200,
+    ]
+    refused = supervisor.post("/api/assess/run", json=body)
+    assert refused.status_code == 429
+    assert refused.json()["detail"].startswith("too many assessment runs from this account")
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    # Another account has its own turns; the form shares the account's with the API.
+    assert client(Role.RESEARCHER).post("/api/assess/run", json=body).status_code == 200
+    page = TestClient(app, base_url="http://127.0.0.1")
+    cookie, csrf = session_cookie(app, loaded, "supervisor-one")
+    page.cookies.set("sg_session", cookie)
+    form = page.post(
+        "/assess/run",
+        data={"scenarios": "nl-status-quo", "draws": "100", "seed": "1", "csrf_token": csrf},
+    )
+    assert form.status_code == 429 and "too many assessment runs" in form.text
+    assert form.headers["Retry-After"]
+    # The researcher's form run is shown with the queue's bound and its sample.
+    cookie, csrf = session_cookie(app, loaded, "researcher-one")
+    page.cookies.set("sg_session", cookie)
+    shown = page.post(
+        "/assess/run",
+        data={"scenarios": "eu-status-quo", "draws": "100", "seed": "1", "csrf_token": csrf},
+    )
+    assert shown.status_code == 200
+    assert "The queue follows at most 20,000 notifications a year (100,000 near full load)" in (
+        shown.text
+    )
+    assert "The queue was simulated on a representative sample (at most 20,000" in shown.text
+
+
+def test_the_monitor_report_is_limited_per_account(
+    loaded: Store, accounts_by_role: dict[Role, Account]
+) -> None:
+    assert accounts_by_role
+    app = make_app(loaded, monitor_burst=1, monitor_per_minute=1.0)
+    client = TestClient(app, base_url="http://127.0.0.1")
+    cookie, _ = session_cookie(app, loaded, "researcher-one")
+    client.cookies.set("sg_session", cookie)
+    assert client.get("/monitor").status_code == 200
+    refused = client.get("/monitor")
+    assert refused.status_code == 429 and refused.headers["Retry-After"]
+    assert "too many monitor reports" in refused.text
+
+
+def test_the_assessment_section_is_rendered_once_per_stored_run(loaded: Store) -> None:
+    # Rendering it (some thirty charts) took about 12 of the monitor's 15 seconds on every request;
+    # a stored run never changes, so it is rendered once and the next run replaces it.
+    first = assess_section.build(loaded)
+    assert first is not None and assess_section.build(loaded) is first
+    load_assessment(loaded)
+    again = assess_section.build(loaded)
+    assert again is not None and again is not first and again.provenance != first.provenance
 
 
 def test_researchers_are_told_no_file_or_database_of_the_server(

@@ -83,8 +83,18 @@ def _mean(scenario: Scenario, name: str) -> float:
     return float(values.mean()) if not values.is_fixed else values.support()[0]
 
 
-def queue_for(summary: Summary, seed: int, cap: int = QUEUE_MAX) -> dict[str, Any]:
-    """Waiting times under FIFO and priority at several multiples of the forwarded volume."""
+def queue_for(
+    summary: Summary,
+    seed: int,
+    cap: int = QUEUE_MAX,
+    ceiling: int = queue_sim.NEAR_FULL_MAX,
+) -> dict[str, Any]:
+    """Waiting times under FIFO and priority at several multiples of the forwarded volume.
+
+    The result says what it followed: at most ``cap`` notifications a year (``queue_cap``), a
+    representative share of a larger volume (``unit_share`` per run), enlarged near full load up
+    to ``ceiling`` (``near_full_max``), beyond which waits are not given.
+    """
     scenario = summary.scenario
     per_year = summary.outputs["forwarded"].median
     capacity = summary.outputs["police_hours_available"].median
@@ -103,9 +113,13 @@ def queue_for(summary: Summary, seed: int, cap: int = QUEUE_MAX) -> dict[str, An
         _mean(scenario, "queue.p3_share"),
     )
     minutes = _mean(scenario, "police.minutes_per_notification")
-    runs = queue_sim.growth_runs(per_year, shares, minutes, capacity, seed, cap=cap)
+    runs = queue_sim.growth_runs(
+        per_year, shares, minutes, capacity, seed, cap=cap, ceiling=ceiling
+    )
     return {
         "simulated": True,
+        "queue_cap": cap,
+        "near_full_max": ceiling,
         "notifications_per_year": per_year,
         "capacity_hours": capacity,
         "minutes_per_notification": minutes,
@@ -138,12 +152,14 @@ def assess_scenario(
     *,
     sensitivity_draws: int = 20_000,
     queue_cap: int = QUEUE_MAX,
+    queue_ceiling: int = queue_sim.NEAR_FULL_MAX,
 ) -> ScenarioResult:
     """Run one scenario: Monte Carlo summary, tornado and first-order indices, the queue.
 
     ``queue_cap`` bounds the notifications the queue simulation follows one by one (a
     representative share of the year above it, with the same share of capacity, enlarged near
-    full load); it sets the cost and the sampling noise of the waits, not what they estimate.
+    full load up to ``queue_ceiling``); it sets the cost and the sampling noise of the waits, not
+    what they estimate. Waits too near full load for ``queue_ceiling`` are not given.
     """
     simulation = simulate(scenario, draws, seed)
     summary = summarise(simulation)
@@ -160,7 +176,7 @@ def assess_scenario(
         }
         for output in SENSITIVITY_OUTPUTS
     }
-    return ScenarioResult(summary, sensitivity, queue_for(summary, seed, queue_cap))
+    return ScenarioResult(summary, sensitivity, queue_for(summary, seed, queue_cap, queue_ceiling))
 
 
 def require_distinct_names(scenarios: Sequence[Scenario]) -> None:

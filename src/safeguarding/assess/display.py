@@ -110,3 +110,33 @@ def wait_rows(queue: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         for policy, levels in run["policies"].items()
     ]
     return columns, rows
+
+
+def sample_note(queue: dict[str, Any]) -> str:
+    """Whether the queue followed a sample of the year rather than all of it, and how large.
+
+    Above its cap the queue follows a representative share of the notifications with the same
+    share of the capacity (``queue_sim``): its waits estimate the team's with sampling noise, which
+    the reader is told. Results stored before the cap was recorded give the shares alone.
+    """
+    if not queue.get("simulated"):
+        return ""
+    shares = [run["unit_share"] for run in queue["runs"]]
+    if min(shares, default=1.0) >= 1.0:
+        return ""
+    cap = queue.get("queue_cap")
+    largest = queue.get("near_full_max")
+    bound = (
+        f"at most {cap:,} notifications a year, {largest:,} near full load; "
+        if cap and largest
+        else ""
+    )
+    spread = (
+        human(min(shares), "share")
+        if min(shares) == max(shares)
+        else f"{human(min(shares), 'share')}–{human(max(shares), 'share')}"
+    )
+    return (
+        f"simulated on a representative sample ({bound}{spread} of the year's notifications), "
+        "with the same share of the capacity"
+    )

@@ -24,7 +24,14 @@ from safeguarding.assess.calibration import (
     published_checks,
     published_figures,
 )
-from safeguarding.assess.display import WAIT_TITLE, human, interval, undefined_note, wait_rows
+from safeguarding.assess.display import (
+    WAIT_TITLE,
+    human,
+    interval,
+    sample_note,
+    undefined_note,
+    wait_rows,
+)
 from safeguarding.assess.exports import read_services, read_triage_stats
 from safeguarding.assess.montecarlo import MAX_SEED
 from safeguarding.assess.scenario import load_scenario, shipped_scenarios
@@ -108,6 +115,8 @@ def _print_scenario(result: dict[str, Any]) -> None:
     columns, rows = wait_rows(queue)
     if rows:
         print_table(WAIT_TITLE, columns, rows)
+        if note := sample_note(queue):
+            console.print(Text.assemble(("queue", "magenta"), f" {note}"))
     elif "reason" in queue:
         console.print(Text.assemble(("queue", "magenta"), f" not simulated: {queue['reason']}"))
     untold = untold_waits(queue)

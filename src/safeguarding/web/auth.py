@@ -114,6 +114,8 @@ class AuthState:
     login_limiter: RateLimiter
     login_address_limiter: RateLimiter
     submit_limiter: RateLimiter
+    assess_run_limiter: RateLimiter
+    monitor_limiter: RateLimiter
 
     @classmethod
     def build(cls, store: Store, options: WebOptions) -> AuthState:
@@ -128,6 +130,10 @@ class AuthState:
                 LOGIN_ACCOUNTS_PER_ADDRESS * options.login_per_minute / 60.0,
             ),
             submit_limiter=RateLimiter(options.submit_burst, options.submit_per_second),
+            assess_run_limiter=RateLimiter(
+                options.assess_run_burst, options.assess_run_per_minute / 60.0
+            ),
+            monitor_limiter=RateLimiter(options.monitor_burst, options.monitor_per_minute / 60.0),
         )
 
 

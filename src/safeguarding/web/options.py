@@ -14,9 +14,12 @@ class WebOptions:
 
     ``secure_cookies`` marks cookies Secure (HTTPS only); switch it off only for plain HTTP on the
     loopback interface. Rate limits are token buckets: ``*_burst`` requests at once, refilled at
-    ``*_per_minute`` (login, per account and address) or ``*_per_second`` (submission, per account
-    and address). ``queue_refresh_seconds``: how often the served queue checks for a triage run or
-    outcomes recorded elsewhere and rebuilds itself ahead of the next page request.
+    ``*_per_minute`` (login, per account and address; assessment runs on request and monitor
+    reports, per account) or ``*_per_second`` (submission, per account and address). A run on
+    request costs up to a few seconds of CPU per scenario and a monitor report a few seconds
+    whatever its data, so an account cannot keep the server's cores busy with them.
+    ``queue_refresh_seconds``: how often the served queue checks for a triage run or outcomes
+    recorded elsewhere and rebuilds itself ahead of the next page request.
     """
 
     secure_cookies: bool = True
@@ -25,6 +28,10 @@ class WebOptions:
     login_per_minute: float = 5.0
     submit_burst: int = 200
     submit_per_second: float = 100.0
+    assess_run_burst: int = 3
+    assess_run_per_minute: float = 6.0
+    monitor_burst: int = 5
+    monitor_per_minute: float = 6.0
     queue_refresh_seconds: float = 5.0
 
     @classmethod

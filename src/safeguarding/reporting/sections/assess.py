@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from safeguarding.assess.assessment import KEY_OUTPUTS
 from safeguarding.assess.calibration import published_checks
-from safeguarding.assess.display import WAIT_TITLE, human, interval, undefined_note, wait_rows
+from safeguarding.assess.display import (
+    WAIT_TITLE,
+    human,
+    interval,
+    sample_note,
+    undefined_note,
+    wait_rows,
+)
 from safeguarding.assess.stored import latest_run
 from safeguarding.evidence import shipped_evidence
 from safeguarding.reporting.assess_charts import (
@@ -75,7 +84,9 @@ def waits_table(result: dict[str, Any]) -> str:
     columns, rows = wait_rows(queue)
     if not rows:
         return f"<p>Queue not simulated: {text(queue.get('reason', 'no queue result'))}.</p>"
-    return f"<p>{text(WAIT_TITLE)}:</p>" + table(columns, rows)
+    note = sample_note(queue)
+    shown = f"<p>{text(WAIT_TITLE)}:</p>" + table(columns, rows)
+    return shown + (f'<p class="provenance">The queue was {text(note)}.</p>' if note else "")
 
 
 def _scenario_details(result: dict[str, Any]) -> str:
@@ -149,11 +160,37 @@ def published_checks_table() -> str:
     )
 
 
+# Sections already rendered, by database and stored run: a stored run never changes, and the
+# section depends on nothing else but the package (its scenarios' evidence and the checks).
+_RENDERED: OrderedDict[tuple[str, str], Section] = OrderedDict()
+_RENDERED_KEPT = 4
+_RENDERED_LOCK = threading.Lock()
+
+
 def build(store: Store) -> Section | None:
+    """The section of the latest stored run that may be shown to researchers (None without one).
+
+    Rendering it takes seconds (a funnel and two tornado charts per scenario), most of what the
+    monitor report costs, so it is kept per stored run and rendered again only for a new one.
+    """
     with store.session() as session:
         results = latest_run(session)
     if not results:
         return None
+    key = (store.settings.database_url, results[0]["run"])
+    with _RENDERED_LOCK:
+        kept = _RENDERED.get(key)
+    if kept is not None:
+        return kept
+    section = _render(results)
+    with _RENDERED_LOCK:
+        _RENDERED[key] = section
+        while len(_RENDERED) > _RENDERED_KEPT:
+            _RENDERED.popitem(last=False)
+    return section
+
+
+def _render(results: list[dict[str, Any]]) -> Section:
     first = results[0]
     names = [r["scenario"] for r in results]
     comparison = table(

@@ -1,8 +1,13 @@
 """The assessment of detection measures: shipped scenarios, the latest stored comparison, each
 scenario's charts and parameter sources, and running chosen scenarios on request.
 
-A run on request is bounded (``MAX_DRAWS`` draws, ``MAX_SCENARIOS`` scenarios) so the request
-stays fast, and is shown, not stored: the stored comparison stays the one
+A run on request is bounded so that its cost is: at most ``MAX_SCENARIOS`` scenarios of at most
+``MAX_DRAWS`` draws, and a queue that follows at most ``WEB_QUEUE_CAP`` notifications a year (a
+representative sample of a larger volume, enlarged near full load up to
+``WEB_QUEUE_NEAR_FULL_MAX``, as the demo's), which the result says. The queue cost seconds of CPU
+per scenario whatever the draws when it followed up to a million notifications. About a second of
+CPU per scenario remains, so each account has a budget of runs (``[web] assess_run_*``, 429 with
+Retry-After beyond it). A run is shown, not stored: the stored comparison stays the one
 ``safeguarding assess SCENARIO... --save`` (or the demo) wrote, with its draws and seed. Charts
 are the monitor report's Altair charts rendered to inline SVG on the server.
 """
@@ -16,10 +21,11 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from safeguarding.access.roles import allowed
 from safeguarding.assess.assessment import KEY_OUTPUTS, assess_scenario, comparison
+from safeguarding.assess.demo_run import DEMO_QUEUE_CAP
 from safeguarding.assess.montecarlo import MAX_SEED
 from safeguarding.assess.scenario import load_scenario, shipped_scenarios
 from safeguarding.assess.stored import json_safe, latest_run
@@ -33,6 +39,8 @@ from safeguarding.reporting.assess_charts import (
 from safeguarding.reporting.charts import to_svg
 from safeguarding.reporting.sections.assess import interval_cell, parameters_table, waits_table
 from safeguarding.store import Store
+from safeguarding.web.auth import auth_state, is_api
+from safeguarding.web.ratelimit import retry_after_header
 from safeguarding.web.roles import require
 from safeguarding.web.routers.common import store_of
 from safeguarding.web.templating import render
@@ -43,6 +51,10 @@ RUN = [Depends(require("assess.run"))]
 MAX_DRAWS = 2_000
 MIN_DRAWS = 100
 MAX_SCENARIOS = 3
+# The queue of a run on request follows what the demo's does (20,000 notifications a year), and
+# near full load at most five times that: a scenario's queue then costs well under a second.
+WEB_QUEUE_CAP = DEMO_QUEUE_CAP
+WEB_QUEUE_NEAR_FULL_MAX = 5 * DEMO_QUEUE_CAP
 
 
 class RunRequest(BaseModel):
@@ -116,7 +128,7 @@ def _scenario_charts(result: dict[str, Any]) -> dict[str, str]:
     return charts
 
 
-def _run(request: RunRequest) -> list[dict[str, Any]]:
+def _check_names(request: RunRequest) -> None:
     shipped = {s["scenario"] for s in _shipped()}
     unknown = [name for name in request.scenarios if name not in shipped]
     if unknown:
@@ -125,6 +137,30 @@ def _run(request: RunRequest) -> list[dict[str, Any]]:
             location="scenarios",
             rule="shipped scenario",
         )
+
+
+def _too_many_runs(request: Request) -> Response | None:
+    """429 with Retry-After when the account has used its runs (form and API alike), else None.
+
+    Taken only for a request that will run: one refused for its fields costs nothing.
+    """
+    wait = auth_state(request).assess_run_limiter.take(request.state.principal.name)
+    if wait is None:
+        return None
+    retry = retry_after_header(wait)
+    message = (
+        f"too many assessment runs from this account: each costs seconds of the server's time; "
+        f"try again in {retry} s"
+    )
+    headers = {"Retry-After": retry}
+    if is_api(request):
+        return JSONResponse({"detail": message}, status_code=429, headers=headers)
+    page = render(request, "error.html", {"title": "Too many runs", "message": message}, status=429)
+    page.headers.update(headers)
+    return page
+
+
+def _run(request: RunRequest) -> list[dict[str, Any]]:
     names = list(dict.fromkeys(request.scenarios))
     return [
         json_safe(
@@ -133,6 +169,8 @@ def _run(request: RunRequest) -> list[dict[str, Any]]:
                 request.draws,
                 request.seed,
                 sensitivity_draws=request.draws,
+                queue_cap=WEB_QUEUE_CAP,
+                queue_ceiling=WEB_QUEUE_NEAR_FULL_MAX,
             ).as_dict()
         )
         for name in names
@@ -188,6 +226,10 @@ async def run_page(request: Request) -> Response:
             f"of 0 or more ({message[-1].strip() if message else 'invalid'})",
             rule="run form",
         ) from None
+    _check_names(run)
+    refused = _too_many_runs(request)
+    if refused is not None:
+        return refused
     results = await run_in_threadpool(_run, run)
     context: dict[str, Any] = {
         "results": results,
@@ -196,6 +238,8 @@ async def run_page(request: Request) -> Response:
         "charts": _overview_charts(results),
         "scenario_charts": {r["scenario"]: _scenario_charts(r) for r in results},
         "scenario_waits": {r["scenario"]: waits_table(r) for r in results},
+        "queue_cap": WEB_QUEUE_CAP,
+        "queue_near_full_max": WEB_QUEUE_NEAR_FULL_MAX,
     }
     return render(request, "assess/run.html", context)
 
@@ -237,13 +281,28 @@ def api_latest(request: Request) -> dict[str, Any]:
     }
 
 
-@router.post("/api/assess/run", dependencies=RUN, tags=["assess"], summary="Run scenarios")
-async def api_run(run: RunRequest) -> dict[str, Any]:
-    """Run 1-3 shipped scenarios with up to 2,000 draws; the results are returned, not stored."""
+@router.post(
+    "/api/assess/run",
+    dependencies=RUN,
+    tags=["assess"],
+    summary="Run scenarios",
+    responses={429: {"description": "Too many runs from this account: retry after Retry-After."}},
+)
+async def api_run(request: Request, run: RunRequest) -> Any:
+    """Run 1-3 shipped scenarios with up to 2,000 draws; the results are returned, not stored.
+
+    The queue follows at most ``queue.cap`` notifications a year (a representative sample of a
+    larger volume, ``unit_share`` per run; enlarged near full load up to ``queue.near_full_max``).
+    """
+    _check_names(run)
+    refused = _too_many_runs(request)
+    if refused is not None:
+        return refused
     results = await run_in_threadpool(_run, run)
     return {
         "draws": run.draws,
         "seed": run.seed,
+        "queue": {"cap": WEB_QUEUE_CAP, "near_full_max": WEB_QUEUE_NEAR_FULL_MAX},
         "scenarios": [r["scenario"] for r in results],
         "comparison": comparison(results),
         "results": results,
