@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from safeguarding.assess.montecarlo import run
 from safeguarding.assess.scenario import (
     PARAMETERS,
+    SCENARIO_DIR,
     load_scenario,
     shipped_scenarios,
+    shipped_unchanged,
 )
 from safeguarding.errors import ValidationError
 from safeguarding.evidence import shipped_evidence
@@ -319,3 +323,31 @@ def test_a_lognormal_too_wide_for_the_model_is_refused_with_its_line(tmp_path: P
         ValidationError, match=r"^s\.toml:6: volume\.images_per_day: .*too wide.*narrow"
     ):
         load_scenario(_write(tmp_path, body))
+
+
+def test_a_result_says_whether_its_scenario_is_the_shipped_file_unchanged(tmp_path: Path) -> None:
+    shipped = load_scenario("nl-status-quo")
+    assert shipped_unchanged(shipped)
+    # The shipped file's text at another path is the shipped scenario: what counts is what it
+    # says, not where it lies.
+    copy = tmp_path / "nl-status-quo.toml"
+    copy.write_text((SCENARIO_DIR / "nl-status-quo.toml").read_text(encoding="utf-8"))
+    assert shipped_unchanged(load_scenario(copy))
+    assert load_scenario(copy).digest() == shipped.digest()
+    # Extending it under its own name and changing one parameter makes it another scenario.
+    custom = tmp_path / "custom-nl.toml"
+    custom.write_text(
+        '[scenario]\nextends = "nl-status-quo"\nname = "nl-status-quo"\n'
+        'title = "CUSTOM: status quo with 100x known prevalence"\n\n[detection.known]\n'
+        'prevalence = { dist = "lognormal", low = 3e-4, high = 3e-3, assumption = "100x" }\n',
+        encoding="utf-8",
+    )
+    modified = load_scenario(custom)
+    assert modified.name == "nl-status-quo" and not shipped_unchanged(modified)
+    assert modified.digest() != shipped.digest()
+    # A scenario of a name nothing ships is not a shipped one either.
+    assert not shipped_unchanged(replace(shipped, name="my-own"))
+    result = run(modified, 100, 1).as_dict()
+    assert result["shipped"] is False and result["digest"] == modified.digest()
+    assert result["title"].startswith("CUSTOM") and result["file"] == "custom-nl.toml"
+    assert run(shipped, 100, 1).as_dict()["shipped"] is True

@@ -20,7 +20,9 @@ from sqlalchemy import func, select
 
 from safeguarding.access import audit
 from safeguarding.access.roles import Role
-from safeguarding.assess.scenario import SCENARIO_DIR, shipped_scenarios
+from safeguarding.assess.assessment import assess_scenario
+from safeguarding.assess.scenario import SCENARIO_DIR, load_scenario, shipped_scenarios
+from safeguarding.assess.stored import json_safe, save_run
 from safeguarding.helpline.entry import stored_coding
 from safeguarding.helpline.importer import IngestKeys
 from safeguarding.helpline.notes import read_note
@@ -38,7 +40,13 @@ from safeguarding.store.models.helpline import (
     HelplineRiskFactorRow,
 )
 from safeguarding.web.routers.assess import WEB_QUEUE_CAP, WEB_QUEUE_NEAR_FULL_MAX
-from tests.web.areas_data import ASSESS_SCENARIOS, HELPLINE_CONTACTS, load_all, load_assessment
+from tests.web.areas_data import (
+    ASSESS_SCENARIOS,
+    HELPLINE_CONTACTS,
+    assessment_results,
+    load_all,
+    load_assessment,
+)
 from tests.web.conftest import Account, make_app, session_cookie
 
 
@@ -732,3 +740,78 @@ def test_the_statistics_page_shows_both_units_and_charts(loaded: Store) -> None:
     assert "SYNTHETIC sample data" in page
     assert "contacts (stored)" in page and "callers, estimated (stored)" in page
     assert page.count("<svg") >= 3
+
+
+def _custom_results(tmp_path: Path) -> list[dict[str, Any]]:
+    """A run of two scenarios that are not shipped files: one that extends nl-status-quo under
+    its name and changes a parameter, one of a name nothing ships."""
+    custom = tmp_path / "custom-nl.toml"
+    custom.write_text(
+        '[scenario]\nextends = "nl-status-quo"\nname = "nl-status-quo"\n'
+        'title = "CUSTOM: status quo with 100x known prevalence"\n'
+        'description = "A what-if of our own."\n\n[detection.known]\n'
+        'prevalence = { dist = "lognormal", low = 3e-4, high = 3e-3, assumption = "100x" }\n',
+        encoding="utf-8",
+    )
+    own = tmp_path / "my-own.toml"
+    own.write_text(
+        '[scenario]\nextends = "nl-known-only"\ntitle = "Our own known-only variant"\n',
+        encoding="utf-8",
+    )
+    return [
+        json_safe(
+            assess_scenario(
+                load_scenario(path), 100, 1, sensitivity_draws=100, queue_cap=2_000
+            ).as_dict()
+        )
+        for path in (custom, own)
+    ]
+
+
+def test_a_stored_run_of_own_scenarios_is_shown_as_their_own(
+    loaded: Store, accounts_by_role: dict[Role, Account], tmp_path: Path
+) -> None:
+    with loaded.session() as session:
+        save_run(session, _custom_results(tmp_path), draws=100, seed=1)
+    client, _ = _page(loaded, "researcher-one")
+    page = client.get("/assess/scenarios/nl-status-quo").text
+    # The stored result's own title, description and file, not the shipped scenario's above them.
+    assert "<h1>CUSTOM: status quo with 100x known prevalence" in page
+    assert "A what-if of our own." in page and "custom-nl.toml" in page
+    assert "not the shipped scenario file unchanged" in page
+    assert "voluntary detection under the interim regulation)</h1>" not in page
+    # A stored scenario of a name nothing ships has its page (it was linked, and answered 404).
+    own = client.get("/assess/scenarios/my-own")
+    assert own.status_code == 200 and "Our own known-only variant" in own.text
+    assert client.get("/assess/scenarios/nothing-stored").status_code == 404
+    overview = client.get("/assess").text
+    assert "scenario files shipped with the package" not in overview
+    assert "nl-status-quo: custom-nl.toml, not the shipped scenario file unchanged" in overview
+    api = TestClient(
+        client.app,
+        base_url="http://127.0.0.1",
+        headers={"Authorization": f"Bearer {accounts_by_role[Role.RESEARCHER].token}"},
+    )
+    answer = api.get("/api/assess/scenarios/my-own").json()
+    assert answer["shipped"] is False and answer["title"] == "Our own known-only variant"
+    assert answer["result"]["shipped"] is False
+    modified = api.get("/api/assess/scenarios/nl-status-quo").json()
+    assert modified["shipped"] is True and modified["result"]["shipped"] is False
+    built = assess_section.build(loaded)
+    assert built is not None
+    assert "shipped with the package" not in built.provenance
+    assert "not the shipped scenario file unchanged" in built.provenance
+
+
+def test_a_result_stored_before_its_origin_was_recorded_says_it_is_unknown(
+    loaded: Store,
+) -> None:
+    old = [dict(result) for result in assessment_results()]
+    for result in old:
+        del result["shipped"], result["digest"]
+    with loaded.session() as session:
+        save_run(session, old, draws=200, seed=1)
+    client, _ = _page(loaded, "researcher-one")
+    page = client.get("/assess/scenarios/nl-targeted").text
+    assert "origin unknown" in page
+    assert "origin unknown" in client.get("/assess").text

@@ -26,7 +26,12 @@ from safeguarding.assess.funnel import (
     output_inputs,
     run_funnel,
 )
-from safeguarding.assess.scenario import TECHNOLOGIES, TECHNOLOGY_TITLES, Scenario
+from safeguarding.assess.scenario import (
+    TECHNOLOGIES,
+    TECHNOLOGY_TITLES,
+    Scenario,
+    shipped_unchanged,
+)
 
 INTERVAL = (5.0, 95.0)  # the 90% interval
 # The largest seed a run takes: the web's limit, and one the store's seed column (a 64-bit
@@ -172,6 +177,10 @@ class Summary:
             "scope": scenario.scope,
             # its name only: results are shown to researchers, and the path is the server's
             "file": Path(scenario.file).name,
+            # whether it is a shipped scenario as shipped, and what it said (Scenario.digest): a
+            # run of a file that keeps a shipped name is not presented as the shipped scenario's
+            "shipped": shipped_unchanged(scenario),
+            "digest": scenario.digest(),
             "draws": self.draws,
             "seed": self.seed,
             "interval": "90% (5th to 95th percentile)",

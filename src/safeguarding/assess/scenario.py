@@ -23,10 +23,13 @@ model produces.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -402,6 +405,26 @@ class Scenario:
     def evidence_ids(self) -> list[str]:
         return sorted({ident for p in self for ident in p.source.evidence})
 
+    def digest(self) -> str:
+        """A fingerprint of what the scenario says: its name, title, description, region, scope,
+        services file and every parameter's distribution and source, as resolved (``extends``
+        followed, data files applied), and not where its file lies or on which line a value
+        was written. Two scenarios with the same digest give the same results for a seed.
+        """
+        said = {
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "region": self.region,
+            "scope": self.scope,
+            "services": self.services.name if self.services else None,
+            "parameters": [[p.name, p.dist.as_dict(), p.source.as_dict(), p.note] for p in self],
+            "replaced": [r.as_dict() for r in self.replaced],
+            "observed": [o.as_dict() for o in self.observed],
+        }
+        canonical = json.dumps(said, sort_keys=True, ensure_ascii=False, allow_nan=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
     def keep_parameter(self, name: str, reason: str) -> Scenario:
         """A copy that records why ``name`` keeps its distribution and source."""
         old = self.parameters[name]
@@ -640,6 +663,24 @@ def _shipped_order(name: str) -> tuple[str, int, str]:
 def shipped_scenarios() -> list[str]:
     """Names of the shipped scenarios, by region, the status quo first in each."""
     return sorted((p.stem for p in SCENARIO_DIR.glob("*.toml")), key=_shipped_order)
+
+
+@cache
+def _shipped_digest(name: str) -> str:
+    """The digest of the shipped scenario ``name`` (the package's files do not change)."""
+    return load_scenario(name).digest()
+
+
+def shipped_unchanged(scenario: Scenario) -> bool:
+    """Whether ``scenario`` is a shipped scenario as shipped: one of a shipped name that says
+    exactly what the shipped file says (``Scenario.digest``), wherever its file lies.
+
+    A file that extends a shipped scenario and keeps its name, or one calibrated with data,
+    runs under the shipped name; its results must not be presented as the shipped scenario's.
+    """
+    return scenario.name in shipped_scenarios() and scenario.digest() == _shipped_digest(
+        scenario.name
+    )
 
 
 def scenario_path(reference: str) -> Path:

@@ -86,6 +86,25 @@ def shown_to_researchers(result: dict[str, Any]) -> bool:
     )
 
 
+def origin(result: dict[str, Any]) -> str:
+    """Where a stored result's scenario came from, for people: a shipped scenario file as shipped,
+    or a file of its own (which may keep a shipped scenario's name); results stored before they
+    recorded it say so rather than pass for either."""
+    shipped = result.get("shipped")
+    if shipped is None:
+        return "origin unknown (stored before results recorded it)"
+    if shipped:
+        return "the shipped scenario file, unchanged"
+    return f"{result['file']}, not the shipped scenario file unchanged"
+
+
+def origins(results: list[dict[str, Any]]) -> str:
+    """The origin of every scenario of a stored run, as one phrase for its provenance."""
+    if all(result.get("shipped") is True for result in results):
+        return "scenario files shipped with the package, unchanged"
+    return "; ".join(f"{result['scenario']}: {origin(result)}" for result in results)
+
+
 def _as_read(row: AssessResultRow) -> dict[str, Any]:
     """A stored result with its run, and its scenario file by name (older results hold the
     server's path to the file, which is not for researchers)."""

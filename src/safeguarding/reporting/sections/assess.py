@@ -16,7 +16,7 @@ from safeguarding.assess.display import (
     undefined_note,
     wait_rows,
 )
-from safeguarding.assess.stored import latest_run
+from safeguarding.assess.stored import latest_run, origin, origins
 from safeguarding.evidence import shipped_evidence
 from safeguarding.reporting.assess_charts import (
     capacity_chart,
@@ -206,9 +206,15 @@ def _render(results: list[dict[str, Any]]) -> Section:
         raw_columns=range(2, 2 + len(names)),
     )
     legend = table(
-        ["scenario", "region", "title", "detection"],
+        ["scenario", "region", "title", "detection", "scenario file"],
         (
-            [r["scenario"], r["region"], r["title"], "; ".join(r["technologies"]) or "none"]
+            [
+                r["scenario"],
+                r["region"],
+                r["title"],
+                "; ".join(r["technologies"]) or "none",
+                origin(r),
+            ]
             for r in results
         ),
     )
@@ -235,6 +241,6 @@ def _render(results: list[dict[str, Any]]) -> Section:
         body=body,
         provenance=(
             f"assessment run {first['run']}: {first['draws']:,} draws per scenario, seed "
-            f"{first['seed']}; scenario files shipped with the package; evidence ids as listed"
+            f"{first['seed']}; {origins(results)}; evidence ids as listed"
         ),
     )

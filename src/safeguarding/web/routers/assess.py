@@ -28,7 +28,7 @@ from safeguarding.assess.assessment import KEY_OUTPUTS, assess_scenario, compari
 from safeguarding.assess.demo_run import DEMO_QUEUE_CAP
 from safeguarding.assess.montecarlo import MAX_SEED
 from safeguarding.assess.scenario import load_scenario, shipped_scenarios
-from safeguarding.assess.stored import json_safe, latest_run
+from safeguarding.assess.stored import json_safe, latest_run, origin, origins
 from safeguarding.errors import NotFoundError, ValidationError
 from safeguarding.reporting.assess_charts import (
     capacity_chart,
@@ -69,13 +69,15 @@ class RunRequest(BaseModel):
 
 @lru_cache(maxsize=1)
 def _shipped() -> tuple[dict[str, Any], ...]:
-    """Name, title, region, description and parameters of each shipped scenario (files fixed)."""
+    """Name, file, title, region, description and parameters of each shipped scenario (the
+    package's files do not change)."""
     found = []
     for name in shipped_scenarios():
         scenario = load_scenario(name)
         found.append(
             {
                 "scenario": name,
+                "file": f"{name}.toml",
                 "title": scenario.title,
                 "region": scenario.region,
                 "description": scenario.description,
@@ -86,17 +88,30 @@ def _shipped() -> tuple[dict[str, Any], ...]:
     return tuple(found)
 
 
-def _shipped_one(name: str) -> dict[str, Any]:
-    for scenario in _shipped():
-        if scenario["scenario"] == name:
-            return scenario
-    known = ", ".join(s["scenario"] for s in _shipped())
-    raise NotFoundError(f"no shipped scenario {name!r}; shipped: {known}")
-
-
 def _latest(store: Store) -> list[dict[str, Any]]:
     with store.session() as session:
         return latest_run(session)
+
+
+def _named(store: Store, name: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The shipped scenario ``name`` and the latest stored run's result of that name, either
+    None; NotFound when there is neither. A stored run may hold scenarios of names nothing
+    ships (the comparison links to them), and a stored result of a shipped name may come from
+    another file that keeps the name (``result["shipped"]`` says)."""
+    shipped = next((s for s in _shipped() if s["scenario"] == name), None)
+    stored = next((r for r in _latest(store) if r["scenario"] == name), None)
+    if shipped is None and stored is None:
+        known = ", ".join(s["scenario"] for s in _shipped())
+        raise NotFoundError(
+            f"no scenario {name!r}, shipped or in the latest stored run; shipped: {known}"
+        )
+    return shipped, stored
+
+
+def _as_stored(result: dict[str, Any]) -> dict[str, Any]:
+    """A stored result's own name, title, region, description, scope and file."""
+    keys = ("scenario", "title", "region", "description", "scope", "file")
+    return {key: result.get(key) for key in keys}
 
 
 def _comparison_rows(results: list[dict[str, Any]]) -> list[list[str]]:
@@ -186,6 +201,7 @@ def assess_page(request: Request) -> Response:
     context: dict[str, Any] = {
         "shipped": _shipped(),
         "results": results,
+        "origins": origins(results),
         "max_draws": MAX_DRAWS,
         "min_draws": MIN_DRAWS,
         "max_scenarios": MAX_SCENARIOS,
@@ -199,11 +215,14 @@ def assess_page(request: Request) -> Response:
 
 @router.get("/assess/scenarios/{scenario}", dependencies=READ, include_in_schema=False)
 def scenario_page(request: Request, scenario: str) -> Response:
-    shipped = _shipped_one(scenario)
-    stored = next((r for r in _latest(store_of(request)) if r["scenario"] == scenario), None)
-    context: dict[str, Any] = {"scenario": shipped, "result": stored}
-    context["parameters"] = parameters_table(stored or shipped)
+    """A scenario as the latest stored run holds it (its own title, description and file, and
+    whether that is the shipped file unchanged), else as shipped."""
+    shipped, stored = _named(store_of(request), scenario)
+    heading = _as_stored(stored) if stored is not None else shipped
+    context: dict[str, Any] = {"scenario": heading, "result": stored, "shipped": shipped}
+    context["parameters"] = parameters_table(stored or shipped or {})
     if stored is not None:
+        context["origin"] = origin(stored)
         context["charts"] = _scenario_charts(stored)
         context["rows"] = _comparison_rows([stored])
         context["waits"] = waits_table(stored)
@@ -257,10 +276,19 @@ def api_scenarios() -> list[dict[str, Any]]:
     "/api/assess/scenarios/{scenario}", dependencies=READ, tags=["assess"], summary="One scenario"
 )
 def api_scenario(request: Request, scenario: str) -> dict[str, Any]:
-    """One shipped scenario and, when the latest stored run holds it, its full result."""
-    shipped = _shipped_one(scenario)
-    stored = next((r for r in _latest(store_of(request)) if r["scenario"] == scenario), None)
-    return {**shipped, "result": json_safe(stored)}
+    """One scenario and, when the latest stored run holds it, its full result.
+
+    ``shipped`` says whether the scenario's own fields are a shipped scenario's; otherwise they
+    are the stored result's (a scenario of a name nothing ships). The result's own ``shipped``
+    says whether it ran the shipped file unchanged (absent in results stored before it was
+    recorded), and its ``title``, ``description`` and ``file`` are its own.
+    """
+    shipped, stored = _named(store_of(request), scenario)
+    if shipped is not None:
+        return {**shipped, "shipped": True, "result": json_safe(stored)}
+    assert stored is not None  # _named found one of the two
+    own = {**_as_stored(stored), "parameters": stored["parameters"]}
+    return {**own, "shipped": False, "result": json_safe(stored)}
 
 
 @router.get(
