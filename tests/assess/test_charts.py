@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from safeguarding.assess.funnel import STAGES
-from safeguarding.reporting.assess_charts import BEYOND, capacity_chart, funnel_chart, waiting_chart
+from safeguarding.reporting.assess_charts import (
+    BEYOND,
+    HIGH_END,
+    LOW_END,
+    capacity_chart,
+    funnel_chart,
+    tornado_chart,
+    waiting_chart,
+)
 from safeguarding.reporting.charts import to_svg
 
 
@@ -108,4 +116,52 @@ def test_a_wait_beyond_the_horizon_is_marked_apart_and_off_the_line() -> None:
     assert spec["title"]["subtitle"] == [
         "▲ over 365 d, beyond the simulated horizon: s fifo at 1×, 2×"
     ]
+    assert "<svg" in to_svg(chart)
+
+
+def test_the_tornado_keeps_which_end_of_the_parameter_gives_which_output() -> None:
+    # A parameter that lowers its output as it grows gives the higher output at its 5th
+    # percentile. Drawn as one bar from the lower output to the higher, which end was which was
+    # lost while the axis spoke of the 5th / 95th percentile.
+    bars = [
+        {
+            "parameter": "falls",
+            "low_input": 0.1,
+            "high_input": 0.9,
+            "low_output": 0.8,
+            "high_output": 0.2,
+            "base_output": 0.5,
+        },
+        {
+            "parameter": "rises",
+            "low_input": 1.0,
+            "high_input": 3.0,
+            "low_output": 0.4,
+            "high_output": 0.7,
+            "base_output": 0.5,
+        },
+        {  # undefined at one end: no bar rather than a made-up one
+            "parameter": "undefined",
+            "low_input": 0.0,
+            "high_input": 1.0,
+            "low_output": None,
+            "high_output": 0.7,
+            "base_output": 0.5,
+        },
+    ]
+    chart = tornado_chart(bars, "ppv_forwarded", "What drives ppv_forwarded")
+    spec = chart.to_dict()
+    rows = [(r["parameter"], r["end"], r["base"], r["output"]) for r in spec["data"]["values"]]
+    assert rows == [
+        ("falls", LOW_END, 0.5, 0.8),
+        ("falls", HIGH_END, 0.5, 0.2),
+        ("rises", LOW_END, 0.5, 0.4),
+        ("rises", HIGH_END, 0.5, 0.7),
+    ]
+    segments = spec["layer"][0]
+    assert segments["encoding"]["x"]["field"] == "base"
+    assert segments["encoding"]["x2"]["field"] == "output"
+    color = segments["encoding"]["color"]
+    assert color["field"] == "end" and color["scale"]["domain"] == [LOW_END, HIGH_END]
+    assert len(set(color["scale"]["range"])) == 2 and color["legend"] is not None
     assert "<svg" in to_svg(chart)

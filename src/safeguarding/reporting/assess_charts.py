@@ -115,28 +115,40 @@ def capacity_chart(results: list[dict[str, Any]]) -> Any:
     )
 
 
+LOW_END = "parameter at its 5th percentile"
+HIGH_END = "parameter at its 95th percentile"
+END_COLOURS = ("#e45756", "#4c78a8")
+
+
 def tornado_chart(bars: list[dict[str, Any]], output: str, title: str) -> Any:
-    """The bars whose output is defined at both ends and at the base; an output that is
-    undefined (PPV where nothing is forwarded) has no bar rather than a made-up one."""
+    """Per parameter, two segments from the base output (every parameter at its median): to the
+    output with the parameter at its 5th percentile and to the output at its 95th, coloured
+    apart with a legend. One bar from the lower to the higher output lost which end gave which,
+    so a parameter that lowers the output as it grows read as one that raises it.
+
+    Only bars whose output is defined at both ends and at the base: an output that is undefined
+    (PPV where nothing is forwarded) has no bar rather than a made-up one.
+    """
     rows = [
-        {
-            "parameter": bar["parameter"],
-            "low": min(bar["low_output"], bar["high_output"]),
-            "high": max(bar["low_output"], bar["high_output"]),
-            "base": bar["base_output"],
-        }
+        {"parameter": bar["parameter"], "end": end, "base": bar["base_output"], "output": value}
         for bar in bars
         if all(_finite(bar[key]) for key in ("low_output", "high_output", "base_output"))
+        for end, value in ((LOW_END, bar["low_output"]), (HIGH_END, bar["high_output"]))
     ]
     base = alt.Chart(_data(rows))
     y = alt.Y("parameter:N", sort=None, title=None)
-    spans = base.mark_bar(color="#4c78a8").encode(
-        x=alt.X("low:Q", title=f"{output} with the parameter at its 5th / 95th percentile"),
-        x2="high:Q",
+    segments = base.mark_bar(opacity=0.85).encode(
+        x=alt.X("base:Q", title=f"{output}, one parameter moved from its median"),
+        x2="output:Q",
         y=y,
+        color=alt.Color(
+            "end:N",
+            scale=alt.Scale(domain=[LOW_END, HIGH_END], range=list(END_COLOURS)),
+            legend=alt.Legend(title=None, orient="bottom"),
+        ),
     )
     centre = base.mark_tick(color="black").encode(x="base:Q", y=y)
-    return (spans + centre).properties(width=WIDTH, title=title)
+    return (segments + centre).properties(width=WIDTH, title=title)
 
 
 MEASURED = "days, as simulated"
