@@ -50,12 +50,31 @@ def test_draws_without_a_value_are_said() -> None:
     assert undefined_note({"undefined": 0.0}) == undefined_note({}) == ""
 
 
+def test_a_count_that_rounds_up_to_the_next_suffix_takes_it() -> None:
+    # 999,600 at three significant digits is 1,000 thousand: it read "1e+03 k".
+    assert human(999_600) == "1 M"
+    assert human(999.6) == "1 k"
+    assert human(-999_960) == "-1 M"
+    assert human(999_600_000) == "1 bn"
+    assert human(0.9996e12) == "1 tn"
+    assert human(1e15) == "1,000 tn"
+    assert human(999.6, "ratio") == "1 k×"
+    assert human(12_345) == "12.3 k"
+
+
+def _read_back(written: str) -> float:
+    suffix = next((s for s in SUFFIX if written.endswith(s)), "")
+    return float(written.removesuffix(suffix).replace(",", "")) * SUFFIX.get(suffix, 1.0)
+
+
 @given(st.floats(min_value=-1e15, max_value=1e15, allow_nan=False, allow_subnormal=False))
 def test_counts_read_back_to_three_significant_digits(value: float) -> None:
     written = human(value)
-    suffix = next((s for s in SUFFIX if written.endswith(s)), "")
-    number = float(written.removesuffix(suffix)) * SUFFIX.get(suffix, 1.0)
-    assert math.isclose(number, value, rel_tol=5e-3, abs_tol=1e-300)
+    assert "e+" not in written, written
+    assert math.isclose(_read_back(written), value, rel_tol=5e-3, abs_tol=1e-300)
+    ratio = human(value, "ratio")
+    assert ratio.endswith("×") and "e+" not in ratio, ratio
+    assert math.isclose(_read_back(ratio.removesuffix("×")), value, rel_tol=5e-3, abs_tol=1e-300)
 
 
 def _wait(**fields: object) -> dict[str, object]:

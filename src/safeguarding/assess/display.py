@@ -12,18 +12,28 @@ from typing import Any
 
 
 def human(value: float | None, unit: str = "") -> str:
-    """A number for people: shares as percentages, ratios with ×, large counts with k, M, bn."""
+    """A number for people: shares as percentages, ratios with ×, large counts with k, M, bn, tn.
+
+    Three significant digits, and the suffix is chosen for the number as rounded: 999,600 is
+    1 M, where choosing it first gave 999.6 k rounded to "1e+03 k". Beyond a thousand trillion
+    the trillions are written out ("1,000 tn").
+    """
     if value is None or not math.isfinite(value):
         return "–"
     if unit == "share":
         return f"{value:.1%}"
     if unit == "ratio":
-        return f"{value:.3g}×"
-    magnitude = abs(value)
+        return f"{_count(value)}×"
+    return _count(value)
+
+
+def _count(value: float) -> str:
+    rounded = float(f"{value:.3g}")
     for size, suffix in ((1e12, " tn"), (1e9, " bn"), (1e6, " M"), (1e3, " k")):
-        if magnitude >= size:
-            return f"{value / size:.3g}{suffix}"
-    return f"{value:.3g}"
+        if abs(rounded) >= size:
+            scaled = rounded / size
+            return (f"{scaled:,.0f}" if abs(scaled) >= 1000 else f"{scaled:.3g}") + suffix
+    return f"{rounded:.3g}"
 
 
 def undefined_note(output: dict[str, Any]) -> str:
