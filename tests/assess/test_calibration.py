@@ -153,9 +153,8 @@ def test_an_output_from_calibrated_parameters_names_the_data_file() -> None:
     assert inputs["from_data"] == ["police.actionable_share", "police.minutes_per_notification"]
     (origin,) = inputs["data"]
     assert origin.startswith("triage outcomes triage-outcome-stats.json (synthetic example")
-    assert not set(inputs["from_data"]) & set(
-        inputs["assumptions_only"] + inputs["citing_evidence"]
-    )
+    others = ("from_evidence", "assumptions_with_evidence", "assumptions_only")
+    assert not set(inputs["from_data"]) & {name for kind in others for name in inputs[kind]}
     assert outputs["items_scanned"]["inputs"]["data"] == []
     assert outputs["items_scanned"]["inputs"]["from_data"] == []
 

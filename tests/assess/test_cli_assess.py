@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from safeguarding.assess.assessment import assess_scenario
+from safeguarding.assess.assessment import KEY_OUTPUTS, assess_scenario
 from safeguarding.assess.calibration import calibrate, exact_figures
 from safeguarding.assess.exports import read_triage_stats
 from safeguarding.assess.montecarlo import simulate, summarise
@@ -80,6 +80,10 @@ def test_table_output_has_a_comparison(capsys: pytest.CaptureFixture[str], home:
     result = invoke(capsys, "assess", "nl-status-quo", "nl-proactive", "--draws", "300")
     assert result.code == 0, result.err
     assert "Comparison" in result.out and "capacity_share" in result.out
+    # Assumptions that evidence informs are counted apart from the parameters that rest on
+    # evidence, they were all "cite evidence" (display.computed_from has the wording).
+    printed = re.sub(r"[│\s]+", " ", result.out)
+    assert "informed" in printed and "cite evidence" not in printed
 
 
 def test_calibrate_says_what_it_replaced(capsys: pytest.CaptureFixture[str], home: Path) -> None:
@@ -153,6 +157,9 @@ def test_save_stores_the_run_and_the_report_shows_it(
     assert built is not None
     assert "nl-detection-orders" in built.body and "<svg" in built.body
     assert "<td>&gt; 365 d / &gt; 365 d" in built.body
+    # What each output is computed from, folded away (no script: the report is self-contained).
+    assert built.body.count("<details><summary>computed from</summary>") == len(KEY_OUTPUTS)
+    assert "assumptions informed by evidence" in built.body and "<script" not in built.body
     assert "assumption" in built.body and "scientists.whatsapp.2024" in built.body
     # The parameter that reads an evidence value names the value, its year and its own tag.
     assert (

@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from safeguarding.assess.display import (
+    computed_from,
     human,
     interval,
     sample_note,
@@ -126,3 +127,24 @@ def test_a_queue_followed_on_a_sample_says_so() -> None:
     )
     whole = {"simulated": True, "queue_cap": 20_000, "runs": [{"unit_share": 1.0}]}
     assert sample_note(whole) == sample_note({"simulated": False}) == ""
+
+
+def test_computed_from_counts_informed_assumptions_apart_from_evidence() -> None:
+    inputs = {
+        "parameters": ["a", "b", "c", "d", "e"],
+        "evidence": ["x.1", "y.2", "z.3"],
+        "from_evidence": ["a"],
+        "assumptions_with_evidence": ["b", "c"],
+        "assumptions_only": ["d"],
+        "from_data": ["e"],
+    }
+    assert computed_from(inputs) == (
+        "5 parameters: 1 evidence, 2 assumptions informed by evidence, 1 assumptions only, "
+        "1 from data files; 3 evidence ids"
+    )
+    # Stored before the two were told apart: said as such, not passed off as evidence.
+    older = {"parameters": ["a", "b"], "evidence": ["x.1"], "citing_evidence": ["a"]}
+    assert computed_from(older | {"assumptions_only": ["b"], "from_data": []}) == (
+        "2 parameters: 1 evidence or assumptions informed by it (stored before they were told "
+        "apart), 1 assumptions only; 1 evidence ids"
+    )

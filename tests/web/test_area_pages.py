@@ -419,6 +419,12 @@ def test_the_assessment_pages_carry_charts_and_labelled_sources(loaded: Store) -
     client, csrf = _page(loaded, "researcher-one")
     overview = client.get("/assess").text
     assert 'id="capacity-chart"><svg' in overview and 'id="waiting-chart"><svg' in overview
+    # Each output says what it is computed from in each scenario, evidence ids with their tags.
+    trace = re.search(r'<tr><td>capacity_share</td>.*?<td class="trace">(.*?)</td></tr>', overview)
+    assert trace is not None
+    assert trace.group(1).startswith("<details><summary>computed from</summary><p><b>nl-status")
+    assert "assumptions informed by evidence" in trace.group(1)
+    assert '<code>nl.police.staff</code> <span class="tag tag-' in trace.group(1)
     scenario = client.get("/assess/scenarios/nl-targeted").text
     for chart in ("funnel", "capacity", "tornado-capacity_share", "waiting"):
         assert f'id="{chart}-nl-targeted"><svg' in scenario, chart

@@ -150,3 +150,28 @@ def sample_note(queue: dict[str, Any]) -> str:
         f"simulated on a representative sample ({bound}{spread} of the year's notifications), "
         "with the same share of the capacity"
     )
+
+
+def computed_from(inputs: dict[str, Any]) -> str:
+    """How many of an output's parameters rest on evidence alone, are assumptions informed by
+    evidence, are assumptions alone and come from data files, and how many figures they cite.
+
+    Results stored before the first two were told apart counted both as citing evidence; they
+    are shown as such, saying so, rather than as evidence.
+    """
+    data = f", {len(inputs['from_data'])} from data files" if inputs["from_data"] else ""
+    if "from_evidence" in inputs:
+        kinds = (
+            f"{len(inputs['from_evidence'])} evidence, "
+            f"{len(inputs['assumptions_with_evidence'])} assumptions informed by evidence"
+        )
+    else:
+        kinds = (
+            f"{len(inputs['citing_evidence'])} evidence or assumptions informed by it (stored "
+            "before they were told apart)"
+        )
+    return (
+        f"{len(inputs['parameters'])} parameters: {kinds}, "
+        f"{len(inputs['assumptions_only'])} assumptions only{data}; "
+        f"{len(inputs['evidence'])} evidence ids"
+    )

@@ -30,6 +30,7 @@ from safeguarding.assess.scenario import (
     TECHNOLOGIES,
     TECHNOLOGY_TITLES,
     Scenario,
+    evidence_tags,
     shipped_unchanged,
 )
 
@@ -149,20 +150,31 @@ class Summary:
     stages_fp: dict[str, Interval]
 
     def traces(self, output: str) -> dict[str, Any]:
-        """The parameters ``output`` is computed from, and where those came from: evidence ids,
-        assumptions, and the data files (triage outcomes, services export) that replaced some.
+        """The parameters ``output`` is computed from, and where those came from.
 
-        A calibrated parameter cites neither evidence nor an assumption, so without ``data`` an
-        output computed from it could not say what it rests on.
+        Each parameter is of one kind: taken from evidence alone (``from_evidence``), an
+        assumption that evidence informs (``assumptions_with_evidence``), an assumption alone
+        (``assumptions_only``), or set by a data file (``from_data``: triage outcomes, a services
+        export). Counting the informed assumptions with the evidence presented reasoning as
+        measurement. ``evidence`` names every figure cited, ``evidence_tags`` its reliability
+        tag, and ``data`` the data files; without it an output computed from a calibrated
+        parameter, which cites neither evidence nor an assumption, could not say what it rests on.
         """
         names = sorted(output_inputs(output))
         sources = {n: self.scenario[n].source for n in names}
+        evidence = sorted({e for s in sources.values() for e in s.evidence})
         return {
             "parameters": names,
-            "evidence": sorted({e for s in sources.values() for e in s.evidence}),
-            "citing_evidence": [n for n, s in sources.items() if s.evidence],
+            "evidence": evidence,
+            "evidence_tags": evidence_tags(evidence),
             "data": sorted({s.data for s in sources.values() if s.data}),
             "from_data": [n for n, s in sources.items() if s.data],
+            "from_evidence": [
+                n for n, s in sources.items() if s.evidence and not s.assumption and not s.data
+            ],
+            "assumptions_with_evidence": [
+                n for n, s in sources.items() if s.evidence and s.assumption and not s.data
+            ],
             "assumptions_only": [n for n, s in sources.items() if not s.evidence and not s.data],
         }
 
@@ -209,6 +221,7 @@ class Summary:
                 for o in scenario.observed
             ],
             "evidence": scenario.evidence_ids(),
+            "evidence_tags": evidence_tags(scenario.evidence_ids()),
             "triage_figures": scenario.triage_figures,
         }
 

@@ -27,7 +27,7 @@ import hashlib
 import json
 import re
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
@@ -263,6 +263,14 @@ class ValueRef:
         return {"reference": self.reference, "tag": self.tag}
 
 
+def evidence_tags(ids: Iterable[str]) -> dict[str, str]:
+    """Each cited figure's reliability tag (P primary, S secondary, U unverified), by id: an id
+    alone does not say how far its figure can be trusted. Scenarios cite only figures of the
+    shipped evidence base (checked when they load)."""
+    base = shipped_evidence()
+    return {ident: base.get(ident).tag for ident in ids}
+
+
 @dataclass(frozen=True)
 class Source:
     """Where a parameter comes from: evidence ids (and the values read from them), an
@@ -294,6 +302,7 @@ class Source:
         return {
             "label": self.label,
             "evidence": list(self.evidence),
+            "evidence_tags": evidence_tags(self.evidence),
             "values": [v.as_dict() for v in self.values],
             "assumption": self.assumption,
             "data": self.data,

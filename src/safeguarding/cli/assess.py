@@ -26,6 +26,7 @@ from safeguarding.assess.calibration import (
 )
 from safeguarding.assess.display import (
     WAIT_TITLE,
+    computed_from,
     human,
     interval,
     sample_note,
@@ -62,15 +63,6 @@ def published_triage(opened: Store) -> PublishedTriage | None:
         hours=hours if groups and len(hours) == len(groups) else None,
         offender=found.reports.col_totals[offender],
         levels={level: found.reports.cells[i][offender] for i, level in enumerate(LEVELS)},
-    )
-
-
-def computed_from(inputs: dict[str, Any]) -> str:
-    """How many of an output's parameters rest on evidence, on data files and on assumptions."""
-    data = f"{len(inputs['from_data'])} from data files, " if inputs["from_data"] else ""
-    return (
-        f"{len(inputs['parameters'])} parameters: {len(inputs['citing_evidence'])} cite evidence "
-        f"({len(inputs['evidence'])} ids), {data}{len(inputs['assumptions_only'])} assumptions only"
     )
 
 

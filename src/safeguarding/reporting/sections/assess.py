@@ -10,6 +10,7 @@ from safeguarding.assess.assessment import KEY_OUTPUTS
 from safeguarding.assess.calibration import published_checks
 from safeguarding.assess.display import (
     WAIT_TITLE,
+    computed_from,
     human,
     interval,
     sample_note,
@@ -42,6 +43,22 @@ def _evidence(ids: list[str]) -> str:
         tags = figure_tags(base.get(ident)) if ident in base else tag_badge("U")
         parts.append(f"<code>{text(ident)}</code> {tags}")
     return ", ".join(parts)
+
+
+def trace_cell(results: list[dict[str, Any]], output: str) -> str:
+    """What ``output`` is computed from in each scenario, folded away: its parameters counted by
+    kind (evidence, assumptions informed by evidence, assumptions alone, data files) and the
+    figures they cite with their tags. A median and interval alone do not say what they rest
+    on; a ``details`` element needs no script, so the monitor stays self-contained."""
+    parts = [
+        f"<p><b>{text(r['scenario'])}</b>: {text(computed_from(inputs))}"
+        + (f"; evidence: {_evidence(inputs['evidence'])}" if inputs["evidence"] else "")
+        + (f"; data: {text(', '.join(inputs['data']))}" if inputs.get("data") else "")
+        + "</p>"
+        for r in results
+        if (inputs := r["outputs"][output].get("inputs"))
+    ]
+    return f"<details><summary>computed from</summary>{''.join(parts)}</details>"
 
 
 def _source(source: dict[str, Any]) -> str:
@@ -194,16 +211,17 @@ def _render(results: list[dict[str, Any]]) -> Section:
     first = results[0]
     names = [r["scenario"] for r in results]
     comparison = table(
-        ["output", "unit", *names],
+        ["output", "unit", *names, "computed from"],
         (
             [
                 text(name),
                 text(results[0]["outputs"][name]["unit"]),
                 *[interval_cell(r["outputs"][name]) for r in results],
+                trace_cell(results, name),
             ]
             for name in KEY_OUTPUTS
         ),
-        raw_columns=range(2, 2 + len(names)),
+        raw_columns=range(2, 3 + len(names)),
     )
     legend = table(
         ["scenario", "region", "title", "detection", "scenario file"],

@@ -37,7 +37,12 @@ from safeguarding.reporting.assess_charts import (
     waiting_chart,
 )
 from safeguarding.reporting.charts import to_svg
-from safeguarding.reporting.sections.assess import interval_cell, parameters_table, waits_table
+from safeguarding.reporting.sections.assess import (
+    interval_cell,
+    parameters_table,
+    trace_cell,
+    waits_table,
+)
 from safeguarding.store import Store
 from safeguarding.web.auth import auth_state, is_api
 from safeguarding.web.ratelimit import retry_after_header
@@ -115,12 +120,14 @@ def _as_stored(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _comparison_rows(results: list[dict[str, Any]]) -> list[list[str]]:
-    """Key outputs as rows of HTML cells: output, unit, then median [90% interval] per scenario."""
+    """Key outputs as rows of HTML cells: output, unit, median [90% interval] per scenario, then
+    what the output is computed from in each (``trace_cell``)."""
     return [
         [
             name,
             results[0]["outputs"][name]["unit"],
             *(interval_cell(r["outputs"][name]) for r in results),
+            trace_cell(results, name),
         ]
         for name in KEY_OUTPUTS
     ]
