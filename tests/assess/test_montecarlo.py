@@ -165,7 +165,7 @@ def test_a_trace_tells_evidence_from_assumptions_informed_by_it() -> None:
     # Hours per investigation is an assumption that evidence informs (about 150 officers made
     # 478 cases): counted as "citing evidence", it read as a measured figure.
     assert "police.hours_per_investigation" in trace["assumptions_with_evidence"]
-    assert trace["from_evidence"] == ["central.bundling_ratio", "central.duplicate_share"]
+    assert trace["from_evidence"] == ["central.bundling_ratio"]  # NCMEC's published ratio
     assert trace["assumptions_only"] and not trace["from_data"]
     base = shipped_evidence()
     assert trace["evidence_tags"] == {ident: base.get(ident).tag for ident in trace["evidence"]}

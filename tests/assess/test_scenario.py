@@ -351,3 +351,40 @@ def test_a_result_says_whether_its_scenario_is_the_shipped_file_unchanged(tmp_pa
     assert result["shipped"] is False and result["digest"] == modified.digest()
     assert result["title"].startswith("CUSTOM") and result["file"] == "custom-nl.toml"
     assert run(shipped, 100, 1).as_dict()["shipped"] is True
+
+
+CENTRAL = """\
+[scenario]
+extends = "eu-status-quo"
+title = "test"
+
+[central]
+{line}
+"""
+
+
+def test_evidence_alone_cannot_contradict_a_bound_its_figure_states(tmp_path: Path) -> None:
+    # meta.duplicates.2020: more than 90% were duplicates. A share drawn mostly below 0.9 that
+    # cites it alone presents the figure as saying what it does not.
+    below = (
+        'duplicate_share = { dist = "pert", low = 0.7, mode = 0.9, high = 0.95, '
+        'evidence = "meta.duplicates.2020" }'
+    )
+    with pytest.raises(ValidationError) as caught:
+        load_scenario(_write(tmp_path, CENTRAL.format(line=below)))
+    assert str(caught.value) == (
+        "s.toml:6: central.duplicate_share: can be 0.7, but meta.duplicates.2020 gives "
+        "duplicate_or_similar_share (2020) above 0.9: keep to it, or add an "
+        'assumption = "<reasoning>" for the wider range'
+    )
+    explained = below.replace(" }", ', assumption = "other providers may see fewer" }')
+    assert load_scenario(_write(tmp_path, CENTRAL.format(line=explained)))
+    within = below.replace("low = 0.7", "low = 0.9")
+    assert load_scenario(_write(tmp_path, CENTRAL.format(line=within)))
+
+
+def test_the_shipped_duplicate_share_says_why_it_reaches_below_the_published_bound() -> None:
+    parameter = load_scenario("eu-status-quo")["central.duplicate_share"]
+    assert parameter.dist.support()[0] < 0.9
+    assert parameter.source.label == "assumption" and parameter.source.assumption
+    assert parameter.source.evidence == ("meta.duplicates.2020",)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
@@ -629,6 +630,10 @@ def _parameter(name: str, raw: Any, reader: _Reader) -> Parameter:
             f"evidence {unverified[0]} is unverified (tag U): cite it only with an "
             'assumption = "<reasoning>" that labels the parameter an assumption',
         )
+    if assumption is None:
+        contradiction = _contradicted_bound(PARAMETERS[name], dist, ids)
+        if contradiction:
+            raise reader.fail(name, contradiction)
     note = raw.get("note")
     if note is not None and not isinstance(note, str):
         raise reader.fail(f"{name}.note", "note must be text")
@@ -638,6 +643,41 @@ def _parameter(name: str, raw: Any, reader: _Reader) -> Parameter:
         values=tuple(dict.fromkeys(values_used)),
     )
     return Parameter(name, dist, source, reader.location(name), note)
+
+
+LOWER_BOUNDS = {"above", "at_least"}
+UPPER_BOUNDS = {"below", "at_most"}
+
+
+def _contradicted_bound(
+    spec: ParameterSpec, dist: Distribution, ids: tuple[str, ...]
+) -> str | None:
+    """Why a parameter resting on evidence alone contradicts a bound its evidence states, or None.
+
+    A cited figure's value in the parameter's unit that is a lower bound ("above", "at least")
+    or an upper one ("below", "at most") says where the quantity lies; a distribution that can
+    fall on the other side presents the figure as saying what it does not. Reaching beyond it
+    (other providers, other years) is reasoning, which an assumption states.
+    """
+    low, high = dist.support()
+    base = shipped_evidence()
+    for ident in ids:
+        for value in base.get(ident).values:
+            if value.unit != spec.unit:
+                continue
+            if value.bound in LOWER_BOUNDS and low < value.value:
+                reached = f"can be {low:g}"
+            elif value.bound in UPPER_BOUNDS and high > value.value:
+                reached = "has no upper limit" if math.isinf(high) else f"can be {high:g}"
+            else:
+                continue
+            year = f" ({value.year})" if value.year is not None else ""
+            stated = f"{value.bound.replace('_', ' ')} {value.value:g}"
+            return (
+                f"{reached}, but {ident} gives {value.name}{year} {stated}: keep to it, or add an "
+                'assumption = "<reasoning>" for the wider range'
+            )
+    return None
 
 
 def _walk(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
