@@ -434,6 +434,18 @@ def test_the_assessment_pages_carry_charts_and_labelled_sources(loaded: Store) -
         "/assess/run", data={"scenarios": "nl-status-quo", "draws": "99999", "csrf_token": csrf}
     )
     assert refused.status_code == 422
+    # The field and its rule, not pydantic's documentation address.
+    assert "draws: must be at most 2000" in refused.text and "pydantic" not in refused.text
+    for data, said in (
+        ({"draws": "many"}, "draws: must be a whole number"),
+        ({"seed": "-1"}, "seed: must be at least 0"),
+        ({"scenarios": ["nl-status-quo"] * 4}, "scenarios: choose at most 3"),
+    ):
+        answer = client.post(
+            "/assess/run", data={"scenarios": "nl-status-quo", "csrf_token": csrf, **data}
+        )
+        assert answer.status_code == 422 and said in answer.text, (data, answer.text)
+        assert "pydantic" not in answer.text
 
 
 # ----------------------------------------------------------------------------------- helpline

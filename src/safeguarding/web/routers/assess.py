@@ -19,6 +19,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_core import ErrorDetails
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -236,20 +238,44 @@ def scenario_page(request: Request, scenario: str) -> Response:
     return render(request, "assess/scenario.html", context)
 
 
+def _whole_number(raw: object, field: str) -> int:
+    try:
+        return int(str(raw))
+    except ValueError:
+        raise ValidationError(
+            f"{field}: must be a whole number", location=field, rule="whole number"
+        ) from None
+
+
+def _broken_rule(error: ErrorDetails) -> str:
+    """A form field and the rule it broke, in words: pydantic's own message ends with the address
+    of its documentation, which named neither to the person filling in the form."""
+    field = ".".join(str(part) for part in error["loc"])
+    limits = error.get("ctx", {})
+    rules = {
+        "less_than_equal": f"must be at most {limits.get('le')}",
+        "greater_than_equal": f"must be at least {limits.get('ge')}",
+        "too_long": f"choose at most {limits.get('max_length')}",
+        "too_short": f"choose at least {limits.get('min_length')}",
+    }
+    return f"{field}: {rules.get(error['type'], error['msg'])}"
+
+
 @router.post("/assess/run", dependencies=RUN, include_in_schema=False)
 async def run_page(request: Request) -> Response:
     form = await request.form()
     try:
         run = RunRequest(
             scenarios=[str(v) for v in form.getlist("scenarios")],
-            draws=int(str(form.get("draws", "1000"))),
-            seed=int(str(form.get("seed", "1"))),
+            draws=_whole_number(form.get("draws", "1000"), "draws"),
+            seed=_whole_number(form.get("seed", "1"), "seed"),
         )
-    except (ValueError, TypeError) as exc:
-        message = str(exc).splitlines()
+    except PydanticValidationError as exc:
         raise ValidationError(
-            f"choose 1-{MAX_SCENARIOS} scenarios, {MIN_DRAWS}-{MAX_DRAWS} draws and a seed "
-            f"of 0 or more ({message[-1].strip() if message else 'invalid'})",
+            "; ".join(_broken_rule(error) for error in exc.errors())
+            + f" (choose 1-{MAX_SCENARIOS} scenarios, {MIN_DRAWS}-{MAX_DRAWS:,} draws and a "
+            "seed of 0 or more)",
+            location=".".join(str(part) for part in exc.errors()[0]["loc"]),
             rule="run form",
         ) from None
     _check_names(run)
