@@ -173,8 +173,8 @@ def _too_many_runs(request: Request) -> Response | None:
         return None
     retry = retry_after_header(wait)
     message = (
-        f"too many assessment runs from this account: each costs seconds of the server's time; "
-        f"try again in {retry} s"
+        "too many assessment runs from this account: each keeps a core busy for a second or "
+        f"more; try again in {retry} s"
     )
     headers = {"Retry-After": retry}
     if is_api(request):
