@@ -4,9 +4,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from safeguarding.errors import ValidationError
-from safeguarding.input_files import MAX_CSV_FIELD, read_input, read_input_text
+from safeguarding.input_files import (
+    MAX_CSV_FIELD,
+    read_input,
+    read_input_text,
+    repeated_columns,
+)
 from tests.cli_runner import invoke
 
 
@@ -84,7 +91,7 @@ def test_a_header_that_names_a_column_twice_is_refused_by_every_csv_reader(
     assert [(r.location, r.rule) for r in reports if isinstance(r, Rejected)] == [
         ("r.csv:1", "bad_header")
     ]
-    assert "columns given twice ['md5']" in reports[0].message  # type: ignore[union-attr]
+    assert "columns given twice [md5]" in reports[0].message  # type: ignore[union-attr]
     lists = read_hash_csv(b"hash,type,hash\n" + b"a" * 32 + b",md5,\n", "l.csv", hash_type=None)
     assert lists.entries == [] and [r.rule for r in lists.rejected] == ["repeated_column"]
     with pytest.raises(ValidationError, match=r"h.csv:1: column\(s\) given twice: month"):
@@ -93,6 +100,41 @@ def test_a_header_that_names_a_column_twice_is_refused_by_every_csv_reader(
         parse_register("id,name,type,type\na,A,social,chat\n", "p.csv")
     with pytest.raises(ValidationError, match=r"c.csv:1: column\(s\) given twice: year"):
         parse_cases_csv("case,platform,stage,role_pair,year,source,year\n", "c.csv")
+
+
+@given(st.lists(st.sampled_from(["a", "b", "c", "d", ""]), max_size=12))
+def test_repeated_columns_are_the_names_given_more_than_once(header: list[str]) -> None:
+    assert repeated_columns(header) == sorted({n for n in header if header.count(n) > 1})
+
+
+def test_a_very_wide_header_is_refused_with_a_short_message(tmp_path: Path) -> None:
+    # 50,000 columns took minutes (each column counted against the whole header) and the
+    # refusal listed every one of them.
+    from safeguarding.helpline.importer import read_csv
+    from safeguarding.platforms.cases import parse_cases_csv
+    from safeguarding.platforms.register import parse_csv as parse_register
+    from safeguarding.triage.formats.csv import parse_csv as parse_reports
+
+    names = [f"c{i}" for i in range(50_000)]
+    wide = ",".join(names)
+    reports = parse_reports(f"report_id,provider,{wide}\n".encode(), "r.csv")
+    assert [r.rule for r in reports] == ["bad_header"]  # type: ignore[union-attr]
+    message = reports[0].message  # type: ignore[union-attr]
+    assert len(message) < 300 and message.endswith("and 49990 more]")
+    twice = parse_reports(f"report_id,provider,{wide},{wide}\n".encode(), "r.csv")
+    assert "and 49990 more" in twice[0].message  # type: ignore[union-attr]
+    refusals = []
+    for refuse in (
+        lambda: list(read_csv(tmp_path / "h.csv", f"month,{wide}\n")),
+        lambda: parse_register(f"id,{wide}\n", "p.csv"),
+        lambda: parse_cases_csv(f"case,{wide}\n", "c.csv"),
+    ):
+        with pytest.raises(ValidationError) as caught:
+            refuse()
+        refusals.append(str(caught.value))
+    for message in refusals:
+        assert "and 49990 more" in message and "c20000," not in message
+        assert len(message) < 500
 
 
 def test_a_byte_order_mark_is_read_past_by_every_text_reader(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import functools
 import io
 import json
 import re
+from collections import Counter
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,7 +58,19 @@ def read_input_text(path: Path, *, encoding: str = "utf-8") -> str:
 def repeated_columns(header: Sequence[str]) -> list[str]:
     """The column names a CSV header gives more than once. Read by name, a row keeps only the
     last of them: the value in the first would be lost without a word."""
-    return sorted({name for name in header if header.count(name) > 1})
+    return sorted(name for name, times in Counter(header).items() if times > 1)
+
+
+LISTED_NAMES = 10
+
+
+def some_names(names: Sequence[str], limit: int = LISTED_NAMES) -> str:
+    """The first ``limit`` names joined with commas, then how many more there are.
+
+    A header of tens of thousands of columns would otherwise become a refusal message (and a
+    stored quarantine error) of the same size; the first few show what went wrong."""
+    shown = ", ".join(names[:limit])
+    return f"{shown} and {len(names) - limit} more" if len(names) > limit else shown
 
 
 def refuse_repeated_columns(header: Sequence[str], location: str) -> None:
@@ -65,7 +78,7 @@ def refuse_repeated_columns(header: Sequence[str], location: str) -> None:
     repeated = repeated_columns(header)
     if repeated:
         raise ValidationError(
-            f"{location}:1: column(s) given twice: {', '.join(repeated)}",
+            f"{location}:1: column(s) given twice: {some_names(repeated)}",
             location=f"{location}:1",
             rule="repeated_column",
         )

@@ -47,6 +47,7 @@ from safeguarding.input_files import (
     load_json,
     read_input_text,
     refuse_repeated_columns,
+    some_names,
     why_unreadable,
 )
 from safeguarding.store.base import Base
@@ -155,7 +156,7 @@ def _check_columns(path: Path, columns: Iterable[str], line: int) -> None:
     unknown = sorted(set(columns) - set(FIELDS))
     if unknown:
         raise ValidationError(
-            f"{path.name} line {line}: unknown field(s) {', '.join(unknown)}; "
+            f"{path.name} line {line}: unknown field(s) {some_names(unknown)}; "
             f"known: {', '.join(FIELDS)}",
             location=f"{path}:{line}",
             rule="known fields",

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from safeguarding.errors import ValidationError
-from safeguarding.input_files import csv_rows, refuse_nul, refuse_repeated_columns
+from safeguarding.input_files import csv_rows, refuse_nul, refuse_repeated_columns, some_names
 from safeguarding.platforms.vocabulary import ROLE_PAIRS, STAGES, RolePair, Stage
 
 CASE_COLUMNS = ("case", "platform", "stage", "role_pair", "year", "source")
@@ -116,7 +116,7 @@ def parse_cases_csv(
         raise ValidationError(
             f"{file}:1: columns must be {', '.join(CASE_COLUMNS)}"
             + (f"; missing {', '.join(missing)}" if missing else "")
-            + (f"; unknown {', '.join(unknown)}" if unknown else ""),
+            + (f"; unknown {some_names(unknown)}" if unknown else ""),
             location=f"{file}:1",
             rule="header",
         )

@@ -28,6 +28,7 @@ from safeguarding.input_files import (
     read_input,
     refuse_nul,
     refuse_repeated_columns,
+    some_names,
     strict_yaml_loader,
     why_unreadable,
 )
@@ -432,7 +433,7 @@ def parse_csv(text: str, file: str = "register.csv") -> ParsedRegister:
     unknown = [c for c in header if c not in CSV_COLUMNS]
     if unknown or "id" not in header:
         raise ValidationError(
-            f"{file}:1: unknown column(s) {', '.join(unknown) or '(no id column)'}; "
+            f"{file}:1: unknown column(s) {some_names(unknown) or '(no id column)'}; "
             f"known: {', '.join(CSV_COLUMNS)}",
             location=f"{file}:1",
             rule="header",

@@ -39,6 +39,7 @@ from safeguarding.input_files import (
     RepeatedKeyError,
     load_json,
     repeated_columns,
+    some_names,
     why_unreadable,
 )
 from safeguarding.triage.formats.fields import csv_line
@@ -276,7 +277,7 @@ def read_hash_csv(
         if may_be_header and _is_header(cells):
             header = [c.lower() for c in cells]
             if repeated := repeated_columns(header):
-                problem = f"column(s) given twice: {', '.join(repeated)}"
+                problem = f"column(s) given twice: {some_names(repeated)}"
                 parsed.rejected.append(_reject(location, "repeated_column", problem, raw))
                 return parsed
             continue

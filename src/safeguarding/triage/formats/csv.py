@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 from safeguarding.disclosure.pseudonymise import IdentifierKind
 from safeguarding.hashing.kinds import HashKind, InvalidHashError, normalise_hash
-from safeguarding.input_files import repeated_columns
+from safeguarding.input_files import repeated_columns, some_names
 from safeguarding.triage.formats.fields import (
     UNSTORABLE,
     FieldError,
@@ -123,11 +123,11 @@ def parse_csv(data: bytes, name: str) -> list[Parsed]:
     repeated = repeated_columns(header)
     if unknown or missing or repeated:
         problem = (
-            f"unknown columns [{', '.join(quoted(name) for name in unknown)}]"
+            f"unknown columns [{some_names([quoted(name) for name in unknown])}]"
             if unknown
             else f"missing columns {missing}"
             if missing
-            else f"columns given twice {repeated}"
+            else f"columns given twice [{some_names(repeated)}]"
         )
         return [Rejected(f"{name}:1", "bad_header", f"{name}:1: {problem}", header_raw)]
     groups: dict[str, list[tuple[int, bytes, dict[str, str]]]] = defaultdict(list)
