@@ -193,14 +193,19 @@ def refuse_nul(value: Any) -> Any:
 
 
 class RepeatedKeyError(ValueError):
-    """A JSON object that gives one key twice."""
+    """A JSON object that gives one key twice; ``key`` is kept so that a reader whose message is
+    stored can show it redacted (a key may be someone's address)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"key {key!r} given twice in one object")
+        self.key = key
 
 
 def _refuse_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for key, value in pairs:
         if key in found:
-            raise RepeatedKeyError(f"key {key!r} given twice in one object")
+            raise RepeatedKeyError(key)
         found[key] = value
     return found
 

@@ -411,3 +411,32 @@ def test_recording_again_keeps_the_note_unless_a_new_one_or_clearing_is_given(
             json.loads(e.detail)["note"] for e in audit.events(session, action="outcome.record")
         ]
     assert notes[::-1] == ["sealed", "kept", "sealed", "cleared", ""]  # newest first
+
+
+def test_an_address_used_as_a_json_key_is_not_shown_or_stored_in_clear(
+    store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An unknown key is named in the refusal's location and message, both stored in clear.
+    head = (
+        '{"report_id": "%s", "incident_type": "Online Enticement of Children for Sexual Acts", '
+        '"incident_time": "2026-02-01T08:30:00Z"'
+    )
+    lines = [
+        head % "J-1" + "}",
+        head % "J-2" + ', "reported_user": {"jane.doe@example.com": {"age": 12}}}',
+        head % "J-3" + ', "reported_user": {"jane.doe@example.com": 1, "jane.doe@example.com": 2}}',
+        head % "J-4" + "}",
+    ]
+    path = tmp_path / "reports.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    assert invoke(capsys, "ingest", str(path)).code == 0
+    shown = [json.loads(invoke(capsys, "quarantine", "show", n, "--json").out) for n in "12"]
+    assert [(r["location"], r["rule"]) for r in shown] == [
+        (f"{path}:2:reported_user.[email address removed]", "unknown_field"),
+        (f"{path}:3", "repeated_key"),
+    ]
+    assert shown[1]["error"].endswith("key '[email address removed]' given twice in one object")
+    assert not any("jane" in r["location"] + r["error"] for r in shown)
+    with store.session() as session:
+        stored = session.scalars(select(ProviderReport.provider_report_id)).all()
+    assert sorted(stored) == ["J-1", "J-4"]

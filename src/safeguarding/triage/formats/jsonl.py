@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -26,6 +27,7 @@ from pydantic import (
 from pydantic import ValidationError as PydanticError
 
 from safeguarding.hashing.kinds import HashKind, InvalidHashError, normalise_hash
+from safeguarding.helpline.identifiers import redact
 from safeguarding.input_files import UNREADABLE, RepeatedKeyError, load_json, why_unreadable
 from safeguarding.triage.formats.fields import (
     IN_CLEAR,
@@ -290,7 +292,8 @@ def parse_document(raw: bytes, location: str) -> Parsed:
         where = f"line {exc.lineno} column {exc.colno}" if exc.lineno > 1 else f"column {exc.colno}"
         return Rejected(location, "bad_json", f"{location}: not JSON ({exc.msg} at {where})", raw)
     except RepeatedKeyError as exc:
-        return Rejected(location, "repeated_key", f"{location}: {exc}", raw)
+        problem = f"key {field_path([exc.key])!r} given twice in one object"
+        return Rejected(location, "repeated_key", f"{location}: {problem}", raw)
     except UNREADABLE as exc:
         return Rejected(
             location, "bad_json", f"{location}: not JSON we read ({why_unreadable(exc)})", raw
@@ -314,7 +317,7 @@ def parse_document(raw: bytes, location: str) -> Parsed:
         return report_record(ReportIn.model_validate(data))._replace(origin=(location, raw))
     except PydanticError as exc:
         error = exc.errors()[0]
-        path = ".".join(str(p) for p in error["loc"])
+        path = field_path(error["loc"])
         rule = _rule(error["type"], str(error.get("msg", "")))
         # An id or name with nothing in it (after its spaces) is as good as missing.
         message = "is empty" if error["type"] == "string_too_short" else error["msg"]
@@ -342,25 +345,32 @@ def _unstorable_text(data: object) -> tuple[str, str] | None:
     """The field path (as pydantic writes it) of the first key or string in ``data`` that no
     store can hold, and the rule it breaks. Walked with a stack of its own: a document nested
     as deep as the JSON reader allows would exhaust the interpreter's."""
-    stack: list[tuple[str, object]] = [("", data)]
+    stack: list[tuple[tuple[str | int, ...], object]] = [((), data)]
     while stack:
         path, value = stack.pop()
         if isinstance(value, str):
             if rule := unstorable(value):
-                return path, rule
+                return field_path(path), rule
         elif isinstance(value, dict):
             items = []
             for key, item in value.items():
-                here = f"{path}.{key}" if path else key
+                here = (*path, key)
                 if rule := unstorable(key):
-                    return here, rule
+                    return field_path(here), rule
                 items.append((here, item))
             stack.extend(reversed(items))
         elif isinstance(value, list):
-            stack.extend(
-                reversed([(f"{path}.{i}" if path else str(i), v) for i, v in enumerate(value)])
-            )
+            stack.extend(reversed([((*path, i), v) for i, v in enumerate(value)]))
     return None
+
+
+def field_path(keys: Iterable[str | int]) -> str:
+    """A field's path as the refusal names it (``reported_user.age``), with any key that holds an
+    email address, phone number or IP address replaced by its kind. An unknown key is named in
+    the stored, clear-text location and message of the refusal, and a sender may have used a
+    person's address as a key; the sealed input still holds it for whoever may unseal it. Each
+    key is redacted alone: joined by dots, a key and its neighbours would read as one address."""
+    return ".".join(redact(str(key))[0] for key in keys)
 
 
 def _rule(error_type: str, message: str) -> str:
