@@ -1311,7 +1311,7 @@ def test_a_refused_value_is_quoted_without_the_identifiers_in_it(
     late = jsonl_report(incident_time=phone)
     (tmp_path / "in" / "a.jsonl").write_text(json.dumps(late))
     (tmp_path / "in" / "b.csv").write_text(f"{HEADER}\n{ROW.replace(',true,', f',{ip},')}\n")
-    (tmp_path / "in" / "c.csv").write_text(f"{ROW.replace('Example Provider', email)}\n{ROW}\n")
+    (tmp_path / "in" / "c.csv").write_text(f"report_id,{email},provider\n{ROW}\n")
     result = _json(capsys, "ingest", str(tmp_path / "in"), "--source", "p")
     assert isinstance(result, dict) and result["rules"] == {
         "unknown_enum": 1, "bad_datetime": 1, "bad_boolean": 1, "bad_header": 1,
