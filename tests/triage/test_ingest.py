@@ -35,7 +35,9 @@ from safeguarding.triage.generate import (
     known_list,
     vics_json,
 )
+from safeguarding.triage.options import TriageOptions
 from safeguarding.triage.quarantine import raw_digest
+from safeguarding.triage.records import Rejected
 from tests.cli_runner import invoke
 from tests.triage.snapshot import snapshot
 from tests.triage.test_jsonl_csv import HEADER, ROW, jsonl_report
@@ -619,7 +621,7 @@ def test_an_ingest_leaves_the_garbage_collector_as_it_found_it(
 
 def _reading_order_of(store: Store, path: Path) -> tuple[list[str], int]:
     """The member names in reading order, and where the file details begin among them."""
-    documents, _ = ingest_module.discover([path])
+    documents, _, _ = ingest_module.discover([path])
     context = intake_context(store)
     options = replace(context.options, parse_workers=2)
     with ingest_module._workers(
@@ -765,7 +767,7 @@ def test_file_details_are_parsed_in_larger_tasks(
     # document is in exactly one task, in order.
     corpus = generate(GeneratorConfig(seed=7, reports=10))
     path = _archive(corpus, tmp_path / "in.zip", {})
-    documents, _ = ingest_module.discover([path])
+    documents, _, _ = ingest_module.discover([path])
     monkeypatch.setattr(ingest_module, "_CHUNK", 4)
     monkeypatch.setattr(ingest_module, "_DETAILS_CHUNK", 7)
     context = intake_context(store)
@@ -1419,3 +1421,47 @@ def test_a_second_value_of_a_single_valued_element_is_refused(
     with store.engine.connect() as connection:
         stored = connection.execute(text("SELECT provider_report_id FROM provider_report"))
         assert list(stored.scalars()) == ["R-ok"]
+
+
+def test_what_cannot_be_read_in_a_directory_is_named_and_the_rest_stored(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    """A broken link, a link loop and a FIFO were dropped without a word (a FIFO named alone
+    waited forever for a writer); they are left out, named with why, and the rest is stored."""
+    directory = tmp_path / "in"
+    directory.mkdir()
+    (directory / "ok.xml").write_text(REPORT)
+    os.mkfifo(directory / "fifo.xml")
+    (directory / "broken.xml").symlink_to("nowhere.xml")
+    (directory / "loop").symlink_to("loop")
+    result = _json(capsys, "ingest", str(directory))
+    assert isinstance(result, dict) and result["reports_stored"] == 1
+    assert result["unreadable"] == [
+        f"{directory}/broken.xml: cannot be read (No such file or directory)",
+        f"{directory}/fifo.xml: not a regular file",
+        f"{directory}/loop: cannot be read (Too many levels of symbolic links)",
+    ]
+    shown = invoke(capsys, "ingest", str(directory))
+    printed = " ".join(shown.out.split())
+    assert shown.code == 0 and "skipped 3 path(s) that cannot be read:" in printed
+    assert f"{directory}/fifo.xml: not a regular file" in printed
+    alone = invoke(capsys, "ingest", str(directory / "fifo.xml"))
+    assert alone.code == 1
+    assert f"{directory}/fifo.xml: not a regular file" in " ".join(alone.err.split())
+
+
+def test_a_file_that_cannot_be_opened_is_refused_alone(tmp_path: Path) -> None:
+    """A file that fails to open once found (its permission, or replaced since) is one
+    rejection naming it, not the end of the run; a directory fails to open as a file as root."""
+    found = tmp_path / "report.xml"
+    found.mkdir()
+    document = ingest_module.Document(str(found), "ncmec_xml", str(found), None, 0)
+    refused = ingest_module.read_document(
+        document, TriageOptions(pdq_threshold=31, pdq_min_quality=50)
+    )
+    assert isinstance(refused, Rejected)
+    assert (refused.location, refused.rule, refused.message) == (
+        str(found),
+        "file_unreadable",
+        f"{found}: file cannot be read (Is a directory)",
+    )

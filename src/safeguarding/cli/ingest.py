@@ -85,6 +85,10 @@ def ingest(
         console.print(f"  rejected {count} × {rule}  (see: safeguarding quarantine list)")
     if summary.skipped:
         console.print(f"  skipped {len(summary.skipped)} file(s) of unknown format")
+    if summary.unreadable:
+        console.print(f"  skipped {len(summary.unreadable)} path(s) that cannot be read:")
+        for line in summary.unreadable:
+            console.print(f"    {line}", markup=False, highlight=False)
 
 
 def hash_command(

@@ -19,6 +19,7 @@ import gc
 import lzma
 import multiprocessing
 import os
+import stat
 import threading
 import time
 import zipfile
@@ -175,6 +176,7 @@ class IngestSummary:
     rejected: int = 0
     matches: int = 0
     skipped: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
     rules: dict[str, int] = field(default_factory=dict)
 
 
@@ -225,21 +227,27 @@ def _extension(name: str) -> str:
     return name[dot:].lower()
 
 
-def discover(paths: list[Path]) -> tuple[list[Document], list[str]]:
-    """Every document under ``paths`` (in a stable order) and the files skipped."""
+def discover(paths: list[Path]) -> tuple[list[Document], list[str], list[str]]:
+    """Every document under ``paths`` (in a stable order), the files skipped for their format,
+    and what under a directory could not be read, each as ``path: why``.
+
+    A directory is walked without following links to directories; what it holds that cannot be
+    read (a subdirectory without permission, a broken link, a link loop) or is not a regular
+    file (a FIFO, a device: opening one would wait forever for a writer) is left out and named,
+    not dropped without a word nor allowed to end the run. A path named on the command line
+    that is not a regular file is refused: the user asked for that one file."""
     documents: list[Document] = []
     skipped: list[str] = []
+    unreadable: list[str] = []
     for path in paths:
         if not path.exists():
             raise ValidationError(f"{path}: no such file or directory", rule="missing_path")
-        candidates = (
-            sorted(
-                (p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")),
-                key=str,
-            )
-            if path.is_dir()
-            else [path]
-        )
+        if path.is_dir():
+            candidates = _walk(path, unreadable)
+        elif (why := _not_regular(path)) is not None:
+            raise ValidationError(f"{path}: {why}", location=str(path), rule="not_a_file")
+        else:
+            candidates = [path]
         for candidate in candidates:
             if candidate.suffix.lower() == ".zip":
                 documents.extend(_archive_documents(candidate, skipped))
@@ -253,7 +261,38 @@ def discover(paths: list[Path]) -> tuple[list[Document], list[str]]:
                     location=str(candidate),
                     rule="unknown_format",
                 )
-    return documents, skipped
+    return documents, skipped, unreadable
+
+
+def _walk(directory: Path, unreadable: list[str]) -> list[Path]:
+    """The regular files under ``directory`` not hidden by a leading dot, sorted; what cannot
+    be read or is not a regular file is added to ``unreadable`` with why."""
+
+    def refused(error: OSError) -> None:
+        unreadable.append(f"{error.filename}: cannot be read ({error.strerror or error})")
+
+    files: list[Path] = []
+    for top, dirs, names in os.walk(directory, onerror=refused):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in names:
+            if name.startswith("."):
+                continue
+            candidate = Path(top, name)
+            if (why := _not_regular(candidate)) is None:
+                files.append(candidate)
+            else:
+                unreadable.append(f"{candidate}: {why}")
+    unreadable.sort()
+    return sorted(files, key=str)
+
+
+def _not_regular(path: Path) -> str | None:
+    """Why ``path`` is not a regular file that can be opened, or None if it is one."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    return None if stat.S_ISREG(mode) else "not a regular file"
 
 
 def _size_limit(document: Document, options: TriageOptions) -> int:
@@ -268,15 +307,20 @@ def read_document(document: Document, options: TriageOptions) -> bytes | Rejecte
     A damaged or encrypted member used to end the whole run, losing every other member of the
     archive: it is refused alone, with its ``archive!member`` name and why, and nothing of it is
     kept (what a damaged member decompresses to is not its content). The handler costs
-    nothing on the members that read; an unreadable plain file still ends the run (the file
-    system, not the provider, is at fault)."""
+    nothing on the members that read. A plain file that cannot be read (its permission, or it
+    changed since it was found) is refused alone in the same way (rule ``file_unreadable``):
+    the other documents of the run are still stored."""
     if document.size > _size_limit(document, options):
         return None
     try:
         return document.read()
     except UNREADABLE_MEMBER as exc:
         if document.member is None:
-            raise
+            if not isinstance(exc, OSError):
+                raise
+            why = exc.strerror or str(exc)
+            message = f"{document.location}: file cannot be read ({why})"
+            return Rejected(document.location, UNREADABLE_FILE_RULE, message, b"")
         return Rejected(
             document.location,
             UNREADABLE_RULE,
@@ -286,6 +330,7 @@ def read_document(document: Document, options: TriageOptions) -> bytes | Rejecte
 
 
 UNREADABLE_RULE = "zip_member_unreadable"
+UNREADABLE_FILE_RULE = "file_unreadable"
 
 
 def parse(
@@ -480,7 +525,7 @@ def ingest(
     run, so that even a run killed halfway names who started it, and ``ingest.finish`` with the
     counts in the transaction that closes it. The batches between are not events of their own:
     the run's id on every stored report ties them to it."""
-    documents, skipped = discover(paths)
+    documents, skipped, unreadable = discover(paths)
     started = datetime.now(UTC)
     with store.session() as session:
         run = IngestRun(
@@ -494,7 +539,7 @@ def ingest(
             detail = {"source": source, "documents": str(len(documents))}
             audit.record(session, actor, "ingest.start", "ingest_run", str(run_id), detail)
         matcher.sync(session)
-    summary = IngestSummary(run_id=run_id, source=source, skipped=skipped)
+    summary = IngestSummary(run_id=run_id, source=source, skipped=skipped, unreadable=unreadable)
     writer = writer_factory(run_id, started)
     try:
         with (
