@@ -271,3 +271,32 @@ def test_the_demo_never_replaces_a_directory_named_with_dir_holding_other_data(
     (fresh / "monitor.html").write_text("stale")
     assert invoke(capsys, "demo", "--dir", str(fresh)).code == 0  # an earlier demo: replaced
     assert (fresh / "monitor.html").read_text() != "stale"
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (("queue", "--limit", str(10**30)), "--limit"),
+        (("queue", "--limit", str(10**30), "--json"), "--limit"),
+        (("helpline", "stats", "--round", str(10**23)), "--round"),
+        (("helpline", "stats", "--year", str(10**23)), "--year"),
+        (("demo", "--seed", "-1", "--dir", "{dir}"), "--seed"),
+        (("demo", "--seed", str(2**32), "--dir", "{dir}"), "--seed"),
+    ],
+)
+def test_numbers_out_of_range_are_usage_errors_naming_the_option(
+    store: Store,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: tuple[str, ...],
+    option: str,
+) -> None:
+    # They reached the database or the arithmetic and failed there (OverflowError), and a seed
+    # the generators refuse failed only after the demo directory had been replaced.
+    demo_dir = tmp_path / "demo"
+    demo_dir.mkdir()
+    (demo_dir / "kept.txt").write_text("mine")
+    result = invoke(capsys, *(a.replace("{dir}", str(demo_dir)) for a in args))
+    assert result.code == 2, result.err
+    assert option in result.err and "unexpected" not in result.err
+    assert (demo_dir / "kept.txt").read_text() == "mine"

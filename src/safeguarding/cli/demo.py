@@ -54,7 +54,13 @@ def demo(
         "--dir",
         help=f"Where to build the demo store (default: {ENV_HOME} when set, else var/demo).",
     ),
-    seed: int = typer.Option(20240501, "--seed", help="Seed of the synthetic sample data."),
+    seed: int = typer.Option(
+        20240501,
+        "--seed",
+        min=0,
+        max=2**32 - 1,
+        help="Seed of the synthetic sample data (0 to 4294967295).",
+    ),
 ) -> None:
     """Build a fresh demo store (SQLite) with synthetic sample data and write its monitor report.
 

@@ -142,15 +142,26 @@ def _print_stats(result: HelplineStats) -> None:
     console.print(f"{WITHHELD} = withheld; " + "; ".join(result.caveats), highlight=False)
 
 
+# A base past any count a helpline holds rounds everything to nothing, and a huge one failed with
+# OverflowError in the float arithmetic of rounding.
+MAX_ROUNDING_BASE = 1_000_000
+
+
 @app.command()
 def stats(
     by: str = typer.Option("year", "--by", help="One or two dimensions, e.g. age_band,year."),
-    year: list[int] = typer.Option([], "--year", help="Only these years (repeatable)."),
+    year: list[int] = typer.Option(
+        [], "--year", min=1, max=9999, help="Only these years (repeatable)."
+    ),
     min_cell: int | None = typer.Option(
         None, "--min-cell", min=1, help=f"Minimum cell size (default {DEFAULT_MIN_CELL})."
     ),
     round_to: int | None = typer.Option(
-        None, "--round", min=1, help="Round published counts to this base, e.g. 5."
+        None,
+        "--round",
+        min=1,
+        max=MAX_ROUNDING_BASE,
+        help="Round published counts to this base, e.g. 5.",
     ),
     dp_epsilon: float | None = typer.Option(
         None,

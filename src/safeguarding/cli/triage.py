@@ -23,6 +23,11 @@ app = typer.Typer(
 )
 
 
+# Past the database's 64-bit integers a limit fails in the driver (OverflowError); no queue is
+# read in more than this many items at once.
+MAX_LISTED = 1_000_000
+
+
 @app.command("run")
 def run_command(
     policy: Path | None = typer.Option(
@@ -155,7 +160,7 @@ def queue(
         None, "--capacity-hours", min=0, help="Hours of assessment in the period."
     ),
     period: str = typer.Option("week", "--period", help="week or month."),
-    limit: int = typer.Option(15, "--limit", min=1, help="Items to list."),
+    limit: int = typer.Option(15, "--limit", min=1, max=MAX_LISTED, help="Items to list."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """The prioritised work queue against the capacity: handled this period, waiting per level.
