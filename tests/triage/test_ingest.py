@@ -1444,10 +1444,11 @@ def test_what_cannot_be_read_in_a_directory_is_named_and_the_rest_stored(
     shown = invoke(capsys, "ingest", str(directory))
     printed = " ".join(shown.out.split())
     assert shown.code == 0 and "skipped 3 path(s) that cannot be read:" in printed
-    assert f"{directory}/fifo.xml: not a regular file" in printed
+    # Printed wrapped to the terminal's width, where a long path may break anywhere.
+    assert "fifo.xml: not a regular file" in printed
     alone = invoke(capsys, "ingest", str(directory / "fifo.xml"))
     assert alone.code == 1
-    assert f"{directory}/fifo.xml: not a regular file" in " ".join(alone.err.split())
+    assert "fifo.xml: not a regular file" in " ".join(alone.err.split())
 
 
 def test_a_file_that_cannot_be_opened_is_refused_alone(tmp_path: Path) -> None:
