@@ -14,6 +14,7 @@ import pytest
 
 from safeguarding.evidence import shipped_evidence
 from safeguarding.store import Store
+from safeguarding.store.engine import alembic_config
 from tests.cli_runner import invoke
 
 
@@ -96,6 +97,43 @@ def test_a_command_that_reads_the_store_refuses_a_missing_one_and_creates_nothin
     assert not mistyped.exists()
     assert invoke(capsys, "db", "upgrade").code == 0
     assert invoke(capsys, "db", "status").code == 0
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["queue"],
+        ["triage", "stats"],
+        ["platforms", "gaps"],
+        ["platforms", "list"],
+        ["hashlist", "list"],
+        ["quarantine", "list"],
+        ["helpline", "budget"],
+        ["user", "list"],
+        ["audit", "verify"],
+        ["monitor", "--out", "{tmp}/m.html"],
+    ],
+)
+def test_a_command_that_only_reads_refuses_an_outdated_store_and_changes_nothing(
+    capsys: pytest.CaptureFixture[str], home: Path, tmp_path: Path, command: list[str]
+) -> None:
+    """Reading must not migrate: an old store opened by a newer version (an evidence copy, a
+    store another installation still uses) is left as it is until someone runs the upgrade."""
+    from alembic import command as alembic_command
+
+    from safeguarding.config import load_settings
+
+    old = Store(load_settings())
+    alembic_command.upgrade(alembic_config(old.engine), "platforms_0001")
+    before = old.current_revisions()
+    result = invoke(capsys, *(part.format(tmp=tmp_path) for part in command))
+    assert result.code == 1, result.err
+    assert result.err.strip() == (
+        f"error: the database {old.display_url} is not at the current schema; "
+        "run: safeguarding db upgrade"
+    )
+    assert old.current_revisions() == before
+    old.dispose()
 
 
 def test_malformed_evidence_file_is_one_line_and_exit_1(

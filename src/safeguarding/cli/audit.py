@@ -32,7 +32,7 @@ def verify(
     Example: safeguarding audit verify (an export: safeguarding audit verify --file audit.csv)
     """
     if file is None:
-        with store(must_exist=True) as opened, opened.session() as db:
+        with store(on_outdated="refuse", must_exist=True) as opened, opened.session() as db:
             result = audit.verify(db)
         what = "audit log"
         intact = f"audit log intact: {result.checked} events, head at {result.head_seq}"

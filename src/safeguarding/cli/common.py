@@ -33,7 +33,9 @@ def settings() -> Settings:
 
 @contextmanager
 def store(*, on_outdated: OnOutdated = "upgrade", must_exist: bool = False) -> Iterator[Store]:
-    """The store of the current settings, by default upgraded to the current schema.
+    """The store of the current settings, by default upgraded to the current schema; commands
+    that only read pass ``on_outdated="refuse"``: a read that migrated would change a store its
+    user meant only to look at (an evidence copy, one an older installation still serves).
     ``must_exist``: for commands that read or change what is stored, which refuse a database
     that is not there rather than create an empty one (``open_store``)."""
     opened = open_store(settings(), on_outdated=on_outdated, must_exist=must_exist)

@@ -112,7 +112,7 @@ def list_command(json_out: bool = typer.Option(False, "--json", help="Print JSON
 
     Example: safeguarding hashlist list --json
     """
-    with store(must_exist=True) as opened, opened.session() as session:
+    with store(on_outdated="refuse", must_exist=True) as opened, opened.session() as session:
         rows = list_summaries(session)
     if json_out:
         print_json(rows)
@@ -139,7 +139,7 @@ def show_command(
     Example: safeguarding hashlist show vics-2026
     """
     options = triage_options(settings())
-    with store(must_exist=True) as opened, opened.session() as session:
+    with store(on_outdated="refuse", must_exist=True) as opened, opened.session() as session:
         detail = list_detail(session, name)
         flagged = flood_flags(session, options, list_id=detail["id"])
     if json_out:

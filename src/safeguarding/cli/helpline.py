@@ -280,7 +280,7 @@ def budget(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -
 
     Example: safeguarding helpline budget --json
     """
-    with store(must_exist=True) as opened, opened.session() as session:
+    with store(on_outdated="refuse", must_exist=True) as opened, opened.session() as session:
         releases = list(
             session.scalars(
                 select(DpReleaseRow)
@@ -367,7 +367,7 @@ def list_contacts(
     Example: safeguarding helpline list --limit 5 --json
     """
     columns = [getattr(HelplineContactRow, name) for name in LIST_COLUMNS]
-    with store(must_exist=True) as opened, opened.session() as session:
+    with store(on_outdated="refuse", must_exist=True) as opened, opened.session() as session:
         rows = session.execute(
             select(*columns).order_by(HelplineContactRow.id.desc()).limit(limit)
         ).all()

@@ -135,7 +135,7 @@ def quarantine_list(
     """
     if status not in ("open", "resolved", "all"):
         raise typer.BadParameter("--status must be open, resolved or all")
-    with store(must_exist=True) as opened, opened.session() as session:
+    with store(on_outdated="refuse", must_exist=True) as opened, opened.session() as session:
         query = select(QuarantineRecord).order_by(QuarantineRecord.id)
         if status != "all":
             query = query.where(QuarantineRecord.status == status)
@@ -192,7 +192,7 @@ def quarantine_show(
     """
     from safeguarding.triage.context import intake_context
 
-    with store(must_exist=True) as opened:
+    with store(on_outdated="refuse", must_exist=True) as opened:
         context = intake_context(opened)
         with opened.session() as session:
             record = session.get(QuarantineRecord, record_id)

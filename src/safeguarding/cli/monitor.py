@@ -20,7 +20,7 @@ def monitor(
     # command would pay its start-up for nothing.
     from safeguarding.reporting.monitor import write_monitor
 
-    with store(must_exist=True) as opened:
+    with store(on_outdated="refuse", must_exist=True) as opened:
         path = write_monitor(opened, out)
         console.print(f"wrote {path} from {opened.display_url}", soft_wrap=True)
 

@@ -101,7 +101,7 @@ def list_services(json_out: bool = typer.Option(False, "--json", help="Print JSO
     """
     from safeguarding.platforms.storage import load_services
 
-    with store(must_exist=True) as opened, opened.session() as session:
+    with store(on_outdated="refuse", must_exist=True) as opened, opened.session() as session:
         services = load_services(session)
     if json_out:
         print_json([s.model_dump(mode="json") for s in services])
@@ -157,7 +157,7 @@ def show(
     from safeguarding.platforms.storage import load_service
     from safeguarding.platforms.workflow import current_run
 
-    with store(must_exist=True) as opened:
+    with store(on_outdated="refuse", must_exist=True) as opened:
         with opened.session() as session:
             service = load_service(session, service_id)
         try:
@@ -251,7 +251,7 @@ def gaps(
     from safeguarding.platforms.workflow import current_gaps
 
     loaded = load_rules(rules)
-    with store(must_exist=True) as opened:
+    with store(on_outdated="refuse", must_exist=True) as opened:
         run, reports = current_gaps(opened, loaded)
         _warn_if_stale(opened, run)
     top = headline(reports)
@@ -314,7 +314,7 @@ def export(
     from safeguarding.platforms.storage import load_services
     from safeguarding.platforms.workflow import current_run
 
-    with store(must_exist=True) as opened:
+    with store(on_outdated="refuse", must_exist=True) as opened:
         run = current_run(opened)
         _warn_if_stale(opened, run)
         with opened.session() as session:
@@ -380,7 +380,7 @@ def matrix(
         raise typer.BadParameter("must be platform or type", param_hint="--by")
     if role is not None and role not in ROLE_PAIRS:
         raise typer.BadParameter(f"must be one of {', '.join(ROLE_PAIRS)}", param_hint="--role")
-    with store(must_exist=True) as opened, opened.session() as session:
+    with store(on_outdated="refuse", must_exist=True) as opened, opened.session() as session:
         mentions = load_mention_frame(session)
         services = load_services(session)
     if role is not None:

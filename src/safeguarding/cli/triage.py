@@ -98,7 +98,7 @@ def stats_command(
     end = _date(period_to, "--to")
     if start is not None and end is not None and end < start:
         raise typer.BadParameter(f"--to {end} is before --from {start}")
-    with store(must_exist=True) as opened:
+    with store(on_outdated="refuse", must_exist=True) as opened:
         result = operations.stats(opened, start, end)
         document = operations.export(opened, start, end) if export else None
     if export is not None and document is not None:
@@ -172,7 +172,7 @@ def queue(
     if capacity_hours is not None and not math.isfinite(capacity_hours):
         # The option's range lets inf through; no plan has an endless capacity.
         raise typer.BadParameter(f"--capacity-hours {capacity_hours}: give a finite number")
-    with store(must_exist=True) as opened:
+    with store(on_outdated="refuse", must_exist=True) as opened:
         summary, plans = operations.queue_plans(opened, capacity_hours, period)
         rows = plans["offender"].rows(0, limit)
         # Seeing the queue's items is a read of the reports they list, audited as on the web.

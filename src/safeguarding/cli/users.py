@@ -64,7 +64,7 @@ def list_users(json_out: bool = typer.Option(False, "--json", help="Print JSON."
 
     Example: safeguarding user list --json
     """
-    with store(must_exist=True) as opened, opened.session() as db:
+    with store(on_outdated="refuse", must_exist=True) as opened, opened.session() as db:
         rows = [
             {
                 "name": u.name,
@@ -171,7 +171,7 @@ def list_tokens(
     Example: safeguarding token list --user provider-a
     """
     moment = accounts.now()
-    with store(must_exist=True) as opened, opened.session() as db:
+    with store(on_outdated="refuse", must_exist=True) as opened, opened.session() as db:
         rows = [
             {
                 "id": t.id,
