@@ -1,21 +1,29 @@
-"""Migrations on a store that holds data: no revision may lose a row, on any backend.
+"""Migrations on a store in use: no revision may lose a row, and upgraders may not collide.
 
 SQLite rebuilds a table for most ALTERs (Alembic's batch mode: copy, drop, rename); with foreign
 keys on, the drop cascades to every table that refers to it. A store with data in every table is
 walked up one revision at a time and each step must keep every row of every table it keeps.
+Two processes upgrading one store at once must both end at the current schema.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import pytest
 from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, MetaData, func, insert, select
+from sqlalchemy import Connection, MetaData, func, insert, inspect, select, text
 
-from safeguarding.store import Store
+from safeguarding.config import Settings, sqlite_url
+from safeguarding.errors import StoreError
+from safeguarding.store import Store, open_store
 from safeguarding.store.engine import alembic_config
 
 _SAMPLES: dict[type, Any] = {
@@ -89,3 +97,72 @@ def test_no_migration_loses_a_row(store: Store) -> None:
         checked += 1
     assert checked == len(list(ScriptDirectory.from_config(config).walk_revisions()))
     assert store.is_current()
+
+
+def _upgrade_in_a_process(url: str, home: str, start: Any, results: Any) -> None:
+    """One upgrader, as a command opening an outdated store does; reports "ok" or its error."""
+    start.wait()
+    try:
+        opened = open_store(Settings(home=Path(home), database_url=url))
+        opened.dispose()
+    except Exception as exc:  # reported to the test, which names it
+        results.put(f"{type(exc).__name__}: {exc}")
+    else:
+        results.put("ok")
+
+
+def _leftovers(store: Store) -> list[str]:
+    return [name for name in inspect(store.engine).get_table_names() if name.startswith("_alembic")]
+
+
+def test_two_processes_upgrading_at_once_both_end_at_the_current_schema(store: Store) -> None:
+    """Two commands opening the same outdated store together (a restart of the web app while a
+    scheduled ingest starts) both upgraded it: on PostgreSQL the second failed on a column the
+    first had added; on SQLite it failed half-way and left a ``_alembic_tmp_*`` table behind."""
+    import safeguarding.store.models  # noqa: F401
+    from safeguarding.store.base import Base
+
+    config = alembic_config(store.engine)
+    context = multiprocessing.get_context("spawn")
+    url = store.engine.url.render_as_string(hide_password=False)
+    for _round in range(3):
+        command.downgrade(config, "base")
+        start, results = context.Barrier(2), context.Queue()
+        workers = [
+            context.Process(
+                target=_upgrade_in_a_process,
+                args=(url, str(store.settings.home), start, results),
+            )
+            for _ in range(2)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=120)
+        assert [results.get(timeout=5) for _ in workers] == ["ok", "ok"]
+        assert store.is_current()
+        assert _leftovers(store) == []
+    with store.engine.connect() as connection:
+        migration = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(migration, Base.metadata) == []
+
+
+def test_a_migration_that_would_break_a_foreign_key_changes_nothing(tmp_path: Path) -> None:
+    """SQLite: the foreign key check runs before the migrations commit, so a store with a row
+    pointing at nothing is refused whole, not left half-migrated. (PostgreSQL checks every
+    foreign key as each row is written: such a row cannot be there.)"""
+    store = Store(Settings(home=tmp_path, database_url=sqlite_url(tmp_path / "old.db")))
+    command.upgrade(alembic_config(store.engine), "platforms_0001")
+    with store.engine.begin() as connection:
+        _fill_empty_tables(connection)
+    with store.engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.execute(text("UPDATE platform_assessment SET run_id = 999"))
+        connection.commit()
+    before = store.current_revisions()
+    with pytest.raises(StoreError, match="foreign key points at no row") as caught:
+        store.upgrade()
+    assert "nothing was changed" in str(caught.value)
+    assert store.current_revisions() == before
+    assert _leftovers(store) == []
+    store.dispose()

@@ -19,9 +19,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from safeguarding.config import ENV_HOME, Settings
@@ -166,13 +167,17 @@ class Store:
         return self.current_revisions() == self.head_revisions()
 
     def upgrade(self) -> list[str]:
-        """Apply every pending migration; returns the revisions applied."""
+        """Apply every pending migration; returns the revisions applied. The migrations run in
+        one transaction, after any other upgrader of the same store has finished (see the
+        migration environment), so a failure leaves the store as it was and is reported as one
+        line, not as a driver's error with its SQL."""
         before = self.current_revisions()
         try:
             command.upgrade(alembic_config(self.engine), "heads")
-        except OperationalError as exc:
+        except (SQLAlchemyError, CommandError) as exc:
             raise StoreError(
-                f"cannot migrate the database {self.display_url}: {_first_line(exc)}"
+                f"cannot migrate the database {self.display_url}: {_first_line(exc)}; "
+                "nothing was changed"
             ) from exc
         after = self.current_revisions()
         return sorted(after - before)

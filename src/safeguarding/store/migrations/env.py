@@ -9,18 +9,30 @@ foreign keys on, and dropping the old table would then cascade to every table th
 (``ON DELETE CASCADE`` deletes their rows, ``SET NULL`` blanks them). So the migrating connection
 runs with foreign keys off, as SQLite's own procedure for altering a table says, and checks them
 all (``PRAGMA foreign_key_check``) before it is done.
+
+Two processes may upgrade the same outdated store at once (the web app restarting while a
+scheduled ingest starts, after an update). Upgrades are serialised, and each reads the current
+revision only once it holds the lock, so the second finds nothing left to do: on PostgreSQL a
+transaction-scoped advisory lock; on SQLite the write lock, taken at once by ``BEGIN IMMEDIATE``.
+For that the migrating connection's driver is told to leave transactions to SQLAlchemy (the
+sqlite3 module otherwise opens them only before INSERT/UPDATE/DELETE and runs DDL outside any, so
+a failed migration left half a schema behind). All migrations then run in one transaction on both
+backends: a failure, or a broken foreign key, leaves the store as it was.
 """
 
 from typing import Any
 
 from alembic import context
-from sqlalchemy import Connection
+from sqlalchemy import Connection, event
 
 import safeguarding.store.models  # noqa: F401  (registers every table on the metadata)
 from safeguarding.errors import StoreError
 from safeguarding.store.base import Base
 
 engine = context.config.attributes["engine"]
+
+# Any fixed number names the lock; every upgrader of any store on the server uses this one.
+MIGRATION_LOCK_KEY = 0x5AFE_6A2D
 
 
 def _check_foreign_keys(connection: Connection) -> None:
@@ -29,8 +41,8 @@ def _check_foreign_keys(connection: Connection) -> None:
     if broken:
         tables = sorted({f"{row[0]} -> {row[2]}" for row in broken})
         raise StoreError(
-            f"migrating left {len(broken)} row(s) whose foreign key points at no row "
-            f"({', '.join(tables)}); the migration is not applied"
+            f"migrating would leave {len(broken)} row(s) whose foreign key points at no row "
+            f"({', '.join(tables)}); nothing was changed"
         )
 
 
@@ -40,24 +52,37 @@ def _set_foreign_keys(driver_connection: Any, on: bool) -> None:
     driver_connection.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
 
 
+def _begin_immediate(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 with engine.connect() as connection:
     sqlite = connection.dialect.name == "sqlite"
     driver_connection = connection.connection.driver_connection
     if sqlite:
         _set_foreign_keys(driver_connection, on=False)
+        # SQLAlchemy's recipe for transactions on pysqlite: the driver begins none itself, and
+        # SQLAlchemy's begin is a BEGIN IMMEDIATE (for this connection only).
+        isolation_level = driver_connection.isolation_level
+        driver_connection.isolation_level = None
+        event.listen(connection, "begin", _begin_immediate)
     try:
         context.configure(
             connection=connection,
             target_metadata=Base.metadata,
             render_as_batch=True,
             compare_type=True,
+            transactional_ddl=True,
         )
         with context.begin_transaction():
+            if not sqlite:
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
             context.run_migrations()
             if sqlite:
                 _check_foreign_keys(connection)
-        connection.commit()
     finally:
         if sqlite:
             connection.rollback()
+            event.remove(connection, "begin", _begin_immediate)
+            driver_connection.isolation_level = isolation_level
             _set_foreign_keys(driver_connection, on=True)
