@@ -8,6 +8,8 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import DBAPIError
 
@@ -16,7 +18,7 @@ from safeguarding.errors import StoreError
 from safeguarding.evidence import shipped_evidence
 from safeguarding.evidence.store_sync import sync_evidence
 from safeguarding.store import Store, open_store
-from safeguarding.store.engine import alembic_config, make_engine
+from safeguarding.store.engine import alembic_config, make_engine, normalise_url
 from safeguarding.store.models import EvidenceFigureRow
 
 
@@ -76,6 +78,57 @@ def test_bad_database_url_is_one_clear_error(url: str, message: str) -> None:
     with pytest.raises(StoreError, match=message) as caught:
         make_engine(url)
     assert "secret" not in str(caught.value)
+
+
+_PASSWORD = "Hunter2"
+_URL_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\x00"), max_size=12)
+
+
+@given(
+    scheme=st.sampled_from(["postgresql", "postgresql+psycopg", "postgres", "sqlite", "pg", ""]),
+    separator=st.sampled_from(["://", ":/", ":", ":///", "//", ""]),
+    user=_URL_TEXT.filter(lambda text: "@" not in text),
+    password=_URL_TEXT.map(lambda text: _PASSWORD + text).filter(
+        lambda text: not set(text) & set("@/?#")
+    ),
+    at=st.sampled_from(["@", ""]),
+    rest=st.sampled_from(["db.example/sg", "db.example:54x2/sg", "h:5432/sg", "/sg", "", "h:"])
+    | _URL_TEXT,
+)
+@settings(max_examples=300, deadline=None)
+def test_a_database_url_is_never_shown_with_its_password(
+    scheme: str, separator: str, user: str, password: str, at: str, rest: str
+) -> None:
+    """However mistyped (one slash, a letter in the port, the host forgotten), a URL is either
+    refused by a message that does not hold its password, or accepted and shown without it."""
+    assume(_PASSWORD not in user + rest)
+    raw = f"{scheme}{separator}{user}:{password}{at}{rest}"
+    try:
+        url = normalise_url(raw)
+    except StoreError as exc:
+        assert _PASSWORD not in str(exc)
+    else:
+        # A SQLite URL has no password: its path is shown as given.
+        if url.get_backend_name() == "postgresql":
+            assert _PASSWORD not in url.render_as_string(hide_password=True)
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("postgresql:/sg:Hunter2-secret@db.example/sg", "postgresql:/***@db.example/sg"),
+        (
+            "postgresql://sg:Hunter2-secret@db.example:54x2/sg",
+            "postgresql://***@db.example:54x2/sg",
+        ),
+        ("postgresql://sg:Hunter2-secret/sg", "postgresql://sg:***"),
+        ("postgresql:///sg:Hunter2-secret@db.example/sg", "postgresql:///***@db.example/sg"),
+    ],
+)
+def test_a_mistyped_database_url_is_refused_with_its_password_masked(raw: str, shown: str) -> None:
+    with pytest.raises(StoreError) as caught:
+        normalise_url(raw)
+    assert str(caught.value).startswith(f"bad database URL {shown!r}: expected ")
 
 
 def test_unreachable_postgres_names_the_server_and_hides_the_password(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ there, instead of creating one.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,22 +32,44 @@ from safeguarding.errors import StoreError
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/+")
+
+
+def masked_url(raw: str) -> str:
+    """A database URL fit to show when it is refused: the user-info (everything between the
+    scheme and the last ``@``, user name too: a mistyped URL may have them in any order) becomes
+    ``***``; without an ``@``, everything after the first ``:`` past the scheme (a forgotten host
+    leaves ``USER:PASSWORD`` where the host and port go)."""
+    scheme = _SCHEME.match(raw)
+    start = scheme.end() if scheme else 0
+    at = raw.rfind("@", start)
+    if at >= 0:
+        return f"{raw[:start]}***{raw[at:]}"
+    colon = raw.find(":", start)
+    return raw if colon < 0 else f"{raw[: colon + 1]}***"
+
+
 def normalise_url(raw: str) -> URL:
-    """Parse a database URL; plain ``postgresql://`` means the psycopg 3 driver we ship."""
+    """Parse a database URL; plain ``postgresql://`` means the psycopg 3 driver we ship. A URL
+    that is refused is named masked (``masked_url``): it is often a real one, mistyped."""
+    expected = "expected sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST/NAME"
     try:
         url = make_url(raw)
-    except ArgumentError as exc:
-        raise StoreError(
-            f"bad database URL {raw!r}: expected sqlite:///PATH or "
-            "postgresql+psycopg://USER:PASSWORD@HOST/NAME"
-        ) from exc
+    except (ArgumentError, ValueError) as exc:
+        # ValueError: a port that is not a number (SQLAlchemy converts it while parsing).
+        raise StoreError(f"bad database URL {masked_url(raw)!r}: {expected}") from exc
     if url.drivername in {"postgresql", "postgres"}:
         url = url.set(drivername="postgresql+psycopg")
     if url.get_backend_name() not in {"sqlite", "postgresql"}:
         raise StoreError(
-            f"bad database URL {url.render_as_string(hide_password=True)!r}: "
-            "only SQLite and PostgreSQL are supported"
+            f"bad database URL {masked_url(raw)!r}: only SQLite and PostgreSQL are supported"
         )
+    if url.get_backend_name() == "postgresql" and (
+        "@" in (url.host or "") or set(url.database or "") & set("@:/")
+    ):
+        # One slash too many ("postgresql:///USER:PASSWORD@HOST/NAME") parses as a database
+        # named "USER:PASSWORD@HOST/NAME", which every later message would show.
+        raise StoreError(f"bad database URL {masked_url(raw)!r}: {expected}")
     return url
 
 
