@@ -11,6 +11,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect, text
 
 from safeguarding.evidence import shipped_evidence
 from safeguarding.store import Store
@@ -134,6 +135,40 @@ def test_a_command_that_only_reads_refuses_an_outdated_store_and_changes_nothing
     )
     assert old.current_revisions() == before
     old.dispose()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["db", "status"],
+        ["db", "upgrade"],
+        ["queue"],
+        ["hashlist", "list"],
+        ["user", "add", "x", "--role", "analyst"],
+    ],
+)
+def test_a_store_migrated_by_a_newer_version_is_refused_and_left_alone(
+    capsys: pytest.CaptureFixture[str], store: Store, command: list[str]
+) -> None:
+    """A revision this version has no script for is not "outdated": upgrading cannot reach it
+    (Alembic: "Can't locate revision"), and this version's code may not fit its tables."""
+    with store.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE alembic_version SET version_num = 'triage_0099' WHERE version_num = :v"),
+            {"v": next(rev for rev in store.head_revisions() if rev.startswith("triage_0"))},
+        )
+        schema_before = sorted(inspect(connection).get_table_names())
+    revisions_before = store.current_revisions()
+    result = invoke(capsys, *command)
+    assert result.code == 1, result.err
+    assert result.err.strip() == (
+        f"error: the database {store.display_url} is at a newer schema (triage_0099) than this "
+        "version of safeguarding knows; upgrade safeguarding"
+    )
+    assert store.current_revisions() == revisions_before
+    with store.engine.connect() as connection:
+        assert sorted(inspect(connection).get_table_names()) == schema_before
+        assert connection.scalar(text("SELECT count(*) FROM access_user")) == 0
 
 
 def test_malformed_evidence_file_is_one_line_and_exit_1(

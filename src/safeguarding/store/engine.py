@@ -186,7 +186,24 @@ class Store:
                 f"cannot connect to the database {self.display_url}: {_first_line(exc)}"
             ) from exc
 
+    def known_revisions(self) -> set[str]:
+        """Every revision this version has a migration for."""
+        scripts = ScriptDirectory.from_config(alembic_config(self.engine))
+        return {script.revision for script in scripts.walk_revisions()}
+
+    def refuse_newer(self) -> None:
+        """Refuse a database a newer version of safeguarding migrated: its revision has no
+        script here, so upgrading cannot reach it (Alembic cannot even place it), and this
+        version's code may not fit its tables. Nothing short of a newer version helps."""
+        newer = self.current_revisions() - self.known_revisions()
+        if newer:
+            raise StoreError(
+                f"the database {self.display_url} is at a newer schema ({', '.join(sorted(newer))})"
+                " than this version of safeguarding knows; upgrade safeguarding"
+            )
+
     def is_current(self) -> bool:
+        self.refuse_newer()
         return self.current_revisions() == self.head_revisions()
 
     def upgrade(self) -> list[str]:
@@ -194,6 +211,7 @@ class Store:
         one transaction, after any other upgrader of the same store has finished (see the
         migration environment), so a failure leaves the store as it was and is reported as one
         line, not as a driver's error with its SQL."""
+        self.refuse_newer()
         before = self.current_revisions()
         try:
             command.upgrade(alembic_config(self.engine), "heads")
@@ -229,7 +247,8 @@ def open_store(
     settings: Settings, *, on_outdated: OnOutdated = "upgrade", must_exist: bool = False
 ) -> Store:
     """Open the store of ``settings``; upgrade an outdated schema, refuse it, or (for status and
-    upgrade commands) leave it as it is. ``must_exist``: refuse a SQLite database that is not
+    upgrade commands) leave it as it is. A schema newer than this version knows is refused in
+    every case (``Store.refuse_newer``). ``must_exist``: refuse a SQLite database that is not
     there instead of creating it (and its data directory): a command that only reads, run with a
     mistyped data directory, would otherwise leave a new empty store there and report on it."""
     database = _sqlite_file(settings.database_url)
@@ -241,12 +260,17 @@ def open_store(
     if settings.database_url.startswith("sqlite"):
         settings.ensure_home()
     store = Store(settings)
-    if on_outdated != "ignore" and not store.is_current():
-        if on_outdated == "refuse":
-            store.dispose()
-            raise StoreError(
-                f"the database {store.display_url} is not at the current schema; "
-                "run: safeguarding db upgrade"
-            )
-        store.upgrade()
+    try:
+        if on_outdated == "ignore":
+            store.refuse_newer()
+        elif not store.is_current():
+            if on_outdated == "refuse":
+                raise StoreError(
+                    f"the database {store.display_url} is not at the current schema; "
+                    "run: safeguarding db upgrade"
+                )
+            store.upgrade()
+    except BaseException:
+        store.dispose()
+        raise
     return store
