@@ -43,6 +43,7 @@ def test_unknown_setting_in_file_is_refused_by_name(tmp_path: Path) -> None:
         ("[triage]\npdq_treshold = 20\n", r"\[triage\] unknown setting\(s\) pdq_treshold; known: "),
         ("[triage]\nmax_image_pixel = 1\n", r"\[triage\] unknown setting\(s\) max_image_pixel"),
         ("[helpline]\nmin_cel = 3\n", r"\[helpline\] unknown setting\(s\) min_cel"),
+        ("[store]\nbusy_timeout = 3\n", r"\[store\] unknown setting\(s\) busy_timeout"),
         ("[hashing]\nmax_image_pixels = 1\n", r"unknown setting\(s\) hashing"),
         ("triage = 5\n", r"triage = 5: must be a table, \[triage\]"),
         ("database_url = 5\n", r"database_url = 5: must be text"),

@@ -40,6 +40,7 @@ _SECTION_KEYS: dict[str, frozenset[str] | None] = {
         "viral_min_reports", "capacity_hours_per_week", "min_cell",
     }),
     "helpline": frozenset({"min_cell", "note_retention_days", "dp_epsilon_budget"}),
+    "store": frozenset({"busy_timeout_seconds"}),
     "web": None,
 }  # fmt: skip
 _KNOWN_FILE_KEYS = {"database_url", "home", *_SECTION_KEYS}

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import subprocess
 import sys
+import time
 from html import escape
 from html.parser import HTMLParser
 from pathlib import Path
@@ -169,6 +171,31 @@ def test_a_store_migrated_by_a_newer_version_is_refused_and_left_alone(
     with store.engine.connect() as connection:
         assert sorted(inspect(connection).get_table_names()) == schema_before
         assert connection.scalar(text("SELECT count(*) FROM access_user")) == 0
+
+
+def test_a_store_another_process_is_writing_to_is_reported_busy_in_one_line(
+    capsys: pytest.CaptureFixture[str], home: Path
+) -> None:
+    """SQLite: once the busy timeout has passed, the driver's "database is locked" and the SQL it
+    was running reached the user as an unexpected error."""
+    (home / "config.toml").write_text("[store]\nbusy_timeout_seconds = 0.2\n")
+    assert invoke(capsys, "db", "upgrade").code == 0
+    writer = sqlite3.connect(home / "safeguarding.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        result = invoke(capsys, "user", "add", "ana", "--role", "analyst")
+        waited = time.monotonic() - started
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert result.code == 1
+    assert result.err == (
+        f"error: the database sqlite:///{home / 'safeguarding.db'} is busy: another process is "
+        "writing to it; try again when it has finished\n"
+    )
+    assert waited < 10
+    assert invoke(capsys, "user", "add", "ana", "--role", "analyst").code == 0
 
 
 def test_malformed_evidence_file_is_one_line_and_exit_1(

@@ -9,6 +9,7 @@ Two processes upgrading one store at once must both end at the current schema.
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -22,7 +23,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, MetaData, func, insert, inspect, select, text
 
 from safeguarding.config import Settings, sqlite_url
-from safeguarding.errors import StoreError
+from safeguarding.errors import ConfigError, StoreError
 from safeguarding.store import Store, open_store
 from safeguarding.store.engine import alembic_config
 
@@ -166,3 +167,41 @@ def test_a_migration_that_would_break_a_foreign_key_changes_nothing(tmp_path: Pa
     assert store.current_revisions() == before
     assert _leftovers(store) == []
     store.dispose()
+
+
+def test_an_upgrade_waiting_out_another_writer_is_reported_busy_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    url = sqlite_url(tmp_path / "old.db")
+    old = Store(Settings(home=tmp_path, database_url=url))
+    command.upgrade(alembic_config(old.engine), "platforms_0001")
+    before = old.current_revisions()
+    old.dispose()
+    impatient = Store(
+        Settings(home=tmp_path, database_url=url, options={"store": {"busy_timeout_seconds": 0.2}})
+    )
+    writer = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreError, match="is busy: another process is writing to it"):
+            impatient.upgrade()
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert impatient.current_revisions() == before
+    assert impatient.upgrade()
+    assert impatient.is_current()
+    impatient.dispose()
+
+
+@pytest.mark.parametrize("value", [-1, "30", True, 86400])
+def test_a_busy_timeout_that_is_no_number_of_seconds_is_refused(
+    tmp_path: Path, value: object
+) -> None:
+    settings = Settings(
+        home=tmp_path,
+        database_url=sqlite_url(tmp_path / "x.db"),
+        options={"store": {"busy_timeout_seconds": value}},
+    )
+    with pytest.raises(ConfigError, match=r"\[store\] busy_timeout_seconds = .*: must be a number"):
+        Store(settings)

@@ -13,10 +13,11 @@ from typing import Any, TypeVar
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.exc import OperationalError
 
 from safeguarding.config import Settings, load_settings
 from safeguarding.store import Store, open_store
-from safeguarding.store.engine import OnOutdated
+from safeguarding.store.engine import OnOutdated, is_busy
 
 T = TypeVar("T")
 
@@ -41,6 +42,11 @@ def store(*, on_outdated: OnOutdated = "upgrade", must_exist: bool = False) -> I
     opened = open_store(settings(), on_outdated=on_outdated, must_exist=must_exist)
     try:
         yield opened
+    except OperationalError as exc:
+        # Waiting out another process's write is no bug: one line, not the driver's SQL.
+        if is_busy(exc):
+            raise opened.busy_error() from exc
+        raise
     finally:
         opened.dispose()
 

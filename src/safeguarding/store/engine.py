@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -27,7 +27,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, S
 from sqlalchemy.orm import Session, sessionmaker
 
 from safeguarding.config import ENV_HOME, Settings
-from safeguarding.errors import StoreError
+from safeguarding.errors import ConfigError, StoreError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -73,13 +73,31 @@ def normalise_url(raw: str) -> URL:
     return url
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+DEFAULT_BUSY_TIMEOUT = 30.0
+
+
+def busy_timeout(settings: Settings) -> float:
+    """``[store] busy_timeout_seconds``: how long a SQLite write waits for another process's
+    write to finish before it gives up (PostgreSQL waits for row locks as long as they are held)."""
+    value = settings.section("store").get("busy_timeout_seconds", DEFAULT_BUSY_TIMEOUT)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 86400:
+        raise ConfigError(
+            f"[store] busy_timeout_seconds = {value!r}: must be a number of seconds, "
+            "0 or more and under a day"
+        )
+    return float(value)
+
+
+def _sqlite_pragmas(busy_timeout: float) -> Callable[[Any, Any], None]:
+    def set_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={round(busy_timeout * 1000)}")
+        cursor.close()
+
+    return set_pragmas
 
 
 def _null(value: None) -> None:
@@ -87,10 +105,11 @@ def _null(value: None) -> None:
     return value
 
 
-def make_engine(raw_url: str) -> Engine:
-    """An engine for the URL, with SQLite's WAL and foreign keys switched on. A database
-    error never carries the statement's values (``hide_parameters``): they can be password
-    hashes, session tokens or pseudonyms, and errors end up in logs."""
+def make_engine(raw_url: str, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Engine:
+    """An engine for the URL, with SQLite's WAL and foreign keys switched on, and a SQLite write
+    waiting up to ``busy_timeout`` seconds for another's. A database error never carries the
+    statement's values (``hide_parameters``): they can be password hashes, session tokens or
+    pseudonyms, and errors end up in logs."""
     url = normalise_url(raw_url)
     kwargs: dict[str, Any] = {"future": True, "hide_parameters": True}
     if url.get_backend_name() == "sqlite":
@@ -99,7 +118,7 @@ def make_engine(raw_url: str) -> Engine:
             parent = Path(database).expanduser().resolve().parent
             if not parent.is_dir():
                 raise StoreError(f"database directory {parent} does not exist")
-        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": busy_timeout}
     else:
         kwargs["pool_pre_ping"] = True
     try:
@@ -109,7 +128,7 @@ def make_engine(raw_url: str) -> Engine:
             f"bad database URL {url.render_as_string(hide_password=True)!r}: {exc}"
         ) from exc
     if url.get_backend_name() == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas(busy_timeout))
         # sqlite3 binds an exact int, float or str at once; any other value, None too, is looked
         # up among its adapters and then asked to adapt itself, which costs twice as much as
         # finding an adapter. Bulk intakes bind millions of NULLs (process-wide, and harmless:
@@ -130,7 +149,9 @@ class Store:
 
     def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
         self.settings = settings
-        self.engine = engine or make_engine(settings.database_url)
+        self.engine = engine or make_engine(
+            settings.database_url, busy_timeout=busy_timeout(settings)
+        )
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -213,9 +234,14 @@ class Store:
         line, not as a driver's error with its SQL."""
         self.refuse_newer()
         before = self.current_revisions()
+        if before == self.head_revisions():
+            # Nothing to do, and no need to wait for the write lock that migrating takes.
+            return []
         try:
             command.upgrade(alembic_config(self.engine), "heads")
         except (SQLAlchemyError, CommandError) as exc:
+            if is_busy(exc):
+                raise self.busy_error() from exc
             raise StoreError(
                 f"cannot migrate the database {self.display_url}: {_first_line(exc)}; "
                 "nothing was changed"
@@ -223,8 +249,24 @@ class Store:
         after = self.current_revisions()
         return sorted(after - before)
 
+    def busy_error(self) -> StoreError:
+        """What to tell a user whose write waited out the busy timeout (see ``is_busy``)."""
+        return StoreError(
+            f"the database {self.display_url} is busy: another process is writing to it; "
+            "try again when it has finished"
+        )
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def is_busy(exc: BaseException) -> bool:
+    """SQLite's SQLITE_BUSY ("database is locked"): another connection held the write lock for
+    the whole busy timeout. Nothing is wrong with the store or the command; it can be run again."""
+    orig = getattr(exc, "orig", exc)
+    return isinstance(orig, sqlite3.OperationalError) and str(
+        getattr(orig, "sqlite_errorname", "")
+    ).startswith("SQLITE_BUSY")
 
 
 def _first_line(exc: BaseException) -> str:
