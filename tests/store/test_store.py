@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,14 @@ from safeguarding.errors import StoreError
 from safeguarding.evidence import shipped_evidence
 from safeguarding.evidence.store_sync import sync_evidence
 from safeguarding.store import Store, open_store
-from safeguarding.store.engine import alembic_config, make_engine, normalise_url
+from safeguarding.store.engine import (
+    READ_ONLY_FS,
+    alembic_config,
+    cannot_connect,
+    make_engine,
+    normalise_url,
+    why_unwritable,
+)
 from safeguarding.store.models import EvidenceFigureRow
 
 
@@ -189,3 +197,21 @@ def test_a_database_error_does_not_carry_the_values_it_was_given(store: Store) -
     with pytest.raises(DBAPIError) as caught, store.engine.begin() as connection:
         connection.execute(text("INSERT INTO no_such_table (x) VALUES (:x)"), {"x": secret})
     assert "no_such_table" in str(caught.value) and secret not in str(caught.value)
+
+
+def test_a_store_on_a_read_only_file_system_is_refused_naming_the_cause(tmp_path: Path) -> None:
+    """SQLite in WAL mode writes -wal and -shm files beside the database even to read it, so a
+    store on read-only media (an evidence copy) cannot be opened; the driver only says "unable to
+    open database file". The error is the driver's own, from a directory it cannot write in."""
+    with pytest.raises(sqlite3.OperationalError) as caught:
+        sqlite3.connect(tmp_path / "missing" / "safeguarding.db")
+    error = cannot_connect("sqlite:////evidence/safeguarding.db", caught.value, READ_ONLY_FS)
+    assert str(error) == (
+        "cannot connect to the database sqlite:////evidence/safeguarding.db: unable to open "
+        "database file (read-only file system: the SQLite store needs to write its -wal and -shm "
+        "files beside the database; copy it to a writable directory)"
+    )
+    assert str(cannot_connect("sqlite:///x.db", caught.value, None)) == (
+        "cannot connect to the database sqlite:///x.db: unable to open database file"
+    )
+    assert why_unwritable(tmp_path) is None

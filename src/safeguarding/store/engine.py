@@ -9,6 +9,7 @@ there, instead of creating one.
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -203,9 +204,14 @@ class Store:
             with self.engine.connect() as connection:
                 return set(MigrationContext.configure(connection).get_current_heads())
         except OperationalError as exc:
-            raise StoreError(
-                f"cannot connect to the database {self.display_url}: {_first_line(exc)}"
-            ) from exc
+            database = self.engine.url.database
+            directory = (
+                Path(database).expanduser().resolve().parent
+                if self.dialect == "sqlite" and database not in (None, "", ":memory:")
+                else None
+            )
+            unwritable = why_unwritable(directory) if directory is not None else None
+            raise cannot_connect(self.display_url, exc, unwritable) from exc
 
     def known_revisions(self) -> set[str]:
         """Every revision this version has a migration for."""
@@ -267,6 +273,34 @@ def is_busy(exc: BaseException) -> bool:
     return isinstance(orig, sqlite3.OperationalError) and str(
         getattr(orig, "sqlite_errorname", "")
     ).startswith("SQLITE_BUSY")
+
+
+READ_ONLY_FS = "read-only file system"
+
+
+def why_unwritable(directory: Path) -> str | None:
+    """Why a SQLite store in ``directory`` cannot be opened even to read, if that is the cause:
+    in WAL mode every connection writes -wal and -shm files beside the database."""
+    try:
+        if os.statvfs(directory).f_flag & os.ST_RDONLY:
+            return READ_ONLY_FS
+    except OSError:
+        return None
+    if not os.access(directory, os.W_OK):
+        return f"no permission to write in {directory}"
+    return None
+
+
+def cannot_connect(display_url: str, exc: BaseException, unwritable: str | None) -> StoreError:
+    """The error for a database that cannot be opened; SQLite's own ("unable to open database
+    file") does not say that a directory it cannot write in is the cause (``why_unwritable``)."""
+    message = f"cannot connect to the database {display_url}: {_first_line(exc)}"
+    if unwritable:
+        message += (
+            f" ({unwritable}: the SQLite store needs to write its -wal and -shm files beside the "
+            "database; copy it to a writable directory)"
+        )
+    return StoreError(message)
 
 
 def _first_line(exc: BaseException) -> str:
