@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from rich.console import Console
 from sqlalchemy import select
 
 from safeguarding.access import audit
@@ -26,6 +27,7 @@ from safeguarding.store.models import (
     ContentCluster,
     FileCluster,
     FileHash,
+    FloodFlag,
     HashList,
     HashMatch,
     PartyIdentifier,
@@ -849,3 +851,37 @@ def test_the_served_queue_is_rebuilt_after_changes_before_any_page_asks(
         assert cache.cached_key is not None and cache.cached_key[0] == run["run"]
         listed = client.get("/api/queue").json()
         assert all(other not in row["reports"] for row in listed["items"])
+
+
+def test_a_flag_closed_before_reviews_were_recorded_says_its_reviewer_is_not_recorded(
+    store: Store,
+    seeded: Seeded,
+    accounts_by_role: dict[Role, Account],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``triage_0006`` made a flag closed as ``reviewed`` (before reviews kept who and when) a
+    ``resolved`` one with neither: it was shown "resolved by None" (CLI), "by None, None" (web)."""
+    with store.session() as db:
+        flag = db.get_one(FloodFlag, seeded.flag)
+        flag.status, flag.reviewed_by, flag.reviewed_at = "resolved", None, None
+        name = db.scalar(select(HashList.name).where(HashList.id == flag.list_id))
+    assert name is not None
+    # Wide enough that the table does not fold the status over lines.
+    monkeypatch.setattr("safeguarding.cli.common.console", Console(markup=False, width=200))
+    shown = invoke(capsys, "hashlist", "show", name)
+    assert shown.code == 0, shown.err
+    assert "resolved, reviewer not recorded" in shown.out and "None" not in shown.out
+    again = invoke(capsys, "hashlist", "review", str(seeded.flag), "--status", "dismissed")
+    assert again.code == 1
+    assert again.err == (
+        f"error: flood flag {seeded.flag} was resolved (reviewer not recorded); a review is final\n"
+    )
+    app = make_app(store)
+    with TestClient(app, base_url="http://127.0.0.1") as browser:
+        cookie, _csrf = session_cookie(app, store, accounts_by_role[Role.SUPERVISOR].name)
+        browser.cookies.set("sg_session", cookie)
+        page = browser.get("/hashlists").text
+    row = page[page.index(f'<tr data-flag="{seeded.flag}">') :]
+    row = row[: row.index("</tr>")]
+    assert "resolved, reviewer not recorded" in row and "None" not in row

@@ -165,8 +165,12 @@ def _share(counts: dict[str, Any]) -> str:
 
 
 def _review(flag: dict[str, Any]) -> str:
+    """How a flag ended and who closed it. A flag closed before reviews kept their reviewer
+    (``triage_0006`` made those ``resolved``) has none to name."""
     if flag["status"] == "open":
         return "open"
+    if flag["reviewed_by"] is None:
+        return f"{flag['status']}, reviewer not recorded"
     return f"{flag['status']} by {flag['reviewed_by']}"
 
 

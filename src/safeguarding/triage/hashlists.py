@@ -433,9 +433,14 @@ def review_flood_flag(store: Store, flag_id: int, status: str, actor: Actor) -> 
             raise NotFoundError(f"no flood flag {flag_id}; see: safeguarding hashlist show NAME")
         flag, list_name = found
         if flag.status != "open":
+            # A flag closed before reviews were recorded (triage_0006) has no reviewer to name.
+            by = (
+                f"by {flag.reviewed_by} at {flag.reviewed_at}"
+                if flag.reviewed_by is not None
+                else "(reviewer not recorded)"
+            )
             raise ValidationError(
-                f"flood flag {flag_id} was {flag.status} by {flag.reviewed_by} at "
-                f"{flag.reviewed_at}; a review is final",
+                f"flood flag {flag_id} was {flag.status} {by}; a review is final",
                 location="status",
                 rule="already_reviewed",
             )
