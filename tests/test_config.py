@@ -91,3 +91,13 @@ def test_unwritable_home_is_refused(tmp_path: Path) -> None:
     settings = load_settings({"SAFEGUARDING_HOME": str(blocker / "home")})
     with pytest.raises(ConfigError, match="not writable"):
         settings.ensure_home()
+
+
+def test_the_writable_check_shares_no_file_with_another_process(tmp_path: Path) -> None:
+    """Every command checks the data directory by writing a file there. With one fixed name,
+    two commands starting together removed each other's probe, and one was told the directory
+    was not writable. Here the fixed name is taken (by a directory, so it cannot be written)."""
+    (tmp_path / ".write-test").mkdir()
+    settings = load_settings({"SAFEGUARDING_HOME": str(tmp_path)})
+    assert settings.ensure_home() == tmp_path
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".write-test"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import secrets
 import stat
+import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,12 +71,13 @@ class Settings:
         return _read_or_create_secret(self.secrets_dir / f"{name}.key")
 
     def ensure_home(self) -> Path:
-        """Create the data directory or fail with one clear line if it cannot be written."""
+        """Create the data directory or fail with one clear line if it cannot be written. The
+        probe is a temporary file of this process's own: with a fixed name, two commands
+        starting together removed each other's and one was told the directory was unwritable."""
         try:
             self.home.mkdir(parents=True, exist_ok=True)
-            probe = self.home / ".write-test"
-            probe.write_bytes(b"")
-            probe.unlink()
+            with tempfile.TemporaryFile(dir=self.home):
+                pass
         except OSError as exc:
             raise ConfigError(
                 f"data directory {self.home} is not writable ({exc.strerror or exc}); "
