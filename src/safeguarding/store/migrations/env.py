@@ -31,7 +31,8 @@ from safeguarding.store.base import Base
 
 engine = context.config.attributes["engine"]
 
-# Any fixed number names the lock; every upgrader of any store on the server uses this one.
+# Any fixed number names the lock; an advisory lock belongs to one database, so this serialises
+# the upgraders of one store and no others.
 MIGRATION_LOCK_KEY = 0x5AFE_6A2D
 
 
