@@ -15,6 +15,7 @@ import secrets
 from typing import Any, get_args
 
 from fastapi import APIRouter, Depends, Query
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -100,6 +101,9 @@ def _enter(
     entry_key: str,
     policy: IdentifierPolicy,
 ) -> EntryOutcome:
+    """Store one entry with its audit event. Called in the thread pool: while another process
+    holds SQLite's write lock the store waits for it (up to the busy timeout), and waiting on
+    the event loop held up every other request of the app meanwhile, sign-in included."""
     keys = IngestKeys.from_settings(store.settings)
     with store.session() as session:
         outcome = enter_contact(session, data, keys, entry_key=entry_key, policy=policy)
@@ -157,7 +161,7 @@ async def entry_submit(request: Request, principal: Principal = Depends(ENTRY)) 
     entry_key = str(form.get("entry_key", ""))
     policy = _policy(form.get("on_identifier"))
     data = form_data(form)
-    outcome = _enter(store_of(request), principal, data, entry_key, policy)
+    outcome = await run_in_threadpool(_enter, store_of(request), principal, data, entry_key, policy)
     if not outcome.stored:
         # The same key stays on the form: sent again, it meets the stored contact again
         # rather than storing a second one.
@@ -206,7 +210,9 @@ async def api_enter(request: Request, principal: Principal = Depends(ENTRY)) -> 
         raise ValidationError("the body must be a JSON object", rule="json")
     entry_key = body.pop("entry_key", None) or secrets.token_urlsafe(24)
     policy = _policy(body.pop("on_identifier", None))
-    outcome = _enter(store_of(request), principal, body, str(entry_key), policy)
+    outcome = await run_in_threadpool(
+        _enter, store_of(request), principal, body, str(entry_key), policy
+    )
     return JSONResponse(outcome.as_dict(), status_code=STATUS[outcome.status])
 
 

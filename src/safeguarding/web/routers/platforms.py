@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -300,8 +301,17 @@ async def import_page(request: Request, principal: Principal = Depends(IMPORT)) 
     if upload is None or isinstance(upload, str) or not upload.filename:
         raise ValidationError("choose a file to upload", rule="file")
     data = await upload.read(MAX_UPLOAD_BYTES + 1)
+    return await run_in_threadpool(_import_page, request, principal, kind, upload.filename, data)
+
+
+def _import_page(
+    request: Request, principal: Principal, kind: ImportKind, name: str, data: bytes
+) -> Response:
+    """Imports the file and renders the register with the result. Called in the thread pool, as
+    every store access of an ``async`` route: an import waiting for SQLite's write lock (held
+    by a command-line import, say) on the event loop held up every other request meanwhile."""
     store = store_of(request)
-    result = import_upload(store, principal, kind, upload.filename, data)
+    result = import_upload(store, principal, kind, name, data)
     view = _risk(store)
     services = _services(store)
     return render(
@@ -404,5 +414,7 @@ async def api_import(
 ) -> Response:
     """The request body is the file. Refused rows come back with line, row and field."""
     data = await request.body()
-    result = import_upload(store_of(request), principal, kind, filename, data)
+    result = await run_in_threadpool(
+        import_upload, store_of(request), principal, kind, filename, data
+    )
     return JSONResponse(result, status_code=422 if result["refused"] else 200)

@@ -1,0 +1,235 @@
+"""A request waiting for the database's write lock waits on a worker thread, never on the event
+loop: while another process writes (a command-line ingest, import or triage run holds SQLite's
+lock, or on PostgreSQL the tables it writes), every other request is answered.
+
+The app is served by uvicorn on loopback, as ``safeguarding serve`` serves it, and a second
+connection of the test holds the lock that a writing command would hold."""
+
+from __future__ import annotations
+
+import re
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx2 as httpx
+import uvicorn
+from sqlalchemy import func, select
+
+from safeguarding.access import accounts
+from safeguarding.platforms.sample import SAMPLE_REGISTER
+from safeguarding.store import Store
+from safeguarding.store.models.helpline import HelplineContactRow
+from tests.web.conftest import SETUP, make_app, session_cookie
+
+# How long the lock is held: well under SQLite's busy timeout (30 s), so the waiting writes
+# go through once it is released, and long enough that a blocked loop shows plainly.
+HOLD_SECONDS = 3.0
+# The longest a request may take while the writes wait: a blocked loop answers only after
+# the lock is released, seconds later.
+PROMPT_SECONDS = 1.0
+WRITE_TIMEOUT = HOLD_SECONDS + 20
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def served(store: Store) -> Iterator[str]:
+    """The app served by uvicorn in a thread; yields its base URL."""
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(make_app(store), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@contextmanager
+def write_lock_held(store: Store, tables: str = "audit_head") -> Iterator[None]:
+    """What a writing command holds meanwhile: on SQLite the database's write lock, taken by a
+    second connection to the same file; on PostgreSQL, where writers of other tables go on,
+    ``tables`` against every writer (the audit log's head: every audited change)."""
+    if store.dialect == "sqlite":
+        database = store.engine.url.database
+        assert database
+        connection = sqlite3.connect(database, isolation_level=None)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("UPDATE audit_head SET seq = seq")
+            yield
+            connection.execute("ROLLBACK")
+        finally:
+            connection.close()
+        return
+    with store.engine.connect() as holder:
+        holder.exec_driver_sql(f"LOCK TABLE {tables} IN EXCLUSIVE MODE")
+        yield
+        holder.rollback()
+
+
+@dataclass
+class Answer:
+    status: int = 0
+    seconds: float = 0.0
+    text: str = ""
+
+
+def _in_thread(send: Callable[[], httpx.Response]) -> tuple[threading.Thread, Answer]:
+    answer = Answer()
+
+    def run() -> None:
+        started = time.monotonic()
+        response = send()
+        answer.seconds = time.monotonic() - started
+        answer.status, answer.text = response.status_code, response.text
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, answer
+
+
+def _latency(client: httpx.Client, path: str) -> float:
+    """Seconds to an answer of 200, or infinity when none comes while it would still be prompt
+    (a blocked loop answers only once the lock is released, which comes later)."""
+    started = time.monotonic()
+    try:
+        response = client.get(path, timeout=PROMPT_SECONDS + 1)
+    except httpx.TimeoutException:
+        return float("inf")
+    assert response.status_code == 200, response.text
+    return time.monotonic() - started
+
+
+def while_locked(
+    store: Store,
+    base: str,
+    writes: dict[str, Callable[[], httpx.Response]],
+    tables: str = "audit_head",
+) -> dict[str, Answer]:
+    """Sends ``writes`` at once while the lock is held, and the open pages (``/healthz``,
+    ``/login``) again and again meanwhile; returns the writes' answers, once the lock is
+    released. Every open page must have been answered promptly, and every write must have
+    waited for the lock (else the test proves nothing)."""
+    latencies: list[float] = []
+    with httpx.Client(base_url=base) as anonymous, write_lock_held(store, tables):
+        locked = time.monotonic()
+        waiting = {name: _in_thread(send) for name, send in writes.items()}
+        while time.monotonic() - locked < HOLD_SECONDS:
+            latencies += [_latency(anonymous, path) for path in ("/healthz", "/login")]
+            time.sleep(0.1)
+        assert [name for name, (thread, _) in waiting.items() if not thread.is_alive()] == []
+    for thread, _ in waiting.values():
+        thread.join(timeout=WRITE_TIMEOUT)
+    answers = {name: answer for name, (_, answer) in waiting.items()}
+    assert min(answer.seconds for answer in answers.values()) >= HOLD_SECONDS - PROMPT_SECONDS
+    assert max(latencies) < PROMPT_SECONDS, latencies
+    return answers
+
+
+def _contact(month: str, entry_key: str) -> dict[str, object]:
+    return {
+        "month": month,
+        "channel": "chat",
+        "caller_type": "self_concerned",
+        "age_band": "18_21",
+        "help_needs": ["wants_to_stop"],
+        "risk_factors": [],
+        "entry_key": entry_key,
+    }
+
+
+def _cases(case: str) -> bytes:
+    header = "case,platform,stage,role_pair,year,source"
+    return f"{header}\n{case},example-chat,S2,offender-victim,2024,file\n".encode()
+
+
+def test_entries_and_imports_waiting_for_the_write_lock_leave_the_app_answering(
+    store: Store,
+) -> None:
+    with store.session() as db:
+        for name, role in (("cou", "counsellor"), ("sup", "supervisor")):
+            accounts.add_user(db, name, role, None, SETUP)
+        counsellor = accounts.create_token(db, "cou", "t", SETUP).secret
+        supervisor = accounts.create_token(db, "sup", "t", SETUP).secret
+    with served(store) as base:
+        cookie, csrf = session_cookie(make_app(store), store, "cou")
+        sup_cookie, sup_csrf = session_cookie(make_app(store), store, "sup")
+        cou_api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {counsellor}"})
+        sup_api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {supervisor}"})
+        cou_page = httpx.Client(base_url=base, cookies={"sg_session": cookie})
+        sup_page = httpx.Client(base_url=base, cookies={"sg_session": sup_cookie})
+        clients = (cou_api, sup_api, cou_page, sup_page)
+        try:
+            # Before the lock: each token's first use records when it was used (a write of its
+            # own), and the register the case files name is stored.
+            first = cou_api.post("/api/helpline/contacts", json=_contact("2025-03", "k" * 20))
+            assert first.status_code == 201, first.text
+            register = sup_api.post(
+                "/api/platforms/import",
+                params={"kind": "register", "filename": "register.yaml"},
+                content=SAMPLE_REGISTER.read_bytes(),
+            )
+            assert register.status_code == 200, register.text
+            form = cou_page.get("/helpline/entry").text
+            key = re.search(r'name="entry_key" value="([^"]+)"', form)
+            assert key
+            writes: dict[str, Callable[[], httpx.Response]] = {
+                "api entry": lambda: cou_api.post(
+                    "/api/helpline/contacts",
+                    json=_contact("2025-04", "m" * 20),
+                    timeout=WRITE_TIMEOUT,
+                ),
+                "form entry": lambda: cou_page.post(
+                    "/helpline/entry",
+                    data={
+                        "entry_key": key.group(1),
+                        "month": "2025-05",
+                        "caller_type": "self_concerned",
+                        "csrf_token": csrf,
+                    },
+                    timeout=WRITE_TIMEOUT,
+                ),
+                "api import": lambda: sup_api.post(
+                    "/api/platforms/import",
+                    params={"kind": "cases", "filename": "cases.csv"},
+                    content=_cases("C-1"),
+                    timeout=WRITE_TIMEOUT,
+                ),
+                "form import": lambda: sup_page.post(
+                    "/platforms/import",
+                    data={"kind": "cases", "csrf_token": sup_csrf},
+                    files={"file": ("more.csv", _cases("C-2"))},
+                    timeout=WRITE_TIMEOUT,
+                ),
+            }
+            answers = while_locked(store, base, writes)
+        finally:
+            for client in clients:
+                client.close()
+    assert {name: answer.status for name, answer in answers.items()} == {
+        "api entry": 201,
+        "form entry": 200,
+        "api import": 200,
+        "form import": 200,
+    }, {name: answer.text[:300] for name, answer in answers.items()}
+    with store.session() as db:
+        months = db.scalars(select(HelplineContactRow.month).order_by(HelplineContactRow.month))
+        assert list(months) == [3, 4, 5]
+        assert db.scalar(select(func.count()).select_from(HelplineContactRow)) == 3
