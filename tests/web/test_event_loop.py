@@ -18,13 +18,17 @@ from dataclasses import dataclass
 
 import httpx2 as httpx
 import uvicorn
-from sqlalchemy import func, select
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, update
 
 from safeguarding.access import accounts
 from safeguarding.platforms.sample import SAMPLE_REGISTER
 from safeguarding.store import Store
+from safeguarding.store.models import ProviderReport, QuarantineRecord
 from safeguarding.store.models.helpline import HelplineContactRow
+from safeguarding.triage.quarantine import KEYED
 from tests.web.conftest import SETUP, make_app, session_cookie
+from tests.web.test_submit import report_json
 
 # How long the lock is held: well under SQLite's busy timeout (30 s), so the waiting writes
 # go through once it is released, and long enough that a blocked loop shows plainly.
@@ -233,3 +237,39 @@ def test_entries_and_imports_waiting_for_the_write_lock_leave_the_app_answering(
         months = db.scalars(select(HelplineContactRow.month).order_by(HelplineContactRow.month))
         assert list(months) == [3, 4, 5]
         assert db.scalar(select(func.count()).select_from(HelplineContactRow)) == 3
+
+
+def test_the_first_report_submission_waiting_for_the_write_lock_leaves_the_app_answering(
+    store: Store,
+) -> None:
+    """The first submission opens the intake (the PDQ index from its files, the secrets), which
+    also rekeys any quarantine digest an earlier version left plain: a write, waiting for the
+    lock like any other."""
+    with store.session() as db:
+        accounts.add_user(db, "prov", "provider", None, SETUP)
+        headers = {
+            "Authorization": f"Bearer {accounts.create_token(db, 'prov', 't', SETUP).secret}"
+        }
+    with TestClient(make_app(store), base_url="http://127.0.0.1", headers=headers) as client:
+        refused = client.post("/api/reports", json={"report_id": "Q-1"})
+        assert refused.status_code == 422, refused.text
+    with store.session() as db:
+        # A plain SHA-256 hex digest, as versions before keyed digests stored it.
+        db.execute(update(QuarantineRecord).values(raw_digest="0" * 64))
+    with served(store) as base, httpx.Client(base_url=base, headers=headers) as provider:
+        answers = while_locked(
+            store,
+            base,
+            {
+                "report": lambda: provider.post(
+                    "/api/reports", json=report_json("R-1"), timeout=WRITE_TIMEOUT
+                )
+            },
+            tables="audit_head, quarantine_record",
+        )
+    assert answers["report"].status == 201, answers["report"].text
+    with store.session() as db:
+        [digest] = db.scalars(select(QuarantineRecord.raw_digest)).all()
+        assert digest.startswith(KEYED)
+        reports = db.scalars(select(ProviderReport.provider_report_id)).all()
+    assert reports == ["R-1"]

@@ -28,7 +28,10 @@ _building = threading.Lock()
 
 
 def submitter(request: Request) -> Submitter:
-    """The app's submitter, built once on first use (it opens the PDQ index)."""
+    """The app's submitter, built once on first use. Called in the thread pool: building it
+    opens the PDQ index from its files and rekeys any quarantine digest an earlier version left
+    plain, a write that waits for the database's lock, and on the event loop that held up
+    every other request meanwhile."""
     state = request.app.state
     with _building:
         found: Submitter | None = getattr(state, "submitter", None)
@@ -118,7 +121,7 @@ async def submit_report(
             {"detail": f"Content-Type must be one of {', '.join(sorted(CONTENT_TYPES))}"},
             status_code=415,
         )
-    target = submitter(request)
+    target = await run_in_threadpool(submitter, request)
     limit = target.context.options.max_document_bytes
     body = await _read_capped(request, limit)
     if body is None:
