@@ -539,7 +539,8 @@ async def hashlist_import_form(
         _import, store_of(request), principal, upload, (format, hash_type, scheme), name, kind,
         pdq_threshold,
     )  # fmt: skip
-    return _lists_page(request, imported)
+    # The page reads the lists and their flags from the store: on a worker thread as well.
+    return await run_in_threadpool(_lists_page, request, imported)
 
 
 @router.post("/api/hashlists", tags=["triage"], summary="Import or update a hash list")
