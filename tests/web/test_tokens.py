@@ -244,3 +244,42 @@ def test_a_time_with_another_zone_is_converted_to_utc() -> None:
     new_york = datetime(2026, 1, 15, 7, 0, tzinfo=ZoneInfo("America/New_York"))
     assert accounts.aware(new_york).isoformat() == "2026-01-15T12:00:00+00:00"
     assert accounts.aware(datetime(2026, 1, 15, 12, 0)).isoformat() == "2026-01-15T12:00:00+00:00"
+
+
+def test_a_label_no_store_can_hold_is_refused_naming_the_field(
+    store: Store, accounts_by_role: dict[Role, Account], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A NUL in a label was kept by SQLite and refused by PostgreSQL in the middle of the
+    transaction (a 500 on the web, an "unexpected DataError" at the command line); a lone
+    surrogate (a file name's undecodable byte in an argument) fails both drivers. Every way of
+    making a token refuses them, naming the label and the rule, and stores nothing."""
+    admin = _bearer(accounts_by_role[Role.ADMIN].token)
+    with store.session() as db:
+        accounts.add_user(db, "ana", "analyst", PASSWORD, SETUP)
+    app = make_app(store)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        api = client.post(
+            "/api/users/provider-one/tokens", json={"label": "nightly\x00upload"}, headers=admin
+        )
+        cookie, csrf = session_cookie(app, store, "ana")
+        client.cookies.set("sg_session", cookie)
+        form = client.post("/account/tokens", data={"label": "mine\x00", "csrf_token": csrf})
+    surrogate = invoke(capsys, "token", "create", "provider-one", "--label", "nightly\udcffupload")
+    too_long = invoke(capsys, "token", "create", "provider-one", "--label", "é" * 121)
+    longest = invoke(capsys, "token", "create", "provider-one", "--label", "é" * 120)
+    assert api.status_code == 422
+    assert api.json() == {
+        "detail": "token label: must not contain a NUL character (\\x00)",
+        "rule": "nul_character",
+        "location": "label",
+    }
+    assert form.status_code == 422
+    assert "token label: must not contain a NUL character (\\x00)" in form.text
+    assert surrogate.code == 1
+    assert surrogate.err.startswith("error: token label: must not contain a lone surrogate")
+    assert too_long.code == 1 and too_long.err == "error: token label: 1 to 120 characters\n"
+    assert longest.code == 0, longest.err
+    with store.session() as db:
+        labels = {owner: [row.label for row, o in accounts.list_tokens(db) if o == owner]
+                  for owner in ("provider-one", "ana")}  # fmt: skip
+    assert labels == {"provider-one": ["t", "é" * 120], "ana": []}

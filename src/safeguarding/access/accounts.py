@@ -30,10 +30,12 @@ from safeguarding.access.audit import Actor
 from safeguarding.access.roles import Role, parse_role
 from safeguarding.errors import NotFoundError, SafeguardingError, ValidationError
 from safeguarding.store.models.access import ApiTokenRow, UserRow, WebSessionRow
+from safeguarding.triage.formats.fields import UNSTORABLE, unstorable
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
+MAX_LABEL = 120  # the size of the token label's column
 TOKEN_PREFIX = "sgt_"  # noqa: S105  (a public prefix, not a secret)
 # A token's last use is written at most this often, so busy API clients do not write per call.
 LAST_USED_GRANULARITY = timedelta(minutes=1)
@@ -227,6 +229,21 @@ class IssuedToken:
     expires_at: datetime
 
 
+def check_label(label: str) -> str:
+    """A token's label, stripped, if the store can hold it on every backend: 1 to
+    ``MAX_LABEL`` characters (PostgreSQL refuses a longer one, SQLite would keep it), without a
+    NUL (PostgreSQL refuses it in text, SQLite keeps it) or a lone surrogate (which no UTF-8
+    text holds). Refused here, naming the field and the rule, rather than by the database."""
+    text = label.strip()
+    if rule := unstorable(text):
+        raise ValidationError(f"token label: {UNSTORABLE[rule]}", location="label", rule=rule)
+    if not 1 <= len(text) <= MAX_LABEL:
+        raise ValidationError(
+            f"token label: 1 to {MAX_LABEL} characters", location="label", rule="label-length"
+        )
+    return text
+
+
 def create_token(
     session: Session, name: str, label: str, actor: Actor, *, days: int = DEFAULT_TOKEN_DAYS
 ) -> IssuedToken:
@@ -256,11 +273,7 @@ def create_token(
                 location="name",
                 rule="token-from-session",
             )
-    label = label.strip()
-    if not 1 <= len(label) <= 120:
-        raise ValidationError(
-            "token label: 1 to 120 characters", location="label", rule="label-length"
-        )
+    label = check_label(label)
     if not 1 <= days <= MAX_TOKEN_DAYS:
         raise ValidationError(
             f"token lifetime: 1 to {MAX_TOKEN_DAYS} days", location="days", rule="token-lifetime"

@@ -49,7 +49,7 @@ def own_tokens_page(request: Request, principal: Principal = Depends(SELF)) -> R
 @router.post("/account/tokens", include_in_schema=False)
 def create_own_token_form(
     request: Request,
-    label: str = Form(..., max_length=120),
+    label: str = Form(..., max_length=accounts.MAX_LABEL),
     days: int = Form(accounts.DEFAULT_TOKEN_DAYS),
     principal: Principal = Depends(SELF),
 ) -> Response:

@@ -101,7 +101,7 @@ def disable_user_form(
 def create_token_form(
     request: Request,
     name: str,
-    label: str = Form(..., max_length=120),
+    label: str = Form(..., max_length=accounts.MAX_LABEL),
     days: int = Form(accounts.DEFAULT_TOKEN_DAYS),
     principal: Principal = Depends(MANAGE),
 ) -> Response:
@@ -126,7 +126,7 @@ class NewUser(BaseModel):
 
 
 class NewToken(BaseModel):
-    label: str = Field(max_length=120)
+    label: str = Field(max_length=accounts.MAX_LABEL)
     days: int = Field(
         accounts.DEFAULT_TOKEN_DAYS,
         description=f"How long the token works: 1 to {accounts.MAX_TOKEN_DAYS} days.",
