@@ -198,6 +198,39 @@ def test_a_refused_rule_is_named_with_the_line_it_is_written_on() -> None:
     )
 
 
+# The line of the first rule's ``[[rule]]`` header in the shipped policy.
+FIRST_RULE = default_policy_text().decode().splitlines().index("[[rule]]") + 1
+
+
+@pytest.mark.parametrize(
+    ("edit", "where"),
+    [
+        (('name = "default"', 'name = "nul\\u0000policy"'), "[policy]: name"),
+        (('version = "2026.11-3"', 'version = "2026.11\\u0000"'), "[policy]: version"),
+        (('description = "Ongoing', 'description = "\\u0000Ongoing'), "[policy]: description"),
+        (('id = "escalation"', 'id = "escalation\\u0000"'), f"{FIRST_RULE}: rule 1: id"),
+        (('description = "The provider', 'description = "\\u0000The provider'),
+         f"{FIRST_RULE}: rule 'escalation': description"),
+        (('source = "NCMEC CyberTipline', 'source = "\\u0000NCMEC CyberTipline'),
+         f"{FIRST_RULE}: rule 'escalation': source"),
+    ],
+)  # fmt: skip
+def test_a_nul_in_any_text_of_a_policy_is_refused_naming_the_key(
+    edit: tuple[str, str], where: str
+) -> None:
+    """Runs and decisions store the policy's texts, and PostgreSQL refuses a NUL in text that
+    SQLite keeps: the run failed half-way on one backend only. TOML writes it as ``\\u0000``."""
+    text = default_policy_text().decode()
+    edited = text.replace(*edit, 1)
+    assert edited != text
+    with pytest.raises(ValidationError) as info:
+        parse_policy(edited.encode(), "edited.toml")
+    separator = " " if where.startswith("[policy]") else ""
+    assert str(info.value) == (
+        f"edited.toml:{separator}{where} must not contain a NUL character (\\x00)"
+    )
+
+
 def test_the_policy_label_fits_the_columns_that_store_it() -> None:
     for column in (TriageRun.__table__.c.policy, PriorityDecision.__table__.c.policy):
         assert column.type.length == LABEL_MAX  # type: ignore[attr-defined]

@@ -165,6 +165,30 @@ def test_a_policy_change_is_stored_and_relevels(
     assert second["level_changes"]["raised"] == 0
 
 
+def test_a_policy_text_no_store_can_hold_is_refused_before_the_run(
+    store: Store, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A NUL in the policy's name reached the run's label: SQLite stored it, PostgreSQL refused
+    it half-way through the run ("unexpected DataError"). It is refused before anything is
+    written, naming the file, the table and the key, and the same run without it goes on."""
+    load_sample(store, 2)
+    text = default_policy_text().decode()
+    path = tmp_path / "nul-policy.toml"
+    path.write_text(text.replace('name = "default"', 'name = "nul\\u0000policy"', 1))
+    refused = invoke(capsys, "triage", "run", "--policy", str(path))
+    assert refused.code == 1
+    assert refused.err == (
+        f"error: {path}: [policy]: name must not contain a NUL character (\\x00)\n"
+    )
+    with store.session() as session:
+        assert session.scalar(select(func.count()).select_from(TriageRun)) == 0
+        assert session.scalar(select(func.count()).select_from(PriorityDecision)) == 0
+    path.write_text(text.replace('name = "default"', 'name = "nul-policy"', 1))
+    ran = invoke(capsys, "triage", "run", "--policy", str(path), "--json")
+    assert ran.code == 0, ran.err
+    assert json.loads(ran.out)["policy"].startswith("nul-policy@")
+
+
 def test_monitor_section_shows_counts_without_identifiers(
     store: Store, capsys: pytest.CaptureFixture[str]
 ) -> None:

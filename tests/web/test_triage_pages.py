@@ -734,6 +734,14 @@ def test_a_rerun_under_an_uploaded_policy_says_how_many_reports_changed_level(
     assert [e.action for e in _events(store, "triage.run")] == ["triage.run", "triage.run"]
     broken = client.post("/api/triage/run", files={"policy": ("bad.toml", b"[policy]\nname=1")})
     assert broken.status_code == 422 and _levels(store) == after
+    # A NUL in a text the run stores: kept by SQLite, refused by PostgreSQL mid-run (a 500).
+    nul = default_policy_text().decode().replace('name = "default"', 'name = "a\\u0000b"')
+    refused = client.post("/api/triage/run", files={"policy": ("nul.toml", nul.encode())})
+    assert refused.status_code == 422 and _levels(store) == after
+    assert refused.json()["detail"] == (
+        "nul.toml: [policy]: name must not contain a NUL character (\\x00)"
+    )
+    assert len(_events(store, "triage.run")) == 2
 
 
 def test_the_run_form_redirects_to_the_run_so_a_reload_runs_nothing(

@@ -24,6 +24,7 @@ from typing import Any, TypeGuard
 from safeguarding.errors import ValidationError
 from safeguarding.evidence import shipped_evidence
 from safeguarding.triage.facts import FACTS
+from safeguarding.triage.formats.fields import UNSTORABLE, unstorable
 
 LEVELS: tuple[str, ...] = ("P1", "P2", "P3", "informational")
 LEVEL_CODE = {name: code for code, name in enumerate(LEVELS, start=1)}
@@ -127,6 +128,16 @@ def _text(table: dict[str, Any], key: str, where: str) -> str:
     value = table.get(key)
     if not isinstance(value, str) or not value.strip():
         raise _fail(where, f"{key} must be a non-empty string")
+    return _storable(value, key, where)
+
+
+def _storable(value: str, key: str, where: str) -> str:
+    """``value`` if every store can hold it: runs and decisions store the policy's label, and
+    each decision's reasons the ids and descriptions of the rules that fired. TOML writes a NUL
+    as ``\\u0000``, which SQLite kept and PostgreSQL refused half-way through a run: refused
+    here instead, naming the file, the table or rule, and the key."""
+    if rule := unstorable(value):
+        raise _fail(where, f"{key} {UNSTORABLE[rule]}")
     return value
 
 
@@ -233,19 +244,20 @@ def parse_policy(data: bytes, source: str) -> Policy:
     for index, table in enumerate(tables):
         line = lines[index] if lines else None
         rules.append(_rule(table, index, source, {r.id for r in rules}, line))
-    name = _text(header, "name", f"{source}: [policy]")
-    version = _text(header, "version", f"{source}: [policy]")
+    header_at = f"{source}: [policy]"
+    name = _text(header, "name", header_at)
+    version = _text(header, "version", header_at)
     if len(name) + len(version) > _NAME_AND_VERSION_MAX:
         # A longer label was cut by SQLite and refused by PostgreSQL mid-run: refused here.
         raise _fail(
-            f"{source}: [policy]",
+            header_at,
             f"name and version must be at most {_NAME_AND_VERSION_MAX} characters together "
             f"(runs and decisions cite the policy as name@version#digest, in {LABEL_MAX})",
         )
     return Policy(
         name=name,
         version=version,
-        description=str(header.get("description", "")),
+        description=_storable(str(header.get("description", "")), "description", header_at),
         thresholds=tuple(thresholds),
         rules=tuple(rules),
         digest=hashlib.sha256(data).hexdigest(),
