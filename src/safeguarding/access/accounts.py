@@ -109,6 +109,11 @@ def password_matches(password_hash: str | None, password: str) -> bool:
 
 
 def find_user(session: Session, name: str) -> UserRow | None:
+    """The account named ``name``, or None. A name no store can hold (a NUL, a lone surrogate)
+    names no account and is not looked up: PostgreSQL refuses a NUL in a query where SQLite
+    finds nobody, so a NUL typed into the sign-in form was a server error on one backend only."""
+    if unstorable(name):
+        return None
     return session.scalar(select(UserRow).where(UserRow.name == name))
 
 
