@@ -195,3 +195,45 @@ def test_a_fault_met_by_the_body_limits_is_answered_as_the_routes_answer_it(
     for response in api + pages:
         assert "SECRET" not in response.text and "/srv/" not in response.text
         assert _secured(response.headers)
+
+
+def test_a_parameter_no_store_can_hold_is_refused_naming_it(
+    store: Store, accounts_by_role: dict[Role, Account]
+) -> None:
+    """Routes look their path and query parameters up in stored text, and PostgreSQL refuses a
+    NUL in a query: a 500 there where SQLite answered "not found" or an empty list. The same
+    answer on both backends now, naming the parameter and the rule."""
+
+    def bearer(role: Role) -> dict[str, str]:
+        return {"Authorization": f"Bearer {accounts_by_role[role].token}"}
+
+    app = make_app(store)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        answers = {
+            "actor": client.get(
+                "/api/audit", params={"actor": "a\x00"}, headers=bearer(Role.ADMIN)
+            ),
+            "name": client.post("/api/users/a%00b/disable", headers=bearer(Role.ADMIN)),
+            "list": client.get(
+                "/api/flood-flags", params={"list": "a\x00"}, headers=bearer(Role.SUPERVISOR)
+            ),
+            "service_id": client.get(
+                "/api/platforms/services/a%00b", headers=bearer(Role.RESEARCHER)
+            ),
+        }
+        cookie, _ = session_cookie(app, store, accounts_by_role[Role.ADMIN].name)
+        client.cookies.set("sg_session", cookie)
+        page = client.get("/audit", params={"target": "a\x00"})
+        found = client.get(
+            "/api/audit", params={"actor": "analyst-one"}, headers=bearer(Role.ADMIN)
+        )
+    for name, answer in answers.items():
+        assert answer.status_code == 422, (name, answer.text)
+        assert answer.json() == {
+            "detail": f"{name}: must not contain a NUL character (\\x00)",
+            "rule": "nul_character",
+            "location": name,
+        }
+    assert page.status_code == 422 and _secured(page.headers)
+    assert "target: must not contain a NUL character" in page.text
+    assert found.status_code == 200

@@ -34,6 +34,7 @@ from safeguarding.errors import (
     ValidationError,
 )
 from safeguarding.store import Store
+from safeguarding.triage.formats.fields import UNSTORABLE, unstorable
 from safeguarding.web.auth import AuthState, ForbiddenError, NotSignedInError, auth_state, is_api
 from safeguarding.web.body_limits import FORM_OVERHEAD_BYTES, BodyLimits, RouteCap
 from safeguarding.web.options import WebOptions
@@ -102,6 +103,16 @@ def _server_error(request: Request, _exc: Exception) -> Response:
     )
 
 
+async def _storable_parameters(request: Request) -> None:
+    """Refuse a path or query parameter no store can hold, naming it. Routes look parameters up
+    in stored text (an account's or a list's name, a service id, the audit log's filters), and
+    PostgreSQL refuses a NUL in a query: a server error where SQLite answered "not found" or an
+    empty list. Nothing stored holds one, so refusing it loses no answer."""
+    for name, value in (*request.path_params.items(), *request.query_params.multi_items()):
+        if isinstance(value, str) and (rule := unstorable(value)):
+            raise ValidationError(f"{name}: {UNSTORABLE[rule]}", location=name, rule=rule)
+
+
 def create_app(store: Store, options: WebOptions | None = None) -> FastAPI:
     """The web app over ``store``; ``options`` default to the ``[web]`` settings section."""
     opts = options or WebOptions.from_section(store.settings.section("web"))
@@ -127,6 +138,7 @@ def create_app(store: Store, options: WebOptions | None = None) -> FastAPI:
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        dependencies=[Depends(_storable_parameters)],
     )
     app.state.auth = AuthState.build(store, opts)
     accounts.prepare_sign_in()
