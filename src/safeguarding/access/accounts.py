@@ -76,7 +76,10 @@ def sha256_hex(value: str) -> str:
 
 
 def check_name(name: str) -> str:
-    if not NAME_PATTERN.match(name):
+    """``name`` if it is an account name. The whole name must match: ``$`` also matches before
+    a final newline, so ``ana\\n`` passed as a second account beside ``ana`` (and a 64-character
+    name with it overran its column on PostgreSQL, where SQLite kept it)."""
+    if not NAME_PATTERN.fullmatch(name):
         raise ValidationError(
             f"account name {name!r}: 2–64 characters, lower-case letters, digits, '.', '_' or '-',"
             " starting with a letter or digit",
