@@ -505,6 +505,27 @@ def test_a_rules_path_longer_than_255_characters_is_kept_whole(
     assert "mine-2026" in render_monitor(store)
 
 
+def test_a_rules_text_no_store_can_hold_is_refused_before_the_run(
+    capsys: pytest.CaptureFixture[str], store: Store, tmp_path: Path
+) -> None:
+    """A run stores the rules' version: one with a NUL (YAML's ``"\\0"``) was kept by SQLite and
+    refused by PostgreSQL ("unexpected DataError"). Refused when the file is read now, naming
+    the file and the field, and no run is stored."""
+    invoke(capsys, "platforms", "import", str(_register(tmp_path, MICRO_AD_SITE)))
+    shipped = Path(__file__).parents[2] / "src/safeguarding/platforms/data/risk-rules.yaml"
+    rules = tmp_path / "mine.yaml"
+    rules.write_text(shipped.read_text().replace('version: "', 'version: "mine\\0', 1))
+    refused = invoke(capsys, "platforms", "assess", "--rules", str(rules))
+    assert refused.code == 1
+    assert refused.err == (
+        "error: mine.yaml: field version: Value error, must not contain a NUL character (\\x00)\n"
+    )
+    with store.session() as session:
+        assert session.scalar(select(func.count()).select_from(PlatformAssessmentRunRow)) == 0
+    rules.write_text(shipped.read_text().replace('version: "', 'version: "mine-', 1))
+    assert invoke(capsys, "platforms", "assess", "--rules", str(rules)).code == 0
+
+
 def test_bracketed_words_in_names_are_printed_not_read_as_styles(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -206,6 +206,9 @@ def test_edited_rules_change_the_result_and_carry_their_version() -> None:
             "unknown source 'rumour'",
         ),
         ("confidence: S}", "confidence: Q}", "confidence"),
+        # A run stores the version; PostgreSQL refuses a NUL in it, SQLite kept it.
+        ('version: "', 'version: "\\0', "field version: .*must not contain a NUL character"),
+        ("label: grooming", 'label: "groo\\0ming"', "harms.grooming.label: .*NUL character"),
         ("  csam_links:\n", "  csam_linkz:\n", "harms: missing csam_links"),
         ("low: 10,", "low: 500,", "level_points"),
         # Flat points would rank a high risk with a lower one: the docs promise they are refused.

@@ -16,12 +16,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from safeguarding.errors import ValidationError
 from safeguarding.evidence import shipped_evidence
-from safeguarding.input_files import UNREADABLE, YamlKeyError, load_yaml, why_unreadable
+from safeguarding.input_files import (
+    UNREADABLE,
+    YamlKeyError,
+    load_yaml,
+    refuse_nul,
+    why_unreadable,
+)
 from safeguarding.platforms.vocabulary import (
     FEATURES,
     HARMS,
@@ -44,7 +50,13 @@ FACTOR_IDS: frozenset[str] = frozenset(
 
 
 class _Strict(BaseModel):
+    """A run stores the rules' version, and PostgreSQL refuses a NUL in text that SQLite keeps
+    (YAML writes one as ``"\\0"``): every text of the file is refused holding one, with its
+    field, as the register's are."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    _text = field_validator("*")(refuse_nul)
 
 
 class Sourced(_Strict):
