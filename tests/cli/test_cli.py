@@ -13,11 +13,16 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import func, inspect, select, text
 
 from safeguarding.evidence import shipped_evidence
+from safeguarding.platforms.rules import DEFAULT_RULES
+from safeguarding.platforms.sample import SAMPLE_REGISTER
 from safeguarding.store import Store
 from safeguarding.store.engine import alembic_config
+from safeguarding.store.models import AuditEventRow
+from safeguarding.store.models.helpline import HelplineContactRow
+from safeguarding.store.models.platforms import PlatformAssessmentRunRow, PlatformServiceRow
 from tests.cli_runner import invoke
 
 
@@ -41,6 +46,41 @@ def test_evidence_show_and_unknown_id(capsys: pytest.CaptureFixture[str], home: 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], home: Path) -> None:
     assert invoke(capsys, "evidence", "list", "--tag", "Z").code == 2
     assert invoke(capsys, "no-such-command").code == 2
+
+
+def test_a_file_name_no_store_can_hold_is_refused_before_the_import(
+    capsys: pytest.CaptureFixture[str], store: Store, tmp_path: Path
+) -> None:
+    """Imports record the file's name (the rules' whole path); a name in another encoding than
+    UTF-8 reaches Python with a lone surrogate for its undecodable byte, which neither driver
+    writes: each import failed half-way with an "unexpected UnicodeEncodeError". Refused before
+    anything is stored now, asking for the file to be renamed."""
+    odd = "\udcff"  # the byte 0xff of a Latin-1 name, as Python decodes it from the file system
+    register = tmp_path / f"register{odd}.yaml"
+    register.write_bytes(SAMPLE_REGISTER.read_bytes())
+    cases = tmp_path / f"cases{odd}.csv"
+    cases.write_text("case,platform,stage,role_pair,year,source\nC-1,example-chat,S2,o,2024,f\n")
+    contacts = tmp_path / f"contacts{odd}.csv"
+    contacts.write_text("month,channel,caller_type,age_band\n2025-03,chat,self_concerned,18_21\n")
+    rules = tmp_path / f"rules{odd}" / "rules.yaml"
+    rules.parent.mkdir()
+    rules.write_bytes(DEFAULT_RULES.read_bytes())
+    answers = [
+        invoke(capsys, "platforms", "import", str(register)),
+        invoke(capsys, "cases", "import", str(cases)),
+        invoke(capsys, "helpline", "import", str(contacts)),
+        invoke(capsys, "platforms", "assess", "--rules", str(rules)),
+    ]
+    for answer, path in zip(answers, (register, cases, contacts, rules), strict=True):
+        assert answer.code == 2, answer.err
+        shown = str(path).replace(odd, "\\xff")  # the byte itself: no output writes the name
+        message = " ".join(answer.err.split())
+        assert f"{shown}: the name is not UTF-8 text; rename the file" in message
+    with store.session() as db:
+        for table in (PlatformServiceRow, HelplineContactRow, PlatformAssessmentRunRow):
+            assert db.scalar(select(func.count()).select_from(table)) == 0
+        assert db.scalar(select(func.count()).select_from(AuditEventRow)) == 0
+    assert invoke(capsys, "platforms", "import", str(SAMPLE_REGISTER)).code == 0
 
 
 def test_bad_database_url_is_one_line_and_exit_1(

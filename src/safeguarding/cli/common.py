@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -10,6 +11,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -18,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 from safeguarding.config import Settings, load_settings
 from safeguarding.store import Store, open_store
 from safeguarding.store.engine import OnOutdated, is_busy
+from safeguarding.triage.formats.fields import unstorable
 
 T = TypeVar("T")
 
@@ -30,6 +33,19 @@ err_console = Console(stderr=True, markup=False)
 
 def settings() -> Settings:
     return load_settings()
+
+
+def recorded(path: Path, text: str) -> str:
+    """``text``, ``path``'s name or whole path as the store records it, if a store can hold it.
+    A name in another encoding than UTF-8 reaches Python with a lone surrogate for each byte it
+    cannot decode, which neither database driver writes: the import failed half-way with an
+    unexpected UnicodeEncodeError. Refused up front, asking for the file to be renamed; the
+    message shows each such byte escaped (``\\xff``): an output of strict UTF-8 cannot write
+    the name either."""
+    if unstorable(text):
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        raise typer.BadParameter(f"{shown}: the name is not UTF-8 text; rename the file")
+    return text
 
 
 @contextmanager

@@ -13,7 +13,15 @@ from rich.text import Text
 from sqlalchemy import func, select
 
 from safeguarding.access import audit
-from safeguarding.cli.common import console, err_console, print_json, print_table, settings, store
+from safeguarding.cli.common import (
+    console,
+    err_console,
+    print_json,
+    print_table,
+    recorded,
+    settings,
+    store,
+)
 from safeguarding.disclosure import dp
 from safeguarding.disclosure.suppression import DEFAULT_MIN_CELL, ProtectedTable
 from safeguarding.errors import ConfigError, SafeguardingError
@@ -54,6 +62,7 @@ def import_command(
     if not file.is_file():
         what = "a directory, not a file" if file.is_dir() else "no such file"
         raise typer.BadParameter(f"{what}: {file}", param_hint="FILE")
+    name = recorded(file, file.name)
     from safeguarding.helpline.importer import IngestKeys, import_file
 
     config = settings()
@@ -66,7 +75,7 @@ def import_command(
             "rejected_rows": str(outcome.rejected_rows),
         }
         actor = audit.cli_actor()
-        audit.record(session, actor, "helpline.import", "helpline_file", file.name, counts)
+        audit.record(session, actor, "helpline.import", "helpline_file", name, counts)
     if json_out:
         print_json(outcome.as_dict())
     else:

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 import typer
 
 from safeguarding.access import audit
-from safeguarding.cli.common import console, err_console, print_json, print_table, store
+from safeguarding.cli.common import (
+    console,
+    err_console,
+    print_json,
+    print_table,
+    recorded,
+    store,
+)
 from safeguarding.errors import SafeguardingError, ValidationError
 from safeguarding.platforms.vocabulary import HARM_LABELS, HARMS, ROLE_PAIRS, STAGES
 from safeguarding.store import Store
@@ -82,9 +89,10 @@ def import_services(
     from safeguarding.platforms.register import read_register
     from safeguarding.platforms.workflow import import_register
 
+    name = recorded(file, file.name)
     parsed = read_register(file)
     with store() as opened:
-        summary = import_register(opened, parsed, file.name, audit_as=audit.cli_actor())
+        summary = import_register(opened, parsed, name, audit_as=audit.cli_actor())
     console.print(
         f"{file.name}: {summary.new} new, {summary.existing - summary.unchanged} updated, "
         f"{summary.unchanged} unchanged service(s)",
@@ -212,6 +220,8 @@ def assess(
     from safeguarding.platforms.workflow import run_assessment
 
     loaded = load_rules(rules)
+    if rules is not None:
+        recorded(rules, loaded.file)
     with store() as opened:
         result = run_assessment(opened, loaded, audit_as=audit.cli_actor())
     run_id, assessments = result.run_id, result.assessments
@@ -346,9 +356,10 @@ def import_cases(
     """
     from safeguarding.platforms.workflow import import_cases_text, read_cases_file
 
+    name = recorded(file, file.name)
     text = read_cases_file(file)
     with store() as opened:
-        summary = import_cases_text(opened, text, file.name, audit_as=audit.cli_actor())
+        summary = import_cases_text(opened, text, name, audit_as=audit.cli_actor())
     console.print(
         f"{file.name}: {summary.new} new mention(s), {summary.existing} already stored",
         highlight=False,
