@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
 from safeguarding.access import accounts, audit
 from safeguarding.store import Store
-from tests.web.conftest import PASSWORD, SETUP, make_app
+from tests.web.conftest import PASSWORD, SETUP
+from tests.web.served import served
 
 pytestmark = pytest.mark.browser
 
@@ -40,12 +37,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -90,29 +81,19 @@ def live(store: Store, browser: BrowserContext) -> Iterator[Live]:
         accounts.add_user(db, "root", "admin", PASSWORD, SETUP)
         accounts.add_user(db, "sam", "supervisor", PASSWORD, SETUP)
         audit.record(db, SETUP, "report.read", "report", "R-1")
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(make_app(store), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    base = f"http://127.0.0.1:{port}"
-    browser.clear_cookies()
-    page = browser.new_page()
-    state = Live(base=base, page=page)
-    page.on("console", lambda m: state.console_errors.append(m.text) if m.type == "error" else None)
-    page.on(
-        "request",
-        lambda r: None if r.url.startswith(base) else state.foreign_requests.append(r.url),
-    )
-    yield state
-    page.close()
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served(store) as base:
+        browser.clear_cookies()
+        page = browser.new_page()
+        state = Live(base=base, page=page)
+        page.on(
+            "console", lambda m: state.console_errors.append(m.text) if m.type == "error" else None
+        )
+        page.on(
+            "request",
+            lambda r: None if r.url.startswith(base) else state.foreign_requests.append(r.url),
+        )
+        yield state
+        page.close()
     assert state.unexpected_errors() == []
     assert state.foreign_requests == []
 

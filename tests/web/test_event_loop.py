@@ -8,7 +8,6 @@ connection of the test holds the lock that a writing command would hold."""
 from __future__ import annotations
 
 import re
-import socket
 import sqlite3
 import threading
 import time
@@ -17,7 +16,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx2 as httpx
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
@@ -28,6 +26,7 @@ from safeguarding.store.models import ProviderReport, QuarantineRecord
 from safeguarding.store.models.helpline import HelplineContactRow
 from safeguarding.triage.quarantine import KEYED
 from tests.web.conftest import SETUP, make_app, session_cookie
+from tests.web.served import served
 from tests.web.test_submit import report_json
 
 # How long the lock is held: well under SQLite's busy timeout (30 s), so the waiting writes
@@ -37,32 +36,6 @@ HOLD_SECONDS = 3.0
 # the lock is released, seconds later.
 PROMPT_SECONDS = 1.0
 WRITE_TIMEOUT = HOLD_SECONDS + 20
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def served(store: Store) -> Iterator[str]:
-    """The app served by uvicorn in a thread; yields its base URL."""
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(make_app(store), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @contextmanager

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,20 +16,15 @@ from safeguarding.access import accounts
 from safeguarding.store import Store
 from safeguarding.store.models import ProviderReport
 from tests.web.conftest import SETUP
+from tests.web.served import free_port
 from tests.web.test_submit import report_json
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_served_app_keeps_every_acknowledged_report_after_kill_9(store: Store, home: Path) -> None:
     with store.session() as db:
         accounts.add_user(db, "prov", "provider", None, SETUP)
         token = accounts.create_token(db, "prov", "t", SETUP).secret
-    port = _free_port()
+    port = free_port()
     command = str(Path(sys.executable).with_name("safeguarding"))
     server = subprocess.Popen(
         [command, "serve", "--host", "127.0.0.1", "--port", str(port)],
