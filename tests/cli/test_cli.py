@@ -20,7 +20,7 @@ from safeguarding.platforms.rules import DEFAULT_RULES
 from safeguarding.platforms.sample import SAMPLE_REGISTER
 from safeguarding.store import Store
 from safeguarding.store.engine import alembic_config
-from safeguarding.store.models import AuditEventRow
+from safeguarding.store.models import AuditEventRow, HashList
 from safeguarding.store.models.helpline import HelplineContactRow
 from safeguarding.store.models.platforms import PlatformAssessmentRunRow, PlatformServiceRow
 from tests.cli_runner import invoke
@@ -65,19 +65,22 @@ def test_a_file_name_no_store_can_hold_is_refused_before_the_import(
     rules = tmp_path / f"rules{odd}" / "rules.yaml"
     rules.parent.mkdir()
     rules.write_bytes(DEFAULT_RULES.read_bytes())
+    hashes = tmp_path / f"hashes{odd}.csv"
+    hashes.write_text("hash,type\n" + "0" * 32 + ",md5\n")
     answers = [
         invoke(capsys, "platforms", "import", str(register)),
         invoke(capsys, "cases", "import", str(cases)),
         invoke(capsys, "helpline", "import", str(contacts)),
         invoke(capsys, "platforms", "assess", "--rules", str(rules)),
+        invoke(capsys, "hashlist", "import", str(hashes), "--name", "odd"),
     ]
-    for answer, path in zip(answers, (register, cases, contacts, rules), strict=True):
+    for answer, path in zip(answers, (register, cases, contacts, rules, hashes), strict=True):
         assert answer.code == 2, answer.err
         shown = str(path).replace(odd, "\\xff")  # the byte itself: no output writes the name
         message = " ".join(answer.err.split())
         assert f"{shown}: the name is not UTF-8 text; rename the file" in message
     with store.session() as db:
-        for table in (PlatformServiceRow, HelplineContactRow, PlatformAssessmentRunRow):
+        for table in (PlatformServiceRow, HelplineContactRow, PlatformAssessmentRunRow, HashList):
             assert db.scalar(select(func.count()).select_from(table)) == 0
         assert db.scalar(select(func.count()).select_from(AuditEventRow)) == 0
     assert invoke(capsys, "platforms", "import", str(SAMPLE_REGISTER)).code == 0

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from safeguarding.access import audit
-from safeguarding.cli.common import console, print_json, print_table, settings, store
+from safeguarding.cli.common import console, print_json, print_table, recorded, settings, store
 from safeguarding.errors import ValidationError
 from safeguarding.hashing.kinds import parse_kind
 from safeguarding.store.base import ROW_ID_MAX
@@ -81,6 +81,7 @@ def import_command(
         raise typer.BadParameter(str(exc).replace("name:", "--name:", 1)) from exc
     if pdq_threshold is not None and not 0 <= pdq_threshold <= 128:
         raise typer.BadParameter("--pdq-threshold must be 0 to 128")
+    source_file = recorded(path, path.name)
     parsed = read_list_file(
         path, format, hash_type=declared, scheme=_SCHEMES[scheme] if scheme else None
     )
@@ -90,7 +91,7 @@ def import_command(
         context = intake_context(opened)
         summary = import_list(
             opened, context.matcher, context.sealer, parsed,
-            name=name, kind=kind, source_file=path.name, pdq_threshold=pdq_threshold,
+            name=name, kind=kind, source_file=source_file, pdq_threshold=pdq_threshold,
             flood_share=context.options.flood_share, actor=audit.cli_actor(),
         )  # fmt: skip
     if json_out:
