@@ -6,6 +6,7 @@ import json
 import mmap
 import subprocess
 import sys
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,8 @@ from safeguarding.hashing.mih import (
     extract_chunk,
     partition_layout,
     position_bits,
+    probe_masks,
+    scans,
     search_segment,
 )
 from safeguarding.hashing.pdq_bits import distances, hex_to_words, words_to_hex
@@ -69,6 +72,39 @@ def test_index_equals_brute_force(size: int, seed: int, radius: int) -> None:
     index = PDQIndex()
     index.add_segment("s", ids, db)
     assert _hits(index, queries, radius) == _brute(db, ids, queries, radius)
+
+
+@settings(max_examples=10, deadline=None)
+@given(size=st.integers(1, 2000), seed=st.integers(0, 2**31), radius=st.integers(49, 128))
+def test_large_radii_equal_brute_force(size: int, seed: int, radius: int) -> None:
+    """A list may set its PDQ threshold up to 128: there the probes outnumber the hashes and
+    the segment is scanned; either way the answer is brute force's."""
+    db = random_pdq(size, seed)
+    ids = np.arange(size, dtype=np.int64)
+    queries = np.concatenate([_near(db, seed + 1, 10, 120), random_pdq(5, seed + 2)])
+    index = PDQIndex()
+    index.add_segment("s", ids, db)
+    assert _hits(index, queries, radius) == _brute(db, ids, queries, radius)
+
+
+def test_a_segment_is_scanned_only_where_its_probes_outnumber_its_hashes() -> None:
+    segment = build_segment(np.arange(2000, dtype=np.int64), random_pdq(2000, 5))
+    assert not scans(segment, 31) and scans(segment, 128)
+
+
+@settings(max_examples=40, deadline=None)
+@given(width=st.integers(4, 14), data=st.data())
+def test_probe_masks_are_the_bucket_addresses_of_every_flip_of_the_chunk(
+    width: int, data: st.DataObject
+) -> None:
+    table_bits = data.draw(st.integers(1, width))
+    flips = data.draw(st.integers(0, width))
+    enumerated = {
+        sum(1 << bit for bit in bits) >> (width - table_bits)
+        for count in range(flips + 1)
+        for bits in combinations(range(width), count)
+    }
+    assert probe_masks(width, table_bits, flips).tolist() == sorted(enumerated)
 
 
 @settings(max_examples=15, deadline=None)

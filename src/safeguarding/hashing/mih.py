@@ -37,6 +37,7 @@ EMPTY = 0xFFFFFFFF  # a bucket slot without an entry
 OVERFLOW = 0xFFFFFFFE  # first slot of a bucket with more than two entries; the second slot
 # then holds where its block (count, then entries) starts in the chunk's overflow array
 MIN_TABLE_BITS = 4
+SCAN_FACTOR = 4  # probes a query may make per hash of a segment before it is scanned instead
 
 IntArray = npt.NDArray[np.int64]
 
@@ -71,13 +72,24 @@ def extract_chunk(words: Words, start: int, width: int) -> npt.NDArray[np.uint64
 
 @cache
 def probe_masks(width: int, table_bits: int, flips: int) -> npt.NDArray[np.int64]:
-    """Distinct bucket-address XOR masks for every flip of at most ``flips`` of ``width`` bits."""
-    shift = width - table_bits
-    masks = {0}
-    for count in range(1, flips + 1):
-        for positions in combinations(range(width), count):
-            value = sum(1 << p for p in positions)
-            masks.add(value >> shift)
+    """Distinct bucket-address XOR masks for every flip of at most ``flips`` of ``width`` bits.
+
+    A flip below the bucket address changes no address bit, so the masks are exactly the
+    ``table_bits``-bit values with at most ``flips`` bits set: enumerated over the address bits,
+    not over the chunk's ``width``. Enumerating the chunk's flips took some 20 s at the 11 flips
+    a chunk of radius 128 (four million combinations for a few thousand masks)."""
+    assert 0 <= table_bits <= width
+    if flips >= table_bits:
+        return np.arange(1 << table_bits, dtype=np.int64)
+    wanted = sum(math.comb(table_bits, count) for count in range(flips + 1))
+    if wanted * 8 > 1 << table_bits:  # most of the table: filter every address
+        every = np.arange(1 << table_bits, dtype=np.int64)
+        return every[np.bitwise_count(every) <= flips]
+    masks = [
+        sum(1 << p for p in positions)
+        for count in range(flips + 1)
+        for positions in combinations(range(table_bits), count)
+    ]
     return np.array(sorted(masks), dtype=np.int64)
 
 
@@ -193,6 +205,30 @@ class ProbePlan:
     position_bits: IntArray
 
 
+def chunk_flips(chunks: int, radius: int) -> list[int]:
+    """The bits a probe may flip in each chunk (``s_j``; -1 where a chunk is not probed)."""
+    base, extra = divmod(radius + 1, chunks)
+    return [base + (1 if j < extra else 0) - 1 for j in range(chunks)]
+
+
+def probe_count(chunks: int, table_bits: int, radius: int) -> int:
+    """Probes a query makes at ``radius``, counted without building them."""
+    return sum(
+        min(1 << table_bits, sum(math.comb(table_bits, k) for k in range(flips + 1)))
+        for flips in chunk_flips(chunks, radius)
+        if flips >= 0
+    )
+
+
+def scans(segment: Segment, radius: int) -> bool:
+    """Whether ``segment`` is searched at ``radius`` by comparing every hash: where a query
+    would make more than ``SCAN_FACTOR`` probes per hash of the segment. The probes grow
+    combinatorially with the radius (about 8 M a query at radius 128 over a 1 M-hash segment,
+    2,131 at radius 31), each a random read, where a scan reads each hash once, in order."""
+    probes = probe_count(segment.slots.shape[0], segment.table_bits, radius)
+    return probes > SCAN_FACTOR * segment.size
+
+
 @cache
 def probe_plan(chunks: int, table_bits: int, radius: int) -> ProbePlan:
     """Chunk radii ``s_j`` are chosen with ``sum(s_j + 1) > radius``: if every chunk differed
@@ -204,18 +240,17 @@ def probe_plan(chunks: int, table_bits: int, radius: int) -> ProbePlan:
     consecutive probes into the same cache line of the bucket table (they differ only in low
     address bits), so the CPU waits on few memory reads at a time; bit-reversed, consecutive
     probes fall into different lines and their reads overlap."""
-    base, extra = divmod(radius + 1, chunks)
-    chunk_of, masks, budgets, flips, positions = [], [], [], [], []
+    flips = chunk_flips(chunks, radius)
+    chunk_of, masks, budgets, positions = [], [], [], []
     chunk_bits = np.zeros((chunks, 4), dtype=np.uint64)
     for j, (start, width) in enumerate(chunk_layout(chunks)):
-        flips.append(base + (1 if j < extra else 0) - 1)
         positions.append(position_bits(width, table_bits))
         for bit in range(start, start + width):
             chunk_bits[j, bit // 64] |= np.uint64(1 << (63 - bit % 64))
         if flips[j] < 0:
             continue
         found = probe_masks(width, table_bits, flips[j])
-        found = found[np.argsort([_reversed(int(m), table_bits) for m in found], kind="stable")]
+        found = found[np.argsort(_reversed(found, table_bits), kind="stable")]
         chunk_of.append(np.full(len(found), j, dtype=np.int64))
         masks.append(found)
         budgets.append(flips[j] - np.bitwise_count(found).astype(np.int64))
@@ -229,8 +264,12 @@ def probe_plan(chunks: int, table_bits: int, radius: int) -> ProbePlan:
     )
 
 
-def _reversed(value: int, bits: int) -> int:
-    return int(format(value, f"0{bits}b")[::-1], 2)
+def _reversed(values: IntArray, bits: int) -> IntArray:
+    """Each value's lowest ``bits`` bits in reverse order."""
+    result = np.zeros_like(values)
+    for bit in range(bits):
+        result |= ((values >> bit) & 1) << (bits - 1 - bit)
+    return result
 
 
 # Bucket-address bits of one part of a partitioned search (256 buckets: 2 KiB of slots), and how
@@ -280,7 +319,7 @@ def batch_size(segment: Segment, radius: int, count: int, batch: int, threads: i
     """Queries per search of ``segment`` when ``count`` are searched on ``threads`` threads:
     ``batch``, or, where a partitioned search pays, batches as large as still give each thread
     one of its own, within the partitioned search's bounds."""
-    if segment.size == 0 or radius < 0:
+    if segment.size == 0 or radius < 0 or scans(segment, radius):
         return batch
     layout = partition_layout(segment.slots.shape[0], segment.table_bits, radius)
     if layout is None or count < layout.fewest_queries:
@@ -297,6 +336,8 @@ def search_segment(
     empty = np.zeros(0, dtype=np.int64)
     if segment.size == 0 or len(queries) == 0 or radius < 0:
         return empty, empty, empty
+    if scans(segment, radius):
+        return _scan(segment, queries, radius)
     chunks = segment.slots.shape[0]
     bits = segment.table_bits
     plan = probe_plan(chunks, bits, radius)
@@ -321,6 +362,20 @@ def search_segment(
     # The kernel reports each pair once, query by query; within a query, sort by position.
     ordered = np.lexsort((positions, owners))
     return owners[ordered], positions[ordered], distance[ordered]
+
+
+def _scan(segment: Segment, queries: Words, radius: int) -> tuple[IntArray, IntArray, IntArray]:
+    """``search_segment``'s answer by comparing each query with every live hash."""
+    words = np.asarray(segment.words)
+    live = ~segment.deleted
+    owners, positions, distance = [], [], []
+    for number, query in enumerate(queries):
+        apart = np.bitwise_count(words ^ query).sum(axis=1, dtype=np.int64)
+        (near,) = np.nonzero((apart <= radius) & live)
+        owners.append(np.full(near.size, number, dtype=np.int64))
+        positions.append(near.astype(np.int64))
+        distance.append(apart[near])
+    return np.concatenate(owners), np.concatenate(positions), np.concatenate(distance)
 
 
 def _run_kernel(
