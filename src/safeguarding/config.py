@@ -4,9 +4,11 @@ Settings come from the environment and, optionally, from a TOML file (``config.t
 directory, or the file named by ``SAFEGUARDING_CONFIG``). The environment wins over the file so that
 an operator can override a single value without editing files.
 
-Secrets (the pseudonymisation key and the session key) never live in the database or in the
+Secrets (the pseudonymisation, notes and session keys) never live in the database or in the
 settings file: they are random keys in files under ``<home>/secrets/`` with owner-only permissions,
-created on first use. Their values are never printed; ``repr`` of the settings hides them.
+created on first use. Their values are never printed; ``repr`` of the settings hides them. The
+store records a fingerprint of each key it was written with, and commands take their keys from
+the store (``Store.secret``), which refuses a key that is not that one (``store.keys``).
 """
 
 from __future__ import annotations
@@ -64,11 +66,27 @@ class Settings:
     def secrets_dir(self) -> Path:
         return self.home / "secrets"
 
-    def secret(self, name: str) -> bytes:
-        """The named key, created with owner-only permissions on first use."""
+    def secret_file(self, name: str) -> Path:
+        """Where the named key lives: ``<home>/secrets/NAME.key``."""
         if name not in SECRET_NAMES:
             raise ConfigError(f"unknown secret {name!r}; known: {', '.join(SECRET_NAMES)}")
-        return _read_or_create_secret(self.secrets_dir / f"{name}.key")
+        return self.secrets_dir / f"{name}.key"
+
+    def secret(self, name: str) -> bytes:
+        """The named key, created with owner-only permissions on first use. Commands use
+        ``Store.secret``, which also checks the key against the store."""
+        return _read_or_create_secret(self.secret_file(name))
+
+    def existing_secret(self, name: str) -> bytes | None:
+        """The named key, or None when its file is not there: never creates one, since a new
+        key for a store written with another would be silently useless."""
+        path = self.secret_file(name)
+        try:
+            return _read_secret(path)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise ConfigError(f"cannot use secret file {path}: {exc.strerror or exc}") from exc
 
     def ensure_home(self) -> Path:
         """Create the data directory or fail with one clear line if it cannot be written. The
@@ -86,19 +104,24 @@ class Settings:
         return self.home
 
 
+def _read_secret(path: Path) -> bytes:
+    """A key file's key, refused when others may read it or it is too short; ``OSError``
+    (``FileNotFoundError`` when it is not there) for the caller to word."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise ConfigError(
+            f"secret file {path} is readable by others (mode {mode:o}); run: chmod 600 {path}"
+        )
+    data = path.read_bytes()
+    if len(data) < _SECRET_BYTES:
+        raise ConfigError(f"secret file {path} is shorter than {_SECRET_BYTES} bytes")
+    return data
+
+
 def _read_or_create_secret(path: Path) -> bytes:
     try:
         if path.exists():
-            mode = stat.S_IMODE(path.stat().st_mode)
-            if mode & 0o077:
-                raise ConfigError(
-                    f"secret file {path} is readable by others (mode {mode:o}); "
-                    f"run: chmod 600 {path}"
-                )
-            data = path.read_bytes()
-            if len(data) < _SECRET_BYTES:
-                raise ConfigError(f"secret file {path} is shorter than {_SECRET_BYTES} bytes")
-            return data
+            return _read_secret(path)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         data = secrets.token_bytes(_SECRET_BYTES)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
