@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from safeguarding.config import ENV_HOME, Settings
 from safeguarding.errors import ConfigError, StoreError
+from safeguarding.store import keys
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -154,6 +156,20 @@ class Store:
             settings.database_url, busy_timeout=busy_timeout(settings)
         )
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._keys: dict[str, bytes] = {}
+        self._keys_lock = threading.Lock()
+
+    def secret(self, name: str) -> bytes:
+        """The named key, checked against the fingerprint this store recorded of it (and recorded
+        on a new store) the first time it is asked for, then kept: one lookup per store and key,
+        however many records use it. A key the store was not written with, or a missing key
+        file, is refused in one line naming the file (``keys.checked_key``); no new key file is
+        made for a store that has a fingerprint. The lock: web requests ask from many threads."""
+        with self._keys_lock:
+            key = self._keys.get(name)
+            if key is None:
+                key = self._keys[name] = keys.checked_key(self, name)
+            return key
 
     @property
     def display_url(self) -> str:

@@ -15,6 +15,7 @@ from safeguarding.store.models.access import (
 )
 from safeguarding.store.models.assess import AssessResultRow
 from safeguarding.store.models.evidence import EvidenceFigureRow
+from safeguarding.store.models.keys import KeyFingerprintRow
 from safeguarding.store.models.triage import (
     FileHash,
     FloodFlag,
@@ -56,6 +57,7 @@ __all__ = [
     "HashListState",
     "HashMatch",
     "IngestRun",
+    "KeyFingerprintRow",
     "PartyIdentifier",
     "PriorityDecision",
     "ProviderReport",
