@@ -63,7 +63,7 @@ def bench_store(contacts: int) -> None:
         home = Path(directory)
         settings = Settings(home=home, database_url=sqlite_url(home / "bench.db"))
         store = open_store(settings)
-        keys = IngestKeys.from_settings(settings)
+        keys = IngestKeys.from_store(store)
         copies = [
             report.model_copy(update={"contact_id": f"{report.contact_id}-{copy}"})
             for copy in range(repeats)

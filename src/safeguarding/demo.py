@@ -34,7 +34,7 @@ def _evidence(store: Store, _seed: int) -> str:
 
 
 def _helpline(store: Store, seed: int) -> str:
-    keys = IngestKeys.from_settings(store.settings)
+    keys = IngestKeys.from_store(store)
     with store.session() as session:
         inserted, present = store_contacts(session, sample_contacts(seed, keys), keys)
         counts = {"imported": str(inserted), "already_present": str(present), "seed": str(seed)}

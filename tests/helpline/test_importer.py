@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from safeguarding.config import load_settings
 from safeguarding.errors import ValidationError
 from safeguarding.helpline.importer import (
     FIELDS,
@@ -282,8 +281,8 @@ def test_reports_round_trip_through_both_formats(items: list[ContactReport]) -> 
             assert len(set(keys)) == len(keys), "identical rows still get distinct keys"
 
 
-def test_keys_come_from_the_settings(home: Path) -> None:
-    keys = IngestKeys.from_settings(load_settings())
+def test_keys_come_from_the_store(store: Store) -> None:
+    keys = IngestKeys.from_store(store)
     assert keys.note_retention_days == 90
     report = ContactReport(month="2023-01", contact_id="abc")
     assert keys.import_key(report, 0) == keys.import_key(report, 5)

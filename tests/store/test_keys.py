@@ -12,12 +12,129 @@ checks, on a version without them.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
+from sqlalchemy import MetaData, func, select, text
 
 from safeguarding.errors import ConfigError
 from safeguarding.store import Store
+from tests.cli_runner import invoke
+from tests.triage.xml_samples import REPORT
+
+Capsys = pytest.CaptureFixture[str]
+
+
+def _counts(store: Store) -> dict[str, int]:
+    """Rows in every table: what "nothing was written" is checked against."""
+    metadata = MetaData()
+    with store.engine.connect() as connection:
+        metadata.reflect(connection)
+        return {
+            table.name: int(connection.scalar(select(func.count()).select_from(table)) or 0)
+            for table in metadata.sorted_tables
+        }
+
+
+def _recorded(store: Store) -> dict[str, str]:
+    """The fingerprints the store holds, by key name."""
+    with store.engine.connect() as connection:
+        rows = connection.execute(text("SELECT name, fingerprint FROM key_fingerprint"))
+        return {str(name): str(digest) for name, digest in rows}
+
+
+def _populated(capsys: Capsys, store: Store, tmp_path: Path) -> Path:
+    """A store with a report ingested, as any store in use; returns the report's file."""
+    report = tmp_path / "r.xml"
+    report.write_text(REPORT)
+    assert invoke(capsys, "ingest", str(report)).code == 0
+    return report
+
+
+def _one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+def test_a_fresh_home_makes_its_keys_and_records_their_fingerprints(
+    capsys: Capsys, store: Store, home: Path, tmp_path: Path
+) -> None:
+    from safeguarding.store.keys import fingerprint
+
+    _populated(capsys, store, tmp_path)
+    recorded = _recorded(store)
+    assert set(recorded) == {"pseudonym", "notes"}
+    for name, digest in recorded.items():
+        key = (home / "secrets" / f"{name}.key").read_bytes()
+        assert digest == fingerprint(name, key)
+        assert len(digest) == 32 and key.hex()[:8] not in digest
+
+
+def test_a_store_whose_key_files_are_gone_refuses_the_ingest_and_makes_none(
+    capsys: Capsys, store: Store, home: Path, tmp_path: Path
+) -> None:
+    report = _populated(capsys, store, tmp_path)
+    for path in (home / "secrets").iterdir():
+        path.unlink()
+    (home / "secrets").rmdir()
+    before = _counts(store)
+    result = invoke(capsys, "ingest", str(report))
+    assert result.code == 1, result.out
+    from safeguarding.store.keys import CONSEQUENCES
+
+    notes = home / "secrets" / "notes.key"
+    assert _one_line(result.err) == (
+        f"error: the store {store.display_url} was written with a notes key that {notes} no "
+        f"longer holds (the file is missing); restore the original {notes}, or, to start over "
+        f"with a new notes key ({CONSEQUENCES['notes']}), run: safeguarding db rekey notes"
+    )
+    assert not (home / "secrets").exists()
+    assert _counts(store) == before
+
+
+def test_a_different_key_file_is_refused_by_every_command_that_uses_it(
+    capsys: Capsys, store: Store, home: Path, tmp_path: Path
+) -> None:
+    report = _populated(capsys, store, tmp_path)
+    key = home / "secrets" / "pseudonym.key"
+    original = key.read_bytes()
+    key.write_bytes(secrets.token_bytes(32))
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text("month,channel,caller_type,age_band\n2025-03,chat,self_concerned,18_21\n")
+    cases = tmp_path / "cases.csv"
+    cases.write_text("case,platform,stage,role_pair,year,source\nC-1,example-chat,S2,o,2024,f\n")
+    before = _counts(store)
+    for command in (
+        ["ingest", str(report)],
+        ["helpline", "import", str(contacts)],
+        ["cases", "import", str(cases)],
+    ):
+        result = invoke(capsys, *command)
+        assert result.code == 1, command
+        assert _one_line(result.err).startswith(
+            f"error: the store {store.display_url} was written with a different pseudonym key "
+            f"than {key}; restore the original {key}, or, to start over"
+        ), command
+    assert _counts(store) == before
+    key.write_bytes(original)
+    assert invoke(capsys, "ingest", str(report)).code == 0
+
+
+def test_another_data_directory_over_the_same_database_is_refused(
+    capsys: Capsys, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two data directories pointing at one database URL: the second has keys of its own."""
+    report = _populated(capsys, store, tmp_path)
+    other = tmp_path / "other-home"
+    other.mkdir()
+    monkeypatch.setenv("SAFEGUARDING_HOME", str(other))
+    result = invoke(capsys, "ingest", str(report))
+    assert result.code == 1
+    assert f"was written with a notes key that {other / 'secrets' / 'notes.key'}" in result.err
+    assert not (other / "secrets").exists()
 
 
 def test_a_key_is_looked_up_once_per_store(store: Store) -> None:

@@ -44,7 +44,7 @@ def load_assessment(store: Store) -> str:
 
 
 def load_helpline(store: Store) -> int:
-    keys = IngestKeys.from_settings(store.settings)
+    keys = IngestKeys.from_store(store)
     contacts = sample_contacts(SEED, keys)[:HELPLINE_CONTACTS]
     with store.session() as session:
         inserted, _ = store_contacts(session, contacts, keys)

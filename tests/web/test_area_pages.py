@@ -476,7 +476,7 @@ def test_a_counsellor_enters_a_contact_once_with_its_note_encrypted(
     ]
     again = client.post("/api/helpline/contacts", json=body)
     assert again.status_code == 200 and again.json() == stored.json() | {"status": "unchanged"}
-    keys = IngestKeys.from_settings(loaded.settings)
+    keys = IngestKeys.from_store(loaded)
     with loaded.session() as db:
         row = db.get(HelplineContactRow, contact_id)
         assert row is not None and (row.year, row.month, row.age_band) == (2025, 4, "18_21")
@@ -604,7 +604,7 @@ def test_an_identifier_in_the_note_is_refused_or_redacted(
     )
     assert redacted.status_code == 201
     assert redacted.json()["warnings"] == [{"field": "note", "rule": "redacted email address ×1"}]
-    keys = IngestKeys.from_settings(loaded.settings)
+    keys = IngestKeys.from_store(loaded)
     with loaded.session() as db:
         after = db.scalar(select(func.count()).select_from(HelplineContactRow))
         note = read_note(db, keys.cipher, redacted.json()["contact"])

@@ -73,7 +73,7 @@ def test_a_counsellor_enters_a_contact_and_an_identifier_is_refused_then_redacte
     expect(page.locator("#stored")).to_contain_text("stored")
     expect(page.locator("#stored")).to_contain_text("escalating_pornography (assessed)")
     assert _contacts(store) == 1
-    keys = IngestKeys.from_settings(store.settings)
+    keys = IngestKeys.from_store(store)
     with store.session() as db:
         contact = db.scalars(select(HelplineContactRow)).one()
         assert (contact.year, contact.month, contact.age_band) == (2025, 3, "22_26")

@@ -118,7 +118,7 @@ def _answers(client: TestClient) -> dict[str, dict[str, Any]]:
 def test_no_answer_gives_back_what_another_withholds(
     store: Store, researcher: TestClient, records: list[dict[str, Any]]
 ) -> None:
-    keys = IngestKeys.from_settings(store.settings)
+    keys = IngestKeys.from_store(store)
     contacts = [
         PreparedContact(ContactReport.model_validate(r), f"case-{i}") for i, r in enumerate(records)
     ]

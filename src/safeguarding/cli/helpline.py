@@ -65,17 +65,17 @@ def import_command(
     name = recorded(file, file.name)
     from safeguarding.helpline.importer import IngestKeys, import_file
 
-    config = settings()
-    keys = IngestKeys.from_settings(config)
-    with store() as opened, opened.session() as session:
-        outcome = import_file(session, file, keys, policy="redact" if redact else "refuse")
-        counts = {
-            "imported": str(outcome.imported),
-            "already_present": str(outcome.already_present),
-            "rejected_rows": str(outcome.rejected_rows),
-        }
-        actor = audit.cli_actor()
-        audit.record(session, actor, "helpline.import", "helpline_file", name, counts)
+    with store() as opened:
+        keys = IngestKeys.from_store(opened)
+        with opened.session() as session:
+            outcome = import_file(session, file, keys, policy="redact" if redact else "refuse")
+            counts = {
+                "imported": str(outcome.imported),
+                "already_present": str(outcome.already_present),
+                "rejected_rows": str(outcome.rejected_rows),
+            }
+            actor = audit.cli_actor()
+            audit.record(session, actor, "helpline.import", "helpline_file", name, counts)
     if json_out:
         print_json(outcome.as_dict())
     else:

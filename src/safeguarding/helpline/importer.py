@@ -35,7 +35,6 @@ from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
-from safeguarding.config import Settings
 from safeguarding.disclosure.pseudonymise import Pseudonymiser
 from safeguarding.errors import ValidationError
 from safeguarding.helpline.identifiers import IdentifierPolicy, describe, redact
@@ -50,6 +49,7 @@ from safeguarding.input_files import (
     some_names,
     why_unreadable,
 )
+from safeguarding.store import Store
 from safeguarding.store.base import Base
 from safeguarding.store.models.helpline import (
     HelplineContactRow,
@@ -123,11 +123,12 @@ class IngestKeys:
     note_retention_days: int
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> IngestKeys:
+    def from_store(cls, store: Store) -> IngestKeys:
+        """The keys of ``store``, checked against the ones it was written with."""
         return cls(
-            pseudonym_secret=settings.secret("pseudonym"),
-            cipher=NoteCipher(settings.secret("notes")),
-            note_retention_days=retention_days(settings.section("helpline")),
+            pseudonym_secret=store.secret("pseudonym"),
+            cipher=NoteCipher(store.secret("notes")),
+            note_retention_days=retention_days(store.settings.section("helpline")),
         )
 
     def import_key(self, report: ContactReport, occurrence: int) -> str:

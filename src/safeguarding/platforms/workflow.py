@@ -136,7 +136,7 @@ def import_cases_text(
     With ``audit_as`` the import is an audit event in the transaction that stores the rows.
     """
     good, errors = parse_cases_csv(text, file)
-    pseudonymiser = Pseudonymiser(store.settings.secret("pseudonym"))
+    pseudonymiser = Pseudonymiser(store.secret("pseudonym"))
     mentions = [stored_mention(m, pseudonymiser) for _, m in good]
     counts = Counter(m.platform for _, m in good if m.platform is not None)
     with store.session() as session:

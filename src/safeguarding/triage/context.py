@@ -1,7 +1,8 @@
 """Everything an intake command needs, built once from the settings: options, keys, the matcher.
 
 Keys come from the data directory's secrets (``pseudonym`` for identifiers, ``notes`` for sealed
-raw input), never from the database.
+raw input), never from the database; the store checks them against the ones it was written with
+(``Store.secret``).
 """
 
 from __future__ import annotations
@@ -48,16 +49,19 @@ class IntakeContext:
 
 def intake_context(store: Store) -> IntakeContext:
     """The context of one intake command. Opening it also keys any quarantine digest an earlier
-    version left plain, once, before anything is recorded or compared by digest."""
+    version left plain, once, before anything is recorded or compared by digest. Both keys are
+    taken (and checked against the store) before that, so a key the store refuses stops the
+    command before it writes anything."""
     settings = store.settings
     options = triage_options(settings)
-    sealer = Sealer(settings.secret("notes"))
+    sealer = Sealer(store.secret("notes"))
+    pseudonymiser = Pseudonymiser(store.secret("pseudonym"))
     with store.session() as session:
         rekey_plain_digests(session, sealer)
     return IntakeContext(
         store=store,
         options=options,
-        pseudonymiser=Pseudonymiser(settings.secret("pseudonym")),
+        pseudonymiser=pseudonymiser,
         sealer=sealer,
         matcher=Matcher(PDQIndex(index_directory(settings)), options),
     )

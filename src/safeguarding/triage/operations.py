@@ -186,9 +186,7 @@ def record_outcome(
         )
     sealed = None
     if note:
-        sealed = Sealer(store.settings.secret("notes")).seal(
-            note.encode(), f"{NOTE_PURPOSE}:{report_id}"
-        )
+        sealed = Sealer(store.secret("notes")).seal(note.encode(), f"{NOTE_PURPOSE}:{report_id}")
     with store.session() as session:
         if session.get(ProviderReport, report_id) is None:
             raise NotFoundError(f"no report with id {report_id} in the store")

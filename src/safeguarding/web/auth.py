@@ -122,7 +122,7 @@ class AuthState:
         return cls(
             store=store,
             options=options,
-            signer=Signer(store.settings.secret("session")),
+            signer=Signer(store.secret("session")),
             login_limiter=RateLimiter(options.login_burst, options.login_per_minute / 60.0),
             # Per address, whatever names it tries: a few accounts' worth of attempts.
             login_address_limiter=RateLimiter(

@@ -104,7 +104,7 @@ def _enter(
     """Store one entry with its audit event. Called in the thread pool: while another process
     holds SQLite's write lock the store waits for it (up to the busy timeout), and waiting on
     the event loop held up every other request of the app meanwhile, sign-in included."""
-    keys = IngestKeys.from_settings(store.settings)
+    keys = IngestKeys.from_store(store)
     with store.session() as session:
         outcome = enter_contact(session, data, keys, entry_key=entry_key, policy=policy)
         if outcome.new:
