@@ -12,6 +12,7 @@ checks, on a version without them.
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import replace
 from pathlib import Path
@@ -51,6 +52,12 @@ def _populated(capsys: Capsys, store: Store, tmp_path: Path) -> Path:
     report.write_text(REPORT)
     assert invoke(capsys, "ingest", str(report)).code == 0
     return report
+
+
+def _events(capsys: Capsys) -> list[dict[str, str]]:
+    exported = invoke(capsys, "audit", "export", "--format", "jsonl")
+    assert exported.code == 0, exported.err
+    return [json.loads(line) for line in exported.out.splitlines()]
 
 
 def _one_line(text: str) -> str:
@@ -135,6 +142,43 @@ def test_another_data_directory_over_the_same_database_is_refused(
     assert result.code == 1
     assert f"was written with a notes key that {other / 'secrets' / 'notes.key'}" in result.err
     assert not (other / "secrets").exists()
+
+
+def test_starting_over_with_new_keys_is_explicit_and_audited(
+    capsys: Capsys, store: Store, home: Path, tmp_path: Path
+) -> None:
+    from safeguarding.store.keys import CONSEQUENCES
+
+    report = _populated(capsys, store, tmp_path)
+    old = _recorded(store)
+    for name in ("pseudonym", "notes"):
+        (home / "secrets" / f"{name}.key").unlink()
+    for name in ("notes", "pseudonym"):
+        result = invoke(capsys, "db", "rekey", name)
+        assert result.code == 0, result.err
+        path = home / "secrets" / f"{name}.key"
+        assert " ".join(result.out.split()) == (
+            f"recorded {path} (made now) as the {name} key of {store.display_url}: "
+            f"{CONSEQUENCES[name]}"
+        )
+    new = _recorded(store)
+    assert all(new[name] != old[name] for name in old)
+    assert invoke(capsys, "ingest", str(report)).code == 0
+    rekeys = [e for e in _events(capsys) if e["action"] == "db.rekey"]
+    assert [(e["target_kind"], e["target_id"], json.loads(e["detail"])) for e in rekeys] == [
+        ("key", name, {"previous": old[name], "fingerprint": new[name], "key_file": "made"})
+        for name in ("notes", "pseudonym")
+    ]
+    assert invoke(capsys, "audit", "verify").code == 0
+    again = invoke(capsys, "db", "rekey", "notes")
+    assert again.code == 0 and "nothing changed" in again.out
+    assert len([e for e in _events(capsys) if e["action"] == "db.rekey"]) == 2
+
+
+def test_rekey_names_the_keys_it_knows(capsys: Capsys, store: Store) -> None:
+    result = invoke(capsys, "db", "rekey", "master")
+    assert result.code == 2
+    assert "must be one of pseudonym, session, notes" in result.err
 
 
 def test_a_key_is_looked_up_once_per_store(store: Store) -> None:

@@ -107,3 +107,17 @@ def refusal(store: Store, name: str, *, missing: bool) -> str:
         f"run: safeguarding db rekey {name}"
     )
 
+
+def record_fingerprint(session: Session, name: str, key: bytes) -> str | None:
+    """Record ``key`` as the store's ``name`` key in ``session``'s transaction, replacing what
+    was recorded (nothing is written when it is the key recorded); returns the fingerprint
+    recorded before (None if there was none). Only for starting over on purpose:
+    ``checked_key`` records a store's first key itself."""
+    row = session.get(KeyFingerprintRow, name, with_for_update=True)
+    previous = row.fingerprint if row is not None else None
+    digest, now = fingerprint(name, key), datetime.now(UTC)
+    if row is None:
+        session.add(KeyFingerprintRow(name=name, fingerprint=digest, recorded_at=now))
+    elif previous != digest:
+        row.fingerprint, row.recorded_at = digest, now
+    return previous
