@@ -20,8 +20,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import MetaData, func, select, text
 
+from safeguarding.config import SECRET_NAMES, Settings
 from safeguarding.errors import ConfigError
 from safeguarding.store import Store
+from safeguarding.web.app import create_app
+from safeguarding.web.options import WebOptions
 from tests.cli_runner import invoke
 from tests.triage.xml_samples import REPORT
 
@@ -179,6 +182,29 @@ def test_rekey_names_the_keys_it_knows(capsys: Capsys, store: Store) -> None:
     result = invoke(capsys, "db", "rekey", "master")
     assert result.code == 2
     assert "must be one of pseudonym, session, notes" in result.err
+
+
+def test_the_web_app_refuses_to_start_with_a_key_the_store_was_not_written_with(
+    store: Store,
+) -> None:
+    """The app takes every key when it is made: a store whose session key file is gone is
+    refused before it serves, in the same line as a command's, not with a 500 per request."""
+    create_app(store, WebOptions(secure_cookies=False))
+    recorded = _recorded(store)
+    assert set(recorded) == set(SECRET_NAMES)
+    session_key = store.settings.secret_file("session")
+    session_key.unlink()
+    fresh = Store(Settings(home=store.settings.home, database_url=store.settings.database_url))
+    try:
+        with pytest.raises(ConfigError) as refused:
+            create_app(fresh, WebOptions(secure_cookies=False))
+    finally:
+        fresh.dispose()
+    assert str(refused.value).startswith(
+        f"the store {store.display_url} was written with a session key that {session_key} no "
+        "longer holds (the file is missing); restore the original"
+    )
+    assert not session_key.exists()
 
 
 def test_a_key_is_looked_up_once_per_store(store: Store) -> None:

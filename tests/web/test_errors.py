@@ -4,6 +4,7 @@ server (its files, its database) when the fault is the server's."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 from fastapi.testclient import TestClient
@@ -73,23 +74,31 @@ def test_an_unexpected_error_is_a_plain_500_with_the_security_headers(
 def test_a_settings_fault_is_logged_not_told_to_the_client(
     store: Store, accounts_by_role: dict[Role, Account], caplog: pytest.LogCaptureFixture
 ) -> None:
-    seeded = seed_triage(store)
-    key = store.settings.secrets_dir / "notes.key"
-    store.settings.secret("notes")  # made if the seeding did not need it
-    key.chmod(0o644)
-    analyst = {"Authorization": f"Bearer {accounts_by_role[Role.ANALYST].token}"}
-    with TestClient(make_app(store), base_url="http://127.0.0.1") as client:
-        response = client.post(
-            f"/api/reports/{seeded.report}/outcome",
-            json={"result": "actionable", "minutes": 5, "note": "n"},
-            headers=analyst,
-        )
+    """A ``[triage]`` option is read when a request needs it: a bad one fails that request."""
+    settings = replace(store.settings, options={"triage": {"flood_share": 2}})
+    faulty = Store(settings)
+    supervisor = {"Authorization": f"Bearer {accounts_by_role[Role.SUPERVISOR].token}"}
+    try:
+        with TestClient(make_app(faulty), base_url="http://127.0.0.1") as client:
+            response = client.get("/api/flood-flags", headers=supervisor)
+    finally:
+        faulty.dispose()
     assert response.status_code == 500
     assert response.json() == {
         "detail": "the server's settings need attention; the server's log says what"
     }
     assert str(store.settings.home) not in response.text
-    assert any("readable by others" in r.getMessage() for r in caplog.records)
+    assert any("flood_share = 2" in r.getMessage() for r in caplog.records)
+
+
+def test_a_key_file_others_may_read_refuses_the_start(store: Store) -> None:
+    """Keys are taken when the app is made (``create_app``), so a key file that cannot be
+    used stops the start in one line; checked on first use, it failed request after request."""
+    key = store.settings.secrets_dir / "notes.key"
+    store.settings.secret("notes")
+    key.chmod(0o644)
+    with pytest.raises(ConfigError, match=f"secret file {key} is readable by others"):
+        make_app(store)
 
 
 def test_a_database_fault_is_503_without_its_detail(

@@ -26,6 +26,7 @@ import safeguarding.web.routers.helpline as helpline_pages
 import safeguarding.web.routers.platforms as platform_pages
 from safeguarding import __version__
 from safeguarding.access import accounts
+from safeguarding.config import SECRET_NAMES
 from safeguarding.errors import (
     ConfigError,
     NotFoundError,
@@ -140,6 +141,11 @@ def create_app(store: Store, options: WebOptions | None = None) -> FastAPI:
         redoc_url=None,
         dependencies=[Depends(_storable_parameters)],
     )
+    # Every key the app uses is checked against the store before it serves: one that does not
+    # fit refuses the start in one line (``Store.secret``), where checked on first use it failed
+    # request after request, each with a 500.
+    for name in SECRET_NAMES:
+        store.secret(name)
     app.state.auth = AuthState.build(store, opts)
     accounts.prepare_sign_in()
     app.state.triage_queue = queue
