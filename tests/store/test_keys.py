@@ -97,9 +97,10 @@ def test_a_store_whose_key_files_are_gone_refuses_the_ingest_and_makes_none(
 
     notes = home / "secrets" / "notes.key"
     assert _one_line(result.err) == (
-        f"error: the store {store.display_url} was written with a notes key that {notes} no "
-        f"longer holds (the file is missing); restore the original {notes}, or, to start over "
-        f"with a new notes key ({CONSEQUENCES['notes']}), run: safeguarding db rekey notes"
+        f"error: the store {store.display_url} was written with a notes key, but the whole "
+        f"{home / 'secrets'} directory is missing; restore the original "
+        f"{notes} (or set SAFEGUARDING_HOME to the data directory that has it), or, to start "
+        f"over with a new notes key ({CONSEQUENCES['notes']}), run: safeguarding db rekey notes"
     )
     assert not (home / "secrets").exists()
     assert _counts(store) == before
@@ -126,7 +127,7 @@ def test_a_different_key_file_is_refused_by_every_command_that_uses_it(
         assert result.code == 1, command
         assert _one_line(result.err).startswith(
             f"error: the store {store.display_url} was written with a different pseudonym key "
-            f"than {key}; restore the original {key}, or, to start over"
+            f"than {key}; restore the original {key} (or set SAFEGUARDING_HOME"
         ), command
     assert _counts(store) == before
     key.write_bytes(original)
@@ -143,7 +144,7 @@ def test_another_data_directory_over_the_same_database_is_refused(
     monkeypatch.setenv("SAFEGUARDING_HOME", str(other))
     result = invoke(capsys, "ingest", str(report))
     assert result.code == 1
-    assert f"was written with a notes key that {other / 'secrets' / 'notes.key'}" in result.err
+    assert f"restore the original {other / 'secrets' / 'notes.key'} (or set" in result.err
     assert not (other / "secrets").exists()
 
 
@@ -201,8 +202,8 @@ def test_the_web_app_refuses_to_start_with_a_key_the_store_was_not_written_with(
     finally:
         fresh.dispose()
     assert str(refused.value).startswith(
-        f"the store {store.display_url} was written with a session key that {session_key} no "
-        "longer holds (the file is missing); restore the original"
+        f"the store {store.display_url} was written with a session key, but {session_key} is "
+        "missing; restore the original"
     )
     assert not session_key.exists()
 
@@ -216,7 +217,9 @@ def test_a_key_is_looked_up_once_per_store(store: Store) -> None:
     assert store.secret("pseudonym") == first
     other = Store(replace(store.settings))
     try:
-        with pytest.raises(ConfigError, match="no longer holds"):
+        with pytest.raises(
+            ConfigError, match="was written with a pseudonym key, but .* is missing"
+        ):
             other.secret("pseudonym")
     finally:
         other.dispose()

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from safeguarding.config import ENV_HOME
 from safeguarding.errors import ConfigError
 from safeguarding.store.models.keys import KeyFingerprintRow
 
@@ -94,17 +95,20 @@ def checked_key(store: Store, name: str) -> bytes:
 
 def refusal(store: Store, name: str, *, missing: bool) -> str:
     """The one line that refuses a key: which file, that the store was written with another
-    key, and the two ways on (the original file back, or starting over on purpose)."""
+    key, and the ways on: the original file back (or the data directory that has it: two data
+    directories over one database is the other way to meet a stranger's key), or starting over
+    on purpose. A missing secrets directory is named as such: every key in it is gone, not one."""
     path = store.settings.secret_file(name)
-    found = (
-        f"a {name} key that {path} no longer holds (the file is missing)"
-        if missing
-        else f"a different {name} key than {path}"
-    )
+    if not missing:
+        found = f"a different {name} key than {path}"
+    elif path.parent.is_dir():
+        found = f"a {name} key, but {path} is missing"
+    else:
+        found = f"a {name} key, but the whole {path.parent} directory is missing"
     return (
-        f"the store {store.display_url} was written with {found}; restore the original {path}, "
-        f"or, to start over with a new {name} key ({CONSEQUENCES[name]}), "
-        f"run: safeguarding db rekey {name}"
+        f"the store {store.display_url} was written with {found}; restore the original {path} "
+        f"(or set {ENV_HOME} to the data directory that has it), or, to start over with a new "
+        f"{name} key ({CONSEQUENCES[name]}), run: safeguarding db rekey {name}"
     )
 
 
