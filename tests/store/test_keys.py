@@ -18,11 +18,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from alembic import command as alembic_command
 from sqlalchemy import MetaData, func, select, text
 
 from safeguarding.config import SECRET_NAMES, Settings
 from safeguarding.errors import ConfigError
 from safeguarding.store import Store
+from safeguarding.store.engine import alembic_config
 from safeguarding.web.app import create_app
 from safeguarding.web.options import WebOptions
 from tests.cli_runner import invoke
@@ -223,3 +225,32 @@ def test_a_key_is_looked_up_once_per_store(store: Store) -> None:
             other.secret("pseudonym")
     finally:
         other.dispose()
+
+
+def test_db_status_shows_how_each_key_file_stands_and_changes_nothing(
+    capsys: Capsys, store: Store, home: Path, tmp_path: Path
+) -> None:
+    """What an operator checks restored key files with, before any command uses them."""
+
+    def states() -> dict[str, str]:
+        status = invoke(capsys, "db", "status", "--json")
+        assert status.code == 0, status.err
+        keys: dict[str, str] = json.loads(status.out)["keys"]
+        return keys
+
+    assert states() == dict.fromkeys(SECRET_NAMES, "not recorded")
+    _populated(capsys, store, tmp_path)
+    assert states() == {"pseudonym": "matches", "notes": "matches", "session": "not recorded"}
+    (home / "secrets" / "pseudonym.key").write_bytes(secrets.token_bytes(32))
+    (home / "secrets" / "notes.key").unlink()
+    recorded = _recorded(store)
+    assert states() == {"pseudonym": "differs", "notes": "missing", "session": "not recorded"}
+    assert _recorded(store) == recorded
+    assert sorted(path.name for path in (home / "secrets").iterdir()) == ["pseudonym.key"]
+
+
+def test_db_status_of_a_store_from_before_fingerprints(capsys: Capsys, store: Store) -> None:
+    alembic_command.downgrade(alembic_config(store.engine), "keys@base")
+    status = invoke(capsys, "db", "status", "--json")
+    assert status.code == 0, status.err
+    assert json.loads(status.out)["keys"] == dict.fromkeys(SECRET_NAMES, "not recorded")

@@ -30,7 +30,8 @@ def upgrade() -> None:
 
 @app.command()
 def status(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Show the database, its schema revisions and whether it is current.
+    """Show the database, its schema revisions and whether it is current, and how each key
+    file stands against the store (matches, differs, missing, not recorded).
 
     Example: safeguarding db status --json
     """
@@ -42,6 +43,7 @@ def status(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -
             "current": sorted(current),
             "heads": sorted(heads),
             "up_to_date": current == heads,
+            "keys": keys.key_states(opened),
         }
     if json_out:
         print_json(info)

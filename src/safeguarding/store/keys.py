@@ -22,10 +22,11 @@ import hmac
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from safeguarding.config import ENV_HOME
+from safeguarding.config import ENV_HOME, SECRET_NAMES
 from safeguarding.errors import ConfigError
 from safeguarding.store.models.keys import KeyFingerprintRow
 
@@ -61,6 +62,29 @@ def recorded_fingerprint(session: Session, name: str) -> str | None:
     """The fingerprint the store holds of its ``name`` key, None before its first use."""
     row = session.get(KeyFingerprintRow, name)
     return row.fingerprint if row is not None else None
+
+
+def key_states(store: Store) -> dict[str, str]:
+    """How each key file of the data directory stands against the store: ``matches``,
+    ``differs``, ``missing``, or ``not recorded`` (the store has not used that key yet). Makes
+    no key and records nothing: for checking restored key files before any command uses them
+    (``db status``). A store migrated before fingerprints were kept has recorded none."""
+    recorded: dict[str, str] = {}
+    if inspect(store.engine).has_table(KeyFingerprintRow.__tablename__):
+        with store.session() as session:
+            rows = session.scalars(select(KeyFingerprintRow))
+            recorded = {row.name: row.fingerprint for row in rows}
+    states: dict[str, str] = {}
+    for name in SECRET_NAMES:
+        key = store.settings.existing_secret(name)
+        if name not in recorded:
+            states[name] = "not recorded"
+        elif key is None:
+            states[name] = "missing"
+        else:
+            same = hmac.compare_digest(fingerprint(name, key), recorded[name])
+            states[name] = "matches" if same else "differs"
+    return states
 
 
 def checked_key(store: Store, name: str) -> bytes:
