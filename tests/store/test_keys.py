@@ -13,9 +13,11 @@ checks, on a version without them.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import secrets
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command as alembic_command
@@ -254,3 +256,37 @@ def test_db_status_of_a_store_from_before_fingerprints(capsys: Capsys, store: St
     status = invoke(capsys, "db", "status", "--json")
     assert status.code == 0, status.err
     assert json.loads(status.out)["keys"] == dict.fromkeys(SECRET_NAMES, "not recorded")
+
+
+def _first_use_in_a_process(url: str, home: str, start: Any, results: Any) -> None:
+    """One command taking the pseudonym key of a new store; reports the key or its error."""
+    start.wait()
+    opened = Store(Settings(home=Path(home), database_url=url))
+    try:
+        results.put(opened.secret("pseudonym").hex())
+    except Exception as exc:  # reported to the test, which names it
+        results.put(f"{type(exc).__name__}: {exc}")
+    finally:
+        opened.dispose()
+
+
+def test_two_commands_starting_on_a_new_store_agree_on_its_keys(store: Store) -> None:
+    """Both find no fingerprint, both record one: the second insert fails on the key name and
+    that command checks against the first one's, made from the same key file."""
+    context = multiprocessing.get_context("spawn")
+    url = store.engine.url.render_as_string(hide_password=False)
+    start, results = context.Barrier(2), context.Queue()
+    workers = [
+        context.Process(
+            target=_first_use_in_a_process, args=(url, str(store.settings.home), start, results)
+        )
+        for _ in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    answers = [results.get(timeout=5) for _ in workers]
+    key = store.settings.secret_file("pseudonym").read_bytes().hex()
+    assert answers == [key, key]
+    assert list(_recorded(store)) == ["pseudonym"]
