@@ -18,7 +18,7 @@ from safeguarding.assess.montecarlo import simulate, summarise
 from safeguarding.assess.queue_sim import NEAR_FULL_MAX
 from safeguarding.assess.scenario import load_scenario
 from safeguarding.assess.stored import json_safe, latest_run, save_run
-from safeguarding.cli.assess import cell
+from safeguarding.cli.assess import MAX_DRAWS, cell
 from safeguarding.errors import ValidationError
 from safeguarding.reporting.monitor import render_monitor
 from safeguarding.reporting.sections import assess as section
@@ -274,6 +274,16 @@ def test_a_seed_beyond_what_the_store_keeps_is_refused_before_the_run(
     with store.session() as session:
         (stored,) = latest_run(session)
     assert stored["seed"] == 2**32 - 1
+
+
+def test_draws_beyond_the_limit_are_refused_before_the_run(
+    capsys: pytest.CaptureFixture[str], home: Path
+) -> None:
+    # 10**8 draws had no limit to meet: the run took memory until it failed or was killed.
+    refused = invoke(capsys, "assess", "nl-status-quo", "--draws", str(MAX_DRAWS + 1))
+    assert refused.code == 2
+    assert "--draws" in refused.err and "1000000" in refused.err
+    assert "unexpected" not in refused.err
 
 
 def test_scenarios_of_one_name_are_refused_before_anything_is_written(

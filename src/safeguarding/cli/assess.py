@@ -44,6 +44,11 @@ from safeguarding.triage.aggregates import triage_aggregates
 from safeguarding.triage.outcomes import RESULTS
 from safeguarding.triage.policy import LEVELS, ROUTES
 
+# The most draws a scenario takes: a million draws of the full funnel peak near 700 MB and take a
+# couple of seconds (docs/benchmarks.md); 10**8 ran out of memory (a MemoryError, or the process
+# killed) after the scenarios had been read, instead of a refusal naming the option.
+MAX_DRAWS = 1_000_000
+
 
 def published_triage(opened: Store) -> PublishedTriage | None:
     """The figures calibration could take, as the triage section publishes them (None before
@@ -206,7 +211,13 @@ def assess(
     scenarios: list[str] = typer.Argument(
         None, help="Scenario files or shipped scenario names (see --list)."
     ),
-    draws: int = typer.Option(20_000, "--draws", min=100, help="Monte Carlo draws per scenario."),
+    draws: int = typer.Option(
+        20_000,
+        "--draws",
+        min=100,
+        max=MAX_DRAWS,
+        help="Monte Carlo draws per scenario.",
+    ),
     seed: int = typer.Option(
         1,
         "--seed",
