@@ -91,7 +91,14 @@ class Settings:
     def ensure_home(self) -> Path:
         """Create the data directory or fail with one clear line if it cannot be written. The
         probe is a temporary file of this process's own: with a fixed name, two commands
-        starting together removed each other's and one was told the directory was unwritable."""
+        starting together removed each other's and one was told the directory was unwritable.
+        A home that is a file is named as such: ``mkdir`` fails on it with "File exists", which
+        read as a directory without write permission and sent the user to fix the wrong thing."""
+        if self.home.exists() and not self.home.is_dir():
+            raise ConfigError(
+                f"data directory {self.home} is a file, not a directory; "
+                f"set {ENV_HOME} to a directory"
+            )
         try:
             self.home.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryFile(dir=self.home):

@@ -109,6 +109,24 @@ def test_unwritable_data_directory_is_one_line_and_exit_1(
     assert "not writable" in result.err
 
 
+def test_a_data_directory_that_is_a_file_is_named_as_one(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It was called "not writable (File exists)", sending the user to check permissions."""
+    a_file = tmp_path / "home"
+    a_file.write_text("x")
+    monkeypatch.setenv("SAFEGUARDING_HOME", str(a_file))
+    monkeypatch.delenv("SAFEGUARDING_DATABASE_URL", raising=False)
+    monkeypatch.delenv("SAFEGUARDING_CONFIG", raising=False)
+    result = invoke(capsys, "db", "upgrade")
+    assert result.code == 1
+    assert result.err == (
+        f"error: data directory {a_file} is a file, not a directory; "
+        "set SAFEGUARDING_HOME to a directory\n"
+    )
+    assert a_file.read_text() == "x"
+
+
 @pytest.mark.parametrize(
     "command",
     [
