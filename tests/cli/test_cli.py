@@ -138,6 +138,8 @@ def test_a_data_directory_that_is_a_file_is_named_as_one(
         ["audit", "verify"],
         ["hashlist", "list"],
         ["user", "list"],
+        ["triage", "run"],
+        ["platforms", "assess"],
     ],
 )
 def test_a_command_that_reads_the_store_refuses_a_missing_one_and_creates_nothing(
@@ -147,7 +149,8 @@ def test_a_command_that_reads_the_store_refuses_a_missing_one_and_creates_nothin
     command: list[str],
 ) -> None:
     """A mistyped data directory used to get a new, migrated, empty store, on which the
-    command then reported (an empty queue, a verified empty audit log)."""
+    command then reported (an empty queue, a verified empty audit log) or ran (a triage run or
+    a platform assessment over nothing)."""
     mistyped = tmp_path / "no-such-home"
     monkeypatch.setenv("SAFEGUARDING_HOME", str(mistyped))
     monkeypatch.delenv("SAFEGUARDING_DATABASE_URL", raising=False)

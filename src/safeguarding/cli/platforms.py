@@ -222,7 +222,9 @@ def assess(
     loaded = load_rules(rules)
     if rules is not None:
         recorded(rules, loaded.file)
-    with store() as opened:
+    # An assessment is of the stored register: a mistyped data directory got a new, empty store
+    # and a run over no services. Refused like the reading commands; an import creates the store.
+    with store(must_exist=True) as opened:
         result = run_assessment(opened, loaded, audit_as=audit.cli_actor())
     run_id, assessments = result.run_id, result.assessments
     if json_out:

@@ -47,7 +47,9 @@ def run_command(
     Example: safeguarding triage run --policy my-policy.toml
     """
     chosen = load_policy(policy)
-    with store() as opened:
+    # Triage works on stored reports: a mistyped data directory got a new, empty store and a
+    # run over no reports. Refused like the reading commands; ingest creates the store.
+    with store(must_exist=True) as opened:
         summary = operations.run_triage(opened, chosen, full=full, actor=audit.cli_actor())
     if json_out:
         print_json(summary)
