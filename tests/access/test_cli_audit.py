@@ -129,3 +129,41 @@ def test_the_demo_audits_what_it_stores(
     assert stored <= actions
     outcomes = [json.loads(e["detail"]) for e in events if e["action"] == "outcome.record"]
     assert outcomes and all(detail["synthetic"] == "yes" for detail in outcomes)
+
+
+def test_an_export_to_a_directory_is_refused_in_one_line_and_not_recorded(
+    capsys: Capsys, store: Store, tmp_path: Path
+) -> None:
+    """It failed with an "unexpected IsADirectoryError" after its event was recorded: the log
+    claimed an export of which not one event had left the store."""
+    result = invoke(capsys, "audit", "export", "--out", str(tmp_path))
+    assert result.code == 1
+    assert (
+        result.err
+        == f"error: --out {tmp_path} is a directory, not a file; give the file to write\n"
+    )
+    assert _events(store, "audit.export") == []
+    missing = tmp_path / "no-such-dir" / "audit.jsonl"
+    result = invoke(capsys, "audit", "export", "--out", str(missing))
+    assert result.code == 1
+    assert result.err == f"error: --out {missing}: cannot write (No such file or directory)\n"
+    assert _events(store, "audit.export") == []
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (a full disk)")
+def test_an_export_that_fails_while_writing_is_recorded_as_failed(
+    capsys: Capsys, store: Store
+) -> None:
+    """Past the opening, part of the log may have been written: the export's event stays (it
+    is the export's own last line) and a failure event says the export did not complete."""
+    result = invoke(capsys, "audit", "export", "--out", "/dev/full")
+    assert result.code == 1
+    assert result.err == (
+        "error: --out /dev/full: cannot write (No space left on device); the export is "
+        "incomplete, and recorded in the audit log as failed\n"
+    )
+    me = audit.cli_actor().name
+    assert _events(store, "audit.export") == [(me, "", {"format": "jsonl"})]
+    assert _events(store, "audit.export_failed") == [
+        (me, "", {"format": "jsonl", "error": "No space left on device"})
+    ]

@@ -333,6 +333,17 @@ def test_monitor_command_writes_the_report(
     assert result.out.strip() == f"wrote {out} from {store.display_url}"
 
 
+def test_monitor_to_a_directory_is_refused_in_one_line_naming_it(
+    capsys: pytest.CaptureFixture[str], store: Store, tmp_path: Path
+) -> None:
+    # It rendered the report and then failed with an "unexpected IsADirectoryError".
+    result = invoke(capsys, "monitor", "--out", str(tmp_path))
+    assert result.code == 1
+    assert result.err == (
+        f"error: --out {tmp_path} is a directory, not a file; give the file to write\n"
+    )
+
+
 def test_the_command_line_loads_heavy_modules_only_when_used() -> None:
     # Every command starts a process: loading them for nothing cost each about 2 s of start-up
     # (the intake's parsers, the helpline's and the register's schemas, about 0.4 s of it).

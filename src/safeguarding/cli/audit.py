@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import sys
+from contextlib import suppress
 from enum import StrEnum
 from pathlib import Path
+from typing import TextIO
 
 import typer
 
 from safeguarding.access import audit
-from safeguarding.cli.common import console, err_console, print_json, store
+from safeguarding.cli.common import (
+    console,
+    err_console,
+    output_file,
+    print_json,
+    shown,
+    store,
+    writing,
+)
 from safeguarding.errors import SafeguardingError
+from safeguarding.store import Store
 
 app = typer.Typer(help="The audit log: verify its hash chain, export it.", no_args_is_help=True)
 
@@ -79,14 +90,55 @@ def export(
 
     Example: safeguarding audit export --format csv --out audit.csv
     """
+    # The destination is opened before the export's event is recorded: one that cannot be
+    # written (a directory, no permission) was recorded as an export although not one event
+    # left the store. A write that fails later (a full disk, a closed pipe) has copied part of
+    # the log out, which an auditor must see, and must not take for a whole export: it is
+    # recorded as ``audit.export_failed`` after the export's event, with the reason.
+    if out is not None:
+        output_file(out, "--out")
     with store(must_exist=True) as opened:
-        # The export's event commits on its own first: read in the same transaction, a slow
-        # reader of the output (a pager) would hold the audit log's write lock throughout.
+        handle: TextIO = sys.stdout
+        if out is not None:
+            with writing(out, "--out"):
+                handle = out.open("w", encoding="utf-8", newline="")
+        where = "standard output" if out is None else f"--out {shown(out)}"
+        try:
+            count = _export(opened, handle, fmt, where)
+        finally:
+            if out is not None:
+                # After a failed write, closing fails again on the same unwritten bytes: the
+                # failure is reported already.
+                with suppress(OSError):
+                    handle.close()
+    if out is not None:
+        console.print(f"wrote {count} events to {shown(out)}")
+
+
+def _export(opened: Store, handle: TextIO, fmt: Format, where: str) -> int:
+    """Record the export, write it to ``handle`` (``where`` names it), and record the export as
+    failed if the writing fails."""
+    # The export's event commits on its own first: read in the same transaction, a slow reader
+    # of the output (a pager) would hold the audit log's write lock throughout.
+    actor = audit.cli_actor()
+    with opened.session() as db:
+        through = audit.record_export(db, actor, fmt.value)
+    try:
+        count = audit.export(opened.read_session, handle, fmt.value, through)
+        handle.flush()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
         with opened.session() as db:
-            through = audit.record_export(db, audit.cli_actor(), fmt.value)
-        if out is None:
-            audit.export(opened.read_session, sys.stdout, fmt.value, through)
-        else:
-            with out.open("w", encoding="utf-8", newline="") as handle:
-                count = audit.export(opened.read_session, handle, fmt.value, through)
-            console.print(f"wrote {count} events to {out}")
+            audit.record(
+                db,
+                actor,
+                "audit.export_failed",
+                "audit",
+                "",
+                {"format": fmt.value, "error": reason},
+            )
+        raise SafeguardingError(
+            f"{where}: cannot write ({reason}); the export is incomplete, and recorded in the "
+            "audit log as failed"
+        ) from exc
+    return count

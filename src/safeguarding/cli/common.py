@@ -18,6 +18,7 @@ from rich.table import Table
 from sqlalchemy.exc import OperationalError
 
 from safeguarding.config import Settings, load_settings
+from safeguarding.errors import ValidationError
 from safeguarding.store import Store, open_store
 from safeguarding.store.engine import OnOutdated, is_busy
 from safeguarding.triage.formats.fields import unstorable
@@ -35,6 +36,36 @@ def settings() -> Settings:
     return load_settings()
 
 
+def shown(path: Path) -> str:
+    """``path`` as output can print it. A name in another encoding than UTF-8 reaches Python
+    with a lone surrogate for each byte it cannot decode, which an output of strict UTF-8 cannot
+    write: "wrote NAME" failed with an unexpected UnicodeEncodeError after the work was done.
+    Each such byte is shown escaped (``\\xff``)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def output_file(path: Path, option: str) -> None:
+    """Refuse ``path`` up front if it is a directory: a file is written there (a report, an
+    export), and opening a directory to write failed only after the work was done, as an
+    "unexpected IsADirectoryError"."""
+    if path.is_dir():
+        raise ValidationError(
+            f"{option} {shown(path)} is a directory, not a file; give the file to write"
+        )
+
+
+@contextmanager
+def writing(path: Path, option: str) -> Iterator[None]:
+    """Turn a failure to write ``path`` (no permission, a full disk, a missing parent that
+    cannot be made) into one line naming the option and the path."""
+    try:
+        yield
+    except OSError as exc:
+        raise ValidationError(
+            f"{option} {shown(path)}: cannot write ({exc.strerror or exc})"
+        ) from exc
+
+
 def recorded(path: Path, text: str) -> str:
     """``text``, ``path``'s name or whole path as the store records it, if a store can hold it.
     A name in another encoding than UTF-8 reaches Python with a lone surrogate for each byte it
@@ -43,8 +74,7 @@ def recorded(path: Path, text: str) -> str:
     message shows each such byte escaped (``\\xff``): an output of strict UTF-8 cannot write
     the name either."""
     if unstorable(text):
-        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
-        raise typer.BadParameter(f"{shown}: the name is not UTF-8 text; rename the file")
+        raise typer.BadParameter(f"{shown(path)}: the name is not UTF-8 text; rename the file")
     return text
 
 

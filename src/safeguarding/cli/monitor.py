@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from safeguarding.cli.common import console, store
+from safeguarding.cli.common import console, output_file, shown, store, writing
 
 
 def monitor(
@@ -20,9 +20,11 @@ def monitor(
     # command would pay its start-up for nothing.
     from safeguarding.reporting.monitor import write_monitor
 
+    output_file(out, "--out")
     with store(on_outdated="refuse", must_exist=True) as opened:
-        path = write_monitor(opened, out)
-        console.print(f"wrote {path} from {opened.display_url}", soft_wrap=True)
+        with writing(out, "--out"):
+            path = write_monitor(opened, out)
+        console.print(f"wrote {shown(path)} from {opened.display_url}", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
