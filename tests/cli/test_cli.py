@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -331,6 +332,23 @@ def test_monitor_command_writes_the_report(
     # The report names no database of the server (researchers read it); the operator is told.
     assert store.display_url not in out.read_text()
     assert result.out.strip() == f"wrote {out} from {store.display_url}"
+
+
+def test_serve_on_a_port_in_use_says_so_in_one_line_and_announces_nothing(
+    capsys: pytest.CaptureFixture[str], store: Store
+) -> None:
+    """It printed "serving on ..." and only then failed to bind, exiting 3 with uvicorn's log."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = invoke(capsys, "serve", "--host", "127.0.0.1", "--port", str(port))
+    assert result.code == 1
+    assert result.out == ""
+    assert result.err == (
+        f"error: --port {port}: already in use on 127.0.0.1; stop what listens there or "
+        "choose another port\n"
+    )
 
 
 def test_monitor_to_a_directory_is_refused_in_one_line_naming_it(

@@ -2,10 +2,47 @@
 
 from __future__ import annotations
 
+import errno
+import socket
+
 import typer
 
 from safeguarding.cli.common import console, settings
+from safeguarding.errors import ValidationError
 from safeguarding.store import open_store
+
+
+def listening(host: str, port: int) -> list[socket.socket]:
+    """Sockets listening at ``port`` on every address of ``host``, bound as asyncio binds them
+    for uvicorn (``SO_REUSEADDR``; IPv6 sockets for IPv6 only). Bound here, before anything is
+    printed, and handed to uvicorn: it bound them itself only after "serving on" had been
+    printed, and a port in use then ended the command with exit 3 and uvicorn's log line."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ValidationError(f"--host {host}: cannot listen there ({exc.strerror})") from exc
+    bound: list[socket.socket] = []
+    try:
+        for family, kind, protocol, _, address in dict.fromkeys(addresses):
+            sock = socket.socket(family, kind, protocol)
+            bound.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen()
+    except OSError as exc:
+        for sock in bound:
+            sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ValidationError(
+                f"--port {port}: already in use on {host}; stop what listens there or choose "
+                "another port"
+            ) from exc
+        raise ValidationError(
+            f"--host {host} --port {port}: cannot listen ({exc.strerror or exc})"
+        ) from exc
+    return bound
 
 
 def serve(
@@ -23,7 +60,13 @@ def serve(
     from safeguarding.web.app import create_app
     from safeguarding.web.options import WebOptions
 
-    store = open_store(settings())
+    sockets = listening(host, port)
+    try:
+        store = open_store(settings())
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
     try:
         options = WebOptions.from_section(store.settings.section("web"))
         app = create_app(store, options)
@@ -36,8 +79,11 @@ def serve(
                 "cookies are Secure: sign in through an HTTPS proxy, or set "
                 "[web] secure_cookies = false for plain HTTP on loopback"
             )
-        uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", server_header=False)
+        uvicorn.Server(config).run(sockets=sockets)
     finally:
+        for sock in sockets:
+            sock.close()
         store.dispose()
 
 
