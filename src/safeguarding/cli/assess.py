@@ -37,7 +37,7 @@ from safeguarding.assess.exports import read_services, read_triage_stats
 from safeguarding.assess.montecarlo import MAX_SEED
 from safeguarding.assess.scenario import load_scenario, shipped_scenarios
 from safeguarding.assess.stored import json_safe, save_run
-from safeguarding.cli.common import console, print_json, print_table, progress, store
+from safeguarding.cli.common import console, print_json, print_table, progress, shown, store
 from safeguarding.errors import SafeguardingError
 from safeguarding.store import Store
 from safeguarding.triage.aggregates import triage_aggregates
@@ -291,7 +291,7 @@ def assess(
             {
                 "scenarios": results,
                 "comparison": json_safe(comparison(results)),
-                "written": [str(p) for p in written],
+                "written": [shown(p) for p in written],
                 "run": run_id,
             }
         )
@@ -305,7 +305,7 @@ def assess(
             ([name, *[cell(r["outputs"][name]) for r in results]] for name in KEY_OUTPUTS),
         )
     for path in written:
-        console.print(f"wrote {path}")
+        console.print(f"wrote {shown(path)}", soft_wrap=True)
     if run_id:
         console.print(f"stored as run {run_id}")
 

@@ -50,12 +50,15 @@ def verify(
     else:
         # An export is checked on its own, no store needed: its chain from the first event, and
         # its last event's hash, to compare with a head hash kept elsewhere.
+        name = shown(file.name)
         try:
             with file.open(encoding="utf-8", newline="") as handle:
-                result = audit.verify_export(audit.read_export(handle, file.name))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SafeguardingError(f"{file}: cannot read ({exc})") from exc
-        what = f"export {file.name}"
+                result = audit.verify_export(audit.read_export(handle, name))
+        except OSError as exc:
+            raise SafeguardingError(f"{shown(file)}: cannot read ({exc.strerror or exc})") from exc
+        except UnicodeDecodeError as exc:
+            raise SafeguardingError(f"{shown(file)}: cannot read ({exc})") from exc
+        what = f"export {name}"
         intact = (
             f"export intact: {result.checked} events, the last {result.head_seq} with hash "
             f"{result.head_hash}"
@@ -112,7 +115,7 @@ def export(
                 with suppress(OSError):
                     handle.close()
     if out is not None:
-        console.print(f"wrote {count} events to {shown(out)}")
+        console.print(f"wrote {count} events to {shown(out)}", soft_wrap=True)
 
 
 def _export(opened: Store, handle: TextIO, fmt: Format, where: str) -> int:

@@ -36,12 +36,25 @@ def settings() -> Settings:
     return load_settings()
 
 
-def shown(path: Path) -> str:
-    """``path`` as output can print it. A name in another encoding than UTF-8 reaches Python
-    with a lone surrogate for each byte it cannot decode, which an output of strict UTF-8 cannot
-    write: "wrote NAME" failed with an unexpected UnicodeEncodeError after the work was done.
-    Each such byte is shown escaped (``\\xff``)."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+def shown(given: Path | str) -> str:
+    """A path or text from the command line as output can print it. Bytes that are not UTF-8
+    reach Python as a lone surrogate each, which an output of strict UTF-8 cannot write:
+    "wrote NAME" failed with an unexpected UnicodeEncodeError after the work was done. Each
+    such byte is shown escaped (``\\xff``)."""
+    text = os.fspath(given)
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate no byte decodes to (a JSON escape): as one
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def given_text(value: str, name: str) -> str:
+    """``value``, an argument or option that is looked up or stored as text, refused unless it
+    is UTF-8: the lone surrogates its other bytes arrive as are sent by neither database
+    driver, and the lookup or the write failed with an unexpected UnicodeEncodeError."""
+    if unstorable(value):
+        raise typer.BadParameter(f"{name} {shown(value)}: not UTF-8 text")
+    return value
 
 
 def output_file(path: Path, option: str) -> None:

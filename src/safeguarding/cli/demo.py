@@ -16,7 +16,7 @@ from pathlib import Path
 import typer
 from rich.text import Text
 
-from safeguarding.cli.common import console
+from safeguarding.cli.common import console, shown
 from safeguarding.config import ENV_HOME, Settings, sqlite_url
 from safeguarding.errors import ValidationError
 from safeguarding.store import open_store
@@ -89,7 +89,7 @@ def demo(
         path = write_monitor(store, directory / "monitor.html")
     finally:
         store.dispose()
-    console.print(f"monitor report: {path}")
+    console.print(f"monitor report: {shown(path)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -9,7 +9,15 @@ from typing import Any
 import typer
 
 from safeguarding.access import audit
-from safeguarding.cli.common import console, print_json, print_table, recorded, settings, store
+from safeguarding.cli.common import (
+    console,
+    given_text,
+    print_json,
+    print_table,
+    recorded,
+    settings,
+    store,
+)
 from safeguarding.errors import ValidationError
 from safeguarding.hashing.kinds import parse_kind
 from safeguarding.store.base import ROW_ID_MAX
@@ -139,6 +147,7 @@ def show_command(
 
     Example: safeguarding hashlist show vics-2026
     """
+    given_text(name, "NAME")
     options = triage_options(settings())
     with store(on_outdated="refuse", must_exist=True) as opened, opened.session() as session:
         detail = list_detail(session, name)
@@ -212,6 +221,7 @@ def remove_command(name: str = typer.Argument(..., help="List name.")) -> None:
     """
     from safeguarding.triage.context import intake_context
 
+    given_text(name, "NAME")
     with store(must_exist=True) as opened:
         count = remove_list(opened, intake_context(opened).matcher, name, audit.cli_actor())
     console.print(f"removed list {name!r} ({count} entries)")

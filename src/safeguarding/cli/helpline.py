@@ -20,6 +20,7 @@ from safeguarding.cli.common import (
     print_table,
     recorded,
     settings,
+    shown,
     store,
 )
 from safeguarding.disclosure import dp
@@ -61,7 +62,7 @@ def import_command(
     """
     if not file.is_file():
         what = "a directory, not a file" if file.is_dir() else "no such file"
-        raise typer.BadParameter(f"{what}: {file}", param_hint="FILE")
+        raise typer.BadParameter(f"{what}: {shown(file)}", param_hint="FILE")
     name = recorded(file, file.name)
     from safeguarding.helpline.importer import IngestKeys, import_file
 

@@ -11,10 +11,12 @@ from sqlalchemy import func, select
 from safeguarding.access import audit
 from safeguarding.cli.common import (
     console,
+    given_text,
     print_json,
     print_table,
     progress,
     settings,
+    shown,
     store,
 )
 from safeguarding.errors import SafeguardingError
@@ -108,7 +110,7 @@ def hash_command(
             what = "a directory, not a file" if path.is_dir() else "no such file"
             raise SafeguardingError(f"{path}: {what}")
         digest = hash_file(path, max_pixels=max_pixels)
-        rows.append({"file": str(path), **asdict(digest)})
+        rows.append({"file": shown(path), **asdict(digest)})
     if json_out:
         print_json(rows)
         return
@@ -135,6 +137,8 @@ def quarantine_list(
     """
     if status not in ("open", "resolved", "all"):
         raise typer.BadParameter("--status must be open, resolved or all")
+    if rule is not None:
+        given_text(rule, "--rule")
     with store(on_outdated="refuse", must_exist=True) as opened, opened.session() as session:
         query = select(QuarantineRecord).order_by(QuarantineRecord.id)
         if status != "all":

@@ -26,7 +26,7 @@ from safeguarding.cli import (
     triage,
     users,
 )
-from safeguarding.cli.common import err_console
+from safeguarding.cli.common import err_console, shown
 from safeguarding.errors import SafeguardingError
 
 app = typer.Typer(
@@ -95,7 +95,9 @@ def run(argv: list[str] | None = None) -> int:
     except SafeguardingError as exc:
         if _state["debug"]:
             traceback.print_exc()
-        print(f"error: {exc}", file=sys.stderr)
+        # A message may quote input that is not UTF-8 (a file's name): shown escaped, so that
+        # the one line is written whatever the error stream's encoding.
+        print(f"error: {shown(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -105,7 +107,8 @@ def run(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         else:
             print(
-                f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)",
+                f"error: unexpected {type(exc).__name__}: {shown(str(exc))} "
+                "(run with --debug for details)",
                 file=sys.stderr,
             )
         return 1

@@ -12,9 +12,11 @@ from safeguarding.access import audit
 from safeguarding.cli.common import (
     console,
     err_console,
+    given_text,
     print_json,
     print_table,
     recorded,
+    shown,
     store,
 )
 from safeguarding.errors import SafeguardingError, ValidationError
@@ -165,6 +167,7 @@ def show(
     from safeguarding.platforms.storage import load_service
     from safeguarding.platforms.workflow import current_run
 
+    given_text(service_id, "SERVICE_ID")
     with store(on_outdated="refuse", must_exist=True) as opened:
         with opened.session() as session:
             service = load_service(session, service_id)
@@ -337,8 +340,10 @@ def export(
         file.parent.mkdir(parents=True, exist_ok=True)
         file.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", "utf-8")
     except OSError as exc:
-        raise SafeguardingError(f"{file}: cannot write ({exc.strerror or exc})") from exc
-    console.print(f"wrote {len(document['services'])} high-risk service(s) to {file}")
+        raise SafeguardingError(f"{shown(file)}: cannot write ({exc.strerror or exc})") from exc
+    console.print(
+        f"wrote {len(document['services'])} high-risk service(s) to {shown(file)}", soft_wrap=True
+    )
     for service_id, kinds in export.left_out.items():
         err_console.print(
             f"note: {service_id} has no daily {' or '.join(kinds)} and no EU recipients to "

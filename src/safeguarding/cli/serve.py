@@ -7,7 +7,7 @@ import socket
 
 import typer
 
-from safeguarding.cli.common import console, settings
+from safeguarding.cli.common import console, given_text, settings
 from safeguarding.errors import ValidationError
 from safeguarding.store import open_store
 
@@ -60,7 +60,7 @@ def serve(
     from safeguarding.web.app import create_app
     from safeguarding.web.options import WebOptions
 
-    sockets = listening(host, port)
+    sockets = listening(given_text(host, "--host"), port)
     try:
         store = open_store(settings())
     except BaseException:

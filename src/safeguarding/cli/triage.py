@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from safeguarding.access import audit
-from safeguarding.cli.common import console, print_json, print_table, store
+from safeguarding.cli.common import console, given_text, print_json, print_table, shown, store
 from safeguarding.errors import ValidationError
 from safeguarding.store.base import ROW_ID_MAX
 from safeguarding.triage import operations
@@ -107,7 +107,9 @@ def stats_command(
         try:
             export.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         except OSError as exc:
-            raise ValidationError(f"--export {export}: cannot write ({exc.strerror})") from exc
+            raise ValidationError(
+                f"--export {shown(export)}: cannot write ({exc.strerror})"
+            ) from exc
     if json_out:
         print_json(result)
         return
@@ -136,7 +138,7 @@ def stats_command(
             ],
         )
     if export is not None:
-        console.print(f"export written to {export}")
+        console.print(f"export written to {shown(export)}", soft_wrap=True)
 
 
 def _recorded(start: date | None, end: date | None) -> str:
@@ -268,6 +270,8 @@ def outcome(
     """
     if note and clear_note:
         raise typer.BadParameter("give --note or --clear-note, not both")
+    if note is not None:
+        given_text(note, "--note")
     with store(must_exist=True) as opened:
         recorded = operations.record_outcome(
             opened, report, result, minutes, reason, note, actor=audit.cli_actor(),
