@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from safeguarding.access import audit
 from safeguarding.cli.common import (
     console,
+    err_console,
     given_text,
     print_json,
     print_table,
@@ -60,18 +61,28 @@ def ingest(
 
     with store() as opened:
         context = intake_context(opened)
-        with progress() as bar:
-            task = bar.add_task("ingest", total=None)
-            summary = run_ingest(
-                opened,
-                paths,
-                source=source,
-                writer_factory=lambda run_id, at: context.writer(source, run_id, at, media),
-                matcher=context.matcher,
-                options=context.options,
-                on_document=lambda done, total: bar.update(task, completed=done, total=total),
-                actor=audit.cli_actor(),
+        try:
+            with progress() as bar:
+                task = bar.add_task("ingest", total=None)
+                summary = run_ingest(
+                    opened,
+                    paths,
+                    source=source,
+                    writer_factory=lambda run_id, at: context.writer(source, run_id, at, media),
+                    matcher=context.matcher,
+                    options=context.options,
+                    on_document=lambda done, total: bar.update(task, completed=done, total=total),
+                    actor=audit.cli_actor(),
+                )
+        except KeyboardInterrupt:
+            # Said here, where what to do next is known: the batches stored so far are kept,
+            # and an ingest of the same input stores only the rest.
+            err_console.print(
+                "ingest interrupted: the reports stored so far are kept; run the same ingest "
+                "again to complete it",
+                soft_wrap=True,
             )
+            raise typer.Exit(130) from None
     data = asdict(summary)
     if json_out:
         print_json(data)

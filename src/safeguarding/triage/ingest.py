@@ -19,6 +19,7 @@ import gc
 import lzma
 import multiprocessing
 import os
+import signal
 import stat
 import threading
 import time
@@ -699,6 +700,9 @@ _WORKER_NICENESS = 10
 
 
 def _start_worker(writer: Writer, matcher: Matcher, documents: list[Document], parent: int) -> None:
+    # Ctrl-C reaches every process of the terminal's group: the workers printed a traceback
+    # each. The parent alone handles it; it shuts the workers down as it stops the run.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Workers forget the parent's open archives: a shared file offset must not be raced on.
     _ARCHIVES.clear()
     gc.enable()  # the writing process collects between batches; a worker collects by itself
