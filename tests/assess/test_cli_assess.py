@@ -286,6 +286,24 @@ def test_draws_beyond_the_limit_are_refused_before_the_run(
     assert "unexpected" not in refused.err
 
 
+def test_an_out_that_cannot_hold_the_charts_is_one_line_naming_it(
+    capsys: pytest.CaptureFixture[str], home: Path, tmp_path: Path
+) -> None:
+    # Both failed with an unexpected FileExistsError or NotADirectoryError, after the run.
+    a_file = tmp_path / "charts"
+    a_file.write_text("mine")
+    refused = invoke(capsys, "assess", "nl-status-quo", "--draws", "100", "--out", str(a_file))
+    assert refused.code == 1
+    assert refused.err == (
+        f"error: --out {a_file} is a file, not a directory; give the directory to write to\n"
+    )
+    inside = a_file / "sub"
+    refused = invoke(capsys, "assess", "nl-status-quo", "--draws", "100", "--out", str(inside))
+    assert refused.code == 1
+    assert refused.err == f"error: --out {inside}: cannot write (Not a directory)\n"
+    assert a_file.read_text() == "mine"
+
+
 def test_scenarios_of_one_name_are_refused_before_anything_is_written(
     capsys: pytest.CaptureFixture[str], home: Path, tmp_path: Path
 ) -> None:

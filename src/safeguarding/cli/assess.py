@@ -37,8 +37,16 @@ from safeguarding.assess.exports import read_services, read_triage_stats
 from safeguarding.assess.montecarlo import MAX_SEED
 from safeguarding.assess.scenario import load_scenario, shipped_scenarios
 from safeguarding.assess.stored import json_safe, save_run
-from safeguarding.cli.common import console, print_json, print_table, progress, shown, store
-from safeguarding.errors import SafeguardingError
+from safeguarding.cli.common import (
+    console,
+    print_json,
+    print_table,
+    progress,
+    shown,
+    store,
+    writing,
+)
+from safeguarding.errors import SafeguardingError, ValidationError
 from safeguarding.store import Store
 from safeguarding.triage.aggregates import triage_aggregates
 from safeguarding.triage.outcomes import RESULTS
@@ -259,6 +267,11 @@ def assess(
         return
     if not scenarios:
         raise typer.BadParameter("give at least one scenario (or --list)", param_hint="SCENARIO")
+    if out is not None and out.exists() and not out.is_dir():
+        # Found only when the charts were written, after every scenario had been run.
+        raise ValidationError(
+            f"--out {shown(out)} is a file, not a directory; give the directory to write to"
+        )
     triage = None
     if calibrate:
         stats = read_triage_stats(calibrate)
@@ -281,7 +294,10 @@ def assess(
         for scenario in loaded:
             results.append(json_safe(assess_scenario(scenario, draws, seed).as_dict()))
             bar.advance(task)
-    written = _write_charts(results, out) if out else []
+    written: list[Path] = []
+    if out is not None:
+        with writing(out, "--out"):
+            written = _write_charts(results, out)
     run_id = None
     if save:
         with store() as opened, opened.session() as session:
