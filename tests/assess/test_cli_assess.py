@@ -16,7 +16,7 @@ from safeguarding.assess.calibration import calibrate, exact_figures
 from safeguarding.assess.exports import read_triage_stats
 from safeguarding.assess.montecarlo import simulate, summarise
 from safeguarding.assess.queue_sim import NEAR_FULL_MAX
-from safeguarding.assess.scenario import load_scenario
+from safeguarding.assess.scenario import MAX_NAME_LENGTH, MAX_REGION_LENGTH, load_scenario
 from safeguarding.assess.stored import json_safe, latest_run, save_run
 from safeguarding.cli.assess import MAX_DRAWS, cell
 from safeguarding.errors import ValidationError
@@ -302,6 +302,102 @@ def test_an_out_that_cannot_hold_the_charts_is_one_line_naming_it(
     assert refused.code == 1
     assert refused.err == f"error: --out {inside}: cannot write (Not a directory)\n"
     assert a_file.read_text() == "mine"
+
+
+LONG_NAME = "n" * (MAX_NAME_LENGTH + 1)
+
+
+@pytest.mark.parametrize(
+    ("stem", "lines", "error"),
+    [
+        (
+            "nul",
+            'title = "before\\u0000after"',
+            "nul.toml:3: scenario.title: must not contain a NUL character (\\x00)",
+        ),
+        (
+            "note",
+            'title = "t"\n[police]\ncapacity_hours = { value = 5, assumption = "a\\u0000" }',
+            "note.toml:5: police.capacity_hours.assumption: must not contain a NUL character "
+            "(\\x00)",
+        ),
+        (
+            "region",
+            'title = "t"\nregion = "North Rhine-Westphalia"',
+            "region.toml:4: scenario.region: 22 characters; a region is a short code such as EU "
+            "or NL, at most 20",
+        ),
+        (
+            "named",
+            f'title = "t"\nname = "{LONG_NAME}"',
+            "named.toml:4: scenario.name: 121 characters; a scenario's name is at most 120",
+        ),
+        (
+            LONG_NAME,
+            'title = "t"',
+            f"{LONG_NAME}.toml:1: scenario.name: the file's name without .toml names the scenario "
+            'and is 121 characters; a scenario\'s name is at most 120: set name = "..." in '
+            "[scenario] or rename the file",
+        ),
+    ],
+    ids=["nul-title", "nul-assumption", "long-region", "long-name", "long-file-name"],
+)
+def test_a_scenario_no_store_can_hold_is_refused_alike_on_every_backend(
+    capsys: pytest.CaptureFixture[str],
+    store: Store,
+    tmp_path: Path,
+    stem: str,
+    lines: str,
+    error: str,
+) -> None:
+    # PostgreSQL refuses a NUL in text and a value longer than its column, where SQLite keeps
+    # both: --save failed with a DataError on one backend and stored the run on the other.
+    path = tmp_path / f"{stem}.toml"
+    path.write_text(f'[scenario]\nextends = "nl-status-quo"\n{lines}\n', encoding="utf-8")
+    result = invoke(capsys, "assess", str(path), "--draws", "100", "--save")
+    assert (result.code, result.err.strip()) == (1, f"error: {error}")
+    with store.session() as session:
+        assert latest_run(session) == []
+
+
+def test_a_name_and_region_at_their_limits_are_stored_on_every_backend(
+    capsys: pytest.CaptureFixture[str], store: Store, tmp_path: Path
+) -> None:
+    stem = "n" * MAX_NAME_LENGTH
+    path = tmp_path / f"{stem}.toml"
+    region = "r" * MAX_REGION_LENGTH
+    path.write_text(
+        f'[scenario]\nextends = "nl-status-quo"\ntitle = "Ünïcode"\nregion = "{region}"\n',
+        encoding="utf-8",
+    )
+    result = invoke(capsys, "assess", str(path), "--draws", "100", "--save")
+    assert result.code == 0, result.err
+    with store.session() as session:
+        (stored,) = latest_run(session)
+    assert (stored["scenario"], stored["region"], stored["title"]) == (stem, region, "Ünïcode")
+
+
+def test_limits_are_the_stored_columns_and_hold_for_every_writer_of_runs(store: Store) -> None:
+    columns = AssessResultRow.__table__.c
+    assert (columns.scenario.type.length, columns.region.type.length) == (
+        MAX_NAME_LENGTH,
+        MAX_REGION_LENGTH,
+    )
+    # A result that did not come from a scenario file is held to the same rules.
+    refused = {
+        "region": ({"scenario": "a", "title": "A", "region": "r" * 21}, "'a': region: 21 "
+                   "characters, at most 20"),
+        "title": ({"scenario": "a", "title": "A\x00", "region": "EU"}, "'a': title: must not "
+                  "contain a NUL character (\\x00)"),
+        "scenario": ({"scenario": "a" * 121, "title": "A", "region": "EU"}, f"{'a' * 121!r}: "
+                     "scenario: 121 characters, at most 120"),
+    }  # fmt: skip
+    for field, (result, message) in refused.items():
+        with store.session() as session, pytest.raises(ValidationError) as error:
+            save_run(session, [result], draws=10, seed=1)
+        assert (str(error.value), error.value.location) == (message, field)
+    with store.session() as session:
+        assert latest_run(session) == []
 
 
 def test_scenarios_of_one_name_are_refused_before_anything_is_written(

@@ -44,6 +44,7 @@ from safeguarding.assess.distributions import (
 from safeguarding.errors import ValidationError
 from safeguarding.evidence import shipped_evidence
 from safeguarding.input_files import UNREADABLE, read_input_text, why_unreadable
+from safeguarding.triage.formats.fields import UNSTORABLE, unstorable
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 TECHNOLOGIES = ("known", "new", "grooming")
@@ -232,6 +233,12 @@ PARAMETERS: dict[str, ParameterSpec] = {
     "queue.p3_share": ParameterSpec("share", "share", "share of forwarded notifications at P3"),
 }
 SCENARIO_KEYS = {"name", "title", "region", "description", "extends", "services", "scope"}
+# A stored run keeps each scenario's name and region in columns of these lengths
+# (``AssessResultRow``): PostgreSQL refuses a longer value where SQLite keeps it, so the loader
+# refuses it for both. A name is an identifier (charts and stored rows are keyed by it) and a
+# region a short code ("EU", "NL"); the title and description say the rest, at any length.
+MAX_NAME_LENGTH = 120
+MAX_REGION_LENGTH = 20
 SCOPES = ("all", "high-risk")
 PARAMETER_KEYS = {"dist", "evidence", "assumption", "note"} | {
     name for fields in KIND_FIELDS.values() for name in fields
@@ -680,6 +687,22 @@ def _contradicted_bound(
     return None
 
 
+def _refuse_unstorable(value: Any, reader: _Reader, key: str = "") -> None:
+    """Refuse text the store cannot hold anywhere in the file, naming its key: a stored run keeps
+    the title and region in columns and the rest in its result, and PostgreSQL refuses a NUL in
+    text (TOML writes one as ``\\u0000``) that SQLite keeps, so ``assess --save`` failed with a
+    database error on one backend only."""
+    if isinstance(value, str):
+        if rule := unstorable(value):
+            raise reader.fail(key, UNSTORABLE[rule])
+    elif isinstance(value, dict):
+        for name, inner in value.items():
+            _refuse_unstorable(inner, reader, f"{key}.{name}" if key else str(name))
+    elif isinstance(value, list):
+        for inner in value:
+            _refuse_unstorable(inner, reader, key)
+
+
 def _walk(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
     """Yield (dotted name, raw value) for every leaf that should be a parameter."""
     for key, value in data.items():
@@ -779,6 +802,7 @@ def load_scenario(reference: str | Path, *, _chain: tuple[Path, ...] = ()) -> Sc
     for key in head:
         if not isinstance(head[key], str):
             raise reader.fail(f"scenario.{key}", "must be text")
+    _refuse_unstorable({"scenario": head, **data}, reader)
 
     parameters: dict[str, Parameter] = {}
     base: Scenario | None = None
@@ -823,13 +847,29 @@ def load_scenario(reference: str | Path, *, _chain: tuple[Path, ...] = ()) -> Sc
     if services is not None and scope != "high-risk":
         raise reader.fail("scenario.services", 'a services file needs scope = "high-risk"')
     name = head.get("name") or path.stem
+    if len(name) > MAX_NAME_LENGTH:
+        limit = f"a scenario's name is at most {MAX_NAME_LENGTH}"
+        raise reader.fail(
+            "scenario.name",
+            f"{len(name)} characters; {limit}"
+            if head.get("name")
+            else f"the file's name without .toml names the scenario and is {len(name)} "
+            f'characters; {limit}: set name = "..." in [scenario] or rename the file',
+        )
     title = head.get("title") or (base.title if base else "")
     if not title:
         raise reader.fail("scenario.title", "a scenario needs a title")
+    region = head.get("region") or (base.region if base else "")
+    if len(region) > MAX_REGION_LENGTH:
+        raise reader.fail(
+            "scenario.region",
+            f"{len(region)} characters; a region is a short code such as EU or NL, at most "
+            f"{MAX_REGION_LENGTH}",
+        )
     return Scenario(
         name=name,
         title=title,
-        region=head.get("region") or (base.region if base else ""),
+        region=region,
         description=head.get("description") or (base.description if base else ""),
         parameters={k: parameters[k] for k in PARAMETERS},
         file=str(path),

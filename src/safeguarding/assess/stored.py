@@ -13,8 +13,10 @@ from sqlalchemy.orm import Session
 from safeguarding.access import audit
 from safeguarding.access.audit import Actor
 from safeguarding.assess.calibration import TRIAGE_PARAMETERS
+from safeguarding.assess.scenario import MAX_NAME_LENGTH, MAX_REGION_LENGTH
 from safeguarding.errors import ValidationError
 from safeguarding.store.models import AssessResultRow
+from safeguarding.triage.formats.fields import UNSTORABLE, unstorable
 
 
 def json_safe(value: Any) -> Any:
@@ -26,6 +28,27 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [json_safe(v) for v in value]
     return value
+
+
+def _storable(result: dict[str, Any]) -> None:
+    """Refuse a result whose name, title or region its row cannot hold on every backend, naming
+    the scenario, the field and the rule. The scenario loader refuses such a file already; this
+    holds for every other writer of runs (a test, a later caller), so that PostgreSQL's
+    DataError, which SQLite would not raise, is never what tells them."""
+    scenario = result["scenario"]
+    limits = {"scenario": MAX_NAME_LENGTH, "title": None, "region": MAX_REGION_LENGTH}
+    for field, limit in limits.items():
+        text = result[field]
+        if rule := unstorable(text):
+            raise ValidationError(
+                f"{scenario!r}: {field}: {UNSTORABLE[rule]}", location=field, rule=rule
+            )
+        if limit is not None and len(text) > limit:
+            raise ValidationError(
+                f"{scenario!r}: {field}: {len(text)} characters, at most {limit}",
+                location=field,
+                rule=f"{field}-length",
+            )
 
 
 def save_run(
@@ -50,6 +73,8 @@ def save_run(
             "researchers and takes only the figures the triage section publishes",
             rule="published triage figures",
         )
+    for result in results:
+        _storable(result)
     created = now or datetime.now(UTC)
     run = f"{created.strftime('%Y%m%dT%H%M%S%f')}-s{seed}"
     session.add_all(
