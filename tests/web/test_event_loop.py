@@ -2,6 +2,8 @@
 loop: while another process writes (a command-line ingest, import or triage run holds SQLite's
 lock, or on PostgreSQL the tables it writes), every other request is answered.
 
+So does work that keeps a core busy for seconds (a run on request and its charts).
+
 The app is served by uvicorn on loopback, as ``safeguarding serve`` serves it, and a second
 connection of the test holds the lock that a writing command would hold."""
 
@@ -246,3 +248,36 @@ def test_the_first_report_submission_waiting_for_the_write_lock_leaves_the_app_a
         assert digest.startswith(KEYED)
         reports = db.scalars(select(ProviderReport.provider_report_id)).all()
     assert reports == ["R-1"]
+
+
+def test_a_run_on_request_leaves_the_app_answering_while_it_runs_and_draws_its_charts(
+    store: Store,
+) -> None:
+    """A run's page renders a dozen charts to SVG, seconds of CPU for three scenarios, after the
+    run itself: on the event loop, no other request was answered meanwhile."""
+    with store.session() as db:
+        accounts.add_user(db, "sup", "supervisor", None, SETUP)
+    with served(store) as base:
+        cookie, csrf = session_cookie(make_app(store), store, "sup")
+        form = {
+            "scenarios": ["nl-status-quo", "nl-detection-orders", "nl-targeted"],
+            "draws": "100",
+            "seed": "1",
+            "csrf_token": csrf,
+        }
+        with (
+            httpx.Client(base_url=base, cookies={"sg_session": cookie}) as page,
+            httpx.Client(base_url=base) as anonymous,
+        ):
+            thread, answer = _in_thread(
+                lambda: page.post("/assess/run", data=form, timeout=WRITE_TIMEOUT * 3)
+            )
+            latencies: list[float] = []
+            while thread.is_alive():
+                latencies += [_latency(anonymous, path) for path in ("/healthz", "/login")]
+                time.sleep(0.1)
+    assert answer.status == 200, answer.text[:300]
+    assert answer.text.count("<svg") >= 3 * 4
+    # The run took long enough for the open pages to be asked again and again meanwhile.
+    assert answer.seconds > 2 * PROMPT_SECONDS and len(latencies) > 10
+    assert max(latencies) < PROMPT_SECONDS, latencies

@@ -282,7 +282,14 @@ async def run_page(request: Request) -> Response:
     refused = _too_many_runs(request)
     if refused is not None:
         return refused
-    results = await run_in_threadpool(_run, run)
+    return await run_in_threadpool(_run_page, request, run)
+
+
+def _run_page(request: Request, run: RunRequest) -> Response:
+    """The page of a run: the run and its charts, on a worker thread. Rendering the charts of
+    three scenarios to SVG takes seconds of CPU, as long as the run itself; on the event loop
+    it held every other request (a sign-in, a report submission) for as long."""
+    results = _run(run)
     context: dict[str, Any] = {
         "results": results,
         "request_": run,
