@@ -273,13 +273,14 @@ class Store:
 
     def busy_error(self) -> StoreError:
         """What to tell a user whose write waited out the busy timeout (see ``is_busy``)."""
-        return StoreError(
-            f"the database {self.display_url} is busy: another process is writing to it; "
-            "try again when it has finished"
-        )
+        return StoreError(f"the database {self.display_url} {BUSY}")
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+# The command line and the web app tell a write that waited out the busy timeout the same thing.
+BUSY = "is busy: another process is writing to it; try again when it has finished"
 
 
 def is_busy(exc: BaseException) -> bool:

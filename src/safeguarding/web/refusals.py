@@ -17,7 +17,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from safeguarding.errors import ConfigError, StoreError
-from safeguarding.web.auth import is_api
+from safeguarding.store.engine import BUSY, busy_timeout, is_busy
+from safeguarding.web.auth import auth_state, is_api
+from safeguarding.web.ratelimit import retry_after_header
 from safeguarding.web.templating import render
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,8 @@ def server_fault(request: Request, exc: Exception) -> Response:
     are written for the operator and name secret files, the data directory and the database, so
     they go to the server's log (whose messages hide database passwords and statement values
     already) and the client hears only what kind of fault it was."""
+    if is_busy(exc):
+        return _busy(request, exc)
     log.error("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
     if isinstance(exc, StoreError | OperationalError):
         status, message = 503, "the database is not available; try again later"
@@ -57,3 +61,28 @@ def server_fault(request: Request, exc: Exception) -> Response:
         return JSONResponse({"detail": message}, status_code=status)
     context = {"title": "Not available", "message": message}
     return render(request, "error.html", context, status=status)
+
+
+def _busy(request: Request, exc: Exception) -> Response:
+    """SQLite's write lock held by another process (a command-line ingest, import or triage run)
+    for the whole busy timeout: nothing is wrong with the server or the request, which can be
+    sent again once that process has finished. 503 with the command line's message (without the
+    database's address, which is the operator's) and a Retry-After of the busy timeout: the
+    request has just waited that long, and the writer may well need as long again. The log
+    gets the driver's one line, not the statement it was running."""
+    timeout = busy_timeout(auth_state(request).store.settings)
+    cause = getattr(exc, "orig", exc)
+    log.error(
+        "%s %s: database busy: %s (another process held the write lock for the busy timeout, %g s)",
+        request.method,
+        request.url.path,
+        cause,
+        timeout,
+    )
+    message = f"the database {BUSY}"
+    headers = {"Retry-After": retry_after_header(timeout)}
+    if is_api(request):
+        return JSONResponse({"detail": message}, status_code=503, headers=headers)
+    page = render(request, "error.html", {"title": "Busy", "message": message}, status=503)
+    page.headers.update(headers)
+    return page
