@@ -81,7 +81,8 @@ DEFAULT_BUSY_TIMEOUT = 30.0
 
 def busy_timeout(settings: Settings) -> float:
     """``[store] busy_timeout_seconds``: how long a SQLite write waits for another process's
-    write to finish before it gives up (PostgreSQL waits for row locks as long as they are held)."""
+    write to finish before it gives up (PostgreSQL waits for row locks as long as they are held,
+    except in the web app: ``Store.bound_lock_waits``)."""
     value = settings.section("store").get("busy_timeout_seconds", DEFAULT_BUSY_TIMEOUT)
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 86400:
         raise ConfigError(
@@ -152,12 +153,12 @@ class Store:
 
     def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
         self.settings = settings
-        self.engine = engine or make_engine(
-            settings.database_url, busy_timeout=busy_timeout(settings)
-        )
+        self.busy_timeout = busy_timeout(settings)
+        self.engine = engine or make_engine(settings.database_url, busy_timeout=self.busy_timeout)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._keys: dict[str, bytes] = {}
         self._keys_lock = threading.Lock()
+        self._lock_waits_bounded = False
 
     def secret(self, name: str) -> bytes:
         """The named key, checked against the fingerprint this store recorded of it (and recorded
@@ -271,6 +272,29 @@ class Store:
         after = self.current_revisions()
         return sorted(after - before)
 
+    def bound_lock_waits(self) -> None:
+        """End every wait of this store's connections for another transaction's lock after the
+        busy timeout, on PostgreSQL as on SQLite (whose busy timeout does so already), failing
+        the statement as busy (``is_busy``). For the web app: a request waiting for a lock keeps
+        a worker thread, and on PostgreSQL it waited as long as the lock was held, so writes
+        waiting behind one long command could take every thread and stop the app answering.
+        Not for the command line, which waits (a migration waits for another upgrader's)."""
+        if self.dialect != "postgresql" or self._lock_waits_bounded:
+            return
+        # lock_timeout = 0 means no limit; a busy timeout of 0 means do not wait.
+        milliseconds = max(1, round(self.busy_timeout * 1000))
+
+        def set_lock_timeout(dbapi_connection: Any, _record: Any) -> None:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute(f"SET lock_timeout = {milliseconds}")
+            # A SET is undone with its transaction; the pool's reset rolls back.
+            dbapi_connection.commit()
+
+        event.listen(self.engine, "connect", set_lock_timeout)
+        # Connections opened before (checking the schema at start) are closed, not reused.
+        self.engine.dispose()
+        self._lock_waits_bounded = True
+
     def busy_error(self) -> StoreError:
         """What to tell a user whose write waited out the busy timeout (see ``is_busy``)."""
         return StoreError(f"the database {self.display_url} {BUSY}")
@@ -283,10 +307,17 @@ class Store:
 BUSY = "is busy: another process is writing to it; try again when it has finished"
 
 
+# PostgreSQL's lock_not_available: a lock wait ended by ``lock_timeout`` (``bound_lock_waits``).
+LOCK_NOT_AVAILABLE = "55P03"
+
+
 def is_busy(exc: BaseException) -> bool:
     """SQLite's SQLITE_BUSY ("database is locked"): another connection held the write lock for
-    the whole busy timeout. Nothing is wrong with the store or the command; it can be run again."""
+    the whole busy timeout; or PostgreSQL's lock timeout where ``bound_lock_waits`` set one.
+    Nothing is wrong with the store or the command; it can be run again."""
     orig = getattr(exc, "orig", exc)
+    if getattr(orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+        return True
     return isinstance(orig, sqlite3.OperationalError) and str(
         getattr(orig, "sqlite_errorname", "")
     ).startswith("SQLITE_BUSY")

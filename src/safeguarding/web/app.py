@@ -117,6 +117,7 @@ async def _storable_parameters(request: Request) -> None:
 def create_app(store: Store, options: WebOptions | None = None) -> FastAPI:
     """The web app over ``store``; ``options`` default to the ``[web]`` settings section."""
     opts = options or WebOptions.from_section(store.settings.section("web"))
+    store.bound_lock_waits()
     queue = QueueCache()
 
     @asynccontextmanager

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from safeguarding.errors import ConfigError, StoreError
-from safeguarding.store.engine import BUSY, busy_timeout, is_busy
+from safeguarding.store.engine import BUSY, is_busy
 from safeguarding.web.auth import auth_state, is_api
 from safeguarding.web.ratelimit import retry_after_header
 from safeguarding.web.templating import render
@@ -64,16 +64,17 @@ def server_fault(request: Request, exc: Exception) -> Response:
 
 
 def _busy(request: Request, exc: Exception) -> Response:
-    """SQLite's write lock held by another process (a command-line ingest, import or triage run)
-    for the whole busy timeout: nothing is wrong with the server or the request, which can be
-    sent again once that process has finished. 503 with the command line's message (without the
+    """A lock held by another process (a command-line ingest, import or triage run) for the
+    whole busy timeout: SQLite's write lock or, as ``Store.bound_lock_waits`` bounds the wait,
+    a PostgreSQL lock. Nothing is wrong with the server or the request, which can be sent again
+    once that process has finished. 503 with the command line's message (without the
     database's address, which is the operator's) and a Retry-After of the busy timeout: the
     request has just waited that long, and the writer may well need as long again. The log
-    gets the driver's one line, not the statement it was running."""
-    timeout = busy_timeout(auth_state(request).store.settings)
-    cause = getattr(exc, "orig", exc)
+    gets the driver's first line, not the statement it was running."""
+    timeout = auth_state(request).store.busy_timeout
+    cause = str(getattr(exc, "orig", exc)).splitlines()[0]
     log.error(
-        "%s %s: database busy: %s (another process held the write lock for the busy timeout, %g s)",
+        "%s %s: database busy: %s (waited the busy timeout, %g s, for another process's lock)",
         request.method,
         request.url.path,
         cause,
