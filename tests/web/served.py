@@ -22,11 +22,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(store: Store) -> Iterator[str]:
-    """The app served by uvicorn in a thread; yields its base URL."""
+def served(store: Store, **options: object) -> Iterator[str]:
+    """The app served by uvicorn in a thread, with ``[web]`` ``options``; yields its base URL."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(make_app(store), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(make_app(store, **options), host="127.0.0.1", port=port, log_level="warning")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -281,3 +281,43 @@ def test_a_run_on_request_leaves_the_app_answering_while_it_runs_and_draws_its_c
     # The run took long enough for the open pages to be asked again and again meanwhile.
     assert answer.seconds > 2 * PROMPT_SECONDS and len(latencies) > 10
     assert max(latencies) < PROMPT_SECONDS, latencies
+
+
+def test_the_writes_waiting_for_the_lock_hold_at_most_the_threads_the_settings_give(
+    store: Store,
+) -> None:
+    """Each write waiting for the lock keeps a worker thread until the lock is released or the
+    busy timeout passes. With ``[web] threads = 2``, two waiting writes leave no thread for a
+    page meanwhile; with one thread more, the page is answered at once."""
+    with store.session() as db:
+        accounts.add_user(db, "cou", "counsellor", None, SETUP)
+        token = accounts.create_token(db, "cou", "t", SETUP).secret
+    bearer = {"Authorization": f"Bearer {token}"}
+    answered: dict[int, bool] = {}
+    keys = iter("abcd")
+    for threads in (2, 3):
+        with served(store, threads=threads) as base:
+            writers = [httpx.Client(base_url=base, headers=bearer) for _ in range(2)]
+            try:
+                # The token's first use records itself (a write), before the lock is taken.
+                assert writers[0].get("/api/openapi.json").status_code == 200
+                with write_lock_held(store), httpx.Client(base_url=base) as anonymous:
+                    waiting = [
+                        _in_thread(
+                            lambda client=client, key=next(keys): client.post(
+                                "/api/helpline/contacts",
+                                json=_contact("2025-03", key * 20),
+                                timeout=WRITE_TIMEOUT,
+                            )
+                        )
+                        for client in writers
+                    ]
+                    time.sleep(PROMPT_SECONDS)  # both writes are waiting for the lock
+                    answered[threads] = _latency(anonymous, "/login") < PROMPT_SECONDS
+                for thread, answer in waiting:
+                    thread.join(timeout=WRITE_TIMEOUT)
+                    assert answer.status == 201, answer.text
+            finally:
+                for client in writers:
+                    client.close()
+    assert answered == {2: False, 3: True}

@@ -12,6 +12,7 @@ def test_defaults_are_secure() -> None:
     options = WebOptions.from_section({})
     assert options.secure_cookies is True
     assert options.login_burst == 5 and options.session_hours == 8.0
+    assert options.threads == 40  # anyio's own default
 
 
 def test_values_are_taken_with_their_types() -> None:
@@ -35,6 +36,7 @@ def test_values_are_taken_with_their_types() -> None:
         ({"session_hours": True}, "session_hours: must be a positive number"),
         ({"submit_per_second": "fast"}, "submit_per_second: must be a positive number"),
         ({"submit_burst": 2.5}, "submit_burst: must be a whole number"),
+        ({"threads": 0}, "threads: must be a positive number"),
     ],
 )
 def test_bad_values_are_refused(section: dict[str, object], message: str) -> None:

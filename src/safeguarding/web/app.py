@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from anyio import to_thread
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -122,6 +123,9 @@ def create_app(store: Store, options: WebOptions | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # The limiter of this event loop's worker threads, which run every plain route and
+        # every run_in_threadpool.
+        to_thread.current_default_thread_limiter().total_tokens = opts.threads
         refresher = QueueRefresher(queue, store, opts.queue_refresh_seconds)
         refresher.start()
         try:

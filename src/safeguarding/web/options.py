@@ -20,6 +20,10 @@ class WebOptions:
     whatever its data, so an account cannot keep the server's cores busy with them.
     ``queue_refresh_seconds``: how often the served queue checks for a triage run or outcomes
     recorded elsewhere and rebuilds itself ahead of the next page request.
+    ``threads``: the worker threads that do the routes' store and file work (anyio's default,
+    40). A write waiting for another process's lock keeps one for up to the busy timeout, and
+    with all of them waiting no other page is answered meanwhile: a server that expects more
+    writes at once while commands write raises it.
     """
 
     secure_cookies: bool = True
@@ -33,6 +37,7 @@ class WebOptions:
     monitor_burst: int = 5
     monitor_per_minute: float = 6.0
     queue_refresh_seconds: float = 5.0
+    threads: int = 40
 
     @classmethod
     def from_section(cls, section: dict[str, Any]) -> WebOptions:
