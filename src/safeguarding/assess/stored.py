@@ -33,8 +33,8 @@ def json_safe(value: Any) -> Any:
 def _storable(result: dict[str, Any]) -> None:
     """Refuse a result whose name, title or region its row cannot hold on every backend, naming
     the scenario, the field and the rule. The scenario loader refuses such a file already; this
-    holds for every other writer of runs (a test, a later caller), so that PostgreSQL's
-    DataError, which SQLite would not raise, is never what tells them."""
+    holds results made any other way (built in code rather than loaded) to the same rules, so
+    that PostgreSQL's DataError, which SQLite would not raise, is never what tells them."""
     scenario = result["scenario"]
     limits = {"scenario": MAX_NAME_LENGTH, "title": None, "region": MAX_REGION_LENGTH}
     for field, limit in limits.items():
