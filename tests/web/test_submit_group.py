@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -21,7 +22,9 @@ from sqlalchemy.engine import Connection
 
 from safeguarding.access import accounts, audit
 from safeguarding.access.audit import Actor
+from safeguarding.config import load_settings
 from safeguarding.store import Store
+from safeguarding.store.engine import is_busy
 from safeguarding.store.models import (
     FloodFlag,
     HashMatch,
@@ -35,6 +38,7 @@ from safeguarding.triage.listformats import read_hash_csv
 from safeguarding.web import submission
 from safeguarding.web.submission import Pending, SubmissionResult, Submitter
 from tests.web.conftest import SETUP, make_app
+from tests.web.test_event_loop import write_lock_held
 from tests.web.test_submit import report_json
 
 LISTED_MD5 = "ab" * 16
@@ -357,3 +361,36 @@ def test_the_flood_guard_judges_web_submissions_over_the_recent_files(
             flags = db.execute(select(FloodFlag.matched_files, FloodFlag.checked_files)).all()
         # Judged once 20 files are stored: 10 of them matched, half, over the share of 0.3.
         assert [tuple(flag) for flag in flags] == ([] if n < 19 else [(10, 20)])
+
+
+def test_a_group_that_waits_out_the_busy_timeout_is_told_so_at_once(
+    store: Store, home: Path
+) -> None:
+    """A group that failed waiting for another process's lock was retried one submission at a
+    time, each waiting the busy timeout again: the last of a large group was answered only after
+    as many timeouts as the group had submissions. The lock says nothing about any one of them:
+    each is now told the database was busy, after one wait."""
+    (home / "config.toml").write_text("[store]\nbusy_timeout_seconds = 0.2\n", encoding="utf-8")
+    short = Store(load_settings())  # the test's database, with the settings file's timeout
+    short.bound_lock_waits()  # as the web app does: on PostgreSQL a lock wait is bounded too
+    try:
+        busy_submitter = Submitter(short)
+        prov = actor("prov")
+        group = [
+            busy_submitter.pending(body(f"B-{i}"), "jsonl", prov, location="http:prov")
+            for i in range(10)
+        ]
+        tries: list[int] = []
+
+        def count(_connection: Connection) -> None:
+            tries.append(1)
+
+        event.listen(short.engine, "begin", count)
+        with write_lock_held(store):
+            busy_submitter.write_group(group)
+    finally:
+        short.dispose()
+    assert len(tries) == 1
+    assert all(is_busy(error) for error in written(group))
+    with store.session() as db:
+        assert db.scalar(select(func.count()).select_from(ProviderReport)) == 0

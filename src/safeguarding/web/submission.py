@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session
 from safeguarding.access import audit
 from safeguarding.access.audit import Actor
 from safeguarding.store import Store
+from safeguarding.store.engine import is_busy
 from safeguarding.store.models import ProviderReport
 from safeguarding.triage.context import IntakeContext, intake_context
 from safeguarding.triage.formats import jsonl, ncmec_xml
@@ -231,13 +232,18 @@ class Submitter:
 
     def write_group(self, group: Sequence[Pending]) -> None:
         """Write the submissions in one transaction and resolve their futures after the commit;
-        if that fails, retry each in its own transaction so that only a failing one fails."""
+        if that fails, retry each in its own transaction so that only a failing one fails.
+
+        Not when the group waited out the busy timeout for another process's lock: that says
+        nothing about any one submission, and each retry would wait the busy timeout again, the
+        last of 500 answered hours later. Every submission of the group is told it was busy."""
         try:
             with self.store.session() as session:
                 results = self._write(session, group)
         except Exception as exc:
-            if len(group) == 1:
-                _resolve(group[0].future, exc)
+            if len(group) == 1 or is_busy(exc):
+                for pending in group:
+                    _resolve(pending.future, exc)
             else:
                 for pending in group:
                     self.write_group([pending])
