@@ -544,10 +544,14 @@ def ingest(
     writer = writer_factory(run_id, started)
     try:
         with (
+            _interrupt_between_batches() as interrupt,
             _workers(documents, options, writer, matcher) as pool,
             bulk_transactions(store) as transaction,
         ):
-            _ingest(transaction, documents, summary, writer, matcher, options, on_document, pool)
+            _ingest(
+                transaction, documents, summary, writer, matcher, options, on_document, pool,
+                interrupt,
+            )  # fmt: skip
     except BrokenProcessPool as exc:
         raise SafeguardingError(
             "a parse worker stopped before every document was read (killed, or out of "
@@ -587,6 +591,39 @@ def _counts(summary: IngestSummary) -> dict[str, str]:
     return {name: str(value) for name, value in counted.items()}
 
 
+class _Interrupt:
+    """Ctrl-C (SIGINT) during a run, held until the batch being stored is committed: raised in
+    the middle of a write, it left the database connection mid-statement (on PostgreSQL a
+    pipeline that could not be closed, so the roll-back failed too and the command ended with
+    the driver's error and a logged traceback instead of the interruption)."""
+
+    def __init__(self) -> None:
+        self.pending = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.pending = True
+
+    def check(self) -> None:
+        """Raises the held interruption, between batches."""
+        if self.pending:
+            raise KeyboardInterrupt
+
+
+@contextmanager
+def _interrupt_between_batches() -> Iterator[_Interrupt]:
+    """SIGINT held by an ``_Interrupt`` for the run (the main thread only: a handler can only be
+    set there; elsewhere nothing is held and nothing changes)."""
+    interrupt = _Interrupt()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupt
+        return
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield interrupt
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _ingest(
     transaction: Transactions,
     documents: list[Document],
@@ -596,17 +633,20 @@ def _ingest(
     options: TriageOptions,
     on_document: Callable[[int, int], None] | None,
     pool: Executor | None,
+    interrupt: _Interrupt,
 ) -> None:
     """The documents read (by the worker pool, if any) in ``_reading_order`` and stored batch
-    by batch, file details after their report."""
+    by batch, file details after their report; an interruption ends it between batches."""
     intake = _Intake(
-        transaction, documents, summary, writer, matcher, options, on_document, matcher.signature
-    )
+        transaction, documents, summary, writer, matcher, options, on_document, matcher.signature,
+        interrupt,
+    )  # fmt: skip
     order, details_from = _reading_order(documents, pool)
     parsed = _parsed(
         documents, order, options, pool, writer, matcher, details_from, on_wait=intake.store_batch
     )
     for chunk, result in parsed:
+        interrupt.check()
         intake.take(chunk, result)
     intake.waiting.limit = None  # every report has been read: nothing waits any more
     for file in intake.waiting.rest():
@@ -614,6 +654,7 @@ def _ingest(
     reread = intake.waiting.reread
     parsed = _parsed(documents, reread, options, pool, writer, matcher, on_wait=intake.store_batch)
     for chunk, result in parsed:
+        interrupt.check()
         intake.take(chunk, result, again=True)
     intake.flush()
 
@@ -632,6 +673,7 @@ class _Intake:
     on_document: Callable[[int, int], None] | None
     # What the run's PDQ hits were searched against (``Matcher.signature``, when it started).
     signature: frozenset[tuple[str, int]]
+    interrupt: _Interrupt
     hits: PDQHits = field(default_factory=dict)  # the workers' PDQ hits of the run
     waiting: _Waiting = field(default_factory=lambda: _Waiting(limit=MAX_HELD_FILES))
     batch: _Batch = field(default_factory=_Batch)
@@ -679,6 +721,7 @@ class _Intake:
         )
         self.batch = _Batch()
         gc.collect(1)  # the young generations, with what the stored batch left behind
+        self.interrupt.check()
 
 
 # The writer, matcher and documents of the run, in a parse worker (set when the worker starts):
