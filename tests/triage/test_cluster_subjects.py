@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from safeguarding.triage.cluster_subjects import (
     SubjectIndex,
     SubjectSettings,
     cluster_reports,
     earlier_reports,
+    ip_windows,
     place_reports,
 )
 from safeguarding.triage.synthetic import generate
@@ -59,6 +62,73 @@ def test_ip_links_only_within_the_window() -> None:
     assert narrow.tolist() == [1, 2, 3, 4]
 
 
+def test_an_address_seen_every_23_hours_does_not_chain_its_users() -> None:
+    # 30 reports a day apart (23 h) from one address: chained, one "user" for a month.
+    n = 30
+    table = identifiers([(i, 7, True, i * 23 * HOUR) for i in range(n)])
+    subjects = cluster_reports(reports(n), table, SubjectSettings(ip_window_hours=24))
+    # Windows anchored at their first sighting: 0 h and 23 h, then 46 h opens the next.
+    assert subjects.tolist() == [2 * (i // 2) + 1 for i in range(n)]
+
+
+def test_ip_windows_anchor_at_their_first_sighting() -> None:
+    keys = np.array([5, 5, 5, 5, 6, 6], dtype=np.int64)
+    seen = np.array([0, 20, 30, 47, 10, 0], dtype=np.int64) * HOUR
+    windows = ip_windows(keys, seen, 24 * HOUR)
+    # 0 h and 20 h; 30 h opens a window (more than 24 h after 0 h) that 47 h is still in.
+    assert windows[0] == windows[1] != windows[2] == windows[3]
+    assert windows[4] == windows[5] and len(set(windows[[0, 2, 4]].tolist())) == 3
+
+
+def _windows_one_by_one(keys: list[int], seen: list[int], window: int) -> list[tuple[int, int]]:
+    """The anchor (address, first sighting's time) of each sighting's window, address by
+    address in time order."""
+    anchors: list[tuple[int, int]] = []
+    for key, time in zip(keys, seen, strict=True):
+        earlier = sorted(t for k, t in zip(keys, seen, strict=True) if k == key and t <= time)
+        anchor = earlier[0]
+        for t in earlier:
+            if t - anchor > window:
+                anchor = t
+        anchors.append((key, anchor))
+    return anchors
+
+
+sightings = st.lists(st.tuples(st.integers(0, 3), st.integers(0, 200)), min_size=1, max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(sightings, st.integers(0, 60))
+def test_ip_windows_group_as_anchoring_one_by_one(rows: list[tuple[int, int]], window: int) -> None:
+    keys, seen = (list(column) for column in zip(*rows, strict=True))
+    windows = ip_windows(np.array(keys, np.int64), np.array(seen, np.int64), window)
+    anchors = _windows_one_by_one(keys, seen, window)
+    for i in range(len(rows)):
+        for j in range(len(rows)):
+            assert (windows[i] == windows[j]) == (anchors[i] == anchors[j])
+
+
+@settings(max_examples=150, deadline=None)
+@given(sightings, st.integers(1, 39), st.integers(0, 60))
+def test_placing_new_sightings_equals_clustering_everything(
+    rows: list[tuple[int, int]], split: int, window: int
+) -> None:
+    # One report per sighting; reports after ``split`` are new, their sightings may come first.
+    n = len(rows)
+    split = min(split, n)
+    table = identifiers([(i, key, True, seen) for i, (key, seen) in enumerate(rows)])
+    options = SubjectSettings(ip_window_hours=window / 3600)
+    whole = cluster_reports(reports(n), table, options)
+    old_reports, old_ids = take_reports(reports(n), table, np.arange(split))
+    new_reports, new_ids = take_reports(reports(n), table, np.arange(split, n))
+    old = cluster_reports(old_reports, old_ids, options)
+    update = place_reports(SubjectIndex.build(old_ids, old), new_reports, new_ids, options)
+    if update is None:  # a new sighting moved an earlier window: the engine clusters afresh
+        return
+    old_after = np.array([update.merges.get(s, s) for s in old.tolist()], dtype=np.int64)
+    assert np.array_equal(np.concatenate([old_after, update.report_subject]), whole)
+
+
 def test_incremental_placement_equals_clustering_everything() -> None:
     data = generate(n_reports=2500, seed=21)
     settings = SubjectSettings(ip_window_hours=24 * 40)  # wide: IP links across the split too
@@ -70,6 +140,7 @@ def test_incremental_placement_equals_clustering_everything() -> None:
     )
     old = cluster_reports(old_reports, old_ids, settings)
     update = place_reports(SubjectIndex.build(old_ids, old), new_reports, new_ids, settings)
+    assert update is not None
     old_after = np.array([update.merges.get(s, s) for s in old])
     assert np.array_equal(np.concatenate([old_after, update.report_subject]), whole)
     assert update.merges  # the wide window really merged earlier subjects

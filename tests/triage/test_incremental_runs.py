@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -576,3 +576,70 @@ def test_spread_counts_a_file_with_its_direct_copies_and_runs_that_reach_it_deci
     with store.session() as session:
         row = session.get(ContentCluster, cluster["new"])
         assert row is not None and (row.reports, row.large, row.viral) == (63, True, True)
+
+
+def _ip(address: str, hours: int) -> list[dict[str, str]]:
+    """An IP capture event ``hours`` after a fixed start. Tests use public resolvers' addresses
+    (1.1.1.1, 9.9.9.9): globally routable, and no one's own."""
+    when = "2026-02-01T00:00:00+00:00"
+    seen = (datetime.fromisoformat(when) + timedelta(hours=hours)).isoformat()
+    return [{"kind": "ip", "value": address, "event_name": "Login", "event_time": seen}]
+
+
+def test_ip_links_do_not_chain_in_time_and_local_addresses_link_nothing(
+    store: Store, capsys: Capsys, tmp_path: Path
+) -> None:
+    """An address seen every 23 hours linked every user of it for months, and a private or
+    documentation address (a home router's 192.168.x.x, a CGNAT 100.64.x.x) linked anyone behind
+    any such network. Now windows are anchored at their first sighting and only addresses that
+    are globally routable link; runs that place new sightings store what one run stores, also
+    when a new sighting comes before the earlier ones and moves their windows."""
+    rng = np.random.default_rng(9)
+
+    def pdq() -> int:
+        return int.from_bytes(rng.bytes(32), "big")
+
+    first = [
+        _report("C0", "Provider One", _ip("1.1.1.1", 0), pdq()),
+        _report("C1", "Provider One", _ip("1.1.1.1", 23), pdq()),
+        _report("C2", "Provider One", _ip("1.1.1.1", 46), pdq()),
+        _report("C3", "Provider One", _ip("1.1.1.1", 69), pdq()),
+        _report("L1", "Provider One", _ip("192.168.1.1", 0), pdq()),
+        _report("L2", "Provider One", _ip("192.168.1.1", 1), pdq()),
+        _report("G1", "Provider One", _ip("100.64.0.9", 0), pdq()),
+        _report("G2", "Provider One", _ip("100.64.0.9", 1), pdq()),
+        _report("D1", "Provider One", _ip("192.0.2.7", 0), pdq()),
+        _report("D2", "Provider One", _ip("192.0.2.7", 1), pdq()),
+    ]
+    lines = "\n".join(json.dumps(r) for r in first) + "\n"
+    _ingest(capsys, tmp_path / "first", {"reports.jsonl": lines.encode()})
+    assert _run(capsys)["read"] == "full (no input cache)"
+    subject = _subjects(store)
+    assert subject["C0"] == subject["C1"] != subject["C2"] == subject["C3"]
+    for one, other in (("L1", "L2"), ("G1", "G2"), ("D1", "D2")):
+        assert subject[one] != subject[other]
+    with store.session() as session:
+        scopes = session.scalars(
+            select(PartyIdentifier.scope).where(PartyIdentifier.kind == "ip")
+        ).all()
+    assert sorted(set(scopes)) == ["", "not-global"]
+
+    # Another user of the address later on: a window of its own.
+    second = [_report("C4", "Provider One", _ip("1.1.1.1", 95), pdq())]
+    _ingest(capsys, tmp_path / "second", {"reports.jsonl": _lines(second)})
+    assert _run(capsys)["mode"] == "incremental"
+    subject = _subjects(store)
+    assert len({subject[f"C{i}"] for i in range(5)}) == 3
+    _same_as_from_scratch(store, capsys)
+
+    # A sighting before all of them anchors the first window earlier: 0 h and 23 h part.
+    third = [_report("C5", "Provider One", _ip("1.1.1.1", -2), pdq())]
+    _ingest(capsys, tmp_path / "third", {"reports.jsonl": _lines(third)})
+    _run(capsys)
+    subject = _subjects(store)
+    assert subject["C5"] == subject["C0"] != subject["C1"] == subject["C2"]
+    _same_as_from_scratch(store, capsys)
+
+
+def _lines(reports: list[dict[str, Any]]) -> bytes:
+    return ("\n".join(json.dumps(r) for r in reports) + "\n").encode()

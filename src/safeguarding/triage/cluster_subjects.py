@@ -7,11 +7,15 @@ already say what a value is unique within: an account id or screen name without 
 keyed with its provider (``store_read``), so the same id at two providers links nothing.
 
 IP addresses are different: they are reassigned (dynamic addresses, carrier-grade NAT), so reports
-sharing an IP link only when the address was seen within ``ip_window_hours`` of each other (setting
-``[triage] ip_window_hours``, default 24). Sorting the IP sightings by address and time and linking
-neighbours no further apart than the window links exactly the sightings a pairwise comparison
-would, because any two sightings within the window have only sightings within the window between
-them.
+sharing an IP link only when the address was seen within ``ip_window_hours`` (setting
+``[triage] ip_window_hours``, default 24). Links must not chain in time: an address seen every
+23 hours would otherwise join every user it was ever assigned to, month after month. So the
+sightings of one address form windows, each anchored at its first sighting: a sighting more than
+the window after the current window's first opens the next window, and only sightings in one
+window link. (Windows, not "any two sightings within the window": that relation does not chain
+either, but union-find would chain it.) Addresses that are not globally routable (private,
+loopback, link-local, carrier-grade NAT, documentation ranges) are shared by unrelated networks
+and link nothing; the store marks them at ingest (``store_read`` leaves them out).
 
 A subject is named by its oldest report's id. Each report learns how many earlier reports its
 subject has (the "prior reports" signal a triage policy weighs, KIRAT step 1).
@@ -39,16 +43,37 @@ class SubjectSettings:
         return round(self.ip_window_hours * 3600)
 
 
-def _ip_pairs(
-    nodes: IntArray, keys: IntArray, seen_at: IntArray, window: int
-) -> tuple[IntArray, IntArray]:
-    """Neighbouring sightings of the same IP no further apart than ``window`` seconds."""
-    if nodes.size < 2:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+def ip_windows(keys: IntArray, seen_at: IntArray, window: int) -> IntArray:
+    """A window number for every IP sighting (input order): sightings of one address, in time
+    order, share a window until one is more than ``window`` seconds after the window's first.
+
+    Anchoring is sequential per address, but rounds go over all addresses at once: each round
+    finds, for every address still open, the first sighting past its current anchor's window
+    (a binary search over the sightings sorted by address, then time) and makes it the next
+    anchor. Rounds number the most windows any one address has."""
+    n = keys.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
     order = np.lexsort((seen_at, keys))
-    k, t, n = keys[order], seen_at[order], nodes[order]
-    close = (k[1:] == k[:-1]) & (t[1:] - t[:-1] <= window)
-    return n[:-1][close], n[1:][close]
+    k, t = keys[order], seen_at[order]
+    first = np.ones(n, dtype=np.bool_)
+    first[1:] = k[1:] != k[:-1]
+    group = np.cumsum(first) - 1
+    # Time within one line of all addresses: every address gets a span wider than its sightings
+    # plus the window, so a search from one address never reaches the next.
+    base = t - int(t.min())
+    span = int(base.max()) + int(window) + 1
+    line = group * span + base
+    end = np.append(np.flatnonzero(first)[1:], n)[group]
+    anchor = np.zeros(n, dtype=np.bool_)
+    current = np.flatnonzero(first)
+    while current.size:
+        anchor[current] = True
+        following = np.searchsorted(line, line[current] + window, side="right")
+        current = following[following < end[current]]
+    labels = np.empty(n, dtype=np.int64)
+    labels[order] = np.cumsum(anchor) - 1
+    return labels
 
 
 def link_reports(
@@ -58,13 +83,10 @@ def link_reports(
     plain = ~identifiers.is_ip
     uf.union_groups(identifiers.report[plain], identifiers.key[plain])
     ip = identifiers.is_ip
-    left, right = _ip_pairs(
+    uf.union_groups(
         identifiers.report[ip],
-        identifiers.key[ip],
-        identifiers.seen_at[ip],
-        settings.window_seconds,
+        ip_windows(identifiers.key[ip], identifiers.seen_at[ip], settings.window_seconds),
     )
-    uf.union_pairs(left, right)
     return uf
 
 
@@ -198,14 +220,22 @@ class SubjectUpdate:
     merges: dict[int, int]
 
 
+def _same_partition(a: IntArray, b: IntArray) -> bool:
+    """Whether labels ``a`` and ``b`` (of the same elements) group them alike."""
+    pairs = int(np.unique(np.stack([a, b]), axis=1).shape[1])
+    return pairs == int(np.unique(a).shape[0]) == int(np.unique(b).shape[0])
+
+
 def place_reports(
     index: SubjectIndex,
     reports: ReportTable,
     identifiers: IdentifierTable,
     settings: SubjectSettings,
-) -> SubjectUpdate:
+) -> SubjectUpdate | None:
     """Link new reports to earlier subjects and to each other; as clustering everything again
-    would, provided new report ids are larger than every earlier one."""
+    would, provided new report ids are larger than every earlier one. None when that cannot be
+    done by adding links: a new sighting of an address before its earlier ones can move where
+    that address's windows begin, which would undo links between earlier reports."""
     k = len(reports)
     plain = ~identifiers.is_ip
     left: list[IntArray] = []
@@ -218,9 +248,18 @@ def place_reports(
         subject.append(index.key_subject[pos[hit]])
     ip = identifiers.is_ip
     ip_keys = identifiers.key[ip]
-    # Earlier sightings of the same addresses take part in the window linking as nodes of their
+    # Earlier sightings of the same addresses take part in the windows as nodes of their
     # subjects; sightings of other addresses cannot link anything new and stay out.
     relevant = np.isin(index.ip_key, ip_keys)
+    old_keys, old_seen = index.ip_key[relevant], index.ip_seen_at[relevant]
+    windows = ip_windows(
+        np.concatenate([ip_keys, old_keys]),
+        np.concatenate([identifiers.seen_at[ip], old_seen]),
+        settings.window_seconds,
+    )
+    earlier_windows = ip_windows(old_keys, old_seen, settings.window_seconds)
+    if not _same_partition(earlier_windows, windows[ip_keys.shape[0] :]):
+        return None
     old_subject_of_ip = index.ip_subject[relevant]
     touched = np.concatenate([*subject, old_subject_of_ip]) if subject else old_subject_of_ip
     existing, inverse = np.unique(touched, return_inverse=True)
@@ -230,13 +269,7 @@ def place_reports(
         uf.union_pairs(np.concatenate(left), k + inverse[:n_plain].astype(np.int64))
     uf.union_groups(identifiers.report[plain], identifiers.key[plain])
     nodes = np.concatenate([identifiers.report[ip], k + inverse[n_plain:].astype(np.int64)])
-    pair_left, pair_right = _ip_pairs(
-        nodes,
-        np.concatenate([ip_keys, index.ip_key[relevant]]),
-        np.concatenate([identifiers.seen_at[ip], index.ip_seen_at[relevant]]),
-        settings.window_seconds,
-    )
-    uf.union_pairs(pair_left, pair_right)
+    uf.union_groups(nodes, windows)
     label = uf.labels(np.concatenate([reports.report_id, existing]))
     merges = merged_ids(existing, label[k:])
     return SubjectUpdate(report_subject=label[:k], merges=merges)

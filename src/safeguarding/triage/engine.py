@@ -170,6 +170,8 @@ def _subjects(
         index = SubjectIndex.build(old_identifiers, previous)
     new_reports, new_identifiers = take_reports(reports, identifiers, new_rows)
     update = cluster_subjects.place_reports(index, new_reports, new_identifiers, settings)
+    if update is None:  # a new sighting moved an address's windows: links would have to go
+        return "full", cluster_subjects.cluster_reports(reports, identifiers, settings), {}
     result = remap(previous, update.merges)
     result[new_rows] = update.report_subject
     return "incremental", result, update.merges

@@ -47,8 +47,10 @@ from safeguarding.triage.unionfind import IntArray
 # status is a file's own (p_flagged), and work items are joined through the files of new material;
 # 6: a known list's non-pertinent entries make no file known (p_known); 7: spread is a file's own
 # (p_spread, counted from the reports holding each hash: ci_exact_reports, ci_pdq_reports), and a
-# content summary's ``large`` says a file of the cluster is viral by spread.
-FORMAT = 7
+# content summary's ``large`` says a file of the cluster is viral by spread; 8: IP links are windows
+# anchored at an address's first sighting (no chaining in time), and an address that is not
+# globally routable links nothing, so the subjects and subject index differ.
+FORMAT = 8
 META = "meta"
 FRAME_PREFIX = "frame."
 PATCH_AT = "patch_at."

@@ -43,6 +43,7 @@ from safeguarding.triage.records import (
     Party,
     Rejected,
     ReportRecord,
+    stored_scope,
 )
 from safeguarding.triage.sealing import Sealer
 
@@ -326,8 +327,9 @@ class Preparer:
         )  # fmt: skip
 
     def _identifier(self, item: Identifier) -> Row:
+        scope = stored_scope(item)[:128]
         return self._identifier_row(
-            (item.kind, self._pseudonym(item), item.scope[:128], item.event_name, item.event_time)
+            (item.kind, self._pseudonym(item), scope, item.event_name, item.event_time)
         )
 
     def _seal_unknown(self, unknown: tuple[tuple[str, bytes], ...]) -> bytes | None:

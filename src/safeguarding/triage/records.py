@@ -12,6 +12,7 @@ origin included.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, NamedTuple
@@ -80,6 +81,26 @@ class Identifier(NamedTuple):
     scope: str = ""
     event_name: str | None = None
     event_time: datetime | None = None
+
+
+# The scope stored with an IP address that is not globally routable (private, loopback,
+# link-local, carrier-grade NAT, documentation ranges, or no address at all): such an address is
+# in use by unrelated networks at once, so it links no reports (``triage.store_read``). Only the
+# stored row carries it; the pseudonym and the report's digest are made from the identifier as
+# parsed, so a report sent again digests as before.
+IP_NOT_GLOBAL = "not-global"
+
+
+def stored_scope(item: Identifier) -> str:
+    """The scope an identifier is stored with: its own, or ``IP_NOT_GLOBAL`` for an IP address
+    that is not globally routable (the raw address is not kept, so this is decided at ingest)."""
+    if item.kind != "ip":
+        return item.scope
+    try:
+        routable = ipaddress.ip_address(item.value.strip()).is_global
+    except ValueError:
+        routable = False
+    return item.scope if routable else IP_NOT_GLOBAL
 
 
 class Party(NamedTuple):

@@ -63,6 +63,7 @@ from safeguarding.triage.input_cache import (
 from safeguarding.triage.keys import KeyDictionary, keys128
 from safeguarding.triage.listformats import NON_PERTINENT
 from safeguarding.triage.policy import LEVEL_CODE
+from safeguarding.triage.records import IP_NOT_GLOBAL
 from safeguarding.triage.run_options import RunOptions
 from safeguarding.triage.tables import (
     REPORT_SIGNALS,
@@ -579,6 +580,11 @@ def _new_identifiers(
         .where(ReportParty.role == "reported_user", between(PartyIdentifier, "identifier")),
         ["report", "kind", "scope", "pseudonym", "event"],
     ).filter(pl.col("kind").cast(pl.String).is_in(LINKING_KINDS))  # as for hashes  # fmt: skip
+    # An address that is not globally routable is in use by unrelated networks: it links nothing.
+    identifier = identifier.filter(
+        (pl.col("kind").cast(pl.String) != "ip")
+        | (pl.col("scope").cast(pl.String).fill_null("") != IP_NOT_GLOBAL)
+    )
     at, present = _owners(
         report_ids,
         _ints(identifier, "report"),
