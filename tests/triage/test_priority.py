@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import dataclasses
+from fractions import Fraction
 from pathlib import Path
+from random import Random
 
 import numpy as np
 import pytest
@@ -14,6 +17,8 @@ from safeguarding.triage.facts import compute_facts
 from safeguarding.triage.policy import (
     LABEL_MAX,
     LEVEL_CODE,
+    Policy,
+    Rule,
     default_policy_text,
     load_policy,
     parse_policy,
@@ -240,3 +245,59 @@ def test_the_policy_label_fits_the_columns_that_store_it() -> None:
         .replace('version = "2026.11-3"', f'version = "{"9" * 139}"', 1)
     )
     assert len(parse_policy(longest.encode(), "edited.toml").label) == LABEL_MAX
+
+
+def _policy(rules: tuple[Rule, ...], thresholds: tuple[float, float, float]) -> Policy:
+    levels = tuple(zip(("P1", "P2", "P3"), thresholds, strict=True))
+    return dataclasses.replace(POLICY, rules=rules, thresholds=levels)
+
+
+def test_youth_care_wins_whichever_order_the_rules_are_in() -> None:
+    """The last rule that fired set the route: with an escalation routed to the offender queue
+    listed after minor-to-minor, a report with both went to the offender queue."""
+    offender = Rule("escalation", "esc", (("escalate", 1),), 120.0, "x", "P1", route="offender")
+    youth = Rule("minor_to_minor", "m2m", (("minor_to_minor", 1),), 0.0, "x", route="youth_care")
+    table = reports(3, escalate=[1, 1, 0], minor_to_minor=[1, 0, 1])
+    facts = facts_for(table, files([0, 1, 2]))
+    for rules in ((offender, youth), (youth, offender)):
+        priorities = score_reports(_policy(rules, (120, 60, 20)), facts)
+        routes = [priorities.route_name(i) for i in range(3)]
+        assert routes == ["youth_care", "offender", "youth_care"]
+
+
+def test_weights_that_add_up_to_a_threshold_reach_it() -> None:
+    """0.7 + 0.1 is 0.7999999999999999 in binary fractions: a threshold of 0.8 was missed."""
+    rules = tuple(
+        Rule(f"r{i}", "w", ((signal, 1),), weight, "x")
+        for i, (signal, weight) in enumerate((("escalate", 0.7), ("sextortion", 0.1)))
+    )
+    table = reports(1, escalate=[1], sextortion=[1])
+    priorities = score_reports(_policy(rules, (0.8, 0.5, 0.2)), facts_for(table, files([0])))
+    assert priorities.score.tolist() == [0.8]
+    assert priorities.level_name(0) == "P1"
+
+
+decimal_weights = st.lists(st.integers(0, 100_000), min_size=1, max_size=8)
+
+
+@given(decimal_weights, st.randoms(use_true_random=False))
+@settings(max_examples=200, deadline=None)
+def test_a_score_is_the_exact_sum_of_its_weights_in_any_order(
+    thousandths: list[int], random: Random
+) -> None:
+    """Weights written with three decimals: the score is their exact decimal sum (as the
+    threshold it is compared with would be written), whatever the order of the rules, and a
+    threshold at that sum is reached."""
+    signals = list(REPORT_SIGNALS)[: len(thousandths)]
+    rules = [
+        Rule(f"r{i}", "w", ((signal, 1),), value / 1000, "x")
+        for i, (signal, value) in enumerate(zip(signals, thousandths, strict=True))
+    ]
+    random.shuffle(rules)
+    exact = float(sum(Fraction(value, 1000) for value in thousandths))
+    table = reports(1, **{signal: [1] for signal in signals})
+    thresholds = (exact, exact / 2, exact / 4) if exact else (3.0, 2.0, 1.0)
+    priorities = score_reports(_policy(tuple(rules), thresholds), facts_for(table, files([0])))
+    assert priorities.score.tolist() == [exact]
+    if exact:
+        assert priorities.level_name(0) == "P1"

@@ -7,11 +7,18 @@ for the reports someone looks at or the store keeps, from the bits and the facts
 
 Level: the score's band from the policy's thresholds, then capped by lowering rules (``at_most``)
 and raised by aggravating rules (``at_least``); a floor wins over a cap, so an escalation stays P1
-even for a meme. Route: youth care when a youth-care rule fires, the offender queue otherwise.
+even for a meme. Route: youth care when any youth-care rule fires, whatever other rules fired
+and in whatever order the policy lists them; the offender queue otherwise.
+
+Score: the sum of the weights of the rules fired, added exactly (``math.fsum``) and rounded to
+``SCORE_DECIMALS`` places, as the thresholds are. Adding binary fractions in turn is off in the
+last bits (0.7 + 0.1 is 0.7999999999999999), which put a report whose weights add up to a
+threshold below it, depending on the order of the rules.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +31,9 @@ from safeguarding.triage.unionfind import IntArray
 
 FloatArray = npt.NDArray[np.float64]
 ROUTE_CODE = {name: code for code, name in enumerate(ROUTES)}
+# Scores and thresholds are compared rounded to this many decimal places: finer than any weight
+# a policy is written with, coarser than the error of a sum of binary fractions.
+SCORE_DECIMALS = 9
 
 
 @dataclass(frozen=True)
@@ -58,27 +68,42 @@ def fires(policy: Policy, facts: ReportFacts) -> list[npt.NDArray[np.bool_]]:
     return result
 
 
+def _scores(policy: Policy, fired: npt.NDArray[np.uint64]) -> FloatArray:
+    """Every report's score from the rules it fired: the weights summed exactly and rounded,
+    once per distinct set of rules fired (reports share few of them)."""
+    patterns, inverse = np.unique(fired, return_inverse=True)
+    weights = [rule.weight for rule in policy.rules]
+    sums = [
+        round(math.fsum(w for bit, w in enumerate(weights) if pattern >> bit & 1), SCORE_DECIMALS)
+        for pattern in patterns.tolist()
+    ]
+    scores: FloatArray = np.asarray(sums, dtype=np.float64)[inverse.reshape(-1)]
+    return scores
+
+
 def score_reports(policy: Policy, facts: ReportFacts) -> Priorities:
     n = len(facts)
-    score = np.zeros(n, dtype=np.float64)
     cap = np.full(n, LEVEL_CODE["P1"], dtype=np.int8)
     floor = np.full(n, LEVEL_CODE["informational"], dtype=np.int8)
-    route = np.full(n, ROUTE_CODE["offender"], dtype=np.int8)
+    youth_care = np.zeros(n, dtype=np.bool_)
     fired = np.zeros(n, dtype=np.uint64)
     for bit, (rule, mask) in enumerate(zip(policy.rules, fires(policy, facts), strict=True)):
-        score += rule.weight * mask
         if rule.at_most is not None:
             cap = np.where(mask, np.maximum(cap, LEVEL_CODE[rule.at_most]), cap).astype(np.int8)
         if rule.at_least is not None:
             floor = np.where(mask, np.minimum(floor, LEVEL_CODE[rule.at_least]), floor).astype(
                 np.int8
             )
-        if rule.route is not None:
-            route = np.where(mask, np.int8(ROUTE_CODE[rule.route]), route).astype(np.int8)
+        if rule.route == "youth_care":
+            youth_care |= mask
         fired |= mask.astype(np.uint64) << np.uint64(bit)
+    score = _scores(policy, fired)
+    route = np.where(youth_care, ROUTE_CODE["youth_care"], ROUTE_CODE["offender"]).astype(np.int8)
     band = np.full(n, LEVEL_CODE["informational"], dtype=np.int8)
     for name, threshold in reversed(policy.thresholds):
-        band = np.where(score >= threshold, np.int8(LEVEL_CODE[name]), band).astype(np.int8)
+        band = np.where(
+            score >= round(threshold, SCORE_DECIMALS), np.int8(LEVEL_CODE[name]), band
+        ).astype(np.int8)
     level = np.minimum(np.maximum(band, cap), floor).astype(np.int8)
     return Priorities(level=level, score=score, route=route, fired=fired)
 
