@@ -464,3 +464,55 @@ def test_an_address_used_as_a_json_key_is_not_shown_or_stored_in_clear(
     with store.session() as session:
         stored = session.scalars(select(ProviderReport.provider_report_id)).all()
     assert sorted(stored) == ["J-1", "J-4"]
+
+
+def _jsonl_reports(directory: Path, *reports: dict[str, Any]) -> Path:
+    directory.mkdir()
+    lines = [
+        {
+            "report_id": "J-1", "incident_type": "Child Sex Trafficking",
+            "incident_time": "2026-02-01T08:30:00+01:00", "provider": "Example Provider",
+            **report,
+        }
+        for report in reports
+    ]  # fmt: skip
+    (directory / "r.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
+    return directory
+
+
+def test_the_queue_lists_youth_care_items_and_names_reports_stored_since_the_run(
+    store: Store, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A P1 routed to youth care showed only as a count of youth-care items, and a queue built
+    from the last run's columns said nothing of reports stored after that run."""
+    first = _jsonl_reports(
+        tmp_path / "first",
+        {"report_id": "Y-1", "escalate_to_high_priority": "note",
+         "annotations": ["minorToMinorInteraction"]},
+        {"report_id": "O-1", "escalate_to_high_priority": "note"},
+    )  # fmt: skip
+    assert invoke(capsys, "ingest", str(first), "--source", "first").code == 0
+    assert invoke(capsys, "triage", "run").code == 0
+    queue = json.loads(invoke(capsys, "queue", "--json").out)
+    assert queue["youth_care_queue"]["by_level"] == {
+        "P1": 1, "P2": 0, "P3": 0, "informational": 0,
+    }  # fmt: skip
+    ((item,),) = [[(row["level"], len(row["reports"])) for row in queue["youth_care_items"]]]
+    assert item == ("P1", 1)
+    assert queue["reports_not_in_queue"] == 0
+    text = invoke(capsys, "queue").out
+    assert "youth-care queue (separate route): 1 items (P1 1, P2 0, P3 0, informational 0)" in (
+        " ".join(text.split())
+    )
+    assert "Youth-care queue (first items)" in text and "not in this queue" not in text
+
+    later = _jsonl_reports(tmp_path / "later", {"report_id": "O-2"}, {"report_id": "O-3"})
+    assert invoke(capsys, "ingest", str(later), "--source", "later").code == 0
+    assert json.loads(invoke(capsys, "queue", "--json").out)["reports_not_in_queue"] == 2
+    stale = " ".join(invoke(capsys, "queue").out.split())
+    assert (
+        "2 reports stored since the last triage run are not in this queue; run "
+        "`safeguarding triage run`" in stale
+    )
+    assert invoke(capsys, "triage", "run").code == 0
+    assert json.loads(invoke(capsys, "queue", "--json").out)["reports_not_in_queue"] == 0

@@ -179,15 +179,23 @@ def queue(
     with store(on_outdated="refuse", must_exist=True) as opened:
         summary, plans = operations.queue_plans(opened, capacity_hours, period)
         rows = plans["offender"].rows(0, limit)
+        # Youth-care items are listed too: a P1 routed there must not vanish from the queue.
+        youth_rows = plans["youth_care"].rows(0, limit)
         # Seeing the queue's items is a read of the reports they list, audited as on the web.
         capacity = f"{summary['capacity_hours']:g}"
-        asked = {"route": "offender", "period": period, "capacity_hours": capacity}
-        asked["limit"] = str(limit)
         with opened.session() as session:
-            audit.record(session, audit.cli_actor(), "queue.list", "queue", "", asked)
+            for route in ("offender", "youth_care") if youth_rows else ("offender",):
+                asked = {"route": route, "period": period, "capacity_hours": capacity}
+                asked["limit"] = str(limit)
+                audit.record(session, audit.cli_actor(), "queue.list", "queue", "", asked)
     if json_out:
-        print_json({**summary, "offender_items": rows})
+        print_json({**summary, "offender_items": rows, "youth_care_items": youth_rows})
         return
+    if summary["reports_not_in_queue"]:
+        console.print(
+            f"{summary['reports_not_in_queue']} reports stored since the last triage run are not "
+            "in this queue; run `safeguarding triage run`"
+        )
     offender = summary["offender_queue"]
     started = (
         f", 1 item started ({offender['started_hours']} h this {period}, finished later)"
@@ -239,9 +247,21 @@ def queue(
         )
     )
     youth = summary["youth_care_queue"]
+    levels = ", ".join(f"{level} {count}" for level, count in youth["by_level"].items())
     console.print(
-        f"youth-care queue (separate route): {youth['items']} items, {youth['total_hours']} h"
+        f"youth-care queue (separate route): {youth['items']} items ({levels}), "
+        f"{youth['total_hours']} h"
     )
+    if youth_rows:
+        print_table(
+            "Youth-care queue (first items)",
+            ["#", "item", "reports", "level", "score", "min"],
+            [
+                [r["position"], r["item"], len(r["reports"]), r["level"], f"{r['score']:g}",
+                 r["minutes"]]
+                for r in youth_rows
+            ],
+        )  # fmt: skip
 
 
 def outcome(

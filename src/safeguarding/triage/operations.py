@@ -134,6 +134,7 @@ def queue_plans(
         capacity_hours = options.capacity_hours_per_week * PERIOD_DAYS[period] / 7
     with store.session() as session:
         _run, columns = store_io.queue_columns(session)
+        not_in_queue = store_io.reports_since_run(session)
     items, estimates = open_work_items(store, columns)
     plans = {
         route: plan_queue(items[route], capacity_hours if route == "offender" else 0.0, period)
@@ -149,10 +150,15 @@ def queue_plans(
             level: {"minutes": e.minutes, "basis": e.basis} for level, e in estimates.items()
         },
         "offender_queue": offender.totals(),
+        # Youth-care items are not planned against the capacity, but a P1 among them must not
+        # go unseen: their levels are counted.
         "youth_care_queue": {
             "items": youth.items.height,
             "total_hours": round(float(youth.items["minutes"].sum()) / 60, 2),
+            "by_level": {row["level"]: row["items"] for row in youth.by_level()},
         },
+        # Reports stored after the run whose columns the queue is built from: not in it yet.
+        "reports_not_in_queue": not_in_queue,
     }
     return summary, plans
 

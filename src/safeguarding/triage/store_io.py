@@ -24,6 +24,7 @@ from safeguarding.store.models import (
     ContentCluster,
     FileCluster,
     PriorityDecision,
+    ProviderReport,
     Subject,
     TriageRun,
 )
@@ -306,6 +307,21 @@ def _queue_input(session: Session) -> tuple[int, Mapping[str, np.ndarray]]:
         f"nothing to plan: the last triage run's columns cannot be read ({failure}); run "
         "safeguarding triage run again"
     ) from failure
+
+
+def reports_since_run(session: Session) -> int:
+    """How many reports were stored after the last run read the store (above the report
+    watermark its input cache keeps): the queue is built from that cache and holds none of them.
+    """
+    try:
+        mark = int(read_meta(session)["marks"]["report"][0])
+    except (CacheUnusableError, KeyError, TypeError, ValueError, IndexError) as exc:
+        raise ValidationError(
+            "nothing to plan: the last triage run's watermarks cannot be read; run safeguarding "
+            "triage run again"
+        ) from exc
+    count = session.scalar(select(func.count()).where(ProviderReport.id > mark))
+    return int(count or 0)
 
 
 def _save_decisions(
