@@ -43,7 +43,9 @@ def files(report_of_file: Sequence[int], **flags: Sequence[bool]) -> FileTable:
 
 def no_identifiers() -> IdentifierTable:
     empty = np.zeros(0, dtype=np.int64)
-    return IdentifierTable(empty, empty, np.zeros(0, dtype=np.bool_), empty)
+    return IdentifierTable(
+        empty, empty, np.zeros(0, dtype=np.bool_), empty, np.zeros(0, dtype=np.int8)
+    )
 
 
 def chained(data: SyntheticTriage, seed: int, share: float = 0.1) -> SyntheticTriage:

@@ -4,28 +4,43 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from safeguarding.triage.cluster_content import ContentSettings
 from safeguarding.triage.cluster_subjects import (
     SubjectIndex,
     SubjectSettings,
+    ambiguous_screen_names,
     cluster_reports,
     earlier_reports,
     ip_windows,
     place_reports,
 )
+from safeguarding.triage.engine import Previous, run
+from safeguarding.triage.policy import load_policy
 from safeguarding.triage.synthetic import generate
-from safeguarding.triage.tables import IdentifierTable, take_reports
-from tests.triage.helpers import reports
+from safeguarding.triage.tables import (
+    ACCOUNT_ID,
+    OTHER,
+    SCREEN_NAME,
+    UNASSIGNED,
+    IdentifierTable,
+    take_files,
+    take_reports,
+)
+from tests.triage.helpers import files, reports
 
 HOUR = 3600
 
 
-def identifiers(rows: list[tuple[int, int, bool, int]]) -> IdentifierTable:
+def identifiers(
+    rows: list[tuple[int, int, bool, int]], kinds: list[int] | None = None
+) -> IdentifierTable:
     report, key, is_ip, seen = zip(*rows, strict=True)
     return IdentifierTable(
         np.array(report, dtype=np.int64),
         np.array(key, dtype=np.int64),
         np.array(is_ip, dtype=np.bool_),
         np.array(seen, dtype=np.int64),
+        np.array([OTHER] * len(rows) if kinds is None else kinds, dtype=np.int8),
     )
 
 
@@ -122,7 +137,9 @@ def test_placing_new_sightings_equals_clustering_everything(
     old_reports, old_ids = take_reports(reports(n), table, np.arange(split))
     new_reports, new_ids = take_reports(reports(n), table, np.arange(split, n))
     old = cluster_reports(old_reports, old_ids, options)
-    update = place_reports(SubjectIndex.build(old_ids, old), new_reports, new_ids, options)
+    update = place_reports(
+        SubjectIndex.build(old_ids, old), new_reports, new_ids, options, np.zeros(0, np.int64)
+    )
     if update is None:  # a new sighting moved an earlier window: the engine clusters afresh
         return
     old_after = np.array([update.merges.get(s, s) for s in old.tolist()], dtype=np.int64)
@@ -139,7 +156,13 @@ def test_incremental_placement_equals_clustering_everything() -> None:
         data.reports, data.identifiers, np.arange(split, len(data.reports))
     )
     old = cluster_reports(old_reports, old_ids, settings)
-    update = place_reports(SubjectIndex.build(old_ids, old), new_reports, new_ids, settings)
+    update = place_reports(
+        SubjectIndex.build(old_ids, old),
+        new_reports,
+        new_ids,
+        settings,
+        ambiguous_screen_names(data.identifiers),
+    )
     assert update is not None
     old_after = np.array([update.merges.get(s, s) for s in old])
     assert np.array_equal(np.concatenate([old_after, update.report_subject]), whole)
@@ -151,3 +174,68 @@ def test_earlier_reports_count_the_subjects_reports_before_each() -> None:
     received = np.array([50, 10, 20, 20, 5])
     report_id = np.array([1, 2, 3, 4, 5])
     assert earlier_reports(subject, received, report_id).tolist() == [2, 1, 0, 1, 0]
+
+
+def test_a_screen_name_held_by_several_accounts_links_nothing() -> None:
+    """Six users, each with an account id and email of their own, all named "admin", were one
+    subject. Accounts still link, and a name only one account holds still links."""
+    admin, other_name, email = 900, 901, 902
+    rows = [(i, 100 + i, False, 0) for i in range(6)] + [(i, admin, False, 0) for i in range(6)]
+    kinds = [ACCOUNT_ID] * 6 + [SCREEN_NAME] * 6
+    # report 6: account 100 again (user 0); reports 7 and 8: "sam", one account or none at all
+    rows += [(6, 100, False, 0), (6, admin, False, 0), (7, 107, False, 0)]
+    rows += [(7, other_name, False, 0), (8, other_name, False, 0), (8, email, False, 0)]
+    kinds += [ACCOUNT_ID, SCREEN_NAME, ACCOUNT_ID, SCREEN_NAME, SCREEN_NAME, OTHER]
+    table = identifiers(rows, kinds)
+    assert ambiguous_screen_names(table).tolist() == [admin]
+    subjects = cluster_reports(reports(9), table, SubjectSettings())
+    assert subjects.tolist() == [1, 2, 3, 4, 5, 6, 1, 8, 8]
+
+
+accounts = st.lists(
+    st.tuples(st.integers(0, 3), st.integers(0, 2), st.integers(0, 2)),
+    min_size=2,
+    max_size=14,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(accounts, st.integers(1, 13))
+def test_passes_over_screen_names_and_accounts_equal_one_full_pass(
+    rows: list[tuple[int, int, int]], split: int
+) -> None:
+    """Per report an account id (0 = none), a screen name (0 = none), an email (0 = none):
+    a pass over the later reports gives the subjects of one pass over all, also when a later
+    account makes a name that linked earlier reports ambiguous (the pass starts over)."""
+    n = len(rows)
+    split = min(split, n - 1)
+    entries: list[tuple[int, int, bool, int]] = []
+    kinds: list[int] = []
+    for report, (account, name, email) in enumerate(rows):
+        for value, base, kind in ((account, 10, ACCOUNT_ID), (name, 20, SCREEN_NAME)):
+            if value:
+                entries.append((report, base + value, False, 0))
+                kinds.append(kind)
+        if email:
+            entries.append((report, 30 + email, False, 0))
+            kinds.append(OTHER)
+    entries.append((n - 1, 99, True, 0))  # an IP, so the table is never empty
+    kinds.append(OTHER)
+    table = identifiers(entries, kinds)
+    options = SubjectSettings()
+    policy = load_policy()
+    content = ContentSettings()
+    file_table = files(list(range(n)))
+    whole = run(reports(n), file_table, table, Previous.none(n, n), policy, content, options)
+    old_reports, old_ids = take_reports(reports(n), table, np.arange(split))
+    old_files = take_files(file_table, np.arange(split))
+    earlier = run(
+        old_reports, old_files, old_ids, Previous.none(split, split), policy, content, options
+    )
+    previous = Previous(
+        file_cluster=np.r_[earlier.file_cluster, np.full(n - split, UNASSIGNED)],
+        report_subject=np.r_[earlier.report_subject, np.full(n - split, UNASSIGNED)],
+        level=np.r_[earlier.priorities.level.astype(np.int64), np.zeros(n - split, np.int64)],
+    )
+    again = run(reports(n), file_table, table, previous, policy, content, options)
+    assert np.array_equal(again.report_subject, whole.report_subject)

@@ -643,3 +643,47 @@ def test_ip_links_do_not_chain_in_time_and_local_addresses_link_nothing(
 
 def _lines(reports: list[dict[str, Any]]) -> bytes:
     return ("\n".join(json.dumps(r) for r in reports) + "\n").encode()
+
+
+def test_a_screen_name_of_several_accounts_links_no_one(
+    store: Store, capsys: Capsys, tmp_path: Path
+) -> None:
+    """Six users with accounts and emails of their own, all named "admin" on one service, were
+    one subject, each report saying "5 earlier report(s) about the same user". A name one account
+    holds still links; when a later report gives it a second account, the runs start over and
+    store what one run stores."""
+    rng = np.random.default_rng(13)
+
+    def pdq() -> int:
+        return int.from_bytes(rng.bytes(32), "big")
+
+    def user(account: str, name: str, email: str | None = None) -> list[dict[str, str]]:
+        found = [
+            {"kind": "esp_id", "value": account, "scope": "Example Chat"},
+            {"kind": "screen_name", "value": name, "scope": "Example Chat"},
+        ]
+        return found + ([{"kind": "email", "value": email}] if email else [])
+
+    first = [
+        _report(f"A{i}", "Provider One", user(f"acct-{i}", "admin", f"u{i}@example.org"), pdq())
+        for i in range(6)
+    ]
+    first += [
+        _report("S1", "Provider One", user("acct-s", "sam"), pdq()),
+        _report("S2", "Provider One", [{"kind": "screen_name", "value": "sam",
+                                        "scope": "Example Chat"}], pdq()),
+    ]  # fmt: skip
+    _ingest(capsys, tmp_path / "first", {"reports.jsonl": _lines(first)})
+    assert _run(capsys)["read"] == "full (no input cache)"
+    subject = _subjects(store)
+    assert len({subject[f"A{i}"] for i in range(6)}) == 6
+    assert subject["S1"] == subject["S2"]
+    _same_as_from_scratch(store, capsys)
+
+    # Another account named "sam": the name no longer tells its users apart.
+    second = [_report("S3", "Provider One", user("acct-t", "sam"), pdq())]
+    _ingest(capsys, tmp_path / "second", {"reports.jsonl": _lines(second)})
+    _run(capsys)
+    subject = _subjects(store)
+    assert len({subject["S1"], subject["S2"], subject["S3"]}) == 3
+    _same_as_from_scratch(store, capsys)

@@ -6,6 +6,12 @@ A–B and B–C put A, B and C together. Identifiers arrive as keys (``Identifie
 already say what a value is unique within: an account id or screen name without a service is
 keyed with its provider (``store_read``), so the same id at two providers links nothing.
 
+A screen name is the weakest of these: users pick it, and common ones ("admin") are held by many
+accounts. The provider's account id is the stronger key, so a screen name does not link when the
+reports carrying it carry more than one account id (``ambiguous_screen_names``): six accounts
+named "admin", each with its own id and email, are six users. Account ids, emails and phone
+numbers keep linking, so a user who changes account but keeps the email is still one.
+
 IP addresses are different: they are reassigned (dynamic addresses, carrier-grade NAT), so reports
 sharing an IP link only when the address was seen within ``ip_window_hours`` (setting
 ``[triage] ip_window_hours``, default 24). Links must not chain in time: an address seen every
@@ -28,7 +34,13 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from safeguarding.triage.tables import FileTable, IdentifierTable, ReportTable
+from safeguarding.triage.tables import (
+    ACCOUNT_ID,
+    SCREEN_NAME,
+    FileTable,
+    IdentifierTable,
+    ReportTable,
+)
 from safeguarding.triage.unionfind import IntArray, UnionFind, members, merged_ids, remap
 
 DEFAULT_IP_WINDOW_HOURS = 24.0
@@ -76,11 +88,40 @@ def ip_windows(keys: IntArray, seen_at: IntArray, window: int) -> IntArray:
     return labels
 
 
+def ambiguous_screen_names(identifiers: IdentifierTable) -> IntArray:
+    """The screen-name keys (ascending) whose reports carry more than one account id: such a
+    name is held by several accounts and links nothing."""
+    names = identifiers.kind == SCREEN_NAME
+    accounts = identifiers.kind == ACCOUNT_ID
+    if not names.any() or not accounts.any():
+        return np.zeros(0, dtype=np.int64)
+    named = pl.DataFrame({"report": identifiers.report[names], "name": identifiers.key[names]})
+    held = pl.DataFrame(
+        {"report": identifiers.report[accounts], "account": identifiers.key[accounts]}
+    )
+    counts = (
+        named.join(held, on="report")
+        .group_by("name")
+        .agg(pl.col("account").n_unique().alias("accounts"))
+        .filter(pl.col("accounts") > 1)
+    )
+    return np.sort(counts["name"].to_numpy()).astype(np.int64)
+
+
+def _plain(identifiers: IdentifierTable, ambiguous: IntArray) -> np.ndarray:
+    """The identifiers that link by value alone: not IPs, and no screen name several accounts
+    hold."""
+    plain: np.ndarray = ~identifiers.is_ip
+    if ambiguous.size:
+        plain &= ~((identifiers.kind == SCREEN_NAME) & np.isin(identifiers.key, ambiguous))
+    return plain
+
+
 def link_reports(
     n_reports: int, identifiers: IdentifierTable, settings: SubjectSettings
 ) -> UnionFind:
     uf = UnionFind(n_reports)
-    plain = ~identifiers.is_ip
+    plain = _plain(identifiers, ambiguous_screen_names(identifiers))
     uf.union_groups(identifiers.report[plain], identifiers.key[plain])
     ip = identifiers.is_ip
     uf.union_groups(
@@ -231,13 +272,16 @@ def place_reports(
     reports: ReportTable,
     identifiers: IdentifierTable,
     settings: SubjectSettings,
+    ambiguous: IntArray,
 ) -> SubjectUpdate | None:
     """Link new reports to earlier subjects and to each other; as clustering everything again
-    would, provided new report ids are larger than every earlier one. None when that cannot be
-    done by adding links: a new sighting of an address before its earlier ones can move where
-    that address's windows begin, which would undo links between earlier reports."""
+    would, provided new report ids are larger than every earlier one. ``ambiguous``: the
+    screen-name keys that link nothing (``ambiguous_screen_names`` of all reports, earlier and
+    new; the caller makes sure none of them linked earlier reports). None when the new reports
+    cannot be placed by adding links: a new sighting of an address before its earlier ones can
+    move where that address's windows begin, which would undo links between earlier reports."""
     k = len(reports)
-    plain = ~identifiers.is_ip
+    plain = _plain(identifiers, ambiguous)
     left: list[IntArray] = []
     subject: list[IntArray] = []
     if index.key.size and plain.any():

@@ -1,21 +1,22 @@
 """One triage pass over plain tables: cluster (fully or incrementally), score, group into work.
 
-Incremental when earlier results exist and every unclustered file and report is newer (a larger
-id) than every clustered one: new files and reports are then placed against indexes of the earlier
-ones (``place_files``, ``place_reports``), which gives the same clusters as starting over. When
-that does not hold (say a file was added to an old report) the pass starts over; the answer is the
-same either way, only the work differs. The indexes and summaries a pass leaves
-(``TriageResult.content_index``/``subject_index``, the summaries) are what the next pass starts
-from: only the clusters and subjects new files and reports touched (or whose list matches
-changed) are summarised again. Which files are flagged viral or copies of flagged ones is
-looked up only for new files and the earlier files of clusters new flagged files joined
-(``Previous.flagged``), and which are viral by spread only for new files and the earlier files
-they are direct copies of (``Previous.spread``). Facts and scores are computed for the reports
-the new ones can have affected (``affected.affected_reports``: new reports, their subjects, the
-content clusters that changed, files whose viral status moved, moved work items) when the earlier
-decisions are kept (``Previous.kept``, made under the same policy); every other report keeps its
-level, score, route and rules fired, which are what its facts would give again. Otherwise (a full
-pass, another policy) every report is scored.
+Incremental when earlier results exist and every unclustered file and report is newer (a larger id)
+than every clustered one: new files and reports are then placed against indexes of the earlier ones
+(``place_files``, ``place_reports``), which gives the same clusters as starting over. When that
+does not hold (say a file was added to an old report), or when new reports would undo links between
+earlier ones (a screen name that gained a second account, a sighting that moved an IP address's
+windows), the pass starts over; the answer is the same either way, only the work differs. The
+indexes and summaries a pass leaves (``TriageResult.content_index``, ``subject_index``, the
+summaries) are what the next pass starts from: only the clusters and subjects new files and reports
+touched (or whose list matches changed) are summarised again. Which files are flagged viral or
+copies of flagged ones is looked up only for new files and the earlier files of clusters new
+flagged files joined (``Previous.flagged``), and which are viral by spread only for new files and
+the earlier files they are direct copies of (``Previous.spread``). Facts and scores are computed
+for the reports the new ones can have affected (``affected.affected_reports``: new reports, their
+subjects, the content clusters that changed, files whose viral status moved, moved work items) when
+the earlier decisions are kept (``Previous.kept``, made under the same policy); every other report
+keeps its level, score, route and rules fired, which are what its facts would give again. Otherwise
+(a full pass, another policy) every report is scored.
 
 Work items join reports through the files of new material only (``_linking``): viral, known and
 allow-listed files are decided per file, since a chained cluster can hold new material too.
@@ -159,17 +160,26 @@ def _subjects(
     if recluster or not _newer(reports.report_id, assigned):
         return "full", cluster_subjects.cluster_reports(reports, identifiers, settings), {}
     new_rows = np.flatnonzero(~assigned)
+    of_old = assigned[identifiers.report]
+    old_identifiers = IdentifierTable(
+        report=identifiers.report[of_old],
+        key=identifiers.key[of_old],
+        is_ip=identifiers.is_ip[of_old],
+        seen_at=identifiers.seen_at[of_old],
+        kind=identifiers.kind[of_old],
+    )
+    ambiguous = cluster_subjects.ambiguous_screen_names(identifiers)
+    # A screen name that a new report's account made ambiguous may have linked earlier reports:
+    # those links must go, which placing cannot do.
+    newly = np.setdiff1d(ambiguous, cluster_subjects.ambiguous_screen_names(old_identifiers))
+    if np.isin(newly, old_identifiers.key).any():
+        return "full", cluster_subjects.cluster_reports(reports, identifiers, settings), {}
     if index is None:
-        of_old = assigned[identifiers.report]
-        old_identifiers = IdentifierTable(
-            report=identifiers.report[of_old],
-            key=identifiers.key[of_old],
-            is_ip=identifiers.is_ip[of_old],
-            seen_at=identifiers.seen_at[of_old],
-        )
         index = SubjectIndex.build(old_identifiers, previous)
     new_reports, new_identifiers = take_reports(reports, identifiers, new_rows)
-    update = cluster_subjects.place_reports(index, new_reports, new_identifiers, settings)
+    update = cluster_subjects.place_reports(
+        index, new_reports, new_identifiers, settings, ambiguous
+    )
     if update is None:  # a new sighting moved an address's windows: links would have to go
         return "full", cluster_subjects.cluster_reports(reports, identifiers, settings), {}
     result = remap(previous, update.merges)

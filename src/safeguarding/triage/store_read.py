@@ -66,7 +66,10 @@ from safeguarding.triage.policy import LEVEL_CODE
 from safeguarding.triage.records import IP_NOT_GLOBAL
 from safeguarding.triage.run_options import RunOptions
 from safeguarding.triage.tables import (
+    ACCOUNT_ID,
+    OTHER,
     REPORT_SIGNALS,
+    SCREEN_NAME,
     UNASSIGNED,
     FileTable,
     IdentifierTable,
@@ -267,6 +270,7 @@ _INPUT_DTYPES: dict[str, Any] = {
     **{f"flag_{name}": np.bool_ for name in STORED_FILE_FLAGS},
     "e_file": np.int32, "e_key": np.int64,
     "i_report": np.int32, "i_key": np.int64, "i_is_ip": np.bool_, "i_seen": np.int64,
+    "i_kind": np.int8,
     "dx_high": np.uint64, "dx_low": np.uint64, "di_high": np.uint64, "di_low": np.uint64,
 }  # fmt: skip
 
@@ -311,7 +315,9 @@ _GROWN_BY = {
         "file",
     ),
     **dict.fromkeys(["e_file", "e_key", "dx_high", "dx_low"], "hash"),
-    **dict.fromkeys(["i_report", "i_key", "i_is_ip", "i_seen", "di_high", "di_low"], "identifier"),
+    **dict.fromkeys(
+        ["i_report", "i_key", "i_is_ip", "i_seen", "i_kind", "di_high", "di_low"], "identifier"
+    ),
 }  # fmt: skip
 
 
@@ -605,6 +611,11 @@ def _new_identifiers(
         "i_key": codes,
         "i_is_ip": _equals(kind, "ip"),
         "i_seen": np.where(event == _NO_TIME, happened[at], event).astype(np.int64),
+        "i_kind": np.where(
+            _equals(kind, "screen_name"),
+            SCREEN_NAME,
+            np.where(_equals(kind, "esp_id"), ACCOUNT_ID, OTHER),
+        ).astype(np.int8),
     }, grown
 
 
@@ -713,6 +724,7 @@ def _tables(
         columns["i_key"],
         columns["i_is_ip"],
         columns["i_seen"],
+        columns["i_kind"],
     )
     return reports, files, identifiers
 

@@ -17,7 +17,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from safeguarding.triage.tables import FILE_FLAGS, FileTable, IdentifierTable, ReportTable
+from safeguarding.triage.tables import (
+    ACCOUNT_ID,
+    FILE_FLAGS,
+    OTHER,
+    SCREEN_NAME,
+    FileTable,
+    IdentifierTable,
+    ReportTable,
+)
 from safeguarding.triage.unionfind import IntArray
 
 START = 1_735_689_600  # 2025-01-01T00:00:00Z
@@ -170,6 +178,14 @@ def generate(
         seen_at=np.concatenate(
             [received, received[email_rows], received[screen_rows], received]
         ).astype(np.int64),
+        kind=np.concatenate(
+            [
+                np.full(n_reports, ACCOUNT_ID, np.int8),
+                np.full(email_rows.size, OTHER, np.int8),
+                np.full(screen_rows.size, SCREEN_NAME, np.int8),
+                np.full(n_reports, OTHER, np.int8),
+            ]
+        ),
     )
     reports = ReportTable(
         report_id=np.arange(start_id, start_id + n_reports, dtype=np.int64),

@@ -58,6 +58,8 @@ REPORT_SIGNALS: tuple[str, ...] = (
 
 # The cluster or subject of a file or report not placed yet.
 UNASSIGNED = -1
+# ``IdentifierTable.kind``: what an identifier is, as far as linking tells kinds apart.
+OTHER, SCREEN_NAME, ACCOUNT_ID = 0, 1, 2
 
 
 def _check_length(name: str, column: np.ndarray, length: int) -> None:
@@ -156,16 +158,19 @@ class IdentifierTable:
 
     ``key`` is a code of (kind, scope, pseudonym): equal codes mean the same identifier. ``is_ip``
     marks IP addresses, which link reports only when seen within the time window (``seen_at``).
+    ``kind`` marks screen names (``SCREEN_NAME``) and provider account ids (``ACCOUNT_ID``): a
+    screen name does not link reports that carry different account ids (``OTHER`` for the rest).
     """
 
     report: IntArray
     key: IntArray
     is_ip: BoolArray
     seen_at: IntArray
+    kind: npt.NDArray[np.int8]
 
     def __post_init__(self) -> None:
         n = self.report.shape[0]
-        for name in ("key", "is_ip", "seen_at"):
+        for name in ("key", "is_ip", "seen_at", "kind"):
             _check_length(name, getattr(self, name), n)
 
     def __len__(self) -> int:
@@ -211,5 +216,6 @@ def take_reports(
             key=identifiers.key[chosen],
             is_ip=identifiers.is_ip[chosen],
             seen_at=identifiers.seen_at[chosen],
+            kind=identifiers.kind[chosen],
         ),
     )
