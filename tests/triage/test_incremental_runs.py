@@ -11,6 +11,7 @@ every result table and the cache emptied, then ``triage run`` again.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -686,4 +687,41 @@ def test_a_screen_name_of_several_accounts_links_no_one(
     _run(capsys)
     subject = _subjects(store)
     assert len({subject["S1"], subject["S2"], subject["S3"]}) == 3
+    _same_as_from_scratch(store, capsys)
+
+
+def test_an_empty_files_digests_link_nothing(store: Store, capsys: Capsys, tmp_path: Path) -> None:
+    """Three users who each sent an empty file (MD5 d41d8cd9…, SHA-256 e3b0c442…) were one
+    content cluster and one work item. A real exact copy still links."""
+    rng = np.random.default_rng(21)
+    empty = [
+        {"kind": "md5", "value": "D41D8CD98F00B204E9800998ECF8427E"},
+        {"kind": "sha256", "value": hashlib.sha256(b"").hexdigest()},
+    ]
+    shared = [{"kind": "md5", "value": "0123456789abcdef0123456789abcdef"}]
+    reports = []
+    for name, hashes in (
+        ("E1", empty),
+        ("E2", empty),
+        ("E3", empty),
+        ("C1", shared),
+        ("C2", shared),
+    ):
+        report = _report(
+            name, "Provider One", [{"kind": "email", "value": f"{name}@example.org"}], 0
+        )
+        picture = int.from_bytes(rng.bytes(32), "big")
+        report["files"][0]["hashes"] = [
+            {"kind": "pdq", "value": f"{picture:064x}", "quality": 90},
+            *hashes,
+        ]
+        reports.append(report)
+    _ingest(capsys, tmp_path / "empty", {"reports.jsonl": _lines(reports)})
+    assert _run(capsys)["read"] == "full (no input cache)"
+    cluster = _clusters(store)
+    assert len({cluster[r] for r in ("E1", "E2", "E3")}) == 3
+    assert cluster["C1"] == cluster["C2"]
+    decided = _decisions(store)
+    assert len({decided[r][1] for r in ("E1", "E2", "E3")}) == 3
+    assert decided["C1"][1] == decided["C2"][1]
     _same_as_from_scratch(store, capsys)

@@ -50,8 +50,9 @@ from safeguarding.triage.unionfind import IntArray
 # content summary's ``large`` says a file of the cluster is viral by spread; 8: IP links are windows
 # anchored at an address's first sighting (no chaining in time), and an address that is not
 # globally routable links nothing, so the subjects and subject index differ; identifiers carry
-# their kind (i_kind: a screen name of several accounts links nothing); and the kept scores
-# and routes are summed exactly, with youth care winning over rule order (``priority``).
+# their kind (i_kind: a screen name of several accounts links nothing); an empty file's digests
+# are no exact keys (e_key); and the kept scores and routes are summed exactly, with youth care
+# winning over rule order (``priority``).
 FORMAT = 8
 META = "meta"
 FRAME_PREFIX = "frame."

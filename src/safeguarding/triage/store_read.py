@@ -84,6 +84,14 @@ LINKING_KINDS = ("esp_id", "email", "phone", "screen_name", "ip")
 SERVICE_KINDS = ("esp_id", "screen_name")
 UNKNOWN_PROVIDER = "(unknown provider)"
 EXACT_KINDS = ("md5", "sha1", "sha256")
+# The digests of an empty file. A file that failed to upload or was cut to nothing carries them
+# whatever it showed, so they say nothing of its content: three users who each sent one were one
+# content cluster and one work item. They link nothing (list matching reads hashes itself).
+EMPTY_FILE_DIGESTS = (
+    "d41d8cd98f00b204e9800998ecf8427e",
+    "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+)
 # File flags read from the file rows (``known`` and ``allow`` come from the list matches).
 STORED_FILE_FLAGS = (
     "potential_meme", "viral", "possible_self_production", "live_streaming", "infant",
@@ -528,7 +536,9 @@ def _new_hashes(
         pl.Series("at", at), pl.Series("present", present),
         pl.col("kind").cast(pl.String), pl.col("value").cast(pl.String).str.to_lowercase(),
     ).filter(pl.col("present"))  # fmt: skip
-    exact = hashes.filter(pl.col("kind").is_in(EXACT_KINDS))
+    exact = hashes.filter(
+        pl.col("kind").is_in(EXACT_KINDS) & ~pl.col("value").is_in(EMPTY_FILE_DIGESTS)
+    )
     # A provider's PDQ comes without a quality: usable; a computed one below the minimum is not,
     # nor, whatever its quality, one of a flat picture (``pdq_bits.informative``): a provider's
     # hash of a blank frame would otherwise join every other blank frame into one cluster.
