@@ -180,3 +180,27 @@ def test_spread_reaches_a_file_and_its_direct_copies_not_material_chained_to_the
     )]  # fmt: skip
     assert "new_material" in rules[61] and "viral" not in rules[61]
     assert all("viral" in fired and "new_material" not in fired for fired in rules[:61])
+
+
+def test_new_pictures_joined_only_through_a_memes_variants_are_separate_work_items() -> None:
+    """A flagged meme M, two variants 28 bits from it, and two new pictures each 28 bits from
+    one variant (112 bits apart): one chained cluster, so the two new pictures' reports were one
+    work item. Work items join through direct copies of new material only: five items. A direct
+    copy of new material in another report still joins it."""
+    rng = np.random.default_rng(3)
+    meme = rng.integers(0, 2**64, size=4, dtype=np.uint64)
+    bits = rng.permutation(256)
+    first, second = _flipped(meme, bits[0:28]), _flipped(meme, bits[28:56])
+    one, other = _flipped(first, bits[56:84]), _flipped(second, bits[84:112])
+    words = np.stack([meme, first, second, one, other, _flipped(one, bits[112:120])])
+    file_table = dataclasses.replace(
+        files(list(range(6)), potential_meme=[True, False, False, False, False, False]),
+        pdq=words,
+    )
+    result = run(
+        reports(6), file_table, no_identifiers(), Previous.none(6, 6), load_policy(),
+        ContentSettings(), SubjectSettings(),
+    )  # fmt: skip
+    assert len(set(result.file_cluster.tolist())) == 1
+    assert result.flagged.tolist() == [True, True, True, False, False, False]
+    assert result.work_item.tolist() == [1, 2, 3, 4, 5, 4]

@@ -42,11 +42,10 @@ def test_order_is_level_then_score_then_age() -> None:
 
 def test_one_item_per_subject_and_shared_non_viral_content() -> None:
     subject = np.array([0, 0, 1, 2, 3])
-    file_report = np.array([0, 2, 3, 4, 3])
-    file_cluster = np.array([7, 7, 8, 8, 9])  # report 2 shares cluster 7 with report 0
-    linking = np.array([True, True, False, True, True])  # report 3's copy in cluster 8 is viral
-    groups = work_groups(subject, file_report, file_cluster, linking)
-    assert groups.tolist() == [0, 0, 0, 3, 4]  # so reports 3 and 4 stay apart
+    # Report 2 holds a direct copy of report 0's new material; report 3's copy of report 4's
+    # picture is viral, which joins no items (no pair), so reports 3 and 4 stay apart.
+    groups = work_groups(subject, np.array([0]), np.array([2]))
+    assert groups.tolist() == [0, 0, 0, 3, 4]
     items = items_for([3, 2, 3, 3, 3], [1, 2, 3, 4, 5], [0] * 5, (groups + 1).tolist())
     plan = plan_queue(items, capacity_hours=0, period="week")
     first = plan.items.filter(plan.items["item"] == 1).row(0, named=True)
@@ -224,32 +223,42 @@ def test_groups_grown_by_new_reports_equal_groups_formed_afresh(
     per_report = rng.integers(0, 3, n)
     file_report = np.repeat(np.arange(n, dtype=np.int64), per_report)
     cluster = np.arange(file_report.size, dtype=np.int64)  # clusters numbered by first file
+    copies: list[tuple[int, int]] = []  # direct copies, always within a cluster
     for f in range(file_report.size):
         if f and rng.random() < 0.5:
-            cluster[f] = cluster[rng.integers(0, f)]
+            source = int(rng.integers(0, f))
+            cluster[f] = cluster[source]
+            if rng.random() < 0.7:  # else only chained to it, through another file
+                copies.append((source, f))
+    left_file = np.array([a for a, _ in copies], dtype=np.int64)
+    right_file = np.array([b for _, b in copies], dtype=np.int64)
     # Files that join items (new material); a cluster can hold both kinds.
     linking = rng.random(cluster.size) >= 0.2
     old_files = file_report < n_old
     # Some earlier files started or stopped joining items since (viral or list status moved).
     flip = old_files & (rng.random(cluster.size) < 0.1)
-    before = work_groups(
-        subject[:n_old], file_report[old_files], cluster[old_files], (linking ^ flip)[old_files]
-    )
+
+    def pairs(joins: np.ndarray, among: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The reports of the direct copies among the files ``among`` that both join items."""
+        keep = joins[left_file] & joins[right_file] & among[left_file] & among[right_file]
+        return file_report[left_file[keep]], file_report[right_file[keep]]
+
+    before = work_groups(subject[:n_old], *pairs(linking ^ flip, old_files))
     # The items holding a file of a cluster with a flipped file are formed again from their links.
     redo = np.unique(before[file_report[old_files & np.isin(cluster, cluster[flip])]])
     again = np.flatnonzero(np.isin(before, redo))
-    again_files = np.flatnonzero(np.isin(file_report, again) & linking)
+    again_files = np.isin(file_report, again) & linking
     new_files = np.flatnonzero(~old_files)
     joining = new_files[linking[new_files]]
-    # A joining file links to the first file of its cluster that joins items.
-    first = {int(c): int(f) for f, c in reversed(list(enumerate(cluster.tolist()))) if linking[f]}
-    target = np.array([first[int(c)] for c in cluster[joining]], dtype=np.int64)
+    # A joining file's direct copies are searched among the files of its cluster.
+    joined_left, joined_right = pairs(linking, np.isin(cluster, cluster[joining]))
+    again_left, again_right = pairs(linking, again_files)
     grown = grown_work_groups(
-        before, n, np.r_[np.arange(n_old, n), file_report[joining]].astype(np.int64),
-        np.r_[subject[n_old:], file_report[target]].astype(np.int64), redo,
-        (again, subject[again], file_report[again_files], cluster[again_files]),
+        before, n, np.r_[np.arange(n_old, n), joined_left].astype(np.int64),
+        np.r_[subject[n_old:], joined_right].astype(np.int64), redo,
+        (again, subject[again], again_left, again_right),
     )  # fmt: skip
-    assert grown.tolist() == work_groups(subject, file_report, cluster, linking).tolist()
+    assert grown.tolist() == work_groups(subject, *pairs(linking, np.ones_like(linking))).tolist()
 
 
 @settings(max_examples=50, deadline=None)

@@ -40,7 +40,14 @@ from safeguarding.triage.tables import (
     ReportTable,
     take_files,
 )
-from safeguarding.triage.unionfind import IntArray, UnionFind, members, merged_ids, remap
+from safeguarding.triage.unionfind import (
+    IntArray,
+    UnionFind,
+    members,
+    merged_ids,
+    remap,
+    star_pairs,
+)
 
 DEFAULT_VIRAL_MIN_REPORTS = 50
 
@@ -95,6 +102,27 @@ def cluster_files(files: FileTable, settings: ContentSettings) -> IntArray:
     ok = np.flatnonzero(files.pdq_ok)
     _union_pdq(uf, ok.astype(np.int64), files.pdq[ok], settings.max_distance)
     return files.file_id[uf.labels()]
+
+
+def copy_pairs(files: FileTable, rows: IntArray, max_distance: int) -> tuple[IntArray, IntArray]:
+    """Pairs of the files at ``rows`` (positions) that are direct copies of each other: an exact
+    hash in common, or usable PDQ hashes within ``max_distance``; united, they join exactly the
+    files the direct-copy relation joins (a star per shared hash, not every pair). Direct copies
+    always share a cluster, so a search among a few clusters' files finds all of theirs."""
+    chosen = np.zeros(len(files), dtype=np.bool_)
+    chosen[rows] = True
+    on = chosen[files.exact_file]
+    exact_left, exact_right = star_pairs(files.exact_file[on], files.exact_key[on])
+    ok = rows[files.pdq_ok[rows]].astype(np.int64)
+    distinct, inverse = _distinct_rows(files.pdq[ok])
+    same_left, same_right = star_pairs(ok, inverse)
+    near_left, near_right = near_pairs(distinct, max_distance)
+    first = np.full(distinct.shape[0], -1, dtype=np.int64)
+    first[inverse[::-1]] = ok[::-1]  # a representative file for every distinct hash
+    return (
+        np.concatenate([exact_left, same_left, first[near_left]]).astype(np.int64),
+        np.concatenate([exact_right, same_right, first[near_right]]).astype(np.int64),
+    )
 
 
 def flagged(files: FileTable, reports: ReportTable) -> BoolArray:

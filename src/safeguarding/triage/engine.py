@@ -18,8 +18,10 @@ the earlier decisions are kept (``Previous.kept``, made under the same policy); 
 keeps its level, score, route and rules fired, which are what its facts would give again. Otherwise
 (a full pass, another policy) every report is scored.
 
-Work items join reports through the files of new material only (``_linking``): viral, known and
-allow-listed files are decided per file, since a chained cluster can hold new material too.
+Work items join reports through direct copies (``cluster_content.copy_pairs``) of new material
+only (``_linking``): viral, known and allow-listed files are decided per file, since a chained
+cluster can hold new material too, and a cluster joined through a meme's variants would join
+unrelated new pictures.
 """
 
 from __future__ import annotations
@@ -249,7 +251,7 @@ def _updated_summaries(
 
 
 def _linking(files: FileTable, viral: ViralFiles) -> BoolArray:
-    """The files that join work items through their content cluster: only new material does
+    """The files that join work items through their direct copies: only new material does
     (known and allow-listed content was assessed before, and viral content is shared by many
     unrelated people). Decided per file, as a cluster can hold both."""
     found: BoolArray = ~(viral.viral | files.flag("known") | files.flag("allow"))
@@ -290,6 +292,7 @@ def _grown_groups(
     report_subject: IntArray,
     linking: BoolArray,
     flipped_files: IntArray,
+    max_distance: int,
 ) -> IntArray | None:
     """Work groups grown from the kept ones (``queue.grown_work_groups``) after an incremental
     pass without merges: the items holding a file of a cluster in which a file started or
@@ -311,22 +314,21 @@ def _grown_groups(
     new_reports = np.arange(n_old, len(reports), dtype=np.int64)
     new_files = np.flatnonzero(previous.file_cluster == UNASSIGNED)
     joining = new_files[linking[new_files]]
-    # Subject ids are those of their first report; a joining file links to the first file of its
-    # cluster that joins items (earlier ones of the cluster are in one item already).
+    # Subject ids are those of their first report. A joining file's direct copies are in its
+    # cluster: the linking files of the joining files' clusters are searched for them.
     first_report = np.searchsorted(reports.report_id, report_subject[new_reports])
-    clusters = np.unique(file_cluster[joining])
-    in_clusters = np.flatnonzero(linking & members(file_cluster, clusters))
-    _, first = np.unique(file_cluster[in_clusters], return_index=True)
-    first_file = in_clusters[first][np.searchsorted(clusters, file_cluster[joining])]
+    in_clusters = np.flatnonzero(linking & members(file_cluster, np.unique(file_cluster[joining])))
+    copy_left, copy_right = cluster_content.copy_pairs(files, in_clusters, max_distance)
+    again_left, again_right = cluster_content.copy_pairs(files, again_files, max_distance)
     return grown_work_groups(
         previous_group,
         len(reports),
-        np.concatenate([new_reports, files.report[joining]]).astype(np.int64),
-        np.concatenate([first_report, files.report[first_file]]).astype(np.int64),
+        np.concatenate([new_reports, files.report[copy_left]]).astype(np.int64),
+        np.concatenate([first_report, files.report[copy_right]]).astype(np.int64),
         redo,
         (
-            again, report_subject[again], files.report[again_files].astype(np.int64),
-            file_cluster[again_files],
+            again, report_subject[again], files.report[again_left].astype(np.int64),
+            files.report[again_right].astype(np.int64),
         ),
     )  # fmt: skip
 
@@ -459,17 +461,19 @@ def run(
     groups = (
         _grown_groups(
             previous, kept, reports, files, file_cluster, report_subject, linking,
-            np.concatenate([viral_moved, changed]),
+            np.concatenate([viral_moved, changed]), content_settings.max_distance,
         )
         if viral_moved is not None and not merged_clusters and not merged_subjects
         else None
     )  # fmt: skip
     if groups is None:
+        copy_left, copy_right = cluster_content.copy_pairs(
+            files, np.flatnonzero(linking).astype(np.int64), content_settings.max_distance
+        )
         groups = work_groups(
             np.unique(report_subject, return_inverse=True)[1].astype(np.int64),
-            files.report,
-            file_cluster,
-            linking,
+            files.report[copy_left].astype(np.int64),
+            files.report[copy_right].astype(np.int64),
         )
     work_item = reports.report_id[groups]
     if viral_moved is not None and kept is not None and kept.policy == policy_identity(policy):

@@ -51,8 +51,8 @@ from safeguarding.triage.unionfind import IntArray
 # anchored at an address's first sighting (no chaining in time), and an address that is not
 # globally routable links nothing, so the subjects and subject index differ; identifiers carry
 # their kind (i_kind: a screen name of several accounts links nothing); an empty file's digests
-# are no exact keys (e_key); and the kept scores and routes are summed exactly, with youth care
-# winning over rule order (``priority``).
+# are no exact keys (e_key); work items join through direct copies of new material, not clusters;
+# and the kept scores and routes are summed exactly, with youth care winning over rule order.
 FORMAT = 8
 META = "meta"
 FRAME_PREFIX = "frame."

@@ -1,8 +1,10 @@
 """The work queue: what to assess first, what fits in the capacity, how long the rest waits.
 
-Work items, not reports: reports about the same subject, and reports sharing new material (a
-content cluster, through files that are not viral, known or allow-listed), are one work item, so
-the same user or the same picture is assessed once. Viral files do not join items (thousands of
+Work items, not reports: reports about the same subject, and reports holding direct copies of the
+same new material (files that are not viral, known or allow-listed, with an exact hash in common
+or PDQ within the threshold), are one work item, so the same user or the same picture is assessed
+once. Not the whole content cluster: near-duplicates chain, and a cluster joined through a meme's
+variants holds unrelated new pictures far apart. Viral files do not join items (thousands of
 unrelated sharers would otherwise become one item).
 
 Order: level (P1 first), then score (highest first), then age (oldest report first), then the item
@@ -65,17 +67,13 @@ def handling_estimates(minutes_by_level: Mapping[str, list[float]]) -> dict[str,
     return result
 
 
-def work_groups(
-    report_subject: IntArray,
-    file_report: IntArray,
-    file_cluster: IntArray,
-    linking: npt.NDArray[np.bool_],
-) -> IntArray:
+def work_groups(report_subject: IntArray, copy_left: IntArray, copy_right: IntArray) -> IntArray:
     """For every report (by position) the position of the first report of its work item: reports
-    are joined by subject, and by content cluster through the files where ``linking`` holds."""
+    are joined by subject, and report ``copy_left[i]`` with ``copy_right[i]`` (reports holding
+    direct copies of the same new material)."""
     uf = UnionFind(report_subject.shape[0])
     uf.union_groups(np.arange(report_subject.shape[0], dtype=np.int64), report_subject)
-    uf.union_groups(file_report[linking], file_cluster[linking])
+    uf.union_pairs(copy_left, copy_right)
     return uf.labels()
 
 
@@ -90,13 +88,14 @@ def grown_work_groups(
     """``work_groups`` after reports were added, from the earlier groups: ``previous`` is the
     first report (position) of the work item of each of the first ``len(previous)`` reports,
     the reports after those are new; ``a[i]`` and ``b[i]`` are reports the new ones link (a new
-    report and its subject's first report, a linking new file's report and the report of the
-    first linking file of its cluster).
+    report and its subject's first report, the reports of a linking new file and of a direct
+    copy of it).
 
     Earlier items whose links may have gone or come (they hold a file of a cluster in which a
     file started or stopped linking) are formed again: ``redo`` their earliest reports'
-    positions and ``links`` their reports' (report, subject) and (linking file's report,
-    cluster), as arrays ``(report, subject, file_report, cluster)``. Every other earlier item
+    positions and ``links`` their reports' (report, subject) and the pairs of their reports
+    holding direct copies, as arrays ``(report, subject, copy_left, copy_right)``. Every other
+    earlier item
     kept all its links, so items only merge. Nothing may have merged. The result equals
     ``work_groups`` over everything, at the cost of the links and the items formed again."""
     group = np.concatenate([previous, np.arange(previous.shape[0], n, dtype=np.int64)])
@@ -104,8 +103,8 @@ def grown_work_groups(
     if redo is not None and links is not None and redo.size:
         again = np.flatnonzero(members(group, redo))
         group[again] = again  # apart again, then joined by the links they still have
-        report, subject, file_report, cluster = links
-        pairs += [star_pairs(report, subject), star_pairs(file_report, cluster)]
+        report, subject, copy_left, copy_right = links
+        pairs += [star_pairs(report, subject), (copy_left, copy_right)]
         pairs = [(group[x], group[y]) for x, y in [(a, b), *pairs[1:]]]
     left = np.concatenate([x for x, _ in pairs])
     right = np.concatenate([y for _, y in pairs])
