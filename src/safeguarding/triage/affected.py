@@ -14,7 +14,8 @@ from the last pass only for:
   viral by spread when a copy of it arrived (a file whose count grew but stayed below
   ``viral_min_reports`` changes no decision: counts are not shown, and its cluster id shows only
   for viral files);
-- reports whose work item moved (work items join subjects and clusters across the whole table).
+- reports whose work item moved (work items join subjects and direct copies across the whole
+  table).
 
 Every other report's fingerprint is the one stored (tested: an unaffected report's fingerprint
 computed afresh equals the earlier one).
