@@ -112,6 +112,32 @@ def test_the_queue_api_plans_as_the_command_line_does(
         assert set(row["subjects"]) == {decided[r] for r in row["reports"]}
 
 
+def test_the_queue_says_how_many_reports_arrived_after_the_run_it_is_built_from(
+    store: Store,
+    api: dict[Role, TestClient],
+    accounts_by_role: dict[Role, Account],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """The queue is the last triage run's: reports ingested after it are in no item, and the
+    page and API said nothing of them (the command line did)."""
+    assert api[Role.ANALYST].get("/api/queue").json()["reports_not_in_queue"] == 0
+    generate(GeneratorConfig(seed=11, reports=7)).write_ncmec(tmp_path / "later")
+    assert invoke(capsys, "ingest", str(tmp_path / "later"), "--source", "later").code == 0
+    answer = api[Role.ANALYST].get("/api/queue").json()
+    assert answer["reports_not_in_queue"] == 7
+    assert (
+        answer["reports_not_in_queue"]
+        == operations.queue_plans(store, None, "week")[0]["reports_not_in_queue"]
+    )
+    app = make_app(store)
+    with TestClient(app, base_url="http://127.0.0.1") as browser:
+        cookie, _ = session_cookie(app, store, accounts_by_role[Role.ANALYST].name)
+        browser.cookies.set("sg_session", cookie)
+        page = browser.get("/queue").text
+    assert '<p id="not-in-queue" role="alert">7 reports stored since the last triage run' in page
+
+
 def test_queue_parameters_change_the_plan_and_bad_ones_are_refused(
     api: dict[Role, TestClient],
 ) -> None:

@@ -29,7 +29,7 @@ from safeguarding.hashing.kinds import parse_kind
 from safeguarding.store import Store
 from safeguarding.store.base import ROW_ID_MAX
 from safeguarding.store.models import HashList, TriageRun
-from safeguarding.triage import hashlists, operations
+from safeguarding.triage import hashlists, operations, store_io
 from safeguarding.triage.aggregates import triage_aggregates
 from safeguarding.triage.context import intake_context
 from safeguarding.triage.hashlists import FlagReview
@@ -87,11 +87,19 @@ def _queue(
     asked = {"route": route, "period": period, "capacity_hours": str(capacity), "page": str(page)}
     with store.session() as db:
         links = views.item_links(db, [r for row in rows for r in row["reports"]])
+        # The queue is the last run's: reports stored after it are in no item until the next.
+        not_in_queue = store_io.reports_since_run(db)
         record_list(request, principal, "queue", asked, session=db)
     for row in rows:
         row["subjects"] = sorted({s for r in row["reports"] for s in links[r]["subjects"]})
         row["clusters"] = sorted({c for r in row["reports"] for c in links[r]["clusters"]})
-    return {"summary": summary(items, plan, route), "page": page, "pages": pages, "items": rows}
+    return {
+        "summary": summary(items, plan, route),
+        "reports_not_in_queue": not_in_queue,
+        "page": page,
+        "pages": pages,
+        "items": rows,
+    }
 
 
 CapacityQuery = Query(None, ge=0, le=100_000, description="Hours (default: the settings').")
