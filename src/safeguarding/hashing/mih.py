@@ -30,7 +30,7 @@ from itertools import combinations
 import numpy as np
 import numpy.typing as npt
 
-from safeguarding.hashing.pdq_bits import PDQ_BITS, Words
+from safeguarding.hashing.pdq_bits import PDQ_BITS, Words, distances
 
 CHUNKS = 11
 EMPTY = 0xFFFFFFFF  # a bucket slot without an entry
@@ -370,7 +370,7 @@ def _scan(segment: Segment, queries: Words, radius: int) -> tuple[IntArray, IntA
     live = ~segment.deleted
     owners, positions, distance = [], [], []
     for number, query in enumerate(queries):
-        apart = np.bitwise_count(words ^ query).sum(axis=1, dtype=np.int64)
+        apart = distances(words, query)
         (near,) = np.nonzero((apart <= radius) & live)
         owners.append(np.full(near.size, number, dtype=np.int64))
         positions.append(near.astype(np.int64))
