@@ -11,18 +11,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from safeguarding.errors import SafeguardingError
 from safeguarding.hashing.mih import (
     EMPTY,
     OVERFLOW,
-    batch_size,
     build_segment,
     chunk_layout,
     extract_chunk,
-    partition_layout,
     position_bits,
     probe_masks,
     scans,
@@ -127,47 +125,38 @@ def test_clustered_and_duplicate_hashes_are_all_found(seed: int, duplicates: int
     radius=st.integers(0, 48),
     duplicates=st.integers(1, 4),
     removed=st.integers(0, 20),
+    count=st.integers(1, 9),
 )
-def test_a_partitioned_search_finds_what_probing_one_by_one_finds(
-    size: int, seed: int, radius: int, duplicates: int, removed: int
+def test_crowded_buckets_deletions_and_odd_batches_equal_brute_force(
+    size: int, seed: int, radius: int, duplicates: int, removed: int, count: int
 ) -> None:
-    # Crowded buckets (duplicates), deleted entries and every radius: the two kernels give the
-    # same hits, in the same order, and both equal brute force.
+    # The kernel takes queries two at a time and spills crowded buckets into blocks: an odd
+    # batch, buckets of many entries (duplicates) and deleted entries at every radius give
+    # brute force's hits, each once, by query and then position.
     base = random_pdq(size, seed)
     db = np.concatenate([base] * duplicates)
     segment = build_segment(np.arange(len(db), dtype=np.int64), db)
     gone = np.random.default_rng(seed).choice(len(db), size=min(removed, len(db)), replace=False)
     segment.deleted[gone] = True
-    queries = np.concatenate([_near(base, seed + 1, 20, 40), random_pdq(5, seed + 2)])
-    layout = partition_layout(segment.slots.shape[0], segment.table_bits, radius)
-    assume(layout is not None and len(queries) <= layout.most_queries)
-    partitioned = search_segment(segment, queries, radius, partitioned=True)
-    one_by_one = search_segment(segment, queries, radius, partitioned=False)
-    for mine, theirs in zip(partitioned, one_by_one, strict=True):
-        assert mine.tolist() == theirs.tolist()
+    queries = np.concatenate([_near(base, seed + 1, count, 40), random_pdq(count % 3, seed + 2)])
+    owners, positions, distance = search_segment(segment, queries, radius)
+    assert sorted(zip(owners.tolist(), positions.tolist(), strict=True)) == list(
+        zip(owners.tolist(), positions.tolist(), strict=True)
+    )
     live = np.flatnonzero(~segment.deleted)
-    found = set(zip(*(part.tolist() for part in partitioned), strict=True))
+    found = set(zip(owners.tolist(), positions.tolist(), distance.tolist(), strict=True))
+    assert len(found) == len(owners)
     assert found == _brute(db[live], live, queries, radius)
 
 
-def test_large_batches_are_searched_partitioned_and_small_ones_not() -> None:
+def test_batches_of_any_size_give_the_same_hits() -> None:
     db = random_pdq(5000, 31)
-    segment = build_segment(np.arange(5000, dtype=np.int64), db)
-    layout = partition_layout(segment.slots.shape[0], segment.table_bits, 31)
-    assert layout is not None
-    smallest = layout.fewest_queries
-    # Four probes a line of a 4,096-bucket table (12 bits): 4 * 512 lines * 11 chunks / 803 probes.
-    assert (segment.table_bits, smallest) == (12, 29)
-    # Below the threshold the batch stays as given; above it, one batch per thread.
-    assert batch_size(segment, 31, smallest - 1, 9, 2) == 9
-    assert batch_size(segment, 31, 4 * smallest, 9, 2) == 2 * smallest
-    assert batch_size(segment, 31, smallest + 1, 9, 4) == smallest
-    # Through the index, a batch of either kind gives brute force's answer.
-    queries = _near(db, 32, 3 * smallest, 35)
+    queries = _near(db, 32, 301, 35)
     index = PDQIndex()
     index.add_segment("s", np.arange(5000), db)
-    for size in (9, 3 * smallest):
-        assert _hits_in_batches(index, queries, size) == _brute(db, np.arange(5000), queries, 31)
+    expected = _brute(db, np.arange(5000), queries, 31)
+    for size in (1, 2, 9, 256, 1000):
+        assert _hits_in_batches(index, queries, size) == expected
 
 
 def _hits_in_batches(index: PDQIndex, queries: np.ndarray, batch: int) -> set[tuple[int, int, int]]:

@@ -15,14 +15,15 @@ block in an overflow array. An entry holds the hash's position and the chunk bit
 bucket address, so entries too far from the query in their chunk are dropped before their hash
 is read. All arrays are plain numpy arrays, so a segment can be memory-mapped from ``.npy`` files.
 Queries run in batches through a compiled probe-and-verify loop (``mih_kernel``): no Python loop
-per candidate, no intermediate arrays. A batch large enough that many of its probes fall in each
-cache line of a table is searched partitioned (``partition_layout``): its probes sorted by part of
-the table first, so each line is fetched once rather than once per probe.
+per candidate, no intermediate arrays. (Sorting a large batch's probes by part of the table, so
+each cache line is fetched once for all of them, was tried and removed: the sorting cost more
+than the reads it saved once the loop kept many reads in flight, docs/benchmarks.md.)
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from functools import cache, cached_property
 from itertools import combinations
@@ -191,13 +192,14 @@ def _chunk_table(
 
 @dataclass(frozen=True)
 class ProbePlan:
-    """The probes of a search. Per probe: its chunk, its bucket-address mask and how many more
-    bits the chunk's low bits may differ in (``budgets``). Per chunk: the most bits the chunk
+    """The probes of a search, chunk by chunk (``chunk_starts[j]``: chunk ``j``'s first). Per
+    probe: its bucket-address mask and how many more bits the chunk's low bits may differ in
+    (``budgets``). Per chunk: the most bits the chunk
     may differ in (``flips``, -1: chunk not probed), where its bits sit in the four words
     (``chunk_bits``; the kernel reports a hit only from the first chunk that reaches it) and
     where an entry's position ends (``position_bits``)."""
 
-    chunk_of: IntArray
+    chunk_starts: IntArray  # (chunks + 1,)
     masks: IntArray
     budgets: IntArray
     flips: IntArray
@@ -241,21 +243,22 @@ def probe_plan(chunks: int, table_bits: int, radius: int) -> ProbePlan:
     address bits), so the CPU waits on few memory reads at a time; bit-reversed, consecutive
     probes fall into different lines and their reads overlap."""
     flips = chunk_flips(chunks, radius)
-    chunk_of, masks, budgets, positions = [], [], [], []
+    starts, masks, budgets, positions = [0], [], [], []
     chunk_bits = np.zeros((chunks, 4), dtype=np.uint64)
     for j, (start, width) in enumerate(chunk_layout(chunks)):
         positions.append(position_bits(width, table_bits))
         for bit in range(start, start + width):
             chunk_bits[j, bit // 64] |= np.uint64(1 << (63 - bit % 64))
         if flips[j] < 0:
+            starts.append(starts[-1])
             continue
         found = probe_masks(width, table_bits, flips[j])
         found = found[np.argsort(_reversed(found, table_bits), kind="stable")]
-        chunk_of.append(np.full(len(found), j, dtype=np.int64))
+        starts.append(starts[-1] + len(found))
         masks.append(found)
         budgets.append(flips[j] - np.bitwise_count(found).astype(np.int64))
     return ProbePlan(
-        chunk_of=np.concatenate(chunk_of),
+        chunk_starts=np.array(starts, dtype=np.int64),
         masks=np.concatenate(masks),
         budgets=np.concatenate(budgets),
         flips=np.array(flips, dtype=np.int64),
@@ -272,67 +275,11 @@ def _reversed(values: IntArray, bits: int) -> IntArray:
     return result
 
 
-# Bucket-address bits of one part of a partitioned search (256 buckets: 2 KiB of slots), and how
-# many probes a 64-byte line of a bucket table must get, on average, for the batch to be
-# partitioned. Over 1 M hashes at radius 31 (20-bit tables), in batches of 4,096 queries (6.6
-# probes a line), the partitioned search took 38–52 µs a query and probing one by one 53–86,
-# taking turns in one process; at 1,024 queries (1.6 a line) the prototype was the slower one
-# (docs/benchmarks.md).
-PART_BITS = 8
-PROBES_PER_LINE = 4
-MOST_PARTITIONED = 16_384  # queries a partitioned search takes at once: 14 MB of probes at 1 M
-_BUCKETS_PER_LINE = 8  # two uint32 slots a bucket
-
-
-@dataclass(frozen=True)
-class PartitionLayout:
-    """How a partitioned search packs a probe into 32 bits (``mih_kernel``), and the batches it
-    takes: from ``fewest_queries`` (``PROBES_PER_LINE``) to ``most_queries`` (what a probe's word
-    can name, at most ``MOST_PARTITIONED``)."""
-
-    part_bits: int
-    low_bits: int
-    budget_bits: int
-    fewest_queries: int
-    most_queries: int
-
-
-@cache
-def partition_layout(chunks: int, table_bits: int, radius: int) -> PartitionLayout | None:
-    """The partitioned search of a segment's tables at ``radius``; None where its probes do not
-    fit in 32 bits (small tables leave many chunk bits below the bucket address)."""
-    plan = probe_plan(chunks, table_bits, radius)
-    part_bits = min(PART_BITS, table_bits)
-    low_bits = max(width for _, width in chunk_layout(chunks)) - table_bits
-    budget_bits = max(1, int(plan.budgets.max()).bit_length())
-    query_bits = 32 - part_bits - low_bits - budget_bits
-    if query_bits < 1 or chunks > 16:  # a candidate holds its chunk in 4 bits
-        return None
-    probed = int(np.count_nonzero(plan.flips >= 0))
-    lines = (1 << table_bits) // _BUCKETS_PER_LINE
-    fewest = -(-PROBES_PER_LINE * lines * probed // len(plan.masks))
-    most = min(1 << query_bits, MOST_PARTITIONED)
-    return PartitionLayout(part_bits, low_bits, budget_bits, fewest, most)
-
-
-def batch_size(segment: Segment, radius: int, count: int, batch: int, threads: int) -> int:
-    """Queries per search of ``segment`` when ``count`` are searched on ``threads`` threads:
-    ``batch``, or, where a partitioned search pays, batches as large as still give each thread
-    one of its own, within the partitioned search's bounds."""
-    if segment.size == 0 or radius < 0 or scans(segment, radius):
-        return batch
-    layout = partition_layout(segment.slots.shape[0], segment.table_bits, radius)
-    if layout is None or count < layout.fewest_queries:
-        return batch
-    return min(layout.most_queries, max(layout.fewest_queries, -(-count // threads)))
-
-
 def search_segment(
-    segment: Segment, queries: Words, radius: int, *, partitioned: bool | None = None
+    segment: Segment, queries: Words, radius: int
 ) -> tuple[IntArray, IntArray, IntArray]:
-    """Every ``(query index, position, distance)`` with distance <= ``radius``, each pair once.
-    Large batches are searched partitioned (``partition_layout``), others probe by probe;
-    ``partitioned`` forces the choice where the probes fit (tests compare the two)."""
+    """Every ``(query index, position, distance)`` with distance <= ``radius``, each pair once,
+    by query and then position."""
     empty = np.zeros(0, dtype=np.int64)
     if segment.size == 0 or len(queries) == 0 or radius < 0:
         return empty, empty, empty
@@ -341,11 +288,6 @@ def search_segment(
     chunks = segment.slots.shape[0]
     bits = segment.table_bits
     plan = probe_plan(chunks, bits, radius)
-    layout = partition_layout(chunks, bits, radius)
-    if layout is None or len(queries) > layout.most_queries:
-        partitioned = False
-    elif partitioned is None:
-        partitioned = len(queries) >= layout.fewest_queries
     values = [extract_chunk(queries, start, width) for start, width in chunk_layout(chunks)]
     low = [np.uint64(width - bits) for _, width in chunk_layout(chunks)]
     addresses = np.stack([(v >> s).astype(np.int64) for v, s in zip(values, low, strict=True)], 1)
@@ -356,10 +298,8 @@ def search_segment(
         ],
         1,
     )
-    owners, positions, distance = _run_kernel(
-        segment, queries, addresses, lows, plan, radius, layout if partitioned else None
-    )
-    # The kernel reports each pair once, query by query; within a query, sort by position.
+    owners, positions, distance = _run_kernel(segment, queries, addresses, lows, plan, radius)
+    # The kernel reports each pair once, two queries at a time, in no order within them.
     ordered = np.lexsort((positions, owners))
     return owners[ordered], positions[ordered], distance[ordered]
 
@@ -385,23 +325,26 @@ def _run_kernel(
     lows: IntArray,
     plan: ProbePlan,
     radius: int,
-    layout: PartitionLayout | None,
 ) -> tuple[IntArray, IntArray, IntArray]:
-    """The compiled probe-and-verify loop (partitioned with ``layout``), with output room grown
-    until every hit fits."""
+    """The compiled probe-and-verify loop, with output room grown until every hit fits."""
     # numba: by the first search
-    from safeguarding.hashing.mih_kernel import partitioned_probe_and_verify, probe_and_verify
+    from safeguarding.hashing.mih_kernel import probe_and_verify
 
+    # A bucket's two uint32 slots read as one uint64: which half is the first depends on the
+    # byte order of the machine that wrote and reads the (native) arrays.
+    halves = (np.uint64(0), np.uint64(32))
+    if sys.byteorder == "big":
+        halves = halves[::-1]
     index = (
         np.asarray(segment.words),
-        np.asarray(segment.slots),
+        np.asarray(segment.slots).view(np.uint64).reshape(-1),
         np.asarray(segment.overflow),
         np.asarray(segment.overflow_starts),
         segment.deleted,
     )
     batch = (queries, addresses, lows)
     probes = (
-        plan.chunk_of,
+        plan.chunk_starts,
         plan.masks,
         plan.budgets,
         plan.position_bits,
@@ -414,11 +357,7 @@ def _run_kernel(
         positions = np.empty(capacity, dtype=np.int64)
         distance = np.empty(capacity, dtype=np.int64)
         out = (owners, positions, distance)
-        if layout is None:
-            found = probe_and_verify(*index, *batch, *probes, radius, *out)
-        else:
-            packing = (layout.part_bits, layout.low_bits, layout.budget_bits)
-            found = partitioned_probe_and_verify(index, batch, probes, packing, radius, out)
+        found = probe_and_verify(index, batch, probes, halves, radius, out)
         if found <= capacity:
             return owners[:found], positions[:found], distance[:found]
         capacity = found

@@ -3,11 +3,23 @@
 For each query and each probe (a chunk and a bucket-address mask) the loop reads the bucket's
 slots, keeps the entries whose chunk is close enough, and compares each candidate's hash, first
 128 bits, then, only if those are within the radius, the other 128. Nearly every read is a cache
-miss into an index of a gigabyte, so the loop is built to issue them in long runs of independent
-reads and to make as few as it can: a bucket's entries sit in its slots (no bucket-bounds table
-to read first), and a candidate costs one cache line of hash. For a batch of thousands of
-queries the partitioned loop reads each line once for all its probes instead. The loops hold no
-Python objects and release the GIL, so threads search query batches on all cores at once.
+miss into an index of a gigabyte, and a core waits on each for some 100 ns, so what the loop costs
+is how many misses it keeps in flight at once. It is built for that:
+
+- the bucket reads of two queries run in one loop of a few instructions a read (one 64-bit load
+  takes both slots of a bucket), so the processor's window holds dozens of them at once; a loop
+  that also filtered the entries held a few;
+- the entries are filtered afterwards, from the cache, in a loop indexed with unsigned integers
+  (a signed index makes numba add a negative-index correction to every access, which cost as much
+  as the filtering itself);
+- the block of a bucket with more than two entries is requested (prefetched) as soon as its slot
+  is seen, and read after both queries' entries are filtered, by when it has arrived;
+- each candidate's hash is requested a few dozen candidates before it is compared, because the
+  comparison loop is too long for the window to run that far ahead by itself.
+
+Over 10 M hashes at radius 31 this halved a query's time against a loop that read, filtered and
+compared each probe in turn (docs/benchmarks.md). The loops hold no Python objects and release
+the GIL, so threads search query batches on all cores at once.
 
 Compiled once per machine (``cache=True`` keeps the machine code next to this module). Imported
 by the first search (``mih._run_kernel``), not with the index: numba takes a third of a second to
@@ -19,13 +31,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, cast
 
+import llvmlite.ir as llvm_ir
 import numba
 import numpy as np
 from numba import types
 from numba.extending import intrinsic
 
 from safeguarding.hashing.mih import EMPTY, OVERFLOW
-from safeguarding.hashing.pdq_bits import Words
+
+# Candidates whose hash is requested ahead of its comparison: far enough for the request to be
+# answered by then (about 100 ns at 10 ns a comparison), near enough to stay in the first-level
+# cache. 16, 32 and 64 measured alike; 8 was a fifth slower.
+AHEAD = 32
 
 
 def _popcount_typing(typingctx: Any, value: Any) -> Any:
@@ -38,6 +55,29 @@ def _popcount_typing(typingctx: Any, value: Any) -> Any:
 
 
 _popcount = cast(Callable[[Any], Any], intrinsic(_popcount_typing))
+
+
+def _prefetch_typing(typingctx: Any, array: Any, index: Any) -> Any:
+    """Typing and code of a request for the cache line of ``array[index]`` (LLVM ``prefetch``:
+    a read, kept in every cache level). It never faults, so the index needs no check."""
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        byte_pointer = llvm_ir.IntType(8).as_pointer()
+        int32 = llvm_ir.IntType(32)
+        function_type = llvm_ir.FunctionType(
+            llvm_ir.VoidType(), [byte_pointer, int32, int32, int32]
+        )
+        prefetch = builder.module.declare_intrinsic("llvm.prefetch", [byte_pointer], function_type)
+        address = builder.bitcast(builder.gep(data, [args[1]]), byte_pointer)
+        read, keep_everywhere, data_cache = (llvm_ir.Constant(int32, v) for v in (0, 3, 1))
+        builder.call(prefetch, [address, read, keep_everywhere, data_cache])
+        return context.get_dummy_value()
+
+    return types.none(array, index), codegen
+
+
+_prefetch = cast(Callable[[Any, Any], None], intrinsic(_prefetch_typing))
 
 
 def _reaches_first(
@@ -62,132 +102,234 @@ def _reaches_first(
 _reached_before = numba.njit(nogil=True, cache=True, boundscheck=False)(_reaches_first)
 
 
-def _probe_and_verify(
-    words: Words,
-    slots: Any,
+def _keep_inline(
+    buckets: Any,
+    offset: Any,
+    query: int,
+    lows: Any,
+    plan: tuple[Any, ...],
     overflow: Any,
     overflow_starts: Any,
-    deleted: Any,
-    queries: Words,
-    addresses: Any,
+    halves: tuple[Any, Any],
+    candidates: Any,
+    filled: Any,
+    chunk_ends: Any,
+    spills: tuple[Any, Any, Any],
+    spilled: Any,
+) -> tuple[Any, Any]:
+    """One query's candidates from its buckets (``buckets[offset + k]`` for probe ``k``): the
+    positions of the entries whose chunk bits below the bucket address differ from the query's
+    in at most the probe's budget, appended to ``candidates`` from ``filled``; the index after
+    each chunk's last goes to ``chunk_ends``. A bucket with more than two entries goes to the
+    ``spills`` (its block, chunk and budget) and its block is requested. Returns the new ends."""
+    chunk_starts, budgets, position_bits = plan
+    first_half, second_half = halves
+    spill_at, spill_chunk, spill_budget = spills
+    one = np.uint64(1)
+    half_mask = np.uint64(0xFFFFFFFF)
+    empty = np.uint64(EMPTY)
+    marker = np.uint64(OVERFLOW)
+    for j in range(chunk_starts.shape[0] - 1):
+        shift = np.uint64(position_bits[j])
+        keep = (one << shift) - one
+        low = np.uint64(lows[query, j])
+        spill_base = np.uint64(overflow_starts[j])
+        for k in range(np.uint64(chunk_starts[j]), np.uint64(chunk_starts[j + 1])):
+            both = buckets[offset + k]
+            a = (both >> first_half) & half_mask
+            b = (both >> second_half) & half_mask
+            budget = np.uint64(budgets[k])
+            if a == marker:
+                at = spill_base + b
+                _prefetch(overflow, at)
+                spill_at[spilled] = at
+                spill_chunk[spilled] = np.uint64(j)
+                spill_budget[spilled] = budget
+                spilled += one
+                continue
+            # Written always, kept only if it passes: no branch on the entries.
+            candidates[filled] = a & keep
+            filled += np.uint64((a != empty) & (_popcount((a >> shift) ^ low) <= budget))
+            candidates[filled] = b & keep
+            filled += np.uint64((b != empty) & (_popcount((b >> shift) ^ low) <= budget))
+        chunk_ends[j] = filled
+    return filled, spilled
+
+
+_keep_inline_entries = numba.njit(nogil=True, cache=True, boundscheck=False)(_keep_inline)
+
+
+def _keep_spilled(
+    overflow: Any,
+    query: int,
     lows: Any,
-    chunk_of: Any,
-    masks: Any,
-    budgets: Any,
     position_bits: Any,
-    chunk_bits: Any,
-    flips: Any,
+    spills: tuple[Any, Any, Any],
+    begin: Any,
+    end: Any,
+    candidates: Any,
+    filled: Any,
+) -> Any:
+    """The candidates of one query's spilled buckets (``spills[begin:end]``), appended from
+    ``filled``; each spill's ``spill_at`` becomes the index after its last candidate."""
+    spill_at, spill_chunk, spill_budget = spills
+    one = np.uint64(1)
+    for s in range(begin, end):
+        j = spill_chunk[s]
+        shift = np.uint64(position_bits[j])
+        keep = (one << shift) - one
+        low = np.uint64(lows[query, j])
+        budget = spill_budget[s]
+        at = spill_at[s]
+        for e in range(at + one, at + one + np.uint64(overflow[at])):
+            entry = np.uint64(overflow[e])
+            candidates[filled] = entry & keep
+            filled += np.uint64(_popcount((entry >> shift) ^ low) <= budget)
+        spill_at[s] = filled
+    return filled
+
+
+_keep_spilled_entries = numba.njit(nogil=True, cache=True, boundscheck=False)(_keep_spilled)
+
+
+def _probe_and_verify(
+    index: tuple[Any, ...],
+    batch: tuple[Any, ...],
+    plan: tuple[Any, ...],
+    halves: tuple[Any, Any],
     radius: int,
-    out_query: Any,
-    out_position: Any,
-    out_distance: Any,
+    out: tuple[Any, Any, Any],
 ) -> int:
-    """Writes every ``(query, position, distance)`` within ``radius`` into the ``out_`` arrays,
+    """Writes every ``(query, position, distance)`` within ``radius`` into the ``out`` arrays,
     each pair once, and returns how many there are; if that exceeds the arrays' length only the
     first ones are written and the caller retries.
 
-    Per query, in phases of independent memory reads (so the CPU keeps many cache misses in
-    flight instead of waiting for each in turn): the two slots of every probed bucket (one
-    read: most buckets hold at most two entries, inline); the block sizes of the buckets that
-    overflow, then their entries; then the hash of every candidate. An entry carries its
-    position and the chunk bits below the bucket address, so a candidate whose whole chunk
-    differs from the query's in more bits than the probe allows (``budgets``) is dropped
-    before its hash is read.
+    ``index``: the segment's words, bucket slots as one uint64 a bucket (``halves``: the shifts
+    that give its first and second slot), overflow blocks, where each chunk's blocks start, and
+    the deletions. ``batch``: the queries with their bucket addresses and low chunk bits.
+    ``plan``: where each chunk's probes start, their masks and budgets, and per chunk the
+    position bits of an entry, its bits in the four words and its flips.
 
-    Each pair is reported once, from the first chunk that reaches it (``_reaches_first``). The
-    probes must be grouped by chunk in ascending order."""
+    Queries go two at a time: both queries' buckets are read in one loop; then each query's
+    entries are filtered into its candidates (``_keep_inline``), the spilled buckets of both are
+    expanded (``_keep_spilled``), and all candidates of the two are compared in one loop, each
+    requested ``AHEAD`` candidates early. Each pair is reported once, from the first chunk that
+    reaches it (``_reaches_first``)."""
+    words, slots, overflow, overflow_starts, deleted = index
+    queries, addresses, lows = batch
+    chunk_starts, masks, budgets, position_bits, chunk_bits, flips = plan
+    out_query, out_position, out_distance = out
     capacity = out_query.shape[0]
     found = 0
     limit = np.uint64(radius)
-    probes = chunk_of.shape[0]
-    # Flat arrays indexed with unsigned offsets: no negative-index handling in the inner loops.
-    flat_slots = slots.ravel()
+    probes = np.uint64(masks.shape[0])
+    count = queries.shape[0]
+    chunks = chunk_starts.shape[0] - 1
+    buckets_per_chunk = np.uint64(slots.shape[0] // chunks)
     flat_words = words.ravel()
-    buckets = np.uint64(slots.shape[1])
+    zero = np.uint64(0)
     one = np.uint64(1)
     two = np.uint64(2)
-    empty = np.uint64(EMPTY)
-    spilled_marker = np.uint64(OVERFLOW)
-    slot_base = np.empty(probes, dtype=np.uint64)
-    spill_base = np.empty(probes, dtype=np.uint64)
-    probe_masks = np.empty(probes, dtype=np.uint64)
-    shifts = np.empty(probes, dtype=np.uint64)
-    for k in range(probes):
-        slot_base[k] = np.uint64(chunk_of[k]) * buckets
-        spill_base[k] = np.uint64(overflow_starts[chunk_of[k]])
-        probe_masks[k] = np.uint64(masks[k])
-        shifts[k] = np.uint64(position_bits[chunk_of[k]])
-    first = np.empty(probes, dtype=np.uint64)
-    second = np.empty(probes, dtype=np.uint64)
-    spill_at = np.empty(probes, dtype=np.uint64)
-    spill_probe = np.empty(probes, dtype=np.int64)
-    spill_count = np.empty(probes, dtype=np.uint64)
-    candidates = np.empty(4 * probes, dtype=np.uint64)
-    found_by = np.empty(4 * probes, dtype=np.int64)
-    for q in range(queries.shape[0]):
-        for k in range(probes):
-            slot = (slot_base[k] + (np.uint64(addresses[q, chunk_of[k]]) ^ probe_masks[k])) * two
-            first[k] = flat_slots[slot]
-            second[k] = flat_slots[slot + one]
-        filled = 0
-        spilled = 0
-        for k in range(probes):
-            a = first[k]
-            b = second[k]
-            if a == spilled_marker:
-                spill_at[spilled] = spill_base[k] + b
-                spill_probe[spilled] = k
-                spilled += 1
-                continue
-            shift = shifts[k]
-            low = np.uint64(lows[q, chunk_of[k]])
-            budget = np.uint64(budgets[k])
-            # Written always, kept only if it passes: no branch on the entries.
-            candidates[filled] = (a & ((one << shift) - one)) * np.uint64(4)
-            found_by[filled] = k
-            filled += (a != empty) & (_popcount((a >> shift) ^ low) <= budget)
-            candidates[filled] = (b & ((one << shift) - one)) * np.uint64(4)
-            found_by[filled] = k
-            filled += (b != empty) & (_popcount((b >> shift) ^ low) <= budget)
-        more = np.uint64(0)
-        for i in range(spilled):
-            spill_count[i] = np.uint64(overflow[spill_at[i]])
-            more += spill_count[i]
-        if np.uint64(filled) + more + two > np.uint64(candidates.shape[0]):
-            grown = np.empty(2 * (np.uint64(filled) + more + two), dtype=np.uint64)
-            grown_by = np.empty(grown.shape[0], dtype=np.int64)
-            grown[:filled] = candidates[:filled]
-            grown_by[:filled] = found_by[:filled]
+    three = np.uint64(3)
+    four = np.uint64(4)
+    ahead = np.uint64(AHEAD)
+    filters = (chunk_starts, budgets, position_bits)
+    buckets = np.empty(2 * probes, dtype=np.uint64)
+    candidates = np.empty(4 * probes + 16, dtype=np.uint64)
+    near = np.empty(candidates.shape[0], dtype=np.uint64)
+    chunk_ends = np.empty(2 * chunks, dtype=np.uint64)
+    spill_at = np.empty(2 * probes, dtype=np.uint64)
+    spill_chunk = np.empty(2 * probes, dtype=np.uint64)
+    spill_budget = np.empty(2 * probes, dtype=np.uint64)
+    spills = (spill_at, spill_chunk, spill_budget)
+    for first in range(0, count, 2):
+        second = first + 1 if first + 1 < count else first
+        for j in range(chunks):
+            base = np.uint64(j) * buckets_per_chunk
+            a0 = base + np.uint64(addresses[first, j])
+            a1 = base + np.uint64(addresses[second, j])
+            for k in range(np.uint64(chunk_starts[j]), np.uint64(chunk_starts[j + 1])):
+                mask = np.uint64(masks[k])
+                buckets[k] = slots[a0 ^ mask]
+                buckets[probes + k] = slots[a1 ^ mask]
+        # Candidates: [0, f0) inline of the first query, [f0, f1) of the second, [f1, g0) the
+        # first's spilled buckets, [g0, g1) the second's.
+        f0, s0 = _keep_inline_entries(
+            buckets,
+            zero,
+            first,
+            lows,
+            filters,
+            overflow,
+            overflow_starts,
+            halves,
+            candidates,
+            zero,
+            chunk_ends[:chunks],
+            spills,
+            zero,
+        )
+        f1, s1 = f0, s0
+        if second != first:
+            f1, s1 = _keep_inline_entries(
+                buckets,
+                probes,
+                second,
+                lows,
+                filters,
+                overflow,
+                overflow_starts,
+                halves,
+                candidates,
+                f0,
+                chunk_ends[chunks:],
+                spills,
+                s0,
+            )
+        more = zero
+        for s in range(s1):
+            more += np.uint64(overflow[spill_at[s]])
+        if f1 + more + ahead > np.uint64(candidates.shape[0]):
+            grown = np.empty(2 * (f1 + more + ahead), dtype=np.uint64)
+            grown[:f1] = candidates[:f1]
             candidates = grown
-            found_by = grown_by
-        for i in range(spilled):
-            k = spill_probe[i]
-            shift = shifts[k]
-            low = np.uint64(lows[q, chunk_of[k]])
-            budget = np.uint64(budgets[k])
-            for at in range(spill_at[i] + one, spill_at[i] + one + spill_count[i]):
-                entry = np.uint64(overflow[at])
-                candidates[filled] = (entry & ((one << shift) - one)) * np.uint64(4)
-                found_by[filled] = k
-                filled += _popcount((entry >> shift) ^ low) <= budget
-        q0 = queries[q, 0]
-        q1 = queries[q, 1]
-        q2 = queries[q, 2]
-        q3 = queries[q, 3]
-        for c in range(filled):
-            at = candidates[c]
-            x0 = flat_words[at] ^ q0
-            x1 = flat_words[at + one] ^ q1
-            distance = _popcount(x0) + _popcount(x1)
-            if distance > limit:
-                continue
-            x2 = flat_words[at + two] ^ q2
-            x3 = flat_words[at + np.uint64(3)] ^ q3
-            distance += _popcount(x2) + _popcount(x3)
-            position = at >> two
+            near = np.empty(grown.shape[0], dtype=np.uint64)
+        g0 = _keep_spilled_entries(
+            overflow, first, lows, position_bits, spills, zero, s0, candidates, f1
+        )
+        g1 = _keep_spilled_entries(
+            overflow, second, lows, position_bits, spills, s0, s1, candidates, g0
+        )
+        close = zero
+        for c in range(g1):
+            if c + ahead < g1:
+                _prefetch(flat_words, candidates[c + ahead] * four)
+            q = second if ((c >= f0) & (c < f1)) | (c >= g0) else first
+            at = candidates[c] * four
+            d = _popcount(flat_words[at] ^ queries[q, 0]) + _popcount(
+                flat_words[at + one] ^ queries[q, 1]
+            )
+            near[close] = c
+            close += np.uint64(d <= limit)
+        for i in range(close):
+            c = near[i]
+            q = second if ((c >= f0) & (c < f1)) | (c >= g0) else first
+            at = candidates[c] * four
+            x0 = flat_words[at] ^ queries[q, 0]
+            x1 = flat_words[at + one] ^ queries[q, 1]
+            x2 = flat_words[at + two] ^ queries[q, 2]
+            x3 = flat_words[at + three] ^ queries[q, 3]
+            distance = _popcount(x0) + _popcount(x1) + _popcount(x2) + _popcount(x3)
+            position = candidates[c]
             if distance > limit or deleted[position]:
                 continue
-            if _reached_before(x0, x1, x2, x3, chunk_of[found_by[c]], chunk_bits, flips):
+            if c < f0:
+                chunk = np.int64(np.searchsorted(chunk_ends[:chunks], c, side="right"))
+            elif c < f1:
+                chunk = np.int64(np.searchsorted(chunk_ends[chunks:], c, side="right"))
+            else:
+                chunk = np.int64(spill_chunk[np.searchsorted(spill_at[:s1], c, side="right")])
+            if _reached_before(x0, x1, x2, x3, chunk, chunk_bits, flips):
                 continue
             if found < capacity:
                 out_query[found] = q
@@ -197,157 +339,7 @@ def _probe_and_verify(
     return found
 
 
-def _partitioned_probe_and_verify(
-    index: tuple[Any, ...],
-    batch: tuple[Any, ...],
-    plan: tuple[Any, ...],
-    layout: tuple[int, int, int],
-    radius: int,
-    out: Any,
-) -> int:
-    """``probe_and_verify`` for a large batch of queries, chunk by chunk: the batch's probes of
-    a chunk are counted and scattered into parts of its bucket table (``2**part_bits`` buckets
-    each), then read part by part. Each cache line of the table is then fetched once and read by
-    every probe that falls in it, instead of costing a random read per probe. A probe travels as
-    one 32-bit word: its query, the query's chunk bits below the bucket address (``low_bits``),
-    its budget (``budget_bits``) and its bucket within the part; the caller checks they fit
-    (``mih.partition_layout``). The candidates of all chunks are then checked as
-    ``probe_and_verify`` checks them. ``layout``: the part, low and budget bits."""
-    words, slots, overflow, overflow_starts, deleted = index
-    queries, addresses, lows = batch
-    chunk_of, masks, budgets, position_bits, chunk_bits, flips = plan
-    part_bits, low_bits, budget_bits = layout
-    out_query, out_position, out_distance = out
-    query_count = queries.shape[0]
-    probes = chunk_of.shape[0]
-    buckets = slots.shape[1]
-    parts = buckets >> part_bits
-    flat_words = words.ravel()
-    flat_slots = slots.ravel()
-    limit = np.uint64(radius)
-    one = np.uint64(1)
-    empty = np.uint64(EMPTY)
-    spilled_marker = np.uint64(OVERFLOW)
-    in_part = np.uint32((1 << part_bits) - 1)
-    budget_at = np.uint32(part_bits)
-    low_at = np.uint32(part_bits + budget_bits)
-    query_at = np.uint32(part_bits + budget_bits + low_bits)
-    budget_mask = np.uint32((1 << budget_bits) - 1)
-    low_mask = np.uint32((1 << low_bits) - 1)
-    widest = 0
-    begin = 0
-    while begin < probes:
-        end = begin
-        while end < probes and chunk_of[end] == chunk_of[begin]:
-            end += 1
-        widest = max(widest, end - begin)
-        begin = end
-    work = np.empty(query_count * widest, dtype=np.uint32)
-    starts = np.zeros(parts + 1, dtype=np.int64)
-    # A candidate: its query above bit 40, its chunk in bits 36-39, its position below.
-    candidates = np.empty(64 * query_count + 4096, dtype=np.uint64)
-    count = 0
-    begin = 0
-    while begin < probes:
-        j = chunk_of[begin]
-        end = begin
-        while end < probes and chunk_of[end] == j:
-            end += 1
-        starts[:] = 0
-        for q in range(query_count):
-            address = addresses[q, j]
-            for k in range(begin, end):
-                starts[((address ^ masks[k]) >> part_bits) + 1] += 1
-        for part in range(parts):
-            starts[part + 1] += starts[part]
-        for q in range(query_count):
-            address = addresses[q, j]
-            head = (np.uint32(q) << query_at) | (np.uint32(lows[q, j]) << low_at)
-            for k in range(begin, end):
-                probed = address ^ masks[k]
-                part = probed >> part_bits
-                at = starts[part]
-                starts[part] = at + 1
-                allowed = np.uint32(budgets[k]) << budget_at
-                work[at] = head | allowed | (np.uint32(probed) & in_part)
-        shift = np.uint64(position_bits[j])
-        position_mask = (one << shift) - one
-        spill_base = overflow_starts[j]
-        slot_base = np.uint64(j) * np.uint64(buckets) * np.uint64(2)
-        chunk_tag = np.uint64(j) << np.uint64(36)
-        total = query_count * (end - begin)
-        if count + 2 * total + 4096 > candidates.shape[0]:
-            grown = np.empty(2 * (count + 2 * total + 4096), dtype=np.uint64)
-            grown[:count] = candidates[:count]
-            candidates = grown
-        t = 0
-        for part in range(parts):
-            part_base = np.uint64(part) << np.uint64(part_bits)
-            stop = starts[part]
-            while t < stop:
-                w = work[t]
-                t += 1
-                q = w >> query_at
-                low = np.uint64((w >> low_at) & low_mask)
-                budget = np.uint64((w >> budget_at) & budget_mask)
-                slot = slot_base + (part_base | np.uint64(w & in_part)) * np.uint64(2)
-                a = flat_slots[slot]
-                b = flat_slots[slot + one]
-                tag = (np.uint64(q) << np.uint64(40)) | chunk_tag
-                if a == spilled_marker:
-                    at = spill_base + np.int64(b)
-                    size = overflow[at]
-                    if count + size + 2 > candidates.shape[0]:
-                        grown = np.empty(2 * (count + size + 2), dtype=np.uint64)
-                        grown[:count] = candidates[:count]
-                        candidates = grown
-                    for e in range(at + 1, at + 1 + size):
-                        entry = np.uint64(overflow[e])
-                        candidates[count] = tag | (entry & position_mask)
-                        count += _popcount((entry >> shift) ^ low) <= budget
-                    continue
-                # Written always, kept only if it passes: no branch on the entries.
-                first = np.uint64(a)
-                candidates[count] = tag | (first & position_mask)
-                count += (first != empty) & (_popcount((first >> shift) ^ low) <= budget)
-                second = np.uint64(b)
-                candidates[count] = tag | (second & position_mask)
-                count += (second != empty) & (_popcount((second >> shift) ^ low) <= budget)
-        begin = end
-    capacity = out_query.shape[0]
-    found = 0
-    below_chunk = (one << np.uint64(36)) - one
-    for c in range(count):
-        value = candidates[c]
-        owner = np.int64(value >> np.uint64(40))
-        chunk = np.int64((value >> np.uint64(36)) & np.uint64(15))
-        position = value & below_chunk
-        at = position * np.uint64(4)
-        x0 = flat_words[at] ^ queries[owner, 0]
-        x1 = flat_words[at + one] ^ queries[owner, 1]
-        distance = _popcount(x0) + _popcount(x1)
-        if distance > limit:
-            continue
-        x2 = flat_words[at + np.uint64(2)] ^ queries[owner, 2]
-        x3 = flat_words[at + np.uint64(3)] ^ queries[owner, 3]
-        distance += _popcount(x2) + _popcount(x3)
-        if distance > limit or deleted[position]:
-            continue
-        if _reached_before(x0, x1, x2, x3, chunk, chunk_bits, flips):
-            continue
-        if found < capacity:
-            out_query[found] = owner
-            out_position[found] = np.int64(position)
-            out_distance[found] = distance
-        found += 1
-    return found
-
-
 probe_and_verify = cast(
     Callable[..., int],
     numba.njit(nogil=True, cache=True, boundscheck=False)(_probe_and_verify),
-)
-partitioned_probe_and_verify = cast(
-    Callable[..., int],
-    numba.njit(nogil=True, cache=True, boundscheck=False)(_partitioned_probe_and_verify),
 )

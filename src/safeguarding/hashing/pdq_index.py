@@ -39,7 +39,6 @@ from safeguarding.errors import SafeguardingError
 from safeguarding.hashing.mih import (
     IntArray,
     Segment,
-    batch_size,
     build_segment,
     search_segment,
 )
@@ -153,8 +152,7 @@ class PDQIndex:
             limit = radius if isinstance(radius, int) else radius.get(name)
             if limit is None:
                 continue
-            size = batch_size(self._segments[name], limit, len(queries), batch, usable)
-            tasks += [(name, limit, begin, size) for begin in range(0, len(queries), size)]
+            tasks += [(name, limit, begin, batch) for begin in range(0, len(queries), batch)]
 
         def run(task: tuple[str, int, int, int]) -> tuple[IntArray, IntArray, IntArray]:
             name, limit, begin, size = task

@@ -731,9 +731,9 @@ _WORKER_STATE: list[tuple[Writer, Matcher, list[Document]]] = []
 # Documents per task of a worker: the PDQ index costs a fixed overhead per search (at 1 M
 # entries about 59 us per hash searched in groups of 43, 48 us in groups of 500 or more).
 _CHUNK = 256
-# Documents per task among the XML file details (read last): each brings about one PDQ hash,
-# and over a large list a search of thousands at once is partitioned (``hashing.mih``), a
-# quarter to a third cheaper a hash than searching a few hundred.
+# Documents per task among the XML file details (read last): each brings about one PDQ hash and
+# little else to do, so tasks are larger, paying a task's fixed costs (sending it, the search's
+# per-call set-up) over more hashes.
 _DETAILS_CHUNK = 4096
 
 
