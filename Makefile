@@ -24,8 +24,9 @@ lint: install
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
+# The slowest tests are listed after every run: the whole suite has a budget of 15 minutes.
 test: lint
-	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=20 $(PYTEST_ARGS)
 
 format: install
 	$(BIN)/ruff format src tests benchmarks
