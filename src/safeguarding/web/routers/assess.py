@@ -356,7 +356,7 @@ def api_latest(request: Request) -> dict[str, Any]:
     summary="Run scenarios",
     responses={429: {"description": "Too many runs from this account: retry after Retry-After."}},
 )
-async def api_run(request: Request, run: RunRequest) -> Any:
+async def api_run(request: Request, run: RunRequest) -> Response:
     """Run 1-3 shipped scenarios with up to 2,000 draws; the results are returned, not stored.
 
     The queue follows at most ``queue.cap`` notifications a year (a representative sample of a
@@ -366,12 +366,22 @@ async def api_run(request: Request, run: RunRequest) -> Any:
     refused = _too_many_runs(request)
     if refused is not None:
         return refused
-    results = await run_in_threadpool(_run, run)
-    return {
-        "draws": run.draws,
-        "seed": run.seed,
-        "queue": {"cap": WEB_QUEUE_CAP, "near_full_max": WEB_QUEUE_NEAR_FULL_MAX},
-        "scenarios": [r["scenario"] for r in results],
-        "comparison": comparison(results),
-        "results": results,
-    }
+    return await run_in_threadpool(_api_run, run)
+
+
+def _api_run(run: RunRequest) -> JSONResponse:
+    """The API's answer to a run, made whole on a worker thread, as the run's page is. The run
+    alone went there: FastAPI validates and encodes what an async route returns on the event
+    loop, and three scenarios' results are hundreds of kilobytes of JSON, during which no other
+    request was answered. A response made here leaves the loop only the sending."""
+    results = _run(run)
+    return JSONResponse(
+        {
+            "draws": run.draws,
+            "seed": run.seed,
+            "queue": {"cap": WEB_QUEUE_CAP, "near_full_max": WEB_QUEUE_NEAR_FULL_MAX},
+            "scenarios": [r["scenario"] for r in results],
+            "comparison": comparison(results),
+            "results": results,
+        }
+    )
