@@ -3,9 +3,14 @@ lists, what a submission stored, and who tried a sign-in."""
 
 from __future__ import annotations
 
+import gc
 import json
+import socket
+import time
 from typing import Any
 
+import httpx2 as httpx
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
@@ -22,6 +27,7 @@ from tests.web.conftest import (
     make_app,
     session_cookie,
 )
+from tests.web.served import served
 from tests.web.test_submit import report_json
 from tests.web.triage_data import seed_triage
 
@@ -126,31 +132,131 @@ def test_reading_the_audit_log_is_audited(
     ]
 
 
-def test_the_audit_export_is_streamed_and_ends_with_its_own_committed_event(
-    store: Store, accounts_by_role: dict[Role, Account]
-) -> None:
-    """The export is sent as it is read (no length known up front, nothing held whole), and
-    its own event, committed before the reading, is its last line."""
-    supervisor = accounts_by_role[Role.SUPERVISOR]
+def _log_of(store: Store, events: int) -> int:
+    """``events`` reads appended to the log; returns the log's last sequence number."""
     with store.session() as db:
         audit.record_many(
-            db, [audit.Event(SETUP, "report.read", "report", f"R{i}") for i in range(120)]
+            db, [audit.Event(SETUP, "report.read", "report", f"R{i}") for i in range(events)]
         )
+        return audit.head_seq(db)
+
+
+def test_the_audit_export_is_streamed_and_recorded_once_whole(
+    store: Store, accounts_by_role: dict[Role, Account]
+) -> None:
+    """The export is sent as it is read (no length known up front, nothing held whole): the log
+    as it stood when the export began, each event chained to the one before. Its own event
+    comes once the last event is sent, just after them, naming the last (``through``)."""
+    supervisor = accounts_by_role[Role.SUPERVISOR]
     with TestClient(make_app(store), base_url="http://127.0.0.1") as client:
+        # The token's first use records itself: what the export holds is the log after that.
+        assert client.get("/api/openapi.json", headers=_bearer(supervisor.token)).is_success
+        through = _log_of(store, 120)
         response = client.get("/api/audit/export", headers=_bearer(supervisor.token))
     assert response.status_code == 200
     assert "content-length" not in response.headers
     assert response.headers["content-type"].startswith("application/x-ndjson")
     lines = [json.loads(line) for line in response.text.splitlines()]
-    assert [event["seq"] for event in lines] == list(range(1, len(lines) + 1))
-    assert (lines[-1]["action"], lines[-1]["actor"]) == ("audit.export", supervisor.name)
-    assert json.loads(lines[-1]["detail"])["format"] == "jsonl"
+    assert [event["seq"] for event in lines] == list(range(1, through + 1))
+    assert "audit.export" not in {event["action"] for event in lines}
     prev = audit.GENESIS
     for event in lines:
         assert audit.chain_hash(prev, event) == event["hash"]
         prev = event["hash"]
+    via = f"token {_first_token(store, supervisor.name)}"
+    assert _events(store, "audit.export") == [
+        {
+            "actor": supervisor.name,
+            "role": "supervisor",
+            "target_kind": "audit",
+            "target_id": "",
+            "detail": {"format": "jsonl", "through": str(through), "via": via},
+        }
+    ]
+    assert _events(store, "audit.export_failed") == []
     with store.session() as db:
-        assert audit.verify(db).head_seq == lines[-1]["seq"]
+        assert audit.verify(db).head_seq == audit.head_seq(db) == through + 1
+
+
+def test_an_audit_export_that_fails_midway_is_recorded_as_failed_and_not_as_done(
+    store: Store, accounts_by_role: dict[Role, Account]
+) -> None:
+    """An event the export cannot write (a text column holding bytes, as only a database edited
+    behind the app's back holds) breaks it off after the first batch was sent: the client gets
+    a body that ends without its end, never a short file that looks whole, and the log says
+    the export failed, with its format and the kind of failure, not that it was done."""
+    if store.dialect != "sqlite":
+        pytest.skip("PostgreSQL's text columns hold no bytes: the broken row needs SQLite")
+    supervisor = accounts_by_role[Role.SUPERVISOR]
+    through = _log_of(store, audit.EXPORT_BATCH + 10)
+    with store.session() as db:
+        db.execute(text("UPDATE audit_event SET detail = X'ff' WHERE seq = :seq"), {"seq": through})
+    received: list[str] = []
+    with (
+        served(store) as base,
+        httpx.Client(base_url=base, headers=_bearer(supervisor.token)) as client,
+        pytest.raises(httpx.RemoteProtocolError),
+        client.stream("GET", "/api/audit/export") as response,
+    ):
+        assert response.status_code == 200
+        received.extend(response.iter_lines())
+    assert audit.EXPORT_BATCH <= len(received) < through
+    assert _events(store, "audit.export") == []
+    via = f"token {_first_token(store, supervisor.name)}"
+    assert _events(store, "audit.export_failed") == [
+        {
+            "actor": supervisor.name,
+            "role": "supervisor",
+            "target_kind": "audit",
+            "target_id": "",
+            "detail": {"format": "jsonl", "error": "TypeError", "via": via},
+        }
+    ]
+
+
+def test_an_audit_export_its_client_leaves_midway_is_recorded_as_failed_and_not_as_done(
+    store: Store, accounts_by_role: dict[Role, Account]
+) -> None:
+    """A client that goes away with most of the export unsent (its connection closed after the
+    first bytes) has taken part of the log, not all of it: the export is recorded as failed, by
+    the server's worker thread that closes the unfinished export, and never as done."""
+    supervisor = accounts_by_role[Role.SUPERVISOR]
+    # Megabytes of JSON Lines, more than the sockets between server and client hold: the
+    # server is still sending the first batches when the client leaves.
+    _log_of(store, 4 * audit.EXPORT_BATCH)
+    request = (
+        "GET /api/audit/export HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {supervisor.token}\r\n\r\n"
+    )
+    # With the garbage collector off, only the server itself closes the export left unfinished:
+    # left to the collector, it was closed late, on whichever thread the collector ran.
+    gc.disable()
+    try:
+        with served(store) as base:
+            with socket.socket() as client:
+                # A small receive buffer, set before connecting: the server cannot run ahead.
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+                client.connect(("127.0.0.1", int(base.rsplit(":", 1)[1])))
+                client.sendall(request.encode())
+                assert client.recv(4096).startswith(b"HTTP/1.1 200 ")
+            deadline = time.monotonic() + 20
+            while not _events(store, "audit.export_failed"):
+                assert time.monotonic() < deadline, "the export left unfinished was not recorded"
+                time.sleep(0.05)
+    finally:
+        gc.enable()
+    assert _events(store, "audit.export") == []
+    via = f"token {_first_token(store, supervisor.name)}"
+    error = "the response ended before the whole export was sent"
+    assert _events(store, "audit.export_failed") == [
+        {
+            "actor": supervisor.name,
+            "role": "supervisor",
+            "target_kind": "audit",
+            "target_id": "",
+            "detail": {"format": "jsonl", "error": error, "via": via},
+        }
+    ]
 
 
 def test_text_typed_into_the_audit_filters_is_kept_only_if_the_log_holds_it(

@@ -331,6 +331,12 @@ ReadSession = Callable[[], AbstractContextManager[Session]]
 EXPORT_BATCH = 5000
 
 
+def head_seq(session: Session) -> int:
+    """The sequence number of the last event appended: an export up to it is the log as it
+    stands now (0 for an empty log)."""
+    return int(session.scalar(select(_HEAD.c.seq).where(_HEAD.c.id == HEAD_ID)) or 0)
+
+
 def record_export(session: Session, actor: Actor, fmt: ExportFormat) -> int:
     """Append the ``audit.export`` event and return its sequence number, the last event the
     export will hold.
@@ -338,8 +344,7 @@ def record_export(session: Session, actor: Actor, fmt: ExportFormat) -> int:
     The caller commits at once, before reading: the append locks the head, so an export that
     read in the same transaction kept every audited action waiting for it."""
     record(session, actor, "audit.export", "audit", "", {"format": fmt})
-    through = session.scalar(select(_HEAD.c.seq).where(_HEAD.c.id == HEAD_ID))
-    return int(through or 0)
+    return head_seq(session)
 
 
 def export_batches(

@@ -13,15 +13,21 @@ typed name that is no account's (``web/auth.py: typed_tag``). The page asked for
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import Any, Literal
 
+from anyio import CancelScope
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from safeguarding.access import audit
+from safeguarding.access.audit import Actor, ExportFormat
+from safeguarding.store import Store
 from safeguarding.store.base import ROW_ID_MAX
 from safeguarding.store.models.access import AuditEventRow
 from safeguarding.web.auth import Principal, auth_state, typed_tag
@@ -142,6 +148,58 @@ def verify_chain(request: Request, principal: Principal = Depends(READ)) -> dict
     }
 
 
+def _failure(exc: BaseException) -> str:
+    """The reason an export failed, for its ``audit.export_failed`` event, which is kept for
+    good and shown to everyone who reads the log: the kind of failure only. A database's
+    message can name its server, files and statement; the server's log has it, with the
+    traceback, as for any failed request."""
+    if isinstance(exc, GeneratorExit):
+        return "the response ended before the whole export was sent"
+    return type(exc).__name__
+
+
+def _exported(
+    store: Store, actor: Actor, fmt: ExportFormat, through: int
+) -> Generator[str, None, None]:
+    """The export of every event up to ``through``, piece by piece, recorded once made whole:
+    ``audit.export`` with the format and ``through`` when the last piece is made,
+    ``audit.export_failed`` with the format and the reason (as the command records a failed
+    export) when making it fails or it is closed unfinished. Recorded before the reading, an
+    export that broke off after a batch would be in the log as done, and an auditor would take
+    the part sent for the whole. Runs on worker threads (the response's), as the reading does."""
+    try:
+        yield from audit.export_text(store.read_session, fmt, through)
+    except (Exception, GeneratorExit) as exc:
+        with store.session() as db:
+            detail = {"format": fmt, "error": _failure(exc)}
+            audit.record(db, actor, "audit.export_failed", "audit", "", detail)
+        raise
+    with store.session() as db:
+        detail = {"format": fmt, "through": str(through)}
+        audit.record(db, actor, "audit.export", "audit", "", detail)
+
+
+class _ClosedWhenDone(StreamingResponse):
+    """A streamed response that closes its body, a generator, on a worker thread however the
+    response ends. One left unfinished (the client went away, the server is stopping) is
+    otherwise closed whenever it is collected, on whichever thread that is, the event loop's
+    included, and a body that records its outcome on closing wrote to the store there."""
+
+    def __init__(
+        self, content: Generator[str, None, None], *, media_type: str, headers: dict[str, str]
+    ) -> None:
+        super().__init__(content, media_type=media_type, headers=headers)
+        self._content = content
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # Shielded: a response cancelled as its client went away must still record that.
+            with CancelScope(shield=True):
+                await run_in_threadpool(self._content.close)
+
+
 @router.get("/api/audit/export", tags=["audit"], summary="Export every event")
 def export_events(
     request: Request,
@@ -150,16 +208,18 @@ def export_events(
 ) -> Response:
     """All events oldest first with their hashes, as JSON Lines or CSV; the export is audited.
 
-    The export's own event is committed first, in a transaction of its own, and is the last
-    event sent: the log as it stood when the export began. The events are then read in short
+    The export is the log as it stood when the export began, and its own event comes after it,
+    once the last event has been sent: ``audit.export`` names the last event sent
+    (``through``); an export that fails midway (the database fails, the client goes away) is
+    ``audit.export_failed`` instead, with the reason. The events are read in short
     read-only transactions and streamed as read, so a long log neither holds the audit log's
     write lock (which every audited request waits for) nor sits in memory whole."""
     store = store_of(request)
-    with store.session() as db:
-        through = audit.record_export(db, principal.actor(), format)
+    with store.read_session() as db:
+        through = audit.head_seq(db)
     media = "text/csv" if format == "csv" else "application/x-ndjson"
-    return StreamingResponse(
-        audit.export_text(store.read_session, format, through),
+    return _ClosedWhenDone(
+        _exported(store, principal.actor(), format, through),
         media_type=media,
         headers={"Content-Disposition": f'attachment; filename="audit.{format}"'},
     )
