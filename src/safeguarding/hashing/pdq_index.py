@@ -334,6 +334,8 @@ def _map_array(path: Path) -> np.ndarray:
             raise ValueError(f".npy format {version} not supported")
         if dtype.hasobject:
             raise ValueError("object arrays are not supported")
+        if not dtype.isnative:  # copied from a machine of the other byte order
+            raise ValueError(f"{path.name} is not in this machine's byte order")
         offset = handle.tell()
         if math.prod(shape) == 0:
             return np.zeros(shape, dtype=dtype)
