@@ -351,6 +351,28 @@ def test_serve_on_a_port_in_use_says_so_in_one_line_and_announces_nothing(
     )
 
 
+def test_serve_refuses_a_data_directory_without_a_store_and_makes_none(home: Path) -> None:
+    """It created an empty store and served it: a mistyped SAFEGUARDING_HOME gave an app that
+    worked, with none of the data in it. A process of its own, so that a server that starts all
+    the same fails the test at the timeout instead of blocking it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "safeguarding"), "serve", "--port", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"error: no database at {home / 'safeguarding.db'} (is SAFEGUARDING_HOME right?); "
+        "to create a store there, run: safeguarding db upgrade\n"
+    )
+    assert list(home.iterdir()) == []
+
+
 def test_monitor_to_a_directory_is_refused_in_one_line_naming_it(
     capsys: pytest.CaptureFixture[str], store: Store, tmp_path: Path
 ) -> None:

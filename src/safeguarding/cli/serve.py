@@ -62,7 +62,9 @@ def serve(
 
     sockets = listening(given_text(host, "--host"), port)
     try:
-        store = open_store(settings())
+        # A store that is not there is refused, not made: an empty one, served from a mistyped
+        # data directory, would look like a working app with no data in it.
+        store = open_store(settings(), must_exist=True)
     except BaseException:
         for sock in sockets:
             sock.close()
