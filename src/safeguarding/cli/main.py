@@ -1,18 +1,15 @@
 """The ``safeguarding`` command: registers every command group and turns errors into exit codes.
 
 Exit codes: 0 ok, 1 failure (one clear line on stderr; the traceback only with ``--debug``),
-2 usage error, 130 interrupted (Ctrl-C; one line on stderr naming the command).
+2 usage error.
 """
 
 from __future__ import annotations
 
 import sys
 import traceback
-from typing import Any
 
 import typer
-from typer.core import TyperGroup
-from typer.main import get_command
 
 from safeguarding import __version__
 from safeguarding.allocator import reuse_freed_memory
@@ -32,28 +29,7 @@ from safeguarding.cli import (
 from safeguarding.cli.common import err_console, shown
 from safeguarding.errors import SafeguardingError
 
-
-class _InterruptError(Exception):
-    """Ctrl-C (a ``KeyboardInterrupt``) in a command, carried past Typer to ``run``."""
-
-
-class _Commands(TyperGroup):
-    """The group every command runs in. Typer ends a command that Ctrl-C interrupts with exit
-    130 and not a word (``typer.core._main`` turns the ``KeyboardInterrupt`` into ``Exit(130)``
-    before ``run`` could see it). Raised on as ``_InterruptError``, it reaches ``run``, which says
-    so in one line for every command at once. A command with more to say (``ingest``: what it
-    kept) catches the interrupt itself and ends with ``Exit(130)``, which passes through here
-    unchanged."""
-
-    def invoke(self, ctx: Any) -> Any:  # Click's context, whose class Typer keeps private
-        try:
-            return super().invoke(ctx)
-        except KeyboardInterrupt as exc:
-            raise _InterruptError from exc
-
-
 app = typer.Typer(
-    cls=_Commands,
     name="safeguarding",
     help=(
         "Triage provider reports, weigh detection measures, assess platform risk and learn from "
@@ -97,25 +73,6 @@ platforms.register(app)
 users.register(app)
 
 
-def _command_named(args: list[str]) -> str:
-    """The words of ``args`` that name the command they run ("serve", "hashlist import"), for
-    the line that says it was interrupted. Options before them belong to the groups (``--debug``)
-    and take no value, so they are passed over."""
-    command = get_command(app)
-    words: list[str] = []
-    for arg in args:
-        if not isinstance(command, TyperGroup):
-            break
-        if arg.startswith("-"):
-            continue
-        found = command.commands.get(arg)
-        if found is None:
-            break
-        words.append(arg)
-        command = found
-    return " ".join(words)
-
-
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI on ``argv`` and return the exit code (used by ``main`` and by tests)."""
     _state["debug"] = False
@@ -142,9 +99,8 @@ def run(argv: list[str] | None = None) -> int:
         # the one line is written whatever the error stream's encoding.
         print(f"error: {shown(str(exc))}", file=sys.stderr)
         return 1
-    except (KeyboardInterrupt, _InterruptError):
-        command = _command_named(args)
-        print(f"{command} interrupted" if command else "interrupted", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
         if _state["debug"]:
