@@ -23,6 +23,9 @@ from safeguarding.hashing.mih import (
     extract_chunk,
     position_bits,
     probe_masks,
+    probe_plan,
+    query_chunks,
+    run_kernel,
     scans,
     search_segment,
 )
@@ -153,9 +156,6 @@ def test_the_kernel_reads_a_buckets_slots_in_either_byte_order() -> None:
     # A bucket's two uint32 slots are read as one uint64; on a big-endian machine the first
     # slot is its high half. Given the uint64s such a machine reads and the halves it is told,
     # the kernel finds what it finds here.
-    from safeguarding.hashing.mih import chunk_layout, probe_plan
-    from safeguarding.hashing.mih_kernel import probe_and_verify
-
     db = random_pdq(3000, 41)
     db = np.concatenate([db, db[:300], db[:100]])  # crowded buckets: overflow blocks too
     segment = build_segment(np.arange(len(db), dtype=np.int64), db)
@@ -163,39 +163,13 @@ def test_the_kernel_reads_a_buckets_slots_in_either_byte_order() -> None:
     expected = search_segment(segment, queries, 31)
     slots = segment.slots.astype(np.uint64)
     big_endian = ((slots[..., 0] << np.uint64(32)) | slots[..., 1]).reshape(-1)
-    plan = probe_plan(segment.slots.shape[0], segment.table_bits, 31)
-    bits = segment.table_bits
-    values = [extract_chunk(queries, start, width) for start, width in chunk_layout()]
-    shifts = [np.uint64(width - bits) for _, width in chunk_layout()]
-    addresses = np.stack(
-        [(v >> s).astype(np.int64) for v, s in zip(values, shifts, strict=True)], 1
-    )
-    lows = np.stack(
-        [
-            (v & ((np.uint64(1) << s) - np.uint64(1))).astype(np.int64)
-            for v, s in zip(values, shifts, strict=True)
-        ],
-        1,
-    )
-    out = tuple(np.empty(10_000, dtype=np.int64) for _ in range(3))
-    found = probe_and_verify(
-        (segment.words, big_endian, segment.overflow, segment.overflow_starts, segment.deleted),
-        (queries, addresses, lows),
-        (
-            plan.chunk_starts,
-            plan.masks,
-            plan.budgets,
-            plan.position_bits,
-            plan.chunk_bits,
-            plan.flips,
-        ),
-        (np.uint64(32), np.uint64(0)),
-        31,
-        out,
-    )
-    got = {tuple(int(a[i]) for a in out) for i in range(found)}
-    assert len(got) == found == len(expected[0]) > 0
-    assert got == set(zip(*(part.tolist() for part in expected), strict=True))
+    chunks, bits = segment.slots.shape[0], segment.table_bits
+    addresses, lows = query_chunks(queries, chunks, bits)
+    plan = probe_plan(chunks, bits, 31)
+    hits = run_kernel(segment, big_endian, (32, 0), queries, addresses, lows, plan, 31)
+    found = set(zip(*(part.tolist() for part in hits), strict=True))
+    assert len(found) == len(hits[0]) == len(expected[0]) > 0
+    assert found == set(zip(*(part.tolist() for part in expected), strict=True))
 
 
 def test_an_index_file_of_the_other_byte_order_is_refused(tmp_path: Path) -> None:

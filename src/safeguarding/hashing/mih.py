@@ -288,17 +288,11 @@ def search_segment(
     chunks = segment.slots.shape[0]
     bits = segment.table_bits
     plan = probe_plan(chunks, bits, radius)
-    values = [extract_chunk(queries, start, width) for start, width in chunk_layout(chunks)]
-    low = [np.uint64(width - bits) for _, width in chunk_layout(chunks)]
-    addresses = np.stack([(v >> s).astype(np.int64) for v, s in zip(values, low, strict=True)], 1)
-    lows = np.stack(
-        [
-            (v & ((np.uint64(1) << s) - np.uint64(1))).astype(np.int64)
-            for v, s in zip(values, low, strict=True)
-        ],
-        1,
+    addresses, lows = query_chunks(queries, chunks, bits)
+    buckets, halves = bucket_words(segment.slots)
+    owners, positions, distance = run_kernel(
+        segment, buckets, halves, queries, addresses, lows, plan, radius
     )
-    owners, positions, distance = _run_kernel(segment, queries, addresses, lows, plan, radius)
     # The kernel reports each pair once, two queries at a time, in no order within them.
     ordered = np.lexsort((positions, owners))
     return owners[ordered], positions[ordered], distance[ordered]
@@ -318,26 +312,45 @@ def _scan(segment: Segment, queries: Words, radius: int) -> tuple[IntArray, IntA
     return np.concatenate(owners), np.concatenate(positions), np.concatenate(distance)
 
 
-def _run_kernel(
+def query_chunks(queries: Words, chunks: int, table_bits: int) -> tuple[IntArray, IntArray]:
+    """Per query and chunk: its bucket address (the chunk's top ``table_bits`` bits) and the
+    chunk's bits below it, which the kernel compares with an entry's."""
+    addresses = np.empty((len(queries), chunks), dtype=np.int64)
+    lows = np.empty_like(addresses)
+    for j, (start, width) in enumerate(chunk_layout(chunks)):
+        value = extract_chunk(queries, start, width)
+        below = np.uint64(width - table_bits)
+        addresses[:, j] = value >> below
+        lows[:, j] = value & ((np.uint64(1) << below) - np.uint64(1))
+    return addresses, lows
+
+
+def bucket_words(slots: npt.NDArray[np.uint32]) -> tuple[npt.NDArray[np.uint64], tuple[int, int]]:
+    """A segment's bucket slots as one uint64 a bucket (a view, no copy), and the shifts that
+    give its first and second slot: which half is the first depends on the byte order of the
+    machine, which wrote and reads the arrays in its own (``pdq_index`` refuses other files)."""
+    halves = (0, 32) if sys.byteorder == "little" else (32, 0)
+    return np.asarray(slots).view(np.uint64).reshape(-1), halves
+
+
+def run_kernel(
     segment: Segment,
+    buckets: npt.NDArray[np.uint64],
+    halves: tuple[int, int],
     queries: Words,
     addresses: IntArray,
     lows: IntArray,
     plan: ProbePlan,
     radius: int,
 ) -> tuple[IntArray, IntArray, IntArray]:
-    """The compiled probe-and-verify loop, with output room grown until every hit fits."""
+    """The compiled probe-and-verify loop over ``segment`` read through ``buckets``
+    (``bucket_words``), with output room grown until every hit fits; each pair once, unordered."""
     # numba: by the first search
     from safeguarding.hashing.mih_kernel import probe_and_verify
 
-    # A bucket's two uint32 slots read as one uint64: which half is the first depends on the
-    # byte order of the machine that wrote and reads the (native) arrays.
-    halves = (np.uint64(0), np.uint64(32))
-    if sys.byteorder == "big":
-        halves = halves[::-1]
     index = (
         np.asarray(segment.words),
-        np.asarray(segment.slots).view(np.uint64).reshape(-1),
+        buckets,
         np.asarray(segment.overflow),
         np.asarray(segment.overflow_starts),
         segment.deleted,
@@ -351,13 +364,14 @@ def _run_kernel(
         plan.chunk_bits,
         plan.flips,
     )
+    shifts = (np.uint64(halves[0]), np.uint64(halves[1]))
     capacity = 4 * len(queries) + 1024
     while True:
         owners = np.empty(capacity, dtype=np.int64)
         positions = np.empty(capacity, dtype=np.int64)
         distance = np.empty(capacity, dtype=np.int64)
         out = (owners, positions, distance)
-        found = probe_and_verify(index, batch, probes, halves, radius, out)
+        found = probe_and_verify(index, batch, probes, shifts, radius, out)
         if found <= capacity:
             return owners[:found], positions[:found], distance[:found]
         capacity = found

@@ -106,22 +106,18 @@ def _keep_inline(
     buckets: Any,
     offset: Any,
     query: int,
-    lows: Any,
-    plan: tuple[Any, ...],
-    overflow: Any,
-    overflow_starts: Any,
-    halves: tuple[Any, Any],
-    candidates: Any,
+    shared: tuple[Any, ...],
     filled: Any,
     chunk_ends: Any,
-    spills: tuple[Any, Any, Any],
     spilled: Any,
 ) -> tuple[Any, Any]:
     """One query's candidates from its buckets (``buckets[offset + k]`` for probe ``k``): the
     positions of the entries whose chunk bits below the bucket address differ from the query's
     in at most the probe's budget, appended to ``candidates`` from ``filled``; the index after
     each chunk's last goes to ``chunk_ends``. A bucket with more than two entries goes to the
-    ``spills`` (its block, chunk and budget) and its block is requested. Returns the new ends."""
+    ``spills`` (its block, chunk and budget) and its block is requested. Returns the new ends.
+    ``shared``: what both queries of a pair are filtered with (``_probe_and_verify``)."""
+    lows, plan, overflow, overflow_starts, halves, candidates, spills = shared
     chunk_starts, budgets, position_bits = plan
     first_half, second_half = halves
     spill_at, spill_chunk, spill_budget = spills
@@ -254,37 +250,12 @@ def _probe_and_verify(
                 buckets[probes + k] = slots[a1 ^ mask]
         # Candidates: [0, f0) inline of the first query, [f0, f1) of the second, [f1, g0) the
         # first's spilled buckets, [g0, g1) the second's.
-        f0, s0 = _keep_inline_entries(
-            buckets,
-            zero,
-            first,
-            lows,
-            filters,
-            overflow,
-            overflow_starts,
-            halves,
-            candidates,
-            zero,
-            chunk_ends[:chunks],
-            spills,
-            zero,
-        )
+        shared = (lows, filters, overflow, overflow_starts, halves, candidates, spills)
+        f0, s0 = _keep_inline_entries(buckets, zero, first, shared, zero, chunk_ends[:chunks], zero)
         f1, s1 = f0, s0
         if second != first:
             f1, s1 = _keep_inline_entries(
-                buckets,
-                probes,
-                second,
-                lows,
-                filters,
-                overflow,
-                overflow_starts,
-                halves,
-                candidates,
-                f0,
-                chunk_ends[chunks:],
-                spills,
-                s0,
+                buckets, probes, second, shared, f0, chunk_ends[chunks:], s0
             )
         more = zero
         for s in range(s1):
